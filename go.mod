@@ -1,0 +1,3 @@
+module skiffd
+
+go 1.26
