@@ -95,27 +95,38 @@ func Unavailable(err error) error { return wrap(err, ErrUnavailable) }
 // System marks err as an internal failure (500).
 func System(err error) error { return wrap(err, ErrSystem) }
 
+// KindOf returns the outermost kind attached to err, so that re-marking an
+// error (Conflict(NotFound(x))) changes how it is reported.
+func KindOf(err error) Kind {
+	var k *kinded
+	if errors.As(err, &k) {
+		return k.kind
+	}
+	return kindUnknown
+}
+
 // Status maps an error to its HTTP status: the only place in skiffd where that
 // mapping lives. Errors without a kind are internal failures (500).
 func Status(err error) int {
-	switch {
-	case err == nil:
+	if err == nil {
 		return http.StatusOK
-	case errors.Is(err, ErrNotFound):
+	}
+	switch KindOf(err) {
+	case ErrNotFound:
 		return http.StatusNotFound
-	case errors.Is(err, ErrInvalidParameter):
+	case ErrInvalidParameter:
 		return http.StatusBadRequest
-	case errors.Is(err, ErrConflict):
+	case ErrConflict:
 		return http.StatusConflict
-	case errors.Is(err, ErrUnauthorized):
+	case ErrUnauthorized:
 		return http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
+	case ErrForbidden:
 		return http.StatusForbidden
-	case errors.Is(err, ErrNotModified):
+	case ErrNotModified:
 		return http.StatusNotModified
-	case errors.Is(err, ErrNotImplemented):
+	case ErrNotImplemented:
 		return http.StatusNotImplemented
-	case errors.Is(err, ErrUnavailable):
+	case ErrUnavailable:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
