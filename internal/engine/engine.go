@@ -1,0 +1,92 @@
+// Package engine is skiffd's backend: it owns the stores and mechanisms
+// (images, containers, volumes, events, runtime) and orders what happens on
+// each API operation. It never imports the API packages; package main checks
+// that *Engine satisfies each module's Backend interface.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"skiffd/internal/atomicfile"
+)
+
+// Options configures an Engine.
+type Options struct {
+	DataRoot     string
+	ExecRoot     string
+	Debug        bool
+	Experimental bool
+	Logger       *slog.Logger
+	Build        BuildInfo
+}
+
+// BuildInfo identifies the running binary in /version and /info.
+type BuildInfo struct {
+	Version   string // engine version reported to clients
+	GitCommit string
+	BuildTime string // RFC 3339, empty when unknown
+	GoVersion string
+}
+
+// Engine is the backend behind every API module.
+type Engine struct {
+	opts   Options
+	logger *slog.Logger
+	id     string
+}
+
+// New opens (creating as needed) the data and exec roots and the stores in
+// them.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	// 0711 like dockerd: other users may traverse to bind-mounted paths but
+	// not list what is stored.
+	if err := os.MkdirAll(opts.DataRoot, 0o711); err != nil {
+		return nil, fmt.Errorf("create data root: %w", err)
+	}
+	if err := os.MkdirAll(opts.ExecRoot, 0o700); err != nil {
+		return nil, fmt.Errorf("create exec root: %w", err)
+	}
+	if err := atomicfile.RemoveTemps(opts.DataRoot); err != nil {
+		return nil, err
+	}
+	id, err := loadOrCreateID(filepath.Join(opts.DataRoot, "engine-id"))
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{opts: opts, logger: opts.Logger, id: id}, nil
+}
+
+// Close releases what the engine holds. Containers keep running: their shims
+// do not depend on the daemon.
+func (e *Engine) Close() error { return nil }
+
+// loadOrCreateID returns the engine's persistent ID (a random UUID, as
+// dockerd's engine-id file holds), creating it on first start.
+func loadOrCreateID(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read engine ID: %w", err)
+	}
+	var u [16]byte
+	rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
+	if err := atomicfile.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save engine ID: %w", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,18 @@
+package engine
+
+import (
+	"bytes"
+	"os"
+)
+
+// readIPv4Forwarding reports net.ipv4.ip_forward.
+func readIPv4Forwarding() (bool, error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	if err != nil {
+		return false, err
+	}
+	return string(bytes.TrimSpace(b)) == "1", nil
+}
+
+// eventListeners is the number of /events subscribers (Info.NEventsListener).
+func (e *Engine) eventListeners() int { return 0 }

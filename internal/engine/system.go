@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/sysinfo"
+)
+
+// Version numbers advertised by /version; package main owns the canonical
+// values and passes them in, these are the engine's view.
+const (
+	apiVersion    = "1.50"
+	minAPIVersion = "1.24"
+)
+
+// notYetWarnings lists what this build cannot do yet, shown by `docker info`
+// so nobody mistakes a missing feature for a silent no-op.
+var notYetWarnings = []string{
+	"WARNING: skiffd does not run containers yet: container endpoints answer 501",
+	"WARNING: skiffd has no image store yet: image endpoints answer 501",
+	"WARNING: skiffd has no volumes or networks yet: those endpoints answer 501",
+}
+
+// SystemInfo answers GET /info with facts read from the host now.
+func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
+	h := sysinfo.Read()
+	info := &types.Info{
+		ID:     e.id,
+		Driver: "overlay2",
+		DriverStatus: [][2]string{
+			{"Backing Filesystem", sysinfo.BackingFilesystem(e.opts.DataRoot)},
+			{"Supports d_type", "true"},
+			{"Native Overlay Diff", "true"},
+			{"userxattr", "false"},
+		},
+		Plugins: types.PluginsInfo{
+			Volume:  []string{"local"},
+			Network: []string{"bridge", "host", "null"},
+			Log:     []string{"json-file"},
+		},
+		MemoryLimit:        h.Cgroup.Memory,
+		SwapLimit:          h.Cgroup.Swap,
+		CPUCfsPeriod:       h.Cgroup.CPUCfs,
+		CPUCfsQuota:        h.Cgroup.CPUCfs,
+		CPUShares:          h.Cgroup.CPUShares,
+		CPUSet:             h.Cgroup.CPUSet,
+		PidsLimit:          h.Cgroup.Pids,
+		Debug:              e.opts.Debug,
+		NFd:                sysinfo.OpenFDs(),
+		NGoroutines:        runtime.NumGoroutine(),
+		SystemTime:         time.Now().Format(time.RFC3339Nano),
+		LoggingDriver:      "json-file",
+		CgroupDriver:       "cgroupfs",
+		CgroupVersion:      h.CgroupVersion,
+		NEventsListener:    e.eventListeners(),
+		KernelVersion:      h.KernelVersion,
+		OperatingSystem:    h.OperatingSystem,
+		OSVersion:          h.OSVersion,
+		OSType:             "linux",
+		Architecture:       h.Architecture,
+		IndexServerAddress: "https://index.docker.io/v1/",
+		RegistryConfig: types.RegistryConfig{
+			InsecureRegistryCIDRs: []string{"127.0.0.0/8", "::1/128"},
+			IndexConfigs: map[string]*types.IndexInfo{
+				"docker.io": {Name: "docker.io", Mirrors: []string{}, Secure: true, Official: true},
+			},
+			Mirrors: []string{},
+		},
+		NCPU:              h.NCPU,
+		MemTotal:          h.MemTotal,
+		DockerRootDir:     e.opts.DataRoot,
+		Name:              h.Hostname,
+		Labels:            []string{},
+		ExperimentalBuild: e.opts.Experimental,
+		ServerVersion:     e.opts.Build.Version,
+		Runtimes:          map[string]types.Runtime{"skiffd": {Path: "skiffd"}},
+		DefaultRuntime:    "skiffd",
+		Swarm:             types.SwarmInfo{LocalNodeState: "inactive"},
+		InitBinary:        "skiffd",
+		SecurityOptions:   []string{},
+		CDISpecDirs:       []string{},
+		Warnings:          append([]string(nil), notYetWarnings...),
+	}
+	if v, err := readIPv4Forwarding(); err == nil {
+		info.IPv4Forwarding = v
+	}
+	return info, nil
+}
+
+// SystemVersion answers GET /version.
+func (e *Engine) SystemVersion(ctx context.Context) types.Version {
+	h := sysinfo.Read()
+	b := e.opts.Build
+	experimental := "false"
+	if e.opts.Experimental {
+		experimental = "true"
+	}
+	v := types.Version{
+		Components: []types.ComponentVersion{{
+			Name:    "Engine",
+			Version: b.Version,
+			Details: map[string]string{
+				"ApiVersion":    apiVersion,
+				"Arch":          runtime.GOARCH,
+				"BuildTime":     b.BuildTime,
+				"Experimental":  experimental,
+				"GitCommit":     b.GitCommit,
+				"GoVersion":     b.GoVersion,
+				"KernelVersion": h.KernelVersion,
+				"MinAPIVersion": minAPIVersion,
+				"Os":            runtime.GOOS,
+			},
+		}},
+		Version:       b.Version,
+		APIVersion:    apiVersion,
+		MinAPIVersion: minAPIVersion,
+		GitCommit:     b.GitCommit,
+		GoVersion:     b.GoVersion,
+		Os:            runtime.GOOS,
+		Arch:          runtime.GOARCH,
+		KernelVersion: h.KernelVersion,
+		Experimental:  e.opts.Experimental,
+		BuildTime:     b.BuildTime,
+	}
+	v.Platform.Name = "skiffd"
+	return v
+}
+
+// SystemDiskUsage answers GET /system/df. The stores report their own
+// entries as they are added; today there are none.
+func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) {
+	return &types.DiskUsage{
+		Images:     []*types.ImageSummary{},
+		Containers: []any{},
+		Volumes:    []any{},
+		BuildCache: []any{},
+	}, nil
+}

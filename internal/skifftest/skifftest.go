@@ -1,0 +1,411 @@
+// Package skifftest starts real skiffd daemons for end-to-end tests and
+// drives them with the real docker CLI and with raw HTTP.
+//
+//	func TestMain(m *testing.M) { skifftest.Main(m) }
+//
+//	func TestPing(t *testing.T) {
+//		d := skifftest.Start(t)
+//		res := d.Docker(t, "version")
+//		...
+//	}
+//
+// The daemon binary is built once per test binary (CGO_ENABLED=0, the same
+// way the README builds it). Each daemon gets its own short temp directory
+// holding its socket, data root, exec root and pidfile; it is stopped and
+// the directory removed in t.Cleanup.
+package skifftest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	binPath   string
+	buildErr  error
+)
+
+// Main runs the tests and removes the binary built for them.
+func Main(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// ModuleRoot finds the directory holding skiffd's go.mod, walking up from
+// the test's working directory.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module skiffd\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("skiffd go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Binary builds skiffd once and returns the path of the binary.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := ModuleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildDir, err = os.MkdirTemp("", "skiffd-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(buildDir, "skiffd")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building skiffd: %v", buildErr)
+	}
+	return binPath
+}
+
+// RequireRoot skips tests that need root when not running as root. CI runs
+// as root, so these tests always run there.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// Daemon is a running skiffd.
+type Daemon struct {
+	Dir      string // holds everything below; removed at cleanup
+	Socket   string
+	Host     string // unix://<Socket>
+	DataRoot string
+	ExecRoot string
+	Pidfile  string
+
+	cmd     *exec.Cmd
+	log     syncBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+// Options adjusts a daemon started by StartWith.
+type Options struct {
+	Args []string // extra flags; -H is added only when Args has none
+	Env  []string // extra environment
+}
+
+// Start starts a daemon with default options and waits until it answers
+// /_ping.
+func Start(t testing.TB) *Daemon {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith starts a daemon with extra flags and environment.
+func StartWith(t testing.TB, opts Options) *Daemon {
+	t.Helper()
+	d, err := Launch(t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitReady(30 * time.Second); err != nil {
+		t.Fatalf("daemon did not become ready: %v\nlog:\n%s", err, d.Log())
+	}
+	return d
+}
+
+// Launch starts a daemon process without waiting for it to be ready; tests
+// of start-up failures use it with Wait.
+func Launch(t testing.TB, opts Options) (*Daemon, error) {
+	t.Helper()
+	RequireRoot(t)
+	bin := Binary(t)
+	// A short path: unix socket paths are limited to 108 bytes.
+	dir, err := os.MkdirTemp("", "skd-")
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		Dir:      dir,
+		Socket:   filepath.Join(dir, "s.sock"),
+		DataRoot: filepath.Join(dir, "data"),
+		ExecRoot: filepath.Join(dir, "exec"),
+		Pidfile:  filepath.Join(dir, "skiffd.pid"),
+		exited:   make(chan struct{}),
+	}
+	d.Host = "unix://" + d.Socket
+	args := []string{"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "--pidfile", d.Pidfile, "--debug"}
+	if !hasHostFlag(opts.Args) {
+		args = append(args, "-H", d.Host)
+	}
+	args = append(args, opts.Args...)
+	d.cmd = exec.Command(bin, args...)
+	d.cmd.Env = append(cleanEnv(), opts.Env...)
+	d.cmd.Stdout = &d.log
+	d.cmd.Stderr = &d.log
+	if err := d.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	go func() {
+		d.waitErr = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.Log())
+		}
+		os.RemoveAll(dir)
+	})
+	return d, nil
+}
+
+func hasHostFlag(args []string) bool {
+	for _, a := range args {
+		if a == "-H" || a == "--host" || strings.HasPrefix(a, "-H=") || strings.HasPrefix(a, "--host=") {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanEnv is the test's environment without anything that would point a
+// daemon or CLI elsewhere.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_API_VERSION", "DOCKER_CONFIG", "LISTEN_PID", "LISTEN_FDS":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// WaitReady polls /_ping until the daemon answers OK, it exits, or timeout
+// passes. Polling is readiness detection, not synchronisation by sleeping:
+// it returns the moment the condition holds.
+func (d *Daemon) WaitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	c := d.Client()
+	for {
+		resp, err := c.Get("http://skiffd/_ping")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && string(body) == "OK" {
+				return nil
+			}
+		}
+		select {
+		case <-d.exited:
+			return fmt.Errorf("daemon exited: %v", d.waitErr)
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no /_ping answer after %v (last error %v)", timeout, err)
+		}
+	}
+}
+
+// Wait waits for the daemon process to exit and returns its exit error.
+func (d *Daemon) Wait(timeout time.Duration) error {
+	select {
+	case <-d.exited:
+		return d.waitErr
+	case <-time.After(timeout):
+		return fmt.Errorf("daemon still running after %v", timeout)
+	}
+}
+
+// Exited is closed when the daemon process has exited.
+func (d *Daemon) Exited() <-chan struct{} { return d.exited }
+
+// Pid is the daemon's process ID.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(sig os.Signal) error { return d.cmd.Process.Signal(sig) }
+
+// Stop sends SIGTERM and waits for a graceful exit, killing the daemon if
+// it takes longer than 30 s. It returns the exit error (nil for exit 0).
+func (d *Daemon) Stop() error {
+	select {
+	case <-d.exited:
+		return d.waitErr
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return d.waitErr
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+		return fmt.Errorf("daemon ignored SIGTERM for 30s")
+	}
+}
+
+// Kill ends the daemon with SIGKILL, as a crash would.
+func (d *Daemon) Kill() {
+	d.cmd.Process.Kill()
+	<-d.exited
+}
+
+// Log returns everything the daemon has written to stdout and stderr.
+func (d *Daemon) Log() string { return d.log.String() }
+
+// Client returns an HTTP client that reaches the daemon's unix socket for
+// any URL.
+func (d *Daemon) Client() *http.Client {
+	return UnixClient(d.Socket)
+}
+
+// UnixClient returns an HTTP client that dials socket for every request.
+func UnixClient(socket string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, "unix", socket)
+		},
+		DisableKeepAlives: true,
+	}}
+}
+
+// Response is a fully read HTTP response.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+// Do sends one raw HTTP request to the daemon and reads the whole answer.
+// path includes any /vX.Y prefix and query.
+func (d *Daemon) Do(t testing.TB, method, path string, body io.Reader, header http.Header) Response {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://skiffd"+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := d.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
+}
+
+// Result is the outcome of one docker CLI invocation.
+type Result struct {
+	Stdout, Stderr string
+	ExitCode       int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.ExitCode, r.Stdout, r.Stderr)
+}
+
+// DockerPath returns the docker CLI, failing the test when it is missing:
+// .ci/run installs it, so its absence is a broken machine, not a skip.
+func DockerPath(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("docker")
+	if err != nil {
+		t.Fatalf("docker CLI not found on PATH (.ci/run installs it): %v", err)
+	}
+	return p
+}
+
+// Docker runs the real docker CLI against the daemon with stdin empty.
+func (d *Daemon) Docker(t testing.TB, args ...string) Result {
+	t.Helper()
+	return d.DockerIn(t, nil, args...)
+}
+
+// DockerIn runs the docker CLI with the given stdin, bounded to 2 minutes.
+func (d *Daemon) DockerIn(t testing.TB, stdin io.Reader, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, DockerPath(t), args...)
+	cfgDir := filepath.Join(d.Dir, "docker-config")
+	os.MkdirAll(cfgDir, 0o700)
+	cmd.Env = append(cleanEnv(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+cfgDir)
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	res := Result{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitCode()
+	default:
+		t.Fatalf("docker %s: %v", strings.Join(args, " "), err)
+	}
+	return res
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writers and readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
