@@ -1,0 +1,434 @@
+// Package config turns skiffd's command line, its daemon.json and its
+// environment into one Config, with dockerd's flag names, key names, defaults
+// and error wording, so that scripts and unit files written for dockerd work
+// unchanged:
+//
+//	cfg, err := config.Parse(os.Args[1:], os.Getenv, os.Stdout)
+//	if errors.Is(err, flag.ErrHelp) {
+//		return nil // usage was printed
+//	}
+//
+// A setting comes from exactly one place: a flag, else the configuration
+// file, else its default. Giving one both as a flag and in the file is an
+// error, as in dockerd, rather than a silent precedence rule.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Defaults. The socket, roots and file live under skiffd's own names so that
+// skiffd and dockerd can be installed side by side.
+const (
+	DefaultUnixSocket  = "/var/run/skiffd.sock"
+	DefaultHost        = "unix://" + DefaultUnixSocket
+	DefaultDataRoot    = "/var/lib/skiffd"
+	DefaultExecRoot    = "/var/run/skiffd"
+	DefaultConfigFile  = "/etc/skiffd/daemon.json"
+	DefaultSocketGroup = "docker"
+	DefaultLogLevel    = "info"
+	pidfileName        = "skiffd.pid"
+
+	// The certificate file names dockerd looks for in its certificate
+	// directory.
+	defaultCAFile   = "ca.pem"
+	defaultCertFile = "cert.pem"
+	defaultKeyFile  = "key.pem"
+)
+
+// Config is the daemon's start-up configuration after flags, file and
+// environment have been merged and defaults applied.
+type Config struct {
+	// Hosts are the -H/--host values as given, unparsed; empty means the
+	// default (DefaultHost, or tcp://localhost:2376 with TLS, as dockerd).
+	Hosts    []string
+	DataRoot string // --data-root
+	ExecRoot string // --exec-root
+	Pidfile  string // -p/--pidfile; defaults to <ExecRoot>/skiffd.pid
+
+	// Group owns the unix sockets (-G/--group). It defaults to "docker" only
+	// when that group exists, else "" (root only). GroupExplicit records
+	// that the group was asked for, so a missing one is an error rather
+	// than a warning.
+	Group         string
+	GroupExplicit bool
+
+	// TLS is --tls, implied by giving --tlsverify at all (true or false),
+	// as in dockerd. TLSExplicit records that either was given, on the
+	// command line or in the file: dockerd takes that as the operator's
+	// informed choice when listening on TCP without client verification.
+	TLS         bool
+	TLSExplicit bool
+	// TLSVerify requires clients to present a certificate signed by
+	// TLSCACert. Like dockerd, --tls alone turns it on; only
+	// --tlsverify=false turns it off.
+	TLSVerify bool
+	TLSCACert string // --tlscacert, default <certdir>/ca.pem
+	TLSCert   string // --tlscert, default <certdir>/cert.pem
+	TLSKey    string // --tlskey, default <certdir>/key.pem
+
+	CORSHeaders  string // --api-cors-header
+	Experimental bool   // --experimental
+	Debug        bool   // -D/--debug
+	LogLevel     string // -l/--log-level, lower case
+
+	// ConfigFile is the daemon.json that was considered. A missing default
+	// file is ignored; a missing explicit one (--config-file) is an error.
+	ConfigFile string
+	// ShowVersion is -v/--version. When set, Parse returns right after the
+	// flags: no file is read and nothing is validated.
+	ShowVersion bool
+}
+
+// logLevels maps the levels dockerd accepts to slog levels. slog has no
+// trace or fatal; they sit one step beyond debug and error.
+var logLevels = map[string]slog.Level{
+	"trace": slog.LevelDebug - 4,
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+	"fatal": slog.LevelError + 4,
+	"panic": slog.LevelError + 4,
+}
+
+// SlogLevel returns the level to log at. --debug forces at least debug.
+func (c *Config) SlogLevel() slog.Level {
+	level, ok := logLevels[strings.ToLower(c.LogLevel)]
+	if !ok {
+		level = slog.LevelInfo
+	}
+	if c.Debug && level > slog.LevelDebug {
+		level = slog.LevelDebug
+	}
+	return level
+}
+
+// Parse parses args (without the program name), then the configuration
+// file, then fills defaults from the environment (getenv). --help prints the
+// usage to out and returns flag.ErrHelp. Parse does not parse -H values;
+// the listeners do, because their defaults depend on TLS.
+func Parse(args []string, getenv func(string) string, out io.Writer) (*Config, error) {
+	return parse(args, getenv, out, host{groupExists: groupExists, configFile: DefaultConfigFile})
+}
+
+// host is what parse needs to know about the machine, apart from the
+// environment; tests substitute it.
+type host struct {
+	groupExists func(name string) bool
+	configFile  string // the configuration file read when none is named
+}
+
+// groupExists reports whether name is a group on this host. With the pure Go
+// os/user (no cgo) that means a line in /etc/group.
+func groupExists(name string) bool {
+	_, err := user.LookupGroup(name)
+	return err == nil
+}
+
+// flagValues holds what the command line said, before merging.
+type flagValues struct {
+	hosts                            stringList
+	dataRoot, execRoot, pidfile      string
+	group                            string
+	tls, tlsVerify                   bool
+	tlsCACert, tlsCert, tlsKey       string
+	corsHeaders                      string
+	experimental, debug, showVersion bool
+	logLevel, configFile             string
+}
+
+// option describes one command-line option: its names, the daemon.json key
+// it shares a value with ("" when it has no key), and its help text.
+type option struct {
+	short, long string
+	key         string
+	arg         string // argument type shown in the usage; "" for booleans
+	usage       string
+	value       func(v *flagValues) flag.Value
+}
+
+// options lists the flags in the order the usage shows them (dockerd sorts
+// them by long name).
+var options = []option{
+	{long: "api-cors-header", key: "api-cors-header", arg: "string", usage: "Set CORS headers in the Engine API",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.corsHeaders) }},
+	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
+	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.dataRoot) }},
+	{short: "D", long: "debug", key: "debug", usage: "Enable debug mode",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.debug) }},
+	{long: "exec-root", key: "exec-root", arg: "string", usage: "Root directory for execution state files (default \"" + DefaultExecRoot + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.execRoot) }},
+	{long: "experimental", key: "experimental", usage: "Enable experimental features",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.experimental) }},
+	{short: "G", long: "group", key: "group", arg: "string", usage: "Group for the unix socket (default \"" + DefaultSocketGroup + "\" when it exists)",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
+	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
+		value: func(v *flagValues) flag.Value { return &v.hosts }},
+	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
+	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
+	{long: "tls", key: "tls", usage: "Use TLS; implied by --tlsverify",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.tls) }},
+	{long: "tlscacert", key: "tlscacert", arg: "string", usage: "Trust certs signed only by this CA (default \"~/.docker/ca.pem\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.tlsCACert) }},
+	{long: "tlscert", key: "tlscert", arg: "string", usage: "Path to TLS certificate file (default \"~/.docker/cert.pem\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.tlsCert) }},
+	{long: "tlskey", key: "tlskey", arg: "string", usage: "Path to TLS key file (default \"~/.docker/key.pem\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.tlsKey) }},
+	{long: "tlsverify", key: "tlsverify", usage: "Use TLS and verify the remote",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.tlsVerify) }},
+	{short: "v", long: "version", usage: "Print version information and quit",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.showVersion) }},
+}
+
+func parse(args []string, getenv func(string) string, out io.Writer, h host) (*Config, error) {
+	var fv flagValues
+	fs := flag.NewFlagSet("skiffd", flag.ContinueOnError)
+	// The flag package's own messages and usage are silenced: errors are
+	// returned for the caller to print once, and --help prints ours.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	byName := make(map[string]*option, 2*len(options))
+	for i := range options {
+		o := &options[i]
+		val := o.value(&fv)
+		fs.Var(val, o.long, o.usage)
+		byName[o.long] = o
+		if o.short != "" {
+			fs.Var(val, o.short, o.usage)
+			byName[o.short] = o
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(out)
+			return nil, flag.ErrHelp
+		}
+		return nil, fmt.Errorf("%w\nSee 'skiffd --help'.", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("\"skiffd\" accepts no argument(s).\nSee 'skiffd --help'.\n\nUsage:  skiffd [OPTIONS]\n\nA self-sufficient runtime for containers.")
+	}
+
+	// changed maps each option given on the command line to its long name,
+	// whichever spelling was used.
+	changed := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { changed[byName[f.Name].long] = true })
+
+	cfg := &Config{ShowVersion: fv.showVersion}
+	if cfg.ShowVersion {
+		return cfg, nil
+	}
+
+	cfg.ConfigFile = h.configFile
+	if changed["config-file"] {
+		cfg.ConfigFile = fv.configFile
+	}
+	file, err := readFile(cfg.ConfigFile, changed["config-file"], changed, &fv)
+	if err != nil {
+		return nil, fmt.Errorf("unable to configure the Docker daemon with file %s: %w", cfg.ConfigFile, err)
+	}
+	if file == nil {
+		file = &fileConfig{}
+	}
+
+	// Each setting comes from the flag if given, else the file if set,
+	// else its default; findConflicts has ruled out both.
+	cfg.Hosts = pickList(changed["host"], fv.hosts, file.Hosts)
+	cfg.DataRoot = pickString(changed["data-root"], fv.dataRoot, file.DataRoot, DefaultDataRoot)
+	cfg.ExecRoot = pickString(changed["exec-root"], fv.execRoot, file.ExecRoot, DefaultExecRoot)
+	cfg.Pidfile = pickString(changed["pidfile"], fv.pidfile, file.Pidfile, "")
+	cfg.CORSHeaders = pickString(changed["api-cors-header"], fv.corsHeaders, file.CORSHeaders, "")
+	cfg.Experimental = pickBool(changed["experimental"], fv.experimental, file.Experimental)
+	cfg.Debug = pickBool(changed["debug"], fv.debug, file.Debug)
+	cfg.LogLevel = strings.ToLower(pickString(changed["log-level"], fv.logLevel, file.LogLevel, DefaultLogLevel))
+
+	cfg.GroupExplicit = changed["group"] || file.Group != nil
+	if cfg.GroupExplicit {
+		cfg.Group = pickString(changed["group"], fv.group, file.Group, "")
+	} else if h.groupExists(DefaultSocketGroup) {
+		cfg.Group = DefaultSocketGroup
+	}
+
+	certDir := defaultCertDir(getenv)
+	cfg.TLSCACert = pickString(changed["tlscacert"], fv.tlsCACert, file.TLSCACert, filepath.Join(certDir, defaultCAFile))
+	cfg.TLSCert = pickString(changed["tlscert"], fv.tlsCert, file.TLSCert, filepath.Join(certDir, defaultCertFile))
+	cfg.TLSKey = pickString(changed["tlskey"], fv.tlsKey, file.TLSKey, filepath.Join(certDir, defaultKeyFile))
+
+	// dockerd's TLS rules: giving tlsverify at all (true or false) turns
+	// TLS on; TLS on without an explicit tlsverify verifies clients.
+	tlsSet := changed["tls"] || file.TLS != nil
+	verifySet := changed["tlsverify"] || file.TLSVerify != nil
+	cfg.TLS = pickBool(changed["tls"], fv.tls, file.TLS)
+	if verifySet {
+		cfg.TLS = true
+		cfg.TLSVerify = pickBool(changed["tlsverify"], fv.tlsVerify, file.TLSVerify)
+	} else {
+		cfg.TLSVerify = cfg.TLS
+	}
+	cfg.TLSExplicit = tlsSet || verifySet
+
+	if err := cfg.finish(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// finish validates the merged values and fills the defaults that depend on
+// other settings.
+func (c *Config) finish() error {
+	if _, ok := logLevels[c.LogLevel]; !ok {
+		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	for _, p := range []struct {
+		name string
+		path *string
+	}{{"data-root", &c.DataRoot}, {"exec-root", &c.ExecRoot}, {"pidfile", &c.Pidfile}} {
+		if *p.path == "" {
+			if p.name == "pidfile" {
+				*p.path = filepath.Join(c.ExecRoot, pidfileName)
+				continue
+			}
+			return fmt.Errorf("%s cannot be empty", p.name)
+		}
+		// Relative roots would silently follow the daemon's working
+		// directory; pin them down once, at start.
+		abs, err := filepath.Abs(*p.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		*p.path = abs
+	}
+	return nil
+}
+
+// defaultCertDir is where dockerd looks for ca.pem, cert.pem and key.pem:
+// $DOCKER_CERT_PATH, else $DOCKER_CONFIG, else ~/.docker.
+func defaultCertDir(getenv func(string) string) string {
+	if dir := getenv("DOCKER_CERT_PATH"); dir != "" {
+		return dir
+	}
+	if dir := getenv("DOCKER_CONFIG"); dir != "" {
+		return dir
+	}
+	return filepath.Join(homeDir(getenv), ".docker")
+}
+
+// homeDir is $HOME, else the current user's home from the password file,
+// as moby's pkg/homedir.
+func homeDir(getenv func(string) string) string {
+	if home := getenv("HOME"); home != "" {
+		return home
+	}
+	if u, err := user.Current(); err == nil {
+		return u.HomeDir
+	}
+	return "/"
+}
+
+func pickString(fromFlag bool, flagValue string, fileValue *string, def string) string {
+	switch {
+	case fromFlag:
+		return flagValue
+	case fileValue != nil:
+		return *fileValue
+	}
+	return def
+}
+
+func pickBool(fromFlag bool, flagValue bool, fileValue *bool) bool {
+	if fromFlag {
+		return flagValue
+	}
+	return fileValue != nil && *fileValue
+}
+
+func pickList(fromFlag bool, flagValue []string, fileValue []string) []string {
+	if fromFlag {
+		return append([]string(nil), flagValue...)
+	}
+	return append([]string(nil), fileValue...)
+}
+
+// printUsage writes a dockerd-style help text.
+func printUsage(out io.Writer) {
+	var b strings.Builder
+	b.WriteString("Usage:  skiffd [OPTIONS]\n\nA self-sufficient runtime for containers.\n\nOptions:\n")
+	type line struct{ left, usage string }
+	var lines []line
+	width := 0
+	for _, o := range options {
+		left := "    "
+		if o.short != "" {
+			left = "-" + o.short + ", "
+		}
+		left = "  " + left + "--" + o.long
+		if o.arg != "" {
+			left += " " + o.arg
+		}
+		width = max(width, len(left))
+		lines = append(lines, line{left, o.usage})
+	}
+	lines = append(lines, line{"  -h, --help", "Print usage"})
+	for _, l := range lines {
+		fmt.Fprintf(&b, "%-*s   %s\n", width, l.left, l.usage)
+	}
+	io.WriteString(out, b.String())
+}
+
+// stringValue is a flag.Value for a string setting.
+type stringValue string
+
+func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
+func (s *stringValue) String() string {
+	if s == nil {
+		return ""
+	}
+	return string(*s)
+}
+
+// boolValue is a flag.Value for a boolean setting; IsBoolFlag lets it be
+// given bare (--tls) or with a value (--tls=false).
+type boolValue bool
+
+func (b *boolValue) Set(v string) error {
+	parsed, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("parse error")
+	}
+	*b = boolValue(parsed)
+	return nil
+}
+func (b *boolValue) String() string {
+	if b == nil {
+		return "false"
+	}
+	return strconv.FormatBool(bool(*b))
+}
+func (b *boolValue) IsBoolFlag() bool { return true }
+
+// stringList is a repeatable flag (-H a -H b).
+type stringList []string
+
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// String formats the list as dockerd's list options do, which is what the
+// conflict message shows: [a b].
+func (l *stringList) String() string {
+	if l == nil {
+		return "[]"
+	}
+	return fmt.Sprintf("%v", []string(*l))
+}

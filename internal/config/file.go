@@ -1,0 +1,163 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// fileConfig is daemon.json. Pointers tell "absent" from a zero value,
+// because an absent key falls back to the default and a present one must
+// not also be given as a flag.
+type fileConfig struct {
+	Hosts        []string `json:"hosts"`
+	DataRoot     *string  `json:"data-root"`
+	ExecRoot     *string  `json:"exec-root"`
+	Pidfile      *string  `json:"pidfile"`
+	Group        *string  `json:"group"`
+	TLS          *bool    `json:"tls"`
+	TLSVerify    *bool    `json:"tlsverify"`
+	TLSCACert    *string  `json:"tlscacert"`
+	TLSCert      *string  `json:"tlscert"`
+	TLSKey       *string  `json:"tlskey"`
+	CORSHeaders  *string  `json:"api-cors-header"`
+	Experimental *bool    `json:"experimental"`
+	Debug        *bool    `json:"debug"`
+	LogLevel     *string  `json:"log-level"`
+}
+
+// fields maps each daemon.json key to the field that decodes it.
+func (f *fileConfig) fields() map[string]any {
+	return map[string]any{
+		"hosts":           &f.Hosts,
+		"data-root":       &f.DataRoot,
+		"exec-root":       &f.ExecRoot,
+		"pidfile":         &f.Pidfile,
+		"group":           &f.Group,
+		"tls":             &f.TLS,
+		"tlsverify":       &f.TLSVerify,
+		"tlscacert":       &f.TLSCACert,
+		"tlscert":         &f.TLSCert,
+		"tlskey":          &f.TLSKey,
+		"api-cors-header": &f.CORSHeaders,
+		"experimental":    &f.Experimental,
+		"debug":           &f.Debug,
+		"log-level":       &f.LogLevel,
+	}
+}
+
+// readFile loads and checks the configuration file against the flags that
+// were given. It returns nil, nil when the default file does not exist. The
+// order of checks is dockerd's: unknown keys, then flag conflicts, then the
+// types of the values.
+func readFile(path string, explicit bool, changed map[string]bool, fv *flagValues) (*fileConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	b, err = decodeText(b)
+	if err != nil {
+		return nil, err
+	}
+	file := &fileConfig{}
+	// An empty (or all-blank) file is an empty configuration, as in dockerd.
+	if b = bytes.TrimSpace(b); len(b) == 0 {
+		return file, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, err
+	}
+	fields := file.fields()
+
+	var unknown []string
+	for key := range raw {
+		if _, ok := fields[key]; !ok {
+			unknown = append(unknown, key)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("the following directives don't match any configuration option: %s", strings.Join(unknown, ", "))
+	}
+
+	if err := findConflicts(raw, changed, fv); err != nil {
+		return nil, err
+	}
+
+	keys := make([]string, 0, len(raw))
+	for key := range raw {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		if err := json.Unmarshal(raw[key], fields[key]); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return file, nil
+}
+
+// findConflicts reports every option given both as a flag and in the file,
+// in dockerd's words, ordered by flag name as dockerd's flag library visits
+// them.
+func findConflicts(raw map[string]json.RawMessage, changed map[string]bool, fv *flagValues) error {
+	var conflicts []string
+	for _, o := range options { // options is sorted by long name
+		if o.key == "" || !changed[o.long] {
+			continue
+		}
+		fileValue, ok := raw[o.key]
+		if !ok {
+			continue
+		}
+		var shown any
+		if err := json.Unmarshal(fileValue, &shown); err != nil {
+			shown = string(fileValue)
+		}
+		conflicts = append(conflicts, fmt.Sprintf("%s: (from flag: %s, from file: %v)", o.key, o.value(fv).String(), shown))
+	}
+	if len(conflicts) > 0 {
+		return fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", "))
+	}
+	return nil
+}
+
+// decodeText returns the file as UTF-8 without a byte order mark. Like
+// dockerd it accepts UTF-8 with or without a BOM and UTF-16 LE with a BOM,
+// which is what Windows editors and PowerShell write.
+func decodeText(b []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
+		b = b[3:]
+	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}), bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
+		le := b[0] == 0xFF
+		b = b[2:]
+		if len(b)%2 != 0 {
+			return nil, errors.New("failed to decode configuration JSON: odd number of bytes in UTF-16 text")
+		}
+		units := make([]uint16, len(b)/2)
+		for i := range units {
+			if le {
+				units[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
+			} else {
+				units[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+			}
+		}
+		return []byte(string(utf16.Decode(units))), nil
+	}
+	if !utf8.Valid(b) {
+		return nil, errors.New("failed to decode configuration JSON: invalid UTF-8")
+	}
+	return b, nil
+}

@@ -1,0 +1,210 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf16"
+)
+
+// writeFile writes a daemon.json into a temp dir and returns its path.
+func writeFile(t *testing.T, content []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "daemon.json")
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestFileMerge(t *testing.T) {
+	path := writeFile(t, []byte(`{
+		"hosts": ["unix:///run/s.sock", "tcp://127.0.0.1:2376"],
+		"data-root": "/srv/skiffd",
+		"exec-root": "/run/skiffd",
+		"pidfile": "/run/skiffd.pid",
+		"group": "adm",
+		"tlsverify": true,
+		"tlscacert": "/pki/ca.pem",
+		"tlscert": "/pki/cert.pem",
+		"tlskey": "/pki/key.pem",
+		"api-cors-header": "https://example.com",
+		"experimental": true,
+		"debug": true,
+		"log-level": "Error"
+	}`))
+	// Flags the file does not set still apply alongside it.
+	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Hosts:         []string{"unix:///run/s.sock", "tcp://127.0.0.1:2376"},
+		DataRoot:      "/srv/skiffd",
+		ExecRoot:      "/run/skiffd",
+		Pidfile:       "/run/skiffd.pid",
+		Group:         "adm",
+		GroupExplicit: true,
+		TLS:           true,
+		TLSExplicit:   true,
+		TLSVerify:     true,
+		TLSCACert:     "/pki/ca.pem",
+		TLSCert:       "/pki/cert.pem",
+		TLSKey:        "/pki/key.pem",
+		CORSHeaders:   "https://example.com",
+		Experimental:  true,
+		Debug:         true,
+		LogLevel:      "error",
+		ConfigFile:    path,
+	}
+	if !reflect.DeepEqual(*cfg, want) {
+		t.Errorf("Parse with file =\n%+v\nwant\n%+v", *cfg, want)
+	}
+}
+
+func TestFileAndFlagsCombine(t *testing.T) {
+	path := writeFile(t, []byte(`{"tls": false, "data-root": "/srv"}`))
+	cfg, err := parse([]string{"--config-file=" + path, "-H", "tcp://0.0.0.0:2375", "-D"}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.Hosts, []string{"tcp://0.0.0.0:2375"}) || !cfg.Debug || cfg.DataRoot != "/srv" {
+		t.Errorf("Hosts, Debug, DataRoot = %q, %v, %q; want [tcp://0.0.0.0:2375], true, /srv", cfg.Hosts, cfg.Debug, cfg.DataRoot)
+	}
+	if cfg.TLS || cfg.TLSVerify || !cfg.TLSExplicit {
+		t.Errorf(`file "tls": false gave TLS=%v TLSVerify=%v TLSExplicit=%v, want false false true`, cfg.TLS, cfg.TLSVerify, cfg.TLSExplicit)
+	}
+}
+
+func TestFileTLSVerifyFalse(t *testing.T) {
+	path := writeFile(t, []byte(`{"tlsverify": false}`))
+	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.TLS || cfg.TLSVerify || !cfg.TLSExplicit {
+		t.Errorf(`file "tlsverify": false gave TLS=%v TLSVerify=%v TLSExplicit=%v, want true false true`, cfg.TLS, cfg.TLSVerify, cfg.TLSExplicit)
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		args    []string
+		want    string // after "unable to configure the Docker daemon with file <path>: "
+	}{
+		{"hosts conflict", `{"hosts": ["unix:///x.sock"]}`, []string{"-H", "tcp://a:1", "-H", "tcp://b:2"},
+			"the following directives are specified both as a flag and in the configuration file: hosts: (from flag: [tcp://a:1 tcp://b:2], from file: [unix:///x.sock])"},
+		{"several conflicts, by flag name", `{"tls": true, "debug": false, "hosts": []}`, []string{"--tls=false", "-H", "fd://", "-D"},
+			"the following directives are specified both as a flag and in the configuration file: debug: (from flag: true, from file: false), hosts: (from flag: [fd://], from file: []), tls: (from flag: false, from file: true)"},
+		{"string conflict via short flag", `{"pidfile": "/b"}`, []string{"-p", "/a"},
+			"the following directives are specified both as a flag and in the configuration file: pidfile: (from flag: /a, from file: /b)"},
+		{"unknown keys", `{"storage-driver": "overlay2", "bip": "10.0.0.1/24", "debug": true}`, nil,
+			"the following directives don't match any configuration option: bip, storage-driver"},
+		{"unknown before conflicts", `{"bogus": 1, "debug": true}`, []string{"-D"},
+			"the following directives don't match any configuration option: bogus"},
+		{"malformed", `{"debug": true,}`, nil, "invalid character '}' looking for beginning of object key string"},
+		{"not an object", `["debug"]`, nil, "json: cannot unmarshal array into Go value of type map[string]json.RawMessage"},
+		{"wrong type", `{"debug": "yes"}`, nil, "debug: json: cannot unmarshal string into Go value of type bool"},
+		{"wrong list type", `{"hosts": "unix:///x"}`, nil, "hosts: json: cannot unmarshal string into Go value of type []string"},
+		{"bad log level", `{"log-level": "chatty"}`, nil, ""}, // checked below: not a file error
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, []byte(tt.content))
+			args := append([]string{"--config-file", path}, tt.args...)
+			cfg, err := parse(args, env(nil), io.Discard, testHost(t, false))
+			if err == nil {
+				t.Fatalf("Parse(%q) with %s = %+v, want error", args, tt.content, cfg)
+			}
+			want := "unable to configure the Docker daemon with file " + path + ": " + tt.want
+			if tt.want == "" {
+				want = "invalid logging level: chatty"
+			}
+			if err.Error() != want {
+				t.Errorf("Parse(%q) with %s error =\n%q\nwant\n%q", args, tt.content, err, want)
+			}
+		})
+	}
+}
+
+func TestFileEncodings(t *testing.T) {
+	const doc = `{"data-root": "/srv/é"}`
+	utf16le := []byte{0xFF, 0xFE}
+	for _, u := range utf16.Encode([]rune(doc)) {
+		utf16le = append(utf16le, byte(u), byte(u>>8))
+	}
+	tests := []struct {
+		name    string
+		content []byte
+		want    string
+	}{
+		{"plain", []byte(doc), "/srv/é"},
+		{"utf-8 bom", append([]byte{0xEF, 0xBB, 0xBF}, doc...), "/srv/é"},
+		{"utf-16le bom", utf16le, "/srv/é"},
+		{"empty", nil, DefaultDataRoot},
+		{"blank", []byte(" \n\t"), DefaultDataRoot},
+		{"empty object", []byte("{}"), DefaultDataRoot},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.content)
+			cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, false))
+			if err != nil {
+				t.Fatalf("Parse(%q) error: %v", tt.content, err)
+			}
+			if cfg.DataRoot != tt.want {
+				t.Errorf("Parse(%q).DataRoot = %q, want %q", tt.content, cfg.DataRoot, tt.want)
+			}
+		})
+	}
+	path := writeFile(t, []byte{'{', 0xff, '}'})
+	if _, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, false)); err == nil || !strings.Contains(err.Error(), "invalid UTF-8") {
+		t.Errorf("Parse of invalid UTF-8 error = %v, want one mentioning invalid UTF-8", err)
+	}
+}
+
+func TestDefaultFileReadWhenPresent(t *testing.T) {
+	h := testHost(t, false)
+	h.configFile = writeFile(t, []byte(`{"debug": true}`))
+	cfg, err := parse(nil, env(nil), io.Discard, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Debug || cfg.ConfigFile != h.configFile {
+		t.Errorf("default file: Debug = %v, ConfigFile = %q; want true, %q", cfg.Debug, cfg.ConfigFile, h.configFile)
+	}
+	// An unreadable default file (here: a directory) is an error, unlike a
+	// missing one.
+	h.configFile = t.TempDir()
+	if _, err := parse(nil, env(nil), io.Discard, h); err == nil {
+		t.Errorf("Parse with a directory as the default file succeeded, want error")
+	}
+}
+
+func FuzzReadFile(f *testing.F) {
+	f.Add([]byte(`{"hosts": ["unix:///x"], "debug": true}`))
+	f.Add([]byte(`{"tlsverify": false, "tls": true}`))
+	f.Add([]byte("\xff\xfe{\x00}\x00"))
+	f.Add([]byte(`{"log-level": 1}`))
+	f.Fuzz(func(t *testing.T, content []byte) {
+		path := filepath.Join(t.TempDir(), "daemon.json")
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := parse([]string{"--config-file", path, "-D"}, env(nil), io.Discard, testHost(t, false))
+		if err != nil {
+			return
+		}
+		if !cfg.Debug || cfg.DataRoot == "" || cfg.Pidfile == "" {
+			t.Errorf("Parse accepted %q but gave Debug=%v DataRoot=%q Pidfile=%q", content, cfg.Debug, cfg.DataRoot, cfg.Pidfile)
+		}
+		if cfg.TLSVerify && !cfg.TLS {
+			t.Errorf("Parse accepted %q with TLSVerify but not TLS", content)
+		}
+	})
+}
