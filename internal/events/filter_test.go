@@ -191,3 +191,15 @@ func TestFamiliarRepo(t *testing.T) {
 		}
 	}
 }
+
+func FuzzFamiliarRepo(f *testing.F) {
+	for _, seed := range []string{"busybox:latest", "docker.io/library/busybox", "localhost:5000/app:2", "Foo/bar", "a_b.c/x:1", imgID, "[::1]:5000/a"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		once := familiarRepo(ref)
+		if twice := familiarRepo(once); twice != once {
+			t.Fatalf("familiarRepo(%q) = %q, but familiarRepo(%q) = %q; want a fixed point", ref, once, once, twice)
+		}
+	})
+}
