@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"skiffd/internal/atomicfile"
+	"skiffd/internal/events"
 )
 
 // Options configures an Engine.
@@ -40,6 +41,7 @@ type Engine struct {
 	opts   Options
 	logger *slog.Logger
 	id     string
+	events *events.Bus
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -63,12 +65,15 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{opts: opts, logger: opts.Logger, id: id}, nil
+	return &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New()}, nil
 }
 
 // Close releases what the engine holds. Containers keep running: their shims
 // do not depend on the daemon.
-func (e *Engine) Close() error { return nil }
+func (e *Engine) Close() error {
+	e.events.Close()
+	return nil
+}
 
 // loadOrCreateID returns the engine's persistent ID (a random UUID, as
 // dockerd's engine-id file holds), creating it on first start.

@@ -13,6 +13,3 @@ func readIPv4Forwarding() (bool, error) {
 	}
 	return string(bytes.TrimSpace(b)) == "1", nil
 }
-
-// eventListeners is the number of /events subscribers (Info.NEventsListener).
-func (e *Engine) eventListeners() int { return 0 }

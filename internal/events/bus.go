@@ -11,7 +11,7 @@
 //
 // and the handler streams:
 //
-//	since, until, err := events.ParseSinceUntil(q.Get("since"), q.Get("until"), time.Now())
+//	since, until, err := timestamp.ParseSinceUntil(q.Get("since"), q.Get("until"), time.Now())
 //	...
 //	history, live, cancel := bus.SubscribeTopic(since, until, events.NewFilter(args))
 //	defer cancel()

@@ -1,4 +1,7 @@
-package events
+// Package timestamp reads the `since` and `until` values of the Docker API
+// (events, logs) the way dockerd does, plus the forms the CLI would have
+// converted for a curl user.
+package timestamp
 
 import (
 	"fmt"
@@ -18,12 +21,12 @@ const (
 	layoutDateLocal = "2006-01-02"
 )
 
-// ParseTime reads a `since` or `until` query value. The empty string is the
+// Parse reads a `since` or `until` query value. The empty string is the
 // zero time (no bound).
 //
 // dockerd itself accepts only what the docker CLI sends, unix seconds with an
 // optional fraction ("1795683896", "1795683896.325884747"; a fraction longer
-// than nine digits is truncated), and so does ParseTime first, including
+// than nine digits is truncated), and so does Parse first, including
 // dockerd's quirk that "-1" means no bound. For curl users it then also
 // accepts what the CLI would have converted: a Go duration before now ("10m",
 // "1h30m") and RFC 3339 dates and times, with or without seconds, fraction or
@@ -32,7 +35,7 @@ const (
 //
 // A value that is none of these gets dockerd's own error for it, such as
 // `strconv.ParseInt: parsing "soon": invalid syntax`, as InvalidParameter.
-func ParseTime(value string, now time.Time) (time.Time, error) {
+func Parse(value string, now time.Time) (time.Time, error) {
 	if value == "" {
 		return time.Time{}, nil
 	}
@@ -53,14 +56,14 @@ func ParseTime(value string, now time.Time) (time.Time, error) {
 }
 
 // ParseSinceUntil reads the `since` and `until` parameters of GET /events
-// with ParseTime, and rejects a window that ends before it starts with
+// with Parse, and rejects a window that ends before it starts with
 // dockerd's message, quoting the values as the client sent them.
 func ParseSinceUntil(since, until string, now time.Time) (sinceTime, untilTime time.Time, err error) {
-	sinceTime, err = ParseTime(since, now)
+	sinceTime, err = Parse(since, now)
 	if err != nil {
 		return time.Time{}, time.Time{}, err
 	}
-	untilTime, err = ParseTime(until, now)
+	untilTime, err = Parse(until, now)
 	if err != nil {
 		return time.Time{}, time.Time{}, err
 	}

@@ -1,4 +1,4 @@
-package events
+package timestamp
 
 import (
 	"errors"
@@ -45,12 +45,12 @@ func TestParseTime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			got, err := ParseTime(tt.value, now)
+			got, err := Parse(tt.value, now)
 			if err != nil {
-				t.Fatalf("ParseTime(%q) error = %v", tt.value, err)
+				t.Fatalf("Parse(%q) error = %v", tt.value, err)
 			}
 			if !got.Equal(tt.want) || got.IsZero() != tt.want.IsZero() {
-				t.Errorf("ParseTime(%q) = %v, want %v", tt.value, got, tt.want)
+				t.Errorf("Parse(%q) = %v, want %v", tt.value, got, tt.want)
 			}
 		})
 	}
@@ -68,12 +68,12 @@ func TestParseTimeInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			_, err := ParseTime(tt.value, time.Now())
+			_, err := Parse(tt.value, time.Now())
 			if err == nil || err.Error() != tt.want {
-				t.Fatalf("ParseTime(%q) error = %v, want %q", tt.value, err, tt.want)
+				t.Fatalf("Parse(%q) error = %v, want %q", tt.value, err, tt.want)
 			}
 			if !errors.Is(err, errdefs.ErrInvalidParameter) {
-				t.Errorf("ParseTime(%q) kind = %v, want invalid parameter", tt.value, errdefs.KindOf(err))
+				t.Errorf("Parse(%q) kind = %v, want invalid parameter", tt.value, errdefs.KindOf(err))
 			}
 		})
 	}
@@ -123,10 +123,10 @@ func FuzzParseTime(f *testing.F) {
 	}
 	now := time.Unix(1795683900, 0)
 	f.Fuzz(func(t *testing.T, value string) {
-		got, err := ParseTime(value, now)
+		got, err := Parse(value, now)
 		if err != nil {
 			if !errors.Is(err, errdefs.ErrInvalidParameter) {
-				t.Fatalf("ParseTime(%q) error kind = %v, want invalid parameter", value, errdefs.KindOf(err))
+				t.Fatalf("Parse(%q) error kind = %v, want invalid parameter", value, errdefs.KindOf(err))
 			}
 			return
 		}
@@ -139,9 +139,9 @@ func FuzzParseTime(f *testing.F) {
 		if got.Unix() == -1 {
 			return // "-1.x" is dockerd's "no bound"
 		}
-		again, err := ParseTime(wire, now)
+		again, err := Parse(wire, now)
 		if err != nil || !again.Equal(got) {
-			t.Fatalf("ParseTime(%q) = %v; its wire form %q reads as %v, %v", value, got, wire, again, err)
+			t.Fatalf("Parse(%q) = %v; its wire form %q reads as %v, %v", value, got, wire, again, err)
 		}
 	})
 }
