@@ -70,6 +70,9 @@ func (p *packer) include(t *tree, inc string) error {
 			name = rebase
 		}
 		pfd, err := t.openDir(path.Dir(rel))
+		if err == syscall.ENOENT {
+			return nil // like a missing include itself: nothing to pack
+		}
 		if err != nil {
 			return fmt.Errorf("pack %q: %w", inc, err)
 		}
