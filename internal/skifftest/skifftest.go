@@ -122,8 +122,11 @@ type Daemon struct {
 
 // Options adjusts a daemon started by StartWith.
 type Options struct {
-	Args []string // extra flags; -H is added only when Args has none
+	Args []string // extra flags, after the harness's own
 	Env  []string // extra environment
+	// NoDefaultHost leaves out the harness's unix socket; WaitReady then
+	// cannot be used, only Wait.
+	NoDefaultHost bool
 }
 
 // Start starts a daemon with default options and waits until it answers
@@ -167,7 +170,7 @@ func Launch(t testing.TB, opts Options) (*Daemon, error) {
 	}
 	d.Host = "unix://" + d.Socket
 	args := []string{"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "--pidfile", d.Pidfile, "--debug"}
-	if !hasHostFlag(opts.Args) {
+	if !opts.NoDefaultHost {
 		args = append(args, "-H", d.Host)
 	}
 	args = append(args, opts.Args...)
@@ -191,15 +194,6 @@ func Launch(t testing.TB, opts Options) (*Daemon, error) {
 		os.RemoveAll(dir)
 	})
 	return d, nil
-}
-
-func hasHostFlag(args []string) bool {
-	for _, a := range args {
-		if a == "-H" || a == "--host" || strings.HasPrefix(a, "-H=") || strings.HasPrefix(a, "--host=") {
-			return true
-		}
-	}
-	return false
 }
 
 // cleanEnv is the test's environment without anything that would point a
@@ -369,12 +363,23 @@ func (d *Daemon) Docker(t testing.TB, args ...string) Result {
 // DockerIn runs the docker CLI with the given stdin, bounded to 2 minutes.
 func (d *Daemon) DockerIn(t testing.TB, stdin io.Reader, args ...string) Result {
 	t.Helper()
+	return d.docker(t, d.Host, stdin, args...)
+}
+
+// DockerHost runs the docker CLI against another of the daemon's listeners.
+func (d *Daemon) DockerHost(t testing.TB, host string, args ...string) Result {
+	t.Helper()
+	return d.docker(t, host, nil, args...)
+}
+
+func (d *Daemon) docker(t testing.TB, host string, stdin io.Reader, args ...string) Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, DockerPath(t), args...)
 	cfgDir := filepath.Join(d.Dir, "docker-config")
 	os.MkdirAll(cfgDir, 0o700)
-	cmd.Env = append(cleanEnv(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+cfgDir)
+	cmd.Env = append(cleanEnv(), "DOCKER_HOST="+host, "DOCKER_CONFIG="+cfgDir)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out

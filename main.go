@@ -1,0 +1,151 @@
+// Command skiffd is a container engine that serves the Docker Engine API
+// from one static, standard-library-only binary.
+//
+//	skiffd                                   # unix:///var/run/skiffd.sock
+//	skiffd -H unix:///tmp/s.sock -H tcp://127.0.0.1:2375 --data-root /srv/skiffd
+//
+// The same binary has hidden roles (the per-container shim, the container
+// init, the exec helper); main dispatches those before any daemon set-up.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"skiffd/internal/api/system"
+	"skiffd/internal/config"
+	"skiffd/internal/engine"
+	"skiffd/internal/pidfile"
+)
+
+// skiffdVersion is this release. Clients see it as build metadata on the
+// dockerd version whose API skiffd speaks (28.3 serves API 1.50), so tools
+// that compare engine versions treat skiffd as that dockerd.
+const (
+	skiffdVersion = "0.1.0"
+	engineVersion = "28.3.0+skiffd." + skiffdVersion
+)
+
+// The engine must satisfy every module's backend; checked at compile time.
+var (
+	_ system.Backend       = (*engine.Engine)(nil)
+	_ system.EventsBackend = (*engine.Engine)(nil)
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "skiffd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run is the daemon: parse configuration, take the locks, open the engine
+// and the listeners, serve until ctx is cancelled, then shut down. It
+// returns nil after --help, --version and a clean shutdown.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := config.Parse(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	build := readBuildInfo()
+	if cfg.ShowVersion {
+		fmt.Fprintf(stdout, "skiffd version %s (Docker Engine API %s), build %s\n", skiffdVersion, apiVersion, build.GitCommit)
+		return nil
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+
+	if err := os.MkdirAll(cfg.DataRoot, 0o711); err != nil {
+		return fmt.Errorf("create data root: %w", err)
+	}
+	dataLock, err := pidfile.LockDir(cfg.DataRoot)
+	if err != nil {
+		return err
+	}
+	defer dataLock.Release()
+	pid, err := pidfile.Acquire(cfg.Pidfile)
+	if err != nil {
+		return err
+	}
+	defer pid.Release()
+
+	tlsConfig, err := serverTLSConfig(cfg)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(ctx, engine.Options{
+		DataRoot:     cfg.DataRoot,
+		ExecRoot:     cfg.ExecRoot,
+		Debug:        cfg.Debug,
+		Experimental: cfg.Experimental,
+		Logger:       logger,
+		Build:        build,
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+
+	listeners, err := openListeners(cfg, tlsConfig, getenv, logger)
+	if err != nil {
+		return err
+	}
+	mux := newRouter(backends{System: eng, Events: eng}, logger)
+	srv := &apiServer{
+		handler: newHandler(mux, handlerOptions{
+			Logger:       logger,
+			ServerHeader: "Docker/" + engineVersion + " (" + runtime.GOOS + ")",
+			Experimental: cfg.Experimental,
+			CORSOrigin:   cfg.CORSHeaders,
+		}),
+		logger: logger,
+		grace:  shutdownGrace,
+	}
+	logger.Info("skiffd started", "version", skiffdVersion, "api", apiVersion, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
+	err = srv.serve(ctx, listeners)
+	logger.Info("skiffd stopped")
+	return err
+}
+
+// readBuildInfo takes the commit and build time from the VCS stamp the Go
+// toolchain embeds in the binary.
+func readBuildInfo() engine.BuildInfo {
+	b := engine.BuildInfo{Version: engineVersion, GoVersion: runtime.Version(), GitCommit: "unknown"}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.GitCommit = s.Value
+			if len(b.GitCommit) > 7 {
+				b.GitCommit = b.GitCommit[:7]
+			}
+		case "vcs.time":
+			if t, err := time.Parse(time.RFC3339, s.Value); err == nil {
+				b.BuildTime = t.UTC().Format(time.RFC3339Nano)
+			}
+		case "vcs.modified":
+			if s.Value == "true" {
+				b.GitCommit += "-dirty"
+			}
+		}
+	}
+	return b
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"skiffd/internal/api/system"
+	"skiffd/internal/api/unsupported"
+	"skiffd/internal/api/wire"
+)
+
+// backends are the engine-facing interfaces the API modules consume. main
+// fills every field with the one *engine.Engine; keeping them separate
+// documents which module needs what.
+type backends struct {
+	System system.Backend
+	Events system.EventsBackend
+}
+
+// newRouter lists the whole API surface, one "METHOD /path" per line. Paths
+// are unversioned: the version middleware strips /v1.NN before routing.
+// A GET pattern also serves HEAD.
+func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
+	h := func(f wire.HandlerFunc) http.Handler { return makeHTTPHandler(f, logger) }
+
+	// system
+	mux.Handle("GET /_ping", h(system.Ping()))
+	mux.Handle("GET /version", h(system.Version(b.System)))
+	mux.Handle("GET /info", h(system.Info(b.System)))
+	mux.Handle("GET /events", h(system.Events(b.Events)))
+	mux.Handle("GET /system/df", h(system.DiskUsage(b.System)))
+	mux.Handle("POST /auth", h(unsupported.NotYet("registry login")))
+
+	// containers (issue: containers API)
+	containers := unsupported.NotYet("containers")
+	mux.Handle("GET /containers/json", h(containers))
+	mux.Handle("POST /containers/create", h(containers))
+	mux.Handle("POST /containers/prune", h(containers))
+	mux.Handle("GET /containers/{id}/json", h(containers))
+	mux.Handle("GET /containers/{id}/top", h(containers))
+	mux.Handle("GET /containers/{id}/logs", h(containers))
+	mux.Handle("GET /containers/{id}/changes", h(containers))
+	mux.Handle("GET /containers/{id}/export", h(containers))
+	mux.Handle("GET /containers/{id}/stats", h(containers))
+	mux.Handle("POST /containers/{id}/resize", h(containers))
+	mux.Handle("POST /containers/{id}/start", h(containers))
+	mux.Handle("POST /containers/{id}/stop", h(containers))
+	mux.Handle("POST /containers/{id}/restart", h(containers))
+	mux.Handle("POST /containers/{id}/kill", h(containers))
+	mux.Handle("POST /containers/{id}/update", h(containers))
+	mux.Handle("POST /containers/{id}/rename", h(containers))
+	mux.Handle("POST /containers/{id}/pause", h(containers))
+	mux.Handle("POST /containers/{id}/unpause", h(containers))
+	mux.Handle("POST /containers/{id}/attach", h(containers))
+	mux.Handle("GET /containers/{id}/attach/ws", h(containers))
+	mux.Handle("POST /containers/{id}/wait", h(containers))
+	mux.Handle("DELETE /containers/{id}", h(containers))
+	mux.Handle("HEAD /containers/{id}/archive", h(containers))
+	mux.Handle("GET /containers/{id}/archive", h(containers))
+	mux.Handle("PUT /containers/{id}/archive", h(containers))
+	mux.Handle("POST /commit", h(containers))
+
+	// exec
+	execs := unsupported.NotYet("exec")
+	mux.Handle("POST /containers/{id}/exec", h(execs))
+	mux.Handle("POST /exec/{id}/start", h(execs))
+	mux.Handle("POST /exec/{id}/resize", h(execs))
+	mux.Handle("GET /exec/{id}/json", h(execs))
+
+	// images (issue: images)
+	images := unsupported.NotYet("images")
+	mux.Handle("GET /images/json", h(images))
+	mux.Handle("POST /images/create", h(images))
+	mux.Handle("POST /images/load", h(images))
+	mux.Handle("GET /images/get", h(images))
+	mux.Handle("POST /images/prune", h(images))
+	mux.Handle("GET /images/search", h(unsupported.NotYet("registry search")))
+	mux.Handle("GET /images/{name...}", h(images))
+	mux.Handle("POST /images/{name...}", h(images))
+	mux.Handle("DELETE /images/{name...}", h(images))
+	mux.Handle("GET /distribution/{name...}", h(unsupported.NotYet("registry access")))
+
+	// volumes
+	volumes := unsupported.NotYet("volumes")
+	mux.Handle("GET /volumes", h(volumes))
+	mux.Handle("POST /volumes/create", h(volumes))
+	mux.Handle("POST /volumes/prune", h(volumes))
+	mux.Handle("GET /volumes/{name}", h(volumes))
+	mux.Handle("PUT /volumes/{name}", h(volumes))
+	mux.Handle("DELETE /volumes/{name}", h(volumes))
+
+	// networks
+	networks := unsupported.NotYet("networks")
+	mux.Handle("GET /networks", h(networks))
+	mux.Handle("POST /networks/create", h(networks))
+	mux.Handle("POST /networks/prune", h(networks))
+	mux.Handle("GET /networks/{id}", h(networks))
+	mux.Handle("DELETE /networks/{id}", h(networks))
+	mux.Handle("POST /networks/{id}/connect", h(networks))
+	mux.Handle("POST /networks/{id}/disconnect", h(networks))
+
+	// swarm: skiffd is single-host; answers are dockerd's "not in a swarm" errors
+	mux.Handle("GET /swarm", h(unsupported.SwarmNotManager()))
+	mux.Handle("POST /swarm/init", h(unsupported.SwarmJoin()))
+	mux.Handle("POST /swarm/join", h(unsupported.SwarmJoin()))
+	mux.Handle("POST /swarm/leave", h(unsupported.SwarmLeave()))
+	mux.Handle("POST /swarm/update", h(unsupported.SwarmNotManager()))
+	mux.Handle("GET /swarm/unlockkey", h(unsupported.SwarmNotManager()))
+	mux.Handle("POST /swarm/unlock", h(unsupported.SwarmNotManager()))
+	for _, area := range []string{"nodes", "services", "tasks", "secrets", "configs"} {
+		mux.Handle("/"+area, h(unsupported.SwarmNotManager()))
+		mux.Handle("/"+area+"/", h(unsupported.SwarmNotManager()))
+	}
+
+	// plugins: none are managed
+	mux.Handle("GET /plugins", h(unsupported.PluginList()))
+	mux.Handle("GET /plugins/privileges", h(unsupported.PluginManage()))
+	mux.Handle("POST /plugins/pull", h(unsupported.PluginManage()))
+	mux.Handle("POST /plugins/create", h(unsupported.PluginManage()))
+	mux.Handle("GET /plugins/{name}/json", h(unsupported.PluginNotFound()))
+	mux.Handle("DELETE /plugins/{name}", h(unsupported.PluginNotFound()))
+	mux.Handle("POST /plugins/{name}/{action}", h(unsupported.PluginNotFound()))
+
+	// build: no builder in skiffd
+	mux.Handle("POST /build", h(unsupported.Build()))
+	mux.Handle("POST /build/prune", h(unsupported.Build()))
+	mux.Handle("POST /build/cancel", h(unsupported.Build()))
+	mux.Handle("POST /session", h(unsupported.Build()))
+	mux.Handle("POST /grpc", h(unsupported.Build()))
+
+	// everything else
+	mux.Handle("/", notFound())
+	return mux
+}

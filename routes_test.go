@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/filters"
+)
+
+// fakeBackend stands in for the engine in handler tests.
+type fakeBackend struct {
+	events []types.EventMessage
+	live   chan types.EventMessage
+}
+
+func (f *fakeBackend) SystemInfo(ctx context.Context) (*types.Info, error) {
+	return &types.Info{ID: "fake", NCPU: 3, Warnings: []string{}}, nil
+}
+
+func (f *fakeBackend) SystemVersion(ctx context.Context) types.Version {
+	return types.Version{APIVersion: apiVersion, MinAPIVersion: minAPIVersion, Version: "test"}
+}
+
+func (f *fakeBackend) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) {
+	return &types.DiskUsage{}, nil
+}
+
+func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) ([]types.EventMessage, <-chan types.EventMessage, func(), error) {
+	if ef.Contains("bogus") {
+		return nil, nil, nil, errdefs.InvalidParameter(errors.New("invalid filter 'bogus'"))
+	}
+	live := f.live
+	if live == nil {
+		live = make(chan types.EventMessage)
+	}
+	return f.events, live, func() {}, nil
+}
+
+func testServerHandler(t *testing.T, b *fakeBackend) http.Handler {
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	return newHandler(newRouter(backends{System: b, Events: b}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
+}
+
+func TestRoutes(t *testing.T) {
+	h := testServerHandler(t, &fakeBackend{})
+	tests := []struct {
+		method, path string
+		status       int
+		body         string // substring
+	}{
+		{"GET", "/_ping", 200, "OK"},
+		{"HEAD", "/_ping", 200, ""},
+		{"GET", "/v1.50/_ping", 200, "OK"},
+		{"POST", "/_ping", 404, `{"message":"page not found"}`},
+		{"GET", "/_ping/x", 404, `{"message":"page not found"}`},
+		{"GET", "/v1.50/no/such/endpoint", 404, `{"message":"page not found"}`},
+		{"GET", "/version", 200, `"ApiVersion":"1.50"`},
+		{"GET", "/v1.24/version", 200, `"MinAPIVersion":"1.24"`},
+		{"GET", "/info", 200, `"NCPU":3`},
+		{"GET", "/system/df", 200, `"LayersSize":0`},
+		{"GET", "/v1.50/nodes", 503, `This node is not a swarm manager.`},
+		{"GET", "/v1.50/services?filters=x", 503, `This node is not a swarm manager.`},
+		{"GET", "/v1.50/swarm", 503, `This node is not a swarm manager.`},
+		{"POST", "/v1.50/swarm/leave", 503, `This node is not part of a swarm`},
+		{"POST", "/v1.50/swarm/init", 501, `swarm mode`},
+		{"GET", "/v1.50/plugins", 200, `[]`},
+		{"GET", "/v1.50/plugins/trace-nonexistent/json", 404, `{"message":"plugin \"trace-nonexistent\" not found"}`},
+		{"POST", "/v1.50/build", 501, `does not build images`},
+		{"GET", "/v1.50/containers/json", 501, `does not support containers yet`},
+		{"GET", "/v1.50/images/localhost:5000/a/b:1/json", 501, `does not support images yet`},
+		{"GET", "/events?filters=%7B%22bogus%22%3A%7B%22x%22%3Atrue%7D%7D", 400, `invalid filter 'bogus'`},
+		{"GET", "/events?since=yesterday-ish", 400, ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.body) {
+				t.Errorf("%s %s = %d %q, want %d containing %q", tt.method, tt.path, rec.Code, rec.Body.String(), tt.status, tt.body)
+			}
+			if rec.Code >= 400 && rec.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("error Content-Type = %q, want application/json", rec.Header().Get("Content-Type"))
+			}
+			routed := rec.Body.String() != `{"message":"page not found"}`+"\n"
+			if got := rec.Header().Get("Api-Version") != ""; got != routed {
+				t.Errorf("Api-Version header present = %v, want %v (only routed answers carry it)", got, routed)
+			}
+		})
+	}
+}
+
+func TestPingHeaders(t *testing.T) {
+	h := testServerHandler(t, &fakeBackend{})
+	for _, method := range []string{"GET", "HEAD"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, "/_ping", nil))
+		want := map[string]string{
+			"Api-Version":         "1.50",
+			"Cache-Control":       "no-cache, no-store, must-revalidate",
+			"Pragma":              "no-cache",
+			"Content-Type":        "text/plain; charset=utf-8",
+			"Docker-Experimental": "false",
+			"Ostype":              "linux",
+			"Swarm":               "inactive",
+		}
+		if method == "HEAD" {
+			want["Content-Length"] = "0"
+		}
+		for k, v := range want {
+			if got := rec.Header().Get(k); got != v {
+				t.Errorf("%s /_ping: %s = %q, want %q", method, k, got, v)
+			}
+		}
+	}
+}
+
+func TestMakeHTTPHandlerStatuses(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	tests := []struct {
+		err    error
+		status int
+		body   string
+	}{
+		{errdefs.NotFound(errors.New("No such container: x")), 404, `{"message":"No such container: x"}` + "\n"},
+		{fmt.Errorf("wrapped: %w", errdefs.Conflict(errors.New("in use"))), 409, `{"message":"wrapped: in use"}` + "\n"},
+		{errdefs.InvalidParameter(errors.New("bad")), 400, `{"message":"bad"}` + "\n"},
+		{errdefs.NotModified(errors.New("already started")), 304, ""},
+		{errdefs.Unavailable(errors.New("off")), 503, `{"message":"off"}` + "\n"},
+		{errors.New("disk on fire"), 500, `{"message":"disk on fire"}` + "\n"},
+	}
+	for _, tt := range tests {
+		h := makeHTTPHandler(func(w http.ResponseWriter, r *http.Request) error { return tt.err }, logger)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/x", nil))
+		if rec.Code != tt.status || rec.Body.String() != tt.body {
+			t.Errorf("error %v: got %d %q, want %d %q", tt.err, rec.Code, rec.Body.String(), tt.status, tt.body)
+		}
+	}
+}
