@@ -112,6 +112,9 @@ func parseTCPAddr(address string) (string, error) {
 		return "", fmt.Errorf("invalid host: %s", u.Host)
 	}
 	host := u.Hostname()
+	if strings.ContainsAny(host, "[]") {
+		return "", fmt.Errorf("invalid host: %s", u.Host)
+	}
 	if strings.Contains(host, ":") {
 		// Only an IPv6 address may hold colons; url.Parse lets a few other
 		// forms through that would not read back.

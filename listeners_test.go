@@ -101,6 +101,7 @@ func TestParseHost(t *testing.T) {
 		"tcp://0.0.0.0:1234567890":      `invalid bind address (tcp://0.0.0.0:1234567890): invalid port: 1234567890`,
 		"tcp://[fe80::1%25eth0]:2375":   `invalid bind address (tcp://[fe80::1%25eth0]:2375): invalid host: [fe80::1%eth0]:2375`,
 		"tcp://a:b:1":                   `invalid bind address (tcp://a:b:1): invalid host: a:b:1`,
+		"]":                             `invalid bind address (]): invalid host: ]`,
 	}
 	for in, want := range invalid {
 		t.Run(fmt.Sprintf("%q", in), func(t *testing.T) {
@@ -114,7 +115,7 @@ func TestParseHost(t *testing.T) {
 
 func FuzzParseHost(f *testing.F) {
 	for _, s := range []string{"", "unix://", "unix:///run/x.sock", "tcp://", "tcp://[::1]:2375", ":5555", "fd://", "fd://3",
-		"tcp://user@host:1?q#f", "tcp://a:b:1", "tcp://ü:1", "something with spaces", "tcp://0.0.0.0:65535", "x://y"} {
+		"tcp://user@host:1?q#f", "tcp://a:b:1", "tcp://ü:1", "something with spaces", "tcp://0.0.0.0:65535", "x://y", "]", "tcp://[::1]]:1"} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
