@@ -86,8 +86,9 @@ func TestApplyMemoryFlat(t *testing.T) {
 	go func() { pw.CloseWithError(writeBenchTar(pw, 128<<20)) }()
 	var before, after runtimeMem
 	before.read()
-	if _, err := Apply(context.Background(), dest, pr, ApplyOptions{}); err != nil {
-		t.Fatal(err)
+	size, err := Apply(context.Background(), dest, pr, ApplyOptions{})
+	if err != nil || size != 128<<20 {
+		t.Fatalf("Apply = %d, %v; want %d bytes", size, err, 128<<20)
 	}
 	after.read()
 	// The count includes the generator's own small allocations.

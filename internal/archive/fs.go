@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -35,9 +36,9 @@ type openHow struct {
 	resolve uint64
 }
 
-// haveOpenat2 is cleared once the kernel answers ENOSYS; tests clear it to
-// exercise the fallback walker.
-var haveOpenat2 = true
+// noOpenat2 is set once the kernel answers ENOSYS; tests set it to exercise
+// the fallback walker.
+var noOpenat2 atomic.Bool
 
 func openat2(dirfd int, name string, flags int, resolve uint64) (int, error) {
 	p, err := syscall.BytePtrFromString(name)
@@ -86,12 +87,12 @@ func (t *tree) openDir(rel string) (int, error) {
 	if rel == "." {
 		return syscall.Openat(t.fd, ".", flags, 0)
 	}
-	if haveOpenat2 {
+	if !noOpenat2.Load() {
 		fd, err := openat2(t.fd, rel, flags, resolveInRoot|resolveNoMagiclinks)
 		if err != syscall.ENOSYS {
 			return fd, err
 		}
-		haveOpenat2 = false
+		noOpenat2.Store(true)
 	}
 	return t.walkNoSymlinks(rel)
 }

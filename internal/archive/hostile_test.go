@@ -304,8 +304,8 @@ func TestApplyHostile(t *testing.T) {
 // TestApplyHostileWithoutOpenat2 runs the same attacks through the walker
 // used on kernels before 5.6, which refuses every symlink in a parent path.
 func TestApplyHostileWithoutOpenat2(t *testing.T) {
-	haveOpenat2 = false
-	t.Cleanup(func() { haveOpenat2 = true })
+	noOpenat2.Store(true)
+	t.Cleanup(func() { noOpenat2.Store(false) })
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSandbox(t)
