@@ -124,7 +124,7 @@ func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
 
 	// build: no builder in skiffd
 	mux.Handle("POST /build", h(unsupported.Build()))
-	mux.Handle("POST /build/prune", h(unsupported.Build()))
+	mux.Handle("POST /build/prune", h(unsupported.BuildPrune()))
 	mux.Handle("POST /build/cancel", h(unsupported.Build()))
 	mux.Handle("POST /session", h(unsupported.Build()))
 	mux.Handle("POST /grpc", h(unsupported.Build()))

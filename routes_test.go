@@ -75,6 +75,7 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1.50/plugins", 200, `[]`},
 		{"GET", "/v1.50/plugins/trace-nonexistent/json", 404, `{"message":"plugin \"trace-nonexistent\" not found"}`},
 		{"POST", "/v1.50/build", 501, `does not build images`},
+		{"POST", "/v1.50/build/prune", 200, `{"CachesDeleted":[],"SpaceReclaimed":0}`},
 		{"GET", "/v1.50/containers/json", 501, `does not support containers yet`},
 		{"GET", "/v1.50/images/localhost:5000/a/b:1/json", 501, `does not support images yet`},
 		{"GET", "/events?filters=%7B%22bogus%22%3A%7B%22x%22%3Atrue%7D%7D", 400, `invalid filter 'bogus'`},

@@ -60,7 +60,18 @@ func PluginManage() wire.HandlerFunc {
 	}
 }
 
-// Build answers POST /build, /build/prune, /build/cancel, /session and /grpc.
+// BuildPrune answers POST /build/prune. skiffd has no build cache, so
+// there is truly nothing to reclaim; `docker system prune` always calls it.
+func BuildPrune() wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return wire.WriteJSON(w, http.StatusOK, struct {
+			CachesDeleted  []string
+			SpaceReclaimed int64
+		}{CachesDeleted: []string{}})
+	}
+}
+
+// Build answers POST /build, /build/cancel, /session and /grpc.
 func Build() wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.NotImplemented(errors.New("skiffd does not build images: build elsewhere and use docker load or docker import"))
