@@ -1,0 +1,87 @@
+package wire
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+)
+
+// JSONMessage is one line of dockerd's JSON progress stream (pull, import,
+// load, push).
+type JSONMessage struct {
+	Stream      string     `json:"stream,omitempty"`
+	Status      string     `json:"status,omitempty"`
+	ID          string     `json:"id,omitempty"`
+	ErrorDetail *JSONError `json:"errorDetail,omitempty"`
+	Error       string     `json:"error,omitempty"` // deprecated in API 1.48, still read by clients
+}
+
+// JSONError is JSONMessage.ErrorDetail.
+type JSONError struct {
+	Message string `json:"message"`
+}
+
+// Progress writes a JSON progress stream: headers at once, then one JSON
+// object plus "\r\n" per message, each flushed as its own chunk. Once it has
+// started, errors can only be reported in band with Error.
+type Progress struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	started bool
+}
+
+// NewProgress wraps w; nothing is written until the first message.
+func NewProgress(w http.ResponseWriter) *Progress { return &Progress{w: w} }
+
+// Started reports whether the response has begun, after which an error can
+// no longer become an HTTP status.
+func (p *Progress) Started() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.started
+}
+
+// Start sends the headers now, so clients see the stream begin.
+func (p *Progress) Start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.startLocked()
+}
+
+func (p *Progress) startLocked() {
+	if p.started {
+		return
+	}
+	p.started = true
+	p.w.Header().Set("Content-Type", "application/json")
+	p.w.WriteHeader(http.StatusOK)
+	Flush(p.w)
+}
+
+// Write sends one message.
+func (p *Progress) Write(m JSONMessage) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\r', '\n')
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.startLocked()
+	if _, err := p.w.Write(b); err != nil {
+		return err
+	}
+	Flush(p.w)
+	return nil
+}
+
+// Status sends {"status": s}.
+func (p *Progress) Status(s string) error { return p.Write(JSONMessage{Status: s}) }
+
+// Stream sends {"stream": s}.
+func (p *Progress) Stream(s string) error { return p.Write(JSONMessage{Stream: s}) }
+
+// Error sends an in-band error, as the CLI expects once a stream started.
+func (p *Progress) Error(err error) error {
+	return p.Write(JSONMessage{ErrorDetail: &JSONError{Message: err.Error()}, Error: err.Error()})
+}
