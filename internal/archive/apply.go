@@ -126,13 +126,14 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
 	if err != nil {
 		return err
 	}
+	literal := a.opts.WhiteoutFormat == LiteralWhiteouts
 	// AUFS keeps its own metadata at the top ("/.wh..wh.plnk" and the
-	// like); dockerd never extracts it.
-	if strings.HasPrefix(name, WhiteoutMetaPrefix) && name != WhiteoutOpaqueDir {
+	// like); dockerd never extracts it into a layer.
+	if !literal && strings.HasPrefix(name, WhiteoutMetaPrefix) && name != WhiteoutOpaqueDir {
 		return nil
 	}
 	base := path.Base(name)
-	if strings.HasPrefix(base, WhiteoutPrefix) {
+	if !literal && strings.HasPrefix(base, WhiteoutPrefix) {
 		if err := a.whiteout(name, hdr); err != nil {
 			return fmt.Errorf("apply whiteout %q: %w", hdr.Name, err)
 		}

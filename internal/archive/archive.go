@@ -43,6 +43,10 @@ const (
 	// ".wh..wh..opq" sets trusted.overlay.opaque=y on its directory. Pack
 	// converts them back.
 	OverlayWhiteouts
+	// LiteralWhiteouts extracts ".wh." entries as the ordinary files they
+	// are in the archive, as dockerd's Untar does for docker cp and the
+	// archive API: copying a user's tree must not delete anything.
+	LiteralWhiteouts
 )
 
 // Names of the AUFS whiteout convention that image layers use.

@@ -14,8 +14,8 @@ import (
 	"unsafe"
 )
 
-// System call numbers missing from package syscall. openat2 (Linux 5.6) and
-// fchmodat2 (6.6) use the unified numbering, the same on every architecture.
+// Constants missing from package syscall. openat2 (Linux 5.6) has the
+// unified system call number, the same on every architecture.
 const (
 	sysOpenat2 = 437
 
@@ -143,7 +143,7 @@ func (t *tree) mkdirAll(rel string) (int, error) {
 	return t.openDir(rel)
 }
 
-// stat is the lstat of base in directory dirfd. It is done through an
+// lstatAt is the lstat of base in directory dirfd. It is done through an
 // O_PATH|O_NOFOLLOW descriptor because fstatat's number differs between
 // architectures.
 func lstatAt(dirfd int, base string) (syscall.Stat_t, error) {

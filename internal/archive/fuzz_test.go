@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// FuzzApply feeds arbitrary bytes to Apply in both whiteout modes and checks
+// FuzzApply feeds arbitrary bytes to Apply in every whiteout mode and checks
 // that nothing appears outside the target: not beside it, and not in a
 // sentinel directory whose absolute path the seeds use as symlink and
 // hardlink targets.
@@ -41,7 +41,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte("not a tar at all"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, format := range []WhiteoutFormat{NoWhiteouts, OverlayWhiteouts} {
+		for _, format := range []WhiteoutFormat{NoWhiteouts, OverlayWhiteouts, LiteralWhiteouts} {
 			base := t.TempDir()
 			dest := filepath.Join(base, "dest")
 			if err := os.Mkdir(dest, 0o755); err != nil {

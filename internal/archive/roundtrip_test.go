@@ -27,7 +27,6 @@ func buildTree(t *testing.T, dir string) {
 	must(os.MkdirAll(j("empty"), 0o700))
 	must(os.MkdirAll(j("etc/deep/er"), 0o751))
 	must(os.WriteFile(j("bin/su"), []byte("#!/bin/su\n"), 0o755))
-	must(os.Chmod(j("bin/su"), 0o4755|os.ModeSetuid))
 	must(syscall.Chmod(j("bin/su"), 0o4755))
 	must(os.WriteFile(j("bin/sg"), []byte("sg"), 0o755))
 	must(syscall.Chmod(j("bin/sg"), 0o2711))
@@ -288,6 +287,22 @@ func TestApplyNoWhiteouts(t *testing.T) {
 	want := []string{".", "d", "d/new", "d/sub", "d/sub/kept", "e", "keep"}
 	if !slices.Equal(got, want) {
 		t.Errorf("tree after whiteouts = %q, want %q", got, want)
+	}
+}
+
+func TestApplyLiteralWhiteouts(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "x"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layer := makeTar(t, reg(".wh.x", "user data"), reg("d/.wh..wh..opq", ""))
+	if _, err := Apply(context.Background(), dir, bytes.NewReader(layer), ApplyOptions{WhiteoutFormat: LiteralWhiteouts}); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	for _, p := range []string{"x", ".wh.x", "d/.wh..wh..opq"} {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("Lstat(%s) = %v, want the file kept or extracted as is", p, err)
+		}
 	}
 }
 
