@@ -1,11 +1,10 @@
 package events
 
 import (
-	"regexp"
-	"strings"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/filters"
+	"skiffd/internal/reference"
 )
 
 // acceptedFilters are the keys GET /events understands, as the Docker API
@@ -115,58 +114,18 @@ func (f *Filter) matchImage(m types.EventMessage) bool {
 		f.args.ExactMatch("image", familiarRepo(name))
 }
 
-// The image reference grammar, enough of it to tell a valid reference from
-// anything else (IDs, garbage) the way dockerd's parser does.
-var (
-	referenceRE = regexp.MustCompile(`^` +
-		// optional domain: host name or [ipv6], optional port
-		`(?:((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?)/)?` +
-		// path components, lower case, separated by / with . _ __ or dashes inside
-		`([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)` +
-		// optional tag and digest
-		`(?::[\w][\w.-]{0,127})?` +
-		`(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`)
-	hex64RE = regexp.MustCompile(`^[a-f0-9]{64}$`)
-)
-
 // familiarRepo returns the repository of an image reference in its short
 // form, without tag or digest: "docker.io/library/busybox:1.36" and
 // "busybox@sha256:..." give "busybox", "localhost:5000/app:2" gives
 // "localhost:5000/app". Anything that is not a valid reference (an image ID,
 // the empty string) comes back unchanged, as in dockerd's stripTag.
 func familiarRepo(ref string) string {
-	if hex64RE.MatchString(ref) {
+	if reference.IsFullID(ref) {
 		return ref
 	}
-	m := referenceRE.FindStringSubmatch(ref)
-	if m == nil {
+	n, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
 		return ref
 	}
-	domainPart, path := m[1], m[2]
-	// The first component is a domain only when it looks like one (a dot, a
-	// port, "localhost" or upper case), as in dockerd's splitDockerDomain;
-	// otherwise "foo/bar" is a Docker Hub path. The regexp decides by syntax
-	// alone, so correct it both ways.
-	first, _, hasSlash := strings.Cut(ref, "/")
-	looksLikeDomain := hasSlash && (strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first)
-	switch {
-	case looksLikeDomain && domainPart != first:
-		return ref // "a_b.c/x": meant as a domain, but not a valid one
-	case !looksLikeDomain && domainPart != "":
-		path = domainPart + "/" + path
-		domainPart = ""
-	}
-	if domainPart == "index.docker.io" {
-		domainPart = "docker.io"
-	}
-	if len(path) > 255 {
-		return ref
-	}
-	if domainPart != "" && domainPart != "docker.io" {
-		return domainPart + "/" + path
-	}
-	if rest, ok := strings.CutPrefix(path, "library/"); ok && !strings.Contains(rest, "/") {
-		return rest
-	}
-	return path
+	return n.FamiliarName()
 }

@@ -178,7 +178,7 @@ func TestFamiliarRepo(t *testing.T) {
 		{"Foo/bar:1", "Foo/bar"},             // upper-case first component is a domain
 		{"foo/Bar", "foo/Bar"},               // invalid: unchanged
 		{"BusyBox", "BusyBox"},               // invalid: unchanged
-		{"a_b-c.d__e/x:1", "a_b-c.d__e/x:1"}, // dotted, so a domain, but invalid: unchanged
+		{"a_b-c.d__e/x:1", "a_b-c.d__e/x"}, // dockerd's grammar reads this as a path on Docker Hub (see internal/reference)
 		{"a_b/x:1", "a_b/x"},                 // underscore: a path component
 		{"ab-c/x:1", "ab-c/x"},               // plain component, Docker Hub
 		{"sha256:" + imgID[7:], "sha256"},    // parses as name:tag, as in dockerd
