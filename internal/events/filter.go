@@ -1,7 +1,6 @@
 package events
 
 import (
-
 	"skiffd/internal/api/types"
 	"skiffd/internal/filters"
 	"skiffd/internal/reference"

@@ -175,15 +175,15 @@ func TestFamiliarRepo(t *testing.T) {
 		{"localhost:5000/app:2", "localhost:5000/app"},
 		{"registry.example.com/team/app:v1.2", "registry.example.com/team/app"},
 		{"[::1]:5000/app:1", "[::1]:5000/app"},
-		{"Foo/bar:1", "Foo/bar"},             // upper-case first component is a domain
-		{"foo/Bar", "foo/Bar"},               // invalid: unchanged
-		{"BusyBox", "BusyBox"},               // invalid: unchanged
+		{"Foo/bar:1", "Foo/bar"},           // upper-case first component is a domain
+		{"foo/Bar", "foo/Bar"},             // invalid: unchanged
+		{"BusyBox", "BusyBox"},             // invalid: unchanged
 		{"a_b-c.d__e/x:1", "a_b-c.d__e/x"}, // dockerd's grammar reads this as a path on Docker Hub (see internal/reference)
-		{"a_b/x:1", "a_b/x"},                 // underscore: a path component
-		{"ab-c/x:1", "ab-c/x"},               // plain component, Docker Hub
-		{"sha256:" + imgID[7:], "sha256"},    // parses as name:tag, as in dockerd
-		{imgID[7:], imgID[7:]},               // a bare ID is not a reference
-		{"busybox:", "busybox:"},             // empty tag: invalid
+		{"a_b/x:1", "a_b/x"},               // underscore: a path component
+		{"ab-c/x:1", "ab-c/x"},             // plain component, Docker Hub
+		{"sha256:" + imgID[7:], "sha256"},  // parses as name:tag, as in dockerd
+		{imgID[7:], imgID[7:]},             // a bare ID is not a reference
+		{"busybox:", "busybox:"},           // empty tag: invalid
 	}
 	for _, tt := range tests {
 		if got := familiarRepo(tt.in); got != tt.want {
