@@ -35,20 +35,11 @@ const maxPathLen = 4095
 // archive it reads r to EOF, so that a digest computed over r sees the tar
 // padding too. On error dir is left partly extracted.
 func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (size int64, err error) {
-	t, err := openTree(dir)
+	ap, err := NewApplier(ctx, dir, opts)
 	if err != nil {
 		return 0, err
 	}
-	defer t.close()
-	root := os.Geteuid() == 0
-	a := &applier{
-		ctx:      ctx,
-		t:        t,
-		opts:     opts,
-		chown:    root && !opts.NoLchown,
-		devices:  root && !opts.SkipDevices,
-		unpacked: make(map[string]struct{}),
-	}
+	defer ap.a.t.close()
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -62,11 +53,11 @@ func Apply(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (siz
 			return size, fmt.Errorf("read tar header: %w", err)
 		}
 		size += hdr.Size
-		if err := a.entry(hdr, tr); err != nil {
+		if err := ap.a.entry(hdr, tr); err != nil {
 			return size, err
 		}
 	}
-	if err := a.setDirTimes(); err != nil {
+	if err := ap.a.setDirTimes(); err != nil {
 		return size, err
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
@@ -85,6 +76,14 @@ type applier struct {
 	// which an opaque whiteout in NoWhiteouts mode must keep.
 	unpacked map[string]struct{}
 	dirs     []dirTimes
+	// beforeRemove, when set, hears of every existing file or directory
+	// the applier is about to remove (see Applier.BeforeRemove).
+	beforeRemove func(path string, dir bool) error
+	// resolve says whether paths may contain symbolic links, so that the
+	// paths given to beforeRemove must be resolved through the kernel.
+	resolve bool
+	// top is the real path of the target, read once when first needed.
+	top string
 }
 
 type dirTimes struct {
@@ -118,7 +117,7 @@ func cleanName(name string) (string, error) {
 	return c, nil
 }
 
-func (a *applier) entry(hdr *tar.Header, tr *tar.Reader) error {
+func (a *applier) entry(hdr *tar.Header, tr io.Reader) error {
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
 	}
@@ -189,6 +188,9 @@ func (a *applier) replace(pfd int, base, name string, hdr *tar.Header) error {
 	if isDir && wantDir {
 		return nil
 	}
+	if err := a.notifyRemove(pfd, path.Dir(name), base, isDir); err != nil {
+		return err
+	}
 	if err := removeAll(pfd, base); err != nil {
 		return fmt.Errorf("remove %q: %w", hdr.Name, err)
 	}
@@ -197,7 +199,7 @@ func (a *applier) replace(pfd int, base, name string, hdr *tar.Header) error {
 
 // create makes the entry and sets its metadata. It reports false for an
 // entry it deliberately skipped (a device it may not create).
-func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr *tar.Reader) (bool, error) {
+func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr io.Reader) (bool, error) {
 	perm := uint32(hdr.Mode) & 0o7777
 	switch hdr.Typeflag {
 	case tar.TypeDir:
@@ -238,6 +240,7 @@ func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr *tar.Re
 		if err := symlinkat(hdr.Linkname, pfd, base); err != nil {
 			return false, err
 		}
+		a.resolve = true
 
 	case tar.TypeLink:
 		target, err := cleanName(hdr.Linkname)
@@ -280,7 +283,7 @@ func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr *tar.Re
 // writeFile streams the entry's data into f and sets its metadata through
 // the descriptor. Runs of zero chunks become holes, so a sparse entry
 // claiming a huge size costs no disk.
-func (a *applier) writeFile(f *os.File, hdr *tar.Header, tr *tar.Reader, perm uint32) error {
+func (a *applier) writeFile(f *os.File, hdr *tar.Header, tr io.Reader, perm uint32) error {
 	bufp := bufferPool.Get().(*[]byte)
 	defer bufferPool.Put(bufp)
 	buf := *bufp
@@ -446,14 +449,14 @@ func (a *applier) whiteout(name string, hdr *tar.Header) error {
 			return err
 		}
 		defer syscall.Close(pfd)
-		return removeAll(pfd, target)
+		return a.removeAt(pfd, parent, target)
 	}
 	pfd, err := a.t.mkdirAll(parent)
 	if err != nil {
 		return err
 	}
 	defer syscall.Close(pfd)
-	if err := removeAll(pfd, target); err != nil {
+	if err := a.removeAt(pfd, parent, target); err != nil {
 		return err
 	}
 	if err := syscall.Mknodat(pfd, target, syscall.S_IFCHR, 0); err != nil {
@@ -477,7 +480,7 @@ func (a *applier) prune(dfd int, rel string) error {
 	for _, n := range names {
 		child := path.Join(rel, n)
 		if _, ok := a.unpacked[child]; !ok {
-			if err := removeAll(dfd, n); err != nil {
+			if err := a.removeAt(dfd, rel, n); err != nil {
 				return err
 			}
 			continue
