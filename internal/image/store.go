@@ -86,8 +86,10 @@ const (
 	lastTagFile   = "lastUpdated"
 )
 
-func (s *Store) contentDir() string { return filepath.Join(s.root, "imagedb", "content", digestDirName) }
-func (s *Store) metaRoot() string   { return filepath.Join(s.root, "imagedb", "metadata", digestDirName) }
+func (s *Store) contentDir() string {
+	return filepath.Join(s.root, "imagedb", "content", digestDirName)
+}
+func (s *Store) metaRoot() string { return filepath.Join(s.root, "imagedb", "metadata", digestDirName) }
 func (s *Store) metaDir(id string) string {
 	return filepath.Join(s.metaRoot(), strings.TrimPrefix(id, "sha256:"))
 }
