@@ -226,6 +226,9 @@ func (s *Store) Remove(chainID string) error {
 // first: the lowerdirs of an overlay mount of it, and what commit and
 // GraphDriver data need.
 func (s *Store) DiffDirs(chainID string) ([]string, error) {
+	if !validDigest(chainID) {
+		return nil, notFound(chainID)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var dirs []string

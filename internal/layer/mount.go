@@ -144,7 +144,7 @@ func mountOverlayFs(lowers []string, upper, work, target string) error {
 			if i == 0 && err == syscall.EINVAL && strings.Contains(msg, "Unknown parameter") {
 				return errNoLowerdirPlus
 			}
-			return fmt.Errorf("overlay lowerdir+ %s: %w (%s)", dir, err, msg)
+			return withLog(fmt.Errorf("overlay lowerdir+ %s: %w", dir, err), msg)
 		}
 	}
 	for _, kv := range [][2]string{{"upperdir", upper}, {"workdir", work}, {"index", indexOption}} {
@@ -263,9 +263,15 @@ func fsLog(fsfd int) string {
 	return strings.Join(msgs, "; ")
 }
 
+// fsError describes a failed step of the new mount API with what the
+// kernel logged about it.
 func fsError(fsfd int, op string, err error) error {
-	if msg := fsLog(fsfd); msg != "" {
-		return fmt.Errorf("overlay %s: %w (%s)", op, err, msg)
+	return withLog(fmt.Errorf("overlay %s: %w", op, err), fsLog(fsfd))
+}
+
+func withLog(err error, msg string) error {
+	if msg == "" {
+		return err
 	}
-	return fmt.Errorf("overlay %s: %w", op, err)
+	return fmt.Errorf("%w (%s)", err, msg)
 }
