@@ -18,44 +18,48 @@ import (
 
 	"skiffd/internal/archive"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/layer"
 )
 
 // fakeLayers is an in-memory LayerStore with the documented behaviour of
 // internal/layer: diff ID verification, existing chains returned unread.
 type fakeLayers struct {
 	mu      sync.Mutex
-	layers  map[string]LayerInfo
+	layers  map[string]layer.Layer
 	tars    map[string][]byte
 	removed []string
 	reads   int // Register calls that read their input
+	// hideTarSize makes Get report TarSize 0, as for a layer whose tar
+	// size was not recorded.
+	hideTarSize bool
 }
 
 func newFakeLayers() *fakeLayers {
-	return &fakeLayers{layers: make(map[string]LayerInfo), tars: make(map[string][]byte)}
+	return &fakeLayers{layers: make(map[string]layer.Layer), tars: make(map[string][]byte)}
 }
 
-func (f *fakeLayers) Register(ctx context.Context, r io.Reader, parent, want string) (LayerInfo, error) {
+func (f *fakeLayers) Register(ctx context.Context, r io.Reader, parent, want string) (layer.Layer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if parent != "" {
 		if _, ok := f.layers[parent]; !ok {
-			return LayerInfo{}, errdefs.NotFound(fmt.Errorf("no such layer %s", parent))
+			return layer.Layer{}, errdefs.NotFound(fmt.Errorf("no such layer %s", parent))
 		}
 	}
 	if want != "" {
-		if l, ok := f.layers[chainID(parent, want)]; ok {
+		if l, ok := f.layers[layer.ChainID(parent, want)]; ok {
 			return l, nil
 		}
 	}
 	f.reads++
 	rc, err := archive.DecompressStream(r)
 	if err != nil {
-		return LayerInfo{}, err
+		return layer.Layer{}, err
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
 	if err != nil {
-		return LayerInfo{}, err
+		return layer.Layer{}, err
 	}
 	var size int64
 	tr := tar.NewReader(bytes.NewReader(data))
@@ -65,30 +69,33 @@ func (f *fakeLayers) Register(ctx context.Context, r io.Reader, parent, want str
 			break
 		}
 		if err != nil {
-			return LayerInfo{}, errdefs.InvalidParameter(fmt.Errorf("bad layer tar: %w", err))
+			return layer.Layer{}, errdefs.InvalidParameter(fmt.Errorf("bad layer tar: %w", err))
 		}
 		size += hdr.Size
 	}
 	diffID := digestOf(data)
 	if want != "" && want != diffID {
-		return LayerInfo{}, errdefs.InvalidParameter(fmt.Errorf("layer diff ID mismatch: expected %s, got %s", want, diffID))
+		return layer.Layer{}, errdefs.InvalidParameter(fmt.Errorf("layer diff ID mismatch: expected %s, got %s", want, diffID))
 	}
-	c := chainID(parent, diffID)
+	c := layer.ChainID(parent, diffID)
 	if l, ok := f.layers[c]; ok {
 		return l, nil
 	}
-	l := LayerInfo{ChainID: c, DiffID: diffID, Parent: parent, Size: size}
+	l := layer.Layer{ChainID: c, DiffID: diffID, Parent: parent, Size: size, TarSize: int64(len(data))}
 	f.layers[c] = l
 	f.tars[c] = data
 	return l, nil
 }
 
-func (f *fakeLayers) Get(chain string) (LayerInfo, error) {
+func (f *fakeLayers) Get(chain string) (layer.Layer, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	l, ok := f.layers[chain]
 	if !ok {
-		return LayerInfo{}, errdefs.NotFound(fmt.Errorf("layer %s does not exist", chain))
+		return layer.Layer{}, errdefs.NotFound(fmt.Errorf("layer %s does not exist", chain))
+	}
+	if f.hideTarSize {
+		l.TarSize = 0
 	}
 	return l, nil
 }

@@ -28,7 +28,8 @@ type savedImage struct {
 // blob is one file under blobs/sha256 of a saved archive.
 type blob struct {
 	data  []byte // small blobs (configs, manifests)
-	path  string // layers, spilled to learn their size
+	chain string // layers, streamed from the layer store
+	path  string // layers of unknown tar size, spilled to learn it
 	size  int64
 	mtime time.Time
 }
@@ -43,9 +44,9 @@ type blob struct {
 // As in dockerd, a name with a tag or digest saves that image with that tag
 // (a digest adds no tag), a bare name saves every image of the repository
 // with its tags, and an ID or ID prefix saves the image without tags.
-// All refs are resolved, and every layer copied to a temporary file to learn
-// its tar size, before the first byte is written, so lookup errors reach the
-// caller before any output.
+// All refs are resolved before the first byte is written, so lookup errors
+// reach the caller before any output. Layers are streamed from the layer
+// store, never held in memory.
 func (s *Store) Save(ctx context.Context, w io.Writer, refs []string) error {
 	images, err := s.selectImages(refs)
 	if err != nil {
@@ -87,7 +88,7 @@ func (s *Store) Save(ctx context.Context, w io.Writer, refs []string) error {
 		for i, diffID := range img.Config.RootFS.DiffIDs {
 			b, ok := blobs[diffID]
 			if !ok {
-				b, err = s.spillLayer(ctx, dir, img.ChainIDs[i], diffID)
+				b, err = s.layerBlob(ctx, dir, img.ChainIDs[i], diffID)
 				if err != nil {
 					return err
 				}
@@ -137,7 +138,11 @@ func (s *Store) Save(ctx context.Context, w io.Writer, refs []string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := writeBlob(tw, blobPath(d), blobs[d]); err != nil {
+		if b := blobs[d]; b.chain != "" {
+			if err := s.streamLayer(ctx, tw, d, b); err != nil {
+				return err
+			}
+		} else if err := writeBlob(tw, blobPath(d), b); err != nil {
 			return err
 		}
 	}
@@ -218,6 +223,42 @@ func writeBlob(tw *tar.Writer, name string, b *blob) error {
 	}
 	if n != b.size {
 		return fmt.Errorf("save: layer %s changed size while saving", name)
+	}
+	return nil
+}
+
+// layerBlob describes the layer blob of chain. The layer store records the
+// size of the tar it gives back, so the blob is streamed straight from it;
+// a layer without that size is first copied to a temporary file.
+func (s *Store) layerBlob(ctx context.Context, dir, chain, diffID string) (*blob, error) {
+	l, err := s.layers.Get(chain)
+	if err != nil {
+		return nil, fmt.Errorf("save layer %s: %w", diffID, err)
+	}
+	if l.TarSize > 0 {
+		return &blob{chain: chain, size: l.TarSize}, nil
+	}
+	return s.spillLayer(ctx, dir, chain, diffID)
+}
+
+// streamLayer writes the layer blob b, checking that the layer store gives
+// back the promised size and the diff ID. A failure midway leaves a
+// truncated archive, which the caller must abort.
+func (s *Store) streamLayer(ctx context.Context, tw *tar.Writer, diffID string, b *blob) error {
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: blobPath(diffID), Mode: 0o644, Size: b.size, ModTime: b.mtime, Format: tar.FormatPAX}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("save: %w", err)
+	}
+	h := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(tw, h)}
+	if err := s.layers.WriteTar(ctx, b.chain, cw); err != nil {
+		return fmt.Errorf("save layer %s: %w", diffID, err)
+	}
+	if cw.n != b.size {
+		return fmt.Errorf("save layer %s: layer store wrote %d bytes, want %d", diffID, cw.n, b.size)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != diffID {
+		return fmt.Errorf("save layer %s: layer store returned content with digest %s", diffID, got)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"skiffd/internal/errdefs"
+	"skiffd/internal/layer"
 	"skiffd/internal/reference"
 )
 
@@ -240,14 +241,14 @@ func TestDeleteRefCountsLayers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{chainID(sha(base), sha(topA))}; !slices.Equal(deleted, want) {
+	if want := []string{layer.ChainID(sha(base), sha(topA))}; !slices.Equal(deleted, want) {
 		t.Errorf("Delete(child) removed %v, want %v (base still used by b)", deleted, want)
 	}
 	deleted, err = st.Delete(b.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{chainID(sha(base), sha(topB)), sha(base)}; !slices.Equal(deleted, want) {
+	if want := []string{layer.ChainID(sha(base), sha(topB)), sha(base)}; !slices.Equal(deleted, want) {
 		t.Errorf("Delete(b) removed %v, want %v", deleted, want)
 	}
 	if got := fl.chains(); len(got) != 0 {
