@@ -296,7 +296,7 @@ func (s *Store) loadOne(ctx context.Context, it loadItem, progress ProgressFunc)
 		moved := func(old string) {
 			progress(fmt.Sprintf("The image %s already exists, renaming the old one with ID %s to empty string", t.FamiliarString(), old))
 		}
-		if err := s.tag(img.ID, t, moved); err != nil {
+		if err := s.tag(img.ID, t, false, moved); err != nil {
 			return nil, err
 		}
 		progress("Loaded image: " + t.FamiliarString())

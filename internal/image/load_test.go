@@ -64,6 +64,9 @@ func TestLoadDockerArchive(t *testing.T) {
 	if n := len(fl.chains()); n != 2 {
 		t.Errorf("layer store holds %d chains, want 2 (base shared)", n)
 	}
+	if !b.LastTagTime.IsZero() {
+		t.Errorf("LastTagTime = %v after load, want zero as dockerd leaves it", b.LastTagTime)
+	}
 
 	// Loading again, gzip-compressed as a whole, finds everything in
 	// place; a tag that pointed elsewhere moves with dockerd's message.

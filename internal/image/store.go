@@ -593,11 +593,13 @@ func (s *Store) References(id string) []reference.Named {
 // names another image is refused (errdefs.Conflict "Cannot overwrite digest
 // ..."), and so is the repository name "sha256".
 func (s *Store) Tag(id string, ref reference.Named) error {
-	return s.tag(id, ref, nil)
+	return s.tag(id, ref, true, nil)
 }
 
 // tag is Tag, calling moved with the previous image ID when it moves a tag.
-func (s *Store) tag(id string, ref reference.Named, moved func(old string)) error {
+// Loads do not touch the last tag time, as dockerd's load tags through its
+// reference store alone.
+func (s *Store) tag(id string, ref reference.Named, touch bool, moved func(old string)) error {
 	if ref.IsZero() {
 		return errdefs.InvalidParameter(errors.New("invalid reference format"))
 	}
@@ -631,6 +633,9 @@ func (s *Store) tag(id string, ref reference.Named, moved func(old string)) erro
 		if existed && moved != nil {
 			moved(old)
 		}
+	}
+	if !touch {
+		return nil
 	}
 	now := time.Now().UTC()
 	if err := os.MkdirAll(s.metaDir(id), 0o700); err != nil {
