@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
 	"skiffd/internal/config"
 	"skiffd/internal/engine"
@@ -40,6 +41,7 @@ const (
 var (
 	_ system.Backend       = (*engine.Engine)(nil)
 	_ system.EventsBackend = (*engine.Engine)(nil)
+	_ image.Backend        = (*engine.Engine)(nil)
 )
 
 func main() {
@@ -105,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	mux := newRouter(backends{System: eng, Events: eng}, logger)
+	mux := newRouter(backends{System: eng, Events: eng, Image: eng}, logger)
 	srv := &apiServer{
 		handler: newHandler(mux, handlerOptions{
 			Logger:       logger,

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
 	"skiffd/internal/api/unsupported"
 	"skiffd/internal/api/wire"
@@ -15,6 +16,7 @@ import (
 type backends struct {
 	System system.Backend
 	Events system.EventsBackend
+	Image  image.Backend
 }
 
 // newRouter lists the whole API surface, one "METHOD /path" per line. Paths
@@ -68,17 +70,23 @@ func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
 	mux.Handle("POST /exec/{id}/resize", h(execs))
 	mux.Handle("GET /exec/{id}/json", h(execs))
 
-	// images (issue: images)
-	images := unsupported.NotYet("images")
-	mux.Handle("GET /images/json", h(images))
-	mux.Handle("POST /images/create", h(images))
-	mux.Handle("POST /images/load", h(images))
-	mux.Handle("GET /images/get", h(images))
-	mux.Handle("POST /images/prune", h(images))
+	// images; names carry slashes, so /images/{name...} dispatches on its last segment
+	mux.Handle("GET /images/json", h(image.List(b.Image)))
+	mux.Handle("POST /images/create", h(image.Create(b.Image)))
+	mux.Handle("POST /images/load", h(image.Load(b.Image)))
+	mux.Handle("GET /images/get", h(image.Save(b.Image)))
+	mux.Handle("POST /images/prune", h(image.Prune(b.Image)))
 	mux.Handle("GET /images/search", h(unsupported.NotYet("registry search")))
-	mux.Handle("GET /images/{name...}", h(images))
-	mux.Handle("POST /images/{name...}", h(images))
-	mux.Handle("DELETE /images/{name...}", h(images))
+	mux.Handle("GET /images/{name...}", h(image.ByName(map[string]wire.HandlerFunc{
+		"json":    image.Inspect(b.Image), // GET /images/{name}/json
+		"history": image.History(b.Image), // GET /images/{name}/history
+		"get":     image.Save(b.Image),    // GET /images/{name}/get
+	})))
+	mux.Handle("POST /images/{name...}", h(image.ByName(map[string]wire.HandlerFunc{
+		"tag":  image.Tag(b.Image),                          // POST /images/{name}/tag
+		"push": unsupported.NotYet("pushing to a registry"), // POST /images/{name}/push
+	})))
+	mux.Handle("DELETE /images/{name...}", h(image.Delete(b.Image)))
 	mux.Handle("GET /distribution/{name...}", h(unsupported.NotYet("registry access")))
 
 	// volumes

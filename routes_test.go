@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -47,7 +48,7 @@ func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.T
 
 func testServerHandler(t *testing.T, b *fakeBackend) http.Handler {
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	return newHandler(newRouter(backends{System: b, Events: b}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
+	return newHandler(newRouter(backends{System: b, Events: b, Image: b}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
 }
 
 func TestRoutes(t *testing.T) {
@@ -77,7 +78,15 @@ func TestRoutes(t *testing.T) {
 		{"POST", "/v1.50/build", 501, `does not build images`},
 		{"POST", "/v1.50/build/prune", 200, `{"CachesDeleted":[],"SpaceReclaimed":0}`},
 		{"GET", "/v1.50/containers/json", 501, `does not support containers yet`},
-		{"GET", "/v1.50/images/localhost:5000/a/b:1/json", 501, `does not support images yet`},
+		{"GET", "/v1.50/images/localhost:5000/a/b:1/json", 404, `{"message":"No such image: localhost:5000/a/b:1"}`},
+		{"GET", "/v1.50/images/busybox/history", 404, `No such image: busybox`},
+		{"GET", "/v1.50/images/busybox/nope", 404, `page not found`},
+		{"POST", "/v1.50/images/busybox/tag?repo=x", 404, `No such image: busybox`},
+		{"DELETE", "/v1.50/images/a/b/c", 404, `No such image: a/b/c`},
+		{"GET", "/v1.50/images/json", 200, `[]`},
+		{"GET", "/v1.50/images/get?names=nope", 404, `No such image: nope`},
+		{"POST", "/v1.50/images/create?fromImage=busybox&tag=latest", 501, `cannot pull`},
+		{"POST", "/v1.50/images/load", 200, `{"errorDetail":{"message":"fake: no load"},"error":"fake: no load"}` + "\r\n"},
 		{"GET", "/events?filters=%7B%22bogus%22%3A%7B%22x%22%3Atrue%7D%7D", 400, `invalid filter 'bogus'`},
 		{"GET", "/events?since=yesterday-ish", 400, ``},
 	}
@@ -146,4 +155,33 @@ func TestMakeHTTPHandlerStatuses(t *testing.T) {
 			t.Errorf("error %v: got %d %q, want %d %q", tt.err, rec.Code, rec.Body.String(), tt.status, tt.body)
 		}
 	}
+}
+
+// The image methods answer as an empty store would.
+func (f *fakeBackend) ImportImage(ctx context.Context, src io.Reader, repo, tag, message string, changes []string) (string, error) {
+	return "", errdefs.InvalidParameter(errors.New("fake: no import"))
+}
+func (f *fakeBackend) LoadImage(ctx context.Context, src io.Reader, progress func(string)) error {
+	return errors.New("fake: no load")
+}
+func (f *fakeBackend) ExportImages(ctx context.Context, names []string, w io.Writer) error {
+	return errdefs.NotFound(fmt.Errorf("No such image: %s", names[0]))
+}
+func (f *fakeBackend) Images(ctx context.Context, all, digests bool, ef filters.Args) ([]*types.ImageSummary, error) {
+	return []*types.ImageSummary{}, nil
+}
+func (f *fakeBackend) ImageInspect(ctx context.Context, name string) (*types.ImageInspect, error) {
+	return nil, errdefs.NotFound(fmt.Errorf("No such image: %s", name))
+}
+func (f *fakeBackend) ImageHistory(ctx context.Context, name string) ([]*types.ImageHistoryItem, error) {
+	return nil, errdefs.NotFound(fmt.Errorf("No such image: %s", name))
+}
+func (f *fakeBackend) TagImage(ctx context.Context, name, repo, tag string) error {
+	return errdefs.NotFound(fmt.Errorf("No such image: %s", name))
+}
+func (f *fakeBackend) ImageDelete(ctx context.Context, name string, force, prune bool) ([]types.ImageDeleteItem, error) {
+	return nil, errdefs.NotFound(fmt.Errorf("No such image: %s", name))
+}
+func (f *fakeBackend) ImagesPrune(ctx context.Context, ef filters.Args) (*types.ImagesPruneReport, error) {
+	return &types.ImagesPruneReport{ImagesDeleted: []types.ImageDeleteItem{}}, nil
 }

@@ -39,13 +39,7 @@ func makeHTTPHandler(h wire.HandlerFunc, logger *slog.Logger) http.Handler {
 // JSON 404 without the version headers (dockerd's fallback sits outside its
 // middlewares).
 func notFound() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		for _, k := range []string{"Api-Version", "Ostype", "Server", "Docker-Experimental"} {
-			delete(h, k)
-		}
-		wire.WriteError(w, http.StatusNotFound, "page not found")
-	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { wire.PageNotFound(w) })
 }
 
 // Timeouts for every API listener. There is deliberately no WriteTimeout:

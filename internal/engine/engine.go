@@ -16,6 +16,8 @@ import (
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/events"
+	"skiffd/internal/image"
+	"skiffd/internal/layer"
 )
 
 // Options configures an Engine.
@@ -42,6 +44,8 @@ type Engine struct {
 	logger *slog.Logger
 	id     string
 	events *events.Bus
+	layers *layer.Store
+	images *image.Store
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -65,7 +69,17 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New()}, nil
+	layers, err := layer.Open(filepath.Join(opts.DataRoot, "layers"))
+	if err != nil {
+		return nil, fmt.Errorf("open layer store: %w", err)
+	}
+	images, err := image.Open(filepath.Join(opts.DataRoot, "image"), layers)
+	if err != nil {
+		return nil, fmt.Errorf("open image store: %w", err)
+	}
+	e := &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New(), layers: layers, images: images}
+	e.removeOrphanLayers()
+	return e, nil
 }
 
 // Close releases what the engine holds. Containers keep running: their shims
@@ -73,6 +87,29 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 func (e *Engine) Close() error {
 	e.events.Close()
 	return nil
+}
+
+// removeOrphanLayers deletes layers that no image holds: a load killed
+// after registering some layers but before creating its image leaves them.
+// Containers hold layers only through their image, so at start-up, before
+// any request, an unheld layer is garbage.
+func (e *Engine) removeOrphanLayers() {
+	held := map[string]bool{}
+	for _, img := range e.images.List() {
+		for _, c := range img.ChainIDs {
+			held[c] = true
+		}
+	}
+	for _, l := range e.layers.List() {
+		if held[l.ChainID] {
+			continue
+		}
+		if err := e.layers.Remove(l.ChainID); err != nil {
+			e.logger.Warn("removing unused layer", "layer", l.ChainID, "error", err)
+			continue
+		}
+		e.logger.Info("removed layer left by an interrupted load", "layer", l.ChainID)
+	}
 }
 
 // loadOrCreateID returns the engine's persistent ID (a random UUID, as

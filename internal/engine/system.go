@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"skiffd/internal/api/types"
+	"skiffd/internal/filters"
 	"skiffd/internal/sysinfo"
 )
 
@@ -20,7 +21,7 @@ const (
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
 	"WARNING: skiffd does not run containers yet: container endpoints answer 501",
-	"WARNING: skiffd has no image store yet: image endpoints answer 501",
+	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
 	"WARNING: skiffd has no volumes or networks yet: those endpoints answer 501",
 }
 
@@ -29,6 +30,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 	h := sysinfo.Read()
 	info := &types.Info{
 		ID:     e.id,
+		Images: len(e.images.List()),
 		Driver: "overlay2",
 		DriverStatus: [][2]string{
 			{"Backing Filesystem", sysinfo.BackingFilesystem(e.opts.DataRoot)},
@@ -132,8 +134,16 @@ func (e *Engine) SystemVersion(ctx context.Context) types.Version {
 // SystemDiskUsage answers GET /system/df. The stores report their own
 // entries as they are added; today there are none.
 func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) {
+	images, err := e.Images(ctx, true, false, filters.Args{})
+	if err != nil {
+		return nil, err
+	}
+	for _, img := range images {
+		img.SharedSize = 0
+	}
 	return &types.DiskUsage{
-		Images:     []*types.ImageSummary{},
+		LayersSize: e.images.LayersSize(),
+		Images:     images,
 		Containers: []any{},
 		Volumes:    []any{},
 		BuildCache: []any{},

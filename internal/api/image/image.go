@@ -37,12 +37,12 @@ func ByName(actions map[string]wire.HandlerFunc) wire.HandlerFunc {
 		rest := r.PathValue("name")
 		i := strings.LastIndexByte(rest, '/')
 		if i <= 0 {
-			wire.WriteError(w, http.StatusNotFound, "page not found")
+			wire.PageNotFound(w)
 			return nil
 		}
 		h, ok := actions[rest[i+1:]]
 		if !ok {
-			wire.WriteError(w, http.StatusNotFound, "page not found")
+			wire.PageNotFound(w)
 			return nil
 		}
 		r.SetPathValue("name", rest[:i])

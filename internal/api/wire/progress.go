@@ -53,6 +53,10 @@ func (p *Progress) startLocked() {
 		return
 	}
 	p.started = true
+	// Progress streams answer while the request body (a tar being loaded
+	// or imported) is still arriving. Without full duplex, net/http would
+	// discard the unread body as soon as the headers go out.
+	_ = http.NewResponseController(p.w).EnableFullDuplex()
 	p.w.Header().Set("Content-Type", "application/json")
 	p.w.WriteHeader(http.StatusOK)
 	Flush(p.w)

@@ -99,6 +99,17 @@ func WriteError(w http.ResponseWriter, status int, msg string) {
 	_ = WriteJSON(w, status, ErrorBody{Message: msg})
 }
 
+// PageNotFound answers a path no route claims, as dockerd's router does: a
+// JSON 404 without the version headers, since dockerd's fallback sits
+// outside its middlewares.
+func PageNotFound(w http.ResponseWriter) {
+	h := w.Header()
+	for _, k := range []string{"Api-Version", "Ostype", "Server", "Docker-Experimental"} {
+		delete(h, k)
+	}
+	WriteError(w, http.StatusNotFound, "page not found")
+}
+
 // BoolValue reads a query parameter with moby's rules: "", "0", "no",
 // "false" and "none" (any case) are false, anything else is true. docker-py
 // sends True/False, the CLI sends 1 and omits false.
