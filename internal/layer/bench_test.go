@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"testing"
 )
 
@@ -37,7 +36,6 @@ func BenchmarkRegister(b *testing.B) {
 	for _, shape := range benchShapes {
 		b.Run(shape.name, func(b *testing.B) {
 			s := newStore(b)
-			s.noSync = os.Getenv("NOSYNC") != ""
 			b.SetBytes(benchTotal)
 			for b.Loop() {
 				l := registerGenerated(b, s, shape.fileSize)

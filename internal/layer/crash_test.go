@@ -38,8 +38,8 @@ const (
 
 // writeGenerated streams a layer of files regular files of size bytes each
 // to w, in four directories, calling after(i) once file i is written.
-// The content is a function of the file's number, so the same call always
-// produces the same tar.
+// The content depends only on the file's number and offset, so the same
+// call always produces the same tar.
 func writeGenerated(w io.Writer, files, size int, after func(i int)) error {
 	tw := tar.NewWriter(w)
 	// File i holds byte ((i+j) mod 251)+1 at offset j: a window of pattern.

@@ -210,8 +210,10 @@ func (sw *splitWriter) finish() error {
 type fileOpener func(path string, size int64) (io.ReadCloser, error)
 
 // replaySplit writes the tar stream that split (size bytes) describes to
-// w, taking file contents from open, and returns the bytes written.
-func replaySplit(split io.ReaderAt, size int64, open fileOpener, w io.Writer, cancelled func() error) (int64, error) {
+// w, taking file contents from open, and returns the bytes written. A
+// stream longer than limit bytes is refused as corrupt before it is
+// written, which also bounds the work damaged data can cause.
+func replaySplit(split io.ReaderAt, size, limit int64, open fileOpener, w io.Writer, cancelled func() error) (int64, error) {
 	if size < int64(len(splitMagic)+1+1+footerSize) {
 		return 0, fmt.Errorf("%w: %d bytes", errCorruptSplit, size)
 	}
@@ -244,9 +246,10 @@ func replaySplit(split io.ReaderAt, size int64, open fileOpener, w io.Writer, ca
 		if err != nil {
 			return cw.n, fmt.Errorf("%w: no end record: %v", errCorruptSplit, err)
 		}
+		remaining := limit - cw.n
 		switch typ {
 		case recRaw:
-			n, err := readLen(br, indexOff)
+			n, err := readLen(br, min(indexOff, remaining))
 			if err != nil {
 				return cw.n, err
 			}
@@ -254,7 +257,7 @@ func replaySplit(split io.ReaderAt, size int64, open fileOpener, w io.Writer, ca
 				return cw.n, replayErr(err)
 			}
 		case recZeros:
-			n, err := readLen(br, 1<<62)
+			n, err := readLen(br, remaining)
 			if err != nil {
 				return cw.n, err
 			}
@@ -266,7 +269,7 @@ func replaySplit(split io.ReaderAt, size int64, open fileOpener, w io.Writer, ca
 				n -= c
 			}
 		case recFile:
-			n, err := readLen(br, 1<<62)
+			n, err := readLen(br, remaining)
 			if err != nil {
 				return cw.n, err
 			}
@@ -442,7 +445,7 @@ func (s *Store) WriteTar(ctx context.Context, chainID string, w io.Writer) error
 	}
 	defer root.Close()
 	open := func(p string, size int64) (io.ReadCloser, error) { return openRegular(root, p, size) }
-	n, err := replaySplit(f, st.Size(), open, w, ctx.Err)
+	n, err := replaySplit(f, st.Size(), l.TarSize, open, w, ctx.Err)
 	if err != nil {
 		return fmt.Errorf("write tar of layer %s: %w", chainID, err)
 	}

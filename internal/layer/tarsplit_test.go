@@ -206,7 +206,7 @@ func TestSplitWriterZeroRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		n, err := replaySplit(bytes.NewReader(split.Bytes()), int64(split.Len()), nil, &out, func() error { return nil })
+		n, err := replaySplit(bytes.NewReader(split.Bytes()), int64(split.Len()), int64(len(stream)), nil, &out, func() error { return nil })
 		if err != nil || n != int64(len(stream)) || !bytes.Equal(out.Bytes(), stream) {
 			t.Errorf("replay of %d-byte writes = %d bytes, %v; want the %d bytes written", chunk, n, err, len(stream))
 		}
