@@ -49,6 +49,13 @@ func TestCLIImageLifecycle(t *testing.T) {
 	if want := `["/bin/sh"] ["A=1"] linux amd64 ["busybox:latest"]` + "\n"; out != want {
 		t.Errorf("image inspect = %q, want %q", out, want)
 	}
+	// The generic inspect probes containers first; they must answer 404.
+	if got := dockerOK(t, d, "inspect", "--format", "{{.Id}}", "busybox"); got != id+"\n" {
+		t.Errorf("docker inspect busybox = %q, want %s", got, id)
+	}
+	if res := d.Docker(t, "inspect", "nothing-here"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "No such object: nothing-here") {
+		t.Errorf("docker inspect of a missing object: %v", res)
+	}
 	out = dockerOK(t, d, "history", "--no-trunc", "--format", "{{.ID}} {{.Comment}}", "busybox")
 	if !strings.HasPrefix(out, id+" Imported from -") {
 		t.Errorf("docker history = %q, want the image ID first with comment %q", out, "Imported from -")

@@ -20,7 +20,7 @@ const (
 // notYetWarnings lists what this build cannot do yet, shown by `docker info`
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
-	"WARNING: skiffd does not run containers yet: container endpoints answer 501",
+	"WARNING: skiffd does not run containers yet: container create answers 501",
 	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
 	"WARNING: skiffd has no volumes or networks yet: those endpoints answer 501",
 }
