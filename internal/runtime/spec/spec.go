@@ -1,0 +1,206 @@
+// Package spec is the runtime configuration of one container: what the
+// daemon hands to the shim, and the shim to init and the exec helper. It is
+// a small subset of the OCI runtime spec, independent of the Docker API
+// types, encoded as JSON.
+//
+//	s := spec.Default("c1", "/srv/skiffd/containers/c1/rootfs")
+//	s.Process.Args = []string{"/bin/sh", "-c", "echo hello"}
+//	s.Hostname = "c1"
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// Version is the version of this format. A shim refuses a spec of a newer
+// version than it knows.
+const Version = 1
+
+// Spec describes one container.
+type Spec struct {
+	Version int `json:"version"`
+	// ID is the container ID; it names the shim, its socket and the cgroup.
+	ID string `json:"id"`
+	// Root is the host path of the (already mounted) root file system.
+	Root string `json:"root"`
+	// ReadonlyRoot remounts the root read-only (--read-only).
+	ReadonlyRoot bool    `json:"readonlyRoot,omitempty"`
+	Hostname     string  `json:"hostname,omitempty"`
+	Domainname   string  `json:"domainname,omitempty"`
+	Process      Process `json:"process"`
+	// Mounts are made in order, after the root is prepared and before
+	// pivot_root; destinations are container paths.
+	Mounts        []Mount  `json:"mounts,omitempty"`
+	MaskedPaths   []string `json:"maskedPaths,omitempty"`
+	ReadonlyPaths []string `json:"readonlyPaths,omitempty"`
+	// Devices are created in the container's /dev.
+	Devices []Device `json:"devices,omitempty"`
+	// Namespaces lists the namespaces the container gets: a new one when
+	// Path is empty, else the one at Path (e.g. /proc/<pid>/ns/net).
+	// Namespaces not listed are shared with the host.
+	Namespaces  []Namespace       `json:"namespaces,omitempty"`
+	Sysctl      map[string]string `json:"sysctl,omitempty"`
+	Resources   *Resources        `json:"resources,omitempty"`
+	Seccomp     *Seccomp          `json:"seccomp,omitempty"`
+	Log         Log               `json:"log"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Process is the container's first process, or an exec'd one.
+type Process struct {
+	Args []string `json:"args"`
+	Env  []string `json:"env,omitempty"`
+	// Cwd is an absolute container path; "" means "/".
+	Cwd string `json:"cwd,omitempty"`
+	// User is Docker's user[:group] form, names or numbers, resolved in
+	// the container's /etc/passwd and /etc/group; "" is root.
+	User string `json:"user,omitempty"`
+	// AdditionalGroups are Docker's --group-add values, names or numbers.
+	AdditionalGroups []string `json:"additionalGroups,omitempty"`
+	Terminal         bool     `json:"terminal,omitempty"`
+	// ConsoleHeight and ConsoleWidth are the initial TTY size.
+	ConsoleHeight uint16 `json:"consoleHeight,omitempty"`
+	ConsoleWidth  uint16 `json:"consoleWidth,omitempty"`
+	// OpenStdin gives the process a stdin pipe that attach can write to;
+	// without it stdin is /dev/null. StdinOnce closes it when the first
+	// attached client closes its stdin.
+	OpenStdin bool `json:"openStdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
+	// Capabilities is the final set, CAP_-prefixed names; every other
+	// capability is dropped from every set and the bounding set.
+	Capabilities    []string `json:"capabilities"`
+	NoNewPrivileges bool     `json:"noNewPrivileges,omitempty"`
+	Rlimits         []Rlimit `json:"rlimits,omitempty"`
+	OOMScoreAdj     *int     `json:"oomScoreAdj,omitempty"`
+}
+
+// Mount is one file system mounted into the container.
+type Mount struct {
+	Destination string   `json:"destination"`
+	Type        string   `json:"type,omitempty"`
+	Source      string   `json:"source,omitempty"`
+	Options     []string `json:"options,omitempty"`
+}
+
+// Device is a device node created in the container.
+type Device struct {
+	Path  string `json:"path"`
+	Type  string `json:"type"` // "c" or "b"
+	Major uint32 `json:"major"`
+	Minor uint32 `json:"minor"`
+	Mode  uint32 `json:"mode"`
+	UID   uint32 `json:"uid"`
+	GID   uint32 `json:"gid"`
+}
+
+// Namespace types, as in the OCI spec.
+const (
+	PIDNamespace     = "pid"
+	NetworkNamespace = "network"
+	MountNamespace   = "mount"
+	IPCNamespace     = "ipc"
+	UTSNamespace     = "uts"
+	CgroupNamespace  = "cgroup"
+)
+
+// Namespace is one namespace of the container.
+type Namespace struct {
+	Type string `json:"type"`
+	Path string `json:"path,omitempty"`
+}
+
+// Rlimit is one resource limit; Type is the RLIMIT_ name.
+type Rlimit struct {
+	Type string `json:"type"`
+	Hard uint64 `json:"hard"`
+	Soft uint64 `json:"soft"`
+}
+
+// Resources are the cgroup limits, in Docker's units.
+type Resources struct {
+	Memory            int64  `json:"memory,omitempty"`
+	MemorySwap        int64  `json:"memorySwap,omitempty"`
+	MemoryReservation int64  `json:"memoryReservation,omitempty"`
+	NanoCPUs          int64  `json:"nanoCpus,omitempty"`
+	CPUShares         int64  `json:"cpuShares,omitempty"`
+	CPUQuota          int64  `json:"cpuQuota,omitempty"`
+	CPUPeriod         int64  `json:"cpuPeriod,omitempty"`
+	CpusetCpus        string `json:"cpusetCpus,omitempty"`
+	CpusetMems        string `json:"cpusetMems,omitempty"`
+	PidsLimit         int64  `json:"pidsLimit,omitempty"`
+	BlkioWeight       uint16 `json:"blkioWeight,omitempty"`
+}
+
+// Seccomp is the system call filter. Filter is the compiled classic BPF
+// program; the shim compiles nothing, so that no JSON parsing happens near
+// the container.
+type Seccomp struct {
+	Filter []SockFilter `json:"filter"`
+}
+
+// SockFilter is one classic BPF instruction.
+type SockFilter struct {
+	Code uint16 `json:"c"`
+	Jt   uint8  `json:"t"`
+	Jf   uint8  `json:"f"`
+	K    uint32 `json:"k"`
+}
+
+// Log is where and how the shim writes the json-file log.
+type Log struct {
+	// Path is the log file; "" disables logging.
+	Path     string `json:"path,omitempty"`
+	MaxSize  int64  `json:"maxSize,omitempty"`  // bytes; 0 is unlimited
+	MaxFiles int    `json:"maxFiles,omitempty"` // files kept, at least 1
+}
+
+// HasNamespace reports whether the container gets a namespace of type t,
+// and its path if it joins an existing one.
+func (s *Spec) HasNamespace(t string) (path string, ok bool) {
+	for _, n := range s.Namespaces {
+		if n.Type == t {
+			return n.Path, true
+		}
+	}
+	return "", false
+}
+
+// Validate checks what the runtime relies on. It does not look at the
+// file system.
+func (s *Spec) Validate() error {
+	if s.Version > Version {
+		return fmt.Errorf("runtime spec version %d is newer than this runtime (%d)", s.Version, Version)
+	}
+	if s.ID == "" || strings.ContainsAny(s.ID, "/\x00") || s.ID == "." || s.ID == ".." {
+		return fmt.Errorf("invalid container id %q", s.ID)
+	}
+	if !path.IsAbs(s.Root) {
+		return fmt.Errorf("root %q is not an absolute path", s.Root)
+	}
+	if _, ok := s.HasNamespace(MountNamespace); !ok {
+		return errors.New("a container needs its own mount namespace")
+	}
+	if err := s.Process.Validate(); err != nil {
+		return err
+	}
+	for _, m := range s.Mounts {
+		if !path.IsAbs(m.Destination) {
+			return fmt.Errorf("mount destination %q is not an absolute path", m.Destination)
+		}
+	}
+	return nil
+}
+
+// Validate checks a process description.
+func (p *Process) Validate() error {
+	if len(p.Args) == 0 || p.Args[0] == "" {
+		return errors.New("no command specified")
+	}
+	if p.Cwd != "" && !path.IsAbs(p.Cwd) {
+		return fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path", p.Cwd)
+	}
+	return nil
+}

@@ -1,0 +1,370 @@
+// Package sys wraps the raw Linux system calls the container runtime needs
+// and package syscall lacks: setns, pidfds, memfd, the new mount API,
+// openat2, capabilities, per-thread credentials, close_range and terminal
+// sizes. It is mechanism only, with no policy.
+//
+// Per-thread calls (Setresuid, Setresgid, Setgroups, Capset, Prctl) act on
+// the calling OS thread only, unlike syscall.Setuid, which changes every
+// thread of the process; callers must hold runtime.LockOSThread.
+package sys
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"unsafe"
+)
+
+// Syscall numbers shared by every architecture (the unified table).
+const (
+	sysPidfdSendSignal = 424
+	sysPidfdOpen       = 434
+	sysCloseRange      = 436
+	sysOpenat2         = 437
+	sysFsopen          = 430
+	sysFsconfig        = 431
+	sysFsmount         = 432
+)
+
+// Flags and constants of the calls above, from the kernel's uapi headers.
+const (
+	FSOPEN_CLOEXEC          = 0x1
+	FSMOUNT_CLOEXEC         = 0x1
+	FSCONFIG_SET_STRING     = 1
+	FSCONFIG_CMD_CREATE     = 6
+	MOUNT_ATTR_RDONLY       = 0x1
+	MOUNT_ATTR_NOSUID       = 0x2
+	MOUNT_ATTR_NODEV        = 0x4
+	MFD_CLOEXEC             = 0x1
+	MFD_ALLOW_SEALING       = 0x2
+	MFD_EXEC                = 0x10
+	F_ADD_SEALS             = 1033
+	F_SEAL_SEAL             = 0x1
+	F_SEAL_SHRINK           = 0x2
+	F_SEAL_GROW             = 0x4
+	F_SEAL_WRITE            = 0x8
+	F_SEAL_EXEC             = 0x20
+	RESOLVE_NO_XDEV         = 0x1
+	RESOLVE_NO_MAGICLINKS   = 0x2
+	RESOLVE_NO_SYMLINKS     = 0x4
+	RESOLVE_BENEATH         = 0x8
+	RESOLVE_IN_ROOT         = 0x10
+	CLOSE_RANGE_CLOEXEC     = 0x4
+	PR_SET_PDEATHSIG        = 1
+	PR_SET_DUMPABLE         = 4
+	PR_SET_KEEPCAPS         = 8
+	PR_CAPBSET_READ         = 23
+	PR_CAPBSET_DROP         = 24
+	PR_SET_CHILD_SUBREAPER  = 36
+	PR_SET_NO_NEW_PRIVS     = 38
+	PR_CAP_AMBIENT          = 47
+	PR_CAP_AMBIENT_CLEARALL = 4
+	TIOCGPTN                = 0x80045430
+	TIOCSPTLCK              = 0x40045431
+	TIOCGPTPEER             = 0x5441
+	TIOCSWINSZ              = 0x5414
+	TIOCGWINSZ              = 0x5413
+	TIOCSCTTY               = 0x540e
+)
+
+// Setns moves the calling thread into the namespace fd refers to, or, when
+// fd is a pidfd, into the namespaces of that process named by nstype.
+func Setns(fd int, nstype int) error {
+	_, _, e := syscall.RawSyscall(sysSetns, uintptr(fd), uintptr(nstype), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// PidfdOpen returns a pidfd for pid (Linux 5.3), close-on-exec.
+func PidfdOpen(pid int) (int, error) {
+	fd, _, e := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(fd), nil
+}
+
+// PidfdSendSignal sends sig to the process pidfd refers to; unlike kill(2)
+// it cannot hit a recycled pid.
+func PidfdSendSignal(pidfd int, sig syscall.Signal) error {
+	_, _, e := syscall.Syscall6(sysPidfdSendSignal, uintptr(pidfd), uintptr(sig), 0, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// MemfdCreate creates an anonymous memory file.
+func MemfdCreate(name string, flags int) (int, error) {
+	p, err := syscall.BytePtrFromString(name)
+	if err != nil {
+		return -1, err
+	}
+	fd, _, e := syscall.Syscall(sysMemfdCreate, uintptr(unsafe.Pointer(p)), uintptr(flags), 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(fd), nil
+}
+
+// Fsopen opens a file system context (new mount API, Linux 5.2).
+func Fsopen(fsname string, flags int) (int, error) {
+	p, err := syscall.BytePtrFromString(fsname)
+	if err != nil {
+		return -1, err
+	}
+	fd, _, e := syscall.Syscall(sysFsopen, uintptr(unsafe.Pointer(p)), uintptr(flags), 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(fd), nil
+}
+
+// FsconfigSetString sets the string option key of a file system context.
+func FsconfigSetString(fd int, key, value string) error {
+	k, err := syscall.BytePtrFromString(key)
+	if err != nil {
+		return err
+	}
+	v, err := syscall.BytePtrFromString(value)
+	if err != nil {
+		return err
+	}
+	_, _, e := syscall.Syscall6(sysFsconfig, uintptr(fd), FSCONFIG_SET_STRING, uintptr(unsafe.Pointer(k)), uintptr(unsafe.Pointer(v)), 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// FsconfigCreate creates the superblock of a configured context.
+func FsconfigCreate(fd int) error {
+	_, _, e := syscall.Syscall6(sysFsconfig, uintptr(fd), FSCONFIG_CMD_CREATE, 0, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Fsmount turns a created context into a detached mount and returns its fd.
+func Fsmount(fd int, flags, attrs int) (int, error) {
+	m, _, e := syscall.Syscall(sysFsmount, uintptr(fd), uintptr(flags), uintptr(attrs))
+	if e != 0 {
+		return -1, e
+	}
+	return int(m), nil
+}
+
+// OpenHow is struct open_how of openat2(2).
+type OpenHow struct {
+	Flags   uint64
+	Mode    uint64
+	Resolve uint64
+}
+
+// Openat2 is openat2(2) (Linux 5.6).
+func Openat2(dirfd int, path string, how *OpenHow) (int, error) {
+	p, err := syscall.BytePtrFromString(path)
+	if err != nil {
+		return -1, err
+	}
+	for {
+		fd, _, e := syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(how)), unsafe.Sizeof(*how), 0, 0)
+		if e == syscall.EINTR || e == syscall.EAGAIN {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		return int(fd), nil
+	}
+}
+
+// Prctl is prctl(2) on the calling thread.
+func Prctl(option int, arg2, arg3, arg4, arg5 uintptr) error {
+	_, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, uintptr(option), arg2, arg3, arg4, arg5, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// CapUserHeader and CapUserData are the capget/capset structures, version 3.
+type CapUserHeader struct {
+	Version uint32
+	Pid     int32
+}
+
+// CapUserData holds one 32-bit half of the three capability sets.
+type CapUserData struct {
+	Effective   uint32
+	Permitted   uint32
+	Inheritable uint32
+}
+
+// LinuxCapabilityVersion3 is _LINUX_CAPABILITY_VERSION_3.
+const LinuxCapabilityVersion3 = 0x20080522
+
+// Capget reads the calling thread's capability sets.
+func Capget() (effective, permitted, inheritable uint64, err error) {
+	hdr := CapUserHeader{Version: LinuxCapabilityVersion3}
+	var data [2]CapUserData
+	_, _, e := syscall.RawSyscall(sysCapget, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	if e != 0 {
+		return 0, 0, 0, e
+	}
+	join := func(lo, hi uint32) uint64 { return uint64(lo) | uint64(hi)<<32 }
+	return join(data[0].Effective, data[1].Effective), join(data[0].Permitted, data[1].Permitted), join(data[0].Inheritable, data[1].Inheritable), nil
+}
+
+// Capset sets the calling thread's capability sets.
+func Capset(effective, permitted, inheritable uint64) error {
+	hdr := CapUserHeader{Version: LinuxCapabilityVersion3}
+	data := [2]CapUserData{
+		{Effective: uint32(effective), Permitted: uint32(permitted), Inheritable: uint32(inheritable)},
+		{Effective: uint32(effective >> 32), Permitted: uint32(permitted >> 32), Inheritable: uint32(inheritable >> 32)},
+	}
+	_, _, e := syscall.RawSyscall(sysCapset, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Setresuid sets the real, effective and saved uid of the calling thread only.
+func Setresuid(r, e, s int) error {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(r), uintptr(e), uintptr(s))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// Setresgid sets the real, effective and saved gid of the calling thread only.
+func Setresgid(r, e, s int) error {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(r), uintptr(e), uintptr(s))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// Setgroups sets the supplementary groups of the calling thread only.
+func Setgroups(gids []uint32) error {
+	var p unsafe.Pointer
+	if len(gids) > 0 {
+		p = unsafe.Pointer(&gids[0])
+	}
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(gids)), uintptr(p), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// Seccomp loads a classic BPF filter on the calling thread
+// (SECCOMP_SET_MODE_FILTER, no TSYNC).
+func Seccomp(prog *syscall.SockFprog) error {
+	_, _, e := syscall.RawSyscall(sysSeccomp, 1, 0, uintptr(unsafe.Pointer(prog)))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// CloseExecFrom marks every fd >= minfd close-on-exec, so that nothing the
+// process holds leaks through the next execve. It uses close_range (Linux
+// 5.11) and falls back to walking /proc/self/fd.
+func CloseExecFrom(minfd int) error {
+	_, _, e := syscall.RawSyscall(sysCloseRange, uintptr(minfd), ^uintptr(0), CLOSE_RANGE_CLOEXEC)
+	if e == 0 {
+		return nil
+	}
+	if e != syscall.ENOSYS && e != syscall.EINVAL {
+		return fmt.Errorf("close_range: %w", e)
+	}
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	names, err := d.Readdirnames(-1)
+	dirfd := int(d.Fd())
+	if err != nil {
+		d.Close()
+		return err
+	}
+	for _, n := range names {
+		fd, err := strconv.Atoi(n)
+		if err != nil || fd < minfd || fd == dirfd {
+			continue
+		}
+		syscall.CloseOnExec(fd)
+	}
+	return d.Close()
+}
+
+// Winsize is struct winsize of the TIOC[GS]WINSZ ioctls.
+type Winsize struct {
+	Row, Col, Xpixel, Ypixel uint16
+}
+
+// Ioctl is ioctl(2) with a pointer or integer argument.
+func Ioctl(fd int, req uint, arg uintptr) error {
+	_, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), uintptr(req), arg)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// SetWinsize sets the window size of a terminal.
+func SetWinsize(fd int, ws Winsize) error {
+	return Ioctl(fd, TIOCSWINSZ, uintptr(unsafe.Pointer(&ws)))
+}
+
+// GetWinsize reads the window size of a terminal.
+func GetWinsize(fd int) (Winsize, error) {
+	var ws Winsize
+	err := Ioctl(fd, TIOCGWINSZ, uintptr(unsafe.Pointer(&ws)))
+	return ws, err
+}
+
+// StartTime returns the start time of pid in clock ticks since boot
+// (field 22 of /proc/<pid>/stat). With the pid it identifies a process
+// across pid reuse.
+func StartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseStartTime(b)
+}
+
+// parseStartTime takes field 22 from a /proc/<pid>/stat line. The command
+// name (field 2) may contain spaces and parentheses, so counting starts
+// after its last ')'.
+func parseStartTime(stat []byte) (uint64, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat line")
+	}
+	fields := bytes.Fields(stat[i+1:])
+	// fields[0] is field 3 (state); field 22 is fields[19].
+	if len(fields) < 20 {
+		return 0, errors.New("short /proc stat line")
+	}
+	return strconv.ParseUint(string(fields[19]), 10, 64)
+}
+
+// Makedev encodes a device number the way the kernel's new_encode_dev does.
+func Makedev(major, minor uint32) uint64 {
+	return uint64(minor&0xff) | uint64(major&0xfff)<<8 | uint64(minor&^0xff)<<12 | uint64(major&^0xfff)<<32
+}
+
+// O_PATH is open(2)'s O_PATH, which package syscall lacks on some arches.
+const O_PATH = 0x200000
