@@ -1,0 +1,247 @@
+// Package jsonlog writes a container's output in dockerd's json-file log
+// format, byte for byte: one object per line,
+//
+//	{"log":"hello\n","stream":"stdout","time":"2026-11-26T08:58:20.531376562Z"}
+//
+// with moby's escaping, lines split into 16 KiB pieces (a piece without a
+// trailing newline is a partial line), and max-size/max-file rotation. The
+// shim is the writer, so logs keep flowing while the daemon is down.
+//
+//	w, err := jsonlog.Open(path, 10<<20, 3)
+//	out := w.Stream("stdout")
+//	out.Write(p) // any chunking
+//	out.Flush()  // at EOF: the last partial line
+package jsonlog
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxLine is the longest piece of a line written as one entry (moby's
+// defaultBufSize); longer lines are split.
+const MaxLine = 16 * 1024
+
+// Writer appends entries to a json-file log and rotates it.
+type Writer struct {
+	mu       sync.Mutex
+	path     string
+	f        *os.File
+	size     int64
+	maxSize  int64 // 0: no rotation
+	maxFiles int
+	buf      bytes.Buffer
+	now      func() time.Time
+}
+
+// Open opens (appending to) the log at path. maxSize 0 means no limit;
+// maxFiles is how many files rotation keeps, the live one included.
+func Open(path string, maxSize int64, maxFiles int) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	if maxFiles < 1 {
+		maxFiles = 1
+	}
+	return &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, now: time.Now}, nil
+}
+
+// Close closes the log file.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.f.Close()
+}
+
+// WriteEntry writes one entry. line is written as given (with its newline,
+// if any).
+func (w *Writer) WriteEntry(stream string, line []byte, t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Reset()
+	AppendEntry(&w.buf, stream, line, t)
+	if w.maxSize > 0 && w.size >= w.maxSize {
+		if err := w.rotate(); err != nil {
+			return err
+		}
+	}
+	n, err := w.f.Write(w.buf.Bytes())
+	w.size += int64(n)
+	return err
+}
+
+// rotate shifts log.N to log.N+1, the live file to log.1, and starts a new
+// live file; with maxFiles 1 it truncates the live file, as moby does.
+func (w *Writer) rotate() error {
+	if w.maxFiles < 2 {
+		if err := w.f.Truncate(0); err != nil {
+			return fmt.Errorf("rotate log: %w", err)
+		}
+		w.size = 0
+		return nil
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("rotate log: %w", err)
+	}
+	for i := w.maxFiles - 1; i > 1; i-- {
+		os.Rename(w.path+"."+strconv.Itoa(i-1), w.path+"."+strconv.Itoa(i))
+	}
+	if err := os.Rename(w.path, w.path+".1"); err != nil {
+		return fmt.Errorf("rotate log: %w", err)
+	}
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o640)
+	if err != nil {
+		return fmt.Errorf("rotate log: %w", err)
+	}
+	w.f, w.size = f, 0
+	return nil
+}
+
+// AppendEntry appends one json-file line (with its final newline) to buf,
+// fields in moby's order.
+func AppendEntry(buf *bytes.Buffer, stream string, line []byte, t time.Time) {
+	buf.WriteString(`{`)
+	first := true
+	if len(line) > 0 {
+		buf.WriteString(`"log":`)
+		appendString(buf, line)
+		first = false
+	}
+	if stream != "" {
+		if !first {
+			buf.WriteString(`,`)
+		}
+		buf.WriteString(`"stream":`)
+		appendString(buf, []byte(stream))
+		first = false
+	}
+	if !first {
+		buf.WriteString(`,`)
+	}
+	buf.WriteString(`"time":"`)
+	buf.WriteString(t.UTC().Format(time.RFC3339Nano))
+	buf.WriteString("\"}\n")
+}
+
+// appendString writes s as a JSON string the way moby's json-file driver
+// does: besides \\ and \", newline and carriage return get short escapes;
+// other control bytes and <, >, & become \u00XX; invalid UTF-8 becomes
+// \ufffd; U+2028 and U+2029 are escaped.
+func appendString(buf *bytes.Buffer, s []byte) {
+	const hex = "0123456789abcdef"
+	buf.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '\\' && b != '"' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			buf.Write(s[start:i])
+			switch b {
+			case '\\', '"':
+				buf.WriteByte('\\')
+				buf.WriteByte(b)
+			case '\n':
+				buf.WriteString(`\n`)
+			case '\r':
+				buf.WriteString(`\r`)
+			default:
+				buf.WriteString(`\u00`)
+				buf.WriteByte(hex[b>>4])
+				buf.WriteByte(hex[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRune(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			buf.Write(s[start:i])
+			buf.WriteString(`\ufffd`)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			buf.Write(s[start:i])
+			buf.WriteString(`\u202`)
+			buf.WriteByte(hex[c&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf.Write(s[start:])
+	buf.WriteByte('"')
+}
+
+// Stream cuts one output stream into log entries.
+type Stream struct {
+	w      *Writer
+	name   string
+	buf    []byte
+	err    error
+	linets time.Time // when the first piece of the pending line arrived
+}
+
+// Stream returns a line splitter for the stream named name ("stdout",
+// "stderr"). It is not safe for concurrent use; use one per stream.
+func (w *Writer) Stream(name string) *Stream {
+	return &Stream{w: w, name: name, buf: make([]byte, 0, MaxLine)}
+}
+
+// Write logs every complete line of p and keeps the rest. A line reaching
+// MaxLine bytes is logged as a partial entry. It always consumes all of p;
+// the first write error is kept and returned from then on.
+func (s *Stream) Write(p []byte) (int, error) {
+	n := len(p)
+	now := s.w.now()
+	for len(p) > 0 {
+		if len(s.buf) == 0 {
+			s.linets = now
+		}
+		room := MaxLine - len(s.buf)
+		chunk := p
+		if len(chunk) > room {
+			chunk = chunk[:room]
+		}
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			chunk = chunk[:i+1]
+		}
+		s.buf = append(s.buf, chunk...)
+		p = p[len(chunk):]
+		if s.buf[len(s.buf)-1] == '\n' || len(s.buf) == MaxLine {
+			s.emit()
+		}
+	}
+	return n, s.err
+}
+
+// Flush logs a pending partial line; call it at EOF.
+func (s *Stream) Flush() error {
+	if len(s.buf) > 0 {
+		s.emit()
+	}
+	return s.err
+}
+
+func (s *Stream) emit() {
+	if err := s.w.WriteEntry(s.name, s.buf, s.linets); err != nil && s.err == nil {
+		s.err = err
+	}
+	s.buf = s.buf[:0]
+}

@@ -1,0 +1,147 @@
+package jsonlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+var ts = time.Date(2026, 11, 26, 8, 58, 20, 531376562, time.UTC)
+
+func TestAppendEntry(t *testing.T) {
+	for _, tc := range []struct {
+		line, stream, want string
+	}{
+		{"hello from c1 pid=1\n", "stdout", `{"log":"hello from c1 pid=1\n","stream":"stdout","time":"2026-11-26T08:58:20.531376562Z"}` + "\n"},
+		{"CapInh:\t0000000000000000\n", "stdout", `{"log":"CapInh:\u00090000000000000000\n","stream":"stdout","time":"2026-11-26T08:58:20.531376562Z"}` + "\n"},
+		{"<a href=\"x\">&</a>\r\n", "stderr", `{"log":"\u003ca href=\"x\"\u003e\u0026\u003c/a\u003e\r\n","stream":"stderr","time":"2026-11-26T08:58:20.531376562Z"}` + "\n"},
+		{"bad \xff utf8 \u2028 \\", "stdout", `{"log":"bad \ufffd utf8 \u2028 \\","stream":"stdout","time":"2026-11-26T08:58:20.531376562Z"}` + "\n"},
+		{"héllo\x7f\x00", "stdout", "{\"log\":\"héllo\x7f\\u0000\",\"stream\":\"stdout\",\"time\":\"2026-11-26T08:58:20.531376562Z\"}\n"},
+	} {
+		var buf bytes.Buffer
+		AppendEntry(&buf, tc.stream, []byte(tc.line), ts)
+		if buf.String() != tc.want {
+			t.Errorf("AppendEntry(%q) = %s, want %s", tc.line, buf.String(), tc.want)
+		}
+	}
+}
+
+func readEntries(t *testing.T, path string) []map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]string
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]string
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("bad line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestStreamSplitting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := Open(path, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := w.Stream("stdout")
+	long := strings.Repeat("x", MaxLine+10) + "\n"
+	for _, chunk := range []string{"a", "b\nc", "\n", long, "tail"} {
+		s.Write([]byte(chunk))
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var got []string
+	for _, e := range readEntries(t, path) {
+		got = append(got, e["log"])
+	}
+	want := []string{"ab\n", "c\n", strings.Repeat("x", MaxLine), strings.Repeat("x", 10) + "\n", "tail"}
+	if len(got) != len(want) {
+		t.Fatalf("got %d entries, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("entry %d = %.40q (len %d), want %.40q (len %d)", i, got[i], len(got[i]), want[i], len(want[i]))
+		}
+	}
+}
+
+func TestRotation(t *testing.T) {
+	for _, tc := range []struct {
+		maxFiles int
+		files    []string
+	}{
+		{1, []string{"l"}},
+		{3, []string{"l", "l.1", "l.2"}},
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "l")
+		w, err := Open(path, 100, tc.maxFiles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			if err := w.WriteEntry("stdout", []byte("0123456789\n"), ts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+		ents, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		if strings.Join(names, ",") != strings.Join(tc.files, ",") {
+			t.Errorf("maxFiles %d: files %v, want %v", tc.maxFiles, names, tc.files)
+		}
+		if st, _ := os.Stat(path); st.Size() > 200 {
+			t.Errorf("maxFiles %d: live file is %d bytes, want at most about max-size", tc.maxFiles, st.Size())
+		}
+	}
+}
+
+// FuzzAppendEntry checks that every entry is one valid JSON line that
+// decodes back to the input (with invalid UTF-8 replaced).
+func FuzzAppendEntry(f *testing.F) {
+	for _, s := range []string{"", "hello\n", "\t<>&\"\\", "\xff\xfe", "\u2028\u2029", "a\x00b\x1f\x7f"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var buf bytes.Buffer
+		AppendEntry(&buf, "stdout", line, ts)
+		out := buf.Bytes()
+		if bytes.IndexByte(out[:len(out)-1], '\n') >= 0 || out[len(out)-1] != '\n' {
+			t.Fatalf("entry is not one line: %q", out)
+		}
+		var m struct {
+			Log    string `json:"log"`
+			Stream string `json:"stream"`
+			Time   time.Time
+		}
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("invalid JSON %q: %v", out, err)
+		}
+		// Invalid UTF-8 is replaced, so only valid input must round-trip.
+		if utf8.Valid(line) && m.Log != string(line) {
+			t.Fatalf("round trip %q = %q", line, m.Log)
+		}
+		if !m.Time.Equal(ts) || m.Stream != "stdout" {
+			t.Fatalf("time/stream = %v %q", m.Time, m.Stream)
+		}
+	})
+}
