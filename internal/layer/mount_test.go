@@ -160,3 +160,24 @@ func TestMountRootfsMissingLayer(t *testing.T) {
 		t.Error("MountRootfs(unknown chain) succeeded, want error")
 	}
 }
+
+// TestMountRootfsSingleLayer mounts an image of one layer: overlay then
+// has one lower directory and the container's upper.
+func TestMountRootfsSingleLayer(t *testing.T) {
+	s := newStore(t)
+	l := register(t, s, buildTar(t, file("bin/sh", "#!"), dir("tmp")), "")
+	containerDir, rootfs := mountRootfs(t, s, l.ChainID)
+	if b, err := os.ReadFile(filepath.Join(rootfs, "bin/sh")); err != nil || string(b) != "#!" {
+		t.Errorf("bin/sh = %q, %v, want the layer's", b, err)
+	}
+	if err := os.Remove(filepath.Join(rootfs, "bin/sh")); err != nil {
+		t.Fatalf("remove through the mount: %v", err)
+	}
+	st, err := os.Lstat(filepath.Join(containerDir, "upper", "bin", "sh"))
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		t.Errorf("upper/bin/sh = %v, %v, want the whiteout overlay leaves for a removed lower file", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir(l.ChainID), "diff", "bin", "sh")); err != nil {
+		t.Errorf("the layer lost bin/sh to a removal in the container: %v", err)
+	}
+}
