@@ -1,0 +1,139 @@
+package cgroups
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+	"unsafe"
+)
+
+// bpf(2) commands and constants (linux/bpf.h).
+const (
+	bpfProgLoad              = 5
+	bpfProgAttach            = 8
+	bpfProgTypeCgroupDevice  = 15
+	bpfCgroupDevice          = 6 // enum bpf_attach_type BPF_CGROUP_DEVICE
+	bpfFAllowMulti           = 2
+	bpfAttrProgLoadSize      = 72 // up to and including expected_attach_type
+	bpfAttrProgAttachSize    = 20 // target_fd .. replace_bpf_fd
+	bpfVerifierLogSize       = 64 * 1024
+	bpfVerifierLogLevelBasic = 1
+)
+
+// bpfLicense is the program's license string. The kernel only checks it
+// for GPL-only helpers, which the device program does not call. It is a
+// package variable so that its address, passed to the kernel as an integer,
+// can never move: stack objects may move when a goroutine's stack grows.
+var bpfLicense = []byte("Apache\x00")
+
+// errBPFUnsupported marks a kernel without bpf(2) or without cgroup device
+// programs.
+var errBPFUnsupported = errors.New("cgroup device eBPF programs are not supported by this kernel")
+
+func bpf(cmd int, attr []byte) (int, error) {
+	if sysBPF < 0 {
+		return -1, syscall.ENOSYS
+	}
+	r, _, errno := syscall.Syscall(uintptr(sysBPF), uintptr(cmd), uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
+	runtime.KeepAlive(attr)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
+}
+
+// loadDeviceProgram loads prog as a BPF_PROG_TYPE_CGROUP_DEVICE program and
+// returns its fd. When the verifier rejects it, the load is repeated with a
+// log buffer so that the error says why.
+func loadDeviceProgram(prog []insn) (int, error) {
+	code := encodeProgram(prog)
+	license := bpfLicense
+	load := func(logBuf []byte) (int, error) {
+		attr := make([]byte, bpfAttrProgLoadSize)
+		ne := binary.NativeEndian
+		ne.PutUint32(attr[0:], bpfProgTypeCgroupDevice)
+		ne.PutUint32(attr[4:], uint32(len(prog)))
+		ne.PutUint64(attr[8:], uint64(uintptr(unsafe.Pointer(&code[0]))))
+		ne.PutUint64(attr[16:], uint64(uintptr(unsafe.Pointer(&license[0]))))
+		if logBuf != nil {
+			ne.PutUint32(attr[24:], bpfVerifierLogLevelBasic)
+			ne.PutUint32(attr[28:], uint32(len(logBuf)))
+			ne.PutUint64(attr[32:], uint64(uintptr(unsafe.Pointer(&logBuf[0]))))
+		}
+		ne.PutUint32(attr[68:], bpfCgroupDevice)
+		fd, err := bpf(bpfProgLoad, attr)
+		// code and logBuf are referenced only through integers in attr;
+		// keep them alive across the system call. Both are heap objects
+		// (sizes not known at compile time, checked with -gcflags=-m), and
+		// Go's collector does not move heap objects.
+		runtime.KeepAlive(code)
+		runtime.KeepAlive(license)
+		runtime.KeepAlive(logBuf)
+		return fd, err
+	}
+	fd, err := load(nil)
+	if err == nil {
+		return fd, nil
+	}
+	if errors.Is(err, syscall.ENOSYS) {
+		return -1, fmt.Errorf("load device program: %w (%w)", errBPFUnsupported, err)
+	}
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EACCES) {
+		logBuf := make([]byte, bpfVerifierLogSize)
+		if fd, err2 := load(logBuf); err2 == nil {
+			return fd, nil
+		}
+		n := 0
+		for n < len(logBuf) && logBuf[n] != 0 {
+			n++
+		}
+		if n > 0 {
+			return -1, fmt.Errorf("load device program: %w: verifier: %s", err, logBuf[:n])
+		}
+		if errors.Is(err, syscall.EINVAL) {
+			// No log at all: the program type is unknown to this kernel
+			// (built without CONFIG_CGROUP_BPF).
+			return -1, fmt.Errorf("load device program: %w (%w)", errBPFUnsupported, err)
+		}
+	}
+	return -1, fmt.Errorf("load device program: %w", err)
+}
+
+// attachDeviceProgram attaches the program in progFD to the v2 cgroup
+// directory dirFD with BPF_F_ALLOW_MULTI, so that programs of ancestors keep
+// running too. The attachment holds a reference, so the caller may close
+// progFD afterwards; removing the cgroup detaches and frees the program.
+func attachDeviceProgram(dirFD, progFD int) error {
+	attr := make([]byte, bpfAttrProgAttachSize)
+	ne := binary.NativeEndian
+	ne.PutUint32(attr[0:], uint32(dirFD))
+	ne.PutUint32(attr[4:], uint32(progFD))
+	ne.PutUint32(attr[8:], bpfCgroupDevice)
+	ne.PutUint32(attr[12:], bpfFAllowMulti)
+	if _, err := bpf(bpfProgAttach, attr); err != nil {
+		return fmt.Errorf("attach device program: %w", err)
+	}
+	return nil
+}
+
+// installDeviceProgram compiles p to eBPF and attaches it to the v2 cgroup
+// directory dir.
+func installDeviceProgram(dir string, p devicePolicy) error {
+	progFD, err := loadDeviceProgram(p.deviceProgram())
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(progFD)
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("attach device program: %w", err)
+	}
+	defer d.Close()
+	if err := attachDeviceProgram(int(d.Fd()), progFD); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	return nil
+}

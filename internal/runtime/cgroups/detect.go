@@ -1,0 +1,129 @@
+package cgroups
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// Filesystem magic numbers from linux/magic.h.
+const (
+	cgroup2SuperMagic = 0x63677270
+	cgroupSuperMagic  = 0x27e0eb
+)
+
+// DetectMode tells the layout of this host from the filesystem types under
+// DefaultRoot: cgroup2 there is Unified, cgroup2 at unified/ is Hybrid,
+// anything else is Legacy.
+func DetectMode() Mode {
+	return detectMode(DefaultRoot)
+}
+
+func detectMode(root string) Mode {
+	if fsMagic(root) == cgroup2SuperMagic {
+		return Unified
+	}
+	if fsMagic(filepath.Join(root, "unified")) == cgroup2SuperMagic {
+		return Hybrid
+	}
+	return Legacy
+}
+
+// fsMagic returns the f_type of the filesystem holding path, or 0.
+func fsMagic(path string) uint32 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return 0
+	}
+	// Statfs_t.Type is int64, int32 or uint32 depending on GOARCH; magic
+	// numbers are 32-bit.
+	return uint32(st.Type)
+}
+
+// hierarchy is one mounted cgroup v1 hierarchy.
+type hierarchy struct {
+	mountpoint  string
+	controllers []string // as in /proc/<pid>/cgroup: "cpu", "cpuacct", "name=systemd"
+}
+
+// v1Controllers are the subsystem names a v1 mount's super options can carry;
+// every other option ("rw", "xattr", "release_agent=...", ...) is not a
+// controller.
+var v1Controllers = map[string]bool{
+	"cpu": true, "cpuacct": true, "cpuset": true, "memory": true, "devices": true,
+	"freezer": true, "net_cls": true, "net_prio": true, "blkio": true,
+	"perf_event": true, "hugetlb": true, "pids": true, "rdma": true, "misc": true,
+}
+
+// parseMountinfo returns the cgroup v1 hierarchies mounted directly under
+// root, in mount order, reading /proc/<pid>/mountinfo format (proc(5)):
+//
+//	36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - cgroup cgroup rw,memory
+//
+// Hierarchies mounted twice count once (the first mount).
+func parseMountinfo(r io.Reader, root string) ([]hierarchy, error) {
+	root = filepath.Clean(root)
+	var out []hierarchy
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(pre)
+		tail := strings.Fields(post)
+		if len(fields) < 5 || len(tail) < 3 || tail[0] != "cgroup" {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if filepath.Dir(mp) != root || mp == root {
+			continue
+		}
+		var ctls []string
+		for opt := range strings.SplitSeq(tail[2], ",") {
+			if v1Controllers[opt] || (strings.HasPrefix(opt, "name=") && len(opt) > len("name=")) {
+				ctls = append(ctls, opt)
+			}
+		}
+		if len(ctls) == 0 {
+			continue
+		}
+		key := strings.Join(ctls, ",")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, hierarchy{mountpoint: mp, controllers: ctls})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	return out, nil
+}
+
+// unescapeMountinfo undoes the kernel's octal escaping of space, tab, newline
+// and backslash (\040, \011, \012, \134) in mountinfo paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			v := (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
+			b.WriteByte(v)
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
