@@ -1,3 +1,5 @@
+//go:generate go run mksysnum.go
+
 package seccomp
 
 import (

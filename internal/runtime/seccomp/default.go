@@ -1,5 +1,7 @@
 package seccomp
 
+import "slices"
+
 // DefaultProfile returns Docker's default seccomp policy: deny with EPERM
 // unless allowed, a large allow list, argument filters on socket, personality
 // and clone, and syscalls that become allowed with the capability that
@@ -27,7 +29,7 @@ func DefaultProfile() *Profile {
 	}
 
 	rules := []Rule{
-		allow(defaultAllowed...),
+		allow(slices.Clone(defaultAllowed)...),
 		{Names: []string{"process_vm_readv", "process_vm_writev", "ptrace"}, Action: ActAllow, Includes: &Filter{MinKernel: "4.8"}},
 		// socket(2) for every address family except AF_ALG (38) and
 		// AF_VSOCK (40).
