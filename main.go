@@ -27,6 +27,7 @@ import (
 	"skiffd/internal/config"
 	"skiffd/internal/engine"
 	"skiffd/internal/pidfile"
+	"skiffd/internal/runtime/roles"
 )
 
 // skiffdVersion is this release. Clients see it as build metadata on the
@@ -45,6 +46,8 @@ var (
 )
 
 func main() {
+	// The hidden roles run before any daemon set-up.
+	roles.Dispatch()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()

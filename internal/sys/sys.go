@@ -368,3 +368,20 @@ func Makedev(major, minor uint32) uint64 {
 
 // O_PATH is open(2)'s O_PATH, which package syscall lacks on some arches.
 const O_PATH = 0x200000
+
+// Symlinkat creates a symbolic link newpath (relative to dirfd) to target.
+func Symlinkat(target string, dirfd int, newpath string) error {
+	t, err := syscall.BytePtrFromString(target)
+	if err != nil {
+		return err
+	}
+	n, err := syscall.BytePtrFromString(newpath)
+	if err != nil {
+		return err
+	}
+	_, _, e := syscall.Syscall(syscall.SYS_SYMLINKAT, uintptr(unsafe.Pointer(t)), uintptr(dirfd), uintptr(unsafe.Pointer(n)))
+	if e != 0 {
+		return e
+	}
+	return nil
+}

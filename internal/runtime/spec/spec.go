@@ -41,9 +41,11 @@ type Spec struct {
 	// Namespaces lists the namespaces the container gets: a new one when
 	// Path is empty, else the one at Path (e.g. /proc/<pid>/ns/net).
 	// Namespaces not listed are shared with the host.
-	Namespaces  []Namespace       `json:"namespaces,omitempty"`
-	Sysctl      map[string]string `json:"sysctl,omitempty"`
-	Resources   *Resources        `json:"resources,omitempty"`
+	Namespaces []Namespace       `json:"namespaces,omitempty"`
+	Sysctl     map[string]string `json:"sysctl,omitempty"`
+	// Cgroup places the container in its own cgroups; nil leaves it in
+	// the shim's.
+	Cgroup      *Cgroup           `json:"cgroup,omitempty"`
 	Seccomp     *Seccomp          `json:"seccomp,omitempty"`
 	Log         Log               `json:"log"`
 	Annotations map[string]string `json:"annotations,omitempty"`
@@ -117,6 +119,14 @@ type Rlimit struct {
 	Type string `json:"type"`
 	Hard uint64 `json:"hard"`
 	Soft uint64 `json:"soft"`
+}
+
+// Cgroup says where the container's cgroups are and what limits they have.
+type Cgroup struct {
+	// Parent is the cgroup (below each hierarchy's root) holding the
+	// container's; "" is skiffd's default.
+	Parent    string    `json:"parent,omitempty"`
+	Resources Resources `json:"resources"`
 }
 
 // Resources are the cgroup limits, in Docker's units.

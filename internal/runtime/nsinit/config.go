@@ -1,0 +1,55 @@
+// Package nsinit is the code that runs inside a container's namespaces:
+// the `init` role (set up the root file system, pivot_root, mask paths,
+// open the TTY, wait for the shim's go, drop privileges, execve the
+// entrypoint) and the `exec-helper` role (join a running container's
+// namespaces on one thread and fork the target with CLONE_PARENT, so that
+// it becomes the shim's child).
+//
+// Both run on the process's locked main thread (the roles package locks it
+// in init()) and never start goroutines of their own: namespace, root,
+// credential and seccomp state is per thread.
+package nsinit
+
+import "skiffd/internal/runtime/spec"
+
+// Message types on the sync channel.
+const (
+	MsgReady = "ready" // init: set up, waiting for go
+	MsgGo    = "go"    // shim: exec the entrypoint
+	MsgPty   = "pty"   // init/helper: the pty master is attached
+	MsgError = "error" // init/helper: failed; Error says why
+	MsgPid   = "pid"   // helper: the target was started as Pid
+)
+
+// Message is what init and the helper report to the shim.
+type Message struct {
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+	Pid   int    `json:"pid,omitempty"`
+}
+
+// Cgroup modes, as the shim detected them.
+const (
+	CgroupV1     = "v1"
+	CgroupHybrid = "hybrid"
+	CgroupV2     = "v2"
+)
+
+// InitConfig is the first message the shim sends to init.
+type InitConfig struct {
+	Spec *spec.Spec `json:"spec"`
+	// CgroupMode decides how the cgroup namespace is made: on v2 it came
+	// with the clone; on v1 and hybrid init unshares it after the shim
+	// placed it in its cgroups (between ready and go).
+	CgroupMode string `json:"cgroupMode"`
+}
+
+// ExecConfig is the first message the shim sends to the exec helper. The
+// helper's fd 3 is the sync socket and fd 4 a pidfd of the container's
+// init, whose namespaces it joins.
+type ExecConfig struct {
+	Process spec.Process `json:"process"`
+	// Namespaces are the container's namespace types the helper joins.
+	Namespaces []string      `json:"namespaces"`
+	Seccomp    *spec.Seccomp `json:"seccomp,omitempty"`
+}

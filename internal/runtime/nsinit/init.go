@@ -1,0 +1,371 @@
+package nsinit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+
+	"skiffd/internal/runtime/pty"
+	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
+)
+
+// SyncFD is the sync socket's fd number in init and the exec helper;
+// PidFD is the exec helper's fd of the container init's pidfd.
+const (
+	SyncFD = 3
+	PidFD  = 4
+)
+
+// Init is the `init` role: it sets the container up as its config says,
+// reports ready, waits for go and execs the entrypoint. It returns only on
+// failure (after reporting the error to the shim), with the exit status to
+// use.
+func Init() int {
+	conn := NewConn(os.NewFile(SyncFD, "sync"))
+	var cfg InitConfig
+	if _, err := conn.Recv(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "skiffd init: %v\n", err)
+		return 1
+	}
+	err := runInit(conn, &cfg)
+	conn.Send(Message{Type: MsgError, Error: err.Error()}, nil)
+	return 1
+}
+
+func runInit(conn *Conn, cfg *InitConfig) error {
+	s := cfg.Spec
+	if s == nil {
+		return errors.New("no spec")
+	}
+	if err := prepareRoot(s, cfg.CgroupMode); err != nil {
+		return err
+	}
+	if _, ok := s.HasNamespace(spec.UTSNamespace); ok {
+		if s.Hostname != "" {
+			if err := syscall.Sethostname([]byte(s.Hostname)); err != nil {
+				return fmt.Errorf("sethostname: %w", err)
+			}
+		}
+		if s.Domainname != "" {
+			if err := syscall.Setdomainname([]byte(s.Domainname)); err != nil {
+				return fmt.Errorf("setdomainname: %w", err)
+			}
+		}
+	}
+	p := &s.Process
+	if p.Terminal {
+		if err := setupTerminal(conn, p, true); err != nil {
+			return err
+		}
+	}
+	u, err := resolveUser(p.User, p.AdditionalGroups, readDB("/etc/passwd"), readDB("/etc/group"))
+	if err != nil {
+		return err
+	}
+	env := withHome(p.Env, u.Home)
+	exe, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return err
+	}
+	if err := setRlimits(p.Rlimits); err != nil {
+		return err
+	}
+	if err := setOOMScoreAdj(p.OOMScoreAdj); err != nil {
+		return err
+	}
+	if err := conn.Send(Message{Type: MsgReady}, nil); err != nil {
+		return err
+	}
+	var g Message
+	if _, err := conn.Recv(&g); err != nil || g.Type != MsgGo {
+		if err == nil {
+			err = fmt.Errorf("unexpected message %q", g.Type)
+		}
+		return fmt.Errorf("waiting for go: %w", err)
+	}
+	// On cgroup v1 and hybrid hosts the shim placed init in its cgroups
+	// only now; a cgroup namespace made at clone time would be rooted at
+	// the shim's cgroup.
+	if cfg.CgroupMode != CgroupV2 {
+		if _, ok := s.HasNamespace(spec.CgroupNamespace); ok {
+			if err := syscall.Unshare(syscall.CLONE_NEWCGROUP); err != nil {
+				return fmt.Errorf("unshare cgroup namespace: %w", err)
+			}
+		}
+	}
+	if err := finalize(p, u, s.Seccomp, cwdOf(p)); err != nil {
+		return err
+	}
+	if err := sys.CloseExecFrom(3); err != nil {
+		return err
+	}
+	err = syscall.Exec(exe, p.Args, env)
+	return execError(p.Args[0], err)
+}
+
+func cwdOf(p *spec.Process) string {
+	if p.Cwd == "" {
+		return "/"
+	}
+	return p.Cwd
+}
+
+// withHome adds HOME from the user's passwd entry when the environment
+// has none, as runc does.
+func withHome(env []string, home string) []string {
+	if _, ok := getenv(env, "HOME"); ok {
+		return env
+	}
+	return append(append([]string(nil), env...), "HOME="+home)
+}
+
+// prepareRoot builds the container's mount namespace and pivots into it.
+func prepareRoot(s *spec.Spec, cgroupMode string) error {
+	// Go makes / private only for Unshareflags, not for Cloneflags; nothing
+	// done here may propagate back to the host.
+	if err := syscall.Mount("", "/", "", syscall.MS_SLAVE|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("make / rslave: %w", err)
+	}
+	if err := syscall.Mount(s.Root, s.Root, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind the root onto itself: %w", err)
+	}
+	rootfd, err := syscall.Open(s.Root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open the root: %w", err)
+	}
+	defer syscall.Close(rootfd)
+	_, ownNet := s.HasNamespace(spec.NetworkNamespace)
+	hasDev := false
+	for _, m := range s.Mounts {
+		m = adjustMount(m, cgroupMode, ownNet)
+		if m.Type == "" && m.Source == "" {
+			continue
+		}
+		if path.Clean(m.Destination) == "/dev" {
+			hasDev = true
+		}
+		if err := mountInRoot(rootfd, m); err != nil {
+			return err
+		}
+	}
+	if hasDev {
+		if err := makeDevices(rootfd, s.Devices); err != nil {
+			return err
+		}
+	}
+	if err := pivotRoot(rootfd); err != nil {
+		return err
+	}
+	for k, v := range s.Sysctl {
+		if err := writeSysctl(k, v); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.ReadonlyPaths {
+		if err := readonlyPath(p); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.MaskedPaths {
+		if err := maskPath(p); err != nil {
+			return err
+		}
+	}
+	if s.ReadonlyRoot {
+		if err := syscall.Mount("", "/", "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("remount / read-only: %w", err)
+		}
+	}
+	return nil
+}
+
+// adjustMount fits the default mounts to the host: /sys/fs/cgroup is a
+// read-only cgroup2 mount on a pure v2 host and an empty read-only tmpfs
+// otherwise; sysfs can only be mounted in a network namespace of one's
+// own, so with the host's network /sys is a read-only bind of the host's.
+func adjustMount(m spec.Mount, cgroupMode string, ownNet bool) spec.Mount {
+	switch {
+	case path.Clean(m.Destination) == "/sys/fs/cgroup" && (m.Type == "cgroup" || m.Type == "cgroup2"):
+		if cgroupMode == CgroupV2 {
+			m.Type, m.Source = "cgroup2", "cgroup2"
+		} else {
+			m.Type, m.Source = "tmpfs", "tmpfs"
+			m.Options = append(append([]string(nil), m.Options...), "mode=755", "size=0")
+		}
+	case m.Type == "sysfs" && !ownNet:
+		m.Type, m.Source = "bind", "/sys"
+		m.Options = []string{"rbind", "nosuid", "noexec", "nodev", "ro"}
+	}
+	return m
+}
+
+// setupTerminal opens a pty in the container's devpts, sends the master to
+// the shim and makes the slave the process's stdio and controlling
+// terminal. For init it is also bound over /dev/console.
+func setupTerminal(conn *Conn, p *spec.Process, console bool) error {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return err
+	}
+	defer master.Close()
+	defer slave.Close()
+	if p.ConsoleHeight > 0 && p.ConsoleWidth > 0 {
+		if err := pty.Resize(master, p.ConsoleHeight, p.ConsoleWidth); err != nil {
+			return fmt.Errorf("set the terminal size: %w", err)
+		}
+	}
+	if err := conn.Send(Message{Type: MsgPty}, master); err != nil {
+		return err
+	}
+	if console {
+		if err := bindConsole(slave.Name()); err != nil {
+			return err
+		}
+	}
+	for fd := 0; fd < 3; fd++ {
+		if err := syscall.Dup3(int(slave.Fd()), fd, 0); err != nil {
+			return fmt.Errorf("dup the terminal: %w", err)
+		}
+	}
+	if console {
+		if _, err := syscall.Setsid(); err != nil {
+			return fmt.Errorf("setsid: %w", err)
+		}
+		if err := sys.Ioctl(0, sys.TIOCSCTTY, 0); err != nil {
+			return fmt.Errorf("set the controlling terminal: %w", err)
+		}
+	}
+	return nil
+}
+
+// bindConsole bind-mounts the pty slave over /dev/console, as runc does.
+func bindConsole(slave string) error {
+	f, err := os.OpenFile("/dev/console", os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("create /dev/console: %w", err)
+	}
+	f.Close()
+	if err := syscall.Mount(slave, "/dev/console", "", syscall.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind the terminal over /dev/console: %w", err)
+	}
+	return nil
+}
+
+// nsFlags maps namespace types to clone flags.
+var nsFlags = map[string]uintptr{
+	spec.PIDNamespace: syscall.CLONE_NEWPID, spec.NetworkNamespace: syscall.CLONE_NEWNET,
+	spec.MountNamespace: syscall.CLONE_NEWNS, spec.IPCNamespace: syscall.CLONE_NEWIPC,
+	spec.UTSNamespace: syscall.CLONE_NEWUTS, spec.CgroupNamespace: syscall.CLONE_NEWCGROUP,
+}
+
+// CloneFlags returns the clone flags for the namespaces of s that init
+// creates at clone time. The cgroup namespace is included only on pure
+// cgroup v2 hosts (see InitConfig.CgroupMode). Namespaces to join (with a
+// Path) are not included.
+func CloneFlags(s *spec.Spec, cgroupMode string) uintptr {
+	var f uintptr
+	for _, n := range s.Namespaces {
+		if n.Path != "" {
+			continue
+		}
+		if n.Type == spec.CgroupNamespace && cgroupMode != CgroupV2 {
+			continue
+		}
+		f |= nsFlags[n.Type]
+	}
+	return f
+}
+
+// ExecHelper is the `exec-helper` role: join the container's namespaces
+// through its init's pidfd on this thread, apply the process's security
+// settings to this thread, fork the target with CLONE_PARENT (so the shim
+// is its parent and reaps it), report its pid and exit.
+func ExecHelper() int {
+	conn := NewConn(os.NewFile(SyncFD, "sync"))
+	var cfg ExecConfig
+	if _, err := conn.Recv(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "skiffd exec-helper: %v\n", err)
+		return 1
+	}
+	pid, err := runExec(conn, &cfg)
+	if err != nil {
+		conn.Send(Message{Type: MsgError, Error: err.Error()}, nil)
+		return 1
+	}
+	conn.Send(Message{Type: MsgPid, Pid: pid}, nil)
+	return 0
+}
+
+func runExec(conn *Conn, cfg *ExecConfig) (int, error) {
+	// A thread sharing its fs_struct cannot join a mount namespace.
+	if err := syscall.Unshare(syscall.CLONE_FS); err != nil {
+		return 0, fmt.Errorf("unshare fs: %w", err)
+	}
+	var flags uintptr
+	for _, t := range cfg.Namespaces {
+		flags |= nsFlags[t]
+	}
+	if err := sys.Setns(PidFD, int(flags)); err != nil {
+		return 0, fmt.Errorf("join the container's namespaces: %w", err)
+	}
+	syscall.Close(PidFD)
+	p := &cfg.Process
+	files := []uintptr{0, 1, 2}
+	if p.Terminal {
+		master, slave, err := pty.Open()
+		if err != nil {
+			return 0, err
+		}
+		defer master.Close()
+		defer slave.Close()
+		if p.ConsoleHeight > 0 && p.ConsoleWidth > 0 {
+			pty.Resize(master, p.ConsoleHeight, p.ConsoleWidth)
+		}
+		if err := conn.Send(Message{Type: MsgPty}, master); err != nil {
+			return 0, err
+		}
+		s := slave.Fd()
+		files = []uintptr{s, s, s}
+	}
+	u, err := resolveUser(p.User, p.AdditionalGroups, readDB("/etc/passwd"), readDB("/etc/group"))
+	if err != nil {
+		return 0, err
+	}
+	env := withHome(p.Env, u.Home)
+	exe, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return 0, err
+	}
+	cwd := cwdOf(p)
+	if err := finalize(p, u, cfg.Seccomp, cwd); err != nil {
+		return 0, err
+	}
+	if err := sys.CloseExecFrom(3); err != nil {
+		return 0, err
+	}
+	// syscall.ForkExec, not os.StartProcess: os asks for a pidfd, and
+	// Docker's seccomp profile answers the clone3 that needs with ENOSYS.
+	attr := &syscall.ProcAttr{
+		Dir:   cwd,
+		Env:   env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Cloneflags: syscall.CLONE_PARENT, Setsid: true, Setctty: p.Terminal, Ctty: 0},
+	}
+	pid, err := syscall.ForkExec(exe, p.Args, attr)
+	if err != nil {
+		return 0, execError(p.Args[0], err)
+	}
+	return pid, nil
+}
+
+// execError words an execve failure the way runc does.
+func execError(name string, err error) error {
+	if errors.Is(err, syscall.ENOENT) && !strings.Contains(name, "/") {
+		return fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+	}
+	return fmt.Errorf("exec: %q: %w", name, err)
+}

@@ -1,0 +1,321 @@
+package nsinit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
+)
+
+// mountFlags maps mount(8) option names to flags to set (true) or clear.
+var mountFlags = map[string]struct {
+	clear bool
+	flag  uintptr
+}{
+	"ro": {false, syscall.MS_RDONLY}, "rw": {true, syscall.MS_RDONLY},
+	"nosuid": {false, syscall.MS_NOSUID}, "suid": {true, syscall.MS_NOSUID},
+	"nodev": {false, syscall.MS_NODEV}, "dev": {true, syscall.MS_NODEV},
+	"noexec": {false, syscall.MS_NOEXEC}, "exec": {true, syscall.MS_NOEXEC},
+	"sync": {false, syscall.MS_SYNCHRONOUS}, "async": {true, syscall.MS_SYNCHRONOUS},
+	"dirsync": {false, syscall.MS_DIRSYNC}, "remount": {false, syscall.MS_REMOUNT},
+	"mand": {false, syscall.MS_MANDLOCK}, "nomand": {true, syscall.MS_MANDLOCK},
+	"atime": {true, syscall.MS_NOATIME}, "noatime": {false, syscall.MS_NOATIME},
+	"diratime": {true, syscall.MS_NODIRATIME}, "nodiratime": {false, syscall.MS_NODIRATIME},
+	"relatime": {false, syscall.MS_RELATIME}, "norelatime": {true, syscall.MS_RELATIME},
+	"strictatime": {false, syscall.MS_STRICTATIME}, "nostrictatime": {true, syscall.MS_STRICTATIME},
+	"bind": {false, syscall.MS_BIND}, "rbind": {false, syscall.MS_BIND | syscall.MS_REC},
+}
+
+// propagationFlags are applied with a second mount(2) call.
+var propagationFlags = map[string]uintptr{
+	"private": syscall.MS_PRIVATE, "rprivate": syscall.MS_PRIVATE | syscall.MS_REC,
+	"slave": syscall.MS_SLAVE, "rslave": syscall.MS_SLAVE | syscall.MS_REC,
+	"shared": syscall.MS_SHARED, "rshared": syscall.MS_SHARED | syscall.MS_REC,
+	"unbindable": syscall.MS_UNBINDABLE, "runbindable": syscall.MS_UNBINDABLE | syscall.MS_REC,
+}
+
+// parsedMount is a spec.Mount's options split into flags and data.
+type parsedMount struct {
+	flags       uintptr
+	propagation []uintptr
+	data        string
+}
+
+// parseOptions splits mount options into flags, propagation changes and
+// file-system data.
+func parseOptions(opts []string) parsedMount {
+	var p parsedMount
+	var data []string
+	for _, o := range opts {
+		if f, ok := mountFlags[o]; ok {
+			if f.clear {
+				p.flags &^= f.flag
+			} else {
+				p.flags |= f.flag
+			}
+			continue
+		}
+		if f, ok := propagationFlags[o]; ok {
+			p.propagation = append(p.propagation, f)
+			continue
+		}
+		data = append(data, o)
+	}
+	p.data = strings.Join(data, ",")
+	return p
+}
+
+// openInRoot opens container path p (absolute) below rootfd with chroot
+// semantics (openat2 RESOLVE_IN_ROOT), so that a symlink in the image
+// cannot send a mount outside the root. Missing components are created:
+// directories, or an empty file for the last one when file is true. The
+// returned fd is O_PATH; mount onto /proc/self/fd/<fd>.
+func openInRoot(rootfd int, p string, file bool) (int, error) {
+	rel := strings.TrimPrefix(path.Clean("/"+p), "/")
+	if rel == "" {
+		return syscall.Dup(rootfd)
+	}
+	how := &sys.OpenHow{Flags: sys.O_PATH | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS}
+	if fd, err := sys.Openat2(rootfd, rel, how); err == nil {
+		return fd, nil
+	} else if err != syscall.ENOENT {
+		return -1, fmt.Errorf("open %s in the container root: %w", p, err)
+	}
+	parts := strings.Split(rel, "/")
+	for i := range parts {
+		prefix := strings.Join(parts[:i+1], "/")
+		fd, err := sys.Openat2(rootfd, prefix, how)
+		if err == nil {
+			if i == len(parts)-1 {
+				return fd, nil
+			}
+			syscall.Close(fd)
+			continue
+		}
+		if err != syscall.ENOENT {
+			return -1, fmt.Errorf("open %s in the container root: %w", "/"+prefix, err)
+		}
+		parent := rootfd
+		if i > 0 {
+			pfd, err := sys.Openat2(rootfd, strings.Join(parts[:i], "/"), &sys.OpenHow{Flags: syscall.O_DIRECTORY | syscall.O_CLOEXEC, Resolve: how.Resolve})
+			if err != nil {
+				return -1, fmt.Errorf("open %s in the container root: %w", "/"+strings.Join(parts[:i], "/"), err)
+			}
+			parent = pfd
+		}
+		if file && i == len(parts)-1 {
+			var nfd int
+			nfd, err = syscall.Openat(parent, parts[i], syscall.O_CREAT|syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
+			if err == nil {
+				syscall.Close(nfd)
+			}
+		} else {
+			err = syscall.Mkdirat(parent, parts[i], 0o755)
+		}
+		if parent != rootfd {
+			syscall.Close(parent)
+		}
+		if err != nil && err != syscall.EEXIST {
+			return -1, fmt.Errorf("create %s in the container root: %w", "/"+prefix, err)
+		}
+		fd, err = sys.Openat2(rootfd, prefix, how)
+		if err != nil {
+			return -1, fmt.Errorf("open %s in the container root: %w", "/"+prefix, err)
+		}
+		if i == len(parts)-1 {
+			return fd, nil
+		}
+		syscall.Close(fd)
+	}
+	return -1, fmt.Errorf("open %s in the container root: unreachable", p)
+}
+
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// mountInRoot makes one spec mount below rootfd.
+func mountInRoot(rootfd int, m spec.Mount) error {
+	p := parseOptions(m.Options)
+	bind := p.flags&syscall.MS_BIND != 0 || m.Type == "bind"
+	file := false
+	if bind {
+		p.flags |= syscall.MS_BIND
+		st, err := os.Stat(m.Source)
+		if err != nil {
+			return fmt.Errorf("bind mount source %s: %w", m.Source, err)
+		}
+		file = !st.IsDir()
+	}
+	fd, err := openInRoot(rootfd, m.Destination, file)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	target := fdPath(fd)
+	typ := m.Type
+	if bind {
+		typ = ""
+	}
+	// A bind mount ignores every flag but MS_REC on creation; the rest
+	// needs a remount.
+	if err := syscall.Mount(m.Source, target, typ, p.flags&^(syscall.MS_REMOUNT), p.data); err != nil {
+		return fmt.Errorf("mount %s (%s) on %s: %w", m.Source, m.Type, m.Destination, err)
+	}
+	if bind && p.flags&^(syscall.MS_BIND|syscall.MS_REC) != 0 {
+		// Reopen: the fd still names the mount point under the new mount.
+		fd2, err := openInRoot(rootfd, m.Destination, file)
+		if err != nil {
+			return err
+		}
+		defer syscall.Close(fd2)
+		if err := syscall.Mount("", fdPath(fd2), "", p.flags|syscall.MS_REMOUNT|syscall.MS_BIND, ""); err != nil {
+			return fmt.Errorf("remount %s: %w", m.Destination, err)
+		}
+	}
+	for _, pf := range p.propagation {
+		fd3, err := openInRoot(rootfd, m.Destination, file)
+		if err != nil {
+			return err
+		}
+		err = syscall.Mount("", fdPath(fd3), "", pf, "")
+		syscall.Close(fd3)
+		if err != nil {
+			return fmt.Errorf("set propagation of %s: %w", m.Destination, err)
+		}
+	}
+	return nil
+}
+
+// devSymlinks are the /dev links every container has (runc setupDevSymlinks).
+var devSymlinks = [][2]string{
+	{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+	{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
+}
+
+// makeDevices creates the device nodes and links in the container's /dev.
+func makeDevices(rootfd int, devices []spec.Device) error {
+	dev, err := sys.Openat2(rootfd, "dev", &sys.OpenHow{Flags: syscall.O_DIRECTORY | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return fmt.Errorf("open /dev: %w", err)
+	}
+	defer syscall.Close(dev)
+	for _, d := range devices {
+		name := strings.TrimPrefix(path.Clean(d.Path), "/dev/")
+		if strings.Contains(name, "/") {
+			return fmt.Errorf("device %s: only devices directly in /dev are supported", d.Path)
+		}
+		mode := d.Mode & 0o7777
+		switch d.Type {
+		case "c", "u":
+			mode |= syscall.S_IFCHR
+		case "b":
+			mode |= syscall.S_IFBLK
+		default:
+			return fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
+		}
+		syscall.Unlinkat(dev, name)
+		if err := syscall.Mknodat(dev, name, mode, int(sys.Makedev(d.Major, d.Minor))); err != nil {
+			return fmt.Errorf("mknod %s: %w", d.Path, err)
+		}
+		if err := syscall.Fchownat(dev, name, int(d.UID), int(d.GID), 0); err != nil {
+			return fmt.Errorf("chown %s: %w", d.Path, err)
+		}
+		// The umask applied to mknod; set the mode exactly.
+		if err := syscall.Fchmodat(dev, name, d.Mode&0o7777, 0); err != nil {
+			return fmt.Errorf("chmod %s: %w", d.Path, err)
+		}
+	}
+	for _, l := range devSymlinks {
+		if err := sys.Symlinkat(l[0], dev, l[1]); err != nil && err != syscall.EEXIST {
+			return fmt.Errorf("symlink /dev/%s: %w", l[1], err)
+		}
+	}
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		sys.Symlinkat("/proc/kcore", dev, "core")
+	}
+	return nil
+}
+
+// pivotRoot makes rootfd the root with runc's pivot_root(".", ".") trick,
+// which needs no directory for the old root: the old root ends up stacked
+// on the new one and is lazily unmounted from there.
+func pivotRoot(rootfd int) error {
+	if err := syscall.Fchdir(rootfd); err != nil {
+		return fmt.Errorf("chdir to the root: %w", err)
+	}
+	if err := syscall.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	// Keep the unmount from propagating to the host.
+	if err := syscall.Mount("", ".", "", syscall.MS_SLAVE|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("make the old root rslave: %w", err)
+	}
+	if err := syscall.Unmount(".", syscall.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmount the old root: %w", err)
+	}
+	return syscall.Chdir("/")
+}
+
+// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over a
+// directory (runc maskPaths). Missing paths are skipped.
+func maskPath(p string) error {
+	err := syscall.Mount("/dev/null", p, "", syscall.MS_BIND, "")
+	if err == syscall.ENOTDIR || err == syscall.EISDIR {
+		err = syscall.Mount("tmpfs", p, "tmpfs", syscall.MS_RDONLY, "nr_blocks=1,nr_inodes=1")
+	}
+	if err != nil && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	return nil
+}
+
+// readonlyPath remounts p read-only with nosuid, nodev and noexec (runc
+// readonlyPath). Missing paths are skipped.
+func readonlyPath(p string) error {
+	if err := syscall.Mount(p, p, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("bind %s read-only: %w", p, err)
+	}
+	flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC | syscall.MS_REC)
+	if err := syscall.Mount("", p, "", flags, ""); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", p, err)
+	}
+	return nil
+}
+
+// writeSysctl sets one namespaced sysctl through the container's /proc.
+func writeSysctl(key, value string) error {
+	p := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	if err := os.WriteFile(p, []byte(value), 0); err != nil {
+		return fmt.Errorf("sysctl %s: %w", key, err)
+	}
+	return nil
+}
+
+// rlimits maps the OCI names to resource numbers.
+var rlimits = map[string]int{
+	"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+	"RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+	"RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+	"RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+func setRlimits(list []spec.Rlimit) error {
+	for _, r := range list {
+		res, ok := rlimits[r.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", r.Type)
+		}
+		if err := syscall.Setrlimit(res, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
+			return fmt.Errorf("setrlimit %s: %w", r.Type, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+// Package roles dispatches the hidden roles of the skiffd binary: `shim`,
+// `init` and `exec-helper`. main calls Dispatch first thing; a test binary
+// that stands in for skiffd calls it from TestMain.
+//
+//	func main() {
+//		roles.Dispatch() // does not return when os.Args[1] is a role
+//		...
+//	}
+//
+// Importing the package locks the main goroutine to the main thread when
+// the process runs as init or exec-helper, before any other package's
+// code can start threads of its own: everything those roles do
+// (namespaces, root, credentials, seccomp) is per thread.
+package roles
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+
+	"skiffd/internal/runtime/nsinit"
+	"skiffd/internal/runtime/shim"
+	"skiffd/internal/sys"
+)
+
+// The role names, as os.Args[1].
+const (
+	Shim       = "shim"
+	Init       = "init"
+	ExecHelper = "exec-helper"
+)
+
+func init() {
+	if len(os.Args) < 2 {
+		return
+	}
+	switch os.Args[1] {
+	case Init, ExecHelper:
+		runtime.LockOSThread()
+		// Nothing in the container may ptrace us or open our
+		// /proc/<pid>/{exe,cwd,root,environ}; this is per mm, so it also
+		// covers the vfork child until its execve.
+		sys.Prctl(sys.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	}
+}
+
+// Dispatch runs the role named by os.Args[1] and exits the process; it
+// returns only when os.Args[1] names no role.
+func Dispatch() {
+	if len(os.Args) < 2 {
+		return
+	}
+	switch os.Args[1] {
+	case Init:
+		os.Exit(nsinit.Init())
+	case ExecHelper:
+		os.Exit(nsinit.ExecHelper())
+	case Shim:
+		if err := shim.Main(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}

@@ -1,0 +1,313 @@
+package shim
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"skiffd/internal/runtime/jsonlog"
+	"skiffd/internal/runtime/pty"
+	"skiffd/internal/runtime/spec"
+)
+
+// proc is init or an exec'd process: its stdio, attached clients and exit.
+type proc struct {
+	id   string
+	spec spec.Process
+	pid  int
+	log  *jsonlog.Writer // init only: exec output is not logged
+
+	started bool // exec: start was asked for (under shim.mu)
+
+	// The shim's ends of the process's stdio.
+	stdinW  *os.File // nil without OpenStdin
+	outputs []output
+	master  *os.File // with a terminal
+
+	amu       sync.Mutex // attachers, stdin
+	attachers map[*attacher]struct{}
+	isDrained bool
+	stdinUsed bool
+
+	drained  chan struct{} // the output reached EOF and was delivered
+	exited   chan struct{}
+	exitOnce sync.Once
+	exit     ExitStatus
+}
+
+// output is one output stream of a process.
+type output struct {
+	f      *os.File
+	stream byte
+	name   string
+}
+
+// childStdio are the child's ends of a process's stdio; the shim closes
+// them once the child has them.
+type childStdio struct {
+	stdin, stdout, stderr *os.File
+	others                []*os.File
+}
+
+func (c *childStdio) close() {
+	for _, f := range append([]*os.File{c.stdin, c.stdout, c.stderr}, c.others...) {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// newProc makes a process and, for init, its stdio right away.
+func newProc(id string, ps *spec.Process, log *jsonlog.Writer) (*proc, *childStdio, error) {
+	p := &proc{
+		id:        id,
+		spec:      *ps,
+		log:       log,
+		attachers: map[*attacher]struct{}{},
+		drained:   make(chan struct{}),
+		exited:    make(chan struct{}),
+	}
+	if id != "" {
+		return p, nil, nil
+	}
+	c, err := p.openStdio()
+	return p, c, err
+}
+
+// openStdio makes the process's stdio: pipes, or /dev/null all round when
+// the process opens a terminal itself (the master arrives later).
+func (p *proc) openStdio() (*childStdio, error) {
+	c := &childStdio{}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	c.others = append(c.others, null)
+	if p.spec.Terminal {
+		c.stdin, c.stdout, c.stderr = null, null, null
+		c.others = nil
+		return c, nil
+	}
+	c.stdin = null
+	if p.spec.OpenStdin {
+		r, w, err := os.Pipe()
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		c.stdin, p.stdinW = r, w
+	}
+	for _, o := range []struct {
+		stream byte
+		name   string
+		dst    **os.File
+	}{{StreamStdout, "stdout", &c.stdout}, {StreamStderr, "stderr", &c.stderr}} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		*o.dst = w
+		p.outputs = append(p.outputs, output{f: r, stream: o.stream, name: o.name})
+	}
+	return c, nil
+}
+
+// setMaster adopts the pty master sent by init or the helper.
+func (p *proc) setMaster(f *os.File) {
+	// Received fds are blocking; make it pollable so reads do not pin a
+	// thread each.
+	syscall.SetNonblock(int(f.Fd()), true)
+	p.master = os.NewFile(f.Fd(), "ptmx")
+	p.outputs = []output{{f: p.master, stream: StreamStdout, name: "stdout"}}
+}
+
+// startCopiers starts one goroutine per output stream: each chunk goes to
+// the log (init) and to every attached client. When all streams are done
+// the attached clients are disconnected.
+func (p *proc) startCopiers() {
+	var wg sync.WaitGroup
+	for _, o := range p.outputs {
+		wg.Add(1)
+		go func(o output) {
+			defer wg.Done()
+			var ls *jsonlog.Stream
+			if p.log != nil {
+				ls = p.log.Stream(o.name)
+			}
+			buf := make([]byte, 32*1024)
+			for {
+				n, err := o.f.Read(buf)
+				if n > 0 {
+					if ls != nil {
+						ls.Write(buf[:n])
+					}
+					p.broadcast(o.stream, buf[:n])
+				}
+				if err != nil {
+					// EIO on a pty master means the last slave closed.
+					break
+				}
+			}
+			if ls != nil {
+				ls.Flush()
+			}
+			if o.f != p.master {
+				o.f.Close()
+			}
+		}(o)
+	}
+	go func() {
+		wg.Wait()
+		p.amu.Lock()
+		p.isDrained = true
+		for a := range p.attachers {
+			a.close()
+			delete(p.attachers, a)
+		}
+		p.amu.Unlock()
+		close(p.drained)
+	}()
+}
+
+// broadcast writes one chunk to every attached client that wants the
+// stream. A client that cannot take it is dropped. Writes are synchronous,
+// like dockerd's: an attached client that does not read holds up the
+// process's output.
+func (p *proc) broadcast(stream byte, b []byte) {
+	p.amu.Lock()
+	defer p.amu.Unlock()
+	for a := range p.attachers {
+		if !a.wants(stream) {
+			continue
+		}
+		if err := WriteFrame(a.c, stream, b); err != nil {
+			a.close()
+			delete(p.attachers, a)
+		}
+	}
+}
+
+// attacher is one attached client connection.
+type attacher struct {
+	c              *net.UnixConn
+	stdout, stderr bool
+	done           chan struct{}
+	once           sync.Once
+}
+
+func (a *attacher) wants(stream byte) bool {
+	return stream == StreamStdout && a.stdout || stream == StreamStderr && a.stderr
+}
+
+func (a *attacher) close() {
+	a.once.Do(func() {
+		a.c.Close()
+		close(a.done)
+	})
+}
+
+// attach answers an attach request and then serves it until the output
+// ends or the client goes away. What the client sends after its request
+// (already partly buffered in r) is the process's stdin.
+func (p *proc) attach(c *net.UnixConn, r *bufio.Reader, stdin, stdout, stderr bool) {
+	a := &attacher{c: c, stdout: stdout, stderr: stderr, done: make(chan struct{})}
+	p.amu.Lock()
+	if err := writeResponse(c, &Response{}); err != nil {
+		p.amu.Unlock()
+		return
+	}
+	if p.isDrained {
+		p.amu.Unlock()
+		return
+	}
+	p.attachers[a] = struct{}{}
+	in := p.stdinTarget(stdin)
+	p.amu.Unlock()
+	go func() {
+		if in != nil {
+			io.Copy(in, r)
+			if p.spec.StdinOnce && p.stdinW != nil {
+				p.stdinW.Close()
+			}
+			return
+		}
+		// Without stdin, a read ending means the client hung up (or
+		// half-closed, which changes nothing).
+		io.Copy(io.Discard, r)
+	}()
+	<-a.done
+}
+
+// stdinTarget returns where an attached client's stdin goes, or nil. With
+// StdinOnce only the first client gets it. amu is held.
+func (p *proc) stdinTarget(want bool) io.Writer {
+	if !want {
+		return nil
+	}
+	if p.master != nil {
+		return p.master
+	}
+	if p.stdinW == nil || (p.spec.StdinOnce && p.stdinUsed) {
+		return nil
+	}
+	p.stdinUsed = true
+	return p.stdinW
+}
+
+// resize sets the terminal size.
+func (p *proc) resize(h, w uint16) error {
+	if p.master == nil {
+		return &kindError{KindConflict, "the process has no terminal"}
+	}
+	return pty.Resize(p.master, h, w)
+}
+
+// setExit records the exit and wakes the waiters (once).
+func (p *proc) setExit(st ExitStatus) {
+	p.exitOnce.Do(func() {
+		p.exit = st
+		close(p.exited)
+	})
+}
+
+// fail ends an exec'd process that never ran.
+func (p *proc) fail(err error) {
+	for _, o := range p.outputs {
+		o.f.Close()
+	}
+	if p.stdinW != nil {
+		p.stdinW.Close()
+	}
+	p.setExit(ExitStatus{Code: 126, ExitedAt: time.Now().UTC(), Error: err.Error()})
+	p.amu.Lock()
+	p.isDrained = true
+	for a := range p.attachers {
+		a.close()
+		delete(p.attachers, a)
+	}
+	p.amu.Unlock()
+	select {
+	case <-p.drained:
+	default:
+		close(p.drained)
+	}
+}
+
+func (p *proc) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *proc) exitStatus() ExitStatus {
+	<-p.exited
+	return p.exit
+}

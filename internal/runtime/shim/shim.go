@@ -1,0 +1,730 @@
+// Package shim is the per-container supervisor, the `skiffd shim <dir>`
+// role. It starts the container's init in new namespaces, owns its stdio
+// (pipes or the pty master) and the json-file log, reaps every child with
+// one wait4(-1) loop, records exits atomically in dir/state.json before
+// reporting them, and serves a versioned control protocol on
+// dir/shim.sock. It is detached from the daemon (own session, child
+// subreaper, no parent-death signal), so containers and their logs live on
+// while the daemon restarts.
+//
+// The shim never uses os/exec or os.Process.Wait: either would reap
+// statuses the reaper must see. Children are started with syscall.ForkExec
+// and registered under a lock; an exit that arrives before its pid is
+// registered waits in a small map.
+//
+// Its fds on entry: 0 and 1 /dev/null, 2 dir/shim.log, 3 the sealed
+// executable it was started from (closed at once: its own /proc/self/exe
+// is that seal, and children are exec'd through it), 4 the ready pipe, on
+// which it writes one JSON line when the container is created or failed.
+package shim
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"skiffd/internal/atomicfile"
+	"skiffd/internal/runtime/jsonlog"
+	"skiffd/internal/runtime/nsinit"
+	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
+)
+
+// Fds the daemon passes to the shim.
+const (
+	SealFD  = 3
+	ReadyFD = 4
+)
+
+// ReadyMessage is the line the shim writes on the ready pipe.
+type ReadyMessage struct {
+	Error string `json:"error,omitempty"`
+}
+
+// Cgroup is what the shim needs of a container's cgroups.
+type Cgroup interface {
+	// CgroupFD opens the v2 cgroup for CLONE_INTO_CGROUP; -1 if none.
+	CgroupFD() (int, error)
+	// Apply places pid in the v1 hierarchies.
+	Apply(pid int) error
+	// OOMKilled reports whether the OOM killer hit the container.
+	OOMKilled() (bool, error)
+}
+
+// OpenCgroup returns the cgroup manager of a spec's cgroup, or nil when
+// the spec has none. It is set by the package that provides cgroups.
+var OpenCgroup func(s *spec.Spec) Cgroup
+
+// CgroupMode reports the host's cgroup layout for init (one of the
+// nsinit.Cgroup* values). It is set with OpenCgroup.
+var CgroupMode = func() string { return nsinit.CgroupHybrid }
+
+// shim is one running shim.
+type shim struct {
+	dir     string
+	spec    *spec.Spec
+	log     *jsonlog.Writer
+	cg      Cgroup
+	cgMode  string
+	cgfd    int
+	sigchld chan os.Signal
+
+	mu      sync.Mutex
+	state   State
+	init    *proc
+	execs   map[string]*proc
+	pids    map[int]*proc // children to reap; nil value: discard the status
+	early   map[int]syscall.WaitStatus
+	pidfd   int
+	syncc   *nsinit.Conn // init's sync channel until it execs
+	deleted chan struct{}
+
+	conns sync.WaitGroup
+}
+
+// Main runs the shim for the container in dir (args[0]) and returns when
+// the container is gone.
+func Main(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: skiffd shim <dir>")
+	}
+	ready := os.NewFile(ReadyFD, "ready")
+	syscall.Close(SealFD)
+	if err := sys.CloseExecFrom(3); err != nil {
+		return err
+	}
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	if err := sys.Prctl(sys.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become subreaper: %w", err)
+	}
+	s := &shim{
+		dir:     args[0],
+		execs:   map[string]*proc{},
+		pids:    map[int]*proc{},
+		early:   map[int]syscall.WaitStatus{},
+		pidfd:   -1,
+		cgfd:    -1,
+		deleted: make(chan struct{}),
+		sigchld: make(chan os.Signal, 1),
+	}
+	signal.Notify(s.sigchld, syscall.SIGCHLD)
+	go s.reap()
+	ln, err := s.create()
+	msg := ReadyMessage{}
+	if err != nil {
+		msg.Error = err.Error()
+	}
+	b, _ := json.Marshal(msg)
+	ready.Write(append(b, '\n'))
+	ready.Close()
+	if err != nil {
+		s.abort(err)
+		return err
+	}
+	return s.serve(ln)
+}
+
+// abort cleans up after a failed create: kill init if it is still there,
+// wait for its exit and record it.
+func (s *shim) abort(cause error) {
+	if s.init == nil || s.init.pid == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.state.Error = cause.Error()
+	s.mu.Unlock()
+	syscall.Kill(s.init.pid, syscall.SIGKILL)
+	<-s.init.exited
+}
+
+// create reads the spec, starts init and waits until it is ready.
+func (s *shim) create() (*net.UnixListener, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, SpecFile))
+	if err != nil {
+		return nil, err
+	}
+	sp := new(spec.Spec)
+	if err := json.Unmarshal(b, sp); err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	if err := sp.Validate(); err != nil {
+		return nil, err
+	}
+	s.spec = sp
+	start, _ := sys.StartTime(os.Getpid())
+	s.state = State{Version: ProtocolVersion, ID: sp.ID, ShimPid: os.Getpid(), ShimStart: start, Status: StatusCreated}
+	if sp.Log.Path != "" {
+		if s.log, err = jsonlog.Open(sp.Log.Path, sp.Log.MaxSize, sp.Log.MaxFiles); err != nil {
+			return nil, err
+		}
+	}
+	s.cgMode = CgroupMode()
+	if OpenCgroup != nil && sp.Cgroup != nil {
+		s.cg = OpenCgroup(sp)
+		if s.cgfd, err = s.cg.CgroupFD(); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.startInit(); err != nil {
+		return nil, err
+	}
+	addr, release, err := SocketAddr(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(filepath.Join(s.dir, SocketFile))
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	release()
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	// The listener was bound through a /proc path when the real one is
+	// too long; unlink by the real path on close.
+	ln.SetUnlinkOnClose(false)
+	s.mu.Lock()
+	err = s.writeStateLocked()
+	s.mu.Unlock()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// startInit forks `skiffd init` into the new namespaces and runs the
+// handshake up to init's ready.
+func (s *shim) startInit() error {
+	p, child, err := newProc("", &s.spec.Process, s.log)
+	if err != nil {
+		return err
+	}
+	defer child.close()
+	parent, syncChild, err := nsinit.Socketpair()
+	if err != nil {
+		return err
+	}
+	defer syncChild.Close()
+	s.syncc = nsinit.NewConn(parent)
+	pidfd := -1
+	attr := &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   []string{},
+		Files: []uintptr{child.stdin.Fd(), child.stdout.Fd(), child.stderr.Fd(), syncChild.Fd()},
+		Sys: &syscall.SysProcAttr{
+			Cloneflags: nsinit.CloneFlags(s.spec, s.cgMode),
+			PidFD:      &pidfd,
+		},
+	}
+	if s.cgfd >= 0 {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, s.cgfd
+	}
+	s.init = p
+	if _, err := s.fork(p, "init", attr); err != nil {
+		return fmt.Errorf("start init: %w", err)
+	}
+	s.pidfd = pidfd
+	child.close()
+	syncChild.Close()
+	initStart, _ := sys.StartTime(p.pid)
+	s.mu.Lock()
+	s.state.InitPid, s.state.InitStart = p.pid, initStart
+	s.mu.Unlock()
+	if err := s.syncc.Send(nsinit.InitConfig{Spec: s.spec, CgroupMode: s.cgMode}, nil); err != nil {
+		return err
+	}
+	for {
+		var m nsinit.Message
+		fd, err := s.syncc.Recv(&m)
+		if err == io.EOF {
+			return errors.New("container init exited before it was ready")
+		}
+		if err != nil {
+			return err
+		}
+		switch m.Type {
+		case nsinit.MsgPty:
+			if fd == nil {
+				return errors.New("init sent no terminal")
+			}
+			p.setMaster(fd)
+		case nsinit.MsgError:
+			return errors.New(m.Error)
+		case nsinit.MsgReady:
+			if s.cg != nil {
+				if err := s.cg.Apply(p.pid); err != nil {
+					return err
+				}
+			}
+			p.startCopiers()
+			return nil
+		default:
+			return fmt.Errorf("unexpected message %q from init", m.Type)
+		}
+	}
+}
+
+// fork starts the sealed binary (our own /proc/self/exe) in role and
+// registers the child for the reaper before it can be reaped unnoticed.
+func (s *shim) fork(p *proc, role string, attr *syscall.ProcAttr) (int, error) {
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"skiffd", role}, attr)
+	if err != nil {
+		return 0, err
+	}
+	if p != nil {
+		p.pid = pid
+	}
+	s.register(pid, p)
+	return pid, nil
+}
+
+// register hands pid's exit to p (nil: discard it), at once if the
+// reaper already collected it.
+func (s *shim) register(pid int, p *proc) {
+	s.mu.Lock()
+	ws, early := s.early[pid]
+	if early {
+		delete(s.early, pid)
+	} else {
+		s.pids[pid] = p
+	}
+	s.mu.Unlock()
+	if early && p != nil {
+		s.exited(p, ws)
+	}
+}
+
+// reap is the one place that waits for children: on every SIGCHLD it
+// collects all exited children, including orphans re-parented to the
+// subreaper, which must be reaped or pid namespace teardown blocks.
+func (s *shim) reap() {
+	for range s.sigchld {
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || pid <= 0 {
+				break
+			}
+			s.mu.Lock()
+			p, known := s.pids[pid]
+			if known {
+				delete(s.pids, pid)
+			} else if len(s.early) < 4096 {
+				s.early[pid] = ws
+			}
+			s.mu.Unlock()
+			if p != nil {
+				s.exited(p, ws)
+			}
+		}
+	}
+}
+
+// exited records a process's exit: for init, in the state file first,
+// then wakes the waiters.
+func (s *shim) exited(p *proc, ws syscall.WaitStatus) {
+	code := ws.ExitStatus()
+	if ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	st := ExitStatus{Code: code, ExitedAt: time.Now().UTC()}
+	if p == s.init {
+		if s.cg != nil {
+			st.OOMKilled, _ = s.cg.OOMKilled()
+		}
+		s.mu.Lock()
+		s.state.Status = StatusStopped
+		s.state.ExitCode = st.Code
+		s.state.OOMKilled = st.OOMKilled
+		s.state.FinishedAt = st.ExitedAt
+		st.Error = s.state.Error
+		if s.pidfd >= 0 {
+			syscall.Close(s.pidfd)
+			s.pidfd = -1
+		}
+		if err := s.writeStateLocked(); err != nil {
+			fmt.Fprintf(os.Stderr, "skiffd shim: record exit: %v\n", err)
+		}
+		s.mu.Unlock()
+	}
+	p.setExit(st)
+}
+
+// writeStateLocked persists s.state; s.mu is held.
+func (s *shim) writeStateLocked() error {
+	b, err := json.Marshal(&s.state)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(s.dir, StateFile), b, 0o600)
+}
+
+func decodeState(b []byte) (*State, error) {
+	st := new(State)
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("read shim state: %w", err)
+	}
+	return st, nil
+}
+
+// serve answers control requests until the container is gone: init has
+// exited, its output is logged and delivered, and no exec'd process is
+// left; or a created container was deleted.
+func (s *shim) serve(ln *net.UnixListener) error {
+	go func() {
+		for {
+			c, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			s.conns.Add(1)
+			go func() {
+				defer s.conns.Done()
+				s.handle(c)
+			}()
+		}
+	}()
+	<-s.init.exited
+	<-s.init.drained
+	s.mu.Lock()
+	execs := make([]*proc, 0, len(s.execs))
+	for _, p := range s.execs {
+		if p.started {
+			execs = append(execs, p)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range execs {
+		<-p.exited
+	}
+	ln.Close()
+	os.Remove(filepath.Join(s.dir, SocketFile))
+	s.conns.Wait()
+	if s.log != nil {
+		s.log.Close()
+	}
+	return nil
+}
+
+// handle serves one connection: one request, one response, and for
+// attach the streams.
+func (s *shim) handle(c *net.UnixConn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		writeResponse(c, &Response{Error: "bad request: " + err.Error(), Kind: KindInvalid})
+		return
+	}
+	if req.Version > ProtocolVersion {
+		writeResponse(c, &Response{Error: fmt.Sprintf("shim protocol version %d is not supported (shim speaks %d)", req.Version, ProtocolVersion), Kind: KindInvalid})
+		return
+	}
+	switch req.Op {
+	case OpState:
+		s.mu.Lock()
+		st := s.state
+		s.mu.Unlock()
+		writeResponse(c, &Response{State: &st})
+	case OpStart:
+		pid, err := s.start(req.Exec)
+		writeResponse(c, errResponse(err, &Response{Pid: pid}))
+	case OpExec:
+		writeResponse(c, errResponse(s.addExec(req.Exec, req.Process), &Response{}))
+	case OpAttach:
+		p, err := s.lookup(req.Exec)
+		if err != nil {
+			writeResponse(c, errResponse(err, nil))
+			return
+		}
+		p.attach(c, r, req.Stdin, req.Stdout, req.Stderr)
+	case OpKill:
+		writeResponse(c, errResponse(s.kill(req.Exec, syscall.Signal(req.Signal)), &Response{}))
+	case OpWait:
+		p, err := s.lookup(req.Exec)
+		if err != nil {
+			writeResponse(c, errResponse(err, nil))
+			return
+		}
+		<-p.exited
+		st := p.exitStatus()
+		writeResponse(c, &Response{Exit: &st})
+	case OpResize:
+		p, err := s.lookup(req.Exec)
+		if err == nil {
+			err = p.resize(req.Height, req.Width)
+		}
+		writeResponse(c, errResponse(err, &Response{}))
+	case OpDelete:
+		writeResponse(c, errResponse(s.delete(req.Exec), &Response{}))
+	default:
+		writeResponse(c, &Response{Error: "unknown operation " + req.Op, Kind: KindInvalid})
+	}
+}
+
+// kindError is an error with a protocol error kind.
+type kindError struct {
+	kind string
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+
+func errResponse(err error, ok *Response) *Response {
+	if err == nil {
+		if ok == nil {
+			ok = &Response{}
+		}
+		return ok
+	}
+	r := &Response{Error: err.Error()}
+	var ke *kindError
+	if errors.As(err, &ke) {
+		r.Kind = ke.kind
+	}
+	return r
+}
+
+func writeResponse(c net.Conn, r *Response) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = c.Write(append(b, '\n'))
+	return err
+}
+
+func (s *shim) lookup(exec string) (*proc, error) {
+	if exec == "" {
+		return s.init, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.execs[exec]
+	if !ok {
+		return nil, &kindError{KindNotFound, fmt.Sprintf("No such exec instance: %s", exec)}
+	}
+	return p, nil
+}
+
+// start starts init (exec == "") or an exec'd process and returns its pid.
+func (s *shim) start(exec string) (int, error) {
+	if exec != "" {
+		return s.startExec(exec)
+	}
+	s.mu.Lock()
+	if s.state.Status != StatusCreated || s.syncc == nil {
+		s.mu.Unlock()
+		return 0, &kindError{KindConflict, "container is already started"}
+	}
+	conn := s.syncc
+	s.syncc = nil
+	s.mu.Unlock()
+	defer conn.Close()
+	if err := conn.Send(nsinit.Message{Type: nsinit.MsgGo}, nil); err != nil {
+		return 0, fmt.Errorf("start container: %w", err)
+	}
+	var m nsinit.Message
+	_, err := conn.Recv(&m)
+	if err == nil && m.Type == nsinit.MsgError {
+		err = errors.New(m.Error)
+	} else if err == io.EOF {
+		err = nil // init exec'd: its end of the socket was close-on-exec
+	}
+	s.mu.Lock()
+	if err != nil {
+		s.state.Error = err.Error()
+		s.mu.Unlock()
+		syscall.Kill(s.init.pid, syscall.SIGKILL)
+		<-s.init.exited
+		return 0, err
+	}
+	if s.state.Status == StatusCreated {
+		s.state.Status = StatusRunning
+		s.state.StartedAt = time.Now().UTC()
+		err = s.writeStateLocked()
+	}
+	s.mu.Unlock()
+	return s.init.pid, err
+}
+
+// kill signals init (through its pidfd) or an exec'd process. A process
+// not yet reaped keeps its pid, so signalling it by pid is safe while the
+// reaper has not collected it.
+func (s *shim) kill(exec string, sig syscall.Signal) error {
+	p, err := s.lookup(exec)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.pid == 0 || s.pids[p.pid] != p {
+		return &kindError{KindConflict, "process is not running"}
+	}
+	if p == s.init && s.pidfd >= 0 {
+		return sys.PidfdSendSignal(s.pidfd, sig)
+	}
+	return syscall.Kill(p.pid, sig)
+}
+
+// delete removes an exec'd process, or ends the shim for a created or
+// stopped container.
+func (s *shim) delete(exec string) error {
+	if exec != "" {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		p, ok := s.execs[exec]
+		if !ok {
+			return &kindError{KindNotFound, fmt.Sprintf("No such exec instance: %s", exec)}
+		}
+		if p.started && !p.hasExited() {
+			return &kindError{KindConflict, "exec process is running"}
+		}
+		delete(s.execs, exec)
+		return nil
+	}
+	s.mu.Lock()
+	status := s.state.Status
+	s.mu.Unlock()
+	if status == StatusRunning && !s.init.hasExited() {
+		return &kindError{KindConflict, "container is running: stop it before removing"}
+	}
+	if !s.init.hasExited() {
+		syscall.Kill(s.init.pid, syscall.SIGKILL)
+		<-s.init.exited
+	}
+	return nil
+}
+
+// addExec registers an exec'd process, to be started with start.
+func (s *shim) addExec(id string, ps *spec.Process) error {
+	if id == "" || ps == nil {
+		return &kindError{KindInvalid, "exec needs an id and a process"}
+	}
+	if err := ps.Validate(); err != nil {
+		return &kindError{KindInvalid, err.Error()}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.Status != StatusRunning || s.init.hasExited() {
+		return &kindError{KindConflict, fmt.Sprintf("container %s is not running", s.spec.ID)}
+	}
+	if _, ok := s.execs[id]; ok {
+		return &kindError{KindConflict, fmt.Sprintf("exec %s already exists", id)}
+	}
+	p, _, err := newProc(id, ps, nil)
+	if err != nil {
+		return err
+	}
+	s.execs[id] = p
+	return nil
+}
+
+// startExec runs the exec helper, which joins the container and forks the
+// target as our child.
+func (s *shim) startExec(id string) (int, error) {
+	p, err := s.lookup(id)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	if p.started {
+		s.mu.Unlock()
+		return 0, &kindError{KindConflict, fmt.Sprintf("exec %s is already running", id)}
+	}
+	if s.init.hasExited() || s.pidfd < 0 {
+		s.mu.Unlock()
+		return 0, &kindError{KindConflict, fmt.Sprintf("container %s is not running", s.spec.ID)}
+	}
+	p.started = true
+	pidfd, err := syscall.Dup(s.pidfd)
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Close(pidfd)
+	child, err := p.openStdio()
+	if err != nil {
+		return 0, err
+	}
+	defer child.close()
+	parent, syncChild, err := nsinit.Socketpair()
+	if err != nil {
+		return 0, err
+	}
+	conn := nsinit.NewConn(parent)
+	defer conn.Close()
+	attr := &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   []string{},
+		Files: []uintptr{child.stdin.Fd(), child.stdout.Fd(), child.stderr.Fd(), syncChild.Fd(), uintptr(pidfd)},
+		Sys:   &syscall.SysProcAttr{},
+	}
+	if s.cgfd >= 0 {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, s.cgfd
+	}
+	helper, err := s.fork(nil, "exec-helper", attr)
+	syncChild.Close()
+	child.close()
+	if err != nil {
+		p.fail(err)
+		return 0, fmt.Errorf("start exec helper: %w", err)
+	}
+	var nss []string
+	for _, n := range s.spec.Namespaces {
+		nss = append(nss, n.Type)
+	}
+	if s.cg != nil {
+		// On v1 the helper joins the container's cgroups now, before it
+		// forks the target; it is blocked reading its config.
+		if err := s.cg.Apply(helper); err != nil {
+			p.fail(err)
+			return 0, err
+		}
+	}
+	if err := conn.Send(nsinit.ExecConfig{Process: p.spec, Namespaces: nss, Seccomp: s.spec.Seccomp}, nil); err != nil {
+		p.fail(err)
+		return 0, err
+	}
+	for {
+		var m nsinit.Message
+		fd, err := conn.Recv(&m)
+		if err == io.EOF {
+			err = errors.New("exec helper exited")
+		}
+		if err != nil {
+			p.fail(err)
+			return 0, err
+		}
+		switch m.Type {
+		case nsinit.MsgPty:
+			if fd != nil {
+				p.setMaster(fd)
+			}
+		case nsinit.MsgError:
+			err := errors.New(m.Error)
+			p.fail(err)
+			return 0, err
+		case nsinit.MsgPid:
+			p.pid = m.Pid
+			p.startCopiers()
+			s.register(m.Pid, p)
+			return m.Pid, nil
+		}
+	}
+}

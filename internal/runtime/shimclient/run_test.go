@@ -1,0 +1,102 @@
+package shimclient
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestRun(t *testing.T) {
+	rt := newRuntime(t)
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantOut    string
+		wantErr    string
+		wantCode   int
+		hostnameIs bool
+	}{
+		{name: "echo", args: []string{"/bin/busybox", "echo", "hello"}, wantOut: "hello\n"},
+		{name: "exit3", args: []string{"sh", "-c", "exit 3"}, wantCode: 3},
+		{name: "pid1", args: []string{"sh", "-c", "echo $$"}, wantOut: "1\n"},
+		{name: "stderr", args: []string{"sh", "-c", "echo oops >&2; exit 1"}, wantErr: "oops\n", wantCode: 1},
+		{name: "hostname", args: []string{"hostname"}, hostnameIs: true},
+		{name: "orphans reaped", args: []string{"sh", "-c", "sleep 1000 & sleep 1000 & echo started"}, wantOut: "started\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSpec(t, tc.args...)
+			res := run(t, rt, s)
+			want := tc.wantOut
+			if tc.hostnameIs {
+				want = s.Hostname + "\n"
+			}
+			if res.stdout != want || res.stderr != tc.wantErr || res.exit.Code != tc.wantCode {
+				t.Errorf("run %q = stdout %q, stderr %q, exit %d; want %q, %q, %d", tc.args, res.stdout, res.stderr, res.exit.Code, want, tc.wantErr, tc.wantCode)
+			}
+		})
+	}
+}
+
+func TestLogFile(t *testing.T) {
+	rt := newRuntime(t)
+	s := newSpec(t, "sh", "-c", "echo hello; echo err >&2; printf partial")
+	s.Log.Path = t.TempDir() + "/c-json.log"
+	res := run(t, rt, s)
+	if res.exit.Code != 0 {
+		t.Fatalf("exit %d", res.exit.Code)
+	}
+	f, err := os.Open(s.Log.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e struct{ Log, Stream, Time string }
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if !strings.HasSuffix(e.Time, "Z") {
+			t.Errorf("time %q is not UTC", e.Time)
+		}
+		got[e.Stream] += e.Log
+	}
+	if got["stdout"] != "hello\npartial" || got["stderr"] != "err\n" {
+		t.Errorf("log = %q, want stdout %q and stderr %q", got, "hello\npartial", "err\n")
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	rt := newRuntime(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		cwd  string
+		user string
+		want string
+	}{
+		{"not found", []string{"nope"}, "", "", `exec: "nope": executable file not found in $PATH`},
+		{"no such file", []string{"/nope"}, "", "", `exec: "/nope": stat /nope: no such file or directory`},
+		{"not executable", []string{"/etc/passwd"}, "", "", `exec: "/etc/passwd": permission denied`},
+		{"bad cwd", []string{"true"}, "/etc/passwd", "", `chdir to cwd ("/etc/passwd") set in config.json failed: not a directory`},
+		{"unknown user", []string{"true"}, "", "nope", `unable to find user nope: no matching entries in passwd file`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSpec(t, tc.args...)
+			s.Process.Cwd = tc.cwd
+			s.Process.User = tc.user
+			c, err := rt.Create(context.Background(), s)
+			if err == nil {
+				t.Cleanup(func() { cleanup(t, c) })
+				err = c.Start(context.Background())
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("run %q: error %v, want %q", tc.args, err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,578 @@
+// Package shimclient is the daemon's side of the container runtime: it
+// seals the skiffd binary once, spawns one shim per container from the
+// seal, talks to shims over their control sockets, and finds them again
+// after a daemon restart (proving each init's identity by pid, start time
+// and pidfd).
+//
+//	rt, err := shimclient.New(shimclient.Options{Root: "/run/skiffd/containers"})
+//	c, err := rt.Create(ctx, s)               // init is ready, not started
+//	st, err := c.Attach(ctx, shimclient.AttachOptions{Stdout: true, Stderr: true})
+//	go st.Copy(stdout, stderr)
+//	err = c.Start(ctx)
+//	exit, err := c.Wait(ctx)
+//	err = c.Delete(ctx)
+//
+// After a restart: c, err := rt.Load(ctx, id).
+package shimclient
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"skiffd/internal/atomicfile"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/runtime/exeseal"
+	"skiffd/internal/runtime/shim"
+	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
+)
+
+// Options configure a Runtime.
+type Options struct {
+	// Root is the exec root: one directory per container holds its spec,
+	// state file, control socket and shim log.
+	Root string
+	// Exe is the binary that provides the hidden roles; "" is this
+	// process's own binary.
+	Exe string
+	// Cgroups creates and removes containers' cgroups and pauses them;
+	// nil runs containers without cgroups of their own.
+	Cgroups Cgroups
+}
+
+// Cgroups is what the daemon side needs of internal/runtime/cgroups.
+type Cgroups interface {
+	Create(s *spec.Spec) error
+	Freeze(s *spec.Spec) error
+	Thaw(s *spec.Spec) error
+	Stats(s *spec.Spec) (any, error)
+	Destroy(s *spec.Spec) error
+}
+
+// Runtime starts and finds containers.
+type Runtime struct {
+	root string
+	seal *exeseal.Exe
+	cg   Cgroups
+}
+
+// New seals the executable and returns a Runtime. One seal serves every
+// shim the Runtime starts.
+func New(opts Options) (*Runtime, error) {
+	if opts.Root == "" {
+		return nil, errors.New("shimclient: no root")
+	}
+	if err := os.MkdirAll(opts.Root, 0o711); err != nil {
+		return nil, err
+	}
+	seal, err := exeseal.Seal(opts.Exe)
+	if err != nil {
+		return nil, err
+	}
+	return &Runtime{root: opts.Root, seal: seal, cg: opts.Cgroups}, nil
+}
+
+// SealKind reports how the executable was sealed (for /info).
+func (r *Runtime) SealKind() string { return r.seal.Kind() }
+
+// Close releases the seal. Running shims are not affected.
+func (r *Runtime) Close() error { return r.seal.Close() }
+
+func (r *Runtime) dir(id string) string { return filepath.Join(r.root, id) }
+
+// Container is a handle on one container's shim.
+type Container struct {
+	r    *Runtime
+	id   string
+	dir  string
+	spec *spec.Spec
+}
+
+// ID returns the container's id.
+func (c *Container) ID() string { return c.id }
+
+// Spec returns the container's spec.
+func (c *Container) Spec() *spec.Spec { return c.spec }
+
+// Create writes the spec, creates the cgroups and starts the container's
+// shim, which starts init and returns once init is ready to exec the
+// entrypoint. Errors from init carry runc's wording.
+func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) {
+	if err := s.Validate(); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	dir := r.dir(s.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			if st, err := shim.ReadState(dir); err == nil && st.Status != shim.StatusStopped {
+				return nil, errdefs.Conflict(fmt.Errorf("container %s already has a shim", s.ID))
+			}
+			os.RemoveAll(dir)
+			err = os.Mkdir(dir, 0o700)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create container %s: %w", s.ID, err)
+		}
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, shim.SpecFile), b, 0o600); err != nil {
+		return nil, err
+	}
+	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
+	if r.cg != nil && s.Cgroup != nil {
+		if err := r.cg.Create(s); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	if err := r.spawn(ctx, dir); err != nil {
+		if r.cg != nil && s.Cgroup != nil {
+			r.cg.Destroy(s)
+		}
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// spawn starts `skiffd shim <dir>` from the seal, detached, and waits for
+// its ready line.
+func (r *Runtime) spawn(ctx context.Context, dir string) error {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	logf, err := os.OpenFile(filepath.Join(dir, shim.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd", "shim", dir}, &os.ProcAttr{
+		Dir:   "/",
+		Env:   []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Files: []*os.File{null, null, logf, r.seal.File(), wr},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	wr.Close()
+	if err != nil {
+		return fmt.Errorf("start shim: %w", err)
+	}
+	// The shim outlives us; reap it if it exits while we are around.
+	go p.Wait()
+	type result struct {
+		msg shim.ReadyMessage
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(rd).ReadBytes('\n')
+		var res result
+		if err != nil {
+			res.err = fmt.Errorf("shim exited before it was ready (see %s)", filepath.Join(dir, shim.LogFile))
+		} else if err := json.Unmarshal(line, &res.msg); err != nil {
+			res.err = err
+		}
+		ch <- res
+	}()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			return res.err
+		}
+		if res.msg.Error != "" {
+			return startError(res.msg.Error)
+		}
+		return nil
+	case <-ctx.Done():
+		p.Kill()
+		return ctx.Err()
+	}
+}
+
+// startError classifies an error from init the way dockerd does, keeping
+// its text: a missing executable or a permission problem is the caller's
+// mistake, not the system's.
+func startError(msg string) error {
+	err := errors.New(msg)
+	l := strings.ToLower(msg)
+	if strings.Contains(l, "executable file not found") || strings.Contains(l, "no such file or directory") ||
+		strings.Contains(l, "permission denied") || strings.Contains(l, "not a directory") ||
+		strings.Contains(l, "unable to find user") || strings.Contains(l, "unable to find group") {
+		return errdefs.InvalidParameter(err)
+	}
+	return err
+}
+
+// request sends one request on a new connection and reads the response.
+// It returns the connection too (for attach); the caller closes it.
+func (c *Container) request(ctx context.Context, req shim.Request) (*shim.Response, *net.UnixConn, *bufio.Reader, error) {
+	req.Version = shim.ProtocolVersion
+	addr, release, err := shim.SocketAddr(c.dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", addr)
+	release()
+	if err != nil {
+		return nil, nil, nil, errShimGone{err}
+	}
+	uc := conn.(*net.UnixConn)
+	stop := context.AfterFunc(ctx, func() { uc.Close() })
+	defer stop()
+	b, _ := json.Marshal(&req)
+	if _, err := uc.Write(append(b, '\n')); err != nil {
+		uc.Close()
+		return nil, nil, nil, errShimGone{err}
+	}
+	br := bufio.NewReader(uc)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		uc.Close()
+		if ctx.Err() != nil {
+			return nil, nil, nil, ctx.Err()
+		}
+		return nil, nil, nil, errShimGone{err}
+	}
+	var resp shim.Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		uc.Close()
+		return nil, nil, nil, fmt.Errorf("shim response: %w", err)
+	}
+	if resp.Error != "" {
+		uc.Close()
+		return nil, nil, nil, kindErr(&resp)
+	}
+	return &resp, uc, br, nil
+}
+
+// call is request for requests without streams.
+func (c *Container) call(ctx context.Context, req shim.Request) (*shim.Response, error) {
+	resp, conn, _, err := c.request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	conn.Close()
+	return resp, nil
+}
+
+// errShimGone means the shim's socket did not answer: the shim has exited
+// (its container is stopped) or died.
+type errShimGone struct{ err error }
+
+func (e errShimGone) Error() string { return "shim not reachable: " + e.err.Error() }
+func (e errShimGone) Unwrap() error { return e.err }
+
+func kindErr(r *shim.Response) error {
+	err := errors.New(r.Error)
+	switch r.Kind {
+	case shim.KindNotFound:
+		return errdefs.NotFound(err)
+	case shim.KindConflict:
+		return errdefs.Conflict(err)
+	case shim.KindInvalid:
+		return errdefs.InvalidParameter(err)
+	}
+	return startError(r.Error)
+}
+
+// State returns the container's state: from its shim, or from the state
+// file the shim left when it is gone.
+func (c *Container) State(ctx context.Context) (*shim.State, error) {
+	resp, err := c.call(ctx, shim.Request{Op: shim.OpState})
+	var gone errShimGone
+	if errors.As(err, &gone) {
+		return c.stateFromFile()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp.State, nil
+}
+
+// stateFromFile reads the state file of a container whose shim is gone. A
+// shim that died without recording its init's exit leaves a container
+// that is either orphaned (init alive: it is killed) or lost; either way
+// the file is brought up to date.
+func (c *Container) stateFromFile() (*shim.State, error) {
+	st, err := shim.ReadState(c.dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errdefs.NotFound(fmt.Errorf("no such container: %s", c.id))
+		}
+		return nil, err
+	}
+	if st.Status == shim.StatusStopped {
+		return st, nil
+	}
+	if shimAlive(st) {
+		// The socket failed but the shim lives: it is shutting down after
+		// the exit it is recording; read again.
+		if st2, err := shim.ReadState(c.dir); err == nil {
+			st = st2
+		}
+		return st, nil
+	}
+	if fd, alive := initAlive(st); alive {
+		// Orphaned: nobody owns its stdio or its exit any more.
+		sys.PidfdSendSignal(fd, syscall.SIGKILL)
+		syscall.Close(fd)
+		st.ExitCode = 137
+	} else {
+		st.ExitCode = 255
+	}
+	st.Status = shim.StatusStopped
+	st.Error = "the container's shim died"
+	b, _ := json.Marshal(st)
+	atomicfile.WriteFile(filepath.Join(c.dir, shim.StateFile), b, 0o600)
+	return st, nil
+}
+
+// shimAlive checks the shim's pid and start time.
+func shimAlive(st *shim.State) bool {
+	start, err := sys.StartTime(st.ShimPid)
+	return err == nil && start == st.ShimStart
+}
+
+// initAlive proves that init is the recorded process: the start time
+// matches before and after taking a pidfd, which closes the window in
+// which the pid could be reused. It returns the pidfd.
+func initAlive(st *shim.State) (int, bool) {
+	if st.InitPid <= 0 {
+		return -1, false
+	}
+	if start, err := sys.StartTime(st.InitPid); err != nil || start != st.InitStart {
+		return -1, false
+	}
+	fd, err := sys.PidfdOpen(st.InitPid)
+	if err != nil {
+		return -1, false
+	}
+	if start, err := sys.StartTime(st.InitPid); err != nil || start != st.InitStart {
+		syscall.Close(fd)
+		return -1, false
+	}
+	return fd, true
+}
+
+// Load finds an existing container (after a daemon restart): it reads the
+// spec and state, proves the init's identity, and checks that the shim
+// answers. A container whose shim is gone is returned with its recorded
+// (or reconstructed) exit.
+func (r *Runtime) Load(ctx context.Context, id string) (*Container, error) {
+	dir := r.dir(id)
+	b, err := os.ReadFile(filepath.Join(dir, shim.SpecFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errdefs.NotFound(fmt.Errorf("no such container: %s", id))
+		}
+		return nil, err
+	}
+	s := new(spec.Spec)
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("load container %s: %w", id, err)
+	}
+	c := &Container{r: r, id: id, dir: dir, spec: s}
+	st, err := shim.ReadState(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load container %s: %w", id, err)
+	}
+	if st.Status != shim.StatusStopped {
+		fd, alive := initAlive(st)
+		if alive {
+			syscall.Close(fd)
+		}
+		if _, err := c.State(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// List returns the ids of the containers under the root.
+func (r *Runtime) List() ([]string, error) {
+	ents, err := os.ReadDir(r.root)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(r.root, e.Name(), shim.SpecFile)); err == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+// Start runs the container's entrypoint.
+func (c *Container) Start(ctx context.Context) error {
+	_, err := c.call(ctx, shim.Request{Op: shim.OpStart})
+	return err
+}
+
+// Signal sends sig to the container's init.
+func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
+	_, err := c.call(ctx, shim.Request{Op: shim.OpKill, Signal: int(sig)})
+	var gone errShimGone
+	if errors.As(err, &gone) {
+		return errdefs.Conflict(fmt.Errorf("container %s is not running", c.id))
+	}
+	return err
+}
+
+// Resize sets the size of the container's terminal.
+func (c *Container) Resize(ctx context.Context, height, width uint16) error {
+	_, err := c.call(ctx, shim.Request{Op: shim.OpResize, Height: height, Width: width})
+	return err
+}
+
+// Wait blocks until the container's init has exited and returns how. The
+// exit is in the state file before the shim reports it, so it is also
+// known after the shim is gone.
+func (c *Container) Wait(ctx context.Context) (shim.ExitStatus, error) {
+	resp, err := c.call(ctx, shim.Request{Op: shim.OpWait})
+	var gone errShimGone
+	if errors.As(err, &gone) {
+		st, err := c.stateFromFile()
+		if err != nil {
+			return shim.ExitStatus{}, err
+		}
+		if st.Status != shim.StatusStopped {
+			return shim.ExitStatus{}, fmt.Errorf("wait for container %s: %w", c.id, gone)
+		}
+		return shim.ExitStatus{Code: st.ExitCode, OOMKilled: st.OOMKilled, ExitedAt: st.FinishedAt, Error: st.Error}, nil
+	}
+	if err != nil {
+		return shim.ExitStatus{}, err
+	}
+	return *resp.Exit, nil
+}
+
+// Delete ends the shim of a created or stopped container and removes its
+// directory and cgroups. A running container must be stopped first.
+func (c *Container) Delete(ctx context.Context) error {
+	_, err := c.call(ctx, shim.Request{Op: shim.OpDelete})
+	var gone errShimGone
+	if err != nil && !errors.As(err, &gone) {
+		return err
+	}
+	if err == nil {
+		// Wait until the shim has recorded the exit and left.
+		if _, err := c.Wait(ctx); err != nil {
+			return err
+		}
+		c.waitShimGone(ctx)
+	}
+	if c.r.cg != nil && c.spec.Cgroup != nil {
+		if err := c.r.cg.Destroy(c.spec); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(c.dir)
+}
+
+// waitShimGone waits for the shim process to exit, through a pidfd.
+func (c *Container) waitShimGone(ctx context.Context) {
+	st, err := shim.ReadState(c.dir)
+	if err != nil || !shimAlive(st) {
+		return
+	}
+	fd, err := sys.PidfdOpen(st.ShimPid)
+	if err != nil {
+		return
+	}
+	defer syscall.Close(fd)
+	if !shimAlive(st) {
+		return
+	}
+	// The timeout only lets ctx end the wait.
+	fds := [1]pollFd{{fd: int32(fd), events: pollIn}}
+	for ctx.Err() == nil {
+		n, err := ppoll(fds[:], syscall.NsecToTimespec(100e6))
+		if err == nil && n > 0 {
+			return
+		}
+	}
+}
+
+// AttachOptions choose the streams of an attach.
+type AttachOptions struct {
+	Stdin, Stdout, Stderr bool
+}
+
+// Stream is an attached connection: Write feeds the process's stdin,
+// CloseStdin ends it, and Copy delivers the output until it ends.
+type Stream struct {
+	conn *net.UnixConn
+	r    *bufio.Reader
+}
+
+// Attach attaches to the container's init. Output written after Attach
+// returns reaches the stream, including output right after Start.
+func (c *Container) Attach(ctx context.Context, opts AttachOptions) (*Stream, error) {
+	return c.attach(ctx, "", opts)
+}
+
+func (c *Container) attach(ctx context.Context, exec string, opts AttachOptions) (*Stream, error) {
+	_, conn, r, err := c.request(ctx, shim.Request{Op: shim.OpAttach, Exec: exec, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr})
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{conn: conn, r: r}, nil
+}
+
+// Write writes to the process's stdin.
+func (s *Stream) Write(p []byte) (int, error) { return s.conn.Write(p) }
+
+// CloseStdin signals EOF on the process's stdin.
+func (s *Stream) CloseStdin() error { return s.conn.CloseWrite() }
+
+// Close detaches.
+func (s *Stream) Close() error { return s.conn.Close() }
+
+// Copy writes the process's output to stdout and stderr (either may be
+// nil; with a terminal everything is stdout) until it ends, and returns nil
+// at its end.
+func (s *Stream) Copy(stdout, stderr io.Writer) error {
+	var buf []byte
+	for {
+		stream, p, err := shim.ReadFrame(s.r, buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		buf = p[:0]
+		w := stdout
+		if stream == shim.StreamStderr {
+			w = stderr
+		}
+		if w != nil {
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+		}
+	}
+}
