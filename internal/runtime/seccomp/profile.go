@@ -42,7 +42,8 @@ const (
 type Operator string
 
 // The comparison operators. For OpMaskedEqual, Value is the mask and ValueTwo
-// the datum: the argument matches when arg&Value == ValueTwo.
+// the datum: the argument matches when arg&Value == ValueTwo&Value, as in
+// libseccomp.
 const (
 	OpNotEqual     Operator = "SCMP_CMP_NE"
 	OpLessThan     Operator = "SCMP_CMP_LT"
