@@ -14,7 +14,10 @@
 //
 // A layer is unpacked in a ".tmp-" directory, flushed to disk, and renamed
 // into place only when complete, so a crash leaves either the whole layer or
-// a temporary directory that Open removes.
+// a temporary directory that Open removes. Unpacking does not depend on the
+// parent, so it can happen before the parent is known: Stage unpacks and
+// hashes, and Staged.Commit later gives the layer its chain (Register is
+// the two in one).
 //
 //	s, err := layer.Open(filepath.Join(dataRoot, "layers"))
 //	...

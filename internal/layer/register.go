@@ -42,7 +42,7 @@ func (e *DiffIDMismatchError) Error() string {
 // Register is safe for concurrent use: registrations of one chain are
 // serialised, so two loads of the same layer at once produce one layer.
 // It reads the stream once, hashing it as it unpacks, and reads r to its
-// end (tar padding included) unless it fails.
+// end (tar padding included) unless it fails. It is Stage then Commit.
 func (s *Store) Register(ctx context.Context, r io.Reader, parent, want string) (Layer, error) {
 	if want != "" && !validDigest(want) {
 		return Layer{}, errdefs.InvalidParameter(fmt.Errorf("invalid diffID %q", want))
@@ -53,59 +53,132 @@ func (s *Store) Register(ctx context.Context, r io.Reader, parent, want string) 
 		}
 	}
 	if want != "" {
+		// The chain is known before reading: holding its lock throughout
+		// makes a concurrent registration of the same layer wait and then
+		// find it, rather than unpack it a second time.
 		chain := ChainID(parent, want)
 		defer s.locks.lock(chain)()
 		if l, err := s.Get(chain); err == nil {
 			return l, nil
 		}
 	}
-	u, err := s.unpack(ctx, r)
+	st, err := s.stage(ctx, r)
 	if err != nil {
 		return Layer{}, fmt.Errorf("register layer: %w", err)
 	}
-	defer u.discard()
-	if want != "" && u.diffID != want {
-		return Layer{}, errdefs.InvalidParameter(&DiffIDMismatchError{Expected: want, Actual: u.diffID})
-	}
-	l := Layer{ChainID: ChainID(parent, u.diffID), DiffID: u.diffID, Parent: parent, Size: u.size, TarSize: u.tarSize}
+	defer st.Discard()
 	if want == "" {
-		defer s.locks.lock(l.ChainID)()
-		if existing, err := s.Get(l.ChainID); err == nil {
-			return existing, nil
+		return st.Commit(parent)
+	}
+	if st.diffID != want {
+		return Layer{}, errdefs.InvalidParameter(&DiffIDMismatchError{Expected: want, Actual: st.diffID})
+	}
+	return st.commitLocked(parent)
+}
+
+// Staged is a layer unpacked into a temporary directory of the store but
+// not yet part of any chain. An overlay diff directory does not depend on
+// the layers below it, so a layer can be unpacked before its parent is
+// known (an image archive names the parents only at its end) and receive
+// its chain ID, which is only its name, from Commit. Until then it is a
+// temporary directory, which Open removes after a crash.
+//
+// A Staged is not safe for concurrent use. Commit or Discard it; Discard
+// after Commit does nothing, so it can be deferred.
+type Staged struct {
+	s             *Store
+	dir           string // the temporary directory; "" once committed or discarded
+	diffID        string
+	size, tarSize int64
+}
+
+// Stage reads one layer tar from r (plain, gzip or bzip2) and unpacks it
+// into a temporary directory of the store, hashing the uncompressed stream
+// and recording its tar-split as Register does, in a single pass that
+// reads r to its end. A malformed stream is an errdefs.InvalidParameter
+// error. Staging is safe for concurrent use.
+func (s *Store) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
+	st, err := s.stage(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("stage layer: %w", err)
+	}
+	return st, nil
+}
+
+// DiffID is "sha256:" and the hex digest of the uncompressed tar stream.
+func (st *Staged) DiffID() string { return st.diffID }
+
+// Size is the layer's content size: file data and symlink targets.
+func (st *Staged) Size() int64 { return st.size }
+
+// TarSize is the length of the uncompressed tar stream.
+func (st *Staged) TarSize() int64 { return st.tarSize }
+
+// errStagedUsed reports a Staged that was already committed or discarded.
+var errStagedUsed = errors.New("staged layer already committed or discarded")
+
+// Commit registers the staged layer durably on top of parent ("" for a
+// base layer, otherwise a registered chain) and returns it. If that chain
+// is registered already, the staged copy is discarded and the registered
+// layer returned. After Commit succeeds the Staged is used up; after it
+// fails, Discard still removes what was staged.
+func (st *Staged) Commit(parent string) (Layer, error) {
+	if st.dir == "" {
+		return Layer{}, errStagedUsed
+	}
+	if parent != "" {
+		if _, err := st.s.Get(parent); err != nil {
+			return Layer{}, err
 		}
 	}
-	if err := s.commit(u, l); err != nil {
+	defer st.s.locks.lock(ChainID(parent, st.diffID))()
+	return st.commitLocked(parent)
+}
+
+// commitLocked is Commit once the parent is checked and the lock of the
+// resulting chain held.
+func (st *Staged) commitLocked(parent string) (Layer, error) {
+	if st.dir == "" {
+		return Layer{}, errStagedUsed
+	}
+	l := Layer{ChainID: ChainID(parent, st.diffID), DiffID: st.diffID, Parent: parent, Size: st.size, TarSize: st.tarSize}
+	if existing, err := st.s.Get(l.ChainID); err == nil {
+		// The copy is not needed; were its removal to fail, the next Open
+		// removes it.
+		st.Discard()
+		return existing, nil
+	}
+	if err := st.s.commit(st, l); err != nil {
 		return Layer{}, fmt.Errorf("register layer %s: %w", l.ChainID, err)
 	}
 	return l, nil
 }
 
-// unpacked is a layer unpacked into a temporary directory of the store.
-type unpacked struct {
-	dir           string
-	diffID        string
-	size, tarSize int64
-	committed     bool
-}
-
-// discard removes the temporary directory unless it became the layer.
-func (u *unpacked) discard() {
-	if !u.committed {
-		os.RemoveAll(u.dir)
+// Discard removes the staged layer. It does nothing once the layer is
+// committed or discarded.
+func (st *Staged) Discard() error {
+	if st.dir == "" {
+		return nil
 	}
+	dir := st.dir
+	st.dir = ""
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("discard staged layer: %w", err)
+	}
+	return nil
 }
 
-// unpack extracts the layer stream r into a new temporary directory,
+// stage extracts the layer stream r into a new temporary directory,
 // recording its tar-split and hashing it on the way.
-func (s *Store) unpack(ctx context.Context, r io.Reader) (_ *unpacked, err error) {
+func (s *Store) stage(ctx context.Context, r io.Reader) (_ *Staged, err error) {
 	tmp, err := os.MkdirTemp(s.root, atomicfile.TempPrefix+"register-")
 	if err != nil {
 		return nil, err
 	}
-	u := &unpacked{dir: tmp}
+	u := &Staged{s: s, dir: tmp}
 	defer func() {
 		if err != nil {
-			u.discard()
+			u.Discard()
 		}
 	}()
 	diff := filepath.Join(tmp, diffDirName)
@@ -205,8 +278,8 @@ func (s *Store) unpack(ctx context.Context, r io.Reader) (_ *unpacked, err error
 	return u, nil
 }
 
-// commit makes the unpacked layer durable and registers it as l.
-func (s *Store) commit(u *unpacked, l Layer) error {
+// commit makes the staged layer durable and registers it as l.
+func (s *Store) commit(u *Staged, l Layer) error {
 	if !s.noSync {
 		// One syncfs flushes every file and directory of the layer, far
 		// cheaper than an fsync of each.
@@ -238,7 +311,7 @@ func (s *Store) commit(u *unpacked, l Layer) error {
 			return err
 		}
 	}
-	u.committed = true
+	u.dir = ""
 	if testHookAfterRename != nil {
 		testHookAfterRename()
 	}
