@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"skiffd/internal/atomicfile"
+	"skiffd/internal/runtime/cgroups"
 	"skiffd/internal/runtime/jsonlog"
 	"skiffd/internal/runtime/nsinit"
 	"skiffd/internal/runtime/spec"
@@ -50,30 +51,12 @@ type ReadyMessage struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Cgroup is what the shim needs of a container's cgroups.
-type Cgroup interface {
-	// CgroupFD opens the v2 cgroup for CLONE_INTO_CGROUP; -1 if none.
-	CgroupFD() (int, error)
-	// Apply places pid in the v1 hierarchies.
-	Apply(pid int) error
-	// OOMKilled reports whether the OOM killer hit the container.
-	OOMKilled() (bool, error)
-}
-
-// OpenCgroup returns the cgroup manager of a spec's cgroup, or nil when
-// the spec has none. It is set by the package that provides cgroups.
-var OpenCgroup func(s *spec.Spec) Cgroup
-
-// CgroupMode reports the host's cgroup layout for init (one of the
-// nsinit.Cgroup* values). It is set with OpenCgroup.
-var CgroupMode = func() string { return nsinit.CgroupHybrid }
-
 // shim is one running shim.
 type shim struct {
 	dir     string
 	spec    *spec.Spec
 	log     *jsonlog.Writer
-	cg      Cgroup
+	cg      cgroups.Manager
 	cgMode  string
 	cgfd    int
 	sigchld chan os.Signal
@@ -168,8 +151,7 @@ func (s *shim) create() (*net.UnixListener, error) {
 		}
 	}
 	s.cgMode = CgroupMode()
-	if OpenCgroup != nil && sp.Cgroup != nil {
-		s.cg = OpenCgroup(sp)
+	if s.cg = OpenCgroup(sp); s.cg != nil {
 		if s.cgfd, err = s.cg.CgroupFD(); err != nil {
 			return nil, err
 		}

@@ -44,25 +44,12 @@ type Options struct {
 	// Exe is the binary that provides the hidden roles; "" is this
 	// process's own binary.
 	Exe string
-	// Cgroups creates and removes containers' cgroups and pauses them;
-	// nil runs containers without cgroups of their own.
-	Cgroups Cgroups
-}
-
-// Cgroups is what the daemon side needs of internal/runtime/cgroups.
-type Cgroups interface {
-	Create(s *spec.Spec) error
-	Freeze(s *spec.Spec) error
-	Thaw(s *spec.Spec) error
-	Stats(s *spec.Spec) (any, error)
-	Destroy(s *spec.Spec) error
 }
 
 // Runtime starts and finds containers.
 type Runtime struct {
 	root string
 	seal *exeseal.Exe
-	cg   Cgroups
 }
 
 // New seals the executable and returns a Runtime. One seal serves every
@@ -78,7 +65,7 @@ func New(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runtime{root: opts.Root, seal: seal, cg: opts.Cgroups}, nil
+	return &Runtime{root: opts.Root, seal: seal}, nil
 }
 
 // SealKind reports how the executable was sealed (for /info).
@@ -131,15 +118,16 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 		return nil, err
 	}
 	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
-	if r.cg != nil && s.Cgroup != nil {
-		if err := r.cg.Create(s); err != nil {
+	if cg := c.cgroup(); cg != nil {
+		if err := cg.Create(Resources(s.Cgroup.Resources)); err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
 	}
 	if err := r.spawn(ctx, dir); err != nil {
-		if r.cg != nil && s.Cgroup != nil {
-			r.cg.Destroy(s)
+		if cg := c.cgroup(); cg != nil {
+			cg.Kill()
+			cg.Destroy()
 		}
 		os.RemoveAll(dir)
 		return nil, err
@@ -481,8 +469,13 @@ func (c *Container) Delete(ctx context.Context) error {
 		}
 		c.waitShimGone(ctx)
 	}
-	if c.r.cg != nil && c.spec.Cgroup != nil {
-		if err := c.r.cg.Destroy(c.spec); err != nil {
+	if cg := c.cgroup(); cg != nil {
+		// Processes of a container sharing the host's pid namespace can
+		// outlive its init.
+		if err := cg.Kill(); err != nil {
+			return err
+		}
+		if err := cg.Destroy(); err != nil {
 			return err
 		}
 	}
