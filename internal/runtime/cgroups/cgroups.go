@@ -140,7 +140,10 @@ type Manager interface {
 	// Create makes the container's cgroups in every hierarchy it uses (v1
 	// cpuset copies cpus/mems from the parent; v2 enables the controllers
 	// it needs in the ancestors' cgroup.subtree_control) and applies res
-	// and the device policy. On failure it removes what it created.
+	// and the device policy. On failure it removes what it created. Calling
+	// it again on existing cgroups reapplies everything but stacks another
+	// v2 device program next to the old one (both must allow an access), so
+	// a restarted container should get Destroy first.
 	Create(res Resources) error
 	// CgroupFD opens the container's v2 cgroup directory for
 	// SysProcAttr.UseCgroupFD (clone3 CLONE_INTO_CGROUP). It returns -1 and

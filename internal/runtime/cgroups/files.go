@@ -14,9 +14,11 @@ import (
 // writeFile writes one value to a cgroup control file with a single write(2),
 // which is how the kernel parses it. The file is never created: a missing
 // file means a missing controller or feature, reported as fs.ErrNotExist.
+// O_TRUNC means nothing to cgroupfs (runc passes it too) but makes the
+// function behave on plain files as well.
 func writeFile(dir, name, value string) error {
 	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_CLOEXEC, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
