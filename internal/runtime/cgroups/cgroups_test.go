@@ -233,7 +233,7 @@ func TestPidsLimit(t *testing.T) {
 			}
 			// The Go child's own threads count against the limit too, so
 			// fewer than 10 sleeps start; the point is that most fail.
-			if ok == 0 || ok >= int(limit) || ok+fail == 50 && fail < 40 {
+			if ok == 0 || ok >= int(limit) {
 				t.Errorf("with pids.max %d: %d processes started, %d failed; want between 1 and %d started", limit, ok, fail, limit-1)
 			}
 			t.Logf("pids.max %d: %d started, %d failed", limit, ok, fail)
