@@ -102,7 +102,7 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 	// only if they overrun the grace period.
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
-	baseCtx := wire.WithStreamsDone(reqCtx, streamsDone)
+	baseCtx := wire.WithHijackTracker(wire.WithStreamsDone(reqCtx, streamsDone), s.trackHijacked)
 
 	errLog := slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
 	servers := make([]*http.Server, len(listeners))

@@ -1,0 +1,107 @@
+package wire
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Media types of hijacked and log streams. API 1.42+ says which framing a
+// stream has; older clients were always sent raw-stream.
+const (
+	MediaTypeRawStream         = "application/vnd.docker.raw-stream"
+	MediaTypeMultiplexedStream = "application/vnd.docker.multiplexed-stream"
+)
+
+// StreamMediaType is the Content-Type of an attach, exec or logs stream:
+// multiplexed framing is announced only to API 1.42+ clients, as dockerd does.
+func StreamMediaType(ctx context.Context, tty bool) string {
+	if tty || VersionLess(ctx, "1.42") {
+		return MediaTypeRawStream
+	}
+	return MediaTypeMultiplexedStream
+}
+
+type hijackKey struct{}
+
+// HijackTracker registers a hijacked connection's closer with the server,
+// which calls it at shutdown; the returned func unregisters it.
+type HijackTracker func(closeFn func()) (untrack func())
+
+// WithHijackTracker attaches the server's tracker to request contexts.
+func WithHijackTracker(ctx context.Context, t HijackTracker) context.Context {
+	return context.WithValue(ctx, hijackKey{}, t)
+}
+
+// HijackedConn is a connection taken over from net/http for a raw stream.
+// Reads first drain what the HTTP server had already buffered (a client may
+// send stdin right after its request).
+type HijackedConn struct {
+	net.Conn
+	r       io.Reader
+	untrack func()
+}
+
+func (c *HijackedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite half-closes the connection, telling the client no more output
+// comes while still reading its stdin.
+func (c *HijackedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Close closes the connection and stops tracking it.
+func (c *HijackedConn) Close() error {
+	if c.untrack != nil {
+		c.untrack()
+	}
+	return c.Conn.Close()
+}
+
+// Hijack takes over the connection of an attach or exec start request and
+// writes the answer header the way dockerd does: "101 UPGRADED" with
+// Connection/Upgrade headers when the client asked to upgrade, else the
+// legacy "200 OK" after which the raw stream runs until the connection
+// closes (no Content-Length, no chunking). withAPIHeaders copies the version
+// middleware's headers into the answer (exec does, attach does not).
+func Hijack(w http.ResponseWriter, r *http.Request, mediaType string, withAPIHeaders bool) (*HijackedConn, error) {
+	var extra http.Header
+	if withAPIHeaders {
+		extra = w.Header().Clone()
+		extra.Del("Content-Type")
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	// Streams last as long as the container; the server's deadlines were
+	// meant for the request header.
+	conn.SetDeadline(time.Time{})
+	upgrade := r.Header.Get("Upgrade") != ""
+	if upgrade {
+		brw.WriteString("HTTP/1.1 101 UPGRADED\r\nContent-Type: " + mediaType + "\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n")
+	} else {
+		brw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: " + mediaType + "\r\n")
+	}
+	for k, vs := range extra {
+		for _, v := range vs {
+			brw.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	hc := &HijackedConn{Conn: conn, r: io.MultiReader(io.LimitReader(brw.Reader, int64(brw.Reader.Buffered())), conn)}
+	if t, ok := r.Context().Value(hijackKey{}).(HijackTracker); ok && t != nil {
+		hc.untrack = t(func() { conn.Close() })
+	}
+	return hc, nil
+}
+
