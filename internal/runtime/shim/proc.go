@@ -21,7 +21,8 @@ type proc struct {
 	pid  int
 	log  *jsonlog.Writer // init only: exec output is not logged
 
-	started bool // exec: start was asked for (under shim.mu)
+	started bool        // exec: start was asked for (under shim.mu)
+	child   *childStdio // the child's ends of stdio until it has started
 
 	// The shim's ends of the process's stdio.
 	stdinW  *os.File // nil without OpenStdin
@@ -61,7 +62,8 @@ func (c *childStdio) close() {
 	}
 }
 
-// newProc makes a process and, for init, its stdio right away.
+// newProc makes a process and its stdio, so that clients can attach before
+// it starts.
 func newProc(id string, ps *spec.Process, log *jsonlog.Writer) (*proc, *childStdio, error) {
 	p := &proc{
 		id:        id,
@@ -70,9 +72,6 @@ func newProc(id string, ps *spec.Process, log *jsonlog.Writer) (*proc, *childStd
 		attachers: map[*attacher]struct{}{},
 		drained:   make(chan struct{}),
 		exited:    make(chan struct{}),
-	}
-	if id != "" {
-		return p, nil, nil
 	}
 	c, err := p.openStdio()
 	return p, c, err

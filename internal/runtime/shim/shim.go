@@ -556,7 +556,10 @@ func (s *shim) kill(exec string, sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p.pid == 0 || s.pids[p.pid] != p {
-		return &kindError{KindConflict, "process is not running"}
+		if p == s.init {
+			return &kindError{KindConflict, fmt.Sprintf("Container %s is not running", s.spec.ID)}
+		}
+		return &kindError{KindConflict, fmt.Sprintf("exec %s is not running", p.id)}
 	}
 	if p == s.init && s.pidfd >= 0 {
 		return sys.PidfdSendSignal(s.pidfd, sig)
@@ -576,6 +579,10 @@ func (s *shim) delete(exec string) error {
 		}
 		if p.started && !p.hasExited() {
 			return &kindError{KindConflict, "exec process is running"}
+		}
+		if !p.started {
+			p.child.close()
+			p.fail(errors.New("deleted before it started"))
 		}
 		delete(s.execs, exec)
 		return nil
@@ -609,10 +616,11 @@ func (s *shim) addExec(id string, ps *spec.Process) error {
 	if _, ok := s.execs[id]; ok {
 		return &kindError{KindConflict, fmt.Sprintf("exec %s already exists", id)}
 	}
-	p, _, err := newProc(id, ps, nil)
+	p, child, err := newProc(id, ps, nil)
 	if err != nil {
 		return err
 	}
+	p.child = child
 	s.execs[id] = p
 	return nil
 }
@@ -634,17 +642,16 @@ func (s *shim) startExec(id string) (int, error) {
 		return 0, &kindError{KindConflict, fmt.Sprintf("container %s is not running", s.spec.ID)}
 	}
 	p.started = true
+	child := p.child
+	p.child = nil
 	pidfd, err := syscall.Dup(s.pidfd)
 	s.mu.Unlock()
+	defer child.close()
 	if err != nil {
+		p.fail(err)
 		return 0, err
 	}
 	defer syscall.Close(pidfd)
-	child, err := p.openStdio()
-	if err != nil {
-		return 0, err
-	}
-	defer child.close()
 	parent, syncChild, err := nsinit.Socketpair()
 	if err != nil {
 		return 0, err

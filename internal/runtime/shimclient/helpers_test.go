@@ -114,7 +114,9 @@ func create(t testing.TB, rt *Runtime, s *spec.Spec) *Container {
 func cleanup(t testing.TB, c *Container) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c.Signal(ctx, syscall.SIGKILL)
+	if c.Signal(ctx, syscall.SIGKILL) == nil {
+		c.Wait(ctx)
+	}
 	if err := c.Delete(ctx); err != nil {
 		t.Errorf("Delete(%s): %v", c.ID(), err)
 	}

@@ -419,11 +419,12 @@ func (c *Container) Start(ctx context.Context) error {
 // Signal sends sig to the container's init.
 func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
 	_, err := c.call(ctx, shim.Request{Op: shim.OpKill, Signal: int(sig)})
-	var gone errShimGone
-	if errors.As(err, &gone) {
-		return errdefs.Conflict(fmt.Errorf("container %s is not running", c.id))
-	}
-	return err
+	return c.notRunning(err)
+}
+
+// errNotRunning is dockerd's wording for operations on a stopped container.
+func errNotRunning(id string) error {
+	return errdefs.Conflict(fmt.Errorf("Container %s is not running", id))
 }
 
 // Resize sets the size of the container's terminal.
