@@ -338,27 +338,35 @@ func GetWinsize(fd int) (Winsize, error) {
 // (field 22 of /proc/<pid>/stat). With the pid it identifies a process
 // across pid reuse.
 func StartTime(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return parseStartTime(b)
+	_, start, err := ProcStat(pid)
+	return start, err
 }
 
-// parseStartTime takes field 22 from a /proc/<pid>/stat line. The command
-// name (field 2) may contain spaces and parentheses, so counting starts
-// after its last ')'.
-func parseStartTime(stat []byte) (uint64, error) {
+// ProcStat returns the state letter (R, S, D, Z, ...) and the start time
+// of pid.
+func ProcStat(pid int) (state byte, start uint64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseStat(b)
+}
+
+// parseStat takes fields 3 and 22 from a /proc/<pid>/stat line. The
+// command name (field 2) may contain spaces and parentheses, so counting
+// starts after its last ')'.
+func parseStat(stat []byte) (byte, uint64, error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("malformed /proc stat line")
+		return 0, 0, errors.New("malformed /proc stat line")
 	}
 	fields := bytes.Fields(stat[i+1:])
 	// fields[0] is field 3 (state); field 22 is fields[19].
-	if len(fields) < 20 {
-		return 0, errors.New("short /proc stat line")
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return 0, 0, errors.New("short /proc stat line")
 	}
-	return strconv.ParseUint(string(fields[19]), 10, 64)
+	start, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	return fields[0][0], start, err
 }
 
 // Makedev encodes a device number the way the kernel's new_encode_dev does.

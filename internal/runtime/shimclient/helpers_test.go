@@ -21,6 +21,9 @@ import (
 // re-exec it (sealed) as `shim`, `init` and `exec-helper`.
 func TestMain(m *testing.M) {
 	roles.Dispatch()
+	if os.Getenv(fakeDaemonEnv) != "" {
+		os.Exit(fakeDaemon())
+	}
 	os.Exit(m.Run())
 }
 

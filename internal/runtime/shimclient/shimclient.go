@@ -334,10 +334,11 @@ func (c *Container) stateFromFile() (*shim.State, error) {
 	return st, nil
 }
 
-// shimAlive checks the shim's pid and start time.
+// shimAlive checks the shim's pid and start time; a zombie (a killed shim
+// its new parent has not reaped yet) is not alive.
 func shimAlive(st *shim.State) bool {
-	start, err := sys.StartTime(st.ShimPid)
-	return err == nil && start == st.ShimStart
+	state, start, err := sys.ProcStat(st.ShimPid)
+	return err == nil && start == st.ShimStart && state != 'Z' && state != 'X'
 }
 
 // initAlive proves that init is the recorded process: the start time
@@ -347,7 +348,7 @@ func initAlive(st *shim.State) (int, bool) {
 	if st.InitPid <= 0 {
 		return -1, false
 	}
-	if start, err := sys.StartTime(st.InitPid); err != nil || start != st.InitStart {
+	if state, start, err := sys.ProcStat(st.InitPid); err != nil || start != st.InitStart || state == 'Z' || state == 'X' {
 		return -1, false
 	}
 	fd, err := sys.PidfdOpen(st.InitPid)

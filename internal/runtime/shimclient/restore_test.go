@@ -1,0 +1,213 @@
+package shimclient
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"skiffd/internal/runtime/shim"
+	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
+)
+
+// fakeDaemonEnv makes the test binary play a daemon: it reads the exec
+// root and specs from stdin, creates and starts the containers, says
+// "started" and waits to be killed.
+const fakeDaemonEnv = "SHIMCLIENT_TEST_DAEMON"
+
+type fakeDaemonInput struct {
+	Root  string
+	Specs []*spec.Spec
+}
+
+func fakeDaemon() int {
+	var in fakeDaemonInput
+	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	rt, err := New(Options{Root: in.Root})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	ctx := context.Background()
+	for _, s := range in.Specs {
+		c, err := rt.Create(ctx, s)
+		if err == nil {
+			err = c.Start(ctx)
+		}
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+	}
+	fmt.Println("started")
+	select {}
+}
+
+// startDaemon runs the fake daemon on specs, waits until it has started
+// them, and kills it with SIGKILL.
+func startAndKillDaemon(t *testing.T, root string, specs []*spec.Spec) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), fakeDaemonEnv+"=1")
+	in, _ := json.Marshal(fakeDaemonInput{Root: root, Specs: specs})
+	cmd.Stdin = strings.NewReader(string(in))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	cmd.Process.Kill()
+	cmd.Wait()
+	if line != "started\n" {
+		t.Fatalf("fake daemon: %q", line)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	rt := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// running: waits for stdin, then exits 0.
+	running := newSpec(t, "sh", "-c", "echo before; read x; echo after $x")
+	running.Process.OpenStdin, running.Process.StdinOnce = true, true
+	// exits: exits 5 while no daemon is around, once the test allows it.
+	exits := newSpec(t, "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.01; done; seq 3; exit 5")
+	exits.Log.Path = filepath.Join(t.TempDir(), "exits-json.log")
+	// orphan: its shim is killed.
+	orphan := newSpec(t, "sh", "-c", "exec sleep 100000")
+	specs := []*spec.Spec{running, exits, orphan}
+
+	startAndKillDaemon(t, rt.root, specs)
+	for _, s := range specs {
+		t.Cleanup(func() {
+			if c, err := rt.Load(context.Background(), s.ID); err == nil {
+				cleanup(t, c)
+			}
+		})
+	}
+	if err := os.WriteFile(filepath.Join(exits.Root, "tmp/go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	orphanState, err := shim.ReadState(rt.dir(orphan.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(orphanState.ShimPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+
+	ids, err := rt.List()
+	if err != nil || len(ids) != 3 {
+		t.Fatalf("List = %v, %v; want 3 containers", ids, err)
+	}
+
+	t.Run("running", func(t *testing.T) {
+		c, err := rt.Load(ctx, running.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.State(ctx)
+		if err != nil || st.Status != shim.StatusRunning {
+			t.Fatalf("State = %+v, %v; want running", st, err)
+		}
+		s, err := c.Attach(ctx, AttachOptions{Stdin: true, Stdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.Write([]byte("again\n"))
+		s.CloseStdin()
+		var out strings.Builder
+		if err := s.Copy(&out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		exit, err := c.Wait(ctx)
+		if err != nil || exit.Code != 0 || out.String() != "after again\n" {
+			t.Errorf("after restore: output %q, exit %+v, %v; want \"after again\\n\", 0", out.String(), exit, err)
+		}
+	})
+
+	t.Run("exited meanwhile", func(t *testing.T) {
+		c, err := rt.Load(ctx, exits.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exit, err := c.Wait(ctx)
+		if err != nil || exit.Code != 5 {
+			t.Fatalf("Wait = %+v, %v; want 5", exit, err)
+		}
+		// Once the shim has gone, the exit comes from the state file.
+		c.waitShimGone(ctx)
+		exit, err = c.Wait(ctx)
+		if err != nil || exit.Code != 5 || exit.ExitedAt.IsZero() {
+			t.Errorf("Wait after the shim left = %+v, %v; want 5", exit, err)
+		}
+		b, err := os.ReadFile(exits.Log.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e struct{ Log string }
+			json.Unmarshal([]byte(l), &e)
+			got = append(got, e.Log)
+		}
+		if strings.Join(got, "") != "1\n2\n3\n" {
+			t.Errorf("log %q, want the lines 1 2 3", got)
+		}
+	})
+
+	t.Run("orphan", func(t *testing.T) {
+		fd, alive := initAlive(orphanState)
+		if !alive {
+			t.Fatal("the orphan's init is not alive before restore")
+		}
+		defer syscall.Close(fd)
+		c, err := rt.Load(ctx, orphan.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.State(ctx)
+		if err != nil || st.Status != shim.StatusStopped || st.ExitCode != 137 || st.Error == "" {
+			t.Errorf("State = %+v, %v; want stopped, 137, an error", st, err)
+		}
+		// The orphaned init was killed through its pidfd.
+		fds := [1]pollFd{{fd: int32(fd), events: pollIn}}
+		if n, err := ppoll(fds[:], syscall.NsecToTimespec(int64(10*time.Second))); n != 1 || err != nil {
+			t.Errorf("the orphan's init still runs (%d, %v)", n, err)
+		}
+	})
+
+	t.Run("identity", func(t *testing.T) {
+		// A recorded start time that does not match is another process.
+		st := *orphanState
+		st.InitPid = os.Getpid()
+		if _, alive := initAlive(&st); alive {
+			t.Error("initAlive accepted a process with another start time")
+		}
+		me, _ := sys.StartTime(os.Getpid())
+		st.InitStart = me
+		if fd, alive := initAlive(&st); !alive {
+			t.Error("initAlive rejected the right process")
+		} else {
+			syscall.Close(fd)
+		}
+	})
+}

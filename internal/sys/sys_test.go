@@ -1,0 +1,51 @@
+package sys
+
+import (
+	"os"
+	"testing"
+)
+
+func TestParseStat(t *testing.T) {
+	for _, tc := range []struct {
+		line  string
+		state byte
+		start uint64
+		ok    bool
+	}{
+		{"417 (sh) S 410 417 417 0 -1 4194560 210 0 0 0 0 0 0 0 20 0 1 0 512783 1740800 113", 'S', 512783, true},
+		{"9 (a) b) (c) Z 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0 0", 'Z', 77, true},
+		{"9 (x) R 1 2", 0, 0, false},
+		{"garbage", 0, 0, false},
+	} {
+		state, start, err := parseStat([]byte(tc.line))
+		if (err == nil) != tc.ok || state != tc.state || start != tc.start {
+			t.Errorf("parseStat(%q) = %c, %d, %v; want %c, %d, ok=%v", tc.line, state, start, err, tc.state, tc.start, tc.ok)
+		}
+	}
+}
+
+func TestStartTimeSelf(t *testing.T) {
+	state, start, err := ProcStat(os.Getpid())
+	if err != nil || start == 0 || (state != 'R' && state != 'S') {
+		t.Errorf("ProcStat(self) = %c, %d, %v", state, start, err)
+	}
+}
+
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("417 (sh) S 410 417 417 0 -1 4194560 210 0 0 0 0 0 0 0 20 0 1 0 512783 1740800 113"))
+	f.Add([]byte("1 ()) ) Z"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseStat(b)
+	})
+}
+
+func TestMakedev(t *testing.T) {
+	for _, tc := range []struct {
+		major, minor uint32
+		want         uint64
+	}{{1, 3, 0x103}, {136, 300, 0x10882c}, {5, 0, 0x500}} {
+		if got := Makedev(tc.major, tc.minor); got != tc.want {
+			t.Errorf("Makedev(%d, %d) = %#x, want %#x", tc.major, tc.minor, got, tc.want)
+		}
+	}
+}
