@@ -1,0 +1,278 @@
+package logs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// recordTrim is what dockerd trims from both ends of a record before
+// decoding it: NUL bytes (left by a crash on some filesystems), stray line
+// ends and blanks.
+const recordTrim = "\x00\r\n \t"
+
+// errEmptyRecord marks a record that is blank after trimming; readers skip
+// it without counting it as corrupt.
+var errEmptyRecord = errors.New("empty log record")
+
+// parseRecord decodes one json-file record (one line of the file, without
+// its newline) the way dockerd does with encoding/json: the "log", "stream"
+// and "time" fields, unknown fields such as "attrs" ignored.
+//
+// The writer's own output is handled by a hand-written fast path, which is
+// several times quicker than encoding/json (BenchmarkParseRecord); anything
+// it does not recognise exactly goes to encoding/json, so the result is
+// always the one encoding/json gives (FuzzParseRecord checks that).
+func parseRecord(b []byte) (Message, error) {
+	b = bytes.Trim(b, recordTrim)
+	if len(b) == 0 {
+		return Message{}, errEmptyRecord
+	}
+	if m, ok := parseFast(b); ok {
+		return m, nil
+	}
+	return parseSlow(b)
+}
+
+// jsonRecord is a json-file record as encoding/json sees it.
+type jsonRecord struct {
+	Log    string    `json:"log"`
+	Stream string    `json:"stream"`
+	Time   time.Time `json:"time"`
+}
+
+// parseSlow decodes b with encoding/json.
+func parseSlow(b []byte) (Message, error) {
+	var r jsonRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Message{}, fmt.Errorf("decode log record: %w", err)
+	}
+	m := Message{Stream: r.Stream, Time: r.Time}
+	if r.Log != "" {
+		m.Line = []byte(r.Log)
+	}
+	m.Partial = isPartial(m.Line)
+	return m, nil
+}
+
+// isPartial reports whether line is a piece of a longer line: the writer
+// ends every complete line with its newline.
+func isPartial(line []byte) bool {
+	return len(line) == 0 || line[len(line)-1] != '\n'
+}
+
+// parseFast decodes a compact object whose members are all strings under the
+// keys "log", "stream" and "time", each at most once, in any order. It
+// reports false for anything else (white space, other keys, null, escapes in
+// the time, invalid JSON), leaving the decision to encoding/json.
+func parseFast(b []byte) (Message, bool) {
+	var m Message
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return m, false
+	}
+	p := b[1:]
+	var seenLog, seenStream, seenTime bool
+	for {
+		if len(p) == 0 || p[0] != '"' {
+			return m, false
+		}
+		end := bytes.IndexByte(p[1:], '"')
+		if end < 0 {
+			return m, false
+		}
+		key := p[1 : 1+end]
+		p = p[2+end:]
+		if len(p) < 2 || p[0] != ':' || p[1] != '"' {
+			return m, false
+		}
+		p = p[1:]
+		switch string(key) {
+		case "log":
+			if seenLog {
+				return m, false
+			}
+			seenLog = true
+			line, rest, ok := unquote(p)
+			if !ok {
+				return m, false
+			}
+			if len(line) > 0 {
+				m.Line = line
+			}
+			p = rest
+		case "stream":
+			if seenStream {
+				return m, false
+			}
+			seenStream = true
+			s, rest, ok := unquote(p)
+			if !ok {
+				return m, false
+			}
+			m.Stream = streamName(s)
+			p = rest
+		case "time":
+			if seenTime {
+				return m, false
+			}
+			seenTime = true
+			// time.Time.UnmarshalJSON sees the raw quoted bytes, escapes
+			// and all; any escape makes it fail, so let encoding/json
+			// report that.
+			end := bytes.IndexByte(p[1:], '"')
+			if end < 0 || bytes.IndexByte(p[1:1+end], '\\') >= 0 {
+				return m, false
+			}
+			if err := m.Time.UnmarshalJSON(p[:end+2]); err != nil {
+				return m, false
+			}
+			p = p[end+2:]
+		default:
+			return m, false
+		}
+		if len(p) == 0 {
+			return m, false
+		}
+		switch p[0] {
+		case ',':
+			p = p[1:]
+			continue
+		case '}':
+			if len(p) != 1 {
+				return m, false
+			}
+			m.Partial = isPartial(m.Line)
+			return m, true
+		default:
+			return m, false
+		}
+	}
+}
+
+// streamName returns the stream name, without allocating for the two names
+// the writer uses.
+func streamName(s []byte) string {
+	switch string(s) {
+	case "stdout":
+		return "stdout"
+	case "stderr":
+		return "stderr"
+	}
+	return string(s)
+}
+
+// unquote decodes the JSON string at the start of p (which begins with the
+// opening quote) and returns its value and what follows the closing quote.
+// It reports false for anything encoding/json would reject. Like
+// encoding/json it turns invalid UTF-8 and unpaired surrogates into U+FFFD.
+func unquote(p []byte) (val, rest []byte, ok bool) {
+	// The common case: no escapes, no control bytes, no non-ASCII bytes.
+	i := 1
+	for i < len(p) {
+		c := p[i]
+		if c == '"' {
+			return append([]byte(nil), p[1:i]...), p[i+1:], true
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		i++
+	}
+	if i >= len(p) {
+		return nil, nil, false
+	}
+	out := make([]byte, i-1, len(p))
+	copy(out, p[1:i])
+	for i < len(p) {
+		c := p[i]
+		switch {
+		case c == '"':
+			return out, p[i+1:], true
+		case c < 0x20:
+			return nil, nil, false
+		case c == '\\':
+			if i+1 >= len(p) {
+				return nil, nil, false
+			}
+			switch e := p[i+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+				i += 2
+			case 'b':
+				out = append(out, '\b')
+				i += 2
+			case 'f':
+				out = append(out, '\f')
+				i += 2
+			case 'n':
+				out = append(out, '\n')
+				i += 2
+			case 'r':
+				out = append(out, '\r')
+				i += 2
+			case 't':
+				out = append(out, '\t')
+				i += 2
+			case 'u':
+				r := hex4(p[i+2:])
+				if r < 0 {
+					return nil, nil, false
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					if len(p) >= i+2 && p[i] == '\\' && p[i+1] == 'u' {
+						if r2 := hex4(p[i+2:]); r2 >= 0 {
+							if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+								out = utf8.AppendRune(out, d)
+								i += 6
+								break
+							}
+						}
+					}
+					r = utf8.RuneError
+				}
+				out = utf8.AppendRune(out, r)
+			default:
+				return nil, nil, false
+			}
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(p[i:])
+			if r == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			} else {
+				out = append(out, p[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return nil, nil, false
+}
+
+// hex4 decodes the four hex digits at the start of p, or returns -1.
+func hex4(p []byte) rune {
+	if len(p) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range p[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
