@@ -49,23 +49,23 @@ func TestStateStringAndStatus(t *testing.T) {
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	tests := []struct {
 		name       string
-		s          State
+		s          *State
 		wantString string
 		wantStatus string
 	}{
-		{"created", State{}, "Created", StatusCreated},
-		{"running", State{Running: true, StartedAt: ago(2 * time.Minute)}, "Up 2 minutes", StatusRunning},
-		{"running 1s", State{Running: true, StartedAt: ago(time.Second)}, "Up 1 second", StatusRunning},
-		{"paused", State{Running: true, Paused: true, StartedAt: ago(5 * time.Second)}, "Up 5 seconds (Paused)", StatusPaused},
-		{"restarting", State{Running: true, Restarting: true, ExitCode: 1, StartedAt: ago(time.Hour), FinishedAt: ago(2 * time.Second)}, "Restarting (1) 2 seconds ago", StatusRestarting},
-		{"exited", State{ExitCode: 0, StartedAt: ago(time.Minute), FinishedAt: ago(3 * time.Second)}, "Exited (0) 3 seconds ago", StatusExited},
-		{"exited just now", State{ExitCode: 3, StartedAt: ago(time.Second), FinishedAt: ago(400 * time.Millisecond)}, "Exited (3) Less than a second ago", StatusExited},
-		{"healthy", State{Running: true, StartedAt: ago(3 * time.Hour), Health: &types.Health{Status: types.HealthHealthy}}, "Up 3 hours (healthy)", StatusRunning},
-		{"health starting", State{Running: true, StartedAt: ago(45 * time.Second), Health: &types.Health{Status: types.HealthStarting}}, "Up 45 seconds (health: starting)", StatusRunning},
-		{"removing", State{RemovalInProgress: true, StartedAt: ago(time.Hour), FinishedAt: ago(time.Minute)}, "Removal In Progress", StatusRemoving},
-		{"removing running", State{Running: true, RemovalInProgress: true, StartedAt: ago(time.Minute)}, "Up About a minute", StatusRunning},
-		{"dead", State{Dead: true, StartedAt: ago(time.Hour)}, "Dead", StatusDead},
-		{"started never finished", State{StartedAt: ago(time.Hour)}, "", StatusExited},
+		{"created", &State{}, "Created", StatusCreated},
+		{"running", &State{Running: true, StartedAt: ago(2 * time.Minute)}, "Up 2 minutes", StatusRunning},
+		{"running 1s", &State{Running: true, StartedAt: ago(time.Second)}, "Up 1 second", StatusRunning},
+		{"paused", &State{Running: true, Paused: true, StartedAt: ago(5 * time.Second)}, "Up 5 seconds (Paused)", StatusPaused},
+		{"restarting", &State{Running: true, Restarting: true, ExitCode: 1, StartedAt: ago(time.Hour), FinishedAt: ago(2 * time.Second)}, "Restarting (1) 2 seconds ago", StatusRestarting},
+		{"exited", &State{ExitCode: 0, StartedAt: ago(time.Minute), FinishedAt: ago(3 * time.Second)}, "Exited (0) 3 seconds ago", StatusExited},
+		{"exited just now", &State{ExitCode: 3, StartedAt: ago(time.Second), FinishedAt: ago(400 * time.Millisecond)}, "Exited (3) Less than a second ago", StatusExited},
+		{"healthy", &State{Running: true, StartedAt: ago(3 * time.Hour), Health: &types.Health{Status: types.HealthHealthy}}, "Up 3 hours (healthy)", StatusRunning},
+		{"health starting", &State{Running: true, StartedAt: ago(45 * time.Second), Health: &types.Health{Status: types.HealthStarting}}, "Up 45 seconds (health: starting)", StatusRunning},
+		{"removing", &State{RemovalInProgress: true, StartedAt: ago(time.Hour), FinishedAt: ago(time.Minute)}, "Removal In Progress", StatusRemoving},
+		{"removing running", &State{Running: true, RemovalInProgress: true, StartedAt: ago(time.Minute)}, "Up About a minute", StatusRunning},
+		{"dead", &State{Dead: true, StartedAt: ago(time.Hour)}, "Dead", StatusDead},
+		{"started never finished", &State{StartedAt: ago(time.Hour)}, "", StatusExited},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestStateTransitions(t *testing.T) {
 	var s State
 	s.SetRunning(42, true)
 	if s.Status() != StatusRunning || s.Pid != 42 || s.StartedAt.IsZero() {
-		t.Fatalf("after SetRunning: %+v", s)
+		t.Fatalf("after SetRunning: %+v", &s)
 	}
 	started := s.StartedAt
 
@@ -105,18 +105,18 @@ func TestStateTransitions(t *testing.T) {
 	exitedAt := now
 	s.SetStopped(ExitStatus{ExitCode: 137, OOMKilled: true, ExitedAt: exitedAt})
 	if s.Status() != StatusExited || s.Pid != 0 || s.ExitCode != 137 || !s.OOMKilled || !s.FinishedAt.Equal(exitedAt) {
-		t.Errorf("after SetStopped: %+v", s)
+		t.Errorf("after SetStopped: %+v", &s)
 	}
 
 	s.SetRestarting(ExitStatus{ExitCode: 1})
 	if s.Status() != StatusRestarting || !s.Running || s.FinishedAt.IsZero() || s.ExitCode != 1 {
-		t.Errorf("after SetRestarting: %+v", s)
+		t.Errorf("after SetRestarting: %+v", &s)
 	}
 
 	s.SetError(errors.New("oci runtime error"))
 	s.SetRunning(43, false)
 	if s.Status() != StatusRunning || s.ExitCode != 0 || s.OOMKilled || s.Error != "" || !s.StartedAt.Equal(started) {
-		t.Errorf("after SetRunning(initial=false): %+v, want exit state cleared and StartedAt kept", s)
+		t.Errorf("after SetRunning(initial=false): %+v, want exit state cleared and StartedAt kept", &s)
 	}
 
 	if err := s.SetRemovalInProgress("web"); err != nil {
