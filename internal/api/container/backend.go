@@ -1,0 +1,94 @@
+// Package container serves the container endpoints: create, start, stop,
+// restart, kill, wait, attach, logs, inspect, list, top, stats, resize,
+// pause, unpause, rename, update, remove and prune.
+package container
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/filters"
+)
+
+// Backend is what the container endpoints need from the engine. Names are
+// as the client sent them: full ID, name (with or without "/") or an
+// unambiguous ID prefix. Errors carry errdefs kinds and dockerd's wording.
+type Backend interface {
+	// ContainerCreate creates a container; name may be empty (generated).
+	ContainerCreate(ctx context.Context, name string, req *types.CreateRequest) (*types.CreateResponse, error)
+	// ContainerStart starts it; errdefs.NotModified when already running.
+	ContainerStart(ctx context.Context, name string) error
+	// ContainerStop sends signal ("" = the container's stop signal) and
+	// SIGKILL after timeout seconds (nil = the container's StopTimeout or
+	// 10); errdefs.NotModified when not running.
+	ContainerStop(ctx context.Context, name string, signal string, timeout *int) error
+	ContainerRestart(ctx context.Context, name string, signal string, timeout *int) error
+	// ContainerKill sends signal (name or number; "" = SIGKILL);
+	// errdefs.Conflict "Container X is not running" when it is not.
+	ContainerKill(ctx context.Context, name string, signal string) error
+	// ContainerWait validates the container and returns a channel that
+	// delivers exactly one response when condition is met. The handler
+	// flushes its headers before reading it.
+	ContainerWait(ctx context.Context, name string, condition types.WaitCondition) (<-chan types.WaitResponse, error)
+	ContainerRemove(ctx context.Context, name string, force, removeVolumes bool) error
+	ContainerPause(ctx context.Context, name string) error
+	ContainerUnpause(ctx context.Context, name string) error
+	ContainerRename(ctx context.Context, name, newName string) error
+	ContainerInspect(ctx context.Context, name string, size bool) (*types.ContainerJSON, error)
+	Containers(ctx context.Context, opts ListOptions) ([]*types.ContainerSummary, error)
+	ContainerTop(ctx context.Context, name, psArgs string) (*types.ContainerTopResponse, error)
+	// ContainerStats validates the container, then calls emit with one
+	// sample (stream false) or one per second until ctx ends (stream
+	// true). oneShot skips the priming sample, so PreCPUStats stay zero.
+	ContainerStats(ctx context.Context, name string, stream, oneShot bool, emit func(*types.StatsJSON) error) error
+	ContainerResize(ctx context.Context, name string, height, width int) error
+	ContainerUpdate(ctx context.Context, name string, cfg *types.UpdateConfig) (*types.ContainerUpdateResponse, error)
+	ContainersPrune(ctx context.Context, ef filters.Args) (*types.ContainersPruneReport, error)
+	// ContainerLogs validates and returns the log messages (closed at the
+	// end, or when ctx ends with Follow) and whether the container has a
+	// TTY (then the output is sent unframed).
+	ContainerLogs(ctx context.Context, name string, opts LogsOptions) (<-chan LogMessage, bool, error)
+	// ContainerAttach validates, then calls cfg.GetStreams exactly once to
+	// take over the connection, and copies until the container's output
+	// ends (or the client detaches or goes away).
+	ContainerAttach(ctx context.Context, name string, cfg *AttachConfig) error
+}
+
+// ListOptions are the parameters of GET /containers/json.
+type ListOptions struct {
+	All     bool
+	Limit   int
+	Size    bool
+	Filters filters.Args
+}
+
+// LogsOptions are the parameters of GET /containers/{id}/logs.
+type LogsOptions struct {
+	Stdout, Stderr bool
+	Follow         bool
+	Timestamps     bool
+	Since, Until   time.Time
+	Tail           int // -1 = all
+}
+
+// LogMessage is one log entry, or the error that ended the stream.
+type LogMessage struct {
+	Stream string // "stdout" or "stderr"
+	Line   []byte
+	Time   time.Time
+	Err    error
+}
+
+// AttachConfig describes an attach request.
+type AttachConfig struct {
+	Stdin, Stdout, Stderr bool
+	Logs                  bool   // replay the log first
+	Stream                bool   // then follow live output
+	DetachKeys            string // e.g. "ctrl-p,ctrl-q"
+	// GetStreams takes over the connection, after the engine validated the
+	// request. tty says whether output goes unframed. stdin reads the
+	// client's input until it half-closes; closing it ends the connection.
+	GetStreams func(tty bool) (stdin io.ReadCloser, stdout, stderr io.Writer, err error)
+}
