@@ -95,6 +95,8 @@ type reader struct {
 	bytesRead int64
 	// corrupt counts records that did not decode.
 	corrupt int
+	// followed, if set, is called when following begins; tests use it.
+	followed func()
 }
 
 func (r *reader) run(ctx context.Context, stop <-chan struct{}) error {
@@ -119,6 +121,9 @@ func (r *reader) run(ctx context.Context, stop <-chan struct{}) error {
 		// follower moves on to.
 		defer func() { cur.f.close() }()
 		if r.opts.Follow {
+			if r.followed != nil {
+				r.followed()
+			}
 			err = r.follow(ctx, cur, w, stop)
 		}
 	}

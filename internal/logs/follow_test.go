@@ -1,0 +1,337 @@
+package logs
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// guard bounds every wait of these tests; it is never what synchronises
+// them.
+const guard = 20 * time.Second
+
+// follower is a Read running in the background; every message goes to got.
+type follower struct {
+	got  chan entry
+	done chan error
+	// following is closed when Read has sent the history and follows.
+	following chan struct{}
+	stop      chan struct{}
+	cancel    context.CancelFunc
+}
+
+// modes runs f with inotify and with polling.
+func modes(t *testing.T, f func(t *testing.T, poll bool)) {
+	for _, poll := range []bool{false, true} {
+		name := "inotify"
+		if poll {
+			name = "poll"
+		}
+		t.Run(name, func(t *testing.T) { f(t, poll) })
+	}
+}
+
+func startFollow(t *testing.T, path string, opts ReadOptions, poll bool) *follower {
+	t.Helper()
+	opts.Follow = true
+	ctx, cancel := context.WithCancel(context.Background())
+	fl := &follower{got: make(chan entry, 1000), done: make(chan error, 1), following: make(chan struct{}),
+		stop: make(chan struct{}), cancel: cancel}
+	r := &reader{path: path, opts: opts, noInotify: poll, pollInterval: time.Millisecond, fn: func(m Message) error {
+		fl.got <- fromMessage(m)
+		return nil
+	}}
+	r.followed = func() { close(fl.following) }
+	go func() { fl.done <- r.run(ctx, fl.stop) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-fl.done:
+		case <-time.After(guard):
+			t.Error("Read did not return after cancel")
+		}
+	})
+	return fl
+}
+
+// expect receives want, in order.
+func (fl *follower) expect(t *testing.T, want ...entry) {
+	t.Helper()
+	for i, w := range want {
+		select {
+		case e := <-fl.got:
+			if e.stream != w.stream || e.line != w.line || !e.time.Equal(w.time) {
+				t.Fatalf("message %d = %v, want %v", i, e, w)
+			}
+		case err := <-fl.done:
+			t.Fatalf("Read returned %v while waiting for %v", err, w)
+		case <-time.After(guard):
+			t.Fatalf("no message %d (%v) after %v", i, w, guard)
+		}
+	}
+}
+
+// finish closes stop and returns Read's error and what was still sent.
+func (fl *follower) finish(t *testing.T) ([]entry, error) {
+	t.Helper()
+	close(fl.stop)
+	var err error
+	select {
+	case err = <-fl.done:
+		fl.done <- err // for the cleanup
+	case <-time.After(guard):
+		t.Fatal("Read did not return after stop")
+	}
+	var rest []entry
+	for {
+		select {
+		case e := <-fl.got:
+			rest = append(rest, e)
+		default:
+			return rest, err
+		}
+	}
+}
+
+func TestFollowAppendAndRotate(t *testing.T) {
+	modes(t, func(t *testing.T, poll bool) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		size := int64(len(record(numbered(0))))
+		// Three entries a file, five files: a burst of five entries
+		// rotates once or twice while the follower may be behind.
+		w := openWriter(t, path, 3*size, 5)
+		write(t, w, numberedRange(0, 2)...)
+		fl := startFollow(t, path, ReadOptions{Tail: -1}, poll)
+		fl.expect(t, numberedRange(0, 2)...)
+		for from := 2; from < 52; from += 5 {
+			write(t, w, numberedRange(from, from+5)...)
+			fl.expect(t, numberedRange(from, from+5)...)
+		}
+		rest, err := fl.finish(t)
+		if err != nil || len(rest) != 0 {
+			t.Errorf("after stop: Read = %v, extra messages %v; want nil, none", err, rest)
+		}
+	})
+}
+
+func TestFollowOneAtATimeRotations(t *testing.T) {
+	// Every entry rotates the file (max-size 1) and only two files are
+	// kept, so the follower must move on at each one without waiting.
+	modes(t, func(t *testing.T, poll bool) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		w := openWriter(t, path, 1, 2)
+		write(t, w, numbered(0))
+		fl := startFollow(t, path, ReadOptions{Tail: -1}, poll)
+		fl.expect(t, numbered(0))
+		for i := 1; i < 30; i++ {
+			write(t, w, numbered(i))
+			fl.expect(t, numbered(i))
+		}
+		if rest, err := fl.finish(t); err != nil || len(rest) != 0 {
+			t.Errorf("after stop: Read = %v, extra messages %v; want nil, none", err, rest)
+		}
+	})
+}
+
+func TestFollowStopDrains(t *testing.T) {
+	modes(t, func(t *testing.T, poll bool) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		size := int64(len(record(numbered(0))))
+		w := openWriter(t, path, 4*size, 10)
+		write(t, w, numbered(0))
+		fl := startFollow(t, path, ReadOptions{Tail: -1}, poll)
+		fl.expect(t, numbered(0))
+		// Written, with two rotations, before the engine closes stop:
+		// all of it must still arrive.
+		write(t, w, numberedRange(1, 12)...)
+		rest, err := fl.finish(t)
+		if err != nil {
+			t.Fatalf("Read = %v after stop, want nil", err)
+		}
+		checkEntries(t, "after stop", rest, numberedRange(1, 12))
+	})
+}
+
+func TestFollowCancel(t *testing.T) {
+	modes(t, func(t *testing.T, poll bool) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		write(t, openWriter(t, path, 0, 1), numbered(0))
+		fl := startFollow(t, path, ReadOptions{Tail: -1}, poll)
+		fl.expect(t, numbered(0))
+		fl.cancel()
+		select {
+		case err := <-fl.done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Read after cancel = %v, want context.Canceled", err)
+			}
+			fl.done <- err
+		case <-time.After(guard):
+			t.Fatal("Read did not return after cancel")
+		}
+	})
+}
+
+func TestFollowTornLine(t *testing.T) {
+	modes(t, func(t *testing.T, poll bool) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		b, c := record(numbered(1)), record(numbered(2))
+		// The shim was mid-write when Read started.
+		appendRaw(t, path, record(numbered(0))+b[:10])
+		fl := startFollow(t, path, ReadOptions{Tail: -1}, poll)
+		fl.expect(t, numbered(0))
+		appendRaw(t, path, b[10:30])
+		appendRaw(t, path, b[30:]+c)
+		fl.expect(t, numbered(1), numbered(2))
+		if rest, err := fl.finish(t); err != nil || len(rest) != 0 {
+			t.Errorf("after stop: Read = %v, extra messages %v; want nil, none", err, rest)
+		}
+	})
+}
+
+func TestFollowTornLineAtTail(t *testing.T) {
+	// With --tail 1 the incomplete record is not part of the tail but is
+	// the first thing followed.
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	b := record(numbered(2))
+	appendRaw(t, path, record(numbered(0))+record(numbered(1))+b[:5])
+	fl := startFollow(t, path, ReadOptions{Tail: 1}, false)
+	fl.expect(t, numbered(1))
+	appendRaw(t, path, b[5:])
+	fl.expect(t, numbered(2))
+	if rest, err := fl.finish(t); err != nil || len(rest) != 0 {
+		t.Errorf("after stop: Read = %v, extra messages %v; want nil, none", err, rest)
+	}
+}
+
+func TestFollowTail0(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w := openWriter(t, path, 0, 1)
+	write(t, w, numberedRange(0, 3)...)
+	fl := startFollow(t, path, ReadOptions{Tail: 0}, false)
+	select {
+	case <-fl.following:
+	case <-time.After(guard):
+		t.Fatal("Read did not start following")
+	}
+	write(t, w, numbered(3))
+	fl.expect(t, numbered(3))
+	if rest, err := fl.finish(t); err != nil || len(rest) != 0 {
+		t.Errorf("after stop: Read = %v, extra messages %v; want nil, none", err, rest)
+	}
+}
+
+func TestFollowTruncated(t *testing.T) {
+	// With max-file 1 the writer truncates the file in place.
+	modes(t, func(t *testing.T, poll bool) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		size := int64(len(record(numbered(0))))
+		w := openWriter(t, path, 3*size, 1)
+		fl := startFollow(t, path, ReadOptions{Tail: -1}, poll)
+		for i := range 10 {
+			write(t, w, numbered(i))
+			fl.expect(t, numbered(i))
+		}
+		if rest, err := fl.finish(t); err != nil || len(rest) != 0 {
+			t.Errorf("after stop: Read = %v, extra messages %v; want nil, none", err, rest)
+		}
+	})
+}
+
+func TestFollowUntil(t *testing.T) {
+	t.Run("record past until", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		w := openWriter(t, path, 0, 1)
+		write(t, w, numbered(0))
+		// Until is far ahead on the clock; the record's time passes it.
+		until := time.Now().Add(time.Hour)
+		fl := startFollow(t, path, ReadOptions{Tail: -1, Until: until}, false)
+		fl.expect(t, numbered(0))
+		write(t, w, entry{"stdout", "in time\n", until, false}, entry{"stdout", "late\n", until.Add(1), false})
+		fl.expect(t, entry{"stdout", "in time\n", until, false})
+		select {
+		case err := <-fl.done:
+			fl.done <- err
+			if err != nil {
+				t.Errorf("Read = %v, want nil", err)
+			}
+		case e := <-fl.got:
+			t.Errorf("got %v past until", e)
+		case <-time.After(guard):
+			t.Fatal("Read did not return past until")
+		}
+	})
+	t.Run("until already passed", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		write(t, openWriter(t, path, 0, 1), numberedRange(0, 2)...)
+		fl := startFollow(t, path, ReadOptions{Tail: -1, Until: time.Now().Add(-time.Second)}, false)
+		fl.expect(t, numberedRange(0, 2)...)
+		select {
+		case err := <-fl.done:
+			fl.done <- err
+			if err != nil {
+				t.Errorf("Read = %v, want nil", err)
+			}
+		case <-time.After(guard):
+			t.Fatal("Read kept following past until")
+		}
+	})
+}
+
+func TestRelevant(t *testing.T) {
+	event := func(mask uint32, name string) []byte {
+		n := (len(name) + 1 + 15) / 16 * 16
+		b := make([]byte, 16+n)
+		binary.NativeEndian.PutUint32(b[4:], mask)
+		binary.NativeEndian.PutUint32(b[12:], uint32(n))
+		copy(b[16:], name)
+		return b
+	}
+	for _, tc := range []struct {
+		events [][]byte
+		want   bool
+	}{
+		{[][]byte{event(2, "c-json.log")}, true},
+		{[][]byte{event(2, "c-json.log.3")}, true},
+		{[][]byte{event(2, "hostname"), event(2, "c-json.log.1")}, true},
+		{[][]byte{event(2, "c-json.logx")}, false},
+		{[][]byte{event(2, "config.v2.json")}, false},
+		{[][]byte{event(0x4000, "")}, true}, // IN_Q_OVERFLOW
+		{[][]byte{{1, 2, 3}}, false},
+	} {
+		var b []byte
+		for _, e := range tc.events {
+			b = append(b, e...)
+		}
+		if got := relevant(b, "c-json.log"); got != tc.want {
+			t.Errorf("relevant(%q) = %v, want %v", b, got, tc.want)
+		}
+	}
+}
+
+// TestOpenSetOrder checks the set is oldest first, past a gap left by a
+// rotation in progress.
+func TestOpenSetOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	for _, name := range []string{path, path + ".1", path + ".3"} {
+		if err := os.WriteFile(name, []byte(filepath.Base(name)), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := openSet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range set {
+		names = append(names, filepath.Base(f.name))
+		f.close()
+	}
+	if got, want := fmt.Sprint(names), "[c-json.log.3 c-json.log.1 c-json.log]"; got != want {
+		t.Errorf("openSet = %s, want %s", got, want)
+	}
+}
