@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"skiffd/internal/api/container"
 	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
 	"skiffd/internal/config"
@@ -110,7 +111,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	mux := newRouter(backends{System: eng, Events: eng, Image: eng}, logger)
+	b := backends{System: eng, Events: eng, Image: eng}
+	// The engine gains the container backend in issue 5; until every method
+	// exists the routes answer as a build without containers would.
+	if cb, ok := any(eng).(container.Backend); ok {
+		b.Container = cb
+	}
+	mux := newRouter(b, logger)
 	srv := &apiServer{
 		handler: newHandler(mux, handlerOptions{
 			Logger:       logger,

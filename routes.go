@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"skiffd/internal/api/container"
 	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
 	"skiffd/internal/api/unsupported"
@@ -17,6 +18,8 @@ type backends struct {
 	System system.Backend
 	Events system.EventsBackend
 	Image  image.Backend
+	// Container is nil in a build whose engine cannot run containers.
+	Container container.Backend
 }
 
 // newRouter lists the whole API surface, one "METHOD /path" per line. Paths
@@ -34,38 +37,45 @@ func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
 	mux.Handle("GET /system/df", h(system.DiskUsage(b.System)))
 	mux.Handle("POST /auth", h(unsupported.NotYet("registry login")))
 
-	// containers: none can be created yet, so lookups are truthful 404s
-	containers := unsupported.NotYet("containers")
-	noSuch := unsupported.NoSuchContainer()
-	mux.Handle("GET /containers/json", h(unsupported.EmptyList()))
-	mux.Handle("POST /containers/create", h(containers))
-	mux.Handle("POST /containers/prune", h(containers))
-	mux.Handle("GET /containers/{id}/json", h(noSuch))
-	mux.Handle("GET /containers/{id}/top", h(noSuch))
-	mux.Handle("GET /containers/{id}/logs", h(noSuch))
-	mux.Handle("GET /containers/{id}/changes", h(noSuch))
-	mux.Handle("GET /containers/{id}/export", h(noSuch))
-	mux.Handle("GET /containers/{id}/stats", h(noSuch))
-	mux.Handle("POST /containers/{id}/resize", h(noSuch))
-	mux.Handle("POST /containers/{id}/start", h(noSuch))
-	mux.Handle("POST /containers/{id}/stop", h(noSuch))
-	mux.Handle("POST /containers/{id}/restart", h(noSuch))
-	mux.Handle("POST /containers/{id}/kill", h(noSuch))
-	mux.Handle("POST /containers/{id}/update", h(noSuch))
-	mux.Handle("POST /containers/{id}/rename", h(noSuch))
-	mux.Handle("POST /containers/{id}/pause", h(noSuch))
-	mux.Handle("POST /containers/{id}/unpause", h(noSuch))
-	mux.Handle("POST /containers/{id}/attach", h(noSuch))
-	mux.Handle("GET /containers/{id}/attach/ws", h(noSuch))
-	mux.Handle("POST /containers/{id}/wait", h(noSuch))
-	mux.Handle("DELETE /containers/{id}", h(noSuch))
-	mux.Handle("HEAD /containers/{id}/archive", h(noSuch))
-	mux.Handle("GET /containers/{id}/archive", h(noSuch))
-	mux.Handle("PUT /containers/{id}/archive", h(noSuch))
-	mux.Handle("POST /commit", h(containers))
+	// containers
+	if b.Container != nil {
+		mux.Handle("GET /containers/json", h(container.List(b.Container)))
+		mux.Handle("POST /containers/create", h(container.Create(b.Container)))
+		mux.Handle("POST /containers/prune", h(container.Prune(b.Container)))
+		mux.Handle("GET /containers/{id}/json", h(container.Inspect(b.Container)))
+		mux.Handle("GET /containers/{id}/top", h(container.Top(b.Container)))
+		mux.Handle("GET /containers/{id}/logs", h(container.Logs(b.Container)))
+		mux.Handle("GET /containers/{id}/stats", h(container.Stats(b.Container)))
+		mux.Handle("POST /containers/{id}/resize", h(container.Resize(b.Container)))
+		mux.Handle("POST /containers/{id}/start", h(container.Start(b.Container)))
+		mux.Handle("POST /containers/{id}/stop", h(container.Stop(b.Container)))
+		mux.Handle("POST /containers/{id}/restart", h(container.Restart(b.Container)))
+		mux.Handle("POST /containers/{id}/kill", h(container.Kill(b.Container)))
+		mux.Handle("POST /containers/{id}/update", h(container.Update(b.Container)))
+		mux.Handle("POST /containers/{id}/rename", h(container.Rename(b.Container)))
+		mux.Handle("POST /containers/{id}/pause", h(container.Pause(b.Container)))
+		mux.Handle("POST /containers/{id}/unpause", h(container.Unpause(b.Container)))
+		mux.Handle("POST /containers/{id}/attach", h(container.Attach(b.Container)))
+		mux.Handle("POST /containers/{id}/wait", h(container.Wait(b.Container)))
+		mux.Handle("DELETE /containers/{id}", h(container.Remove(b.Container)))
+	} else {
+		// No runtime in this build: no container can exist, so lookups are truthful 404s.
+		noSuch := unsupported.NoSuchContainer()
+		mux.Handle("GET /containers/json", h(unsupported.EmptyList()))
+		mux.Handle("POST /containers/create", h(unsupported.NotYet("containers")))
+		mux.Handle("/containers/{id}/{action}", h(noSuch))
+		mux.Handle("/containers/{id}", h(noSuch))
+	}
+	mux.Handle("GET /containers/{id}/attach/ws", h(unsupported.NotYet("websocket attach")))
+	mux.Handle("GET /containers/{id}/changes", h(unsupported.NotYet("container diff")))
+	mux.Handle("GET /containers/{id}/export", h(unsupported.NotYet("container export")))
+	mux.Handle("HEAD /containers/{id}/archive", h(unsupported.NotYet("docker cp")))
+	mux.Handle("GET /containers/{id}/archive", h(unsupported.NotYet("docker cp")))
+	mux.Handle("PUT /containers/{id}/archive", h(unsupported.NotYet("docker cp")))
+	mux.Handle("POST /commit", h(unsupported.NotYet("docker commit")))
 
 	// exec
-	mux.Handle("POST /containers/{id}/exec", h(noSuch))
+	mux.Handle("POST /containers/{id}/exec", h(unsupported.NotYet("exec")))
 	mux.Handle("POST /exec/{id}/start", h(unsupported.NotYet("exec")))
 	mux.Handle("POST /exec/{id}/resize", h(unsupported.NotYet("exec")))
 	mux.Handle("GET /exec/{id}/json", h(unsupported.NotYet("exec")))

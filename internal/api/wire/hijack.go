@@ -104,4 +104,3 @@ func Hijack(w http.ResponseWriter, r *http.Request, mediaType string, withAPIHea
 	}
 	return hc, nil
 }
-

@@ -1,0 +1,426 @@
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/api/wire"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/filters"
+	"skiffd/internal/stdcopy"
+	"skiffd/internal/timestamp"
+)
+
+// Create answers POST /containers/create?name=.
+func Create(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req types.CreateRequest
+		empty, err := wire.DecodeJSON(r, &req)
+		if err != nil {
+			return err
+		}
+		if empty || req.Config == nil {
+			return errdefs.InvalidParameter(errors.New("config cannot be empty in order to create a container"))
+		}
+		if req.HostConfig == nil {
+			req.HostConfig = &types.HostConfig{}
+		}
+		resp, err := b.ContainerCreate(r.Context(), r.URL.Query().Get("name"), &req)
+		if err != nil {
+			return err
+		}
+		if resp.Warnings == nil {
+			resp.Warnings = []string{}
+		}
+		return wire.WriteJSON(w, http.StatusCreated, resp)
+	}
+}
+
+// noContent answers 204, what dockerd sends for start, stop, kill and the like.
+func noContent(w http.ResponseWriter) error {
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// Start answers POST /containers/{id}/start (204; 304 when already running).
+func Start(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := b.ContainerStart(r.Context(), r.PathValue("id")); err != nil {
+			return err
+		}
+		return noContent(w)
+	}
+}
+
+// stopParams reads ?t= and, from API 1.42, ?signal=.
+func stopParams(r *http.Request) (string, *int, error) {
+	var timeout *int
+	if t := r.URL.Query().Get("t"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return "", nil, errdefs.InvalidParameter(fmt.Errorf("invalid value for t: %s", t))
+		}
+		timeout = &n
+	}
+	signal := ""
+	if !wire.VersionLess(r.Context(), "1.42") {
+		signal = r.URL.Query().Get("signal")
+	}
+	return signal, timeout, nil
+}
+
+// Stop answers POST /containers/{id}/stop (204; 304 when not running).
+func Stop(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		signal, timeout, err := stopParams(r)
+		if err != nil {
+			return err
+		}
+		if err := b.ContainerStop(r.Context(), r.PathValue("id"), signal, timeout); err != nil {
+			return err
+		}
+		return noContent(w)
+	}
+}
+
+// Restart answers POST /containers/{id}/restart.
+func Restart(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		signal, timeout, err := stopParams(r)
+		if err != nil {
+			return err
+		}
+		if err := b.ContainerRestart(r.Context(), r.PathValue("id"), signal, timeout); err != nil {
+			return err
+		}
+		return noContent(w)
+	}
+}
+
+// Kill answers POST /containers/{id}/kill?signal=.
+func Kill(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := b.ContainerKill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
+			return err
+		}
+		return noContent(w)
+	}
+}
+
+// Pause answers POST /containers/{id}/pause.
+func Pause(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := b.ContainerPause(r.Context(), r.PathValue("id")); err != nil {
+			return err
+		}
+		return noContent(w)
+	}
+}
+
+// Unpause answers POST /containers/{id}/unpause.
+func Unpause(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := b.ContainerUnpause(r.Context(), r.PathValue("id")); err != nil {
+			return err
+		}
+		return noContent(w)
+	}
+}
+
+// Rename answers POST /containers/{id}/rename?name=.
+func Rename(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := b.ContainerRename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name")); err != nil {
+			return err
+		}
+		return noContent(w)
+	}
+}
+
+// Remove answers DELETE /containers/{id}?force=&v=&link=.
+func Remove(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if wire.BoolValue(r, "link") {
+			return errdefs.InvalidParameter(errors.New("skiffd does not support legacy container links"))
+		}
+		if err := b.ContainerRemove(r.Context(), r.PathValue("id"), wire.BoolValue(r, "force"), wire.BoolValue(r, "v")); err != nil {
+			return err
+		}
+		return noContent(w)
+	}
+}
+
+// Inspect answers GET /containers/{id}/json?size=.
+func Inspect(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := b.ContainerInspect(r.Context(), r.PathValue("id"), wire.BoolValue(r, "size"))
+		if err != nil {
+			return err
+		}
+		return wire.WriteJSON(w, http.StatusOK, c)
+	}
+}
+
+// List answers GET /containers/json.
+func List(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ef, err := filters.FromParam(r.URL.Query().Get("filters"))
+		if err != nil {
+			return err
+		}
+		limit, err := wire.Int64ValueOrDefault(r, "limit", 0)
+		if err != nil {
+			return err
+		}
+		list, err := b.Containers(r.Context(), ListOptions{All: wire.BoolValue(r, "all"), Limit: int(limit), Size: wire.BoolValue(r, "size"), Filters: ef})
+		if err != nil {
+			return err
+		}
+		if list == nil {
+			list = []*types.ContainerSummary{}
+		}
+		return wire.WriteJSON(w, http.StatusOK, list)
+	}
+}
+
+// Top answers GET /containers/{id}/top?ps_args=.
+func Top(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		top, err := b.ContainerTop(r.Context(), r.PathValue("id"), r.URL.Query().Get("ps_args"))
+		if err != nil {
+			return err
+		}
+		return wire.WriteJSON(w, http.StatusOK, top)
+	}
+}
+
+// Resize answers POST /containers/{id}/resize?h=&w= with an empty 200.
+func Resize(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h, err := strconv.Atoi(r.URL.Query().Get("h"))
+		if err != nil {
+			return errdefs.InvalidParameter(fmt.Errorf("invalid resize height %q: %w", r.URL.Query().Get("h"), err))
+		}
+		wd, err := strconv.Atoi(r.URL.Query().Get("w"))
+		if err != nil {
+			return errdefs.InvalidParameter(fmt.Errorf("invalid resize width %q: %w", r.URL.Query().Get("w"), err))
+		}
+		if h < 0 || wd < 0 || h > 65535 || wd > 65535 {
+			return errdefs.InvalidParameter(errors.New("invalid resize dimensions"))
+		}
+		if err := b.ContainerResize(r.Context(), r.PathValue("id"), h, wd); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+}
+
+// Update answers POST /containers/{id}/update.
+func Update(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var cfg types.UpdateConfig
+		if _, err := wire.DecodeJSON(r, &cfg); err != nil {
+			return err
+		}
+		resp, err := b.ContainerUpdate(r.Context(), r.PathValue("id"), &cfg)
+		if err != nil {
+			return err
+		}
+		if resp.Warnings == nil {
+			resp.Warnings = []string{}
+		}
+		return wire.WriteJSON(w, http.StatusOK, resp)
+	}
+}
+
+// Prune answers POST /containers/prune.
+func Prune(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ef, err := filters.FromParam(r.URL.Query().Get("filters"))
+		if err != nil {
+			return err
+		}
+		report, err := b.ContainersPrune(r.Context(), ef)
+		if err != nil {
+			return err
+		}
+		if report.ContainersDeleted == nil {
+			report.ContainersDeleted = []string{}
+		}
+		return wire.WriteJSON(w, http.StatusOK, report)
+	}
+}
+
+// Wait answers POST /containers/{id}/wait?condition=. The headers go out at
+// once, before the container has even started: `docker run` registers its
+// wait before start and needs that answer to proceed (API < 1.30 ignores
+// the condition).
+func Wait(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		cond := types.WaitCondition(r.URL.Query().Get("condition"))
+		if wire.VersionLess(r.Context(), "1.30") {
+			cond = ""
+		}
+		switch cond {
+		case "", types.WaitConditionNotRunning, types.WaitConditionNextExit, types.WaitConditionRemoved:
+		default:
+			return errdefs.InvalidParameter(fmt.Errorf("invalid condition: %q", cond))
+		}
+		if cond == "" {
+			cond = types.WaitConditionNotRunning
+		}
+		ch, err := b.ContainerWait(r.Context(), r.PathValue("id"), cond)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		wire.Flush(w)
+		select {
+		case resp, ok := <-ch:
+			if !ok {
+				resp = types.WaitResponse{Error: &types.WaitExitError{Message: "wait ended without a result"}}
+			}
+			return json.NewEncoder(w).Encode(resp)
+		case <-r.Context().Done():
+			return nil
+		case <-wire.StreamsDone(r.Context()):
+			return nil
+		}
+	}
+}
+
+// Logs answers GET /containers/{id}/logs: framed with stdcopy unless the
+// container has a TTY, one frame per line, each flushed as it comes.
+func Logs(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		opts := LogsOptions{
+			Stdout: wire.BoolValue(r, "stdout"), Stderr: wire.BoolValue(r, "stderr"),
+			Follow: wire.BoolValue(r, "follow"), Timestamps: wire.BoolValue(r, "timestamps"), Tail: -1,
+		}
+		if !opts.Stdout && !opts.Stderr {
+			return errdefs.InvalidParameter(errors.New("Bad parameters: you must choose at least one stream"))
+		}
+		if tail := q.Get("tail"); tail != "" && tail != "all" {
+			if n, err := strconv.Atoi(tail); err == nil && n >= 0 {
+				opts.Tail = n
+			}
+		}
+		var err error
+		if opts.Since, opts.Until, err = timestamp.ParseSinceUntil(q.Get("since"), q.Get("until"), time.Now()); err != nil {
+			return err
+		}
+		msgs, tty, err := b.ContainerLogs(r.Context(), r.PathValue("id"), opts)
+		if err != nil {
+			return err
+		}
+		if !wire.VersionLess(r.Context(), "1.42") {
+			w.Header().Set("Content-Type", wire.StreamMediaType(r.Context(), tty))
+		}
+		w.WriteHeader(http.StatusOK)
+		wire.Flush(w)
+		var stdout, stderr io.Writer = w, w
+		var sysErr io.Writer = w
+		if !tty {
+			o, e := stdcopy.NewWriters(w)
+			stdout, stderr = o, e
+			sysErr = stdcopy.NewWriter(w, stdcopy.Systemerr)
+		}
+		var line []byte
+		for m := range msgs {
+			if m.Err != nil {
+				fmt.Fprintf(sysErr, "Error grabbing logs: %v\n", m.Err)
+				return nil
+			}
+			line = line[:0]
+			if opts.Timestamps {
+				line = m.Time.UTC().AppendFormat(line, time.RFC3339Nano)
+				line = append(line, ' ')
+			}
+			line = append(line, m.Line...)
+			dst := stdout
+			if m.Stream == "stderr" {
+				dst = stderr
+			}
+			if _, err := dst.Write(line); err != nil {
+				return nil // client gone
+			}
+			wire.Flush(w)
+		}
+		return nil
+	}
+}
+
+// Stats answers GET /containers/{id}/stats?stream=&one-shot=: one JSON
+// object per sample, each flushed; a single one with stream=0.
+func Stats(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		stream := wire.BoolValueOrDefault(r, "stream", true)
+		oneShot := !stream && wire.BoolValue(r, "one-shot")
+		started := false
+		enc := json.NewEncoder(w)
+		err := b.ContainerStats(r.Context(), r.PathValue("id"), stream, oneShot, func(s *types.StatsJSON) error {
+			if !started {
+				started = true
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+			}
+			if err := enc.Encode(s); err != nil {
+				return err
+			}
+			wire.Flush(w)
+			return nil
+		})
+		if err != nil && !started {
+			return err
+		}
+		return nil
+	}
+}
+
+// Attach answers POST /containers/{id}/attach by taking over the connection
+// once the engine has validated the request.
+func Attach(b Backend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		var conn *wire.HijackedConn
+		var ttyStream bool
+		cfg := &AttachConfig{
+			Stdin: wire.BoolValue(r, "stdin"), Stdout: wire.BoolValue(r, "stdout"), Stderr: wire.BoolValue(r, "stderr"),
+			Logs: wire.BoolValue(r, "logs"), Stream: wire.BoolValue(r, "stream"), DetachKeys: q.Get("detachKeys"),
+		}
+		cfg.GetStreams = func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+			c, err := wire.Hijack(w, r, wire.StreamMediaType(r.Context(), tty), false)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			conn, ttyStream = c, tty
+			if tty {
+				return c, c, c, nil
+			}
+			o, e := stdcopy.NewWriters(c)
+			return c, o, e, nil
+		}
+		err := b.ContainerAttach(r.Context(), r.PathValue("id"), cfg)
+		if conn == nil {
+			return err // nothing hijacked: an ordinary HTTP error
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			// The stream has begun: the error can only travel in band.
+			if !ttyStream && !strings.Contains(err.Error(), "use of closed network connection") {
+				fmt.Fprintf(stdcopy.NewWriter(conn, stdcopy.Systemerr), "%v\n", err)
+			}
+		}
+		conn.Close()
+		return nil
+	}
+}
