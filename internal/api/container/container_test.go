@@ -29,7 +29,9 @@ type fake struct {
 	attachIn string
 }
 
-func (f *fake) rec(format string, args ...any) { f.calls = append(f.calls, fmt.Sprintf(format, args...)) }
+func (f *fake) rec(format string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
 
 func (f *fake) ContainerCreate(ctx context.Context, name string, req *types.CreateRequest) (*types.CreateResponse, error) {
 	f.rec("create %s %s", name, req.Config.Image)
@@ -50,7 +52,9 @@ func (f *fake) ContainerStop(ctx context.Context, name, signal string, timeout *
 	f.rec("stop %s %q %s", name, signal, t)
 	return nil
 }
-func (f *fake) ContainerRestart(ctx context.Context, name, signal string, timeout *int) error { return nil }
+func (f *fake) ContainerRestart(ctx context.Context, name, signal string, timeout *int) error {
+	return nil
+}
 func (f *fake) ContainerKill(ctx context.Context, name, signal string) error {
 	f.rec("kill %s %s", name, signal)
 	return nil
