@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fakeDaemonEnv) != "" {
 		os.Exit(fakeDaemon())
 	}
-	os.Exit(m.Run())
+	skifftest.Main(m)
 }
 
 func needRoot(t testing.TB) {

@@ -135,6 +135,12 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	return c, nil
 }
 
+// shimEnv is the shim's whole environment. One P is plenty for a process
+// that mostly waits, and every P or OS thread costs stacks the shim keeps
+// for the container's lifetime (about 48 KiB per thread). init and the
+// exec helper get an empty environment of their own.
+var shimEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
+
 // spawn starts `skiffd shim <dir>` from the seal, detached, and waits for
 // its ready line.
 func (r *Runtime) spawn(ctx context.Context, dir string) error {
@@ -155,7 +161,7 @@ func (r *Runtime) spawn(ctx context.Context, dir string) error {
 	defer rd.Close()
 	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd", "shim", dir}, &os.ProcAttr{
 		Dir:   "/",
-		Env:   []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:   shimEnv,
 		Files: []*os.File{null, null, logf, r.seal.File(), wr},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
