@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"skiffd/internal/api/container"
+	"skiffd/internal/api/exec"
 	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
 	"skiffd/internal/config"
@@ -116,6 +117,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	// exists the routes answer as a build without containers would.
 	if cb, ok := any(eng).(container.Backend); ok {
 		b.Container = cb
+	}
+	if eb, ok := any(eng).(exec.Backend); ok {
+		b.Exec = eb
 	}
 	mux := newRouter(b, logger)
 	srv := &apiServer{

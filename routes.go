@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"skiffd/internal/api/container"
+	"skiffd/internal/api/exec"
 	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
 	"skiffd/internal/api/unsupported"
@@ -20,6 +21,8 @@ type backends struct {
 	Image  image.Backend
 	// Container is nil in a build whose engine cannot run containers.
 	Container container.Backend
+	// Exec is nil until the engine implements it.
+	Exec exec.Backend
 }
 
 // newRouter lists the whole API surface, one "METHOD /path" per line. Paths
@@ -75,10 +78,15 @@ func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
 	mux.Handle("POST /commit", h(unsupported.NotYet("docker commit")))
 
 	// exec
-	mux.Handle("POST /containers/{id}/exec", h(unsupported.NotYet("exec")))
-	mux.Handle("POST /exec/{id}/start", h(unsupported.NotYet("exec")))
-	mux.Handle("POST /exec/{id}/resize", h(unsupported.NotYet("exec")))
-	mux.Handle("GET /exec/{id}/json", h(unsupported.NotYet("exec")))
+	if b.Exec != nil {
+		mux.Handle("POST /containers/{id}/exec", h(exec.Create(b.Exec)))
+		mux.Handle("POST /exec/{id}/start", h(exec.Start(b.Exec)))
+		mux.Handle("POST /exec/{id}/resize", h(exec.Resize(b.Exec)))
+		mux.Handle("GET /exec/{id}/json", h(exec.Inspect(b.Exec)))
+	} else {
+		mux.Handle("POST /containers/{id}/exec", h(unsupported.NotYet("exec")))
+		mux.Handle("/exec/", h(unsupported.NotYet("exec")))
+	}
 
 	// images; names carry slashes, so /images/{name...} dispatches on its last segment
 	mux.Handle("GET /images/json", h(image.List(b.Image)))
