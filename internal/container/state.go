@@ -357,6 +357,12 @@ func (s *State) Wait(ctx context.Context, condition types.WaitCondition) <-chan 
 		return result
 	}
 
+	if ctx.Done() == nil {
+		// Nothing can cancel this wait: let the notification land in the
+		// result channel directly, without a forwarding goroutine.
+		*waiters = append(*waiters, result)
+		return result
+	}
 	met := make(chan StateStatus, 1)
 	*waiters = append(*waiters, met)
 	go func() {

@@ -47,8 +47,18 @@ type Store struct {
 	// views are read-only copies of each container as of its last Save
 	// (or Add), for listing without container locks.
 	views map[string]*Container
+	// pending holds the records Open read whose views are not decoded
+	// yet: decoding twice would double the daemon's cold start, and most
+	// starts list containers much later, if at all.
+	pending map[string]pendingView
 
 	loadErrors []LoadError
+}
+
+// pendingView is a record as read from disk, for a view built on demand.
+type pendingView struct {
+	cfg, hc []byte
+	name    string
 }
 
 // Open loads every container record under root (created if missing). It
@@ -68,11 +78,12 @@ func Open(root string) (*Store, error) {
 		return nil, fmt.Errorf("open container store: %w", err)
 	}
 	s := &Store{
-		root:  root,
-		byID:  map[string]*Container{},
-		names: map[string]string{},
-		ids:   &reference.IDIndex{},
-		views: map[string]*Container{},
+		root:    root,
+		byID:    map[string]*Container{},
+		names:   map[string]string{},
+		ids:     &reference.IDIndex{},
+		views:   map[string]*Container{},
+		pending: map[string]pendingView{},
 	}
 
 	// Reading and decoding are independent per container; do them in
@@ -80,9 +91,8 @@ func Open(root string) (*Store, error) {
 	// its first /_ping quickly. Registration is sequential and in ID order
 	// so that name clashes resolve the same way on every start.
 	type loaded struct {
-		c    *Container
-		view *Container
-		err  error
+		c   *Container
+		err error
 	}
 	var dirs []string
 	for _, e := range entries {
@@ -99,8 +109,8 @@ func Open(root string) (*Store, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, view, err := s.load(id)
-			results[i] = loaded{c, view, err}
+			c, err := s.load(id)
+			results[i] = loaded{c, err}
 		}()
 	}
 	wg.Wait()
@@ -112,48 +122,50 @@ func Open(root string) (*Store, error) {
 			continue
 		}
 		c := r.c
+		if c.Name != "" && c.Name[0] != '/' {
+			c.Name = "/" + c.Name
+		}
 		if c.Name == "" {
 			name, err := s.generateName(c.ID)
 			if err != nil {
 				s.loadErrors = append(s.loadErrors, LoadError{Dir: dir, Err: err})
 				continue
 			}
-			c.Name, r.view.Name = name, name
+			c.Name = name
 		}
 		if owner, taken := s.names[c.Name]; taken {
 			s.loadErrors = append(s.loadErrors, LoadError{Dir: dir, Err: nameConflict(c.Name, owner)})
 			continue
 		}
-		s.register(c, r.view)
+		s.register(c, nil)
+		s.pending[c.ID] = pendingView{cfg: c.savedConfig, hc: c.savedHostConfig, name: c.Name}
 	}
 	return s, nil
 }
 
 // load reads and decodes the record in root/<id>.
-func (s *Store) load(id string) (c, view *Container, err error) {
+func (s *Store) load(id string) (*Container, error) {
 	dir := s.Dir(id)
 	if err := atomicfile.RemoveTemps(dir); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cfg, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	hc, err := os.ReadFile(filepath.Join(dir, HostConfigFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, err
+		return nil, err
 	}
-	if c, err = decodeRecord(cfg, hc); err != nil {
-		return nil, nil, err
+	c, err := decodeRecord(cfg, hc)
+	if err != nil {
+		return nil, err
 	}
 	if c.ID != id {
-		return nil, nil, fmt.Errorf("record holds ID %q", c.ID)
-	}
-	if view, err = decodeRecord(cfg, hc); err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("record holds ID %q", c.ID)
 	}
 	c.savedConfig, c.savedHostConfig = cfg, hc
-	return c, view, nil
+	return c, nil
 }
 
 // decodeRecord builds a Container from its two files; hc may be empty.
@@ -207,12 +219,30 @@ func (s *Store) Dir(id string) string {
 	return filepath.Join(s.root, id)
 }
 
-// register indexes c; s.mu must be held (or s not yet shared).
+// register indexes c, with its view unless that is nil (pending); s.mu
+// must be held (or s not yet shared).
 func (s *Store) register(c *Container, view *Container) {
 	s.byID[c.ID] = c
 	s.names[c.Name] = c.ID
 	s.ids.Add(c.ID) // cannot fail: callers checked isID
-	s.views[c.ID] = view
+	if view != nil {
+		s.views[c.ID] = view
+	}
+}
+
+// decodePending builds the views Open left pending.
+func (s *Store) decodePending() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, p := range s.pending {
+		v, err := decodeRecord(p.cfg, p.hc)
+		if err != nil {
+			continue // cannot happen: the same bytes decoded at Open
+		}
+		v.Name = p.name
+		s.views[id] = v
+		delete(s.pending, id)
+	}
 }
 
 func nameConflict(name, id string) error {
@@ -316,6 +346,11 @@ func (s *Store) List() []*Container {
 // and must not lock them (their locks guard nothing).
 func (s *Store) Snapshots() []*Container {
 	s.mu.RLock()
+	if len(s.pending) > 0 {
+		s.mu.RUnlock()
+		s.decodePending()
+		s.mu.RLock()
+	}
 	list := make([]*Container, 0, len(s.views))
 	for _, v := range s.views {
 		list = append(list, v)
@@ -387,6 +422,7 @@ func (s *Store) Save(c *Container) error {
 	s.mu.Lock()
 	if s.byID[c.ID] == c {
 		s.views[c.ID] = view
+		delete(s.pending, c.ID)
 	}
 	s.mu.Unlock()
 	return nil
@@ -422,6 +458,7 @@ func (s *Store) Delete(c *Container) error {
 	s.mu.Lock()
 	delete(s.byID, c.ID)
 	delete(s.views, c.ID)
+	delete(s.pending, c.ID)
 	if s.names[c.Name] == c.ID {
 		delete(s.names, c.Name)
 	}

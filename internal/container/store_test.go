@@ -248,6 +248,10 @@ func TestStorePersistence(t *testing.T) {
 			t.Errorf("reloaded %s = %v, want %v", ck.name, ck.got, ck.want)
 		}
 	}
+	if v := s2.Snapshots(); len(v) != 1 || v[0] == got || v[0].Name != "/persist" ||
+		v[0].State.Status() != StatusExited || v[0].HostConfig.Memory != 64<<20 {
+		t.Errorf("Snapshots after reopen = %+v, want a copy of the reloaded record", v)
+	}
 	if got.State.RemovalInProgress {
 		t.Errorf("RemovalInProgress survived a restart; it must not be persisted")
 	}
@@ -356,7 +360,9 @@ func TestDelete(t *testing.T) {
 	if len(s.Snapshots()) != 0 || len(s.List()) != 0 {
 		t.Errorf("container still listed after Delete")
 	}
-	if _, ok := ready(removed); !ok {
+	select {
+	case <-removed:
+	case <-time.After(10 * time.Second): // a deadline for failing, not a synchronisation
 		t.Errorf("removed waiter not woken by Delete")
 	}
 	// A late Save must not bring the record back.
@@ -597,4 +603,60 @@ func TestStoreConcurrent(t *testing.T) {
 	if s2.Len() != s.Len() || len(s2.LoadErrors()) != 0 {
 		t.Errorf("reopened: %d containers, errors %v; want %d and none", s2.Len(), s2.LoadErrors(), s.Len())
 	}
+}
+
+// FuzzOpenRecord writes arbitrary bytes as a container's two record files:
+// Open must never panic, and must either load a usable container or report
+// the directory in LoadErrors.
+func FuzzOpenRecord(f *testing.F) {
+	id := testID("f")
+	f.Add([]byte(`{"ID":"`+id+`","Name":"/x","State":{"Running":true}}`), []byte(`{"Memory":1}`))
+	f.Add([]byte(`{"ID":"`+id+`","Name":"x"}`), []byte(`null`))
+	f.Add([]byte(`{"ID":"`+id+`","State":null,"Config":null}`), []byte(``))
+	f.Add([]byte(`{"ID":"`+id+`","Runtime":{"a":[1]}}`), []byte(`{"Binds":["a:b"]}`))
+	f.Add([]byte(`{"ID":"other"}`), []byte(`{}`))
+	f.Add([]byte(`[]`), []byte(`"x"`))
+	f.Fuzz(func(t *testing.T, cfg, hc []byte) {
+		root := t.TempDir()
+		dir := filepath.Join(root, id)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ConfigFile), cfg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, HostConfigFile), hc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(root)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		if s.Len()+len(s.LoadErrors()) != 1 {
+			t.Fatalf("%d loaded and %d errors, want exactly one of them", s.Len(), len(s.LoadErrors()))
+		}
+		if s.Len() == 0 {
+			return
+		}
+		c, err := s.Get(id)
+		if err != nil {
+			t.Fatalf("Get(%s): %v", id, err)
+		}
+		if !strings.HasPrefix(c.Name, "/") {
+			t.Fatalf("loaded name %q lacks its slash", c.Name)
+		}
+		if got, err := s.Get(c.Name); err != nil || got != c {
+			t.Fatalf("Get(%q) = %v, %v", c.Name, got, err)
+		}
+		if v := s.Snapshots(); len(v) != 1 || v[0].Name != c.Name {
+			t.Fatalf("Snapshots = %v, want one view named %q", v, c.Name)
+		}
+		_ = s.Snapshots()[0].Summary(now)
+		c.Lock()
+		err = s.Save(c)
+		c.Unlock()
+		if err != nil {
+			t.Fatalf("Save of a loaded container: %v", err)
+		}
+	})
 }
