@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -80,11 +81,15 @@ func Main(args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: skiffd shim <dir>")
 	}
-	ready := os.NewFile(ReadyFD, "ready")
-	syscall.Close(SealFD)
-	if err := sys.CloseExecFrom(3); err != nil {
+	// Whatever else the daemon leaked to us (an fd it inherited without
+	// close-on-exec, say a pipe of the shell that started it) would stay
+	// open for the container's lifetime; close it.
+	if err := sys.CloseFrom(ReadyFD + 1); err != nil {
 		return err
 	}
+	ready := os.NewFile(ReadyFD, "ready")
+	syscall.CloseOnExec(ReadyFD)
+	syscall.Close(SealFD)
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 	if err := sys.Prctl(sys.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become subreaper: %w", err)
@@ -210,7 +215,7 @@ func (s *shim) startInit() error {
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, s.cgfd
 	}
 	s.init = p
-	if _, err := s.fork(p, "init", attr); err != nil {
+	if err := s.forkInit(p, attr); err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
 	s.pidfd = pidfd
@@ -252,6 +257,46 @@ func (s *shim) startInit() error {
 			return fmt.Errorf("unexpected message %q from init", m.Type)
 		}
 	}
+}
+
+// forkInit starts init. Namespaces the container joins (a Path in the
+// spec: --network container:x and the like) are entered first by a
+// locked thread, which then forks init into them; that thread is never
+// unlocked, so the runtime retires it instead of reusing it elsewhere.
+func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr) error {
+	var joins []*os.File
+	defer func() {
+		for _, f := range joins {
+			f.Close()
+		}
+	}()
+	for _, n := range s.spec.Namespaces {
+		if n.Path == "" {
+			continue
+		}
+		f, err := os.Open(n.Path)
+		if err != nil {
+			return fmt.Errorf("open %s namespace: %w", n.Type, err)
+		}
+		joins = append(joins, f)
+	}
+	if len(joins) == 0 {
+		_, err := s.fork(p, "init", attr)
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		for _, f := range joins {
+			if err := sys.Setns(int(f.Fd()), 0); err != nil {
+				errc <- fmt.Errorf("join namespace %s: %w", f.Name(), err)
+				return
+			}
+		}
+		_, err := s.fork(p, "init", attr)
+		errc <- err
+	}()
+	return <-errc
 }
 
 // fork starts the sealed binary (our own /proc/self/exe) in role and

@@ -39,7 +39,7 @@ func TestNothingOfOursInside(t *testing.T) {
 	done; done; echo scanned`)
 	l := startLive(t, rt, s)
 	l.expect(t, "up")
-	for i := range 20 {
+	for i := range 8 {
 		if _, _, exit, err := execProcess(t, l.c, execSpec("true"), ""); err != nil || exit.Code != 0 {
 			t.Fatalf("exec %d: %+v, %v", i, exit, err)
 		}

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"skiffd/internal/runtime/spec"
 )
 
 func TestRun(t *testing.T) {
@@ -98,5 +101,39 @@ func TestStartErrors(t *testing.T) {
 				t.Errorf("run %q: error %v, want %q", tc.args, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestJoinNamespaces runs a container in another's network, UTS and IPC
+// namespaces (docker run --network container:a and friends).
+func TestJoinNamespaces(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := context.Background()
+	a := newSpec(t, "sh", "-c", "echo up; exec sleep 100000")
+	l := startLive(t, rt, a)
+	l.expect(t, "up")
+	st, err := l.c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsOf := func(pid int, typ string) string {
+		v, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, typ))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	b := newSpec(t, "sh", "-c", "hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/ipc; echo $$")
+	b.Namespaces = []spec.Namespace{
+		{Type: spec.MountNamespace}, {Type: spec.PIDNamespace},
+		{Type: spec.NetworkNamespace, Path: fmt.Sprintf("/proc/%d/ns/net", st.InitPid)},
+		{Type: spec.UTSNamespace, Path: fmt.Sprintf("/proc/%d/ns/uts", st.InitPid)},
+		{Type: spec.IPCNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", st.InitPid)},
+	}
+	b.Hostname = ""
+	res := run(t, rt, b)
+	want := a.Hostname + "\n" + nsOf(st.InitPid, "net") + "\n" + nsOf(st.InitPid, "ipc") + "\n1\n"
+	if res.stdout != want {
+		t.Errorf("joined container: %q (stderr %q), want %q", res.stdout, res.stderr, want)
 	}
 }

@@ -190,8 +190,18 @@ func (s *Spec) Validate() error {
 	if !path.IsAbs(s.Root) {
 		return fmt.Errorf("root %q is not an absolute path", s.Root)
 	}
-	if _, ok := s.HasNamespace(MountNamespace); !ok {
-		return errors.New("a container needs its own mount namespace")
+	if p, ok := s.HasNamespace(MountNamespace); !ok || p != "" {
+		return errors.New("a container needs a mount namespace of its own")
+	}
+	for _, n := range s.Namespaces {
+		switch n.Type {
+		case PIDNamespace, NetworkNamespace, MountNamespace, IPCNamespace, UTSNamespace, CgroupNamespace:
+		default:
+			return fmt.Errorf("unsupported namespace type %q", n.Type)
+		}
+		if n.Path != "" && !path.IsAbs(n.Path) {
+			return fmt.Errorf("namespace path %q is not absolute", n.Path)
+		}
 	}
 	if err := s.Process.Validate(); err != nil {
 		return err

@@ -1,0 +1,5 @@
+package features
+
+import "skiffd/internal/sys"
+
+func bpfSyscall() uintptr { return sys.SysBpf }
