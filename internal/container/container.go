@@ -127,7 +127,7 @@ func (c *Container) Command() string {
 // Summary returns the container as an entry of GET /containers/json, with
 // the status as of now. Image is Config.Image; the engine replaces it with
 // ImageID when the reference no longer names that image, as dockerd does.
-// Sizes are left to the caller.
+// Sizes are left to the caller. Call it on a snapshot, or with c locked.
 func (c *Container) Summary(now time.Time) types.ContainerSummary {
 	s := types.ContainerSummary{
 		ID:      c.ID,
