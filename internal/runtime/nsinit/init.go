@@ -71,6 +71,11 @@ func runInit(conn *Conn, cfg *InitConfig) error {
 	if err != nil {
 		return err
 	}
+	if p.CreateCwd && p.Cwd != "" {
+		if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
+			return fmt.Errorf("create working directory %s: %w", p.Cwd, err)
+		}
+	}
 	if err := setRlimits(p.Rlimits); err != nil {
 		return err
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/cgroups"
@@ -23,6 +26,13 @@ func Resources(r spec.Resources) cgroups.Resources {
 		CPUPeriod:         r.CPUPeriod,
 		PidsLimit:         r.PidsLimit,
 		BlkioWeight:       r.BlkioWeight,
+	}
+	for _, d := range r.Devices {
+		t := byte('a')
+		if d.Type != "" {
+			t = d.Type[0]
+		}
+		out.Devices = append(out.Devices, cgroups.DeviceRule{Type: t, Major: d.Major, Minor: d.Minor, Access: d.Access, Allow: d.Allow})
 	}
 	if r.NanoCPUs > 0 {
 		out.CPUPeriod = 100000
@@ -55,6 +65,31 @@ func (c *Container) Resume(ctx context.Context) error {
 		return errNoCgroup
 	}
 	return cg.Thaw()
+}
+
+// Paused reports whether the container's cgroup is frozen, from the
+// kernel's own record, so it is right after a daemon restart. It reads the
+// freezer the cgroups package uses: v2 cgroup.freeze where the container
+// has a v2 cgroup with it, else v1 freezer.state.
+func (c *Container) Paused(ctx context.Context) (bool, error) {
+	cg := c.cgroup()
+	if cg == nil {
+		return false, nil
+	}
+	paths := cg.Paths()
+	if dir, ok := paths[""]; ok {
+		if b, err := os.ReadFile(filepath.Join(dir, "cgroup.freeze")); err == nil {
+			return strings.TrimSpace(string(b)) == "1", nil
+		}
+	}
+	if dir, ok := paths["freezer"]; ok {
+		b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+		if err != nil {
+			return false, err
+		}
+		return strings.TrimSpace(string(b)) != "THAWED", nil
+	}
+	return false, nil
 }
 
 // Stats reads the container's cgroup counters.

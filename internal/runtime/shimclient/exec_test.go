@@ -217,6 +217,9 @@ func TestPauseResume(t *testing.T) {
 	if err := l.c.Pause(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if paused, err := l.c.Paused(ctx); !paused || err != nil {
+		t.Errorf("Paused() = %v, %v after Pause", paused, err)
+	}
 	before := counter()
 	// Not synchronisation: the frozen container gets time to (not) run.
 	time.Sleep(100 * time.Millisecond)
@@ -225,6 +228,9 @@ func TestPauseResume(t *testing.T) {
 	}
 	if err := l.c.Resume(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if paused, err := l.c.Paused(ctx); paused || err != nil {
+		t.Errorf("Paused() = %v, %v after Resume", paused, err)
 	}
 	moved := false
 	for deadline := time.Now().Add(10 * time.Second); !moved && time.Now().Before(deadline); {

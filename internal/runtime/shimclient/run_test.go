@@ -27,10 +27,14 @@ func TestRun(t *testing.T) {
 		{name: "pid1", args: []string{"sh", "-c", "echo $$"}, wantOut: "1\n"},
 		{name: "stderr", args: []string{"sh", "-c", "echo oops >&2; exit 1"}, wantErr: "oops\n", wantCode: 1},
 		{name: "hostname", args: []string{"hostname"}, hostnameIs: true},
+		{name: "created cwd", args: []string{"pwd"}, wantOut: "/work/dir\n"},
 		{name: "orphans reaped", args: []string{"sh", "-c", "sleep 1000 & sleep 1000 & echo started"}, wantOut: "started\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSpec(t, tc.args...)
+			if tc.name == "created cwd" {
+				s.Process.Cwd, s.Process.CreateCwd = "/work/dir", true
+			}
 			res := run(t, rt, s)
 			want := tc.wantOut
 			if tc.hostnameIs {
@@ -135,5 +139,17 @@ func TestJoinNamespaces(t *testing.T) {
 	want := a.Hostname + "\n" + nsOf(st.InitPid, "net") + "\n" + nsOf(st.InitPid, "ipc") + "\n1\n"
 	if res.stdout != want {
 		t.Errorf("joined container: %q (stderr %q), want %q", res.stdout, res.stderr, want)
+	}
+}
+
+// TestRerun starts a stopped container again under the same id without
+// deleting it first (docker start of an exited container).
+func TestRerun(t *testing.T) {
+	rt := newRuntime(t)
+	s := newSpec(t, "sh", "-c", "echo run")
+	for i := range 2 {
+		if res := run(t, rt, s); res.stdout != "run\n" || res.exit.Code != 0 {
+			t.Errorf("run %d: %q, exit %d", i, res.stdout, res.exit.Code)
+		}
 	}
 }

@@ -100,8 +100,16 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	dir := r.dir(s.ID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			if st, err := shim.ReadState(dir); err == nil && st.Status != shim.StatusStopped {
-				return nil, errdefs.Conflict(fmt.Errorf("container %s already has a shim", s.ID))
+			// A previous run that was never deleted (docker start of a
+			// stopped container): clear it, unless it still runs.
+			old, lerr := r.Load(ctx, s.ID)
+			if lerr == nil {
+				if st, err := old.State(ctx); err == nil && st.Status != shim.StatusStopped {
+					return nil, errdefs.Conflict(fmt.Errorf("container %s already has a shim", s.ID))
+				}
+				if err := old.Delete(ctx); err != nil {
+					return nil, fmt.Errorf("remove the previous run of %s: %w", s.ID, err)
+				}
 			}
 			os.RemoveAll(dir)
 			err = os.Mkdir(dir, 0o700)

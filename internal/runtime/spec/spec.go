@@ -57,6 +57,10 @@ type Process struct {
 	Env  []string `json:"env,omitempty"`
 	// Cwd is an absolute container path; "" means "/".
 	Cwd string `json:"cwd,omitempty"`
+	// CreateCwd makes Cwd (mode 0755, owned by root) when it is missing,
+	// as dockerd does for the image's or the user's WorkingDir. Only init
+	// honours it; docker exec -w does not create directories.
+	CreateCwd bool `json:"createCwd,omitempty"`
 	// User is Docker's user[:group] form, names or numbers, resolved in
 	// the container's /etc/passwd and /etc/group; "" is root.
 	User string `json:"user,omitempty"`
@@ -142,6 +146,19 @@ type Resources struct {
 	CpusetMems        string `json:"cpusetMems,omitempty"`
 	PidsLimit         int64  `json:"pidsLimit,omitempty"`
 	BlkioWeight       uint16 `json:"blkioWeight,omitempty"`
+	// Devices is the device allow-list (cgroup device rules, in order);
+	// nil is dockerd's default policy.
+	Devices []DeviceRule `json:"devices,omitempty"`
+}
+
+// DeviceRule is one device cgroup rule: Type 'a', 'b' or 'c'; Major and
+// Minor -1 for any; Access a combination of r, w and m ("" is rwm).
+type DeviceRule struct {
+	Allow  bool   `json:"allow"`
+	Type   string `json:"type"`
+	Major  int64  `json:"major"`
+	Minor  int64  `json:"minor"`
+	Access string `json:"access,omitempty"`
 }
 
 // Seccomp is the system call filter. Filter is the compiled classic BPF
