@@ -42,6 +42,13 @@ type InitConfig struct {
 	// with the clone; on v1 and hybrid init unshares it after the shim
 	// placed it in its cgroups (between ready and go).
 	CgroupMode string `json:"cgroupMode"`
+	// CgroupMounts maps directories of /sys/fs/cgroup inside (memory,
+	// cpu,cpuacct, unified, ...) to the container's own cgroup directories
+	// on the host, bound read-only on v1 and hybrid hosts, where a cgroup2
+	// mount alone would not show the v1 controllers; CgroupLinks are
+	// symlinks for co-mounted controllers (cpu -> cpu,cpuacct).
+	CgroupMounts map[string]string `json:"cgroupMounts,omitempty"`
+	CgroupLinks  map[string]string `json:"cgroupLinks,omitempty"`
 }
 
 // ExecConfig is the first message the shim sends to the exec helper. The

@@ -41,7 +41,7 @@ func runInit(conn *Conn, cfg *InitConfig) error {
 	if s == nil {
 		return errors.New("no spec")
 	}
-	if err := prepareRoot(s, cfg.CgroupMode); err != nil {
+	if err := prepareRoot(s, cfg); err != nil {
 		return err
 	}
 	if _, ok := s.HasNamespace(spec.UTSNamespace); ok {
@@ -129,7 +129,8 @@ func withHome(env []string, home string) []string {
 }
 
 // prepareRoot builds the container's mount namespace and pivots into it.
-func prepareRoot(s *spec.Spec, cgroupMode string) error {
+func prepareRoot(s *spec.Spec, cfg *InitConfig) error {
+	cgroupMode := cfg.CgroupMode
 	// Go makes / private only for Unshareflags, not for Cloneflags; nothing
 	// done here may propagate back to the host.
 	if err := syscall.Mount("", "/", "", syscall.MS_SLAVE|syscall.MS_REC, ""); err != nil {
@@ -155,6 +156,11 @@ func prepareRoot(s *spec.Spec, cgroupMode string) error {
 		}
 		if err := mountInRoot(rootfd, m); err != nil {
 			return err
+		}
+		if path.Clean(m.Destination) == "/sys/fs/cgroup" && m.Type == "tmpfs" {
+			if err := mountCgroupDirs(rootfd, m, cfg); err != nil {
+				return err
+			}
 		}
 	}
 	if hasDev {
@@ -198,14 +204,60 @@ func adjustMount(m spec.Mount, cgroupMode string, ownNet bool) spec.Mount {
 		if cgroupMode == CgroupV2 {
 			m.Type, m.Source = "cgroup2", "cgroup2"
 		} else {
+			// Writable until the cgroup directories are bound in; then
+			// mountCgroupDirs makes it read-only.
 			m.Type, m.Source = "tmpfs", "tmpfs"
-			m.Options = append(append([]string(nil), m.Options...), "mode=755", "size=0")
+			var opts []string
+			for _, o := range m.Options {
+				if o != "ro" {
+					opts = append(opts, o)
+				}
+			}
+			m.Options = append(opts, "mode=755")
 		}
 	case m.Type == "sysfs" && !ownNet:
 		m.Type, m.Source = "bind", "/sys"
 		m.Options = []string{"rbind", "nosuid", "noexec", "nodev", "ro"}
 	}
 	return m
+}
+
+// mountCgroupDirs binds the container's own cgroup directories (read-only)
+// into the tmpfs at /sys/fs/cgroup, adds the links of co-mounted
+// controllers, and remounts the tmpfs read-only.
+func mountCgroupDirs(rootfd int, tmpfs spec.Mount, cfg *InitConfig) error {
+	for name, dir := range cfg.CgroupMounts {
+		if strings.Contains(name, "/") || name == "" || name == "." || name == ".." {
+			return fmt.Errorf("bad cgroup mount name %q", name)
+		}
+		m := spec.Mount{Destination: "/sys/fs/cgroup/" + name, Type: "bind", Source: dir, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
+		if err := mountInRoot(rootfd, m); err != nil {
+			return err
+		}
+	}
+	fd, err := openInRoot(rootfd, "/sys/fs/cgroup", false)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	dir, err := sys.Openat2(rootfd, "sys/fs/cgroup", &sys.OpenHow{Flags: syscall.O_DIRECTORY | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(dir)
+	for link, target := range cfg.CgroupLinks {
+		if strings.Contains(link, "/") || strings.Contains(target, "/") {
+			return fmt.Errorf("bad cgroup link %q -> %q", link, target)
+		}
+		if err := sys.Symlinkat(target, dir, link); err != nil && err != syscall.EEXIST {
+			return fmt.Errorf("cgroup link %s: %w", link, err)
+		}
+	}
+	flags := parseOptions(tmpfs.Options).flags | syscall.MS_RDONLY | syscall.MS_REMOUNT
+	if err := syscall.Mount("", fdPath(fd), "", flags, "mode=755"); err != nil {
+		return fmt.Errorf("remount /sys/fs/cgroup read-only: %w", err)
+	}
+	return nil
 }
 
 // setupTerminal opens a pty in the container's devpts, sends the master to

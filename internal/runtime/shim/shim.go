@@ -225,7 +225,11 @@ func (s *shim) startInit() error {
 	s.mu.Lock()
 	s.state.InitPid, s.state.InitStart = p.pid, initStart
 	s.mu.Unlock()
-	if err := s.syncc.Send(nsinit.InitConfig{Spec: s.spec, CgroupMode: s.cgMode}, nil); err != nil {
+	cfg := nsinit.InitConfig{Spec: s.spec, CgroupMode: s.cgMode}
+	if s.cg != nil && s.cgMode != nsinit.CgroupV2 {
+		cfg.CgroupMounts, cfg.CgroupLinks = cgroupMounts(s.cg)
+	}
+	if err := s.syncc.Send(cfg, nil); err != nil {
 		return err
 	}
 	for {

@@ -3,8 +3,10 @@ package shimclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
 
+	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/shim"
 	"skiffd/internal/runtime/spec"
 )
@@ -23,6 +25,9 @@ type Process struct {
 // applies. A paused container must be resumed first: an exec into a
 // frozen cgroup would hang.
 func (c *Container) Exec(ctx context.Context, id string, p *spec.Process) (*Process, error) {
+	if paused, _ := c.Paused(ctx); paused {
+		return nil, errdefs.Conflict(fmt.Errorf("Container %s is paused, unpause the container before exec", c.id))
+	}
 	if _, err := c.call(ctx, shim.Request{Op: shim.OpExec, Exec: id, Process: p}); err != nil {
 		return nil, c.notRunning(err)
 	}

@@ -221,6 +221,9 @@ func TestPauseResume(t *testing.T) {
 		t.Errorf("Paused() = %v, %v after Pause", paused, err)
 	}
 	before := counter()
+	if _, err := l.c.Exec(ctx, "while-paused", execSpec("true")); !errors.Is(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "is paused") {
+		t.Errorf("Exec while paused = %v, want dockerd's conflict", err)
+	}
 	// Not synchronisation: the frozen container gets time to (not) run.
 	time.Sleep(100 * time.Millisecond)
 	if after := counter(); after != before {

@@ -201,3 +201,20 @@ func TestCgroupLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestCgroupFS checks the container's /sys/fs/cgroup: read-only, and on
+// v1 and hybrid hosts the container's own v1 directories (its memory limit
+// is visible where JVMs look for it).
+func TestCgroupFS(t *testing.T) {
+	rt := newRuntime(t)
+	s := newSpec(t, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; ls /sys/fs/cgroup/pids >/dev/null && echo pids; mkdir /sys/fs/cgroup/x 2>/dev/null || echo ro")
+	s.Cgroup = &spec.Cgroup{Parent: cgroupParent(t), Resources: spec.Resources{Memory: 64 << 20}}
+	res := run(t, rt, s)
+	want := "67108864\npids\nro\n"
+	if cgroups.DetectMode() == cgroups.Unified {
+		want = "67108864\nro\n"
+	}
+	if res.stdout != want {
+		t.Errorf("stdout %q (stderr %q), want %q", res.stdout, res.stderr, want)
+	}
+}
