@@ -10,13 +10,16 @@ import (
 )
 
 // FuzzLoad feeds arbitrary archives to Load: it must never panic, never
-// create anything outside the store root, and leave no scratch files.
+// create anything outside the store root, and leave no scratch files or
+// staged layers.
 func FuzzLoad(f *testing.F) {
 	arch, _, _ := twoImageArchive(f)
 	layout, _, _ := ociLayout(f)
 	f.Add(arch)
 	f.Add(layout)
 	f.Add(gzipped(f, arch))
+	shared, _, _, _, _ := sharedBlobArchive(f)
+	f.Add(shared)
 	f.Add([]byte("notatar\n"))
 	f.Add([]byte{})
 	f.Add(buildTar(f, []tarEntry{
@@ -30,11 +33,15 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		parent := t.TempDir()
 		root := filepath.Join(parent, "root")
-		st, err := Open(root, newFakeLayers())
+		fl := newFakeLayers()
+		st, err := Open(root, fl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = st.Load(context.Background(), bytes.NewReader(data), nil)
+		if n := fl.liveStages(); n != 0 {
+			t.Fatalf("Load left %d staged layers", n)
+		}
 		entries, err := os.ReadDir(parent)
 		if err != nil {
 			t.Fatal(err)

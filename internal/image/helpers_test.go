@@ -29,6 +29,8 @@ type fakeLayers struct {
 	tars    map[string][]byte
 	removed []string
 	reads   int // Register calls that read their input
+	stages  int // Stage calls that succeeded
+	live    int // staged layers not yet committed or discarded
 	// hideTarSize makes Get report TarSize 0, as for a layer whose tar
 	// size was not recorded.
 	hideTarSize bool
@@ -40,39 +42,27 @@ func newFakeLayers() *fakeLayers {
 
 func (f *fakeLayers) Register(ctx context.Context, r io.Reader, parent, want string) (layer.Layer, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if parent != "" {
 		if _, ok := f.layers[parent]; !ok {
+			f.mu.Unlock()
 			return layer.Layer{}, errdefs.NotFound(fmt.Errorf("no such layer %s", parent))
 		}
 	}
 	if want != "" {
 		if l, ok := f.layers[layer.ChainID(parent, want)]; ok {
+			f.mu.Unlock()
 			return l, nil
 		}
 	}
 	f.reads++
-	rc, err := archive.DecompressStream(r)
+	f.mu.Unlock()
+	// Read unlocked: r may be WriteTar of this store through a pipe.
+	data, size, err := readFakeLayer(r)
 	if err != nil {
 		return layer.Layer{}, err
 	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		return layer.Layer{}, err
-	}
-	var size int64
-	tr := tar.NewReader(bytes.NewReader(data))
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return layer.Layer{}, errdefs.InvalidParameter(fmt.Errorf("bad layer tar: %w", err))
-		}
-		size += hdr.Size
-	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	diffID := digestOf(data)
 	if want != "" && want != diffID {
 		return layer.Layer{}, errdefs.InvalidParameter(fmt.Errorf("layer diff ID mismatch: expected %s, got %s", want, diffID))
@@ -86,6 +76,110 @@ func (f *fakeLayers) Register(ctx context.Context, r io.Reader, parent, want str
 	f.tars[c] = data
 	return l, nil
 }
+
+// readFakeLayer reads a layer stream as the real store would, returning
+// the uncompressed tar and its content size.
+func readFakeLayer(r io.Reader) ([]byte, int64, error) {
+	rc, err := archive.DecompressStream(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, 0, err
+	}
+	var size int64
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, 0, errdefs.InvalidParameter(fmt.Errorf("bad layer tar: %w", err))
+		}
+		size += hdr.Size
+	}
+	return data, size, nil
+}
+
+// Stage reads a whole layer into memory; Commit registers it.
+func (f *fakeLayers) Stage(ctx context.Context, r io.Reader) (stagedLayer, error) {
+	data, size, err := readFakeLayer(r)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stages++
+	f.live++
+	return &fakeStaged{f: f, data: data, size: size, diffID: digestOf(data)}, nil
+}
+
+type fakeStaged struct {
+	f      *fakeLayers
+	data   []byte
+	size   int64
+	diffID string
+	done   bool
+}
+
+func (st *fakeStaged) DiffID() string { return st.diffID }
+
+func (st *fakeStaged) Commit(parent string) (layer.Layer, error) {
+	f := st.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st.done {
+		return layer.Layer{}, errors.New("staged layer already used")
+	}
+	if _, ok := f.layers[parent]; parent != "" && !ok {
+		return layer.Layer{}, errdefs.NotFound(fmt.Errorf("no such layer %s", parent))
+	}
+	st.done = true
+	f.live--
+	c := layer.ChainID(parent, st.diffID)
+	if l, ok := f.layers[c]; ok {
+		return l, nil
+	}
+	l := layer.Layer{ChainID: c, DiffID: st.diffID, Parent: parent, Size: st.size, TarSize: int64(len(st.data))}
+	f.layers[c] = l
+	f.tars[c] = st.data
+	return l, nil
+}
+
+func (st *fakeStaged) Discard() error {
+	st.f.mu.Lock()
+	defer st.f.mu.Unlock()
+	if !st.done {
+		st.done = true
+		st.f.live--
+	}
+	return nil
+}
+
+// List returns the registered layers.
+func (f *fakeLayers) List() []layer.Layer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []layer.Layer
+	for _, l := range f.layers {
+		out = append(out, l)
+	}
+	return out
+}
+
+// liveStages counts the staged layers neither committed nor discarded.
+func (f *fakeLayers) liveStages() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.live
+}
+
+// registerOnly hides the staging side of a layer store, so that Load
+// spills layers to files and registers them from there.
+type registerOnly struct{ LayerStore }
 
 func (f *fakeLayers) Get(chain string) (layer.Layer, error) {
 	f.mu.Lock()

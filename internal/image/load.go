@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 
 	"skiffd/internal/archive"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/layer"
 	"skiffd/internal/reference"
 )
 
@@ -56,12 +58,28 @@ const (
 	legacyReposFileName      = "repositories"
 )
 
-// member is one regular file of a loaded archive, in memory or spilled.
+// member is one regular file of a loaded archive: in memory, spilled to a
+// file, or a layer taken straight from the stream.
 type member struct {
 	data []byte
 	path string
 	size int64
+
+	// staged is the layer unpacked from the member, until it is committed.
+	staged stagedLayer
+	// diffID is the diff ID of a layer member whose content was read
+	// (staged, then committed) or skipped as known.
+	diffID string
+	// chain is a registered layer with the member's content: the chain
+	// it was committed as, or for a known member, one with its diff ID.
+	chain string
+	// stageErr is why unpacking a member that looked like a layer failed;
+	// it fails the load only if an image uses the member.
+	stageErr error
 }
+
+// isLayer reports a member taken as a layer, whose bytes are not kept.
+func (m *member) isLayer() bool { return m.staged != nil || m.chain != "" || m.stageErr != nil }
 
 func (m *member) open() (io.ReadCloser, error) {
 	if m.path == "" {
@@ -76,6 +94,39 @@ type archiveFiles struct {
 	files   map[string]*member
 	links   map[string]string
 	memUsed int64
+
+	// stage, when not nil, unpacks a member that is a layer tar straight
+	// from the stream; br peeks at members to find them.
+	stage func(ctx context.Context, r io.Reader) (stagedLayer, error)
+	br    *bufio.Reader
+	// known, when not nil, names a registered layer with the diff ID a
+	// "blobs/sha256/<hex>" member claims, held until close, so that the
+	// member's content can be skipped.
+	known func(diffID string) (chain string, ok bool)
+	// staged lists every staged member, including ones whose name a later
+	// member took over.
+	staged []*member
+	// held releases the chains held for this archive's layers.
+	held []func()
+}
+
+func newArchiveFiles(dir string) *archiveFiles {
+	return &archiveFiles{dir: dir, files: make(map[string]*member), links: make(map[string]string)}
+}
+
+// close discards the staged layers that were not committed and releases
+// the held chains.
+func (a *archiveFiles) close() {
+	for _, m := range a.staged {
+		if m.staged != nil {
+			m.staged.Discard()
+			m.staged = nil
+		}
+	}
+	for _, release := range a.held {
+		release()
+	}
+	a.held = nil
 }
 
 // cleanName maps a member name to a path relative to the archive root:
@@ -110,6 +161,9 @@ func (a *archiveFiles) readJSON(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.isLayer() {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("failed to load image: %s is a layer, not a JSON document", cleanName(name)))
+	}
 	if m.size > maxJSONSize {
 		return nil, errdefs.InvalidParameter(fmt.Errorf("failed to load image: %s is larger than %d bytes", cleanName(name), maxJSONSize))
 	}
@@ -120,21 +174,32 @@ func (a *archiveFiles) readJSON(name string) ([]byte, error) {
 }
 
 // readArchive reads the outer tar once, keeping small members in memory
-// and spilling the others to files in dir; the files are named by a
-// counter, never by member names.
+// and spilling the others to files in dir, without staging any.
 func readArchive(ctx context.Context, r io.Reader, dir string) (*archiveFiles, error) {
-	a := &archiveFiles{dir: dir, files: make(map[string]*member), links: make(map[string]string)}
+	a := newArchiveFiles(dir)
+	if err := a.read(ctx, r); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// read reads the outer tar once. A member that is a layer tar is staged
+// from the stream when a.stage is set; other small members are kept in
+// memory and the rest spilled to files in a.dir, named by a counter, never
+// by member names.
+func (a *archiveFiles) read(ctx context.Context, r io.Reader) error {
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return a, nil
+			return nil
 		}
 		if err != nil {
-			return nil, tarError(err)
+			return tarError(err)
 		}
 		name := cleanName(hdr.Name)
 		if name == "" {
@@ -142,9 +207,9 @@ func readArchive(ctx context.Context, r io.Reader, dir string) (*archiveFiles, e
 		}
 		switch hdr.Typeflag {
 		case tar.TypeReg:
-			m, err := a.store(tr, hdr.Size)
+			m, err := a.member(ctx, name, tr, hdr.Size)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			a.files[name] = m
 			delete(a.links, name)
@@ -160,6 +225,57 @@ func readArchive(ctx context.Context, r io.Reader, dir string) (*archiveFiles, e
 			delete(a.files, name)
 		}
 	}
+}
+
+// member takes in the content of the regular member name, of size bytes.
+func (a *archiveFiles) member(ctx context.Context, name string, r io.Reader, size int64) (*member, error) {
+	if a.stage == nil {
+		return a.store(r, size)
+	}
+	if d, ok := digestName(name); ok && a.known != nil {
+		if chain, ok := a.known(d); ok {
+			// The layer is registered already; the tar reader skips the
+			// content when it moves to the next member.
+			return &member{size: size, diffID: d, chain: chain}, nil
+		}
+	}
+	a.br.Reset(r)
+	head, err := a.br.Peek(tarBlockSize)
+	if err != nil && err != io.EOF {
+		return nil, tarError(err)
+	}
+	if !looksLikeLayer(head) {
+		return a.store(a.br, size)
+	}
+	sr := &sourceReader{r: a.br}
+	st, err := a.stage(ctx, sr)
+	if err != nil {
+		if sr.err != nil {
+			return nil, tarError(sr.err)
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
+		return &member{size: size, stageErr: err}, nil
+	}
+	m := &member{size: size, staged: st, diffID: st.DiffID()}
+	a.staged = append(a.staged, m)
+	return m, nil
+}
+
+// sourceReader remembers the error of reading the outer archive, to tell
+// a broken archive from a broken layer in it.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
 }
 
 // tarError words a malformed outer archive as dockerd does, whose
@@ -205,11 +321,15 @@ type loadItem struct {
 
 // Load reads an image archive, as "docker save" writes it or as an OCI image
 // layout, and stores its images. r may be gzip- or bzip2-compressed. The
-// archive is read once: small members are held in memory and the rest (the
-// layers) spilled under the store's tmp directory, so memory stays flat.
-// Then each image's layers are registered in order with the diff IDs its
-// config names (a mismatch stops the load before that image is created),
-// the image is created and its tags move to it. progress gets dockerd's
+// archive is read once, and so is every layer: a member that is a layer tar
+// is unpacked (staged) into the layer store as it streams by, since only
+// the chain it ends up in waits for manifest.json, the archive's last
+// member; a layer named by a diff ID the layer store has is skipped. Small
+// members are held in memory and anything else spilled under the store's
+// tmp directory, so memory stays flat. Then each image's layers are
+// committed in order with the diff IDs its config names (a mismatch stops
+// the load before that image is created), the image is created and its
+// tags move to it. Staged layers no image uses are discarded. progress gets dockerd's
 // lines: "Loaded image: busybox:latest" per tag, "Loaded image ID: sha256:..."
 // for an image without tags. Images loaded before an error stay.
 func (s *Store) Load(ctx context.Context, r io.Reader, progress ProgressFunc) error {
@@ -227,8 +347,14 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress ProgressFunc) er
 	}
 	defer os.RemoveAll(dir)
 
-	files, err := readArchive(ctx, rc, dir)
-	if err != nil {
+	files := newArchiveFiles(dir)
+	defer files.close()
+	if st := s.stager; st != nil {
+		files.stage = st.Stage
+		files.br = bufio.NewReaderSize(nil, 64<<10)
+		files.known = s.knownLayers(st, files)
+	}
+	if err := files.read(ctx, rc); err != nil {
 		return err
 	}
 	var items []loadItem
@@ -249,7 +375,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress ProgressFunc) er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		img, err := s.loadOne(ctx, it, progress)
+		img, err := s.loadOne(ctx, files, it, progress)
 		if err != nil {
 			return err
 		}
@@ -258,7 +384,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress ProgressFunc) er
 	return s.linkParents(items, loaded)
 }
 
-func (s *Store) loadOne(ctx context.Context, it loadItem, progress ProgressFunc) (*Image, error) {
+func (s *Store) loadOne(ctx context.Context, files *archiveFiles, it loadItem, progress ProgressFunc) (*Image, error) {
 	cfg, err := ParseConfig(it.config)
 	if err != nil {
 		return nil, err
@@ -269,17 +395,26 @@ func (s *Store) loadOne(ctx context.Context, it loadItem, progress ProgressFunc)
 	if want, got := len(it.layers), len(cfg.RootFS.DiffIDs); want != got {
 		return nil, errdefs.InvalidParameter(fmt.Errorf("invalid manifest, layers length mismatch: expected %d, got %d", want, got))
 	}
+	// Layers read from the stream are checked before any is committed, so
+	// that a mismatch leaves nothing of the image behind.
+	for i, diffID := range cfg.RootFS.DiffIDs {
+		m := it.layers[i]
+		if m.stageErr != nil {
+			return nil, fmt.Errorf("load layer %d (%s): %w", i, diffID, m.stageErr)
+		}
+		if m.diffID != "" && m.diffID != diffID {
+			return nil, errdefs.InvalidParameter(fmt.Errorf("invalid diffID for layer %d: expected %q, got %q", i, diffID, m.diffID))
+		}
+	}
 	chains := chainIDs(cfg.RootFS.DiffIDs)
 	release := s.holdChains(chains)
 	defer release()
 	parent := ""
 	for i, diffID := range cfg.RootFS.DiffIDs {
-		rc, err := it.layers[i].open()
-		if err != nil {
-			return nil, fmt.Errorf("load layer %s: %w", diffID, err)
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		l, err := s.layers.Register(ctx, rc, parent, diffID)
-		rc.Close()
+		l, err := s.registerMember(ctx, files, it.layers[i], parent, diffID)
 		if err != nil {
 			return nil, fmt.Errorf("load layer %d (%s): %w", i, diffID, err)
 		}
@@ -305,6 +440,66 @@ func (s *Store) loadOne(ctx context.Context, it loadItem, progress ProgressFunc)
 		progress("Loaded image ID: " + img.ID)
 	}
 	return img, nil
+}
+
+// registerMember registers the layer member m on top of parent, expecting
+// diff ID diffID (checked already for a layer read from the stream).
+func (s *Store) registerMember(ctx context.Context, files *archiveFiles, m *member, parent, diffID string) (layer.Layer, error) {
+	if m.staged != nil {
+		l, err := m.staged.Commit(parent)
+		if err != nil {
+			return l, err
+		}
+		m.staged = nil
+		m.chain = l.ChainID
+		// Later images may need the content again, on another parent.
+		files.held = append(files.held, s.holdChains([]string{l.ChainID}))
+		return l, nil
+	}
+	if m.chain != "" {
+		// The content is in the layer store already; only a chain of it
+		// on another parent needs a copy (a blob shared by images that
+		// stack it differently, which is rare).
+		if l, err := s.layers.Get(layer.ChainID(parent, diffID)); err == nil {
+			return l, nil
+		}
+		return s.copyLayer(ctx, m.chain, parent, diffID)
+	}
+	rc, err := m.open()
+	if err != nil {
+		return layer.Layer{}, err
+	}
+	defer rc.Close()
+	return s.layers.Register(ctx, rc, parent, diffID)
+}
+
+// knownLayers returns the function that finds a registered layer by diff
+// ID for files, listing the layer store when first asked, and holds what
+// it finds until files is closed.
+func (s *Store) knownLayers(st layerStager, files *archiveFiles) func(string) (string, bool) {
+	var byDiffID map[string]string
+	return func(diffID string) (string, bool) {
+		if byDiffID == nil {
+			byDiffID = make(map[string]string)
+			for _, l := range st.List() {
+				byDiffID[l.DiffID] = l.ChainID
+			}
+		}
+		chain, ok := byDiffID[diffID]
+		if !ok {
+			return "", false
+		}
+		// Held first, then checked: a Delete that got in between the
+		// listing and the hold has removed it, and none can after.
+		release := s.holdChains([]string{chain})
+		if _, err := s.layers.Get(chain); err != nil {
+			release()
+			delete(byDiffID, diffID)
+			return "", false
+		}
+		files.held = append(files.held, release)
+		return chain, true
+	}
 }
 
 // linkParents records the parents that manifest.json names, when the parent

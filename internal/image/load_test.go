@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -213,7 +214,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing config", withManifest("nope.json", []string{"l.tar"}), errdefs.ErrInvalidParameter, "failed to load image: open nope.json: no such file or directory"},
 		{"missing layer", withManifest("c.json", []string{"missing.tar"}), errdefs.ErrInvalidParameter, "failed to load image: open missing.tar: no such file or directory"},
 		{"layer count", withManifest("c.json", []string{"l.tar", "l.tar"}), errdefs.ErrInvalidParameter, "invalid manifest, layers length mismatch: expected 2, got 1"},
-		{"diff id mismatch", withManifest("c.json", []string{"o.tar"}), errdefs.ErrInvalidParameter, "layer diff ID mismatch"},
+		{"diff id mismatch", withManifest("c.json", []string{"o.tar"}), errdefs.ErrInvalidParameter, "invalid diffID for layer 0: expected " + strconv.Quote(sha(l))},
 		{"symlink loop", withManifest("c.json", []string{"loop"},
 			tarEntry{name: "loop", typeflag: tar.TypeSymlink, linkname: "loop2"},
 			tarEntry{name: "loop2", typeflag: tar.TypeSymlink, linkname: "loop"}), errdefs.ErrInvalidParameter, "no such file"},
@@ -225,6 +226,9 @@ func TestLoadErrors(t *testing.T) {
 			err := st.Load(context.Background(), bytes.NewReader(tt.input), nil)
 			if err == nil || !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Load = %v, want %v error containing %q", err, tt.kind, tt.want)
+			}
+			if n := fl.liveStages(); n != 0 {
+				t.Errorf("%d staged layers left by a failed load", n)
 			}
 			if n := len(st.List()); n != 0 {
 				t.Errorf("%d images created by a failed load", n)

@@ -63,6 +63,8 @@ type Image struct {
 type Store struct {
 	root   string
 	layers LayerStore
+	// stager is the staging side of layers, nil if it has none.
+	stager layerStager
 
 	mu     sync.RWMutex
 	images map[string]*Image // by ID
@@ -104,6 +106,7 @@ func Open(root string, layers LayerStore) (*Store, error) {
 	s := &Store{
 		root:      root,
 		layers:    layers,
+		stager:    stagerOf(layers),
 		images:    make(map[string]*Image),
 		ids:       &reference.IDIndex{},
 		repos:     make(map[string]map[string]string),
