@@ -63,15 +63,22 @@ func startFollow(t *testing.T, path string, opts ReadOptions, poll bool) *follow
 func (fl *follower) expect(t *testing.T, want ...entry) {
 	t.Helper()
 	for i, w := range want {
+		var e entry
 		select {
-		case e := <-fl.got:
-			if e.stream != w.stream || e.line != w.line || !e.time.Equal(w.time) {
-				t.Fatalf("message %d = %v, want %v", i, e, w)
-			}
+		case e = <-fl.got:
 		case err := <-fl.done:
-			t.Fatalf("Read returned %v while waiting for %v", err, w)
+			fl.done <- err // for the cleanup
+			// Read may have returned after sending the rest.
+			select {
+			case e = <-fl.got:
+			default:
+				t.Fatalf("Read returned %v while waiting for %v", err, w)
+			}
 		case <-time.After(guard):
 			t.Fatalf("no message %d (%v) after %v", i, w, guard)
+		}
+		if e.stream != w.stream || e.line != w.line || !e.time.Equal(w.time) {
+			t.Fatalf("message %d = %v, want %v", i, e, w)
 		}
 	}
 }

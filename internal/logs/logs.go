@@ -143,8 +143,9 @@ func (r *reader) history(ctx context.Context, set []*logFile) (*cursor, error) {
 			return nil, err
 		}
 	}
+	var buf []byte
 	for i, f := range set {
-		c := &cursor{r: r, f: f, off: starts[i]}
+		c := &cursor{r: r, f: f, off: starts[i], buf: buf}
 		if err := c.drain(ctx, f.size); err != nil {
 			return nil, err
 		}
@@ -153,6 +154,7 @@ func (r *reader) history(ctx context.Context, set []*logFile) (*cursor, error) {
 		}
 		// A rotated file ends with its last complete record; anything
 		// after it is a torn write, dropped as dockerd drops it.
+		buf = c.buf[:0]
 	}
 	panic("unreachable: openSet returns at least the live file")
 }
@@ -249,7 +251,15 @@ type cursor struct {
 	off int64 // next byte of the file to read into buf
 	buf []byte
 	pos int // start of the unread bytes in buf
+	// skip drops the bytes up to the next newline: the rest of an
+	// overlong record.
+	skip bool
 }
+
+// maxRecord bounds the bytes held for one record. The writer's longest is a
+// 16 KiB piece of control bytes or invalid UTF-8, six bytes each once
+// escaped: under 100 KiB.
+const maxRecord = 1 << 20
 
 // drain sends every complete record between the cursor and limit (the end
 // of the file if limit < 0). It keeps an incomplete last record for later.
@@ -264,6 +274,12 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 		// Keep the incomplete record at the front and read more after it.
 		rest := copy(c.buf, c.buf[c.pos:])
 		c.buf, c.pos = c.buf[:rest], 0
+		if len(c.buf) > maxRecord {
+			// No writer makes records this long: this is not a log.
+			// Drop bytes up to the next newline rather than hold them.
+			c.r.corrupt++
+			c.buf, c.skip = c.buf[:0], true
+		}
 		if cap(c.buf)-len(c.buf) < blockSize/2 {
 			grown := make([]byte, len(c.buf), 2*cap(c.buf)+blockSize)
 			copy(grown, c.buf)
@@ -294,7 +310,15 @@ func (c *cursor) records() error {
 	for {
 		i := bytes.IndexByte(c.buf[c.pos:], '\n')
 		if i < 0 {
+			if c.skip {
+				c.pos = len(c.buf)
+			}
 			return nil
+		}
+		if c.skip {
+			c.pos += i + 1
+			c.skip = false
+			continue
 		}
 		rec := c.buf[c.pos : c.pos+i]
 		c.pos += i + 1
@@ -306,7 +330,7 @@ func (c *cursor) records() error {
 
 // reset forgets the file's content read so far, after a truncation.
 func (c *cursor) reset() {
-	c.off, c.buf, c.pos = 0, c.buf[:0], 0
+	c.off, c.buf, c.pos, c.skip = 0, c.buf[:0], 0, false
 }
 
 // send decodes one record and hands it to fn, applying Since and Until.

@@ -358,3 +358,31 @@ func TestTailReadsOnlyTheEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestReadOverlongRecord(t *testing.T) {
+	// A file that is not a log: a huge run without newlines is dropped
+	// without being held in memory, and reading goes on after it.
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	appendRaw(t, path, record(numbered(0))+strings.Repeat("x", 3*maxRecord)+"\n"+record(numbered(1)))
+	var got []entry
+	r := &reader{path: path, opts: ReadOptions{Tail: -1}, fn: func(m Message) error {
+		got = append(got, fromMessage(m))
+		return nil
+	}}
+	set, err := openSet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set[0].close()
+	c := &cursor{r: r, f: set[0]}
+	if err := c.drain(context.Background(), -1); err != nil {
+		t.Fatal(err)
+	}
+	checkEntries(t, "drain", got, numberedRange(0, 2))
+	if cap(c.buf) > 2*maxRecord+blockSize {
+		t.Errorf("buffer grew to %d bytes, want at most %d", cap(c.buf), 2*maxRecord+blockSize)
+	}
+	if r.corrupt != 1 {
+		t.Errorf("corrupt records = %d, want 1", r.corrupt)
+	}
+}
