@@ -342,3 +342,29 @@ func TestOpenSetOrder(t *testing.T) {
 		t.Errorf("openSet = %s, want %s", got, want)
 	}
 }
+
+func TestFollowAlreadyStopped(t *testing.T) {
+	// The container exited before the request: follow sends all and ends.
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	write(t, openWriter(t, path, 0, 1), numberedRange(0, 3)...)
+	stop := make(chan struct{})
+	close(stop)
+	var got []entry
+	err := Read(context.Background(), path, ReadOptions{Tail: -1, Follow: true}, stop, func(m Message) error {
+		got = append(got, fromMessage(m))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Read = %v, want nil", err)
+	}
+	checkEntries(t, "Read", got, numberedRange(0, 3))
+}
+
+func TestWatcherUsesInotify(t *testing.T) {
+	// The inotify runs of the follow tests must not be polling in disguise.
+	w := newWatcher(filepath.Join(t.TempDir(), "c-json.log"), false, time.Hour)
+	defer w.close()
+	if notify, tick := w.changed(); w.f == nil || notify == nil || tick != nil {
+		t.Fatal("newWatcher fell back to polling")
+	}
+}
