@@ -13,11 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"skiffd/internal/atomicfile"
+	"skiffd/internal/container"
 	"skiffd/internal/events"
 	"skiffd/internal/image"
 	"skiffd/internal/layer"
+	"skiffd/internal/runtime/shimclient"
 )
 
 // Options configures an Engine.
@@ -46,6 +49,12 @@ type Engine struct {
 	events *events.Bus
 	layers *layer.Store
 	images *image.Store
+
+	containers *container.Store
+	rt         *shimclient.Runtime
+	// ctrMu guards ctrs, the in-memory state of each container.
+	ctrMu sync.Mutex
+	ctrs  map[string]*ctrState
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -79,6 +88,12 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New(), layers: layers, images: images}
 	e.removeOrphanLayers()
+	if err := e.openContainers(); err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, restoreTimeout)
+	e.restoreContainers(rctx)
+	cancel()
 	return e, nil
 }
 
@@ -86,6 +101,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // do not depend on the daemon.
 func (e *Engine) Close() error {
 	e.events.Close()
+	if e.rt != nil {
+		return e.rt.Close()
+	}
 	return nil
 }
 

@@ -16,16 +16,12 @@ import (
 	"skiffd/internal/reference"
 )
 
-// ImageUser is a container that holds an image. The container store will
-// report these; until containers exist nothing holds an image.
+// ImageUser is a container that holds an image (see imageUsers in
+// containers.go).
 type ImageUser struct {
 	ID      string
 	Running bool
 }
-
-// imageUsers lists the containers using an image (by image ID). The
-// containers issue replaces this with the container store's answer.
-func (e *Engine) imageUsers(id string) []ImageUser { return nil }
 
 // ImportImage answers POST /images/create?fromSrc=-.
 func (e *Engine) ImportImage(ctx context.Context, src io.Reader, repo, tag, message string, changes []string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	apicontainer "skiffd/internal/api/container"
 	"skiffd/internal/api/types"
 	"skiffd/internal/filters"
 	"skiffd/internal/sysinfo"
@@ -20,7 +21,7 @@ const (
 // notYetWarnings lists what this build cannot do yet, shown by `docker info`
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
-	"WARNING: skiffd does not run containers yet: container create answers 501",
+	"WARNING: skiffd has no bridge networking yet: containers of the default network get their own network namespace with loopback only, and ports cannot be published",
 	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
 	"WARNING: skiffd has no volumes or networks yet: those endpoints answer 501",
 }
@@ -28,8 +29,13 @@ var notYetWarnings = []string{
 // SystemInfo answers GET /info with facts read from the host now.
 func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 	h := sysinfo.Read()
+	total, running, paused, stopped := e.containerCounts()
 	info := &types.Info{
-		ID:     e.id,
+		ID:                e.id,
+		Containers:        total,
+		ContainersRunning: running,
+		ContainersPaused:  paused,
+		ContainersStopped: stopped,
 		Images: len(e.images.List()),
 		Driver: "overlay2",
 		DriverStatus: [][2]string{
@@ -131,8 +137,8 @@ func (e *Engine) SystemVersion(ctx context.Context) types.Version {
 	return v
 }
 
-// SystemDiskUsage answers GET /system/df. The stores report their own
-// entries as they are added; today there are none.
+// SystemDiskUsage answers GET /system/df: images, containers with their
+// sizes; volumes and the build cache do not exist yet.
 func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) {
 	images, err := e.Images(ctx, true, false, filters.Args{})
 	if err != nil {
@@ -140,11 +146,20 @@ func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) 
 	}
 	for _, img := range images {
 		img.SharedSize = 0
+		img.Containers = int64(len(e.imageUsers(img.ID)))
+	}
+	list, err := e.Containers(ctx, apicontainer.ListOptions{All: true, Size: true})
+	if err != nil {
+		return nil, err
+	}
+	containers := make([]any, len(list))
+	for i, c := range list {
+		containers[i] = c
 	}
 	return &types.DiskUsage{
 		LayersSize: e.images.LayersSize(),
 		Images:     images,
-		Containers: []any{},
+		Containers: containers,
 		Volumes:    []any{},
 		BuildCache: []any{},
 	}, nil

@@ -1,0 +1,349 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/api/types"
+	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/reference"
+	"skiffd/internal/runtime/shimclient"
+)
+
+// ctrState is what the engine keeps in memory about one container besides
+// its record: the handle on its shim while it has one, the attaches that
+// wait for it to start, and the restart policy's bookkeeping.
+type ctrState struct {
+	mu sync.Mutex
+	// rc is the runtime container of the current run, nil when no shim
+	// exists.
+	rc *shimclient.Container
+	// pending are attaches opened before the start they wait for.
+	pending []*pendingAttach
+	// stopping is set by stop, kill (with the stop signal or SIGKILL),
+	// restart and rm: the next exit is not one the restart policy acts on.
+	stopping bool
+	// monitorDone is closed when the monitor of the current run has
+	// recorded its exit (and removed the container, with AutoRemove).
+	monitorDone chan struct{}
+	// restartTimer is the pending policy restart, nil when none.
+	restartTimer *time.Timer
+	// restartCancel is closed to cancel the pending policy restart.
+	restartCancel chan struct{}
+	// backoff is the restart manager's current delay.
+	backoff time.Duration
+	// policyCount counts the policy restarts since the last manual start.
+	policyCount int
+}
+
+// pendingAttach is an attach waiting for the container's shim.
+type pendingAttach struct {
+	opts shimclient.AttachOptions
+	// ready delivers the stream, or the error that ended the wait.
+	ready chan attachResult
+}
+
+type attachResult struct {
+	st  *shimclient.Stream
+	err error
+}
+
+// containerStore opens the container store and the runtime; New calls it.
+func (e *Engine) openContainers() error {
+	store, err := container.Open(filepath.Join(e.opts.DataRoot, "containers"))
+	if err != nil {
+		return err
+	}
+	for _, le := range store.LoadErrors() {
+		e.logger.Warn("skipping container directory", "dir", le.Dir, "error", le.Err)
+	}
+	rt, err := shimclient.New(shimclient.Options{Root: filepath.Join(e.opts.ExecRoot, "containers")})
+	if err != nil {
+		return fmt.Errorf("start the container runtime: %w", err)
+	}
+	e.containers = store
+	e.rt = rt
+	e.ctrs = map[string]*ctrState{}
+	return nil
+}
+
+// state returns the in-memory state of container id, creating it.
+func (e *Engine) state(id string) *ctrState {
+	e.ctrMu.Lock()
+	defer e.ctrMu.Unlock()
+	cs := e.ctrs[id]
+	if cs == nil {
+		cs = &ctrState{}
+		e.ctrs[id] = cs
+	}
+	return cs
+}
+
+func (e *Engine) forgetState(id string) {
+	e.ctrMu.Lock()
+	delete(e.ctrs, id)
+	e.ctrMu.Unlock()
+}
+
+// get finds a container by the reference a client gave.
+func (e *Engine) get(name string) (*container.Container, error) {
+	return e.containers.Get(name)
+}
+
+// logEvent publishes a container event with dockerd's attributes: the
+// image as the client named it, the name without its slash, the labels,
+// and extra.
+func (e *Engine) logEvent(c *container.Container, action string, extra map[string]string) {
+	attrs := map[string]string{}
+	if c.Config != nil {
+		for k, v := range c.Config.Labels {
+			attrs[k] = v
+		}
+		attrs["image"] = c.Config.Image
+	}
+	attrs["name"] = strings.TrimPrefix(c.Name, "/")
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	e.events.Log(action, types.ContainerEventType, types.EventActor{ID: c.ID, Attributes: attrs})
+}
+
+// imageUsers lists the containers using an image (by image ID).
+func (e *Engine) imageUsers(id string) []ImageUser {
+	var out []ImageUser
+	for _, c := range e.containers.Snapshots() {
+		if c.ImageID == id {
+			out = append(out, ImageUser{ID: c.ID, Running: c.State.Running})
+		}
+	}
+	return out
+}
+
+// containerCounts returns how many containers there are in each state, for
+// /info.
+func (e *Engine) containerCounts() (total, running, paused, stopped int) {
+	for _, c := range e.containers.Snapshots() {
+		total++
+		switch {
+		case c.State.Paused:
+			paused++
+		case c.State.Running:
+			running++
+		default:
+			stopped++
+		}
+	}
+	return
+}
+
+// containerDir is where a container's files live.
+func (e *Engine) containerDir(id string) string { return e.containers.Dir(id) }
+
+// ContainerInspect answers GET /containers/{id}/json.
+func (e *Engine) ContainerInspect(ctx context.Context, name string, size bool) (*types.ContainerJSON, error) {
+	c, err := e.get(name)
+	if err != nil {
+		return nil, err
+	}
+	c.Lock()
+	out := &types.ContainerJSON{
+		ID:             c.ID,
+		Created:        c.Created.UTC().Format(time.RFC3339Nano),
+		Path:           c.Path,
+		Args:           append([]string{}, c.Args...),
+		State:          c.State.Inspect(),
+		Image:          c.ImageID,
+		ResolvConfPath: c.ResolvConfPath,
+		HostnamePath:   c.HostnamePath,
+		HostsPath:      c.HostsPath,
+		LogPath:        c.LogPath,
+		Name:           c.Name,
+		RestartCount:   c.RestartCount,
+		Driver:         c.Driver,
+		Platform:       c.Platform,
+		Mounts:         append([]types.MountPoint{}, c.MountPoints...),
+		GraphDriver:    e.graphDriver(c),
+	}
+	if c.HostConfig != nil {
+		hc := *c.HostConfig
+		out.HostConfig = &hc
+	}
+	if c.Config != nil {
+		cfg := *c.Config
+		out.Config = &cfg
+	}
+	out.NetworkSettings = networkSettings(c)
+	c.Unlock()
+	if size {
+		rw, rootfs := e.containerSizes(c)
+		out.SizeRw, out.SizeRootFs = &rw, &rootfs
+	}
+	return out, nil
+}
+
+// networkSettings is inspect's NetworkSettings: without bridge networking
+// a container has only its network mode's entry, with no addresses.
+func networkSettings(c *container.Container) *types.NetworkSettings {
+	if c.NetworkSettings != nil {
+		ns := *c.NetworkSettings
+		return &ns
+	}
+	ns := &types.NetworkSettings{Ports: types.PortMap{}, Networks: map[string]*types.EndpointSettings{}}
+	if c.HostConfig != nil {
+		mode := networkName(c.HostConfig.NetworkMode)
+		ns.Networks[mode] = &types.EndpointSettings{}
+	}
+	return ns
+}
+
+// networkName maps a NetworkMode to the network it names.
+func networkName(mode string) string {
+	switch mode {
+	case "", "default":
+		return "bridge"
+	}
+	return mode
+}
+
+// graphDriver reports the overlay directories of the container.
+func (e *Engine) graphDriver(c *container.Container) types.GraphDriverData {
+	dir := e.containerDir(c.ID)
+	g := types.GraphDriverData{Name: "overlay2", Data: map[string]string{
+		"MergedDir": filepath.Join(dir, "rootfs"),
+		"UpperDir":  filepath.Join(dir, "upper"),
+		"WorkDir":   filepath.Join(dir, "work"),
+	}}
+	if img, err := e.images.Get(c.ImageID); err == nil && len(img.ChainIDs) > 0 {
+		if dirs, err := e.layers.DiffDirs(img.ChainIDs[len(img.ChainIDs)-1]); err == nil {
+			g.Data["LowerDir"] = strings.Join(dirs, ":")
+		}
+	}
+	return g
+}
+
+// containerSizes returns the size of the container's writable layer and of
+// its whole root file system.
+func (e *Engine) containerSizes(c *container.Container) (rw, rootfs int64) {
+	rw = dirSize(filepath.Join(e.containerDir(c.ID), "upper"))
+	rootfs = rw
+	if img, err := e.images.Get(c.ImageID); err == nil {
+		rootfs += img.Size
+	}
+	return rw, rootfs
+}
+
+// dirSize adds up the sizes of the regular files under dir, each inode
+// once.
+func dirSize(dir string) int64 {
+	var total int64
+	seen := map[uint64]bool{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+		}
+		total += fi.Size()
+		return nil
+	})
+	return total
+}
+
+// Containers answers GET /containers/json from the store's snapshots, so
+// listing takes no container lock and reads nothing from disk (unless
+// sizes are asked for).
+func (e *Engine) Containers(ctx context.Context, opts apicontainer.ListOptions) ([]*types.ContainerSummary, error) {
+	list, err := container.Filter(e.containers.Snapshots(), opts.Filters, container.FilterOptions{
+		All:      opts.All,
+		Limit:    opts.Limit,
+		Ancestor: e.ancestors,
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]*types.ContainerSummary, 0, len(list))
+	for _, c := range list {
+		s := c.Summary(now)
+		if s.Image != "" && !strings.HasPrefix(s.Image, "sha256:") {
+			if img, err := e.images.Get(s.Image); err != nil || img.ID != c.ImageID {
+				s.Image = c.ImageID
+			}
+		}
+		if opts.Size {
+			s.SizeRw, s.SizeRootFs = e.containerSizes(c)
+		}
+		out = append(out, &s)
+	}
+	return out, nil
+}
+
+// ancestors resolves an ancestor filter value to the image and the images
+// built on it.
+func (e *Engine) ancestors(ref string) []string {
+	img, err := e.images.Get(ref)
+	if err != nil {
+		return nil
+	}
+	out := []string{img.ID}
+	parents := map[string]string{}
+	for _, i := range e.images.List() {
+		parents[i.ID] = i.Parent
+	}
+	for id := range parents {
+		for p := parents[id]; p != ""; p = parents[p] {
+			if p == img.ID {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// ContainerRename answers POST /containers/{id}/rename.
+func (e *Engine) ContainerRename(ctx context.Context, name, newName string) error {
+	c, err := e.get(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	old := c.Name
+	err = e.containers.Rename(c, newName)
+	c.Unlock()
+	if err != nil {
+		return err
+	}
+	e.logEvent(c, "rename", map[string]string{"oldName": old})
+	return nil
+}
+
+// notRunning is dockerd's 409 for an operation that needs a running
+// container.
+func notRunning(c *container.Container) error {
+	return errdefs.Conflict(fmt.Errorf("Container %s is not running", c.ID))
+}
+
+// isNotExist reports a missing file.
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// shortID is the 12-digit form of an ID.
+func shortID(id string) string { return reference.ShortID(id) }

@@ -1,0 +1,652 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/atomicfile"
+	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/image"
+	"skiffd/internal/sysinfo"
+)
+
+// minMemory is dockerd's lowest memory limit.
+const minMemory = 6 * 1024 * 1024
+
+// defaultShmSize is the size of /dev/shm when the client sets none.
+const defaultShmSize = 64 * 1024 * 1024
+
+// ContainerCreate answers POST /containers/create.
+func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.CreateRequest) (*types.CreateResponse, error) {
+	if req == nil || req.Config == nil {
+		return nil, errdefs.InvalidParameter(errors.New("config cannot be empty in order to create a container"))
+	}
+	cfg := *req.Config
+	hc := &types.HostConfig{}
+	if req.HostConfig != nil {
+		h := *req.HostConfig
+		hc = &h
+	}
+	if cfg.Image == "" {
+		return nil, errdefs.InvalidParameter(errors.New("No image was specified"))
+	}
+	img, err := e.images.Get(cfg.Image)
+	if err != nil {
+		return nil, err
+	}
+	if img.Config.Config != nil {
+		mergeImageConfig(&cfg, img.Config.Config)
+	}
+	warnings, err := validateHostConfig(hc, sysinfo.Read().NCPU)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	if err := checkUnsupported(&cfg, hc); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	if len(cfg.Volumes) > 0 {
+		warnings = append(warnings, "skiffd has no volumes yet: the container's VOLUME paths stay in its writable layer")
+	}
+	entry, args, err := command(&cfg)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	if cfg.WorkingDir != "" {
+		if !path.IsAbs(cfg.WorkingDir) {
+			return nil, errdefs.InvalidParameter(fmt.Errorf("the working directory '%s' is invalid, it needs to be an absolute path", cfg.WorkingDir))
+		}
+		cfg.WorkingDir = path.Clean(cfg.WorkingDir)
+	}
+	if cfg.StopSignal != "" {
+		if _, err := parseSignal(cfg.StopSignal); err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+	}
+	if hc.NetworkMode == "" {
+		hc.NetworkMode = "default"
+	}
+	if hc.LogConfig.Type == "" {
+		hc.LogConfig.Type = "json-file"
+	}
+	if hc.LogConfig.Config == nil {
+		hc.LogConfig.Config = map[string]string{}
+	}
+	if _, _, err := logRotation(hc.LogConfig); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	if hc.ShmSize == 0 {
+		hc.ShmSize = defaultShmSize
+	}
+	if hc.RestartPolicy.Name == "" {
+		hc.RestartPolicy.Name = types.RestartPolicyDisabled
+	}
+	if hc.IpcMode == "" {
+		hc.IpcMode = "private"
+	}
+	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = "private"
+	}
+	if hc.Runtime == "" {
+		hc.Runtime = "skiffd"
+	}
+	if hc.DNS == nil {
+		hc.DNS = []string{}
+	}
+	if hc.DNSSearch == nil {
+		hc.DNSSearch = []string{}
+	}
+	if hc.DNSOptions == nil {
+		hc.DNSOptions = []string{}
+	}
+	if hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
+		hc.PidsLimit = nil
+	}
+	if hc.MaskedPaths == nil {
+		hc.MaskedPaths = defaultMaskedPaths()
+	}
+	if hc.ReadonlyPaths == nil {
+		hc.ReadonlyPaths = defaultReadonlyPaths()
+	}
+
+	id := container.GenerateID()
+	c := container.New(id)
+	if cfg.Hostname == "" {
+		if hc.NetworkMode == "host" {
+			cfg.Hostname = sysinfo.Read().Hostname
+		} else {
+			cfg.Hostname = id[:12]
+		}
+	}
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	c.Name = name
+	c.Config = &cfg
+	c.HostConfig = hc
+	c.ImageID = img.ID
+	c.Path, c.Args = entry, args
+	if err := e.containers.Add(c); err != nil {
+		return nil, err
+	}
+	dir := e.containerDir(id)
+	c.LogPath = filepath.Join(dir, id+"-json.log")
+	c.HostnamePath = filepath.Join(dir, "hostname")
+	c.HostsPath = filepath.Join(dir, "hosts")
+	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
+	c.Lock()
+	defer c.Unlock()
+	err = e.containers.Save(c)
+	if err == nil {
+		err = writeNetworkFiles(c)
+	}
+	if err == nil {
+		_, err = e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
+	}
+	if err != nil {
+		e.containers.Delete(c)
+		return nil, err
+	}
+	e.logEvent(c, "create", nil)
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return &types.CreateResponse{ID: id, Warnings: warnings}, nil
+}
+
+// mergeImageConfig fills what the client left out of cfg from the image's
+// config, with dockerd's rules (daemon.merge): the image's environment
+// variables the client did not set follow the client's, labels and
+// exposed ports merge (client wins), and the image's Cmd applies only when
+// the client set neither Cmd nor Entrypoint.
+func mergeImageConfig(cfg *types.Config, img *image.ContainerConfig) {
+	if cfg.User == "" {
+		cfg.User = img.User
+	}
+	if len(img.ExposedPorts) > 0 {
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = map[string]struct{}{}
+		}
+		for p := range img.ExposedPorts {
+			cfg.ExposedPorts[p] = struct{}{}
+		}
+	}
+	if len(cfg.Env) == 0 {
+		cfg.Env = slices.Clone(img.Env)
+	} else {
+		for _, ie := range img.Env {
+			key, _, _ := strings.Cut(ie, "=")
+			found := false
+			for _, ue := range cfg.Env {
+				if k, _, _ := strings.Cut(ue, "="); k == key {
+					found = true
+					break
+				}
+			}
+			if !found {
+				cfg.Env = append(cfg.Env, ie)
+			}
+		}
+	}
+	if len(img.Labels) > 0 {
+		labels := map[string]string{}
+		for k, v := range img.Labels {
+			labels[k] = v
+		}
+		for k, v := range cfg.Labels {
+			labels[k] = v
+		}
+		cfg.Labels = labels
+	}
+	if len(cfg.Entrypoint) == 0 {
+		if len(cfg.Cmd) == 0 {
+			cfg.Cmd = slices.Clone(img.Cmd)
+			cfg.ArgsEscaped = img.ArgsEscaped
+		}
+		if cfg.Entrypoint == nil {
+			cfg.Entrypoint = slices.Clone(img.Entrypoint)
+		}
+	}
+	if cfg.WorkingDir == "" {
+		cfg.WorkingDir = img.WorkingDir
+	}
+	if len(img.Volumes) > 0 {
+		if cfg.Volumes == nil {
+			cfg.Volumes = map[string]struct{}{}
+		}
+		for v := range img.Volumes {
+			cfg.Volumes[v] = struct{}{}
+		}
+	}
+	if cfg.StopSignal == "" {
+		cfg.StopSignal = img.StopSignal
+	}
+	if len(cfg.OnBuild) == 0 {
+		cfg.OnBuild = slices.Clone(img.OnBuild)
+	}
+	if len(cfg.Shell) == 0 {
+		cfg.Shell = slices.Clone(img.Shell)
+	}
+}
+
+// command returns the path and arguments of the container's process: the
+// entrypoint (an explicit empty one, [""], counts as none) followed by the
+// command.
+func command(cfg *types.Config) (string, []string, error) {
+	var argv []string
+	if !(len(cfg.Entrypoint) == 1 && cfg.Entrypoint[0] == "") {
+		argv = append(argv, cfg.Entrypoint...)
+	}
+	argv = append(argv, cfg.Cmd...)
+	if len(argv) == 0 {
+		return "", nil, errors.New("No command specified")
+	}
+	return argv[0], argv[1:], nil
+}
+
+// validateHostConfig applies dockerd's checks of the resources and the
+// restart policy, and returns its warnings.
+func validateHostConfig(hc *types.HostConfig, ncpu int) ([]string, error) {
+	var warnings []string
+	rp := hc.RestartPolicy
+	switch rp.Name {
+	case "", types.RestartPolicyDisabled, types.RestartPolicyAlways, types.RestartPolicyUnlessStopped:
+		if rp.MaximumRetryCount != 0 {
+			return nil, fmt.Errorf("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+		}
+	case types.RestartPolicyOnFailure:
+		if rp.MaximumRetryCount < 0 {
+			return nil, errors.New("invalid restart policy: maximum retry count cannot be negative")
+		}
+	default:
+		return nil, fmt.Errorf("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'", rp.Name)
+	}
+	if hc.AutoRemove && rp.Name != "" && rp.Name != types.RestartPolicyDisabled {
+		return nil, errors.New("can't create 'AutoRemove' container with restart policy")
+	}
+	r := &hc.Resources
+	if r.NanoCPUs != 0 {
+		if r.CPUPeriod > 0 {
+			return nil, errors.New("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+		}
+		if r.CPUQuota > 0 {
+			return nil, errors.New("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+		}
+		if r.NanoCPUs < 0 || r.NanoCPUs > int64(ncpu)*1e9 {
+			return nil, fmt.Errorf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", ncpu, ncpu)
+		}
+	}
+	if r.Memory != 0 && r.Memory < minMemory {
+		return nil, errors.New("Minimum memory limit allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
+		return nil, errors.New("Minimum memoryswap limit should be larger than memory limit, see usage")
+	}
+	if r.Memory == 0 && r.MemorySwap > 0 {
+		return nil, errors.New("You should always set the Memory limit when using Memoryswap limit, see usage")
+	}
+	if r.MemoryReservation != 0 && r.MemoryReservation < minMemory {
+		return nil, errors.New("Minimum memory reservation allowed is 6MB")
+	}
+	if r.Memory > 0 && r.MemoryReservation > 0 && r.Memory < r.MemoryReservation {
+		return nil, errors.New("Minimum memory limit can not be less than memory reservation limit, see usage")
+	}
+	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
+		return nil, errors.New("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)")
+	}
+	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
+		return nil, errors.New("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+	}
+	if r.CPUShares < 0 {
+		return nil, fmt.Errorf("invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
+	}
+	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
+		return nil, fmt.Errorf("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
+	}
+	if hc.ShmSize < 0 {
+		return nil, errors.New("SHM size can not be less than 0")
+	}
+	if r.KernelMemory != 0 || r.KernelMemoryTCP != 0 {
+		warnings = append(warnings, "Kernel memory limits are not supported and have been ignored")
+		r.KernelMemory, r.KernelMemoryTCP = 0, 0
+	}
+	if r.MemorySwappiness != nil && *r.MemorySwappiness != -1 {
+		warnings = append(warnings, "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.")
+		r.MemorySwappiness = nil
+	}
+	return warnings, nil
+}
+
+// checkUnsupported refuses, naming the field, what skiffd cannot do yet
+// and would otherwise silently ignore although it changes the container's
+// security, resources or reachability.
+func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
+	no := func(field string) error {
+		return fmt.Errorf("skiffd does not support %s yet", field)
+	}
+	r := &hc.Resources
+	switch {
+	case len(hc.Binds) > 0:
+		return no("bind mounts and volumes (HostConfig.Binds)")
+	case len(hc.Mounts) > 0:
+		return no("mounts (HostConfig.Mounts)")
+	case len(hc.Tmpfs) > 0:
+		return no("tmpfs mounts (HostConfig.Tmpfs)")
+	case len(hc.VolumesFrom) > 0:
+		return no("HostConfig.VolumesFrom")
+	case hasPortBindings(hc.PortBindings):
+		return no("published ports (HostConfig.PortBindings): there is no bridge networking yet")
+	case hc.PublishAllPorts && len(cfg.ExposedPorts) > 0:
+		return no("published ports (HostConfig.PublishAllPorts): there is no bridge networking yet")
+	case len(hc.Links) > 0:
+		return no("links (HostConfig.Links)")
+	case hc.Privileged:
+		return no("privileged containers (HostConfig.Privileged)")
+	case len(r.Devices) > 0:
+		return no("devices (HostConfig.Devices)")
+	case len(r.DeviceRequests) > 0:
+		return no("device requests (HostConfig.DeviceRequests)")
+	case len(r.DeviceCgroupRules) > 0:
+		return no("device cgroup rules (HostConfig.DeviceCgroupRules)")
+	case len(hc.Sysctls) > 0:
+		return no("sysctls (HostConfig.Sysctls)")
+	case hc.Init != nil && *hc.Init:
+		return no("an init process (HostConfig.Init)")
+	case hc.UsernsMode != "" && hc.UsernsMode != "host":
+		return no("user namespaces (HostConfig.UsernsMode)")
+	case hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable" && hc.IpcMode != "host":
+		return no("IPC mode " + hc.IpcMode + " (HostConfig.IpcMode)")
+	case hc.PidMode != "" && hc.PidMode != "host":
+		return no("PID mode " + hc.PidMode + " (HostConfig.PidMode)")
+	case hc.UTSMode != "" && hc.UTSMode != "host":
+		return no("UTS mode " + hc.UTSMode + " (HostConfig.UTSMode)")
+	case hc.CgroupnsMode != "" && hc.CgroupnsMode != "private" && hc.CgroupnsMode != "host":
+		return fmt.Errorf("invalid cgroup namespace mode: %s", hc.CgroupnsMode)
+	case len(r.BlkioWeightDevice) > 0 || len(r.BlkioDeviceReadBps) > 0 || len(r.BlkioDeviceWriteBps) > 0 ||
+		len(r.BlkioDeviceReadIOps) > 0 || len(r.BlkioDeviceWriteIOps) > 0:
+		return no("per-device block I/O limits (HostConfig.BlkioDevice*)")
+	case r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0:
+		return no("real-time CPU limits (HostConfig.CpuRealtime*)")
+	case r.OomKillDisable != nil && *r.OomKillDisable:
+		return no("HostConfig.OomKillDisable")
+	case r.CPUCount != 0 || r.CPUPercent != 0 || r.IOMaximumIOps != 0 || r.IOMaximumBandwidth != 0:
+		return no("Windows resource limits (HostConfig.CpuCount, CpuPercent, IOMaximum*)")
+	case hc.Isolation != "" && hc.Isolation != "default":
+		return fmt.Errorf("invalid isolation: %s on linux", hc.Isolation)
+	case hc.Runtime != "" && hc.Runtime != "skiffd" && hc.Runtime != "runc":
+		return fmt.Errorf("Unknown runtime specified %s", hc.Runtime)
+	case cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE":
+		return no("health checks (Config.Healthcheck)")
+	case len(hc.StorageOpt) > 0:
+		return no("storage options (HostConfig.StorageOpt)")
+	}
+	switch hc.NetworkMode {
+	case "", "default", "bridge", "none", "host":
+	default:
+		if strings.HasPrefix(hc.NetworkMode, "container:") {
+			return no("network mode container:<name> (HostConfig.NetworkMode)")
+		}
+		return errdefs.NotFound(fmt.Errorf("network %s not found", hc.NetworkMode))
+	}
+	for _, opt := range hc.SecurityOpt {
+		if _, err := parseSecurityOpt(opt); err != nil {
+			return err
+		}
+	}
+	for _, h := range hc.ExtraHosts {
+		if _, _, err := parseExtraHost(h); err != nil {
+			return err
+		}
+	}
+	for _, u := range r.Ulimits {
+		if _, err := rlimitName(u.Name); err != nil {
+			return err
+		}
+		if u.Soft > u.Hard {
+			return fmt.Errorf("ulimit soft limit must be less than or equal to hard limit: %d > %d", u.Soft, u.Hard)
+		}
+	}
+	return nil
+}
+
+func hasPortBindings(pm types.PortMap) bool {
+	for _, b := range pm {
+		if len(b) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// securityOpts is what HostConfig.SecurityOpt asks for.
+type securityOpts struct {
+	noNewPrivs       bool
+	seccompUnconfined bool
+	seccompProfile   string // JSON, "" for the default
+}
+
+// parseSecurityOpt reads one --security-opt value into a securityOpts
+// (only the set fields matter); anything that would need a security
+// module skiffd lacks is refused.
+func parseSecurityOpt(opt string) (securityOpts, error) {
+	var so securityOpts
+	switch opt {
+	case "no-new-privileges", "no-new-privileges:true", "no-new-privileges=true":
+		so.noNewPrivs = true
+		return so, nil
+	case "no-new-privileges:false", "no-new-privileges=false":
+		return so, nil
+	case "label=disable", "label:disable", "apparmor=unconfined", "apparmor:unconfined":
+		return so, nil
+	}
+	key, val, ok := strings.Cut(opt, "=")
+	if !ok {
+		key, val, ok = strings.Cut(opt, ":")
+	}
+	if !ok {
+		return so, fmt.Errorf("Invalid --security-opt: %q", opt)
+	}
+	switch key {
+	case "seccomp":
+		if val == "unconfined" {
+			so.seccompUnconfined = true
+		} else {
+			so.seccompProfile = val
+		}
+		return so, nil
+	case "label", "apparmor":
+		return so, fmt.Errorf("skiffd does not support %s security options yet (HostConfig.SecurityOpt %q)", key, opt)
+	}
+	return so, fmt.Errorf("Invalid --security-opt: %q", opt)
+}
+
+// parseExtraHost splits an ExtraHosts entry, "name:ip" or "name=ip".
+func parseExtraHost(s string) (string, string, error) {
+	name, ip, ok := strings.Cut(s, "=")
+	if !ok {
+		name, ip, ok = strings.Cut(s, ":")
+	}
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("invalid extra host: %s", s)
+	}
+	if ip == "host-gateway" {
+		return "", "", fmt.Errorf("skiffd does not support host-gateway in extra hosts yet (HostConfig.ExtraHosts %q)", s)
+	}
+	ip = strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]")
+	if _, err := netip.ParseAddr(ip); err != nil {
+		return "", "", fmt.Errorf("invalid IP address in add-host: %q", ip)
+	}
+	return name, ip, nil
+}
+
+// logRotation reads the json-file options max-size and max-file.
+func logRotation(lc types.LogConfig) (maxSize int64, maxFiles int, err error) {
+	switch lc.Type {
+	case "json-file", "none":
+	default:
+		return 0, 0, fmt.Errorf("skiffd does not support the %s logging driver yet (HostConfig.LogConfig)", lc.Type)
+	}
+	maxFiles = 1
+	for k, v := range lc.Config {
+		switch k {
+		case "max-size":
+			if maxSize, err = parseSize(v); err != nil || maxSize <= 0 {
+				return 0, 0, fmt.Errorf("invalid max-size for log: %s", v)
+			}
+		case "max-file":
+			if maxFiles, err = strconv.Atoi(v); err != nil || maxFiles < 1 {
+				return 0, 0, errors.New("max-file cannot be less than 1")
+			}
+		case "compress", "labels", "labels-regex", "env", "env-regex", "tag":
+		default:
+			return 0, 0, fmt.Errorf("unknown log opt '%s' for json-file log driver", k)
+		}
+	}
+	if maxFiles > 1 && maxSize == 0 {
+		return 0, 0, errors.New("max-file cannot be set when max-size is not set")
+	}
+	return maxSize, maxFiles, nil
+}
+
+// parseSize parses go-units' RAMInBytes forms: "10m", "1.5g", "512k",
+// "100" (bytes), binary multiples.
+func parseSize(s string) (int64, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimSuffix(s, "b")
+	s = strings.TrimSuffix(s, "i")
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k':
+			mult = 1 << 10
+		case 'm':
+			mult = 1 << 20
+		case 'g':
+			mult = 1 << 30
+		case 't':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			s = s[:n-1]
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size: %q", s)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+// writeNetworkFiles writes the container's hostname, hosts and
+// resolv.conf, which start binds over the image's.
+func writeNetworkFiles(c *container.Container) error {
+	cfg, hc := c.Config, c.HostConfig
+	if err := atomicfile.WriteFile(c.HostnamePath, []byte(cfg.Hostname+"\n"), 0o644); err != nil {
+		return err
+	}
+	var hosts bytes.Buffer
+	if hc.NetworkMode == "host" {
+		b, err := os.ReadFile("/etc/hosts")
+		if err != nil && !isNotExist(err) {
+			return err
+		}
+		hosts.Write(b)
+	} else {
+		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	}
+	for _, h := range hc.ExtraHosts {
+		name, ip, _ := parseExtraHost(h)
+		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
+	}
+	if hc.NetworkMode != "host" {
+		// Without an address of its own the name resolves to loopback.
+		fqdn := cfg.Hostname
+		if cfg.Domainname != "" {
+			fqdn = cfg.Hostname + "." + cfg.Domainname + " " + cfg.Hostname
+		}
+		fmt.Fprintf(&hosts, "127.0.1.1\t%s\n", fqdn)
+	}
+	if err := atomicfile.WriteFile(c.HostsPath, hosts.Bytes(), 0o644); err != nil {
+		return err
+	}
+	host, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil && !isNotExist(err) {
+		return err
+	}
+	return atomicfile.WriteFile(c.ResolvConfPath, resolvConf(host, hc.DNS, hc.DNSSearch, hc.DNSOptions, hc.NetworkMode == "host"), 0o644)
+}
+
+// resolvConf builds a container's resolv.conf from the host's as dockerd
+// does: the client's servers, search domains and options replace the
+// host's; off the host's network, loopback servers (which the container
+// cannot reach) are dropped, and Google's public servers stand in when none
+// is left.
+func resolvConf(host []byte, dns, search, options []string, hostNet bool) []byte {
+	var servers, searches, opts, other []string
+	sc := bufio.NewScanner(bytes.NewReader(host))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		f := strings.Fields(line)
+		if len(f) == 0 || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if len(f) < 2 {
+				continue
+			}
+			if !hostNet {
+				if a, err := netip.ParseAddr(f[1]); err == nil && a.IsLoopback() {
+					continue
+				}
+			}
+			servers = append(servers, f[1])
+		case "search", "domain":
+			searches = f[1:]
+		case "options":
+			opts = append(opts, f[1:]...)
+		default:
+			other = append(other, line)
+		}
+	}
+	if len(dns) > 0 {
+		servers = dns
+	}
+	if len(servers) == 0 {
+		servers = []string{"8.8.8.8", "8.8.4.4"}
+	}
+	if len(search) > 0 {
+		searches = search
+		if len(search) == 1 && search[0] == "." {
+			searches = nil
+		}
+	}
+	if len(options) > 0 {
+		opts = options
+	}
+	var b bytes.Buffer
+	for _, s := range servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if len(searches) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(searches, " "))
+	}
+	if len(opts) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
+	}
+	for _, l := range other {
+		b.WriteString(l + "\n")
+	}
+	return b.Bytes()
+}

@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/logs"
+)
+
+// ContainerLogs answers GET /containers/{id}/logs from the json-file log
+// the shim writes. Following ends when the container stops (after what it
+// wrote has been sent) or when ctx ends.
+func (e *Engine) ContainerLogs(ctx context.Context, name string, opts apicontainer.LogsOptions) (<-chan apicontainer.LogMessage, bool, error) {
+	c, err := e.get(name)
+	if err != nil {
+		return nil, false, err
+	}
+	if !opts.Stdout && !opts.Stderr {
+		return nil, false, errdefs.InvalidParameter(errors.New("You must choose at least one stream"))
+	}
+	c.Lock()
+	tty := c.Config.Tty
+	path := c.LogPath
+	noLog := c.HostConfig.LogConfig.Type == "none"
+	running := c.State.Running
+	c.Unlock()
+	if noLog {
+		return nil, false, errdefs.InvalidParameter(errors.New(`configured logging driver does not support reading`))
+	}
+	var stop chan struct{}
+	if opts.Follow {
+		stop = make(chan struct{})
+		if running {
+			// Stop following at the container's next exit (or removal).
+			exited := c.State.Wait(ctx, "not-running")
+			go func() {
+				<-exited
+				close(stop)
+			}()
+		} else {
+			close(stop)
+		}
+	}
+	out := make(chan apicontainer.LogMessage, 64)
+	go func() {
+		defer close(out)
+		err := logs.Read(ctx, path, logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow}, stop, func(m logs.Message) error {
+			if (m.Stream == "stdout" && !opts.Stdout) || (m.Stream == "stderr" && !opts.Stderr) {
+				return nil
+			}
+			select {
+			case out <- apicontainer.LogMessage{Stream: m.Stream, Line: m.Line, Time: m.Time}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil && !isNotExist(err) && ctx.Err() == nil {
+			select {
+			case out <- apicontainer.LogMessage{Err: err}:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return out, tty, nil
+}

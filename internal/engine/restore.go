@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/layer"
+	"skiffd/internal/runtime/shim"
+)
+
+// restoreContainers reconnects the engine to the containers of a previous
+// daemon: running ones get a monitor again (their shims kept them running
+// and logging), exits that happened while no daemon was there are recorded
+// (and acted on: restart policy, AutoRemove), and containers whose policy
+// says so are started. Shims left without a record are ended.
+func (e *Engine) restoreContainers(ctx context.Context) {
+	known := map[string]bool{}
+	var toStart, toRemove []*container.Container
+	for _, c := range e.containers.List() {
+		known[c.ID] = true
+		c.Lock()
+		cs := e.state(c.ID)
+		rc, err := e.rt.Load(ctx, c.ID)
+		switch {
+		case err == nil:
+			st, serr := rc.State(ctx)
+			if serr == nil && st.Status == shim.StatusCreated {
+				// The daemon died during a start: this run never began.
+				rc.Delete(ctx)
+				if c.State.Running {
+					c.State.SetStopped(container.ExitStatus{ExitCode: 128})
+				}
+				c.State.SetError(errors.New("the daemon stopped while the container was starting"))
+				e.containers.Save(c)
+				break
+			}
+			if !c.State.Running {
+				// A record saying stopped next to a live shim: the shim
+				// is the truth.
+				pid := 0
+				if serr == nil {
+					pid = st.InitPid
+				}
+				c.State.SetRunning(pid, false)
+				e.containers.Save(c)
+			}
+			done := make(chan struct{})
+			cs.mu.Lock()
+			cs.rc = rc
+			cs.monitorDone = done
+			cs.mu.Unlock()
+			go e.monitor(c, cs, rc, done)
+		case errdefs.KindOf(err) == errdefs.ErrNotFound:
+			if c.State.Running {
+				// No runtime state at all (the exec root was wiped, as by
+				// a reboot): the process is gone.
+				c.State.SetStopped(container.ExitStatus{ExitCode: 255})
+				c.State.SetError(errors.New("the container's runtime state was lost while the daemon was stopped"))
+				layer.UnmountRootfs(e.containerDir(c.ID))
+				e.containers.Save(c)
+				e.logEvent(c, "die", map[string]string{"exitCode": "255"})
+			}
+			if c.HostConfig.AutoRemove && !c.State.Running {
+				toRemove = append(toRemove, c)
+			} else if wantsStartAtBoot(c) {
+				toStart = append(toStart, c)
+			}
+		default:
+			e.logger.Error("restoring container", "container", c.ID, "error", err)
+			c.State.SetError(err)
+			e.containers.Save(c)
+		}
+		c.Unlock()
+	}
+	// Shims without a record: a create or remove that a crash cut short.
+	if ids, err := e.rt.List(); err == nil {
+		for _, id := range ids {
+			if known[id] {
+				continue
+			}
+			if rc, err := e.rt.Load(ctx, id); err == nil {
+				rc.Signal(ctx, 9)
+				rc.Delete(ctx)
+			}
+		}
+	}
+	for _, c := range toRemove {
+		go e.removeContainer(c, true)
+	}
+	for _, c := range toStart {
+		go func() {
+			sctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			defer cancel()
+			c.Lock()
+			defer c.Unlock()
+			if c.State.Running || c.State.IsRemoved() {
+				return
+			}
+			if err := e.startLocked(sctx, c, e.state(c.ID)); err != nil {
+				e.logger.Warn("starting container at daemon start", "container", c.ID, "error", err)
+			}
+		}()
+	}
+}
+
+// wantsStartAtBoot reports whether the restart policy starts a stopped
+// container when the daemon starts: always does, unless-stopped unless a
+// user stopped it.
+func wantsStartAtBoot(c *container.Container) bool {
+	if !c.HasBeenStartedBefore {
+		return false
+	}
+	switch c.HostConfig.RestartPolicy.Name {
+	case types.RestartPolicyAlways:
+		return true
+	case types.RestartPolicyUnlessStopped:
+		return !c.HasBeenManuallyStopped
+	}
+	return false
+}
+
+// restoreTimeout bounds the reconnection to the shims at daemon start.
+const restoreTimeout = 20 * time.Second

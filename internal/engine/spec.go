@@ -1,0 +1,356 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/runtime/caps"
+	"skiffd/internal/runtime/seccomp"
+	"skiffd/internal/runtime/spec"
+)
+
+// defaultPath is the PATH a container gets when neither the image nor the
+// client sets one (dockerd's oci.DefaultPathEnv).
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+func defaultMaskedPaths() []string   { return spec.DefaultMaskedPaths() }
+func defaultReadonlyPaths() []string { return spec.DefaultReadonlyPaths() }
+
+// buildSpec turns a container's record into the runtime spec of its next
+// run, rooted at rootfs.
+func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, error) {
+	cfg, hc := c.Config, c.HostConfig
+	s := spec.Default(c.ID, rootfs)
+	s.Hostname = cfg.Hostname
+	s.Domainname = cfg.Domainname
+	s.ReadonlyRoot = hc.ReadonlyRootfs
+	s.MaskedPaths = slices.Clone(hc.MaskedPaths)
+	s.ReadonlyPaths = slices.Clone(hc.ReadonlyPaths)
+
+	p := &s.Process
+	p.Args = append([]string{c.Path}, c.Args...)
+	p.Env = containerEnv(cfg.Env, cfg.Hostname, cfg.Tty)
+	p.Cwd = cfg.WorkingDir
+	if p.Cwd == "" {
+		p.Cwd = "/"
+	}
+	p.User = cfg.User
+	p.AdditionalGroups = slices.Clone(hc.GroupAdd)
+	p.Terminal = cfg.Tty
+	p.ConsoleHeight, p.ConsoleWidth = uint16(hc.ConsoleSize[0]), uint16(hc.ConsoleSize[1])
+	p.OpenStdin = cfg.OpenStdin
+	p.StdinOnce = cfg.StdinOnce
+	capList, err := capabilities(hc.CapAdd, hc.CapDrop)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	p.Capabilities = capList
+	if hc.OomScoreAdj != 0 {
+		adj := hc.OomScoreAdj
+		p.OOMScoreAdj = &adj
+	}
+	for _, u := range hc.Ulimits {
+		name, _ := rlimitName(u.Name)
+		p.Rlimits = append(p.Rlimits, spec.Rlimit{Type: name, Hard: uint64(u.Hard), Soft: uint64(u.Soft)})
+	}
+
+	var so securityOpts
+	for _, opt := range hc.SecurityOpt {
+		o, err := parseSecurityOpt(opt)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		so.noNewPrivs = so.noNewPrivs || o.noNewPrivs
+		so.seccompUnconfined = so.seccompUnconfined || o.seccompUnconfined
+		if o.seccompProfile != "" {
+			so.seccompProfile = o.seccompProfile
+		}
+	}
+	p.NoNewPrivileges = so.noNewPrivs
+	if !so.seccompUnconfined {
+		filter, err := seccompFilter(so.seccompProfile, capList)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		s.Seccomp = spec.SeccompFilter(filter)
+	}
+
+	// Namespaces.
+	var ns []spec.Namespace
+	for _, n := range s.Namespaces {
+		switch {
+		case n.Type == spec.NetworkNamespace && hc.NetworkMode == "host":
+		case n.Type == spec.PIDNamespace && hc.PidMode == "host":
+		case n.Type == spec.IPCNamespace && hc.IpcMode == "host":
+		case n.Type == spec.UTSNamespace && (hc.UTSMode == "host" || hc.NetworkMode == "host"):
+		default:
+			ns = append(ns, n)
+		}
+	}
+	if hc.CgroupnsMode != "host" {
+		ns = append(ns, spec.Namespace{Type: spec.CgroupNamespace})
+	}
+	s.Namespaces = ns
+	if hc.NetworkMode == "host" || hc.UTSMode == "host" {
+		s.Hostname = ""
+	}
+
+	// /dev/shm's size, and the files the engine manages.
+	for i, m := range s.Mounts {
+		if m.Destination == "/dev/shm" {
+			opts := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return strings.HasPrefix(o, "size=") })
+			s.Mounts[i].Options = append(opts, fmt.Sprintf("size=%dk", hc.ShmSize/1024))
+		}
+	}
+	for _, f := range []struct{ src, dst string }{
+		{c.ResolvConfPath, "/etc/resolv.conf"},
+		{c.HostnamePath, "/etc/hostname"},
+		{c.HostsPath, "/etc/hosts"},
+	} {
+		opts := []string{"rbind", "rprivate"}
+		if hc.ReadonlyRootfs {
+			opts = append(opts, "ro")
+		}
+		s.Mounts = append(s.Mounts, spec.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: opts})
+	}
+
+	// Resources.
+	r := hc.Resources
+	s.Cgroup = &spec.Cgroup{Parent: r.CgroupParent, Resources: spec.Resources{
+		Memory:            r.Memory,
+		MemorySwap:        r.MemorySwap,
+		MemoryReservation: r.MemoryReservation,
+		NanoCPUs:          r.NanoCPUs,
+		CPUShares:         r.CPUShares,
+		CPUQuota:          r.CPUQuota,
+		CPUPeriod:         r.CPUPeriod,
+		CpusetCpus:        r.CpusetCpus,
+		CpusetMems:        r.CpusetMems,
+		BlkioWeight:       r.BlkioWeight,
+	}}
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		s.Cgroup.Resources.PidsLimit = *r.PidsLimit
+	}
+
+	// The log.
+	if hc.LogConfig.Type != "none" {
+		maxSize, maxFiles, err := logRotation(hc.LogConfig)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		s.Log = spec.Log{Path: c.LogPath, MaxSize: maxSize, MaxFiles: maxFiles}
+	}
+	return s, nil
+}
+
+// containerEnv is the process environment: PATH first when nobody set
+// one, HOSTNAME, TERM=xterm with a terminal, then the configured
+// variables.
+func containerEnv(env []string, hostname string, tty bool) []string {
+	out := make([]string, 0, len(env)+3)
+	hasPath := slices.ContainsFunc(env, func(v string) bool { return strings.HasPrefix(v, "PATH=") })
+	if !hasPath {
+		out = append(out, defaultPath)
+	}
+	out = append(out, "HOSTNAME="+hostname)
+	if tty {
+		out = append(out, "TERM=xterm")
+	}
+	return append(out, env...)
+}
+
+// capabilities applies --cap-add and --cap-drop to dockerd's default set,
+// as moby's TweakCapabilities does: ALL in CapAdd starts from every
+// capability, ALL in CapDrop from none. Capabilities the kernel does not
+// know are left out.
+func capabilities(add, drop []string) ([]string, error) {
+	norm := func(list []string) ([]string, bool, error) {
+		var out []string
+		all := false
+		for _, n := range list {
+			if strings.EqualFold(n, "ALL") {
+				all = true
+				continue
+			}
+			b, err := caps.Bit(n)
+			if err != nil {
+				return nil, false, fmt.Errorf("unknown capability: %q", n)
+			}
+			out = append(out, caps.All()[b])
+		}
+		return out, all, nil
+	}
+	adds, addAll, err := norm(add)
+	if err != nil {
+		return nil, err
+	}
+	drops, dropAll, err := norm(drop)
+	if err != nil {
+		return nil, err
+	}
+	var base []string
+	switch {
+	case addAll:
+		base = caps.All()
+	case dropAll:
+		base = nil
+	default:
+		base = spec.DefaultCapabilities()
+	}
+	set := map[string]bool{}
+	for _, c := range base {
+		set[c] = true
+	}
+	if !addAll {
+		for _, c := range adds {
+			set[c] = true
+		}
+	}
+	if !dropAll {
+		for _, c := range drops {
+			delete(set, c)
+		}
+	}
+	if dropAll {
+		set = map[string]bool{}
+		for _, c := range adds {
+			set[c] = true
+		}
+	}
+	last := caps.LastCap()
+	out := []string{}
+	for i, n := range caps.All() {
+		if set[n] && i <= last {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// seccompCache holds compiled default filters by capability set: compiling
+// the default profile is the most expensive part of building a spec.
+var seccompCache sync.Map // string -> []syscall.SockFilter
+
+// seccompFilter compiles the default profile, or the client's JSON one,
+// for a container with the given capabilities.
+func seccompFilter(profile string, capList []string) ([]syscall.SockFilter, error) {
+	if profile != "" {
+		p, err := seccomp.ParseProfile([]byte(profile))
+		if err != nil {
+			return nil, fmt.Errorf("Decoding seccomp profile failed: %w", err)
+		}
+		return seccomp.Compile(p, capList)
+	}
+	key := strings.Join(capList, ",")
+	if f, ok := seccompCache.Load(key); ok {
+		return f.([]syscall.SockFilter), nil
+	}
+	f, err := seccomp.Compile(seccomp.DefaultProfile(), capList)
+	if err != nil {
+		return nil, err
+	}
+	seccompCache.Store(key, f)
+	return f, nil
+}
+
+// rlimitNames maps Docker's ulimit names to RLIMIT_ names.
+var rlimitNames = map[string]string{
+	"core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
+	"locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE",
+	"nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS",
+	"rtprio": "RLIMIT_RTPRIO", "rttime": "RLIMIT_RTTIME", "sigpending": "RLIMIT_SIGPENDING",
+	"stack": "RLIMIT_STACK", "as": "RLIMIT_AS",
+}
+
+func rlimitName(name string) (string, error) {
+	if n, ok := rlimitNames[name]; ok {
+		return n, nil
+	}
+	return "", fmt.Errorf("invalid ulimit type: %s", name)
+}
+
+// signalNames are the signals by name, without "SIG".
+var signalNames = map[string]syscall.Signal{
+	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "BUS": syscall.SIGBUS, "CHLD": syscall.SIGCHLD,
+	"CLD": syscall.SIGCLD, "CONT": syscall.SIGCONT, "FPE": syscall.SIGFPE, "HUP": syscall.SIGHUP,
+	"ILL": syscall.SIGILL, "INT": syscall.SIGINT, "IO": syscall.SIGIO, "IOT": syscall.SIGIOT,
+	"KILL": syscall.SIGKILL, "PIPE": syscall.SIGPIPE, "POLL": syscall.SIGPOLL, "PROF": syscall.SIGPROF,
+	"PWR": syscall.SIGPWR, "QUIT": syscall.SIGQUIT, "SEGV": syscall.SIGSEGV, "STKFLT": syscall.SIGSTKFLT,
+	"STOP": syscall.SIGSTOP, "SYS": syscall.SIGSYS, "TERM": syscall.SIGTERM, "TRAP": syscall.SIGTRAP,
+	"TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "VTALRM": syscall.SIGVTALRM, "WINCH": syscall.SIGWINCH,
+	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+}
+
+// parseSignal reads a signal as Docker accepts it: a number, a name with
+// or without "SIG" in any case, or RTMIN+n / RTMAX-n.
+func parseSignal(s string) (syscall.Signal, error) {
+	if n, err := parseUint(s); err == nil {
+		if n == 0 || n > 64 {
+			return 0, fmt.Errorf("Invalid signal: %s", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	if sig, ok := signalNames[name]; ok {
+		return sig, nil
+	}
+	const rtmin, rtmax = 34, 64
+	if rest, ok := strings.CutPrefix(name, "RTMIN"); ok {
+		off := 0
+		if rest != "" {
+			n, err := parseUint(strings.TrimPrefix(rest, "+"))
+			if err != nil || !strings.HasPrefix(rest, "+") {
+				return 0, fmt.Errorf("Invalid signal: %s", s)
+			}
+			off = n
+		}
+		if rtmin+off <= rtmax {
+			return syscall.Signal(rtmin + off), nil
+		}
+	}
+	if rest, ok := strings.CutPrefix(name, "RTMAX"); ok {
+		off := 0
+		if rest != "" {
+			n, err := parseUint(strings.TrimPrefix(rest, "-"))
+			if err != nil || !strings.HasPrefix(rest, "-") {
+				return 0, fmt.Errorf("Invalid signal: %s", s)
+			}
+			off = n
+		}
+		if rtmax-off >= rtmin {
+			return syscall.Signal(rtmax - off), nil
+		}
+	}
+	return 0, fmt.Errorf("Invalid signal: %s", s)
+}
+
+func parseUint(s string) (int, error) {
+	if s == "" || len(s) > 9 {
+		return 0, errors.New("not a number")
+	}
+	n := 0
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return 0, errors.New("not a number")
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n, nil
+}
+
+// stopSignal is the container's stop signal, SIGTERM by default.
+func stopSignal(c *container.Container) syscall.Signal {
+	if c.Config != nil && c.Config.StopSignal != "" {
+		if sig, err := parseSignal(c.Config.StopSignal); err == nil {
+			return sig
+		}
+	}
+	return syscall.SIGTERM
+}

@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/container"
+	"skiffd/internal/runtime/cgroups"
+	"skiffd/internal/sysinfo"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/stat (100 on every Linux
+// architecture Go supports).
+const clockTicks = 100
+
+// ContainerStats answers GET /containers/{id}/stats: samples of the
+// container's cgroup counters, each with the previous one as precpu_stats.
+// A container that does not run gets empty samples, as from dockerd.
+func (e *Engine) ContainerStats(ctx context.Context, name string, stream, oneShot bool, emit func(*types.StatsJSON) error) error {
+	c, err := e.get(name)
+	if err != nil {
+		return err
+	}
+	var prev *types.StatsJSON
+	sample := func() *types.StatsJSON {
+		s := e.statsSample(c)
+		if prev != nil {
+			s.PreCPUStats = prev.CPUStats
+			s.PreRead = prev.Read
+		}
+		prev = s
+		return s
+	}
+	if !stream {
+		first := sample()
+		if oneShot {
+			return emit(first)
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return nil
+		}
+		return emit(sample())
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if err := emit(sample()); err != nil {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// statsSample reads one sample.
+func (e *Engine) statsSample(cc *container.Container) *types.StatsJSON {
+	out := &types.StatsJSON{}
+	out.Read = time.Now().UTC()
+	cc.Lock()
+	out.Name, out.ID = cc.Name, cc.ID
+	cc.Unlock()
+	out.Networks = nil
+	out.BlkioStats = types.BlkioStats{
+		IoServiceBytesRecursive: []types.BlkioStatEntry{}, IoServicedRecursive: []types.BlkioStatEntry{},
+		IoQueuedRecursive: []types.BlkioStatEntry{}, IoServiceTimeRecursive: []types.BlkioStatEntry{},
+		IoWaitTimeRecursive: []types.BlkioStatEntry{}, IoMergedRecursive: []types.BlkioStatEntry{},
+		IoTimeRecursive: []types.BlkioStatEntry{}, SectorsRecursive: []types.BlkioStatEntry{},
+	}
+	cs := e.state(cc.ID)
+	cs.mu.Lock()
+	rc := cs.rc
+	cs.mu.Unlock()
+	if rc == nil {
+		out.Read = time.Time{}
+		return out
+	}
+	st, err := rc.Stats(context.Background())
+	if err != nil {
+		return out
+	}
+	fillStats(out, st, sysinfo.Read().MemTotal)
+	out.CPUStats.SystemUsage = systemCPUUsage()
+	out.CPUStats.OnlineCPUs = uint32(onlineCPUs())
+	return out
+}
+
+// fillStats maps the cgroup counters to Docker's stats.
+func fillStats(out *types.StatsJSON, st *cgroups.Stats, memTotal int64) {
+	out.CPUStats.CPUUsage = types.CPUUsage{
+		TotalUsage:        st.CPU.TotalUsage,
+		PercpuUsage:       st.CPU.PercpuUsage,
+		UsageInKernelmode: st.CPU.UsageInKernelmode,
+		UsageInUsermode:   st.CPU.UsageInUsermode,
+	}
+	out.CPUStats.ThrottlingData = types.ThrottlingData{
+		Periods:          st.CPU.Throttling.Periods,
+		ThrottledPeriods: st.CPU.Throttling.ThrottledPeriods,
+		ThrottledTime:    st.CPU.Throttling.ThrottledTime,
+	}
+	limit := st.Memory.Limit
+	if limit == 0 || limit == math.MaxUint64 || (memTotal > 0 && limit > uint64(memTotal)) {
+		limit = uint64(memTotal)
+	}
+	out.MemoryStats = types.MemoryStats{
+		Usage:    st.Memory.Usage,
+		MaxUsage: st.Memory.MaxUsage,
+		Failcnt:  st.Memory.Failcnt,
+		Limit:    limit,
+		Stats:    st.Memory.Stats,
+	}
+	out.PidsStats = types.PidsStats{Current: st.Pids.Current, Limit: st.Pids.Limit}
+	for _, b := range st.Blkio.IoServiceBytesRecursive {
+		out.BlkioStats.IoServiceBytesRecursive = append(out.BlkioStats.IoServiceBytesRecursive, types.BlkioStatEntry{Major: b.Major, Minor: b.Minor, Op: b.Op, Value: b.Value})
+	}
+	for _, b := range st.Blkio.IoServicedRecursive {
+		out.BlkioStats.IoServicedRecursive = append(out.BlkioStats.IoServicedRecursive, types.BlkioStatEntry{Major: b.Major, Minor: b.Minor, Op: b.Op, Value: b.Value})
+	}
+}
+
+// systemCPUUsage is the host's total CPU time in nanoseconds, from the cpu
+// line of /proc/stat, as dockerd computes it.
+func systemCPUUsage() uint64 {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 8 || fields[0] != "cpu" {
+			continue
+		}
+		var ticks uint64
+		for _, v := range fields[1:8] {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			ticks += n
+		}
+		return ticks * (1e9 / clockTicks)
+	}
+	return 0
+}
+
+// onlineCPUs counts the cpuN lines of /proc/stat.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return sysinfo.Read().NCPU
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
+			n++
+		}
+	}
+	return n
+}
