@@ -431,9 +431,9 @@ func hasPortBindings(pm types.PortMap) bool {
 
 // securityOpts is what HostConfig.SecurityOpt asks for.
 type securityOpts struct {
-	noNewPrivs       bool
+	noNewPrivs        bool
 	seccompUnconfined bool
-	seccompProfile   string // JSON, "" for the default
+	seccompProfile    string // JSON, "" for the default
 }
 
 // parseSecurityOpt reads one --security-opt value into a securityOpts

@@ -36,8 +36,8 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		ContainersRunning: running,
 		ContainersPaused:  paused,
 		ContainersStopped: stopped,
-		Images: len(e.images.List()),
-		Driver: "overlay2",
+		Images:            len(e.images.List()),
+		Driver:            "overlay2",
 		DriverStatus: [][2]string{
 			{"Backing Filesystem", sysinfo.BackingFilesystem(e.opts.DataRoot)},
 			{"Supports d_type", "true"},
