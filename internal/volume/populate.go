@@ -1,0 +1,158 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"skiffd/internal/archive"
+)
+
+// PopulateFrom copies what a container's root file system holds at target
+// into the volume, if the volume is still empty: dockerd's "copy image
+// content into a new volume" on first mount. Ownership, modes, times,
+// xattrs and links are kept, and the volume's top directory takes the owner
+// and mode of the source directory. Nothing is copied when target does not
+// exist or is not a directory, or when the volume already has content.
+//
+// target is resolved inside rootfs as if rootfs were "/" (openat2
+// RESOLVE_IN_ROOT): symbolic links in the image cannot make the daemon copy
+// host files. The copy itself never follows a symbolic link either. Call it
+// after Mount for option-backed volumes, so the content lands on the
+// mounted file system.
+func (s *Store) PopulateFrom(ctx context.Context, name, rootfs, target string) error {
+	v, err := s.Get(name)
+	if err != nil {
+		return err
+	}
+	dst, err := os.Open(v.Mountpoint)
+	if err != nil {
+		return fmt.Errorf("populate volume %s: %w", name, err)
+	}
+	defer dst.Close()
+	if _, err := dst.Readdirnames(1); err == nil {
+		return nil // not empty
+	} else if !errors.Is(err, io.EOF) {
+		return fmt.Errorf("populate volume %s: %w", name, err)
+	}
+	src, err := openInRoot(rootfs, target)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("populate volume %s from %s: %w", name, target, err)
+	}
+	defer src.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(src.Fd()), &st); err != nil {
+		return fmt.Errorf("populate volume %s from %s: %w", name, target, err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return nil
+	}
+	// Pack reads the source through the descriptor resolved above; the
+	// magic link only names it, so a rename inside the container cannot
+	// swap the directory under the copy.
+	srcPath := "/proc/self/fd/" + strconv.Itoa(int(src.Fd()))
+	pr, pw := io.Pipe()
+	packErr := make(chan error, 1)
+	go func() {
+		err := archive.Pack(ctx, pw, srcPath, archive.PackOptions{})
+		pw.CloseWithError(err)
+		packErr <- err
+	}()
+	_, applyErr := archive.Apply(ctx, v.Mountpoint, pr, archive.ApplyOptions{WhiteoutFormat: archive.LiteralWhiteouts})
+	pr.CloseWithError(errors.New("apply stopped"))
+	if err := <-packErr; err != nil {
+		return fmt.Errorf("populate volume %s from %s: read: %w", name, target, err)
+	}
+	if applyErr != nil {
+		return fmt.Errorf("populate volume %s from %s: write: %w", name, target, applyErr)
+	}
+	if err := dst.Chown(int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("populate volume %s: %w", name, err)
+	}
+	if err := dst.Chmod(fs.FileMode(st.Mode&0o777) | modeBits(st.Mode)); err != nil {
+		return fmt.Errorf("populate volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// modeBits converts setuid, setgid and sticky from a raw st_mode.
+func modeBits(m uint32) fs.FileMode {
+	var out fs.FileMode
+	if m&syscall.S_ISUID != 0 {
+		out |= fs.ModeSetuid
+	}
+	if m&syscall.S_ISGID != 0 {
+		out |= fs.ModeSetgid
+	}
+	if m&syscall.S_ISVTX != 0 {
+		out |= fs.ModeSticky
+	}
+	return out
+}
+
+// openHow is struct open_how of openat2(2).
+type openHow struct {
+	flags   uint64
+	mode    uint64
+	resolve uint64
+}
+
+const (
+	oPath               = 0x200000 // O_PATH, which package syscall lacks
+	sysOpenat2          = 437
+	resolveNoMagiclinks = 0x02
+	resolveInRoot       = 0x10
+)
+
+// openInRoot opens the directory p inside root, resolving every symbolic
+// link as if root were "/". Kernels without openat2 (before 5.6) fall back
+// to os.Root, which refuses links that leave root instead of clamping them.
+func openInRoot(root, p string) (*os.File, error) {
+	rel := path.Clean("/" + p)[1:]
+	if rel == "" {
+		rel = "."
+	}
+	rfd, err := syscall.Open(root, oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer syscall.Close(rfd)
+	name, err := syscall.BytePtrFromString(rel)
+	if err != nil {
+		return nil, err
+	}
+	how := openHow{flags: syscall.O_RDONLY | syscall.O_DIRECTORY | syscall.O_CLOEXEC, resolve: resolveInRoot | resolveNoMagiclinks}
+	// EAGAIN means a rename raced the resolution; retry a bounded number
+	// of times, as the kernel documentation suggests.
+	for attempt := 0; ; attempt++ {
+		fd, _, errno := syscall.Syscall6(sysOpenat2, uintptr(rfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
+		switch errno {
+		case 0:
+			return os.NewFile(fd, path.Join(root, rel)), nil
+		case syscall.EINTR, syscall.EAGAIN:
+			if attempt < 128 {
+				continue
+			}
+			return nil, &os.PathError{Op: "openat2", Path: path.Join(root, rel), Err: errno}
+		case syscall.ENOSYS:
+			r, err := os.OpenRoot(root)
+			if err != nil {
+				return nil, err
+			}
+			defer r.Close()
+			return r.Open(rel)
+		default:
+			return nil, &os.PathError{Op: "openat2", Path: path.Join(root, rel), Err: errno}
+		}
+	}
+}
