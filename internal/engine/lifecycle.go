@@ -61,6 +61,11 @@ func (e *Engine) ContainerStart(ctx context.Context, name string) error {
 	c.HasBeenManuallyStopped = false
 	err = e.startLocked(ctx, c, cs)
 	autoRemove := err != nil && c.HostConfig.AutoRemove
+	if autoRemove {
+		// dockerd's removed-waiters hear only the exit code of a start
+		// that failed; the error goes to the start request.
+		c.State.SetError(nil)
+	}
 	c.Unlock()
 	if autoRemove {
 		e.removeContainer(c, true)

@@ -1,0 +1,523 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"skiffd/internal/runtime/pty"
+	"skiffd/internal/skifftest"
+)
+
+// startWithBusybox starts a daemon, imports busybox and makes sure every
+// container is removed before the daemon stops: containers outlive their
+// daemon (live restore), so a test must not leave any behind.
+func startWithBusybox(t *testing.T) *skifftest.Daemon {
+	t.Helper()
+	d := skifftest.Start(t)
+	importBusybox(t, d)
+	removeAllAtEnd(t, d)
+	return d
+}
+
+func removeAllAtEnd(t *testing.T, d *skifftest.Daemon) {
+	t.Cleanup(func() {
+		ids := strings.Fields(d.Docker(t, "ps", "-aq").Stdout)
+		if len(ids) > 0 {
+			d.Docker(t, append([]string{"rm", "-f"}, ids...)...)
+		}
+	})
+}
+
+// waitFor polls cond (a docker query) until it holds or 20 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func inspectField(t *testing.T, d *skifftest.Daemon, name, format string) string {
+	t.Helper()
+	return strings.TrimSpace(dockerOK(t, d, "inspect", "--format", format, name))
+}
+
+// TestCLIContainerRun covers docker run in the foreground: output, exit
+// codes, start errors with the CLI's 126/127, stdin, and the options of
+// the issue proven from inside the container.
+func TestCLIContainerRun(t *testing.T) {
+	d := startWithBusybox(t)
+
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		stdin    []byte
+		wantOut  string
+		wantCode int
+		wantErr  string
+	}{
+		{name: "echo", args: []string{"run", "--rm", "busybox", "echo", "hello"}, wantOut: "hello\n"},
+		{name: "exit code", args: []string{"run", "--rm", "busybox", "sh", "-c", "exit 3"}, wantCode: 3},
+		{name: "stderr", args: []string{"run", "--rm", "busybox", "sh", "-c", "echo oops >&2"}, wantErr: "oops\n"},
+		{name: "stdin", args: []string{"run", "-i", "--rm", "busybox", "cat"}, stdin: []byte("hi\n"), wantOut: "hi\n"},
+		{name: "image cmd", args: []string{"run", "--rm", "busybox"}, wantOut: ""},
+		{name: "env workdir user", args: []string{"run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000", "busybox", "sh", "-c", "echo $FOO $A; pwd; id -u; id -g"},
+			wantOut: "bar 1\n/tmp\n1000\n1000\n"},
+		{name: "user by name", args: []string{"run", "--rm", "-u", "user", "busybox", "id"}, wantOut: "uid=1000(user) gid=1000(user)"},
+		{name: "entrypoint", args: []string{"run", "--rm", "--entrypoint", "echo", "busybox", "a", "b"}, wantOut: "a b\n"},
+		{name: "hostname", args: []string{"run", "--rm", "--hostname", "box1", "busybox", "sh", "-c", "hostname; cat /etc/hostname; grep -c box1 /etc/hosts"}, wantOut: "box1\nbox1\n1\n"},
+		{name: "add-host and dns", args: []string{"run", "--rm", "--add-host", "db:10.1.2.3", "--dns", "9.9.9.9", "--dns-search", "example.org", "busybox", "sh", "-c", "grep db /etc/hosts; cat /etc/resolv.conf"},
+			wantOut: "10.1.2.3\tdb\nnameserver 9.9.9.9\nsearch example.org\n"},
+		{name: "pid 1", args: []string{"run", "--rm", "busybox", "sh", "-c", "echo $$; cat /proc/1/cmdline; true"}, wantOut: "1\nsh\x00-c\x00"},
+		{name: "image filesystem", args: []string{"run", "--rm", "busybox", "ls", "/"}, wantOut: "bin\ndev\netc\nproc\nroot\nsys\ntmp\n"},
+		{name: "read-only rootfs", args: []string{"run", "--rm", "--read-only", "busybox", "touch", "/x"}, wantCode: 1, wantErr: "Read-only file system"},
+		{name: "cap drop", args: []string{"run", "--rm", "--cap-drop", "ALL", "busybox", "sh", "-c", "grep CapEff /proc/self/status"}, wantOut: "CapEff:\t0000000000000000\n"},
+		{name: "default caps", args: []string{"run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status"}, wantOut: "CapEff:\t00000000a80425fb\n"},
+		{name: "network none", args: []string{"run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"}, wantOut: "1: lo:"},
+		{name: "missing executable", args: []string{"run", "--rm", "busybox", "nope"}, wantCode: 127, wantErr: `exec: "nope": executable file not found in $PATH`},
+		{name: "missing path", args: []string{"run", "--rm", "busybox", "/no/such/binary"}, wantCode: 127, wantErr: "no such file or directory"},
+		{name: "not executable", args: []string{"run", "--rm", "busybox", "/etc/passwd"}, wantCode: 126, wantErr: "permission denied"},
+		{name: "unknown user", args: []string{"run", "--rm", "-u", "nobody2", "busybox", "true"}, wantCode: 125, wantErr: "unable to find user nobody2: no matching entries in passwd file"},
+		{name: "cpus range", args: []string{"run", "--rm", "--cpus", "9999", "busybox", "true"}, wantCode: 125, wantErr: "Range of CPUs is from 0.01 to"},
+		{name: "memory minimum", args: []string{"run", "--rm", "--memory", "1m", "busybox", "true"}, wantCode: 125, wantErr: "Minimum memory limit allowed is 6MB"},
+		{name: "ports refused", args: []string{"run", "--rm", "-p", "8080:80", "busybox", "true"}, wantCode: 125, wantErr: "PortBindings"},
+		{name: "bind refused", args: []string{"run", "--rm", "-v", "/tmp:/x", "busybox", "true"}, wantCode: 125, wantErr: "Binds"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var in io.Reader
+			if tc.stdin != nil {
+				in = bytes.NewReader(tc.stdin)
+			}
+			res := d.DockerIn(t, in, tc.args...)
+			if res.ExitCode != tc.wantCode || !strings.Contains(res.Stdout, tc.wantOut) || !strings.Contains(res.Stderr, tc.wantErr) {
+				t.Errorf("docker %s = %v\nwant exit %d, stdout containing %q, stderr containing %q", strings.Join(tc.args, " "), res, tc.wantCode, tc.wantOut, tc.wantErr)
+			}
+			if tc.wantOut != "" && tc.wantCode == 0 && !strings.HasPrefix(res.Stdout, tc.wantOut) {
+				t.Errorf("docker %s printed %q, want it to start with %q", strings.Join(tc.args, " "), res.Stdout, tc.wantOut)
+			}
+		})
+	}
+	// --rm removed every container, failed starts included.
+	if out := dockerOK(t, d, "ps", "-aq"); out != "" {
+		t.Errorf("containers left after docker run --rm: %q", out)
+	}
+}
+
+// TestCLIContainerStdinBinary sends 1 MiB of random bytes through cat and
+// expects them back byte for byte.
+func TestCLIContainerStdinBinary(t *testing.T) {
+	d := startWithBusybox(t)
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	res := d.DockerIn(t, bytes.NewReader(data), "run", "-i", "--rm", "busybox", "cat")
+	if res.ExitCode != 0 || res.Stdout != string(data) {
+		t.Fatalf("stdin round trip: exit %d, %d bytes back (equal: %v), stderr %q", res.ExitCode, len(res.Stdout), res.Stdout == string(data), res.Stderr)
+	}
+}
+
+// TestCLIContainerLifecycle walks the issue's command block on one
+// detached container.
+func TestCLIContainerLifecycle(t *testing.T) {
+	d := startWithBusybox(t)
+
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--name", "web", "-e", "A=1", "-w", "/tmp", "-u", "1000",
+		"--restart", "on-failure:2", "--memory", "64m", "--pids-limit", "50", "--label", "app=web", "busybox",
+		"sh", "-c", "echo started; i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.2; done"))
+	if len(id) != 64 {
+		t.Fatalf("docker run -d printed %q, want a container ID", id)
+	}
+	dockerOK(t, d, "run", "--name", "done", "busybox", "true")
+
+	if out := dockerOK(t, d, "ps", "--format", "{{.Names}} {{.Image}} {{.State}}"); out != "web busybox running\n" {
+		t.Errorf("docker ps = %q", out)
+	}
+	if out := dockerOK(t, d, "ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"); out != "done\n" {
+		t.Errorf("docker ps -a --filter status=exited = %q, want done", out)
+	}
+	if out := dockerOK(t, d, "ps", "-a", "--filter", "label=app=web", "-q"); out != id[:12]+"\n" {
+		t.Errorf("docker ps --filter label = %q", out)
+	}
+	got := inspectField(t, d, "web", `{{.State.Status}} {{.Config.User}} {{.Config.WorkingDir}} {{json .Config.Env}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.Config.Hostname}}`)
+	want := `running 1000 /tmp ["A=1"] on-failure:2 67108864 50 ` + id[:12]
+	if got != want {
+		t.Errorf("inspect web = %q, want %q", got, want)
+	}
+	// The limits are in force inside: the cgroup says so.
+	out := dockerOK(t, d, "inspect", "--format", "{{.State.Pid}}", "web")
+	if pid := strings.TrimSpace(out); pid == "0" {
+		t.Errorf("running container has no pid")
+	}
+
+	// Logs: tail with timestamps.
+	waitFor(t, "three ticks", func() bool { return strings.Contains(d.Docker(t, "logs", "web").Stdout, "tick3\n") })
+	res := d.Docker(t, "logs", "--tail", "2", "--timestamps", "web")
+	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+	stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z tick\d+$`)
+	if res.ExitCode != 0 || len(lines) != 2 || !stamp.MatchString(lines[0]) || !stamp.MatchString(lines[1]) {
+		t.Errorf("docker logs --tail 2 --timestamps = %v", res)
+	}
+	if out := dockerOK(t, d, "logs", "web"); !strings.HasPrefix(out, "started\ntick1\n") {
+		t.Errorf("docker logs starts %q", out[:min(len(out), 30)])
+	}
+
+	// top, with the default and the BSD and -o forms.
+	out = dockerOK(t, d, "top", "web")
+	if !strings.HasPrefix(out, "UID") || !strings.Contains(out, "sh -c echo started") {
+		t.Errorf("docker top = %q", out)
+	}
+	if out := dockerOK(t, d, "top", "web", "aux"); !strings.Contains(out, "%MEM") || !strings.Contains(out, "sh -c") {
+		t.Errorf("docker top aux = %q", out)
+	}
+	if out := dockerOK(t, d, "top", "web", "-o", "pid,comm"); !strings.HasPrefix(out, "PID") || !strings.Contains(out, " sh\n") {
+		t.Errorf("docker top -o pid,comm = %q", out)
+	}
+
+	// stats: one sample with the memory limit.
+	out = dockerOK(t, d, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}")
+	if !regexp.MustCompile(`^web \S+ / 64MiB [1-9]\d*\n$`).MatchString(out) {
+		t.Errorf("docker stats --no-stream = %q", out)
+	}
+
+	// pause and unpause, with dockerd's conflicts.
+	dockerOK(t, d, "pause", "web")
+	if out := dockerOK(t, d, "ps", "--format", "{{.Status}}"); !strings.HasSuffix(out, "(Paused)\n") {
+		t.Errorf("status of a paused container = %q", out)
+	}
+	if res := d.Docker(t, "pause", "web"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Container "+id+" is already paused") {
+		t.Errorf("second pause: %v", res)
+	}
+	dockerOK(t, d, "unpause", "web")
+	if res := d.Docker(t, "unpause", "web"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Container "+id+" is not paused") {
+		t.Errorf("second unpause: %v", res)
+	}
+
+	// kill with a signal the shell ignores does not stop it.
+	dockerOK(t, d, "kill", "-s", "USR1", "web")
+	if got := inspectField(t, d, "web", "{{.State.Running}}"); got != "true" {
+		t.Errorf("after kill -s USR1 running = %s", got)
+	}
+
+	// stop: SIGTERM (ignored by PID 1 without a handler), SIGKILL after -t.
+	start := time.Now()
+	dockerOK(t, d, "stop", "-t", "1", "web")
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("stop -t 1 took %v", el)
+	}
+	if got := inspectField(t, d, "web", "{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}"); got != "exited 137 0" {
+		t.Errorf("after stop: %s, want exited 137 0 (a manual stop is not restarted)", got)
+	}
+	// stop of a stopped container succeeds (304).
+	dockerOK(t, d, "stop", "web")
+	if res := d.Docker(t, "kill", "web"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "is not running") {
+		t.Errorf("kill of a stopped container: %v", res)
+	}
+
+	dockerOK(t, d, "start", "web")
+	if got := inspectField(t, d, "web", "{{.State.Running}}"); got != "true" {
+		t.Errorf("after start running = %s", got)
+	}
+	before := inspectField(t, d, "web", "{{.State.StartedAt}}")
+	dockerOK(t, d, "restart", "-t", "0", "web")
+	if after := inspectField(t, d, "web", "{{.State.Running}} {{.State.StartedAt}}"); after == "true "+before || !strings.HasPrefix(after, "true ") {
+		t.Errorf("restart: StartedAt %s then %s", before, after)
+	}
+
+	// rm of a running container without -f is refused.
+	if res := d.Docker(t, "rm", "web"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "You cannot remove a running container "+id) {
+		t.Errorf("rm of a running container: %v", res)
+	}
+	// Names are unique.
+	if res := d.Docker(t, "create", "--name", "web", "busybox"); res.ExitCode == 0 || !strings.Contains(res.Stderr, `The container name "/web" is already in use`) {
+		t.Errorf("create with a taken name: %v", res)
+	}
+
+	dockerOK(t, d, "rename", "web", "web2")
+	if got := inspectField(t, d, id[:12], "{{.Name}}"); got != "/web2" {
+		t.Errorf("name after rename = %s", got)
+	}
+
+	// wait returns the exit code once the container stops.
+	type waited struct {
+		res skifftest.Result
+	}
+	ch := make(chan waited, 1)
+	go func() { ch <- waited{d.Docker(t, "wait", "web2")} }()
+	time.Sleep(300 * time.Millisecond) // let the wait register; not synchronisation of the result
+	dockerOK(t, d, "kill", "web2")
+	w := <-ch
+	if w.res.ExitCode != 0 || w.res.Stdout != "137\n" {
+		t.Errorf("docker wait = %v, want 137", w.res)
+	}
+
+	// info counts containers.
+	if out := dockerOK(t, d, "info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}}"); out != "2 0 2\n" {
+		t.Errorf("info counts = %q, want 2 0 2", out)
+	}
+
+	dockerOK(t, d, "start", "web2")
+	dockerOK(t, d, "rm", "-f", "web2")
+	if res := d.Docker(t, "inspect", "web2"); res.ExitCode == 0 {
+		t.Errorf("web2 still exists after rm -f")
+	}
+	out = dockerOK(t, d, "container", "prune", "-f")
+	if !strings.Contains(out, "Deleted Containers:") {
+		t.Errorf("container prune = %q", out)
+	}
+	if out := dockerOK(t, d, "ps", "-aq"); out != "" {
+		t.Errorf("containers left after prune: %q", out)
+	}
+}
+
+// TestCLIContainerOOM runs a memory hog under a 16 MiB limit: it is killed
+// (137) and inspect says OOMKilled.
+func TestCLIContainerOOM(t *testing.T) {
+	d := startWithBusybox(t)
+	res := d.Docker(t, "run", "--name", "hog", "--memory", "16m", "--memory-swap", "16m", "busybox", "sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done")
+	if res.ExitCode != 137 {
+		t.Fatalf("memory hog: %v, want exit 137", res)
+	}
+	if got := inspectField(t, d, "hog", "{{.State.OOMKilled}} {{.State.ExitCode}}"); got != "true 137" {
+		t.Errorf("inspect hog = %q, want true 137", got)
+	}
+}
+
+// TestCLIContainerPidsLimit proves --pids-limit: forks beyond it fail.
+func TestCLIContainerPidsLimit(t *testing.T) {
+	d := startWithBusybox(t)
+	res := d.Docker(t, "run", "--rm", "--pids-limit", "5", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait")
+	if !strings.Contains(res.Stderr, "can't fork") && !strings.Contains(res.Stderr, "Resource temporarily unavailable") {
+		t.Errorf("fork beyond the pids limit: %v, want a fork failure", res)
+	}
+}
+
+// TestCLIContainerRestartPolicy: on-failure:2 restarts a failing container
+// twice, then leaves it exited.
+func TestCLIContainerRestartPolicy(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1")
+	waitFor(t, "two restarts", func() bool {
+		return inspectField(t, d, "flaky", "{{.State.Status}} {{.RestartCount}}") == "exited 2"
+	})
+	if out := dockerOK(t, d, "logs", "flaky"); out != "run\nrun\nrun\n" {
+		t.Errorf("logs of three runs = %q", out)
+	}
+	if got := inspectField(t, d, "flaky", "{{.State.ExitCode}}"); got != "1" {
+		t.Errorf("exit code %s, want 1", got)
+	}
+	// A successful exit is not restarted.
+	dockerOK(t, d, "run", "-d", "--name", "fine", "--restart", "on-failure", "busybox", "true")
+	waitFor(t, "fine to exit", func() bool { return inspectField(t, d, "fine", "{{.State.Status}}") == "exited" })
+	if got := inspectField(t, d, "fine", "{{.RestartCount}}"); got != "0" {
+		t.Errorf("restart count after exit 0 = %s", got)
+	}
+}
+
+// TestCLIContainerLiveRestore kills the daemon with SIGKILL while one
+// container runs and another exits meanwhile, starts a new daemon on the
+// same roots, and finds both as they are: the first still running and
+// stoppable, the second exited with its code and complete log.
+func TestCLIContainerLiveRestore(t *testing.T) {
+	d1 := skifftest.Start(t)
+	importBusybox(t, d1)
+	dockerOK(t, d1, "run", "-d", "--name", "keep", "busybox", "sleep", "1000")
+	dockerOK(t, d1, "run", "-d", "--name", "quit", "busybox", "sh", "-c", "sleep 1; echo bye; exit 7")
+	pid := inspectField(t, d1, "keep", "{{.State.Pid}}")
+	d1.Kill()
+	time.Sleep(1500 * time.Millisecond) // let "quit" exit while no daemon runs
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}})
+	removeAllAtEnd(t, d2)
+	if got := inspectField(t, d2, "keep", "{{.State.Status}} {{.State.Pid}}"); got != "running "+pid {
+		t.Errorf("keep after restart = %q, want running %s", got, pid)
+	}
+	waitFor(t, "quit's exit to be recorded", func() bool {
+		return inspectField(t, d2, "quit", "{{.State.Status}} {{.State.ExitCode}}") == "exited 7"
+	})
+	if out := dockerOK(t, d2, "logs", "quit"); out != "bye\n" {
+		t.Errorf("logs of quit = %q", out)
+	}
+	dockerOK(t, d2, "stop", "-t", "1", "keep")
+	if got := inspectField(t, d2, "keep", "{{.State.Status}}"); got != "exited" {
+		t.Errorf("keep after stop = %s", got)
+	}
+	if _, err := os.Stat("/proc/" + pid); err == nil {
+		if b, _ := os.ReadFile("/proc/" + pid + "/stat"); !bytes.Contains(b, []byte(") Z")) {
+			t.Errorf("process %s still runs after docker stop", pid)
+		}
+	}
+}
+
+// TestCLIContainerConcurrent starts 20 containers at once.
+func TestCLIContainerConcurrent(t *testing.T) {
+	d := startWithBusybox(t)
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := d.Docker(t, "run", "-d", "--name", fmt.Sprintf("c%d", i), "busybox", "sleep", "1000")
+			if res.ExitCode != 0 {
+				errs <- res.String()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("concurrent run: %s", e)
+	}
+	if out := dockerOK(t, d, "ps", "-q"); len(strings.Fields(out)) != n {
+		t.Errorf("%d containers running, want %d", len(strings.Fields(out)), n)
+	}
+	// Each has its own hostname (UTS namespace) and sees only itself.
+	out := dockerOK(t, d, "run", "--rm", "busybox", "sh", "-c", "ps -o pid | wc -l")
+	if strings.TrimSpace(out) != "4" { // header, sh, ps, wc
+		t.Errorf("processes seen by a new container: %q", out)
+	}
+	ids := strings.Fields(dockerOK(t, d, "ps", "-q"))
+	dockerOK(t, d, append([]string{"rm", "-f"}, ids...)...)
+}
+
+// TestCLIContainerTTY runs docker run -it under a pseudo-terminal: a
+// shell prompt, a command, ^C to a foreground process, the terminal's size
+// and the exit code.
+func TestCLIContainerTTY(t *testing.T) {
+	d := startWithBusybox(t)
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	if err := pty.Resize(slave, 30, 100); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(skifftest.DockerPath(t), "run", "-it", "--rm", "busybox", "sh")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+filepath.Join(d.Dir, "docker-config"))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	expect := func(s string) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("%q on the terminal", s), func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return strings.Contains(out.String(), s)
+		})
+	}
+	expect("/ # ")
+	io.WriteString(master, "echo $((6*7)); stty size\r")
+	expect("42\r\n30 100\r\n")
+	io.WriteString(master, "sleep 100\r")
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(master, "\x03")
+	expect("^C")
+	io.WriteString(master, "exit 5\r")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 5 {
+			t.Errorf("docker run -it exited with %v, want 5", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		mu.Lock()
+		t.Fatalf("docker run -it did not exit; terminal:\n%q", out.String())
+	}
+}
+
+// TestCLIContainerRawAPI checks engine answers the CLI hides: the create
+// response, start of a running container (304), wait before start, and
+// the error texts of the lifecycle conflicts.
+func TestCLIContainerRawAPI(t *testing.T) {
+	d := startWithBusybox(t)
+	hdr := map[string][]string{"Content-Type": {"application/json"}}
+	r := d.Do(t, "POST", "/v1.50/containers/create?name=raw", strings.NewReader(`{"Image":"busybox","Cmd":["sleep","1000"]}`), hdr)
+	if r.Status != 201 {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	var created struct {
+		ID       string `json:"Id"`
+		Warnings []string
+	}
+	if err := json.Unmarshal([]byte(r.Body), &created); err != nil || len(created.ID) != 64 || created.Warnings == nil {
+		t.Errorf("create body %q", r.Body)
+	}
+	r = d.Do(t, "POST", "/v1.50/containers/create", strings.NewReader(`{"Image":"nothere"}`), hdr)
+	if r.Status != 404 || !strings.Contains(r.Body, "No such image: nothere:latest") {
+		t.Errorf("create of a missing image: %d %s", r.Status, r.Body)
+	}
+	if r := d.Do(t, "POST", "/v1.50/containers/raw/start", nil, nil); r.Status != 204 {
+		t.Errorf("start: %d %s", r.Status, r.Body)
+	}
+	if r := d.Do(t, "POST", "/v1.50/containers/raw/start", nil, nil); r.Status != 304 {
+		t.Errorf("second start: %d %s, want 304", r.Status, r.Body)
+	}
+	if r := d.Do(t, "POST", "/v1.50/containers/raw/resize?h=10&w=10", nil, nil); r.Status != 200 && r.Status != 409 && r.Status != 400 {
+		t.Errorf("resize without a tty: %d %s", r.Status, r.Body)
+	}
+	if r := d.Do(t, "POST", "/v1.50/containers/raw/stop?t=0", nil, nil); r.Status != 204 {
+		t.Errorf("stop: %d %s", r.Status, r.Body)
+	}
+	if r := d.Do(t, "POST", "/v1.50/containers/raw/stop", nil, nil); r.Status != 304 {
+		t.Errorf("second stop: %d %s, want 304", r.Status, r.Body)
+	}
+	if r := d.Do(t, "POST", "/v1.50/containers/raw/pause", nil, nil); r.Status != 409 || !strings.Contains(r.Body, "is not running") {
+		t.Errorf("pause of a stopped container: %d %s", r.Status, r.Body)
+	}
+	r = d.Do(t, "GET", "/v1.50/containers/raw/json?size=1", nil, nil)
+	var insp map[string]any
+	if err := json.Unmarshal([]byte(r.Body), &insp); err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	for _, k := range []string{"SizeRw", "SizeRootFs", "GraphDriver", "NetworkSettings", "Mounts"} {
+		if _, ok := insp[k]; !ok {
+			t.Errorf("inspect lacks %s: %s", k, r.Body)
+		}
+	}
+	if rootfs, _ := insp["SizeRootFs"].(float64); rootfs <= 0 {
+		t.Errorf("SizeRootFs = %v", insp["SizeRootFs"])
+	}
+	if r := d.Do(t, "DELETE", "/v1.50/containers/raw", nil, nil); r.Status != 204 {
+		t.Errorf("rm: %d %s", r.Status, r.Body)
+	}
+	if r := d.Do(t, "GET", "/v1.50/containers/raw/json", nil, nil); r.Status != 404 || !strings.Contains(r.Body, "No such container: raw") {
+		t.Errorf("inspect after rm: %d %s", r.Status, r.Body)
+	}
+}
