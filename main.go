@@ -26,6 +26,7 @@ import (
 	"skiffd/internal/api/exec"
 	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
+	"skiffd/internal/api/volume"
 	"skiffd/internal/config"
 	"skiffd/internal/engine"
 	"skiffd/internal/pidfile"
@@ -45,6 +46,7 @@ var (
 	_ system.Backend       = (*engine.Engine)(nil)
 	_ system.EventsBackend = (*engine.Engine)(nil)
 	_ image.Backend        = (*engine.Engine)(nil)
+	_ volume.Backend       = (*engine.Engine)(nil)
 )
 
 func main() {
@@ -112,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	b := backends{System: eng, Events: eng, Image: eng}
+	b := backends{System: eng, Events: eng, Image: eng, Volume: eng}
 	// The engine gains the container backend in issue 5; until every method
 	// exists the routes answer as a build without containers would.
 	if cb, ok := any(eng).(container.Backend); ok {

@@ -9,6 +9,7 @@ import (
 	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
 	"skiffd/internal/api/unsupported"
+	"skiffd/internal/api/volume"
 	"skiffd/internal/api/wire"
 )
 
@@ -22,7 +23,8 @@ type backends struct {
 	// Container is nil in a build whose engine cannot run containers.
 	Container container.Backend
 	// Exec is nil until the engine implements it.
-	Exec exec.Backend
+	Exec   exec.Backend
+	Volume volume.Backend
 }
 
 // newRouter lists the whole API surface, one "METHOD /path" per line. Paths
@@ -107,14 +109,15 @@ func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
 	mux.Handle("DELETE /images/{name...}", h(image.Delete(b.Image)))
 	mux.Handle("GET /distribution/{name...}", h(unsupported.NotYet("registry access")))
 
-	// volumes and networks: not built yet
-	volumes := unsupported.NotYet("volumes")
-	mux.Handle("GET /volumes", h(volumes))
-	mux.Handle("POST /volumes/create", h(volumes))
-	mux.Handle("POST /volumes/prune", h(volumes))
-	mux.Handle("GET /volumes/{name}", h(unsupported.NoSuchVolume()))
-	mux.Handle("PUT /volumes/{name}", h(volumes))
-	mux.Handle("DELETE /volumes/{name}", h(volumes))
+	// volumes
+	mux.Handle("GET /volumes", h(volume.List(b.Volume)))
+	mux.Handle("POST /volumes/create", h(volume.Create(b.Volume)))
+	mux.Handle("POST /volumes/prune", h(volume.Prune(b.Volume)))
+	mux.Handle("GET /volumes/{name}", h(volume.Inspect(b.Volume)))
+	mux.Handle("PUT /volumes/{name}", h(volume.Update()))
+	mux.Handle("DELETE /volumes/{name}", h(volume.Remove(b.Volume)))
+
+	// networks: not built yet
 	networks := unsupported.NotYet("networks")
 	mux.Handle("GET /networks", h(networks))
 	mux.Handle("POST /networks/create", h(networks))

@@ -48,7 +48,7 @@ func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.T
 
 func testServerHandler(t *testing.T, b *fakeBackend) http.Handler {
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	return newHandler(newRouter(backends{System: b, Events: b, Image: b}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
+	return newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
 }
 
 func TestRoutes(t *testing.T) {
@@ -188,4 +188,21 @@ func (f *fakeBackend) ImageDelete(ctx context.Context, name string, force, prune
 }
 func (f *fakeBackend) ImagesPrune(ctx context.Context, ef filters.Args) (*types.ImagesPruneReport, error) {
 	return &types.ImagesPruneReport{ImagesDeleted: []types.ImageDeleteItem{}}, nil
+}
+
+// The volume methods answer as an empty store would.
+func (f *fakeBackend) Volumes(ctx context.Context, ef filters.Args) ([]*types.Volume, []string, error) {
+	return []*types.Volume{}, nil, nil
+}
+func (f *fakeBackend) VolumeCreate(ctx context.Context, req types.VolumeCreateOptions) (*types.Volume, error) {
+	return &types.Volume{Name: req.Name, Driver: "local"}, nil
+}
+func (f *fakeBackend) VolumeInspect(ctx context.Context, name string) (*types.Volume, error) {
+	return nil, errdefs.NotFound(fmt.Errorf("get %s: no such volume", name))
+}
+func (f *fakeBackend) VolumeRemove(ctx context.Context, name string, force bool) error {
+	return errdefs.NotFound(fmt.Errorf("get %s: no such volume", name))
+}
+func (f *fakeBackend) VolumesPrune(ctx context.Context, ef filters.Args) (*types.VolumesPruneReport, error) {
+	return &types.VolumesPruneReport{}, nil
 }

@@ -88,6 +88,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New(), layers: layers, images: images}
 	e.removeOrphanLayers()
+	if err := e.openVolumes(); err != nil {
+		return nil, err
+	}
 	if err := e.openContainers(); err != nil {
 		return nil, err
 	}
