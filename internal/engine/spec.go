@@ -40,6 +40,8 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
+	// dockerd creates a missing WorkingDir (docker run -w /new/dir works).
+	p.CreateCwd = cfg.WorkingDir != ""
 	p.User = cfg.User
 	p.AdditionalGroups = slices.Clone(hc.GroupAdd)
 	p.Terminal = cfg.Tty
