@@ -185,3 +185,133 @@ func (e *Engine) VolumesDiskUsage(ctx context.Context) ([]*types.Volume, error) 
 	}
 	return out, nil
 }
+
+// createMountVolumes is the create-time half of a container's volumes, for
+// the container code: for every volume mount point it creates the volume
+// (a random name for anonymous ones; labels and driver options from
+// --mount's VolumeOptions) or finds the existing one, holds it for
+// containerID so no prune or removal races the record being saved, and
+// fills in Name, Driver and Source. On error, the volumes held so far are
+// released again (volumes it created stay, as in dockerd). Once the record
+// with these MountPoints is saved the hold is redundant but harmless;
+// releaseMountVolumes drops it.
+func (e *Engine) createMountVolumes(ctx context.Context, containerID string, mps []volume.MountPoint) (err error) {
+	s, err := e.volumeStore()
+	if err != nil {
+		return err
+	}
+	var held []string
+	defer func() {
+		if err != nil {
+			for _, name := range held {
+				s.Release(name, containerID)
+			}
+		}
+	}()
+	for i := range mps {
+		mp := &mps[i]
+		if mp.Type != types.MountTypeVolume {
+			continue
+		}
+		var labels, opts map[string]string
+		if vo := mp.Spec.VolumeOptions; vo != nil {
+			labels = vo.Labels
+			if vo.DriverConfig != nil {
+				opts = vo.DriverConfig.Options
+			}
+		}
+		v, created, err := s.Create(mp.Name, mp.Driver, opts, labels)
+		if err != nil {
+			return err
+		}
+		if created {
+			e.logVolumeEvent(types.EventActionCreate, v.Name, map[string]string{"driver": v.Driver})
+		}
+		if err := s.Acquire(v.Name, containerID); err != nil {
+			return err
+		}
+		held = append(held, v.Name)
+		mp.Name, mp.Driver, mp.Source = v.Name, v.Driver, v.Mountpoint
+	}
+	return nil
+}
+
+// mountVolumes is the start-time half: it mounts each volume of a starting
+// container (option-backed volumes get their tmpfs/bind/device mounted),
+// fills still-empty volumes from the container's rootfs at the mount's
+// destination unless nocopy was asked, and logs dockerd's volume "mount"
+// events. The returned function undoes the mounts (call it when the
+// container stops, or on a later start failure). rootfs is the container's
+// root file system as the daemon sees it, before the volumes are bound in.
+func (e *Engine) mountVolumes(ctx context.Context, containerID, rootfs string, mps []volume.MountPoint) (unmount func(), err error) {
+	s, err := e.volumeStore()
+	if err != nil {
+		return nil, err
+	}
+	var mounted []string
+	unmount = func() {
+		for _, name := range mounted {
+			if err := s.Unmount(name, containerID); err != nil {
+				e.logger.Warn("unmounting volume", "volume", name, "container", containerID, "error", err)
+			}
+			e.logVolumeEvent(types.EventActionUnmount, name, map[string]string{"driver": volume.DefaultDriver, "container": containerID})
+		}
+		mounted = nil
+	}
+	for _, mp := range mps {
+		if mp.Type != types.MountTypeVolume {
+			continue
+		}
+		if _, err := s.Mount(mp.Name, containerID); err != nil {
+			unmount()
+			return nil, err
+		}
+		mounted = append(mounted, mp.Name)
+		if mp.CopyData {
+			if err := s.PopulateFrom(ctx, mp.Name, rootfs, mp.Destination); err != nil {
+				unmount()
+				return nil, err
+			}
+		}
+		e.logVolumeEvent(types.EventActionMount, mp.Name, map[string]string{
+			"driver":      mp.Driver,
+			"container":   containerID,
+			"destination": mp.Destination,
+			"read/write":  strconv.FormatBool(mp.RW),
+			"propagation": mp.Propagation,
+		})
+	}
+	return unmount, nil
+}
+
+// releaseMountVolumes is the removal half: it drops containerID's holds and,
+// with removeAnonymous (docker rm -v, --rm), removes the container's
+// anonymous volumes that nothing else uses, as dockerd does; named volumes
+// always stay. Failures are logged, not returned: the container is gone
+// either way. Call it after the container record is deleted, so the record
+// no longer counts as a user.
+func (e *Engine) releaseMountVolumes(containerID string, mps []types.MountPoint, removeAnonymous bool) {
+	s, err := e.volumeStore()
+	if err != nil {
+		e.logger.Warn("releasing volumes", "container", containerID, "error", err)
+		return
+	}
+	for _, mp := range mps {
+		if mp.Type != types.MountTypeVolume || mp.Name == "" {
+			continue
+		}
+		s.Release(mp.Name, containerID)
+		if !removeAnonymous {
+			continue
+		}
+		v, err := s.Get(mp.Name)
+		if err != nil || !v.Anonymous() {
+			continue
+		}
+		if err := s.Remove(mp.Name, false); err != nil {
+			e.logger.Info("keeping anonymous volume", "volume", mp.Name, "container", containerID, "reason", err)
+			continue
+		}
+		e.logVolumeEvent(types.EventActionDestroy, mp.Name, map[string]string{"driver": v.Driver})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
+	"skiffd/internal/volume"
 )
 
 // volumeEvents subscribes to volume events and returns a function that
@@ -166,5 +168,97 @@ func TestEngineVolumeUsersFromContainerRecords(t *testing.T) {
 	}
 	if err := e2.VolumeRemove(ctx, "db", false); err != nil {
 		t.Errorf("VolumeRemove after the container went = %v", err)
+	}
+}
+
+// TestEngineContainerVolumeHelpers runs the create / start / stop / remove
+// halves the container code calls, on a fake root file system.
+func TestEngineContainerVolumeHelpers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs-backed volume")
+	}
+	root := filepath.Join(t.TempDir(), "data")
+	e := newTestEngine(t, root)
+	next := volumeEvents(t, e)
+	ctx := context.Background()
+	rootfs := t.TempDir()
+	os.MkdirAll(filepath.Join(rootfs, "srv"), 0o755)
+	os.WriteFile(filepath.Join(rootfs, "srv", "index.html"), []byte("from the image"), 0o644)
+	os.MkdirAll(filepath.Join(rootfs, "cache"), 0o755)
+	os.WriteFile(filepath.Join(rootfs, "cache", "x"), []byte("not copied"), 0o644)
+
+	mps, _, err := volume.CollectMounts(map[string]struct{}{"/srv": {}}, []string{"named:/data", "keep:/cache:nocopy"},
+		[]types.Mount{{Type: "volume", Source: "scratch", Target: "/scratch", VolumeOptions: &types.VolumeOptions{
+			Labels:       map[string]string{"l": "1"},
+			DriverConfig: &types.VolumeDriverConfig{Name: "local", Options: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}},
+		}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("cd", 32)
+	if err := e.createMountVolumes(ctx, id, mps); err != nil {
+		t.Fatal(err)
+	}
+	byDest := map[string]volume.MountPoint{}
+	for _, mp := range mps {
+		byDest[mp.Destination] = mp
+		if mp.Name == "" || mp.Driver != "local" || mp.Source != filepath.Join(root, "volumes", mp.Name, "_data") {
+			t.Errorf("mount point after createMountVolumes = %+v", mp)
+		}
+	}
+	anon := byDest["/srv"].Name
+	if got := next(4); len(got) != 4 {
+		t.Errorf("create events = %q", got)
+	}
+	if v, err := e.VolumeInspect(ctx, "scratch"); err != nil || v.Labels["l"] != "1" || v.Options["type"] != "tmpfs" {
+		t.Errorf("volume from --mount = %+v, %v", v, err)
+	}
+	if err := e.VolumeRemove(ctx, "named", false); !errors.Is(err, errdefs.ErrConflict) {
+		t.Errorf("removing a volume held by a container being created = %v, want conflict", err)
+	}
+
+	unmount, err := e.mountVolumes(ctx, id, rootfs, mps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(byDest["/srv"].Source, "index.html")); err != nil || string(b) != "from the image" {
+		t.Errorf("anonymous volume at /srv = %q, %v; want the image's content", b, err)
+	}
+	if entries, _ := os.ReadDir(byDest["/cache"].Source); len(entries) != 0 {
+		t.Errorf("nocopy volume got content: %v", entries)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(byDest["/scratch"].Source, &st); err != nil || st.Type != 0x01021994 {
+		t.Errorf("tmpfs-backed volume not mounted: type %#x, %v", st.Type, err)
+	}
+	if got := next(4); !strings.HasPrefix(got[0], "mount ") {
+		t.Errorf("mount events = %q", got)
+	}
+	unmount()
+	if err := syscall.Statfs(byDest["/scratch"].Source, &st); err != nil || st.Type == 0x01021994 {
+		t.Errorf("tmpfs-backed volume still mounted after unmount: %v", err)
+	}
+	if got := next(4); !strings.HasPrefix(got[0], "unmount ") {
+		t.Errorf("unmount events = %q", got)
+	}
+
+	var recorded []types.MountPoint
+	for _, mp := range mps {
+		recorded = append(recorded, mp.API())
+	}
+	e.releaseMountVolumes(id, recorded, true)
+	if got := next(1); got[0] != "destroy "+anon+" driver=local" {
+		t.Errorf("rm -v events = %q, want the anonymous volume destroyed", got)
+	}
+	list, _, _ := e.Volumes(ctx, filters.NewArgs())
+	var left []string
+	for _, v := range list {
+		left = append(left, v.Name)
+	}
+	if strings.Join(left, " ") != "keep named scratch" {
+		t.Errorf("volumes after rm -v = %q, want the named ones kept", left)
+	}
+	if err := e.VolumeRemove(ctx, "named", false); err != nil {
+		t.Errorf("named volume still held after release: %v", err)
 	}
 }
