@@ -74,6 +74,7 @@ func (e *Engine) openContainers() error {
 	e.containers = store
 	e.rt = rt
 	e.ctrs = map[string]*ctrState{}
+	e.monitorCtx, e.stopMonitor = context.WithCancel(context.Background())
 	return nil
 }
 

@@ -55,6 +55,10 @@ type Engine struct {
 	// ctrMu guards ctrs, the in-memory state of each container.
 	ctrMu sync.Mutex
 	ctrs  map[string]*ctrState
+	// monitorCtx ends at Close: monitors stop watching, and leave the
+	// exits to the next daemon, which finds them in the shims' state.
+	monitorCtx  context.Context
+	stopMonitor context.CancelFunc
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -104,6 +108,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // do not depend on the daemon.
 func (e *Engine) Close() error {
 	e.events.Close()
+	if e.stopMonitor != nil {
+		e.stopMonitor()
+	}
 	if e.rt != nil {
 		return e.rt.Close()
 	}

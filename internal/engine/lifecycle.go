@@ -184,7 +184,10 @@ func (e *Engine) monitor(c *container.Container, cs *ctrState, rc *shimclient.Co
 	var exit shim.ExitStatus
 	var err error
 	for attempt := 0; ; attempt++ {
-		exit, err = rc.Wait(context.Background())
+		exit, err = rc.Wait(e.monitorCtx)
+		if e.monitorCtx.Err() != nil {
+			return // the engine is closing; the next daemon takes over
+		}
 		if err == nil || attempt >= 50 {
 			break
 		}
@@ -194,16 +197,14 @@ func (e *Engine) monitor(c *container.Container, cs *ctrState, rc *shimclient.Co
 		e.logger.Error("waiting for container", "container", c.ID, "error", err)
 		exit = shim.ExitStatus{Code: 255, ExitedAt: time.Now(), Error: err.Error()}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	if err := rc.Delete(ctx); err != nil {
-		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
-	}
-	cancel()
-	e.handleExit(c, cs, exit)
+	e.handleExit(c, cs, rc, exit)
 }
 
-// handleExit records an exit and applies the restart policy or AutoRemove.
-func (e *Engine) handleExit(c *container.Container, cs *ctrState, exit shim.ExitStatus) {
+// handleExit records an exit, then deletes the run's runtime state (in
+// that order: a daemon killed in between finds the exit in the record or,
+// failing that, in the shim's state file) and applies the restart policy
+// or AutoRemove.
+func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient.Container, exit shim.ExitStatus) {
 	c.Lock()
 	cs.mu.Lock()
 	stopping := cs.stopping
@@ -235,11 +236,20 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, exit shim.Exit
 		if exit.Error != "" {
 			c.State.SetError(errors.New(exit.Error))
 		}
+	}
+	if err := e.containers.Save(c); err != nil && !c.State.IsRemoved() {
+		e.logger.Warn("saving the exit of a container", "container", c.ID, "error", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	if err := rc.Delete(ctx); err != nil {
+		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
+	}
+	cancel()
+	if !restart {
 		if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 			e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
 		}
 	}
-	e.containers.Save(c)
 	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	c.Unlock()
 	e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
@@ -718,7 +728,8 @@ func (e *Engine) ContainerResize(ctx context.Context, name string, height, width
 	rctx, cancel := detached(ctx)
 	defer cancel()
 	if err := rc.Resize(rctx, uint16(height), uint16(width)); err != nil {
-		if errdefs.KindOf(err) == errdefs.ErrConflict || errdefs.KindOf(err) == errdefs.ErrNotFound {
+		// A shim that no longer answers belongs to a process that exited.
+		if errdefs.KindOf(err) == errdefs.ErrConflict || errdefs.KindOf(err) == errdefs.ErrNotFound || strings.Contains(err.Error(), "shim not reachable") {
 			return notRunning(c)
 		}
 		return err

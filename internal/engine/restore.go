@@ -38,8 +38,15 @@ func (e *Engine) restoreContainers(ctx context.Context) {
 				e.containers.Save(c)
 				break
 			}
+			if serr == nil && st.Status == shim.StatusStopped && !c.State.Running {
+				// The exit was recorded; the daemon died before it
+				// deleted the runtime state.
+				rc.Delete(ctx)
+				break
+			}
 			if !c.State.Running {
-				// A record saying stopped next to a live shim: the shim
+				// A record saying stopped next to a running shim (the
+				// daemon died as the start was being recorded): the shim
 				// is the truth.
 				pid := 0
 				if serr == nil {

@@ -1,0 +1,434 @@
+package engine
+
+import (
+	"bytes"
+	"io"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/api/types"
+	"skiffd/internal/image"
+)
+
+// The engine satisfies the container endpoints' backend.
+var _ apicontainer.Backend = (*Engine)(nil)
+
+func TestMergeImageConfig(t *testing.T) {
+	img := &image.ContainerConfig{
+		User:         "img",
+		Env:          []string{"PATH=/img/bin", "A=img", "B=img"},
+		Cmd:          []string{"/bin/sh"},
+		Entrypoint:   []string{"/entry"},
+		WorkingDir:   "/work",
+		Labels:       map[string]string{"l1": "img", "l2": "img"},
+		ExposedPorts: map[string]struct{}{"80/tcp": {}},
+		StopSignal:   "SIGQUIT",
+	}
+	for _, tc := range []struct {
+		name string
+		in   types.Config
+		want types.Config
+	}{
+		{
+			name: "empty request takes everything",
+			in:   types.Config{},
+			want: types.Config{User: "img", Env: []string{"PATH=/img/bin", "A=img", "B=img"}, Cmd: []string{"/bin/sh"},
+				Entrypoint: []string{"/entry"}, WorkingDir: "/work", Labels: map[string]string{"l1": "img", "l2": "img"},
+				ExposedPorts: map[string]struct{}{"80/tcp": {}}, StopSignal: "SIGQUIT"},
+		},
+		{
+			name: "request env first, image vars not overridden appended",
+			in:   types.Config{Env: []string{"B=req", "C=req"}, Cmd: []string{"echo"}, User: "1000", WorkingDir: "/tmp", StopSignal: "SIGINT", Labels: map[string]string{"l2": "req"}},
+			want: types.Config{User: "1000", Env: []string{"B=req", "C=req", "PATH=/img/bin", "A=img"}, Cmd: []string{"echo"},
+				Entrypoint: []string{"/entry"}, WorkingDir: "/tmp", Labels: map[string]string{"l1": "img", "l2": "req"},
+				ExposedPorts: map[string]struct{}{"80/tcp": {}}, StopSignal: "SIGINT"},
+		},
+		{
+			name: "an entrypoint in the request drops the image's cmd",
+			in:   types.Config{Entrypoint: []string{"/other"}},
+			want: types.Config{User: "img", Env: []string{"PATH=/img/bin", "A=img", "B=img"}, Entrypoint: []string{"/other"},
+				WorkingDir: "/work", Labels: map[string]string{"l1": "img", "l2": "img"},
+				ExposedPorts: map[string]struct{}{"80/tcp": {}}, StopSignal: "SIGQUIT"},
+		},
+		{
+			name: "an explicitly empty entrypoint stays empty",
+			in:   types.Config{Entrypoint: []string{}, Cmd: []string{"ls"}},
+			want: types.Config{User: "img", Env: []string{"PATH=/img/bin", "A=img", "B=img"}, Entrypoint: []string{}, Cmd: []string{"ls"},
+				WorkingDir: "/work", Labels: map[string]string{"l1": "img", "l2": "img"},
+				ExposedPorts: map[string]struct{}{"80/tcp": {}}, StopSignal: "SIGQUIT"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.in
+			mergeImageConfig(&got, img)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("merge(%+v) =\n%+v\nwant\n%+v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCommand(t *testing.T) {
+	for _, tc := range []struct {
+		entry, cmd []string
+		path       string
+		args       []string
+		err        bool
+	}{
+		{entry: nil, cmd: []string{"echo", "hi"}, path: "echo", args: []string{"hi"}},
+		{entry: []string{"/e", "-x"}, cmd: []string{"a"}, path: "/e", args: []string{"-x", "a"}},
+		{entry: []string{""}, cmd: []string{"ls"}, path: "ls", args: []string{}},
+		{entry: []string{""}, err: true},
+		{err: true},
+	} {
+		path, args, err := command(&types.Config{Entrypoint: tc.entry, Cmd: tc.cmd})
+		if (err != nil) != tc.err || path != tc.path || (!tc.err && !slices.Equal(args, tc.args)) {
+			t.Errorf("command(%q, %q) = %q %q %v, want %q %q (error %v)", tc.entry, tc.cmd, path, args, err, tc.path, tc.args, tc.err)
+		}
+	}
+}
+
+func TestValidateHostConfig(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	for _, tc := range []struct {
+		name string
+		hc   types.HostConfig
+		want string // "" = valid
+	}{
+		{"defaults", types.HostConfig{}, ""},
+		{"cpus in range", types.HostConfig{Resources: types.Resources{NanoCPUs: 1e9}}, ""},
+		{"cpus beyond", types.HostConfig{Resources: types.Resources{NanoCPUs: 5e9}}, "Range of CPUs is from 0.01 to 4.00, as there are only 4 CPUs available"},
+		{"cpus with period", types.HostConfig{Resources: types.Resources{NanoCPUs: 1e9, CPUPeriod: 100000}}, "Conflicting options: Nano CPUs and CPU Period cannot both be set"},
+		{"memory minimum", types.HostConfig{Resources: types.Resources{Memory: 1 << 20}}, "Minimum memory limit allowed is 6MB"},
+		{"memory ok", types.HostConfig{Resources: types.Resources{Memory: 64 << 20, PidsLimit: i64(50)}}, ""},
+		{"swap below memory", types.HostConfig{Resources: types.Resources{Memory: 64 << 20, MemorySwap: 32 << 20}}, "Minimum memoryswap limit should be larger than memory limit, see usage"},
+		{"swap without memory", types.HostConfig{Resources: types.Resources{MemorySwap: 32 << 20}}, "You should always set the Memory limit when using Memoryswap limit, see usage"},
+		{"cfs period", types.HostConfig{Resources: types.Resources{CPUPeriod: 10}}, "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)"},
+		{"unknown policy", types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "sometimes"}}, "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"},
+		{"count without on-failure", types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "always", MaximumRetryCount: 3}}, "invalid restart policy: maximum retry count can only be used with 'on-failure'"},
+		{"negative count", types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "on-failure", MaximumRetryCount: -1}}, "invalid restart policy: maximum retry count cannot be negative"},
+		{"autoremove with policy", types.HostConfig{AutoRemove: true, RestartPolicy: types.RestartPolicy{Name: "always"}}, "can't create 'AutoRemove' container with restart policy"},
+		{"autoremove with no", types.HostConfig{AutoRemove: true, RestartPolicy: types.RestartPolicy{Name: "no"}}, ""},
+		{"oom score", types.HostConfig{OomScoreAdj: 1001}, "Invalid value 1001, range for oom score adj is [-1000, 1000]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := validateHostConfig(&tc.hc, 4)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("validateHostConfig = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckUnsupported(t *testing.T) {
+	yes := true
+	for _, tc := range []struct {
+		name string
+		cfg  types.Config
+		hc   types.HostConfig
+		want string
+	}{
+		{"plain", types.Config{}, types.HostConfig{NetworkMode: "default"}, ""},
+		{"host network", types.Config{}, types.HostConfig{NetworkMode: "host"}, ""},
+		{"binds", types.Config{}, types.HostConfig{Binds: []string{"/a:/b"}}, "HostConfig.Binds"},
+		{"ports", types.Config{}, types.HostConfig{PortBindings: types.PortMap{"80/tcp": {{HostPort: "8080"}}}}, "HostConfig.PortBindings"},
+		{"empty port map", types.Config{}, types.HostConfig{PortBindings: types.PortMap{}}, ""},
+		{"privileged", types.Config{}, types.HostConfig{Privileged: true}, "HostConfig.Privileged"},
+		{"init", types.Config{}, types.HostConfig{Init: &yes}, "HostConfig.Init"},
+		{"sysctls", types.Config{}, types.HostConfig{Sysctls: map[string]string{"a": "b"}}, "HostConfig.Sysctls"},
+		{"devices", types.Config{}, types.HostConfig{Resources: types.Resources{Devices: []types.DeviceMapping{{PathOnHost: "/dev/x"}}}}, "HostConfig.Devices"},
+		{"unknown network", types.Config{}, types.HostConfig{NetworkMode: "mynet"}, "network mynet not found"},
+		{"seccomp unconfined", types.Config{}, types.HostConfig{SecurityOpt: []string{"seccomp=unconfined", "no-new-privileges"}}, ""},
+		{"apparmor profile", types.Config{}, types.HostConfig{SecurityOpt: []string{"apparmor=myprofile"}}, "apparmor"},
+		{"bad security opt", types.Config{}, types.HostConfig{SecurityOpt: []string{"bogus"}}, `Invalid --security-opt: "bogus"`},
+		{"extra host", types.Config{}, types.HostConfig{ExtraHosts: []string{"db:10.0.0.1", "v6=[::1]"}}, ""},
+		{"bad extra host", types.Config{}, types.HostConfig{ExtraHosts: []string{"db:notanip"}}, "invalid IP address in add-host"},
+		{"healthcheck", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"CMD", "true"}}}, types.HostConfig{}, "Config.Healthcheck"},
+		{"healthcheck none", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"NONE"}}}, types.HostConfig{}, ""},
+		{"bad ulimit", types.Config{}, types.HostConfig{Resources: types.Resources{Ulimits: []*types.Ulimit{{Name: "bogus"}}}}, "invalid ulimit type: bogus"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkUnsupported(&tc.cfg, &tc.hc)
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("checkUnsupported = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want syscall.Signal
+		err  bool
+	}{
+		{"9", syscall.SIGKILL, false},
+		{"KILL", syscall.SIGKILL, false},
+		{"SIGKILL", syscall.SIGKILL, false},
+		{"sigterm", syscall.SIGTERM, false},
+		{"usr1", syscall.SIGUSR1, false},
+		{"HUP", syscall.SIGHUP, false},
+		{"RTMIN", 34, false},
+		{"RTMIN+3", 37, false},
+		{"RTMAX-1", 63, false},
+		{"0", 0, true},
+		{"65", 0, true},
+		{"NOPE", 0, true},
+		{"", 0, true},
+		{"RTMIN+40", 0, true},
+	} {
+		got, err := parseSignal(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("parseSignal(%q) = %d, %v; want %d (error %v)", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestShouldRestart(t *testing.T) {
+	onFailure2 := types.RestartPolicy{Name: "on-failure", MaximumRetryCount: 2}
+	for _, tc := range []struct {
+		name    string
+		p       types.RestartPolicy
+		code    int
+		manual  bool
+		count   int
+		want    bool
+		backoff time.Duration
+	}{
+		{"no", types.RestartPolicy{Name: "no"}, 1, false, 0, false, 0},
+		{"always after success", types.RestartPolicy{Name: "always"}, 0, false, 0, true, 0},
+		{"unless-stopped", types.RestartPolicy{Name: "unless-stopped"}, 0, false, 0, true, 0},
+		{"unless-stopped stopped", types.RestartPolicy{Name: "unless-stopped"}, 0, true, 0, false, 0},
+		{"on-failure success", onFailure2, 0, false, 0, false, 0},
+		{"on-failure first", onFailure2, 1, false, 0, true, 0},
+		{"on-failure second", onFailure2, 1, false, 1, true, 0},
+		{"on-failure exhausted", onFailure2, 1, false, 2, false, 0},
+		{"on-failure unlimited", types.RestartPolicy{Name: "on-failure"}, 1, false, 100, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.backoff
+			got, _ := shouldRestart(tc.p, tc.code, tc.manual, tc.count, &b, time.Second)
+			if got != tc.want {
+				t.Errorf("shouldRestart = %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	// The delay doubles from 100 ms to at most a minute, and starts over
+	// after a run of 10 s.
+	var b time.Duration
+	var delays []time.Duration
+	for range 12 {
+		_, d := shouldRestart(types.RestartPolicy{Name: "always"}, 1, false, 0, &b, time.Second)
+		delays = append(delays, d)
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond, 12800 * time.Millisecond,
+		25600 * time.Millisecond, 51200 * time.Millisecond, time.Minute, time.Minute}
+	if !slices.Equal(delays, want) {
+		t.Errorf("backoff delays = %v, want %v", delays, want)
+	}
+	if _, d := shouldRestart(types.RestartPolicy{Name: "always"}, 1, false, 0, &b, 11*time.Second); d != 100*time.Millisecond {
+		t.Errorf("delay after a long run = %v, want 100ms", d)
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	for _, tc := range []struct {
+		add, drop  []string
+		has, lacks []string
+		exactly    []string
+		err        bool
+	}{
+		{has: []string{"CAP_CHOWN", "CAP_KILL"}, lacks: []string{"CAP_SYS_ADMIN", "CAP_NET_ADMIN"}},
+		{add: []string{"NET_ADMIN"}, drop: []string{"chown"}, has: []string{"CAP_NET_ADMIN"}, lacks: []string{"CAP_CHOWN"}},
+		{drop: []string{"ALL"}, exactly: []string{}},
+		{add: []string{"CAP_KILL"}, drop: []string{"ALL"}, exactly: []string{"CAP_KILL"}},
+		{add: []string{"ALL"}, drop: []string{"SYS_ADMIN"}, has: []string{"CAP_NET_ADMIN"}, lacks: []string{"CAP_SYS_ADMIN"}},
+		{add: []string{"BOGUS"}, err: true},
+	} {
+		got, err := capabilities(tc.add, tc.drop)
+		if (err != nil) != tc.err {
+			t.Errorf("capabilities(%q, %q) error %v, want error %v", tc.add, tc.drop, err, tc.err)
+			continue
+		}
+		for _, c := range tc.has {
+			if !slices.Contains(got, c) {
+				t.Errorf("capabilities(%q, %q) = %q lacks %s", tc.add, tc.drop, got, c)
+			}
+		}
+		for _, c := range tc.lacks {
+			if slices.Contains(got, c) {
+				t.Errorf("capabilities(%q, %q) = %q has %s", tc.add, tc.drop, got, c)
+			}
+		}
+		if tc.exactly != nil && !slices.Equal(got, tc.exactly) {
+			t.Errorf("capabilities(%q, %q) = %q, want %q", tc.add, tc.drop, got, tc.exactly)
+		}
+	}
+}
+
+func TestResolvConf(t *testing.T) {
+	host := []byte("# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n")
+	for _, tc := range []struct {
+		name                 string
+		dns, search, options []string
+		hostNet              bool
+		want                 string
+	}{
+		{name: "loopback dropped", want: "nameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n"},
+		{name: "host network keeps all", hostNet: true, want: "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n"},
+		{name: "client settings win", dns: []string{"9.9.9.9"}, search: []string{"a.example", "b.example"}, options: []string{"ndots:2"},
+			want: "nameserver 9.9.9.9\nsearch a.example b.example\noptions ndots:2\n"},
+		{name: "dot clears search", search: []string{"."}, want: "nameserver 10.0.0.2\noptions edns0 trust-ad\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(resolvConf(host, tc.dns, tc.search, tc.options, tc.hostNet)); got != tc.want {
+				t.Errorf("resolvConf = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := string(resolvConf([]byte("nameserver 127.0.0.1\n"), nil, nil, nil, false)); got != "nameserver 8.8.8.8\nnameserver 8.8.4.4\n" {
+		t.Errorf("resolvConf with only loopback = %q, want Google's servers", got)
+	}
+}
+
+func TestLogRotationAndSize(t *testing.T) {
+	for _, tc := range []struct {
+		cfg     map[string]string
+		typ     string
+		size    int64
+		files   int
+		wantErr bool
+	}{
+		{typ: "json-file", files: 1},
+		{typ: "json-file", cfg: map[string]string{"max-size": "10m", "max-file": "3"}, size: 10 << 20, files: 3},
+		{typ: "json-file", cfg: map[string]string{"max-size": "1.5k"}, size: 1536, files: 1},
+		{typ: "json-file", cfg: map[string]string{"max-file": "3"}, wantErr: true},
+		{typ: "json-file", cfg: map[string]string{"max-size": "x"}, wantErr: true},
+		{typ: "json-file", cfg: map[string]string{"bogus": "1"}, wantErr: true},
+		{typ: "syslog", wantErr: true},
+	} {
+		size, files, err := logRotation(types.LogConfig{Type: tc.typ, Config: tc.cfg})
+		if (err != nil) != tc.wantErr || (!tc.wantErr && (size != tc.size || files != tc.files)) {
+			t.Errorf("logRotation(%s %v) = %d, %d, %v; want %d, %d (error %v)", tc.typ, tc.cfg, size, files, err, tc.size, tc.files, tc.wantErr)
+		}
+	}
+}
+
+func TestContainerEnv(t *testing.T) {
+	got := containerEnv([]string{"A=1"}, "h1", true)
+	want := []string{defaultPath, "HOSTNAME=h1", "TERM=xterm", "A=1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("containerEnv = %q, want %q", got, want)
+	}
+	got = containerEnv([]string{"PATH=/x"}, "h1", false)
+	if want := []string{"HOSTNAME=h1", "PATH=/x"}; !slices.Equal(got, want) {
+		t.Errorf("containerEnv with PATH = %q, want %q", got, want)
+	}
+}
+
+func TestParseDetachKeys(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []byte
+		err  bool
+	}{
+		{"ctrl-p,ctrl-q", []byte{16, 17}, false},
+		{"a,ctrl-@,ctrl-_", []byte{'a', 0, 31}, false},
+		{"ctrl-1", nil, true},
+		{"ab", nil, true},
+	} {
+		got, err := parseDetachKeys(tc.in)
+		if (err != nil) != tc.err || !bytes.Equal(got, tc.want) {
+			t.Errorf("parseDetachKeys(%q) = %v, %v; want %v (error %v)", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestEscapeReader(t *testing.T) {
+	keys := []byte{16, 17}
+	for _, tc := range []struct {
+		name     string
+		in       string
+		want     string
+		detached bool
+	}{
+		{"plain", "hello", "hello", false},
+		{"detach", "ab\x10\x11cd", "ab", true},
+		{"prefix only", "ab\x10cd", "ab\x10cd", false},
+		{"prefix at end", "ab\x10", "ab\x10", false},
+		{"repeated prefix", "\x10\x10\x11", "\x10", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// One byte at a time, so held-back bytes cross reads.
+			r := newEscapeReader(iotest.OneByteReader(strings.NewReader(tc.in)), keys)
+			got, err := io.ReadAll(r)
+			if string(got) != tc.want || (err == errDetached) != tc.detached || (err != nil && err != errDetached) {
+				t.Errorf("read %q = %q, %v; want %q (detached %v)", tc.in, got, err, tc.want, tc.detached)
+			}
+		})
+	}
+}
+
+func FuzzEscapeReader(f *testing.F) {
+	f.Add([]byte("ab\x10\x11cd"))
+	f.Add([]byte("\x10\x10\x10"))
+	f.Add([]byte("plain"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := io.ReadAll(newEscapeReader(bytes.NewReader(in), []byte{16, 17}))
+		idx := bytes.Index(in, []byte{16, 17})
+		if idx < 0 {
+			if err != nil || !bytes.Equal(got, in) {
+				t.Fatalf("no detach sequence in %q: got %q, %v", in, got, err)
+			}
+			return
+		}
+		if err != errDetached || !bytes.Equal(got, in[:idx]) {
+			t.Fatalf("input %q: got %q, %v; want %q and a detach", in, got, err, in[:idx])
+		}
+	})
+}
+
+func FuzzParseSignal(f *testing.F) {
+	for _, s := range []string{"9", "SIGKILL", "rtmin+2", "RTMAX-3", "", "SIG"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sig, err := parseSignal(s)
+		if err == nil && (sig < 1 || sig > 64) {
+			t.Fatalf("parseSignal(%q) = %d, out of range", s, sig)
+		}
+	})
+}
+
+func FuzzResolvConf(f *testing.F) {
+	f.Add([]byte("nameserver 127.0.0.53\nsearch a b\noptions x\n"))
+	f.Add([]byte("nameserver\n#x\n;y\ndomain z\n"))
+	f.Fuzz(func(t *testing.T, host []byte) {
+		out := resolvConf(host, nil, nil, nil, false)
+		if !bytes.Contains(out, []byte("nameserver ")) {
+			t.Fatalf("resolvConf(%q) = %q has no nameserver", host, out)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 2 || f[0] != "nameserver" {
+				continue
+			}
+			if a, err := netip.ParseAddr(f[1]); err == nil && a.IsLoopback() {
+				t.Fatalf("resolvConf(%q) kept a loopback server: %q", host, out)
+			}
+		}
+	})
+}
