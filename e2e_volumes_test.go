@@ -8,13 +8,8 @@ import (
 	"testing"
 	"time"
 
-	apivolume "skiffd/internal/api/volume"
-	"skiffd/internal/engine"
 	"skiffd/internal/skifftest"
 )
-
-// The engine serves the volume endpoints.
-var _ apivolume.Backend = (*engine.Engine)(nil)
 
 // TestCLIVolumeLifecycle walks the volume commands of issue 6 through the
 // real CLI: create, ls (with filters), inspect, rm, prune (anonymous only,
@@ -22,7 +17,6 @@ var _ apivolume.Backend = (*engine.Engine)(nil)
 // restart in between.
 func TestCLIVolumeLifecycle(t *testing.T) {
 	d := skifftest.Start(t)
-	requireVolumeRoutes(t, d)
 	start := time.Now().Add(-time.Second)
 
 	if out := dockerOK(t, d, "volume", "create", "data"); out != "data\n" {
@@ -132,15 +126,6 @@ func TestCLIVolumeLifecycle(t *testing.T) {
 	checkVolumeEvents(t, d, start, "destroy "+anon, "prune ", "destroy vx", "destroy vy", "destroy tv")
 }
 
-// requireVolumeRoutes skips while routes.go still answers the volume
-// endpoints with the "not yet" 501 of builds before issue 6.
-func requireVolumeRoutes(t *testing.T, d *skifftest.Daemon) {
-	t.Helper()
-	if resp := d.Do(t, "GET", "/v1.50/volumes", nil, nil); resp.Status == 501 {
-		t.Skip("the volume routes are not wired in routes.go yet")
-	}
-}
-
 // checkVolumeEvents asks the daemon for the volume events since start and
 // checks that each wanted "action actor" line is among them.
 func checkVolumeEvents(t *testing.T, d *skifftest.Daemon, start time.Time, want ...string) {
@@ -156,7 +141,6 @@ func checkVolumeEvents(t *testing.T, d *skifftest.Daemon, start time.Time, want 
 // TestAPIVolumeErrors checks status codes and bodies the CLI does not show.
 func TestAPIVolumeErrors(t *testing.T) {
 	d := skifftest.Start(t)
-	requireVolumeRoutes(t, d)
 	for _, tc := range []struct {
 		method, path, body string
 		status             int
