@@ -13,17 +13,16 @@ import (
 )
 
 // volumeStores holds each Engine's volume store. Engine has no field for it
-// yet (its struct is edited elsewhere); New should call openVolumes, and a
-// `volumes *volume.Store` field can then replace this map without touching
-// the methods below, which all go through e.volumeStore.
+// (its struct belongs to other work in progress); a `volumes *volume.Store`
+// field can replace this map without touching the methods below, which all
+// go through e.volumeStore.
 var volumeStores struct {
 	sync.Mutex
 	m map[*Engine]*volume.Store
 }
 
 // openVolumes opens the volume store under <data-root>/volumes. New calls
-// it at start-up so a broken volumes directory fails the daemon early;
-// until then the store opens on first use.
+// it at start-up so that a broken volumes directory stops the daemon early.
 func (e *Engine) openVolumes() error {
 	_, err := e.volumeStore()
 	return err

@@ -351,3 +351,28 @@ const (
 	msSlave  = syscall.MS_SLAVE
 	msNosuid = syscall.MS_NOSUID
 )
+
+// FuzzParseTmpfs checks that tmpfs options never panic and that accepted
+// ones always start with dockerd's defaults and name a clean destination.
+func FuzzParseTmpfs(f *testing.F) {
+	for _, s := range [][2]string{{"/t", "size=1m"}, {"/run", "ro,exec,mode=1777"}, {"/", ""}, {"t", "size=1m,size=2m"}, {"/x", "rbind,foo"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, dest, opts string) {
+		mps, err := ParseTmpfs(map[string]string{dest: opts})
+		if err != nil {
+			return
+		}
+		if len(mps) != 1 || !strings.HasPrefix(mps[0].Destination, "/") || mps[0].Destination == "/" {
+			t.Fatalf("ParseTmpfs(%q: %q) = %+v", dest, opts, mps)
+		}
+		for _, o := range strings.Split(mps[0].TmpfsOptions, ",") {
+			if _, known := mountFlags[o]; known {
+				continue
+			}
+			if k, _, ok := strings.Cut(o, "="); !ok || !tmpfsDataKeys[k] {
+				t.Fatalf("ParseTmpfs(%q: %q) kept option %q", dest, opts, o)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -484,5 +485,46 @@ func TestUnescapeMountPath(t *testing.T) {
 		if got := unescapeMountPath(in); got != want {
 			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestConcurrentCreateAndPrune(t *testing.T) {
+	s := openTestStore(t, filepath.Join(t.TempDir(), "volumes"), Options{})
+	const n = 16
+	created := make(chan bool, n)
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, c, err := s.Create("shared", "", nil, nil)
+			if err != nil {
+				errs <- err
+			}
+			created <- c
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := s.Prune(context.Background(), filters.NewArgs(filters.Arg("label", "nothing-has-this")))
+			if err != nil && err.Error() != "a prune operation is already running" {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(created)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	count := 0
+	for c := range created {
+		if c {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("%d of %d concurrent creates reported creating the volume, want 1", count, n)
 	}
 }
