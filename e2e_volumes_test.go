@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -169,5 +170,114 @@ func TestAPIVolumeErrors(t *testing.T) {
 		if resp.Status != tc.status || (tc.want != "" && resp.Body != tc.want) {
 			t.Errorf("%s %s = %d %q, want %d %q", tc.method, tc.path, resp.Status, resp.Body, tc.status, tc.want)
 		}
+	}
+}
+
+// skipUntilMountsSupported skips while container create still refuses
+// Binds, Mounts and Tmpfs (the container side of issue 6 item 5 is not in
+// yet); any other failure is left for the caller to report.
+func skipUntilMountsSupported(t *testing.T, res skifftest.Result) {
+	t.Helper()
+	if res.ExitCode != 0 && strings.Contains(res.Stderr, "skiffd does not support") && (strings.Contains(res.Stderr, "HostConfig.Binds") || strings.Contains(res.Stderr, "HostConfig.Mounts") || strings.Contains(res.Stderr, "HostConfig.Tmpfs")) {
+		t.Skipf("containers cannot use volumes yet: %s", strings.TrimSpace(res.Stderr))
+	}
+}
+
+// TestCLIRunWithVolumes is the container half of the issue's volume
+// commands: data written through a named volume is read by the next
+// container and after a daemon restart, a volume in use cannot be removed,
+// read-only binds refuse writes (the kernel's EROFS), tmpfs mounts and
+// tmpfs-backed volumes have their size, an empty volume is filled from the
+// image, and --rm removes anonymous volumes.
+func TestCLIRunWithVolumes(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "volume", "create", "data")
+	res := d.Docker(t, "run", "--rm", "-v", "data:/d", "busybox", "sh", "-c", "echo x > /d/f")
+	skipUntilMountsSupported(t, res)
+	if res.ExitCode != 0 {
+		t.Fatalf("run writing to a volume: %v", res)
+	}
+	if out := dockerOK(t, d, "run", "--rm", "-v", "data:/d", "busybox", "cat", "/d/f"); out != "x\n" {
+		t.Errorf("second container read %q from the volume, want x", out)
+	}
+
+	id := strings.TrimSpace(dockerOK(t, d, "create", "--name", "holder", "-v", "data:/d:ro", "busybox", "true"))
+	res = d.Docker(t, "volume", "rm", "data")
+	if res.ExitCode != 1 || !strings.Contains(res.Stderr, "remove data: volume is in use - ["+id+"]") {
+		t.Errorf("volume rm of a volume in use: %v", res)
+	}
+	var mounts []map[string]any
+	if err := json.Unmarshal([]byte(dockerOK(t, d, "inspect", "--format", "{{json .Mounts}}", "holder")), &mounts); err != nil || len(mounts) != 1 {
+		t.Fatalf("inspect Mounts: %v %v", mounts, err)
+	}
+	m := mounts[0]
+	if m["Type"] != "volume" || m["Name"] != "data" || m["Source"] != filepath.Join(d.DataRoot, "volumes", "data", "_data") || m["Destination"] != "/d" || m["Driver"] != "local" || m["RW"] != false || m["Mode"] != "ro" {
+		t.Errorf("inspect Mounts = %v", m)
+	}
+	dockerOK(t, d, "rm", "holder")
+
+	// Read-only binds are enforced by the kernel; a missing -v source is
+	// created, a missing --mount source is an error.
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "f.txt"), []byte("bind file\n"), 0o644)
+	if out := dockerOK(t, d, "run", "--rm", "-v", host+":/mnt:ro", "busybox", "cat", "/mnt/f.txt"); out != "bind file\n" {
+		t.Errorf("read through a bind mount = %q", out)
+	}
+	res = d.Docker(t, "run", "--rm", "-v", host+":/mnt:ro", "busybox", "touch", "/mnt/new")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "Read-only file system") {
+		t.Errorf("write into a read-only bind: %v", res)
+	}
+	if _, err := os.Stat(filepath.Join(host, "new")); !os.IsNotExist(err) {
+		t.Errorf("the read-only bind let a file through: %v", err)
+	}
+	created := filepath.Join(host, "made", "by", "run")
+	dockerOK(t, d, "run", "--rm", "-v", created+":/m", "busybox", "true")
+	if fi, err := os.Stat(created); err != nil || !fi.IsDir() {
+		t.Errorf("-v did not create the missing host directory: %v", err)
+	}
+	missing := filepath.Join(host, "missing")
+	res = d.Docker(t, "run", "--rm", "--mount", "type=bind,src="+missing+",dst=/m", "busybox", "true")
+	if res.ExitCode != 125 || !strings.Contains(res.Stderr, `invalid mount config for type "bind": bind source path does not exist: `+missing) {
+		t.Errorf("--mount of a missing bind source: %v", res)
+	}
+
+	// Sizes of tmpfs mounts and of a tmpfs-backed volume.
+	for _, args := range [][]string{
+		{"--mount", "type=tmpfs,target=/t,tmpfs-size=1m"},
+		{"--tmpfs", "/t:size=1m"},
+		{"-v", "tv:/t"},
+	} {
+		if args[0] == "-v" {
+			dockerOK(t, d, "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", "tv")
+		}
+		out := dockerOK(t, d, append(append([]string{"run", "--rm"}, args...), "busybox", "df", "-k", "/t")...)
+		if fields := strings.Fields(out); len(fields) < 9 || fields[7] != "tmpfs" || fields[8] != "1024" {
+			t.Errorf("df /t with %v = %q, want a 1024 KiB tmpfs", args, out)
+		}
+	}
+
+	// A new volume is filled from the image; nocopy leaves it empty.
+	if out := dockerOK(t, d, "run", "--rm", "-v", "etcvol:/etc", "busybox", "cat", "/etc/group"); !strings.HasPrefix(out, "root:x:0:") {
+		t.Errorf("/etc from a fresh volume = %q, want the image's /etc/group", out)
+	}
+	if out := dockerOK(t, d, "run", "--rm", "-v", "emptyvol:/etc:nocopy", "busybox", "ls", "-A", "/etc"); out != "" {
+		t.Errorf("a nocopy volume holds %q", out)
+	}
+
+	// --rm removes the container's anonymous volumes, never named ones.
+	before := dockerOK(t, d, "volume", "ls", "-q")
+	dockerOK(t, d, "run", "--rm", "-v", "/anon", "busybox", "true")
+	if after := dockerOK(t, d, "volume", "ls", "-q"); after != before {
+		t.Errorf("volumes after run --rm -v /anon =\n%s\nwant\n%s", after, before)
+	}
+
+	// The data survives a daemon restart.
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d = skifftest.StartWith(t, skifftest.Options{Args: []string{"--data-root", d.DataRoot}})
+	removeAllAtEnd(t, d)
+	if out := dockerOK(t, d, "run", "--rm", "-v", "data:/d", "busybox", "cat", "/d/f"); out != "x\n" {
+		t.Errorf("after a restart the volume holds %q, want x", out)
 	}
 }
