@@ -97,7 +97,7 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "cpus range", args: []string{"run", "--rm", "--cpus", "9999", "busybox", "true"}, wantCode: 125, wantErr: "Range of CPUs is from 0.01 to"},
 		{name: "memory minimum", args: []string{"run", "--rm", "--memory", "1m", "busybox", "true"}, wantCode: 125, wantErr: "Minimum memory limit allowed is 6MB"},
 		{name: "ports refused", args: []string{"run", "--rm", "-p", "8080:80", "busybox", "true"}, wantCode: 125, wantErr: "PortBindings"},
-		{name: "bind refused", args: []string{"run", "--rm", "-v", "/tmp:/x", "busybox", "true"}, wantCode: 125, wantErr: "Binds"},
+		{name: "privileged refused", args: []string{"run", "--rm", "--privileged", "busybox", "true"}, wantCode: 125, wantErr: "Privileged"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var in io.Reader
@@ -519,5 +519,46 @@ func TestCLIContainerRawAPI(t *testing.T) {
 	}
 	if r := d.Do(t, "GET", "/v1.50/containers/raw/json", nil, nil); r.Status != 404 || !strings.Contains(r.Body, "No such container: raw") {
 		t.Errorf("inspect after rm: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestCLIContainerMounts: named and anonymous volumes, read-only, bind
+// mounts and tmpfs, and rm -v of anonymous volumes.
+func TestCLIContainerMounts(t *testing.T) {
+	d := startWithBusybox(t)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "f"), []byte("fromhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dockerOK(t, d, "run", "--rm", "-v", "vol1:/data", "busybox", "sh", "-c", "echo hi > /data/f")
+	if out := dockerOK(t, d, "run", "--rm", "-v", "vol1:/data", "busybox", "cat", "/data/f"); out != "hi\n" {
+		t.Errorf("named volume content = %q, want hi", out)
+	}
+	if res := d.Docker(t, "run", "--rm", "-v", "vol1:/data:ro", "busybox", "touch", "/data/g"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Read-only file system") {
+		t.Errorf("write to a read-only volume: %v", res)
+	}
+	out := dockerOK(t, d, "run", "--rm", "-v", host+":/h", "--tmpfs", "/t:size=1m", "busybox", "sh", "-c", "cat /h/f; echo new > /h/g; grep -c ' /t tmpfs ' /proc/mounts")
+	if out != "fromhost\n1\n" {
+		t.Errorf("bind and tmpfs = %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(host, "g")); err != nil || string(b) != "new\n" {
+		t.Errorf("write through the bind mount: %q %v", b, err)
+	}
+	if res := d.Docker(t, "run", "--rm", "-v", "/tmp:/x", "--mount", "type=bind,source=/no/such/dir,target=/y", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "/no/such/dir") {
+		t.Errorf("--mount of a missing bind source: %v", res)
+	}
+
+	dockerOK(t, d, "run", "-d", "--name", "anon", "-v", "/anon", "busybox", "sleep", "1000")
+	mounts := inspectField(t, d, "anon", "{{range .Mounts}}{{.Type}} {{.Destination}} {{.RW}}{{end}}")
+	if mounts != "volume /anon true" {
+		t.Errorf("inspect Mounts = %q", mounts)
+	}
+	before := len(strings.Fields(dockerOK(t, d, "volume", "ls", "-q")))
+	if res := d.Docker(t, "volume", "rm", "vol1"); res.ExitCode != 0 {
+		t.Errorf("volume rm of an unused named volume: %v", res)
+	}
+	dockerOK(t, d, "rm", "-f", "-v", "anon")
+	if after := len(strings.Fields(dockerOK(t, d, "volume", "ls", "-q"))); after != before-2 {
+		t.Errorf("volumes after rm -v: %d, want %d", after, before-2)
 	}
 }

@@ -44,6 +44,8 @@ type ctrState struct {
 	backoff time.Duration
 	// policyCount counts the policy restarts since the last manual start.
 	policyCount int
+	// unmountVolumes releases the volume mounts of the current run.
+	unmountVolumes func()
 }
 
 // pendingAttach is an attach waiting for the container's shim.

@@ -53,7 +53,7 @@ func openEngine(t *testing.T, data, exec string) *Engine {
 			return // closed by the test; another engine owns the containers
 		}
 		for _, c := range e.containers.List() {
-			e.removeContainer(c, true)
+			e.removeContainer(c, true, false)
 		}
 		e.Close()
 	})

@@ -19,7 +19,9 @@ import (
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/image"
+	"skiffd/internal/layer"
 	"skiffd/internal/sysinfo"
+	"skiffd/internal/volume"
 )
 
 // minMemory is dockerd's lowest memory limit.
@@ -56,8 +58,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	if err := checkUnsupported(&cfg, hc); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
-	if len(cfg.Volumes) > 0 {
-		warnings = append(warnings, "skiffd has no volumes yet: the container's VOLUME paths stay in its writable layer")
+	mounts, tmpfs, err := volume.CollectMounts(cfg.Volumes, hc.Binds, hc.Mounts, hc.Tmpfs)
+	if err != nil {
+		return nil, errdefs.InvalidParameter(err)
 	}
 	entry, args, err := command(&cfg)
 	if err != nil {
@@ -147,7 +150,10 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
 	c.Lock()
 	defer c.Unlock()
-	err = e.containers.Save(c)
+	err = e.prepareMounts(ctx, c, mounts, tmpfs)
+	if err == nil {
+		err = e.containers.Save(c)
+	}
 	if err == nil {
 		err = writeNetworkFiles(c)
 	}
@@ -155,7 +161,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		_, err = e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
 	}
 	if err != nil {
+		layer.UnmountRootfs(dir)
 		e.containers.Delete(c)
+		e.releaseMountVolumes(id, c.MountPoints, false)
 		return nil, err
 	}
 	e.logEvent(c, "create", nil)
@@ -337,12 +345,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	}
 	r := &hc.Resources
 	switch {
-	case len(hc.Binds) > 0:
-		return no("bind mounts and volumes (HostConfig.Binds)")
-	case len(hc.Mounts) > 0:
-		return no("mounts (HostConfig.Mounts)")
-	case len(hc.Tmpfs) > 0:
-		return no("tmpfs mounts (HostConfig.Tmpfs)")
 	case len(hc.VolumesFrom) > 0:
 		return no("HostConfig.VolumesFrom")
 	case hasPortBindings(hc.PortBindings):

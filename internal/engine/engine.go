@@ -98,6 +98,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.openContainers(); err != nil {
 		return nil, err
 	}
+	if err := e.openVolumes(); err != nil {
+		return nil, err
+	}
 	rctx, cancel := context.WithTimeout(ctx, restoreTimeout)
 	e.restoreContainers(rctx)
 	cancel()

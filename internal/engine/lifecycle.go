@@ -68,7 +68,7 @@ func (e *Engine) ContainerStart(ctx context.Context, name string) error {
 	}
 	c.Unlock()
 	if autoRemove {
-		e.removeContainer(c, true)
+		e.removeContainer(c, true, true)
 	}
 	return err
 }
@@ -99,8 +99,14 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	if err != nil {
 		return err
 	}
+	userMounts, unmountVolumes, err := e.startMounts(ctx, c, rootfs)
+	if err != nil {
+		return err
+	}
+	s.Mounts = mergeMounts(s.Mounts, userMounts)
 	rc, err := e.rt.Create(ctx, s)
 	if err != nil {
+		unmountVolumes()
 		return startError(err)
 	}
 	// Attaches opened before the start get their streams now, so they see
@@ -110,6 +116,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	cs.pending = nil
 	cs.rc = rc
 	cs.stopping = false
+	cs.unmountVolumes = unmountVolumes
 	cs.mu.Unlock()
 	for _, p := range pending {
 		st, err := rc.Attach(ctx, p.opts)
@@ -118,8 +125,10 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	if err := rc.Start(ctx); err != nil {
 		cs.mu.Lock()
 		cs.rc = nil
+		cs.unmountVolumes = nil
 		cs.mu.Unlock()
 		rc.Delete(ctx)
+		unmountVolumes()
 		return startError(err)
 	}
 	pid := 0
@@ -209,6 +218,8 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	cs.mu.Lock()
 	stopping := cs.stopping
 	cs.rc = nil
+	unmountVolumes := cs.unmountVolumes
+	cs.unmountVolumes = nil
 	cs.mu.Unlock()
 	es := container.ExitStatus{ExitCode: exit.Code, OOMKilled: exit.OOMKilled, ExitedAt: exit.ExitedAt}
 	ran := time.Since(c.State.StartedAt)
@@ -245,6 +256,9 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
 	}
 	cancel()
+	if unmountVolumes != nil {
+		unmountVolumes()
+	}
 	if !restart {
 		if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 			e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
@@ -256,7 +270,7 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	if restart {
 		e.scheduleRestart(c, cs, delay)
 	} else if autoRemove {
-		if err := e.removeContainer(c, true); err != nil {
+		if err := e.removeContainer(c, true, true); err != nil {
 			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
 		}
 	}
@@ -632,12 +646,12 @@ func (e *Engine) ContainerRemove(ctx context.Context, name string, force, remove
 		return errdefs.Conflict(fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
 	}
 	c.Unlock()
-	return e.removeContainer(c, force)
+	return e.removeContainer(c, force, removeVolumes)
 }
 
 // removeContainer kills the container if it runs (force), then deletes its
 // runtime state, root file system and record.
-func (e *Engine) removeContainer(c *container.Container, force bool) error {
+func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bool) error {
 	c.Lock()
 	if err := c.State.SetRemovalInProgress(c.Name[1:]); err != nil {
 		c.Unlock()
@@ -705,6 +719,7 @@ func (e *Engine) removeContainer(c *container.Container, force bool) error {
 		return fail(err)
 	}
 	e.forgetState(c.ID)
+	e.releaseMountVolumes(c.ID, c.MountPoints, removeVolumes)
 	e.logEvent(c, "destroy", nil)
 	return nil
 }
@@ -873,7 +888,7 @@ func (e *Engine) ContainersPrune(ctx context.Context, ef filters.Args) (*types.C
 			continue
 		}
 		size := dirSize(filepath.Join(e.containerDir(c.ID), "upper"))
-		if err := e.removeContainer(c, false); err != nil {
+		if err := e.removeContainer(c, false, false); err != nil {
 			e.logger.Warn("prune: removing container", "container", c.ID, "error", err)
 			continue
 		}
@@ -912,3 +927,27 @@ func parseUntil(v string) (time.Time, error) {
 }
 
 func cpuCount() int { return sysinfo.Read().NCPU }
+
+// mergeMounts adds the client's mounts after the spec's own; a client
+// mount of /etc/resolv.conf, /etc/hostname or /etc/hosts replaces the
+// engine's file, as in dockerd.
+func mergeMounts(base, user []spec.Mount) []spec.Mount {
+	if len(user) == 0 {
+		return base
+	}
+	taken := map[string]bool{}
+	for _, m := range user {
+		taken[m.Destination] = true
+	}
+	out := make([]spec.Mount, 0, len(base)+len(user))
+	for _, m := range base {
+		switch m.Destination {
+		case "/etc/resolv.conf", "/etc/hostname", "/etc/hosts":
+			if taken[m.Destination] {
+				continue
+			}
+		}
+		out = append(out, m)
+	}
+	return append(out, user...)
+}

@@ -56,9 +56,11 @@ func (e *Engine) restoreContainers(ctx context.Context) {
 				e.containers.Save(c)
 			}
 			done := make(chan struct{})
+			unmount := e.remountVolumes(c)
 			cs.mu.Lock()
 			cs.rc = rc
 			cs.monitorDone = done
+			cs.unmountVolumes = unmount
 			cs.mu.Unlock()
 			go e.monitor(c, cs, rc, done)
 		case errdefs.KindOf(err) == errdefs.ErrNotFound:
@@ -96,7 +98,7 @@ func (e *Engine) restoreContainers(ctx context.Context) {
 		}
 	}
 	for _, c := range toRemove {
-		go e.removeContainer(c, true)
+		go e.removeContainer(c, true, true)
 	}
 	for _, c := range toStart {
 		go func() {
