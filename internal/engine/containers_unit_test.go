@@ -141,7 +141,8 @@ func TestCheckUnsupported(t *testing.T) {
 	}{
 		{"plain", types.Config{}, types.HostConfig{NetworkMode: "default"}, ""},
 		{"host network", types.Config{}, types.HostConfig{NetworkMode: "host"}, ""},
-		{"binds", types.Config{}, types.HostConfig{Binds: []string{"/a:/b"}}, "HostConfig.Binds"},
+		{"binds are supported", types.Config{}, types.HostConfig{Binds: []string{"/a:/b"}}, ""},
+		{"volumes-from", types.Config{}, types.HostConfig{VolumesFrom: []string{"other"}}, "HostConfig.VolumesFrom"},
 		{"ports", types.Config{}, types.HostConfig{PortBindings: types.PortMap{"80/tcp": {{HostPort: "8080"}}}}, "HostConfig.PortBindings"},
 		{"empty port map", types.Config{}, types.HostConfig{PortBindings: types.PortMap{}}, ""},
 		{"privileged", types.Config{}, types.HostConfig{Privileged: true}, "HostConfig.Privileged"},
