@@ -352,51 +352,92 @@ func (s *Store) withExternalUsers(name string, refs []string) []string {
 // a Conflict "remove <name>: volume is in use - [<ids>]", whatever force
 // says: force only makes a missing volume a success and drops the record
 // even when its data could not be deleted, as dockerd's purge-on-error.
+//
+// The volume's directory is first renamed out of the way under the store's
+// lock, then deleted without holding it: a large volume does not stall
+// every other volume operation, and a crash half-way leaves a temporary
+// directory that the next Open removes, never a half-deleted volume.
 func (s *Store) Remove(name string, force bool) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, ok := s.vols[name]
 	if !ok {
+		s.mu.Unlock()
 		if force {
 			return nil
 		}
 		return noSuchVolume(name)
 	}
 	if users := s.withExternalUsers(name, slices.Collect(maps.Keys(e.refs))); len(users) > 0 {
+		s.mu.Unlock()
 		return errdefs.Conflict(fmt.Errorf("remove %s: volume is in use - [%s]", name, strings.Join(users, ", ")))
 	}
-	err := s.removeLocked(e)
+	trash, err := s.detachLocked(e)
 	if err != nil && !force {
+		s.mu.Unlock()
 		return opError("remove", name, err)
 	}
 	delete(s.vols, name)
+	s.mu.Unlock()
+	if err := s.purge(trash); err != nil && !force {
+		return opError("remove", name, err)
+	}
 	return nil
 }
 
-// removeLocked unmounts and deletes a volume's directory. It refuses to
-// delete while anything is still mounted below it: RemoveAll would
-// otherwise descend into a bind-mounted host directory.
-func (s *Store) removeLocked(e *entry) error {
+// detachLocked unmounts a volume and renames its directory to a temporary
+// name, which it returns for purge. It refuses while anything is still
+// mounted below the volume: deleting through a bind mount would delete the
+// host's files. The caller holds s.mu.
+func (s *Store) detachLocked(e *entry) (string, error) {
 	if e.mounts > 0 {
-		return errdefs.System(errors.New("volume has active mounts"))
+		return "", errdefs.System(errors.New("volume has active mounts"))
 	}
 	if e.NeedsMount() {
 		if err := unmount(e.Mountpoint); err != nil {
-			return errdefs.System(err)
+			return "", errdefs.System(err)
 		}
 		e.mounted = false
 	}
 	dir := filepath.Join(s.root, e.Name)
-	if busy, err := hasMountsBelow(dir); err != nil || busy {
-		if err == nil {
-			err = fmt.Errorf("%s still has mounts below it", dir)
+	if err := checkNoMounts(dir); err != nil {
+		return "", err
+	}
+	trash := filepath.Join(s.root, atomicfile.TempPrefix+"rm-"+e.Name+"-"+NewAnonymousName()[:12])
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
 		}
+		return "", errdefs.System(fmt.Errorf("error removing volume path '%s': %w", dir, err))
+	}
+	if err := atomicfile.SyncDir(s.root); err != nil {
+		return "", errdefs.System(err)
+	}
+	return trash, nil
+}
+
+// purge deletes a detached volume directory ("" is nothing to do).
+func (s *Store) purge(trash string) error {
+	if trash == "" {
+		return nil
+	}
+	if err := checkNoMounts(trash); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return errdefs.System(fmt.Errorf("error removing volume path '%s': %w", trash, err))
+	}
+	return nil
+}
+
+func checkNoMounts(dir string) error {
+	busy, err := hasMountsBelow(dir)
+	if err == nil && busy {
+		err = fmt.Errorf("%s still has mounts below it", dir)
+	}
+	if err != nil {
 		return errdefs.System(fmt.Errorf("error removing volume path '%s': %w", dir, err))
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return errdefs.System(fmt.Errorf("error removing volume path '%s': %w", dir, err))
-	}
-	return atomicfile.SyncDir(s.root)
+	return nil
 }
 
 var acceptedListFilters = map[string]bool{"dangling": true, "name": true, "driver": true, "label": true}
@@ -510,19 +551,23 @@ func (s *Store) Prune(ctx context.Context, ef filters.Args) (PruneReport, error)
 // it since the snapshot.
 func (s *Store) removeIfUnused(name string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, ok := s.vols[name]
 	if !ok {
+		s.mu.Unlock()
 		return noSuchVolume(name)
 	}
 	if users := s.withExternalUsers(name, slices.Collect(maps.Keys(e.refs))); len(users) > 0 {
+		s.mu.Unlock()
 		return errdefs.Conflict(fmt.Errorf("remove %s: volume is in use - [%s]", name, strings.Join(users, ", ")))
 	}
-	if err := s.removeLocked(e); err != nil {
+	trash, err := s.detachLocked(e)
+	if err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	delete(s.vols, name)
-	return nil
+	s.mu.Unlock()
+	return s.purge(trash)
 }
 
 // Usage returns the bytes a volume's content occupies (files counted once

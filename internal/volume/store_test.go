@@ -221,6 +221,9 @@ func TestRemove(t *testing.T) {
 	if _, err := os.Stat(filepath.Dir(v.Mountpoint)); !os.IsNotExist(err) {
 		t.Errorf("volume directory survived Remove: %v", err)
 	}
+	if entries, _ := os.ReadDir(s.Root()); len(entries) != 0 {
+		t.Errorf("Remove left %v in the volumes root", entries)
+	}
 	if err := s.Remove("data", false); err == nil || err.Error() != "get data: no such volume" || !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Remove(missing) = %v, want NotFound", err)
 	}
