@@ -416,3 +416,22 @@ func Symlinkat(target string, dirfd int, newpath string) error {
 
 // SysBpf is bpf(2)'s number on this architecture.
 const SysBpf = sysBpf
+
+// AT_EMPTY_PATH makes *at calls act on the fd itself.
+const AT_EMPTY_PATH = 0x1000
+
+// Execveat executes the file fd refers to (execveat with AT_EMPTY_PATH),
+// without a path lookup. It returns only on failure.
+func Execveat(fd int, argv, envv []string) error {
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return err
+	}
+	envvp, err := syscall.SlicePtrFromStrings(envv)
+	if err != nil {
+		return err
+	}
+	empty, _ := syscall.BytePtrFromString("")
+	_, _, e := syscall.RawSyscall6(sysExecveat, uintptr(fd), uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envvp[0])), AT_EMPTY_PATH, 0)
+	return e
+}

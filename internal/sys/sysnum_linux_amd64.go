@@ -7,5 +7,6 @@ const (
 	sysSeccomp     = 317
 	sysBpf         = 321
 	sysCapget      = 125
+	sysExecveat    = 322
 	sysCapset      = 126
 )

@@ -7,5 +7,6 @@ const (
 	sysSeccomp     = 277
 	sysBpf         = 280
 	sysCapget      = 90
+	sysExecveat    = 281
 	sysCapset      = 91
 )

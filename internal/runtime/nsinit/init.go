@@ -41,6 +41,14 @@ func runInit(conn *Conn, cfg *InitConfig) error {
 	if s == nil {
 		return errors.New("no spec")
 	}
+	selfExe := -1
+	if s.Process.Init {
+		fd, err := syscall.Open("/proc/self/exe", sys.O_PATH|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open the sealed binary: %w", err)
+		}
+		selfExe = fd
+	}
 	if err := prepareRoot(s, cfg); err != nil {
 		return err
 	}
@@ -107,6 +115,13 @@ func runInit(conn *Conn, cfg *InitConfig) error {
 	}
 	if err := sys.CloseExecFrom(3); err != nil {
 		return err
+	}
+	if p.Init {
+		// Our own sealed binary as the reaper, through the fd taken
+		// before pivot_root: the seal's mount is not in this namespace,
+		// so no path reaches it from here.
+		err = sys.Execveat(selfExe, append([]string{"skiffd", ReaperRole, exe}, p.Args...), env)
+		return fmt.Errorf("exec the container init: %w", err)
 	}
 	err = syscall.Exec(exe, p.Args, env)
 	return execError(p.Args[0], err)

@@ -1,5 +1,6 @@
 // Package roles dispatches the hidden roles of the skiffd binary: `shim`,
-// `init` and `exec-helper`. main calls Dispatch first thing; a test binary
+// `init`, `exec-helper` and `reaper` (PID 1 of a container run with
+// --init). main calls Dispatch first thing; a test binary
 // that stands in for skiffd calls it from TestMain.
 //
 //	func main() {
@@ -35,6 +36,8 @@ func init() {
 		return
 	}
 	switch os.Args[1] {
+	case nsinit.ReaperRole:
+		sys.Prctl(sys.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	case Init, ExecHelper:
 		runtime.LockOSThread()
 		// Nothing in the container may ptrace us or open our
@@ -55,6 +58,8 @@ func Dispatch() {
 		os.Exit(nsinit.Init())
 	case ExecHelper:
 		os.Exit(nsinit.ExecHelper())
+	case nsinit.ReaperRole:
+		os.Exit(nsinit.Reaper(os.Args[2:]))
 	case Shim:
 		if err := shim.Main(os.Args[2:]); err != nil {
 			fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)

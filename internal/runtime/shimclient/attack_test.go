@@ -47,13 +47,9 @@ func TestNothingOfOursInside(t *testing.T) {
 	if err := os.WriteFile(s.Root+"/tmp/stop", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		line, err := l.lines.ReadString('\n')
+	for line := range l.lines {
 		if line == "scanned\n" {
 			break
-		}
-		if err != nil {
-			t.Fatalf("scanner output ended: %v", err)
 		}
 		t.Errorf("inside the container: %s", strings.TrimSpace(line))
 	}

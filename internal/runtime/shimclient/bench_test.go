@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,21 +12,11 @@ import (
 	"time"
 
 	"skiffd/internal/runtime/spec"
-	"skiffd/internal/skifftest"
 )
 
-// benchRuntime returns a Runtime running the real skiffd binary (what
-// production seals), with its own exec root.
-func benchRuntime(b testing.TB) *Runtime {
-	b.Helper()
-	needRoot(b)
-	rt, err := New(Options{Root: filepath.Join(b.TempDir(), "exec"), Exe: skifftest.Binary(b)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { rt.Close() })
-	return rt
-}
+// benchRuntime is staticRuntime: benchmarks run a static binary, as
+// production does.
+func benchRuntime(b testing.TB) *Runtime { return staticRuntime(b) }
 
 // BenchmarkRunTrue measures `docker run true` at the runtime level:
 // create (shim + init + rootfs set-up), start, exit observed through Wait

@@ -22,7 +22,7 @@ import (
 // live is a started container whose output can be read line by line.
 type live struct {
 	c     *Container
-	lines *bufio.Reader
+	lines chan string // closed at the end of the output
 	st    *Stream
 }
 
@@ -39,22 +39,42 @@ func startLive(t *testing.T, rt *Runtime, s *spec.Spec) *live {
 	t.Cleanup(func() { st.Close() })
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(st.Copy(pw, pw)) }()
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		r := bufio.NewReader(pr)
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				lines <- line
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &live{c: c, lines: bufio.NewReader(pr), st: st}
+	return &live{c: c, lines: lines, st: st}
 }
 
-// expect reads lines until one equals want (after trimming \r).
+// expect reads lines until one equals want (after trimming \r). It gives
+// up after 30 seconds, a bound, not a synchronisation.
 func (l *live) expect(t *testing.T, want string) {
 	t.Helper()
+	timeout := time.After(30 * time.Second)
 	for {
-		line, err := l.lines.ReadString('\n')
-		if strings.TrimRight(line, "\r\n") == want {
-			return
-		}
-		if err != nil {
-			t.Fatalf("output ended (%v) before %q", err, want)
+		select {
+		case line, ok := <-l.lines:
+			if !ok {
+				t.Fatalf("output ended before %q", want)
+			}
+			if strings.TrimRight(line, "\r\n") == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q within 30s", want)
 		}
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +27,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fakeDaemonEnv) != "" {
 		os.Exit(fakeDaemon())
 	}
-	skifftest.Main(m)
+	code := m.Run()
+	if rolesBinPath != "" {
+		os.RemoveAll(filepath.Dir(rolesBinPath))
+	}
+	os.Exit(code)
 }
 
 func needRoot(t testing.TB) {
@@ -32,6 +39,48 @@ func needRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("the runtime needs root")
 	}
+}
+
+var (
+	rolesBinOnce sync.Once
+	rolesBinPath string
+	rolesBinErr  error
+)
+
+// staticRuntime returns a Runtime running a static build of the roles
+// (internal/runtime/roles/rolesbin), for what must run inside a container
+// and for benchmarks. The test binary is dynamically linked, and the
+// daemon's main package may not build while others work on it;
+// SKIFFD_TEST_EXE names another static binary to use, such as skiffd.
+func staticRuntime(t testing.TB) *Runtime {
+	t.Helper()
+	needRoot(t)
+	rolesBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rolesbin-")
+		if err != nil {
+			rolesBinErr = err
+			return
+		}
+		rolesBinPath = filepath.Join(dir, "skiffd")
+		cmd := exec.Command("go", "build", "-o", rolesBinPath, "skiffd/internal/runtime/roles/rolesbin")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			rolesBinErr = fmt.Errorf("go build rolesbin: %v\n%s", err, out)
+		}
+	})
+	if rolesBinErr != nil {
+		t.Fatal(rolesBinErr)
+	}
+	exe := rolesBinPath
+	if e := os.Getenv("SKIFFD_TEST_EXE"); e != "" {
+		exe = e // e.g. a CGO_ENABLED=0 build of skiffd itself
+	}
+	rt, err := New(Options{Root: filepath.Join(t.TempDir(), "exec"), Exe: exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
 }
 
 // busyboxRoot writes the busybox test image into a fresh directory.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"skiffd/internal/runtime/spec"
@@ -151,5 +152,32 @@ func TestRerun(t *testing.T) {
 		if res := run(t, rt, s); res.stdout != "run\n" || res.exit.Code != 0 {
 			t.Errorf("run %d: %q, exit %d", i, res.stdout, res.exit.Code)
 		}
+	}
+}
+
+// TestInitReaper runs with --init: PID 1 is the reaper, the process is
+// PID 2, orphans are reaped, signals reach the process and its exit code
+// comes back. The reaper runs inside the container, which has no dynamic
+// loader: it needs the static skiffd binary, not the test binary.
+func TestInitReaper(t *testing.T) {
+	rt := staticRuntime(t)
+	s := newSpec(t, "sh", "-c", `echo ready; sleep 1000 & wait; exit 9`)
+	s.Process.Init = true
+	l := startLive(t, rt, s)
+	l.expect(t, "ready")
+	ctx := context.Background()
+	// The shell (not PID 1 here) has no handler for TERM: it dies of it.
+	if err := l.c.Signal(ctx, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exit, err := l.c.Wait(ctx)
+	if err != nil || exit.Code != 128+int(syscall.SIGTERM) {
+		t.Errorf("Wait = %+v, %v; want %d", exit, err, 128+int(syscall.SIGTERM))
+	}
+	s2 := newSpec(t, "sh", "-c", "ps -o pid,comm | tail -n +2 | head -2; exit 4")
+	s2.Process.Init = true
+	res := run(t, rt, s2)
+	if f := strings.Fields(res.stdout); len(f) < 4 || f[0] != "1" || f[1] != "skiffd" || f[3] != "sh" || res.exit.Code != 4 {
+		t.Errorf("--init: %q, exit %d; want PID 1 skiffd, then sh, exit 4", res.stdout, res.exit.Code)
 	}
 }

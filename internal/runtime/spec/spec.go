@@ -57,6 +57,10 @@ type Process struct {
 	Env  []string `json:"env,omitempty"`
 	// Cwd is an absolute container path; "" means "/".
 	Cwd string `json:"cwd,omitempty"`
+	// Init runs a minimal init as PID 1 that starts the process, forwards
+	// signals to it and reaps orphans (docker run --init). Only init
+	// honours it.
+	Init bool `json:"init,omitempty"`
 	// CreateCwd makes Cwd (mode 0755, owned by root) when it is missing,
 	// as dockerd does for the image's or the user's WorkingDir. Only init
 	// honours it; docker exec -w does not create directories.

@@ -1,0 +1,72 @@
+package nsinit
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"skiffd/internal/sys"
+)
+
+// ReaperRole is the role name of the --init process.
+const ReaperRole = "reaper"
+
+// Reaper is the `reaper` role, docker-init's job: PID 1 of a container
+// started with --init. args are the resolved executable and the argv of the
+// real process. It runs inside the container with the container's
+// credentials, capabilities and seccomp filter; it starts the process,
+// forwards every signal it can catch to it, reaps every child (orphans are
+// re-parented to PID 1), and exits with the process's status (128+n after
+// signal n).
+func Reaper(args []string) int {
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "skiffd reaper: no command")
+		return 127
+	}
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs)
+	attr := &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{}}
+	if _, err := sys.GetWinsize(0); err == nil {
+		// On a terminal the process gets its own foreground process group,
+		// so that ^C reaches it once, as with tini.
+		attr.Sys.Setpgid, attr.Sys.Foreground, attr.Sys.Ctty = true, true, 0
+	}
+	// Not os.StartProcess: it asks for a pidfd through clone3, which
+	// Docker's seccomp profile answers with ENOSYS.
+	pid, err := syscall.ForkExec(args[0], args[1:], attr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "skiffd reaper: %v\n", execError(args[1], err))
+		return 127
+	}
+	for {
+		sig := <-sigs
+		s, ok := sig.(syscall.Signal)
+		if !ok {
+			continue
+		}
+		if s != syscall.SIGCHLD {
+			// SIGTTOU/SIGTTIN/SIGURG and the like matter to us only.
+			if s != syscall.SIGURG && s != syscall.SIGTTOU && s != syscall.SIGTTIN && s != syscall.SIGWINCH {
+				syscall.Kill(pid, s)
+			}
+			continue
+		}
+		for {
+			var ws syscall.WaitStatus
+			got, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || got <= 0 {
+				break
+			}
+			if got == pid {
+				if ws.Signaled() {
+					return 128 + int(ws.Signal())
+				}
+				return ws.ExitStatus()
+			}
+		}
+	}
+}
