@@ -173,16 +173,6 @@ func TestAPIVolumeErrors(t *testing.T) {
 	}
 }
 
-// skipUntilMountsSupported skips while container create still refuses
-// Binds, Mounts and Tmpfs (the container side of issue 6 item 5 is not in
-// yet); any other failure is left for the caller to report.
-func skipUntilMountsSupported(t *testing.T, res skifftest.Result) {
-	t.Helper()
-	if res.ExitCode != 0 && strings.Contains(res.Stderr, "skiffd does not support") && (strings.Contains(res.Stderr, "HostConfig.Binds") || strings.Contains(res.Stderr, "HostConfig.Mounts") || strings.Contains(res.Stderr, "HostConfig.Tmpfs")) {
-		t.Skipf("containers cannot use volumes yet: %s", strings.TrimSpace(res.Stderr))
-	}
-}
-
 // TestCLIRunWithVolumes is the container half of the issue's volume
 // commands: data written through a named volume is read by the next
 // container and after a daemon restart, a volume in use cannot be removed,
@@ -192,17 +182,13 @@ func skipUntilMountsSupported(t *testing.T, res skifftest.Result) {
 func TestCLIRunWithVolumes(t *testing.T) {
 	d := startWithBusybox(t)
 	dockerOK(t, d, "volume", "create", "data")
-	res := d.Docker(t, "run", "--rm", "-v", "data:/d", "busybox", "sh", "-c", "echo x > /d/f")
-	skipUntilMountsSupported(t, res)
-	if res.ExitCode != 0 {
-		t.Fatalf("run writing to a volume: %v", res)
-	}
+	dockerOK(t, d, "run", "--rm", "-v", "data:/d", "busybox", "sh", "-c", "echo x > /d/f")
 	if out := dockerOK(t, d, "run", "--rm", "-v", "data:/d", "busybox", "cat", "/d/f"); out != "x\n" {
 		t.Errorf("second container read %q from the volume, want x", out)
 	}
 
 	id := strings.TrimSpace(dockerOK(t, d, "create", "--name", "holder", "-v", "data:/d:ro", "busybox", "true"))
-	res = d.Docker(t, "volume", "rm", "data")
+	res := d.Docker(t, "volume", "rm", "data")
 	if res.ExitCode != 1 || !strings.Contains(res.Stderr, "remove data: volume is in use - ["+id+"]") {
 		t.Errorf("volume rm of a volume in use: %v", res)
 	}
