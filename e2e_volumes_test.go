@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -265,5 +266,62 @@ func TestCLIRunWithVolumes(t *testing.T) {
 	removeAllAtEnd(t, d)
 	if out := dockerOK(t, d, "run", "--rm", "-v", "data:/d", "busybox", "cat", "/d/f"); out != "x\n" {
 		t.Errorf("after a restart the volume holds %q, want x", out)
+	}
+}
+
+// TestCLIVolumesOfContainers covers how containers hold volumes: an image
+// VOLUME becomes an anonymous volume, prune and rm leave volumes of a
+// stopped container alone, rm -v removes only anonymous volumes, and a run
+// logs the volume mount and unmount events.
+func TestCLIVolumesOfContainers(t *testing.T) {
+	d := startWithBusybox(t)
+	start := time.Now().Add(-time.Second)
+	res := d.DockerIn(t, strings.NewReader(string(skifftest.BusyboxTar(t))), "import", "--change", "VOLUME /data", "--change", `CMD ["sh"]`, "-", "withvol:1")
+	if res.ExitCode != 0 {
+		t.Fatalf("import with VOLUME: %v", res)
+	}
+	id := strings.TrimSpace(dockerOK(t, d, "create", "-v", "keepme:/named", "withvol:1", "true"))
+	var mounts []map[string]any
+	if err := json.Unmarshal([]byte(dockerOK(t, d, "inspect", "--format", "{{json .Mounts}}", id)), &mounts); err != nil || len(mounts) != 2 {
+		t.Fatalf("inspect Mounts = %v, %v; want the image volume and the named one", mounts, err)
+	}
+	var anon string
+	for _, m := range mounts {
+		if m["Destination"] == "/data" {
+			anon, _ = m["Name"].(string)
+		}
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(anon) {
+		t.Fatalf("image VOLUME /data got volume %q, want an anonymous one (mounts %v)", anon, mounts)
+	}
+	dockerOK(t, d, "start", "-a", id)
+
+	// A stopped container still holds its volumes.
+	if out := dockerOK(t, d, "volume", "prune", "-f", "--all"); strings.Contains(out, anon) || strings.Contains(out, "keepme") {
+		t.Errorf("prune removed a volume of a stopped container:\n%s", out)
+	}
+	if out := dockerOK(t, d, "volume", "ls", "-q", "-f", "dangling=true"); out != "" {
+		t.Errorf("dangling volumes while the container exists = %q", out)
+	}
+	dockerOK(t, d, "rm", "-v", id)
+	if out := dockerOK(t, d, "volume", "ls", "-q"); out != "keepme\n" {
+		t.Errorf("volumes after rm -v = %q, want only the named one", out)
+	}
+
+	// Without -v the anonymous volume stays, dangling.
+	id = strings.TrimSpace(dockerOK(t, d, "create", "withvol:1", "true"))
+	anon = strings.TrimSpace(dockerOK(t, d, "inspect", "--format", "{{range .Mounts}}{{.Name}}{{end}}", id))
+	dockerOK(t, d, "rm", id)
+	dangling := []string{anon, "keepme"}
+	slices.Sort(dangling)
+	if out := dockerOK(t, d, "volume", "ls", "-q", "-f", "dangling=true"); out != strings.Join(dangling, "\n")+"\n" {
+		t.Errorf("dangling volumes after rm without -v = %q", out)
+	}
+
+	out := dockerOK(t, d, "events", "--since", start.Format(time.RFC3339Nano), "--until", time.Now().Format(time.RFC3339Nano), "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"destination\"}}")
+	for _, want := range []string{"create keepme ", "mount keepme /named", "unmount keepme ", "destroy "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("volume events lack %q:\n%s", want, out)
+		}
 	}
 }
