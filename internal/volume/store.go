@@ -20,11 +20,11 @@
 //	s.Unmount(v.Name, containerID)          // on container stop
 //	s.Release(v.Name, containerID)          // on container removal
 //
-// References (Acquire/Release) live in memory only. The container records
-// are the durable truth: at start-up the engine acquires every volume each
-// existing container names, as dockerd restores its references from its
-// containers. Options.InUse is a second source, for callers that would
-// rather answer "who uses this volume" from their own records.
+// Who uses a volume has two sources. Options.InUse answers from the
+// caller's durable records (skiffd's engine reads its containers'
+// MountPoints, so a restart loses nothing); Acquire/Release hold a volume
+// in memory for the moments before such a record exists, so that a prune
+// cannot take a volume a container is being created with.
 package volume
 
 import (
