@@ -34,6 +34,7 @@ type proc struct {
 	isDrained bool
 	stdinUsed bool
 
+	running  chan struct{} // its stdio is final (the pty master, if any, is here)
 	drained  chan struct{} // the output reached EOF and was delivered
 	exited   chan struct{}
 	exitOnce sync.Once
@@ -70,6 +71,7 @@ func newProc(id string, ps *spec.Process, log *jsonlog.Writer) (*proc, *childStd
 		spec:      *ps,
 		log:       log,
 		attachers: map[*attacher]struct{}{},
+		running:   make(chan struct{}),
 		drained:   make(chan struct{}),
 		exited:    make(chan struct{}),
 	}
@@ -129,6 +131,7 @@ func (p *proc) setMaster(f *os.File) {
 // the log (init) and to every attached client. When all streams are done
 // the attached clients are disconnected.
 func (p *proc) startCopiers() {
+	close(p.running)
 	var wg sync.WaitGroup
 	for _, o := range p.outputs {
 		wg.Add(1)
@@ -225,9 +228,18 @@ func (p *proc) attach(c *net.UnixConn, r *bufio.Reader, stdin, stdout, stderr bo
 		return
 	}
 	p.attachers[a] = struct{}{}
-	in := p.stdinTarget(stdin)
 	p.amu.Unlock()
 	go func() {
+		// Where stdin goes is known once the process runs: a pty master
+		// arrives only then.
+		var in io.Writer
+		select {
+		case <-p.running:
+			p.amu.Lock()
+			in = p.stdinTarget(stdin)
+			p.amu.Unlock()
+		case <-a.done:
+		}
 		if in != nil {
 			io.Copy(in, r)
 			if p.spec.StdinOnce && p.stdinW != nil {
@@ -283,6 +295,11 @@ func (p *proc) fail(err error) {
 		p.stdinW.Close()
 	}
 	p.setExit(ExitStatus{Code: 126, ExitedAt: time.Now().UTC(), Error: err.Error()})
+	select {
+	case <-p.running:
+	default:
+		close(p.running)
+	}
 	p.amu.Lock()
 	p.isDrained = true
 	for a := range p.attachers {

@@ -70,7 +70,6 @@ type shim struct {
 	early   map[int]syscall.WaitStatus
 	pidfd   int
 	syncc   *nsinit.Conn // init's sync channel until it execs
-	deleted chan struct{}
 
 	conns sync.WaitGroup
 }
@@ -101,7 +100,6 @@ func Main(args []string) error {
 		early:   map[int]syscall.WaitStatus{},
 		pidfd:   -1,
 		cgfd:    -1,
-		deleted: make(chan struct{}),
 		sigchld: make(chan os.Signal, 1),
 	}
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
@@ -109,13 +107,14 @@ func Main(args []string) error {
 	ln, err := s.create()
 	msg := ReadyMessage{}
 	if err != nil {
+		// Leave nothing running behind a failed create.
+		s.abort(err)
 		msg.Error = err.Error()
 	}
 	b, _ := json.Marshal(msg)
 	ready.Write(append(b, '\n'))
 	ready.Close()
 	if err != nil {
-		s.abort(err)
 		return err
 	}
 	return s.serve(ln)

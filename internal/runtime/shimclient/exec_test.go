@@ -290,11 +290,12 @@ func TestTerminal(t *testing.T) {
 	t.Run("exec", func(t *testing.T) {
 		l := startLive(t, rt, newSpec(t, "sh", "-c", "echo up; exec sleep 100000"))
 		l.expect(t, "up")
-		p := execSpec("sh", "-c", "tty; stty size")
-		p.Terminal, p.ConsoleHeight, p.ConsoleWidth = true, 40, 132
-		out, _, exit, err := execProcess(t, l.c, p, "")
-		if err != nil || exit.Code != 0 || out != "/dev/pts/0\r\n40 132\r\n" {
-			t.Errorf("exec -t = %q, %+v, %v; want /dev/pts/0 and 40 132", out, exit, err)
+		p := execSpec("sh", "-c", "tty; stty size; read x; echo got $x")
+		p.Terminal, p.ConsoleHeight, p.ConsoleWidth, p.OpenStdin = true, 40, 132, true
+		// The client attaches with stdin before the pty exists.
+		out, _, exit, err := execProcess(t, l.c, p, "line\n")
+		if err != nil || exit.Code != 0 || !strings.Contains(out, "/dev/pts/0\r\n40 132\r\n") || !strings.HasSuffix(out, "got line\r\n") {
+			t.Errorf("exec -t = %q, %+v, %v; want /dev/pts/0, 40 132, and the line read back", out, exit, err)
 		}
 	})
 }
