@@ -62,14 +62,14 @@ type shim struct {
 	cgfd    int
 	sigchld chan os.Signal
 
-	mu      sync.Mutex
-	state   State
-	init    *proc
-	execs   map[string]*proc
-	pids    map[int]*proc // children to reap; nil value: discard the status
-	early   map[int]syscall.WaitStatus
-	pidfd   int
-	syncc   *nsinit.Conn // init's sync channel until it execs
+	mu    sync.Mutex
+	state State
+	init  *proc
+	execs map[string]*proc
+	pids  map[int]*proc // children to reap; nil value: discard the status
+	early map[int]syscall.WaitStatus
+	pidfd int
+	syncc *nsinit.Conn // init's sync channel until it execs
 
 	conns sync.WaitGroup
 }
