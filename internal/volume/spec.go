@@ -216,6 +216,9 @@ func parseMount(m types.Mount, checkSource bool) (MountPoint, error) {
 	if err := validateMount(m, checkSource); err != nil {
 		return MountPoint{}, err
 	}
+	if err := checkSupported(m); err != nil {
+		return MountPoint{}, &mountConfigError{m.Type, err}
+	}
 	mp := MountPoint{
 		Type:        m.Type,
 		Destination: path.Clean(m.Target),
@@ -255,6 +258,25 @@ func parseMount(m types.Mount, checkSource bool) (MountPoint, error) {
 		mp.TmpfsOptions = merged
 	}
 	return mp, nil
+}
+
+// checkSupported refuses the valid options skiffd cannot honour yet, rather
+// than mount more than was asked for: a subpath would expose the whole
+// volume, a non-recursive bind would carry the source's submounts along,
+// and a forced recursive read-only bind would leave submounts writable.
+func checkSupported(m types.Mount) error {
+	if o := m.VolumeOptions; o != nil && o.Subpath != "" {
+		return errors.New("skiffd does not support volume subpaths (VolumeOptions.Subpath) yet")
+	}
+	if o := m.BindOptions; o != nil {
+		if o.NonRecursive {
+			return errors.New("skiffd does not support non-recursive bind mounts (BindOptions.NonRecursive) yet")
+		}
+		if o.ReadOnlyForceRecursive {
+			return errors.New("skiffd does not support recursively read-only bind mounts (BindOptions.ReadOnlyForceRecursive) yet")
+		}
+	}
+	return nil
 }
 
 // validateMount is dockerd's ValidateMountConfig for Linux.
