@@ -1,0 +1,681 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apiexec "skiffd/internal/api/exec"
+	"skiffd/internal/api/types"
+	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/runtime/caps"
+	"skiffd/internal/runtime/shimclient"
+	"skiffd/internal/runtime/spec"
+)
+
+// execRetention is how long an exec that has exited stays inspectable
+// while its container keeps running. dockerd's collector drops such execs
+// after five to ten minutes; a loop of docker exec must not grow the
+// daemon without bound.
+const execRetention = 10 * time.Minute
+
+// execResizeWait bounds how long a resize waits for the exec's start, as
+// dockerd's does: the CLI sends the first resize while the start is still
+// on its way.
+const execResizeWait = 10 * time.Second
+
+// execRecord is one exec instance. Like dockerd's, it lives in memory
+// only: created by exec create, run by exec start, inspectable after its
+// exit until its container stops or execRetention passes.
+type execRecord struct {
+	id          string
+	containerID string
+	// run is the runtime container the exec was created in; once the
+	// container's current run is another one (it stopped or restarted)
+	// the exec belongs to a run that is gone.
+	run *shimclient.Container
+
+	entrypoint string
+	args       []string
+	env        []string
+	user       string
+	workdir    string
+	tty        bool
+	privileged bool
+	openStdin  bool
+	openStdout bool
+	openStderr bool
+	// detachKeys is the sequence as given; keys is it parsed (nil: the
+	// default sequence applies).
+	detachKeys  string
+	keys        []byte
+	consoleSize *[2]uint
+
+	// startDone is closed once a start has been tried, whatever came of it.
+	startDone chan struct{}
+	// done is closed once the exit is recorded (or the engine closed).
+	done chan struct{}
+
+	mu       sync.Mutex
+	running  bool
+	tried    bool // start was called
+	exitCode *int
+	exitedAt time.Time
+	pid      int
+	proc     *shimclient.Process
+}
+
+// commandLine is the exec's command as dockerd puts it in event actions:
+// the entrypoint, a space, the arguments joined by spaces.
+func (x *execRecord) commandLine() string {
+	return x.entrypoint + " " + strings.Join(x.args, " ")
+}
+
+// setExit records how the exec ended.
+func (x *execRecord) setExit(code int) {
+	x.mu.Lock()
+	x.running = false
+	x.exitCode = &code
+	x.exitedAt = time.Now()
+	x.mu.Unlock()
+}
+
+// execStore holds an engine's exec instances by ID.
+type execStore struct {
+	mu    sync.Mutex
+	execs map[string]*execRecord
+}
+
+// execStores maps each *Engine to its execStore. The Engine struct has no
+// field for execs (engine.go belongs to the container lifecycle), so they
+// are kept beside it.
+var execStores sync.Map
+
+func (e *Engine) execStore() *execStore {
+	if s, ok := execStores.Load(e); ok {
+		return s.(*execStore)
+	}
+	s, _ := execStores.LoadOrStore(e, &execStore{execs: map[string]*execRecord{}})
+	return s.(*execStore)
+}
+
+// currentRun returns the runtime container of the container's current run,
+// nil when it has none; unlike state it creates no in-memory state for a
+// container that is gone.
+func (e *Engine) currentRun(id string) *shimclient.Container {
+	e.ctrMu.Lock()
+	cs := e.ctrs[id]
+	e.ctrMu.Unlock()
+	if cs == nil {
+		return nil
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.rc
+}
+
+// execGone reports whether an exec is to be forgotten: its container is
+// gone, or it never started and its run ended (dockerd drops those when
+// the container stops), or it exited more than execRetention ago. A
+// started exec stays until its exit is recorded, which its watcher does
+// soon after the container stops.
+func (e *Engine) execGone(x *execRecord, now time.Time) bool {
+	x.mu.Lock()
+	exited := x.exitCode != nil
+	exitedAt := x.exitedAt
+	started := x.proc != nil
+	x.mu.Unlock()
+	if _, err := e.containers.Get(x.containerID); err != nil {
+		return true
+	}
+	switch {
+	case exited:
+		return now.Sub(exitedAt) > execRetention
+	case started:
+		return false
+	}
+	return e.currentRun(x.containerID) != x.run
+}
+
+// sweepExecs forgets the execs that are gone.
+func (e *Engine) sweepExecs() {
+	s := e.execStore()
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, x := range s.execs {
+		if e.execGone(x, now) {
+			delete(s.execs, id)
+		}
+	}
+}
+
+// getExec finds an exec that still exists.
+func (e *Engine) getExec(id string) (*execRecord, error) {
+	s := e.execStore()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x := s.execs[id]
+	if x != nil && e.execGone(x, time.Now()) {
+		delete(s.execs, id)
+		x = nil
+	}
+	if x == nil {
+		return nil, errExecNotFound(id)
+	}
+	return x, nil
+}
+
+func errExecNotFound(id string) error {
+	return errdefs.NotFound(fmt.Errorf("No such exec instance: %s", id))
+}
+
+// containerExecIDs lists the execs of a container that have not exited,
+// for the ExecIDs of its inspect (nil when none, as dockerd's null).
+func (e *Engine) containerExecIDs(id string) []string {
+	e.sweepExecs()
+	s := e.execStore()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, x := range s.execs {
+		x.mu.Lock()
+		live := x.exitCode == nil
+		x.mu.Unlock()
+		if x.containerID == id && live {
+			ids = append(ids, x.id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// activeRun checks that c can run an exec and returns its current run;
+// ref is the reference the client used, which dockerd puts in the paused
+// message of exec create. c's lock is held.
+func (e *Engine) activeRun(c *container.Container, ref string) (*shimclient.Container, error) {
+	switch {
+	case !c.State.Running:
+		return nil, notRunning(c)
+	case c.State.Paused:
+		return nil, errdefs.Conflict(fmt.Errorf("Container %s is paused, unpause the container before exec", ref))
+	case c.State.Restarting:
+		return nil, errdefs.Conflict(fmt.Errorf("Container %s is restarting, wait until the container is running", c.ID))
+	}
+	rc := e.currentRun(c.ID)
+	if rc == nil {
+		return nil, notRunning(c)
+	}
+	return rc, nil
+}
+
+// ContainerExecCreate answers POST /containers/{id}/exec: it records an
+// exec in a running container and returns its ID. The process is made at
+// start.
+func (e *Engine) ContainerExecCreate(ctx context.Context, name string, cfg *types.ExecConfig) (string, error) {
+	c, err := e.get(name)
+	if err != nil {
+		return "", err
+	}
+	var keys []byte
+	if cfg.DetachKeys != "" {
+		if keys, err = parseDetachKeys(cfg.DetachKeys); err != nil {
+			return "", fmt.Errorf("Invalid escape keys (%s) provided", cfg.DetachKeys)
+		}
+	}
+	c.Lock()
+	rc, err := e.activeRun(c, name)
+	if err != nil {
+		c.Unlock()
+		return "", err
+	}
+	x := &execRecord{
+		id:          container.GenerateID(),
+		containerID: c.ID,
+		run:         rc,
+		entrypoint:  cfg.Cmd[0],
+		args:        append([]string{}, cfg.Cmd[1:]...),
+		env:         execEnv(c.Config, cfg.Tty, cfg.Env),
+		user:        cfg.User,
+		workdir:     cfg.WorkingDir,
+		tty:         cfg.Tty,
+		privileged:  cfg.Privileged,
+		openStdin:   cfg.AttachStdin,
+		openStdout:  cfg.AttachStdout,
+		openStderr:  cfg.AttachStderr,
+		detachKeys:  cfg.DetachKeys,
+		keys:        keys,
+		consoleSize: cfg.ConsoleSize,
+		startDone:   make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	if x.user == "" {
+		x.user = c.Config.User
+	}
+	if x.workdir == "" {
+		x.workdir = c.Config.WorkingDir
+	}
+	c.Unlock()
+
+	e.sweepExecs()
+	s := e.execStore()
+	s.mu.Lock()
+	s.execs[x.id] = x
+	s.mu.Unlock()
+	e.logEvent(c, "exec_create: "+x.commandLine(), map[string]string{"execID": x.id})
+	return x.id, nil
+}
+
+// execEnv is dockerd's exec environment: PATH, HOSTNAME and (with a
+// terminal) TERM, overridden by the container's variables, then by the
+// exec's.
+func execEnv(cfg *types.Config, tty bool, extra []string) []string {
+	env := []string{defaultPath, "HOSTNAME=" + cfg.Hostname}
+	if tty {
+		env = append(env, "TERM=xterm")
+	}
+	env = replaceOrAppendEnv(env, cfg.Env)
+	return replaceOrAppendEnv(env, extra)
+}
+
+// replaceOrAppendEnv applies overrides to env as dockerd does: NAME=value
+// replaces the variable NAME or is appended, and a bare NAME removes it.
+func replaceOrAppendEnv(env, overrides []string) []string {
+	out := slices.Clone(env)
+	index := map[string]int{}
+	for i, kv := range out {
+		k, _, _ := strings.Cut(kv, "=")
+		index[k] = i
+	}
+	removed := map[int]bool{}
+	for _, kv := range overrides {
+		k, _, hasValue := strings.Cut(kv, "=")
+		i, ok := index[k]
+		switch {
+		case !hasValue:
+			if ok {
+				removed[i] = true
+			}
+		case ok:
+			out[i] = kv
+			delete(removed, i)
+		default:
+			out = append(out, kv)
+		}
+	}
+	if len(removed) == 0 {
+		return out
+	}
+	kept := out[:0]
+	for i, kv := range out {
+		if !removed[i] {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
+}
+
+// process is the runtime's description of the exec: the container's
+// capabilities (all of them for a privileged exec, as dockerd gives),
+// no_new_privs, supplementary groups, rlimits and OOM score adjustment
+// with the exec's command, environment, user, directory and terminal. The
+// runtime applies the container's seccomp filter and namespaces.
+func (x *execRecord) process(base *spec.Process, size *[2]uint) *spec.Process {
+	p := &spec.Process{
+		Args:             append([]string{x.entrypoint}, x.args...),
+		Env:              slices.Clone(x.env),
+		Cwd:              x.workdir,
+		User:             x.user,
+		AdditionalGroups: slices.Clone(base.AdditionalGroups),
+		Terminal:         x.tty,
+		OpenStdin:        x.openStdin,
+		// dockerd closes an exec's stdin when its client's input ends.
+		StdinOnce:       x.openStdin,
+		Capabilities:    slices.Clone(base.Capabilities),
+		NoNewPrivileges: base.NoNewPrivileges,
+		Rlimits:         slices.Clone(base.Rlimits),
+		OOMScoreAdj:     base.OOMScoreAdj,
+	}
+	if p.Cwd == "" {
+		p.Cwd = "/"
+	}
+	if x.privileged {
+		p.Capabilities = heldCapabilities()
+	}
+	if size == nil {
+		size = x.consoleSize
+	}
+	if x.tty && size != nil {
+		p.ConsoleHeight, p.ConsoleWidth = clampSize(size[0]), clampSize(size[1])
+	}
+	return p
+}
+
+// heldCapabilities is what a privileged exec gets: dockerd gives every
+// capability, which the engine can only do for those it holds itself (a
+// daemon in a restricted environment lacks some).
+func heldCapabilities() []string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return caps.All()
+	}
+	mask := ^uint64(0)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "CapPrm" && k != "CapBnd") {
+			continue
+		}
+		m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			return caps.All()
+		}
+		mask &= m
+	}
+	return caps.Names(mask)
+}
+
+func clampSize(v uint) uint16 {
+	if v > 65535 {
+		return 65535
+	}
+	return uint16(v)
+}
+
+// startableExec finds an exec whose container can run it: dockerd's
+// checks before it hijacks the connection.
+func (e *Engine) startableExec(id string) (*execRecord, *container.Container, *shimclient.Container, error) {
+	x, err := e.getExec(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := e.containers.Get(x.containerID)
+	if err != nil {
+		return nil, nil, nil, errExecNotFound(id)
+	}
+	c.Lock()
+	rc, err := e.activeRun(c, c.ID)
+	c.Unlock()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if rc != x.run {
+		return nil, nil, nil, errExecNotFound(id)
+	}
+	return x, c, rc, nil
+}
+
+// ContainerExecStart answers POST /exec/{id}/start. Errors found before the
+// process is started are the request's; a start that fails after the
+// connection is taken over is reported in the stream, as dockerd does
+// (the CLI then reads exit code 126 from inspect).
+func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec.StartConfig) error {
+	x, c, rc, err := e.startableExec(id)
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	switch {
+	case x.exitCode != nil:
+		x.mu.Unlock()
+		return errdefs.Conflict(fmt.Errorf("Error: Exec command %s has already run", x.id))
+	case x.tried:
+		x.mu.Unlock()
+		return errdefs.Conflict(fmt.Errorf("Error: Exec command %s is already running", x.id))
+	}
+	x.tried = true
+	x.running = true
+	x.mu.Unlock()
+	started := false
+	defer func() {
+		if !started {
+			// A start that failed leaves dockerd's exit code 126 and no
+			// process.
+			x.setExit(126)
+			close(x.done)
+		}
+		close(x.startDone)
+	}()
+	e.logEvent(c, "exec_start: "+x.commandLine(), map[string]string{"execID": x.id})
+
+	rctx, cancel := detached(ctx)
+	defer cancel()
+	proc, err := rc.Exec(rctx, x.id, x.process(&rc.Spec().Process, cfg.ConsoleSize))
+	if err != nil {
+		if errdefs.KindOf(err) == errdefs.ErrConflict {
+			c.Lock()
+			err2 := notRunning(c)
+			paused := c.State.Paused
+			c.Unlock()
+			if !paused {
+				err = err2
+			}
+		}
+		return err
+	}
+	if cfg.Detach {
+		// Nothing is attached: the exec's output goes nowhere.
+		pid, err := proc.Start(rctx)
+		if err != nil {
+			proc.Delete(rctx)
+			return execStartError(err)
+		}
+		started = true
+		e.execStarted(c, x, proc, pid)
+		return nil
+	}
+
+	stdin, stdout, stderr, err := cfg.GetStreams(x.tty)
+	if err != nil {
+		proc.Delete(rctx)
+		return err
+	}
+	if x.tty {
+		stderr = stdout
+	}
+	st, err := proc.Attach(rctx, shimclient.AttachOptions{Stdin: x.openStdin, Stdout: x.openStdout, Stderr: x.openStderr})
+	if err != nil {
+		proc.Delete(rctx)
+		fmt.Fprintf(stdout, "%v\r\n", err)
+		return nil
+	}
+	defer st.Close()
+	pid, err := proc.Start(rctx)
+	if err != nil {
+		proc.Delete(rctx)
+		fmt.Fprintf(stdout, "%v\r\n", execStartError(err))
+		return nil
+	}
+	started = true
+	e.execStarted(c, x, proc, pid)
+
+	// ended says why the streams ended early: the client typed the detach
+	// keys or went away. Then the process runs on and the start returns.
+	const (
+		endDetached = 1
+		endClient   = 2
+	)
+	var ended atomic.Int32
+	if x.openStdin {
+		go func() {
+			var in io.Reader = stdin
+			if x.tty {
+				// As for attach, the detach keys work only with a
+				// terminal.
+				keys := x.keys
+				if keys == nil {
+					keys, _ = parseDetachKeys(defaultDetachKeys)
+				}
+				in = newEscapeReader(stdin, keys)
+			}
+			_, err := io.Copy(st, in)
+			switch {
+			case err == nil:
+				st.CloseStdin()
+			case errors.Is(err, errDetached):
+				ended.CompareAndSwap(0, endDetached)
+				st.Close()
+			default:
+				ended.CompareAndSwap(0, endClient)
+				st.Close()
+			}
+		}()
+	}
+	var outOut, outErr io.Writer
+	if x.openStdout {
+		outOut = stdout
+	}
+	if x.openStderr {
+		outErr = stderr
+	}
+	if err := st.Copy(outOut, outErr); err != nil {
+		ended.CompareAndSwap(0, endClient)
+	}
+	switch ended.Load() {
+	case endDetached:
+		e.logEvent(c, "exec_detach", map[string]string{"execID": x.id})
+		return nil
+	case endClient:
+		return nil
+	}
+	// The output ended; the exit follows. The client reads the exit code
+	// as soon as the stream closes, so it must be recorded first.
+	select {
+	case <-x.done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// execStarted records a started exec and watches for its exit.
+func (e *Engine) execStarted(c *container.Container, x *execRecord, proc *shimclient.Process, pid int) {
+	x.mu.Lock()
+	x.pid = pid
+	x.proc = proc
+	x.mu.Unlock()
+	go e.watchExec(c, x, proc)
+}
+
+// watchExec waits for the exec's exit, records it, releases the runtime's
+// record of the process and logs exec_die.
+func (e *Engine) watchExec(c *container.Container, x *execRecord, proc *shimclient.Process) {
+	defer close(x.done)
+	exit, err := proc.Wait(e.monitorCtx)
+	if e.monitorCtx.Err() != nil {
+		return // the engine is closing
+	}
+	code := exit.Code
+	if err != nil {
+		// The container's shim went away with the process: it died with
+		// the container's pid namespace.
+		e.logger.Warn("waiting for exec", "exec", x.id, "container", x.containerID, "error", err)
+		code = 137
+	}
+	x.setExit(code)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	proc.Delete(ctx)
+	cancel()
+	e.logEvent(c, "exec_die", map[string]string{"execID": x.id, "exitCode": strconv.Itoa(code)})
+}
+
+// execStartError gives a failed start dockerd's wording: runc's error
+// inside containerd's. User lookups fail in dockerd itself, so their text
+// stands alone.
+func execStartError(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "unable to find user") || strings.Contains(msg, "unable to find group") {
+		return err
+	}
+	wrapped := errors.New("OCI runtime exec failed: exec failed: unable to start container process: " + msg + ": unknown")
+	switch errdefs.KindOf(err) {
+	case errdefs.ErrInvalidParameter, errdefs.ErrNotFound:
+		return errdefs.InvalidParameter(wrapped)
+	case errdefs.ErrConflict:
+		return errdefs.Conflict(wrapped)
+	}
+	return wrapped
+}
+
+// ContainerExecInspect answers GET /exec/{id}/json.
+func (e *Engine) ContainerExecInspect(ctx context.Context, id string) (*types.ExecInspect, error) {
+	x, err := e.getExec(id)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	privileged := x.privileged
+	out := &types.ExecInspect{
+		ID:      x.id,
+		Running: x.running,
+		ProcessConfig: types.ExecProcessConfig{
+			Tty:        x.tty,
+			Entrypoint: x.entrypoint,
+			Arguments:  append([]string{}, x.args...),
+			Privileged: &privileged,
+			User:       x.user,
+		},
+		OpenStdin:   x.openStdin,
+		OpenStderr:  x.openStderr,
+		OpenStdout:  x.openStdout,
+		ContainerID: x.containerID,
+		// dockerd keeps the parsed keys as bytes, which JSON sends in
+		// base64.
+		DetachKeys: base64.StdEncoding.EncodeToString(x.keys),
+		Pid:        x.pid,
+	}
+	if x.exitCode != nil {
+		code := *x.exitCode
+		out.ExitCode = &code
+	}
+	return out, nil
+}
+
+// ContainerExecResize answers POST /exec/{id}/resize. The CLI sends it
+// right after the start, so it waits for the start to finish.
+func (e *Engine) ContainerExecResize(ctx context.Context, id string, height, width int) error {
+	x, err := e.getExec(id)
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(execResizeWait)
+	defer t.Stop()
+	select {
+	case <-x.startDone:
+	case <-t.C:
+		return errors.New("timeout waiting for exec session ready")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	x.mu.Lock()
+	proc := x.proc
+	exited := x.exitCode != nil
+	x.mu.Unlock()
+	if proc == nil {
+		return errdefs.InvalidParameter(errors.New("exec process is not started"))
+	}
+	if exited {
+		return nil
+	}
+	rctx, cancel := detached(ctx)
+	defer cancel()
+	if err := proc.Resize(rctx, clampSize(uint(height)), clampSize(uint(width))); err != nil {
+		x.mu.Lock()
+		exited := x.exitCode != nil
+		x.mu.Unlock()
+		if exited || errdefs.KindOf(err) == errdefs.ErrNotFound {
+			return nil // the process ended meanwhile
+		}
+		return err
+	}
+	return nil
+}
