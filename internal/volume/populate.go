@@ -28,10 +28,15 @@ import (
 // after Mount for option-backed volumes, so the content lands on the
 // mounted file system.
 func (s *Store) PopulateFrom(ctx context.Context, name, rootfs, target string) error {
-	v, err := s.Get(name)
-	if err != nil {
-		return err
+	s.mu.Lock()
+	e, ok := s.vols[name]
+	s.mu.Unlock()
+	if !ok {
+		return noSuchVolume(name)
 	}
+	e.populate.Lock()
+	defer e.populate.Unlock()
+	v := e.Volume
 	dst, err := os.Open(v.Mountpoint)
 	if err != nil {
 		return fmt.Errorf("populate volume %s: %w", name, err)

@@ -127,6 +127,9 @@ type entry struct {
 	refs    map[string]struct{} // containers that use the volume
 	mounts  int                 // Mount calls not yet matched by Unmount
 	mounted bool                // the options-backed mount is in place
+	// populate serialises PopulateFrom: two containers starting on the
+	// same new volume must not both copy into it.
+	populate sync.Mutex
 }
 
 // Open opens (creating it if needed) the volume store at root, usually

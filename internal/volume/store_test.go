@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -529,5 +530,40 @@ func TestConcurrentCreateAndPrune(t *testing.T) {
 	}
 	if count != 1 {
 		t.Errorf("%d of %d concurrent creates reported creating the volume, want 1", count, n)
+	}
+}
+
+func TestConcurrentPopulate(t *testing.T) {
+	requireRoot(t)
+	rootfs := t.TempDir()
+	for i := range 50 {
+		dir := filepath.Join(rootfs, "srv", "d"+strconv.Itoa(i))
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "f"), []byte(strconv.Itoa(i)), 0o644)
+	}
+	s := openTestStore(t, filepath.Join(t.TempDir(), "volumes"), Options{})
+	v := mustCreate(t, s, "shared", nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.PopulateFrom(context.Background(), "shared", rootfs, "/srv")
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	entries, _ := os.ReadDir(v.Mountpoint)
+	if len(entries) != 50 {
+		t.Errorf("volume holds %d entries after concurrent populates, want 50", len(entries))
+	}
+	if b, err := os.ReadFile(filepath.Join(v.Mountpoint, "d7", "f")); err != nil || string(b) != "7" {
+		t.Errorf("d7/f = %q, %v", b, err)
 	}
 }
