@@ -243,6 +243,18 @@ func TestCLIRunWithVolumes(t *testing.T) {
 		}
 	}
 
+	// A bind-backed volume (the local driver's type=none,o=bind) shows the
+	// host directory while a container uses it; removing the volume leaves
+	// the host's files alone.
+	dockerOK(t, d, "volume", "create", "-o", "type=none", "-o", "o=bind", "-o", "device="+host, "hostvol")
+	if out := dockerOK(t, d, "run", "--rm", "-v", "hostvol:/h", "busybox", "cat", "/h/f.txt"); out != "bind file\n" {
+		t.Errorf("read through a bind-backed volume = %q", out)
+	}
+	dockerOK(t, d, "volume", "rm", "hostvol")
+	if b, err := os.ReadFile(filepath.Join(host, "f.txt")); err != nil || string(b) != "bind file\n" {
+		t.Errorf("host file after removing the bind-backed volume = %q, %v", b, err)
+	}
+
 	// A new volume is filled from the image; nocopy leaves it empty.
 	if out := dockerOK(t, d, "run", "--rm", "-v", "etcvol:/etc", "busybox", "cat", "/etc/group"); !strings.HasPrefix(out, "root:x:0:") {
 		t.Errorf("/etc from a fresh volume = %q, want the image's /etc/group", out)
