@@ -198,6 +198,8 @@ var devSymlinks = [][2]string{
 }
 
 // makeDevices creates the device nodes and links in the container's /dev.
+// Nodes may sit in subdirectories (/dev/net/tun, /dev/snd/controlC0),
+// which are created as needed.
 func makeDevices(rootfd int, devices []spec.Device) error {
 	dev, err := sys.Openat2(rootfd, "dev", &sys.OpenHow{Flags: syscall.O_DIRECTORY | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS})
 	if err != nil {
@@ -205,9 +207,9 @@ func makeDevices(rootfd int, devices []spec.Device) error {
 	}
 	defer syscall.Close(dev)
 	for _, d := range devices {
-		name := strings.TrimPrefix(path.Clean(d.Path), "/dev/")
-		if strings.Contains(name, "/") {
-			return fmt.Errorf("device %s: only devices directly in /dev are supported", d.Path)
+		p := path.Clean("/" + d.Path)
+		if !strings.HasPrefix(p, "/dev/") {
+			return fmt.Errorf("device %s: not in /dev", d.Path)
 		}
 		mode := d.Mode & 0o7777
 		switch d.Type {
@@ -218,15 +220,25 @@ func makeDevices(rootfd int, devices []spec.Device) error {
 		default:
 			return fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
 		}
-		syscall.Unlinkat(dev, name)
-		if err := syscall.Mknodat(dev, name, mode, int(sys.Makedev(d.Major, d.Minor))); err != nil {
+		dir := dev
+		if parent := path.Dir(p); parent != "/dev" {
+			pfd, err := openInRoot(rootfd, parent, false)
+			if err != nil {
+				return fmt.Errorf("device %s: %w", d.Path, err)
+			}
+			defer syscall.Close(pfd)
+			dir = pfd
+		}
+		name := path.Base(p)
+		syscall.Unlinkat(dir, name)
+		if err := syscall.Mknodat(dir, name, mode, int(sys.Makedev(d.Major, d.Minor))); err != nil {
 			return fmt.Errorf("mknod %s: %w", d.Path, err)
 		}
-		if err := syscall.Fchownat(dev, name, int(d.UID), int(d.GID), 0); err != nil {
+		if err := syscall.Fchownat(dir, name, int(d.UID), int(d.GID), 0); err != nil {
 			return fmt.Errorf("chown %s: %w", d.Path, err)
 		}
 		// The umask applied to mknod; set the mode exactly.
-		if err := syscall.Fchmodat(dev, name, d.Mode&0o7777, 0); err != nil {
+		if err := syscall.Fchmodat(dir, name, d.Mode&0o7777, 0); err != nil {
 			return fmt.Errorf("chmod %s: %w", d.Path, err)
 		}
 	}

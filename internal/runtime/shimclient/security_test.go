@@ -218,3 +218,15 @@ func TestCgroupFS(t *testing.T) {
 		t.Errorf("stdout %q (stderr %q), want %q", res.stdout, res.stderr, want)
 	}
 }
+
+// TestNestedDevice creates a device below a subdirectory of /dev
+// (docker run --device /dev/net/tun).
+func TestNestedDevice(t *testing.T) {
+	rt := newRuntime(t)
+	s := newSpec(t, "stat", "-c", "%n %t:%T %a", "/dev/net/tun")
+	s.Devices = append(s.Devices, spec.Device{Path: "/dev/net/tun", Type: "c", Major: 10, Minor: 200, Mode: 0o666})
+	res := run(t, rt, s)
+	if want := "/dev/net/tun a:c8 666\n"; res.stdout != want {
+		t.Errorf("stdout %q (stderr %q), want %q", res.stdout, res.stderr, want)
+	}
+}
