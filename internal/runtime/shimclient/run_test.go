@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,5 +180,25 @@ func TestInitReaper(t *testing.T) {
 	res := run(t, rt, s2)
 	if f := strings.Fields(res.stdout); len(f) < 4 || f[0] != "1" || f[1] != "skiffd" || f[3] != "sh" || res.exit.Code != 4 {
 		t.Errorf("--init: %q, exit %d; want PID 1 skiffd, then sh, exit 4", res.stdout, res.exit.Code)
+	}
+}
+
+// TestLongRoot uses an exec root whose socket path is longer than a unix
+// socket address can hold; the shim and the client reach it through an
+// fd of its directory.
+func TestLongRoot(t *testing.T) {
+	needRoot(t)
+	root := filepath.Join(t.TempDir(), strings.Repeat("long-directory-name/", 6))
+	rt, err := New(Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	s := newSpec(t, "echo", "far")
+	if p := filepath.Join(rt.dir(s.ID), "shim.sock"); len(p) < 108 {
+		t.Fatalf("socket path %d bytes long; the test needs more than 107", len(p))
+	}
+	if res := run(t, rt, s); res.stdout != "far\n" || res.exit.Code != 0 {
+		t.Errorf("run = %q, exit %d", res.stdout, res.exit.Code)
 	}
 }
