@@ -350,3 +350,8 @@ func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
 // shortID is the 12-digit form of an ID.
 func shortID(id string) string { return reference.ShortID(id) }
+
+// conflictf is a 409 with a formatted message.
+func conflictf(format string, args ...any) error {
+	return errdefs.Conflict(fmt.Errorf(format, args...))
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/netip"
 	"reflect"
@@ -145,10 +146,13 @@ func TestCheckUnsupported(t *testing.T) {
 		{"volumes-from", types.Config{}, types.HostConfig{VolumesFrom: []string{"other"}}, "HostConfig.VolumesFrom"},
 		{"ports", types.Config{}, types.HostConfig{PortBindings: types.PortMap{"80/tcp": {{HostPort: "8080"}}}}, "HostConfig.PortBindings"},
 		{"empty port map", types.Config{}, types.HostConfig{PortBindings: types.PortMap{}}, ""},
-		{"privileged", types.Config{}, types.HostConfig{Privileged: true}, "HostConfig.Privileged"},
+		{"privileged", types.Config{}, types.HostConfig{Privileged: true}, ""},
+		{"device rule", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceCgroupRules: []string{"c 1:3 rwm"}}}, ""},
+		{"bad device rule", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceCgroupRules: []string{"x 1:3"}}}, "invalid device cgroup rule format: 'x 1:3'"},
+		{"container network", types.Config{}, types.HostConfig{NetworkMode: "container:web"}, ""},
 		{"init", types.Config{}, types.HostConfig{Init: &yes}, "HostConfig.Init"},
 		{"sysctls", types.Config{}, types.HostConfig{Sysctls: map[string]string{"a": "b"}}, "HostConfig.Sysctls"},
-		{"devices", types.Config{}, types.HostConfig{Resources: types.Resources{Devices: []types.DeviceMapping{{PathOnHost: "/dev/x"}}}}, "HostConfig.Devices"},
+		{"device requests", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceRequests: []types.DeviceRequest{{Driver: "nvidia"}}}}, "HostConfig.DeviceRequests"},
 		{"unknown network", types.Config{}, types.HostConfig{NetworkMode: "mynet"}, "network mynet not found"},
 		{"seccomp unconfined", types.Config{}, types.HostConfig{SecurityOpt: []string{"seccomp=unconfined", "no-new-privileges"}}, ""},
 		{"apparmor profile", types.Config{}, types.HostConfig{SecurityOpt: []string{"apparmor=myprofile"}}, "apparmor"},
@@ -432,4 +436,29 @@ func FuzzResolvConf(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseDeviceRule(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "type major minor access", "" for an error
+	}{
+		{"c 1:3 rwm", "c 1 3 rwm"},
+		{"b *:* m", "b -1 -1 m"},
+		{"a", "a -1 -1 rwm"},
+		{"c 10:200", "c 10 200 rwm"},
+		{"c 1:3 rwx", ""},
+		{"c 1-3", ""},
+		{"d 1:3", ""},
+		{"", ""},
+	} {
+		r, err := parseDeviceRule(tc.in)
+		got := ""
+		if err == nil {
+			got = fmt.Sprintf("%s %d %d %s", r.Type, r.Major, r.Minor, r.Access)
+		}
+		if got != tc.want {
+			t.Errorf("parseDeviceRule(%q) = %q (%v), want %q", tc.in, got, err, tc.want)
+		}
+	}
 }

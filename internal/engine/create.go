@@ -56,8 +56,12 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		return nil, errdefs.InvalidParameter(err)
 	}
 	if err := checkUnsupported(&cfg, hc); err != nil {
+		if errdefs.KindOf(err) == errdefs.ErrNotFound {
+			return nil, err
+		}
 		return nil, errdefs.InvalidParameter(err)
 	}
+
 	mounts, tmpfs, err := volume.CollectMounts(cfg.Volumes, hc.Binds, hc.Mounts, hc.Tmpfs)
 	if err != nil {
 		return nil, errdefs.InvalidParameter(err)
@@ -353,23 +357,17 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return no("published ports (HostConfig.PublishAllPorts): there is no bridge networking yet")
 	case len(hc.Links) > 0:
 		return no("links (HostConfig.Links)")
-	case hc.Privileged:
-		return no("privileged containers (HostConfig.Privileged)")
-	case len(r.Devices) > 0:
-		return no("devices (HostConfig.Devices)")
 	case len(r.DeviceRequests) > 0:
 		return no("device requests (HostConfig.DeviceRequests)")
-	case len(r.DeviceCgroupRules) > 0:
-		return no("device cgroup rules (HostConfig.DeviceCgroupRules)")
 	case len(hc.Sysctls) > 0:
 		return no("sysctls (HostConfig.Sysctls)")
 	case hc.Init != nil && *hc.Init:
 		return no("an init process (HostConfig.Init)")
 	case hc.UsernsMode != "" && hc.UsernsMode != "host":
 		return no("user namespaces (HostConfig.UsernsMode)")
-	case hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable" && hc.IpcMode != "host":
+	case hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable" && hc.IpcMode != "host" && !strings.HasPrefix(hc.IpcMode, "container:"):
 		return no("IPC mode " + hc.IpcMode + " (HostConfig.IpcMode)")
-	case hc.PidMode != "" && hc.PidMode != "host":
+	case hc.PidMode != "" && hc.PidMode != "host" && !strings.HasPrefix(hc.PidMode, "container:"):
 		return no("PID mode " + hc.PidMode + " (HostConfig.PidMode)")
 	case hc.UTSMode != "" && hc.UTSMode != "host":
 		return no("UTS mode " + hc.UTSMode + " (HostConfig.UTSMode)")
@@ -396,10 +394,17 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	switch hc.NetworkMode {
 	case "", "default", "bridge", "none", "host":
 	default:
-		if strings.HasPrefix(hc.NetworkMode, "container:") {
-			return no("network mode container:<name> (HostConfig.NetworkMode)")
+		if !strings.HasPrefix(hc.NetworkMode, "container:") {
+			return errdefs.NotFound(fmt.Errorf("network %s not found", hc.NetworkMode))
 		}
-		return errdefs.NotFound(fmt.Errorf("network %s not found", hc.NetworkMode))
+		if hasPortBindings(hc.PortBindings) || len(cfg.ExposedPorts) > 0 && hc.PublishAllPorts {
+			return errors.New("conflicting options: port publishing and the container type network mode")
+		}
+	}
+	for _, rule := range r.DeviceCgroupRules {
+		if _, err := parseDeviceRule(rule); err != nil {
+			return err
+		}
 	}
 	for _, opt := range hc.SecurityOpt {
 		if _, err := parseSecurityOpt(opt); err != nil {

@@ -109,6 +109,17 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		unmountVolumes()
 		return startError(err)
 	}
+	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
+		err := errors.New("the container's init has no pid")
+		if st, serr := rc.State(ctx); serr == nil && st.InitPid > 0 {
+			err = loopbackUp(st.InitPid)
+		}
+		if err != nil {
+			rc.Delete(ctx)
+			unmountVolumes()
+			return err
+		}
+	}
 	// Attaches opened before the start get their streams now, so they see
 	// everything the process writes.
 	cs.mu.Lock()

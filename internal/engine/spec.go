@@ -3,7 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,7 +77,7 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		}
 	}
 	p.NoNewPrivileges = so.noNewPrivs
-	if !so.seccompUnconfined {
+	if !so.seccompUnconfined && !hc.Privileged {
 		filter, err := seccompFilter(so.seccompProfile, capList)
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
@@ -92,6 +94,18 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		case n.Type == spec.IPCNamespace && hc.IpcMode == "host":
 		case n.Type == spec.UTSNamespace && (hc.UTSMode == "host" || hc.NetworkMode == "host"):
 		default:
+			var err error
+			switch {
+			case n.Type == spec.NetworkNamespace && strings.HasPrefix(hc.NetworkMode, "container:"):
+				n.Path, err = e.joinNamespace(hc.NetworkMode, "net", "network")
+			case n.Type == spec.IPCNamespace && strings.HasPrefix(hc.IpcMode, "container:"):
+				n.Path, err = e.joinNamespace(hc.IpcMode, "ipc", "IPC")
+			case n.Type == spec.PIDNamespace && strings.HasPrefix(hc.PidMode, "container:"):
+				n.Path, err = e.joinNamespace(hc.PidMode, "pid", "PID")
+			}
+			if err != nil {
+				return nil, err
+			}
 			ns = append(ns, n)
 		}
 	}
@@ -138,6 +152,23 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	}}
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		s.Cgroup.Resources.PidsLimit = *r.PidsLimit
+	}
+
+	// Devices.
+	if hc.Privileged {
+		var all []string
+		bounding := ownBoundingSet()
+		for i, n := range caps.All() {
+			if i <= caps.LastCap() && bounding&(1<<i) != 0 {
+				all = append(all, n)
+			}
+		}
+		if err := makePrivileged(s, all); err != nil {
+			return nil, err
+		}
+	}
+	if err := applyDevices(s, r.Devices, r.DeviceCgroupRules); err != nil {
+		return nil, errdefs.InvalidParameter(err)
 	}
 
 	// The log.
@@ -355,4 +386,22 @@ func stopSignal(c *container.Container) syscall.Signal {
 		}
 	}
 	return syscall.SIGTERM
+}
+
+// ownBoundingSet is the daemon's capability bounding set: a privileged
+// container gets every capability the daemon can give (a daemon that runs
+// in a restricted container has fewer than the kernel knows).
+func ownBoundingSet() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ^uint64(0)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CapBnd:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil {
+				return m
+			}
+		}
+	}
+	return ^uint64(0)
 }
