@@ -26,7 +26,9 @@ func TestValidate(t *testing.T) {
 		{"bad id", func(s *Spec) { s.ID = "../x" }, "invalid container id"},
 		{"newer version", func(s *Spec) { s.Version = Version + 1 }, "newer than this runtime"},
 		{"no mount ns", func(s *Spec) { s.Namespaces = []Namespace{{Type: PIDNamespace}} }, "mount namespace of its own"},
-		{"joined mount ns", func(s *Spec) { s.Namespaces = append(s.Namespaces[:4], Namespace{Type: MountNamespace, Path: "/proc/1/ns/mnt"}) }, "mount namespace of its own"},
+		{"joined mount ns", func(s *Spec) {
+			s.Namespaces = append(s.Namespaces[:4], Namespace{Type: MountNamespace, Path: "/proc/1/ns/mnt"})
+		}, "mount namespace of its own"},
 		{"user ns", func(s *Spec) { s.Namespaces = append(s.Namespaces, Namespace{Type: "user"}) }, `unsupported namespace type "user"`},
 		{"relative mount", func(s *Spec) { s.Mounts = append(s.Mounts, Mount{Destination: "data"}) }, "is not an absolute path"},
 	} {
