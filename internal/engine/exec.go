@@ -548,11 +548,10 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 		return nil
 	}
 	// The output ended; the exit follows. The client reads the exit code
-	// as soon as the stream closes, so it must be recorded first.
-	select {
-	case <-x.done:
-	case <-ctx.Done():
-	}
+	// as soon as the stream closes, so it must be recorded first. ctx is
+	// no guide here: a client that half-closed before the hijack has
+	// cancelled it already.
+	<-x.done
 	return nil
 }
 

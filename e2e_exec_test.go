@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"skiffd/internal/runtime/pty"
+	"skiffd/internal/skifftest"
+)
+
+// startExecTarget runs the container the exec tests go into: a sleep as
+// PID 1, with no_new_privs so that the exec's inheriting it shows.
+func startExecTarget(t *testing.T, d *skifftest.Daemon) string {
+	t.Helper()
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--name", "web", "--security-opt", "no-new-privileges", "-e", "C=from-container", "busybox", "sleep", "1000"))
+	if len(id) != 64 {
+		t.Fatalf("docker run -d printed %q", id)
+	}
+	return id
+}
+
+// TestCLIExec walks the issue's exec commands through the real CLI: the
+// exec sees the container's processes, namespaces, hostname, files,
+// capabilities and no_new_privs; env, user and workdir; stdin; exit codes;
+// detach; and dockerd's errors for missing commands and stopped or paused
+// containers.
+func TestCLIExec(t *testing.T) {
+	d := startWithBusybox(t)
+	since := time.Now().Add(-time.Second).Unix()
+	id := startExecTarget(t, d)
+
+	hostMnt, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		stdin    string
+		wantOut  string // exact, unless match is set
+		match    string // a regexp the whole stdout must match
+		wantErr  string // contained in stderr
+		wantCode int
+	}{
+		{name: "ps shows the container's processes", args: []string{"ps", "-o", "pid,args"},
+			match: `^PID +COMMAND\n +1 sleep 1000\n +\d+ ps -o pid,args\n$`},
+		{name: "env user workdir", args: []string{"-e", "X=1", "-e", "C=from-exec", "-w", "/tmp", "-u", "1000", "web", "env"},
+			match: `^PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOSTNAME=[0-9a-f]{12}\nC=from-exec\nA=1\nX=1\nHOME=/home/user\n$`},
+		// The supplementary groups are the runtime's user resolution,
+		// shared with docker run; only the ids are checked here.
+		{name: "id", args: []string{"-u", "1000", "web", "id"}, match: `^uid=1000\(user\) gid=1000\(user\)( groups=.*)?\n$`},
+		{name: "id with group", args: []string{"-u", "1000:50", "web", "sh", "-c", "id -u; id -g"}, wantOut: "1000\n50\n"},
+		{name: "pwd", args: []string{"-w", "/tmp", "web", "pwd"}, wantOut: "/tmp\n"},
+		{name: "container env", args: []string{"web", "sh", "-c", "echo $C $HOSTNAME; echo $PATH"},
+			wantOut: "from-container " + id[:12] + "\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"},
+		{name: "stdin", args: []string{"-i", "web", "cat"}, stdin: "hi\n", wantOut: "hi\n"},
+		{name: "exit code", args: []string{"web", "sh", "-c", "exit 5"}, wantCode: 5},
+		{name: "stderr", args: []string{"web", "sh", "-c", "echo out; echo err >&2"}, wantOut: "out\n", wantErr: "err\n"},
+		{name: "hostname", args: []string{"web", "hostname"}, wantOut: id[:12] + "\n"},
+		{name: "mount namespace", args: []string{"web", "readlink", "/proc/self/ns/mnt"}, match: `^mnt:\[\d+\]\n$`},
+		{name: "pid 1 is the container's", args: []string{"web", "cat", "/proc/1/cmdline"}, wantOut: "sleep\x001000\x00"},
+		{name: "namespaces and cgroup of PID 1", args: []string{"web", "sh", "-c",
+			`for n in cgroup ipc mnt net pid uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] || echo "not in $n"; done; [ "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)" ] || echo "not in the cgroup"`}},
+		{name: "security", args: []string{"web", "sh", "-c", `grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\t'`},
+			wantOut: "CapEff:00000000a80425fb\nNoNewPrivs:1\nSeccomp:2\n"},
+		{name: "user loses capabilities", args: []string{"-u", "1000", "web", "grep", "CapEff", "/proc/self/status"}, wantOut: "CapEff:\t0000000000000000\n"},
+		{name: "missing command", args: []string{"web", "nope"}, wantCode: 126,
+			wantOut: "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown\r\n"},
+		{name: "unknown user", args: []string{"-u", "nobody2", "web", "true"}, wantCode: 126,
+			wantOut: "unable to find user nobody2: no matching entries in passwd file\r\n"},
+		{name: "missing container", args: []string{"nothere", "true"}, wantCode: 1, wantErr: "Error response from daemon: No such container: nothere\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if args[0] == "ps" {
+				args = append([]string{"web"}, args...)
+			}
+			var in io.Reader
+			if tc.stdin != "" {
+				in = strings.NewReader(tc.stdin)
+			}
+			res := d.DockerIn(t, in, append([]string{"exec"}, args...)...)
+			outOK := res.Stdout == tc.wantOut
+			if tc.match != "" {
+				outOK = regexp.MustCompile(tc.match).MatchString(res.Stdout)
+			}
+			if !outOK || res.ExitCode != tc.wantCode || !strings.Contains(res.Stderr, tc.wantErr) {
+				t.Errorf("docker exec %s = %v\nwant exit %d, stdout %q (match %q), stderr containing %q", strings.Join(args, " "), res, tc.wantCode, tc.wantOut, tc.match, tc.wantErr)
+			}
+			if tc.name == "mount namespace" && strings.TrimSpace(res.Stdout) == hostMnt {
+				t.Errorf("the exec is in the host's mount namespace %s", hostMnt)
+			}
+		})
+	}
+
+	t.Run("detach", func(t *testing.T) {
+		if res := d.Docker(t, "exec", "-d", "web", "sh", "-c", "echo lost; touch /tmp/x"); res.ExitCode != 0 || res.Stdout != "" {
+			t.Fatalf("docker exec -d = %v", res)
+		}
+		waitFor(t, "the detached exec's file", func() bool { return d.Docker(t, "exec", "web", "test", "-e", "/tmp/x").ExitCode == 0 })
+	})
+
+	t.Run("paused", func(t *testing.T) {
+		dockerOK(t, d, "pause", "web")
+		res := d.Docker(t, "exec", "web", "true")
+		dockerOK(t, d, "unpause", "web")
+		if res.ExitCode != 1 || res.Stderr != "Error response from daemon: Container web is paused, unpause the container before exec\n" {
+			t.Errorf("docker exec into a paused container = %v", res)
+		}
+	})
+
+	// The events of one exec, in order, with the ID of the exec.
+	until := time.Now().Add(time.Second).Unix()
+	out := dockerOK(t, d, "events", "--since", fmt.Sprint(since), "--until", fmt.Sprint(until), "--filter", "container=web",
+		"--format", `{{.Action}}|{{index .Actor.Attributes "execID"}}|{{index .Actor.Attributes "exitCode"}}`)
+	var execID string
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		action, rest, _ := strings.Cut(line, "|")
+		xid, code, _ := strings.Cut(rest, "|")
+		if action == "exec_create: sh -c exit 5" {
+			execID = xid
+		}
+		if execID != "" && xid == execID {
+			got = append(got, action+" "+code)
+		}
+	}
+	if want := []string{"exec_create: sh -c exit 5 ", "exec_start: sh -c exit 5 ", "exec_die 5"}; strings.Join(got, ",") != strings.Join(want, ",") || len(execID) != 64 {
+		t.Errorf("events of docker exec web sh -c 'exit 5' = %q (exec %q), want %q; all events:\n%s", got, execID, want, out)
+	}
+	if !strings.Contains(out, "exec_create: ps -o pid,args|") {
+		t.Errorf("events lack exec_create of ps (dockerd's form, a space after the entrypoint):\n%s", out)
+	}
+
+	t.Run("stopped", func(t *testing.T) {
+		dockerOK(t, d, "stop", "-t", "0", "web")
+		res := d.Docker(t, "exec", "web", "true")
+		if res.ExitCode != 1 || res.Stderr != "Error response from daemon: Container "+id+" is not running\n" {
+			t.Errorf("docker exec into a stopped container = %v", res)
+		}
+	})
+}
+
+// TestCLIExecTTY runs docker exec -it under a pseudo-terminal: the shell's
+// prompt, the terminal's size (set through exec resize), a command, and
+// the exit code.
+func TestCLIExecTTY(t *testing.T) {
+	d := startWithBusybox(t)
+	startExecTarget(t, d)
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	if err := pty.Resize(slave, 30, 100); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(skifftest.DockerPath(t), "exec", "-it", "web", "sh")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+filepath.Join(d.Dir, "docker-config"))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	expect := func(s string) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("%q on the terminal", s), func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return strings.Contains(out.String(), s)
+		})
+	}
+	expect("/ # ")
+	io.WriteString(master, "echo $((6*7)) $TERM; stty size; tty\r")
+	expect("42 xterm\r\n30 100\r\n/dev/pts/0\r\n")
+	io.WriteString(master, "exit 6\r")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 6 {
+			t.Errorf("docker exec -it exited with %v, want 6", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		mu.Lock()
+		t.Fatalf("docker exec -it did not exit; terminal:\n%q", out.String())
+	}
+}
+
+// rawExecStart sends POST /exec/{id}/start on a fresh connection and
+// returns the status line, the headers and everything until the daemon
+// closes the stream.
+func rawExecStart(t *testing.T, d *skifftest.Daemon, id, body string, upgrade bool) (string, http.Header, []byte) {
+	t.Helper()
+	conn, err := net.Dial("unix", d.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	req := "POST /v1.50/exec/" + id + "/start HTTP/1.1\r\nHost: skiffd\r\nContent-Type: application/json\r\n" +
+		fmt.Sprintf("Content-Length: %d\r\n", len(body))
+	if upgrade {
+		req += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"+body); err != nil {
+		t.Fatal(err)
+	}
+	conn.(*net.UnixConn).CloseWrite()
+	br := bufio.NewReader(conn)
+	status, err := br.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := http.Header{}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading headers: %v", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			break
+		}
+		k, v, _ := strings.Cut(line, ":")
+		hdr.Add(k, strings.TrimSpace(v))
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		t.Fatalf("reading the stream: %v", err)
+	}
+	return strings.TrimRight(status, "\r\n"), hdr, rest
+}
+
+// TestExecRawAPI drives exec over raw HTTP: the 201 of create, a TTY start
+// (unframed output), the legacy start without Upgrade (200 and a
+// multiplexed stream until close), a detached start (empty 200), inspect
+// while running and after, resize, and the 404s and 409s.
+func TestExecRawAPI(t *testing.T) {
+	d := startWithBusybox(t)
+	id := startExecTarget(t, d)
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	create := func(body string) string {
+		t.Helper()
+		r := d.Do(t, "POST", "/v1.50/containers/web/exec", strings.NewReader(body), hdr)
+		var resp struct {
+			ID string `json:"Id"`
+		}
+		if r.Status != 201 || json.Unmarshal([]byte(r.Body), &resp) != nil || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(resp.ID) {
+			t.Fatalf("exec create %s: %d %s", body, r.Status, r.Body)
+		}
+		return resp.ID
+	}
+	inspect := func(xid string) map[string]any {
+		t.Helper()
+		r := d.Do(t, "GET", "/v1.50/exec/"+xid+"/json", nil, nil)
+		var m map[string]any
+		if r.Status != 200 || json.Unmarshal([]byte(r.Body), &m) != nil {
+			t.Fatalf("exec inspect: %d %s", r.Status, r.Body)
+		}
+		return m
+	}
+
+	t.Run("tty", func(t *testing.T) {
+		xid := create(`{"AttachStdout":true,"AttachStderr":true,"Tty":true,"ConsoleSize":[12,34],"Cmd":["sh","-c","stty size; echo err >&2"]}`)
+		status, h, body := rawExecStart(t, d, xid, `{"Detach":false,"Tty":true,"ConsoleSize":[12,34]}`, true)
+		if status != "HTTP/1.1 101 UPGRADED" || h.Get("Content-Type") != "application/vnd.docker.raw-stream" || h.Get("Api-Version") == "" {
+			t.Errorf("tty start answered %q %v", status, h)
+		}
+		if string(body) != "12 34\r\nerr\r\n" {
+			t.Errorf("tty exec output %q, want raw %q", body, "12 34\r\nerr\r\n")
+		}
+		m := inspect(xid)
+		pc, _ := m["ProcessConfig"].(map[string]any)
+		if m["ExitCode"] != 0.0 || m["Running"] != false || pc["tty"] != true || pc["entrypoint"] != "sh" || m["ContainerID"] != id {
+			t.Errorf("inspect after exit = %v", m)
+		}
+	})
+	t.Run("legacy", func(t *testing.T) {
+		xid := create(`{"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","echo out; echo err >&2"]}`)
+		status, h, body := rawExecStart(t, d, xid, `{"Detach":false,"Tty":false}`, false)
+		if status != "HTTP/1.1 200 OK" || h.Get("Content-Length") != "" || h.Get("Transfer-Encoding") != "" {
+			t.Errorf("legacy start answered %q %v", status, h)
+		}
+		// stdout and stderr are separate pipes, so their order is not fixed.
+		frames := map[string]bool{string("\x01\x00\x00\x00\x00\x00\x00\x04out\n"): true, string("\x02\x00\x00\x00\x00\x00\x00\x04err\n"): true}
+		if len(body) != 24 || !frames[string(body[:12])] || !frames[string(body[12:])] || body[0] == body[12] {
+			t.Errorf("legacy stream %q, want the two frames", body)
+		}
+	})
+	t.Run("detached, resize, running", func(t *testing.T) {
+		xid := create(`{"Tty":true,"Cmd":["sleep","1000"]}`)
+		r := d.Do(t, "POST", "/v1.50/exec/"+xid+"/start", strings.NewReader(`{"Detach":true}`), hdr)
+		if r.Status != 200 || r.Body != "" {
+			t.Errorf("detached start: %d %q", r.Status, r.Body)
+		}
+		m := inspect(xid)
+		if m["Running"] != true || m["ExitCode"] != nil || m["Pid"] == 0.0 {
+			t.Errorf("inspect of a running exec = %v", m)
+		}
+		if r := d.Do(t, "POST", "/v1.50/exec/"+xid+"/resize?h=20&w=60", nil, nil); r.Status != 200 {
+			t.Errorf("resize: %d %s", r.Status, r.Body)
+		}
+		r = d.Do(t, "POST", "/v1.50/exec/"+xid+"/start", strings.NewReader(`{"Detach":true}`), hdr)
+		if r.Status != 409 || !strings.Contains(r.Body, "Error: Exec command "+xid+" is already running") {
+			t.Errorf("second start: %d %s", r.Status, r.Body)
+		}
+	})
+	t.Run("errors", func(t *testing.T) {
+		for _, tc := range []struct {
+			method, path, body string
+			status             int
+			msg                string
+		}{
+			{"POST", "/v1.50/exec/nope/start", `{"Detach":true}`, 404, "No such exec instance: nope"},
+			{"GET", "/v1.50/exec/nope/json", "", 404, "No such exec instance: nope"},
+			{"POST", "/v1.50/exec/nope/resize?h=1&w=1", "", 404, "No such exec instance: nope"},
+			{"POST", "/v1.50/containers/nope/exec", `{"Cmd":["true"]}`, 404, "No such container: nope"},
+			{"POST", "/v1.50/containers/web/exec", `{"Cmd":[]}`, 400, "No exec command specified"},
+		} {
+			r := d.Do(t, tc.method, tc.path, strings.NewReader(tc.body), hdr)
+			if r.Status != tc.status || !strings.Contains(r.Body, tc.msg) {
+				t.Errorf("%s %s = %d %s, want %d %q", tc.method, tc.path, r.Status, r.Body, tc.status, tc.msg)
+			}
+		}
+		// An exec created but not started is forgotten when its container
+		// stops, as dockerd does.
+		xid := create(`{"Cmd":["true"]}`)
+		dockerOK(t, d, "stop", "-t", "0", "web")
+		r := d.Do(t, "POST", "/v1.50/exec/"+xid+"/start", strings.NewReader(`{"Detach":false}`), hdr)
+		if r.Status != 404 || !strings.Contains(r.Body, "No such exec instance: "+xid) {
+			t.Errorf("start after the container stopped: %d %s", r.Status, r.Body)
+		}
+		r = d.Do(t, "POST", "/v1.50/containers/web/exec", strings.NewReader(`{"Cmd":["true"]}`), hdr)
+		if r.Status != 409 || !strings.Contains(r.Body, "Container "+id+" is not running") {
+			t.Errorf("create in a stopped container: %d %s", r.Status, r.Body)
+		}
+	})
+}
