@@ -1,0 +1,669 @@
+package engine
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/archive"
+	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/layer"
+	"skiffd/internal/sys"
+)
+
+// docker cp resolves every container path inside the container's root
+// with chroot semantics: openat2 with RESOLVE_IN_ROOT on a descriptor of
+// the root, so an absolute symlink (/var/run -> /run) means the
+// container's /run and ".." stops at the root. Everything after the
+// resolution is relative to the descriptors it gave, and the archive
+// package reopens them through /proc/self/fd, which names the very
+// directory the descriptor holds rather than a path that a container
+// could swap for a symlink in between (CVE-2018-15664).
+//
+// Only the root file system is covered: volumes and bind mounts live in
+// the container's mount namespace and do not show in the host-side
+// rootfs.
+
+// resolveFlags resolve a path as if the root were "/" and refuse the
+// /proc magic links, which could lead anywhere.
+const resolveFlags = sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS
+
+// containerFS is a container's root file system opened for a file
+// operation: mounted for the duration when the container is not running.
+type containerFS struct {
+	dir  string // the container's directory
+	root string // host path of the mounted root file system
+	// canon is root as the kernel names it (symlinks in the data root
+	// resolved), what relPath compares descriptors' names with.
+	canon   string
+	fd      int  // O_PATH descriptor of root
+	mounted bool // mounted by openContainerFS, unmounted by close
+}
+
+// openContainerFS opens the root file system of c, which must be locked
+// (so that no start or exit changes the mount under the operation),
+// mounting it if it is not mounted.
+func (e *Engine) openContainerFS(c *container.Container) (*containerFS, error) {
+	dir := e.containerDir(c.ID)
+	fs := &containerFS{dir: dir, root: filepath.Join(dir, "rootfs"), fd: -1}
+	mounted, err := isMountPoint(fs.root)
+	if err != nil {
+		return nil, err
+	}
+	if !mounted {
+		img, err := e.images.Get(c.ImageID)
+		if err != nil {
+			return nil, errdefs.System(fmt.Errorf("image of container %s: %w", c.ID, err))
+		}
+		if len(img.ChainIDs) == 0 {
+			return nil, errdefs.System(fmt.Errorf("image %s of container %s has no layers", img.ID, c.ID))
+		}
+		if _, err := e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir); err != nil {
+			return nil, errdefs.System(err)
+		}
+		fs.mounted = true
+	}
+	fs.fd, err = syscall.Open(fs.root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		fs.close()
+		return nil, errdefs.System(fmt.Errorf("open rootfs of %s: %w", c.ID, err))
+	}
+	if fs.canon, err = os.Readlink(fdPath(fs.fd)); err != nil {
+		fs.close()
+		return nil, errdefs.System(fmt.Errorf("open rootfs of %s: %w", c.ID, err))
+	}
+	return fs, nil
+}
+
+func (fs *containerFS) close() {
+	if fs.fd >= 0 {
+		syscall.Close(fs.fd)
+		fs.fd = -1
+	}
+	if fs.mounted {
+		fs.mounted = false
+		layer.UnmountRootfs(fs.dir)
+	}
+}
+
+// isMountPoint reports whether dir exists and is on another device than
+// its parent, as the container's overlay is.
+func isMountPoint(dir string) (bool, error) {
+	var st, pst syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err != nil {
+		if err == syscall.ENOENT {
+			return false, nil
+		}
+		return false, errdefs.System(&os.PathError{Op: "lstat", Path: dir, Err: err})
+	}
+	if err := syscall.Lstat(filepath.Dir(dir), &pst); err != nil {
+		return false, errdefs.System(&os.PathError{Op: "lstat", Path: filepath.Dir(dir), Err: err})
+	}
+	return st.Dev != pst.Dev, nil
+}
+
+// fdPath names the file open as fd; opening it reopens that very file.
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// openIn resolves the clean relative path rel ("" for the root) inside
+// the tree open as rootfd, following every symbolic link in it with
+// chroot semantics, and returns an O_PATH descriptor of what it names.
+func openIn(rootfd int, rel string, flags int) (int, error) {
+	if rel == "" || rel == "." {
+		return syscall.Openat(rootfd, ".", sys.O_PATH|syscall.O_CLOEXEC|flags, 0)
+	}
+	return sys.Openat2(rootfd, rel, &sys.OpenHow{Flags: uint64(sys.O_PATH | syscall.O_CLOEXEC | flags), Resolve: resolveFlags})
+}
+
+// lstatAt is the lstat of base in the directory dirfd ("" or "." for
+// dirfd itself), through an O_PATH|O_NOFOLLOW descriptor.
+func lstatAt(dirfd int, base string) (syscall.Stat_t, error) {
+	var st syscall.Stat_t
+	if base == "" || base == "." {
+		return st, syscall.Fstat(dirfd, &st)
+	}
+	fd, err := syscall.Openat(dirfd, base, sys.O_PATH|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return st, err
+	}
+	defer syscall.Close(fd)
+	return st, syscall.Fstat(fd, &st)
+}
+
+// relPath is the path, relative to the tree root (host path root), of
+// the file open as fd, "" for the root itself. The kernel's name of the
+// descriptor serves only to name the file; nothing is opened by it.
+func relPath(root string, fd int) (string, error) {
+	p, err := os.Readlink(fdPath(fd))
+	if err != nil {
+		return "", err
+	}
+	if p == root {
+		return "", nil
+	}
+	rel, ok := strings.CutPrefix(p, root+"/")
+	if !ok {
+		return "", fmt.Errorf("%s is outside of the container root", p)
+	}
+	return rel, nil
+}
+
+// absContainerPath makes the client's path absolute and clean, keeping a
+// trailing "/" or "/." that changes its meaning, as dockerd's
+// PreserveTrailingDotOrSeparator does.
+func absContainerPath(p string) string {
+	abs := path.Clean("/" + p)
+	if path.Base(p) == "." && path.Base(abs) != "." {
+		if !strings.HasSuffix(abs, "/") {
+			abs += "/"
+		}
+		abs += "."
+	}
+	if !strings.HasSuffix(abs, "/") && strings.HasSuffix(p, "/") {
+		abs += "/"
+	}
+	return abs
+}
+
+// splitContainerPath splits an absContainerPath into the directory part
+// (relative, resolved in full) and the last component, which is not
+// followed: "" or "." when the path names its directory itself.
+func splitContainerPath(abs string) (dir, base string) {
+	i := strings.LastIndexByte(abs, '/')
+	return strings.Trim(path.Clean(abs[:i+1]), "/"), abs[i+1:]
+}
+
+// fileNotFound is dockerd's 404 for a container path that does not exist.
+func fileNotFound(p, name string) error {
+	return errdefs.NotFound(fmt.Errorf("Could not find the file %s in container %s", p, name))
+}
+
+// pathError gives a failed lookup of container path p dockerd's kind:
+// missing is NotFound, anything else a system error.
+func pathError(err error, p, name string) error {
+	if errors.Is(err, syscall.ENOENT) {
+		return fileNotFound(p, name)
+	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return errdefs.System(fmt.Errorf("lstat %s: not a directory", p))
+	}
+	return errdefs.System(fmt.Errorf("%s: %w", p, err))
+}
+
+// resolvedPath is a container path found in an opened container file
+// system: the directory holding it and its last component.
+type resolvedPath struct {
+	abs   string // absContainerPath of the client's path
+	dirfd int    // O_PATH descriptor of the directory part, links followed
+	base  string // last component, "" or "." for the directory itself
+	st    syscall.Stat_t
+}
+
+func (r *resolvedPath) close() { syscall.Close(r.dirfd) }
+
+// resolve finds the client's path p in fs as dockerd's ResolvePath and
+// StatPath do: the directory part with every symlink followed inside the
+// root, the last component as it is.
+func (fs *containerFS) resolve(p, name string) (*resolvedPath, error) {
+	abs := absContainerPath(p)
+	dir, base := splitContainerPath(abs)
+	dirfd, err := openIn(fs.fd, dir, syscall.O_DIRECTORY)
+	if err != nil {
+		return nil, pathError(err, p, name)
+	}
+	st, err := lstatAt(dirfd, base)
+	if err != nil {
+		syscall.Close(dirfd)
+		return nil, pathError(err, p, name)
+	}
+	return &resolvedPath{abs: abs, dirfd: dirfd, base: base, st: st}, nil
+}
+
+// stat builds the X-Docker-Container-Path-Stat of r: for a symbolic link,
+// LinkTarget is the container path it leads to once fully resolved.
+func (fs *containerFS) stat(r *resolvedPath) *apicontainer.PathStat {
+	st := &apicontainer.PathStat{
+		Name:  path.Base(r.abs),
+		Size:  r.st.Size,
+		Mode:  fileMode(r.st.Mode),
+		Mtime: time.Unix(r.st.Mtim.Sec, r.st.Mtim.Nsec),
+	}
+	if r.st.Mode&syscall.S_IFMT == syscall.S_IFLNK {
+		st.LinkTarget = fs.linkTarget(r)
+	}
+	return st
+}
+
+// linkTarget resolves the symlink r in the root. A dangling link, which
+// the kernel cannot resolve, is resolved by its text alone, as dockerd's
+// FollowSymlinkInScope would leave it.
+func (fs *containerFS) linkTarget(r *resolvedPath) string {
+	rel := strings.TrimPrefix(path.Clean(r.abs), "/")
+	if fd, err := openIn(fs.fd, rel, 0); err == nil {
+		defer syscall.Close(fd)
+		if p, err := relPath(fs.canon, fd); err == nil {
+			return "/" + p
+		}
+	}
+	target, err := readlinkAt(r.dirfd, r.base)
+	if err != nil {
+		return ""
+	}
+	if path.IsAbs(target) {
+		return path.Clean(target)
+	}
+	return path.Join(path.Dir(path.Clean(r.abs)), target)
+}
+
+// readlinkAt reads the symbolic link base in dirfd, never following it.
+func readlinkAt(dirfd int, base string) (string, error) {
+	pb, err := syscall.BytePtrFromString(base)
+	if err != nil {
+		return "", err
+	}
+	buf := make([]byte, 4096)
+	n, _, errno := syscall.Syscall6(syscall.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(pb)),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
+	if errno != 0 {
+		return "", errno
+	}
+	return string(buf[:n]), nil
+}
+
+// fileMode converts a stat mode to Go's os.FileMode bits, which the
+// path-stat header carries.
+func fileMode(m uint32) os.FileMode {
+	mode := os.FileMode(m & 0o777)
+	switch m & syscall.S_IFMT {
+	case syscall.S_IFDIR:
+		mode |= os.ModeDir
+	case syscall.S_IFLNK:
+		mode |= os.ModeSymlink
+	case syscall.S_IFCHR:
+		mode |= os.ModeDevice | os.ModeCharDevice
+	case syscall.S_IFBLK:
+		mode |= os.ModeDevice
+	case syscall.S_IFIFO:
+		mode |= os.ModeNamedPipe
+	case syscall.S_IFSOCK:
+		mode |= os.ModeSocket
+	}
+	if m&syscall.S_ISUID != 0 {
+		mode |= os.ModeSetuid
+	}
+	if m&syscall.S_ISGID != 0 {
+		mode |= os.ModeSetgid
+	}
+	if m&syscall.S_ISVTX != 0 {
+		mode |= os.ModeSticky
+	}
+	return mode
+}
+
+// ContainerStatPath answers HEAD /containers/{id}/archive.
+func (e *Engine) ContainerStatPath(ctx context.Context, name, p string) (*apicontainer.PathStat, error) {
+	c, err := e.get(name)
+	if err != nil {
+		return nil, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	fs, err := e.openContainerFS(c)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.close()
+	r, err := fs.resolve(p, name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	return fs.stat(r), nil
+}
+
+// ContainerArchivePath answers GET /containers/{id}/archive: a tar of the
+// path whose top entry takes the path's own last name (a symlink followed
+// by a trailing "/" keeps the name the client used), and "dir/." packs
+// the directory's content under ".". The container stays locked, and its
+// file system mounted, until the stream is closed or packed in full.
+func (e *Engine) ContainerArchivePath(ctx context.Context, name, p string) (io.ReadCloser, *apicontainer.PathStat, error) {
+	c, err := e.get(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Lock()
+	fs, err := e.openContainerFS(c)
+	if err != nil {
+		c.Unlock()
+		return nil, nil, err
+	}
+	r, err := fs.resolve(p, name)
+	if err != nil {
+		fs.close()
+		c.Unlock()
+		return nil, nil, err
+	}
+	st := fs.stat(r)
+	pr, pw := io.Pipe()
+	go func() {
+		err := packPath(ctx, pw, r)
+		r.close()
+		fs.close()
+		c.Unlock()
+		pw.CloseWithError(err)
+	}()
+	e.logEvent(c, "archive-path", nil)
+	return pr, st, nil
+}
+
+// packPath writes the tar of r to w.
+func packPath(ctx context.Context, w io.Writer, r *resolvedPath) error {
+	rebase := path.Base(r.abs)
+	if r.base != "" && r.base != "." {
+		return archive.Pack(ctx, w, fdPath(r.dirfd), archive.PackOptions{
+			IncludeFiles: []string{r.base},
+			RebaseNames:  map[string]string{r.base: rebase},
+		})
+	}
+	// The directory itself: its own entry, then its content below it.
+	if rebase == "." {
+		// The CLI renames entries by their "./" prefix; Pack cleans
+		// names, so the prefix is put back on the way out.
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(packDir(ctx, pw, r, "."))
+		}()
+		err := prefixNames(pr, w, "./")
+		pr.CloseWithError(errors.New("stopped reading"))
+		return err
+	}
+	return packDir(ctx, w, r, rebase)
+}
+
+// packDir writes the directory r.dirfd as name: one directory entry for
+// itself, then Pack's entries for its content.
+func packDir(ctx context.Context, w io.Writer, r *resolvedPath, name string) error {
+	tw := tar.NewWriter(w)
+	hdr := &tar.Header{
+		Typeflag: tar.TypeDir,
+		Name:     strings.TrimSuffix(name, "/") + "/",
+		Mode:     int64(r.st.Mode & 0o7777),
+		Uid:      int(r.st.Uid),
+		Gid:      int(r.st.Gid),
+		ModTime:  time.Unix(r.st.Mtim.Sec, 0),
+		Format:   tar.FormatPAX,
+	}
+	if name == "/" {
+		hdr.Name = "/"
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	// Flush, not Close: Pack's stream continues this one and ends it.
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return archive.Pack(ctx, w, fdPath(r.dirfd), archive.PackOptions{RebaseNames: map[string]string{".": name}})
+}
+
+// prefixNames copies the tar stream r to w with prefix put before every
+// name that lacks it (and before hard link targets).
+func prefixNames(r io.Reader, w io.Writer, prefix string) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	fix := func(n string) string {
+		if n == "." || n == "./" {
+			return prefix
+		}
+		if strings.HasPrefix(n, prefix) {
+			return n
+		}
+		return prefix + n
+	}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		hdr.Name = fix(hdr.Name)
+		if hdr.Typeflag == tar.TypeLink {
+			hdr.Linkname = fix(hdr.Linkname)
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+}
+
+// ContainerExtractToDir answers PUT /containers/{id}/archive: the path,
+// followed in full inside the root, must be a directory; the archive
+// (plain or compressed) is unpacked there as dockerd's Untar does, with
+// ".wh." names kept as ordinary files and every name, link and hard-link
+// target resolved inside the container's root.
+func (e *Engine) ContainerExtractToDir(ctx context.Context, name, p string, opts apicontainer.ExtractOptions, content io.Reader) error {
+	c, err := e.get(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	fs, err := e.openContainerFS(c)
+	if err != nil {
+		return err
+	}
+	defer fs.close()
+	abs := absContainerPath(p)
+	dfd, err := openIn(fs.fd, strings.Trim(path.Clean(abs), "/"), 0)
+	if err != nil {
+		return pathError(err, p, name)
+	}
+	defer syscall.Close(dfd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(dfd, &st); err != nil {
+		return pathError(err, p, name)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return errdefs.InvalidParameter(errors.New("extraction point is not a directory"))
+	}
+	if c.HostConfig != nil && c.HostConfig.ReadonlyRootfs {
+		return errdefs.InvalidParameter(errors.New("container rootfs is marked read-only"))
+	}
+	destRel, err := relPath(fs.canon, dfd)
+	if err != nil {
+		return errdefs.System(fmt.Errorf("extract to %s: %w", p, err))
+	}
+	aopts := archive.ApplyOptions{
+		WhiteoutFormat:       archive.LiteralWhiteouts,
+		NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir,
+		BestEffortXattrs:     true,
+	}
+	if opts.CopyUIDGID && c.Config != nil && c.Config.User != "" {
+		uid, gid, err := containerUser(fs.fd, c.Config.User)
+		if err != nil {
+			return err
+		}
+		aopts.ChownOpts = &archive.ChownOpts{UID: uid, GID: gid}
+	}
+	rc, err := archive.DecompressStream(content)
+	if err != nil {
+		return errdefs.InvalidParameter(err)
+	}
+	defer rc.Close()
+	if err := extractInto(ctx, fdPath(fs.fd), destRel, rc, aopts); err != nil {
+		return err
+	}
+	e.logEvent(c, "extract-to-dir", nil)
+	return nil
+}
+
+// extractInto unpacks the tar r below destRel, a directory relative to
+// root. Entry names are taken relative to destRel and checked against it
+// as dockerd's Unpack checks them against its destination: a name, hard
+// link or relative symlink that climbs above it is refused. The names are
+// then made relative to root, so that the applier resolves symbolic links
+// already in the tree as the container would, inside root.
+func extractInto(ctx context.Context, root, destRel string, r io.Reader, opts archive.ApplyOptions) error {
+	ap, err := archive.NewApplier(ctx, root, opts)
+	if err != nil {
+		return errdefs.System(err)
+	}
+	defer ap.Close()
+	dest := "/" + destRel
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return errdefs.InvalidParameter(fmt.Errorf("read tar header: %w", err))
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		rel, ok := belowDest(hdr.Name)
+		if !ok {
+			return errdefs.InvalidParameter(fmt.Errorf("%q is outside of %q", hdr.Name, dest))
+		}
+		if rel == "" {
+			if hdr.Typeflag == tar.TypeDir {
+				continue // the destination itself, which exists
+			}
+			return errdefs.InvalidParameter(fmt.Errorf("cannot overwrite directory %q with non-directory %q", dest, hdr.Name))
+		}
+		switch hdr.Typeflag {
+		case tar.TypeLink:
+			target, ok := belowDest(hdr.Linkname)
+			if !ok || target == "" {
+				return errdefs.InvalidParameter(fmt.Errorf("invalid hardlink %q -> %q", path.Join(dest, rel), hdr.Linkname))
+			}
+			hdr.Linkname = path.Join(destRel, target)
+		case tar.TypeSymlink:
+			if !path.IsAbs(hdr.Linkname) {
+				if t := path.Join(path.Dir(rel), hdr.Linkname); t == ".." || strings.HasPrefix(t, "../") {
+					return errdefs.InvalidParameter(fmt.Errorf("invalid symlink %q -> %q", path.Join(dest, rel), hdr.Linkname))
+				}
+			}
+		}
+		hdr.Name = path.Join(destRel, rel)
+		if err := ap.ApplyEntry(hdr, tr); err != nil {
+			if errdefs.KindOf(err) == errdefs.ErrInvalidParameter {
+				return err
+			}
+			return errdefs.System(err)
+		}
+	}
+	if err := ap.Finish(); err != nil {
+		return errdefs.System(err)
+	}
+	// Drain the padding, so a client writing the whole body is not cut.
+	io.Copy(io.Discard, r)
+	return nil
+}
+
+// belowDest cleans a tar name relative to the destination: "" for the
+// destination itself, false when it climbs above it. An absolute name is
+// taken relative to the destination, as dockerd does.
+func belowDest(name string) (string, bool) {
+	if strings.IndexByte(name, 0) >= 0 {
+		return "", false
+	}
+	c := path.Clean(name)
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", false
+	}
+	c = strings.TrimLeft(c, "/")
+	if c == "." {
+		c = ""
+	}
+	return c, true
+}
+
+// containerUser resolves a container's User ("name", "uid", with an
+// optional ":group") to numeric ids with the container's own /etc/passwd
+// and /etc/group, read inside its root.
+func containerUser(rootfd int, user string) (int, int, error) {
+	u, g, hasGroup := strings.Cut(user, ":")
+	uid, gid := -1, -1
+	if n, err := strconv.Atoi(u); err == nil {
+		uid, gid = n, 0
+	}
+	if pw, err := readInRoot(rootfd, "etc/passwd"); err == nil {
+		for _, f := range colonRecords(pw, 7) {
+			if f[0] == u || (uid >= 0 && f[2] == strconv.Itoa(uid)) {
+				uid, _ = strconv.Atoi(f[2])
+				gid, _ = strconv.Atoi(f[3])
+				break
+			}
+		}
+	}
+	if uid < 0 {
+		return 0, 0, errdefs.InvalidParameter(fmt.Errorf("unable to find user %s: no matching entries in passwd file", u))
+	}
+	if !hasGroup {
+		return uid, gid, nil
+	}
+	if n, err := strconv.Atoi(g); err == nil {
+		return uid, n, nil
+	}
+	if gr, err := readInRoot(rootfd, "etc/group"); err == nil {
+		for _, f := range colonRecords(gr, 4) {
+			if f[0] == g {
+				n, _ := strconv.Atoi(f[2])
+				return uid, n, nil
+			}
+		}
+	}
+	return 0, 0, errdefs.InvalidParameter(fmt.Errorf("unable to find group %s: no matching entries in group file", g))
+}
+
+// readInRoot reads a small file at rel inside the root, at most 1 MiB.
+func readInRoot(rootfd int, rel string) ([]byte, error) {
+	fd, err := sys.Openat2(rootfd, rel, &sys.OpenHow{Flags: uint64(syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK), Resolve: resolveFlags})
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return nil, fmt.Errorf("%s is not a regular file", rel)
+	}
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+// colonRecords splits passwd-style lines into their fields, keeping those
+// with at least n fields.
+func colonRecords(b []byte, n int) [][]string {
+	var out [][]string
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if f := strings.Split(line, ":"); len(f) >= n {
+			out = append(out, f)
+		}
+	}
+	return out
+}
