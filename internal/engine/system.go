@@ -23,7 +23,7 @@ const (
 var notYetWarnings = []string{
 	"WARNING: skiffd has no bridge networking yet: containers of the default network get their own network namespace with loopback only, and ports cannot be published",
 	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
-	"WARNING: skiffd has no volumes or networks yet: those endpoints answer 501",
+	"WARNING: skiffd has no user-defined networks yet: the network endpoints answer 501",
 }
 
 // SystemInfo answers GET /info with facts read from the host now.
@@ -137,8 +137,8 @@ func (e *Engine) SystemVersion(ctx context.Context) types.Version {
 	return v
 }
 
-// SystemDiskUsage answers GET /system/df: images, containers with their
-// sizes; volumes and the build cache do not exist yet.
+// SystemDiskUsage answers GET /system/df: images, containers and volumes
+// with their sizes; skiffd has no build cache.
 func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) {
 	images, err := e.Images(ctx, true, false, filters.Args{})
 	if err != nil {
@@ -156,11 +156,19 @@ func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) 
 	for i, c := range list {
 		containers[i] = c
 	}
+	vols, err := e.VolumesDiskUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	volumes := make([]any, len(vols))
+	for i, v := range vols {
+		volumes[i] = v
+	}
 	return &types.DiskUsage{
 		LayersSize: e.images.LayersSize(),
 		Images:     images,
 		Containers: containers,
-		Volumes:    []any{},
+		Volumes:    volumes,
 		BuildCache: []any{},
 	}, nil
 }
