@@ -90,6 +90,7 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "cap drop", args: []string{"run", "--rm", "--cap-drop", "ALL", "busybox", "sh", "-c", "grep CapEff /proc/self/status"}, wantOut: "CapEff:\t0000000000000000\n"},
 		{name: "default caps", args: []string{"run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status"}, wantOut: "CapEff:\t00000000a80425fb\n"},
 		{name: "network none", args: []string{"run", "--rm", "--network", "none", "busybox", "sh", "-c", "ip -o link | wc -l; ip -o addr show lo | grep -c 'inet 127.0.0.1/8'"}, wantOut: "1\n1\n"},
+		{name: "sysctl", args: []string{"run", "--rm", "--sysctl", "net.ipv4.ip_unprivileged_port_start=99", "--sysctl", "kernel.shmmni=1000", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start", "/proc/sys/kernel/shmmni"}, wantOut: "99\n1000\n"},
 		{name: "default network loopback", args: []string{"run", "--rm", "busybox", "sh", "-c", "nc -l -p 99 -e echo pong & sleep 0.2; echo ping | nc 127.0.0.1 99"}, wantOut: "pong\n"},
 		{name: "missing executable", args: []string{"run", "--rm", "busybox", "nope"}, wantCode: 127, wantErr: `exec: "nope": executable file not found in $PATH`},
 		{name: "missing path", args: []string{"run", "--rm", "busybox", "/no/such/binary"}, wantCode: 127, wantErr: "no such file or directory"},

@@ -359,8 +359,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:
 		return no("device requests (HostConfig.DeviceRequests)")
-	case len(hc.Sysctls) > 0:
-		return no("sysctls (HostConfig.Sysctls)")
 	case hc.Init != nil && *hc.Init:
 		return no("an init process (HostConfig.Init)")
 	case hc.UsernsMode != "" && hc.UsernsMode != "host":
@@ -400,6 +398,9 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		if hasPortBindings(hc.PortBindings) || len(cfg.ExposedPorts) > 0 && hc.PublishAllPorts {
 			return errors.New("conflicting options: port publishing and the container type network mode")
 		}
+	}
+	if err := validateSysctls(hc); err != nil {
+		return err
 	}
 	for _, rule := range r.DeviceCgroupRules {
 		if _, err := parseDeviceRule(rule); err != nil {
@@ -656,4 +657,40 @@ func resolvConf(host []byte, dns, search, options []string, hostNet bool) []byte
 		b.WriteString(l + "\n")
 	}
 	return b.Bytes()
+}
+
+// ipcSysctls are the namespaced sysctls of the IPC namespace (runc's
+// list).
+var ipcSysctls = map[string]bool{
+	"kernel.msgmax": true, "kernel.msgmnb": true, "kernel.msgmni": true, "kernel.sem": true,
+	"kernel.shmall": true, "kernel.shmmax": true, "kernel.shmmni": true, "kernel.shm_rmid_forced": true,
+}
+
+// validateSysctls allows, as runc does, only sysctls of namespaces the
+// container has of its own: IPC ones and fs.mqueue.*, net.* without the
+// host's network, kernel.hostname and kernel.domainname without the
+// host's UTS namespace.
+func validateSysctls(hc *types.HostConfig) error {
+	for k := range hc.Sysctls {
+		switch {
+		case ipcSysctls[k] || strings.HasPrefix(k, "fs.mqueue."):
+			if hc.IpcMode == "host" || strings.HasPrefix(hc.IpcMode, "container:") {
+				return fmt.Errorf("sysctl %q not allowed in host IPC namespace", k)
+			}
+		case strings.HasPrefix(k, "net."):
+			if hc.NetworkMode == "host" {
+				return fmt.Errorf("sysctl %q not allowed in host network namespace", k)
+			}
+		case k == "kernel.hostname" || k == "kernel.domainname":
+			if hc.UTSMode == "host" || hc.NetworkMode == "host" {
+				return fmt.Errorf("sysctl %q is not allowed as it conflicts with the OCI %q field", k, strings.TrimPrefix(k, "kernel."))
+			}
+		default:
+			return fmt.Errorf("sysctl %q is not in a separate kernel namespace", k)
+		}
+		if strings.ContainsAny(k, "/\x00") || strings.Contains(k, "..") {
+			return fmt.Errorf("invalid sysctl name %q", k)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -152,6 +153,10 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	}}
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		s.Cgroup.Resources.PidsLimit = *r.PidsLimit
+	}
+
+	if len(hc.Sysctls) > 0 {
+		s.Sysctl = maps.Clone(hc.Sysctls)
 	}
 
 	// Devices.
