@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // execUser is a resolved user: ids, supplementary groups and home.
@@ -72,11 +73,23 @@ func parseGroup(r io.Reader) []groupEntry {
 	return out
 }
 
+// maxDB bounds what is read of /etc/passwd or /etc/group.
+const maxDB = 4 << 20
+
+// readDB reads a user database of the image. The image is untrusted: the
+// file must be a regular file (a FIFO would block init, /dev/zero would
+// never end), and only its first 4 MiB are read. A missing or odd file
+// reads as empty.
 func readDB(path string) io.Reader {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return strings.NewReader("")
 	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return strings.NewReader("")
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, maxDB))
 	return strings.NewReader(string(b))
 }
 

@@ -1,6 +1,7 @@
 package nsinit
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -94,5 +95,24 @@ func TestWithHome(t *testing.T) {
 	}
 	if got := withHome([]string{"HOME=/x"}, "/root"); !reflect.DeepEqual(got, []string{"HOME=/x"}) {
 		t.Errorf("withHome kept = %q", got)
+	}
+}
+
+func TestReadDBRefusesOddFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg := filepath.Join(dir, "passwd")
+	os.WriteFile(reg, []byte(passwd), 0o644)
+	for _, tc := range []struct {
+		path string
+		want int
+	}{{fifo, 0}, {"/dev/zero", 0}, {filepath.Join(dir, "missing"), 0}, {reg, len(passwd)}} {
+		b, _ := io.ReadAll(readDB(tc.path))
+		if len(b) != tc.want {
+			t.Errorf("readDB(%s) read %d bytes, want %d", tc.path, len(b), tc.want)
+		}
 	}
 }
