@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -340,6 +341,7 @@ func TestCLIContainerLiveRestore(t *testing.T) {
 	importBusybox(t, d1)
 	dockerOK(t, d1, "run", "-d", "--name", "keep", "busybox", "sleep", "1000")
 	dockerOK(t, d1, "run", "-d", "--name", "quit", "busybox", "sh", "-c", "sleep 1; echo bye; exit 7")
+	dockerOK(t, d1, "run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 1; exit 1")
 	pid := inspectField(t, d1, "keep", "{{.State.Pid}}")
 	d1.Kill()
 	time.Sleep(1500 * time.Millisecond) // let "quit" exit while no daemon runs
@@ -355,6 +357,13 @@ func TestCLIContainerLiveRestore(t *testing.T) {
 	if out := dockerOK(t, d2, "logs", "quit"); out != "bye\n" {
 		t.Errorf("logs of quit = %q", out)
 	}
+	// The restart policy acts on the exit that happened while no daemon
+	// ran.
+	waitFor(t, "always to be restarted", func() bool {
+		n, _ := strconv.Atoi(inspectField(t, d2, "always", "{{.RestartCount}}"))
+		return n >= 1
+	})
+	dockerOK(t, d2, "rm", "-f", "always")
 	dockerOK(t, d2, "stop", "-t", "1", "keep")
 	if got := inspectField(t, d2, "keep", "{{.State.Status}}"); got != "exited" {
 		t.Errorf("keep after stop = %s", got)
@@ -597,5 +606,31 @@ func TestCLIContainerJoinNamespaces(t *testing.T) {
 	dockerOK(t, d, "stop", "-t", "0", "srv")
 	if res := d.Docker(t, "run", "--rm", "--network", "container:srv", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "cannot join network of a non running container") {
 		t.Errorf("joining a stopped container: %v", res)
+	}
+}
+
+// TestCLIContainerLogsFollow: logs -f streams output as it comes and ends
+// when the container stops.
+func TestCLIContainerLogsFollow(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "run", "-d", "--name", "fl", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.3; done")
+	start := time.Now()
+	res := d.Docker(t, "logs", "-f", "fl")
+	if res.ExitCode != 0 || res.Stdout != "1\n2\n3\n" {
+		t.Errorf("logs -f = %v", res)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("logs -f took %v to end after the container stopped", el)
+	}
+	// start -a and start -ai with piped stdin.
+	dockerOK(t, d, "create", "--name", "sa", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+	res = d.Docker(t, "start", "-a", "sa")
+	if res.ExitCode != 3 || res.Stdout != "out\n" || res.Stderr != "err\n" {
+		t.Errorf("start -a = %v", res)
+	}
+	dockerOK(t, d, "create", "-i", "--name", "sai", "busybox", "cat")
+	res = d.DockerIn(t, strings.NewReader("piped\n"), "start", "-ai", "sai")
+	if res.ExitCode != 0 || res.Stdout != "piped\n" {
+		t.Errorf("start -ai = %v", res)
 	}
 }
