@@ -34,6 +34,11 @@ func (c *Container) Exec(ctx context.Context, id string, p *spec.Process) (*Proc
 	return &Process{c: c, id: id}, nil
 }
 
+// Process returns a handle on an exec'd process the shim already knows,
+// for a daemon that restarted while it ran. Calls on it fail with not
+// found if the shim does not know id.
+func (c *Container) Process(id string) *Process { return &Process{c: c, id: id} }
+
 // notRunning maps an unreachable shim to "not running".
 func (c *Container) notRunning(err error) error {
 	var gone errShimGone

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/shim"
 	"skiffd/internal/runtime/spec"
 	"skiffd/internal/sys"
@@ -126,6 +128,20 @@ func TestRestore(t *testing.T) {
 		st, err := c.State(ctx)
 		if err != nil || st.Status != shim.StatusRunning {
 			t.Fatalf("State = %+v, %v; want running", st, err)
+		}
+		// An exec started by this daemon, found again by id by the next.
+		e, err := c.Exec(ctx, "x1", execSpec("sh", "-c", "exit 6"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if exit, err := c.Process("x1").Wait(ctx); err != nil || exit.Code != 6 {
+			t.Errorf("Process(x1).Wait = %+v, %v; want 6", exit, err)
+		}
+		if _, err := c.Process("nope").Wait(ctx); !errors.Is(err, errdefs.ErrNotFound) {
+			t.Errorf("Process(nope).Wait = %v, want not found", err)
 		}
 		s, err := c.Attach(ctx, AttachOptions{Stdin: true, Stdout: true})
 		if err != nil {
