@@ -117,6 +117,23 @@ func TestCLIContainerRun(t *testing.T) {
 			}
 		})
 	}
+	// --init: the command is not PID 1, and a stop signal reaches it (a
+	// shell as PID 1 would ignore SIGTERM and wait for SIGKILL).
+	out := dockerOK(t, d, "run", "--rm", "--init", "busybox", "sh", "-c", "echo $$")
+	if n, err := strconv.Atoi(strings.TrimSpace(out)); err != nil || n == 1 {
+		t.Errorf("pid of the command under --init = %q, want other than 1", out)
+	}
+	dockerOK(t, d, "run", "-d", "--name", "initsleep", "--init", "busybox", "sleep", "1000")
+	start := time.Now()
+	dockerOK(t, d, "stop", "initsleep")
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("stop of a container with --init took %v: SIGTERM was not forwarded", el)
+	}
+	if got := inspectField(t, d, "initsleep", "{{.State.ExitCode}}"); got != "143" {
+		t.Errorf("exit code after SIGTERM through init = %s, want 143", got)
+	}
+	dockerOK(t, d, "rm", "initsleep")
+
 	// --rm removed every container, failed starts included.
 	if out := dockerOK(t, d, "ps", "-aq"); out != "" {
 		t.Errorf("containers left after docker run --rm: %q", out)

@@ -150,7 +150,7 @@ func TestCheckUnsupported(t *testing.T) {
 		{"device rule", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceCgroupRules: []string{"c 1:3 rwm"}}}, ""},
 		{"bad device rule", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceCgroupRules: []string{"x 1:3"}}}, "invalid device cgroup rule format: 'x 1:3'"},
 		{"container network", types.Config{}, types.HostConfig{NetworkMode: "container:web"}, ""},
-		{"init", types.Config{}, types.HostConfig{Init: &yes}, "HostConfig.Init"},
+		{"init", types.Config{}, types.HostConfig{Init: &yes}, ""},
 		{"sysctl not namespaced", types.Config{}, types.HostConfig{Sysctls: map[string]string{"vm.swappiness": "1"}}, `sysctl "vm.swappiness" is not in a separate kernel namespace`},
 		{"net sysctl", types.Config{}, types.HostConfig{Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}, ""},
 		{"net sysctl on host network", types.Config{}, types.HostConfig{NetworkMode: "host", Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}, "not allowed in host network namespace"},

@@ -359,8 +359,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:
 		return no("device requests (HostConfig.DeviceRequests)")
-	case hc.Init != nil && *hc.Init:
-		return no("an init process (HostConfig.Init)")
 	case hc.UsernsMode != "" && hc.UsernsMode != "host":
 		return no("user namespaces (HostConfig.UsernsMode)")
 	case hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable" && hc.IpcMode != "host" && !strings.HasPrefix(hc.IpcMode, "container:"):

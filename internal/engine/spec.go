@@ -45,6 +45,8 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	}
 	// dockerd creates a missing WorkingDir (docker run -w /new/dir works).
 	p.CreateCwd = cfg.WorkingDir != ""
+	// --init: a reaping, signal-forwarding PID 1 starts the process.
+	p.Init = hc.Init != nil && *hc.Init
 	p.User = cfg.User
 	p.AdditionalGroups = slices.Clone(hc.GroupAdd)
 	p.Terminal = cfg.Tty
