@@ -471,6 +471,24 @@ func (e *Engine) ContainerExtractToDir(ctx context.Context, name, p string, opts
 		return err
 	}
 	defer fs.close()
+	readOnly := c.HostConfig != nil && c.HostConfig.ReadonlyRootfs
+	user := ""
+	if c.Config != nil {
+		user = c.Config.User
+	}
+	if err := fs.extract(ctx, p, name, readOnly, user, opts, content); err != nil {
+		return err
+	}
+	e.logEvent(c, "extract-to-dir", nil)
+	return nil
+}
+
+// extract unpacks content into the directory at the client's path p,
+// which is followed in full inside the root and must be a directory. name
+// is the container as the client named it, for errors; readOnly refuses
+// (the container's rootfs is read-only); user is the container's User,
+// whose ids copyUIDGID gives the files.
+func (fs *containerFS) extract(ctx context.Context, p, name string, readOnly bool, user string, opts apicontainer.ExtractOptions, content io.Reader) error {
 	abs := absContainerPath(p)
 	dfd, err := openIn(fs.fd, strings.Trim(path.Clean(abs), "/"), 0)
 	if err != nil {
@@ -484,7 +502,7 @@ func (e *Engine) ContainerExtractToDir(ctx context.Context, name, p string, opts
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return errdefs.InvalidParameter(errors.New("extraction point is not a directory"))
 	}
-	if c.HostConfig != nil && c.HostConfig.ReadonlyRootfs {
+	if readOnly {
 		return errdefs.InvalidParameter(errors.New("container rootfs is marked read-only"))
 	}
 	destRel, err := relPath(fs.canon, dfd)
@@ -496,8 +514,8 @@ func (e *Engine) ContainerExtractToDir(ctx context.Context, name, p string, opts
 		NoOverwriteDirNonDir: opts.NoOverwriteDirNonDir,
 		BestEffortXattrs:     true,
 	}
-	if opts.CopyUIDGID && c.Config != nil && c.Config.User != "" {
-		uid, gid, err := containerUser(fs.fd, c.Config.User)
+	if opts.CopyUIDGID && user != "" {
+		uid, gid, err := containerUser(fs.fd, user)
 		if err != nil {
 			return err
 		}
@@ -508,11 +526,7 @@ func (e *Engine) ContainerExtractToDir(ctx context.Context, name, p string, opts
 		return errdefs.InvalidParameter(err)
 	}
 	defer rc.Close()
-	if err := extractInto(ctx, fdPath(fs.fd), destRel, rc, aopts); err != nil {
-		return err
-	}
-	e.logEvent(c, "extract-to-dir", nil)
-	return nil
+	return extractInto(ctx, fdPath(fs.fd), destRel, rc, aopts)
 }
 
 // extractInto unpacks the tar r below destRel, a directory relative to

@@ -1,0 +1,498 @@
+package engine
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/skifftest"
+	"skiffd/internal/sys"
+)
+
+func TestAbsContainerPath(t *testing.T) {
+	for _, tc := range []struct {
+		in, abs, dir, base string
+	}{
+		{"/tmp/", "/tmp/", "tmp", ""},
+		{"/tmp", "/tmp", "", "tmp"},
+		{"tmp/x", "/tmp/x", "tmp", "x"},
+		{"/tmp/.", "/tmp/.", "tmp", "."},
+		{"/tmp/./", "/tmp/./", "tmp", ""},
+		{".", "/.", "", "."},
+		{"/", "/", "", ""},
+		{"", "/.", "", "."},
+		{"/../../etc/passwd", "/etc/passwd", "etc", "passwd"},
+		{"a/../../b/", "/b/", "b", ""},
+		{"//x//y", "/x/y", "x", "y"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			abs := absContainerPath(tc.in)
+			dir, base := splitContainerPath(abs)
+			if abs != tc.abs || dir != tc.dir || base != tc.base {
+				t.Errorf("absContainerPath(%q) = %q split %q %q, want %q split %q %q", tc.in, abs, dir, base, tc.abs, tc.dir, tc.base)
+			}
+		})
+	}
+}
+
+func TestBelowDest(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"a", "a", true}, {"./a/b/", "a/b", true}, {"/etc/x", "etc/x", true}, {".", "", true}, {"./", "", true},
+		{"../x", "", false}, {"a/../../x", "", false}, {"..", "", false}, {"a/..", "", true}, {"a\x00b", "", false},
+	} {
+		got, ok := belowDest(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("belowDest(%q) = %q, %v, want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestFileMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode uint32
+		want uint32
+	}{
+		{syscall.S_IFDIR | 0o755, 2147484141}, // dockerd's trace: a 0755 directory
+		{syscall.S_IFREG | 0o644, 420},
+		{syscall.S_IFLNK | 0o777, uint32(os.ModeSymlink | 0o777)},
+		{syscall.S_IFDIR | 0o1777, uint32(os.ModeDir | os.ModeSticky | 0o777)},
+		{syscall.S_IFREG | 0o4755, uint32(os.ModeSetuid | 0o755)},
+		{syscall.S_IFCHR | 0o600, uint32(os.ModeDevice | os.ModeCharDevice | 0o600)},
+	} {
+		if got := uint32(fileMode(tc.mode)); got != tc.want {
+			t.Errorf("fileMode(%o) = %d, want %d", tc.mode, got, tc.want)
+		}
+	}
+}
+
+// testFS opens a plain directory as a container file system.
+func testFS(t *testing.T, root string) *containerFS {
+	t.Helper()
+	fd, err := syscall.Open(root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := os.Readlink(fdPath(fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &containerFS{root: root, fd: fd, canon: canon}
+	t.Cleanup(fs.close)
+	return fs
+}
+
+// hostileTree builds a container root with the symlinks an attacker would
+// plant, next to a sentinel directory on the "host" side.
+func hostileTree(t *testing.T) (root, sentinelDir string) {
+	t.Helper()
+	base := t.TempDir()
+	root = filepath.Join(base, "root")
+	sentinelDir = filepath.Join(base, "host")
+	for _, d := range []string{"root/etc", "root/run", "root/var", "root/tmp", "host"} {
+		if err := os.MkdirAll(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"host/secret":        "host secret\n",
+		"root/etc/hostname":  "ctr\n",
+		"root/run/inside":    "run file\n",
+		"root/tmp/plain.txt": "plain\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(base, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{
+		"root/var/run":    "/run",           // absolute, common in images
+		"root/tmp/abs":    sentinelDir,      // the host directory, as an absolute path
+		"root/tmp/up":     "../../../../..", // relative, climbing out
+		"root/tmp/secret": filepath.Join(sentinelDir, "secret"),
+		"root/tmp/magic":  "/proc/self/root" + sentinelDir,
+		"root/tmp/dangle": "/nowhere/at/all",
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(base, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root, sentinelDir
+}
+
+func checkSentinel(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != "secret" {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("host directory holds %q, want only secret", names)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "secret")); err != nil || string(b) != "host secret\n" {
+		t.Errorf("host secret = %q, %v; it must never change", b, err)
+	}
+}
+
+// tarNames lists a tar's entry names, failing on a malformed stream.
+func tarNames(t *testing.T, b []byte) []string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	var names []string
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatalf("read tar: %v", err)
+		}
+		names = append(names, hdr.Name)
+	}
+}
+
+// tarContents maps regular entries to their content.
+func tarContents(t *testing.T, b []byte) map[string]string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	out := map[string]string{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read tar: %v", err)
+		}
+		body, _ := io.ReadAll(tr)
+		out[hdr.Name] = string(body)
+	}
+}
+
+func archiveOf(t *testing.T, fs *containerFS, p string) ([]byte, *apicontainer.PathStat, error) {
+	t.Helper()
+	r, err := fs.resolve(p, "ctr")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.close()
+	st := fs.stat(r)
+	var buf bytes.Buffer
+	if err := packPath(context.Background(), &buf, r); err != nil {
+		return nil, nil, err
+	}
+	return buf.Bytes(), st, nil
+}
+
+func TestResolveAndStat(t *testing.T) {
+	skifftest.RequireRoot(t)
+	root, sentinel := hostileTree(t)
+	fs := testFS(t, root)
+	for _, tc := range []struct {
+		path       string
+		name       string
+		mode       os.FileMode
+		linkTarget string
+		size       int64
+		wantErr    errdefs.Kind
+	}{
+		{path: "/etc/hostname", name: "hostname", mode: 0o644, size: 4},
+		{path: "/var/run", name: "run", mode: os.ModeSymlink | 0o777, linkTarget: "/run", size: int64(len("/run"))},
+		{path: "/var/run/", name: "run", mode: os.ModeDir | 0o755},
+		{path: "/var/run/inside", name: "inside", mode: 0o644, size: 9},
+		{path: "/tmp/abs/secret", wantErr: errdefs.ErrNotFound},
+		{path: "/tmp/up/etc/hostname", name: "hostname", mode: 0o644, size: 4},
+		{path: "/tmp/secret", name: "secret", mode: os.ModeSymlink | 0o777, linkTarget: filepath.Join(sentinel, "secret"), size: int64(len(filepath.Join(sentinel, "secret")))},
+		{path: "/tmp/dangle", name: "dangle", mode: os.ModeSymlink | 0o777, linkTarget: "/nowhere/at/all", size: 15},
+		{path: "/tmp/magic/secret", wantErr: errdefs.ErrNotFound},
+		{path: "/no/such", wantErr: errdefs.ErrNotFound},
+		{path: "/etc/hostname/", wantErr: errdefs.ErrSystem},
+		{path: "/", name: "/", mode: os.ModeDir | 0o755},
+		{path: "/tmp/..", name: "/", mode: os.ModeDir | 0o755},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			r, err := fs.resolve(tc.path, "ctr")
+			if tc.wantErr != 0 {
+				if errdefs.KindOf(err) != tc.wantErr {
+					t.Fatalf("resolve(%q) = %v, want a %s error", tc.path, err, tc.wantErr)
+				}
+				if tc.wantErr == errdefs.ErrNotFound && err.Error() != "Could not find the file "+tc.path+" in container ctr" {
+					t.Errorf("resolve(%q) error %q, want dockerd's wording", tc.path, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("resolve(%q): %v", tc.path, err)
+			}
+			defer r.close()
+			st := fs.stat(r)
+			if st.Name != tc.name || st.Mode != tc.mode || st.LinkTarget != tc.linkTarget || (tc.size != 0 && st.Size != tc.size) {
+				t.Errorf("stat(%q) = %+v, want name %q mode %v link %q size %d", tc.path, st, tc.name, tc.mode, tc.linkTarget, tc.size)
+			}
+		})
+	}
+	checkSentinel(t, sentinel)
+}
+
+// TestPathStatHeader checks the header encoding against dockerd's trace.
+func TestPathStatHeader(t *testing.T) {
+	mtime, _ := time.Parse(time.RFC3339Nano, "2026-11-26T09:09:12.305839819Z")
+	st := apicontainer.PathStat{Name: "tmp", Size: 4096, Mode: fileMode(syscall.S_IFDIR | 0o755), Mtime: mtime}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "eyJuYW1lIjoidG1wIiwic2l6ZSI6NDA5NiwibW9kZSI6MjE0NzQ4NDE0MSwibXRpbWUiOiIyMDI2LTExLTI2VDA5OjA5OjEyLjMwNTgzOTgxOVoiLCJsaW5rVGFyZ2V0IjoiIn0="
+	if got := base64.StdEncoding.EncodeToString(b); got != want {
+		t.Errorf("header = %s (%s), want dockerd's %s", got, b, want)
+	}
+}
+
+func TestArchiveNames(t *testing.T) {
+	skifftest.RequireRoot(t)
+	root, sentinel := hostileTree(t)
+	if err := os.MkdirAll(filepath.Join(root, "srv/dir/sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "srv/dir/a"), []byte("a\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "srv/dir/sub/b"), []byte("b\n"), 0o644)
+	os.Symlink("/srv/dir", filepath.Join(root, "srv/link"))
+	fs := testFS(t, root)
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"/etc/hostname", []string{"hostname"}},
+		{"/srv/dir", []string{"dir/", "dir/a", "dir/sub/", "dir/sub/b"}},
+		{"/srv/dir/", []string{"dir/", "dir/a", "dir/sub/", "dir/sub/b"}},
+		{"/srv/dir/.", []string{"./", "./a", "./sub/", "./sub/b"}},
+		{"/srv/link", []string{"link"}},
+		{"/srv/link/", []string{"link/", "link/a", "link/sub/", "link/sub/b"}},
+		{"/tmp/secret", []string{"secret"}},
+		{"/var/run/", []string{"run/", "run/inside"}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			b, _, err := archiveOf(t, fs, tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tarNames(t, b); !slices.Equal(got, tc.want) {
+				t.Errorf("archive of %q = %q, want %q", tc.path, got, tc.want)
+			}
+			for name, body := range tarContents(t, b) {
+				if strings.Contains(body, "host secret") {
+					t.Errorf("archive of %q leaked the host secret in %s", tc.path, name)
+				}
+			}
+		})
+	}
+	checkSentinel(t, sentinel)
+}
+
+func tarOf(t testing.TB, entries ...*tar.Header) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range entries {
+		body := ""
+		if h.Typeflag == tar.TypeReg {
+			body = h.Linkname // the test's way of giving content
+			h.Linkname = ""
+			h.Size = int64(len(body))
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+func reg(name, body string) *tar.Header {
+	return &tar.Header{Typeflag: tar.TypeReg, Name: name, Linkname: body}
+}
+
+func TestExtract(t *testing.T) {
+	skifftest.RequireRoot(t)
+	for _, tc := range []struct {
+		name    string
+		dest    string
+		tar     []byte
+		opts    apicontainer.ExtractOptions
+		user    string
+		ro      bool
+		wantErr errdefs.Kind
+		msg     string
+		check   map[string]string // path in root -> content
+		owner   map[string][2]int
+	}{
+		{name: "file", dest: "/tmp", tar: tarOf(t, reg("f", "hi\n")), check: map[string]string{"tmp/f": "hi\n"}},
+		{name: "through absolute symlink", dest: "/var/run", tar: tarOf(t, reg("f", "x")), check: map[string]string{"run/f": "x"}},
+		{name: "into symlink to host dir", dest: "/tmp/abs", wantErr: errdefs.ErrNotFound, tar: tarOf(t, reg("f", "x"))},
+		{name: "dotdot name", dest: "/tmp", tar: tarOf(t, reg("../escape", "x")), wantErr: errdefs.ErrInvalidParameter, msg: `"../escape" is outside of "/tmp"`},
+		{name: "absolute name", dest: "/tmp", tar: tarOf(t, reg("/etc/new", "x")), check: map[string]string{"tmp/etc/new": "x"}},
+		{name: "write through planted symlink", dest: "/tmp", tar: tarOf(t, reg("abs/secret", "pwned")), wantErr: errdefs.ErrSystem},
+		{name: "write through planted file symlink", dest: "/tmp", tar: tarOf(t, reg("secret", "pwned")), check: map[string]string{"tmp/secret": "pwned"}},
+		{name: "symlink then write through it", dest: "/tmp", tar: tarOf(t,
+			&tar.Header{Typeflag: tar.TypeSymlink, Name: "evil", Linkname: "/etc"}, reg("evil/pwned", "x")),
+			check: map[string]string{"etc/pwned": "x"}},
+		{name: "relative symlink climbing out", dest: "/tmp", tar: tarOf(t,
+			&tar.Header{Typeflag: tar.TypeSymlink, Name: "evil", Linkname: "../../x"}), wantErr: errdefs.ErrInvalidParameter},
+		{name: "hardlink out", dest: "/tmp", tar: tarOf(t,
+			&tar.Header{Typeflag: tar.TypeLink, Name: "hl", Linkname: "../etc/hostname"}), wantErr: errdefs.ErrInvalidParameter},
+		{name: "hardlink in", dest: "/tmp", tar: tarOf(t, reg("a", "A"),
+			&tar.Header{Typeflag: tar.TypeLink, Name: "b", Linkname: "a"}), check: map[string]string{"tmp/b": "A"}},
+		{name: "whiteout kept literal", dest: "/tmp", tar: tarOf(t, reg(".wh.plain.txt", "")), check: map[string]string{"tmp/plain.txt": "plain\n", "tmp/.wh.plain.txt": ""}},
+		{name: "not a directory", dest: "/etc/hostname", tar: tarOf(t, reg("f", "x")), wantErr: errdefs.ErrInvalidParameter, msg: "extraction point is not a directory"},
+		{name: "missing", dest: "/no/such/dir/", tar: tarOf(t, reg("f", "x")), wantErr: errdefs.ErrNotFound, msg: "Could not find the file /no/such/dir/ in container ctr"},
+		{name: "read-only", dest: "/tmp", ro: true, tar: tarOf(t, reg("f", "x")), wantErr: errdefs.ErrInvalidParameter, msg: "container rootfs is marked read-only"},
+		{name: "no overwrite dir", dest: "/", opts: apicontainer.ExtractOptions{NoOverwriteDirNonDir: true}, tar: tarOf(t, reg("tmp", "x")), wantErr: errdefs.ErrInvalidParameter},
+		{name: "ownership kept", dest: "/tmp", tar: tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: "o", Uid: 1234, Gid: 5678}), owner: map[string][2]int{"tmp/o": {1234, 5678}}},
+		{name: "copyUIDGID", dest: "/tmp", user: "user", opts: apicontainer.ExtractOptions{CopyUIDGID: true},
+			tar: tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: "o", Uid: 1234, Gid: 5678}), owner: map[string][2]int{"tmp/o": {1000, 1000}}},
+		{name: "copyUIDGID numeric", dest: "/tmp", user: "7:8", opts: apicontainer.ExtractOptions{CopyUIDGID: true},
+			tar: tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: "o", Uid: 1234, Gid: 5678}), owner: map[string][2]int{"tmp/o": {7, 8}}},
+		{name: "copyUIDGID unknown user", dest: "/tmp", user: "nobody-here", opts: apicontainer.ExtractOptions{CopyUIDGID: true},
+			tar: tarOf(t, reg("o", "")), wantErr: errdefs.ErrInvalidParameter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, sentinel := hostileTree(t)
+			os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n"), 0o644)
+			fs := testFS(t, root)
+			err := fs.extract(context.Background(), tc.dest, "ctr", tc.ro, tc.user, tc.opts, bytes.NewReader(tc.tar))
+			checkSentinel(t, sentinel)
+			if tc.wantErr != 0 {
+				if errdefs.KindOf(err) != tc.wantErr || (tc.msg != "" && err.Error() != tc.msg) {
+					t.Fatalf("extract = %v (%s), want a %s error %q", err, errdefs.KindOf(err), tc.wantErr, tc.msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("extract: %v", err)
+			}
+			for p, want := range tc.check {
+				b, err := os.ReadFile(filepath.Join(root, p))
+				if err != nil || string(b) != want {
+					t.Errorf("%s = %q, %v, want %q", p, b, err, want)
+				}
+			}
+			for p, want := range tc.owner {
+				var st syscall.Stat_t
+				if err := syscall.Lstat(filepath.Join(root, p), &st); err != nil || int(st.Uid) != want[0] || int(st.Gid) != want[1] {
+					t.Errorf("%s owner = %d:%d (%v), want %d:%d", p, st.Uid, st.Gid, err, want[0], want[1])
+				}
+			}
+		})
+	}
+}
+
+// TestSymlinkSwapRace is CVE-2018-15664: while a "container" keeps
+// swapping a directory for a symlink to the host directory, copies in and
+// out of that path must never reach the host.
+func TestSymlinkSwapRace(t *testing.T) {
+	skifftest.RequireRoot(t)
+	root, sentinel := hostileTree(t)
+	dir := filepath.Join(root, "tmp/swap")
+	real := filepath.Join(root, "tmp/swap.real")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(real, "secret"), []byte("container file\n"), 0o644)
+	fs := testFS(t, root)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var swaps atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.Rename(real, dir)
+			os.Rename(dir, real)
+			os.Symlink(sentinel, dir)
+			os.Remove(dir)
+			swaps.Add(1)
+		}
+	}()
+	payload := tarOf(t, reg("secret", "pwned\n"), reg("new", "pwned\n"))
+	deadline := time.Now().Add(2 * time.Second)
+	rounds := 0
+	for time.Now().Before(deadline) || rounds < 200 {
+		rounds++
+		for _, p := range []string{"/tmp/swap", "/tmp/swap/", "/tmp/swap/secret", "/tmp/swap/."} {
+			if b, _, err := archiveOf(t, fs, p); err == nil {
+				for name, body := range tarContents(t, b) {
+					if strings.Contains(body, "host secret") {
+						t.Fatalf("GET %s leaked the host file as %s", p, name)
+					}
+				}
+			}
+		}
+		fs.extract(context.Background(), "/tmp/swap", "ctr", false, "", apicontainer.ExtractOptions{}, bytes.NewReader(payload))
+		fs.extract(context.Background(), "/tmp", "ctr", false, "", apicontainer.ExtractOptions{},
+			bytes.NewReader(tarOf(t, reg("swap/secret", "pwned\n"))))
+	}
+	close(stop)
+	wg.Wait()
+	if swaps.Load() < 100 {
+		t.Errorf("only %d swaps happened; the race was not exercised", swaps.Load())
+	}
+	checkSentinel(t, sentinel)
+}
+
+// FuzzExtract feeds arbitrary archives to the extraction, over a tree full
+// of symlinks aimed at a host directory that must stay untouched.
+func FuzzExtract(f *testing.F) {
+	f.Add(tarOf(f, reg("a", "x")))
+	f.Add(tarOf(f, &tar.Header{Typeflag: tar.TypeSymlink, Name: "evil", Linkname: "/"}, reg("evil/x", "x")))
+	f.Add(tarOf(f, reg("../x", "x")))
+	f.Add(tarOf(f, reg("abs/x", "x"), reg("up/x", "x"), reg("magic/x", "x")))
+	f.Add(tarOf(f, &tar.Header{Typeflag: tar.TypeLink, Name: "hl", Linkname: "/tmp/secret"}))
+	f.Add([]byte("not a tar"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root")
+		}
+		root, sentinel := hostileTree(t)
+		fs := testFS(t, root)
+		for _, dest := range []string{"/tmp", "/"} {
+			err := fs.extract(context.Background(), dest, "ctr", false, "", apicontainer.ExtractOptions{}, bytes.NewReader(b))
+			if err != nil && errors.Is(err, context.Canceled) {
+				t.Fatal(err)
+			}
+		}
+		checkSentinel(t, sentinel)
+	})
+}
