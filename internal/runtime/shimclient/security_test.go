@@ -1,6 +1,7 @@
 package shimclient
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -229,4 +230,32 @@ func TestNestedDevice(t *testing.T) {
 	if want := "/dev/net/tun a:c8 666\n"; res.stdout != want {
 		t.Errorf("stdout %q (stderr %q), want %q", res.stdout, res.stderr, want)
 	}
+}
+
+// TestStatsAndUpdate reads a running container's counters and changes its
+// memory limit while it runs.
+func TestStatsAndUpdate(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := context.Background()
+	s := newSpec(t, "sh", "-c", "echo ready; read x; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max")
+	s.Process.OpenStdin = true
+	s.Cgroup = &spec.Cgroup{Parent: cgroupParent(t), Resources: spec.Resources{Memory: 64 << 20, PidsLimit: 100}}
+	l := startLive(t, rt, s)
+	l.expect(t, "ready")
+	st, err := l.c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Memory.Usage == 0 || st.Memory.Limit != 64<<20 || st.Pids.Current < 1 || st.Pids.Limit != 100 {
+		t.Errorf("Stats = memory %d/%d, pids %d/%d; want usage > 0, limit 64 MiB, pids >= 1, limit 100", st.Memory.Usage, st.Memory.Limit, st.Pids.Current, st.Pids.Limit)
+	}
+	pids, err := l.c.Pids(ctx)
+	if err != nil || len(pids) != 1 {
+		t.Errorf("Pids = %v, %v; want the one shell", pids, err)
+	}
+	if err := l.c.Update(ctx, spec.Resources{Memory: 96 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	l.st.Write([]byte("\n"))
+	l.expect(t, "100663296")
 }
