@@ -121,3 +121,19 @@ func TestConcurrentStart(t *testing.T) {
 		}
 	}
 }
+
+// TestInitReaperIsSealed attacks the one process of ours that lives inside
+// a container, the --init reaper: container root may neither read its
+// /proc/1/exe (it is not dumpable) nor write through it (it is sealed).
+func TestInitReaperIsSealed(t *testing.T) {
+	rt := staticRuntime(t)
+	s := newSpec(t, "sh", "-c", `readlink /proc/1/exe >/dev/null 2>&1 && echo readlink-ok || echo readlink-denied
+		( : >>/proc/1/exe ) 2>/dev/null && echo write-ok || echo write-denied
+		grep -E '^(CapEff|Seccomp):' /proc/1/status | tr -d '\t'`)
+	s.Process.Init = true
+	s.Seccomp = defaultSeccomp(t)
+	res := run(t, rt, s)
+	if want := "readlink-denied\nwrite-denied\nCapEff:00000000a80425fb\nSeccomp:2\n"; res.stdout != want {
+		t.Errorf("inside: %q (stderr %q), want %q", res.stdout, res.stderr, want)
+	}
+}
