@@ -222,7 +222,7 @@ func TestCLIExecTTY(t *testing.T) {
 // rawExecStart sends POST /exec/{id}/start on a fresh connection and
 // returns the status line, the headers and everything until the daemon
 // closes the stream.
-func rawExecStart(t *testing.T, d *skifftest.Daemon, id, body string, upgrade bool) (string, http.Header, []byte) {
+func rawExecStart(t testing.TB, d *skifftest.Daemon, id, body string, upgrade bool) (string, http.Header, []byte) {
 	t.Helper()
 	conn, err := net.Dial("unix", d.Socket)
 	if err != nil {
@@ -368,4 +368,50 @@ func TestExecRawAPI(t *testing.T) {
 			t.Errorf("create in a stopped container: %d %s", r.Status, r.Body)
 		}
 	})
+}
+
+// startBenchTarget starts a daemon with busybox and a running container
+// named web for the exec benchmarks.
+func startBenchTarget(b *testing.B) *skifftest.Daemon {
+	b.Helper()
+	d := skifftest.Start(b)
+	if res := d.DockerIn(b, bytes.NewReader(skifftest.BusyboxTar(b)), "import", "-", "busybox"); res.ExitCode != 0 {
+		b.Fatalf("docker import: %v", res)
+	}
+	if res := d.Docker(b, "run", "-d", "--name", "web", "busybox", "sleep", "100000"); res.ExitCode != 0 {
+		b.Fatalf("docker run: %v", res)
+	}
+	b.Cleanup(func() { d.Docker(b, "rm", "-f", "web") })
+	return d
+}
+
+// BenchmarkCLIExecTrue is the latency of `docker exec web true` through
+// the real CLI, the issue's number (CLI start-up included).
+func BenchmarkCLIExecTrue(b *testing.B) {
+	d := startBenchTarget(b)
+	for b.Loop() {
+		if res := d.Docker(b, "exec", "web", "true"); res.ExitCode != 0 {
+			b.Fatalf("docker exec: %v", res)
+		}
+	}
+}
+
+// BenchmarkExecTrueAPI is the daemon's share of it: create, hijacked start
+// and inspect over the socket, as the CLI sends them.
+func BenchmarkExecTrueAPI(b *testing.B) {
+	d := startBenchTarget(b)
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	for b.Loop() {
+		r := d.Do(b, "POST", "/v1.50/containers/web/exec", strings.NewReader(`{"AttachStdout":true,"AttachStderr":true,"Cmd":["true"]}`), hdr)
+		var resp struct {
+			ID string `json:"Id"`
+		}
+		if r.Status != 201 || json.Unmarshal([]byte(r.Body), &resp) != nil {
+			b.Fatalf("exec create: %d %s", r.Status, r.Body)
+		}
+		rawExecStart(b, d, resp.ID, `{"Detach":false,"Tty":false}`, true)
+		if r := d.Do(b, "GET", "/v1.50/exec/"+resp.ID+"/json", nil, nil); r.Status != 200 || !strings.Contains(r.Body, `"ExitCode":0`) {
+			b.Fatalf("exec inspect: %d %s", r.Status, r.Body)
+		}
+	}
 }

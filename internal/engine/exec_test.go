@@ -399,3 +399,63 @@ func TestEngineExecHostFiles(t *testing.T) {
 		t.Errorf("exec saw the host's /tmp: %q", r.stdout)
 	}
 }
+
+// refReplaceOrAppendEnv is a model of dockerd's merge, written as its
+// documentation reads: overrides apply in order to the variables of env
+// (appended ones are not looked up again); a bare NAME marks the variable
+// for removal, which a later NAME=value for it undoes.
+func refReplaceOrAppendEnv(env, overrides []string) []string {
+	type slot struct {
+		kv      string
+		removed bool
+	}
+	var slots []slot
+	first := map[string]int{}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		first[k] = len(slots) // the last one of a key is the one found
+		slots = append(slots, slot{kv: kv})
+	}
+	for _, o := range overrides {
+		k, _, set := strings.Cut(o, "=")
+		i, ok := first[k]
+		switch {
+		case !set && ok:
+			slots[i].removed = true
+		case set && ok:
+			slots[i] = slot{kv: o}
+		case set:
+			slots = append(slots, slot{kv: o})
+		}
+	}
+	var out []string
+	for _, s := range slots {
+		if !s.removed {
+			out = append(out, s.kv)
+		}
+	}
+	return out
+}
+
+// FuzzReplaceOrAppendEnv compares the merge of client-sent environment
+// lists with the model. Entries are separated by newlines in the inputs.
+func FuzzReplaceOrAppendEnv(f *testing.F) {
+	f.Add("PATH=/bin\nHOSTNAME=h", "A=1\nPATH=/x\nHOSTNAME")
+	f.Add("A=1\nA=2", "A\nA=3\nB")
+	f.Add("", "=x\n=\n\n")
+	f.Add("A=1", "A=\nA=b=c")
+	f.Fuzz(func(t *testing.T, env, overrides string) {
+		split := func(s string) []string {
+			if s == "" {
+				return nil
+			}
+			return strings.Split(s, "\n")
+		}
+		e, o := split(env), split(overrides)
+		got := replaceOrAppendEnv(e, o)
+		want := refReplaceOrAppendEnv(e, o)
+		if !slices.Equal(got, want) {
+			t.Errorf("replaceOrAppendEnv(%q, %q) = %q, want %q", e, o, got, want)
+		}
+	})
+}
