@@ -7,7 +7,7 @@
 // trailing newline is a partial line), and max-size/max-file rotation. The
 // shim is the writer, so logs keep flowing while the daemon is down.
 //
-//	w, err := jsonlog.Open(path, 10<<20, 3)
+//	w, err := jsonlog.OpenWith(path, jsonlog.Options{MaxSize: 10 << 20, MaxFiles: 3})
 //	out := w.Stream("stdout")
 //	out.Write(p) // any chunking
 //	out.Flush()  // at EOF: the last partial line
@@ -15,7 +15,9 @@ package jsonlog
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -36,13 +38,32 @@ type Writer struct {
 	size     int64
 	maxSize  int64 // 0: no rotation
 	maxFiles int
+	compress bool
 	buf      bytes.Buffer
 	now      func() time.Time
 }
 
-// Open opens (appending to) the log at path. maxSize 0 means no limit;
-// maxFiles is how many files rotation keeps, the live one included.
+// Options are the json-file log options (--log-opt).
+type Options struct {
+	// MaxSize is max-size in bytes; 0 means no rotation.
+	MaxSize int64
+	// MaxFiles is max-file: how many files rotation keeps, the live one
+	// included (at least 1).
+	MaxFiles int
+	// Compress gzips rotated files (<path>.1.gz, ...), as compress=true.
+	Compress bool
+}
+
+// Open opens (appending to) the log at path, without compression.
+// maxSize 0 means no limit; maxFiles is how many files rotation keeps,
+// the live one included.
 func Open(path string, maxSize int64, maxFiles int) (*Writer, error) {
+	return OpenWith(path, Options{MaxSize: maxSize, MaxFiles: maxFiles})
+}
+
+// OpenWith opens (appending to) the log at path.
+func OpenWith(path string, opts Options) (*Writer, error) {
+	maxSize, maxFiles := opts.MaxSize, opts.MaxFiles
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
@@ -55,7 +76,7 @@ func Open(path string, maxSize int64, maxFiles int) (*Writer, error) {
 	if maxFiles < 1 {
 		maxFiles = 1
 	}
-	return &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, now: time.Now}, nil
+	return &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, compress: opts.Compress, now: time.Now}, nil
 }
 
 // Close closes the log file.
@@ -84,6 +105,9 @@ func (w *Writer) WriteEntry(stream string, line []byte, t time.Time) error {
 
 // rotate shifts log.N to log.N+1, the live file to log.1, and starts a new
 // live file; with maxFiles 1 it truncates the live file, as moby does.
+// With compression the rotated files are log.N.gz; the new log.1 is
+// compressed here, before logging goes on, so that a reader never sees a
+// half-written .gz under its final name.
 func (w *Writer) rotate() error {
 	if w.maxFiles < 2 {
 		if err := w.f.Truncate(0); err != nil {
@@ -95,11 +119,20 @@ func (w *Writer) rotate() error {
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("rotate log: %w", err)
 	}
+	ext := ""
+	if w.compress {
+		ext = ".gz"
+	}
 	for i := w.maxFiles - 1; i > 1; i-- {
-		os.Rename(w.path+"."+strconv.Itoa(i-1), w.path+"."+strconv.Itoa(i))
+		os.Rename(w.path+"."+strconv.Itoa(i-1)+ext, w.path+"."+strconv.Itoa(i)+ext)
 	}
 	if err := os.Rename(w.path, w.path+".1"); err != nil {
 		return fmt.Errorf("rotate log: %w", err)
+	}
+	if w.compress {
+		if err := gzipFile(w.path + ".1"); err != nil {
+			return fmt.Errorf("rotate log: %w", err)
+		}
 	}
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o640)
 	if err != nil {
@@ -107,6 +140,36 @@ func (w *Writer) rotate() error {
 	}
 	w.f, w.size = f, 0
 	return nil
+}
+
+// gzipFile replaces name with name.gz.
+func gzipFile(name string) error {
+	in, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := name + ".gz.tmp"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o640)
+	if err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(out)
+	_, err = io.Copy(zw, in)
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, name+".gz")
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Remove(name)
 }
 
 // AppendEntry appends one json-file line (with its final newline) to buf,

@@ -2,7 +2,9 @@ package jsonlog
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,14 +86,16 @@ func TestStreamSplitting(t *testing.T) {
 func TestRotation(t *testing.T) {
 	for _, tc := range []struct {
 		maxFiles int
+		compress bool
 		files    []string
 	}{
-		{1, []string{"l"}},
-		{3, []string{"l", "l.1", "l.2"}},
+		{1, false, []string{"l"}},
+		{3, false, []string{"l", "l.1", "l.2"}},
+		{3, true, []string{"l", "l.1.gz", "l.2.gz"}},
 	} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "l")
-		w, err := Open(path, 100, tc.maxFiles)
+		w, err := OpenWith(path, Options{MaxSize: 100, MaxFiles: tc.maxFiles, Compress: tc.compress})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,6 +115,21 @@ func TestRotation(t *testing.T) {
 		}
 		if st, _ := os.Stat(path); st.Size() > 200 {
 			t.Errorf("maxFiles %d: live file is %d bytes, want at most about max-size", tc.maxFiles, st.Size())
+		}
+		if tc.compress {
+			f, err := os.Open(path + ".1.gz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(zr)
+			f.Close()
+			if err != nil || !strings.Contains(string(b), `"log":"0123456789\n"`) {
+				t.Errorf("l.1.gz holds %q, %v; want log lines", b, err)
+			}
 		}
 	}
 }

@@ -186,6 +186,7 @@ type Log struct {
 	Path     string `json:"path,omitempty"`
 	MaxSize  int64  `json:"maxSize,omitempty"`  // bytes; 0 is unlimited
 	MaxFiles int    `json:"maxFiles,omitempty"` // files kept, at least 1
+	Compress bool   `json:"compress,omitempty"` // gzip rotated files
 }
 
 // HasNamespace reports whether the container gets a namespace of type t,
