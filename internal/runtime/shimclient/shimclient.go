@@ -5,14 +5,22 @@
 // and pidfd).
 //
 //	rt, err := shimclient.New(shimclient.Options{Root: "/run/skiffd/containers"})
-//	c, err := rt.Create(ctx, s)               // init is ready, not started
+//	c, err := rt.Create(ctx, s)  // shim + init up to "ready": namespaces exist,
+//	                             // the entrypoint has not run (set up networking now)
 //	st, err := c.Attach(ctx, shimclient.AttachOptions{Stdout: true, Stderr: true})
-//	go st.Copy(stdout, stderr)
-//	err = c.Start(ctx)
-//	exit, err := c.Wait(ctx)
-//	err = c.Delete(ctx)
+//	go st.Copy(stdout, stderr)   // frames demultiplexed; nil at the end
+//	err = c.Start(ctx)           // errors keep runc's wording (exit 126/127)
+//	exit, err := c.Wait(ctx)     // exit.Code (128+n after signal n), exit.OOMKilled
+//	err = c.Delete(ctx)          // shim gone, cgroups and state removed
 //
-// After a restart: c, err := rt.Load(ctx, id).
+// Running containers: Signal, Resize, Pause/Resume/Paused, Stats, Pids,
+// Update, State; Exec(ctx, id, process) returns a Process with Attach,
+// Start, Signal, Resize, Wait and Delete. After a restart: List, then
+// Load(ctx, id) for each (a container whose shim died is reported stopped,
+// its init killed through its pidfd), and Container.Process(id) for execs.
+//
+// Errors carry errdefs kinds: not found, conflict (not running, paused,
+// running on delete), invalid parameter (a start error the user caused).
 package shimclient
 
 import (
