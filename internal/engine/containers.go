@@ -98,8 +98,17 @@ func (e *Engine) forgetState(id string) {
 	e.ctrMu.Unlock()
 }
 
+// waitRestored waits until the restore at start-up is done: until then a
+// running container may not have its runtime handle yet.
+func (e *Engine) waitRestored() {
+	if e.restored != nil {
+		<-e.restored
+	}
+}
+
 // get finds a container by the reference a client gave.
 func (e *Engine) get(name string) (*container.Container, error) {
+	e.waitRestored()
 	return e.containers.Get(name)
 }
 
@@ -123,6 +132,7 @@ func (e *Engine) logEvent(c *container.Container, action string, extra map[strin
 
 // imageUsers lists the containers using an image (by image ID).
 func (e *Engine) imageUsers(id string) []ImageUser {
+	e.waitRestored()
 	var out []ImageUser
 	for _, c := range e.containers.Snapshots() {
 		if c.ImageID == id {
@@ -135,6 +145,7 @@ func (e *Engine) imageUsers(id string) []ImageUser {
 // containerCounts returns how many containers there are in each state, for
 // /info.
 func (e *Engine) containerCounts() (total, running, paused, stopped int) {
+	e.waitRestored()
 	for _, c := range e.containers.Snapshots() {
 		total++
 		switch {
@@ -274,6 +285,7 @@ func dirSize(dir string) int64 {
 // listing takes no container lock and reads nothing from disk (unless
 // sizes are asked for).
 func (e *Engine) Containers(ctx context.Context, opts apicontainer.ListOptions) ([]*types.ContainerSummary, error) {
+	e.waitRestored()
 	list, err := container.Filter(e.containers.Snapshots(), opts.Filters, container.FilterOptions{
 		All:      opts.All,
 		Limit:    opts.Limit,

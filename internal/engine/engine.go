@@ -59,6 +59,9 @@ type Engine struct {
 	// exits to the next daemon, which finds them in the shims' state.
 	monitorCtx  context.Context
 	stopMonitor context.CancelFunc
+	// restored is closed once the containers of the previous daemon are
+	// reconnected.
+	restored chan struct{}
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -101,9 +104,16 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.openVolumes(); err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, restoreTimeout)
-	e.restoreContainers(rctx)
-	cancel()
+	// Reconnecting to the shims of running containers takes a while with
+	// many of them; the daemon answers meanwhile, and container requests
+	// wait for the restore (waitRestored).
+	e.restored = make(chan struct{})
+	go func() {
+		defer close(e.restored)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+		defer cancel()
+		e.restoreContainers(rctx)
+	}()
 	return e, nil
 }
 

@@ -876,6 +876,7 @@ func (e *Engine) ContainersPrune(ctx context.Context, ef filters.Args) (*types.C
 		}
 		until = t
 	}
+	e.waitRestored()
 	report := &types.ContainersPruneReport{ContainersDeleted: []string{}}
 	for _, v := range e.containers.Snapshots() {
 		if v.State.Running || v.State.RemovalInProgress {

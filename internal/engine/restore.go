@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -19,9 +20,41 @@ import (
 // says so are started. Shims left without a record are ended.
 func (e *Engine) restoreContainers(ctx context.Context) {
 	known := map[string]bool{}
+	var mu sync.Mutex
 	var toStart, toRemove []*container.Container
-	for _, c := range e.containers.List() {
+	// Each container is independent, and most of the time goes to asking
+	// its shim: restore them in parallel so the daemon answers soon.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	list := e.containers.List()
+	for _, c := range list {
 		known[c.ID] = true
+	}
+	for _, c := range list {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			start, remove := e.restoreOne(ctx, c)
+			mu.Lock()
+			defer mu.Unlock()
+			if start {
+				toStart = append(toStart, c)
+			}
+			if remove {
+				toRemove = append(toRemove, c)
+			}
+		}()
+	}
+	wg.Wait()
+	e.finishRestore(ctx, known, toStart, toRemove)
+}
+
+// restoreOne reconnects one container and says whether it is to be
+// started (restart policy) or removed (AutoRemove).
+func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start, remove bool) {
+	{
 		c.Lock()
 		cs := e.state(c.ID)
 		rc, err := e.rt.Load(ctx, c.ID)
@@ -74,9 +107,9 @@ func (e *Engine) restoreContainers(ctx context.Context) {
 				e.logEvent(c, "die", map[string]string{"exitCode": "255"})
 			}
 			if c.HostConfig.AutoRemove && !c.State.Running {
-				toRemove = append(toRemove, c)
+				remove = true
 			} else if wantsStartAtBoot(c) {
-				toStart = append(toStart, c)
+				start = true
 			}
 		default:
 			e.logger.Error("restoring container", "container", c.ID, "error", err)
@@ -85,6 +118,12 @@ func (e *Engine) restoreContainers(ctx context.Context) {
 		}
 		c.Unlock()
 	}
+	return start, remove
+}
+
+// finishRestore ends shims without a record, then removes and starts what
+// restoreOne asked for.
+func (e *Engine) finishRestore(ctx context.Context, known map[string]bool, toStart, toRemove []*container.Container) {
 	// Shims without a record: a create or remove that a crash cut short.
 	if ids, err := e.rt.List(); err == nil {
 		for _, id := range ids {
