@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,12 +82,14 @@ func (l *live) expect(t *testing.T, want string) {
 	}
 }
 
+var execSeq atomic.Int64
+
 // execProcess runs p in c and returns its output and exit.
 func execProcess(t *testing.T, c *Container, p *spec.Process, stdin string) (string, string, shim.ExitStatus, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	id := "e" + strconv.FormatInt(execSeq.Add(1), 10)
 	e, err := c.Exec(ctx, id, p)
 	if err != nil {
 		return "", "", shim.ExitStatus{}, err
@@ -298,4 +303,24 @@ func TestTerminal(t *testing.T) {
 			t.Errorf("exec -t = %q, %+v, %v; want /dev/pts/0, 40 132, and the line read back", out, exit, err)
 		}
 	})
+}
+
+// TestConcurrentExec runs 20 execs into one container at once; each gets
+// its own output and exit code.
+func TestConcurrentExec(t *testing.T) {
+	rt := newRuntime(t)
+	l := startLive(t, rt, newSpec(t, "sh", "-c", "echo up; exec sleep 100000"))
+	l.expect(t, "up")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, _, exit, err := execProcess(t, l.c, execSpec("sh", "-c", fmt.Sprintf("echo %d; exit %d", i, i)), "")
+			if err != nil || out != fmt.Sprintf("%d\n", i) || exit.Code != i {
+				t.Errorf("exec %d = %q, %d, %v", i, out, exit.Code, err)
+			}
+		}()
+	}
+	wg.Wait()
 }
