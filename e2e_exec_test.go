@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -83,6 +84,12 @@ func TestCLIExec(t *testing.T) {
 			wantOut: "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown\r\n"},
 		{name: "unknown user", args: []string{"-u", "nobody2", "web", "true"}, wantCode: 126,
 			wantOut: "unable to find user nobody2: no matching entries in passwd file\r\n"},
+		{name: "missing working directory", args: []string{"-w", "/nowhere", "web", "true"}, wantCode: 126,
+			wantOut: "OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd (\"/nowhere\") set in config.json failed: no such file or directory: unknown\r\n"},
+		{name: "not executable", args: []string{"web", "/etc/passwd"}, wantCode: 126,
+			wantOut: "OCI runtime exec failed: exec failed: unable to start container process: exec: \"/etc/passwd\": permission denied: unknown\r\n"},
+		{name: "privileged", args: []string{"--privileged", "web", "sh", "-c", `grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | tr -d '\t'`},
+			match: `^CapEff:[0-9a-f]{16}\nNoNewPrivs:1\n$`},
 		{name: "missing container", args: []string{"nothere", "true"}, wantCode: 1, wantErr: "Error response from daemon: No such container: nothere\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +111,13 @@ func TestCLIExec(t *testing.T) {
 			}
 			if tc.name == "mount namespace" && strings.TrimSpace(res.Stdout) == hostMnt {
 				t.Errorf("the exec is in the host's mount namespace %s", hostMnt)
+			}
+			if tc.name == "privileged" {
+				// CAP_SYS_ADMIN (bit 21) is beyond the container's set.
+				hex, _, _ := strings.Cut(strings.TrimPrefix(res.Stdout, "CapEff:"), "\n")
+				if mask, err := strconv.ParseUint(hex, 16, 64); err != nil || mask&(1<<21) == 0 {
+					t.Errorf("privileged exec has CapEff %q, want every capability", hex)
+				}
 			}
 		})
 	}
@@ -224,10 +238,19 @@ func TestCLIExecTTY(t *testing.T) {
 // closes the stream.
 func rawExecStart(t testing.TB, d *skifftest.Daemon, id, body string, upgrade bool) (string, http.Header, []byte) {
 	t.Helper()
-	conn, err := net.Dial("unix", d.Socket)
+	return rawExecSession(t, d, id, body, upgrade, func(c *net.UnixConn, _ *bufio.Reader) { c.CloseWrite() })
+}
+
+// rawExecSession is rawExecStart where talk drives the stream once the
+// answer's headers are in (sending stdin, reading some output); what
+// follows, until the daemon closes the stream, is returned.
+func rawExecSession(t testing.TB, d *skifftest.Daemon, id, body string, upgrade bool, talk func(*net.UnixConn, *bufio.Reader)) (string, http.Header, []byte) {
+	t.Helper()
+	c, err := net.Dial("unix", d.Socket)
 	if err != nil {
 		t.Fatal(err)
 	}
+	conn := c.(*net.UnixConn)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	req := "POST /v1.50/exec/" + id + "/start HTTP/1.1\r\nHost: skiffd\r\nContent-Type: application/json\r\n" +
@@ -238,7 +261,6 @@ func rawExecStart(t testing.TB, d *skifftest.Daemon, id, body string, upgrade bo
 	if _, err := io.WriteString(conn, req+"\r\n"+body); err != nil {
 		t.Fatal(err)
 	}
-	conn.(*net.UnixConn).CloseWrite()
 	br := bufio.NewReader(conn)
 	status, err := br.ReadString('\n')
 	if err != nil {
@@ -257,6 +279,7 @@ func rawExecStart(t testing.TB, d *skifftest.Daemon, id, body string, upgrade bo
 		k, v, _ := strings.Cut(line, ":")
 		hdr.Add(k, strings.TrimSpace(v))
 	}
+	talk(conn, br)
 	rest, err := io.ReadAll(br)
 	if err != nil {
 		t.Fatalf("reading the stream: %v", err)
@@ -306,6 +329,44 @@ func TestExecRawAPI(t *testing.T) {
 		pc, _ := m["ProcessConfig"].(map[string]any)
 		if m["ExitCode"] != 0.0 || m["Running"] != false || pc["tty"] != true || pc["entrypoint"] != "sh" || m["ContainerID"] != id {
 			t.Errorf("inspect after exit = %v", m)
+		}
+	})
+	t.Run("stdin half-close", func(t *testing.T) {
+		xid := create(`{"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["sh","-c","cat; echo after-eof >&2"]}`)
+		_, _, body := rawExecSession(t, d, xid, `{"Detach":false,"Tty":false}`, true, func(c *net.UnixConn, _ *bufio.Reader) {
+			io.WriteString(c, "to-cat\n")
+			c.CloseWrite()
+		})
+		if want := "\x01\x00\x00\x00\x00\x00\x00\x07to-cat\n\x02\x00\x00\x00\x00\x00\x00\x0aafter-eof\n"; string(body) != want {
+			t.Errorf("stream %q, want %q", body, want)
+		}
+	})
+	t.Run("detach keys", func(t *testing.T) {
+		xid := create(`{"AttachStdin":true,"AttachStdout":true,"Tty":true,"DetachKeys":"ctrl-x,x","Cmd":["sh"]}`)
+		since := time.Now().Add(-time.Second).Unix()
+		var seen string
+		rawExecSession(t, d, xid, `{"Detach":false,"Tty":true}`, true, func(c *net.UnixConn, br *bufio.Reader) {
+			// ctrl-x alone is passed on (the shell ignores it); ctrl-x
+			// then x detaches.
+			io.WriteString(c, "\x18echo $((6*7))\n")
+			for !strings.Contains(seen, "42\r\n") {
+				b := make([]byte, 512)
+				n, err := br.Read(b)
+				seen += string(b[:n])
+				if err != nil {
+					t.Fatalf("terminal output ended (%v) before 42: %q", err, seen)
+				}
+			}
+			io.WriteString(c, "\x18x")
+		})
+		m := inspect(xid)
+		if m["Running"] != true || m["DetachKeys"] != "GHg=" {
+			t.Errorf("inspect after the detach = %v", m)
+		}
+		out := dockerOK(t, d, "events", "--since", fmt.Sprint(since), "--until", fmt.Sprint(time.Now().Add(time.Second).Unix()),
+			"--filter", "event=exec_detach", "--format", `{{index .Actor.Attributes "execID"}}`)
+		if out != xid+"\n" {
+			t.Errorf("exec_detach events: %q, want %s", out, xid)
 		}
 	})
 	t.Run("legacy", func(t *testing.T) {
