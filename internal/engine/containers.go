@@ -205,17 +205,22 @@ func (e *Engine) ContainerInspect(ctx context.Context, name string, size bool) (
 	return out, nil
 }
 
-// networkSettings is inspect's NetworkSettings: without bridge networking
-// a container has only its network mode's entry, with no addresses.
+// networkSettings is inspect's NetworkSettings, a copy of the record's.
 func networkSettings(c *container.Container) *types.NetworkSettings {
 	if c.NetworkSettings != nil {
 		ns := *c.NetworkSettings
 		return &ns
 	}
+	return newNetworkSettings(c.HostConfig.NetworkMode)
+}
+
+// newNetworkSettings is what a container of network mode gets without
+// bridge networking: its network's entry, with no addresses; a container
+// sharing another's network has none.
+func newNetworkSettings(mode string) *types.NetworkSettings {
 	ns := &types.NetworkSettings{Ports: types.PortMap{}, Networks: map[string]*types.EndpointSettings{}}
-	if c.HostConfig != nil {
-		mode := networkName(c.HostConfig.NetworkMode)
-		ns.Networks[mode] = &types.EndpointSettings{}
+	if !strings.HasPrefix(mode, "container:") {
+		ns.Networks[networkName(mode)] = &types.EndpointSettings{}
 	}
 	return ns
 }

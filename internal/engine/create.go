@@ -144,6 +144,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	c.HostConfig = hc
 	c.ImageID = img.ID
 	c.Path, c.Args = entry, args
+	c.NetworkSettings = newNetworkSettings(hc.NetworkMode)
 	if err := e.containers.Add(c); err != nil {
 		return nil, err
 	}

@@ -333,6 +333,9 @@ func (e *Engine) scheduleRestart(c *container.Container, cs *ctrState, delay tim
 	cs.mu.Lock()
 	cs.restartCancel = cancelCh
 	cs.restartTimer = time.AfterFunc(delay, func() {
+		if e.monitorCtx.Err() != nil {
+			return // the engine closed; the next daemon applies the policy
+		}
 		c.Lock()
 		defer c.Unlock()
 		select {
@@ -729,6 +732,7 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	if err := e.containers.Delete(c); err != nil {
 		return fail(err)
 	}
+	e.failPending(cs, errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID)))
 	e.forgetState(c.ID)
 	e.releaseMountVolumes(c.ID, c.MountPoints, removeVolumes)
 	e.logEvent(c, "destroy", nil)
