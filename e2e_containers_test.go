@@ -392,10 +392,10 @@ func TestCLIContainerLiveRestore(t *testing.T) {
 	}
 }
 
-// TestCLIContainerConcurrent starts 20 containers at once.
+// TestCLIContainerConcurrent starts 50 containers at once.
 func TestCLIContainerConcurrent(t *testing.T) {
 	d := startWithBusybox(t)
-	const n = 20
+	const n = 50
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
 	for i := range n {
@@ -649,5 +649,20 @@ func TestCLIContainerLogsFollow(t *testing.T) {
 	res = d.DockerIn(t, strings.NewReader("piped\n"), "start", "-ai", "sai")
 	if res.ExitCode != 0 || res.Stdout != "piped\n" {
 		t.Errorf("start -ai = %v", res)
+	}
+}
+
+// TestCLIContainerIsolation: two containers of one image do not see each
+// other's files, processes or hostname.
+func TestCLIContainerIsolation(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "run", "-d", "--name", "one", "busybox", "sh", "-c", "echo mine > /tmp/one; echo x > /etc/passwd; sleep 1000")
+	waitFor(t, "one to write its file", func() bool {
+		return d.Docker(t, "top", "one").ExitCode == 0 && strings.Contains(dockerOK(t, d, "top", "one"), "sleep 1000")
+	})
+	out := dockerOK(t, d, "run", "--rm", "busybox", "sh", "-c", "ls /tmp; head -1 /etc/passwd; ps -o comm | grep -c sleep; hostname")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || lines[0] != "root:x:0:0:root:/root:/bin/sh" || lines[1] != "0" || lines[2] == inspectField(t, d, "one", "{{.Config.Hostname}}") {
+		t.Errorf("a second container sees %q", out)
 	}
 }
