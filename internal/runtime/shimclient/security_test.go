@@ -77,6 +77,13 @@ func TestIsolation(t *testing.T) {
 		{"root", "ls / | tr '\\n' ' '", "bin dev etc proc root sys tmp "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "masked file" {
+				for _, p := range []string{"/proc/keys", "/proc/timer_list"} {
+					if _, err := os.Stat(p); err != nil {
+						t.Skipf("this kernel has no %s", p)
+					}
+				}
+			}
 			res := run(t, rt, newSpec(t, "sh", "-c", tc.cmd))
 			if res.stdout != tc.want {
 				t.Errorf("%s: stdout %q (stderr %q), want %q", tc.cmd, res.stdout, res.stderr, tc.want)
@@ -106,6 +113,9 @@ func TestMounts(t *testing.T) {
 		{"/proc/keys", "tmpfs", "rw,nosuid"}, // the container's /dev/null
 		{"/sys/firmware", "tmpfs", "ro,relatime"},
 	} {
+		if _, err := os.Stat(tc.dest); err != nil {
+			continue // this kernel has no such file to mask or mount over
+		}
 		got, ok := mounts[tc.dest]
 		if !ok || !strings.HasPrefix(got, tc.typ+" "+tc.opts) {
 			t.Errorf("mount %s = %q, want %q...", tc.dest, got, tc.typ+" "+tc.opts)
