@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -474,5 +475,18 @@ func BenchmarkExecTrueAPI(b *testing.B) {
 		if r := d.Do(b, "GET", "/v1.50/exec/"+resp.ID+"/json", nil, nil); r.Status != 200 || !strings.Contains(r.Body, `"ExitCode":0`) {
 			b.Fatalf("exec inspect: %d %s", r.Status, r.Body)
 		}
+	}
+}
+
+// TestCLIExecStdinBinary sends 1 MiB of random bytes through an exec'd
+// cat and expects them back byte for byte.
+func TestCLIExecStdinBinary(t *testing.T) {
+	d := startWithBusybox(t)
+	startExecTarget(t, d)
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	res := d.DockerIn(t, bytes.NewReader(data), "exec", "-i", "web", "cat")
+	if res.ExitCode != 0 || res.Stdout != string(data) {
+		t.Fatalf("stdin round trip: exit %d, %d bytes back (equal: %v), stderr %q", res.ExitCode, len(res.Stdout), res.Stdout == string(data), res.Stderr)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -458,4 +459,29 @@ func FuzzReplaceOrAppendEnv(f *testing.F) {
 			t.Errorf("replaceOrAppendEnv(%q, %q) = %q, want %q", e, o, got, want)
 		}
 	})
+}
+
+// TestEngineExecConcurrent runs 20 execs at once in one container, each
+// with its own input and exit code.
+func TestEngineExecConcurrent(t *testing.T) {
+	e, _, _ := runEngine(t)
+	id := create(t, e, "busy", types.Config{Cmd: []string{"sleep", "1000"}}, nil)
+	if err := e.ContainerStart(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("group", func(t *testing.T) {
+		for i := range 20 {
+			t.Run(strconv.Itoa(i), func(t *testing.T) {
+				t.Parallel()
+				in := strings.Repeat("exec "+strconv.Itoa(i)+"\n", 1000)
+				r := runExec(t, e, id, types.ExecConfig{Cmd: []string{"sh", "-c", "cat; exit " + strconv.Itoa(i%7)}, AttachStdin: true, AttachStdout: true}, in)
+				if r.startErr != nil || r.stdout != in || exitCode(r.inspect) != i%7 {
+					t.Errorf("exec %d: %d bytes back (equal %v), exit %d, start %v", i, len(r.stdout), r.stdout == in, exitCode(r.inspect), r.startErr)
+				}
+			})
+		}
+	})
+	if ids := e.containerExecIDs(id); ids != nil {
+		t.Errorf("ExecIDs after every exec exited = %q", ids)
+	}
 }
