@@ -148,6 +148,9 @@ func TestSeccomp(t *testing.T) {
 		{"unconfined", false, "Seccomp:0\nunshare-ok\nmount-denied\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if !tc.on && !unprivilegedUserns() {
+				t.Skip("this host forbids unprivileged user namespaces: no control run")
+			}
 			s := newSpec(t, "sh", "-c", script)
 			if tc.on {
 				s.Seccomp = defaultSeccomp(t)
@@ -158,6 +161,21 @@ func TestSeccomp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unprivilegedUserns reports whether a process without CAP_SYS_ADMIN may
+// create a user namespace on this host (the control case of TestSeccomp).
+func unprivilegedUserns() bool {
+	for _, c := range []struct{ file, bad string }{
+		{"/proc/sys/kernel/unprivileged_userns_clone", "0"},
+		{"/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1"},
+		{"/proc/sys/user/max_user_namespaces", "0"},
+	} {
+		if b, err := os.ReadFile(c.file); err == nil && strings.TrimSpace(string(b)) == c.bad {
+			return false
+		}
+	}
+	return true
 }
 
 // cgroupParent returns a cgroup parent of the test's own and removes it
