@@ -657,6 +657,9 @@ func (e *Engine) ContainerRemove(ctx context.Context, name string, force, remove
 		if c.State.Paused {
 			return errdefs.Conflict(fmt.Errorf("You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", c.ID))
 		}
+		if c.State.Restarting {
+			return errdefs.Conflict(fmt.Errorf("You cannot remove a restarting container %s. Stop the container before attempting removal or force remove", c.ID))
+		}
 		return errdefs.Conflict(fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.ID))
 	}
 	c.Unlock()
