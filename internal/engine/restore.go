@@ -88,6 +88,12 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				c.State.SetRunning(pid, false)
 				e.containers.Save(c)
 			}
+			// The kernel's freezer state is the truth about pausing (a
+			// pause or unpause may have been cut short by the crash).
+			if paused, err := rc.Paused(ctx); err == nil && paused != c.State.Paused && c.State.Running {
+				c.State.Paused = paused
+				e.containers.Save(c)
+			}
 			done := make(chan struct{})
 			unmount := e.remountVolumes(c)
 			cs.mu.Lock()
