@@ -517,10 +517,8 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 				}
 				in = newEscapeReader(stdin, keys)
 			}
-			_, err := io.Copy(st, in)
-			switch {
+			switch err := feedStdin(st, in); {
 			case err == nil:
-				st.CloseStdin()
 			case errors.Is(err, errDetached):
 				ended.CompareAndSwap(0, endDetached)
 				st.Close()
@@ -530,14 +528,18 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 			}
 		}()
 	}
+	// A failed write is the client gone. The stream from the runtime
+	// may also break (it resets when the process's side closes with input
+	// of ours unread); then the exit still follows.
+	var clientGone atomic.Bool
 	var outOut, outErr io.Writer
 	if x.openStdout {
-		outOut = stdout
+		outOut = &clientWriter{w: stdout, failed: &clientGone}
 	}
 	if x.openStderr {
-		outErr = stderr
+		outErr = &clientWriter{w: stderr, failed: &clientGone}
 	}
-	if err := st.Copy(outOut, outErr); err != nil {
+	if err := st.Copy(outOut, outErr); err != nil && clientGone.Load() {
 		ended.CompareAndSwap(0, endClient)
 	}
 	switch ended.Load() {
@@ -553,6 +555,44 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 	// cancelled it already.
 	<-x.done
 	return nil
+}
+
+// clientWriter is a writer to the client that notes a failure.
+type clientWriter struct {
+	w      io.Writer
+	failed *atomic.Bool
+}
+
+func (c *clientWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.failed.Store(true)
+	}
+	return n, err
+}
+
+// feedStdin copies the client's input to the exec's stdin and closes that
+// when the input ends. It returns the error that ended the input (the
+// detach keys, the client going away), or nil when the input ended or the
+// process stopped taking it: only its exit ends the stream then, and the
+// start must still wait for it.
+func feedStdin(st *shimclient.Stream, in io.Reader) error {
+	buf := make([]byte, 32*1024)
+	for {
+		n, rerr := in.Read(buf)
+		if n > 0 {
+			if _, err := st.Write(buf[:n]); err != nil {
+				return nil
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			st.CloseStdin()
+			return nil
+		case rerr != nil:
+			return rerr
+		}
+	}
 }
 
 // execStarted records a started exec and watches for its exit.

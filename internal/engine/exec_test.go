@@ -461,6 +461,43 @@ func FuzzReplaceOrAppendEnv(f *testing.F) {
 	})
 }
 
+// endless is a client that never stops sending.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'y'
+	}
+	return len(p), nil
+}
+func (endless) Close() error { return nil }
+
+// TestEngineExecStdinOutlived checks that a process that exits while its
+// client still sends input has its exit code recorded before the start
+// returns (the CLI reads it at once).
+func TestEngineExecStdinOutlived(t *testing.T) {
+	e, _, _ := runEngine(t)
+	id := create(t, e, "outlived", types.Config{Cmd: []string{"sleep", "1000"}}, nil)
+	ctx := context.Background()
+	if err := e.ContainerStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		xid, err := e.ContainerExecCreate(ctx, id, &types.ExecConfig{Cmd: []string{"sh", "-c", "head -c 3; exit 3"}, AttachStdin: true, AttachStdout: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out syncBuf
+		err = e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+			return endless{}, &out, io.Discard, nil
+		}})
+		ins, ierr := e.ContainerExecInspect(ctx, xid)
+		if err != nil || ierr != nil || out.String() != "yyy" || exitCode(ins) != 3 {
+			t.Fatalf("run %d: start %v, inspect %v, output %q, exit %d; want yyy, 3", i, err, ierr, out.String(), exitCode(ins))
+		}
+	}
+}
+
 // TestEngineExecConcurrent runs 20 execs at once in one container, each
 // with its own input and exit code.
 func TestEngineExecConcurrent(t *testing.T) {
@@ -483,5 +520,42 @@ func TestEngineExecConcurrent(t *testing.T) {
 	})
 	if ids := e.containerExecIDs(id); ids != nil {
 		t.Errorf("ExecIDs after every exec exited = %q", ids)
+	}
+}
+
+// brokenClient is a client connection whose writes fail.
+type brokenClient struct{}
+
+func (brokenClient) Write([]byte) (int, error) { return 0, errors.New("broken pipe") }
+
+// TestEngineExecClientGone checks that the start returns when the client
+// goes away, leaving the process running, as dockerd does.
+func TestEngineExecClientGone(t *testing.T) {
+	e, _, _ := runEngine(t)
+	id := create(t, e, "gone", types.Config{Cmd: []string{"sleep", "1000"}}, nil)
+	ctx := context.Background()
+	if err := e.ContainerStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	xid, err := e.ContainerExecCreate(ctx, id, &types.ExecConfig{Cmd: []string{"sh", "-c", "echo x; exec sleep 1000"}, AttachStdout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+			return io.NopCloser(strings.NewReader("")), brokenClient{}, brokenClient{}, nil
+		}})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("start = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the start did not return after the client went away")
+	}
+	if ins, err := e.ContainerExecInspect(ctx, xid); err != nil || !ins.Running {
+		t.Errorf("inspect after the client went away = %+v, %v; want running", ins, err)
 	}
 }
