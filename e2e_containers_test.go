@@ -90,6 +90,16 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "read-only rootfs", args: []string{"run", "--rm", "--read-only", "busybox", "touch", "/x"}, wantCode: 1, wantErr: "Read-only file system"},
 		{name: "cap drop", args: []string{"run", "--rm", "--cap-drop", "ALL", "busybox", "sh", "-c", "grep CapEff /proc/self/status"}, wantOut: "CapEff:\t0000000000000000\n"},
 		{name: "default caps", args: []string{"run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status"}, wantOut: "CapEff:\t00000000a80425fb\n"},
+		{name: "limits in force", args: []string{"run", "--rm", "--memory", "64m", "--pids-limit", "33", "--cpus", "0.5", "busybox", "sh", "-c",
+			"cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max; cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us"},
+			wantOut: "67108864\n33\n50000"},
+		{name: "ulimit", args: []string{"run", "--rm", "--ulimit", "nofile=100:200", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn"}, wantOut: "100\n200\n"},
+		{name: "cap add", args: []string{"run", "--rm", "--cap-add", "NET_ADMIN", "busybox", "grep", "CapEff", "/proc/self/status"}, wantOut: "CapEff:\t00000000a80435fb\n"},
+		{name: "seccomp default", args: []string{"run", "--rm", "busybox", "grep", "Seccomp:", "/proc/self/status"}, wantOut: "Seccomp:\t2\n"},
+		{name: "seccomp unconfined", args: []string{"run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "grep", "Seccomp:", "/proc/self/status"}, wantOut: "Seccomp:\t0\n"},
+		{name: "no-new-privileges", args: []string{"run", "--rm", "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs", "/proc/self/status"}, wantOut: "NoNewPrivs:\t1\n"},
+		{name: "read-only with tmpfs", args: []string{"run", "--rm", "--read-only", "--tmpfs", "/tmp", "busybox", "sh", "-c", "touch /tmp/x && echo ok"}, wantOut: "ok\n"},
+		{name: "group-add", args: []string{"run", "--rm", "-u", "1000", "--group-add", "root", "busybox", "id", "-G"}, wantOut: "1000 0"},
 		{name: "network none", args: []string{"run", "--rm", "--network", "none", "busybox", "sh", "-c", "ip -o link | wc -l; ip -o addr show lo | grep -c 'inet 127.0.0.1/8'"}, wantOut: "1\n1\n"},
 		{name: "sysctl", args: []string{"run", "--rm", "--sysctl", "net.ipv4.ip_unprivileged_port_start=99", "--sysctl", "kernel.shmmni=1000", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start", "/proc/sys/kernel/shmmni"}, wantOut: "99\n1000\n"},
 		{name: "default network loopback", args: []string{"run", "--rm", "busybox", "sh", "-c", "nc -l -p 99 -e echo pong & sleep 0.2; echo ping | nc 127.0.0.1 99"}, wantOut: "pong\n"},
@@ -638,6 +648,12 @@ func TestCLIContainerLogsFollow(t *testing.T) {
 	}
 	if el := time.Since(start); el > 10*time.Second {
 		t.Errorf("logs -f took %v to end after the container stopped", el)
+	}
+	// Rotation: max-size and max-file bound the log; the newest lines stay.
+	dockerOK(t, d, "run", "--name", "rot", "--log-opt", "max-size=200", "--log-opt", "max-file=2", "busybox", "sh", "-c", "for i in $(seq 30); do echo line$i; done")
+	out := dockerOK(t, d, "logs", "rot")
+	if !strings.HasSuffix(out, "line29\nline30\n") || strings.Contains(out, "line1\n") {
+		t.Errorf("rotated log = %q, want only the newest lines", out)
 	}
 	// start -a and start -ai with piped stdin.
 	dockerOK(t, d, "create", "--name", "sa", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
