@@ -16,6 +16,7 @@ package jsonlog
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -39,6 +40,7 @@ type Writer struct {
 	maxSize  int64 // 0: no rotation
 	maxFiles int
 	compress bool
+	attrs    []byte // JSON object, or nil
 	buf      bytes.Buffer
 	now      func() time.Time
 }
@@ -52,6 +54,9 @@ type Options struct {
 	MaxFiles int
 	// Compress gzips rotated files (<path>.1.gz, ...), as compress=true.
 	Compress bool
+	// Attrs are the extra attributes of every entry (the labels, env and
+	// tag log options), written as "attrs" the way dockerd does.
+	Attrs map[string]string
 }
 
 // Open opens (appending to) the log at path, without compression.
@@ -76,7 +81,16 @@ func OpenWith(path string, opts Options) (*Writer, error) {
 	if maxFiles < 1 {
 		maxFiles = 1
 	}
-	return &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, compress: opts.Compress, now: time.Now}, nil
+	w := &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, compress: opts.Compress, now: time.Now}
+	if len(opts.Attrs) > 0 {
+		// encoding/json sorts the keys and escapes <, > and &, as
+		// dockerd's marshalling of the same map does.
+		if w.attrs, err = json.Marshal(opts.Attrs); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+	}
+	return w, nil
 }
 
 // Close closes the log file.
@@ -92,7 +106,7 @@ func (w *Writer) WriteEntry(stream string, line []byte, t time.Time) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
-	AppendEntry(&w.buf, stream, line, t)
+	AppendEntryAttrs(&w.buf, stream, line, w.attrs, t)
 	if w.maxSize > 0 && w.size >= w.maxSize {
 		if err := w.rotate(); err != nil {
 			return err
@@ -175,6 +189,12 @@ func gzipFile(name string) error {
 // AppendEntry appends one json-file line (with its final newline) to buf,
 // fields in moby's order.
 func AppendEntry(buf *bytes.Buffer, stream string, line []byte, t time.Time) {
+	AppendEntryAttrs(buf, stream, line, nil, t)
+}
+
+// AppendEntryAttrs is AppendEntry with an "attrs" object (raw JSON, nil
+// for none) between the stream and the time.
+func AppendEntryAttrs(buf *bytes.Buffer, stream string, line []byte, attrs []byte, t time.Time) {
 	buf.WriteString(`{`)
 	first := true
 	if len(line) > 0 {
@@ -188,6 +208,14 @@ func AppendEntry(buf *bytes.Buffer, stream string, line []byte, t time.Time) {
 		}
 		buf.WriteString(`"stream":`)
 		appendString(buf, []byte(stream))
+		first = false
+	}
+	if len(attrs) > 0 {
+		if !first {
+			buf.WriteString(`,`)
+		}
+		buf.WriteString(`"attrs":`)
+		buf.Write(attrs)
 		first = false
 	}
 	if !first {

@@ -164,3 +164,20 @@ func FuzzAppendEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestAttrs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := OpenWith(path, Options{Attrs: map[string]string{"tag": "web<1>", "com.example": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteEntry("stdout", []byte("hi\n"), ts); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	b, _ := os.ReadFile(path)
+	want := `{"log":"hi\n","stream":"stdout","attrs":{"com.example":"x","tag":"web\u003c1\u003e"},"time":"2026-11-26T08:58:20.531376562Z"}` + "\n"
+	if string(b) != want {
+		t.Errorf("entry = %s, want %s", b, want)
+	}
+}

@@ -150,7 +150,7 @@ func (s *shim) create() (*net.UnixListener, error) {
 	start, _ := sys.StartTime(os.Getpid())
 	s.state = State{Version: ProtocolVersion, ID: sp.ID, ShimPid: os.Getpid(), ShimStart: start, Status: StatusCreated}
 	if sp.Log.Path != "" {
-		if s.log, err = jsonlog.OpenWith(sp.Log.Path, jsonlog.Options{MaxSize: sp.Log.MaxSize, MaxFiles: sp.Log.MaxFiles, Compress: sp.Log.Compress}); err != nil {
+		if s.log, err = jsonlog.OpenWith(sp.Log.Path, jsonlog.Options{MaxSize: sp.Log.MaxSize, MaxFiles: sp.Log.MaxFiles, Compress: sp.Log.Compress, Attrs: sp.Log.Attrs}); err != nil {
 			return nil, err
 		}
 	}

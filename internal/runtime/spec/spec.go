@@ -187,6 +187,8 @@ type Log struct {
 	MaxSize  int64  `json:"maxSize,omitempty"`  // bytes; 0 is unlimited
 	MaxFiles int    `json:"maxFiles,omitempty"` // files kept, at least 1
 	Compress bool   `json:"compress,omitempty"` // gzip rotated files
+	// Attrs go into every entry as "attrs" (log-opt labels, env, tag).
+	Attrs map[string]string `json:"attrs,omitempty"`
 }
 
 // HasNamespace reports whether the container gets a namespace of type t,
