@@ -490,3 +490,30 @@ func TestCLIExecStdinBinary(t *testing.T) {
 		t.Fatalf("stdin round trip: exit %d, %d bytes back (equal: %v), stderr %q", res.ExitCode, len(res.Stdout), res.Stdout == string(data), res.Stderr)
 	}
 }
+
+// TestCLIExecAfterRestart execs into a container that a previous daemon
+// started (live restore): the new daemon knows its runtime state only from
+// disk. Execs themselves, like dockerd's, do not survive the restart.
+func TestCLIExecAfterRestart(t *testing.T) {
+	d1 := skifftest.Start(t)
+	importBusybox(t, d1)
+	dockerOK(t, d1, "run", "-d", "--name", "web", "--cap-drop", "CHOWN", "--security-opt", "no-new-privileges", "busybox", "sleep", "1000")
+	r := d1.Do(t, "POST", "/v1.50/containers/web/exec", strings.NewReader(`{"Cmd":["true"]}`), http.Header{"Content-Type": {"application/json"}})
+	var created struct {
+		ID string `json:"Id"`
+	}
+	if r.Status != 201 || json.Unmarshal([]byte(r.Body), &created) != nil {
+		t.Fatalf("exec create: %d %s", r.Status, r.Body)
+	}
+	d1.Kill()
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}})
+	removeAllAtEnd(t, d2)
+	res := d2.Docker(t, "exec", "web", "sh", "-c", `grep -E '^(CapEff|NoNewPrivs):' /proc/self/status | tr -d '\t'; cat /proc/1/cmdline`)
+	if want := "CapEff:00000000a80425fa\nNoNewPrivs:1\nsleep\x001000\x00"; res.ExitCode != 0 || res.Stdout != want {
+		t.Errorf("exec after the restart = %v, want stdout %q", res, want)
+	}
+	if r := d2.Do(t, "GET", "/v1.50/exec/"+created.ID+"/json", nil, nil); r.Status != 404 {
+		t.Errorf("inspect of an exec made by the previous daemon: %d %s, want 404", r.Status, r.Body)
+	}
+}
