@@ -52,6 +52,9 @@ func (e *Engine) ContainerStats(ctx context.Context, name string, stream, oneSho
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
+		if c.State.IsRemoved() {
+			return nil // the container is gone: so is its stream
+		}
 		if err := emit(sample()); err != nil {
 			return nil
 		}
