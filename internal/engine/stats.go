@@ -52,7 +52,10 @@ func (e *Engine) ContainerStats(ctx context.Context, name string, stream, oneSho
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if c.State.IsRemoved() {
+		c.Lock()
+		removed := c.State.IsRemoved()
+		c.Unlock()
+		if removed {
 			return nil // the container is gone: so is its stream
 		}
 		if err := emit(sample()); err != nil {
