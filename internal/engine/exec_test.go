@@ -381,6 +381,24 @@ func TestEngineExec(t *testing.T) {
 	})
 }
 
+// TestEngineExecContainerDefaults checks that an exec without User or
+// WorkingDir gets the container's, and the container's extra groups.
+func TestEngineExecContainerDefaults(t *testing.T) {
+	e, _, _ := runEngine(t)
+	id := create(t, e, "defaults", types.Config{Cmd: []string{"sleep", "1000"}, User: "1000", WorkingDir: "/tmp"}, &types.HostConfig{GroupAdd: []string{"777"}})
+	if err := e.ContainerStart(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	r := runExec(t, e, "defaults", types.ExecConfig{Cmd: []string{"sh", "-c", "id -u; pwd; id -G | tr ' ' '\\n' | grep -x 777"}, AttachStdout: true, AttachStderr: true}, "")
+	if r.stdout != "1000\n/tmp\n777\n" || r.inspect.ProcessConfig.User != "1000" {
+		t.Errorf("exec with the container's defaults: stdout %q stderr %q, inspect user %q", r.stdout, r.stderr, r.inspect.ProcessConfig.User)
+	}
+	r = runExec(t, e, "defaults", types.ExecConfig{Cmd: []string{"sh", "-c", "id -u; pwd"}, User: "0", WorkingDir: "/", AttachStdout: true}, "")
+	if r.stdout != "0\n/\n" || r.inspect.ProcessConfig.User != "0" {
+		t.Errorf("exec overriding the defaults: stdout %q, inspect user %q", r.stdout, r.inspect.ProcessConfig.User)
+	}
+}
+
 // TestEngineExecHostFiles checks an exec cannot see the host's files: a
 // sentinel in the host's /tmp is not the container's /tmp.
 func TestEngineExecHostFiles(t *testing.T) {
