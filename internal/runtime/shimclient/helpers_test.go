@@ -4,16 +4,17 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/roles"
 	"skiffd/internal/runtime/shim"
 	"skiffd/internal/runtime/spec"
@@ -166,8 +167,8 @@ func create(t testing.TB, rt *Runtime, s *spec.Spec) *Container {
 func cleanup(t testing.TB, c *Container) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if c.Signal(ctx, syscall.SIGKILL) == nil {
-		c.Wait(ctx)
+	if _, err := c.Kill(ctx); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Kill(%s): %v", c.ID(), err)
 	}
 	if err := c.Delete(ctx); err != nil {
 		t.Errorf("Delete(%s): %v", c.ID(), err)

@@ -445,6 +445,16 @@ func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
 	return c.notRunning(err)
 }
 
+// Kill sends SIGKILL to the container's init and waits for the exit to be
+// recorded, so that Delete can follow. Killing a stopped container is not
+// an error.
+func (c *Container) Kill(ctx context.Context) (shim.ExitStatus, error) {
+	if err := c.Signal(ctx, syscall.SIGKILL); err != nil && !errors.Is(err, errdefs.ErrConflict) {
+		return shim.ExitStatus{}, err
+	}
+	return c.Wait(ctx)
+}
+
 // errNotRunning is dockerd's wording for operations on a stopped container.
 func errNotRunning(id string) error {
 	return errdefs.Conflict(fmt.Errorf("Container %s is not running", id))
@@ -479,7 +489,8 @@ func (c *Container) Wait(ctx context.Context) (shim.ExitStatus, error) {
 }
 
 // Delete ends the shim of a created or stopped container and removes its
-// directory and cgroups. A running container must be stopped first.
+// directory and cgroups. A running container must be stopped first (a
+// conflict error otherwise); Kill then Delete removes one in any state.
 func (c *Container) Delete(ctx context.Context) error {
 	_, err := c.call(ctx, shim.Request{Op: shim.OpDelete})
 	var gone errShimGone
