@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,9 +34,11 @@ import (
 // directory the descriptor holds rather than a path that a container
 // could swap for a symlink in between (CVE-2018-15664).
 //
-// Only the root file system is covered: volumes and bind mounts live in
-// the container's mount namespace and do not show in the host-side
-// rootfs.
+// Volumes, bind mounts and the files the engine manages (/etc/hostname,
+// /etc/hosts, /etc/resolv.conf) are mounted in the container's own mount
+// namespace and do not show in the host-side rootfs, so a path that falls
+// in one of them, by name or through a symlink, is resolved in the
+// mount's source instead, that source serving as the root.
 
 // resolveFlags resolve a path as if the root were "/" and refuse the
 // /proc magic links, which could lead anywhere.
@@ -51,7 +54,161 @@ type containerFS struct {
 	canon   string
 	fd      int  // O_PATH descriptor of root
 	mounted bool // mounted by openContainerFS, unmounted by close
+	// mounts are what the container sees mounted over its root, longest
+	// destination first; trees holds the ones opened so far.
+	mounts []cpMount
+	trees  map[string]*tree
 }
+
+// cpMount is a file or directory mounted in the container.
+type cpMount struct {
+	dest   string // clean container path without the leading "/"
+	source string // host path
+	rw     bool
+	file   bool
+}
+
+// tree is a directory that container paths are resolved in: the root
+// file system or a mounted directory.
+type tree struct {
+	fd     int    // O_PATH descriptor of the top
+	canon  string // the top as the kernel names it
+	prefix string // container path of the top, "" for the root
+	mount  *cpMount
+}
+
+// containerMounts lists the mounts of c that docker cp reaches: the
+// engine's network files and the volume and bind mounts whose source
+// exists on the host. tmpfs mounts exist only inside the container.
+func containerMounts(c *container.Container) []cpMount {
+	var ms []cpMount
+	rw := c.HostConfig == nil || !c.HostConfig.ReadonlyRootfs
+	for _, f := range []struct{ src, dst string }{
+		{c.ResolvConfPath, "etc/resolv.conf"},
+		{c.HostnamePath, "etc/hostname"},
+		{c.HostsPath, "etc/hosts"},
+	} {
+		if f.src != "" {
+			if _, err := os.Lstat(f.src); err == nil {
+				ms = append(ms, cpMount{dest: f.dst, source: f.src, rw: rw, file: true})
+			}
+		}
+	}
+	for _, mp := range c.MountPoints {
+		dest := strings.Trim(path.Clean("/"+mp.Destination), "/")
+		if mp.Source == "" || dest == "" {
+			continue
+		}
+		st, err := os.Stat(mp.Source)
+		if err != nil {
+			continue
+		}
+		ms = append(ms, cpMount{dest: dest, source: mp.Source, rw: mp.RW, file: !st.IsDir()})
+	}
+	slices.SortStableFunc(ms, func(a, b cpMount) int { return len(b.dest) - len(a.dest) })
+	return ms
+}
+
+// mountFor returns the mount that container path rel (clean, relative)
+// is in, or nil.
+func (fs *containerFS) mountFor(rel string) *cpMount {
+	for i := range fs.mounts {
+		m := &fs.mounts[i]
+		if rel == m.dest || strings.HasPrefix(rel, m.dest+"/") {
+			return m
+		}
+	}
+	return nil
+}
+
+// viaMount handles a path rel (clean, relative) that does not resolve in
+// the root because a symlink on it leads into a mount, whose content the
+// root does not show: it finds the longest prefix of rel that resolves,
+// and if that lands in a mount, returns the mount and rel rewritten to
+// pass through the mount point by name.
+func (fs *containerFS) viaMount(rel string) (*cpMount, string) {
+	if len(fs.mounts) == 0 || rel == "" {
+		return nil, ""
+	}
+	parts := strings.Split(rel, "/")
+	for i := len(parts) - 1; i >= 1; i-- {
+		fd, err := openIn(fs.fd, strings.Join(parts[:i], "/"), 0)
+		if err != nil {
+			continue
+		}
+		r, err := relPath(fs.canon, fd)
+		syscall.Close(fd)
+		if err != nil {
+			return nil, ""
+		}
+		if m := fs.mountFor(r); m != nil {
+			return m, path.Join(r, strings.Join(parts[i:], "/"))
+		}
+		return nil, ""
+	}
+	return nil, ""
+}
+
+// joinAbs puts a directory (clean, relative) and a last component from
+// splitContainerPath back together as an absContainerPath.
+func joinAbs(dir, base string) string {
+	switch base {
+	case "":
+		return "/" + dir + "/"
+	case ".":
+		return "/" + dir + "/."
+	}
+	return "/" + path.Join(dir, base)
+}
+
+// mountTree opens the directory mount m as a tree.
+func (fs *containerFS) mountTree(m *cpMount) (*tree, error) {
+	if t := fs.trees[m.dest]; t != nil {
+		return t, nil
+	}
+	fd, err := syscall.Open(m.source, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open mount source of /%s: %w", m.dest, err)
+	}
+	canon, err := os.Readlink(fdPath(fd))
+	if err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	t := &tree{fd: fd, canon: canon, prefix: m.dest, mount: m}
+	if fs.trees == nil {
+		fs.trees = map[string]*tree{}
+	}
+	fs.trees[m.dest] = t
+	return t, nil
+}
+
+func (fs *containerFS) rootTree() *tree { return &tree{fd: fs.fd, canon: fs.canon} }
+
+// within is container path rel (clean, relative) relative to t's top.
+func (t *tree) within(rel string) string {
+	if t.prefix == "" {
+		return rel
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(rel, t.prefix), "/")
+}
+
+// trailing is what follows the last name of an absContainerPath and
+// changes its meaning: "/." or "/".
+func trailing(abs string) string {
+	switch {
+	case abs == "/":
+		return ""
+	case strings.HasSuffix(abs, "/."):
+		return "/."
+	case strings.HasSuffix(abs, "/"):
+		return "/"
+	}
+	return ""
+}
+
+// cleanRel is a container path made clean and relative ("" for "/").
+func cleanRel(p string) string { return strings.Trim(path.Clean("/"+p), "/") }
 
 // openContainerFS opens the root file system of c, which must be locked
 // (so that no start or exit changes the mount under the operation),
@@ -85,10 +242,15 @@ func (e *Engine) openContainerFS(c *container.Container) (*containerFS, error) {
 		fs.close()
 		return nil, errdefs.System(fmt.Errorf("open rootfs of %s: %w", c.ID, err))
 	}
+	fs.mounts = containerMounts(c)
 	return fs, nil
 }
 
 func (fs *containerFS) close() {
+	for _, t := range fs.trees {
+		syscall.Close(t.fd)
+	}
+	fs.trees = nil
 	if fs.fd >= 0 {
 		syscall.Close(fs.fd)
 		fs.fd = -1
@@ -207,6 +369,7 @@ func pathError(err error, p, name string) error {
 // system: the directory holding it and its last component.
 type resolvedPath struct {
 	abs   string // absContainerPath of the client's path
+	tree  *tree  // where it was found: the root or a mount
 	dirfd int    // O_PATH descriptor of the directory part, links followed
 	base  string // last component, "" or "." for the directory itself
 	st    syscall.Stat_t
@@ -219,17 +382,85 @@ func (r *resolvedPath) close() { syscall.Close(r.dirfd) }
 // root, the last component as it is.
 func (fs *containerFS) resolve(p, name string) (*resolvedPath, error) {
 	abs := absContainerPath(p)
+	r, err := fs.locate(abs)
+	if err != nil {
+		return nil, pathError(err, p, name)
+	}
+	if r.st, err = lstatAt(r.dirfd, r.base); err != nil {
+		r.close()
+		return nil, pathError(err, p, name)
+	}
+	return r, nil
+}
+
+// locate opens the directory part of abs and names its last component,
+// in the mount the path is in by name or, after symlinks in the root are
+// followed, by where it leads.
+func (fs *containerFS) locate(abs string) (*resolvedPath, error) {
+	if m := fs.mountFor(cleanRel(abs)); m != nil {
+		return fs.locateInMount(m, abs, abs)
+	}
 	dir, base := splitContainerPath(abs)
 	dirfd, err := openIn(fs.fd, dir, syscall.O_DIRECTORY)
 	if err != nil {
-		return nil, pathError(err, p, name)
+		if m, in := fs.viaMount(dir); m != nil {
+			return fs.locateInMount(m, abs, joinAbs(in, base))
+		}
+		return nil, err
 	}
-	st, err := lstatAt(dirfd, base)
+	r := &resolvedPath{abs: abs, tree: fs.rootTree(), dirfd: dirfd, base: base}
+	if len(fs.mounts) == 0 {
+		return r, nil
+	}
+	drel, err := relPath(fs.canon, dirfd)
 	if err != nil {
-		syscall.Close(dirfd)
-		return nil, pathError(err, p, name)
+		r.close()
+		return nil, err
 	}
-	return &resolvedPath{abs: abs, dirfd: dirfd, base: base, st: st}, nil
+	target := drel
+	if base != "" && base != "." {
+		target = path.Join(drel, base)
+	}
+	if m := fs.mountFor(target); m != nil {
+		r.close()
+		return fs.locateInMount(m, abs, "/"+target+trailing(abs))
+	}
+	return r, nil
+}
+
+// locateInMount is locate for a path in mount m: in is the path as found
+// in the root (abs, or where symlinks led), abs the client's for naming.
+func (fs *containerFS) locateInMount(m *cpMount, abs, in string) (*resolvedPath, error) {
+	rel := cleanRel(in)
+	if m.file {
+		if rel != m.dest || trailing(in) != "" {
+			return nil, syscall.ENOTDIR
+		}
+		dirfd, err := syscall.Open(filepath.Dir(m.source), sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		t := &tree{fd: -1, prefix: path.Dir(m.dest), mount: m}
+		return &resolvedPath{abs: abs, tree: t, dirfd: dirfd, base: filepath.Base(m.source)}, nil
+	}
+	t, err := fs.mountTree(m)
+	if err != nil {
+		return nil, err
+	}
+	rest := t.within(rel)
+	if rest == "" {
+		dirfd, err := openIn(t.fd, "", syscall.O_DIRECTORY)
+		if err != nil {
+			return nil, err
+		}
+		return &resolvedPath{abs: abs, tree: t, dirfd: dirfd, base: ""}, nil
+	}
+	dir, base := splitContainerPath("/" + rest + trailing(in))
+	dirfd, err := openIn(t.fd, dir, syscall.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	return &resolvedPath{abs: abs, tree: t, dirfd: dirfd, base: base}, nil
 }
 
 // stat builds the X-Docker-Container-Path-Stat of r: for a symbolic link,
@@ -242,20 +473,24 @@ func (fs *containerFS) stat(r *resolvedPath) *apicontainer.PathStat {
 		Mtime: time.Unix(r.st.Mtim.Sec, r.st.Mtim.Nsec),
 	}
 	if r.st.Mode&syscall.S_IFMT == syscall.S_IFLNK {
-		st.LinkTarget = fs.linkTarget(r)
+		st.LinkTarget = r.linkTarget()
 	}
 	return st
 }
 
-// linkTarget resolves the symlink r in the root. A dangling link, which
+// linkTarget resolves the symlink r in its tree. A dangling link, which
 // the kernel cannot resolve, is resolved by its text alone, as dockerd's
 // FollowSymlinkInScope would leave it.
-func (fs *containerFS) linkTarget(r *resolvedPath) string {
-	rel := strings.TrimPrefix(path.Clean(r.abs), "/")
-	if fd, err := openIn(fs.fd, rel, 0); err == nil {
-		defer syscall.Close(fd)
-		if p, err := relPath(fs.canon, fd); err == nil {
-			return "/" + p
+func (r *resolvedPath) linkTarget() string {
+	t := r.tree
+	if t.fd >= 0 {
+		if dir, err := relPath(t.canon, r.dirfd); err == nil {
+			if fd, err := openIn(t.fd, path.Join(dir, r.base), 0); err == nil {
+				defer syscall.Close(fd)
+				if p, err := relPath(t.canon, fd); err == nil {
+					return "/" + path.Join(t.prefix, p)
+				}
+			}
 		}
 	}
 	target, err := readlinkAt(r.dirfd, r.base)
@@ -489,8 +724,7 @@ func (e *Engine) ContainerExtractToDir(ctx context.Context, name, p string, opts
 // (the container's rootfs is read-only); user is the container's User,
 // whose ids copyUIDGID gives the files.
 func (fs *containerFS) extract(ctx context.Context, p, name string, readOnly bool, user string, opts apicontainer.ExtractOptions, content io.Reader) error {
-	abs := absContainerPath(p)
-	dfd, err := openIn(fs.fd, strings.Trim(path.Clean(abs), "/"), 0)
+	t, dfd, err := fs.openDest(absContainerPath(p))
 	if err != nil {
 		return pathError(err, p, name)
 	}
@@ -502,10 +736,13 @@ func (fs *containerFS) extract(ctx context.Context, p, name string, readOnly boo
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
 		return errdefs.InvalidParameter(errors.New("extraction point is not a directory"))
 	}
-	if readOnly {
+	switch {
+	case t.mount != nil && !t.mount.rw:
+		return errdefs.InvalidParameter(errors.New("mounted volume is marked read-only"))
+	case t.mount == nil && readOnly:
 		return errdefs.InvalidParameter(errors.New("container rootfs is marked read-only"))
 	}
-	destRel, err := relPath(fs.canon, dfd)
+	destRel, err := relPath(t.canon, dfd)
 	if err != nil {
 		return errdefs.System(fmt.Errorf("extract to %s: %w", p, err))
 	}
@@ -526,7 +763,50 @@ func (fs *containerFS) extract(ctx context.Context, p, name string, readOnly boo
 		return errdefs.InvalidParameter(err)
 	}
 	defer rc.Close()
-	return extractInto(ctx, fdPath(fs.fd), destRel, rc, aopts)
+	return extractInto(ctx, fdPath(t.fd), destRel, rc, aopts)
+}
+
+// openDest opens the directory that abs names, every symlink followed,
+// in the tree it lands in: the root or a mount.
+func (fs *containerFS) openDest(abs string) (*tree, int, error) {
+	rel := cleanRel(abs)
+	if m := fs.mountFor(rel); m != nil {
+		return fs.openInMount(m, rel)
+	}
+	dfd, err := openIn(fs.fd, rel, 0)
+	if err != nil {
+		if m, in := fs.viaMount(rel); m != nil {
+			return fs.openInMount(m, in)
+		}
+		return nil, -1, err
+	}
+	if len(fs.mounts) > 0 {
+		r, err := relPath(fs.canon, dfd)
+		if err != nil {
+			syscall.Close(dfd)
+			return nil, -1, err
+		}
+		if m := fs.mountFor(r); m != nil {
+			syscall.Close(dfd)
+			return fs.openInMount(m, r)
+		}
+	}
+	return fs.rootTree(), dfd, nil
+}
+
+// openInMount is openDest for container path rel in mount m. A file
+// mount gives its source, which the caller finds is no directory.
+func (fs *containerFS) openInMount(m *cpMount, rel string) (*tree, int, error) {
+	if m.file {
+		fd, err := syscall.Open(m.source, sys.O_PATH|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		return &tree{fd: -1, mount: m}, fd, err
+	}
+	t, err := fs.mountTree(m)
+	if err != nil {
+		return nil, -1, err
+	}
+	dfd, err := openIn(t.fd, t.within(rel), 0)
+	return t, dfd, err
 }
 
 // extractInto unpacks the tar r below destRel, a directory relative to

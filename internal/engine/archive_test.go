@@ -496,3 +496,116 @@ func FuzzExtract(f *testing.F) {
 		checkSentinel(t, sentinel)
 	})
 }
+
+// TestMounts covers paths in the engine's files, volumes and binds, which
+// the host-side rootfs does not show: by name, through symlinks, and with
+// links inside a volume that must stay inside it.
+func TestMounts(t *testing.T) {
+	skifftest.RequireRoot(t)
+	root, sentinel := hostileTree(t)
+	base := filepath.Dir(root)
+	hostname := filepath.Join(base, "hostname")
+	vol := filepath.Join(base, "vol")
+	ro := filepath.Join(base, "ro")
+	os.WriteFile(hostname, []byte("abcdef123456\n"), 0o644)
+	os.MkdirAll(filepath.Join(vol, "sub"), 0o755)
+	os.MkdirAll(ro, 0o755)
+	os.WriteFile(filepath.Join(vol, "f"), []byte("in volume\n"), 0o644)
+	os.Symlink("/", filepath.Join(vol, "esc"))
+	os.Symlink(sentinel, filepath.Join(vol, "hostlink"))
+	os.MkdirAll(filepath.Join(root, "data"), 0o755) // the mount points, as the runtime leaves them
+	os.WriteFile(filepath.Join(root, "data/hidden"), []byte("under the mount\n"), 0o644)
+	os.Symlink("/data", filepath.Join(root, "datalink"))
+	fs := testFS(t, root)
+	fs.mounts = []cpMount{
+		{dest: "etc/hostname", source: hostname, rw: true, file: true},
+		{dest: "data", source: vol, rw: true},
+		{dest: "ro", source: ro},
+	}
+	for _, tc := range []struct {
+		path    string
+		names   []string
+		content map[string]string
+		wantErr errdefs.Kind
+	}{
+		{path: "/etc/hostname", names: []string{"hostname"}, content: map[string]string{"hostname": "abcdef123456\n"}},
+		{path: "/etc/hostname/", wantErr: errdefs.ErrSystem},
+		{path: "/data/f", names: []string{"f"}, content: map[string]string{"f": "in volume\n"}},
+		{path: "/datalink/f", names: []string{"f"}, content: map[string]string{"f": "in volume\n"}},
+		{path: "/data", names: []string{"data/", "data/esc", "data/f", "data/hostlink", "data/sub/"}},
+		{path: "/datalink/", names: []string{"datalink/", "datalink/esc", "datalink/f", "datalink/hostlink", "datalink/sub/"}},
+		{path: "/data/esc/f", names: []string{"f"}, content: map[string]string{"f": "in volume\n"}},
+		{path: "/data/hostlink/secret", wantErr: errdefs.ErrNotFound},
+		{path: "/data/hidden", wantErr: errdefs.ErrNotFound},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			b, _, err := archiveOf(t, fs, tc.path)
+			if tc.wantErr != 0 {
+				if errdefs.KindOf(err) != tc.wantErr {
+					t.Fatalf("archive of %s = %v, want a %s error", tc.path, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tarNames(t, b); !slices.Equal(got, tc.names) {
+				t.Errorf("archive of %s = %q, want %q", tc.path, got, tc.names)
+			}
+			got := tarContents(t, b)
+			for n, want := range tc.content {
+				if got[n] != want {
+					t.Errorf("archive of %s: %s = %q, want %q", tc.path, n, got[n], want)
+				}
+			}
+		})
+	}
+	if r, err := fs.resolve("/datalink", "ctr"); err != nil {
+		t.Error(err)
+	} else {
+		if st := fs.stat(r); st.LinkTarget != "/data" {
+			t.Errorf("stat /datalink = %+v, want link target /data", st)
+		}
+		r.close()
+	}
+	if r, err := fs.resolve("/data/esc", "ctr"); err != nil {
+		t.Error(err)
+	} else {
+		if st := fs.stat(r); st.LinkTarget != "/data" {
+			t.Errorf("stat /data/esc = %+v, want link target /data (the volume's top)", st)
+		}
+		r.close()
+	}
+
+	extract := func(dest string, files ...string) error {
+		var hdrs []*tar.Header
+		for _, f := range files {
+			hdrs = append(hdrs, reg(f, "new "+f+"\n"))
+		}
+		return fs.extract(context.Background(), dest, "ctr", false, "", apicontainer.ExtractOptions{}, bytes.NewReader(tarOf(t, hdrs...)))
+	}
+	if err := extract("/data", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := extract("/datalink/sub", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := extract("/data/esc", "c"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a", "sub/b", "c"} {
+		if _, err := os.Stat(filepath.Join(vol, f)); err != nil {
+			t.Errorf("extracted %s missing from the volume: %v", f, err)
+		}
+	}
+	if err := extract("/ro", "x"); errdefs.KindOf(err) != errdefs.ErrInvalidParameter || err.Error() != "mounted volume is marked read-only" {
+		t.Errorf("extract into a read-only mount = %v", err)
+	}
+	if err := extract("/etc/hostname", "x"); err == nil || err.Error() != "extraction point is not a directory" {
+		t.Errorf("extract into /etc/hostname = %v", err)
+	}
+	if err := extract("/data/hostlink", "x"); errdefs.KindOf(err) != errdefs.ErrNotFound {
+		t.Errorf("extract through a volume link to the host = %v", err)
+	}
+	checkSentinel(t, sentinel)
+}
