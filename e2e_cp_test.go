@@ -104,6 +104,12 @@ func TestCLICopyDiffExportCommit(t *testing.T) {
 		t.Errorf("docker cp web:/srv/. - lists %q", names)
 	}
 
+	// The engine's files are mounted in the container, and cp sees them.
+	ctrID := strings.TrimSpace(dockerOK(t, d, "inspect", "--format", "{{.Id}}", "web"))
+	if names, content := cpOut(t, d, "web:/etc/hostname"); !slices.Equal(names, []string{"hostname"}) || content["hostname"] != ctrID[:12]+"\n" {
+		t.Errorf("docker cp web:/etc/hostname - = %q %q, want the container's hostname", names, content)
+	}
+
 	// Back out to the host, as a directory and as a single file.
 	out := t.TempDir()
 	dockerOK(t, d, "cp", "web:/srv/dir", out)
@@ -197,6 +203,33 @@ func TestCLICopyDiffExportCommit(t *testing.T) {
 	}
 	if diff := dockerOK(t, d, "diff", "web"); !strings.Contains(diff, "A /tmp/stopped\n") {
 		t.Errorf("diff of the stopped container lacks /tmp/stopped:\n%s", diff)
+	}
+}
+
+// TestCLICopyVolume copies into and out of a named volume mounted in a
+// container, running and stopped, and reads the result from another.
+func TestCLICopyVolume(t *testing.T) {
+	d := startWithBusybox(t)
+	requireArchiveRoutes(t, d)
+	dockerOK(t, d, "volume", "create", "cpdata")
+	dockerOK(t, d, "run", "-d", "--name", "vol", "-v", "cpdata:/d", "busybox", "sleep", "1000")
+	res := d.DockerIn(t, bytes.NewReader(buildTar(t, map[string]string{"f": "in the volume\n"})), "cp", "-", "vol:/d")
+	if res.ExitCode != 0 {
+		t.Fatalf("cp into a volume: %v", res)
+	}
+	if got := dockerOK(t, d, "run", "--rm", "-v", "cpdata:/d", "busybox", "cat", "/d/f"); got != "in the volume\n" {
+		t.Errorf("file copied into the volume reads %q in another container", got)
+	}
+	dockerOK(t, d, "run", "--rm", "-v", "cpdata:/d", "busybox", "sh", "-c", "echo from a container > /d/g")
+	if _, content := cpOut(t, d, "vol:/d/g"); content["g"] != "from a container\n" {
+		t.Errorf("cp out of the volume = %q", content)
+	}
+	dockerOK(t, d, "stop", "-t", "0", "vol")
+	if _, content := cpOut(t, d, "vol:/d/f"); content["f"] != "in the volume\n" {
+		t.Errorf("cp out of the volume of a stopped container = %q", content)
+	}
+	if diff := dockerOK(t, d, "diff", "vol"); strings.Contains(diff, "/d/") {
+		t.Errorf("docker diff shows volume content:\n%s", diff)
 	}
 }
 
