@@ -682,3 +682,54 @@ func TestCLIContainerIsolation(t *testing.T) {
 		t.Errorf("a second container sees %q", out)
 	}
 }
+
+// TestCLIContainerCrashDuringRuns kills the daemon with SIGKILL while
+// containers are being created, started and removed, then checks that the
+// next daemon finds a consistent world: every container created, running
+// or exited with a sane start time, all removable, and nothing left behind
+// (records, runtime directories, mounts).
+func TestCLIContainerCrashDuringRuns(t *testing.T) {
+	d1 := skifftest.Start(t)
+	importBusybox(t, d1)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d1.Docker(t, "run", "-d", "--name", fmt.Sprintf("r%d", i), "busybox", "sleep", "1000")
+			d1.Docker(t, "rm", "-f", fmt.Sprintf("r%d", i-1))
+		}()
+	}
+	time.Sleep(400 * time.Millisecond)
+	d1.Kill()
+	wg.Wait()
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}})
+	removeAllAtEnd(t, d2)
+	out := dockerOK(t, d2, "ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) < 3:
+			t.Errorf("ps line %q", line)
+		case f[1] != "created" && f[1] != "running" && f[1] != "exited":
+			t.Errorf("container in state %q after the crash: %q", f[1], line)
+		case strings.Contains(line, "years"):
+			t.Errorf("container with no start time: %q", line)
+		}
+	}
+	if ids := strings.Fields(dockerOK(t, d2, "ps", "-aq")); len(ids) > 0 {
+		dockerOK(t, d2, append([]string{"rm", "-f"}, ids...)...)
+	}
+	for _, dir := range []string{filepath.Join(d1.DataRoot, "containers"), filepath.Join(d1.ExecRoot, "containers")} {
+		if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+			t.Errorf("%s holds %d entries after removing every container", dir, len(ents))
+		}
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(b, []byte(d1.DataRoot+"/containers/")) {
+		t.Errorf("container mounts left after removing every container")
+	}
+}

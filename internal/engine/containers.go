@@ -16,6 +16,7 @@ import (
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/layer"
 	"skiffd/internal/reference"
 	"skiffd/internal/runtime/shimclient"
 )
@@ -67,9 +68,19 @@ func (e *Engine) openContainers() error {
 		return err
 	}
 	for _, le := range store.LoadErrors() {
+		if errors.Is(le.Err, fs.ErrNotExist) {
+			// A create or remove cut short by a crash: no record, so no
+			// container; its root file system may still be mounted.
+			if err := layer.UnmountRootfs(le.Dir); err == nil {
+				if err := os.RemoveAll(le.Dir); err == nil {
+					e.logger.Info("removed the directory of an unfinished container", "dir", le.Dir)
+					continue
+				}
+			}
+		}
 		e.logger.Warn("skipping container directory", "dir", le.Dir, "error", le.Err)
 	}
-	rt, err := shimclient.New(shimclient.Options{Root: filepath.Join(e.opts.ExecRoot, "containers")})
+	rt, err := shimclient.New(shimclient.Options{Root: e.runtimeRoot()})
 	if err != nil {
 		return fmt.Errorf("start the container runtime: %w", err)
 	}
@@ -79,6 +90,9 @@ func (e *Engine) openContainers() error {
 	e.monitorCtx, e.stopMonitor = context.WithCancel(context.Background())
 	return nil
 }
+
+// runtimeRoot is the runtime's directory under the exec root.
+func (e *Engine) runtimeRoot() string { return filepath.Join(e.opts.ExecRoot, "containers") }
 
 // state returns the in-memory state of container id, creating it.
 func (e *Engine) state(id string) *ctrState {

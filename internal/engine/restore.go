@@ -3,6 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -85,7 +88,11 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				if serr == nil {
 					pid = st.InitPid
 				}
-				c.State.SetRunning(pid, false)
+				c.State.SetRunning(pid, true)
+				if serr == nil && !st.StartedAt.IsZero() {
+					c.State.StartedAt = st.StartedAt.UTC()
+				}
+				c.HasBeenStartedBefore = true
 				e.containers.Save(c)
 			}
 			// The kernel's freezer state is the truth about pausing (a
@@ -118,9 +125,16 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				start = true
 			}
 		default:
-			e.logger.Error("restoring container", "container", c.ID, "error", err)
-			c.State.SetError(err)
-			e.containers.Save(c)
+			// Runtime state that does not load: a shim the previous
+			// daemon died while creating. Nothing of it can run; forget it.
+			e.logger.Warn("discarding unusable runtime state", "container", c.ID, "error", err)
+			e.discardRuntimeState(c.ID)
+			if c.State.Running {
+				c.State.SetStopped(container.ExitStatus{ExitCode: 255})
+				c.State.SetError(fmt.Errorf("the container's runtime state was unusable after a daemon restart: %w", err))
+				layer.UnmountRootfs(e.containerDir(c.ID))
+				e.containers.Save(c)
+			}
 		}
 		c.Unlock()
 	}
@@ -130,15 +144,19 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 // finishRestore ends shims without a record, then removes and starts what
 // restoreOne asked for.
 func (e *Engine) finishRestore(ctx context.Context, known map[string]bool, toStart, toRemove []*container.Container) {
-	// Shims without a record: a create or remove that a crash cut short.
-	if ids, err := e.rt.List(); err == nil {
-		for _, id := range ids {
-			if known[id] {
+	// Shims without a record, and runtime directories a crash left half
+	// written: a create or remove that a crash cut short.
+	if ents, err := os.ReadDir(e.runtimeRoot()); err == nil {
+		for _, ent := range ents {
+			id := ent.Name()
+			if known[id] || !ent.IsDir() {
 				continue
 			}
 			if rc, err := e.rt.Load(ctx, id); err == nil {
 				rc.Signal(ctx, 9)
 				rc.Delete(ctx)
+			} else {
+				e.discardRuntimeState(id)
 			}
 		}
 	}
@@ -179,3 +197,16 @@ func wantsStartAtBoot(c *container.Container) bool {
 
 // restoreTimeout bounds the reconnection to the shims at daemon start.
 const restoreTimeout = 20 * time.Second
+
+// discardRuntimeState removes a runtime directory that the runtime cannot
+// load (no state file: its shim never got going), so that it does not
+// linger. A directory whose state says a shim runs is left alone.
+func (e *Engine) discardRuntimeState(id string) {
+	dir := filepath.Join(e.runtimeRoot(), id)
+	if _, err := os.Stat(filepath.Join(dir, shim.StateFile)); err == nil {
+		return
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		e.logger.Warn("removing unusable runtime state", "dir", dir, "error", err)
+	}
+}
