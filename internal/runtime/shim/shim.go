@@ -68,6 +68,9 @@ type shim struct {
 	execs map[string]*proc
 	pids  map[int]*proc // children to reap; nil value: discard the status
 	early map[int]syscall.WaitStatus
+	// inflight counts starts whose child pid is not registered yet; only
+	// then is an unknown exit kept in early (else it is an orphan's).
+	inflight int
 	pidfd int
 	syncc *nsinit.Conn // init's sync channel until it execs
 
@@ -305,6 +308,8 @@ func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr) error {
 // fork starts the sealed binary (our own /proc/self/exe) in role and
 // registers the child for the reaper before it can be reaped unnoticed.
 func (s *shim) fork(p *proc, role string, attr *syscall.ProcAttr) (int, error) {
+	s.beginStart()
+	defer s.endStart()
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"skiffd", role}, attr)
 	if err != nil {
 		return 0, err
@@ -314,6 +319,26 @@ func (s *shim) fork(p *proc, role string, attr *syscall.ProcAttr) (int, error) {
 	}
 	s.register(pid, p)
 	return pid, nil
+}
+
+// beginStart and endStart bracket the start of a child until its pid is
+// registered. Exits of unknown pids are kept for registration only while
+// a start is under way; when none is, the early exits are orphans' (they
+// were re-parented to the subreaper) and are dropped, so that a stale one
+// cannot be matched to a later child that reuses its pid.
+func (s *shim) beginStart() {
+	s.mu.Lock()
+	s.inflight++
+	s.mu.Unlock()
+}
+
+func (s *shim) endStart() {
+	s.mu.Lock()
+	s.inflight--
+	if s.inflight == 0 {
+		clear(s.early)
+	}
+	s.mu.Unlock()
 }
 
 // register hands pid's exit to p (nil: discard it), at once if the
@@ -350,7 +375,7 @@ func (s *shim) reap() {
 			p, known := s.pids[pid]
 			if known {
 				delete(s.pids, pid)
-			} else if len(s.early) < 4096 {
+			} else if s.inflight > 0 {
 				s.early[pid] = ws
 			}
 			s.mu.Unlock()
@@ -690,10 +715,12 @@ func (s *shim) startExec(id string) (int, error) {
 		return 0, &kindError{KindConflict, fmt.Sprintf("container %s is not running", s.spec.ID)}
 	}
 	p.started = true
+	s.inflight++ // until the target's pid is registered (endStart below)
 	child := p.child
 	p.child = nil
 	pidfd, err := syscall.Dup(s.pidfd)
 	s.mu.Unlock()
+	defer s.endStart()
 	defer child.close()
 	if err != nil {
 		p.fail(err)
