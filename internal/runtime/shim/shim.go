@@ -71,8 +71,8 @@ type shim struct {
 	// inflight counts starts whose child pid is not registered yet; only
 	// then is an unknown exit kept in early (else it is an orphan's).
 	inflight int
-	pidfd int
-	syncc *nsinit.Conn // init's sync channel until it execs
+	pidfd    int
+	syncc    *nsinit.Conn // init's sync channel until it execs
 
 	conns sync.WaitGroup
 }
