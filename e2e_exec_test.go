@@ -218,6 +218,17 @@ func TestCLIExecTTY(t *testing.T) {
 	expect("/ # ")
 	io.WriteString(master, "echo $((6*7)) $TERM; stty size; tty\r")
 	expect("42 xterm\r\n30 100\r\n/dev/pts/0\r\n")
+	// A new size reaches the CLI as SIGWINCH and the exec through resize.
+	if err := pty.Resize(master, 40, 120); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new size in the exec", func() bool {
+		io.WriteString(master, "stty size\r")
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(out.String(), "40 120\r\n")
+	})
 	io.WriteString(master, "exit 6\r")
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()

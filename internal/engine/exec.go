@@ -61,8 +61,10 @@ type execRecord struct {
 	keys        []byte
 	consoleSize *[2]uint
 
-	// startDone is closed once a start has been tried, whatever came of it.
+	// startDone is closed once a start has been tried, whatever came of
+	// it (startOnce guards the close).
 	startDone chan struct{}
+	startOnce sync.Once
 	// done is closed once the exit is recorded (or the engine closed).
 	done chan struct{}
 
@@ -79,6 +81,11 @@ type execRecord struct {
 // the entrypoint, a space, the arguments joined by spaces.
 func (x *execRecord) commandLine() string {
 	return x.entrypoint + " " + strings.Join(x.args, " ")
+}
+
+// startTried wakes the resizes waiting for the start.
+func (x *execRecord) startTried() {
+	x.startOnce.Do(func() { close(x.startDone) })
 }
 
 // setExit records how the exec ended.
@@ -443,7 +450,7 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 			x.setExit(126)
 			close(x.done)
 		}
-		close(x.startDone)
+		x.startTried()
 	}()
 	e.logEvent(c, "exec_start: "+x.commandLine(), map[string]string{"execID": x.id})
 
@@ -601,6 +608,7 @@ func (e *Engine) execStarted(c *container.Container, x *execRecord, proc *shimcl
 	x.pid = pid
 	x.proc = proc
 	x.mu.Unlock()
+	x.startTried()
 	go e.watchExec(c, x, proc)
 }
 

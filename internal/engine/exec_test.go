@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -575,5 +576,50 @@ func TestEngineExecClientGone(t *testing.T) {
 	}
 	if ins, err := e.ContainerExecInspect(ctx, xid); err != nil || !ins.Running {
 		t.Errorf("inspect after the client went away = %+v, %v; want running", ins, err)
+	}
+}
+
+// TestEngineExecResizeDuringSession resizes an attached exec's terminal
+// while its session runs, as the CLI does on SIGWINCH.
+func TestEngineExecResizeDuringSession(t *testing.T) {
+	e, _, _ := runEngine(t)
+	id := create(t, e, "tty", types.Config{Cmd: []string{"sleep", "1000"}}, nil)
+	ctx := context.Background()
+	if err := e.ContainerStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	xid, err := e.ContainerExecCreate(ctx, id, &types.ExecConfig{Cmd: []string{"sh", "-c", "stty size; read x; stty size"}, Tty: true, AttachStdin: true, AttachStdout: true, ConsoleSize: &[2]uint{10, 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdinR, stdinW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Tty: true, GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+			return stdinR, outW, outW, nil
+		}})
+		outW.Close()
+	}()
+	lines := bufio.NewReader(outR)
+	if line, err := lines.ReadString('\n'); line != "10 20\r\n" {
+		t.Fatalf("first size %q (%v), want the create's console size", line, err)
+	}
+	if err := e.ContainerExecResize(ctx, xid, 30, 40); err != nil {
+		t.Fatalf("resize during the session: %v", err)
+	}
+	io.WriteString(stdinW, "\n")
+	for {
+		line, err := lines.ReadString('\n')
+		if line == "30 40\r\n" {
+			break
+		}
+		if err != nil {
+			t.Fatalf("output ended (%v) before the new size", err)
+		}
+	}
+	go io.Copy(io.Discard, outR)
+	if err := <-done; err != nil {
+		t.Errorf("start = %v", err)
 	}
 }
