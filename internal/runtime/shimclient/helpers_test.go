@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,17 +123,16 @@ func busyboxRoot(t testing.TB) string {
 	return dir
 }
 
-var idSeq int
+var idSeq atomic.Int64
 
 // newSpec returns a default spec for a container running args.
 func newSpec(t testing.TB, args ...string) *spec.Spec {
 	t.Helper()
-	idSeq++
 	id := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	if len(id) > 40 {
 		id = id[:40]
 	}
-	id = strings.ToLower(id) + "-" + time.Now().Format("150405.000000")
+	id = fmt.Sprintf("%s-%d-%d", strings.ToLower(id), os.Getpid(), idSeq.Add(1))
 	s := spec.Default(id, busyboxRoot(t))
 	s.Hostname = "c-" + time.Now().Format("150405")
 	s.Process.Args = args
