@@ -199,6 +199,7 @@ func TestEngineExec(t *testing.T) {
 		{name: "stderr", cfg: types.ExecConfig{Cmd: []string{"sh", "-c", "echo out; echo err >&2"}, AttachStdout: true, AttachStderr: true}, wantOut: "out\n", wantErr: "err\n"},
 		{name: "stderr not attached", cfg: types.ExecConfig{Cmd: []string{"sh", "-c", "echo out; echo err >&2"}, AttachStdout: true}, wantOut: "out\n"},
 		{name: "exit code", cfg: types.ExecConfig{Cmd: []string{"sh", "-c", "exit 5"}, AttachStdout: true, AttachStderr: true}, wantCode: 5},
+		{name: "killed", cfg: types.ExecConfig{Cmd: []string{"sh", "-c", "kill -9 $$"}, AttachStdout: true}, wantCode: 137},
 		{name: "stdin", cfg: types.ExecConfig{Cmd: []string{"cat"}, AttachStdin: true, AttachStdout: true}, stdin: "piped\n", wantOut: "piped\n"},
 		{name: "env user workdir", cfg: types.ExecConfig{Cmd: []string{"sh", "-c", "echo $X $C $HOSTNAME; id -u; pwd"}, Env: []string{"X=1"}, User: "1000", WorkingDir: "/tmp", AttachStdout: true},
 			wantOut: "1 1 webhost\n1000\n/tmp\n", wantUser: "1000"},
