@@ -69,6 +69,12 @@ func New(opts Options) (*Runtime, error) {
 	if err := os.MkdirAll(opts.Root, 0o711); err != nil {
 		return nil, err
 	}
+	// Whatever the daemon inherited without close-on-exec (a shell's pipe,
+	// systemd's LISTEN_FDS, which stay open and usable) must not reach
+	// the shims: os.StartProcess passes every such fd on.
+	if err := sys.CloseExecFrom(3); err != nil {
+		return nil, err
+	}
 	seal, err := exeseal.Seal(opts.Exe)
 	if err != nil {
 		return nil, err
