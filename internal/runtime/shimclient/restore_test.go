@@ -111,9 +111,20 @@ func TestRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(orphanState.ShimPid, syscall.SIGKILL); err != nil {
+	// Kill the orphan's shim and wait until it is dead: kill(2) returns
+	// before the target has died.
+	shimfd, err := sys.PidfdOpen(orphanState.ShimPid)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if err := sys.PidfdSendSignal(shimfd, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	fds := [1]pollFd{{fd: int32(shimfd), events: pollIn}}
+	if n, err := ppoll(fds[:], syscall.NsecToTimespec(int64(30*time.Second))); n != 1 || err != nil {
+		t.Fatalf("the killed shim did not die (%d, %v)", n, err)
+	}
+	syscall.Close(shimfd)
 
 	ids, err := rt.List()
 	if err != nil || len(ids) != 3 {
