@@ -456,7 +456,13 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 
 	rctx, cancel := detached(ctx)
 	defer cancel()
-	proc, err := rc.Exec(rctx, x.id, x.process(&rc.Spec().Process, cfg.ConsoleSize))
+	// As in dockerd, the start's console size counts only when the start
+	// asks for a terminal stream.
+	var size *[2]uint
+	if cfg.Tty {
+		size = cfg.ConsoleSize
+	}
+	proc, err := rc.Exec(rctx, x.id, x.process(&rc.Spec().Process, size))
 	if err != nil {
 		if errdefs.KindOf(err) == errdefs.ErrConflict {
 			c.Lock()
@@ -481,13 +487,16 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 		return nil
 	}
 
-	stdin, stdout, stderr, err := cfg.GetStreams(x.tty)
+	// The stream is framed as the start asks, which dockerd does even when
+	// that differs from the exec's terminal: a terminal's output then goes
+	// in stdout frames, and without frames there is no stderr.
+	stdin, stdout, stderr, err := cfg.GetStreams(cfg.Tty)
 	if err != nil {
 		proc.Delete(rctx)
 		return err
 	}
-	if x.tty {
-		stderr = stdout
+	if cfg.Tty {
+		stderr = nil
 	}
 	st, err := proc.Attach(rctx, shimclient.AttachOptions{Stdin: x.openStdin, Stdout: x.openStdout, Stderr: x.openStderr})
 	if err != nil {
@@ -543,7 +552,7 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 	if x.openStdout {
 		outOut = &clientWriter{w: stdout, failed: &clientGone}
 	}
-	if x.openStderr {
+	if x.openStderr && stderr != nil {
 		outErr = &clientWriter{w: stderr, failed: &clientGone}
 	}
 	if err := st.Copy(outOut, outErr); err != nil && clientGone.Load() {

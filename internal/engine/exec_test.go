@@ -244,6 +244,33 @@ func TestEngineExec(t *testing.T) {
 	}
 
 	ctx := context.Background()
+	// The start's Tty frames the stream, whatever the exec's.
+	for _, tc := range []struct {
+		name             string
+		execTty, start   bool
+		wantOut, wantErr string
+	}{
+		{"terminal exec, framed start", true, false, "out\r\nerr\r\n", ""},
+		{"plain exec, raw start", false, true, "out\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			xid, err := e.ContainerExecCreate(ctx, "web", &types.ExecConfig{Cmd: []string{"sh", "-c", "echo out; echo err >&2"}, Tty: tc.execTty, AttachStdout: true, AttachStderr: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut syncBuf
+			err = e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Tty: tc.start, GetStreams: func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+				if tty != tc.start {
+					t.Errorf("GetStreams(%v) for a start with Tty %v", tty, tc.start)
+				}
+				return io.NopCloser(strings.NewReader("")), &out, &errOut, nil
+			}})
+			if err != nil || out.String() != tc.wantOut || errOut.String() != tc.wantErr {
+				t.Errorf("start = %v, stdout %q stderr %q; want %q %q", err, out.String(), errOut.String(), tc.wantOut, tc.wantErr)
+			}
+		})
+	}
+
 	t.Run("detach", func(t *testing.T) {
 		xid, err := e.ContainerExecCreate(ctx, "web", &types.ExecConfig{Cmd: []string{"sh", "-c", "echo lost; touch /tmp/detached"}})
 		if err != nil {
