@@ -733,3 +733,22 @@ func TestCLIContainerCrashDuringRuns(t *testing.T) {
 		t.Errorf("container mounts left after removing every container")
 	}
 }
+
+// TestCLIContainerHealthcheck: a health check turns the container healthy,
+// then unhealthy after Retries failures; ps shows and filters it.
+func TestCLIContainerHealthcheck(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "run", "-d", "--name", "hc", "--health-cmd", "test -e /tmp/ok", "--health-interval", "100ms", "--health-retries", "2",
+		"busybox", "sh", "-c", "touch /tmp/ok; sleep 1000")
+	waitFor(t, "healthy", func() bool {
+		return strings.HasSuffix(dockerOK(t, d, "ps", "--format", "{{.Status}}"), "(healthy)\n")
+	})
+	if out := dockerOK(t, d, "ps", "--filter", "health=healthy", "--format", "{{.Names}}"); out != "hc\n" {
+		t.Errorf("ps --filter health=healthy = %q", out)
+	}
+	dockerOK(t, d, "exec", "hc", "rm", "/tmp/ok")
+	waitFor(t, "unhealthy", func() bool { return inspectField(t, d, "hc", "{{.State.Health.Status}}") == "unhealthy" })
+	if got := inspectField(t, d, "hc", "{{.State.Health.FailingStreak}} {{(index .State.Health.Log 0).ExitCode}}"); !strings.HasSuffix(got, " 0") && !strings.HasSuffix(got, " 1") {
+		t.Errorf("health log = %q", got)
+	}
+}

@@ -162,7 +162,8 @@ func TestCheckUnsupported(t *testing.T) {
 		{"bad security opt", types.Config{}, types.HostConfig{SecurityOpt: []string{"bogus"}}, `Invalid --security-opt: "bogus"`},
 		{"extra host", types.Config{}, types.HostConfig{ExtraHosts: []string{"db:10.0.0.1", "v6=[::1]"}}, ""},
 		{"bad extra host", types.Config{}, types.HostConfig{ExtraHosts: []string{"db:notanip"}}, "invalid IP address in add-host"},
-		{"healthcheck", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"CMD", "true"}}}, types.HostConfig{}, "Config.Healthcheck"},
+		{"healthcheck", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"CMD", "true"}}}, types.HostConfig{}, ""},
+		{"healthcheck type", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"BOGUS", "true"}}}, types.HostConfig{}, `unknown health check type "BOGUS"`},
 		{"healthcheck none", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"NONE"}}}, types.HostConfig{}, ""},
 		{"bad ulimit", types.Config{}, types.HostConfig{Resources: types.Resources{Ulimits: []*types.Ulimit{{Name: "bogus"}}}}, "invalid ulimit type: bogus"},
 	} {

@@ -245,6 +245,30 @@ func mergeImageConfig(cfg *types.Config, img *image.ContainerConfig) {
 	if cfg.StopSignal == "" {
 		cfg.StopSignal = img.StopSignal
 	}
+	if ih := img.Healthcheck; ih != nil {
+		if cfg.Healthcheck == nil {
+			cfg.Healthcheck = &types.HealthConfig{}
+		}
+		h := cfg.Healthcheck
+		if len(h.Test) == 0 {
+			h.Test = slices.Clone(ih.Test)
+		}
+		if h.Interval == 0 {
+			h.Interval = ih.Interval
+		}
+		if h.Timeout == 0 {
+			h.Timeout = ih.Timeout
+		}
+		if h.StartPeriod == 0 {
+			h.StartPeriod = ih.StartPeriod
+		}
+		if h.StartInterval == 0 {
+			h.StartInterval = ih.StartInterval
+		}
+		if h.Retries == 0 {
+			h.Retries = ih.Retries
+		}
+	}
 	if len(cfg.OnBuild) == 0 {
 		cfg.OnBuild = slices.Clone(img.OnBuild)
 	}
@@ -383,8 +407,10 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return fmt.Errorf("invalid isolation: %s on linux", hc.Isolation)
 	case hc.Runtime != "" && hc.Runtime != "skiffd" && hc.Runtime != "runc":
 		return fmt.Errorf("Unknown runtime specified %s", hc.Runtime)
-	case cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE":
-		return no("health checks (Config.Healthcheck)")
+	case cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE" && cfg.Healthcheck.Test[0] != "CMD" && cfg.Healthcheck.Test[0] != "CMD-SHELL":
+		return fmt.Errorf("unknown health check type %q", cfg.Healthcheck.Test[0])
+	case cfg.Healthcheck != nil && (cfg.Healthcheck.Interval < 0 || cfg.Healthcheck.Timeout < 0 || cfg.Healthcheck.StartPeriod < 0 || cfg.Healthcheck.Retries < 0):
+		return errors.New("Healthcheck values must not be negative")
 	case len(hc.StorageOpt) > 0:
 		return no("storage options (HostConfig.StorageOpt)")
 	}

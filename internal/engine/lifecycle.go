@@ -148,13 +148,14 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	}
 	c.State.SetRunning(pid, true)
 	c.HasBeenStartedBefore = true
-	if err := e.containers.Save(c); err != nil {
-		e.logger.Warn("saving started container", "container", c.ID, "error", err)
-	}
 	done := make(chan struct{})
 	cs.mu.Lock()
 	cs.monitorDone = done
 	cs.mu.Unlock()
+	e.startHealthMonitor(c, rc, done)
+	if err := e.containers.Save(c); err != nil {
+		e.logger.Warn("saving started container", "container", c.ID, "error", err)
+	}
 	e.logEvent(c, "start", nil)
 	go e.monitor(c, cs, rc, done)
 	return nil

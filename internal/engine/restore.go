@@ -108,6 +108,9 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 			cs.monitorDone = done
 			cs.unmountVolumes = unmount
 			cs.mu.Unlock()
+			if c.State.Running {
+				e.startHealthMonitor(c, rc, done)
+			}
 			go e.monitor(c, cs, rc, done)
 		case errdefs.KindOf(err) == errdefs.ErrNotFound:
 			if c.State.Running {
