@@ -466,3 +466,26 @@ func TestParseDeviceRule(t *testing.T) {
 		}
 	}
 }
+
+func TestProbeArgs(t *testing.T) {
+	for _, tc := range []struct {
+		test []string
+		want []string
+		err  bool
+	}{
+		{[]string{"CMD", "curl", "-f", "x"}, []string{"curl", "-f", "x"}, false},
+		{[]string{"CMD-SHELL", "test -e /x || exit 1"}, []string{"/bin/sh", "-c", "test -e /x || exit 1"}, false},
+		{[]string{"CMD"}, nil, true},
+		{[]string{"WHAT", "x"}, nil, true},
+	} {
+		got, err := probeArgs(tc.test)
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("probeArgs(%q) = %q, %v; want %q (error %v)", tc.test, got, err, tc.want, tc.err)
+		}
+	}
+	var b limitedBuffer
+	b.Write(bytes.Repeat([]byte("x"), maxProbeOutput-1))
+	if n, _ := b.Write([]byte("abc")); n != 3 || b.String() != strings.Repeat("x", maxProbeOutput-1)+"a" {
+		t.Errorf("limitedBuffer kept %d bytes, want %d", len(b.String()), maxProbeOutput)
+	}
+}
