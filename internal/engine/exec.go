@@ -35,8 +35,9 @@ const execRetention = 10 * time.Minute
 const execResizeWait = 10 * time.Second
 
 // execRecord is one exec instance. Like dockerd's, it lives in memory
-// only: created by exec create, run by exec start, inspectable after its
-// exit until its container stops or execRetention passes.
+// only: created by exec create, run by exec start. One never started is
+// forgotten when its container's run ends; one that ran stays
+// inspectable for execRetention after its exit.
 type execRecord struct {
 	id          string
 	containerID string
@@ -55,9 +56,7 @@ type execRecord struct {
 	openStdin  bool
 	openStdout bool
 	openStderr bool
-	// detachKeys is the sequence as given; keys is it parsed (nil: the
-	// default sequence applies).
-	detachKeys  string
+	// keys is the exec's detach sequence, parsed; nil: the default one.
 	keys        []byte
 	consoleSize *[2]uint
 
@@ -260,7 +259,6 @@ func (e *Engine) ContainerExecCreate(ctx context.Context, name string, cfg *type
 		openStdin:   cfg.AttachStdin,
 		openStdout:  cfg.AttachStdout,
 		openStderr:  cfg.AttachStderr,
-		detachKeys:  cfg.DetachKeys,
 		keys:        keys,
 		consoleSize: cfg.ConsoleSize,
 		startDone:   make(chan struct{}),
