@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"skiffd/internal/runtime/cgroups"
@@ -286,4 +288,38 @@ func TestStatsAndUpdate(t *testing.T) {
 	}
 	l.st.Write([]byte("\n"))
 	l.expect(t, "100663296")
+}
+
+// TestNoFdLeakIntoShim opens a pipe without close-on-exec in the daemon
+// (as an fd inherited from a shell would be) and checks that neither the
+// shim nor the container holds it.
+func TestNoFdLeakIntoShim(t *testing.T) {
+	rt := newRuntime(t)
+	var p [2]int
+	if err := syscall.Pipe2(p[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(p[0]); syscall.Close(p[1]) })
+	leaked, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", p[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSpec(t, "sh", "-c", "echo up; exec sleep 100000")
+	l := startLive(t, rt, s)
+	l.expect(t, "up")
+	st, err := l.c.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range []int{st.ShimPid, st.InitPid} {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name())); target == leaked {
+				t.Errorf("process %d holds the daemon's %s as fd %s", pid, leaked, e.Name())
+			}
+		}
+	}
 }
