@@ -528,3 +528,34 @@ func TestCLIExecAfterRestart(t *testing.T) {
 		t.Errorf("inspect of an exec made by the previous daemon: %d %s, want 404", r.Status, r.Body)
 	}
 }
+
+// TestCLIExecContainerRemoved removes a container while docker exec is
+// attached to a process in it: the CLI must not hang.
+func TestCLIExecContainerRemoved(t *testing.T) {
+	d := startWithBusybox(t)
+	startExecTarget(t, d)
+	cmd := exec.Command(skifftest.DockerPath(t), "exec", "web", "sh", "-c", "echo started; exec sleep 1000")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+filepath.Join(d.Dir, "docker-config"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "started\n" {
+		t.Fatalf("exec printed %q (%v)", line, err)
+	}
+	dockerOK(t, d, "rm", "-f", "web")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("docker exec succeeded although its container was removed")
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("docker exec hung after its container was removed")
+	}
+}
