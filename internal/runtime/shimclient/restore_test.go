@@ -238,3 +238,29 @@ func TestRestore(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadHalfCreated finds a container directory whose shim never wrote
+// its state (a create cut short) and removes it.
+func TestLoadHalfCreated(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := context.Background()
+	s := newSpec(t, "true")
+	dir := rt.dir(s.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(s)
+	if err := os.WriteFile(filepath.Join(dir, shim.SpecFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := rt.Load(ctx, s.ID)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := c.Delete(ctx); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the directory is still there: %v", err)
+	}
+}

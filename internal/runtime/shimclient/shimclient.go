@@ -409,6 +409,11 @@ func (r *Runtime) Load(ctx context.Context, id string) (*Container, error) {
 	}
 	c := &Container{r: r, id: id, dir: dir, spec: s}
 	st, err := shim.ReadState(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		// The shim never got as far as its state file (a create cut
+		// short): nothing runs; the handle is good for Delete.
+		return c, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load container %s: %w", id, err)
 	}
