@@ -292,7 +292,7 @@ type Stream struct {
 // Stream returns a line splitter for the stream named name ("stdout",
 // "stderr"). It is not safe for concurrent use; use one per stream.
 func (w *Writer) Stream(name string) *Stream {
-	return &Stream{w: w, name: name, buf: make([]byte, 0, MaxLine)}
+	return &Stream{w: w, name: name} // buf grows with the longest line, up to MaxLine
 }
 
 // Write logs every complete line of p and keeps the rest. A line reaching
