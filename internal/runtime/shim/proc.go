@@ -141,7 +141,9 @@ func (p *proc) startCopiers() {
 			if p.log != nil {
 				ls = p.log.Stream(o.name)
 			}
-			buf := make([]byte, 32*1024)
+			// 16 KiB: the json-file line size; the buffer lives as long as
+			// the container.
+			buf := make([]byte, 16*1024)
 			for {
 				n, err := o.f.Read(buf)
 				if n > 0 {
