@@ -185,6 +185,19 @@ func TestExec(t *testing.T) {
 		if !errors.Is(err, errdefs.ErrConflict) {
 			t.Errorf("Exec on a stopped container: %v, want a conflict", err)
 		}
+		l.c.waitShimGone(ctx)
+		for name, err := range map[string]error{
+			"Start":  l.c.Start(ctx),
+			"Resize": l.c.Resize(ctx, 1, 1),
+			"Signal": l.c.Signal(ctx, syscall.SIGTERM),
+		} {
+			if !errors.Is(err, errdefs.ErrConflict) {
+				t.Errorf("%s after the shim left: %v, want a conflict", name, err)
+			}
+		}
+		if _, err := l.c.Attach(ctx, AttachOptions{Stdout: true}); !errors.Is(err, errdefs.ErrConflict) {
+			t.Errorf("Attach after the shim left: %v, want a conflict", err)
+		}
 	})
 }
 

@@ -447,7 +447,7 @@ func (r *Runtime) List() ([]string, error) {
 // Start runs the container's entrypoint.
 func (c *Container) Start(ctx context.Context) error {
 	_, err := c.call(ctx, shim.Request{Op: shim.OpStart})
-	return err
+	return c.notRunning(err)
 }
 
 // Signal sends sig to the container's init.
@@ -474,7 +474,7 @@ func errNotRunning(id string) error {
 // Resize sets the size of the container's terminal.
 func (c *Container) Resize(ctx context.Context, height, width uint16) error {
 	_, err := c.call(ctx, shim.Request{Op: shim.OpResize, Height: height, Width: width})
-	return err
+	return c.notRunning(err)
 }
 
 // Wait blocks until the container's init has exited and returns how. The
@@ -573,7 +573,7 @@ func (c *Container) Attach(ctx context.Context, opts AttachOptions) (*Stream, er
 func (c *Container) attach(ctx context.Context, exec string, opts AttachOptions) (*Stream, error) {
 	_, conn, r, err := c.request(ctx, shim.Request{Op: shim.OpAttach, Exec: exec, Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr})
 	if err != nil {
-		return nil, err
+		return nil, c.notRunning(err)
 	}
 	return &Stream{conn: conn, r: r}, nil
 }
