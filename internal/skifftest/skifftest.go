@@ -18,6 +18,7 @@ package skifftest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,6 +118,8 @@ type Daemon struct {
 	Pidfile  string
 
 	cmd     *exec.Cmd
+	args    []string
+	env     []string
 	log     syncBuffer
 	exited  chan struct{}
 	waitErr error
@@ -186,14 +191,133 @@ func Launch(t testing.TB, opts Options) (*Daemon, error) {
 		d.waitErr = d.cmd.Wait()
 		close(d.exited)
 	}()
+	d.args = args
+	d.env = d.cmd.Env
 	t.Cleanup(func() {
-		d.Stop()
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.Log())
 		}
-		os.RemoveAll(dir)
+		d.cleanup(t)
 	})
 	return d, nil
+}
+
+// cleanup leaves nothing of the daemon behind: its containers keep running
+// after the daemon stops (live restore), so they are removed through the
+// API first — by a fresh daemon on the same roots when a test killed this
+// one. Then mounts under the directory are detached, so that removing it
+// can never reach through a mount into files that are not the test's.
+func (d *Daemon) cleanup(t testing.TB) {
+	select {
+	case <-d.exited:
+		if d.hasContainerRecords() {
+			d.relaunchAndRemoveContainers(t)
+		}
+	default:
+		d.removeContainers()
+		d.Stop()
+	}
+	if err := unmountUnder(d.Dir); err != nil {
+		t.Errorf("cleanup: %v; leaving %s in place", err, d.Dir)
+		return
+	}
+	os.RemoveAll(d.Dir)
+}
+
+// hasContainerRecords reports whether the data root holds containers.
+func (d *Daemon) hasContainerRecords() bool {
+	entries, _ := os.ReadDir(filepath.Join(d.DataRoot, "containers"))
+	return len(entries) > 0
+}
+
+// removeContainers force-removes every container the daemon knows.
+func (d *Daemon) removeContainers() {
+	c := d.Client()
+	c.Timeout = time.Minute
+	resp, err := c.Get("http://skiffd/containers/json?all=1")
+	if err != nil {
+		return
+	}
+	var list []struct{ Id string }
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	for _, ctr := range list {
+		req, _ := http.NewRequest("DELETE", "http://skiffd/containers/"+ctr.Id+"?force=1&v=1", nil)
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+}
+
+// relaunchAndRemoveContainers starts the daemon again on the same roots,
+// removes its containers and stops it.
+func (d *Daemon) relaunchAndRemoveContainers(t testing.TB) {
+	os.Remove(d.Socket)
+	nd := &Daemon{Dir: d.Dir, Socket: d.Socket, Host: d.Host, DataRoot: d.DataRoot, ExecRoot: d.ExecRoot, Pidfile: d.Pidfile, exited: make(chan struct{})}
+	nd.cmd = exec.Command(d.cmd.Path, d.args...)
+	nd.cmd.Env = d.env
+	nd.cmd.Stdout, nd.cmd.Stderr = &nd.log, &nd.log
+	if err := nd.cmd.Start(); err != nil {
+		t.Errorf("cleanup: relaunching the daemon: %v", err)
+		return
+	}
+	go func() {
+		nd.waitErr = nd.cmd.Wait()
+		close(nd.exited)
+	}()
+	if err := nd.WaitReady(30 * time.Second); err != nil {
+		t.Errorf("cleanup: relaunched daemon: %v\n%s", err, nd.Log())
+		nd.cmd.Process.Kill()
+		<-nd.exited
+		return
+	}
+	nd.removeContainers()
+	nd.Stop()
+}
+
+// unmountUnder detaches every mount below dir, deepest first.
+func unmountUnder(dir string) error {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		p := unescapeMountPath(f[4])
+		if strings.HasPrefix(p, dir+"/") {
+			points = append(points, p)
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
+			return fmt.Errorf("unmount %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // cleanEnv is the test's environment without anything that would point a
