@@ -729,9 +729,10 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	} else if rc2, err := e.rt.Load(ctx, c.ID); err == nil {
 		rc2.Signal(ctx, syscall.SIGKILL)
 		rc2.Delete(ctx)
-	} else if errdefs.KindOf(err) != errdefs.ErrNotFound {
-		e.discardRuntimeState(c.ID)
 	}
+	// What the runtime could not load (a directory a crash left before its
+	// shim wrote any state) goes too.
+	e.discardRuntimeState(c.ID)
 	if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 		return fail(err)
 	}
