@@ -138,6 +138,9 @@ func (w *changeWalker) walk(dirfd int, dir string) error {
 		}
 		if isDir {
 			sub, err := syscall.Openat(dirfd, n, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+			if err == syscall.ENOENT || err == syscall.ENOTDIR {
+				continue // removed or replaced by the running container meanwhile
+			}
 			if err != nil {
 				return fmt.Errorf("open %s: %w", p, err)
 			}
