@@ -35,7 +35,7 @@ func benchPing(b *testing.B, h http.Handler, path string) {
 // BenchmarkPingBareMux is the baseline: /_ping through a ServeMux alone.
 func BenchmarkPingBareMux(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
-	mux := newRouter(backends{System: &fakeBackend{}, Events: &fakeBackend{}, Image: &fakeBackend{}, Volume: &fakeBackend{}}, logger)
+	mux := newRouter(backends{System: &fakeBackend{}, Events: &fakeBackend{}, Image: &fakeBackend{}, Volume: &fakeBackend{}, Container: fakeContainers{}, Exec: fakeExec{}}, logger)
 	benchPing(b, mux, "/_ping")
 }
 
@@ -43,14 +43,14 @@ func BenchmarkPingBareMux(b *testing.B) {
 // (recover, log, version, experimental) in front of the same mux.
 func BenchmarkPingChain(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
-	mux := newRouter(backends{System: &fakeBackend{}, Events: &fakeBackend{}, Image: &fakeBackend{}, Volume: &fakeBackend{}}, logger)
+	mux := newRouter(backends{System: &fakeBackend{}, Events: &fakeBackend{}, Image: &fakeBackend{}, Volume: &fakeBackend{}, Container: fakeContainers{}, Exec: fakeExec{}}, logger)
 	benchPing(b, newHandler(mux, handlerOptions{Logger: logger, ServerHeader: "Docker/bench (linux)"}), "/_ping")
 }
 
 // BenchmarkPingChainVersioned adds the /v1.50 prefix the CLI sends.
 func BenchmarkPingChainVersioned(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
-	mux := newRouter(backends{System: &fakeBackend{}, Events: &fakeBackend{}, Image: &fakeBackend{}, Volume: &fakeBackend{}}, logger)
+	mux := newRouter(backends{System: &fakeBackend{}, Events: &fakeBackend{}, Image: &fakeBackend{}, Volume: &fakeBackend{}, Container: fakeContainers{}, Exec: fakeExec{}}, logger)
 	benchPing(b, newHandler(mux, handlerOptions{Logger: logger, ServerHeader: "Docker/bench (linux)"}), "/v1.50/_ping")
 }
 
@@ -58,7 +58,7 @@ func BenchmarkPingChainVersioned(b *testing.B) {
 // hits it from concurrent keep-alive clients (b.SetParallelism(4) per CPU).
 func BenchmarkPingUnixSocket(b *testing.B) {
 	logger := slog.New(slog.DiscardHandler)
-	mux := newRouter(backends{System: &fakeBackend{}, Events: &fakeBackend{}, Image: &fakeBackend{}, Volume: &fakeBackend{}}, logger)
+	mux := newRouter(backends{System: &fakeBackend{}, Events: &fakeBackend{}, Image: &fakeBackend{}, Volume: &fakeBackend{}, Container: fakeContainers{}, Exec: fakeExec{}}, logger)
 	srv := &apiServer{handler: newHandler(mux, handlerOptions{Logger: logger, ServerHeader: "Docker/bench (linux)"}), logger: logger, grace: time.Second}
 	l, path := unixTestListener(b)
 	ctx, cancel := context.WithCancel(context.Background())

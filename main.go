@@ -43,10 +43,14 @@ const (
 
 // The engine must satisfy every module's backend; checked at compile time.
 var (
-	_ system.Backend       = (*engine.Engine)(nil)
-	_ system.EventsBackend = (*engine.Engine)(nil)
-	_ image.Backend        = (*engine.Engine)(nil)
-	_ volume.Backend       = (*engine.Engine)(nil)
+	_ system.Backend           = (*engine.Engine)(nil)
+	_ system.EventsBackend     = (*engine.Engine)(nil)
+	_ image.Backend            = (*engine.Engine)(nil)
+	_ volume.Backend           = (*engine.Engine)(nil)
+	_ image.CommitBackend      = (*engine.Engine)(nil)
+	_ container.Backend        = (*engine.Engine)(nil)
+	_ container.ArchiveBackend = (*engine.Engine)(nil)
+	_ exec.Backend             = (*engine.Engine)(nil)
 )
 
 func main() {
@@ -114,16 +118,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	b := backends{System: eng, Events: eng, Image: eng, Volume: eng}
-	// The engine gains the container backend in issue 5; until every method
-	// exists the routes answer as a build without containers would.
-	if cb, ok := any(eng).(container.Backend); ok {
-		b.Container = cb
-	}
-	if eb, ok := any(eng).(exec.Backend); ok {
-		b.Exec = eb
-	}
-	mux := newRouter(b, logger)
+	mux := newRouter(backends{
+		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng,
+		Container: eng, Archive: eng, Exec: eng,
+	}, logger)
 	srv := &apiServer{
 		handler: newHandler(mux, handlerOptions{
 			Logger:       logger,

@@ -17,14 +17,14 @@ import (
 // fills every field with the one *engine.Engine; keeping them separate
 // documents which module needs what.
 type backends struct {
-	System system.Backend
-	Events system.EventsBackend
-	Image  image.Backend
-	// Container is nil in a build whose engine cannot run containers.
+	System    system.Backend
+	Events    system.EventsBackend
+	Image     image.Backend
 	Container container.Backend
-	// Exec is nil until the engine implements it.
-	Exec   exec.Backend
-	Volume volume.Backend
+	Exec      exec.Backend
+	Volume    volume.Backend
+	Archive   container.ArchiveBackend
+	Commit    image.CommitBackend
 }
 
 // newRouter lists the whole API surface, one "METHOD /path" per line. Paths
@@ -43,52 +43,38 @@ func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
 	mux.Handle("POST /auth", h(unsupported.NotYet("registry login")))
 
 	// containers
-	if b.Container != nil {
-		mux.Handle("GET /containers/json", h(container.List(b.Container)))
-		mux.Handle("POST /containers/create", h(container.Create(b.Container)))
-		mux.Handle("POST /containers/prune", h(container.Prune(b.Container)))
-		mux.Handle("GET /containers/{id}/json", h(container.Inspect(b.Container)))
-		mux.Handle("GET /containers/{id}/top", h(container.Top(b.Container)))
-		mux.Handle("GET /containers/{id}/logs", h(container.Logs(b.Container)))
-		mux.Handle("GET /containers/{id}/stats", h(container.Stats(b.Container)))
-		mux.Handle("POST /containers/{id}/resize", h(container.Resize(b.Container)))
-		mux.Handle("POST /containers/{id}/start", h(container.Start(b.Container)))
-		mux.Handle("POST /containers/{id}/stop", h(container.Stop(b.Container)))
-		mux.Handle("POST /containers/{id}/restart", h(container.Restart(b.Container)))
-		mux.Handle("POST /containers/{id}/kill", h(container.Kill(b.Container)))
-		mux.Handle("POST /containers/{id}/update", h(container.Update(b.Container)))
-		mux.Handle("POST /containers/{id}/rename", h(container.Rename(b.Container)))
-		mux.Handle("POST /containers/{id}/pause", h(container.Pause(b.Container)))
-		mux.Handle("POST /containers/{id}/unpause", h(container.Unpause(b.Container)))
-		mux.Handle("POST /containers/{id}/attach", h(container.Attach(b.Container)))
-		mux.Handle("POST /containers/{id}/wait", h(container.Wait(b.Container)))
-		mux.Handle("DELETE /containers/{id}", h(container.Remove(b.Container)))
-	} else {
-		// No runtime in this build: no container can exist, so lookups are truthful 404s.
-		noSuch := unsupported.NoSuchContainer()
-		mux.Handle("GET /containers/json", h(unsupported.EmptyList()))
-		mux.Handle("POST /containers/create", h(unsupported.NotYet("containers")))
-		mux.Handle("/containers/{id}/{action}", h(noSuch))
-		mux.Handle("/containers/{id}", h(noSuch))
-	}
+	mux.Handle("GET /containers/json", h(container.List(b.Container)))
+	mux.Handle("POST /containers/create", h(container.Create(b.Container)))
+	mux.Handle("POST /containers/prune", h(container.Prune(b.Container)))
+	mux.Handle("GET /containers/{id}/json", h(container.Inspect(b.Container)))
+	mux.Handle("GET /containers/{id}/top", h(container.Top(b.Container)))
+	mux.Handle("GET /containers/{id}/logs", h(container.Logs(b.Container)))
+	mux.Handle("GET /containers/{id}/stats", h(container.Stats(b.Container)))
+	mux.Handle("POST /containers/{id}/resize", h(container.Resize(b.Container)))
+	mux.Handle("POST /containers/{id}/start", h(container.Start(b.Container)))
+	mux.Handle("POST /containers/{id}/stop", h(container.Stop(b.Container)))
+	mux.Handle("POST /containers/{id}/restart", h(container.Restart(b.Container)))
+	mux.Handle("POST /containers/{id}/kill", h(container.Kill(b.Container)))
+	mux.Handle("POST /containers/{id}/update", h(container.Update(b.Container)))
+	mux.Handle("POST /containers/{id}/rename", h(container.Rename(b.Container)))
+	mux.Handle("POST /containers/{id}/pause", h(container.Pause(b.Container)))
+	mux.Handle("POST /containers/{id}/unpause", h(container.Unpause(b.Container)))
+	mux.Handle("POST /containers/{id}/attach", h(container.Attach(b.Container)))
+	mux.Handle("POST /containers/{id}/wait", h(container.Wait(b.Container)))
+	mux.Handle("DELETE /containers/{id}", h(container.Remove(b.Container)))
 	mux.Handle("GET /containers/{id}/attach/ws", h(unsupported.NotYet("websocket attach")))
-	mux.Handle("GET /containers/{id}/changes", h(unsupported.NotYet("container diff")))
-	mux.Handle("GET /containers/{id}/export", h(unsupported.NotYet("container export")))
-	mux.Handle("HEAD /containers/{id}/archive", h(unsupported.NotYet("docker cp")))
-	mux.Handle("GET /containers/{id}/archive", h(unsupported.NotYet("docker cp")))
-	mux.Handle("PUT /containers/{id}/archive", h(unsupported.NotYet("docker cp")))
-	mux.Handle("POST /commit", h(unsupported.NotYet("docker commit")))
+	mux.Handle("HEAD /containers/{id}/archive", h(container.ArchiveHead(b.Archive)))
+	mux.Handle("GET /containers/{id}/archive", h(container.ArchiveGet(b.Archive)))
+	mux.Handle("PUT /containers/{id}/archive", h(container.ArchivePut(b.Archive)))
+	mux.Handle("GET /containers/{id}/export", h(container.Export(b.Archive)))
+	mux.Handle("GET /containers/{id}/changes", h(container.Changes(b.Archive)))
+	mux.Handle("POST /commit", h(image.Commit(b.Commit)))
 
 	// exec
-	if b.Exec != nil {
-		mux.Handle("POST /containers/{id}/exec", h(exec.Create(b.Exec)))
-		mux.Handle("POST /exec/{id}/start", h(exec.Start(b.Exec)))
-		mux.Handle("POST /exec/{id}/resize", h(exec.Resize(b.Exec)))
-		mux.Handle("GET /exec/{id}/json", h(exec.Inspect(b.Exec)))
-	} else {
-		mux.Handle("POST /containers/{id}/exec", h(unsupported.NotYet("exec")))
-		mux.Handle("/exec/", h(unsupported.NotYet("exec")))
-	}
+	mux.Handle("POST /containers/{id}/exec", h(exec.Create(b.Exec)))
+	mux.Handle("POST /exec/{id}/start", h(exec.Start(b.Exec)))
+	mux.Handle("POST /exec/{id}/resize", h(exec.Resize(b.Exec)))
+	mux.Handle("GET /exec/{id}/json", h(exec.Inspect(b.Exec)))
 
 	// images; names carry slashes, so /images/{name...} dispatches on its last segment
 	mux.Handle("GET /images/json", h(image.List(b.Image)))

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"skiffd/internal/api/container"
+	"skiffd/internal/api/exec"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +50,7 @@ func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.T
 
 func testServerHandler(t *testing.T, b *fakeBackend) http.Handler {
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	return newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
+	return newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
 }
 
 func TestRoutes(t *testing.T) {
@@ -78,7 +80,7 @@ func TestRoutes(t *testing.T) {
 		{"POST", "/v1.50/build", 501, `does not build images`},
 		{"POST", "/v1.50/build/prune", 200, `{"CachesDeleted":[],"SpaceReclaimed":0}`},
 		{"GET", "/v1.50/containers/json", 200, `[]`},
-		{"POST", "/v1.50/containers/create", 501, `does not support containers yet`},
+		{"POST", "/v1.50/containers/web/exec", 400, `No exec command specified`},
 		{"GET", "/v1.50/containers/web/json", 404, `{"message":"No such container: web"}`},
 		{"GET", "/v1.50/networks/x", 404, `{"message":"network x not found"}`},
 		{"GET", "/v1.50/volumes/x", 404, `{"message":"get x: no such volume"}`},
@@ -205,4 +207,23 @@ func (f *fakeBackend) VolumeRemove(ctx context.Context, name string, force bool)
 }
 func (f *fakeBackend) VolumesPrune(ctx context.Context, ef filters.Args) (*types.VolumesPruneReport, error) {
 	return &types.VolumesPruneReport{}, nil
+}
+
+// fakeContainers answers as an engine without containers. Methods it does
+// not override panic (the embedded interface is nil): tests call only these.
+type fakeContainers struct{ container.Backend }
+
+func (fakeContainers) Containers(ctx context.Context, opts container.ListOptions) ([]*types.ContainerSummary, error) {
+	return nil, nil
+}
+
+func (fakeContainers) ContainerInspect(ctx context.Context, name string, size bool) (*types.ContainerJSON, error) {
+	return nil, errdefs.NotFound(fmt.Errorf("No such container: %s", name))
+}
+
+// fakeExec answers as an engine without containers.
+type fakeExec struct{ exec.Backend }
+
+func (fakeExec) ContainerExecCreate(ctx context.Context, name string, cfg *types.ExecConfig) (string, error) {
+	return "", errdefs.NotFound(fmt.Errorf("No such container: %s", name))
 }

@@ -85,33 +85,9 @@ func NotYet(feature string) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error { return err }
 }
 
-// NoSuchContainer answers endpoints addressed to one container while this
-// build cannot create any: no container by that name exists, so the answer
-// is dockerd's 404, which also lets `docker inspect NAME` move on to images.
-func NoSuchContainer() wire.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		return errdefs.NotFound(fmt.Errorf("No such container: %s", r.PathValue("id")))
-	}
-}
-
-// EmptyList answers a list endpoint whose objects this build cannot create
-// yet: the list is truly empty.
-func EmptyList() wire.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		return wire.WriteJSON(w, http.StatusOK, []struct{}{})
-	}
-}
-
 // NoSuchNetwork answers GET /networks/{id} while this build has no networks.
 func NoSuchNetwork() wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		return errdefs.NotFound(fmt.Errorf("network %s not found", r.PathValue("id")))
-	}
-}
-
-// NoSuchVolume answers GET /volumes/{name} while this build has no volumes.
-func NoSuchVolume() wire.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		return errdefs.NotFound(fmt.Errorf("get %s: no such volume", r.PathValue("name")))
 	}
 }
