@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	apiexec "skiffd/internal/api/exec"
 	"skiffd/internal/api/types"
@@ -102,16 +104,21 @@ type execStore struct {
 	execs map[string]*execRecord
 }
 
-// execStores maps each *Engine to its execStore. The Engine struct has no
-// field for execs (engine.go belongs to the container lifecycle), so they
-// are kept beside it.
+// execStores maps each Engine (by weak pointer) to its execStore. The
+// Engine struct has no field for execs (engine.go belongs to the container
+// lifecycle), so they are kept beside it; the entry goes when the Engine
+// is collected, and holds nothing that keeps it alive.
 var execStores sync.Map
 
 func (e *Engine) execStore() *execStore {
-	if s, ok := execStores.Load(e); ok {
+	key := weak.Make(e)
+	if s, ok := execStores.Load(key); ok {
 		return s.(*execStore)
 	}
-	s, _ := execStores.LoadOrStore(e, &execStore{execs: map[string]*execRecord{}})
+	s, loaded := execStores.LoadOrStore(key, &execStore{execs: map[string]*execRecord{}})
+	if !loaded {
+		runtime.AddCleanup(e, func(k weak.Pointer[Engine]) { execStores.Delete(k) }, key)
+	}
 	return s.(*execStore)
 }
 
