@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -280,5 +281,65 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	}
 	if _, err := e.CommitContainer(ctx, "cp2", apiimage.CommitOptions{Changes: []string{"RUN x"}}); errdefs.KindOf(err) != errdefs.ErrInvalidParameter {
 		t.Errorf("commit with RUN = %v", err)
+	}
+}
+
+// TestEngineCpSymlinkSwapRace is CVE-2018-15664 with a real container: its
+// process keeps swapping a directory for a symlink to a host directory
+// while docker cp copies in and out of that path. The host directory must
+// never be read or written.
+func TestEngineCpSymlinkSwapRace(t *testing.T) {
+	e, _, _ := runEngine(t)
+	ctx := context.Background()
+	host := t.TempDir()
+	secret := filepath.Join(host, "secret")
+	if err := os.WriteFile(secret, []byte("host secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := "mkdir -p /tmp/real; echo ctr > /tmp/real/secret; touch /tmp/ready; " +
+		"while :; do mv /tmp/real /tmp/swap; mv /tmp/swap /tmp/real; ln -s " + host + " /tmp/swap; rm /tmp/swap; done"
+	id := create(t, e, "swapper", types.Config{Cmd: []string{"sh", "-c", script}}, nil)
+	if err := e.ContainerStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := e.ContainerStatPath(ctx, id, "/tmp/ready"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the container never became ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	payload := tarOf(t, reg("secret", "pwned\n"), reg("new", "pwned\n"))
+	sawLink, sawDir := false, false
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		for _, p := range []string{"/tmp/swap", "/tmp/swap/", "/tmp/swap/secret", "/tmp/swap/."} {
+			rc, st, err := e.ContainerArchivePath(ctx, id, p)
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if st.Mode&os.ModeSymlink != 0 {
+				sawLink = true
+			} else if st.Mode.IsDir() {
+				sawDir = true
+			}
+			if bytes.Contains(b, []byte("host secret")) {
+				t.Fatalf("GET archive %s returned the host file", p)
+			}
+		}
+		e.ContainerExtractToDir(ctx, id, "/tmp/swap", apicontainer.ExtractOptions{}, bytes.NewReader(payload))
+		e.ContainerExtractToDir(ctx, id, "/tmp", apicontainer.ExtractOptions{}, bytes.NewReader(tarOf(t, reg("swap/secret", "pwned\n"))))
+	}
+	if !sawLink || !sawDir {
+		t.Logf("the copies saw a symlink: %v, a directory: %v", sawLink, sawDir)
+	}
+	entries, _ := os.ReadDir(host)
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "host secret\n" || len(entries) != 1 {
+		t.Errorf("host directory changed: secret %q (%v), %d entries", b, err, len(entries))
 	}
 }
