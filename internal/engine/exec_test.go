@@ -385,6 +385,10 @@ func TestEngineExec(t *testing.T) {
 		if err := e.ContainerUnpause(ctx, "web"); err != nil {
 			t.Fatal(err)
 		}
+		// The refused start left the exec startable.
+		if err := e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Detach: true}); err != nil {
+			t.Errorf("start after unpause = %v", err)
+		}
 		_, err = e.ContainerExecCreate(ctx, "web", &types.ExecConfig{Cmd: []string{"true"}, DetachKeys: "ctrl-Y"})
 		if err == nil || err.Error() != "Invalid escape keys (ctrl-Y) provided" {
 			t.Errorf("exec create with bad detach keys = %v", err)
