@@ -90,7 +90,7 @@ func TestExecProcess(t *testing.T) {
 		OpenStdin: true, StdinOnce: true, Capabilities: []string{"CAP_CHOWN"}, NoNewPrivileges: true,
 		Rlimits: base.Rlimits, OOMScoreAdj: &adj,
 	}
-	if !processEqual(p, want) {
+	if !execProcessEqual(p, want) {
 		t.Errorf("process = %+v\nwant %+v", p, want)
 	}
 	if p := x.process(base, &[2]uint{50, 70000}); p.ConsoleHeight != 50 || p.ConsoleWidth != 65535 {
@@ -106,7 +106,7 @@ func TestExecProcess(t *testing.T) {
 	}
 }
 
-func processEqual(a, b *spec.Process) bool {
+func execProcessEqual(a, b *spec.Process) bool {
 	return slices.Equal(a.Args, b.Args) && slices.Equal(a.Env, b.Env) && a.Cwd == b.Cwd && a.User == b.User &&
 		slices.Equal(a.AdditionalGroups, b.AdditionalGroups) && a.Terminal == b.Terminal &&
 		a.ConsoleHeight == b.ConsoleHeight && a.ConsoleWidth == b.ConsoleWidth && a.OpenStdin == b.OpenStdin &&
@@ -169,7 +169,7 @@ func runExec(t *testing.T, e *Engine, ctr string, cfg types.ExecConfig, stdin st
 	return execResult{stdout: out.String(), stderr: errOut.String(), startErr: err, inspect: ins}
 }
 
-func exitCode(ins *types.ExecInspect) int {
+func execExitCode(ins *types.ExecInspect) int {
 	if ins.ExitCode == nil {
 		return -1
 	}
@@ -229,8 +229,8 @@ func TestEngineExec(t *testing.T) {
 				// than the container's.
 				outOK = strings.HasPrefix(r.stdout, "CapEff:") && r.stdout != "CapEff:00000000a80405fb\n"
 			}
-			if !outOK || r.stderr != tc.wantErr || exitCode(r.inspect) != tc.wantCode {
-				t.Errorf("exec %q: stdout %q stderr %q exit %d; want %q %q %d", tc.cfg.Cmd, r.stdout, r.stderr, exitCode(r.inspect), tc.wantOut, tc.wantErr, tc.wantCode)
+			if !outOK || r.stderr != tc.wantErr || execExitCode(r.inspect) != tc.wantCode {
+				t.Errorf("exec %q: stdout %q stderr %q exit %d; want %q %q %d", tc.cfg.Cmd, r.stdout, r.stderr, execExitCode(r.inspect), tc.wantOut, tc.wantErr, tc.wantCode)
 			}
 			ins := r.inspect
 			if ins.Running || ins.ContainerID != id || ins.ProcessConfig.Entrypoint != tc.cfg.Cmd[0] ||
@@ -283,7 +283,7 @@ func TestEngineExec(t *testing.T) {
 		}
 		x, _ := e.getExec(xid)
 		<-x.done
-		if ins, err := e.ContainerExecInspect(ctx, xid); err != nil || exitCode(ins) != 0 || ins.Running {
+		if ins, err := e.ContainerExecInspect(ctx, xid); err != nil || execExitCode(ins) != 0 || ins.Running {
 			t.Errorf("inspect of the detached exec: %+v, %v", ins, err)
 		}
 		if r := runExec(t, e, "web", types.ExecConfig{Cmd: []string{"ls", "/tmp/detached"}, AttachStdout: true}, ""); r.stdout != "/tmp/detached\n" {
@@ -300,8 +300,8 @@ func TestEngineExec(t *testing.T) {
 		if errdefs.KindOf(err) != errdefs.ErrInvalidParameter || !strings.Contains(err.Error(), `exec: "nope": executable file not found in $PATH`) {
 			t.Errorf("detached start of a missing executable = %v", err)
 		}
-		if ins, _ := e.ContainerExecInspect(ctx, xid); exitCode(ins) != 126 {
-			t.Errorf("exit code %d, want 126", exitCode(ins))
+		if ins, _ := e.ContainerExecInspect(ctx, xid); execExitCode(ins) != 126 {
+			t.Errorf("exit code %d, want 126", execExitCode(ins))
 		}
 	})
 	t.Run("running exec", func(t *testing.T) {
@@ -331,7 +331,7 @@ func TestEngineExec(t *testing.T) {
 			t.Fatal(err)
 		}
 		<-x.done
-		if ins, err := e.ContainerExecInspect(ctx, xid); err != nil || ins.Running || exitCode(ins) != 137 {
+		if ins, err := e.ContainerExecInspect(ctx, xid); err != nil || ins.Running || execExitCode(ins) != 137 {
 			t.Errorf("inspect of an exec killed with its container = %+v, %v", ins, err)
 		}
 		if _, err := e.ContainerExecInspect(ctx, pending); errdefs.KindOf(err) != errdefs.ErrNotFound || err.Error() != "No such exec instance: "+pending {
@@ -514,16 +514,16 @@ func FuzzReplaceOrAppendEnv(f *testing.F) {
 	})
 }
 
-// endless is a client that never stops sending.
-type endless struct{}
+// endlessClient is a client that never stops sending.
+type endlessClient struct{}
 
-func (endless) Read(p []byte) (int, error) {
+func (endlessClient) Read(p []byte) (int, error) {
 	for i := range p {
 		p[i] = 'y'
 	}
 	return len(p), nil
 }
-func (endless) Close() error { return nil }
+func (endlessClient) Close() error { return nil }
 
 // TestEngineExecStdinOutlived checks that a process that exits while its
 // client still sends input has its exit code recorded before the start
@@ -542,11 +542,11 @@ func TestEngineExecStdinOutlived(t *testing.T) {
 		}
 		var out syncBuf
 		err = e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
-			return endless{}, &out, io.Discard, nil
+			return endlessClient{}, &out, io.Discard, nil
 		}})
 		ins, ierr := e.ContainerExecInspect(ctx, xid)
-		if err != nil || ierr != nil || out.String() != "yyy" || exitCode(ins) != 3 {
-			t.Fatalf("run %d: start %v, inspect %v, output %q, exit %d; want yyy, 3", i, err, ierr, out.String(), exitCode(ins))
+		if err != nil || ierr != nil || out.String() != "yyy" || execExitCode(ins) != 3 {
+			t.Fatalf("run %d: start %v, inspect %v, output %q, exit %d; want yyy, 3", i, err, ierr, out.String(), execExitCode(ins))
 		}
 	}
 }
@@ -565,8 +565,8 @@ func TestEngineExecConcurrent(t *testing.T) {
 				t.Parallel()
 				in := strings.Repeat("exec "+strconv.Itoa(i)+"\n", 1000)
 				r := runExec(t, e, id, types.ExecConfig{Cmd: []string{"sh", "-c", "cat; exit " + strconv.Itoa(i%7)}, AttachStdin: true, AttachStdout: true}, in)
-				if r.startErr != nil || r.stdout != in || exitCode(r.inspect) != i%7 {
-					t.Errorf("exec %d: %d bytes back (equal %v), exit %d, start %v", i, len(r.stdout), r.stdout == in, exitCode(r.inspect), r.startErr)
+				if r.startErr != nil || r.stdout != in || execExitCode(r.inspect) != i%7 {
+					t.Errorf("exec %d: %d bytes back (equal %v), exit %d, start %v", i, len(r.stdout), r.stdout == in, execExitCode(r.inspect), r.startErr)
 				}
 			})
 		}
