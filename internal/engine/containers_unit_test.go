@@ -165,6 +165,7 @@ func TestCheckUnsupported(t *testing.T) {
 		{"healthcheck", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"CMD", "true"}}}, types.HostConfig{}, ""},
 		{"healthcheck type", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"BOGUS", "true"}}}, types.HostConfig{}, `unknown health check type "BOGUS"`},
 		{"healthcheck none", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"NONE"}}}, types.HostConfig{}, ""},
+		{"cpuset", types.Config{}, types.HostConfig{Resources: types.Resources{CpusetCpus: "0"}}, "CpusetCpus"},
 		{"bad ulimit", types.Config{}, types.HostConfig{Resources: types.Resources{Ulimits: []*types.Ulimit{{Name: "bogus"}}}}, "invalid ulimit type: bogus"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

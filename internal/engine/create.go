@@ -397,6 +397,8 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	case len(r.BlkioWeightDevice) > 0 || len(r.BlkioDeviceReadBps) > 0 || len(r.BlkioDeviceWriteBps) > 0 ||
 		len(r.BlkioDeviceReadIOps) > 0 || len(r.BlkioDeviceWriteIOps) > 0:
 		return no("per-device block I/O limits (HostConfig.BlkioDevice*)")
+	case r.CpusetCpus != "" || r.CpusetMems != "":
+		return no("cpusets (HostConfig.CpusetCpus, CpusetMems)")
 	case r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0:
 		return no("real-time CPU limits (HostConfig.CpuRealtime*)")
 	case r.OomKillDisable != nil && *r.OomKillDisable:
