@@ -156,8 +156,14 @@ func (e *Engine) finishRestore(ctx context.Context, known map[string]bool, toSta
 				continue
 			}
 			if rc, err := e.rt.Load(ctx, id); err == nil {
-				rc.Signal(ctx, 9)
-				rc.Delete(ctx)
+				// Delete refuses a running container: wait for the kill
+				// to be recorded first.
+				if _, err := rc.Kill(ctx); err != nil {
+					e.logger.Warn("killing a container without a record", "container", id, "error", err)
+				}
+				if err := rc.Delete(ctx); err != nil {
+					e.logger.Warn("deleting a container without a record", "container", id, "error", err)
+				}
 			} else {
 				e.discardRuntimeState(id)
 			}
