@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,14 +14,6 @@ import (
 
 	"skiffd/internal/skifftest"
 )
-
-// requireArchiveRoutes skips until routes.go serves docker cp.
-func requireArchiveRoutes(t *testing.T, d *skifftest.Daemon) {
-	t.Helper()
-	if r := d.Do(t, "GET", "/containers/nothing-here/changes", nil, nil); r.Status == http.StatusNotImplemented {
-		t.Skip("routes.go does not serve docker cp, diff, export and commit yet")
-	}
-}
 
 // tarEntries reads a tar stream into name -> content (directories and
 // links map to "").
@@ -77,7 +68,6 @@ func cpOut(t *testing.T, d *skifftest.Daemon, src string) ([]string, map[string]
 // through the real CLI.
 func TestCLICopyDiffExportCommit(t *testing.T) {
 	d := startWithBusybox(t)
-	requireArchiveRoutes(t, d)
 	src := t.TempDir()
 	dir := filepath.Join(src, "dir")
 	for name, body := range map[string]string{"a": "file a\n", "sub/b": "file b\n"} {
@@ -210,7 +200,6 @@ func TestCLICopyDiffExportCommit(t *testing.T) {
 // container, running and stopped, and reads the result from another.
 func TestCLICopyVolume(t *testing.T) {
 	d := startWithBusybox(t)
-	requireArchiveRoutes(t, d)
 	dockerOK(t, d, "volume", "create", "cpdata")
 	dockerOK(t, d, "run", "-d", "--name", "vol", "-v", "cpdata:/d", "busybox", "sleep", "1000")
 	res := d.DockerIn(t, bytes.NewReader(buildTar(t, map[string]string{"f": "in the volume\n"})), "cp", "-", "vol:/d")
@@ -237,7 +226,6 @@ func TestCLICopyVolume(t *testing.T) {
 // container; a sentinel directory on the host must not change.
 func TestCLICopyHostile(t *testing.T) {
 	d := startWithBusybox(t)
-	requireArchiveRoutes(t, d)
 	host := t.TempDir()
 	secret := filepath.Join(host, "secret")
 	os.WriteFile(secret, []byte("host secret\n"), 0o600)
