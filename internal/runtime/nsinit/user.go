@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -136,7 +137,7 @@ func resolveUser(userSpec string, extra []string, passwd, group io.Reader) (*exe
 	} else if userName != "" {
 		for _, g := range groups {
 			for _, m := range g.members {
-				if m == userName && g.gid != u.GID {
+				if m == userName && g.gid != u.GID && !slices.Contains(u.Groups, g.gid) {
 					u.Groups = append(u.Groups, g.gid)
 				}
 			}
@@ -147,7 +148,10 @@ func resolveUser(userSpec string, extra []string, passwd, group io.Reader) (*exe
 		if err != nil {
 			return nil, err
 		}
-		u.Groups = append(u.Groups, gid)
+		// A group both in /etc/group and in --group-add is listed once.
+		if !slices.Contains(u.Groups, gid) {
+			u.Groups = append(u.Groups, gid)
+		}
 	}
 	if u.Home == "" {
 		u.Home = "/"
