@@ -18,6 +18,7 @@ import (
 	"skiffd/internal/errdefs"
 	"skiffd/internal/layer"
 	"skiffd/internal/reference"
+	"skiffd/internal/runtime/features"
 	"skiffd/internal/runtime/shimclient"
 )
 
@@ -79,6 +80,13 @@ func (e *Engine) openContainers() error {
 			}
 		}
 		e.logger.Warn("skipping container directory", "dir", le.Dir, "error", le.Err)
+	}
+	// Refuse to run containers weaker than designed: a kernel without
+	// openat2, pidfd setns, seccomp, overlay or cgroup BPF fails here with
+	// the list of what is missing.
+	e.features = features.Probe()
+	if err := e.features.Check(); err != nil {
+		return err
 	}
 	rt, err := shimclient.New(shimclient.Options{Root: e.runtimeRoot()})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"skiffd/internal/events"
 	"skiffd/internal/image"
 	"skiffd/internal/layer"
+	"skiffd/internal/runtime/features"
 	"skiffd/internal/runtime/shimclient"
 )
 
@@ -52,6 +53,8 @@ type Engine struct {
 
 	containers *container.Store
 	rt         *shimclient.Runtime
+	// features is what the kernel offers, probed at start-up.
+	features features.Features
 	// ctrMu guards ctrs, the in-memory state of each container.
 	ctrMu sync.Mutex
 	ctrs  map[string]*ctrState

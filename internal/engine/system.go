@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"time"
 
@@ -88,7 +89,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		DefaultRuntime:    "skiffd",
 		Swarm:             types.SwarmInfo{LocalNodeState: "inactive"},
 		InitBinary:        "skiffd",
-		SecurityOptions:   []string{},
+		SecurityOptions:   e.securityOptions(),
 		CDISpecDirs:       []string{},
 		Warnings:          append([]string(nil), notYetWarnings...),
 	}
@@ -171,4 +172,21 @@ func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) 
 		Volumes:    volumes,
 		BuildCache: []any{},
 	}, nil
+}
+
+// securityOptions lists the protections every container gets, in dockerd's
+// "name=...,key=value" form, with what the start-up probe found.
+func (e *Engine) securityOptions() []string {
+	f := e.features
+	opts := []string{"name=seccomp,profile=builtin"}
+	if f.CgroupMode == "unified" {
+		opts = append(opts, "name=cgroupns")
+	}
+	seal := "memfd"
+	if f.Fsopen {
+		seal = "overlay"
+	}
+	opts = append(opts, "name=skiffd,seal="+seal+",cgroup-mode="+f.CgroupMode+",openat2="+fmt.Sprint(f.Openat2)+
+		",pidfd-setns="+fmt.Sprint(f.PidfdSetns)+",clone-into-cgroup="+fmt.Sprint(f.CloneIntoCgroup)+",bpf="+fmt.Sprint(f.BPF))
+	return opts
 }
