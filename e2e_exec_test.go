@@ -559,3 +559,14 @@ func TestCLIExecContainerRemoved(t *testing.T) {
 		t.Fatal("docker exec hung after its container was removed")
 	}
 }
+
+// TestCLIExecCgroupLimits proves that an exec is in its container's
+// cgroup: the container's pids limit stops the exec's forks.
+func TestCLIExecCgroupLimits(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "run", "-d", "--name", "small", "--pids-limit", "20", "busybox", "sleep", "1000")
+	res := d.Docker(t, "exec", "small", "sh", "-c", "i=0; while [ $i -lt 30 ]; do sleep 1 & i=$((i+1)); done; wait")
+	if !strings.Contains(res.Stderr, "can't fork") {
+		t.Errorf("30 forks in a container limited to 20 pids = %v, want sh's fork failure", res)
+	}
+}
