@@ -222,6 +222,29 @@ func TestCLICopyVolume(t *testing.T) {
 	}
 }
 
+// TestCLICopyOwnershipAndReadOnly covers cp -a (the container user's ids)
+// and a read-only rootfs, which refuses copies in but not out.
+func TestCLICopyOwnershipAndReadOnly(t *testing.T) {
+	d := startWithBusybox(t)
+	src := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(src, []byte("x\n"), 0o644)
+	os.Chown(src, 4321, 4321)
+	dockerOK(t, d, "run", "-d", "--name", "usr", "-u", "user", "busybox", "sleep", "1000")
+	dockerOK(t, d, "cp", src, "usr:/tmp/plain")
+	dockerOK(t, d, "cp", "-a", src, "usr:/tmp/archive")
+	if got := dockerOK(t, d, "exec", "usr", "stat", "-c", "%u:%g", "/tmp/plain", "/tmp/archive"); got != "4321:4321\n1000:1000\n" {
+		t.Errorf("owners of copied files = %q, want the archive's, then the container user's", got)
+	}
+
+	dockerOK(t, d, "run", "-d", "--name", "ro", "--read-only", "busybox", "sleep", "1000")
+	if res := d.Docker(t, "cp", src, "ro:/tmp/"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "container rootfs is marked read-only") {
+		t.Errorf("cp into a read-only rootfs: %v", res)
+	}
+	if _, content := cpOut(t, d, "ro:/etc/passwd"); !strings.HasPrefix(content["passwd"], "root:") {
+		t.Errorf("cp out of a read-only rootfs = %q", content)
+	}
+}
+
 // TestCLICopyHostile sends archives and paths that try to leave the
 // container; a sentinel directory on the host must not change.
 func TestCLICopyHostile(t *testing.T) {
