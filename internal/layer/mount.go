@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"skiffd/internal/sys"
 	"strings"
 	"syscall"
-	"unsafe"
 )
 
 // Names inside a container's directory.
@@ -15,22 +15,6 @@ const (
 	upperDirName  = "upper"
 	workDirName   = "work"
 	rootfsDirName = "rootfs"
-)
-
-// The new mount API (Linux 5.2), with the same numbers on every
-// architecture, and the constants of linux/mount.h that it uses.
-const (
-	sysMoveMount = 429
-	sysFsopen    = 430
-	sysFsconfig  = 431
-	sysFsmount   = 432
-
-	fsopenCloexec       = 0x1
-	fsmountCloexec      = 0x1
-	fsconfigSetString   = 1
-	fsconfigCmdCreate   = 6
-	moveMountFEmptyPath = 0x4
-	atFdcwd             = -0x64
 )
 
 // indexOption is overlay's "index" setting. Like dockerd and containerd,
@@ -130,7 +114,7 @@ var errNoLowerdirPlus = errors.New(`overlay "lowerdir+" is not supported`)
 // mountOverlayFs mounts the overlay at target with fsopen, fsconfig,
 // fsmount and move_mount.
 func mountOverlayFs(lowers []string, upper, work, target string) error {
-	fsfd, err := fsopen("overlay")
+	fsfd, err := sys.Fsopen("overlay", sys.FSOPEN_CLOEXEC)
 	if err == syscall.ENOSYS {
 		return errNoLowerdirPlus
 	}
@@ -139,7 +123,7 @@ func mountOverlayFs(lowers []string, upper, work, target string) error {
 	}
 	defer syscall.Close(fsfd)
 	for i, dir := range lowers {
-		if err := fsconfigString(fsfd, "lowerdir+", dir); err != nil {
+		if err := sys.FsconfigSetString(fsfd, "lowerdir+", dir); err != nil {
 			msg := fsLog(fsfd)
 			if i == 0 && err == syscall.EINVAL && strings.Contains(msg, "Unknown parameter") {
 				return errNoLowerdirPlus
@@ -148,19 +132,19 @@ func mountOverlayFs(lowers []string, upper, work, target string) error {
 		}
 	}
 	for _, kv := range [][2]string{{"upperdir", upper}, {"workdir", work}, {"index", indexOption}} {
-		if err := fsconfigString(fsfd, kv[0], kv[1]); err != nil {
+		if err := sys.FsconfigSetString(fsfd, kv[0], kv[1]); err != nil {
 			return fsError(fsfd, kv[0]+" "+kv[1], err)
 		}
 	}
-	if err := fsconfigCreate(fsfd); err != nil {
+	if err := sys.FsconfigCreate(fsfd); err != nil {
 		return fsError(fsfd, "create", err)
 	}
-	mfd, err := fsmount(fsfd)
+	mfd, err := sys.Fsmount(fsfd, sys.FSMOUNT_CLOEXEC, 0)
 	if err != nil {
 		return fsError(fsfd, "fsmount", err)
 	}
 	defer syscall.Close(mfd)
-	if err := moveMount(mfd, target); err != nil {
+	if err := sys.MoveMount(mfd, target); err != nil {
 		return fmt.Errorf("move_mount to %s: %w", target, err)
 	}
 	return nil
@@ -181,69 +165,6 @@ func mountOverlayClassic(lowers []string, upper, work, target string) error {
 	}
 	if err := syscall.Mount("overlay", target, "overlay", 0, data); err != nil {
 		return fmt.Errorf("mount overlay: %w", err)
-	}
-	return nil
-}
-
-func fsopen(fstype string) (int, error) {
-	p, err := syscall.BytePtrFromString(fstype)
-	if err != nil {
-		return -1, err
-	}
-	fd, _, errno := syscall.Syscall(sysFsopen, uintptr(unsafe.Pointer(p)), fsopenCloexec, 0)
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(fd), nil
-}
-
-func fsconfigString(fsfd int, key, value string) error {
-	k, err := syscall.BytePtrFromString(key)
-	if err != nil {
-		return err
-	}
-	v, err := syscall.BytePtrFromString(value)
-	if err != nil {
-		return err
-	}
-	_, _, errno := syscall.Syscall6(sysFsconfig, uintptr(fsfd), fsconfigSetString,
-		uintptr(unsafe.Pointer(k)), uintptr(unsafe.Pointer(v)), 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
-func fsconfigCreate(fsfd int) error {
-	_, _, errno := syscall.Syscall6(sysFsconfig, uintptr(fsfd), fsconfigCmdCreate, 0, 0, 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
-}
-
-func fsmount(fsfd int) (int, error) {
-	fd, _, errno := syscall.Syscall(sysFsmount, uintptr(fsfd), fsmountCloexec, 0)
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(fd), nil
-}
-
-func moveMount(mfd int, target string) error {
-	empty, err := syscall.BytePtrFromString("")
-	if err != nil {
-		return err
-	}
-	t, err := syscall.BytePtrFromString(target)
-	if err != nil {
-		return err
-	}
-	fdcwd := atFdcwd
-	_, _, errno := syscall.Syscall6(sysMoveMount, uintptr(mfd), uintptr(unsafe.Pointer(empty)),
-		uintptr(fdcwd), uintptr(unsafe.Pointer(t)), moveMountFEmptyPath, 0)
-	if errno != 0 {
-		return errno
 	}
 	return nil
 }

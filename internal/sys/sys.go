@@ -27,6 +27,7 @@ const (
 	sysFsopen          = 430
 	sysFsconfig        = 431
 	sysFsmount         = 432
+	sysMoveMount       = 429
 )
 
 // Flags and constants of the calls above, from the kernel's uapi headers.
@@ -35,6 +36,7 @@ const (
 	FSMOUNT_CLOEXEC         = 0x1
 	FSCONFIG_SET_STRING     = 1
 	FSCONFIG_CMD_CREATE     = 6
+	MOVE_MOUNT_F_EMPTY_PATH = 0x4
 	MOUNT_ATTR_RDONLY       = 0x1
 	MOUNT_ATTR_NOSUID       = 0x2
 	MOUNT_ATTR_NODEV        = 0x4
@@ -158,6 +160,25 @@ func Fsmount(fd int, flags, attrs int) (int, error) {
 		return -1, e
 	}
 	return int(m), nil
+}
+
+// MoveMount attaches the detached mount mfd (from Fsmount) at target.
+func MoveMount(mfd int, target string) error {
+	empty, err := syscall.BytePtrFromString("")
+	if err != nil {
+		return err
+	}
+	t, err := syscall.BytePtrFromString(target)
+	if err != nil {
+		return err
+	}
+	atFdcwd := -0x64
+	_, _, e := syscall.Syscall6(sysMoveMount, uintptr(mfd), uintptr(unsafe.Pointer(empty)),
+		uintptr(atFdcwd), uintptr(unsafe.Pointer(t)), MOVE_MOUNT_F_EMPTY_PATH, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // OpenHow is struct open_how of openat2(2).
