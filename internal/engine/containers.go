@@ -220,6 +220,7 @@ func (e *Engine) ContainerInspect(ctx context.Context, name string, size bool) (
 	}
 	out.NetworkSettings = networkSettings(c)
 	c.Unlock()
+	out.ExecIDs = e.containerExecIDs(c.ID)
 	if size {
 		rw, rootfs := e.containerSizes(c)
 		out.SizeRw, out.SizeRootFs = &rw, &rootfs
