@@ -99,6 +99,9 @@ func TestCLICopyDiffExportCommit(t *testing.T) {
 	if names, content := cpOut(t, d, "web:/etc/hostname"); !slices.Equal(names, []string{"hostname"}) || content["hostname"] != ctrID[:12]+"\n" {
 		t.Errorf("docker cp web:/etc/hostname - = %q %q, want the container's hostname", names, content)
 	}
+	if _, content := cpOut(t, d, "web:/etc"); content["etc/hostname"] != ctrID[:12]+"\n" || !strings.Contains(content["etc/hosts"], "localhost") {
+		t.Errorf("docker cp web:/etc - has hostname %q and hosts %q, want the mounted files", content["etc/hostname"], content["etc/hosts"])
+	}
 
 	// Back out to the host, as a directory and as a single file.
 	out := t.TempDir()

@@ -231,7 +231,7 @@ func archiveOf(t *testing.T, fs *containerFS, p string) ([]byte, *apicontainer.P
 	defer r.close()
 	st := fs.stat(r)
 	var buf bytes.Buffer
-	if err := packPath(context.Background(), &buf, r); err != nil {
+	if err := packPath(context.Background(), &buf, fs, r); err != nil {
 		return nil, nil, err
 	}
 	return buf.Bytes(), st, nil
@@ -592,6 +592,9 @@ func TestMounts(t *testing.T) {
 		{path: "/data/esc/f", names: []string{"f"}, content: map[string]string{"f": "in volume\n"}},
 		{path: "/data/hostlink/secret", wantErr: errdefs.ErrNotFound},
 		{path: "/data/hidden", wantErr: errdefs.ErrNotFound},
+		{path: "/etc", names: []string{"etc/", "etc/hostname"}, content: map[string]string{"etc/hostname": "abcdef123456\n"}},
+		{path: "/etc/.", names: []string{"./", "./hostname"}, content: map[string]string{"./hostname": "abcdef123456\n"}},
+		{path: "/", content: map[string]string{"/data/f": "in volume\n", "/etc/hostname": "abcdef123456\n", "/tmp/plain.txt": "plain\n"}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			b, _, err := archiveOf(t, fs, tc.path)
@@ -604,10 +607,15 @@ func TestMounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := tarNames(t, b); !slices.Equal(got, tc.names) {
+			if got := tarNames(t, b); tc.names != nil && !slices.Equal(got, tc.names) {
 				t.Errorf("archive of %s = %q, want %q", tc.path, got, tc.names)
 			}
 			got := tarContents(t, b)
+			for n, body := range got {
+				if strings.Contains(body, "under the mount") || strings.Contains(body, "host secret") {
+					t.Errorf("archive of %s has %s = %q, which no container sees", tc.path, n, body)
+				}
+			}
 			for n, want := range tc.content {
 				if got[n] != want {
 					t.Errorf("archive of %s: %s = %q, want %q", tc.path, n, got[n], want)
