@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/archive"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/skifftest"
 	"skiffd/internal/sys"
@@ -671,4 +673,72 @@ func TestMounts(t *testing.T) {
 		t.Errorf("extract through a volume link to the host = %v", err)
 	}
 	checkSentinel(t, sentinel)
+}
+
+// benchTree writes n files of size bytes under root/data.
+func benchTree(b *testing.B, root string, n, size int) {
+	b.Helper()
+	body := bytes.Repeat([]byte("x"), size)
+	for i := range n {
+		p := filepath.Join(root, "data", fmt.Sprintf("d%02d", i%16), fmt.Sprintf("f%04d", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkArchiveOut measures docker cp out of a container (64 MiB in
+// 256 files) without the HTTP layer.
+func BenchmarkArchiveOut(b *testing.B) {
+	root := b.TempDir()
+	benchTree(b, root, 256, 256<<10)
+	fd, err := syscall.Open(root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	canon, _ := os.Readlink(fdPath(fd))
+	fs := &containerFS{root: root, fd: fd, canon: canon}
+	defer fs.close()
+	b.SetBytes(256 << 18)
+	for b.Loop() {
+		r, err := fs.resolve("/data", "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := packPath(context.Background(), io.Discard, fs, r); err != nil {
+			b.Fatal(err)
+		}
+		r.close()
+	}
+}
+
+// BenchmarkExtractIn measures docker cp into a container (64 MiB in 256
+// files) without the HTTP layer.
+func BenchmarkExtractIn(b *testing.B) {
+	src := b.TempDir()
+	benchTree(b, src, 256, 256<<10)
+	var tarBuf bytes.Buffer
+	if err := archive.Pack(context.Background(), &tarBuf, src, archive.PackOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(256 << 18)
+	for b.Loop() {
+		b.StopTimer()
+		root := filepath.Join(b.TempDir(), "root")
+		os.MkdirAll(filepath.Join(root, "tmp"), 0o755)
+		fd, err := syscall.Open(root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		canon, _ := os.Readlink(fdPath(fd))
+		fs := &containerFS{root: root, fd: fd, canon: canon}
+		b.StartTimer()
+		if err := fs.extract(context.Background(), "/tmp", "bench", false, "", apicontainer.ExtractOptions{}, bytes.NewReader(tarBuf.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		fs.close()
+		b.StartTimer()
+	}
 }
