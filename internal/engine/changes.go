@@ -172,7 +172,7 @@ func (w *changeWalker) classify(dirfd int, n, p string, st *syscall.Stat_t) (boo
 	}
 	lst, found := w.lower(p)
 	if !found {
-		if initLayerPaths[p] && (isDir || (st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Size == 0) || st.Mode&syscall.S_IFMT == syscall.S_IFLNK) {
+		if initLayerPaths[p] && (isDir || (st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Size == 0) || (p == "/etc/mtab" && st.Mode&syscall.S_IFMT == syscall.S_IFLNK)) {
 			// A mount point the runtime made, in dockerd's init layer.
 			return false, 0, nil
 		}

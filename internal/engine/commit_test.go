@@ -218,6 +218,19 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if h := img.Config.History[len(img.Config.History)-1]; h.CreatedBy != "sleep 300" || h.Comment != "msg" || h.EmptyLayer {
 		t.Errorf("history entry = %+v", h)
 	}
+	var layerTar bytes.Buffer
+	if err := e.layers.WriteTar(ctx, img.ChainIDs[len(img.ChainIDs)-1], &layerTar); err != nil {
+		t.Fatal(err)
+	}
+	layerNames := tarNames(t, layerTar.Bytes())
+	if !slices.Contains(layerNames, "srv/dir/a") || !slices.Contains(layerNames, "tmp/live") {
+		t.Errorf("committed layer %q lacks the copied files", layerNames)
+	}
+	for _, n := range layerNames {
+		if strings.HasPrefix(n, "etc/host") || strings.HasPrefix(n, "proc") || strings.HasPrefix(n, "dev") || strings.HasPrefix(n, "sys") || n == "etc/" {
+			t.Errorf("committed layer has the runtime's mount point %s", n)
+		}
+	}
 	ev := events()
 	for _, want := range []string{"container extract-to-dir", "container archive-path", "container pause", "container unpause", "image tag", "container commit"} {
 		if !slices.Contains(ev, want) {
@@ -275,6 +288,23 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	img2, _ := e.images.Get(img2ID)
 	if len(img2.ChainIDs) != len(img.ChainIDs) || !img2.Config.History[len(img2.Config.History)-1].EmptyLayer {
 		t.Errorf("empty commit: %d layers (want %d), history %+v", len(img2.ChainIDs), len(img.ChainIDs), img2.Config.History)
+	}
+	// Nor does one of a container that ran but changed nothing but the
+	// runtime's mount points.
+	idle := create(t, e, "idle", types.Config{Cmd: []string{"true"}}, nil)
+	if err := e.ContainerStart(ctx, idle); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, e, idle, types.WaitConditionNotRunning)
+	if changes, err := e.ContainerChanges(ctx, idle); err != nil || changes != nil {
+		t.Errorf("changes of a container that changed nothing = %q, %v", changeStrings(changes), err)
+	}
+	img3ID, err := e.CommitContainer(ctx, idle, apiimage.CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img3, _ := e.images.Get(img3ID); len(img3.ChainIDs) != len(parent.ChainIDs) {
+		t.Errorf("commit of a container that changed nothing has %d layers, want %d", len(img3.ChainIDs), len(parent.ChainIDs))
 	}
 	if _, err := e.CommitContainer(ctx, "cp2", apiimage.CommitOptions{Repo: "Bad Name"}); errdefs.KindOf(err) != errdefs.ErrInvalidParameter {
 		t.Errorf("commit with a bad repository = %v", err)
