@@ -306,6 +306,43 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if img3, _ := e.images.Get(img3ID); len(img3.ChainIDs) != len(parent.ChainIDs) {
 		t.Errorf("commit of a container that changed nothing has %d layers, want %d", len(img3.ChainIDs), len(parent.ChainIDs))
 	}
+	// Deletions travel as whiteouts: the committed image lacks the file.
+	del := create(t, e, "del", types.Config{Cmd: []string{"sh", "-c", "rm /etc/group && rm -r /root && mkdir /root && touch /root/new"}}, nil)
+	if err := e.ContainerStart(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, e, del, types.WaitConditionNotRunning); code != 0 {
+		t.Fatalf("deleting container exited %d", code)
+	}
+	changes, err = e.ContainerChanges(ctx, del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := changeStrings(changes), []string{"C /etc", "D /etc/group", "D /root", "A /root/new"}; !slices.Equal(got, want) {
+		t.Errorf("changes after deletions = %q, want %q", got, want)
+	}
+	delImg, err := e.CommitContainer(ctx, del, apiimage.CommitOptions{Repo: "deleted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ContainerCreate(ctx, "del2", &types.CreateRequest{Config: &types.Config{Image: delImg}, HostConfig: &types.HostConfig{}}); err != nil {
+		t.Fatal(err)
+	}
+	exp.Reset()
+	if err := e.ContainerExport(ctx, "del2", &exp); err != nil {
+		t.Fatal(err)
+	}
+	files = tarContents(t, exp.Bytes())
+	if _, ok := files["etc/group"]; ok {
+		t.Errorf("the committed image still has /etc/group")
+	}
+	if _, ok := files["root/new"]; !ok {
+		t.Errorf("the committed image lacks /root/new")
+	}
+	if _, ok := files["etc/passwd"]; !ok {
+		t.Errorf("the committed image lost /etc/passwd")
+	}
+
 	if _, err := e.CommitContainer(ctx, "cp2", apiimage.CommitOptions{Repo: "Bad Name"}); errdefs.KindOf(err) != errdefs.ErrInvalidParameter {
 		t.Errorf("commit with a bad repository = %v", err)
 	}
