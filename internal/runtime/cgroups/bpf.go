@@ -74,7 +74,16 @@ func loadDeviceProgram(prog []insn) (int, error) {
 		runtime.KeepAlive(logBuf)
 		return fd, err
 	}
-	fd, err := load(nil)
+	// The verifier gives up with EAGAIN when a signal arrives while it
+	// runs — and the Go runtime sends SIGURG for preemption at any time —
+	// so the load is retried, as libbpf does.
+	var fd int
+	var err error
+	for range 10 {
+		if fd, err = load(nil); !errors.Is(err, syscall.EAGAIN) {
+			break
+		}
+	}
 	if err == nil {
 		return fd, nil
 	}
