@@ -984,11 +984,12 @@ func (fs *containerFS) openInMount(m *cpMount, rel string) (*tree, int, error) {
 }
 
 // extractInto unpacks the tar r below destRel, a directory relative to
-// root. Entry names are taken relative to destRel and checked against it
-// as dockerd's Unpack checks them against its destination: a name, hard
-// link or relative symlink that climbs above it is refused. The names are
-// then made relative to root, so that the applier resolves symbolic links
-// already in the tree as the container would, inside root.
+// root. Entry names are taken relative to the destination and checked as
+// dockerd's Unpack checks them, with paths joined (and so ".." clamped at
+// "/") inside the container: a name or a hard link whose target leaves the
+// destination, or a relative symlink that leads out of it, is refused. The
+// names are then made relative to root, so that the applier resolves
+// symbolic links already in the tree as the container would, inside root.
 func extractInto(ctx context.Context, root, destRel string, r io.Reader, opts archive.ApplyOptions) error {
 	ap, err := archive.NewApplier(ctx, root, opts)
 	if err != nil {
@@ -1008,11 +1009,14 @@ func extractInto(ctx context.Context, root, destRel string, r io.Reader, opts ar
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue
 		}
-		rel, ok := belowDest(hdr.Name)
-		if !ok {
+		if strings.IndexByte(hdr.Name, 0) >= 0 || strings.IndexByte(hdr.Linkname, 0) >= 0 {
+			return errdefs.InvalidParameter(fmt.Errorf("invalid tar entry name %q: contains NUL", hdr.Name))
+		}
+		name := path.Join(dest, hdr.Name)
+		if !underDest(name, dest) {
 			return errdefs.InvalidParameter(fmt.Errorf("%q is outside of %q", hdr.Name, dest))
 		}
-		if rel == "" {
+		if name == dest {
 			if hdr.Typeflag == tar.TypeDir {
 				continue // the destination itself, which exists
 			}
@@ -1020,22 +1024,22 @@ func extractInto(ctx context.Context, root, destRel string, r io.Reader, opts ar
 		}
 		switch hdr.Typeflag {
 		case tar.TypeLink:
-			target, ok := belowDest(hdr.Linkname)
-			if !ok || target == "" {
-				return errdefs.InvalidParameter(fmt.Errorf("invalid hardlink %q -> %q", path.Join(dest, rel), hdr.Linkname))
+			target := path.Join(dest, hdr.Linkname)
+			if !underDest(target, dest) || target == dest {
+				return errdefs.InvalidParameter(fmt.Errorf("invalid hardlink %q -> %q", target, hdr.Linkname))
 			}
-			hdr.Linkname = path.Join(destRel, target)
+			hdr.Linkname = target[1:]
 		case tar.TypeSymlink:
 			if !path.IsAbs(hdr.Linkname) {
-				if t := path.Join(path.Dir(rel), hdr.Linkname); t == ".." || strings.HasPrefix(t, "../") {
-					return errdefs.InvalidParameter(fmt.Errorf("invalid symlink %q -> %q", path.Join(dest, rel), hdr.Linkname))
+				if target := path.Join(path.Dir(name), hdr.Linkname); !underDest(target, dest) {
+					return errdefs.InvalidParameter(fmt.Errorf("invalid symlink %q -> %q", target, hdr.Linkname))
 				}
 			}
 		}
-		hdr.Name = path.Join(destRel, rel)
+		hdr.Name = name[1:]
 		if err := ap.ApplyEntry(hdr, tr); err != nil {
 			if errdefs.KindOf(err) == errdefs.ErrInvalidParameter {
-				return err
+				return errdefs.InvalidParameter(errors.New(withDest(err.Error(), dest)))
 			}
 			return errdefs.System(err)
 		}
@@ -1048,22 +1052,21 @@ func extractInto(ctx context.Context, root, destRel string, r io.Reader, opts ar
 	return nil
 }
 
-// belowDest cleans a tar name relative to the destination: "" for the
-// destination itself, false when it climbs above it. An absolute name is
-// taken relative to the destination, as dockerd does.
-func belowDest(name string) (string, bool) {
-	if strings.IndexByte(name, 0) >= 0 {
-		return "", false
+// underDest reports whether the clean absolute path p is dest or below it.
+func underDest(p, dest string) bool {
+	return dest == "/" || p == dest || strings.HasPrefix(p, dest+"/")
+}
+
+// withDest puts the destination into the applier's overwrite errors,
+// which name the top of its tree ("/") where dockerd names the directory
+// the archive was extracted to.
+func withDest(msg, dest string) string {
+	for _, s := range []string{` with non-directory "/"`, ` with directory "/"`} {
+		if strings.HasSuffix(msg, s) {
+			return strings.TrimSuffix(msg, `"/"`) + strconv.Quote(dest)
+		}
 	}
-	c := path.Clean(name)
-	if c == ".." || strings.HasPrefix(c, "../") {
-		return "", false
-	}
-	c = strings.TrimLeft(c, "/")
-	if c == "." {
-		c = ""
-	}
-	return c, true
+	return msg
 }
 
 // containerUser resolves a container's User ("name", "uid", with an

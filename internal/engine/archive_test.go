@@ -76,25 +76,22 @@ func FuzzAbsContainerPath(f *testing.F) {
 		if strings.HasPrefix(dir, "/") {
 			t.Fatalf("split(%q) dir %q is not relative", abs, dir)
 		}
-		if c, ok := belowDest(p); ok && strings.HasPrefix(c, "/") {
-			t.Fatalf("belowDest(%q) = %q, not relative", p, c)
-		}
 	})
 }
 
-func TestBelowDest(t *testing.T) {
+func TestUnderDest(t *testing.T) {
 	for _, tc := range []struct {
-		in   string
-		want string
-		ok   bool
+		p, dest string
+		want    bool
 	}{
-		{"a", "a", true}, {"./a/b/", "a/b", true}, {"/etc/x", "etc/x", true}, {".", "", true}, {"./", "", true},
-		{"../x", "", false}, {"a/../../x", "", false}, {"..", "", false}, {"a/..", "", true}, {"a\x00b", "", false},
+		{"/tmp/a", "/tmp", true}, {"/tmp", "/tmp", true}, {"/tmpx", "/tmp", false}, {"/etc", "/tmp", false}, {"/x", "/", true},
 	} {
-		got, ok := belowDest(tc.in)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("belowDest(%q) = %q, %v, want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		if got := underDest(tc.p, tc.dest); got != tc.want {
+			t.Errorf("underDest(%q, %q) = %v, want %v", tc.p, tc.dest, got, tc.want)
 		}
+	}
+	if got, want := withDest(`cannot overwrite directory "/tmp/x" with non-directory "/"`, "/tmp"), `cannot overwrite directory "/tmp/x" with non-directory "/tmp"`; got != want {
+		t.Errorf("withDest = %q, want %q", got, want)
 	}
 }
 
@@ -412,6 +409,15 @@ func TestExtract(t *testing.T) {
 			&tar.Header{Typeflag: tar.TypeSymlink, Name: "evil", Linkname: "../../x"}), wantErr: errdefs.ErrInvalidParameter},
 		{name: "hardlink out", dest: "/tmp", tar: tarOf(t,
 			&tar.Header{Typeflag: tar.TypeLink, Name: "hl", Linkname: "../etc/hostname"}), wantErr: errdefs.ErrInvalidParameter},
+		{name: "dotdot name clamped at the root", dest: "/", tar: tarOf(t, reg("../../tmp/clamped", "x")), check: map[string]string{"tmp/clamped": "x"}},
+		{name: "dotdot name back inside", dest: "/tmp", tar: tarOf(t, reg("../tmp/back", "x")), check: map[string]string{"tmp/back": "x"}},
+		{name: "relative symlink staying inside", dest: "/tmp", tar: tarOf(t,
+			&tar.Header{Typeflag: tar.TypeSymlink, Name: "d/l", Linkname: "../plain.txt"}), check: map[string]string{"tmp/d/l": "plain\n"}},
+		{name: "hardlink out message", dest: "/tmp", tar: tarOf(t,
+			&tar.Header{Typeflag: tar.TypeLink, Name: "hl", Linkname: "../etc/hostname"}), wantErr: errdefs.ErrInvalidParameter, msg: `invalid hardlink "/etc/hostname" -> "../etc/hostname"`},
+		{name: "overwrite message", dest: "/tmp", opts: apicontainer.ExtractOptions{NoOverwriteDirNonDir: true},
+			tar: tarOf(t, &tar.Header{Typeflag: tar.TypeDir, Name: "plain.txt/"}), wantErr: errdefs.ErrInvalidParameter,
+			msg: `cannot overwrite non-directory "/tmp/plain.txt" with directory "/tmp"`},
 		{name: "hardlink in", dest: "/tmp", tar: tarOf(t, reg("a", "A"),
 			&tar.Header{Typeflag: tar.TypeLink, Name: "b", Linkname: "a"}), check: map[string]string{"tmp/b": "A"}},
 		{name: "whiteout kept literal", dest: "/tmp", tar: tarOf(t, reg(".wh.plain.txt", "")), check: map[string]string{"tmp/plain.txt": "plain\n", "tmp/.wh.plain.txt": ""}},
