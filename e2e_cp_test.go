@@ -225,6 +225,32 @@ func TestCLICopyVolume(t *testing.T) {
 	}
 }
 
+// TestCLICopyBind copies into and out of bind mounts, refusing a
+// read-only one as dockerd does.
+func TestCLICopyBind(t *testing.T) {
+	d := startWithBusybox(t)
+	rw, ro := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(ro, "kept"), []byte("read only\n"), 0o644)
+	dockerOK(t, d, "run", "-d", "--name", "bind", "-v", rw+":/rw", "-v", ro+":/ro:ro", "busybox", "sleep", "1000")
+	res := d.DockerIn(t, bytes.NewReader(buildTar(t, map[string]string{"f": "via cp\n"})), "cp", "-", "bind:/rw")
+	if res.ExitCode != 0 {
+		t.Fatalf("cp into a bind mount: %v", res)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "f")); err != nil || string(b) != "via cp\n" {
+		t.Errorf("host side of the bind mount has f = %q, %v", b, err)
+	}
+	if _, content := cpOut(t, d, "bind:/ro/kept"); content["kept"] != "read only\n" {
+		t.Errorf("cp out of a read-only bind = %q", content)
+	}
+	res = d.DockerIn(t, bytes.NewReader(buildTar(t, map[string]string{"g": "x"})), "cp", "-", "bind:/ro")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "mounted volume is marked read-only") {
+		t.Errorf("cp into a read-only bind: %v", res)
+	}
+	if _, err := os.Stat(filepath.Join(ro, "g")); err == nil {
+		t.Errorf("cp wrote into a read-only bind mount")
+	}
+}
+
 // TestCLICopyOwnershipAndReadOnly covers cp -a (the container user's ids)
 // and a read-only rootfs, which refuses copies in but not out.
 func TestCLICopyOwnershipAndReadOnly(t *testing.T) {
