@@ -430,6 +430,9 @@ func mergeCommitConfig(user, ctr *image.ContainerConfig) {
 			if uh.StartPeriod == 0 {
 				uh.StartPeriod = ch.StartPeriod
 			}
+			if uh.StartInterval == 0 {
+				uh.StartInterval = ch.StartInterval
+			}
 			if uh.Retries == 0 {
 				uh.Retries = ch.Retries
 			}
