@@ -103,6 +103,13 @@ func (e *Engine) openContainers() error {
 func (e *Engine) runtimeRoot() string { return filepath.Join(e.opts.ExecRoot, "containers") }
 
 // state returns the in-memory state of container id, creating it.
+// run returns the runtime container of the current run, or nil.
+func (cs *ctrState) run() *shimclient.Container {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.rc
+}
+
 func (e *Engine) state(id string) *ctrState {
 	e.ctrMu.Lock()
 	defer e.ctrMu.Unlock()

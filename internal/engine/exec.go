@@ -132,9 +132,7 @@ func (e *Engine) currentRun(id string) *shimclient.Container {
 	if cs == nil {
 		return nil
 	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return cs.rc
+	return cs.run()
 }
 
 // execGone reports whether an exec is to be forgotten: its container is

@@ -532,9 +532,7 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 		c.Unlock()
 		return nil
 	}
-	cs.mu.Lock()
-	rc := cs.rc
-	cs.mu.Unlock()
+	rc := cs.run()
 	if !c.State.Running || rc == nil {
 		c.Unlock()
 		return errdefs.Conflict(fmt.Errorf("Cannot kill container: %s: %w", name, notRunning(c)))
@@ -574,9 +572,7 @@ func (e *Engine) ContainerPause(ctx context.Context, name string) error {
 	c.Lock()
 	defer c.Unlock()
 	cs := e.state(c.ID)
-	cs.mu.Lock()
-	rc := cs.rc
-	cs.mu.Unlock()
+	rc := cs.run()
 	switch {
 	case !c.State.Running || rc == nil && !c.State.Restarting:
 		return notRunning(c)
@@ -605,9 +601,7 @@ func (e *Engine) ContainerUnpause(ctx context.Context, name string) error {
 	c.Lock()
 	defer c.Unlock()
 	cs := e.state(c.ID)
-	cs.mu.Lock()
-	rc := cs.rc
-	cs.mu.Unlock()
+	rc := cs.run()
 	if !c.State.Paused || rc == nil {
 		return errdefs.Conflict(fmt.Errorf("Container %s is not paused", c.ID))
 	}
@@ -756,9 +750,7 @@ func (e *Engine) ContainerResize(ctx context.Context, name string, height, width
 		return errdefs.InvalidParameter(fmt.Errorf("invalid terminal size %dx%d", height, width))
 	}
 	cs := e.state(c.ID)
-	cs.mu.Lock()
-	rc := cs.rc
-	cs.mu.Unlock()
+	rc := cs.run()
 	if rc == nil {
 		return notRunning(c)
 	}
@@ -847,9 +839,7 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 		return nil, errdefs.InvalidParameter(fmt.Errorf("Cannot update container %s: skiffd does not support updating devices or ulimits", c.ID))
 	}
 	cs := e.state(c.ID)
-	cs.mu.Lock()
-	rc := cs.rc
-	cs.mu.Unlock()
+	rc := cs.run()
 	if rc != nil {
 		res := spec.Resources{
 			Memory: r.Memory, MemorySwap: r.MemorySwap, MemoryReservation: r.MemoryReservation,

@@ -84,9 +84,7 @@ func (e *Engine) statsSample(cc *container.Container) *types.StatsJSON {
 		IoTimeRecursive: []types.BlkioStatEntry{}, SectorsRecursive: []types.BlkioStatEntry{},
 	}
 	cs := e.state(cc.ID)
-	cs.mu.Lock()
-	rc := cs.rc
-	cs.mu.Unlock()
+	rc := cs.run()
 	if rc == nil {
 		out.Read = time.Time{}
 		return out

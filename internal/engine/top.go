@@ -31,9 +31,7 @@ func (e *Engine) ContainerTop(ctx context.Context, name, psArgs string) (*types.
 	}
 	c.Lock()
 	cs := e.state(c.ID)
-	cs.mu.Lock()
-	rc := cs.rc
-	cs.mu.Unlock()
+	rc := cs.run()
 	running := c.State.Running && !c.State.Restarting
 	c.Unlock()
 	if !running || rc == nil {
