@@ -153,6 +153,11 @@ func resolveUser(userSpec string, extra []string, passwd, group io.Reader) (*exe
 			u.Groups = append(u.Groups, gid)
 		}
 	}
+	// dockerd lists the primary group among the supplementary ones too
+	// (`id` shows groups=50(staff),1000(user) for -u 1000).
+	if !slices.Contains(u.Groups, u.GID) {
+		u.Groups = append(u.Groups, u.GID)
+	}
 	if u.Home == "" {
 		u.Home = "/"
 	}

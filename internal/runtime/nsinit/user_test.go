@@ -20,12 +20,15 @@ func TestResolveUser(t *testing.T) {
 		want  execUser
 		err   string
 	}{
-		{user: "", want: execUser{UID: 0, GID: 0, Home: "/root"}},
-		{user: "user", want: execUser{UID: 1000, GID: 1000, Groups: []uint32{50, 29}, Home: "/home/user"}},
-		{user: "user:staff", want: execUser{UID: 1000, GID: 50, Home: "/home/user"}},
-		{user: "1000:0", want: execUser{UID: 1000, GID: 0, Home: "/home/user"}},
-		{user: "4242", want: execUser{UID: 4242, GID: 0, Home: "/"}},
-		{user: "4242:4343", extra: []string{"audio", "77"}, want: execUser{UID: 4242, GID: 4343, Groups: []uint32{29, 77}, Home: "/"}},
+		// As dockerd (checked against dockerd 20.10): the groups listing
+		// the user by name, then --group-add, then the primary group.
+		{user: "", want: execUser{UID: 0, GID: 0, Groups: []uint32{0}, Home: "/root"}},
+		{user: "user", want: execUser{UID: 1000, GID: 1000, Groups: []uint32{50, 29, 1000}, Home: "/home/user"}},
+		{user: "user:staff", want: execUser{UID: 1000, GID: 50, Groups: []uint32{50}, Home: "/home/user"}},
+		{user: "1000:0", want: execUser{UID: 1000, GID: 0, Groups: []uint32{0}, Home: "/home/user"}},
+		{user: "4242", want: execUser{UID: 4242, GID: 0, Groups: []uint32{0}, Home: "/"}},
+		{user: "4242:4343", extra: []string{"audio", "77"}, want: execUser{UID: 4242, GID: 4343, Groups: []uint32{29, 77, 4343}, Home: "/"}},
+		{user: "user", extra: []string{"staff"}, want: execUser{UID: 1000, GID: 1000, Groups: []uint32{50, 29, 1000}, Home: "/home/user"}},
 		{user: "nope", err: "unable to find user nope: no matching entries in passwd file"},
 		{user: "user:nope", err: "unable to find group nope: no matching entries in group file"},
 		{user: "root", extra: []string{"nope"}, err: "unable to find group nope: no matching entries in group file"},
