@@ -4,21 +4,17 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"skiffd/internal/runtime/pty"
 	"skiffd/internal/skifftest"
 )
 
@@ -440,64 +436,20 @@ func TestCLIContainerConcurrent(t *testing.T) {
 // and the exit code.
 func TestCLIContainerTTY(t *testing.T) {
 	d := startWithBusybox(t)
-	master, slave, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	if err := pty.Resize(slave, 30, 100); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(skifftest.DockerPath(t), "run", "-it", "--rm", "busybox", "sh")
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+filepath.Join(d.Dir, "docker-config"))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	var mu sync.Mutex
-	var out bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	expect := func(s string) {
-		t.Helper()
-		waitFor(t, fmt.Sprintf("%q on the terminal", s), func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return strings.Contains(out.String(), s)
-		})
-	}
-	expect("/ # ")
-	io.WriteString(master, "echo $((6*7)); stty size\r")
-	expect("42\r\n30 100\r\n")
-	io.WriteString(master, "sleep 100\r")
-	time.Sleep(300 * time.Millisecond)
-	io.WriteString(master, "\x03")
-	expect("^C")
-	io.WriteString(master, "exit 5\r")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 5 {
-			t.Errorf("docker run -it exited with %v, want 5", err)
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		mu.Lock()
-		t.Fatalf("docker run -it did not exit; terminal:\n%q", out.String())
+	term := d.DockerTerminal(t, 30, 100, "run", "-it", "--rm", "--name", "tty", "busybox", "sh")
+	term.Expect("/ # ")
+	term.Type("echo $((6*7)); stty size\r")
+	term.Expect("42\r\n30 100\r\n")
+	// ^C must reach the foreground process, so wait until it runs.
+	term.Type("sleep 100\r")
+	term.WaitFor("sleep 100 to run in the container", func() bool {
+		return strings.Contains(d.Docker(t, "top", "tty").Stdout, "sleep 100")
+	})
+	term.Type("\x03")
+	term.Expect("^C")
+	term.Type("exit 5\r")
+	if code := term.ExitCode(); code != 5 {
+		t.Errorf("docker run -it exited with %d, want 5; terminal:\n%q", code, term.Output())
 	}
 }
 

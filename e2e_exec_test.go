@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,12 +15,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"skiffd/internal/runtime/pty"
 	"skiffd/internal/skifftest"
 )
 
@@ -177,71 +173,22 @@ func TestCLIExec(t *testing.T) {
 func TestCLIExecTTY(t *testing.T) {
 	d := startWithBusybox(t)
 	startExecTarget(t, d)
-	master, slave, err := pty.Open()
-	if err != nil {
+	term := d.DockerTerminal(t, 30, 100, "exec", "-it", "web", "sh")
+	term.Expect("/ # ")
+	term.Type("echo $((6*7)) $TERM; stty size; tty\r")
+	term.Expect("42 xterm\r\n30 100\r\n/dev/pts/0\r\n")
+	// A new size reaches the CLI as SIGWINCH and the exec through resize;
+	// the CLI may still be on the old size when the first stty runs.
+	if err := term.Resize(40, 120); err != nil {
 		t.Fatal(err)
 	}
-	defer master.Close()
-	if err := pty.Resize(slave, 30, 100); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(skifftest.DockerPath(t), "exec", "-it", "web", "sh")
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+filepath.Join(d.Dir, "docker-config"))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	var mu sync.Mutex
-	var out bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	expect := func(s string) {
-		t.Helper()
-		waitFor(t, fmt.Sprintf("%q on the terminal", s), func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return strings.Contains(out.String(), s)
-		})
-	}
-	expect("/ # ")
-	io.WriteString(master, "echo $((6*7)) $TERM; stty size; tty\r")
-	expect("42 xterm\r\n30 100\r\n/dev/pts/0\r\n")
-	// A new size reaches the CLI as SIGWINCH and the exec through resize.
-	if err := pty.Resize(master, 40, 120); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the new size in the exec", func() bool {
-		io.WriteString(master, "stty size\r")
-		time.Sleep(100 * time.Millisecond)
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Contains(out.String(), "40 120\r\n")
+	term.WaitFor("the new size in the exec", func() bool {
+		term.Type("stty size\r")
+		return strings.Contains(term.Output(), "40 120\r\n")
 	})
-	io.WriteString(master, "exit 6\r")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 6 {
-			t.Errorf("docker exec -it exited with %v, want 6", err)
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		mu.Lock()
-		t.Fatalf("docker exec -it did not exit; terminal:\n%q", out.String())
+	term.Type("exit 6\r")
+	if code := term.ExitCode(); code != 6 {
+		t.Errorf("docker exec -it exited with %d, want 6; terminal:\n%q", code, term.Output())
 	}
 }
 
