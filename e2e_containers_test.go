@@ -285,7 +285,7 @@ func TestCLIContainerLifecycle(t *testing.T) {
 	}
 	ch := make(chan waited, 1)
 	go func() { ch <- waited{d.Docker(t, "wait", "web2")} }()
-	time.Sleep(300 * time.Millisecond) // let the wait register; not synchronisation of the result
+	// Whether the wait registers before or after the kill, it answers 137.
 	dockerOK(t, d, "kill", "web2")
 	w := <-ch
 	if w.res.ExitCode != 0 || w.res.Stdout != "137\n" {
@@ -366,8 +366,13 @@ func TestCLIContainerLiveRestore(t *testing.T) {
 	dockerOK(t, d1, "run", "-d", "--name", "quit", "busybox", "sh", "-c", "sleep 1; echo bye; exit 7")
 	dockerOK(t, d1, "run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 1; exit 1")
 	pid := inspectField(t, d1, "keep", "{{.State.Pid}}")
+	quitPid := inspectField(t, d1, "quit", "{{.State.Pid}}")
 	d1.Kill()
-	time.Sleep(1500 * time.Millisecond) // let "quit" exit while no daemon runs
+	// "quit" exits while no daemon runs: its shim reaps it.
+	waitFor(t, "quit to exit while no daemon runs", func() bool {
+		_, err := os.Stat("/proc/" + quitPid)
+		return os.IsNotExist(err)
+	})
 
 	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}})
 	removeAllAtEnd(t, d2)
@@ -652,7 +657,11 @@ func TestCLIContainerCrashDuringRuns(t *testing.T) {
 			d1.Docker(t, "rm", "-f", fmt.Sprintf("r%d", i-1))
 		}()
 	}
-	time.Sleep(400 * time.Millisecond)
+	// Kill the daemon in the middle of the storm: once a few containers exist.
+	waitFor(t, "a few containers to exist", func() bool {
+		entries, _ := os.ReadDir(filepath.Join(d1.DataRoot, "containers"))
+		return len(entries) >= 3
+	})
 	d1.Kill()
 	wg.Wait()
 
