@@ -370,30 +370,8 @@ func mergeCommitConfig(user, ctr *image.ContainerConfig) {
 	if user.User == "" {
 		user.User = ctr.User
 	}
-	if len(user.ExposedPorts) == 0 {
-		user.ExposedPorts = maps.Clone(ctr.ExposedPorts)
-	} else {
-		for p := range ctr.ExposedPorts {
-			user.ExposedPorts[p] = struct{}{}
-		}
-	}
-	if len(user.Env) == 0 {
-		user.Env = slices.Clone(ctr.Env)
-	} else {
-		for _, ce := range ctr.Env {
-			key, _, _ := strings.Cut(ce, "=")
-			found := false
-			for _, ue := range user.Env {
-				if k, _, _ := strings.Cut(ue, "="); k == key {
-					found = true
-					break
-				}
-			}
-			if !found {
-				user.Env = append(user.Env, ce)
-			}
-		}
-	}
+	user.ExposedPorts = mergePorts(user.ExposedPorts, ctr.ExposedPorts)
+	user.Env = mergeEnv(user.Env, ctr.Env)
 	if user.Labels == nil {
 		user.Labels = map[string]string{}
 	}

@@ -187,31 +187,8 @@ func mergeImageConfig(cfg *types.Config, img *image.ContainerConfig) {
 	if cfg.User == "" {
 		cfg.User = img.User
 	}
-	if len(img.ExposedPorts) > 0 {
-		if cfg.ExposedPorts == nil {
-			cfg.ExposedPorts = map[string]struct{}{}
-		}
-		for p := range img.ExposedPorts {
-			cfg.ExposedPorts[p] = struct{}{}
-		}
-	}
-	if len(cfg.Env) == 0 {
-		cfg.Env = slices.Clone(img.Env)
-	} else {
-		for _, ie := range img.Env {
-			key, _, _ := strings.Cut(ie, "=")
-			found := false
-			for _, ue := range cfg.Env {
-				if k, _, _ := strings.Cut(ue, "="); k == key {
-					found = true
-					break
-				}
-			}
-			if !found {
-				cfg.Env = append(cfg.Env, ie)
-			}
-		}
-	}
+	cfg.ExposedPorts = mergePorts(cfg.ExposedPorts, img.ExposedPorts)
+	cfg.Env = mergeEnv(cfg.Env, img.Env)
 	if len(img.Labels) > 0 {
 		labels := map[string]string{}
 		for k, v := range img.Labels {
@@ -720,4 +697,35 @@ func validateSysctls(hc *types.HostConfig) error {
 		}
 	}
 	return nil
+}
+
+// mergePorts returns the union of two exposed-port sets, reusing ports when
+// it can.
+func mergePorts(ports, base map[string]struct{}) map[string]struct{} {
+	if len(base) == 0 {
+		return ports
+	}
+	if ports == nil {
+		ports = make(map[string]struct{}, len(base))
+	}
+	for p := range base {
+		ports[p] = struct{}{}
+	}
+	return ports
+}
+
+// mergeEnv returns env with every entry of base whose variable env does not
+// set appended, as dockerd merges an image's (or a container's) Env under
+// the one given.
+func mergeEnv(env, base []string) []string {
+	if len(env) == 0 {
+		return slices.Clone(base)
+	}
+	for _, be := range base {
+		key, _, _ := strings.Cut(be, "=")
+		if !slices.ContainsFunc(env, func(e string) bool { k, _, _ := strings.Cut(e, "="); return k == key }) {
+			env = append(env, be)
+		}
+	}
+	return env
 }

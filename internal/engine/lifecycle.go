@@ -396,11 +396,9 @@ func (e *Engine) ContainerStop(ctx context.Context, name string, signal string, 
 	if err != nil {
 		return err
 	}
-	sig := syscall.Signal(0)
-	if signal != "" {
-		if sig, err = parseSignal(signal); err != nil {
-			return errdefs.InvalidParameter(err)
-		}
+	sig, err := optionalSignal(signal)
+	if err != nil {
+		return err
 	}
 	c.Lock()
 	cs := e.state(c.ID)
@@ -488,11 +486,9 @@ func (e *Engine) ContainerRestart(ctx context.Context, name string, signal strin
 	if err != nil {
 		return err
 	}
-	sig := syscall.Signal(0)
-	if signal != "" {
-		if sig, err = parseSignal(signal); err != nil {
-			return errdefs.InvalidParameter(err)
-		}
+	sig, err := optionalSignal(signal)
+	if err != nil {
+		return err
 	}
 	c.Lock()
 	cs := e.state(c.ID)
@@ -966,4 +962,17 @@ func mergeMounts(base, user []spec.Mount) []spec.Mount {
 		out = append(out, m)
 	}
 	return append(out, user...)
+}
+
+// optionalSignal parses the signal parameter of stop and restart; "" means
+// the container's own stop signal (0 here).
+func optionalSignal(signal string) (syscall.Signal, error) {
+	if signal == "" {
+		return 0, nil
+	}
+	sig, err := parseSignal(signal)
+	if err != nil {
+		return 0, errdefs.InvalidParameter(err)
+	}
+	return sig, nil
 }
