@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -392,35 +391,18 @@ func Stats(b Backend) wire.HandlerFunc {
 func Attach(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
-		var conn *wire.HijackedConn
-		var ttyStream bool
+		st := wire.NewStreamTakeover(w, r, false)
 		cfg := &AttachConfig{
 			Stdin: wire.BoolValue(r, "stdin"), Stdout: wire.BoolValue(r, "stdout"), Stderr: wire.BoolValue(r, "stderr"),
 			Logs: wire.BoolValue(r, "logs"), Stream: wire.BoolValue(r, "stream"), DetachKeys: q.Get("detachKeys"),
-		}
-		cfg.GetStreams = func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
-			c, err := wire.Hijack(w, r, wire.StreamMediaType(r.Context(), tty), false)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			conn, ttyStream = c, tty
-			if tty {
-				return c, c, c, nil
-			}
-			o, e := stdcopy.NewWriters(c)
-			return c, o, e, nil
+			GetStreams: st.Take,
 		}
 		err := b.ContainerAttach(r.Context(), r.PathValue("id"), cfg)
-		if conn == nil {
+		if !st.Taken() {
 			return err // nothing hijacked: an ordinary HTTP error
 		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			// The stream has begun: the error can only travel in band.
-			if !ttyStream && !strings.Contains(err.Error(), "use of closed network connection") {
-				fmt.Fprintf(stdcopy.NewWriter(conn, stdcopy.Systemerr), "%v\n", err)
-			}
-		}
-		conn.Close()
+		// The stream has begun: an error can only travel in band.
+		st.Finish(err)
 		return nil
 	}
 }

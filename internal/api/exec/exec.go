@@ -9,12 +9,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/api/wire"
 	"skiffd/internal/errdefs"
-	"skiffd/internal/stdcopy"
 )
 
 // Backend is what the exec endpoints need from the engine.
@@ -82,28 +80,13 @@ func Start(b Backend) wire.HandlerFunc {
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
-		var conn *wire.HijackedConn
-		var ttyStream bool
-		cfg.GetStreams = func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
-			c, err := wire.Hijack(w, r, wire.StreamMediaType(r.Context(), tty), true)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			conn, ttyStream = c, tty
-			if tty {
-				return c, c, c, nil
-			}
-			o, e := stdcopy.NewWriters(c)
-			return c, o, e, nil
-		}
+		st := wire.NewStreamTakeover(w, r, true)
+		cfg.GetStreams = st.Take
 		err := b.ContainerExecStart(r.Context(), r.PathValue("id"), cfg)
-		if conn == nil {
+		if !st.Taken() {
 			return err
 		}
-		if err != nil && !ttyStream && !strings.Contains(err.Error(), "use of closed network connection") {
-			fmt.Fprintf(stdcopy.NewWriter(conn, stdcopy.Systemerr), "%v\n", err)
-		}
-		conn.Close()
+		st.Finish(err)
 		return nil
 	}
 }

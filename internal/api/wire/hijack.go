@@ -2,10 +2,15 @@ package wire
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
+
+	"skiffd/internal/stdcopy"
 )
 
 // Media types of hijacked and log streams. API 1.42+ says which framing a
@@ -103,4 +108,48 @@ func Hijack(w http.ResponseWriter, r *http.Request, mediaType string, withAPIHea
 		hc.untrack = t(func() { conn.Close() })
 	}
 	return hc, nil
+}
+
+// StreamTakeover is the connection take-over shared by attach and exec
+// start: the engine validates first and calls Take only then, so errors
+// found before still become ordinary HTTP answers.
+type StreamTakeover struct {
+	w              http.ResponseWriter
+	r              *http.Request
+	withAPIHeaders bool
+	conn           *HijackedConn
+	tty            bool
+}
+
+// NewStreamTakeover prepares to take over r's connection.
+func NewStreamTakeover(w http.ResponseWriter, r *http.Request, withAPIHeaders bool) *StreamTakeover {
+	return &StreamTakeover{w: w, r: r, withAPIHeaders: withAPIHeaders}
+}
+
+// Take hijacks the connection and returns the client's input and the
+// output writers: raw with a TTY, stdcopy-framed otherwise.
+func (s *StreamTakeover) Take(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+	c, err := Hijack(s.w, s.r, StreamMediaType(s.r.Context(), tty), s.withAPIHeaders)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s.conn, s.tty = c, tty
+	if tty {
+		return c, c, c, nil
+	}
+	o, e := stdcopy.NewWriters(c)
+	return c, o, e, nil
+}
+
+// Taken reports whether Take ran: afterwards no HTTP answer can be sent.
+func (s *StreamTakeover) Taken() bool { return s.conn != nil }
+
+// Finish reports err in band (a systemerr frame on a multiplexed stream;
+// a raw TTY stream has no place for it) and closes the connection.
+func (s *StreamTakeover) Finish(err error) {
+	if err != nil && !errors.Is(err, io.EOF) && !s.tty && !errors.Is(err, net.ErrClosed) &&
+		!strings.Contains(err.Error(), "use of closed network connection") {
+		fmt.Fprintf(stdcopy.NewWriter(s.conn, stdcopy.Systemerr), "%v\n", err)
+	}
+	s.conn.Close()
 }
