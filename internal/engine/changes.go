@@ -201,19 +201,11 @@ func (w *changeWalker) classify(dirfd int, n, p string, st *syscall.Stat_t) (boo
 func (w *changeWalker) lower(p string) (syscall.Stat_t, bool) {
 	rel := p[1:]
 	for _, l := range w.lowers {
-		fd, err := sys.Openat2(l, rel, &sys.OpenHow{
-			Flags:   uint64(sys.O_PATH | syscall.O_NOFOLLOW | syscall.O_CLOEXEC),
-			Resolve: sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_BENEATH,
-		})
+		fd, st, err := openBeneath(l, rel)
 		if err != nil {
 			continue
 		}
-		var st syscall.Stat_t
-		err = syscall.Fstat(fd, &st)
 		syscall.Close(fd)
-		if err != nil {
-			continue
-		}
 		if isWhiteout(&st) {
 			return st, false
 		}
@@ -310,4 +302,22 @@ func dirNames(dirfd int) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// openBeneath opens rel below dirfd as an O_PATH descriptor, following no
+// symbolic link on the way, and stats it. The caller closes the fd.
+func openBeneath(dirfd int, rel string) (int, syscall.Stat_t, error) {
+	var st syscall.Stat_t
+	fd, err := sys.Openat2(dirfd, rel, &sys.OpenHow{
+		Flags:   uint64(sys.O_PATH | syscall.O_NOFOLLOW | syscall.O_CLOEXEC),
+		Resolve: sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_BENEATH,
+	})
+	if err != nil {
+		return -1, st, err
+	}
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return -1, st, err
+	}
+	return fd, st, nil
 }

@@ -249,17 +249,8 @@ func runtimeArtifacts(upper string, lowers []string) (map[string]bool, error) {
 	skip := map[string]bool{}
 	for _, p := range paths {
 		rel := p[1:]
-		fd, err := sys.Openat2(ufd, rel, &sys.OpenHow{
-			Flags:   uint64(sys.O_PATH | syscall.O_NOFOLLOW | syscall.O_CLOEXEC),
-			Resolve: sys.RESOLVE_NO_SYMLINKS | sys.RESOLVE_BENEATH,
-		})
+		fd, st, err := openBeneath(ufd, rel)
 		if err != nil {
-			continue
-		}
-		var st syscall.Stat_t
-		err = syscall.Fstat(fd, &st)
-		if err != nil {
-			syscall.Close(fd)
 			continue
 		}
 		lst, inLower := w.lower(p)
