@@ -391,7 +391,15 @@ func readonlyRecursive(fd int) error {
 	if err != nil {
 		return err
 	}
-	info, err := os.ReadFile("/proc/self/mountinfo")
+	return remountReadonlyBelow(top)
+}
+
+// remountReadonlyBelow remounts every mount below the mount point top
+// read-only, keeping each one's other flags: the fallback of
+// readonlyRecursive for kernels without mount_setattr.
+func remountReadonlyBelow(top string) error {
+	// thread-self: the mount namespace is the calling thread's.
+	info, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		return err
 	}
