@@ -256,6 +256,19 @@ func TestCLIDevBindMount(t *testing.T) {
 		}
 	})
 
+	// --privileged would add every host device to the setup.
+	t.Run("privileged", func(t *testing.T) {
+		dir := setup(t, true)
+		before := snapshotDir(t, dir)
+		out := dockerOK(t, d, "run", "--rm", "--privileged", "-v", dir+":/dev", "busybox", "cat", "/dev/sentinel")
+		if out != "sentinel\n" {
+			t.Errorf("privileged container with /dev bound from %s printed %q, want the sentinel", dir, out)
+		}
+		for _, diff := range diffSnapshots(before, snapshotDir(t, dir)) {
+			t.Errorf("the bound /dev changed: %s", diff)
+		}
+	})
+
 	t.Run("fake null", func(t *testing.T) {
 		dir := setup(t, false)
 		before := snapshotDir(t, dir)
