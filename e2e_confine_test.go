@@ -203,7 +203,8 @@ func diffSnapshots(before, after map[string]devEntry) []string {
 
 // TestCLIDevBindMount: a bind mount on /dev (-v dir:/dev) gets no device
 // setup: no node is created, replaced or chowned there and no fd, stdin,
-// stdout or stderr link added (issue 9, item 3). A temporary directory
+// stdout or stderr link added (issue 9, item 3); the container's own
+// /dev/shm is mounted into it, as dockerd does. A temporary directory
 // stands in for the host's /dev, which is never touched. With a regular
 // file named null there, masking refuses to bind it over the masked paths
 // and the start fails, instead of showing the file's content at
@@ -215,8 +216,12 @@ func TestCLIDevBindMount(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "sentinel"), []byte("sentinel\n"), 0o640); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Mkdir(filepath.Join(dir, "pts"), 0o755); err != nil {
-			t.Fatal(err)
+		// The mount points a real /dev has: the container's /dev/shm
+		// is mounted on shm.
+		for _, sub := range []string{"pts", "shm"} {
+			if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := os.Symlink("/nowhere", filepath.Join(dir, "link")); err != nil {
 			t.Fatal(err)
@@ -247,9 +252,9 @@ func TestCLIDevBindMount(t *testing.T) {
 	t.Run("real null", func(t *testing.T) {
 		dir := setup(t, true)
 		before := snapshotDir(t, dir)
-		out := dockerOK(t, d, "run", "--rm", "-v", dir+":/dev", "busybox", "sh", "-c", "cat /dev/sentinel; wc -c < /proc/interrupts")
-		if out != "sentinel\n0\n" {
-			t.Errorf("container with /dev bound from %s printed %q, want the sentinel and an empty (masked) /proc/interrupts", dir, out)
+		out := dockerOK(t, d, "run", "--rm", "-v", dir+":/dev", "busybox", "sh", "-c", "cat /dev/sentinel; wc -c < /proc/interrupts; stat -f -c %T /dev/shm")
+		if out != "sentinel\n0\ntmpfs\n" {
+			t.Errorf("container with /dev bound from %s printed %q, want the sentinel, an empty (masked) /proc/interrupts and its own tmpfs on /dev/shm", dir, out)
 		}
 		for _, diff := range diffSnapshots(before, snapshotDir(t, dir)) {
 			t.Errorf("the bound /dev changed: %s", diff)
