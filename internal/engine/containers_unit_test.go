@@ -16,6 +16,7 @@ import (
 	apicontainer "skiffd/internal/api/container"
 	"skiffd/internal/api/types"
 	"skiffd/internal/image"
+	"skiffd/internal/runtime/spec"
 )
 
 // The engine satisfies the container endpoints' backend.
@@ -488,5 +489,34 @@ func TestProbeArgs(t *testing.T) {
 	b.Write(bytes.Repeat([]byte("x"), maxProbeOutput-1))
 	if n, _ := b.Write([]byte("abc")); n != 3 || b.String() != strings.Repeat("x", maxProbeOutput-1)+"a" {
 		t.Errorf("limitedBuffer kept %d bytes, want %d", len(b.String()), maxProbeOutput)
+	}
+}
+
+func TestMergeMounts(t *testing.T) {
+	dests := func(ms []spec.Mount) string {
+		var d []string
+		for _, m := range ms {
+			d = append(d, m.Type+":"+m.Destination)
+		}
+		return strings.Join(d, " ")
+	}
+	base := spec.DefaultMounts()
+	bind := func(dst string) spec.Mount { return spec.Mount{Destination: dst, Type: "bind", Source: "/h"} }
+	for _, tc := range []struct {
+		name string
+		user []spec.Mount
+		want string
+	}{
+		{"none", nil, "proc:/proc tmpfs:/dev devpts:/dev/pts sysfs:/sys cgroup:/sys/fs/cgroup mqueue:/dev/mqueue tmpfs:/dev/shm"},
+		{"data", []spec.Mount{bind("/data")}, "proc:/proc tmpfs:/dev devpts:/dev/pts sysfs:/sys cgroup:/sys/fs/cgroup mqueue:/dev/mqueue tmpfs:/dev/shm bind:/data"},
+		{"own shm", []spec.Mount{{Destination: "/dev/shm", Type: "tmpfs", Source: "tmpfs"}}, "proc:/proc tmpfs:/dev devpts:/dev/pts sysfs:/sys cgroup:/sys/fs/cgroup mqueue:/dev/mqueue tmpfs:/dev/shm"},
+		// -v /dev:/dev: nothing of ours below the bound /dev but the
+		// container's shared memory, mounted into it afterwards.
+		{"bound dev", []spec.Mount{bind("/dev")}, "proc:/proc sysfs:/sys cgroup:/sys/fs/cgroup bind:/dev tmpfs:/dev/shm"},
+		{"bound dev/", []spec.Mount{bind("/dev/")}, "proc:/proc sysfs:/sys cgroup:/sys/fs/cgroup bind:/dev/ tmpfs:/dev/shm"},
+	} {
+		if got := dests(mergeMounts(base, tc.user)); got != tc.want {
+			t.Errorf("%s: mergeMounts = %s\nwant %s", tc.name, got, tc.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -940,28 +941,35 @@ func parseUntil(v string) (time.Time, error) {
 
 func cpuCount() int { return sysinfo.Read().NCPU }
 
-// mergeMounts adds the client's mounts after the spec's own; a client
-// mount of /etc/resolv.conf, /etc/hostname or /etc/hosts replaces the
-// engine's file, as in dockerd.
+// mergeMounts adds the client's mounts after the spec's own, as dockerd's
+// WithMounts does: a default mount whose destination a client's mount
+// takes is left out, and with a client's mount on /dev (-v /dev:/dev) so
+// is every default mount below /dev but /dev/shm, which follows the
+// client's mounts: the container keeps its own shared memory instead of
+// the bound directory's (dockerd's IPC mount is a client mount, sorted
+// after /dev).
 func mergeMounts(base, user []spec.Mount) []spec.Mount {
 	if len(user) == 0 {
 		return base
 	}
 	taken := map[string]bool{}
 	for _, m := range user {
-		taken[m.Destination] = true
+		taken[path.Clean(m.Destination)] = true
 	}
 	out := make([]spec.Mount, 0, len(base)+len(user))
+	var after []spec.Mount
 	for _, m := range base {
-		switch m.Destination {
-		case "/etc/resolv.conf", "/etc/hostname", "/etc/hosts":
-			if taken[m.Destination] {
-				continue
-			}
+		dst := path.Clean(m.Destination)
+		switch {
+		case taken[dst]:
+		case taken["/dev"] && dst == "/dev/shm":
+			after = append(after, m)
+		case taken["/dev"] && strings.HasPrefix(dst, "/dev/"):
+		default:
+			out = append(out, m)
 		}
-		out = append(out, m)
 	}
-	return append(out, user...)
+	return append(append(out, user...), after...)
 }
 
 // optionalSignal parses the signal parameter of stop and restart; "" means

@@ -28,6 +28,7 @@ const (
 	sysFsconfig        = 431
 	sysFsmount         = 432
 	sysMoveMount       = 429
+	sysMountSetattr    = 442
 )
 
 // Flags and constants of the calls above, from the kernel's uapi headers.
@@ -40,6 +41,8 @@ const (
 	MOUNT_ATTR_RDONLY       = 0x1
 	MOUNT_ATTR_NOSUID       = 0x2
 	MOUNT_ATTR_NODEV        = 0x4
+	MOUNT_ATTR_NOEXEC       = 0x8
+	AT_RECURSIVE            = 0x8000
 	MFD_CLOEXEC             = 0x1
 	MFD_ALLOW_SEALING       = 0x2
 	MFD_EXEC                = 0x10
@@ -175,6 +178,31 @@ func MoveMount(mfd int, target string) error {
 	atFdcwd := -0x64
 	_, _, e := syscall.Syscall6(sysMoveMount, uintptr(mfd), uintptr(unsafe.Pointer(empty)),
 		uintptr(atFdcwd), uintptr(unsafe.Pointer(t)), MOVE_MOUNT_F_EMPTY_PATH, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// MountAttr is struct mount_attr of mount_setattr(2).
+type MountAttr struct {
+	AttrSet     uint64
+	AttrClr     uint64
+	Propagation uint64
+	UsernsFd    uint64
+}
+
+// MountSetattr changes the attributes of the mount fd refers to (the fd
+// itself: AT_EMPTY_PATH is implied), and of every mount below it when
+// flags has AT_RECURSIVE (Linux 5.12). Unlike a MS_REMOUNT, a recursive
+// change reaches the submounts a recursive bind brought along.
+func MountSetattr(fd int, flags int, attr *MountAttr) error {
+	empty, err := syscall.BytePtrFromString("")
+	if err != nil {
+		return err
+	}
+	_, _, e := syscall.Syscall6(sysMountSetattr, uintptr(fd), uintptr(unsafe.Pointer(empty)),
+		uintptr(flags|AT_EMPTY_PATH), uintptr(unsafe.Pointer(attr)), unsafe.Sizeof(*attr), 0)
 	if e != 0 {
 		return e
 	}
@@ -414,6 +442,13 @@ func parseStat(stat []byte) (byte, uint64, error) {
 func Makedev(major, minor uint32) uint64 {
 	return uint64(minor&0xff) | uint64(major&0xfff)<<8 | uint64(minor&^0xff)<<12 | uint64(major&^0xfff)<<32
 }
+
+// Major decodes the major number of a device number (glibc's
+// gnu_dev_major; the inverse of Makedev).
+func Major(dev uint64) uint32 { return uint32((dev>>8)&0xfff | (dev>>32)&0xfffff000) }
+
+// Minor decodes the minor number of a device number (gnu_dev_minor).
+func Minor(dev uint64) uint32 { return uint32(dev&0xff | (dev>>12)&0xffffff00) }
 
 // O_PATH is open(2)'s O_PATH, which package syscall lacks on some arches.
 const O_PATH = 0x200000

@@ -43,9 +43,12 @@ func TestMakedev(t *testing.T) {
 	for _, tc := range []struct {
 		major, minor uint32
 		want         uint64
-	}{{1, 3, 0x103}, {136, 300, 0x10882c}, {5, 0, 0x500}} {
+	}{{1, 3, 0x103}, {136, 300, 0x10882c}, {5, 0, 0x500}, {4095 + 4096, 0xfffff, 0x1000ffffffff}} {
 		if got := Makedev(tc.major, tc.minor); got != tc.want {
 			t.Errorf("Makedev(%d, %d) = %#x, want %#x", tc.major, tc.minor, got, tc.want)
+		}
+		if ma, mi := Major(tc.want), Minor(tc.want); ma != tc.major || mi != tc.minor {
+			t.Errorf("Major, Minor(%#x) = %d, %d, want %d, %d", tc.want, ma, mi, tc.major, tc.minor)
 		}
 	}
 }

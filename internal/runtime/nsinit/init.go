@@ -66,7 +66,7 @@ func runInit(conn *Conn, cfg *InitConfig) error {
 	}
 	p := &s.Process
 	if p.Terminal {
-		if err := setupTerminal(conn, p, true); err != nil {
+		if err := setupTerminal(conn, p, !devIsBound(s.Mounts)); err != nil {
 			return err
 		}
 	}
@@ -159,14 +159,13 @@ func prepareRoot(s *spec.Spec, cfg *InitConfig) error {
 		return fmt.Errorf("open the root: %w", err)
 	}
 	defer syscall.Close(rootfd)
-	_, ownNet := s.HasNamespace(spec.NetworkNamespace)
 	hasDev := false
 	for _, m := range s.Mounts {
-		m = adjustMount(m, cgroupMode, ownNet)
+		m = adjustMount(m, cgroupMode)
 		if m.Type == "" && m.Source == "" {
 			continue
 		}
-		if path.Clean(m.Destination) == "/dev" {
+		if path.Clean(m.Destination) == "/dev" && !isBind(m) {
 			hasDev = true
 		}
 		if err := mountInRoot(rootfd, m); err != nil {
@@ -178,7 +177,11 @@ func prepareRoot(s *spec.Spec, cfg *InitConfig) error {
 			}
 		}
 	}
-	if hasDev {
+	// A bind on /dev (-v /dev:/dev) makes the source the container's
+	// /dev, whatever was mounted there before: it gets no device nodes,
+	// links, owners or modes from us (runc's needsSetupDev), or init
+	// would re-create and chown the host's own nodes.
+	if hasDev && !devIsBound(s.Mounts) {
 		if err := makeDevices(rootfd, s.Devices); err != nil {
 			return err
 		}
@@ -196,9 +199,16 @@ func prepareRoot(s *spec.Spec, cfg *InitConfig) error {
 			return err
 		}
 	}
-	for _, p := range s.MaskedPaths {
-		if err := maskPath(p); err != nil {
+	if len(s.MaskedPaths) > 0 {
+		null, err := openDevNull()
+		if err != nil {
 			return err
+		}
+		defer syscall.Close(null)
+		for _, p := range s.MaskedPaths {
+			if err := maskPath(p, null); err != nil {
+				return err
+			}
 		}
 	}
 	if s.ReadonlyRoot {
@@ -211,9 +221,15 @@ func prepareRoot(s *spec.Spec, cfg *InitConfig) error {
 
 // adjustMount fits the default mounts to the host: /sys/fs/cgroup is a
 // read-only cgroup2 mount on a pure v2 host and an empty read-only tmpfs
-// otherwise; sysfs can only be mounted in a network namespace of one's
-// own, so with the host's network /sys is a read-only bind of the host's.
-func adjustMount(m spec.Mount, cgroupMode string, ownNet bool) spec.Mount {
+// otherwise.
+//
+// sysfs is always a fresh mount, in the host's network namespace too (as
+// root in the initial user namespace that is allowed; runc does the
+// same). A bind of the host's /sys would bring tracefs, debugfs,
+// securityfs, configfs, pstore, bpffs and the host's cgroup mounts along,
+// writable for the container's root whatever the top mount's flags
+// (issue 9).
+func adjustMount(m spec.Mount, cgroupMode string) spec.Mount {
 	switch {
 	case path.Clean(m.Destination) == "/sys/fs/cgroup" && (m.Type == "cgroup" || m.Type == "cgroup2"):
 		if cgroupMode == CgroupV2 {
@@ -230,9 +246,6 @@ func adjustMount(m spec.Mount, cgroupMode string, ownNet bool) spec.Mount {
 			}
 			m.Options = append(opts, "mode=755")
 		}
-	case m.Type == "sysfs" && !ownNet:
-		m.Type, m.Source = "bind", "/sys"
-		m.Options = []string{"rbind", "nosuid", "noexec", "nodev", "ro"}
 	}
 	return m
 }
@@ -277,8 +290,10 @@ func mountCgroupDirs(rootfd int, tmpfs spec.Mount, cfg *InitConfig) error {
 
 // setupTerminal opens a pty in the container's devpts, sends the master to
 // the shim and makes the slave the process's stdio and controlling
-// terminal. For init it is also bound over /dev/console.
-func setupTerminal(conn *Conn, p *spec.Process, console bool) error {
+// terminal, and binds it over /dev/console, which is created when
+// ownDev says /dev is the container's own tmpfs (not a bind of the
+// host's).
+func setupTerminal(conn *Conn, p *spec.Process, ownDev bool) error {
 	master, slave, err := pty.Open()
 	if err != nil {
 		return err
@@ -293,30 +308,35 @@ func setupTerminal(conn *Conn, p *spec.Process, console bool) error {
 	if err := conn.Send(Message{Type: MsgPty}, master); err != nil {
 		return err
 	}
-	if console {
-		if err := bindConsole(slave.Name()); err != nil {
-			return err
-		}
+	if err := bindConsole(slave.Name(), ownDev); err != nil {
+		return err
 	}
 	for fd := 0; fd < 3; fd++ {
 		if err := syscall.Dup3(int(slave.Fd()), fd, 0); err != nil {
 			return fmt.Errorf("dup the terminal: %w", err)
 		}
 	}
-	if console {
-		if _, err := syscall.Setsid(); err != nil {
-			return fmt.Errorf("setsid: %w", err)
-		}
-		if err := sys.Ioctl(0, sys.TIOCSCTTY, 0); err != nil {
-			return fmt.Errorf("set the controlling terminal: %w", err)
-		}
+	if _, err := syscall.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if err := sys.Ioctl(0, sys.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("set the controlling terminal: %w", err)
 	}
 	return nil
 }
 
 // bindConsole bind-mounts the pty slave over /dev/console, as runc does.
-func bindConsole(slave string) error {
-	f, err := os.OpenFile("/dev/console", os.O_CREATE|os.O_RDONLY|syscall.O_NOFOLLOW, 0o600)
+// In a /dev that is not the container's own, a missing /dev/console is
+// not created and the console is left unbound.
+func bindConsole(slave string, create bool) error {
+	flags := os.O_RDONLY | syscall.O_NOFOLLOW
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile("/dev/console", flags, 0o600)
+	if !create && errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("create /dev/console: %w", err)
 	}
@@ -373,6 +393,18 @@ func ExecHelper() int {
 }
 
 func runExec(conn *Conn, cfg *ExecConfig) (int, error) {
+	p := &cfg.Process
+	// The container's rlimits and OOM score, as init has them: both are
+	// per process and inherited by the fork below. Set while still root
+	// (raising a hard limit or lowering the score needs
+	// CAP_SYS_RESOURCE) and in the host's pid namespace, whose /proc
+	// knows this process.
+	if err := setRlimits(p.Rlimits); err != nil {
+		return 0, err
+	}
+	if err := setOOMScoreAdj(p.OOMScoreAdj); err != nil {
+		return 0, err
+	}
 	// A thread sharing its fs_struct cannot join a mount namespace.
 	if err := syscall.Unshare(syscall.CLONE_FS); err != nil {
 		return 0, fmt.Errorf("unshare fs: %w", err)
@@ -385,7 +417,6 @@ func runExec(conn *Conn, cfg *ExecConfig) (int, error) {
 		return 0, fmt.Errorf("join the container's namespaces: %w", err)
 	}
 	syscall.Close(PidFD)
-	p := &cfg.Process
 	files := []uintptr{0, 1, 2}
 	if p.Terminal {
 		master, slave, err := pty.Open()

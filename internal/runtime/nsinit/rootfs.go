@@ -176,6 +176,13 @@ func mountInRoot(rootfd int, m spec.Mount) error {
 		if err := syscall.Mount("", fdPath(fd2), "", p.flags|syscall.MS_REMOUNT|syscall.MS_BIND, ""); err != nil {
 			return fmt.Errorf("remount %s: %w", m.Destination, err)
 		}
+		// The remount changed the top mount only; a recursive bind
+		// brought the source's submounts along, writable.
+		if p.flags&syscall.MS_RDONLY != 0 {
+			if err := readonlyRecursive(fd2); err != nil {
+				return fmt.Errorf("make %s read-only: %w", m.Destination, err)
+			}
+		}
 	}
 	for _, pf := range p.propagation {
 		fd3, err := openInRoot(rootfd, m.Destination, file)
@@ -273,10 +280,11 @@ func pivotRoot(rootfd int) error {
 	return syscall.Chdir("/")
 }
 
-// maskPath hides p: /dev/null over a file, an empty read-only tmpfs over a
-// directory (runc maskPaths). Missing paths are skipped.
-func maskPath(p string) error {
-	err := syscall.Mount("/dev/null", p, "", syscall.MS_BIND, "")
+// maskPath hides p: the null device (null, an fd from openDevNull) over a
+// file, an empty read-only tmpfs over a directory (runc maskPaths).
+// Missing paths are skipped.
+func maskPath(p string, null int) error {
+	err := syscall.Mount(fdPath(null), p, "", syscall.MS_BIND, "")
 	if err == syscall.ENOTDIR || err == syscall.EISDIR {
 		err = syscall.Mount("tmpfs", p, "tmpfs", syscall.MS_RDONLY, "nr_blocks=1,nr_inodes=1")
 	}
@@ -286,8 +294,68 @@ func maskPath(p string) error {
 	return nil
 }
 
+// openDevNull opens the container's /dev/null for masking and checks that
+// it is the null device, char 1:3. In a /dev bound from elsewhere, or one
+// the container's image or a racing process prepared, it may be any file:
+// binding that over a masked path would show its content there, or, as
+// a link to a /proc file, make that file writable (CVE-2025-31133). The
+// masks bind the checked fd itself, so nothing can be swapped in between.
+func openDevNull() (int, error) {
+	fd, err := syscall.Open("/dev/null", sys.O_PATH|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("mask paths: open /dev/null: %w", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return -1, fmt.Errorf("mask paths: stat /dev/null: %w", err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFCHR || uint64(st.Rdev) != sys.Makedev(1, 3) {
+		syscall.Close(fd)
+		return -1, fmt.Errorf("mask paths: /dev/null is not the null device (char 1:3) but %s; refusing to bind it over masked paths", describeFile(&st))
+	}
+	return fd, nil
+}
+
+// describeFile names a file's type (and device number) for errors.
+func describeFile(st *syscall.Stat_t) string {
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFCHR:
+		return fmt.Sprintf("char device %d:%d", sys.Major(uint64(st.Rdev)), sys.Minor(uint64(st.Rdev)))
+	case syscall.S_IFBLK:
+		return fmt.Sprintf("block device %d:%d", sys.Major(uint64(st.Rdev)), sys.Minor(uint64(st.Rdev)))
+	case syscall.S_IFREG:
+		return "a regular file"
+	case syscall.S_IFDIR:
+		return "a directory"
+	case syscall.S_IFLNK:
+		return "a symbolic link"
+	case syscall.S_IFIFO:
+		return "a fifo"
+	case syscall.S_IFSOCK:
+		return "a socket"
+	}
+	return fmt.Sprintf("a file of mode %#o", st.Mode)
+}
+
+// isBind reports whether m is a bind mount.
+func isBind(m spec.Mount) bool {
+	return m.Type == "bind" || parseOptions(m.Options).flags&syscall.MS_BIND != 0
+}
+
+// devIsBound reports whether a bind mount covers /dev (-v /dev:/dev), as
+// runc's needsSetupDev decides.
+func devIsBound(mounts []spec.Mount) bool {
+	for _, m := range mounts {
+		if path.Clean(m.Destination) == "/dev" && isBind(m) {
+			return true
+		}
+	}
+	return false
+}
+
 // readonlyPath remounts p read-only with nosuid, nodev and noexec (runc
-// readonlyPath). Missing paths are skipped.
+// readonlyPath), the mounts below it included. Missing paths are skipped.
 func readonlyPath(p string) error {
 	if err := syscall.Mount(p, p, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
 		if errors.Is(err, syscall.ENOENT) {
@@ -295,11 +363,85 @@ func readonlyPath(p string) error {
 		}
 		return fmt.Errorf("bind %s read-only: %w", p, err)
 	}
-	flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC | syscall.MS_REC)
+	flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
 	if err := syscall.Mount("", p, "", flags, ""); err != nil {
 		return fmt.Errorf("remount %s read-only: %w", p, err)
 	}
+	fd, err := syscall.Open(p, sys.O_PATH|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("remount %s read-only: %w", p, err)
+	}
+	defer syscall.Close(fd)
+	if err := readonlyRecursive(fd); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", p, err)
+	}
 	return nil
+}
+
+// readonlyRecursive makes the mount fd refers to and every mount below it
+// read-only, as Docker >= 25 does for read-only binds: mount_setattr(2)
+// with AT_RECURSIVE, or, on kernels before 5.12, a read-only remount of
+// each submount found in mountinfo.
+func readonlyRecursive(fd int) error {
+	err := sys.MountSetattr(fd, sys.AT_RECURSIVE, &sys.MountAttr{AttrSet: sys.MOUNT_ATTR_RDONLY})
+	if err != syscall.ENOSYS {
+		return err
+	}
+	top, err := os.Readlink(fdPath(fd))
+	if err != nil {
+		return err
+	}
+	return remountReadonlyBelow(top)
+}
+
+// remountReadonlyBelow remounts every mount below the mount point top
+// read-only, keeping each one's other flags: the fallback of
+// readonlyRecursive for kernels without mount_setattr.
+func remountReadonlyBelow(top string) error {
+	// thread-self: the mount namespace is the calling thread's.
+	info, err := os.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		return err
+	}
+	for _, l := range strings.Split(string(info), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if !strings.HasPrefix(mp, top+"/") {
+			continue
+		}
+		flags := uintptr(syscall.MS_BIND | syscall.MS_REMOUNT | syscall.MS_RDONLY)
+		for _, o := range strings.Split(f[5], ",") {
+			if mf, ok := mountFlags[o]; ok && !mf.clear && o != "ro" {
+				flags |= mf.flag
+			}
+		}
+		if err := syscall.Mount("", mp, "", flags, ""); err != nil && !errors.Is(err, syscall.ENOENT) {
+			return fmt.Errorf("remount %s: %w", mp, err)
+		}
+	}
+	return nil
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // writeSysctl sets one namespaced sysctl through the container's /proc.
