@@ -15,11 +15,11 @@ import (
 	"skiffd/internal/archive"
 )
 
-// Pack writes the tar of r to w: its top entry takes the path's own
-// last name (a symlink followed by a trailing "/" keeps the name the
-// client used), and "dir/." packs the directory's content under ".". Mounts below a directory it packs
-// show their content in place of what the root file system holds there,
-// as the container sees it.
+// Pack writes the tar of r to w: its top entry takes the path's own last
+// name (a symlink followed by a trailing "/" keeps the name the client
+// used), and "dir/." packs the directory's content under ".". Mounts
+// below a directory it packs show their content in place of what the root
+// file system holds there, as the container sees it.
 func (fs *FS) Pack(ctx context.Context, w io.Writer, r *Path) error {
 	rebase := path.Base(r.abs)
 	fix := &tarFix{ctx: ctx, top: rebase}
@@ -28,7 +28,7 @@ func (fs *FS) Pack(ctx context.Context, w io.Writer, r *Path) error {
 		// names, so the prefix is put back on the way out.
 		fix.prefix = "./"
 	}
-	if fs != nil && r.st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+	if r.st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		fix.fs = fs
 		fix.target, fix.mounts = fs.mountsBelow(r)
 	}
