@@ -43,13 +43,8 @@ func Changes(ctx context.Context, upper string, lowers []string) ([]types.Change
 	}
 	defer syscall.Close(ufd)
 	w := &changeWalker{ctx: ctx, changed: map[string]bool{}}
-	for _, l := range lowers {
-		fd, err := syscall.Open(l, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			w.closeLowers()
-			return nil, &os.PathError{Op: "open", Path: l, Err: err}
-		}
-		w.lowers = append(w.lowers, fd)
+	if err := w.openLowers(lowers); err != nil {
+		return nil, err
 	}
 	defer w.closeLowers()
 	if err := w.walk(ufd, "/"); err != nil {
@@ -63,6 +58,19 @@ type changeWalker struct {
 	lowers  []int
 	out     []types.Change
 	changed map[string]bool // directories already reported
+}
+
+// openLowers opens the lower directories, top first, for lower.
+func (w *changeWalker) openLowers(lowers []string) error {
+	for _, l := range lowers {
+		fd, err := syscall.Open(l, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			w.closeLowers()
+			return &os.PathError{Op: "open", Path: l, Err: err}
+		}
+		w.lowers = append(w.lowers, fd)
+	}
+	return nil
 }
 
 func (w *changeWalker) closeLowers() {

@@ -61,26 +61,21 @@ func packUpper(ctx context.Context, w io.Writer, upper string, skip map[string]b
 		pw.CloseWithError(archive.Pack(ctx, pw, upper, opts))
 	}()
 	defer pr.CloseWithError(io.ErrClosedPipe)
-	tr := tar.NewReader(pr)
 	tw := tar.NewWriter(w)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return tw.Close()
-		}
-		if err != nil {
-			return err
-		}
+	err := eachEntry(pr, func(hdr *tar.Header, body io.Reader) error {
 		if skip[strings.TrimSuffix(hdr.Name, "/")] {
-			continue
+			return nil
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
+		_, err := io.Copy(tw, body)
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	return tw.Close()
 }
 
 // runtimeArtifacts finds, in the upper directory, the entries that only
@@ -100,13 +95,8 @@ func runtimeArtifacts(upper string, lowers []string) (map[string]bool, error) {
 	}
 	defer syscall.Close(ufd)
 	w := &changeWalker{}
-	for _, l := range lowers {
-		fd, err := syscall.Open(l, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			w.closeLowers()
-			return nil, fmt.Errorf("open %s: %w", l, err)
-		}
-		w.lowers = append(w.lowers, fd)
+	if err := w.openLowers(lowers); err != nil {
+		return nil, err
 	}
 	defer w.closeLowers()
 	paths := slices.Collect(maps.Keys(initLayerPaths))

@@ -151,17 +151,29 @@ func (f *tarFix) name(n string) string {
 }
 
 func (f *tarFix) copy(r io.Reader, w io.Writer) error {
-	tr := tar.NewReader(r)
 	tw := tar.NewWriter(w)
+	err := eachEntry(r, func(hdr *tar.Header, body io.Reader) error {
+		return f.entry(tw, hdr, body)
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// eachEntry calls fn for every entry of the tar r, in order, until the
+// end of the archive or an error.
+func eachEntry(r io.Reader, fn func(hdr *tar.Header, body io.Reader) error) error {
+	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			return tw.Close()
+			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if err := f.entry(tw, hdr, tr); err != nil {
+		if err := fn(hdr, tr); err != nil {
 			return err
 		}
 	}
@@ -263,19 +275,9 @@ func (f *tarFix) mountedDir(tw *tar.Writer, hdr *tar.Header, m *mount) error {
 		pw.CloseWithError(archive.Pack(f.ctx, pw, fdPath(t.fd), archive.PackOptions{RebaseNames: map[string]string{".": name}}))
 	}()
 	defer pr.CloseWithError(errors.New("stopped reading"))
-	tr := tar.NewReader(pr)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := f.write(tw, h, tr); err != nil {
-			return err
-		}
-	}
+	return eachEntry(pr, func(h *tar.Header, body io.Reader) error {
+		return f.write(tw, h, body)
+	})
 }
 
 // eofReader is an empty body.
