@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"archive/tar"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,16 +10,14 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	apiimage "skiffd/internal/api/image"
 	"skiffd/internal/api/types"
-	"skiffd/internal/archive"
+	"skiffd/internal/containerfs"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/image"
 	"skiffd/internal/reference"
-	"skiffd/internal/sys"
 )
 
 // CommitContainer answers POST /commit, as dockerd's
@@ -147,28 +144,25 @@ func (e *Engine) CommitContainer(ctx context.Context, name string, opts apiimage
 // layer ("" and the parent chain), as dockerd leaves empty layers out of
 // the rootfs.
 func (e *Engine) registerUpper(ctx context.Context, upper string, parentChains []string) (string, []string, error) {
-	names, err := upperNames(upper)
-	if err != nil {
-		return "", nil, errdefs.System(err)
-	}
 	parent := ""
 	var lowers []string
 	if len(parentChains) > 0 {
 		parent = parentChains[len(parentChains)-1]
+		var err error
 		if lowers, err = e.layers.DiffDirs(parent); err != nil {
 			return "", nil, errdefs.System(err)
 		}
 	}
-	skip, err := runtimeArtifacts(upper, lowers)
+	diff, err := containerfs.NewDiff(upper, lowers)
 	if err != nil {
-		return "", nil, errdefs.System(fmt.Errorf("commit: %w", err))
+		return "", nil, err
 	}
-	if !slices.ContainsFunc(names, func(n string) bool { return !skip[n] }) {
+	if diff.Empty() {
 		return "", parentChains, nil
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(packUpper(ctx, pw, upper, skip))
+		pw.CloseWithError(diff.Pack(ctx, pw))
 	}()
 	l, err := e.layers.Register(ctx, pr, parent, "")
 	pr.CloseWithError(io.ErrClosedPipe)
@@ -176,127 +170,6 @@ func (e *Engine) registerUpper(ctx context.Context, upper string, parentChains [
 		return "", nil, errdefs.System(fmt.Errorf("commit: register layer: %w", err))
 	}
 	return l.DiffID, append(slices.Clone(parentChains), l.ChainID), nil
-}
-
-// packUpper writes the upper directory as a layer tar (whiteouts in the
-// archive form) without the entries in skip.
-func packUpper(ctx context.Context, w io.Writer, upper string, skip map[string]bool) error {
-	opts := archive.PackOptions{WhiteoutFormat: archive.OverlayWhiteouts}
-	if len(skip) == 0 {
-		return archive.Pack(ctx, w, upper, opts)
-	}
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(archive.Pack(ctx, pw, upper, opts))
-	}()
-	defer pr.CloseWithError(io.ErrClosedPipe)
-	tr := tar.NewReader(pr)
-	tw := tar.NewWriter(w)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return tw.Close()
-		}
-		if err != nil {
-			return err
-		}
-		if skip[strings.TrimSuffix(hdr.Name, "/")] {
-			continue
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
-	}
-}
-
-// runtimeArtifacts finds, in the upper directory, the entries that only
-// hold the runtime's mount points (see initLayerPaths): an empty file (or
-// the /etc/mtab symlink) at such a path that no lower layer has, and a
-// directory at such a path, new or with the lower one's mode, that holds
-// nothing else. The keys are relative paths, as Pack names entries
-// without the trailing "/". Nothing is followed: a symlink on the way
-// means no artifact.
-func runtimeArtifacts(upper string, lowers []string) (map[string]bool, error) {
-	ufd, err := syscall.Open(upper, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err == syscall.ENOENT {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", upper, err)
-	}
-	defer syscall.Close(ufd)
-	w := &changeWalker{}
-	for _, l := range lowers {
-		fd, err := syscall.Open(l, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			w.closeLowers()
-			return nil, fmt.Errorf("open %s: %w", l, err)
-		}
-		w.lowers = append(w.lowers, fd)
-	}
-	defer w.closeLowers()
-	paths := slices.Collect(maps.Keys(initLayerPaths))
-	// Deepest first, so a directory is judged after what it holds.
-	slices.SortFunc(paths, func(a, b string) int {
-		if d := strings.Count(b, "/") - strings.Count(a, "/"); d != 0 {
-			return d
-		}
-		return strings.Compare(a, b)
-	})
-	skip := map[string]bool{}
-	for _, p := range paths {
-		rel := p[1:]
-		fd, st, err := openBeneath(ufd, rel)
-		if err != nil {
-			continue
-		}
-		lst, inLower := w.lower(p)
-		switch st.Mode & syscall.S_IFMT {
-		case syscall.S_IFREG:
-			skip[rel] = !inLower && st.Size == 0
-		case syscall.S_IFLNK:
-			skip[rel] = !inLower && p == "/etc/mtab"
-		case syscall.S_IFDIR:
-			if inLower && lst.Mode != st.Mode {
-				break
-			}
-			if opaque, err := isOpaque(fd, "."); err != nil || opaque {
-				break
-			}
-			children, err := dirNames(fd)
-			if err != nil {
-				break
-			}
-			skip[rel] = !slices.ContainsFunc(children, func(c string) bool { return !skip[rel+"/"+c] })
-		}
-		syscall.Close(fd)
-	}
-	for k, v := range skip {
-		if !v {
-			delete(skip, k)
-		}
-	}
-	return skip, nil
-}
-
-// upperNames lists the top of the upper directory; a missing one is empty.
-func upperNames(upper string) ([]string, error) {
-	fd, err := syscall.Open(upper, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-	if err == syscall.ENOENT {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", upper, err)
-	}
-	defer syscall.Close(fd)
-	names, err := dirNames(fd)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", upper, err)
-	}
-	return names, nil
 }
 
 // removeUnusedLayer drops a layer a failed commit registered, unless an

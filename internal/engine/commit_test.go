@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	apicontainer "skiffd/internal/api/container"
 	apiimage "skiffd/internal/api/image"
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
@@ -146,7 +145,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 
 	// Stopped: the rootfs is mounted for the copy only.
 	payload := tarOf(t, reg("srv/dir/a", "hello\n"), reg("srv/dir/sub/b", "b\n"))
-	if err := e.ContainerExtractToDir(ctx, "cp1", "/", apicontainer.ExtractOptions{NoOverwriteDirNonDir: true}, bytes.NewReader(payload)); err != nil {
+	if err := e.ContainerExtractToDir(ctx, "cp1", "/", types.ExtractOptions{NoOverwriteDirNonDir: true}, bytes.NewReader(payload)); err != nil {
 		t.Fatal(err)
 	}
 	st, err := e.ContainerStatPath(ctx, "cp1", "/srv/dir/a")
@@ -171,7 +170,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if err := e.ContainerStart(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ContainerExtractToDir(ctx, id, "/tmp", apicontainer.ExtractOptions{}, bytes.NewReader(tarOf(t, reg("live", "running\n")))); err != nil {
+	if err := e.ContainerExtractToDir(ctx, id, "/tmp", types.ExtractOptions{}, bytes.NewReader(tarOf(t, reg("live", "running\n")))); err != nil {
 		t.Fatal(err)
 	}
 	rc, st, err := e.ContainerArchivePath(ctx, id, "/srv/dir")
@@ -250,7 +249,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if mounted, _ := isMountPoint(rootfs); mounted {
 		t.Fatalf("rootfs of an exited container is mounted")
 	}
-	if err := e.ContainerExtractToDir(ctx, id, "/tmp", apicontainer.ExtractOptions{}, bytes.NewReader(tarOf(t, reg("stopped", "x")))); err != nil {
+	if err := e.ContainerExtractToDir(ctx, id, "/tmp", types.ExtractOptions{}, bytes.NewReader(tarOf(t, reg("stopped", "x")))); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := e.ContainerStatPath(ctx, id, "/tmp/stopped"); err != nil || st.Size != 1 {
@@ -399,8 +398,8 @@ func TestEngineCpSymlinkSwapRace(t *testing.T) {
 				t.Fatalf("GET archive %s returned the host file", p)
 			}
 		}
-		e.ContainerExtractToDir(ctx, id, "/tmp/swap", apicontainer.ExtractOptions{}, bytes.NewReader(payload))
-		e.ContainerExtractToDir(ctx, id, "/tmp", apicontainer.ExtractOptions{}, bytes.NewReader(tarOf(t, reg("swap/secret", "pwned\n"))))
+		e.ContainerExtractToDir(ctx, id, "/tmp/swap", types.ExtractOptions{}, bytes.NewReader(payload))
+		e.ContainerExtractToDir(ctx, id, "/tmp", types.ExtractOptions{}, bytes.NewReader(tarOf(t, reg("swap/secret", "pwned\n"))))
 	}
 	if !sawLink || !sawDir {
 		t.Logf("the copies saw a symlink: %v, a directory: %v", sawLink, sawDir)

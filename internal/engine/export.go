@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"skiffd/internal/archive"
 	"skiffd/internal/errdefs"
 )
 
@@ -28,12 +27,12 @@ func (e *Engine) ContainerExport(ctx context.Context, name string, w io.Writer) 
 	if c.State.RemovalInProgress {
 		return errdefs.Conflict(fmt.Errorf("You cannot export container %s which is being removed", c.ID))
 	}
-	fs, err := e.openContainerFS(c)
+	fs, done, err := e.openContainerFS(c, name)
 	if err != nil {
 		return fmt.Errorf("Error exporting container %s: %w", name, err)
 	}
-	defer fs.close()
-	if err := archive.Pack(ctx, w, fdPath(fs.fd), archive.PackOptions{}); err != nil {
+	defer done()
+	if err := fs.PackRoot(ctx, w); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
 		}

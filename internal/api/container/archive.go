@@ -8,9 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"time"
 
+	"skiffd/internal/api/types"
 	"skiffd/internal/api/wire"
 	"skiffd/internal/errdefs"
 )
@@ -23,58 +22,21 @@ type ArchiveBackend interface {
 	// ContainerStatPath describes the file at path without following a
 	// symbolic link in its last component; errdefs.NotFound with
 	// dockerd's "Could not find the file ..." when it does not exist.
-	ContainerStatPath(ctx context.Context, name, path string) (*PathStat, error)
+	ContainerStatPath(ctx context.Context, name, path string) (*types.PathStat, error)
 	// ContainerArchivePath returns a tar of the file or directory at path,
 	// its top entry named after path's last component, and the file's
 	// stat. The caller must close the stream.
-	ContainerArchivePath(ctx context.Context, name, path string) (io.ReadCloser, *PathStat, error)
+	ContainerArchivePath(ctx context.Context, name, path string) (io.ReadCloser, *types.PathStat, error)
 	// ContainerExtractToDir unpacks the tar content (plain or compressed)
 	// into the directory at path.
-	ContainerExtractToDir(ctx context.Context, name, path string, opts ExtractOptions, content io.Reader) error
+	ContainerExtractToDir(ctx context.Context, name, path string, opts types.ExtractOptions, content io.Reader) error
 	// ContainerExport writes the container's whole file system as a tar.
 	// Nothing is written to w before the container is found and its file
 	// system is ready, so early errors can still become HTTP errors.
 	ContainerExport(ctx context.Context, name string, w io.Writer) error
 	// ContainerChanges lists what changed in the container's file system
 	// relative to its image, in dockerd's order.
-	ContainerChanges(ctx context.Context, name string) ([]Change, error)
-}
-
-// ExtractOptions are the parameters of PUT /containers/{id}/archive.
-type ExtractOptions struct {
-	// NoOverwriteDirNonDir refuses to replace a directory with a
-	// non-directory or the reverse.
-	NoOverwriteDirNonDir bool
-	// CopyUIDGID gives every extracted file the container user's uid and
-	// gid (docker cp -a) instead of the ones the archive records.
-	CopyUIDGID bool
-}
-
-// PathStat is the X-Docker-Container-Path-Stat header's content: Mode is
-// a Go os.FileMode (a directory carries 1<<31), LinkTarget the fully
-// resolved container path of a symbolic link.
-type PathStat struct {
-	Name       string      `json:"name"`
-	Size       int64       `json:"size"`
-	Mode       os.FileMode `json:"mode"`
-	Mtime      time.Time   `json:"mtime"`
-	LinkTarget string      `json:"linkTarget"`
-}
-
-// ChangeKind is the kind of a file system change, as GET changes reports it.
-type ChangeKind uint8
-
-// The change kinds, with dockerd's numbers (docker diff shows C, A, D).
-const (
-	ChangeModify ChangeKind = 0
-	ChangeAdd    ChangeKind = 1
-	ChangeDelete ChangeKind = 2
-)
-
-// Change is one entry of GET /containers/{id}/changes.
-type Change struct {
-	Path string     `json:"Path"`
-	Kind ChangeKind `json:"Kind"`
+	ContainerChanges(ctx context.Context, name string) ([]types.Change, error)
 }
 
 // pathStatHeader is the header docker cp reads the stat from.
@@ -90,7 +52,7 @@ func archivePath(r *http.Request) (string, error) {
 	return p, nil
 }
 
-func setPathStat(w http.ResponseWriter, st *PathStat) error {
+func setPathStat(w http.ResponseWriter, st *types.PathStat) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode path stat: %w", err)
@@ -154,7 +116,7 @@ func ArchivePut(b ArchiveBackend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		opts := ExtractOptions{
+		opts := types.ExtractOptions{
 			NoOverwriteDirNonDir: wire.BoolValue(r, "noOverwriteDirNonDir"),
 			CopyUIDGID:           wire.BoolValue(r, "copyUIDGID"),
 		}
@@ -170,17 +132,9 @@ func ArchivePut(b ArchiveBackend) wire.HandlerFunc {
 // system as a tar.
 func Export(b ArchiveBackend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		lw := &lazyStream{w: w, contentType: "application/octet-stream"}
-		if err := b.ContainerExport(r.Context(), r.PathValue("id"), lw); err != nil {
-			if !lw.started {
-				return err
-			}
-			panic(http.ErrAbortHandler)
-		}
-		if !lw.started {
-			lw.start()
-		}
-		return nil
+		return wire.StreamBody(w, "application/octet-stream", func(body io.Writer) error {
+			return b.ContainerExport(r.Context(), r.PathValue("id"), body)
+		})
 	}
 }
 
@@ -194,25 +148,4 @@ func Changes(b ArchiveBackend) wire.HandlerFunc {
 		}
 		return wire.WriteJSON(w, http.StatusOK, changes)
 	}
-}
-
-// lazyStream sends the status and headers on the first write, so errors
-// found before any output still become HTTP errors.
-type lazyStream struct {
-	w           http.ResponseWriter
-	contentType string
-	started     bool
-}
-
-func (l *lazyStream) start() {
-	l.started = true
-	l.w.Header().Set("Content-Type", l.contentType)
-	l.w.WriteHeader(http.StatusOK)
-}
-
-func (l *lazyStream) Write(p []byte) (int, error) {
-	if !l.started {
-		l.start()
-	}
-	return l.w.Write(p)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"skiffd/internal/api/types"
 	"skiffd/internal/api/wire"
 	"skiffd/internal/errdefs"
 )
@@ -21,11 +22,11 @@ import (
 // /etc/hostname.
 type fakeArchive struct {
 	calls   []string
-	changes []Change
+	changes []types.Change
 	put     string
 }
 
-var hostnameStat = &PathStat{Name: "hostname", Size: 13, Mode: 0o644, Mtime: time.Date(2026, 11, 26, 9, 9, 11, 939928381, time.UTC)}
+var hostnameStat = &types.PathStat{Name: "hostname", Size: 13, Mode: 0o644, Mtime: time.Date(2026, 11, 26, 9, 9, 11, 939928381, time.UTC)}
 
 func (f *fakeArchive) lookup(name, p string) error {
 	if name != "web" {
@@ -37,21 +38,21 @@ func (f *fakeArchive) lookup(name, p string) error {
 	return nil
 }
 
-func (f *fakeArchive) ContainerStatPath(ctx context.Context, name, p string) (*PathStat, error) {
+func (f *fakeArchive) ContainerStatPath(ctx context.Context, name, p string) (*types.PathStat, error) {
 	if err := f.lookup(name, p); err != nil {
 		return nil, err
 	}
 	return hostnameStat, nil
 }
 
-func (f *fakeArchive) ContainerArchivePath(ctx context.Context, name, p string) (io.ReadCloser, *PathStat, error) {
+func (f *fakeArchive) ContainerArchivePath(ctx context.Context, name, p string) (io.ReadCloser, *types.PathStat, error) {
 	if err := f.lookup(name, p); err != nil {
 		return nil, nil, err
 	}
 	return io.NopCloser(strings.NewReader("TAR")), hostnameStat, nil
 }
 
-func (f *fakeArchive) ContainerExtractToDir(ctx context.Context, name, p string, opts ExtractOptions, content io.Reader) error {
+func (f *fakeArchive) ContainerExtractToDir(ctx context.Context, name, p string, opts types.ExtractOptions, content io.Reader) error {
 	b, _ := io.ReadAll(content)
 	f.calls = append(f.calls, fmt.Sprintf("extract %s %s %v %v %s", name, p, opts.NoOverwriteDirNonDir, opts.CopyUIDGID, b))
 	if p == "/etc/hostname" {
@@ -68,7 +69,7 @@ func (f *fakeArchive) ContainerExport(ctx context.Context, name string, w io.Wri
 	return err
 }
 
-func (f *fakeArchive) ContainerChanges(ctx context.Context, name string) ([]Change, error) {
+func (f *fakeArchive) ContainerChanges(ctx context.Context, name string) ([]types.Change, error) {
 	if name != "web" {
 		return nil, errdefs.NotFound(fmt.Errorf("No such container: %s", name))
 	}
@@ -156,7 +157,7 @@ func TestArchiveHandlers(t *testing.T) {
 		t.Errorf("calls = %q, want %q", f.calls, want)
 	}
 
-	f.changes = []Change{{Path: "/tmp", Kind: ChangeModify}, {Path: "/tmp/a", Kind: ChangeAdd}, {Path: "/x", Kind: ChangeDelete}}
+	f.changes = []types.Change{{Path: "/tmp", Kind: types.ChangeModify}, {Path: "/tmp/a", Kind: types.ChangeAdd}, {Path: "/x", Kind: types.ChangeDelete}}
 	resp, err := http.Get(srv.URL + "/containers/web/changes")
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func TestArchiveHandlers(t *testing.T) {
 
 // TestPathStatJSON pins the JSON names and the mode as a plain number.
 func TestPathStatJSON(t *testing.T) {
-	st := PathStat{Name: "run", Mode: os.ModeSymlink | 0o777, LinkTarget: "/run", Mtime: time.Unix(0, 0).UTC()}
+	st := types.PathStat{Name: "run", Mode: os.ModeSymlink | 0o777, LinkTarget: "/run", Mtime: time.Unix(0, 0).UTC()}
 	w := httptest.NewRecorder()
 	if err := setPathStat(w, &st); err != nil {
 		t.Fatal(err)

@@ -103,39 +103,10 @@ func Save(b Backend) wire.HandlerFunc {
 		if name := r.PathValue("name"); name != "" {
 			names = []string{name}
 		}
-		lw := &lazyTarWriter{w: w}
-		if err := b.ExportImages(r.Context(), names, lw); err != nil {
-			if !lw.started {
-				return err
-			}
-			// Mid-stream: the only honest signal left is a cut connection.
-			panic(http.ErrAbortHandler)
-		}
-		if !lw.started {
-			lw.start()
-		}
-		return nil
+		return wire.StreamBody(w, "application/x-tar", func(body io.Writer) error {
+			return b.ExportImages(r.Context(), names, body)
+		})
 	}
-}
-
-// lazyTarWriter sends the tar headers on the first write, so errors found
-// before any output (no such image) still become HTTP errors.
-type lazyTarWriter struct {
-	w       http.ResponseWriter
-	started bool
-}
-
-func (l *lazyTarWriter) start() {
-	l.started = true
-	l.w.Header().Set("Content-Type", "application/x-tar")
-	l.w.WriteHeader(http.StatusOK)
-}
-
-func (l *lazyTarWriter) Write(p []byte) (int, error) {
-	if !l.started {
-		l.start()
-	}
-	return l.w.Write(p)
 }
 
 // List answers GET /images/json.

@@ -1,4 +1,4 @@
-package engine
+package containerfs
 
 import (
 	"archive/tar"
@@ -20,11 +20,10 @@ import (
 	"testing"
 	"time"
 
-	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/api/types"
 	"skiffd/internal/archive"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/skifftest"
-	"skiffd/internal/sys"
 )
 
 func TestAbsContainerPath(t *testing.T) {
@@ -113,19 +112,18 @@ func TestFileMode(t *testing.T) {
 	}
 }
 
-// testFS opens a plain directory as a container file system.
-func testFS(t *testing.T, root string) *containerFS {
+// testFS opens a plain directory as a container file system, the
+// container named "ctr" unless opts names it.
+func testFS(t testing.TB, root string, opts Options) *FS {
 	t.Helper()
-	fd, err := syscall.Open(root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if opts.Name == "" {
+		opts.Name = "ctr"
+	}
+	fs, err := Open(root, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	canon, err := os.Readlink(fdPath(fd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := &containerFS{root: root, fd: fd, canon: canon}
-	t.Cleanup(fs.close)
+	t.Cleanup(fs.Close)
 	return fs
 }
 
@@ -221,16 +219,16 @@ func tarContents(t *testing.T, b []byte) map[string]string {
 	}
 }
 
-func archiveOf(t *testing.T, fs *containerFS, p string) ([]byte, *apicontainer.PathStat, error) {
+func archiveOf(t *testing.T, fs *FS, p string) ([]byte, *types.PathStat, error) {
 	t.Helper()
-	r, err := fs.resolve(p, "ctr")
+	r, err := fs.Resolve(p)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer r.close()
-	st := fs.stat(r)
+	defer r.Close()
+	st := r.Stat()
 	var buf bytes.Buffer
-	if err := packPath(context.Background(), &buf, fs, r); err != nil {
+	if err := fs.Pack(context.Background(), &buf, r); err != nil {
 		return nil, nil, err
 	}
 	return buf.Bytes(), st, nil
@@ -239,7 +237,7 @@ func archiveOf(t *testing.T, fs *containerFS, p string) ([]byte, *apicontainer.P
 func TestResolveAndStat(t *testing.T) {
 	skifftest.RequireRoot(t)
 	root, sentinel := hostileTree(t)
-	fs := testFS(t, root)
+	fs := testFS(t, root, Options{})
 	for _, tc := range []struct {
 		path       string
 		name       string
@@ -263,7 +261,7 @@ func TestResolveAndStat(t *testing.T) {
 		{path: "/tmp/..", name: "/", mode: os.ModeDir | 0o755},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			r, err := fs.resolve(tc.path, "ctr")
+			r, err := fs.Resolve(tc.path)
 			if tc.wantErr != 0 {
 				if errdefs.KindOf(err) != tc.wantErr {
 					t.Fatalf("resolve(%q) = %v, want a %s error", tc.path, err, tc.wantErr)
@@ -276,8 +274,8 @@ func TestResolveAndStat(t *testing.T) {
 			if err != nil {
 				t.Fatalf("resolve(%q): %v", tc.path, err)
 			}
-			defer r.close()
-			st := fs.stat(r)
+			defer r.Close()
+			st := r.Stat()
 			if st.Name != tc.name || st.Mode != tc.mode || st.LinkTarget != tc.linkTarget || (tc.size != 0 && st.Size != tc.size) {
 				t.Errorf("stat(%q) = %+v, want name %q mode %v link %q size %d", tc.path, st, tc.name, tc.mode, tc.linkTarget, tc.size)
 			}
@@ -289,7 +287,7 @@ func TestResolveAndStat(t *testing.T) {
 // TestPathStatHeader checks the header encoding against dockerd's trace.
 func TestPathStatHeader(t *testing.T) {
 	mtime, _ := time.Parse(time.RFC3339Nano, "2026-11-26T09:09:12.305839819Z")
-	st := apicontainer.PathStat{Name: "tmp", Size: 4096, Mode: fileMode(syscall.S_IFDIR | 0o755), Mtime: mtime}
+	st := types.PathStat{Name: "tmp", Size: 4096, Mode: fileMode(syscall.S_IFDIR | 0o755), Mtime: mtime}
 	b, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +307,7 @@ func TestArchiveNames(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "srv/dir/a"), []byte("a\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "srv/dir/sub/b"), []byte("b\n"), 0o644)
 	os.Symlink("/srv/dir", filepath.Join(root, "srv/link"))
-	fs := testFS(t, root)
+	fs := testFS(t, root, Options{})
 	for _, tc := range []struct {
 		path string
 		want []string
@@ -385,7 +383,7 @@ func TestExtract(t *testing.T) {
 		name    string
 		dest    string
 		tar     []byte
-		opts    apicontainer.ExtractOptions
+		opts    types.ExtractOptions
 		user    string
 		ro      bool
 		wantErr errdefs.Kind
@@ -415,7 +413,7 @@ func TestExtract(t *testing.T) {
 			&tar.Header{Typeflag: tar.TypeSymlink, Name: "d/l", Linkname: "../plain.txt"}), check: map[string]string{"tmp/d/l": "plain\n"}},
 		{name: "hardlink out message", dest: "/tmp", tar: tarOf(t,
 			&tar.Header{Typeflag: tar.TypeLink, Name: "hl", Linkname: "../etc/hostname"}), wantErr: errdefs.ErrInvalidParameter, msg: `invalid hardlink "/etc/hostname" -> "../etc/hostname"`},
-		{name: "overwrite message", dest: "/tmp", opts: apicontainer.ExtractOptions{NoOverwriteDirNonDir: true},
+		{name: "overwrite message", dest: "/tmp", opts: types.ExtractOptions{NoOverwriteDirNonDir: true},
 			tar: tarOf(t, &tar.Header{Typeflag: tar.TypeDir, Name: "plain.txt/"}), wantErr: errdefs.ErrInvalidParameter,
 			msg: `cannot overwrite non-directory "/tmp/plain.txt" with directory "/tmp"`},
 		{name: "hardlink in", dest: "/tmp", tar: tarOf(t, reg("a", "A"),
@@ -424,20 +422,20 @@ func TestExtract(t *testing.T) {
 		{name: "not a directory", dest: "/etc/hostname", tar: tarOf(t, reg("f", "x")), wantErr: errdefs.ErrInvalidParameter, msg: "extraction point is not a directory"},
 		{name: "missing", dest: "/no/such/dir/", tar: tarOf(t, reg("f", "x")), wantErr: errdefs.ErrNotFound, msg: "Could not find the file /no/such/dir/ in container ctr"},
 		{name: "read-only", dest: "/tmp", ro: true, tar: tarOf(t, reg("f", "x")), wantErr: errdefs.ErrInvalidParameter, msg: "container rootfs is marked read-only"},
-		{name: "no overwrite dir", dest: "/", opts: apicontainer.ExtractOptions{NoOverwriteDirNonDir: true}, tar: tarOf(t, reg("tmp", "x")), wantErr: errdefs.ErrInvalidParameter},
+		{name: "no overwrite dir", dest: "/", opts: types.ExtractOptions{NoOverwriteDirNonDir: true}, tar: tarOf(t, reg("tmp", "x")), wantErr: errdefs.ErrInvalidParameter},
 		{name: "ownership kept", dest: "/tmp", tar: tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: "o", Uid: 1234, Gid: 5678}), owner: map[string][2]int{"tmp/o": {1234, 5678}}},
-		{name: "copyUIDGID", dest: "/tmp", user: "user", opts: apicontainer.ExtractOptions{CopyUIDGID: true},
+		{name: "copyUIDGID", dest: "/tmp", user: "user", opts: types.ExtractOptions{CopyUIDGID: true},
 			tar: tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: "o", Uid: 1234, Gid: 5678}), owner: map[string][2]int{"tmp/o": {1000, 1000}}},
-		{name: "copyUIDGID numeric", dest: "/tmp", user: "7:8", opts: apicontainer.ExtractOptions{CopyUIDGID: true},
+		{name: "copyUIDGID numeric", dest: "/tmp", user: "7:8", opts: types.ExtractOptions{CopyUIDGID: true},
 			tar: tarOf(t, &tar.Header{Typeflag: tar.TypeReg, Name: "o", Uid: 1234, Gid: 5678}), owner: map[string][2]int{"tmp/o": {7, 8}}},
-		{name: "copyUIDGID unknown user", dest: "/tmp", user: "nobody-here", opts: apicontainer.ExtractOptions{CopyUIDGID: true},
+		{name: "copyUIDGID unknown user", dest: "/tmp", user: "nobody-here", opts: types.ExtractOptions{CopyUIDGID: true},
 			tar: tarOf(t, reg("o", "")), wantErr: errdefs.ErrInvalidParameter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root, sentinel := hostileTree(t)
 			os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n"), 0o644)
-			fs := testFS(t, root)
-			err := fs.extract(context.Background(), tc.dest, "ctr", tc.ro, tc.user, tc.opts, bytes.NewReader(tc.tar))
+			fs := testFS(t, root, Options{ReadOnly: tc.ro, User: tc.user})
+			err := fs.Extract(context.Background(), tc.dest, tc.opts, bytes.NewReader(tc.tar))
 			checkSentinel(t, sentinel)
 			if tc.wantErr != 0 {
 				if errdefs.KindOf(err) != tc.wantErr || (tc.msg != "" && err.Error() != tc.msg) {
@@ -476,7 +474,7 @@ func TestSymlinkSwapRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(real, "secret"), []byte("container file\n"), 0o644)
-	fs := testFS(t, root)
+	fs := testFS(t, root, Options{})
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -511,8 +509,8 @@ func TestSymlinkSwapRace(t *testing.T) {
 				}
 			}
 		}
-		fs.extract(context.Background(), "/tmp/swap", "ctr", false, "", apicontainer.ExtractOptions{}, bytes.NewReader(payload))
-		fs.extract(context.Background(), "/tmp", "ctr", false, "", apicontainer.ExtractOptions{},
+		fs.Extract(context.Background(), "/tmp/swap", types.ExtractOptions{}, bytes.NewReader(payload))
+		fs.Extract(context.Background(), "/tmp", types.ExtractOptions{},
 			bytes.NewReader(tarOf(t, reg("swap/secret", "pwned\n"))))
 	}
 	close(stop)
@@ -549,9 +547,9 @@ func FuzzExtract(f *testing.F) {
 			}
 		}
 		root, sentinel := hostileTree(t)
-		fs := testFS(t, root)
+		fs := testFS(t, root, Options{})
 		for _, dest := range []string{"/tmp", "/"} {
-			err := fs.extract(context.Background(), dest, "ctr", false, "", apicontainer.ExtractOptions{}, bytes.NewReader(b))
+			err := fs.Extract(context.Background(), dest, types.ExtractOptions{}, bytes.NewReader(b))
 			if err != nil && errors.Is(err, context.Canceled) {
 				t.Fatal(err)
 			}
@@ -579,12 +577,13 @@ func TestMounts(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "data"), 0o755) // the mount points, as the runtime leaves them
 	os.WriteFile(filepath.Join(root, "data/hidden"), []byte("under the mount\n"), 0o644)
 	os.Symlink("/data", filepath.Join(root, "datalink"))
-	fs := testFS(t, root)
-	fs.mounts = []cpMount{
-		{dest: "etc/hostname", source: hostname, rw: true, file: true},
-		{dest: "data", source: vol, rw: true},
-		{dest: "ro", source: ro},
-	}
+	// The order does not matter: Open sorts the mounts, longest
+	// destination first.
+	fs := testFS(t, root, Options{Mounts: []Mount{
+		{Destination: "/ro", Source: ro},
+		{Destination: "etc/hostname", Source: hostname, RW: true, File: true},
+		{Destination: "/data/", Source: vol, RW: true},
+	}})
 	for _, tc := range []struct {
 		path    string
 		names   []string
@@ -631,21 +630,21 @@ func TestMounts(t *testing.T) {
 			}
 		})
 	}
-	if r, err := fs.resolve("/datalink", "ctr"); err != nil {
+	if r, err := fs.Resolve("/datalink"); err != nil {
 		t.Error(err)
 	} else {
-		if st := fs.stat(r); st.LinkTarget != "/data" {
+		if st := r.Stat(); st.LinkTarget != "/data" {
 			t.Errorf("stat /datalink = %+v, want link target /data", st)
 		}
-		r.close()
+		r.Close()
 	}
-	if r, err := fs.resolve("/data/esc", "ctr"); err != nil {
+	if r, err := fs.Resolve("/data/esc"); err != nil {
 		t.Error(err)
 	} else {
-		if st := fs.stat(r); st.LinkTarget != "/data" {
+		if st := r.Stat(); st.LinkTarget != "/data" {
 			t.Errorf("stat /data/esc = %+v, want link target /data (the volume's top)", st)
 		}
-		r.close()
+		r.Close()
 	}
 
 	extract := func(dest string, files ...string) error {
@@ -653,7 +652,7 @@ func TestMounts(t *testing.T) {
 		for _, f := range files {
 			hdrs = append(hdrs, reg(f, "new "+f+"\n"))
 		}
-		return fs.extract(context.Background(), dest, "ctr", false, "", apicontainer.ExtractOptions{}, bytes.NewReader(tarOf(t, hdrs...)))
+		return fs.Extract(context.Background(), dest, types.ExtractOptions{}, bytes.NewReader(tarOf(t, hdrs...)))
 	}
 	if err := extract("/data", "a"); err != nil {
 		t.Fatal(err)
@@ -699,23 +698,17 @@ func benchTree(b *testing.B, root string, n, size int) {
 func BenchmarkArchiveOut(b *testing.B) {
 	root := b.TempDir()
 	benchTree(b, root, 256, 256<<10)
-	fd, err := syscall.Open(root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	canon, _ := os.Readlink(fdPath(fd))
-	fs := &containerFS{root: root, fd: fd, canon: canon}
-	defer fs.close()
+	fs := testFS(b, root, Options{Name: "bench"})
 	b.SetBytes(256 << 18)
 	for b.Loop() {
-		r, err := fs.resolve("/data", "bench")
+		r, err := fs.Resolve("/data")
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := packPath(context.Background(), io.Discard, fs, r); err != nil {
+		if err := fs.Pack(context.Background(), io.Discard, r); err != nil {
 			b.Fatal(err)
 		}
-		r.close()
+		r.Close()
 	}
 }
 
@@ -733,18 +726,16 @@ func BenchmarkExtractIn(b *testing.B) {
 		b.StopTimer()
 		root := filepath.Join(b.TempDir(), "root")
 		os.MkdirAll(filepath.Join(root, "tmp"), 0o755)
-		fd, err := syscall.Open(root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		fs, err := Open(root, Options{Name: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		canon, _ := os.Readlink(fdPath(fd))
-		fs := &containerFS{root: root, fd: fd, canon: canon}
 		b.StartTimer()
-		if err := fs.extract(context.Background(), "/tmp", "bench", false, "", apicontainer.ExtractOptions{}, bytes.NewReader(tarBuf.Bytes())); err != nil {
+		if err := fs.Extract(context.Background(), "/tmp", types.ExtractOptions{}, bytes.NewReader(tarBuf.Bytes())); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		fs.close()
+		fs.Close()
 		b.StartTimer()
 	}
 }

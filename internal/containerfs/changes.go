@@ -1,17 +1,15 @@
-package engine
+package containerfs
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"unsafe"
 
-	apicontainer "skiffd/internal/api/container"
-	"skiffd/internal/errdefs"
+	"skiffd/internal/api/types"
 	"skiffd/internal/sys"
 )
 
@@ -26,34 +24,7 @@ var initLayerPaths = map[string]bool{
 	"/etc": true, "/etc/resolv.conf": true, "/etc/hosts": true, "/etc/hostname": true, "/etc/mtab": true,
 }
 
-// ContainerChanges answers GET /containers/{id}/changes: what the
-// container changed relative to its image, read from its overlay upper
-// directory. Nothing changed is nil, which dockerd sends as null.
-func (e *Engine) ContainerChanges(ctx context.Context, name string) ([]apicontainer.Change, error) {
-	c, err := e.get(name)
-	if err != nil {
-		return nil, err
-	}
-	c.Lock()
-	defer c.Unlock()
-	img, err := e.images.Get(c.ImageID)
-	if err != nil {
-		return nil, errdefs.System(fmt.Errorf("image of container %s: %w", c.ID, err))
-	}
-	var lowers []string
-	if len(img.ChainIDs) > 0 {
-		if lowers, err = e.layers.DiffDirs(img.ChainIDs[len(img.ChainIDs)-1]); err != nil {
-			return nil, errdefs.System(err)
-		}
-	}
-	changes, err := overlayChanges(ctx, filepath.Join(e.containerDir(c.ID), "upper"), lowers)
-	if err != nil {
-		return nil, errdefs.System(fmt.Errorf("changes of container %s: %w", c.ID, err))
-	}
-	return changes, nil
-}
-
-// overlayChanges computes the changes an overlay upper directory records
+// Changes computes the changes an overlay upper directory records
 // over its lower directories (top first), with moby's rules for overlay
 // (archive.OverlayChanges): a 0:0 character device or an opaque directory
 // is a deletion; anything else is a modification when a lower layer has
@@ -62,7 +33,7 @@ func (e *Engine) ContainerChanges(ctx context.Context, name string) ([]apicontai
 // added or deleted path is reported modified before it, once. Entries come
 // in walk order (names sorted within each directory, depth first).
 // Symbolic links are never followed, in upper or lower directories.
-func overlayChanges(ctx context.Context, upper string, lowers []string) ([]apicontainer.Change, error) {
+func Changes(ctx context.Context, upper string, lowers []string) ([]types.Change, error) {
 	ufd, err := syscall.Open(upper, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err == syscall.ENOENT {
 		return nil, nil // never mounted: nothing changed
@@ -72,13 +43,8 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]apico
 	}
 	defer syscall.Close(ufd)
 	w := &changeWalker{ctx: ctx, changed: map[string]bool{}}
-	for _, l := range lowers {
-		fd, err := syscall.Open(l, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			w.closeLowers()
-			return nil, &os.PathError{Op: "open", Path: l, Err: err}
-		}
-		w.lowers = append(w.lowers, fd)
+	if err := w.openLowers(lowers); err != nil {
+		return nil, err
 	}
 	defer w.closeLowers()
 	if err := w.walk(ufd, "/"); err != nil {
@@ -90,8 +56,21 @@ func overlayChanges(ctx context.Context, upper string, lowers []string) ([]apico
 type changeWalker struct {
 	ctx     context.Context
 	lowers  []int
-	out     []apicontainer.Change
+	out     []types.Change
 	changed map[string]bool // directories already reported
+}
+
+// openLowers opens the lower directories, top first, for lower.
+func (w *changeWalker) openLowers(lowers []string) error {
+	for _, l := range lowers {
+		fd, err := syscall.Open(l, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			w.closeLowers()
+			return &os.PathError{Op: "open", Path: l, Err: err}
+		}
+		w.lowers = append(w.lowers, fd)
+	}
+	return nil
 }
 
 func (w *changeWalker) closeLowers() {
@@ -125,16 +104,16 @@ func (w *changeWalker) walk(dirfd int, dir string) error {
 			return err
 		}
 		if report {
-			if kind != apicontainer.ChangeModify {
+			if kind != types.ChangeModify {
 				if parent := path.Dir(p); parent != "/" && !w.changed[parent] {
-					w.out = append(w.out, apicontainer.Change{Path: parent, Kind: apicontainer.ChangeModify})
+					w.out = append(w.out, types.Change{Path: parent, Kind: types.ChangeModify})
 					w.changed[parent] = true
 				}
 			}
 			if isDir {
 				w.changed[p] = true
 			}
-			w.out = append(w.out, apicontainer.Change{Path: p, Kind: kind})
+			w.out = append(w.out, types.Change{Path: p, Kind: kind})
 		}
 		if isDir {
 			sub, err := syscall.Openat(dirfd, n, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
@@ -156,10 +135,10 @@ func (w *changeWalker) walk(dirfd int, dir string) error {
 
 // classify decides whether the upper entry n (path p, in dirfd) is a
 // change, and which.
-func (w *changeWalker) classify(dirfd int, n, p string, st *syscall.Stat_t) (bool, apicontainer.ChangeKind, error) {
+func (w *changeWalker) classify(dirfd int, n, p string, st *syscall.Stat_t) (bool, types.ChangeKind, error) {
 	isDir := st.Mode&syscall.S_IFMT == syscall.S_IFDIR
 	if isWhiteout(st) {
-		return true, apicontainer.ChangeDelete, nil
+		return true, types.ChangeDelete, nil
 	}
 	if isDir {
 		opaque, err := isOpaque(dirfd, n)
@@ -167,7 +146,7 @@ func (w *changeWalker) classify(dirfd int, n, p string, st *syscall.Stat_t) (boo
 			return false, 0, fmt.Errorf("xattrs of %s: %w", p, err)
 		}
 		if opaque {
-			return true, apicontainer.ChangeDelete, nil
+			return true, types.ChangeDelete, nil
 		}
 	}
 	lst, found := w.lower(p)
@@ -176,7 +155,7 @@ func (w *changeWalker) classify(dirfd int, n, p string, st *syscall.Stat_t) (boo
 			// A mount point the runtime made, in dockerd's init layer.
 			return false, 0, nil
 		}
-		return true, apicontainer.ChangeAdd, nil
+		return true, types.ChangeAdd, nil
 	}
 	if isDir && lst.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		if st.Size == lst.Size && st.Mode == lst.Mode && sameFsTime(st.Mtim, lst.Mtim) {
@@ -193,7 +172,7 @@ func (w *changeWalker) classify(dirfd int, n, p string, st *syscall.Stat_t) (boo
 			}
 		}
 	}
-	return true, apicontainer.ChangeModify, nil
+	return true, types.ChangeModify, nil
 }
 
 // lower finds p in the lower directories, top first, without following

@@ -1,9 +1,8 @@
-package engine
+package containerfs
 
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/api/types"
 	"skiffd/internal/skifftest"
 )
 
@@ -68,7 +67,7 @@ func cut(s, sep string) (string, string, bool) {
 	return s, "", false
 }
 
-func changeStrings(cs []apicontainer.Change) []string {
+func changeStrings(cs []types.Change) []string {
 	var out []string
 	for _, c := range cs {
 		out = append(out, fmt.Sprintf("%c %s", "CAD"[c.Kind], c.Path))
@@ -113,7 +112,7 @@ func TestOverlayChanges(t *testing.T) {
 			for _, d := range tc.touch {
 				os.Chtimes(filepath.Join(upper, d), later, later)
 			}
-			got, err := overlayChanges(context.Background(), upper, []string{lower})
+			got, err := Changes(context.Background(), upper, []string{lower})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,48 +133,12 @@ func TestOverlayChangesLayers(t *testing.T) {
 	layerTree(t, l1, []string{"d:etc", "f:etc/a=1", "f:etc/b=1"}, mtime)
 	layerTree(t, l2, []string{"d:etc", "w:etc/a", "l:link>/etc"}, mtime)
 	layerTree(t, upper, []string{"d:etc", "f:etc/a=2", "f:etc/b=2", "f:link=x"}, mtime)
-	got, err := overlayChanges(context.Background(), upper, []string{l2, l1})
+	got, err := Changes(context.Background(), upper, []string{l2, l1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"C /etc", "A /etc/a", "C /etc/b", "C /link"}
 	if g := changeStrings(got); !slices.Equal(g, want) {
 		t.Errorf("changes = %q, want %q", g, want)
-	}
-}
-
-func TestRuntimeArtifacts(t *testing.T) {
-	skifftest.RequireRoot(t)
-	mtime := time.Unix(1700000000, 0)
-	for _, tc := range []struct {
-		name  string
-		lower []string
-		upper []string
-		want  []string
-	}{
-		{name: "mount points in a new /etc", lower: []string{"d:bin"}, upper: []string{"d:etc", "f:etc/hostname=", "f:etc/hosts=", "d:proc", "d:dev"},
-			want: []string{"dev", "etc", "etc/hostname", "etc/hosts", "proc"}},
-		{name: "existing /etc holding only mount points", lower: []string{"d:etc", "f:etc/passwd=x"}, upper: []string{"d:etc", "f:etc/resolv.conf="},
-			want: []string{"etc", "etc/resolv.conf"}},
-		{name: "real change beside them", lower: []string{"d:etc"}, upper: []string{"d:etc", "f:etc/hostname=", "f:etc/new=x"},
-			want: []string{"etc/hostname"}},
-		{name: "written file kept", lower: []string{"d:etc"}, upper: []string{"d:etc", "f:etc/hostname=written"}, want: nil},
-		{name: "image has the file", lower: []string{"d:etc", "f:etc/hosts=x"}, upper: []string{"d:etc", "f:etc/hosts="}, want: nil},
-		{name: "symlinked etc", lower: nil, upper: []string{"d:real", "f:real/hostname=", "l:etc>real"}, want: nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			lower, upper := filepath.Join(dir, "lower"), filepath.Join(dir, "upper")
-			layerTree(t, lower, tc.lower, mtime)
-			layerTree(t, upper, tc.upper, mtime)
-			skip, err := runtimeArtifacts(upper, []string{lower})
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := slices.Sorted(maps.Keys(skip))
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("runtimeArtifacts = %q, want %q", got, tc.want)
-			}
-		})
 	}
 }
