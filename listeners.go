@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -324,7 +325,7 @@ func listenUnix(path string, cfg *config.Config, logger *slog.Logger) (net.Liste
 	if err := os.Chmod(path, 0o660); err != nil {
 		return nil, wrap(err)
 	}
-	if err := syscall.Listen(fd, syscall.SOMAXCONN); err != nil {
+	if err := syscall.Listen(fd, listenBacklog()); err != nil {
 		return nil, wrap(err)
 	}
 	// FileListener works on a duplicate of fd; f's deferred Close drops the
@@ -338,6 +339,25 @@ func listenUnix(path string, cfg *config.Config, logger *slog.Logger) (net.Liste
 	l.(*net.UnixListener).SetUnlinkOnClose(true)
 	ready = true
 	return l, nil
+}
+
+// listenBacklog is the accept queue length net.Listen would ask for: the
+// kernel's net.core.somaxconn, else syscall.SOMAXCONN (128) when it cannot
+// be read. listenUnix cannot use net.Listen (it must set the mode and group
+// between bind and listen), and syscall.SOMAXCONN alone made a burst of a
+// few hundred clients fail with EAGAIN (issue 9, item 13). Unlike the net
+// package it does not clamp to 16 bits for kernels before 4.1, which
+// skiffd does not run on.
+func listenBacklog() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return syscall.SOMAXCONN
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return syscall.SOMAXCONN
+	}
+	return min(n, math.MaxInt32)
 }
 
 // removeStaleSocket clears path for a new socket. Only a socket nobody

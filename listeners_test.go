@@ -21,6 +21,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"skiffd/internal/config"
 )
@@ -729,5 +730,83 @@ func TestSocketActivationChild(t *testing.T) {
 		if body, err := get(t, listenAddr{"tcp", l.Listener.Addr().String()}); err != nil || body != "ok" {
 			t.Errorf("GET over %v = %q, %v; want ok", l.Addr, body, err)
 		}
+	}
+}
+
+// TestUnixSocketBurst connects 1,000 clients to the daemon's unix socket at
+// once, before anything accepts, as a burst of CLI invocations or a compose
+// up does (issue 9, item 13). Go dials non-blocking, so a connect that finds
+// the accept queue full fails at once with EAGAIN instead of waiting: the
+// queue must be as deep as the kernel allows (net.core.somaxconn), not
+// syscall.SOMAXCONN (128). With the 1,000 connections still open and idle,
+// a new client's /_ping must be answered.
+func TestUnixSocketBurst(t *testing.T) {
+	n := 1000
+	if b, err := os.ReadFile("/proc/sys/net/core/somaxconn"); err == nil {
+		// A host whose kernel limit is lower cannot queue 1,000; ask for
+		// what it allows (the listen backlog admits one more than its size).
+		if max, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && max+1 < n {
+			t.Logf("net.core.somaxconn is %d; connecting %d clients", max, max+1)
+			n = max + 1
+		}
+	}
+	logger, _ := testLogger(t)
+	path := filepath.Join(t.TempDir(), "s.sock")
+	ls, err := open(t, &config.Config{Hosts: []string{"unix://" + path}}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conns := make([]net.Conn, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			conns[i], errs[i] = net.Dial("unix", path)
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	})
+	failed := 0
+	for i, err := range errs {
+		if err != nil {
+			if failed < 3 {
+				t.Errorf("connection %d: %v", i, err)
+			}
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d concurrent connections to the unix socket failed", failed, n)
+	}
+
+	srv := &apiServer{handler: testServerHandler(t, &fakeBackend{}), logger: logger, grace: time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.serve(ctx, ls) }()
+	t.Cleanup(func() {
+		cancel()
+		<-served
+	})
+	// The deadline only keeps a broken daemon from hanging the test.
+	client := unixClient(path)
+	client.Timeout = 30 * time.Second
+	resp, err := client.Get("http://skiffd/_ping")
+	if err != nil {
+		t.Fatalf("GET /_ping with %d idle connections open: %v", n, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(body) != "OK" {
+		t.Fatalf("GET /_ping with %d idle connections open = %d %q, want 200 OK", n, resp.StatusCode, body)
 	}
 }
