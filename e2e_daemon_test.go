@@ -124,3 +124,33 @@ func TestCLILiveRestoreDisabled(t *testing.T) {
 		}
 	}
 }
+
+// TestCLILiveRestoreDisabledAfterCrash: a daemon without live restore that
+// died without its shutdown (SIGKILL) left containers running; the next
+// one stops them at its start, as dockerd does, then starts those whose
+// restart policy says so.
+func TestCLILiveRestoreDisabledAfterCrash(t *testing.T) {
+	args := []string{"--live-restore=false"}
+	d1 := skifftest.StartWith(t, skifftest.Options{Args: args})
+	importBusybox(t, d1)
+	plain := strings.TrimSpace(dockerOK(t, d1, "run", "-d", "--name", "plain", "--stop-timeout", "1", "busybox", "sleep", "1000"))
+	dockerOK(t, d1, "run", "-d", "--name", "always", "--restart", "always", "--stop-timeout", "1", "busybox", "sleep", "1000")
+	alwaysPid := inspectField(t, d1, "always", "{{.State.Pid}}")
+	d1.Kill()
+	if len(containerProcesses(t, plain)) == 0 {
+		t.Fatal("the container died with the daemon; nothing left to test")
+	}
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: append([]string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}, args...)})
+	removeAllAtEnd(t, d2)
+	if got := inspectField(t, d2, "plain", "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+		t.Errorf("plain after the restart = %q, want exited 137", got)
+	}
+	waitFor(t, "no process of plain to be left", func() bool { return len(containerProcesses(t, plain)) == 0 })
+	waitFor(t, "always to run again", func() bool {
+		return inspectField(t, d2, "always", "{{.State.Status}}") == "running"
+	})
+	if pid := inspectField(t, d2, "always", "{{.State.Pid}}"); pid == alwaysPid {
+		t.Errorf("always still runs its first process %s; want it stopped and started again", pid)
+	}
+}
