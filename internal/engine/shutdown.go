@@ -35,7 +35,11 @@ func (e *Engine) Shutdown(ctx context.Context) {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	e.logger.Info("stopping containers for shutdown", "timeout", timeout)
+	limit := "none"
+	if timeout >= 0 {
+		limit = timeout.String()
+	}
+	e.logger.Info("stopping containers for shutdown", "timeout", limit)
 	var wg sync.WaitGroup
 	for _, c := range list {
 		wg.Go(func() { e.shutdownContainer(ctx, c) })
@@ -48,7 +52,7 @@ func (e *Engine) Shutdown(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		e.logger.Error("containers still running after the shutdown timeout; leaving them running", "timeout", timeout)
+		e.logger.Error("containers still running after the shutdown timeout; leaving them running", "timeout", limit)
 	}
 }
 
