@@ -20,8 +20,9 @@ import (
 // is recorded as exited instead.
 //
 // Shutdown waits at most shutdownTimeout for the stops; what is still
-// running then is left running (dockerd's "Force shutdown daemon"), and a
-// later daemon reconnects to it.
+// running then is left running (dockerd's "Force shutdown daemon"), and the
+// next daemon, if it too runs without live restore, stops it at its start
+// (stopRestored). The individual stops are not cut short by ctx.
 func (e *Engine) Shutdown(ctx context.Context) {
 	if e.opts.LiveRestore {
 		return
