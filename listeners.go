@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -148,7 +149,9 @@ type apiListener struct {
 // skipping duplicates. TCP and socket-activated listeners are wrapped in TLS
 // when tlsConfig is not nil; unix sockets never are. Before opening anything
 // it applies dockerd's rule for TCP without client verification (see
-// checkTCPSecurity). On any failure it closes what it already opened (which
+// checkTCPSecurity) to every tcp:// host, and to every TCP socket systemd
+// passed as soon as its address is known (dockerd skips fd:// sockets;
+// skiffd does not). On any failure it closes what it already opened (which
 // removes the unix sockets it created) and returns the error.
 //
 // openListeners marks every file descriptor systemd passed as close-on-exec,
@@ -171,7 +174,7 @@ func openListeners(cfg *config.Config, tlsConfig *tls.Config, getenv func(string
 		}
 		seen[a] = true
 		if a.Proto == "tcp" {
-			if err := checkTCPSecurity(a, cfg, tlsConfig, logger); err != nil {
+			if err := checkTCPSecurity(a.String(), a.Addr, cfg, tlsConfig, logger); err != nil {
 				return nil, err
 			}
 		}
@@ -219,6 +222,18 @@ func openListeners(cfg *config.Config, tlsConfig *tls.Config, getenv func(string
 			if err != nil {
 				return nil, err
 			}
+			// A TCP socket systemd passed is held to the tcp:// rule: where
+			// a socket came from does not change who can reach it (issue
+			// 9, item 4). Its address is known only now, so a refusal
+			// closes what was opened before it.
+			for _, fl := range ls {
+				if tcp, ok := fl.Listener.Addr().(*net.TCPAddr); ok {
+					bound := tcp.AddrPort().String()
+					if err := checkTCPSecurity(fmt.Sprintf("%s (tcp://%s)", fl.Addr, bound), bound, cfg, tlsConfig, logger); err != nil {
+						return nil, err
+					}
+				}
+			}
 		}
 		logger.Debug("listener created", "host", a.String())
 	}
@@ -231,14 +246,15 @@ func openListeners(cfg *config.Config, tlsConfig *tls.Config, getenv func(string
 // for 15 seconds unless --tls or --tlsverify was given explicitly (true or
 // false), announcing that this will become a hard failure. skiffd makes it
 // that failure now. With the explicit opt-in it warns loudly and goes on.
-func checkTCPSecurity(a listenAddr, cfg *config.Config, tlsConfig *tls.Config, logger *slog.Logger) error {
+// host names the listener in messages (tcp://..., or fd://N (tcp://...) for
+// a socket systemd passed); hostPort is its address, host:port.
+func checkTCPSecurity(host, hostPort string, cfg *config.Config, tlsConfig *tls.Config, logger *slog.Logger) error {
 	if tlsConfig != nil && tlsConfig.ClientAuth == tls.RequireAndVerifyClientCert {
 		return nil
 	}
-	host := a.String()
 	logger.Warn("Binding to IP address without --tlsverify is insecure and gives root access on this machine to everyone who has access to your network.", "host", host)
 	logger.Warn("Binding to an IP address, even on localhost, can also give access to scripts run in a browser. Be safe out there!", "host", host)
-	ipAddr, _, err := net.SplitHostPort(a.Addr)
+	ipAddr, _, err := net.SplitHostPort(hostPort)
 	if err != nil {
 		return fmt.Errorf("error parsing tcp address: %w", err)
 	}
@@ -250,9 +266,9 @@ func checkTCPSecurity(a listenAddr, cfg *config.Config, tlsConfig *tls.Config, l
 			"generate TLS certificates and use --tlsverify, or explicitly specify '--tls=false' or '--tlsverify=false' to accept the risk", host)
 	}
 	if cfg.TLS {
-		logger.Warn("API is accessible without TLS client verification: access to the remote API is equivalent to root access on the host", "host", "https://"+a.Addr)
+		logger.Warn("API is accessible without TLS client verification: access to the remote API is equivalent to root access on the host", "host", "https://"+hostPort)
 	} else {
-		logger.Warn("API is accessible without encryption: access to the remote API is equivalent to root access on the host", "host", "http://"+a.Addr)
+		logger.Warn("API is accessible without encryption: access to the remote API is equivalent to root access on the host", "host", "http://"+hostPort)
 	}
 	return nil
 }
@@ -324,7 +340,7 @@ func listenUnix(path string, cfg *config.Config, logger *slog.Logger) (net.Liste
 	if err := os.Chmod(path, 0o660); err != nil {
 		return nil, wrap(err)
 	}
-	if err := syscall.Listen(fd, syscall.SOMAXCONN); err != nil {
+	if err := syscall.Listen(fd, listenBacklog()); err != nil {
 		return nil, wrap(err)
 	}
 	// FileListener works on a duplicate of fd; f's deferred Close drops the
@@ -338,6 +354,25 @@ func listenUnix(path string, cfg *config.Config, logger *slog.Logger) (net.Liste
 	l.(*net.UnixListener).SetUnlinkOnClose(true)
 	ready = true
 	return l, nil
+}
+
+// listenBacklog is the accept queue length net.Listen would ask for: the
+// kernel's net.core.somaxconn, else syscall.SOMAXCONN (128) when it cannot
+// be read. listenUnix cannot use net.Listen (it must set the mode and group
+// between bind and listen), and syscall.SOMAXCONN alone made a burst of a
+// few hundred clients fail with EAGAIN (issue 9, item 13). Unlike the net
+// package it does not clamp to 16 bits for kernels before 4.1, which
+// skiffd does not run on.
+func listenBacklog() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return syscall.SOMAXCONN
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return syscall.SOMAXCONN
+	}
+	return min(n, math.MaxInt32)
 }
 
 // removeStaleSocket clears path for a new socket. Only a socket nobody

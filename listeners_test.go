@@ -21,6 +21,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"skiffd/internal/config"
 )
@@ -730,4 +731,196 @@ func TestSocketActivationChild(t *testing.T) {
 			t.Errorf("GET over %v = %q, %v; want ok", l.Addr, body, err)
 		}
 	}
+}
+
+// TestUnixSocketBurst connects 1,000 clients to the daemon's unix socket at
+// once, before anything accepts, as a burst of CLI invocations or a compose
+// up does (issue 9, item 13). Go dials non-blocking, so a connect that finds
+// the accept queue full fails at once with EAGAIN instead of waiting: the
+// queue must be as deep as the kernel allows (net.core.somaxconn), not
+// syscall.SOMAXCONN (128). With the 1,000 connections still open and idle,
+// a new client's /_ping must be answered.
+func TestUnixSocketBurst(t *testing.T) {
+	n := 1000
+	if b, err := os.ReadFile("/proc/sys/net/core/somaxconn"); err == nil {
+		// A host whose kernel limit is lower cannot queue 1,000; ask for
+		// what it allows (the listen backlog admits one more than its size).
+		if max, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && max+1 < n {
+			t.Logf("net.core.somaxconn is %d; connecting %d clients", max, max+1)
+			n = max + 1
+		}
+	}
+	logger, _ := testLogger(t)
+	path := filepath.Join(t.TempDir(), "s.sock")
+	ls, err := open(t, &config.Config{Hosts: []string{"unix://" + path}}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conns := make([]net.Conn, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			conns[i], errs[i] = net.Dial("unix", path)
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	})
+	failed := 0
+	for i, err := range errs {
+		if err != nil {
+			if failed < 3 {
+				t.Errorf("connection %d: %v", i, err)
+			}
+			failed++
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d concurrent connections to the unix socket failed", failed, n)
+	}
+
+	srv := &apiServer{handler: testServerHandler(t, &fakeBackend{}), logger: logger, grace: time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.serve(ctx, ls) }()
+	t.Cleanup(func() {
+		cancel()
+		<-served
+	})
+	// The deadline only keeps a broken daemon from hanging the test.
+	client := unixClient(path)
+	client.Timeout = 30 * time.Second
+	resp, err := client.Get("http://skiffd/_ping")
+	if err != nil {
+		t.Fatalf("GET /_ping with %d idle connections open: %v", n, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(body) != "OK" {
+		t.Fatalf("GET /_ping with %d idle connections open = %d %q, want 200 OK", n, resp.StatusCode, body)
+	}
+}
+
+// activationSecurityCases are TestSocketActivationTCPSecurity's cases, run
+// one per child process: a socket systemd passed on fd 3 must meet the same
+// rule as a tcp:// host (issue 9, item 4).
+var activationSecurityCases = []struct {
+	name    string
+	network string // of the passed socket: tcp4, tcp6 or unix
+	addr    string
+	cfg     config.Config
+	verify  bool   // pass a tls.Config that verifies clients
+	wantErr string // substring; "" for success
+	wantLog string // substring of the log; "" for none expected
+	noLog   string // must not appear in the log
+}{
+	{name: "non-loopback refused", network: "tcp4", addr: "0.0.0.0:0",
+		wantErr: "refusing to listen on fd://3 (tcp://%ADDR%): binding to an IP address without --tlsverify gives root access on this machine to everyone who has access to your network; " +
+			"generate TLS certificates and use --tlsverify, or explicitly specify '--tls=false' or '--tlsverify=false' to accept the risk"},
+	{name: "non-loopback ipv6 refused", network: "tcp6", addr: "[::]:0", wantErr: "refusing to listen on fd://3 (tcp://%ADDR%)"},
+	{name: "tls=false opts in", network: "tcp4", addr: "0.0.0.0:0", cfg: config.Config{TLSExplicit: true},
+		wantLog: "API is accessible without encryption"},
+	{name: "tlsverify=false opts in", network: "tcp4", addr: "0.0.0.0:0", cfg: config.Config{TLS: true, TLSExplicit: true},
+		wantLog: "API is accessible without TLS client verification"},
+	{name: "loopback only warns", network: "tcp4", addr: "127.0.0.1:0",
+		wantLog: "Binding to IP address without --tlsverify is insecure", noLog: "API is accessible"},
+	{name: "verified clients need no opt-in", network: "tcp4", addr: "0.0.0.0:0",
+		cfg: config.Config{TLS: true, TLSVerify: true, TLSExplicit: true}, verify: true, noLog: "Binding to IP address"},
+	{name: "unix socket is not tcp", network: "unix", noLog: "Binding to IP address"},
+}
+
+// TestSocketActivationTCPSecurity passes one socket to a child process as
+// fd 3, as systemd does, and has the child open it with fd:// beside a unix
+// socket. A TCP socket on a non-loopback address without client
+// verification is refused with the tcp:// message, and the unix socket
+// opened before it is gone again; --tls=false or --tlsverify=false let it
+// through with the loud warning.
+func TestSocketActivationTCPSecurity(t *testing.T) {
+	for _, tt := range activationSecurityCases {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := tt.addr
+			if tt.network == "unix" {
+				addr = filepath.Join(t.TempDir(), "activated.sock")
+			}
+			l, err := net.Listen(tt.network, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			f, err := l.(interface{ File() (*os.File, error) }).File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestSocketActivationTCPSecurityChild$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "SKIFFD_TEST_ACTIVATION_CASE="+tt.name, "SKIFFD_TEST_ACTIVATION_ADDR="+l.Addr().String())
+			cmd.ExtraFiles = []*os.File{f}
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "--- PASS: TestSocketActivationTCPSecurityChild") {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestSocketActivationTCPSecurityChild is the child half of
+// TestSocketActivationTCPSecurity.
+func TestSocketActivationTCPSecurityChild(t *testing.T) {
+	name, ok := os.LookupEnv("SKIFFD_TEST_ACTIVATION_CASE")
+	if !ok {
+		t.Skip("runs only as TestSocketActivationTCPSecurity's child")
+	}
+	for _, tt := range activationSecurityCases {
+		if tt.name != name {
+			continue
+		}
+		logger, logs := testLogger(t)
+		path := filepath.Join(t.TempDir(), "s.sock")
+		cfg := tt.cfg
+		cfg.Hosts = []string{"unix://" + path, "fd://"}
+		var tc *tls.Config
+		if tt.verify {
+			tc = newTestPKI(t).serverConfig(t)
+		}
+		ls, err := openListeners(&cfg, tc, activationEnv(os.Getpid(), 1), logger)
+		t.Cleanup(func() {
+			for _, l := range ls {
+				l.Close()
+			}
+		})
+		if tt.wantErr != "" {
+			want := strings.ReplaceAll(tt.wantErr, "%ADDR%", os.Getenv("SKIFFD_TEST_ACTIVATION_ADDR"))
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("openListeners(%q) = %v, %v; want error containing %q", cfg.Hosts, ls, err, want)
+			}
+			if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("refused start left %s: %v", path, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("openListeners(%q): %v", cfg.Hosts, err)
+		}
+		if len(ls) != 2 || ls[1].Addr != (listenAddr{"fd", "3"}) {
+			t.Fatalf("openListeners(%q) = %v, want the unix socket and fd://3", cfg.Hosts, ls)
+		}
+		if tt.wantLog != "" && !strings.Contains(logs.String(), tt.wantLog) {
+			t.Errorf("log lacks %q:\n%s", tt.wantLog, logs)
+		}
+		if tt.noLog != "" && strings.Contains(logs.String(), tt.noLog) {
+			t.Errorf("log has %q:\n%s", tt.noLog, logs)
+		}
+		return
+	}
+	t.Fatalf("no case %q", name)
 }

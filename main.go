@@ -102,12 +102,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	eng, err := engine.New(ctx, engine.Options{
-		DataRoot:     cfg.DataRoot,
-		ExecRoot:     cfg.ExecRoot,
-		Debug:        cfg.Debug,
-		Experimental: cfg.Experimental,
-		Logger:       logger,
-		Build:        build,
+		DataRoot:        cfg.DataRoot,
+		ExecRoot:        cfg.ExecRoot,
+		Debug:           cfg.Debug,
+		Experimental:    cfg.Experimental,
+		Logger:          logger,
+		Build:           build,
+		LiveRestore:     cfg.LiveRestore,
+		ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {
 		return err
@@ -134,6 +136,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	logger.Info("skiffd started", "version", skiffdVersion, "api", apiVersion, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
 	err = srv.serve(ctx, listeners)
+	// The API is closed: stop the containers unless live restore keeps
+	// them running (a failed listener ends the daemon the same way).
+	eng.Shutdown(context.WithoutCancel(ctx))
 	logger.Info("skiffd stopped")
 	return err
 }

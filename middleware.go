@@ -176,7 +176,8 @@ func experimentalMiddleware(enabled bool) middleware {
 }
 
 // corsMiddleware is installed only with --api-cors-header. It adds dockerd's
-// CORS headers to every response and answers preflight OPTIONS requests.
+// CORS headers to every response; preflight OPTIONS requests go on to the
+// options route like any other request, as in dockerd.
 func corsMiddleware(origin string) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -184,10 +185,6 @@ func corsMiddleware(origin string) middleware {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Headers", "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth")
 			h.Set("Access-Control-Allow-Methods", "HEAD, GET, POST, DELETE, PUT, OPTIONS")
-			if r.Method == http.MethodOptions {
-				w.WriteHeader(http.StatusOK)
-				return
-			}
 			next.ServeHTTP(w, r)
 		})
 	}

@@ -137,8 +137,10 @@ func TestCORS(t *testing.T) {
 	}))
 	rec = httptest.NewRecorder()
 	on.ServeHTTP(rec, httptest.NewRequest("OPTIONS", "/v1.50/containers/json", nil))
-	if rec.Code != 200 || called {
-		t.Errorf("preflight: status %d, handler called %v; want 200 answered by the middleware", rec.Code, called)
+	// The preflight goes on to the route (the options route answers it, see
+	// TestOptionsAnyPath), with the CORS headers already set, as in dockerd.
+	if rec.Code != 200 || !called {
+		t.Errorf("preflight: status %d, handler called %v; want it passed on to the handler", rec.Code, called)
 	}
 	for k, want := range map[string]string{
 		"Access-Control-Allow-Origin":  "https://ui.example",

@@ -29,8 +29,9 @@ type backends struct {
 
 // newRouter lists the whole API surface, one "METHOD /path" per line. Paths
 // are unversioned: the version middleware strips /v1.NN before routing.
-// A GET pattern also serves HEAD.
-func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
+// A GET pattern also serves HEAD. OPTIONS on any path is answered in front
+// of the mux (see optionsRoute).
+func newRouter(b backends, logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	h := func(f wire.HandlerFunc) http.Handler { return makeHTTPHandler(f, logger) }
 
@@ -144,5 +145,22 @@ func newRouter(b backends, logger *slog.Logger) *http.ServeMux {
 
 	// everything else
 	mux.Handle("/", notFound())
-	return mux
+	return optionsRoute(mux)
+}
+
+// optionsRoute answers OPTIONS on every path, existing or not, with 200 and
+// an empty body, as dockerd's options route ("/{anyroute:.*}" in its system
+// router) does for CORS preflight requests, whether or not
+// --api-cors-header is set. It sits where a route would, inside every
+// middleware, so the answer carries the version headers, the CORS headers
+// when configured, and passes authorization. It cannot be a mux pattern:
+// "OPTIONS /" conflicts with the method-less swarm patterns above.
+func optionsRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"skiffd/internal/api/container"
@@ -226,4 +228,90 @@ type fakeExec struct{ exec.Backend }
 
 func (fakeExec) ContainerExecCreate(ctx context.Context, name string, cfg *types.ExecConfig) (string, error) {
 	return "", errdefs.NotFound(fmt.Errorf("No such container: %s", name))
+}
+
+// TestOptionsAnyPath sends raw OPTIONS requests over a real socket: dockerd
+// answers every path with 200 and an empty body from its options route
+// (router/system, "/{anyroute:.*}"), through the same middlewares as any
+// route, with or without --api-cors-header (issue 9, item 12).
+func TestOptionsAnyPath(t *testing.T) {
+	paths := []string{"/_ping", "/v1.50/_ping", "/containers/json", "/v1.50/containers/web/json",
+		"/v1.24/images/localhost:5000/a/b:1/json", "/v1.50/nodes", "/no/such/path", "/v1.50/no/such/path", "/"}
+	for _, cors := range []string{"", "https://example.test"} {
+		t.Run("cors="+cors, func(t *testing.T) {
+			logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+			b := &fakeBackend{}
+			h := newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}}, logger),
+				handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)", CORSOrigin: cors})
+			l, path := unixTestListener(t)
+			srv := &apiServer{handler: h, logger: logger, grace: time.Second}
+			ctx, cancel := context.WithCancel(context.Background())
+			served := make(chan error, 1)
+			go func() { served <- srv.serve(ctx, []apiListener{l}) }()
+			t.Cleanup(func() {
+				cancel()
+				<-served
+			})
+			for _, p := range paths {
+				resp, raw := rawRequest(t, path, "OPTIONS "+p+" HTTP/1.1\r\nHost: docker\r\nOrigin: https://example.test\r\nAccess-Control-Request-Method: POST\r\n\r\n")
+				if resp.StatusCode != http.StatusOK || raw != "" {
+					t.Errorf("OPTIONS %s = %d %q, want 200 and no body", p, resp.StatusCode, raw)
+				}
+				want := map[string]string{
+					"Api-Version":         apiVersion,
+					"Ostype":              "linux",
+					"Server":              "Docker/test (linux)",
+					"Docker-Experimental": "false",
+					"Content-Length":      "0",
+					"Content-Type":        "",
+				}
+				for k, v := range map[string]string{
+					"Access-Control-Allow-Origin":  cors,
+					"Access-Control-Allow-Headers": "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth",
+					"Access-Control-Allow-Methods": "HEAD, GET, POST, DELETE, PUT, OPTIONS",
+				} {
+					if cors == "" {
+						v = ""
+					}
+					want[k] = v
+				}
+				for k, v := range want {
+					if got := resp.Header.Get(k); got != v {
+						t.Errorf("OPTIONS %s: %s = %q, want %q", p, k, got, v)
+					}
+				}
+			}
+			// A version out of range is refused before any route, OPTIONS
+			// included, as dockerd's version middleware does.
+			resp, raw := rawRequest(t, path, "OPTIONS /v1.99/_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(raw, "client version 1.99 is too new") {
+				t.Errorf("OPTIONS /v1.99/_ping = %d %q, want 400 too new", resp.StatusCode, raw)
+			}
+		})
+	}
+}
+
+// rawRequest writes req as is on a new connection to the unix socket at
+// path and returns the parsed response and its body.
+func rawRequest(t *testing.T, path, req string) (*http.Response, string) {
+	t.Helper()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", req, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%q: reading body: %v", req, err)
+	}
+	return resp, string(body)
 }

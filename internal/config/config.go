@@ -35,7 +35,10 @@ const (
 	DefaultConfigFile  = "/etc/skiffd/daemon.json"
 	DefaultSocketGroup = "docker"
 	DefaultLogLevel    = "info"
-	pidfileName        = "skiffd.pid"
+	// DefaultShutdownTimeout is dockerd's --shutdown-timeout default, in
+	// seconds.
+	DefaultShutdownTimeout = 15
+	pidfileName            = "skiffd.pid"
 
 	// The certificate file names dockerd looks for in its certificate
 	// directory.
@@ -74,6 +77,17 @@ type Config struct {
 	TLSCACert string // --tlscacert, default <certdir>/ca.pem
 	TLSCert   string // --tlscert, default <certdir>/cert.pem
 	TLSKey    string // --tlskey, default <certdir>/key.pem
+
+	// LiveRestore is --live-restore: containers keep running while the
+	// daemon is stopped, and the next daemon reconnects to them. Unlike
+	// dockerd, where it is off by default, skiffd defaults to true, which is
+	// how skiffd always behaved. When false, a clean stop of the daemon stops
+	// the running containers, as dockerd does.
+	LiveRestore bool
+	// ShutdownTimeout is --shutdown-timeout in seconds: how long a clean
+	// stop waits for the containers it stops (dockerd's rule: at least each
+	// container's stop timeout plus 5 s; negative waits as long as it takes).
+	ShutdownTimeout int
 
 	CORSHeaders  string // --api-cors-header
 	Experimental bool   // --experimental
@@ -144,6 +158,8 @@ type flagValues struct {
 	corsHeaders                      string
 	experimental, debug, showVersion bool
 	logLevel, configFile             string
+	liveRestore                      bool
+	shutdownTimeout                  int
 }
 
 // option describes one command-line option: its names, the daemon.json key
@@ -175,10 +191,14 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
 	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
+	{long: "live-restore", key: "live-restore", usage: "Keep containers running while the daemon is stopped (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
+	{long: "shutdown-timeout", key: "shutdown-timeout", arg: "int", usage: "Set the default shutdown timeout (default 15)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.shutdownTimeout) }},
 	{long: "tls", key: "tls", usage: "Use TLS; implied by --tlsverify",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.tls) }},
 	{long: "tlscacert", key: "tlscacert", arg: "string", usage: "Trust certs signed only by this CA (default \"~/.docker/ca.pem\")",
@@ -254,6 +274,18 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	cfg.Experimental = pickBool(changed["experimental"], fv.experimental, file.Experimental)
 	cfg.Debug = pickBool(changed["debug"], fv.debug, file.Debug)
 	cfg.LogLevel = strings.ToLower(pickString(changed["log-level"], fv.logLevel, file.LogLevel, DefaultLogLevel))
+	cfg.LiveRestore = true
+	if changed["live-restore"] {
+		cfg.LiveRestore = fv.liveRestore
+	} else if file.LiveRestore != nil {
+		cfg.LiveRestore = *file.LiveRestore
+	}
+	cfg.ShutdownTimeout = DefaultShutdownTimeout
+	if changed["shutdown-timeout"] {
+		cfg.ShutdownTimeout = fv.shutdownTimeout
+	} else if file.ShutdownTimeout != nil {
+		cfg.ShutdownTimeout = *file.ShutdownTimeout
+	}
 
 	cfg.GroupExplicit = changed["group"] || file.Group != nil
 	if cfg.GroupExplicit {
@@ -418,6 +450,24 @@ func (b *boolValue) String() string {
 	return strconv.FormatBool(bool(*b))
 }
 func (b *boolValue) IsBoolFlag() bool { return true }
+
+// intValue is a flag.Value for an integer setting.
+type intValue int
+
+func (i *intValue) Set(v string) error {
+	parsed, err := strconv.Atoi(v)
+	if err != nil {
+		return errors.New("parse error")
+	}
+	*i = intValue(parsed)
+	return nil
+}
+func (i *intValue) String() string {
+	if i == nil {
+		return "0"
+	}
+	return strconv.Itoa(int(*i))
+}
 
 // stringList is a repeatable flag (-H a -H b).
 type stringList []string

@@ -40,6 +40,9 @@ func defaults(h host) Config {
 		TLSKey:     "/home/u/.docker/key.pem",
 		LogLevel:   "info",
 		ConfigFile: h.configFile,
+		// skiffd keeps containers running across a daemon stop by default.
+		LiveRestore:     true,
+		ShutdownTimeout: 15,
 	}
 }
 
@@ -75,6 +78,10 @@ func TestParseFlags(t *testing.T) {
 		{"group empty means root only", []string{"-G", ""}, func(c *Config) { c.Group, c.GroupExplicit = "", true }},
 		{"log level", []string{"-l", "WARN"}, func(c *Config) { c.LogLevel = "warn" }},
 		{"log level long", []string{"--log-level=debug"}, func(c *Config) { c.LogLevel = "debug" }},
+		{"live restore off", []string{"--live-restore=false"}, func(c *Config) { c.LiveRestore = false }},
+		{"live restore bare", []string{"--live-restore"}, func(c *Config) {}},
+		{"shutdown timeout", []string{"--shutdown-timeout", "40"}, func(c *Config) { c.ShutdownTimeout = 40 }},
+		{"shutdown timeout negative", []string{"--shutdown-timeout=-1"}, func(c *Config) { c.ShutdownTimeout = -1 }},
 		{"cors and experimental", []string{"--api-cors-header=*", "--experimental"}, func(c *Config) {
 			c.CORSHeaders, c.Experimental = "*", true
 		}},
@@ -107,6 +114,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing value", []string{"-H"}, "flag needs an argument: -H\nSee 'skiffd --help'."},
 		{"bad bool", []string{"--tls=maybe"}, "invalid boolean value \"maybe\" for -tls: parse error\nSee 'skiffd --help'."},
 		{"bad log level", []string{"--log-level", "loud"}, "invalid logging level: loud"},
+		{"bad shutdown timeout", []string{"--shutdown-timeout", "soon"}, "invalid value \"soon\" for flag -shutdown-timeout: parse error\nSee 'skiffd --help'."},
 		{"empty data root", []string{"--data-root="}, "data-root cannot be empty"},
 		{"empty exec root", []string{"--exec-root", ""}, "exec-root cannot be empty"},
 		{"explicit missing file", []string{"--config-file", "/nonexistent/daemon.json"},

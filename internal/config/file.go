@@ -31,25 +31,30 @@ type fileConfig struct {
 	Experimental *bool    `json:"experimental"`
 	Debug        *bool    `json:"debug"`
 	LogLevel     *string  `json:"log-level"`
+
+	LiveRestore     *bool `json:"live-restore"`
+	ShutdownTimeout *int  `json:"shutdown-timeout"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
 func (f *fileConfig) fields() map[string]any {
 	return map[string]any{
-		"hosts":           &f.Hosts,
-		"data-root":       &f.DataRoot,
-		"exec-root":       &f.ExecRoot,
-		"pidfile":         &f.Pidfile,
-		"group":           &f.Group,
-		"tls":             &f.TLS,
-		"tlsverify":       &f.TLSVerify,
-		"tlscacert":       &f.TLSCACert,
-		"tlscert":         &f.TLSCert,
-		"tlskey":          &f.TLSKey,
-		"api-cors-header": &f.CORSHeaders,
-		"experimental":    &f.Experimental,
-		"debug":           &f.Debug,
-		"log-level":       &f.LogLevel,
+		"hosts":            &f.Hosts,
+		"data-root":        &f.DataRoot,
+		"exec-root":        &f.ExecRoot,
+		"pidfile":          &f.Pidfile,
+		"group":            &f.Group,
+		"tls":              &f.TLS,
+		"tlsverify":        &f.TLSVerify,
+		"tlscacert":        &f.TLSCACert,
+		"tlscert":          &f.TLSCert,
+		"tlskey":           &f.TLSKey,
+		"api-cors-header":  &f.CORSHeaders,
+		"experimental":     &f.Experimental,
+		"debug":            &f.Debug,
+		"log-level":        &f.LogLevel,
+		"live-restore":     &f.LiveRestore,
+		"shutdown-timeout": &f.ShutdownTimeout,
 	}
 }
 

@@ -34,7 +34,9 @@ func TestFileMerge(t *testing.T) {
 		"api-cors-header": "https://example.com",
 		"experimental": true,
 		"debug": true,
-		"log-level": "Error"
+		"log-level": "Error",
+		"live-restore": false,
+		"shutdown-timeout": 30
 	}`))
 	// Flags the file does not set still apply alongside it.
 	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, true))
@@ -42,23 +44,25 @@ func TestFileMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Hosts:         []string{"unix:///run/s.sock", "tcp://127.0.0.1:2376"},
-		DataRoot:      "/srv/skiffd",
-		ExecRoot:      "/run/skiffd",
-		Pidfile:       "/run/skiffd.pid",
-		Group:         "adm",
-		GroupExplicit: true,
-		TLS:           true,
-		TLSExplicit:   true,
-		TLSVerify:     true,
-		TLSCACert:     "/pki/ca.pem",
-		TLSCert:       "/pki/cert.pem",
-		TLSKey:        "/pki/key.pem",
-		CORSHeaders:   "https://example.com",
-		Experimental:  true,
-		Debug:         true,
-		LogLevel:      "error",
-		ConfigFile:    path,
+		Hosts:           []string{"unix:///run/s.sock", "tcp://127.0.0.1:2376"},
+		DataRoot:        "/srv/skiffd",
+		ExecRoot:        "/run/skiffd",
+		Pidfile:         "/run/skiffd.pid",
+		Group:           "adm",
+		GroupExplicit:   true,
+		TLS:             true,
+		TLSExplicit:     true,
+		TLSVerify:       true,
+		TLSCACert:       "/pki/ca.pem",
+		TLSCert:         "/pki/cert.pem",
+		TLSKey:          "/pki/key.pem",
+		CORSHeaders:     "https://example.com",
+		Experimental:    true,
+		Debug:           true,
+		LogLevel:        "error",
+		ConfigFile:      path,
+		LiveRestore:     false,
+		ShutdownTimeout: 30,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("Parse with file =\n%+v\nwant\n%+v", *cfg, want)
@@ -103,6 +107,9 @@ func TestFileErrors(t *testing.T) {
 			"the following directives are specified both as a flag and in the configuration file: debug: (from flag: true, from file: false), hosts: (from flag: [fd://], from file: []), tls: (from flag: false, from file: true)"},
 		{"string conflict via short flag", `{"pidfile": "/b"}`, []string{"-p", "/a"},
 			"the following directives are specified both as a flag and in the configuration file: pidfile: (from flag: /a, from file: /b)"},
+		{"live-restore conflict", `{"live-restore": true}`, []string{"--live-restore=false"},
+			"the following directives are specified both as a flag and in the configuration file: live-restore: (from flag: false, from file: true)"},
+		{"wrong shutdown-timeout type", `{"shutdown-timeout": "15s"}`, nil, "shutdown-timeout: json: cannot unmarshal string into Go value of type int"},
 		{"unknown keys", `{"storage-driver": "overlay2", "bip": "10.0.0.1/24", "debug": true}`, nil,
 			"the following directives don't match any configuration option: bip, storage-driver"},
 		{"unknown before conflicts", `{"bogus": 1, "debug": true}`, []string{"-D"},

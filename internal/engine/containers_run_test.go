@@ -44,7 +44,9 @@ func runEngine(t *testing.T) (*Engine, string, string) {
 
 func openEngine(t *testing.T, data, exec string) *Engine {
 	t.Helper()
-	e, err := New(context.Background(), Options{DataRoot: data, ExecRoot: exec})
+	// Live restore is skiffd's default (--live-restore): a second engine on
+	// the same roots reconnects to running containers instead of stopping them.
+	e, err := New(context.Background(), Options{DataRoot: data, ExecRoot: exec, LiveRestore: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/container"
@@ -32,6 +33,13 @@ type Options struct {
 	Experimental bool
 	Logger       *slog.Logger
 	Build        BuildInfo
+	// LiveRestore keeps containers running when the daemon stops
+	// (--live-restore). Without it, Shutdown stops them.
+	LiveRestore bool
+	// ShutdownTimeout is --shutdown-timeout in seconds, the least time
+	// Shutdown waits for the containers it stops; negative waits as long
+	// as they take.
+	ShutdownTimeout int
 }
 
 // BuildInfo identifies the running binary in /version and /info.
@@ -65,6 +73,9 @@ type Engine struct {
 	// restored is closed once the containers of the previous daemon are
 	// reconnected.
 	restored chan struct{}
+	// shuttingDown is set by Shutdown: exits are no longer restarted by
+	// the restart policy (the next daemon applies it at its start).
+	shuttingDown atomic.Bool
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -120,8 +131,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Close releases what the engine holds. Containers keep running: their shims
-// do not depend on the daemon.
+// Close releases what the engine holds. Containers still running keep
+// running: their shims do not depend on the daemon. Shutdown, called
+// before, stops them when live restore is off.
 func (e *Engine) Close() error {
 	e.events.Close()
 	if e.stopMonitor != nil {

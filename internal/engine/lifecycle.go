@@ -241,7 +241,9 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	}
 	var delay time.Duration
 	restart := false
-	if !stopping && !c.State.RemovalInProgress && !c.State.IsRemoved() {
+	// An exit during the daemon's shutdown is not restarted: the next
+	// daemon applies the policy at its start (wantsStartAtBoot).
+	if !stopping && !e.shuttingDown.Load() && !c.State.RemovalInProgress && !c.State.IsRemoved() {
 		cs.mu.Lock()
 		restart, delay = shouldRestart(c.HostConfig.RestartPolicy, exit.Code, c.HasBeenManuallyStopped, cs.policyCount, &cs.backoff, ran)
 		if restart {
@@ -335,8 +337,8 @@ func (e *Engine) scheduleRestart(c *container.Container, cs *ctrState, delay tim
 	cs.mu.Lock()
 	cs.restartCancel = cancelCh
 	cs.restartTimer = time.AfterFunc(delay, func() {
-		if e.monitorCtx.Err() != nil {
-			return // the engine closed; the next daemon applies the policy
+		if e.monitorCtx.Err() != nil || e.shuttingDown.Load() {
+			return // the engine is closing; the next daemon applies the policy
 		}
 		c.Lock()
 		defer c.Unlock()
@@ -423,10 +425,19 @@ func (e *Engine) ContainerStop(ctx context.Context, name string, signal string, 
 // stop ends the container's process: sig (zero: the stop signal), then
 // SIGKILL after the timeout; it returns once the exit is recorded.
 func (e *Engine) stop(ctx context.Context, c *container.Container, sig syscall.Signal, timeout *int) error {
+	return e.stopRun(ctx, c, sig, timeout, true)
+}
+
+// stopRun is stop; manual records that a user asked for it, which
+// unless-stopped remembers across daemon restarts. A stop by the daemon's
+// own shutdown is not manual, as in dockerd.
+func (e *Engine) stopRun(ctx context.Context, c *container.Container, sig syscall.Signal, timeout *int, manual bool) error {
 	c.Lock()
 	cs := e.state(c.ID)
-	c.HasBeenManuallyStopped = true
-	e.containers.Save(c)
+	if manual {
+		c.HasBeenManuallyStopped = true
+		e.containers.Save(c)
+	}
 	cs.mu.Lock()
 	cs.stopping = true
 	rc := cs.rc

@@ -20,11 +20,13 @@ import (
 // daemon: running ones get a monitor again (their shims kept them running
 // and logging), exits that happened while no daemon was there are recorded
 // (and acted on: restart policy, AutoRemove), and containers whose policy
-// says so are started. Shims left without a record are ended.
+// says so are started. Shims left without a record are ended. Without live
+// restore, containers found running (the previous daemon died without its
+// Shutdown) are stopped first, as dockerd does.
 func (e *Engine) restoreContainers(ctx context.Context) {
 	known := map[string]bool{}
 	var mu sync.Mutex
-	var toStart, toRemove []*container.Container
+	var toStart, toRemove, toStop []*container.Container
 	// Each container is independent, and most of the time goes to asking
 	// its shim: restore them in parallel so the daemon answers soon.
 	var wg sync.WaitGroup
@@ -39,11 +41,14 @@ func (e *Engine) restoreContainers(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			start, remove := e.restoreOne(ctx, c)
+			start, remove, stop := e.restoreOne(ctx, c)
 			mu.Lock()
 			defer mu.Unlock()
 			if start {
 				toStart = append(toStart, c)
+			}
+			if stop {
+				toStop = append(toStop, c)
 			}
 			if remove {
 				toRemove = append(toRemove, c)
@@ -51,12 +56,40 @@ func (e *Engine) restoreContainers(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	toStart = append(toStart, e.stopRestored(ctx, toStop)...)
 	e.finishRestore(ctx, known, toStart, toRemove)
 }
 
+// stopRestored stops, all at once, the running containers that a daemon
+// without live restore found, as its Shutdown would have (see
+// shutdownContainer), and returns those the restart policy starts again.
+// It waits for the stops: until they are done the API does not show these
+// containers as running.
+func (e *Engine) stopRestored(ctx context.Context, list []*container.Container) (toStart []*container.Container) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range list {
+		wg.Go(func() {
+			e.logger.Info("stopping a container left running, live restore is off", "container", c.ID)
+			e.shutdownContainer(ctx, c)
+			c.Lock()
+			start := !c.State.Running && !c.State.IsRemoved() && !c.State.RemovalInProgress && wantsStartAtBoot(c)
+			c.Unlock()
+			if start {
+				mu.Lock()
+				toStart = append(toStart, c)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return toStart
+}
+
 // restoreOne reconnects one container and says whether it is to be
-// started (restart policy) or removed (AutoRemove).
-func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start, remove bool) {
+// started (restart policy), removed (AutoRemove) or stopped (it runs, and
+// live restore is off).
+func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start, remove, stop bool) {
 	{
 		c.Lock()
 		cs := e.state(c.ID)
@@ -112,6 +145,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				e.startHealthMonitor(c, rc, done)
 			}
 			go e.monitor(c, cs, rc, done)
+			stop = c.State.Running && !e.opts.LiveRestore
 		case errdefs.KindOf(err) == errdefs.ErrNotFound:
 			if c.State.Running {
 				// No runtime state at all (the exec root was wiped, as by
@@ -141,7 +175,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 		}
 		c.Unlock()
 	}
-	return start, remove
+	return start, remove, stop
 }
 
 // finishRestore ends shims without a record, then removes and starts what

@@ -58,6 +58,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		CPUSet:             h.Cgroup.CPUSet,
 		PidsLimit:          h.Cgroup.Pids,
 		Debug:              e.opts.Debug,
+		LiveRestoreEnabled: e.opts.LiveRestore,
 		NFd:                sysinfo.OpenFDs(),
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"skiffd/internal/skifftest"
+)
+
+// containerProcesses lists the live processes that belong to the container
+// with the full ID id: those in its cgroup (its init and everything it
+// started) and its shim (whose command line names the container's runtime
+// directory). Zombies count as gone.
+func containerProcesses(t *testing.T, id string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, ent := range ents {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		dir := filepath.Join("/proc", ent.Name())
+		if stat, err := os.ReadFile(filepath.Join(dir, "stat")); err != nil || bytes.Contains(stat, []byte(") Z ")) {
+			continue
+		}
+		cgroup, _ := os.ReadFile(filepath.Join(dir, "cgroup"))
+		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if bytes.Contains(cgroup, []byte(id)) || bytes.Contains(cmdline, []byte(id)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestCLILiveRestoreDefault: skiffd's default is live restore on (issue 9,
+// item 10): docker info says so, and a container keeps running across a
+// clean daemon stop (SIGTERM) and is found running by the next daemon.
+func TestCLILiveRestoreDefault(t *testing.T) {
+	d1 := skifftest.Start(t)
+	importBusybox(t, d1)
+	if out := dockerOK(t, d1, "info"); !strings.Contains(out, "Live Restore Enabled: true") {
+		t.Errorf("docker info lacks \"Live Restore Enabled: true\":\n%s", out)
+	}
+	id := strings.TrimSpace(dockerOK(t, d1, "run", "-d", "--name", "keep", "busybox", "sleep", "1000"))
+	pid := inspectField(t, d1, "keep", "{{.State.Pid}}")
+	if err := d1.Stop(); err != nil {
+		t.Fatalf("daemon stop: %v", err)
+	}
+	if len(containerProcesses(t, id)) == 0 {
+		t.Fatalf("no process of the container is left after the daemon stopped; live restore should keep it running")
+	}
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}})
+	removeAllAtEnd(t, d2)
+	if got := inspectField(t, d2, "keep", "{{.State.Status}} {{.State.Pid}}"); got != "running "+pid {
+		t.Errorf("keep after the restart = %q, want running %s", got, pid)
+	}
+}
+
+// TestCLILiveRestoreDisabled: with --live-restore=false, docker info says
+// false and a clean daemon stop stops every running container as dockerd
+// does: each with its stop signal, SIGKILL after its stop timeout, all at
+// once, the exits recorded. Nothing of the containers is left running, and
+// the next daemon finds them exited, then starts the ones whose restart
+// policy says so (always, and unless-stopped unless a user stopped it).
+func TestCLILiveRestoreDisabled(t *testing.T) {
+	args := []string{"--live-restore=false"}
+	d1 := skifftest.StartWith(t, skifftest.Options{Args: args})
+	importBusybox(t, d1)
+	if out := dockerOK(t, d1, "info"); !strings.Contains(out, "Live Restore Enabled: false") {
+		t.Errorf("docker info lacks \"Live Restore Enabled: false\":\n%s", out)
+	}
+	if got := strings.TrimSpace(dockerOK(t, d1, "info", "--format", "{{.LiveRestoreEnabled}}")); got != "false" {
+		t.Errorf("LiveRestoreEnabled = %s, want false", got)
+	}
+	// "sig" leaves on its own stop signal with its own code; the others
+	// run sleep as PID 1, which ignores SIGTERM, so only SIGKILL after
+	// their 1 s stop timeout ends them.
+	ids := map[string]string{}
+	run := func(name string, opts ...string) {
+		args := append([]string{"run", "-d", "--name", name}, opts...)
+		ids[name] = strings.TrimSpace(dockerOK(t, d1, args...))
+	}
+	run("sig", "--stop-signal", "USR1", "busybox", "sh", "-c", `trap "echo got USR1; exit 3" USR1; echo ready; while true; do sleep 1; done`)
+	run("plain", "--stop-timeout", "1", "busybox", "sleep", "1000")
+	run("always", "--restart", "always", "--stop-timeout", "1", "busybox", "sleep", "1000")
+	run("unless", "--restart", "unless-stopped", "--stop-timeout", "1", "busybox", "sleep", "1000")
+	run("manual", "--restart", "unless-stopped", "--stop-timeout", "1", "busybox", "sleep", "1000")
+	dockerOK(t, d1, "stop", "manual")
+	waitFor(t, "sig to install its trap", func() bool { return strings.Contains(dockerOK(t, d1, "logs", "sig"), "ready") })
+
+	if err := d1.Stop(); err != nil {
+		t.Fatalf("daemon stop: %v", err)
+	}
+	for name, id := range ids {
+		if pids := containerProcesses(t, id); len(pids) > 0 {
+			t.Errorf("after the daemon stopped, processes %v of container %s are left", pids, name)
+		}
+	}
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: append([]string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}, args...)})
+	removeAllAtEnd(t, d2)
+	for name, want := range map[string]string{"sig": "exited 3", "plain": "exited 137", "manual": "exited 137"} {
+		if got := inspectField(t, d2, name, "{{.State.Status}} {{.State.ExitCode}}"); got != want {
+			t.Errorf("%s after the daemon restart = %q, want %q", name, got, want)
+		}
+	}
+	if out := dockerOK(t, d2, "logs", "sig"); out != "ready\ngot USR1\n" {
+		t.Errorf("logs of sig = %q, want ready and the trap's line", out)
+	}
+	for _, name := range []string{"always", "unless"} {
+		waitFor(t, name+" to be started by the new daemon", func() bool {
+			return inspectField(t, d2, name, "{{.State.Status}}") == "running"
+		})
+		if got := inspectField(t, d2, name, "{{.State.ExitCode}} {{.RestartCount}}"); got != "0 0" {
+			t.Errorf("%s: exit code and restart count after the start = %q, want 0 0", name, got)
+		}
+	}
+}
+
+// TestCLILiveRestoreDisabledAfterCrash: a daemon without live restore that
+// died without its shutdown (SIGKILL) left containers running; the next
+// one stops them at its start, as dockerd does, then starts those whose
+// restart policy says so.
+func TestCLILiveRestoreDisabledAfterCrash(t *testing.T) {
+	args := []string{"--live-restore=false"}
+	d1 := skifftest.StartWith(t, skifftest.Options{Args: args})
+	importBusybox(t, d1)
+	plain := strings.TrimSpace(dockerOK(t, d1, "run", "-d", "--name", "plain", "--stop-timeout", "1", "busybox", "sleep", "1000"))
+	dockerOK(t, d1, "run", "-d", "--name", "always", "--restart", "always", "--stop-timeout", "1", "busybox", "sleep", "1000")
+	alwaysPid := inspectField(t, d1, "always", "{{.State.Pid}}")
+	d1.Kill()
+	if len(containerProcesses(t, plain)) == 0 {
+		t.Fatal("the container died with the daemon; nothing left to test")
+	}
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: append([]string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}, args...)})
+	removeAllAtEnd(t, d2)
+	if got := inspectField(t, d2, "plain", "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+		t.Errorf("plain after the restart = %q, want exited 137", got)
+	}
+	waitFor(t, "no process of plain to be left", func() bool { return len(containerProcesses(t, plain)) == 0 })
+	waitFor(t, "always to run again", func() bool {
+		return inspectField(t, d2, "always", "{{.State.Status}}") == "running"
+	})
+	if pid := inspectField(t, d2, "always", "{{.State.Pid}}"); pid == alwaysPid {
+		t.Errorf("always still runs its first process %s; want it stopped and started again", pid)
+	}
+}
