@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	apicontainer "skiffd/internal/api/container"
 	"skiffd/internal/archive"
@@ -493,7 +492,7 @@ func (r *resolvedPath) linkTarget() string {
 			}
 		}
 	}
-	target, err := readlinkAt(r.dirfd, r.base)
+	target, err := sys.Readlinkat(r.dirfd, r.base)
 	if err != nil {
 		return ""
 	}
@@ -501,21 +500,6 @@ func (r *resolvedPath) linkTarget() string {
 		return path.Clean(target)
 	}
 	return path.Join(path.Dir(path.Clean(r.abs)), target)
-}
-
-// readlinkAt reads the symbolic link base in dirfd, never following it.
-func readlinkAt(dirfd int, base string) (string, error) {
-	pb, err := syscall.BytePtrFromString(base)
-	if err != nil {
-		return "", err
-	}
-	buf := make([]byte, 4096)
-	n, _, errno := syscall.Syscall6(syscall.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(pb)),
-		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
-	if errno != 0 {
-		return "", errno
-	}
-	return string(buf[:n]), nil
 }
 
 // fileMode converts a stat mode to Go's os.FileMode bits, which the

@@ -8,5 +8,6 @@ const (
 	sysBpf         = 280
 	sysCapget      = 90
 	sysExecveat    = 281
+	sysSyncfs      = 267
 	sysCapset      = 91
 )
