@@ -86,8 +86,8 @@ func Readlinkat(dirfd int, path string) (string, error) {
 
 // Utimensat sets the access and modification times of path relative to
 // dirfd (ts[0] and ts[1]). An empty path passes NULL, so the call acts on
-// dirfd itself like futimens(2) (and dirfd may then be an O_PATH
-// descriptor); it does not mean AT_EMPTY_PATH.
+// dirfd itself like futimens(2); dirfd must then be a real open file, not
+// an O_PATH descriptor (EBADF). It does not mean AT_EMPTY_PATH.
 func Utimensat(dirfd int, path string, ts *[2]syscall.Timespec, flags int) error {
 	var p *byte
 	if path != "" {
