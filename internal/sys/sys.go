@@ -17,8 +17,9 @@
 // the calling OS thread only, unlike syscall.Setuid, which changes every
 // thread of the process; callers must hold runtime.LockOSThread.
 //
-// Only amd64, arm64 and riscv64 have a sysnum_linux_*.go file, and only
-// they build.
+// Only amd64 (sysnum_linux_amd64.go) and arm64 and riscv64
+// (sysnum_generic.go) have syscall numbers here, and only they build;
+// .ci/run builds and vets all three.
 //
 // The seccomp package keeps its own syscall name tables (zsysnum_*.go):
 // they are data for the filters it compiles for several audit
