@@ -74,6 +74,22 @@ func TestAddSeals(t *testing.T) {
 	}
 }
 
+func TestFcntl(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// os.Pipe makes close-on-exec descriptors.
+	if flags, err := Fcntl(int(r.Fd()), syscall.F_GETFD, 0); err != nil || flags&syscall.FD_CLOEXEC == 0 {
+		t.Errorf("Fcntl(F_GETFD) = %#x, %v; want FD_CLOEXEC set", flags, err)
+	}
+	if _, err := Fcntl(-1, syscall.F_GETFD, 0); err != syscall.EBADF {
+		t.Errorf("Fcntl(-1, F_GETFD) = %v, want EBADF", err)
+	}
+}
+
 func isErrno(err error, e syscall.Errno) bool {
 	if pe, ok := err.(*os.PathError); ok {
 		err = pe.Err

@@ -358,13 +358,20 @@ func Bpf(cmd int, attr []byte) (int, error) {
 	return int(r), nil
 }
 
+// Fcntl is fcntl(2) with an integer argument; it returns the call's
+// result (the flags for F_GETFD, for example).
+func Fcntl(fd, cmd, arg int) (int, error) {
+	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), uintptr(arg))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
 // AddSeals adds the F_SEAL_* seals to the memfd fd (fcntl F_ADD_SEALS).
 func AddSeals(fd int, seals int) error {
-	_, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), F_ADD_SEALS, uintptr(seals))
-	if e != 0 {
-		return e
-	}
-	return nil
+	_, err := Fcntl(fd, F_ADD_SEALS, seals)
+	return err
 }
 
 // CloseExecFrom marks every fd >= minfd close-on-exec, so that nothing the
