@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"skiffd/internal/config"
+	"skiffd/internal/sys"
 )
 
 func TestParseHost(t *testing.T) {
@@ -539,7 +540,7 @@ func freeFDs(t *testing.T, from, n int) int {
 next:
 	for start := from; start < from+1000; start++ {
 		for fd := start; fd < start+n; fd++ {
-			if _, err := fcntl(fd, syscall.F_GETFD); err == nil {
+			if _, err := sys.Fcntl(fd, syscall.F_GETFD, 0); err == nil {
 				continue next
 			}
 		}
@@ -547,14 +548,6 @@ next:
 	}
 	t.Fatal("no free descriptors")
 	return -1
-}
-
-func fcntl(fd, cmd int) (int, error) {
-	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), 0)
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(r), nil
 }
 
 // stageFDs dups the given listeners onto consecutive free descriptors
@@ -603,7 +596,7 @@ func TestActivation(t *testing.T) {
 
 	act := newActivationAt(activationEnv(os.Getpid(), 3), first)
 	for fd := first; fd < first+3; fd++ {
-		if flags, err := fcntl(fd, syscall.F_GETFD); err != nil || flags&syscall.FD_CLOEXEC == 0 {
+		if flags, err := sys.Fcntl(fd, syscall.F_GETFD, 0); err != nil || flags&syscall.FD_CLOEXEC == 0 {
 			t.Errorf("fd %d flags = %#x, %v; want FD_CLOEXEC set", fd, flags, err)
 		}
 	}
@@ -645,7 +638,7 @@ func TestActivation(t *testing.T) {
 	}
 	// The originals were released: only the duplicates in the listeners
 	// remain.
-	if _, err := fcntl(first+1, syscall.F_GETFD); !errors.Is(err, syscall.EBADF) {
+	if _, err := sys.Fcntl(first+1, syscall.F_GETFD, 0); !errors.Is(err, syscall.EBADF) {
 		t.Errorf("fd %d after take: %v, want EBADF", first+1, err)
 	}
 }

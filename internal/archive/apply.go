@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"skiffd/internal/errdefs"
+	"skiffd/internal/sys"
 )
 
 // maxPathLen is PATH_MAX less the terminating NUL; longer names could not
@@ -237,7 +238,7 @@ func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr io.Read
 		if climbsOut(path.Dir(name), hdr.Linkname) {
 			return false, breakout("invalid symlink %q -> %q", "/"+name, hdr.Linkname)
 		}
-		if err := symlinkat(hdr.Linkname, pfd, base); err != nil {
+		if err := sys.Symlinkat(hdr.Linkname, pfd, base); err != nil {
 			return false, err
 		}
 		a.resolve = true
@@ -251,7 +252,9 @@ func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr io.Read
 		if err != nil {
 			return false, fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
 		}
-		err = linkat(ofd, path.Base(target), pfd, base)
+		// No AT_SYMLINK_FOLLOW: a hard link to a symlink links the
+		// symlink itself, as GNU tar does.
+		err = sys.Linkat(ofd, path.Base(target), pfd, base, 0)
 		syscall.Close(ofd)
 		if err != nil {
 			return false, fmt.Errorf("hardlink to %q: %w", hdr.Linkname, err)
@@ -265,7 +268,7 @@ func (a *applier) create(pfd int, base, name string, hdr *tar.Header, tr io.Read
 		if hdr.Typeflag == tar.TypeBlock {
 			mode = syscall.S_IFBLK
 		}
-		if err := syscall.Mknodat(pfd, base, mode|0o600, mkdev(hdr.Devmajor, hdr.Devminor)); err != nil {
+		if err := syscall.Mknodat(pfd, base, mode|0o600, int(sys.Makedev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))); err != nil {
 			return false, err
 		}
 
@@ -359,7 +362,7 @@ func (a *applier) setMetaFd(fd int, hdr *tar.Header, perm uint32) error {
 			return fmt.Errorf("failed to Lchown %q for UID %d, GID %d: %w", hdr.Name, uid, gid, err)
 		}
 	}
-	if err := a.setXattrs(hdr, func(k string, v []byte) error { return fsetxattr(fd, k, v) }); err != nil {
+	if err := a.setXattrs(hdr, func(k string, v []byte) error { return sys.Fsetxattr(fd, k, v) }); err != nil {
 		return err
 	}
 	return syscall.Fchmod(fd, perm)
@@ -370,7 +373,7 @@ func (a *applier) setMetaFd(fd int, hdr *tar.Header, perm uint32) error {
 func (a *applier) setMetaAt(pfd int, base string, hdr *tar.Header, perm uint32) error {
 	if a.chown {
 		uid, gid := a.owner(hdr)
-		if err := syscall.Fchownat(pfd, base, uid, gid, atSymlinkNofollow); err != nil {
+		if err := syscall.Fchownat(pfd, base, uid, gid, sys.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("failed to Lchown %q for UID %d, GID %d: %w", hdr.Name, uid, gid, err)
 		}
 	}
@@ -430,7 +433,7 @@ func (a *applier) whiteout(name string, hdr *tar.Header) error {
 				return err
 			}
 			defer syscall.Close(dfd)
-			if err := fsetxattr(dfd, overlayOpaqueXattr, []byte{'y'}); err != nil {
+			if err := sys.Fsetxattr(dfd, overlayOpaqueXattr, []byte{'y'}); err != nil {
 				return fmt.Errorf("setxattr(%q, %s=y): %w", "/"+parent, overlayOpaqueXattr, err)
 			}
 			return nil
@@ -463,7 +466,7 @@ func (a *applier) whiteout(name string, hdr *tar.Header) error {
 		return fmt.Errorf("failed to mknod(%q, S_IFCHR, 0): %w", "/"+path.Join(parent, target), err)
 	}
 	if a.chown {
-		if err := syscall.Fchownat(pfd, target, hdr.Uid, hdr.Gid, atSymlinkNofollow); err != nil {
+		if err := syscall.Fchownat(pfd, target, hdr.Uid, hdr.Gid, sys.AT_SYMLINK_NOFOLLOW); err != nil {
 			return err
 		}
 	}
@@ -485,7 +488,7 @@ func (a *applier) prune(dfd int, rel string) error {
 			}
 			continue
 		}
-		sub, err := syscall.Openat(dfd, n, oPath|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		sub, err := syscall.Openat(dfd, n, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 		if err == syscall.ENOTDIR || err == syscall.ELOOP {
 			continue
 		}

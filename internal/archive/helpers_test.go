@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"skiffd/internal/sys"
 )
 
 // ent is one tar entry for a test archive.
@@ -139,7 +141,7 @@ func snapshot(t testing.TB, root string, withTimes bool) map[string]fileState {
 			}
 			s.sum = sha256.Sum256(b)
 		}
-		dfd, err := syscall.Open(filepath.Dir(p), oPath|syscall.O_DIRECTORY, 0)
+		dfd, err := syscall.Open(filepath.Dir(p), sys.O_PATH|syscall.O_DIRECTORY, 0)
 		if err != nil {
 			return err
 		}

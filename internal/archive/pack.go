@@ -9,6 +9,8 @@ import (
 	"path"
 	"syscall"
 	"time"
+
+	"skiffd/internal/sys"
 )
 
 // Pack writes the content of dir to w as a tar stream: names relative to
@@ -137,7 +139,7 @@ func (p *packer) add(pfd int, base, name string) error {
 		hdr.Size = st.Size
 	case syscall.S_IFLNK:
 		hdr.Typeflag = tar.TypeSymlink
-		if hdr.Linkname, err = readlinkAt(pfd, base); err != nil {
+		if hdr.Linkname, err = sys.Readlinkat(pfd, base); err != nil {
 			return fmt.Errorf("pack %q: readlink: %w", name, err)
 		}
 	case syscall.S_IFCHR:
@@ -159,8 +161,8 @@ func (p *packer) add(pfd int, base, name string) error {
 		return nil // sockets cannot be archived
 	}
 	if hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock {
-		hdr.Devmajor = devMajor(uint64(st.Rdev))
-		hdr.Devminor = devMinor(uint64(st.Rdev))
+		hdr.Devmajor = int64(sys.Major(uint64(st.Rdev)))
+		hdr.Devminor = int64(sys.Minor(uint64(st.Rdev)))
 	}
 	if hdr.Typeflag != tar.TypeDir && st.Nlink > 1 {
 		key := devIno{uint64(st.Dev), st.Ino}
@@ -228,7 +230,7 @@ func (p *packer) addChildren(pfd int, base, name string) error {
 	if err != nil {
 		return fmt.Errorf("pack %q: %w", name, err)
 	}
-	sub, err := syscall.Openat(pfd, base, oPath|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	sub, err := syscall.Openat(pfd, base, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("pack %q: %w", name, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"skiffd/internal/sys"
 )
 
 // buildTree makes a directory with one of everything Pack and Apply carry.
@@ -44,8 +46,8 @@ func buildTree(t *testing.T, dir string) {
 	must(syscall.Setxattr(j("etc/hostname"), "trusted.skiff", []byte("t"), 0))
 	must(syscall.Chmod(j("fifo"), 0o620)) // the umask applied to mkfifo
 	if os.Geteuid() == 0 {
-		must(syscall.Mknod(j("null"), syscall.S_IFCHR|0o666, mkdev(1, 3)))
-		must(syscall.Mknod(j("sda"), syscall.S_IFBLK|0o660, mkdev(8, 0)))
+		must(syscall.Mknod(j("null"), syscall.S_IFCHR|0o666, int(sys.Makedev(1, 3))))
+		must(syscall.Mknod(j("sda"), syscall.S_IFBLK|0o660, int(sys.Makedev(8, 0))))
 		must(syscall.Chmod(j("null"), 0o666))
 		must(syscall.Chmod(j("sda"), 0o660))
 		must(os.Lchown(j("etc/hostname"), 1000, 1001))
@@ -64,7 +66,7 @@ func buildTree(t *testing.T, dir string) {
 	for i, p := range paths {
 		ts := []syscall.Timespec{syscall.NsecToTimespec(stamp.Add(time.Duration(i) * time.Hour).UnixNano()),
 			syscall.NsecToTimespec(stamp.Add(time.Duration(i) * time.Minute).UnixNano())}
-		dfd, err := syscall.Open(filepath.Dir(p), oPath|syscall.O_DIRECTORY, 0)
+		dfd, err := syscall.Open(filepath.Dir(p), sys.O_PATH|syscall.O_DIRECTORY, 0)
 		must(err)
 		must(utimesAt(dfd, filepath.Base(p), time.Unix(0, ts[0].Nano()), time.Unix(0, ts[1].Nano())))
 		syscall.Close(dfd)

@@ -7,7 +7,6 @@ import (
 	"path"
 	"slices"
 	"syscall"
-	"unsafe"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/sys"
@@ -244,20 +243,15 @@ func isOpaque(dirfd int, n string) (bool, error) {
 		return false, err
 	}
 	defer syscall.Close(fd)
-	name, err := syscall.BytePtrFromString("trusted.overlay.opaque")
-	if err != nil {
-		return false, err
-	}
 	var v [1]byte
-	sz, _, errno := syscall.Syscall6(syscall.SYS_FGETXATTR, uintptr(fd), uintptr(unsafe.Pointer(name)),
-		uintptr(unsafe.Pointer(&v[0])), 1, 0, 0)
-	switch errno {
-	case 0:
+	sz, err := sys.Fgetxattr(fd, "trusted.overlay.opaque", v[:])
+	switch err {
+	case nil:
 		return sz == 1 && v[0] == 'y', nil
 	case syscall.ENODATA, syscall.ENOTSUP, syscall.ERANGE:
 		return false, nil
 	}
-	return false, errno
+	return false, err
 }
 
 // sameFsTime compares modification times as moby does: equal seconds, and

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
@@ -450,7 +449,7 @@ func (r *Path) linkTarget() string {
 			}
 		}
 	}
-	target, err := readlinkAt(r.dirfd, r.base)
+	target, err := sys.Readlinkat(r.dirfd, r.base)
 	if err != nil {
 		return ""
 	}
@@ -458,21 +457,6 @@ func (r *Path) linkTarget() string {
 		return path.Clean(target)
 	}
 	return path.Join(path.Dir(path.Clean(r.abs)), target)
-}
-
-// readlinkAt reads the symbolic link base in dirfd, never following it.
-func readlinkAt(dirfd int, base string) (string, error) {
-	pb, err := syscall.BytePtrFromString(base)
-	if err != nil {
-		return "", err
-	}
-	buf := make([]byte, 4096)
-	n, _, errno := syscall.Syscall6(syscall.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(pb)),
-		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
-	if errno != 0 {
-		return "", errno
-	}
-	return string(buf[:n]), nil
 }
 
 // fileMode converts a stat mode to Go's os.FileMode bits, which the

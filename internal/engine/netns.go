@@ -4,23 +4,9 @@ import (
 	"fmt"
 	"runtime"
 	"syscall"
-	"unsafe"
 
 	"skiffd/internal/sys"
 )
-
-// Interface ioctls of linux/sockios.h.
-const (
-	siocGIFFLAGS = 0x8913
-	siocSIFFLAGS = 0x8914
-)
-
-// ifreq is struct ifreq with the flags member of its union.
-type ifreq struct {
-	name  [16]byte
-	flags uint16
-	_     [22]byte
-}
 
 // loopbackUp brings up the loopback interface in the network namespace of
 // process pid, as libnetwork does in every sandbox (the kernel then gives
@@ -46,14 +32,12 @@ func loopbackUp(pid int) error {
 				return err
 			}
 			defer syscall.Close(s)
-			var req ifreq
-			copy(req.name[:], "lo")
-			if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(s), siocGIFFLAGS, uintptr(unsafe.Pointer(&req))); e != 0 {
-				return fmt.Errorf("get flags of lo: %w", e)
+			flags, err := sys.IfFlags(s, "lo")
+			if err != nil {
+				return fmt.Errorf("get flags of lo: %w", err)
 			}
-			req.flags |= syscall.IFF_UP
-			if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(s), siocSIFFLAGS, uintptr(unsafe.Pointer(&req))); e != 0 {
-				return fmt.Errorf("bring lo up: %w", e)
+			if err := sys.SetIfFlags(s, "lo", flags|syscall.IFF_UP); err != nil {
+				return fmt.Errorf("bring lo up: %w", err)
 			}
 			return nil
 		}()

@@ -20,6 +20,7 @@ import (
 	"skiffd/internal/archive"
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/sys"
 )
 
 // DiffIDMismatchError reports a layer whose content does not hash to the
@@ -473,8 +474,8 @@ func syncfs(dir string) error {
 		return err
 	}
 	defer f.Close()
-	if _, _, errno := syscall.Syscall(sysSyncfs, f.Fd(), 0, 0); errno != 0 {
-		return &os.PathError{Op: "syncfs", Path: dir, Err: errno}
+	if err := sys.Syncfs(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "syncfs", Path: dir, Err: err}
 	}
 	return nil
 }

@@ -1,11 +1,29 @@
-// Package sys wraps the raw Linux system calls the container runtime needs
-// and package syscall lacks: setns, pidfds, memfd, the new mount API,
-// openat2, capabilities, per-thread credentials, close_range and terminal
-// sizes. It is mechanism only, with no policy.
+// Package sys is skiffd's one system call layer: every raw system call
+// (syscall.Syscall, RawSyscall) and every system call number the rest of
+// the tree needs lives here, as golang.org/x/sys/unix does for the
+// ecosystem, so no other package declares one. It wraps what package
+// syscall lacks: setns, pidfds, memfd and seals, the new mount API,
+// openat2, the *at and l*/f*xattr calls, capabilities, per-thread
+// credentials, seccomp, bpf, close_range, ppoll, terminal and interface
+// ioctls, uname as strings. It is mechanism only, with no policy; errors
+// are syscall.Errno values.
+//
+//	fd, err := sys.Openat2(rootfd, "etc/passwd", &sys.OpenHow{
+//		Flags:   syscall.O_RDONLY | syscall.O_CLOEXEC,
+//		Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS,
+//	})
 //
 // Per-thread calls (Setresuid, Setresgid, Setgroups, Capset, Prctl) act on
 // the calling OS thread only, unlike syscall.Setuid, which changes every
 // thread of the process; callers must hold runtime.LockOSThread.
+//
+// Only amd64 (sysnum_linux_amd64.go) and arm64 and riscv64
+// (sysnum_generic.go) have syscall numbers here, and only they build;
+// .ci/run builds and vets all three.
+//
+// The seccomp package keeps its own syscall name tables (zsysnum_*.go):
+// they are data for the filters it compiles for several audit
+// architectures, not calls.
 package sys
 
 import (
@@ -13,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -59,6 +78,9 @@ const (
 	RESOLVE_IN_ROOT         = 0x10
 	CLOSE_RANGE_CLOEXEC     = 0x4
 	PR_SET_PDEATHSIG        = 1
+	PR_GET_SECCOMP          = 21
+	PR_SET_SECCOMP          = 22
+	SECCOMP_MODE_FILTER     = 2
 	PR_SET_DUMPABLE         = 4
 	PR_SET_KEEPCAPS         = 8
 	PR_CAPBSET_READ         = 23
@@ -73,6 +95,8 @@ const (
 	TIOCSWINSZ              = 0x5414
 	TIOCGWINSZ              = 0x5413
 	TIOCSCTTY               = 0x540e
+	SIOCGIFFLAGS            = 0x8913
+	SIOCSIFFLAGS            = 0x8914
 )
 
 // Setns moves the calling thread into the namespace fd refers to, or, when
@@ -216,22 +240,34 @@ type OpenHow struct {
 	Resolve uint64
 }
 
-// Openat2 is openat2(2) (Linux 5.6).
+// openat2Attempts bounds how often Openat2 tries. openat2 fails with EAGAIN
+// when a rename or mount anywhere on the system raced a RESOLVE_IN_ROOT or
+// RESOLVE_BENEATH lookup, and the kernel asks the caller to try again; a
+// container renaming in a loop must not hold a daemon goroutine forever, so
+// after this many attempts (EINTR counts as one too) Openat2 gives up with
+// EAGAIN. This is the one retry policy of every openat2 caller (issue 10).
+const openat2Attempts = 128
+
+// Openat2 is openat2(2) (Linux 5.6). It retries EINTR and EAGAIN, at most
+// openat2Attempts times in all; ENOSYS on older kernels is returned as is,
+// for the caller to fall back.
 func Openat2(dirfd int, path string, how *OpenHow) (int, error) {
 	p, err := syscall.BytePtrFromString(path)
 	if err != nil {
 		return -1, err
 	}
-	for {
+	for range openat2Attempts {
 		fd, _, e := syscall.Syscall6(sysOpenat2, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(how)), unsafe.Sizeof(*how), 0, 0)
-		if e == syscall.EINTR || e == syscall.EAGAIN {
+		switch e {
+		case 0:
+			return int(fd), nil
+		case syscall.EINTR, syscall.EAGAIN:
 			continue
-		}
-		if e != 0 {
+		default:
 			return -1, e
 		}
-		return int(fd), nil
 	}
+	return -1, syscall.EAGAIN
 }
 
 // Prctl is prctl(2) on the calling thread.
@@ -326,6 +362,46 @@ func Seccomp(prog *syscall.SockFprog) error {
 	return nil
 }
 
+// PrctlSeccomp loads a classic BPF filter on the calling thread through
+// prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER), the only form kernels before
+// 3.17 have; Seccomp answers ENOSYS there.
+func PrctlSeccomp(prog *syscall.SockFprog) error {
+	_, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(prog)))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Bpf is bpf(2): command cmd with attr as its union bpf_attr (the first
+// len(attr) bytes of it). It returns the call's result, an fd for the
+// commands that make one. Pointers inside attr are the caller's to keep
+// alive.
+func Bpf(cmd int, attr []byte) (int, error) {
+	r, _, e := syscall.Syscall(sysBpf, uintptr(cmd), uintptr(bytesPtr(attr)), uintptr(len(attr)))
+	runtime.KeepAlive(attr)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// Fcntl is fcntl(2) with an integer argument; it returns the call's
+// result (the flags for F_GETFD, for example).
+func Fcntl(fd, cmd, arg int) (int, error) {
+	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), uintptr(arg))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// AddSeals adds the F_SEAL_* seals to the memfd fd (fcntl F_ADD_SEALS).
+func AddSeals(fd int, seals int) error {
+	_, err := Fcntl(fd, F_ADD_SEALS, seals)
+	return err
+}
+
 // CloseExecFrom marks every fd >= minfd close-on-exec, so that nothing the
 // process holds leaks through the next execve. It uses close_range (Linux
 // 5.11) and falls back to walking /proc/self/fd.
@@ -403,6 +479,74 @@ func GetWinsize(fd int) (Winsize, error) {
 	return ws, err
 }
 
+// PtyPeer opens the slave side of the pty whose master is fd, with open
+// flags (ioctl TIOCGPTPEER, Linux 4.13), and returns its descriptor. Unlike
+// opening /dev/pts/N there is no path lookup, so nothing planted in the
+// file system can swap the slave.
+func PtyPeer(fd int, flags int) (int, error) {
+	sfd, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), TIOCGPTPEER, uintptr(flags))
+	if e != 0 {
+		return -1, e
+	}
+	return int(sfd), nil
+}
+
+// ifreqFlags is struct ifreq with the flags member of its union.
+type ifreqFlags struct {
+	name  [16]byte // IFNAMSIZ
+	flags uint16
+	_     [22]byte
+}
+
+// IfFlags returns the IFF_* flags of network interface name (ioctl
+// SIOCGIFFLAGS on sock, any socket of the network namespace that holds the
+// interface).
+func IfFlags(sock int, name string) (uint16, error) {
+	var req ifreqFlags
+	if len(name) >= len(req.name) {
+		return 0, syscall.EINVAL
+	}
+	copy(req.name[:], name)
+	if err := Ioctl(sock, SIOCGIFFLAGS, uintptr(unsafe.Pointer(&req))); err != nil {
+		return 0, err
+	}
+	return req.flags, nil
+}
+
+// SetIfFlags sets the IFF_* flags of network interface name (ioctl
+// SIOCSIFFLAGS on sock, as for IfFlags); syscall.IFF_UP brings it up.
+func SetIfFlags(sock int, name string, flags uint16) error {
+	var req ifreqFlags
+	if len(name) >= len(req.name) {
+		return syscall.EINVAL
+	}
+	copy(req.name[:], name)
+	req.flags = flags
+	return Ioctl(sock, SIOCSIFFLAGS, uintptr(unsafe.Pointer(&req)))
+}
+
+// PollFd is struct pollfd.
+type PollFd struct {
+	Fd      int32
+	Events  int16
+	Revents int16
+}
+
+// POLLIN asks Ppoll for readability; a pidfd is readable once its process
+// has exited.
+const POLLIN = 0x1
+
+// Ppoll waits up to timeout for an event on fds and returns how many have
+// one (ppoll exists on every architecture; poll does not). EINTR is
+// returned, not retried: the caller knows how much of timeout is left.
+func Ppoll(fds []PollFd, timeout syscall.Timespec) (int, error) {
+	n, _, e := syscall.Syscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), uintptr(unsafe.Pointer(&timeout)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 // StartTime returns the start time of pid in clock ticks since boot
 // (field 22 of /proc/<pid>/stat). With the pid it identifies a process
 // across pid reuse.
@@ -443,35 +587,18 @@ func Makedev(major, minor uint32) uint64 {
 	return uint64(minor&0xff) | uint64(major&0xfff)<<8 | uint64(minor&^0xff)<<12 | uint64(major&^0xfff)<<32
 }
 
-// Major decodes the major number of a device number (glibc's
-// gnu_dev_major; the inverse of Makedev).
-func Major(dev uint64) uint32 { return uint32((dev>>8)&0xfff | (dev>>32)&0xfffff000) }
+// Major is the major number of a device number that Makedev encoded.
+func Major(dev uint64) uint32 {
+	return uint32((dev&0x00000000000fff00)>>8 | (dev&0xfffff00000000000)>>32)
+}
 
-// Minor decodes the minor number of a device number (gnu_dev_minor).
-func Minor(dev uint64) uint32 { return uint32(dev&0xff | (dev>>12)&0xffffff00) }
+// Minor is the minor number of a device number that Makedev encoded.
+func Minor(dev uint64) uint32 {
+	return uint32(dev&0xff | (dev&0x00000ffffff00000)>>12)
+}
 
 // O_PATH is open(2)'s O_PATH, which package syscall lacks on some arches.
 const O_PATH = 0x200000
-
-// Symlinkat creates a symbolic link newpath (relative to dirfd) to target.
-func Symlinkat(target string, dirfd int, newpath string) error {
-	t, err := syscall.BytePtrFromString(target)
-	if err != nil {
-		return err
-	}
-	n, err := syscall.BytePtrFromString(newpath)
-	if err != nil {
-		return err
-	}
-	_, _, e := syscall.Syscall(syscall.SYS_SYMLINKAT, uintptr(unsafe.Pointer(t)), uintptr(dirfd), uintptr(unsafe.Pointer(n)))
-	if e != 0 {
-		return e
-	}
-	return nil
-}
-
-// SysBpf is bpf(2)'s number on this architecture.
-const SysBpf = sysBpf
 
 // AT_EMPTY_PATH makes *at calls act on the fd itself.
 const AT_EMPTY_PATH = 0x1000

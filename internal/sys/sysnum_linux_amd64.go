@@ -8,5 +8,6 @@ const (
 	sysBpf         = 321
 	sysCapget      = 125
 	sysExecveat    = 322
+	sysSyncfs      = 306
 	sysCapset      = 126
 )

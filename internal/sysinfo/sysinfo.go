@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+
+	"skiffd/internal/sys"
 )
 
 // Host is a snapshot of host facts.
@@ -37,27 +39,14 @@ func Read() Host {
 	if syscall.Sysinfo(&si) == nil {
 		h.MemTotal = int64(si.Totalram) * int64(si.Unit)
 	}
-	var u syscall.Utsname
-	if syscall.Uname(&u) == nil {
-		h.KernelVersion = cstring(u.Release[:])
-		h.Architecture = cstring(u.Machine[:])
-		h.Hostname = cstring(u.Nodename[:])
+	if u, err := sys.Uname(); err == nil {
+		h.KernelVersion = u.Release
+		h.Architecture = u.Machine
+		h.Hostname = u.Nodename
 	}
 	h.OperatingSystem, h.OSVersion = osRelease()
 	h.CgroupVersion, h.Cgroup = cgroups()
 	return h
-}
-
-func cstring(b []int8) string {
-	n := 0
-	for n < len(b) && b[n] != 0 {
-		n++
-	}
-	s := make([]byte, n)
-	for i := range n {
-		s[i] = byte(b[i])
-	}
-	return string(s)
 }
 
 // osRelease returns PRETTY_NAME and VERSION_ID, looking where systemd's

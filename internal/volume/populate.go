@@ -10,9 +10,9 @@ import (
 	"path"
 	"strconv"
 	"syscall"
-	"unsafe"
 
 	"skiffd/internal/archive"
+	"skiffd/internal/sys"
 )
 
 // PopulateFrom copies what a container's root file system holds at target
@@ -105,20 +105,6 @@ func modeBits(m uint32) fs.FileMode {
 	return out
 }
 
-// openHow is struct open_how of openat2(2).
-type openHow struct {
-	flags   uint64
-	mode    uint64
-	resolve uint64
-}
-
-const (
-	oPath               = 0x200000 // O_PATH, which package syscall lacks
-	sysOpenat2          = 437
-	resolveNoMagiclinks = 0x02
-	resolveInRoot       = 0x10
-)
-
 // openInRoot opens the directory p inside root, resolving every symbolic
 // link as if root were "/". Kernels without openat2 (before 5.6) fall back
 // to os.Root, which refuses links that leave root instead of clamping them.
@@ -127,37 +113,24 @@ func openInRoot(root, p string) (*os.File, error) {
 	if rel == "" {
 		rel = "."
 	}
-	rfd, err := syscall.Open(root, oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	rfd, err := syscall.Open(root, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	defer syscall.Close(rfd)
-	name, err := syscall.BytePtrFromString(rel)
-	if err != nil {
-		return nil, err
-	}
-	how := openHow{flags: syscall.O_RDONLY | syscall.O_DIRECTORY | syscall.O_CLOEXEC, resolve: resolveInRoot | resolveNoMagiclinks}
-	// EAGAIN means a rename raced the resolution; retry a bounded number
-	// of times, as the kernel documentation suggests.
-	for attempt := 0; ; attempt++ {
-		fd, _, errno := syscall.Syscall6(sysOpenat2, uintptr(rfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-		switch errno {
-		case 0:
-			return os.NewFile(fd, path.Join(root, rel)), nil
-		case syscall.EINTR, syscall.EAGAIN:
-			if attempt < 128 {
-				continue
-			}
-			return nil, &os.PathError{Op: "openat2", Path: path.Join(root, rel), Err: errno}
-		case syscall.ENOSYS:
-			r, err := os.OpenRoot(root)
-			if err != nil {
-				return nil, err
-			}
-			defer r.Close()
-			return r.Open(rel)
-		default:
-			return nil, &os.PathError{Op: "openat2", Path: path.Join(root, rel), Err: errno}
+	how := &sys.OpenHow{Flags: syscall.O_RDONLY | syscall.O_DIRECTORY | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS}
+	fd, err := sys.Openat2(rfd, rel, how)
+	switch err {
+	case nil:
+		return os.NewFile(uintptr(fd), path.Join(root, rel)), nil
+	case syscall.ENOSYS:
+		r, err := os.OpenRoot(root)
+		if err != nil {
+			return nil, err
 		}
+		defer r.Close()
+		return r.Open(rel)
+	default:
+		return nil, &os.PathError{Op: "openat2", Path: path.Join(root, rel), Err: err}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"syscall"
 	"unsafe"
+
+	"skiffd/internal/sys"
 )
 
 // bpf(2) commands and constants (linux/bpf.h).
@@ -33,18 +35,6 @@ var bpfLicense = []byte("Apache\x00")
 // programs.
 var errBPFUnsupported = errors.New("cgroup device eBPF programs are not supported by this kernel")
 
-func bpf(cmd int, attr []byte) (int, error) {
-	if sysBPF < 0 {
-		return -1, syscall.ENOSYS
-	}
-	r, _, errno := syscall.Syscall(uintptr(sysBPF), uintptr(cmd), uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
-	runtime.KeepAlive(attr)
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(r), nil
-}
-
 // loadDeviceProgram loads prog as a BPF_PROG_TYPE_CGROUP_DEVICE program and
 // returns its fd. When the verifier rejects it, the load is repeated with a
 // log buffer so that the error says why.
@@ -64,7 +54,7 @@ func loadDeviceProgram(prog []insn) (int, error) {
 			ne.PutUint64(attr[32:], uint64(uintptr(unsafe.Pointer(&logBuf[0]))))
 		}
 		ne.PutUint32(attr[68:], bpfCgroupDevice)
-		fd, err := bpf(bpfProgLoad, attr)
+		fd, err := sys.Bpf(bpfProgLoad, attr)
 		// code and logBuf are referenced only through integers in attr;
 		// keep them alive across the system call. Both are heap objects
 		// (sizes not known at compile time, checked with -gcflags=-m), and
@@ -122,7 +112,7 @@ func attachDeviceProgram(dirFD, progFD int) error {
 	ne.PutUint32(attr[4:], uint32(progFD))
 	ne.PutUint32(attr[8:], bpfCgroupDevice)
 	ne.PutUint32(attr[12:], bpfFAllowMulti)
-	if _, err := bpf(bpfProgAttach, attr); err != nil {
+	if _, err := sys.Bpf(bpfProgAttach, attr); err != nil {
 		return fmt.Errorf("attach device program: %w", err)
 	}
 	return nil

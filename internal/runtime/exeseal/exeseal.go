@@ -158,20 +158,12 @@ func sealMemfd(src string) (*os.File, error) {
 		return nil, err
 	}
 	// F_SEAL_EXEC (Linux 6.3) is best effort.
-	fcntl(fd, sys.F_ADD_SEALS, sys.F_SEAL_EXEC)
-	if err := fcntl(fd, sys.F_ADD_SEALS, sys.F_SEAL_SEAL|sys.F_SEAL_SHRINK|sys.F_SEAL_GROW|sys.F_SEAL_WRITE); err != nil {
+	sys.AddSeals(fd, sys.F_SEAL_EXEC)
+	if err := sys.AddSeals(fd, sys.F_SEAL_SEAL|sys.F_SEAL_SHRINK|sys.F_SEAL_GROW|sys.F_SEAL_WRITE); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("seal memfd: %w", err)
 	}
 	return f, nil
-}
-
-func fcntl(fd, cmd, arg int) error {
-	_, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), uintptr(arg))
-	if e != 0 {
-		return e
-	}
-	return nil
 }
 
 // ForceMemfd seals with the memfd fallback only; for tests and for hosts

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -43,9 +42,8 @@ type Features struct {
 // Probe checks the running kernel. It changes nothing.
 func Probe() Features {
 	f := Features{CgroupMode: cgroups.DetectMode().String()}
-	var uts syscall.Utsname
-	if syscall.Uname(&uts) == nil {
-		f.Kernel = utsString(uts.Release[:])
+	if u, err := sys.Uname(); err == nil {
+		f.Kernel = u.Release
 	}
 	if fd, err := sys.Openat2(-100, "/", &sys.OpenHow{Flags: sys.O_PATH | syscall.O_CLOEXEC}); err == nil {
 		f.Openat2 = true
@@ -55,7 +53,8 @@ func Probe() Features {
 		f.Pidfd = true
 		syscall.Close(fd)
 	}
-	major, minor := kernelVersion(f.Kernel)
+	// An unreadable release counts as 0.0: nothing is assumed.
+	major, minor, _ := sys.ParseKernelRelease(f.Kernel)
 	atLeast := func(ma, mi int) bool { return major > ma || major == ma && minor >= mi }
 	f.PidfdSetns = f.Pidfd && atLeast(5, 8)
 	f.CloneIntoCgroup = atLeast(5, 7) && f.CgroupMode != cgroups.Legacy.String()
@@ -67,11 +66,11 @@ func Probe() Features {
 		f.Overlay = strings.Contains(string(b), "\toverlay\n")
 	}
 	// PR_GET_SECCOMP answers EINVAL when the kernel has no seccomp.
-	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, 21, 0, 0); e == 0 {
+	if sys.Prctl(sys.PR_GET_SECCOMP, 0, 0, 0, 0) == nil {
 		f.Seccomp = true
 	}
 	// An invalid bpf command gives EINVAL where bpf(2) exists.
-	if _, _, e := syscall.Syscall(bpfSyscall(), ^uintptr(0), 0, 0); e != syscall.ENOSYS {
+	if _, err := sys.Bpf(-1, nil); err != syscall.ENOSYS {
 		f.BPF = true
 	}
 	return f
@@ -100,32 +99,6 @@ func (f Features) Check() error {
 		return nil
 	}
 	return errors.New("this kernel lacks what skiffd needs to isolate containers: " + strings.Join(missing, "; "))
-}
-
-func utsString(b []int8) string {
-	var s strings.Builder
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s.WriteByte(byte(c))
-	}
-	return s.String()
-}
-
-// kernelVersion parses "6.18.44-fc-v769" into 6, 18.
-func kernelVersion(release string) (int, int) {
-	parts := strings.SplitN(release, ".", 3)
-	if len(parts) < 2 {
-		return 0, 0
-	}
-	ma, _ := strconv.Atoi(parts[0])
-	digits := parts[1]
-	if i := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		digits = digits[:i]
-	}
-	mi, _ := strconv.Atoi(digits)
-	return ma, mi
 }
 
 // String summarises the probe for logs.

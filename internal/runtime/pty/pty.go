@@ -38,9 +38,8 @@ func Open() (master, slave *os.File, err error) {
 	master = os.NewFile(uintptr(fd), "/dev/ptmx")
 	// TIOCGPTPEER (Linux 4.13) opens the slave without a path lookup, so a
 	// symlink planted in /dev/pts cannot swap it.
-	sfd, _, e := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), sys.TIOCGPTPEER, uintptr(syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC))
-	if e == 0 {
-		return master, os.NewFile(sfd, name), nil
+	if sfd, err := sys.PtyPeer(fd, syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC); err == nil {
+		return master, os.NewFile(uintptr(sfd), name), nil
 	}
 	s, err := os.OpenFile(name, os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"skiffd/internal/sys"
 )
 
 // SECCOMP_RET_* values the filter returns (linux/seccomp.h).
@@ -38,26 +40,15 @@ func Compile(p *Profile, caps []string) ([]syscall.SockFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	var uts syscall.Utsname
-	if err := syscall.Uname(&uts); err != nil {
+	uts, err := sys.Uname()
+	if err != nil {
 		return nil, fmt.Errorf("seccomp: uname: %w", err)
 	}
-	kv, err := parseRelease(utsString(uts.Release[:]))
+	kv, err := parseRelease(uts.Release)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
 	return compile(p, caps, native, kv)
-}
-
-func utsString(b []int8) string {
-	s := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		s = append(s, byte(c))
-	}
-	return string(s)
 }
 
 // compile is Compile for a given host.

@@ -5,13 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"syscall"
-	"unsafe"
-)
 
-const (
-	seccompSetModeFilter = 1  // SECCOMP_SET_MODE_FILTER
-	prSetSeccomp         = 22 // PR_SET_SECCOMP
-	seccompModeFilter    = 2  // SECCOMP_MODE_FILTER
+	"skiffd/internal/sys"
 )
 
 // Load installs filter on the calling thread only (no TSYNC): the thread
@@ -26,23 +21,23 @@ func Load(filter []syscall.SockFilter) error {
 	if len(filter) == 0 || len(filter) > maxInsns {
 		return fmt.Errorf("seccomp: cannot load a filter of %d instructions", len(filter))
 	}
-	native, err := nativeArch()
-	if err != nil {
+	// The filter is compiled for the native architecture's table; one
+	// without a table has no filter to load.
+	if _, err := nativeArch(); err != nil {
 		return err
 	}
 	prog := syscall.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	_, _, errno := syscall.RawSyscall(uintptr(native.sysnum["seccomp"]), seccompSetModeFilter, 0, uintptr(unsafe.Pointer(&prog)))
-	if errno == syscall.ENOSYS {
+	err := sys.Seccomp(&prog)
+	if err == syscall.ENOSYS {
 		// Kernels before 3.17 only have the prctl form.
-		_, _, errno = syscall.RawSyscall(syscall.SYS_PRCTL, prSetSeccomp, seccompModeFilter, uintptr(unsafe.Pointer(&prog)))
+		err = sys.PrctlSeccomp(&prog)
 	}
 	runtime.KeepAlive(filter)
-	if errno != 0 {
-		err := fmt.Errorf("seccomp: loading filter: %w", errno)
-		if errors.Is(errno, syscall.EACCES) {
-			err = fmt.Errorf("seccomp: loading filter needs no_new_privs or CAP_SYS_ADMIN: %w", errno)
+	if err != nil {
+		if errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("seccomp: loading filter needs no_new_privs or CAP_SYS_ADMIN: %w", err)
 		}
-		return err
+		return fmt.Errorf("seccomp: loading filter: %w", err)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"skiffd/internal/errdefs"
+	"skiffd/internal/sys"
 )
 
 // Action is what the filter does with a matching syscall, named as in
@@ -276,11 +277,11 @@ func parseMinKernel(s string) (kernelVersion, error) {
 // parseRelease reads the leading "version.major" of a uname release such as
 // "6.18.44-fc-v769" or "3.12-1-amd64".
 func parseRelease(release string) (kernelVersion, error) {
-	var k kernelVersion
-	if _, err := fmt.Sscanf(release, "%d.%d", &k.version, &k.major); err != nil {
+	v, m, err := sys.ParseKernelRelease(release)
+	if err != nil {
 		return kernelVersion{}, fmt.Errorf("failed to parse kernel version %q: %w", release, err)
 	}
-	return k, nil
+	return kernelVersion{uint64(v), uint64(m)}, nil
 }
 
 // filterFlags are the seccomp(2) flag names Docker profiles may carry.

@@ -120,8 +120,8 @@ func TestRestore(t *testing.T) {
 	if err := sys.PidfdSendSignal(shimfd, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	fds := [1]pollFd{{fd: int32(shimfd), events: pollIn}}
-	if n, err := ppoll(fds[:], syscall.NsecToTimespec(int64(30*time.Second))); n != 1 || err != nil {
+	fds := [1]sys.PollFd{{Fd: int32(shimfd), Events: sys.POLLIN}}
+	if n, err := sys.Ppoll(fds[:], syscall.NsecToTimespec(int64(30*time.Second))); n != 1 || err != nil {
 		t.Fatalf("the killed shim did not die (%d, %v)", n, err)
 	}
 	syscall.Close(shimfd)
@@ -216,8 +216,8 @@ func TestRestore(t *testing.T) {
 			t.Errorf("State = %+v, %v; want stopped, 137, an error", st, err)
 		}
 		// The orphaned init was killed through its pidfd.
-		fds := [1]pollFd{{fd: int32(fd), events: pollIn}}
-		if n, err := ppoll(fds[:], syscall.NsecToTimespec(int64(10*time.Second))); n != 1 || err != nil {
+		fds := [1]sys.PollFd{{Fd: int32(fd), Events: sys.POLLIN}}
+		if n, err := sys.Ppoll(fds[:], syscall.NsecToTimespec(int64(10*time.Second))); n != 1 || err != nil {
 			t.Errorf("the orphan's init still runs (%d, %v)", n, err)
 		}
 	})

@@ -543,9 +543,9 @@ func (c *Container) waitShimGone(ctx context.Context) {
 		return
 	}
 	// The timeout only lets ctx end the wait.
-	fds := [1]pollFd{{fd: int32(fd), events: pollIn}}
+	fds := [1]sys.PollFd{{Fd: int32(fd), Events: sys.POLLIN}}
 	for ctx.Err() == nil {
-		n, err := ppoll(fds[:], syscall.NsecToTimespec(100e6))
+		n, err := sys.Ppoll(fds[:], syscall.NsecToTimespec(100e6))
 		if err == nil && n > 0 {
 			return
 		}

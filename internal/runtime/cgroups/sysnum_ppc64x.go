@@ -1,6 +1,0 @@
-//go:build ppc64 || ppc64le
-
-package cgroups
-
-// sysBPF is the bpf(2) system call number, missing from package syscall.
-const sysBPF = 361

@@ -1,5 +1,0 @@
-package features
-
-import "skiffd/internal/sys"
-
-func bpfSyscall() uintptr { return sys.SysBpf }
