@@ -42,6 +42,11 @@ func (m *manager) setMemory(res Resources, create bool) error {
 	}
 	dir, v2, ok := m.controller("memory")
 	if !ok {
+		// Unlimited swap alone is what a host without the controller
+		// gives anyway (dockerd stores -1 when it discards a memory limit).
+		if res.Memory == 0 && res.MemoryReservation == 0 && res.MemorySwap == -1 {
+			return nil
+		}
 		return errNoController("memory", "memory limits")
 	}
 	if v2 {

@@ -38,11 +38,14 @@ type Features struct {
 	BPF     bool `json:"bpf"`
 	// CgroupMode is legacy, hybrid or unified.
 	CgroupMode string `json:"cgroupMode"`
+	// Cgroup tells which resource limits the host can enforce; create and
+	// update discard the others with dockerd's warnings.
+	Cgroup cgroups.Support `json:"cgroup"`
 }
 
 // Probe checks the running kernel. It changes nothing.
 func Probe() Features {
-	f := Features{CgroupMode: cgroups.DetectMode().String()}
+	f := Features{CgroupMode: cgroups.DetectMode().String(), Cgroup: cgroups.Probe()}
 	var uts syscall.Utsname
 	if syscall.Uname(&uts) == nil {
 		f.Kernel = utsString(uts.Release[:])
