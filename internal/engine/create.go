@@ -118,6 +118,11 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	if hc.DNSOptions == nil {
 		hc.DNSOptions = []string{}
 	}
+	if hc.OomKillDisable == nil {
+		// dockerd's adaptContainerSettings, also where the host's lack of
+		// the switch made verifyResources drop it.
+		hc.OomKillDisable = new(bool)
+	}
 	if hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
 		hc.PidsLimit = nil
 	}
