@@ -253,9 +253,15 @@ func TestEngineErrors(t *testing.T) {
 		err.Error() != "You cannot remove a running container "+id+". Stop the container before attempting removal or force remove" {
 		t.Errorf("rm of a running container: %v", err)
 	}
-	// rmi of its image is refused while it runs.
-	if _, err := e.ImageDelete(ctx, "busybox", true, false); errdefs.KindOf(err) != errdefs.ErrConflict {
-		t.Errorf("rmi of an image in use: %v", err)
+	// rmi of its image is refused while it runs: its last tag without
+	// force, its ID even with force.
+	if _, err := e.ImageDelete(ctx, "busybox", false, false); errdefs.KindOf(err) != errdefs.ErrConflict {
+		t.Errorf("rmi of the last tag of an image in use: %v", err)
+	}
+	if img, err := e.images.Get("busybox"); err != nil {
+		t.Error(err)
+	} else if _, err := e.ImageDelete(ctx, img.ID, true, false); errdefs.KindOf(err) != errdefs.ErrConflict {
+		t.Errorf("forced rmi by ID of an image a running container uses: %v", err)
 	}
 	if err := e.ContainerRemove(ctx, "xx", true, false); err != nil {
 		t.Fatal(err)
