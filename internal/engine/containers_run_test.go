@@ -282,3 +282,29 @@ func TestEngineErrors(t *testing.T) {
 		t.Errorf("an AutoRemove container whose start failed still exists: %v", err)
 	}
 }
+
+// TestEngineStartRecordOfAnotherHost starts a container whose record asks
+// for a blkio weight, as records made before create checked it (or on
+// another host) do: where this host has no weighted IO scheduler the weight
+// is discarded at start as at create, and the container runs either way.
+func TestEngineStartRecordOfAnotherHost(t *testing.T) {
+	e, _, _ := runEngine(t)
+	id := create(t, e, "old", types.Config{Cmd: []string{"sleep", "1000"}}, nil)
+	c, err := e.containers.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Lock()
+	c.HostConfig.Resources.BlkioWeight = 300
+	err = e.containers.Save(c)
+	c.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ContainerStart(context.Background(), id); err != nil {
+		t.Fatalf("start with a blkio weight (host has weighted IO: %v): %v", e.features.Cgroup.BlkioWeight, err)
+	}
+	if insp, err := e.ContainerInspect(context.Background(), id, false); err != nil || !insp.State.Running {
+		t.Errorf("after start: %+v %v", insp, err)
+	}
+}
