@@ -86,3 +86,42 @@ func TestCLIBlkioWeightHostCapability(t *testing.T) {
 	}
 	t.Errorf("no blkio weight file in %s although the probe promises one", dir)
 }
+
+// TestCLIMemorySwappinessOOMHostCapability: --memory-swappiness and
+// --oom-kill-disable reach the container's cgroup where the host's memory
+// controller has them (cgroup v1), and are discarded with dockerd's
+// warnings where it has not (cgroup v2).
+func TestCLIMemorySwappinessOOMHostCapability(t *testing.T) {
+	d := startWithBusybox(t)
+	sup := cgroups.Probe()
+	run := d.Docker(t, "run", "-d", "-m", "64m", "--memory-swappiness", "30", "--oom-kill-disable", "busybox", "sleep", "600")
+	if run.ExitCode != 0 {
+		t.Fatalf("docker run --memory-swappiness 30 --oom-kill-disable: %v", run)
+	}
+	id := strings.TrimSpace(run.Stdout)
+	const (
+		wSwap = "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded."
+		wOOM  = "Your kernel does not support OomKillDisable. OomKillDisable discarded."
+	)
+	if got := strings.Contains(run.Stderr, wSwap); got == sup.MemorySwappiness {
+		t.Errorf("swappiness warning printed = %v on a host with swappiness %v; stderr %q", got, sup.MemorySwappiness, run.Stderr)
+	}
+	if got := strings.Contains(run.Stderr, wOOM); got == sup.OomKillDisable {
+		t.Errorf("OomKillDisable warning printed = %v on a host with the switch %v; stderr %q", got, sup.OomKillDisable, run.Stderr)
+	}
+	dir := cgroups.New(id).Paths()["memory"]
+	if sup.MemorySwappiness {
+		if b, err := os.ReadFile(filepath.Join(dir, "memory.swappiness")); err != nil || strings.TrimSpace(string(b)) != "30" {
+			t.Errorf("memory.swappiness = %q, %v; want 30", b, err)
+		}
+	}
+	if sup.OomKillDisable {
+		if b, err := os.ReadFile(filepath.Join(dir, "memory.oom_control")); err != nil || !strings.Contains(string(b), "oom_kill_disable 1") {
+			t.Errorf("memory.oom_control = %q, %v; want oom_kill_disable 1", b, err)
+		}
+	}
+	want := map[bool]string{true: "true", false: "false"}[sup.OomKillDisable]
+	if got := inspectField(t, d, id, "{{.HostConfig.OomKillDisable}}"); got != want {
+		t.Errorf("HostConfig.OomKillDisable = %s, want %s", got, want)
+	}
+}

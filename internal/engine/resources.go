@@ -173,10 +173,6 @@ func verifyResources(host cgroups.Support, ncpu int, r *types.Resources, update 
 	// dropped silently.
 	no := func(what string) error { return fmt.Errorf("skiffd does not support %s yet", what) }
 	switch {
-	case r.MemorySwappiness != nil:
-		return warnings, no("memory swappiness (HostConfig.MemorySwappiness)")
-	case r.OomKillDisable != nil && *r.OomKillDisable:
-		return warnings, no("HostConfig.OomKillDisable")
 	case r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0:
 		return warnings, no("real-time CPU limits (HostConfig.CpuRealtime*)")
 	case r.CpusetCpus != "" || r.CpusetMems != "":

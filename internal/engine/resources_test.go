@@ -95,13 +95,14 @@ func TestVerifyResources(t *testing.T) {
 		{name: "swappiness unset by the CLI", host: fullHost, in: types.Resources{MemorySwappiness: i64(-1)}, want: types.Resources{}},
 		{name: "swappiness on v2", host: v2Full, in: types.Resources{MemorySwappiness: i64(60)}, want: types.Resources{}, warn: []string{wSwappy}},
 		{name: "swappiness range", host: fullHost, in: types.Resources{MemorySwappiness: i64(101)}, err: "Invalid value: 101, valid memory swappiness range is 0-100"},
-		{name: "swappiness refused where the host could apply it", host: fullHost, in: types.Resources{MemorySwappiness: i64(60)}, err: "skiffd does not support memory swappiness"},
+		{name: "swappiness kept on v1", host: fullHost, in: types.Resources{MemorySwappiness: i64(60)}, want: types.Resources{MemorySwappiness: i64(60)}},
 		{name: "kernel memory", host: fullHost, in: types.Resources{KernelMemory: 64 << 20}, want: types.Resources{}, warn: []string{wKmem}},
 
 		// OOM kill disable and pids.
 		{name: "oom kill disable on v2", host: v2Full, in: types.Resources{Memory: 64 << 20, OomKillDisable: &yes}, want: types.Resources{Memory: 64 << 20}, warn: []string{wOOM}},
 		{name: "oom kill kept on, v2", host: v2Full, in: types.Resources{OomKillDisable: &no}, want: types.Resources{}},
-		{name: "oom kill disable without memory limit", host: fullHost, in: types.Resources{OomKillDisable: &yes}, warn: []string{wOOMNoMem}, err: "skiffd does not support HostConfig.OomKillDisable"},
+		{name: "oom kill disable without memory limit", host: fullHost, in: types.Resources{OomKillDisable: &yes}, want: types.Resources{OomKillDisable: &yes}, warn: []string{wOOMNoMem}},
+		{name: "oom kill disable kept on v1", host: fullHost, in: types.Resources{Memory: 64 << 20, OomKillDisable: &yes}, want: types.Resources{Memory: 64 << 20, OomKillDisable: &yes}},
 		{name: "pids without the controller", host: bare, in: types.Resources{PidsLimit: i64(10)}, want: types.Resources{}, warn: []string{wPids}},
 		{name: "pids kept", host: fullHost, in: types.Resources{PidsLimit: i64(10)}, want: types.Resources{PidsLimit: i64(10)}},
 

@@ -164,6 +164,8 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		CpusetCpus:        r.CpusetCpus,
 		CpusetMems:        r.CpusetMems,
 		BlkioWeight:       r.BlkioWeight,
+		MemorySwappiness:  r.MemorySwappiness,
+		OomKillDisable:    r.OomKillDisable != nil && *r.OomKillDisable,
 	}}
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		s.Cgroup.Resources.PidsLimit = *r.PidsLimit

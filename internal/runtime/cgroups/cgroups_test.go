@@ -436,6 +436,12 @@ func TestResourceFiles(t *testing.T) {
 		CPUShares: 512, CPUQuota: 150000, CPUPeriod: 100000,
 		PidsLimit: 42, BlkioWeight: 300,
 	}
+	// Swappiness and the OOM-killer switch exist on v1 only; Probe says so.
+	swappiness := int64(30)
+	if sup.MemorySwappiness {
+		res.MemorySwappiness = &swappiness
+	}
+	res.OomKillDisable = sup.OomKillDisable
 	if !sup.BlkioWeight {
 		err := m.Create(res)
 		if err == nil || !strings.Contains(err.Error(), "no IO scheduler with weights") {
@@ -475,6 +481,14 @@ func TestResourceFiles(t *testing.T) {
 		files = append(files, file{"memory", "memory.max", "67108864"}, file{"memory", "memory.low", "33554432"})
 	} else {
 		files = append(files, file{"memory", "memory.limit_in_bytes", "67108864"}, file{"memory", "memory.soft_limit_in_bytes", "33554432"})
+		if sup.MemorySwappiness {
+			files = append(files, file{"memory", "memory.swappiness", "30"})
+		}
+		if dir, _, _ := m.controller("memory"); sup.OomKillDisable {
+			if got := readTestFile(t, dir, "memory.oom_control"); !strings.Contains(got, "oom_kill_disable 1") {
+				t.Errorf("memory.oom_control = %q, want oom_kill_disable 1", got)
+			}
+		}
 		if dir, _, _ := m.controller("memory"); exists(dir, v1MemSwap) {
 			files = append(files, file{"memory", v1MemSwap, "134217728"}) // dockerd's default: twice the memory
 		}
