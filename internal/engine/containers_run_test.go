@@ -255,9 +255,15 @@ func TestEngineErrors(t *testing.T) {
 		err.Error() != "You cannot remove a running container "+id+". Stop the container before attempting removal or force remove" {
 		t.Errorf("rm of a running container: %v", err)
 	}
-	// rmi of its image is refused while it runs.
-	if _, err := e.ImageDelete(ctx, "busybox", true, false); errdefs.KindOf(err) != errdefs.ErrConflict {
-		t.Errorf("rmi of an image in use: %v", err)
+	// rmi of its image is refused while it runs: its last tag without
+	// force, its ID even with force.
+	if _, err := e.ImageDelete(ctx, "busybox", false, false); errdefs.KindOf(err) != errdefs.ErrConflict {
+		t.Errorf("rmi of the last tag of an image in use: %v", err)
+	}
+	if img, err := e.images.Get("busybox"); err != nil {
+		t.Error(err)
+	} else if _, err := e.ImageDelete(ctx, img.ID, true, false); errdefs.KindOf(err) != errdefs.ErrConflict {
+		t.Errorf("forced rmi by ID of an image a running container uses: %v", err)
 	}
 	if err := e.ContainerRemove(ctx, "xx", true, false); err != nil {
 		t.Fatal(err)
@@ -276,5 +282,31 @@ func TestEngineErrors(t *testing.T) {
 	}
 	if _, err := e.ContainerInspect(ctx, id, false); errdefs.KindOf(err) != errdefs.ErrNotFound {
 		t.Errorf("an AutoRemove container whose start failed still exists: %v", err)
+	}
+}
+
+// TestEngineStartRecordOfAnotherHost starts a container whose record asks
+// for a blkio weight, as records made before create checked it (or on
+// another host) do: where this host has no weighted IO scheduler the weight
+// is discarded at start as at create, and the container runs either way.
+func TestEngineStartRecordOfAnotherHost(t *testing.T) {
+	e, _, _ := runEngine(t)
+	id := create(t, e, "old", types.Config{Cmd: []string{"sleep", "1000"}}, nil)
+	c, err := e.containers.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Lock()
+	c.HostConfig.Resources.BlkioWeight = 300
+	err = e.containers.Save(c)
+	c.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ContainerStart(context.Background(), id); err != nil {
+		t.Fatalf("start with a blkio weight (host has weighted IO: %v): %v", e.features.Cgroup.BlkioWeight, err)
+	}
+	if insp, err := e.ContainerInspect(context.Background(), id, false); err != nil || !insp.State.Running {
+		t.Errorf("after start: %+v %v", insp, err)
 	}
 }

@@ -112,7 +112,7 @@ func TestValidateHostConfig(t *testing.T) {
 		{"memory ok", types.HostConfig{Resources: types.Resources{Memory: 64 << 20, PidsLimit: i64(50)}}, ""},
 		{"swap below memory", types.HostConfig{Resources: types.Resources{Memory: 64 << 20, MemorySwap: 32 << 20}}, "Minimum memoryswap limit should be larger than memory limit, see usage"},
 		{"swap without memory", types.HostConfig{Resources: types.Resources{MemorySwap: 32 << 20}}, "You should always set the Memory limit when using Memoryswap limit, see usage"},
-		{"cfs period", types.HostConfig{Resources: types.Resources{CPUPeriod: 10}}, "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)"},
+		{"cfs period", types.HostConfig{Resources: types.Resources{CPUPeriod: 10}}, "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"},
 		{"unknown policy", types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "sometimes"}}, "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"},
 		{"count without on-failure", types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "always", MaximumRetryCount: 3}}, "invalid restart policy: maximum retry count can only be used with 'on-failure'"},
 		{"negative count", types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "on-failure", MaximumRetryCount: -1}}, "invalid restart policy: maximum retry count cannot be negative"},
@@ -121,7 +121,7 @@ func TestValidateHostConfig(t *testing.T) {
 		{"oom score", types.HostConfig{OomScoreAdj: 1001}, "Invalid value 1001, range for oom score adj is [-1000, 1000]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := validateHostConfig(&tc.hc, 4)
+			_, err := validateHostConfig(&tc.hc, fullHost, 4, false)
 			got := ""
 			if err != nil {
 				got = err.Error()
@@ -166,7 +166,6 @@ func TestCheckUnsupported(t *testing.T) {
 		{"healthcheck", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"CMD", "true"}}}, types.HostConfig{}, ""},
 		{"healthcheck type", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"BOGUS", "true"}}}, types.HostConfig{}, `unknown health check type "BOGUS"`},
 		{"healthcheck none", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"NONE"}}}, types.HostConfig{}, ""},
-		{"cpuset", types.Config{}, types.HostConfig{Resources: types.Resources{CpusetCpus: "0"}}, "CpusetCpus"},
 		{"bad ulimit", types.Config{}, types.HostConfig{Resources: types.Resources{Ulimits: []*types.Ulimit{{Name: "bogus"}}}}, "invalid ulimit type: bogus"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"skiffd/internal/errdefs"
 	"skiffd/internal/image"
 	"skiffd/internal/layer"
+	"skiffd/internal/runtime/cgroups"
 	"skiffd/internal/sysinfo"
 	"skiffd/internal/volume"
 )
@@ -51,7 +52,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	if img.Config.Config != nil {
 		mergeImageConfig(&cfg, img.Config.Config)
 	}
-	warnings, err := validateHostConfig(hc, sysinfo.Read().NCPU)
+	warnings, err := validateHostConfig(hc, e.features.Cgroup, sysinfo.Read().NCPU, false)
 	if err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
@@ -116,6 +117,11 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	}
 	if hc.DNSOptions == nil {
 		hc.DNSOptions = []string{}
+	}
+	if hc.OomKillDisable == nil {
+		// dockerd's adaptContainerSettings, also where the host's lack of
+		// the switch made verifyResources drop it.
+		hc.OomKillDisable = new(bool)
 	}
 	if hc.PidsLimit != nil && *hc.PidsLimit <= 0 {
 		hc.PidsLimit = nil
@@ -269,10 +275,11 @@ func command(cfg *types.Config) (string, []string, error) {
 	return argv[0], argv[1:], nil
 }
 
-// validateHostConfig applies dockerd's checks of the resources and the
-// restart policy, and returns its warnings.
-func validateHostConfig(hc *types.HostConfig, ncpu int) ([]string, error) {
-	var warnings []string
+// validateHostConfig applies dockerd's checks of the restart policy and of
+// the resources against what the host can enforce (verifyResources), and
+// returns dockerd's warnings. It discards from hc what the host cannot
+// enforce.
+func validateHostConfig(hc *types.HostConfig, host cgroups.Support, ncpu int, update bool) ([]string, error) {
 	rp := hc.RestartPolicy
 	switch rp.Name {
 	case "", types.RestartPolicyDisabled, types.RestartPolicyAlways, types.RestartPolicyUnlessStopped:
@@ -289,57 +296,13 @@ func validateHostConfig(hc *types.HostConfig, ncpu int) ([]string, error) {
 	if hc.AutoRemove && rp.Name != "" && rp.Name != types.RestartPolicyDisabled {
 		return nil, errors.New("can't create 'AutoRemove' container with restart policy")
 	}
-	r := &hc.Resources
-	if r.NanoCPUs != 0 {
-		if r.CPUPeriod > 0 {
-			return nil, errors.New("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-		}
-		if r.CPUQuota > 0 {
-			return nil, errors.New("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-		}
-		if r.NanoCPUs < 0 || r.NanoCPUs > int64(ncpu)*1e9 {
-			return nil, fmt.Errorf("Range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available", ncpu, ncpu)
-		}
-	}
-	if r.Memory != 0 && r.Memory < minMemory {
-		return nil, errors.New("Minimum memory limit allowed is 6MB")
-	}
-	if r.Memory > 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
-		return nil, errors.New("Minimum memoryswap limit should be larger than memory limit, see usage")
-	}
-	if r.Memory == 0 && r.MemorySwap > 0 {
-		return nil, errors.New("You should always set the Memory limit when using Memoryswap limit, see usage")
-	}
-	if r.MemoryReservation != 0 && r.MemoryReservation < minMemory {
-		return nil, errors.New("Minimum memory reservation allowed is 6MB")
-	}
-	if r.Memory > 0 && r.MemoryReservation > 0 && r.Memory < r.MemoryReservation {
-		return nil, errors.New("Minimum memory limit can not be less than memory reservation limit, see usage")
-	}
-	if r.CPUPeriod != 0 && (r.CPUPeriod < 1000 || r.CPUPeriod > 1000000) {
-		return nil, errors.New("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1 second (i.e. 1000000)")
-	}
-	if r.CPUQuota > 0 && r.CPUQuota < 1000 {
-		return nil, errors.New("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-	}
-	if r.CPUShares < 0 {
-		return nil, fmt.Errorf("invalid CPU shares (%d): value must be a positive integer", r.CPUShares)
-	}
 	if hc.OomScoreAdj < -1000 || hc.OomScoreAdj > 1000 {
 		return nil, fmt.Errorf("Invalid value %d, range for oom score adj is [-1000, 1000]", hc.OomScoreAdj)
 	}
 	if hc.ShmSize < 0 {
 		return nil, errors.New("SHM size can not be less than 0")
 	}
-	if r.KernelMemory != 0 || r.KernelMemoryTCP != 0 {
-		warnings = append(warnings, "Kernel memory limits are not supported and have been ignored")
-		r.KernelMemory, r.KernelMemoryTCP = 0, 0
-	}
-	if r.MemorySwappiness != nil && *r.MemorySwappiness != -1 {
-		warnings = append(warnings, "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.")
-		r.MemorySwappiness = nil
-	}
-	return warnings, nil
+	return verifyResources(host, ncpu, &hc.Resources, update)
 }
 
 // checkUnsupported refuses, naming the field, what skiffd cannot do yet
@@ -371,17 +334,8 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return no("UTS mode " + hc.UTSMode + " (HostConfig.UTSMode)")
 	case hc.CgroupnsMode != "" && hc.CgroupnsMode != "private" && hc.CgroupnsMode != "host":
 		return fmt.Errorf("invalid cgroup namespace mode: %s", hc.CgroupnsMode)
-	case len(r.BlkioWeightDevice) > 0 || len(r.BlkioDeviceReadBps) > 0 || len(r.BlkioDeviceWriteBps) > 0 ||
-		len(r.BlkioDeviceReadIOps) > 0 || len(r.BlkioDeviceWriteIOps) > 0:
-		return no("per-device block I/O limits (HostConfig.BlkioDevice*)")
-	case r.CpusetCpus != "" || r.CpusetMems != "":
-		return no("cpusets (HostConfig.CpusetCpus, CpusetMems)")
-	case r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0:
-		return no("real-time CPU limits (HostConfig.CpuRealtime*)")
-	case r.OomKillDisable != nil && *r.OomKillDisable:
-		return no("HostConfig.OomKillDisable")
-	case r.CPUCount != 0 || r.CPUPercent != 0 || r.IOMaximumIOps != 0 || r.IOMaximumBandwidth != 0:
-		return no("Windows resource limits (HostConfig.CpuCount, CpuPercent, IOMaximum*)")
+	case r.CPUCount != 0:
+		return no("Windows resource limits (HostConfig.CpuCount)")
 	case hc.Isolation != "" && hc.Isolation != "default":
 		return fmt.Errorf("invalid isolation: %s on linux", hc.Isolation)
 	case hc.Runtime != "" && hc.Runtime != "skiffd" && hc.Runtime != "runc":

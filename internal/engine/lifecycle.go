@@ -836,12 +836,9 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 		}
 		hc.RestartPolicy = u.RestartPolicy
 	}
-	warnings, err := validateHostConfig(&hc, cpuCount())
+	warnings, err := validateHostConfig(&hc, e.features.Cgroup, cpuCount(), true)
 	if err != nil {
 		return nil, errdefs.InvalidParameter(fmt.Errorf("Cannot update container %s: %w", c.ID, err))
-	}
-	if in.CpusetCpus != "" || in.CpusetMems != "" {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("Cannot update container %s: skiffd does not support cpusets (CpusetCpus, CpusetMems) yet", c.ID))
 	}
 	if len(in.Devices) > 0 || len(in.Ulimits) > 0 || len(in.DeviceRequests) > 0 {
 		return nil, errdefs.InvalidParameter(fmt.Errorf("Cannot update container %s: skiffd does not support updating devices or ulimits", c.ID))

@@ -139,8 +139,20 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		s.Mounts = append(s.Mounts, spec.Mount{Destination: f.dst, Type: "bind", Source: f.src, Options: opts})
 	}
 
-	// Resources.
+	// Resources. A record made before create checked them, or on another
+	// host (a moved data root, a changed IO scheduler), may ask for what
+	// this host cannot enforce: that is discarded here too, with dockerd's
+	// warnings in the log, instead of failing the start. Should the check
+	// refuse the record, the limits go to the runtime unchanged and fail
+	// there as before.
 	r := hc.Resources
+	if warnings, err := verifyResources(e.features.Cgroup, cpuCount(), &r, true); err != nil {
+		r = hc.Resources
+	} else {
+		for _, w := range warnings {
+			e.logger.Warn("discarding a limit this host cannot enforce", "container", c.ID, "warning", w)
+		}
+	}
 	s.Cgroup = &spec.Cgroup{Parent: r.CgroupParent, Resources: spec.Resources{
 		Memory:            r.Memory,
 		MemorySwap:        r.MemorySwap,
@@ -152,6 +164,8 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		CpusetCpus:        r.CpusetCpus,
 		CpusetMems:        r.CpusetMems,
 		BlkioWeight:       r.BlkioWeight,
+		MemorySwappiness:  r.MemorySwappiness,
+		OomKillDisable:    r.OomKillDisable != nil && *r.OomKillDisable,
 	}}
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		s.Cgroup.Resources.PidsLimit = *r.PidsLimit

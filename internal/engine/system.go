@@ -25,6 +25,7 @@ var notYetWarnings = []string{
 	"WARNING: skiffd has no bridge networking yet: containers of the default network get their own network namespace with loopback only, and ports cannot be published",
 	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
 	"WARNING: skiffd has no user-defined networks yet: the network endpoints answer 501",
+	"WARNING: skiffd does not apply cpusets, real-time CPU limits or per-device block I/O limits yet: create and update refuse them where the host could enforce them",
 }
 
 // SystemInfo answers GET /info with facts read from the host now.
@@ -50,13 +51,14 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 			Network: []string{"bridge", "host", "null"},
 			Log:     []string{"json-file"},
 		},
-		MemoryLimit:        h.Cgroup.Memory,
-		SwapLimit:          h.Cgroup.Swap,
-		CPUCfsPeriod:       h.Cgroup.CPUCfs,
-		CPUCfsQuota:        h.Cgroup.CPUCfs,
-		CPUShares:          h.Cgroup.CPUShares,
-		CPUSet:             h.Cgroup.CPUSet,
-		PidsLimit:          h.Cgroup.Pids,
+		MemoryLimit:        e.features.Cgroup.MemoryLimit,
+		SwapLimit:          e.features.Cgroup.SwapLimit,
+		OomKillDisable:     e.features.Cgroup.OomKillDisable,
+		CPUCfsPeriod:       e.features.Cgroup.CPUCfs,
+		CPUCfsQuota:        e.features.Cgroup.CPUCfs,
+		CPUShares:          e.features.Cgroup.CPUShares,
+		CPUSet:             e.features.Cgroup.Cpuset,
+		PidsLimit:          e.features.Cgroup.PidsLimit,
 		Debug:              e.opts.Debug,
 		LiveRestoreEnabled: e.opts.LiveRestore,
 		NFd:                sysinfo.OpenFDs(),
@@ -92,7 +94,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		InitBinary:        "skiffd",
 		SecurityOptions:   e.securityOptions(),
 		CDISpecDirs:       []string{},
-		Warnings:          append([]string(nil), notYetWarnings...),
+		Warnings:          append(infoWarnings(e.features.Cgroup), notYetWarnings...),
 	}
 	if v, err := readIPv4Forwarding(); err == nil {
 		info.IPv4Forwarding = v

@@ -24,12 +24,6 @@ type Host struct {
 	OperatingSystem string // PRETTY_NAME of os-release
 	OSVersion       string // VERSION_ID of os-release
 	CgroupVersion   string // "1" or "2"
-	Cgroup          CgroupSupport
-}
-
-// CgroupSupport tells which resource controls the host's cgroups offer.
-type CgroupSupport struct {
-	Memory, Swap, CPUCfs, CPUShares, CPUSet, Pids bool
 }
 
 // Read collects the host facts. A fact that cannot be read is left zero.
@@ -45,7 +39,7 @@ func Read() Host {
 		h.Hostname = u.Nodename
 	}
 	h.OperatingSystem, h.OSVersion = osRelease()
-	h.CgroupVersion, h.Cgroup = cgroups()
+	h.CgroupVersion = cgroupVersion()
 	return h
 }
 
@@ -82,35 +76,16 @@ func osRelease() (pretty, version string) {
 // cgroup2SuperMagic is CGROUP2_SUPER_MAGIC from linux/magic.h.
 const cgroup2SuperMagic = 0x63677270
 
-// cgroups detects the cgroup mode the way runc does: /sys/fs/cgroup being a
-// cgroup2 mount means the unified hierarchy; anything else is v1 (hybrid
-// hosts keep their controllers on v1).
-func cgroups() (string, CgroupSupport) {
+// cgroupVersion detects the cgroup mode the way runc does: /sys/fs/cgroup
+// being a cgroup2 mount means the unified hierarchy; anything else is v1
+// (hybrid hosts keep their controllers on v1). Which limits the host can
+// enforce is the runtime's probe (cgroups.Probe), not this package's.
+func cgroupVersion() string {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == cgroup2SuperMagic {
-		ctrl, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
-		have := map[string]bool{}
-		for _, c := range strings.Fields(string(ctrl)) {
-			have[c] = true
-		}
-		_, swapErr := os.Stat("/sys/fs/cgroup/memory.swap.max")
-		if !have["memory"] {
-			swapErr = os.ErrNotExist
-		}
-		return "2", CgroupSupport{
-			Memory: have["memory"], Swap: swapErr == nil, CPUCfs: have["cpu"], CPUShares: have["cpu"],
-			CPUSet: have["cpuset"], Pids: have["pids"],
-		}
+		return "2"
 	}
-	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
-	return "1", CgroupSupport{
-		Memory:    exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
-		Swap:      exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
-		CPUCfs:    exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
-		CPUShares: exists("/sys/fs/cgroup/cpu/cpu.shares"),
-		CPUSet:    exists("/sys/fs/cgroup/cpuset/cpuset.cpus"),
-		Pids:      exists("/sys/fs/cgroup/pids"),
-	}
+	return "1"
 }
 
 // BackingFilesystem names the filesystem that holds path, as dockerd's

@@ -82,6 +82,11 @@ type Resources struct {
 	PidsLimit int64
 	// BlkioWeight is the relative block IO weight (10..1000).
 	BlkioWeight uint16
+	// MemorySwappiness is memory.swappiness (0..100); nil leaves the
+	// kernel's. OomKillDisable turns the OOM killer off for the cgroup.
+	// Both exist on cgroup v1 only: Support says where.
+	MemorySwappiness *int64
+	OomKillDisable   bool
 	// Devices is the device allow-list, applied on top of "deny all" and in
 	// order with cgroup v1 semantics. Nil means DefaultDevices. A single rule
 	// {Type: 'a', Allow: true} allows every device (privileged). Update does

@@ -2,6 +2,8 @@ package cgroups
 
 import (
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -420,13 +422,37 @@ func TestStats(t *testing.T) {
 	}
 }
 
-// TestResourceFiles reads back what Create and Update wrote.
+// TestResourceFiles reads back what Create and Update wrote. The blkio
+// weight needs a weighted IO scheduler, which not every host has: Probe
+// says which, and the manager must agree with it, applying the weight where
+// Probe promises it and refusing it with a clear error (creating nothing)
+// where it does not.
 func TestResourceFiles(t *testing.T) {
 	m := newTestManager(t, DetectMode())
+	sup := Probe()
+	t.Logf("Probe() = %+v", sup)
 	res := Resources{
 		Memory: 64 << 20, MemoryReservation: 32 << 20,
 		CPUShares: 512, CPUQuota: 150000, CPUPeriod: 100000,
 		PidsLimit: 42, BlkioWeight: 300,
+	}
+	// Swappiness and the OOM-killer switch exist on v1 only; Probe says so.
+	swappiness := int64(30)
+	if sup.MemorySwappiness {
+		res.MemorySwappiness = &swappiness
+	}
+	res.OomKillDisable = sup.OomKillDisable
+	if !sup.BlkioWeight {
+		err := m.Create(res)
+		if err == nil || !strings.Contains(err.Error(), "no IO scheduler with weights") {
+			t.Fatalf("Create(%+v) without a weighted IO scheduler = %v, want the no-scheduler error", res, err)
+		}
+		for _, d := range m.Paths() {
+			if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("failed Create left cgroup %s behind (stat: %v)", d, err)
+			}
+		}
+		res.BlkioWeight = 0
 	}
 	if err := m.Create(res); err != nil {
 		t.Fatalf("Create(%+v) = %v", res, err)
@@ -455,17 +481,34 @@ func TestResourceFiles(t *testing.T) {
 		files = append(files, file{"memory", "memory.max", "67108864"}, file{"memory", "memory.low", "33554432"})
 	} else {
 		files = append(files, file{"memory", "memory.limit_in_bytes", "67108864"}, file{"memory", "memory.soft_limit_in_bytes", "33554432"})
+		if sup.MemorySwappiness {
+			files = append(files, file{"memory", "memory.swappiness", "30"})
+		}
+		if dir, _, _ := m.controller("memory"); sup.OomKillDisable {
+			if got := readTestFile(t, dir, "memory.oom_control"); !strings.Contains(got, "oom_kill_disable 1") {
+				t.Errorf("memory.oom_control = %q, want oom_kill_disable 1", got)
+			}
+		}
 		if dir, _, _ := m.controller("memory"); exists(dir, v1MemSwap) {
 			files = append(files, file{"memory", v1MemSwap, "134217728"}) // dockerd's default: twice the memory
 		}
 	}
 	files = append(files, file{"pids", "pids.max", "42"})
-	if dir, v2, ok := m.controller("blkio"); ok {
+	if sup.BlkioWeight {
+		dir, v2, ok := m.controller("blkio")
 		switch {
+		case !ok:
+			t.Error("Probe() promises a blkio weight but the manager finds no blkio controller")
 		case !v2 && exists(dir, "blkio.weight"):
 			files = append(files, file{"blkio", "blkio.weight", "300"})
 		case !v2 && exists(dir, "blkio.bfq.weight"):
 			files = append(files, file{"blkio", "blkio.bfq.weight", "300"})
+		case v2 && exists(dir, "io.bfq.weight"):
+			files = append(files, file{"blkio", "io.bfq.weight", "default 300"})
+		case v2 && exists(dir, "io.weight"):
+			files = append(files, file{"blkio", "io.weight", "default 2930"})
+		default:
+			t.Error("Probe() promises a blkio weight but the container cgroup has no weight file")
 		}
 	}
 	check(files)

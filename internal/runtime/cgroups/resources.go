@@ -37,11 +37,16 @@ func errNoController(ctl, what string) error {
 }
 
 func (m *manager) setMemory(res Resources, create bool) error {
-	if res.Memory == 0 && res.MemorySwap == 0 && res.MemoryReservation == 0 {
+	if res.Memory == 0 && res.MemorySwap == 0 && res.MemoryReservation == 0 && res.MemorySwappiness == nil && !res.OomKillDisable {
 		return nil
 	}
 	dir, v2, ok := m.controller("memory")
 	if !ok {
+		// Unlimited swap alone is what a host without the controller
+		// gives anyway (dockerd stores -1 when it discards a memory limit).
+		if res.Memory == 0 && res.MemoryReservation == 0 && res.MemorySwap == -1 {
+			return nil
+		}
 		return errNoController("memory", "memory limits")
 	}
 	if v2 {
@@ -123,6 +128,16 @@ func setMemoryV1(dir string, res Resources, create bool) error {
 			return fmt.Errorf("set memory reservation: %w", err)
 		}
 	}
+	if res.MemorySwappiness != nil {
+		if err := writeFile(dir, "memory.swappiness", strconv.FormatInt(*res.MemorySwappiness, 10)); err != nil {
+			return fmt.Errorf("set memory swappiness: %w", err)
+		}
+	}
+	if res.OomKillDisable {
+		if err := writeFile(dir, "memory.oom_control", "1"); err != nil {
+			return fmt.Errorf("disable the OOM killer: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -158,6 +173,13 @@ func swapV2(memSwap, mem int64) (string, error) {
 }
 
 func setMemoryV2(dir string, res Resources, create bool) error {
+	// cgroup v2 has neither; dockerd (and the engine) discard them first.
+	if res.MemorySwappiness != nil {
+		return errors.New("cannot set memory swappiness: cgroup v2 has no memory.swappiness")
+	}
+	if res.OomKillDisable {
+		return errors.New("cannot disable the OOM killer: cgroup v2 has no memory.oom_control")
+	}
 	memSwap := res.MemorySwap
 	hasSwap := exists(dir, "memory.swap.max")
 	if create && memSwap == 0 && res.Memory > 0 && hasSwap {

@@ -37,11 +37,14 @@ type Features struct {
 	BPF     bool `json:"bpf"`
 	// CgroupMode is legacy, hybrid or unified.
 	CgroupMode string `json:"cgroupMode"`
+	// Cgroup tells which resource limits the host can enforce; create and
+	// update discard the others with dockerd's warnings.
+	Cgroup cgroups.Support `json:"cgroup"`
 }
 
 // Probe checks the running kernel. It changes nothing.
 func Probe() Features {
-	f := Features{CgroupMode: cgroups.DetectMode().String()}
+	f := Features{CgroupMode: cgroups.DetectMode().String(), Cgroup: cgroups.Probe()}
 	if u, err := sys.Uname(); err == nil {
 		f.Kernel = u.Release
 	}

@@ -26,6 +26,8 @@ func Resources(r spec.Resources) cgroups.Resources {
 		CPUPeriod:         r.CPUPeriod,
 		PidsLimit:         r.PidsLimit,
 		BlkioWeight:       r.BlkioWeight,
+		MemorySwappiness:  r.MemorySwappiness,
+		OomKillDisable:    r.OomKillDisable,
 	}
 	for _, d := range r.Devices {
 		t := byte('a')

@@ -150,6 +150,10 @@ type Resources struct {
 	CpusetMems        string `json:"cpusetMems,omitempty"`
 	PidsLimit         int64  `json:"pidsLimit,omitempty"`
 	BlkioWeight       uint16 `json:"blkioWeight,omitempty"`
+	// MemorySwappiness (0..100, nil: the kernel's) and OomKillDisable
+	// exist on cgroup v1 only; the engine discards them elsewhere.
+	MemorySwappiness *int64 `json:"memorySwappiness,omitempty"`
+	OomKillDisable   bool   `json:"oomKillDisable,omitempty"`
 	// Devices is the device allow-list (cgroup device rules, in order);
 	// nil is dockerd's default policy.
 	Devices []DeviceRule `json:"devices,omitempty"`
