@@ -238,8 +238,8 @@ func (h *Handle) AddBridge(name string, mtu int) (*Link, error) {
 
 // Veth describes a veth pair for AddVeth. The host end lives in the
 // Handle's namespace; the peer is created directly in PeerNS, so it can be
-// named "eth0" at once without a rename, and both ends can be enslaved,
-// addressed (MAC) and brought up in the same single request.
+// named "eth0" at once without a rename, and the host end can be enslaved
+// and brought up and the peer given its MAC address in the same request.
 type Veth struct {
 	Name     string // host end
 	PeerName string // container end, e.g. "eth0"
@@ -247,7 +247,9 @@ type Veth struct {
 	MTU      int    // both ends; 0 for the default
 	// MasterIndex enslaves the host end to this bridge; 0 for none.
 	MasterIndex int
-	// Up brings both ends up.
+	// Up brings the host end up. The peer stays down: the kernel cannot
+	// open a veth end before its pair is complete (ENOTCONN), so bring it
+	// up with a Handle on PeerNS, together with its address and routes.
 	Up bool
 	// PeerHardwareAddr sets the peer's MAC address; nil for a random one.
 	PeerHardwareAddr net.HardwareAddr
@@ -275,7 +277,7 @@ func (h *Handle) AddVeth(v Veth) (*Link, error) {
 	e.str(iflaInfoKind, "veth")
 	e.begin(iflaInfoData)
 	e.begin(vethInfoPeer)
-	e.raw(ifinfomsg(syscall.AF_UNSPEC, 0, up, up))
+	e.raw(ifinfomsg(syscall.AF_UNSPEC, 0, 0, 0))
 	e.str(iflaIfname, v.PeerName)
 	if v.MTU > 0 {
 		e.u32(iflaMTU, uint32(v.MTU))

@@ -25,6 +25,7 @@ const (
 	rtprotBoot     = 3
 	rtScopeUniv    = 0
 	rtScopeLink    = 253
+	rtScopeNowhere = 255
 	rtnUnicast     = 1
 	routeTableFull = 252 // RT_TABLE_COMPAT: the real table id is in RTA_TABLE
 )
@@ -68,12 +69,16 @@ func (h *Handle) routeRequest(op string, typ, flags uint16, r Route) error {
 		b[5] = rtprotBoot
 	}
 	b[6] = r.Scope
-	if b[6] == 0 && !r.Gateway.IsValid() && r.LinkIndex != 0 && typ == syscall.RTM_NEWROUTE {
-		b[6] = rtScopeLink
-	}
 	b[7] = r.Type
-	if b[7] == 0 {
-		b[7] = rtnUnicast
+	if typ == syscall.RTM_NEWROUTE {
+		if b[6] == 0 && !r.Gateway.IsValid() && r.LinkIndex != 0 {
+			b[6] = rtScopeLink
+		}
+		if b[7] == 0 {
+			b[7] = rtnUnicast
+		}
+	} else if b[6] == 0 {
+		b[6] = rtScopeNowhere // RT_SCOPE_NOWHERE matches any scope on delete
 	}
 	e := encoder{b: b}
 	if dst.Bits() > 0 {
