@@ -101,6 +101,14 @@ func TestBridgeVethReachability(t *testing.T) {
 		t.Fatalf("host end tx %d, want container rx %d (err %v)", hostAfter.Stats.TxBytes, after.Stats.RxBytes, err)
 	}
 
+	def := Route{Dst: mustPrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.77.0.1"), LinkIndex: eth0.Index}
+	if err := c.DelRoute(def); err != nil {
+		t.Fatalf("DelRoute(default): %v", err)
+	}
+	if _, err := dial(ctrNS, "10.77.1.1:7000", time.Second); !errors.Is(err, syscall.ENETUNREACH) {
+		t.Fatalf("dial off-subnet without a default route: %v, want ENETUNREACH", err)
+	}
+
 	// Deleting the host end takes the peer with it.
 	if err := h.DeleteLink(host.Index); err != nil {
 		t.Fatalf("DeleteLink: %v", err)
