@@ -179,6 +179,55 @@ func TestNFTPublishedPort(t *testing.T) {
 		t.Fatalf("R -> 127.0.0.1:8080: %q, %v; want 10.2.0.1", got, err)
 	}
 
+	// UDP: a datagram to R:5353 reaches U:5300, which answers with the
+	// source it saw.
+	var uc net.PacketConn
+	if err := Do(rt.u, func() error {
+		var err error
+		uc, err = net.ListenPacket("udp", "10.2.0.2:5300")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			_, from, err := uc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			uc.WriteTo([]byte(from.(*net.UDPAddr).IP.String()), from)
+		}
+	}()
+	udpAsk := func() (string, error) {
+		var c net.Conn
+		if err := Do(rt.c, func() error {
+			var err error
+			c, err = net.Dial("udp", "10.1.0.1:5353")
+			return err
+		}); err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(failDial))
+		buf := make([]byte, 64)
+		if _, err := c.Write([]byte("q")); err != nil {
+			return "", err
+		}
+		n, err := c.Read(buf)
+		return string(buf[:n]), err
+	}
+	if got, err := udpAsk(); err == nil {
+		t.Fatalf("control: UDP 5353 answered (%q) before its rule", got)
+	}
+	rt.commit(t, func(b *Batch) {
+		b.AddRule(FamilyIP, "ports", nil, R(DstLocal(), DstPort(ProtoUDP, 5353), DNAT(netip.MustParseAddrPort("10.2.0.2:5300")))...)
+	})
+	if got, err := udpAsk(); err != nil || got != "10.1.0.2" {
+		t.Fatalf("UDP via DNAT: U saw %q, %v; want 10.1.0.2", got, err)
+	}
+
 	// Isolation: new connections from r-c are dropped, flushing the chain
 	// lifts it.
 	rt.commit(t, func(b *Batch) {
@@ -292,5 +341,73 @@ func TestNFTBatchErrors(t *testing.T) {
 	b.DelTable(FamilyINET)
 	if err := n.Commit(b); !IsNotFound(err) {
 		t.Fatalf("second DelTable = %v, want ENOENT", err)
+	}
+}
+
+// TestNFTInetIPv6 proves the same rules in an inet table for IPv6: a
+// published TCP port DNATed to U, and masquerade of C's subnet.
+func TestNFTInetIPv6(t *testing.T) {
+	rt := newRouter(t)
+	hc, err := Open(rt.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	for _, s := range []struct {
+		h    *Handle
+		link string
+		addr string
+	}{
+		{rt.hr, "r-c", "fd01::1/64"}, {rt.hr, "r-u", "fd02::1/64"},
+		{hc, "eth0", "fd01::2/64"}, {rt.hu, "eth0", "fd02::2/64"},
+	} {
+		if err := s.h.AddAddr(mustLink(t, s.h, s.link), mustPrefix(s.addr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := hc.AddDefaultRoute(netip.MustParseAddr("fd01::1"), mustLink(t, hc, "eth0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetSysctl(rt.r, "net/ipv6/conf/all/forwarding", "1"); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := Do(rt.u, func() error {
+		ln, err = net.Listen("tcp", "[fd02::2]:8000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			h, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			c.Write([]byte(h))
+			c.Close()
+		}
+	}()
+	if got, err := dial(rt.c, "[fd02::2]:8000", failDial); err == nil {
+		t.Fatalf("control: C reached U over IPv6 without NAT (%q)", got)
+	}
+	rt.commit(t, func(b *Batch) {
+		b.AddTable(FamilyINET)
+		b.AddChain(FamilyINET, "pre", &Hook{Num: HookPrerouting, Priority: PriorityDstNAT, Type: "nat", Policy: PolicyAccept})
+		b.AddChain(FamilyINET, "post", &Hook{Num: HookPostrouting, Priority: PrioritySrcNAT, Type: "nat", Policy: PolicyAccept})
+		b.AddRule(FamilyINET, "post", nil, R(SrcNet(mustPrefix("fd01::/64"), CmpEq), Oifname("r-c", CmpNeq), []Expr{Masquerade()})...)
+		b.AddRule(FamilyINET, "pre", nil, R(DstNet(mustPrefix("fd01::1/128"), CmpEq), DstPort(ProtoTCP, 8080), DNAT(netip.MustParseAddrPort("[fd02::2]:8000")))...)
+	})
+	if got, err := dial(rt.c, "[fd02::2]:8000", 5*time.Second); err != nil || got != "fd02::1" {
+		t.Fatalf("IPv6 masquerade: U saw %q, %v; want fd02::1", got, err)
+	}
+	if got, err := dial(rt.c, "[fd01::1]:8080", 5*time.Second); err != nil || got != "fd02::1" {
+		t.Fatalf("IPv6 DNAT: U saw %q, %v; want fd02::1 (masqueraded)", got, err)
+	}
+	// The IPv4 side is untouched by the IPv6 matches.
+	if got, err := dial(rt.c, rt.uAddr, failDial); err == nil {
+		t.Fatalf("IPv4 masqueraded by an IPv6 rule (%q)", got)
 	}
 }
