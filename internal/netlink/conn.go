@@ -17,13 +17,13 @@ const (
 	nlmFCapped  = 0x100 // NLM_F_CAPPED: the error does not echo the request's payload
 	nlmFAckTLVs = 0x200 // NLM_F_ACK_TLVS: extended ACK attributes follow
 
-	solNetlink        = 270 // SOL_NETLINK
-	netlinkCapAck     = 10  // NETLINK_CAP_ACK
-	netlinkExtAck     = 11  // NETLINK_EXT_ACK
-	nlmsgerrAttrMsg   = 1   // NLMSGERR_ATTR_MSG
-	nlmsgerrAttrOffs  = 2   // NLMSGERR_ATTR_OFFS
-	recvBufSize       = 1 << 16
-	defaultRecvTimout = 10 * time.Second
+	solNetlink         = 270 // SOL_NETLINK
+	netlinkCapAck      = 10  // NETLINK_CAP_ACK
+	netlinkExtAck      = 11  // NETLINK_EXT_ACK
+	nlmsgerrAttrMsg    = 1   // NLMSGERR_ATTR_MSG
+	nlmsgerrAttrOffs   = 2   // NLMSGERR_ATTR_OFFS
+	recvBufSize        = 1 << 16
+	defaultRecvTimeout = 10 * time.Second
 )
 
 // Error is a failure the kernel reported for one netlink request. Errno is
@@ -129,7 +129,7 @@ func newConn(proto int) (*conn, error) {
 	// Best effort: old kernels lack extended ACKs, and errors still work.
 	_ = syscall.SetsockoptInt(fd, solNetlink, netlinkExtAck, 1)
 	_ = syscall.SetsockoptInt(fd, solNetlink, netlinkCapAck, 1)
-	tv := syscall.NsecToTimeval(int64(defaultRecvTimout))
+	tv := syscall.NsecToTimeval(int64(defaultRecvTimeout))
 	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
 	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1<<20)
 	return &conn{fd: fd, proto: proto, seq: uint32(time.Now().UnixNano()), buf: make([]byte, recvBufSize)}, nil
@@ -185,7 +185,7 @@ func (c *conn) recv() ([]message, error) {
 		}
 		if err != nil {
 			if err == syscall.EAGAIN {
-				return nil, fmt.Errorf("netlink: no reply from the kernel within %v: %w", defaultRecvTimout, err)
+				return nil, fmt.Errorf("netlink: no reply from the kernel within %v: %w", defaultRecvTimeout, err)
 			}
 			return nil, fmt.Errorf("netlink recvmsg: %w", err)
 		}

@@ -1,7 +1,6 @@
 package netlink
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -89,11 +88,4 @@ func dial(ns int, addr string, timeout time.Duration) (string, error) {
 		err = nil
 	}
 	return string(buf[:n]), err
-}
-
-// dialLocal connects from ns and returns the local address the server
-// would see, to tell masqueraded traffic from direct traffic.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

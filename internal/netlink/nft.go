@@ -186,7 +186,7 @@ func (b *Batch) add(op string, msg uint16, flags uint16, f Family, e *encoder) {
 func (b *Batch) AddTable(f Family) {
 	var e encoder
 	e.str(nftaTableName, b.table)
-	e.u32(nftaTableFlags, 0)
+	e.be32(nftaTableFlags, 0)
 	b.add("add table "+f.String()+" "+b.table, nftMsgNewTable, syscall.NLM_F_CREATE, f, &e)
 }
 
