@@ -439,8 +439,10 @@ func (s *Store) live(c *Container) bool {
 // record whose content did not change is not rewritten. The caller must
 // hold c's lock. Saving a container that is not in the store (deleted
 // meanwhile) is an error and writes nothing, so that a late save cannot
-// resurrect a removed container on the next start. On error the record on
-// disk is the previous one, whole; c itself is left as the caller set it.
+// resurrect a removed container on the next start. A write that fails (a
+// full disk, a read-only file system) is a system error (500) naming the
+// container and the cause; the record on disk is then the previous one,
+// whole, and c is left as the caller set it.
 func (s *Store) Save(c *Container) error {
 	if !s.live(c) {
 		return errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
@@ -452,10 +454,10 @@ func (s *Store) Save(c *Container) error {
 	dir := s.Dir(c.ID)
 	if c.saved == nil {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("save container %s: %w", c.ID, err)
+			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
 		if err := atomicfile.SyncDir(s.root); err != nil {
-			return fmt.Errorf("save container %s: %w", c.ID, err)
+			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
 	}
 	if c.legacy || !bytes.Equal(rec, c.saved) {
@@ -468,7 +470,7 @@ func (s *Store) Save(c *Container) error {
 		}
 		if err != nil {
 			c.saved = old
-			return fmt.Errorf("save container %s: %w", c.ID, err)
+			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
 	}
 	view, err := snapshot(c, rec)

@@ -167,7 +167,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	}
 	if err != nil {
 		layer.UnmountRootfs(dir)
-		e.containers.Delete(c)
+		if derr := e.containers.Delete(c); derr != nil {
+			e.logger.Warn("removing a container whose create failed", "container", c.ID, "error", derr)
+		}
 		e.releaseMountVolumes(id, c.MountPoints, false)
 		return nil, err
 	}

@@ -71,7 +71,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 					c.State.SetStopped(container.ExitStatus{ExitCode: 128})
 				}
 				c.State.SetError(errors.New("the daemon stopped while the container was starting"))
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 				break
 			}
 			if serr == nil && st.Status == shim.StatusStopped && !c.State.Running {
@@ -93,13 +93,13 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 					c.State.StartedAt = st.StartedAt.UTC()
 				}
 				c.HasBeenStartedBefore = true
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 			}
 			// The kernel's freezer state is the truth about pausing (a
 			// pause or unpause may have been cut short by the crash).
 			if paused, err := rc.Paused(ctx); err == nil && paused != c.State.Paused && c.State.Running {
 				c.State.Paused = paused
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 			}
 			done := make(chan struct{})
 			unmount := e.remountVolumes(c)
@@ -119,7 +119,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				c.State.SetStopped(container.ExitStatus{ExitCode: 255})
 				c.State.SetError(errors.New("the container's runtime state was lost while the daemon was stopped"))
 				layer.UnmountRootfs(e.containerDir(c.ID))
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 				e.logEvent(c, "die", map[string]string{"exitCode": "255"})
 			}
 			if c.HostConfig.AutoRemove && !c.State.Running {
@@ -136,7 +136,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				c.State.SetStopped(container.ExitStatus{ExitCode: 255})
 				c.State.SetError(fmt.Errorf("the container's runtime state was unusable after a daemon restart: %w", err))
 				layer.UnmountRootfs(e.containerDir(c.ID))
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 			}
 		}
 		c.Unlock()
@@ -181,7 +181,7 @@ func (e *Engine) finishRestore(ctx context.Context, known map[string]bool, toSta
 			if c.State.Running || c.State.IsRemoved() {
 				return
 			}
-			if err := e.startLocked(sctx, c, e.state(c.ID)); err != nil {
+			if err := e.startLocked(sctx, c, e.state(c.ID), false); err != nil {
 				e.logger.Warn("starting container at daemon start", "container", c.ID, "error", err)
 			}
 		}()
