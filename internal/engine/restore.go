@@ -64,7 +64,22 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 		switch {
 		case err == nil:
 			st, serr := rc.State(ctx)
-			if serr == nil && st.Status == shim.StatusCreated {
+			if serr != nil {
+				// Neither a shim that answers nor a state file: a create
+				// cut short whose shim is gone. Nothing of it runs.
+				e.logger.Warn("discarding runtime state without a state", "container", c.ID, "error", serr)
+				if err := rc.Delete(ctx); err != nil {
+					e.logger.Warn("deleting runtime state", "container", c.ID, "error", err)
+				}
+				if c.State.Running {
+					c.State.SetStopped(container.ExitStatus{ExitCode: 255})
+					c.State.SetError(fmt.Errorf("the container's runtime state was unusable after a daemon restart: %w", serr))
+					layer.UnmountRootfs(e.containerDir(c.ID))
+					e.saveOrRetry(c)
+				}
+				break
+			}
+			if st.Status == shim.StatusCreated {
 				// The daemon died during a start: this run never began.
 				rc.Delete(ctx)
 				if c.State.Running {
@@ -74,7 +89,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				e.saveOrRetry(c)
 				break
 			}
-			if serr == nil && st.Status == shim.StatusStopped && !c.State.Running {
+			if st.Status == shim.StatusStopped && !c.State.Running {
 				// The exit was recorded; the daemon died before it
 				// deleted the runtime state.
 				rc.Delete(ctx)
@@ -84,12 +99,8 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				// A record saying stopped next to a running shim (the
 				// daemon died as the start was being recorded): the shim
 				// is the truth.
-				pid := 0
-				if serr == nil {
-					pid = st.InitPid
-				}
-				c.State.SetRunning(pid, true)
-				if serr == nil && !st.StartedAt.IsZero() {
+				c.State.SetRunning(st.InitPid, true)
+				if !st.StartedAt.IsZero() {
 					c.State.StartedAt = st.StartedAt.UTC()
 				}
 				c.HasBeenStartedBefore = true
