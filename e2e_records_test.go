@@ -84,29 +84,31 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	fill := filepath.Join(dataRoot, "fill")
 	fillUp(t, fill)
 
-	wantNoSpace := func(args ...string) {
+	// want names what could not be done: the container's record, or for a
+	// create the files written before it.
+	wantNoSpace := func(want string, args ...string) {
 		t.Helper()
 		res := d.Docker(t, args...)
-		if res.ExitCode == 0 || !strings.Contains(res.Stderr, "save container") || !strings.Contains(res.Stderr, "no space left on device") {
-			t.Errorf("docker %s on a full disk: %v; want a failure saying the record could not be saved for lack of space", strings.Join(args, " "), res)
+		if res.ExitCode == 0 || !strings.Contains(res.Stderr, want+" container ") || !strings.Contains(res.Stderr, "no space left on device") {
+			t.Errorf("docker %s on a full disk: %v; want a failure saying %q ... no space left on device", strings.Join(args, " "), res, want)
 		}
 	}
-	wantNoSpace("create", "--name", "cb", "busybox", "true")
+	wantNoSpace("create", "create", "--name", "cb", "busybox", "true")
 	if out := dockerOK(t, d, "ps", "-a", "--filter", "name=^cb$", "--format", "{{.Names}}"); out != "" {
 		t.Errorf("a create that failed left a container: %q", out)
 	}
-	wantNoSpace("rename", "ca", "ca2")
+	wantNoSpace("save", "rename", "ca", "ca2")
 	if got := inspectField(t, d, "ca", "{{.Name}}"); got != "/ca" {
 		t.Errorf("name after a failed rename = %s, want /ca", got)
 	}
 	if res := d.Docker(t, "inspect", "ca2"); res.ExitCode == 0 {
 		t.Errorf("the name of a failed rename is in use")
 	}
-	wantNoSpace("update", "--cpu-shares", "1024", "cr")
+	wantNoSpace("save", "update", "--cpu-shares", "1024", "cr")
 	if got := inspectField(t, d, "cr", "{{.HostConfig.CPUShares}}"); got != "512" {
 		t.Errorf("CpuShares after a failed update = %s, want 512", got)
 	}
-	wantNoSpace("pause", "cr")
+	wantNoSpace("save", "pause", "cr")
 	if got := inspectField(t, d, "cr", "{{.State.Status}}"); got != "running" {
 		t.Errorf("status after a failed pause = %s, want running", got)
 	}

@@ -164,7 +164,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		err = e.prepareMounts(ctx, c, mounts, tmpfs)
 	}
 	if err == nil {
-		err = writeNetworkFiles(c)
+		if err = writeNetworkFiles(c); err != nil {
+			err = errdefs.System(fmt.Errorf("create container %s: %w", id, err))
+		}
 	}
 	if err == nil {
 		_, err = e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
