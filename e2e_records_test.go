@@ -76,6 +76,7 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	importBusybox(t, d)
 	removeAllAtEnd(t, d)
 	dockerOK(t, d, "create", "--name", "ca", "--label", "gen=1", "--cpu-shares", "512", "busybox", "true")
+	dockerOK(t, d, "create", "--name", "cs", "busybox", "sleep", "1000")
 	// r runs until the test creates sigDir/go, then exits 3; it writes
 	// nothing, so its log needs no room.
 	dockerOK(t, d, "run", "-d", "--name", "cr", "--cpu-shares", "512", "-v", sigDir+":/sig",
@@ -112,6 +113,15 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	if got := inspectField(t, d, "cr", "{{.State.Status}}"); got != "running" {
 		t.Errorf("status after a failed pause = %s, want running", got)
 	}
+	// A start whose record cannot be saved is undone: the container does
+	// not run, and its shim is gone (only cr's is left).
+	wantNoSpace("save", "start", "cs")
+	if got := inspectField(t, d, "cs", "{{.State.Status}} {{.State.Running}} {{.State.Pid}}"); got != "created false 0" {
+		t.Errorf("cs after a failed start = %q, want created false 0", got)
+	}
+	if shims := shimsUnder(d.ExecRoot); len(shims) != 1 {
+		t.Errorf("shims after a failed start: %q, want cr's only", shims)
+	}
 
 	// An exit while the disk is full: recorded in memory, its save
 	// retried.
@@ -141,6 +151,9 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	}
 	if res := d.Docker(t, "inspect", "cb"); res.ExitCode == 0 {
 		t.Errorf("the container of a failed create exists after relaunch")
+	}
+	if got := inspectField(t, d, "cs", "{{.State.Status}}"); got != "created" {
+		t.Errorf("cs after relaunch = %s, want created (its start was undone)", got)
 	}
 	// And it works again.
 	dockerOK(t, d, "create", "--name", "cb", "busybox", "true")

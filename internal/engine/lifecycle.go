@@ -150,12 +150,14 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	if st, err := rc.State(ctx); err == nil {
 		pid = st.InitPid
 	}
-	startedBefore := c.HasBeenStartedBefore
+	startedBefore, startedAt := c.HasBeenStartedBefore, c.State.StartedAt
 	c.State.SetRunning(pid, true)
 	c.HasBeenStartedBefore = true
 	if byClient {
 		if err := e.containers.Save(c); err != nil {
-			c.HasBeenStartedBefore = startedBefore
+			// As if the start had failed: the deferred failure handling
+			// records the error, the record keeps the previous run.
+			c.HasBeenStartedBefore, c.State.StartedAt, c.State.Pid = startedBefore, startedAt, 0
 			cs.mu.Lock()
 			cs.rc = nil
 			cs.unmountVolumes = nil
