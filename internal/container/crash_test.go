@@ -169,3 +169,48 @@ func TestSaveFailureKeepsPreviousRecord(t *testing.T) {
 		t.Fatalf("record after the disk recovered = %+v, %v; want CpuShares 9", got, err)
 	}
 }
+
+// TestMigrationFinishedBySave: a two-file record whose rewrite fails at
+// Open (a full disk) still loads, and the next Save writes the one-file
+// form and drops the host config file.
+func TestMigrationFinishedBySave(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "containers")
+	id := testID("03")
+	dir := filepath.Join(root, id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(`{"ID":"`+id+`","Name":"/late","Config":{"Image":"busybox"},"State":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, HostConfigFile), []byte(`{"CpuShares":5}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errFull := errors.New("no space left on device")
+	s, err := open(root, func(string, []byte, os.FileMode) error { return errFull })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Get("late")
+	if err != nil || c.HostConfig == nil || c.HostConfig.CPUShares != 5 {
+		t.Fatalf("Get(late) after a failed migration = %+v, %v; want it loaded with CpuShares 5", c, err)
+	}
+	if v := s.Snapshots(); len(v) != 1 || v[0].HostConfig == nil || v[0].HostConfig.CPUShares != 5 {
+		t.Errorf("the listing of a record not migrated yet lacks its host config: %+v", v)
+	}
+	if _, err := os.Stat(filepath.Join(dir, HostConfigFile)); err != nil {
+		t.Fatalf("a failed migration removed %s: %v", HostConfigFile, err)
+	}
+	s.writeFile = atomicfile.WriteFile
+	save(t, s, c) // unchanged, but not in the one-file form yet
+	if _, err := os.Stat(filepath.Join(dir, HostConfigFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still there after Save (%v)", HostConfigFile, err)
+	}
+	s2, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s2.Get("late"); err != nil || c.HostConfig == nil || c.HostConfig.CPUShares != 5 {
+		t.Errorf("after the migration by Save: %+v, %v; want CpuShares 5", c, err)
+	}
+}

@@ -77,6 +77,11 @@ type pendingView struct {
 // records whose name clashes with one already loaded. A half-written record
 // is never seen: records are only ever replaced by rename.
 func Open(root string) (*Store, error) {
+	return open(root, atomicfile.WriteFile)
+}
+
+// open is Open with the function that writes record files.
+func open(root string, writeFile func(path string, data []byte, perm os.FileMode) error) (*Store, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("open container store: %w", err)
 	}
@@ -95,7 +100,7 @@ func Open(root string) (*Store, error) {
 		views:   map[string]*Container{},
 		pending: map[string]pendingView{},
 
-		writeFile: atomicfile.WriteFile,
+		writeFile: writeFile,
 	}
 
 	// Reading and decoding are independent per container; do them in
