@@ -77,6 +77,7 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	removeAllAtEnd(t, d)
 	dockerOK(t, d, "create", "--name", "ca", "--label", "gen=1", "--cpu-shares", "512", "busybox", "true")
 	dockerOK(t, d, "create", "--name", "cs", "busybox", "sleep", "1000")
+	dockerOK(t, d, "run", "-d", "--name", "ck", "busybox", "sleep", "1000")
 	// r runs until the test creates sigDir/go, then exits 3; it writes
 	// nothing, so its log needs no room.
 	dockerOK(t, d, "run", "-d", "--name", "cr", "--cpu-shares", "512", "-v", sigDir+":/sig",
@@ -114,13 +115,13 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 		t.Errorf("status after a failed pause = %s, want running", got)
 	}
 	// A start whose record cannot be saved is undone: the container does
-	// not run, and its shim is gone (only cr's is left).
+	// not run, and its shim is gone.
 	wantNoSpace("save", "start", "cs")
 	if got := inspectField(t, d, "cs", "{{.State.Status}} {{.State.Running}} {{.State.Pid}}"); got != "created false 0" {
 		t.Errorf("cs after a failed start = %q, want created false 0", got)
 	}
-	if shims := shimsUnder(d.ExecRoot); len(shims) != 1 {
-		t.Errorf("shims after a failed start: %q, want cr's only", shims)
+	if shims := shimsUnder(d.ExecRoot); len(shims) != 2 {
+		t.Errorf("shims after a failed start: %q, want cr's and ck's only", shims)
 	}
 
 	// An exit while the disk is full: recorded in memory, its save
@@ -129,6 +130,12 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "r to exit", func() bool { return inspectField(t, d, "cr", "{{.State.Status}} {{.State.ExitCode}}") == "exited 3" })
+	// Stopping frees resources, so it works on a full disk; the record
+	// follows once there is room.
+	dockerOK(t, d, "stop", "-t", "1", "ck")
+	if got := inspectField(t, d, "ck", "{{.State.Status}}"); got != "exited" {
+		t.Errorf("ck after stop on a full disk = %s, want exited", got)
+	}
 	waitFor(t, "the failed save of r's exit to be logged", func() bool {
 		return strings.Contains(d.Log(), "saving container record failed; retrying")
 	})
@@ -136,8 +143,8 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	if err := os.Remove(fill); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the retried save of r's exit", func() bool {
-		return strings.Contains(d.Log(), "container record saved after an earlier failure")
+	waitFor(t, "the retried saves of the exits of cr and ck", func() bool {
+		return strings.Count(d.Log(), "container record saved after an earlier failure") >= 2
 	})
 
 	// What is on disk is what a new daemon finds.
@@ -148,6 +155,9 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	}
 	if got := inspectField(t, d, "cr", "{{.State.Status}} {{.State.ExitCode}} {{.HostConfig.CPUShares}}"); got != "exited 3 512" {
 		t.Errorf("r after relaunch = %q, want exited 3 512 (the exit saved once there was room)", got)
+	}
+	if got := inspectField(t, d, "ck", "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
+		t.Errorf("ck after relaunch = %q, want exited 137 (stopped on a full disk, saved once there was room)", got)
 	}
 	if res := d.Docker(t, "inspect", "cb"); res.ExitCode == 0 {
 		t.Errorf("the container of a failed create exists after relaunch")

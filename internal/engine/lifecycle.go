@@ -446,13 +446,8 @@ func (e *Engine) ContainerStop(ctx context.Context, name string, signal string, 
 func (e *Engine) stop(ctx context.Context, c *container.Container, sig syscall.Signal, timeout *int) error {
 	c.Lock()
 	cs := e.state(c.ID)
-	manuallyStopped := c.HasBeenManuallyStopped
 	c.HasBeenManuallyStopped = true
-	if err := e.containers.Save(c); err != nil {
-		c.HasBeenManuallyStopped = manuallyStopped
-		c.Unlock()
-		return err
-	}
+	e.saveOrRetry(c) // a stop goes ahead on a full disk (records.go)
 	cs.mu.Lock()
 	cs.stopping = true
 	rc := cs.rc
@@ -549,17 +544,9 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 	}
 	c.Lock()
 	cs := e.state(c.ID)
-	manuallyStopped := c.HasBeenManuallyStopped
 	if sig == syscall.SIGKILL && e.stopRestarting(c, cs) {
-		// The pending restart is cancelled whatever happens to the save
-		// (saveOrRetry keeps that); the flag is what the client asked.
 		c.HasBeenManuallyStopped = true
-		if err := e.containers.Save(c); err != nil {
-			c.HasBeenManuallyStopped = manuallyStopped
-			e.saveOrRetry(c)
-			c.Unlock()
-			return err
-		}
+		e.saveOrRetry(c)
 		c.Unlock()
 		return nil
 	}
@@ -568,14 +555,9 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 		c.Unlock()
 		return errdefs.Conflict(fmt.Errorf("Cannot kill container: %s: %w", name, notRunning(c)))
 	}
-	// The record says the user stopped the container before the signal
-	// goes; if that cannot be saved, nothing is signalled.
+	// A kill goes ahead on a full disk (records.go).
 	c.HasBeenManuallyStopped = true
-	if err := e.containers.Save(c); err != nil {
-		c.HasBeenManuallyStopped = manuallyStopped
-		c.Unlock()
-		return err
-	}
+	e.saveOrRetry(c)
 	// The stop signal and SIGKILL end the container for good; other
 	// signals may not end it at all.
 	if sig == syscall.SIGKILL || sig == stopSignal(c) {

@@ -9,16 +9,20 @@ import (
 // Saving container records (issue 9, item 7). Every change to a record is
 // saved one of two ways:
 //
-//   - A change a client asks for (create, rename, update, pause, stop,
-//     kill, start) is saved with containers.Save before the client hears
-//     of success. If the save fails (a full disk, a read-only file system)
+//   - A change a client asks for (create, rename, update, pause, unpause,
+//     start) is saved with containers.Save before the client hears of
+//     success. If the save fails (a full disk, a read-only file system)
 //     the operation is undone, the record on disk stays the previous one,
 //     and the client gets the error: a 500 naming the container and the
 //     cause.
 //   - A change that has already happened and cannot be undone (an exit the
-//     shim recorded, a policy restart, what a restore finds) goes through
-//     saveOrRetry: a failure is logged and the save retried until it
-//     succeeds, the container is removed or the engine closes.
+//     shim recorded, a policy restart, what a restore finds, a health
+//     probe) goes through saveOrRetry: a failure is logged and the save
+//     retried until it succeeds, the container is removed or the engine
+//     closes. So do stop, kill and rm: they free resources, which is what
+//     an operator reaches for when the disk is full, so they go ahead and
+//     only their record change (the container was stopped by hand) waits
+//     for room, as dockerd's kill does.
 
 // saveRetryMax bounds the delay between two attempts of a retried save.
 const saveRetryMax = 5 * time.Second
