@@ -64,11 +64,13 @@ func fillUp(t *testing.T, path string) {
 
 // TestCLIContainerRecordsDiskFull runs a daemon whose data root is a small
 // tmpfs and fills it up (issue 9, item 7). Operations that change a
-// container record then fail with a clear error and change nothing —
-// create, rename, update, pause — and an exit that happens meanwhile is
-// kept in memory, logged and saved as soon as there is room again. Killed
-// and relaunched, the daemon finds the previous records intact and the
-// exit recorded, and works normally.
+// container record then fail with a clear error (a 500 naming the
+// container) and change nothing — create, rename, update, pause, start —
+// while stop and rm, which free resources, work. An exit that happens
+// meanwhile, and the stop, are kept in memory, logged and saved as soon as
+// there is room again. Killed and relaunched, the daemon finds the
+// previous records intact and the exit and the stop recorded, and works
+// normally.
 func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	dataRoot := mountSmallTmpfs(t, "64m")
 	sigDir := t.TempDir()
@@ -78,7 +80,8 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	dockerOK(t, d, "create", "--name", "ca", "--label", "gen=1", "--cpu-shares", "512", "busybox", "true")
 	dockerOK(t, d, "create", "--name", "cs", "busybox", "sleep", "1000")
 	dockerOK(t, d, "run", "-d", "--name", "ck", "busybox", "sleep", "1000")
-	// r runs until the test creates sigDir/go, then exits 3; it writes
+	dockerOK(t, d, "create", "--name", "cx", "busybox", "true")
+	// cr runs until the test creates sigDir/go, then exits 3; it writes
 	// nothing, so its log needs no room.
 	dockerOK(t, d, "run", "-d", "--name", "cr", "--cpu-shares", "512", "-v", sigDir+":/sig",
 		"busybox", "sh", "-c", "while [ ! -e /sig/go ]; do sleep 1; done; exit 3")
@@ -129,14 +132,16 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sigDir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "r to exit", func() bool { return inspectField(t, d, "cr", "{{.State.Status}} {{.State.ExitCode}}") == "exited 3" })
+	waitFor(t, "cr to exit", func() bool { return inspectField(t, d, "cr", "{{.State.Status}} {{.State.ExitCode}}") == "exited 3" })
 	// Stopping frees resources, so it works on a full disk; the record
 	// follows once there is room.
 	dockerOK(t, d, "stop", "-t", "1", "ck")
 	if got := inspectField(t, d, "ck", "{{.State.Status}}"); got != "exited" {
 		t.Errorf("ck after stop on a full disk = %s, want exited", got)
 	}
-	waitFor(t, "the failed save of r's exit to be logged", func() bool {
+	// So does removing.
+	dockerOK(t, d, "rm", "cx")
+	waitFor(t, "the failed save of cr's exit to be logged", func() bool {
 		return strings.Contains(d.Log(), "saving container record failed; retrying")
 	})
 
@@ -151,13 +156,16 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	d.Kill()
 	d.Relaunch(t)
 	if got := inspectField(t, d, "ca", "{{.Name}} {{index .Config.Labels \"gen\"}} {{.HostConfig.CPUShares}}"); got != "/ca 1 512" {
-		t.Errorf("a after relaunch = %q, want its previous record: /ca 1 512", got)
+		t.Errorf("ca after relaunch = %q, want its previous record: /ca 1 512", got)
 	}
 	if got := inspectField(t, d, "cr", "{{.State.Status}} {{.State.ExitCode}} {{.HostConfig.CPUShares}}"); got != "exited 3 512" {
-		t.Errorf("r after relaunch = %q, want exited 3 512 (the exit saved once there was room)", got)
+		t.Errorf("cr after relaunch = %q, want exited 3 512 (the exit saved once there was room)", got)
 	}
 	if got := inspectField(t, d, "ck", "{{.State.Status}} {{.State.ExitCode}}"); got != "exited 137" {
 		t.Errorf("ck after relaunch = %q, want exited 137 (stopped on a full disk, saved once there was room)", got)
+	}
+	if res := d.Docker(t, "inspect", "cx"); res.ExitCode == 0 {
+		t.Errorf("cx, removed on a full disk, is back after relaunch")
 	}
 	if res := d.Docker(t, "inspect", "cb"); res.ExitCode == 0 {
 		t.Errorf("the container of a failed create exists after relaunch")
@@ -170,7 +178,7 @@ func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	dockerOK(t, d, "rename", "ca", "ca2")
 	dockerOK(t, d, "update", "--cpu-shares", "1024", "ca2")
 	if got := inspectField(t, d, "ca2", "{{.Name}} {{.HostConfig.CPUShares}}"); got != "/ca2 1024" {
-		t.Errorf("a after rename and update = %q, want /ca2 1024", got)
+		t.Errorf("ca after rename and update = %q, want /ca2 1024", got)
 	}
 }
 
