@@ -34,9 +34,9 @@ import (
 	"skiffd/internal/api/types"
 )
 
-// Container is the persisted record of one container. HostConfig is stored
-// apart (hostconfig.json, as dockerd splits it); everything else is
-// config.v2.json.
+// Container is the persisted record of one container, stored whole in one
+// file (config.v2.json), host config and state included: one rename
+// replaces all of it.
 type Container struct {
 	// ID is 64 lower-case hex digits.
 	ID string `json:"ID"`
@@ -47,7 +47,7 @@ type Container struct {
 	Path       string            `json:"Path"`
 	Args       []string          `json:"Args"`
 	Config     *types.Config     `json:"Config"`
-	HostConfig *types.HostConfig `json:"-"`
+	HostConfig *types.HostConfig `json:"HostConfig"`
 	// ImageID is the image's "sha256:..." ID; Config.Image keeps the
 	// reference the client gave.
 	ImageID string `json:"Image"`
@@ -73,10 +73,12 @@ type Container struct {
 	// socket, rootfs layer, ...), so this package need not know it.
 	Runtime json.RawMessage `json:"Runtime,omitempty"`
 
-	// savedConfig and savedHostConfig are the bytes last written, so that
-	// Save skips files that did not change.
-	savedConfig     []byte
-	savedHostConfig []byte
+	// saved is the record last written (or read), so that Save skips a
+	// record that did not change; nil before the first Save.
+	saved []byte
+	// legacy is set while the record on disk is in the older two-file
+	// layout, which the next Save replaces.
+	legacy bool
 }
 
 // New returns a container record with the given ID, created now, in the

@@ -17,7 +17,12 @@ import (
 	"skiffd/internal/reference"
 )
 
-// The files of a container's directory that hold its record.
+// The files of a container's directory that hold its record. ConfigFile
+// holds the whole record (config, host config and state) since issue 9: one
+// file replaced by one rename, so that no crash can pair a new host config
+// with an old config. HostConfigFile is the host config of the older
+// two-file layout; Open still reads it, once, and rewrites such records in
+// the one-file form.
 const (
 	ConfigFile     = "config.v2.json"
 	HostConfigFile = "hostconfig.json"
@@ -53,12 +58,17 @@ type Store struct {
 	pending map[string]pendingView
 
 	loadErrors []LoadError
+
+	// writeFile replaces a record file atomically and durably
+	// (atomicfile.WriteFile); tests replace it to inject a crash between
+	// writes.
+	writeFile func(path string, data []byte, perm os.FileMode) error
 }
 
 // pendingView is a record as read from disk, for a view built on demand.
 type pendingView struct {
-	cfg, hc []byte
-	name    string
+	rec  []byte
+	name string
 }
 
 // Open loads every container record under root (created if missing). It
@@ -67,6 +77,11 @@ type pendingView struct {
 // records whose name clashes with one already loaded. A half-written record
 // is never seen: records are only ever replaced by rename.
 func Open(root string) (*Store, error) {
+	return open(root, atomicfile.WriteFile)
+}
+
+// open is Open with the function that writes record files.
+func open(root string, writeFile func(path string, data []byte, perm os.FileMode) error) (*Store, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("open container store: %w", err)
 	}
@@ -84,6 +99,8 @@ func Open(root string) (*Store, error) {
 		ids:     &reference.IDIndex{},
 		views:   map[string]*Container{},
 		pending: map[string]pendingView{},
+
+		writeFile: writeFile,
 	}
 
 	// Reading and decoding are independent per container; do them in
@@ -138,46 +155,86 @@ func Open(root string) (*Store, error) {
 			continue
 		}
 		s.register(c, nil)
-		s.pending[c.ID] = pendingView{cfg: c.savedConfig, hc: c.savedHostConfig, name: c.Name}
+		s.pending[c.ID] = pendingView{rec: c.saved, name: c.Name}
 	}
 	return s, nil
 }
 
-// load reads and decodes the record in root/<id>.
+// load reads and decodes the record in root/<id>. A record of the older
+// two-file layout (its config file holds no host config) is completed
+// from HostConfigFile and rewritten in the one-file form, the new file
+// first: a crash in between leaves a whole new record next to a stale
+// host config file that the next load ignores. If the rewrite fails (a
+// full disk), the container loads all the same and its next Save
+// finishes the migration.
 func (s *Store) load(id string) (*Container, error) {
 	dir := s.Dir(id)
 	if err := atomicfile.RemoveTemps(dir); err != nil {
 		return nil, err
 	}
-	cfg, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	rec, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, err
 	}
-	hc, err := os.ReadFile(filepath.Join(dir, HostConfigFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	c, err := decodeRecord(cfg, hc)
+	c, err := decodeRecord(rec)
 	if err != nil {
 		return nil, err
 	}
 	if c.ID != id {
 		return nil, fmt.Errorf("record holds ID %q", c.ID)
 	}
-	c.savedConfig, c.savedHostConfig = cfg, hc
-	return c, nil
-}
-
-// decodeRecord builds a Container from its two files; hc may be empty.
-func decodeRecord(cfg, hc []byte) (*Container, error) {
-	c := &Container{}
-	if err := json.Unmarshal(cfg, c); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", ConfigFile, err)
+	c.saved = rec
+	if c.HostConfig != nil {
+		// The one-file form: a host config file beside it is the
+		// leftover of a migration cut short.
+		if err := os.Remove(filepath.Join(dir, HostConfigFile)); err == nil {
+			atomicfile.SyncDir(dir)
+		}
+		return c, nil
+	}
+	hc, err := os.ReadFile(filepath.Join(dir, HostConfigFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	if len(hc) > 0 {
 		if err := json.Unmarshal(hc, &c.HostConfig); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", HostConfigFile, err)
 		}
+	}
+	if c.saved, err = encodeRecord(c); err != nil {
+		return nil, err
+	}
+	c.legacy = true
+	s.migrate(c) // on failure, the next Save tries again
+	return c, nil
+}
+
+// migrate replaces c's two-file record with the one-file form: the new
+// record first, then the host config file goes. It clears c.legacy once
+// done.
+func (s *Store) migrate(c *Container) error {
+	dir := s.Dir(c.ID)
+	if err := s.writeFile(filepath.Join(dir, ConfigFile), c.saved, 0o600); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, HostConfigFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return err
+	}
+	c.legacy = false
+	return nil
+}
+
+// decodeRecord builds a Container from its record.
+func decodeRecord(rec []byte) (*Container, error) {
+	c := &Container{}
+	if err := json.Unmarshal(rec, c); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", ConfigFile, err)
 	}
 	if c.State == nil {
 		c.State = &State{}
@@ -185,21 +242,19 @@ func decodeRecord(cfg, hc []byte) (*Container, error) {
 	return c, nil
 }
 
-// encodeRecord returns the contents of the two files of c.
-func encodeRecord(c *Container) (cfg, hc []byte, err error) {
-	if cfg, err = json.Marshal(c); err != nil {
-		return nil, nil, fmt.Errorf("encode container %s: %w", c.ID, err)
+// encodeRecord returns the record of c.
+func encodeRecord(c *Container) ([]byte, error) {
+	rec, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode container %s: %w", c.ID, err)
 	}
-	if hc, err = json.Marshal(c.HostConfig); err != nil {
-		return nil, nil, fmt.Errorf("encode container %s: %w", c.ID, err)
-	}
-	return cfg, hc, nil
+	return rec, nil
 }
 
 // snapshot returns a deep copy of c from its encoded record, with the
 // in-memory-only state that listing needs.
-func snapshot(c *Container, cfg, hc []byte) (*Container, error) {
-	v, err := decodeRecord(cfg, hc)
+func snapshot(c *Container, rec []byte) (*Container, error) {
+	v, err := decodeRecord(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +290,7 @@ func (s *Store) decodePending() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, p := range s.pending {
-		v, err := decodeRecord(p.cfg, p.hc)
+		v, err := decodeRecord(p.rec)
 		if err != nil {
 			continue // cannot happen: the same bytes decoded at Open
 		}
@@ -284,11 +339,11 @@ func (s *Store) Add(c *Container) error {
 		return nameConflict(name, owner)
 	}
 	c.Name = name
-	cfg, hc, err := encodeRecord(c)
+	rec, err := encodeRecord(c)
 	if err != nil {
 		return err
 	}
-	view, err := snapshot(c, cfg, hc)
+	view, err := snapshot(c, rec)
 	if err != nil {
 		return err
 	}
@@ -382,40 +437,48 @@ func (s *Store) live(c *Container) bool {
 	return s.byID[c.ID] == c
 }
 
-// Save writes c's record atomically and durably (write temp, fsync, rename,
-// fsync dir; hostconfig.json first, so that a crash between the two never
-// pairs a new config with a missing host config) and refreshes the copy
-// that listing sees. Files whose content did not change are not rewritten.
-// The caller must hold c's lock. Saving a container that is not in the
-// store (deleted meanwhile) is an error and writes nothing, so that a late
-// save cannot resurrect a removed container on the next start.
+// Save writes c's record atomically and durably, as one file (write temp,
+// fsync, rename, fsync dir), and refreshes the copy that listing sees. The
+// first save of a container also fsyncs the store's directory, so that the
+// new container's directory survives a crash along with its record. A
+// record whose content did not change is not rewritten. The caller must
+// hold c's lock. Saving a container that is not in the store (deleted
+// meanwhile) is an error and writes nothing, so that a late save cannot
+// resurrect a removed container on the next start. A write that fails (a
+// full disk, a read-only file system) is a system error (500) naming the
+// container and the cause; the record on disk is then the previous one,
+// whole, and c is left as the caller set it.
 func (s *Store) Save(c *Container) error {
 	if !s.live(c) {
 		return errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
 	}
-	cfg, hc, err := encodeRecord(c)
+	rec, err := encodeRecord(c)
 	if err != nil {
 		return err
 	}
 	dir := s.Dir(c.ID)
-	if c.savedConfig == nil {
+	if c.saved == nil {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("save container %s: %w", c.ID, err)
+			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
+		}
+		if err := atomicfile.SyncDir(s.root); err != nil {
+			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
 	}
-	if !bytes.Equal(hc, c.savedHostConfig) {
-		if err := atomicfile.WriteFile(filepath.Join(dir, HostConfigFile), hc, 0o600); err != nil {
-			return fmt.Errorf("save container %s: %w", c.ID, err)
+	if c.legacy || !bytes.Equal(rec, c.saved) {
+		old := c.saved
+		c.saved = rec
+		if c.legacy {
+			err = s.migrate(c)
+		} else {
+			err = s.writeFile(filepath.Join(dir, ConfigFile), rec, 0o600)
 		}
-		c.savedHostConfig = hc
-	}
-	if !bytes.Equal(cfg, c.savedConfig) {
-		if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFile), cfg, 0o600); err != nil {
-			return fmt.Errorf("save container %s: %w", c.ID, err)
+		if err != nil {
+			c.saved = old
+			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
-		c.savedConfig = cfg
 	}
-	view, err := snapshot(c, cfg, hc)
+	view, err := snapshot(c, rec)
 	if err != nil {
 		return err
 	}
@@ -442,7 +505,7 @@ func (s *Store) Delete(c *Container) error {
 	if err := os.Remove(filepath.Join(dir, ConfigFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
-	c.savedConfig, c.savedHostConfig = nil, nil
+	c.saved = nil
 	if _, err := os.Stat(dir); err == nil {
 		if err := atomicfile.SyncDir(dir); err != nil {
 			return fmt.Errorf("remove container %s: %w", c.ID, err)

@@ -48,6 +48,9 @@ type ctrState struct {
 	policyCount int
 	// unmountVolumes releases the volume mounts of the current run.
 	unmountVolumes func()
+	// saveRetrying is set while retrySave retries a failed save of the
+	// record.
+	saveRetrying bool
 }
 
 // pendingAttach is an attach waiting for the container's shim.

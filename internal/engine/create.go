@@ -161,19 +161,30 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
 	c.Lock()
 	defer c.Unlock()
-	err = e.prepareMounts(ctx, c, mounts, tmpfs)
+	// The record is saved last: it is what makes the container exist
+	// after a crash, so everything it points to (network files, the
+	// mounted root file system) must be in place first. A crash before it
+	// leaves a directory without a record, which the next daemon removes.
+	err = os.MkdirAll(dir, 0o700)
 	if err == nil {
-		err = e.containers.Save(c)
+		err = e.prepareMounts(ctx, c, mounts, tmpfs)
 	}
 	if err == nil {
-		err = writeNetworkFiles(c)
+		if err = writeNetworkFiles(c); err != nil {
+			err = errdefs.System(fmt.Errorf("create container %s: %w", id, err))
+		}
 	}
 	if err == nil {
 		_, err = e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
 	}
+	if err == nil {
+		err = e.containers.Save(c)
+	}
 	if err != nil {
 		layer.UnmountRootfs(dir)
-		e.containers.Delete(c)
+		if derr := e.containers.Delete(c); derr != nil {
+			e.logger.Warn("removing a container whose create failed", "container", c.ID, "error", derr)
+		}
 		e.releaseMountVolumes(id, c.MountPoints, false)
 		return nil, err
 	}

@@ -186,7 +186,7 @@ func (e *Engine) recordProbe(c *container.Container, res *types.HealthcheckResul
 			h.Status = types.HealthUnhealthy
 		}
 	}
-	e.containers.Save(c)
+	e.saveOrRetry(c)
 	changed := h.Status != old
 	status := h.Status
 	c.Unlock()

@@ -60,7 +60,7 @@ func (e *Engine) ContainerStart(ctx context.Context, name string) error {
 	cs.mu.Unlock()
 	c.RestartCount = 0
 	c.HasBeenManuallyStopped = false
-	err = e.startLocked(ctx, c, cs)
+	err = e.startLocked(ctx, c, cs, true)
 	autoRemove := err != nil && c.HostConfig.AutoRemove
 	if autoRemove {
 		// dockerd's removed-waiters hear only the exit code of a start
@@ -74,8 +74,12 @@ func (e *Engine) ContainerStart(ctx context.Context, name string) error {
 	return err
 }
 
-// startLocked starts the container's next run; c's lock is held.
-func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ctrState) (retErr error) {
+// startLocked starts the container's next run; c's lock is held. A start
+// a client asked for (byClient) is undone if its record cannot be saved:
+// the process is killed and the client gets the save's error. A start the
+// restart policy or the daemon's start-up made goes on, and the save is
+// retried.
+func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ctrState, byClient bool) (retErr error) {
 	img, err := e.images.Get(c.ImageID)
 	if err != nil {
 		return errdefs.System(fmt.Errorf("image of container %s: %w", c.ID, err))
@@ -87,7 +91,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 				c.State.ExitCode = startExitCode(retErr.Error())
 			}
 			c.State.Running, c.State.Restarting = false, false
-			e.containers.Save(c)
+			e.saveOrRetry(c)
 			e.failPending(cs, retErr)
 		}
 	}()
@@ -147,16 +151,33 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	if st, err := rc.State(ctx); err == nil {
 		pid = st.InitPid
 	}
+	startedBefore, startedAt := c.HasBeenStartedBefore, c.State.StartedAt
 	c.State.SetRunning(pid, true)
 	c.HasBeenStartedBefore = true
+	if byClient {
+		if err := e.containers.Save(c); err != nil {
+			// As if the start had failed: the deferred failure handling
+			// records the error, the record keeps the previous run.
+			c.HasBeenStartedBefore, c.State.StartedAt, c.State.Pid = startedBefore, startedAt, 0
+			cs.mu.Lock()
+			cs.rc = nil
+			cs.unmountVolumes = nil
+			cs.mu.Unlock()
+			if _, kerr := rc.Kill(ctx); kerr != nil {
+				e.logger.Warn("killing a container whose start could not be saved", "container", c.ID, "error", kerr)
+			}
+			rc.Delete(ctx)
+			unmountVolumes()
+			return err
+		}
+	} else {
+		e.saveOrRetry(c)
+	}
 	done := make(chan struct{})
 	cs.mu.Lock()
 	cs.monitorDone = done
 	cs.mu.Unlock()
 	e.startHealthMonitor(c, rc, done)
-	if err := e.containers.Save(c); err != nil {
-		e.logger.Warn("saving started container", "container", c.ID, "error", err)
-	}
 	e.logEvent(c, "start", nil)
 	go e.monitor(c, cs, rc, done)
 	return nil
@@ -263,9 +284,10 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 			c.State.SetError(errors.New(exit.Error))
 		}
 	}
-	if err := e.containers.Save(c); err != nil && !c.State.IsRemoved() {
-		e.logger.Warn("saving the exit of a container", "container", c.ID, "error", err)
-	}
+	// The exit happened: a record that cannot be saved now is saved
+	// later. Until then the shim's state file holds the exit too, but
+	// only until the Delete below.
+	e.saveOrRetry(c)
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	if err := rc.Delete(ctx); err != nil {
 		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
@@ -355,11 +377,11 @@ func (e *Engine) scheduleRestart(c *container.Container, cs *ctrState, delay tim
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
-		if err := e.startLocked(ctx, c, cs); err != nil {
+		if err := e.startLocked(ctx, c, cs, false); err != nil {
 			e.logger.Warn("restarting container", "container", c.ID, "error", err)
 			c.State.SetStopped(container.ExitStatus{ExitCode: c.State.ExitCode})
 			c.State.SetError(err)
-			e.containers.Save(c)
+			e.saveOrRetry(c)
 		}
 	})
 	cs.mu.Unlock()
@@ -389,7 +411,7 @@ func (e *Engine) stopRestarting(c *container.Container, cs *ctrState) bool {
 	_ = cancelled
 	c.State.SetStopped(container.ExitStatus{ExitCode: c.State.ExitCode, ExitedAt: c.State.FinishedAt})
 	layer.UnmountRootfs(e.containerDir(c.ID))
-	e.containers.Save(c)
+	e.saveOrRetry(c)
 	return true
 }
 
@@ -436,7 +458,7 @@ func (e *Engine) stopRun(ctx context.Context, c *container.Container, sig syscal
 	cs := e.state(c.ID)
 	if manual {
 		c.HasBeenManuallyStopped = true
-		e.containers.Save(c)
+		e.saveOrRetry(c) // a stop goes ahead on a full disk (records.go)
 	}
 	cs.mu.Lock()
 	cs.stopping = true
@@ -536,7 +558,7 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 	cs := e.state(c.ID)
 	if sig == syscall.SIGKILL && e.stopRestarting(c, cs) {
 		c.HasBeenManuallyStopped = true
-		e.containers.Save(c)
+		e.saveOrRetry(c)
 		c.Unlock()
 		return nil
 	}
@@ -545,6 +567,9 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 		c.Unlock()
 		return errdefs.Conflict(fmt.Errorf("Cannot kill container: %s: %w", name, notRunning(c)))
 	}
+	// A kill goes ahead on a full disk (records.go).
+	c.HasBeenManuallyStopped = true
+	e.saveOrRetry(c)
 	// The stop signal and SIGKILL end the container for good; other
 	// signals may not end it at all.
 	if sig == syscall.SIGKILL || sig == stopSignal(c) {
@@ -552,8 +577,6 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 		cs.stopping = true
 		cs.mu.Unlock()
 	}
-	c.HasBeenManuallyStopped = true
-	e.containers.Save(c)
 	paused := c.State.Paused
 	c.Unlock()
 	rctx, cancel := detached(ctx)
@@ -595,7 +618,17 @@ func (e *Engine) ContainerPause(ctx context.Context, name string) error {
 		return fmt.Errorf("Cannot pause container %s: %w", c.ID, err)
 	}
 	c.State.SetPaused()
-	e.containers.Save(c)
+	if err := e.containers.Save(c); err != nil {
+		if rerr := rc.Resume(rctx); rerr != nil {
+			// Still frozen: the record is saved later, and a restarted
+			// daemon reads the freezer anyway.
+			e.logger.Warn("thawing a container whose pause could not be saved", "container", c.ID, "error", rerr)
+			e.saveOrRetry(c)
+			return err
+		}
+		c.State.SetUnpaused()
+		return err
+	}
 	e.logEvent(c, "pause", nil)
 	return nil
 }
@@ -619,7 +652,15 @@ func (e *Engine) ContainerUnpause(ctx context.Context, name string) error {
 		return fmt.Errorf("Cannot unpause container %s: %w", c.ID, err)
 	}
 	c.State.SetUnpaused()
-	e.containers.Save(c)
+	if err := e.containers.Save(c); err != nil {
+		if perr := rc.Pause(rctx); perr != nil {
+			e.logger.Warn("freezing a container whose unpause could not be saved", "container", c.ID, "error", perr)
+			e.saveOrRetry(c)
+			return err
+		}
+		c.State.SetPaused()
+		return err
+	}
 	e.logEvent(c, "unpause", nil)
 	return nil
 }
@@ -712,7 +753,7 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	fail := func(err error) error {
 		c.State.ResetRemovalInProgress()
 		c.State.SetError(err)
-		e.containers.Save(c)
+		e.saveOrRetry(c)
 		return errdefs.System(fmt.Errorf("unable to remove container %s: %w", c.ID, err))
 	}
 	// A shim may still exist: a container created by the runtime but never
@@ -846,22 +887,25 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 	cs := e.state(c.ID)
 	rc := cs.run()
 	if rc != nil {
-		res := spec.Resources{
-			Memory: r.Memory, MemorySwap: r.MemorySwap, MemoryReservation: r.MemoryReservation,
-			NanoCPUs: r.NanoCPUs, CPUShares: r.CPUShares, CPUQuota: r.CPUQuota, CPUPeriod: r.CPUPeriod,
-			CpusetCpus: r.CpusetCpus, CpusetMems: r.CpusetMems, BlkioWeight: r.BlkioWeight,
-		}
-		if r.PidsLimit != nil {
-			res.PidsLimit = *r.PidsLimit
-		}
 		rctx, cancel := detached(ctx)
 		defer cancel()
-		if err := rc.Update(rctx, res); err != nil {
+		if err := rc.Update(rctx, runtimeResources(r)); err != nil {
 			return nil, fmt.Errorf("Cannot update container %s: %w", c.ID, err)
 		}
 	}
+	old := c.HostConfig
 	c.HostConfig = &hc
 	if err := e.containers.Save(c); err != nil {
+		// Put the running container's limits back, so that the record
+		// on disk (the previous one) stays the truth.
+		c.HostConfig = old
+		if rc != nil {
+			rctx, cancel := detached(ctx)
+			defer cancel()
+			if rerr := rc.Update(rctx, runtimeResources(&old.Resources)); rerr != nil {
+				e.logger.Warn("restoring the limits of a container whose update could not be saved", "container", c.ID, "error", rerr)
+			}
+		}
 		return nil, err
 	}
 	e.logEvent(c, "update", nil)
@@ -869,6 +913,19 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 		warnings = []string{}
 	}
 	return &types.ContainerUpdateResponse{Warnings: warnings}, nil
+}
+
+// runtimeResources is the runtime's form of a host config's limits.
+func runtimeResources(r *types.Resources) spec.Resources {
+	res := spec.Resources{
+		Memory: r.Memory, MemorySwap: r.MemorySwap, MemoryReservation: r.MemoryReservation,
+		NanoCPUs: r.NanoCPUs, CPUShares: r.CPUShares, CPUQuota: r.CPUQuota, CPUPeriod: r.CPUPeriod,
+		CpusetCpus: r.CpusetCpus, CpusetMems: r.CpusetMems, BlkioWeight: r.BlkioWeight,
+	}
+	if r.PidsLimit != nil {
+		res.PidsLimit = *r.PidsLimit
+	}
+	return res
 }
 
 // ContainersPrune answers POST /containers/prune: it removes the stopped

@@ -97,17 +97,32 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 		switch {
 		case err == nil:
 			st, serr := rc.State(ctx)
-			if serr == nil && st.Status == shim.StatusCreated {
+			if serr != nil {
+				// Neither a shim that answers nor a state file: a create
+				// cut short whose shim is gone. Nothing of it runs.
+				e.logger.Warn("discarding runtime state without a state", "container", c.ID, "error", serr)
+				if err := rc.Delete(ctx); err != nil {
+					e.logger.Warn("deleting runtime state", "container", c.ID, "error", err)
+				}
+				if c.State.Running {
+					c.State.SetStopped(container.ExitStatus{ExitCode: 255})
+					c.State.SetError(fmt.Errorf("the container's runtime state was unusable after a daemon restart: %w", serr))
+					layer.UnmountRootfs(e.containerDir(c.ID))
+					e.saveOrRetry(c)
+				}
+				break
+			}
+			if st.Status == shim.StatusCreated {
 				// The daemon died during a start: this run never began.
 				rc.Delete(ctx)
 				if c.State.Running {
 					c.State.SetStopped(container.ExitStatus{ExitCode: 128})
 				}
 				c.State.SetError(errors.New("the daemon stopped while the container was starting"))
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 				break
 			}
-			if serr == nil && st.Status == shim.StatusStopped && !c.State.Running {
+			if st.Status == shim.StatusStopped && !c.State.Running {
 				// The exit was recorded; the daemon died before it
 				// deleted the runtime state.
 				rc.Delete(ctx)
@@ -117,22 +132,18 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				// A record saying stopped next to a running shim (the
 				// daemon died as the start was being recorded): the shim
 				// is the truth.
-				pid := 0
-				if serr == nil {
-					pid = st.InitPid
-				}
-				c.State.SetRunning(pid, true)
-				if serr == nil && !st.StartedAt.IsZero() {
+				c.State.SetRunning(st.InitPid, true)
+				if !st.StartedAt.IsZero() {
 					c.State.StartedAt = st.StartedAt.UTC()
 				}
 				c.HasBeenStartedBefore = true
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 			}
 			// The kernel's freezer state is the truth about pausing (a
 			// pause or unpause may have been cut short by the crash).
 			if paused, err := rc.Paused(ctx); err == nil && paused != c.State.Paused && c.State.Running {
 				c.State.Paused = paused
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 			}
 			done := make(chan struct{})
 			unmount := e.remountVolumes(c)
@@ -153,7 +164,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				c.State.SetStopped(container.ExitStatus{ExitCode: 255})
 				c.State.SetError(errors.New("the container's runtime state was lost while the daemon was stopped"))
 				layer.UnmountRootfs(e.containerDir(c.ID))
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 				e.logEvent(c, "die", map[string]string{"exitCode": "255"})
 			}
 			if c.HostConfig.AutoRemove && !c.State.Running {
@@ -170,7 +181,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				c.State.SetStopped(container.ExitStatus{ExitCode: 255})
 				c.State.SetError(fmt.Errorf("the container's runtime state was unusable after a daemon restart: %w", err))
 				layer.UnmountRootfs(e.containerDir(c.ID))
-				e.containers.Save(c)
+				e.saveOrRetry(c)
 			}
 		}
 		c.Unlock()
@@ -215,7 +226,7 @@ func (e *Engine) finishRestore(ctx context.Context, known map[string]bool, toSta
 			if c.State.Running || c.State.IsRemoved() {
 				return
 			}
-			if err := e.startLocked(sctx, c, e.state(c.ID)); err != nil {
+			if err := e.startLocked(sctx, c, e.state(c.ID), false); err != nil {
 				e.logger.Warn("starting container at daemon start", "container", c.ID, "error", err)
 			}
 		}()

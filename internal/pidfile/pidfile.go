@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 )
 
 // Lock is a held, flocked file.
@@ -68,7 +69,7 @@ func lock(path, busyFormat string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := flockWaitingForTheDead(f, path); err != nil {
 		holder := "unknown"
 		if b, rerr := os.ReadFile(path); rerr == nil && len(bytes.TrimSpace(b)) > 0 {
 			holder = string(bytes.TrimSpace(b))
@@ -84,6 +85,41 @@ func lock(path, busyFormat string) (*Lock, error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return &Lock{f: f, path: path}, nil
+}
+
+// deadHolderGrace bounds the wait for a lock whose recorded holder is dead.
+const deadHolderGrace = 2 * time.Second
+
+// flockWaitingForTheDead takes the exclusive lock of f. While the lock is
+// busy but the pid recorded in the file is no longer alive, it retries for
+// a while: a daemon killed with -9 while it was starting a process (a
+// shim) leaves its lock, shared through the fork, with that child until
+// the child's exec closes it a moment later. A second daemon started at
+// once must not take that for a live daemon (issue 9, the kill -9 test).
+func flockWaitingForTheDead(f *os.File, path string) error {
+	deadline := time.Now().Add(deadHolderGrace)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) || holderAlive(path) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// holderAlive reports whether the pid recorded in path runs; a file
+// without a pid counts as alive (nothing says otherwise).
+func holderAlive(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return true
+	}
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil || pid <= 0 {
+		return true
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Release removes a pidfile and drops the lock. It is safe to call twice.

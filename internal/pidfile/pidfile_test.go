@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestAcquireWritesPidAndRefusesSecond(t *testing.T) {
@@ -55,4 +57,40 @@ func TestLockDir(t *testing.T) {
 		t.Fatalf("LockDir after Release: %v", err)
 	}
 	l2.Release()
+}
+
+// TestLockDirWaitsForADeadHolder: the lock is still held, but by a file
+// description a dead daemon's half-started child keeps open for a moment
+// (here: this test); the pid in the file is dead. LockDir waits for the
+// release instead of refusing.
+func TestLockDirWaitsForADeadHolder(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "skiffd.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	// pid_max is never a pid: the recorded holder is dead.
+	b, err := os.ReadFile("/proc/sys/kernel/pid_max")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(strings.TrimSpace(string(b)) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	time.AfterFunc(100*time.Millisecond, func() {
+		f.Close()
+		close(released)
+	})
+	l, err := LockDir(dir)
+	if err != nil {
+		t.Fatalf("LockDir while a dead daemon's lock is being released: %v", err)
+	}
+	l.Release()
+	<-released
 }

@@ -132,6 +132,11 @@ type Options struct {
 	// NoDefaultHost leaves out the harness's unix socket; WaitReady then
 	// cannot be used, only Wait.
 	NoDefaultHost bool
+	// DataRoot and ExecRoot replace the daemon's own roots (in its temp
+	// directory), e.g. with a small file system the test mounted. The
+	// test owns them: mounts under them are not detached at cleanup, and
+	// they are not removed.
+	DataRoot, ExecRoot string
 }
 
 // Start starts a daemon with default options and waits until it answers
@@ -174,25 +179,23 @@ func Launch(t testing.TB, opts Options) (*Daemon, error) {
 		exited:   make(chan struct{}),
 	}
 	d.Host = "unix://" + d.Socket
+	if opts.DataRoot != "" {
+		d.DataRoot = opts.DataRoot
+	}
+	if opts.ExecRoot != "" {
+		d.ExecRoot = opts.ExecRoot
+	}
 	args := []string{"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "--pidfile", d.Pidfile, "--debug"}
 	if !opts.NoDefaultHost {
 		args = append(args, "-H", d.Host)
 	}
 	args = append(args, opts.Args...)
-	d.cmd = exec.Command(bin, args...)
-	d.cmd.Env = append(cleanEnv(), opts.Env...)
-	d.cmd.Stdout = &d.log
-	d.cmd.Stderr = &d.log
-	if err := d.cmd.Start(); err != nil {
+	d.args = args
+	d.env = append(cleanEnv(), opts.Env...)
+	if err := d.start(bin); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	go func() {
-		d.waitErr = d.cmd.Wait()
-		close(d.exited)
-	}()
-	d.args = args
-	d.env = d.cmd.Env
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.Log())
@@ -200,6 +203,44 @@ func Launch(t testing.TB, opts Options) (*Daemon, error) {
 		d.cleanup(t)
 	})
 	return d, nil
+}
+
+// start starts the daemon process.
+func (d *Daemon) start(bin string) error {
+	d.cmd = exec.Command(bin, d.args...)
+	d.cmd.Env = d.env
+	d.cmd.Stdout = &d.log
+	d.cmd.Stderr = &d.log
+	if err := d.cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	d.exited = exited
+	cmd := d.cmd
+	go func() {
+		d.waitErr = cmd.Wait()
+		close(exited)
+	}()
+	return nil
+}
+
+// Relaunch starts the daemon again, with the same flags, socket and roots,
+// after it exited (Kill, Stop) and waits until it answers /_ping. The
+// Daemon then stands for the new process; its log goes on in Log.
+func (d *Daemon) Relaunch(t testing.TB) {
+	t.Helper()
+	select {
+	case <-d.exited:
+	default:
+		t.Fatal("Relaunch: the daemon still runs")
+	}
+	os.Remove(d.Socket)
+	if err := d.start(d.cmd.Path); err != nil {
+		t.Fatalf("relaunching the daemon: %v", err)
+	}
+	if err := d.WaitReady(30 * time.Second); err != nil {
+		t.Fatalf("relaunched daemon did not become ready: %v\nlog:\n%s", err, d.Log())
+	}
 }
 
 // cleanup leaves nothing of the daemon behind: its containers keep running

@@ -410,8 +410,12 @@ func (r *Runtime) Load(ctx context.Context, id string) (*Container, error) {
 	c := &Container{r: r, id: id, dir: dir, spec: s}
 	st, err := shim.ReadState(dir)
 	if errors.Is(err, os.ErrNotExist) {
+		st, err = waitCreating(ctx, dir)
+	}
+	if errors.Is(err, os.ErrNotExist) {
 		// The shim never got as far as its state file (a create cut
-		// short): nothing runs; the handle is good for Delete.
+		// short) and is gone: nothing runs; the handle is good for
+		// Delete.
 		return c, nil
 	}
 	if err != nil {
