@@ -260,7 +260,7 @@ func (a *authorizer) authorize(ctx context.Context, req *http.Request, scope []s
 	}
 	if _, ok := a.challenge("basic"); ok {
 		user, pass := a.creds.credentials()
-		if user == "" && pass == "" {
+		if user == "" || pass == "" {
 			return false, errdefs.Unauthorized(errors.New("no basic auth credentials"))
 		}
 		req.SetBasicAuth(user, pass)
