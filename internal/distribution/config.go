@@ -49,6 +49,11 @@ type Config struct {
 	// LookupIP resolves host names for the insecure-CIDR check, as dockerd
 	// does; nil means net.DefaultResolver.
 	LookupIP func(ctx context.Context, host string) ([]net.IP, error)
+
+	// secureLoopback drops dockerd's default insecure loopback CIDRs, so
+	// that tests can exercise certificate verification and certs.d against
+	// registries that can only listen on loopback.
+	secureLoopback bool
 }
 
 // Endpoint is one place to reach a registry's API: a base URL
@@ -74,7 +79,11 @@ func (c Config) certsDir() string {
 // by default.
 func (c Config) IsInsecure(ctx context.Context, hostport string) bool {
 	var nets []*net.IPNet
-	for _, s := range append([]string{"127.0.0.0/8", "::1/128"}, c.InsecureRegistries...) {
+	defaults := []string{"127.0.0.0/8", "::1/128"}
+	if c.secureLoopback {
+		defaults = nil
+	}
+	for _, s := range append(defaults, c.InsecureRegistries...) {
 		s = strings.TrimPrefix(strings.TrimPrefix(s, "http://"), "https://")
 		if _, n, err := net.ParseCIDR(s); err == nil {
 			nets = append(nets, n)

@@ -176,4 +176,3 @@ func (r *Repository) PushBlobChunked(ctx context.Context, desc Descriptor, conte
 	}
 	return nil
 }
-
