@@ -129,24 +129,18 @@ func codeKind(code string, status int) errdefs.Kind {
 	return errdefs.ErrSystem
 }
 
-// Errors is a registry's error body. With one entry its text is that
-// entry's; with several, distribution's "errors:\n<e1>\n<e2>\n".
+// Errors is a registry's error body (with, first, the error of a Bearer
+// challenge's OAuth parameters, as distribution's client merges them). Its
+// text is the first entry's: dockerd reports the first and ignores the rest
+// (moby's retryOnError and translatePullError), so a push without rights
+// reads "denied: requested access to the resource is denied".
 type Errors []*Error
 
 func (es Errors) Error() string {
-	switch len(es) {
-	case 0:
+	if len(es) == 0 {
 		return "<nil>"
-	case 1:
-		return es[0].Error()
 	}
-	var b strings.Builder
-	b.WriteString("errors:\n")
-	for _, e := range es {
-		b.WriteString(e.Error())
-		b.WriteByte('\n')
-	}
-	return b.String()
+	return es[0].Error()
 }
 
 // Unwrap gives errors.As access to the entries.

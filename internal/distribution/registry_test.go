@@ -2,7 +2,6 @@ package distribution
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -156,8 +155,8 @@ type testCA struct {
 	der  []byte
 	key  *ecdsa.PrivateKey
 
-	once   sync.Once
-	client []tls.Certificate
+	once                        sync.Once
+	client                      []tls.Certificate
 	clientCertPEM, clientKeyPEM []byte
 }
 
@@ -472,4 +471,3 @@ func (ts *tokenServer) sign(claims map[string]any) string {
 	return signing + "." + enc.EncodeToString(sig)
 }
 
-var _ = context.Background
