@@ -470,4 +470,3 @@ func (ts *tokenServer) sign(claims map[string]any) string {
 	s.FillBytes(sig[32:])
 	return signing + "." + enc.EncodeToString(sig)
 }
-
