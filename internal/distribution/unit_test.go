@@ -197,9 +197,9 @@ func TestResponseError(t *testing.T) {
 	ref := mustRef(t, "busybox:1")
 	for _, tc := range []struct {
 		name, auth, body string
-		status          int
-		text, pull      string
-		kind            errdefs.Kind
+		status           int
+		text, pull       string
+		kind             errdefs.Kind
 	}{
 		{"manifest unknown", "", `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"1"}}]}`, 404,
 			"manifest unknown: manifest unknown", "manifest for busybox:1 not found: manifest unknown: manifest unknown", errdefs.ErrNotFound},
