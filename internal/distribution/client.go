@@ -3,11 +3,9 @@ package distribution
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -56,11 +54,16 @@ func (c *Client) httpClient(ep Endpoint) *http.Client {
 // and granted actions: the handle every manifest and blob call goes through.
 // It is safe for concurrent use.
 type Repository struct {
-	c    *Client
-	ref  reference.Named // name only
+	c     *Client
+	ref   reference.Named // name only
+	creds AuthConfig
+	scope []string
+
+	mu   sync.Mutex
 	ep   Endpoint
 	hc   *http.Client
 	auth *authorizer
+	rest []Endpoint // the endpoints after ep, for a mirror's fallback
 }
 
 // Repository pings the endpoints of ref's registry in dockerd's order and
@@ -78,33 +81,66 @@ func (c *Client) Repository(ctx context.Context, ref reference.Named, auth AuthC
 	if err != nil {
 		return nil, err
 	}
+	r := &Repository{c: c, ref: reference.TrimNamed(ref), creds: auth, scope: scopeFor(ref.Path(), actions)}
+	if err := r.bind(ctx, eps); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// bind moves the repository to the first of eps whose /v2/ answers.
+func (r *Repository) bind(ctx context.Context, eps []Endpoint) error {
 	var lastErr error
-	for _, ep := range eps {
-		r := &Repository{c: c, ref: reference.TrimNamed(ref), ep: ep, hc: c.httpClient(ep)}
-		challenges, err := r.ping(ctx)
+	for i, ep := range eps {
+		hc := r.c.httpClient(ep)
+		challenges, err := ping(ctx, r.c, hc, ep)
 		if err != nil {
 			lastErr = err
 			continue
 		}
-		r.auth = newAuthorizer(c, r.hc, auth, challenges, scopeFor(ref.Path(), actions))
-		return r, nil
+		r.mu.Lock()
+		r.ep, r.hc, r.rest = ep, hc, eps[i+1:]
+		r.auth = newAuthorizer(r.c, hc, r.creds, challenges, r.scope)
+		r.mu.Unlock()
+		return nil
 	}
-	return nil, lastErr
+	if lastErr == nil {
+		lastErr = errdefs.Unavailable(errors.New("no registry endpoint"))
+	}
+	return lastErr
+}
+
+// fallBack moves a repository bound to a mirror to the next endpoint, as
+// dockerd falls back from a mirror on any error. It reports whether it
+// moved.
+func (r *Repository) fallBack(ctx context.Context) bool {
+	r.mu.Lock()
+	mirror, rest := r.ep.Mirror, r.rest
+	r.mu.Unlock()
+	if !mirror || len(rest) == 0 || ctx.Err() != nil {
+		return false
+	}
+	return r.bind(ctx, rest) == nil
+}
+
+func (r *Repository) current() (Endpoint, *http.Client, *authorizer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ep, r.hc, r.auth
 }
 
 // Endpoint returns the endpoint the repository talks to.
-func (r *Repository) Endpoint() Endpoint { return r.ep }
+func (r *Repository) Endpoint() Endpoint {
+	ep, _, _ := r.current()
+	return ep
+}
 
 // Named returns the repository name (no tag or digest).
 func (r *Repository) Named() reference.Named { return r.ref }
 
 // ping sends GET /v2/ and returns the challenges of a 401. A response that
-// is neither 200 nor 401 with challenges is an error, as is any failure to
-// connect; both make Repository try the next endpoint.
-func (r *Repository) ping(ctx context.Context) ([]Challenge, error) {
-	return ping(ctx, r.c, r.hc, r.ep)
-}
-
+// is neither 200 nor 401 is an error, as is any failure to connect; both
+// make Repository try the next endpoint.
 func ping(ctx context.Context, c *Client, hc *http.Client, ep Endpoint) ([]Challenge, error) {
 	u := ep.URL.JoinPath("/v2/")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -139,7 +175,8 @@ func drain(resp *http.Response) {
 
 // url returns the endpoint URL of a path below /v2/<name>/.
 func (r *Repository) url(parts ...string) *url.URL {
-	return r.ep.URL.JoinPath(append([]string{"v2", r.ref.Path()}, parts...)...)
+	ep, _, _ := r.current()
+	return ep.URL.JoinPath(append([]string{"v2", r.ref.Path()}, parts...)...)
 }
 
 // request describes one API call. body, when set, must give a fresh reader
@@ -160,9 +197,10 @@ type request struct {
 // it once with a fresh token when the registry answers 401 to a token that
 // was cached (it may have been revoked or expired early).
 func (r *Repository) do(ctx context.Context, q request) (*http.Response, error) {
+	_, hc, auth := r.current()
 	scope := q.scope
 	if scope == nil {
-		scope = r.auth.scope
+		scope = auth.scope
 	}
 	for attempt := 0; ; attempt++ {
 		var body io.Reader
@@ -188,14 +226,14 @@ func (r *Repository) do(ctx context.Context, q request) (*http.Response, error) 
 			}
 		}
 		r.c.setHeaders(req)
-		cached, err := r.auth.authorize(ctx, req, scope, attempt > 0)
+		cached, err := auth.authorize(ctx, req, scope, attempt > 0)
 		if err != nil {
 			// As in dockerd, where tokens are fetched inside the transport,
 			// the failure names the registry request, not the realm:
 			// Get "https://host/v2/...": unauthorized: ...
 			return nil, &url.Error{Op: opName(req.Method), URL: req.URL.String(), Err: err}
 		}
-		resp, err := r.hc.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			return nil, err
 		}
@@ -281,16 +319,6 @@ func scopeKey(scope []string) string {
 	s := append([]string(nil), scope...)
 	sort.Strings(s)
 	return strings.Join(s, " ")
-}
-
-// isTLSOrProtocolError tells a failed HTTPS attempt on a plain HTTP server
-// (or a certificate failure) from other errors.
-func isTLSOrProtocolError(err error) bool {
-	var rec tls.RecordHeaderError
-	var cert *tls.CertificateVerificationError
-	var op *net.OpError
-	return errors.As(err, &rec) || errors.As(err, &cert) || errors.As(err, &op) ||
-		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client")
 }
 
 // readAllLimited reads at most limit bytes of r and fails when there is

@@ -54,6 +54,8 @@ type Config struct {
 	// that tests can exercise certificate verification and certs.d against
 	// registries that can only listen on loopback.
 	secureLoopback bool
+	// hubURL replaces https://registry-1.docker.io in tests.
+	hubURL *url.URL
 }
 
 // Endpoint is one place to reach a registry's API: a base URL
@@ -149,7 +151,11 @@ func (c Config) Endpoints(ctx context.Context, domain string, includeMirrors boo
 			}
 		}
 		// dockerd reads no certs.d for Docker Hub itself.
-		return append(eps, Endpoint{URL: &url.URL{Scheme: "https", Host: HubHost}, TLS: defaultTLS()}), nil
+		hub := Endpoint{URL: &url.URL{Scheme: "https", Host: HubHost}, TLS: defaultTLS()}
+		if c.hubURL != nil {
+			hub.URL = c.hubURL
+		}
+		return append(eps, hub), nil
 	}
 	t, err := c.tlsConfig(ctx, domain)
 	if err != nil {

@@ -93,14 +93,20 @@ func (m *Manifest) IsIndex() bool { return m.Index != nil }
 // one, else by its tag ("latest" when it has neither). Errors are worded as
 // dockerd words pull errors ("manifest for app:1.0 not found: manifest
 // unknown: manifest unknown", "pull access denied for ...").
+//
+// When the repository is on a registry mirror and the mirror fails in any
+// way, GetManifest moves the repository to the next endpoint (the next
+// mirror, then Docker Hub) and asks there, as dockerd does; later calls
+// use that endpoint. Call it before the blob calls of a pull.
 func (r *Repository) GetManifest(ctx context.Context, ref reference.Named) (*Manifest, error) {
 	ref = reference.TagNameOnly(ref)
-	var m *Manifest
-	var err error
-	if d := ref.Digest(); d != "" {
-		m, err = r.getManifest(ctx, d, reference.Digest(d), ref)
-	} else {
-		m, err = r.getManifest(ctx, ref.Tag(), "", ref)
+	tagOrDigest, want := ref.Tag(), reference.Digest(ref.Digest())
+	if want != "" {
+		tagOrDigest = string(want)
+	}
+	m, err := r.getManifest(ctx, tagOrDigest, want, ref)
+	for err != nil && r.fallBack(ctx) {
+		m, err = r.getManifest(ctx, tagOrDigest, want, ref)
 	}
 	if err != nil {
 		return nil, pullError(err, ref)
