@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"skiffd/internal/errdefs"
 	"skiffd/internal/reference"
@@ -141,8 +142,14 @@ func (b *blobReader) Read(p []byte) (int, error) {
 	for {
 		if b.body == nil {
 			if err := b.open(b.n); err != nil {
-				b.err = err
-				return 0, err
+				// A failed reopen (the registry restarting, a reset
+				// connection) is retried like a dropped body; answers with
+				// an error kind (not found, unauthorized...) are final.
+				if b.n == 0 || !transient(err) || !b.backoff() {
+					b.err = err
+					return 0, err
+				}
+				continue
 			}
 		}
 		if b.skip > 0 {
@@ -215,6 +222,33 @@ func (b *blobReader) resume(cause error) error {
 		return b.err
 	}
 	return nil
+}
+
+// transient reports whether err may go away on retry: a transport error or
+// a 5xx/429 answer, not a refusal that names the blob or the credentials.
+func transient(err error) bool {
+	switch errdefs.KindOf(err) {
+	case errdefs.ErrNotFound, errdefs.ErrUnauthorized, errdefs.ErrForbidden, errdefs.ErrInvalidParameter, errdefs.ErrNotImplemented:
+		return false
+	}
+	return true
+}
+
+// backoff waits before another reopen attempt, longer each time, and
+// reports false when the attempts are used up or ctx is done.
+func (b *blobReader) backoff() bool {
+	b.resumes++
+	if b.resumes > maxResumes {
+		return false
+	}
+	t := time.NewTimer(time.Duration(50<<b.resumes) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-b.ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func (b *blobReader) verifyErr() error {

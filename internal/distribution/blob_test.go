@@ -72,8 +72,11 @@ func dropAfter(t *testing.T, w http.ResponseWriter, status int, h http.Header, b
 // the body again and skips what it delivered. The bytes and the digest are
 // whole either way.
 func TestBlobResumeWithRange(t *testing.T) {
-	for _, honourRange := range []bool{true, false} {
-		t.Run(fmt.Sprintf("range=%v", honourRange), func(t *testing.T) {
+	for _, tc := range []struct {
+		honourRange, failReopen bool
+	}{{true, false}, {false, false}, {true, true}} {
+		honourRange := tc.honourRange
+		t.Run(fmt.Sprintf("range=%v,failReopen=%v", tc.honourRange, tc.failReopen), func(t *testing.T) {
 			blob, desc := randomBlob(256 << 10)
 			var mu sync.Mutex
 			var ranges []string
@@ -85,6 +88,10 @@ func TestBlobResumeWithRange(t *testing.T) {
 				switch {
 				case call == 1:
 					dropAfter(t, w, http.StatusOK, nil, blob, 100<<10)
+				case call == 2 && tc.failReopen:
+					// The first reopen meets a reset connection.
+					conn, _, _ := http.NewResponseController(w).Hijack()
+					conn.Close()
 				case honourRange && r.Header.Get("Range") != "":
 					var start int
 					fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-", &start)
@@ -103,7 +110,11 @@ func TestBlobResumeWithRange(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if len(ranges) != 2 || ranges[0] != "" || !strings.HasPrefix(ranges[1], "bytes=") || ranges[1] == "bytes=0-" {
+			wantCalls := 2
+			if tc.failReopen {
+				wantCalls = 3
+			}
+			if len(ranges) != wantCalls || ranges[0] != "" || !strings.HasPrefix(ranges[wantCalls-1], "bytes=") || ranges[wantCalls-1] == "bytes=0-" {
 				t.Fatalf("requests' Range headers = %q, want a resume from the dropped offset", ranges)
 			}
 		})
@@ -248,5 +259,22 @@ func TestManifestVerification(t *testing.T) {
 				t.Fatalf("GetManifest = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestChallengeLearntLate covers a registry whose /v2/ answers 200 without
+// credentials but whose repositories challenge: the client learns the
+// challenge from the 401 and repeats the request with credentials.
+func TestChallengeLearntLate(t *testing.T) {
+	srv, c := fakeRegistry(t, func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "secret" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="late"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+	})
+	repo := fakeRepo(t, srv, c, AuthConfig{Username: "alice", Password: "secret"})
+	if ok, err := repo.BlobExists(testCtx(t), reference.DigestOf(nil)); !ok || err != nil {
+		t.Fatalf("BlobExists = %v, %v; want true", ok, err)
 	}
 }

@@ -237,9 +237,15 @@ func (r *Repository) do(ctx context.Context, q request) (*http.Response, error) 
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode == http.StatusUnauthorized && cached && attempt == 0 && (q.body != nil || q.stream == nil) {
-			drain(resp)
-			continue
+		replayable := q.body != nil || q.stream == nil
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 && replayable {
+			// A cached token may have been revoked or may have expired
+			// early: fetch a fresh one. A registry whose /v2/ answered
+			// 200 may still challenge here: learn the challenge.
+			if cached || auth.learn(ResponseChallenges(resp.Header)) {
+				drain(resp)
+				continue
+			}
 		}
 		return resp, nil
 	}
@@ -247,14 +253,14 @@ func (r *Repository) do(ctx context.Context, q request) (*http.Response, error) 
 
 // authorizer adds credentials to requests for one registry endpoint.
 type authorizer struct {
-	c          *Client
-	hc         *http.Client
-	creds      AuthConfig
-	challenges []Challenge
-	scope      []string // the repository's default scope
+	c     *Client
+	hc    *http.Client
+	creds AuthConfig
+	scope []string // the repository's default scope
 
-	mu     sync.Mutex
-	tokens map[string]token // by scope key
+	mu         sync.Mutex
+	challenges []Challenge      // from the ping, or learnt from a later 401
+	tokens     map[string]token // by scope key
 	// refresh is the refresh token a token server returned (an OAuth2
 	// identity token); Login hands it back to the client.
 	refresh string
@@ -271,7 +277,21 @@ func newAuthorizer(c *Client, hc *http.Client, creds AuthConfig, challenges []Ch
 	return &authorizer{c: c, hc: hc, creds: creds, challenges: challenges, scope: scope, tokens: map[string]token{}}
 }
 
+// learn adopts the challenges of a 401 when the ping gave none, and
+// reports whether it did (so that the request is worth repeating).
+func (a *authorizer) learn(chs []Challenge) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.challenges) > 0 || len(chs) == 0 || a.creds.RegistryToken != "" {
+		return false
+	}
+	a.challenges = chs
+	return true
+}
+
 func (a *authorizer) challenge(scheme string) (Challenge, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, ch := range a.challenges {
 		if ch.Scheme == scheme {
 			return ch, true
