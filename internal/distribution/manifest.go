@@ -32,9 +32,12 @@ const (
 	MediaTypeOCILayer     = "application/vnd.oci.image.layer.v1.tar+gzip"
 )
 
-// acceptedManifestTypes is the Accept list of a manifest GET, the types
-// dockerd pulls.
-var acceptedManifestTypes = []string{MediaTypeDockerManifest, MediaTypeDockerManifestList, MediaTypeOCIManifest, MediaTypeOCIIndex}
+// acceptedManifestTypes is the Accept list of a manifest GET: the types
+// dockerd pulls, then the schema 1 types, which dockerd still accepts so
+// that it can refuse them with its deprecation message instead of a
+// registry's "manifest unknown".
+var acceptedManifestTypes = []string{MediaTypeDockerManifest, MediaTypeDockerManifestList, MediaTypeOCIManifest, MediaTypeOCIIndex,
+	MediaTypeDockerSchema1Signed, MediaTypeDockerSchema1}
 
 // MaxManifestSize bounds a manifest body; larger ones are refused before
 // being read whole (4 MiB, the limit registries are expected to accept).
