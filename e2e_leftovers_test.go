@@ -126,9 +126,9 @@ func shimRequest(t *testing.T, dir string, req shim.Request) (net.Conn, *bufio.R
 func TestCLIShimLeavesAfterDaemonDiedDuringExecStart(t *testing.T) {
 	d1 := skifftest.Start(t)
 	importBusybox(t, d1)
-	dockerOK(t, d1, "run", "-d", "--name", "c", "busybox", "sleep", "1000")
-	id := inspectField(t, d1, "c", "{{.Id}}")
-	pid, _ := strconv.Atoi(inspectField(t, d1, "c", "{{.State.Pid}}"))
+	dockerOK(t, d1, "run", "-d", "--name", "victim", "busybox", "sleep", "1000")
+	id := inspectField(t, d1, "victim", "{{.Id}}")
+	pid, _ := strconv.Atoi(inspectField(t, d1, "victim", "{{.State.Pid}}"))
 	dir := filepath.Join(d1.ExecRoot, "containers", id)
 
 	c1, _ := shimRequest(t, dir, shim.Request{Op: shim.OpExec, Exec: "e1", Process: &spec.Process{Args: []string{"echo", "never"}, Cwd: "/"}})
@@ -149,9 +149,9 @@ func TestCLIShimLeavesAfterDaemonDiedDuringExecStart(t *testing.T) {
 	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}})
 	removeAllAtEnd(t, d2)
 	waitFor(t, "the exit to be recorded", func() bool {
-		return inspectField(t, d2, "c", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
+		return inspectField(t, d2, "victim", "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
 	})
-	dockerOK(t, d2, "rm", "c")
+	dockerOK(t, d2, "rm", "victim")
 	waitNone(t, "what the removed container left", 20*time.Second, func() []string { return leftovers(id) })
 }
 
