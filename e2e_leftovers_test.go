@@ -178,11 +178,17 @@ func TestCLIShimLeavesWithOrphanHoldingOutput(t *testing.T) {
 			args := append([]string{"run", "-d", "--name", name}, tc.args...)
 			args = append(args, "busybox", "sh", "-c", "sleep 1000 & echo started; exit 3")
 			dockerOK(t, d, args...)
+			// The exit's handling must not wait for the orphan: a shim
+			// that waited for its EOF kept the container locked (inspect,
+			// logs, rm) for the daemon's 30 s timeout.
+			begin := time.Now()
 			id := inspectField(t, d, name, "{{.Id}}")
 			if got := strings.TrimSpace(dockerOK(t, d, "wait", name)); got != "3" {
 				t.Fatalf("docker wait = %q, want 3", got)
 			}
-			waitNone(t, "the shim and the orphan after the exit", 20*time.Second, func() []string {
+			// The shim drains for at most drainIdle (2 s) once nothing
+			// moves; the rest is slack for a loaded machine.
+			waitNone(t, "the shim and the orphan after the exit", 10*time.Second, func() []string {
 				var out []string
 				for _, l := range leftovers(id) {
 					if strings.HasPrefix(l, "shim process ") || strings.HasPrefix(l, "process ") {
@@ -195,7 +201,43 @@ func TestCLIShimLeavesWithOrphanHoldingOutput(t *testing.T) {
 				t.Errorf("logs = %q, want started", out)
 			}
 			dockerOK(t, d, "rm", name)
+			if took := time.Since(begin); took > 10*time.Second {
+				t.Errorf("inspect, wait, logs and rm took %v after the exit, want well under 10s", took)
+			}
 			waitNone(t, "what the removed container left", 20*time.Second, func() []string { return leftovers(id) })
 		})
 	}
+}
+
+// TestCLIShimLeavesWhenItsDirectoryIsRemoved: a shim whose runtime
+// directory is removed under it (its daemon gone, the exec root wiped)
+// can no longer be reached or record anything: it kills its container and
+// leaves. A new daemon then finds the container stopped and removes it
+// without leaving its cgroups or mounts.
+func TestCLIShimLeavesWhenItsDirectoryIsRemoved(t *testing.T) {
+	d1 := skifftest.Start(t)
+	importBusybox(t, d1)
+	dockerOK(t, d1, "run", "-d", "--name", "wiped", "busybox", "sleep", "1000")
+	id := inspectField(t, d1, "wiped", "{{.Id}}")
+	d1.Kill()
+	if err := os.RemoveAll(filepath.Join(d1.ExecRoot, "containers", id)); err != nil {
+		t.Fatal(err)
+	}
+	waitNone(t, "the shim and the container's processes", 10*time.Second, func() []string {
+		var out []string
+		for _, l := range leftovers(id) {
+			if strings.HasPrefix(l, "shim process ") || strings.HasPrefix(l, "process ") {
+				out = append(out, l)
+			}
+		}
+		return out
+	})
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--data-root", d1.DataRoot, "--exec-root", d1.ExecRoot}})
+	removeAllAtEnd(t, d2)
+	if got := inspectField(t, d2, "wiped", "{{.State.Status}}"); got != "exited" {
+		t.Fatalf("status after the restart = %q, want exited", got)
+	}
+	dockerOK(t, d2, "rm", "wiped")
+	waitNone(t, "what the removed container left", 20*time.Second, func() []string { return leftovers(id) })
 }

@@ -543,6 +543,10 @@ func (s *shim) ownPidNamespace() bool {
 // reach, record or delete it any more (a daemon gone and its exec root
 // wiped under it), and a shim and container left so would run for ever.
 // The shim then leaves as after any exit.
+//
+// The parent directory is watched for the removal: the directory's own
+// IN_DELETE_SELF comes only once nothing pins it, and our open shim.log
+// (stderr) does until the shim exits.
 func (s *shim) watchDir() {
 	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
 	if err != nil {
@@ -550,17 +554,23 @@ func (s *shim) watchDir() {
 	}
 	f := os.NewFile(uintptr(fd), "inotify")
 	defer f.Close()
-	if _, err := syscall.InotifyAddWatch(fd, s.dir, syscall.IN_DELETE_SELF|syscall.IN_MOVE_SELF); err != nil {
-		if !errors.Is(err, syscall.ENOENT) {
-			return
+	parent := filepath.Dir(filepath.Clean(s.dir))
+	const mask = syscall.IN_DELETE | syscall.IN_MOVED_FROM | syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF | syscall.IN_ONLYDIR
+	gone := func() bool {
+		_, err := os.Lstat(s.dir)
+		return errors.Is(err, os.ErrNotExist)
+	}
+	if _, err := syscall.InotifyAddWatch(fd, parent, mask); err == nil {
+		// Every event (another container's directory going, ours, the
+		// parent's own end) is followed by a look at ours.
+		buf := make([]byte, 16*(syscall.SizeofInotifyEvent+syscall.NAME_MAX+1))
+		for !gone() {
+			if _, err := f.Read(buf); err != nil {
+				return
+			}
 		}
-	} else {
-		// Any event means the directory is gone or moved (IN_IGNORED and
-		// IN_UNMOUNT come unasked, with the same meaning).
-		buf := make([]byte, syscall.SizeofInotifyEvent+syscall.NAME_MAX+1)
-		if _, err := f.Read(buf); err != nil {
-			return
-		}
+	} else if !gone() {
+		return
 	}
 	fmt.Fprintf(os.Stderr, "skiffd shim: %s was removed: killing the container\n", s.dir)
 	s.mu.Lock()
