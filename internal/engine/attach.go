@@ -88,6 +88,33 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 		return err
 	}
 	defer stdin.Close()
+	// After the take-over the request's ctx no longer ends when the client
+	// goes away: only the connection tells. It is read from now on; what
+	// the client sends is the process's stdin when it has one, and its
+	// end (or an error) is the client gone otherwise (issue 9, item 6).
+	clientGone := make(chan struct{})
+	var input io.Reader
+	if opts.Stdin {
+		pr, pw := io.Pipe()
+		defer pr.Close()
+		input = pr
+		// As dockerd: with StdinOnce (and no terminal) the end of the input
+		// closes the process's stdin and the output goes on; otherwise it
+		// ends the attach.
+		keepOutput := c.Config.StdinOnce && !tty
+		go func() {
+			_, err := io.Copy(pw, stdin)
+			pw.CloseWithError(err)
+			if err != nil || !keepOutput {
+				close(clientGone)
+			}
+		}()
+	} else {
+		go func() {
+			io.Copy(io.Discard, stdin)
+			close(clientGone)
+		}()
+	}
 	if tty {
 		stderr = stdout
 	}
@@ -122,8 +149,6 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 
 	var st *shimclient.Stream
 	if wait != nil {
-		// Until the start, the client's stdin is not read (it is for the
-		// process), so only ctx tells that the client went away.
 		select {
 		case r := <-wait.ready:
 			if r.err != nil {
@@ -131,6 +156,9 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 			}
 			st = r.st
 		case <-ctx.Done():
+			dropWait()
+			return nil
+		case <-clientGone:
 			dropWait()
 			return nil
 		}
@@ -142,6 +170,15 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 		}
 	}
 	defer st.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-clientGone:
+			st.Close() // ends the Copy below
+		case <-stop:
+		}
+	}()
 
 	if opts.Stdin {
 		// As in dockerd, the detach keys work only with a terminal: without
@@ -149,15 +186,16 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 		if !tty {
 			detach = nil
 		}
-		go copyStdin(st, stdin, detach, c.Config.StdinOnce)
+		go copyStdin(st, input, detach, c.Config.StdinOnce && !tty)
 	}
 	st.Copy(stdout, stderr)
 	return nil
 }
 
 // copyStdin feeds the client's input to the process until the client
-// half-closes (then, with StdinOnce, the process's stdin is closed) or
-// types the detach sequence (then the attach ends).
+// half-closes (then, with StdinOnce, the process's stdin is closed; the
+// caller ends the attach otherwise) or types the detach sequence (then
+// the attach ends).
 func copyStdin(st *shimclient.Stream, in io.Reader, detach []byte, stdinOnce bool) {
 	r := in
 	if len(detach) > 0 {
