@@ -106,10 +106,6 @@ func TestSoakDroppedStreams(t *testing.T) {
 		{"GET", "/v1.50/events", false},
 		{"GET", "/v1.50/containers/silent/stats?stream=1", false},
 	}
-	if k := os.Getenv("SOAK_KIND"); k != "" {
-		i, _ := strconv.Atoi(k)
-		kinds = kinds[i : i+1]
-	}
 	const concurrency = 50
 	round := func(n int) {
 		t.Helper()
@@ -175,7 +171,7 @@ func TestSoakDroppedStreams(t *testing.T) {
 	round(500)
 	t.Logf("500 more clients in %v; right after: %v", time.Since(start), usage(t, d))
 	end := settle("after 500 more dropped streams", func(u daemonUsage) bool {
-		return u.goroutines <= base.goroutines+2 && u.fds <= base.fds+2 && u.rssKiB <= base.rssKiB+4*1024
+		return u.goroutines <= base.goroutines+5 && u.fds <= base.fds+5 && u.rssKiB <= base.rssKiB+4*1024
 	})
 	t.Logf("settled: %v", end)
 }
