@@ -89,30 +89,27 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 	}
 	defer stdin.Close()
 	// After the take-over the request's ctx no longer ends when the client
-	// goes away: only the connection tells. It is read from now on; what
-	// the client sends is the process's stdin when it has one, and its
-	// end (or an error) is the client gone otherwise (issue 9, item 6).
-	clientGone := make(chan struct{})
+	// goes away: the connection tells (issue 9, item 6). A client that
+	// half-closes has not gone: the docker CLI does so at once when it has
+	// no input.
+	hangup := clientHangup(stdin)
+	// With stdin, the client's input is read from now on, so that its end
+	// is seen even before the start. As dockerd: with StdinOnce (and no
+	// terminal) the end of the input closes the process's stdin and the
+	// output goes on; otherwise it ends the attach.
+	inputEnded := make(chan struct{})
 	var input io.Reader
 	if opts.Stdin {
 		pr, pw := io.Pipe()
 		defer pr.Close()
 		input = pr
-		// As dockerd: with StdinOnce (and no terminal) the end of the input
-		// closes the process's stdin and the output goes on; otherwise it
-		// ends the attach.
 		keepOutput := c.Config.StdinOnce && !tty
 		go func() {
 			_, err := io.Copy(pw, stdin)
 			pw.CloseWithError(err)
 			if err != nil || !keepOutput {
-				close(clientGone)
+				close(inputEnded)
 			}
-		}()
-	} else {
-		go func() {
-			io.Copy(io.Discard, stdin)
-			close(clientGone)
 		}()
 	}
 	if tty {
@@ -158,7 +155,10 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 		case <-ctx.Done():
 			dropWait()
 			return nil
-		case <-clientGone:
+		case <-hangup:
+			dropWait()
+			return nil
+		case <-inputEnded:
 			dropWait()
 			return nil
 		}
@@ -174,8 +174,10 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 	defer close(stop)
 	go func() {
 		select {
-		case <-clientGone:
+		case <-hangup:
 			st.Close() // ends the Copy below
+		case <-inputEnded:
+			st.Close()
 		case <-stop:
 		}
 	}()
@@ -212,6 +214,16 @@ func copyStdin(st *shimclient.Stream, in io.Reader, detach []byte, stdinOnce boo
 	default:
 		st.Close()
 	}
+}
+
+// clientHangup returns a channel closed when the client of a taken-over
+// connection has gone away (nil, never closed, when the connection cannot
+// tell).
+func clientHangup(conn io.Reader) <-chan struct{} {
+	if h, ok := conn.(interface{ Hangup() <-chan struct{} }); ok {
+		return h.Hangup()
+	}
+	return nil
 }
 
 // errDetached ends an attach whose client typed the detach keys.

@@ -524,19 +524,17 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 		endClient   = 2
 	)
 	var ended atomic.Int32
-	if !x.openStdin {
-		// Nothing reads the client's side otherwise, and after the take-over
-		// the request's ctx no longer tells that the client went away: a
-		// read ending does (issue 9, item 6).
+	// After the take-over the request's ctx no longer ends when the client
+	// goes away: the connection tells (issue 9, item 6).
+	if hangup := clientHangup(stdin); hangup != nil {
 		stop := make(chan struct{})
 		defer close(stop)
 		go func() {
-			io.Copy(io.Discard, stdin)
 			select {
-			case <-stop:
-			default:
+			case <-hangup:
 				ended.CompareAndSwap(0, endClient)
 				st.Close()
+			case <-stop:
 			}
 		}()
 	}
