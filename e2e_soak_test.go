@@ -182,3 +182,75 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// TestDroppedExecStreams: clients that start an exec of a silent process
+// and go away (after half-closing, as the docker CLI does without -i) no
+// longer hold the exec's stream in the daemon; the processes run on, as
+// with dockerd.
+func TestDroppedExecStreams(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "run", "-d", "--name", "silent", "busybox", "sleep", "1000")
+	const n = 20
+	hdr := map[string][]string{"Content-Type": {"application/json"}}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var ids []string
+	for range n {
+		r := d.Do(t, "POST", "/v1.50/containers/silent/exec", strings.NewReader(`{"Cmd":["tail","-f","/dev/null"],"AttachStdout":true,"AttachStderr":true}`), hdr)
+		var resp struct{ Id string }
+		if r.Status != 201 || json.Unmarshal([]byte(r.Body), &resp) != nil {
+			t.Fatalf("exec create: %d %s", r.Status, r.Body)
+		}
+		c, err := net.Dial("unix", d.Socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		body := `{"Detach":false,"Tty":false}`
+		fmt.Fprintf(c, "POST /v1.50/exec/%s/start HTTP/1.1\r\nHost: skiffd\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n%s", resp.Id, len(body), body)
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		status, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.Contains(status, " 101 ") {
+			t.Fatalf("exec start: %q %v", status, err)
+		}
+		c.(*net.UnixConn).CloseWrite()
+		ids = append(ids, resp.Id)
+	}
+	waitFor(t, "every exec to run", func() bool {
+		for _, id := range ids {
+			if !strings.Contains(d.Do(t, "GET", "/v1.50/exec/"+id+"/json", nil, nil).Body, `"Running":true`) {
+				return false
+			}
+		}
+		return true
+	})
+	open := usage(t, d)
+	t.Logf("with %d exec streams open: %v", n, open)
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	// Each stream held at least a goroutine and two fds (the client's
+	// connection and the one to the shim).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		u := usage(t, d)
+		if u.goroutines <= open.goroutines-n && u.fds <= open.fds-2*n {
+			t.Logf("after the clients left: %v", u)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the clients left the daemon holds %v; with them %v", u, open)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, id := range ids {
+		if body := d.Do(t, "GET", "/v1.50/exec/"+id+"/json", nil, nil).Body; !strings.Contains(body, `"Running":true`) {
+			t.Errorf("exec %s after its client left: %s", id, body)
+		}
+	}
+}
