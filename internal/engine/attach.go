@@ -88,6 +88,30 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 		return err
 	}
 	defer stdin.Close()
+	// After the take-over the request's ctx no longer ends when the client
+	// goes away: the connection tells (issue 9, item 6). A client that
+	// half-closes has not gone: the docker CLI does so at once when it has
+	// no input.
+	hangup := clientHangup(stdin)
+	// With stdin, the client's input is read from now on, so that its end
+	// is seen even before the start. As dockerd: with StdinOnce (and no
+	// terminal) the end of the input closes the process's stdin and the
+	// output goes on; otherwise it ends the attach.
+	inputEnded := make(chan struct{})
+	var input io.Reader
+	if opts.Stdin {
+		pr, pw := io.Pipe()
+		defer pr.Close()
+		input = pr
+		keepOutput := c.Config.StdinOnce && !tty
+		go func() {
+			_, err := io.Copy(pw, stdin)
+			pw.CloseWithError(err)
+			if err != nil || !keepOutput {
+				close(inputEnded)
+			}
+		}()
+	}
 	if tty {
 		stderr = stdout
 	}
@@ -122,8 +146,6 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 
 	var st *shimclient.Stream
 	if wait != nil {
-		// Until the start, the client's stdin is not read (it is for the
-		// process), so only ctx tells that the client went away.
 		select {
 		case r := <-wait.ready:
 			if r.err != nil {
@@ -131,6 +153,12 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 			}
 			st = r.st
 		case <-ctx.Done():
+			dropWait()
+			return nil
+		case <-hangup:
+			dropWait()
+			return nil
+		case <-inputEnded:
 			dropWait()
 			return nil
 		}
@@ -142,6 +170,17 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 		}
 	}
 	defer st.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-hangup:
+			st.Close() // ends the Copy below
+		case <-inputEnded:
+			st.Close()
+		case <-stop:
+		}
+	}()
 
 	if opts.Stdin {
 		// As in dockerd, the detach keys work only with a terminal: without
@@ -149,15 +188,16 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apiconta
 		if !tty {
 			detach = nil
 		}
-		go copyStdin(st, stdin, detach, c.Config.StdinOnce)
+		go copyStdin(st, input, detach, c.Config.StdinOnce && !tty)
 	}
 	st.Copy(stdout, stderr)
 	return nil
 }
 
 // copyStdin feeds the client's input to the process until the client
-// half-closes (then, with StdinOnce, the process's stdin is closed) or
-// types the detach sequence (then the attach ends).
+// half-closes (then, with StdinOnce, the process's stdin is closed; the
+// caller ends the attach otherwise) or types the detach sequence (then
+// the attach ends).
 func copyStdin(st *shimclient.Stream, in io.Reader, detach []byte, stdinOnce bool) {
 	r := in
 	if len(detach) > 0 {
@@ -174,6 +214,16 @@ func copyStdin(st *shimclient.Stream, in io.Reader, detach []byte, stdinOnce boo
 	default:
 		st.Close()
 	}
+}
+
+// clientHangup returns a channel closed when the client of a taken-over
+// connection has gone away (nil, never closed, when the connection cannot
+// tell).
+func clientHangup(conn io.Reader) <-chan struct{} {
+	if h, ok := conn.(interface{ Hangup() <-chan struct{} }); ok {
+		return h.Hangup()
+	}
+	return nil
 }
 
 // errDetached ends an attach whose client typed the detach keys.

@@ -524,6 +524,20 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec
 		endClient   = 2
 	)
 	var ended atomic.Int32
+	// After the take-over the request's ctx no longer ends when the client
+	// goes away: the connection tells (issue 9, item 6).
+	if hangup := clientHangup(stdin); hangup != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-hangup:
+				ended.CompareAndSwap(0, endClient)
+				st.Close()
+			case <-stop:
+			}
+		}()
+	}
 	if x.openStdin {
 		go func() {
 			var in io.Reader = stdin

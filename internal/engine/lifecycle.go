@@ -772,6 +772,12 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	} else if rc2, err := e.rt.Load(ctx, c.ID); err == nil {
 		rc2.Signal(ctx, syscall.SIGKILL)
 		rc2.Delete(ctx)
+	} else if errdefs.KindOf(err) == errdefs.ErrNotFound {
+		// The runtime directory is gone (an exec root wiped while no
+		// daemon ran): the cgroups it would have removed are not.
+		if err := e.rt.DiscardCgroups(c.ID, c.HostConfig.CgroupParent); err != nil {
+			return fail(err)
+		}
 	}
 	// What the runtime could not load (a directory a crash left before its
 	// shim wrote any state) goes too.

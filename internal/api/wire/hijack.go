@@ -2,15 +2,19 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"skiffd/internal/stdcopy"
+	"skiffd/internal/sys"
 )
 
 // Media types of hijacked and log streams. API 1.42+ says which framing a
@@ -47,6 +51,37 @@ type HijackedConn struct {
 	net.Conn
 	r       io.Reader
 	untrack func()
+
+	hupOnce sync.Once
+	hup     <-chan struct{}
+	hupStop func()
+}
+
+// Hangup returns a channel that is closed when the client has gone away:
+// after the take-over the request's context no longer says so, and a read
+// cannot either, because clients half-close a stream they have no input
+// for. A client's half-close is not a hang-up. Only unix socket clients
+// (and reset TCP connections) are told; on other connections the channel
+// is never closed.
+func (c *HijackedConn) Hangup() <-chan struct{} {
+	c.hupOnce.Do(func() {
+		nc := c.Conn
+		if tc, ok := nc.(*tls.Conn); ok {
+			nc = tc.NetConn()
+		}
+		sc, ok := nc.(syscall.Conn)
+		if !ok {
+			return
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return
+		}
+		rc.Control(func(fd uintptr) {
+			c.hup, c.hupStop, _ = sys.WatchHangup(int(fd))
+		})
+	})
+	return c.hup
 }
 
 func (c *HijackedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
@@ -64,6 +99,10 @@ func (c *HijackedConn) CloseWrite() error {
 func (c *HijackedConn) Close() error {
 	if c.untrack != nil {
 		c.untrack()
+	}
+	c.hupOnce.Do(func() {}) // no watch can start any more
+	if c.hupStop != nil {
+		c.hupStop()
 	}
 	return c.Conn.Close()
 }

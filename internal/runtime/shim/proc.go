@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,10 +30,19 @@ type proc struct {
 	outputs []output
 	master  *os.File // with a terminal
 
-	amu       sync.Mutex // attachers, stdin
+	// amu guards the set of attachers and stdin; it is held only briefly,
+	// so that a drain cut short can disconnect a client whose write is
+	// blocked. wmu orders the frames of the output streams: a frame is
+	// written whole before the next starts.
+	amu       sync.Mutex
 	attachers map[*attacher]struct{}
 	isDrained bool
 	stdinUsed bool
+	wmu       sync.Mutex
+
+	// delivered is when output was last read and passed on (UnixNano):
+	// a drain after the exit goes on while output keeps flowing.
+	delivered atomic.Int64
 
 	running  chan struct{} // its stdio is final (the pty master, if any, is here)
 	drained  chan struct{} // the output reached EOF and was delivered
@@ -151,6 +161,7 @@ func (p *proc) startCopiers() {
 						ls.Write(buf[:n])
 					}
 					p.broadcast(o.stream, buf[:n])
+					p.delivered.Store(time.Now().UnixNano())
 				}
 				if err != nil {
 					// EIO on a pty master means the last slave closed.
@@ -181,18 +192,67 @@ func (p *proc) startCopiers() {
 // broadcast writes one chunk to every attached client that wants the
 // stream. A client that cannot take it is dropped. Writes are synchronous,
 // like dockerd's: an attached client that does not read holds up the
-// process's output.
+// process's output (until the drain after the exit gives up on it).
 func (p *proc) broadcast(stream byte, b []byte) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
 	p.amu.Lock()
-	defer p.amu.Unlock()
+	to := make([]*attacher, 0, len(p.attachers))
 	for a := range p.attachers {
-		if !a.wants(stream) {
-			continue
+		if a.wants(stream) {
+			to = append(to, a)
 		}
+	}
+	p.amu.Unlock()
+	for _, a := range to {
 		if err := WriteFrame(a.c, stream, b); err != nil {
 			a.close()
+			p.amu.Lock()
 			delete(p.attachers, a)
+			p.amu.Unlock()
 		}
+	}
+}
+
+// abandonOutput ends a drain that takes too long: the read ends of the
+// process's output are closed (a process outside the container's pid
+// namespace may hold the write ends for ever) and attached clients that
+// do not read are disconnected, which lets the copiers finish.
+func (p *proc) abandonOutput() {
+	for _, o := range p.outputs {
+		o.f.Close()
+	}
+	p.amu.Lock()
+	for a := range p.attachers {
+		a.close()
+		delete(p.attachers, a)
+	}
+	p.amu.Unlock()
+}
+
+// waitDrained waits until the process's output has been delivered, or
+// until no output has moved for idle, or at most max; then it abandons
+// what is left. dockerd and containerd bound the same wait (two seconds
+// for the streams of an exited process): output must not keep a process
+// that has exited, or its shim, around for ever.
+func (p *proc) waitDrained(idle, max time.Duration) {
+	deadline := time.Now().Add(max)
+	t := time.NewTimer(idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.drained:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		quiet := now.Sub(time.Unix(0, p.delivered.Load()))
+		if quiet >= idle || !now.Before(deadline) {
+			p.abandonOutput()
+			<-p.drained
+			return
+		}
+		t.Reset(min(idle-quiet, deadline.Sub(now)))
 	}
 }
 

@@ -411,7 +411,28 @@ func (s *shim) exited(p *proc, ws syscall.WaitStatus) {
 		if err := s.writeStateLocked(); err != nil {
 			fmt.Fprintf(os.Stderr, "skiffd shim: record exit: %v\n", err)
 		}
+		// Execs never started now never will (startExec needs the pidfd
+		// closed above): fail them, which releases their waiters and
+		// attached clients. A daemon that died between attaching to an
+		// exec and starting it left such a client behind.
+		type unstarted struct {
+			p     *proc
+			child *childStdio
+		}
+		var never []unstarted
+		for _, x := range s.execs {
+			if !x.started && x.child != nil {
+				never = append(never, unstarted{x, x.child})
+				x.child = nil
+			}
+		}
 		s.mu.Unlock()
+		p.setExit(st)
+		for _, x := range never {
+			x.child.close()
+			x.p.fail(errors.New("the container exited before the exec started"))
+		}
+		return
 	}
 	p.setExit(st)
 }
@@ -450,26 +471,113 @@ func (s *shim) serve(ln *net.UnixListener) error {
 			}()
 		}
 	}()
+	go s.watchDir()
 	<-s.init.exited
-	<-s.init.drained
+	if s.cg != nil && !s.ownPidNamespace() {
+		// In a pid namespace of its own, the container's processes die
+		// with its init. Sharing one (--pid host, --pid container:x),
+		// they would live on and hold the output pipes: kill them, as
+		// containerd does.
+		if err := s.cg.Kill(); err != nil {
+			fmt.Fprintf(os.Stderr, "skiffd shim: kill the processes left after init: %v\n", err)
+		}
+	}
+	s.init.waitDrained(drainIdle, drainMax)
 	s.mu.Lock()
 	execs := make([]*proc, 0, len(s.execs))
 	for _, p := range s.execs {
-		if p.started {
-			execs = append(execs, p)
-		}
+		execs = append(execs, p)
 	}
 	s.mu.Unlock()
+	// Execs died with the container's processes (or, never started,
+	// failed when init exited); what they wrote is passed on as init's
+	// is. One that escaped both is left behind rather than waited for.
+	t := time.NewTimer(drainMax)
+	defer t.Stop()
 	for _, p := range execs {
-		<-p.exited
+		select {
+		case <-p.exited:
+			p.waitDrained(drainIdle, drainMax)
+		case <-t.C:
+		}
 	}
 	ln.Close()
 	os.Remove(filepath.Join(s.dir, SocketFile))
-	s.conns.Wait()
+	// The exit is recorded; the requests in flight (waits for it above
+	// all) get a moment to answer. A client that sent no request, or an
+	// attached one that does not read, does not keep the shim.
+	done := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(drainIdle):
+	}
 	if s.log != nil {
 		s.log.Close()
 	}
 	return nil
+}
+
+// How long the shim waits, after its container's exit, for output still on
+// its way: drainIdle without any output moving, drainMax in all.
+const (
+	drainIdle = 2 * time.Second
+	drainMax  = 30 * time.Second
+)
+
+// ownPidNamespace reports whether the container has a pid namespace of its
+// own (not the host's nor another container's).
+func (s *shim) ownPidNamespace() bool {
+	for _, n := range s.spec.Namespaces {
+		if n.Type == spec.PIDNamespace {
+			return n.Path == ""
+		}
+	}
+	return false
+}
+
+// watchDir kills the container when its directory is removed: nobody can
+// reach, record or delete it any more (a daemon gone and its exec root
+// wiped under it), and a shim and container left so would run for ever.
+// The shim then leaves as after any exit.
+//
+// The parent directory is watched for the removal: the directory's own
+// IN_DELETE_SELF comes only once nothing pins it, and our open shim.log
+// (stderr) does until the shim exits.
+func (s *shim) watchDir() {
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "inotify")
+	defer f.Close()
+	parent := filepath.Dir(filepath.Clean(s.dir))
+	const mask = syscall.IN_DELETE | syscall.IN_MOVED_FROM | syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF | syscall.IN_ONLYDIR
+	gone := func() bool {
+		_, err := os.Lstat(s.dir)
+		return errors.Is(err, os.ErrNotExist)
+	}
+	if _, err := syscall.InotifyAddWatch(fd, parent, mask); err == nil {
+		// Every event (another container's directory going, ours, the
+		// parent's own end) is followed by a look at ours.
+		buf := make([]byte, 16*(syscall.SizeofInotifyEvent+syscall.NAME_MAX+1))
+		for !gone() {
+			if _, err := f.Read(buf); err != nil {
+				return
+			}
+		}
+	} else if !gone() {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "skiffd shim: %s was removed: killing the container\n", s.dir)
+	s.mu.Lock()
+	if s.pidfd >= 0 {
+		sys.PidfdSendSignal(s.pidfd, syscall.SIGKILL)
+	}
+	s.mu.Unlock()
 }
 
 // handle serves one connection: one request, one response, and for
@@ -653,8 +761,10 @@ func (s *shim) delete(exec string) error {
 		if p.started && !p.hasExited() {
 			return &kindError{KindConflict, "exec process is running"}
 		}
-		if !p.started {
+		if !p.started && p.child != nil {
+			// (Without its child stdio it was failed when init exited.)
 			p.child.close()
+			p.child = nil
 			p.fail(errors.New("deleted before it started"))
 		}
 		delete(s.execs, exec)

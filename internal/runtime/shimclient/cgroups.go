@@ -131,3 +131,20 @@ func (c *Container) mustRun(ctx context.Context) error {
 	}
 	return nil
 }
+
+// DiscardCgroups kills what runs in the cgroups of container id (below
+// parent, "" for the default) and removes them, for a container whose
+// runtime directory is gone (an exec root wiped under a stopped daemon):
+// with no spec left, only the engine knows where they are. Cgroups that
+// do not exist are not an error.
+func (r *Runtime) DiscardCgroups(id, parent string) error {
+	var opts []cgroups.Option
+	if parent != "" {
+		opts = append(opts, cgroups.WithParent(parent))
+	}
+	cg := cgroups.New(id, opts...)
+	if err := cg.Kill(); err != nil {
+		return err
+	}
+	return cg.Destroy()
+}

@@ -517,8 +517,11 @@ func (c *Container) Delete(ctx context.Context) error {
 		if _, err := c.Wait(ctx); err != nil {
 			return err
 		}
-		c.waitShimGone(ctx)
 	}
+	// A shim that no longer answers may still be on its way out (it
+	// closes its socket first): removing its directory and cgroups under
+	// it would leave it behind, so wait for it to go.
+	c.waitShimGone(ctx)
 	if cg := c.cgroup(); cg != nil {
 		// Processes of a container sharing the host's pid namespace can
 		// outlive its init.
