@@ -31,7 +31,7 @@ func TestStoreFind(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		term, wantID, err string
-		kind             errdefs.Kind
+		kind              errdefs.Kind
 	}{
 		{"abc111", "abc111", "", 0},
 		{"app", "abc111", "", 0},
