@@ -558,3 +558,34 @@ func BenchmarkHandleLocal(b *testing.B) {
 		srv.Handle(context.Background(), q, false)
 	}
 }
+
+// TestServeStreamCloses checks that closing the listener ends ServeStream
+// at once, even with an idle client connection open (the engine closes the
+// sockets when a container stops).
+func TestServeStreamCloses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- NewServer(Config{}).ServeStream(ln) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exchangeTCP(t, ln.Addr().String(), query(1, "x", TypeA, 0)) // the server is up
+	ln.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeStream = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeStream still running 5s after its listener was closed")
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Errorf("idle connection still open")
+	}
+}

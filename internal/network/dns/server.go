@@ -80,7 +80,11 @@ type Config struct {
 	// at most three).
 	Upstreams []netip.AddrPort
 	// Dial creates forwarding sockets; nil dials from the daemon's
-	// namespace with a net.Dialer.
+	// namespace with a net.Dialer. dockerd reaches the host's own
+	// nameservers (etcfiles.ExtServer.HostLoopback) from the host's
+	// namespace and --dns servers from the container's, and on an
+	// --internal network only the latter: a Dial choosing the namespace
+	// by address, and Upstreams filtered by the caller, do the same.
 	Dial Dialer
 	// Ndots is set when the container's resolv.conf sets ndots explicitly.
 	Ndots bool
@@ -100,8 +104,6 @@ type Server struct {
 	logger *slog.Logger
 	// fwd limits concurrent forwarded queries, as dockerd's fwdSem does.
 	fwd chan struct{}
-
-	wg sync.WaitGroup
 }
 
 // NewServer returns a Server answering from cfg.
@@ -135,57 +137,71 @@ func (s *Server) SetNetworks(nets []Network) {
 }
 
 // ServePacket answers the UDP queries arriving on pc until pc is closed;
-// then it returns nil. Each query is answered on its own goroutine, so a
+// then it waits for the answers in flight and returns nil. Each query is answered on its own goroutine, so a
 // slow upstream never holds back local answers.
 func (s *Server) ServePacket(pc net.PacketConn) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	buf := make([]byte, maxMsgSize)
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				s.wg.Wait()
 				return nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			s.wg.Wait()
 			return err
 		}
 		msg := append([]byte(nil), buf[:n]...)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		wg.Go(func() {
 			if resp := s.Handle(context.Background(), msg, false); resp != nil {
 				pc.WriteTo(resp, from)
 			}
-		}()
+		})
 	}
 }
 
 // ServeStream answers DNS over TCP (2-byte length prefixed messages, several
-// per connection) on ln until ln is closed; then it returns nil.
+// per connection) on ln until ln is closed; then it closes the connections
+// it serves and returns nil.
 func (s *Server) ServeStream(ln net.Listener) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]struct{}{}
+	)
+	defer func() {
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
-				s.wg.Wait()
 				return nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			s.wg.Wait()
 			return err
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		mu.Lock()
+		conns[c] = struct{}{}
+		mu.Unlock()
+		wg.Go(func() {
 			s.serveConn(c)
-		}()
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+		})
 	}
 }
 
