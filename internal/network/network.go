@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,6 +34,7 @@ import (
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/network/ipam"
 )
 
 // Drivers and names of the predefined networks.
@@ -405,4 +407,64 @@ func clone(n Network) Network {
 		n.IPAM.Config[i].AuxAddress = maps.Clone(n.IPAM.Config[i].AuxAddress)
 	}
 	return n
+}
+
+// Ranges converts the string form of a network's IPAM config into what
+// ipam works with. It checks syntax only; ipam.ValidateConfig checks the
+// semantics as dockerd does.
+func (c IPAM) Ranges() ([]ipam.Range, error) {
+	out := make([]ipam.Range, 0, len(c.Config))
+	for _, cfg := range c.Config {
+		var r ipam.Range
+		var err error
+		if cfg.Subnet != "" {
+			if r.Subnet, err = netip.ParsePrefix(cfg.Subnet); err != nil {
+				return nil, errdefs.InvalidParameter(fmt.Errorf("invalid subnet %s: %v", cfg.Subnet, err))
+			}
+		}
+		if cfg.IPRange != "" {
+			if r.IPRange, err = netip.ParsePrefix(cfg.IPRange); err != nil {
+				return nil, errdefs.InvalidParameter(fmt.Errorf("invalid ip-range %s: %v", cfg.IPRange, err))
+			}
+		}
+		if cfg.Gateway != "" {
+			if r.Gateway, err = netip.ParseAddr(cfg.Gateway); err != nil {
+				return nil, errdefs.InvalidParameter(fmt.Errorf("invalid gateway %s: %v", cfg.Gateway, err))
+			}
+		}
+		for name, a := range cfg.AuxAddress {
+			ip, err := netip.ParseAddr(a)
+			if err != nil {
+				return nil, errdefs.InvalidParameter(fmt.Errorf("invalid auxiliary address %s: %v", name, err))
+			}
+			if r.Aux == nil {
+				r.Aux = map[string]netip.Addr{}
+			}
+			r.Aux[name] = ip
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// SetRanges records ranges (with the subnets and gateways ipam chose) as
+// the network's IPAM config, in the form inspect shows.
+func (c *IPAM) SetRanges(ranges []ipam.Range) {
+	c.Config = make([]IPAMConfig, len(ranges))
+	for i, r := range ranges {
+		cfg := IPAMConfig{Subnet: r.Subnet.String()}
+		if r.IPRange.IsValid() {
+			cfg.IPRange = r.IPRange.String()
+		}
+		if r.Gateway.IsValid() {
+			cfg.Gateway = r.Gateway.String()
+		}
+		for name, a := range r.Aux {
+			if cfg.AuxAddress == nil {
+				cfg.AuxAddress = map[string]string{}
+			}
+			cfg.AuxAddress[name] = a.String()
+		}
+		c.Config[i] = cfg
+	}
 }

@@ -101,3 +101,19 @@ func TestStoreCreateDelete(t *testing.T) {
 		t.Errorf("deleted network after reopen: %v", err)
 	}
 }
+
+func TestIPAMRanges(t *testing.T) {
+	c := IPAM{Config: []IPAMConfig{{Subnet: "10.99.0.0/24", IPRange: "10.99.0.128/25", Gateway: "10.99.0.1", AuxAddress: map[string]string{"r": "10.99.0.2"}}, {Subnet: "fd00:99::/64"}}}
+	rs, err := c.Ranges()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back IPAM
+	back.SetRanges(rs)
+	if len(back.Config) != 2 || back.Config[0].IPRange != "10.99.0.128/25" || back.Config[0].AuxAddress["r"] != "10.99.0.2" || back.Config[1].Subnet != "fd00:99::/64" || back.Config[1].Gateway != "" {
+		t.Errorf("round trip = %+v", back.Config)
+	}
+	if _, err := (IPAM{Config: []IPAMConfig{{Subnet: "10.0.0.0"}}}).Ranges(); !errors.Is(err, errdefs.ErrInvalidParameter) {
+		t.Errorf("bad subnet: %v", err)
+	}
+}
