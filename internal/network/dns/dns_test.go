@@ -306,7 +306,7 @@ type upstream struct {
 	addr netip.AddrPort
 }
 
-func startUpstream(t *testing.T) *upstream {
+func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -587,5 +587,24 @@ func TestServeStreamCloses(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Errorf("idle connection still open")
+	}
+}
+
+func BenchmarkForwardedAnswerUDP(b *testing.B) {
+	up := startUpstream(b)
+	srv := NewServer(Config{Upstreams: []netip.AddrPort{up.addr}})
+	udp, _ := startServer(b, srv)
+	c, err := net.Dial("udp", udp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	q := query(1, "example.com", TypeA, 0)
+	buf := make([]byte, 512)
+	for b.Loop() {
+		c.Write(q)
+		if _, err := c.Read(buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

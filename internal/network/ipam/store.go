@@ -126,6 +126,9 @@ func (s *Store) Create(id, name string, ranges []Range) ([]Range, error) {
 	}
 	st := &netState{ID: id, Name: name, Addrs: map[netip.Addr]string{}, Last: map[netip.Prefix]netip.Addr{}}
 	for _, r := range ranges {
+		if !r.Subnet.IsValid() {
+			return nil, errdefs.InvalidParameter(fmt.Errorf("network %s: a range without a subnet (pick one with PickSubnet first)", name))
+		}
 		r.Subnet = r.Subnet.Masked()
 		r.Aux = maps.Clone(r.Aux)
 		for _, a := range r.Aux {
