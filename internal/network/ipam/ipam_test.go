@@ -1,0 +1,245 @@
+package ipam
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"skiffd/internal/errdefs"
+)
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func addr(s string) netip.Addr  { return netip.MustParseAddr(s) }
+
+func TestPickSubnet(t *testing.T) {
+	ula := ULAPool("host-id")
+	for _, tc := range []struct {
+		name     string
+		pools    []Pool
+		family   int
+		used     []netip.Prefix
+		reserved []netip.Prefix
+		want     string
+		err      error
+	}{
+		{"default bridge", DefaultPools(), 4, nil, nil, "172.17.0.0/16", nil},
+		{"second network", DefaultPools(), 4, []netip.Prefix{pfx("172.17.0.0/16")}, nil, "172.18.0.0/16", nil},
+		{"host route in the way", DefaultPools(), 4, []netip.Prefix{pfx("172.17.0.0/16")}, []netip.Prefix{pfx("172.18.5.0/24")}, "172.19.0.0/16", nil},
+		{"wide host route skips many", DefaultPools(), 4, nil, []netip.Prefix{pfx("172.16.0.0/12")}, "192.168.0.0/20", nil},
+		{"inside a /14 pool", DefaultPools(), 4, []netip.Prefix{pfx("172.17.0.0/16"), pfx("172.18.0.0/16"), pfx("172.19.0.0/16"), pfx("172.20.0.0/16")}, nil, "172.21.0.0/16", nil},
+		{"192.168 in /20s", DefaultPools(), 4, nil, []netip.Prefix{pfx("172.16.0.0/12"), pfx("192.168.0.0/20")}, "192.168.16.0/20", nil},
+		{"all taken", DefaultPools(), 4, nil, []netip.Prefix{pfx("172.16.0.0/12"), pfx("192.168.0.0/16")}, "", ErrNoMoreSubnets},
+		{"--default-address-pools", []Pool{{pfx("10.10.0.0/16"), 24}}, 4, []netip.Prefix{pfx("10.10.0.0/24")}, nil, "10.10.1.0/24", nil},
+		{"IPv6 from ULA", append(DefaultPools(), ula), 6, nil, nil, netip.PrefixFrom(ula.Base.Addr(), 64).String(), nil},
+		{"no IPv6 pool", DefaultPools(), 6, nil, nil, "", ErrNoMoreSubnets},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := PickSubnet(tc.pools, tc.family, tc.used, tc.reserved)
+			if !errors.Is(err, tc.err) || (err == nil && got.String() != tc.want) {
+				t.Errorf("PickSubnet = %v, %v; want %s, %v", got, err, tc.want, tc.err)
+			}
+		})
+	}
+	if err := CheckOverlap(pfx("172.18.1.0/24"), []netip.Prefix{pfx("172.18.0.0/16")}); err == nil || err.Error() != "Pool overlaps with other one on this address space" || !errors.Is(err, errdefs.ErrForbidden) {
+		t.Errorf("CheckOverlap = %v", err)
+	}
+}
+
+func TestULAPool(t *testing.T) {
+	p := ULAPool("abc")
+	if p != ULAPool("abc") || p == ULAPool("abd") || p.Size != 64 || p.Base.Bits() != 48 || p.Base.Addr().As16()[0] != 0xfd {
+		t.Errorf("ULAPool = %v", p)
+	}
+}
+
+func TestParsePool(t *testing.T) {
+	p, err := ParsePool("base=10.10.0.0/16,size=24")
+	if err != nil || p.Base != pfx("10.10.0.0/16") || p.Size != 24 {
+		t.Errorf("ParsePool = %v, %v", p, err)
+	}
+	if _, err := ParsePool("base=10.10.0.0/16,size=8"); err == nil {
+		t.Errorf("size smaller than base accepted")
+	}
+}
+
+func TestValidateConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    Range
+		want string
+	}{
+		{"ok", Range{Subnet: pfx("10.0.0.0/24"), IPRange: pfx("10.0.0.128/25"), Gateway: addr("10.0.0.1")}, ""},
+		{"host bits", Range{Subnet: pfx("10.0.0.1/24")}, "invalid network config:\ninvalid subnet 10.0.0.1/24: it should be 10.0.0.0/24"},
+		{"gateway outside", Range{Subnet: pfx("10.0.0.0/24"), Gateway: addr("10.0.1.1")}, "invalid network config:\ninvalid gateway 10.0.1.1: parent subnet 10.0.0.0/24 doesn't contain this address"},
+		{"two problems", Range{Subnet: pfx("10.0.0.0/24"), IPRange: pfx("10.0.0.0/16"), Gateway: addr("fd00::1")},
+			"invalid network config:\n* invalid ip-range 10.0.0.0/16: CIDR block is bigger than its parent subnet 10.0.0.0/24\n* invalid gateway fd00::1: parent subnet is an IPv4 block"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateConfig([]Range{tc.r}, false)
+			got := ""
+			if err != nil {
+				got = err.Error()
+				if !errors.Is(err, errdefs.ErrInvalidParameter) {
+					t.Errorf("kind = %v", errdefs.KindOf(err))
+				}
+			}
+			if got != tc.want {
+				t.Errorf("ValidateConfig = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	rs := []Range{{Subnet: pfx("10.0.0.0/24")}}
+	if err := ValidateStatic(rs, addr("10.0.1.5"), netip.Addr{}); err == nil || err.Error() != "invalid endpoint settings:\nno configured subnet contains IP address 10.0.1.5" {
+		t.Errorf("ValidateStatic = %v", err)
+	}
+	if err := ValidateStatic(rs, addr("10.0.0.5"), netip.Addr{}); err != nil {
+		t.Errorf("ValidateStatic in subnet = %v", err)
+	}
+}
+
+func TestMAC(t *testing.T) {
+	if got := MACFromIP(addr("172.17.0.2")).String(); got != "02:42:ac:11:00:02" {
+		t.Errorf("MACFromIP = %s", got)
+	}
+	for range 100 {
+		m := RandomMAC()
+		if m[0]&1 != 0 || m[0]&2 == 0 {
+			t.Fatalf("RandomMAC = %s: multicast or not locally administered", m)
+		}
+	}
+}
+
+func TestStoreAllocate(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.Create("n1", "app", []Range{{Subnet: pfx("10.99.0.0/29"), Aux: map[string]netip.Addr{"router": addr("10.99.0.3")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Gateway != addr("10.99.0.1") {
+		t.Fatalf("gateway = %v, want the first address", rs[0].Gateway)
+	}
+	var got []string
+	for _, owner := range []string{"a", "b", "c"} {
+		p, err := s.Request("n1", owner, 4, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.String())
+	}
+	// .0 network, .1 gateway, .3 aux, .7 broadcast.
+	if strings.Join(got, " ") != "10.99.0.2/29 10.99.0.4/29 10.99.0.5/29" {
+		t.Errorf("allocated %v", got)
+	}
+	if p, _ := s.Request("n1", "b", 4, netip.Addr{}); p.String() != "10.99.0.4/29" {
+		t.Errorf("repeated request of b = %v, want its address again", p)
+	}
+	if _, err := s.Request("n1", "d", 4, addr("10.99.0.4")); !errors.Is(err, errdefs.ErrForbidden) || err.Error() != "Address already in use" {
+		t.Errorf("static taken: %v", err)
+	}
+	if _, err := s.Request("n1", "d", 4, addr("10.99.0.7")); err == nil {
+		t.Errorf("broadcast address handed out")
+	}
+	if _, err := s.Request("n1", "d", 4, addr("10.98.0.4")); !errors.Is(err, errdefs.ErrInvalidParameter) {
+		t.Errorf("static outside: %v", err)
+	}
+	if p, err := s.Request("n1", "d", 4, addr("10.99.0.6")); err != nil || p.String() != "10.99.0.6/29" {
+		t.Errorf("static free: %v, %v", p, err)
+	}
+	if _, err := s.Request("n1", "e", 4, netip.Addr{}); err == nil || err.Error() != "no available IPv4 addresses on this network's address pools: app (n1)" {
+		t.Errorf("exhausted: %v", err)
+	}
+	if err := s.Release("n1", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Request("n1", "e", 4, netip.Addr{}); err != nil || p.String() != "10.99.0.2/29" {
+		t.Errorf("after release: %v, %v", p, err)
+	}
+}
+
+func TestStoreSerialAndRange(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	rs, err := s.Create("n", "n", []Range{{Subnet: pfx("10.0.0.0/24"), IPRange: pfx("10.0.0.128/25")}, {Subnet: pfx("fd00:1::/64")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Gateway != addr("10.0.0.128") || rs[1].Gateway != addr("fd00:1::1") {
+		t.Errorf("gateways %v %v", rs[0].Gateway, rs[1].Gateway)
+	}
+	a, _ := s.Request("n", "a", 4, netip.Addr{})
+	s.Release("n", "a")
+	b, _ := s.Request("n", "b", 4, netip.Addr{})
+	if a.Addr() != addr("10.0.0.129") || b.Addr() != addr("10.0.0.130") {
+		t.Errorf("serial: %v then %v; a released address must not be reused at once", a, b)
+	}
+	if p, err := s.Request("n", "a", 6, netip.Addr{}); err != nil || p.String() != "fd00:1::2/64" {
+		t.Errorf("IPv6: %v, %v", p, err)
+	}
+	if p, err := s.Request("n", "c", 4, addr("10.0.0.5")); err != nil || p.String() != "10.0.0.5/24" {
+		t.Errorf("static outside ip-range but in subnet: %v, %v", p, err)
+	}
+}
+
+// TestStoreCrashSafety reopens the store after writes, as a restart after
+// kill -9 does: what was acknowledged is there, a torn temporary file is
+// ignored, and no address is handed out twice.
+func TestStoreCrashSafety(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	if _, err := s.Create("n", "app", []Range{{Subnet: pfx("10.1.0.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if _, err := s.Request("n", string(rune('a'+i)), 4, netip.Addr{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	before := s.Owners("n")
+	// A write interrupted before its rename: a torn temporary file.
+	if err := os.WriteFile(filepath.Join(dir, ".tmp-n.json-123"), []byte(`{"ID":"n","Addrs":{"10.1`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	after := s2.Owners("n")
+	if len(after) != len(before) || len(after) != 21 {
+		t.Fatalf("reopened with %d allocations, want %d", len(after), len(before))
+	}
+	for a, o := range before {
+		if after[a] != o {
+			t.Errorf("%v: owner %q after reopen, %q before", a, after[a], o)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".tmp-n.json-123")); !os.IsNotExist(err) {
+		t.Errorf("torn temp file left behind: %v", err)
+	}
+	p, err := s2.Request("n", "new", 4, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, dup := before[p.Addr()]; dup {
+		t.Errorf("address %v handed out again after reopen", p)
+	}
+	if p.Addr() != addr("10.1.0.22") {
+		t.Errorf("next address %v, want 10.1.0.22 (serial continues after reopen)", p)
+	}
+	if err := s2.Delete("n"); err != nil {
+		t.Fatal(err)
+	}
+	s3, _ := Open(dir)
+	if s3.Ranges("n") != nil {
+		t.Errorf("deleted network back after reopen")
+	}
+}
