@@ -16,7 +16,6 @@ import (
 	"time"
 	"weak"
 
-	apiexec "skiffd/internal/api/exec"
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
@@ -428,7 +427,7 @@ func (e *Engine) startableExec(id string) (*execRecord, *container.Container, *s
 // process is started are the request's; a start that fails after the
 // connection is taken over is reported in the stream, as dockerd does
 // (the CLI then reads exit code 126 from inspect).
-func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec.StartConfig) error {
+func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *types.ExecStartConfig) error {
 	x, c, rc, err := e.startableExec(id)
 	if err != nil {
 		return err
