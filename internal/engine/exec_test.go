@@ -7,13 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"weak"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
@@ -651,36 +649,5 @@ func TestEngineExecResizeDuringSession(t *testing.T) {
 	go io.Copy(io.Discard, outR)
 	if err := <-done; err != nil {
 		t.Errorf("start = %v", err)
-	}
-}
-
-// TestExecStoreFollowsEngine checks that the execs of an engine are
-// reached through that engine only, and forgotten once it is collected.
-func TestExecStoreFollowsEngine(t *testing.T) {
-	a, b := &Engine{}, &Engine{}
-	if a.execStore() == b.execStore() || a.execStore() != a.execStore() {
-		t.Fatal("engines share an exec store, or one engine has two")
-	}
-	keys := []weak.Pointer[Engine]{weak.Make(a), weak.Make(b)}
-	stored := func() int {
-		n := 0
-		for _, k := range keys {
-			if _, ok := execStores.Load(k); ok {
-				n++
-			}
-		}
-		return n
-	}
-	if n := stored(); n != 2 {
-		t.Fatalf("%d of the two engines have a stored exec store", n)
-	}
-	runtime.KeepAlive(a)
-	runtime.KeepAlive(b)
-	for deadline := time.Now().Add(10 * time.Second); stored() > 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d exec stores left after their engines were collected", stored())
-		}
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
 	}
 }
