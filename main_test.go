@@ -69,7 +69,7 @@ var leaves = map[string][]string{
 	"netlink":    {"errdefs", "sys"},
 	"sys":        nil,
 	"userdb":     {"errdefs"},
-	"atomicfile": {"errdefs", "sys"},
+	"atomicfile": {"errdefs"},
 	"timestamp":  {"errdefs"},
 }
 

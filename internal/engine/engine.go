@@ -1,7 +1,8 @@
 // Package engine is skiffd's backend: it owns the stores and mechanisms
 // (images, containers, volumes, events, runtime) and orders what happens on
-// each API operation. It never imports the API packages; package main checks
-// that *Engine satisfies each module's Backend interface.
+// each API operation. It never imports the API handler packages, only
+// internal/api/types; package main checks that *Engine satisfies each
+// module's Backend interface.
 package engine
 
 import (
