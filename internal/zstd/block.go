@@ -1,6 +1,15 @@
 package zstd
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// errSeqBits reports a sequences bitstream with bits left over (or read
+// past its start) once all sequences are decoded. The reference decoder's
+// "long" sequence path (used for large windows) does not check this and
+// decodes such corrupted blocks; this decoder always refuses them.
+var errSeqBits = fmt.Errorf("%w: sequences bitstream not consumed exactly", ErrCorrupt)
 
 // Code tables of RFC 8878 section 3.1.1.3.2.1: baseline and extra bits per
 // literals-length and match-length code.
@@ -388,7 +397,7 @@ func (d *blockDecoder) sequences(in, lits, out []byte, op, blockMax, window int)
 		}
 	}
 	if br.remaining() != 0 {
-		return 0, errCorrupt("sequences bitstream not consumed exactly")
+		return 0, errSeqBits
 	}
 	d.rep = rep
 	if len(lits) > limit-op {
