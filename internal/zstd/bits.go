@@ -39,9 +39,12 @@ func (b *revBits) init(in []byte) error {
 // refill loads bytes until cont holds at least 57 bits or the input is
 // exhausted.
 func (b *revBits) refill() {
-	if b.n > 56 {
-		return
+	if b.n <= 56 {
+		b.load()
 	}
+}
+
+func (b *revBits) load() {
 	if b.off >= 8 {
 		m := (63 - b.n) >> 3 // whole bytes that fit
 		v := binary.LittleEndian.Uint64(b.in[b.off-8:])
@@ -59,23 +62,26 @@ func (b *revBits) refill() {
 
 // read returns the next k bits (k <= 56), most significant first.
 func (b *revBits) read(k int) uint64 {
-	if k == 0 {
-		return 0
+	if b.n >= k {
+		b.n -= k
+		return (b.cont >> b.n) & (1<<k - 1)
 	}
+	return b.readSlow(k)
+}
+
+func (b *revBits) readSlow(k int) uint64 {
+	b.refill()
 	if b.n < k {
-		b.refill()
-		if b.n < k {
-			// Past the start: the missing low bits are zeros.
-			var v uint64
-			if b.n > 0 {
-				v = (b.cont & (1<<b.n - 1)) << (k - b.n)
-				b.over += k - b.n
-			} else {
-				b.over += k
-			}
-			b.n = 0
-			return v
+		// Past the start: the missing low bits are zeros.
+		var v uint64
+		if b.n > 0 {
+			v = (b.cont & (1<<b.n - 1)) << (k - b.n)
+			b.over += k - b.n
+		} else {
+			b.over += k
 		}
+		b.n = 0
+		return v
 	}
 	b.n -= k
 	return (b.cont >> b.n) & (1<<k - 1)
