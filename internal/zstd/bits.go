@@ -9,16 +9,16 @@ import (
 // written forward but read from its last byte towards its first, and the
 // highest set bit of the last byte marks where the data starts.
 //
-// cont holds n valid bits in its low bits; the next bits to read are the
-// highest of those. Reads past the start of the stream yield zeros and are
-// counted in over, so callers check for an overread once, at the end or
-// where the format defines it.
+// cont holds n valid bits at its top, the next bit to read in bit 63, and
+// zeros below them, so a read is two shifts. Reads past the start of the
+// stream yield zeros and are counted in over, so callers check for an
+// overread once, at the end or where the format defines it.
 type revBits struct {
 	in   []byte
 	off  int // bytes of in not yet loaded into cont: in[:off]
 	cont uint64
-	n    int // valid bits in cont
-	over int // bits read past the start of the stream
+	n    uint // valid bits in cont
+	over int  // bits read past the start of the stream
 }
 
 func (b *revBits) init(in []byte) error {
@@ -30,9 +30,9 @@ func (b *revBits) init(in []byte) error {
 		return errCorrupt("bitstream end marker missing")
 	}
 	*b = revBits{in: in, off: len(in)}
-	b.refill()
+	b.load()
 	// Skip the zero padding and the marker bit itself.
-	b.n -= bits.LeadingZeros8(last) + 1
+	b.skip(uint(bits.LeadingZeros8(last)) + 1)
 	return nil
 }
 
@@ -46,69 +46,62 @@ func (b *revBits) refill() {
 
 func (b *revBits) load() {
 	if b.off >= 8 {
-		m := (63 - b.n) >> 3 // whole bytes that fit
-		v := binary.LittleEndian.Uint64(b.in[b.off-8:])
-		b.cont = b.cont<<(8*m) | v>>(64-8*m)
-		b.off -= m
+		m := (64 - b.n) >> 3 // whole bytes that fit
+		w := binary.LittleEndian.Uint64(b.in[b.off-8:]) >> (64 - 8*m)
+		b.cont |= w << (64 - b.n - 8*m)
+		b.off -= int(m)
 		b.n += 8 * m
 		return
 	}
 	for b.n <= 56 && b.off > 0 {
 		b.off--
-		b.cont = b.cont<<8 | uint64(b.in[b.off])
+		b.cont |= uint64(b.in[b.off]) << (56 - b.n)
 		b.n += 8
 	}
 }
 
 // read returns the next k bits (k <= 56), most significant first.
-func (b *revBits) read(k int) uint64 {
-	if b.n >= k {
-		b.n -= k
-		return (b.cont >> b.n) & (1<<k - 1)
+func (b *revBits) read(k uint) uint64 {
+	if b.n < k {
+		b.short(k)
 	}
-	return b.readSlow(k)
+	v := b.cont >> (64 - k)
+	b.cont <<= k
+	b.n -= k
+	return v
 }
 
-func (b *revBits) readSlow(k int) uint64 {
+// short refills for a read of k bits; past the start of the stream it
+// counts the missing bits as overread, and the zeros below the valid bits
+// of cont stand in for them.
+func (b *revBits) short(k uint) {
 	b.refill()
 	if b.n < k {
-		// Past the start: the missing low bits are zeros.
-		var v uint64
-		if b.n > 0 {
-			v = (b.cont & (1<<b.n - 1)) << (k - b.n)
-			b.over += k - b.n
-		} else {
-			b.over += k
-		}
-		b.n = 0
-		return v
+		b.over += int(k - b.n)
+		b.n = k
 	}
-	b.n -= k
-	return (b.cont >> b.n) & (1<<k - 1)
 }
 
 // peek returns the next k bits without consuming them, zero-padded past the
 // start of the stream. The caller must have refilled.
-func (b *revBits) peek(k int) uint64 {
-	if b.n >= k {
-		return (b.cont >> (b.n - k)) & (1<<k - 1)
-	}
-	return (b.cont & (1<<b.n - 1)) << (k - b.n)
+func (b *revBits) peek(k uint) uint64 {
+	return b.cont >> (64 - k)
 }
 
 // skip consumes k bits after a peek.
-func (b *revBits) skip(k int) {
+func (b *revBits) skip(k uint) {
 	if k > b.n {
-		b.over += k - b.n
-		b.n = 0
+		b.over += int(k - b.n)
+		b.cont, b.n = 0, 0
 		return
 	}
+	b.cont <<= k
 	b.n -= k
 }
 
 // remaining reports the bits not yet read; negative after an overread.
 func (b *revBits) remaining() int {
-	return b.n + 8*b.off - b.over
+	return int(b.n) + 8*b.off - b.over
 }
 
 // fwdBits reads a forward, little-endian bitstream as used by FSE table

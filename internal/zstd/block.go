@@ -324,20 +324,34 @@ func (d *blockDecoder) sequences(in, lits, out []byte, op, blockMax, window int)
 		return 0, err
 	}
 	llT, mlT, ofT := d.ll.states, d.ml.states, d.of.states
-	llS := br.read(d.ll.accLog)
-	ofS := br.read(d.of.accLog)
-	mlS := br.read(d.ml.accLog)
+	llS := br.read(uint(d.ll.accLog))
+	ofS := br.read(uint(d.of.accLog))
+	mlS := br.read(uint(d.ml.accLog))
 	rep := d.rep
 	for i := 0; i < nseq; i++ {
 		le, me, oe := llT[llS], mlT[mlS], ofT[ofS]
+		ofCode, mlb, llb := uint(oe.sym), uint(mlBits[me.sym]), uint(llBits[le.sym])
 		br.refill()
-		ofCode := int(oe.sym)
-		ofVal := 1<<ofCode + int(br.read(ofCode))
-		if br.n < 32 {
-			br.refill()
+		var ofExtra, mlExtra, llExtra uint64
+		if total := ofCode + mlb + llb; br.n >= total {
+			// The usual case, read without per-field checks (shifts by
+			// 64 give zero in Go, as a field of width 0 needs).
+			c := br.cont
+			ofExtra = c >> (64 - ofCode)
+			c <<= ofCode
+			mlExtra = c >> (64 - mlb)
+			c <<= mlb
+			llExtra = c >> (64 - llb)
+			br.cont = c << llb
+			br.n -= total
+		} else {
+			ofExtra = br.read(ofCode)
+			mlExtra = br.read(mlb)
+			llExtra = br.read(llb)
 		}
-		ml := int(mlBase[me.sym]) + int(br.read(int(mlBits[me.sym])))
-		ll := int(llBase[le.sym]) + int(br.read(int(llBits[le.sym])))
+		ofVal := 1<<ofCode + int(ofExtra)
+		ml := int(mlBase[me.sym]) + int(mlExtra)
+		ll := int(llBase[le.sym]) + int(llExtra)
 		var off int
 		if ofVal > 3 {
 			off = ofVal - 3
@@ -366,9 +380,21 @@ func (d *blockDecoder) sequences(in, lits, out []byte, op, blockMax, window int)
 		}
 		if i != nseq-1 {
 			br.refill()
-			llS = uint64(le.base) + br.read(int(le.nbBits))
-			mlS = uint64(me.base) + br.read(int(me.nbBits))
-			ofS = uint64(oe.base) + br.read(int(oe.nbBits))
+			lb, mb, ob := uint(le.nbBits), uint(me.nbBits), uint(oe.nbBits)
+			if total := lb + mb + ob; br.n >= total {
+				c := br.cont
+				llS = uint64(le.base) + c>>(64-lb)
+				c <<= lb
+				mlS = uint64(me.base) + c>>(64-mb)
+				c <<= mb
+				ofS = uint64(oe.base) + c>>(64-ob)
+				br.cont = c << ob
+				br.n -= total
+			} else {
+				llS = uint64(le.base) + br.read(lb)
+				mlS = uint64(me.base) + br.read(mb)
+				ofS = uint64(oe.base) + br.read(ob)
+			}
 		}
 
 		// Execute: ll literals, then ml bytes from off back.

@@ -67,8 +67,8 @@ func (t *hufTable) read(in []byte, fseScratch *fseTable) (int, error) {
 		// past the start of the stream, after one last symbol of the
 		// other state (RFC 8878 section 4.2.1.2).
 		st := fseScratch.states
-		s1 := br.read(accLog)
-		s2 := br.read(accLog)
+		s1 := br.read(uint(accLog))
+		s2 := br.read(uint(accLog))
 		for {
 			if n >= 255 {
 				return 0, errCorrupt("too many Huffman weights")
@@ -76,7 +76,7 @@ func (t *hufTable) read(in []byte, fseScratch *fseTable) (int, error) {
 			e := st[s1]
 			weights[n] = e.sym
 			n++
-			s1 = uint64(e.base) + br.read(int(e.nbBits))
+			s1 = uint64(e.base) + br.read(uint(e.nbBits))
 			if br.remaining() < 0 {
 				if n >= 255 {
 					return 0, errCorrupt("too many Huffman weights")
@@ -91,7 +91,7 @@ func (t *hufTable) read(in []byte, fseScratch *fseTable) (int, error) {
 			e = st[s2]
 			weights[n] = e.sym
 			n++
-			s2 = uint64(e.base) + br.read(int(e.nbBits))
+			s2 = uint64(e.base) + br.read(uint(e.nbBits))
 			if br.remaining() < 0 {
 				if n >= 255 {
 					return 0, errCorrupt("too many Huffman weights")
@@ -173,26 +173,29 @@ func (t *hufTable) decode(out, in []byte) error {
 	if err := br.init(in); err != nil {
 		return err
 	}
-	mb := t.maxBits
+	mb := uint(t.maxBits)
 	ent := t.entries
 	i := 0
-	// Four symbols per refill while at least 4*11 bits are buffered.
+	// Four symbols per refill while at least 4*maxBits bits are buffered.
 	for i+4 <= len(out) {
 		br.refill()
 		if br.n < 4*mb {
 			break
 		}
+		cont, n := br.cont, br.n
 		for k := 0; k < 4; k++ {
-			e := ent[(br.cont>>(br.n-mb))&(1<<mb-1)]
-			br.n -= int(e.nbBits)
+			e := ent[cont>>(64-mb)]
+			cont <<= e.nbBits
+			n -= uint(e.nbBits)
 			out[i+k] = e.sym
 		}
+		br.cont, br.n = cont, n
 		i += 4
 	}
 	for ; i < len(out); i++ {
 		br.refill()
 		e := ent[br.peek(mb)]
-		br.skip(int(e.nbBits))
+		br.skip(uint(e.nbBits))
 		out[i] = e.sym
 	}
 	if br.remaining() != 0 {
