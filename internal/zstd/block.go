@@ -6,9 +6,10 @@ import (
 )
 
 // errSeqBits reports a sequences bitstream with bits left over (or read
-// past its start) once all sequences are decoded. The reference decoder's
-// "long" sequence path (used for large windows) does not check this and
-// decodes such corrupted blocks; this decoder always refuses them.
+// past its start) once all sequences are decoded. No encoder writes such a
+// block; libzstd 1.5.4 (the zstd tool the tests compare with) checks this on
+// only some of its decoding paths and decodes some of these corrupted
+// blocks, which this decoder always refuses.
 var errSeqBits = fmt.Errorf("%w: sequences bitstream not consumed exactly", ErrCorrupt)
 
 // Code tables of RFC 8878 section 3.1.1.3.2.1: baseline and extra bits per
