@@ -332,6 +332,11 @@ func (d *blockDecoder) sequences(in, lits, out []byte, op, blockMax, window int)
 	for i := 0; i < nseq; i++ {
 		le, me, oe := llT[llS], mlT[mlS], ofT[ofS]
 		ofCode, mlb, llb := uint(oe.sym), uint(mlBits[me.sym]), uint(llBits[le.sym])
+		if ofCode > maxWindowLog {
+			// The offset would be at least 1<<28 - 3, beyond any window
+			// accepted (and beyond int on 32-bit platforms).
+			return 0, errCorrupt("match offset beyond the window")
+		}
 		br.refill()
 		var ofExtra, mlExtra, llExtra uint64
 		if total := ofCode + mlb + llb; br.n >= total {

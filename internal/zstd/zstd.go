@@ -32,7 +32,9 @@ import (
 // support at least 8 MiB; dockerd and containerd cap theirs through their
 // decoder's options too. A larger window would let one layer make the
 // daemon allocate gigabytes.
-const MaxWindow = 1 << 27
+const MaxWindow = 1 << maxWindowLog
+
+const maxWindowLog = 27
 
 const (
 	frameMagic       = 0xFD2FB528
