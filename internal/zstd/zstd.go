@@ -87,6 +87,8 @@ type Reader struct {
 	blockMax    int
 	hash        xxh64
 
+	scratch [maxFrameHeaderSz]byte // headers; a field so reads do not allocate
+
 	hist []byte // frame history, then the block being read out
 	rpos int    // hist[rpos:] is not yet returned to the caller
 	blk  []byte // compressed block
@@ -167,7 +169,7 @@ func (z *Reader) readFull(p []byte, what string) error {
 // nextFrame reads a frame header, or skips a skippable frame. It returns
 // io.EOF at a clean end of input between frames.
 func (z *Reader) nextFrame() error {
-	var hdr [maxFrameHeaderSz]byte
+	hdr := z.scratch[:]
 	n, err := io.ReadFull(z.in, hdr[:4])
 	if err != nil {
 		if err == io.EOF && n == 0 {
@@ -274,11 +276,11 @@ func (z *Reader) endFrame() error {
 		return fmt.Errorf("%w: frame content size is %d, decoded %d bytes", ErrCorrupt, z.contentSize, z.produced)
 	}
 	if z.hasChecksum {
-		var sum [checksumSize]byte
-		if err := z.readFull(sum[:], "content checksum"); err != nil {
+		sum := z.scratch[:checksumSize]
+		if err := z.readFull(sum, "content checksum"); err != nil {
 			return err
 		}
-		if binary.LittleEndian.Uint32(sum[:]) != uint32(z.hash.sum()) {
+		if binary.LittleEndian.Uint32(sum) != uint32(z.hash.sum()) {
 			return ErrChecksum
 		}
 	}
@@ -319,8 +321,8 @@ func (z *Reader) room() {
 
 // block decodes the next block into hist.
 func (z *Reader) block() error {
-	var bh [blockHeaderSize]byte
-	if err := z.readFull(bh[:], "block header"); err != nil {
+	bh := z.scratch[:blockHeaderSize]
+	if err := z.readFull(bh, "block header"); err != nil {
 		return err
 	}
 	h := uint32(bh[0]) | uint32(bh[1])<<8 | uint32(bh[2])<<16
@@ -343,8 +345,8 @@ func (z *Reader) block() error {
 		if size > z.blockMax {
 			return errCorrupt("RLE block larger than the block maximum")
 		}
-		var b [1]byte
-		if err := z.readFull(b[:], "RLE block"); err != nil {
+		b := z.scratch[:1]
+		if err := z.readFull(b, "RLE block"); err != nil {
 			return err
 		}
 		z.hist = z.hist[:start+size]
