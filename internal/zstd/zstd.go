@@ -41,7 +41,6 @@ const (
 	skippableMagic   = 0x184D2A50 // low 4 bits free
 	skippableMask    = 0xFFFFFFF0
 	maxBlockSize     = 128 << 10 // Block_Maximum_Size cap
-	minWindow        = 1 << 10
 	blockHeaderSize  = 3
 	checksumSize     = 4
 	maxFrameHeaderSz = 14
