@@ -36,7 +36,11 @@ func TestFileMerge(t *testing.T) {
 		"debug": true,
 		"log-level": "Error",
 		"live-restore": false,
-		"shutdown-timeout": 30
+		"shutdown-timeout": 30,
+		"insecure-registries": ["reg.local:5000"],
+		"registry-mirrors": ["https://mirror.local"],
+		"max-concurrent-downloads": 4,
+		"max-concurrent-uploads": 6
 	}`))
 	// Flags the file does not set still apply alongside it.
 	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, true))
@@ -61,8 +65,12 @@ func TestFileMerge(t *testing.T) {
 		Debug:           true,
 		LogLevel:        "error",
 		ConfigFile:      path,
-		LiveRestore:     false,
-		ShutdownTimeout: 30,
+		LiveRestore:            false,
+		ShutdownTimeout:        30,
+		InsecureRegistries:     []string{"reg.local:5000"},
+		RegistryMirrors:        []string{"https://mirror.local"},
+		MaxConcurrentDownloads: 4,
+		MaxConcurrentUploads:   6,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("Parse with file =\n%+v\nwant\n%+v", *cfg, want)
