@@ -112,4 +112,3 @@ func searchV1(ctx context.Context, hc *http.Client, base *url.URL, term string, 
 	}
 	return body.Results, nil
 }
-

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -163,4 +165,36 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.report(p.n, p.total)
 	}
 	return n, err
+}
+
+// registryInfo is /info's RegistryConfig as dockerd shapes it: the
+// insecure CIDRs (loopback always), an IndexConfigs entry for Docker Hub
+// with the mirrors and one per insecure registry named by host, and the
+// mirrors, each with dockerd's trailing slash.
+func (r *registryState) registryInfo() types.RegistryConfig {
+	mirrors := []string{}
+	for _, m := range r.cfg.Mirrors {
+		if !strings.HasSuffix(m, "/") {
+			m += "/"
+		}
+		mirrors = append(mirrors, m)
+	}
+	rc := types.RegistryConfig{
+		InsecureRegistryCIDRs: []string{"127.0.0.0/8", "::1/128"},
+		IndexConfigs: map[string]*types.IndexInfo{
+			"docker.io": {Name: "docker.io", Mirrors: mirrors, Secure: true, Official: true},
+		},
+		Mirrors: mirrors,
+	}
+	for _, ir := range r.cfg.InsecureRegistries {
+		if _, n, err := net.ParseCIDR(ir); err == nil {
+			if !slices.Contains(rc.InsecureRegistryCIDRs, n.String()) {
+				rc.InsecureRegistryCIDRs = append(rc.InsecureRegistryCIDRs, n.String())
+			}
+			continue
+		}
+		host := strings.TrimPrefix(strings.TrimPrefix(ir, "http://"), "https://")
+		rc.IndexConfigs[host] = &types.IndexInfo{Name: host, Mirrors: []string{}, Secure: false, Official: false}
+	}
+	return rc
 }
