@@ -72,7 +72,7 @@ func (e *Engine) PullImage(ctx context.Context, opts types.ImagePullOptions, pro
 	if tagOrDigest == "" {
 		tagOrDigest = ref.Digest()
 	}
-	out(types.ProgressMessage{Status: "Pulling from " + ref.FamiliarName(), ID: tagOrDigest})
+	out(types.ProgressMessage{Status: "Pulling from " + ref.Path(), ID: tagOrDigest})
 
 	rawConfig, err := readConfigBlob(ctx, repo, m.Image.Config)
 	if err != nil {
