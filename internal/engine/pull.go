@@ -331,6 +331,15 @@ func (e *Engine) downloadLayer(ctx context.Context, repo *distribution.Repositor
 	defer closeDecomp()
 	staged, err := e.layers.Stage(ctx, tarStream)
 	if err != nil {
+		// Corrupt bytes usually break the decompressor or the tar reader
+		// before the blob's end, where the digest is checked. dockerd,
+		// which verifies before unpacking, reports the digest; so does
+		// skiffd when the rest of the blob proves it wrong.
+		if ctx.Err() == nil {
+			if _, verr := io.Copy(io.Discard, pr); verr != nil && errdefs.KindOf(verr) == errdefs.ErrInvalidParameter {
+				return nil, verr
+			}
+		}
 		return nil, err
 	}
 	// The decompressor may stop at the end of its data before the blob
