@@ -2,9 +2,18 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -311,5 +320,140 @@ func TestE2ERegistryKillMidPull(t *testing.T) {
 	dockerOK(t, dst, "pull", ref)
 	if got := regInspect(t, dst, ref, "{{.Id}}"); got != id {
 		t.Errorf("pull after relaunch gave %s, want %s", got, id)
+	}
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key into dir.
+func selfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
+}
+
+// TestE2ERegistryLogin logs in to a TLS registry with htpasswd users
+// through the real CLI: a wrong password gets dockerd's 401 text, the right
+// one "Login Succeeded", after which the CLI's stored credentials (sent as
+// X-Registry-Auth) let push and pull through while an anonymous pull is
+// refused.
+func TestE2ERegistryLogin(t *testing.T) {
+	certFile, keyFile := selfSignedCert(t, t.TempDir())
+	reg := skifftest.StartRegistry(t, skifftest.RegistryOptions{CertFile: certFile, KeyFile: keyFile, Htpasswd: map[string]string{"alice": "secret"}})
+	d := skifftest.Start(t)
+
+	res := d.Docker(t, "login", reg, "-u", "alice", "-p", "wrong")
+	if want := "login attempt to https://" + reg + "/v2/ failed with status: 401 Unauthorized"; res.ExitCode == 0 || !strings.Contains(res.Stderr, want) {
+		t.Errorf("login with a wrong password: %v, want %q", res, want)
+	}
+	res = d.Docker(t, "login", reg, "-u", "alice", "-p", "secret")
+	if res.ExitCode != 0 || !strings.Contains(res.Stdout, "Login Succeeded") {
+		t.Fatalf("login: %v", res)
+	}
+	id := loadRegistryImage(t, d, "app:1.0", nil)
+	ref := reg + "/team/app:2"
+	pushImage(t, d, id, ref)
+
+	other := skifftest.Start(t)
+	// Through the API: the CLI answers a 401 by prompting for a login.
+	if r := other.Do(t, "POST", "/images/create?fromImage="+url.QueryEscape(reg+"/team/app")+"&tag=2", nil, nil); r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, "no basic auth credentials") {
+		t.Errorf("anonymous pull from a registry that needs a login: %d %s", r.Status, r.Body)
+	}
+	if res := other.Docker(t, "login", reg, "-u", "alice", "-p", "secret"); res.ExitCode != 0 {
+		t.Fatalf("login: %v", res)
+	}
+	dockerOK(t, other, "pull", ref)
+	if got := regInspect(t, other, ref, "{{.Id}}"); got != id {
+		t.Errorf("pulled %s, want %s", got, id)
+	}
+}
+
+// manifestOf returns the raw manifest of repo:tag, its digest and type.
+func manifestOf(t *testing.T, reg, repo, tag string) (raw []byte, digest, mediaType string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+reg+"/v2/"+repo+"/manifests/"+tag, nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ = io.ReadAll(resp.Body)
+	sum := sha256.Sum256(raw)
+	return raw, "sha256:" + hex.EncodeToString(sum[:]), resp.Header.Get("Content-Type")
+}
+
+// TestE2ERegistryPlatformIndex builds a manifest list with an amd64 and an
+// arm64 entry and pulls it with and without --platform.
+func TestE2ERegistryPlatformIndex(t *testing.T) {
+	reg := skifftest.StartRegistry(t, skifftest.RegistryOptions{})
+	src := skifftest.Start(t)
+	amdID := loadRegistryImage(t, src, "app:amd", nil)
+	armID := loadRegistryImage(t, src, "app:arm", skifftest.Tar(t, []skifftest.Entry{{Name: "arm.txt", Body: "arm\n"}}))
+	pushImage(t, src, amdID, reg+"/team/app:amd")
+	pushImage(t, src, armID, reg+"/team/app:arm")
+	type entry struct {
+		MediaType string            `json:"mediaType"`
+		Digest    string            `json:"digest"`
+		Size      int               `json:"size"`
+		Platform  map[string]string `json:"platform"`
+	}
+	var entries []entry
+	for _, e := range []struct{ tag, arch, variant string }{{"amd", "amd64", ""}, {"arm", "arm64", "v8"}} {
+		raw, d, mt := manifestOf(t, reg, "team/app", e.tag)
+		p := map[string]string{"os": "linux", "architecture": e.arch}
+		if e.variant != "" {
+			p["variant"] = e.variant
+		}
+		entries = append(entries, entry{mt, d, len(raw), p})
+	}
+	list, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json", "manifests": entries})
+	req, _ := http.NewRequest("PUT", "http://"+reg+"/v2/team/app/manifests/multi", bytes.NewReader(list))
+	req.Header.Set("Content-Type", "application/vnd.docker.distribution.manifest.list.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("putting the manifest list: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	sum := sha256.Sum256(list)
+	listDigest := "sha256:" + hex.EncodeToString(sum[:])
+
+	dst := skifftest.Start(t)
+	ref := reg + "/team/app:multi"
+	out := dockerOK(t, dst, "pull", "--platform", "linux/arm64", ref)
+	if !strings.Contains(out, "Digest: "+listDigest) {
+		t.Errorf("pull of the list = %q, want the list's digest %s", out, listDigest)
+	}
+	if got := regInspect(t, dst, ref, "{{.Id}} {{json .RepoDigests}}"); got != armID+` ["`+reg+`/team/app@`+listDigest+`"]` {
+		t.Errorf("--platform linux/arm64 gave %s, want %s with the list digest", got, armID)
+	}
+	other := skifftest.Start(t)
+	dockerOK(t, other, "pull", "--platform", "linux/amd64", ref)
+	if got := regInspect(t, other, ref, "{{.Id}}"); got != amdID {
+		t.Errorf("--platform linux/amd64 gave %s, want %s", got, amdID)
+	}
+	if res := other.Docker(t, "pull", "--platform", "linux/s390x", ref); res.ExitCode == 0 || !strings.Contains(res.Stderr, "no matching manifest for linux/s390x") {
+		t.Errorf("pull for a platform the list lacks: %v", res)
 	}
 }
