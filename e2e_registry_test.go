@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -455,5 +456,71 @@ func TestE2ERegistryPlatformIndex(t *testing.T) {
 	}
 	if res := other.Docker(t, "pull", "--platform", "linux/s390x", ref); res.ExitCode == 0 || !strings.Contains(res.Stderr, "no matching manifest for linux/s390x") {
 		t.Errorf("pull for a platform the list lacks: %v", res)
+	}
+}
+
+// TestE2ERegistryConcurrentPullsShareDownloads runs two pulls of the same
+// image at once while the base layer's download is held back: the registry
+// serves that blob once, and both pulls succeed.
+func TestE2ERegistryConcurrentPullsShareDownloads(t *testing.T) {
+	reg := skifftest.StartRegistry(t, skifftest.RegistryOptions{})
+	src := skifftest.Start(t)
+	id := loadRegistryImage(t, src, "app:1.0", nil)
+	pushImage(t, src, id, reg+"/team/app:2")
+	base := manifestLayers(t, reg, "team/app", "2")[0]
+	var gets atomic.Int32
+	started := make(chan struct{}, 4)
+	release := make(chan struct{})
+	proxy := blobProxy(t, reg, base, func(w http.ResponseWriter, r *http.Request, blob []byte) {
+		gets.Add(1)
+		started <- struct{}{}
+		w.Header().Set("Content-Length", strconv.Itoa(len(blob)))
+		w.Write(blob[:len(blob)/2])
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(blob[len(blob)/2:])
+	})
+	d := skifftest.Start(t)
+	ref := proxy + "/team/app:2"
+	first := make(chan skifftest.Result, 1)
+	go func() { first <- d.Docker(t, "pull", ref) }()
+	<-started
+	// The second pull, through the API, gets as far as the layers while the
+	// first holds the download: its stream lists the base layer as being
+	// pulled, and only then is the blob let through.
+	req, _ := http.NewRequest("POST", "http://skiffd/v1.50/images/create?fromImage="+url.QueryEscape(proxy+"/team/app")+"&tag=2", nil)
+	req.Header.Set("X-Registry-Auth", "e30=")
+	resp, err := d.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var second []string
+	for sc.Scan() {
+		second = append(second, sc.Text())
+		if strings.Contains(sc.Text(), "Pulling fs layer") && strings.Contains(sc.Text(), base[7:19]) {
+			break
+		}
+	}
+	close(release)
+	for sc.Scan() {
+		second = append(second, sc.Text())
+	}
+	if last := second[len(second)-1]; !strings.Contains(last, "Status: ") {
+		t.Errorf("second pull ended with %s, want a status", last)
+	}
+	if res := <-first; res.ExitCode != 0 {
+		t.Fatalf("first pull: %v", res)
+	}
+	if n := gets.Load(); n != 1 {
+		t.Errorf("the base layer was fetched %d times by two concurrent pulls, want once", n)
+	}
+	if got := regInspect(t, d, ref, "{{.Id}}"); got != id {
+		t.Errorf("image %s, want %s", got, id)
 	}
 }

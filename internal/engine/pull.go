@@ -286,6 +286,12 @@ func (e *Engine) pullLayers(ctx context.Context, repo *distribution.Repository, 
 // waiting for the parent, so no order of completion can deadlock.
 func (e *Engine) fetchLayer(ctx context.Context, repo *distribution.Repository, d distribution.Descriptor, diffID, parent string, waitParent func() error, out progressFunc) (layer.Layer, error) {
 	id := shortID(string(d.Digest))
+	// A flight for this chain may have ended between this pull's check and
+	// its joining: then the layer is here, and is not downloaded again.
+	if l, err := e.layers.Get(layer.ChainID(parent, diffID)); err == nil {
+		out.step(id, "Already exists")
+		return l, nil
+	}
 	if err := acquire(ctx, e.reg.downloads, func() { out.step(id, "Waiting") }); err != nil {
 		return layer.Layer{}, err
 	}
