@@ -105,6 +105,23 @@ func TestE2ERegistryRoundTrip(t *testing.T) {
 		t.Errorf("second pull = %q, want up to date without downloads", out)
 	}
 
+	// The API, not `docker events --until 0s`: the events are less than a
+	// second old here.
+	events := func(d *skifftest.Daemon) string {
+		return d.Do(t, "GET", "/events?since=0&until="+strconv.FormatInt(time.Now().Unix()+1, 10)+"&filters="+url.QueryEscape(`{"type":["image"]}`), nil, nil).Body
+	}
+	if ev := events(dst); !strings.Contains(ev, `"Action":"pull","Actor":{"ID":"`+ref+`","Attributes":{"name":"`+ref+`"}}`) {
+		t.Errorf("events after a pull = %q, want pull %s", ev, ref)
+	}
+	if ev := events(src); !strings.Contains(ev, `"Action":"push","Actor":{"ID":"`+ref+`","Attributes":{"name":"`+ref+`"}}`) {
+		t.Errorf("events after a push = %q, want push %s", ev, ref)
+	}
+
+	// A registry without the v1 search API: dockerd's error, no results.
+	if res := dst.Docker(t, "search", reg+"/team"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Unexpected status code 404") {
+		t.Errorf("docker search on a registry without search: %v", res)
+	}
+
 	// By digest, into a daemon that has none of it.
 	byDigest := reg + "/team/app@" + digest
 	third := skifftest.Start(t)
