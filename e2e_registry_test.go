@@ -117,6 +117,15 @@ func TestE2ERegistryRoundTrip(t *testing.T) {
 		t.Errorf("events after a push = %q, want push %s", ev, ref)
 	}
 
+	// Pushing the pulled image to another repository of the same registry
+	// mounts its blobs instead of uploading them, and reproduces the
+	// manifest byte for byte.
+	dockerOK(t, dst, "tag", ref, reg+"/other/app:3")
+	out = dockerOK(t, dst, "push", reg+"/other/app:3")
+	if !strings.Contains(out, "Mounted from team/app") || !strings.Contains(out, "3: digest: "+digest) {
+		t.Errorf("push of a pulled image elsewhere = %q, want mounts and digest %s", out, digest)
+	}
+
 	// A registry without the v1 search API: dockerd's error, no results.
 	if res := dst.Docker(t, "search", reg+"/team"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Unexpected status code 404") {
 		t.Errorf("docker search on a registry without search: %v", res)

@@ -315,6 +315,7 @@ func (e *Engine) fetchLayer(ctx context.Context, repo *distribution.Repository, 
 		return layer.Layer{}, err
 	}
 	out.step(id, "Pull complete")
+	e.reg.sources.add(diffID, d, repo.Named().Name())
 	return l, nil
 }
 

@@ -185,6 +185,26 @@ func (e *Engine) pushLayer(ctx context.Context, repo *distribution.Repository, c
 		return distribution.Descriptor{}, err
 	}
 	defer func() { <-e.reg.uploads }()
+	target := repo.Named()
+	for _, src := range e.reg.sources.sources(diffID) {
+		from, err := reference.ParseNormalizedNamed(src.Repository)
+		if err != nil || from.Domain() != target.Domain() {
+			continue
+		}
+		desc := distribution.Descriptor{MediaType: src.MediaType, Digest: src.Digest, Size: src.Size}
+		if from.Name() == target.Name() {
+			if ok, err := repo.BlobExists(ctx, src.Digest); err == nil && ok {
+				out.step(id, "Layer already exists")
+				return desc, nil
+			}
+			continue
+		}
+		if ok, err := repo.MountBlob(ctx, src.Digest, from.Path()); err == nil && ok {
+			out.step(id, "Mounted from "+from.Path())
+			e.reg.sources.add(diffID, desc, target.Name())
+			return desc, nil
+		}
+	}
 	f, err := os.CreateTemp(e.opts.DataRoot, atomicfile.TempPrefix+"push-")
 	if err != nil {
 		return distribution.Descriptor{}, err
@@ -208,6 +228,7 @@ func (e *Engine) pushLayer(ctx context.Context, repo *distribution.Repository, c
 	}
 	if exists {
 		out.step(id, "Layer already exists")
+		e.reg.sources.add(diffID, desc, target.Name())
 		return desc, nil
 	}
 	rs := &progressReadSeeker{f: f, total: desc.Size, report: func(n, total int64) { out.bytes(id, "Pushing", n, total) }}
@@ -218,6 +239,7 @@ func (e *Engine) pushLayer(ctx context.Context, repo *distribution.Repository, c
 		return desc, err
 	}
 	out.step(id, "Pushed")
+	e.reg.sources.add(diffID, desc, target.Name())
 	return desc, nil
 }
 

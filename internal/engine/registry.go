@@ -24,6 +24,9 @@ type registryState struct {
 	downloads chan struct{} // a slot per concurrent layer download
 	uploads   chan struct{} // a slot per concurrent layer upload
 
+	// sources maps layers to the compressed blobs known in registries.
+	sources *blobSources
+
 	mu      sync.Mutex
 	flights map[string]*layerFlight // by chain ID
 }
@@ -54,6 +57,7 @@ func newRegistryState(opts Options) *registryState {
 		downloads: make(chan struct{}, down),
 		uploads:   make(chan struct{}, up),
 		flights:   make(map[string]*layerFlight),
+		sources:   openBlobSources(opts.DataRoot),
 	}
 }
 
