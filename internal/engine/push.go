@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"os"
 	"slices"
+	"time"
 
 	"skiffd/internal/api/types"
-	"skiffd/internal/atomicfile"
 	"skiffd/internal/distribution"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/image"
@@ -205,77 +201,54 @@ func (e *Engine) pushLayer(ctx context.Context, repo *distribution.Repository, c
 			return desc, nil
 		}
 	}
-	f, err := os.CreateTemp(e.opts.DataRoot, atomicfile.TempPrefix+"push-")
+	// Compressed while it uploads: the digest is only known at the end,
+	// so the upload is one streamed PATCH closed by the digest, and
+	// nothing touches the disk.
+	l, err := e.layers.Get(chain)
 	if err != nil {
 		return distribution.Descriptor{}, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	h := sha256.New()
-	cw := &countingHashWriter{w: f, h: h}
-	zw := gzip.NewWriter(cw)
-	if err := e.layers.WriteTar(ctx, chain, zw); err != nil {
-		return distribution.Descriptor{}, fmt.Errorf("compress layer %s: %w", diffID, err)
-	}
-	if err := zw.Close(); err != nil {
-		return distribution.Descriptor{}, err
-	}
-	desc := distribution.Descriptor{MediaType: distribution.MediaTypeDockerLayer,
-		Digest: reference.Digest("sha256:" + hex.EncodeToString(h.Sum(nil))), Size: cw.n}
-	exists, err := repo.BlobExists(ctx, desc.Digest)
+	pr, pw := io.Pipe()
+	compressed := make(chan struct{})
+	go func() {
+		defer close(compressed)
+		zw := gzip.NewWriter(pw)
+		counted := &progressWriter{w: zw, total: l.TarSize, report: func(n, total int64) { out.bytes(id, "Pushing", n, total) }}
+		err := e.layers.WriteTar(ctx, chain, counted)
+		if err == nil {
+			err = zw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	desc, err := repo.PushBlobStream(ctx, distribution.MediaTypeDockerLayer, pr)
+	pr.CloseWithError(errPushDone)
+	<-compressed // no progress may follow the response
 	if err != nil {
-		return desc, err
-	}
-	if exists {
-		out.step(id, "Layer already exists")
-		e.reg.sources.add(diffID, desc, target.Name())
-		return desc, nil
-	}
-	rs := &progressReadSeeker{f: f, total: desc.Size, report: func(n, total int64) { out.bytes(id, "Pushing", n, total) }}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return desc, err
-	}
-	if err := repo.PushBlob(ctx, desc, rs); err != nil {
-		return desc, err
+		return distribution.Descriptor{}, err
 	}
 	out.step(id, "Pushed")
 	e.reg.sources.add(diffID, desc, target.Name())
 	return desc, nil
 }
 
-type countingHashWriter struct {
-	w io.Writer
-	h hash.Hash
-	n int64
+// errPushDone stops a layer's compressor once its upload has ended.
+var errPushDone = errors.New("layer upload ended")
+
+// progressWriter reports the bytes written through it, as progressReader
+// does for reads.
+type progressWriter struct {
+	w        io.Writer
+	n, total int64
+	last     time.Time
+	report   func(n, total int64)
 }
 
-func (c *countingHashWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	return n, err
-}
-
-// progressReadSeeker reports upload progress and stays seekable, so that
-// the client can send the body again on a redirect or retry.
-type progressReadSeeker struct {
-	f      *os.File
-	pr     *progressReader
-	total  int64
-	report func(n, total int64)
-}
-
-func (p *progressReadSeeker) Read(b []byte) (int, error) {
-	if p.pr == nil {
-		p.pr = &progressReader{r: p.f, total: p.total, report: p.report}
-	}
-	return p.pr.Read(b)
-}
-
-func (p *progressReadSeeker) Seek(off int64, whence int) (int64, error) {
-	n, err := p.f.Seek(off, whence)
-	if err == nil && p.pr != nil {
-		p.pr.n = n
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	if n > 0 && (p.last.IsZero() || time.Since(p.last) >= progressInterval || p.n == p.total) {
+		p.last = time.Now()
+		p.report(p.n, p.total)
 	}
 	return n, err
 }
