@@ -1,10 +1,15 @@
 package engine
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"errors"
+	"io"
 	"testing"
 
 	"skiffd/internal/api/types"
+	"skiffd/internal/distribution"
 )
 
 // TestProgressBar checks the bars against lines dockerd sent in
@@ -47,5 +52,56 @@ func TestProgressMessageJSON(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("message %d = %s, want %s", i, got[i], want[i])
 		}
+	}
+}
+
+// TestDecompress checks that the content's magic picks the decompressor,
+// and that zstd, by magic or media type, is refused until its decoder is
+// wired.
+func TestDecompress(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("tar bytes"))
+	zw.Close()
+	tests := []struct {
+		name, mediaType string
+		in              []byte
+		want            string
+		err             error
+	}{
+		{"gzip", "application/vnd.docker.image.rootfs.diff.tar.gzip", gz.Bytes(), "tar bytes", nil},
+		{"gzip named plain", "application/vnd.oci.image.layer.v1.tar", gz.Bytes(), "tar bytes", nil},
+		{"plain", "application/vnd.oci.image.layer.v1.tar", []byte("tar bytes"), "tar bytes", nil},
+		{"zstd magic", "application/vnd.oci.image.layer.v1.tar+gzip", []byte{0x28, 0xb5, 0x2f, 0xfd, 0}, "", errZstd},
+		{"zstd type", "application/vnd.oci.image.layer.v1.tar+zstd", []byte("x"), "", errZstd},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, closeFn, err := decompress(tt.mediaType, bytes.NewReader(tt.in))
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("decompress = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeFn()
+			got, err := io.ReadAll(r)
+			if err != nil || string(got) != tt.want {
+				t.Errorf("decompressed %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRegistryInfo(t *testing.T) {
+	r := newRegistryState(Options{Registry: distribution.Config{Mirrors: []string{"https://m.example"}, InsecureRegistries: []string{"10.1.0.0/16", "reg.local:5000"}}})
+	got := r.registryInfo()
+	b, _ := json.Marshal(got)
+	want := `{"InsecureRegistryCIDRs":["127.0.0.0/8","::1/128","10.1.0.0/16"],"IndexConfigs":{"docker.io":{"Name":"docker.io","Mirrors":["https://m.example/"],"Secure":true,"Official":true},"reg.local:5000":{"Name":"reg.local:5000","Mirrors":[],"Secure":false,"Official":false}},"Mirrors":["https://m.example/"]}`
+	if string(b) != want {
+		t.Errorf("registryInfo = %s\nwant %s", b, want)
 	}
 }
