@@ -126,6 +126,11 @@ func TestE2ERegistryRoundTrip(t *testing.T) {
 		t.Errorf("push of a pulled image elsewhere = %q, want mounts and digest %s", out, digest)
 	}
 
+	// An unknown tag fails before the stream starts, as an HTTP error.
+	if res := dst.Docker(t, "pull", reg+"/team/app:nope"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Error response from daemon: manifest for "+reg+"/team/app:nope not found: manifest unknown") {
+		t.Errorf("pull of an unknown tag: %v", res)
+	}
+
 	// A registry without the v1 search API: dockerd's error, no results.
 	if res := dst.Docker(t, "search", reg+"/team"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Unexpected status code 404") {
 		t.Errorf("docker search on a registry without search: %v", res)
@@ -548,5 +553,18 @@ func TestE2ERegistryConcurrentPullsShareDownloads(t *testing.T) {
 	}
 	if got := regInspect(t, d, ref, "{{.Id}}"); got != id {
 		t.Errorf("image %s, want %s", got, id)
+	}
+}
+
+// TestE2ERegistryConfigInInfo starts a daemon with dockerd's registry
+// flags and reads them back through docker info.
+func TestE2ERegistryConfigInInfo(t *testing.T) {
+	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--insecure-registry", "reg.local:5000", "--insecure-registry", "10.1.0.0/16",
+		"--registry-mirror", "https://mirror.example", "--max-concurrent-downloads", "1", "--max-concurrent-uploads", "2"}})
+	out := dockerOK(t, d, "info")
+	for _, want := range []string{"Insecure Registries:\n  reg.local:5000\n", "10.1.0.0/16\n", "127.0.0.0/8\n", "Registry Mirrors:\n  https://mirror.example/\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docker info lacks %q:\n%s", want, out)
+		}
 	}
 }
