@@ -568,3 +568,87 @@ func TestE2ERegistryConfigInInfo(t *testing.T) {
 		}
 	}
 }
+
+// TestE2ERegistryMaxConcurrentDownloads pulls a three-layer image with
+// --max-concurrent-downloads 1 while the registry holds back every layer:
+// the two layers that do not get the slot report "Waiting", and the
+// registry sees a single layer request until the first is let through.
+func TestE2ERegistryMaxConcurrentDownloads(t *testing.T) {
+	reg := skifftest.StartRegistry(t, skifftest.RegistryOptions{})
+	src := skifftest.Start(t)
+	id := loadRegistryImage(t, src, "app:1.0", skifftest.Tar(t, []skifftest.Entry{{Name: "third.txt", Body: "3\n"}}))
+	pushImage(t, src, id, reg+"/team/app:2")
+	layers := manifestLayers(t, reg, "team/app", "2")
+	isLayer := map[string]bool{}
+	for _, l := range layers {
+		isLayer[l] = true
+	}
+	target, _ := url.Parse("http://" + reg)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	gets := make(chan string, 8)
+	release := make(chan struct{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := strings.LastIndex(r.URL.Path, "/blobs/")
+		if r.Method == http.MethodGet && i >= 0 && isLayer[r.URL.Path[i+len("/blobs/"):]] {
+			gets <- r.URL.Path[i+len("/blobs/"):]
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	proxy := l.Addr().String()
+
+	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--max-concurrent-downloads", "1"}})
+	req, _ := http.NewRequest("POST", "http://skiffd/v1.50/images/create?fromImage="+url.QueryEscape(proxy+"/team/app")+"&tag=2", nil)
+	resp, err := d.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	first := ""
+	waiting := map[string]bool{}
+	for len(waiting) < 2 {
+		select {
+		case g := <-gets:
+			if first != "" {
+				t.Fatalf("the registry got a second layer request (%s) while %s was downloading, with --max-concurrent-downloads 1", g, first)
+			}
+			first = g
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatal("the pull ended before its layers waited")
+			}
+			if strings.Contains(line, `"status":"Waiting"`) {
+				waiting[line] = true
+			}
+		}
+	}
+	close(release)
+	var last string
+	for line := range lines {
+		last = line
+	}
+	if !strings.Contains(last, "Status: Downloaded newer image") {
+		t.Errorf("pull ended with %s", last)
+	}
+	if got := regInspect(t, d, proxy+"/team/app:2", "{{.Id}}"); got != id {
+		t.Errorf("image %s, want %s", got, id)
+	}
+}
