@@ -76,8 +76,15 @@ func TestE2ERegistryRoundTrip(t *testing.T) {
 	src := skifftest.Start(t)
 	id := loadRegistryImage(t, src, "app:1.0", nil)
 	ref := reg + "/team/app:2"
-	digest := pushImage(t, src, id, ref)
+	dockerOK(t, src, "tag", id, ref)
 	out := dockerOK(t, src, "push", ref)
+	for _, want := range []string{"The push refers to repository [" + reg + "/team/app]\n", ": Pushed\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("docker push output lacks %q:\n%s", want, out)
+		}
+	}
+	digest := pushDigestRE.FindStringSubmatch(out)[1]
+	out = dockerOK(t, src, "push", ref)
 	if !strings.Contains(out, "Layer already exists") || !strings.Contains(out, digest) {
 		t.Errorf("second push = %q, want layers already there and digest %s", out, digest)
 	}
