@@ -63,7 +63,11 @@ func (p *Progress) startLocked() {
 }
 
 // Write sends one message.
-func (p *Progress) Write(m JSONMessage) error {
+func (p *Progress) Write(m JSONMessage) error { return p.WriteValue(m) }
+
+// WriteValue sends one message of another shape, such as the progress
+// messages of a pull (types.ProgressMessage).
+func (p *Progress) WriteValue(m any) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
