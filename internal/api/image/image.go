@@ -66,6 +66,7 @@ func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 			return errdefs.NotImplemented(errors.New("skiffd does not import from URLs: send the tarball in the request body (fromSrc=-)"))
 		}
 		p := wire.NewProgress(w)
+		defer p.Finish(r)
 		id, err := b.ImportImage(r.Context(), r.Body, q.Get("repo"), q.Get("tag"), q.Get("message"), q["changes"])
 		if err != nil {
 			if !p.Started() {
@@ -84,6 +85,7 @@ func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 func Load(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		p := wire.NewProgress(w)
+		defer p.Finish(r)
 		p.Start()
 		err := b.LoadImage(r.Context(), r.Body, func(line string) {
 			p.Stream(line + "\n")

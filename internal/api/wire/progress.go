@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"sync"
 )
@@ -60,6 +61,19 @@ func (p *Progress) startLocked() {
 	p.w.Header().Set("Content-Type", "application/json")
 	p.w.WriteHeader(http.StatusOK)
 	Flush(p.w)
+}
+
+// Finish reads what is left of r's body once the handler is done with it,
+// if the stream started. A started progress stream is full duplex, and
+// net/http then consumes an unread body while closing it after the handler
+// returns; reaching the body's end there starts the connection's background
+// read after the server has stopped it, and the next request's read panics
+// ("invalid concurrent Body.Read call"). Reading the rest here, while the
+// handler still runs, keeps the connection usable. Call it with defer.
+func (p *Progress) Finish(r *http.Request) {
+	if p.Started() {
+		io.Copy(io.Discard, r.Body)
+	}
 }
 
 // Write sends one message.
