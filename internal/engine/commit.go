@@ -255,30 +255,9 @@ func mergeCommitConfig(user, ctr *image.ContainerConfig) {
 	}
 	if ch := ctr.Healthcheck; ch != nil {
 		if user.Healthcheck == nil {
-			h := *ch
-			h.Test = slices.Clone(ch.Test)
-			user.Healthcheck = &h
-		} else {
-			uh := user.Healthcheck
-			if len(uh.Test) == 0 {
-				uh.Test = slices.Clone(ch.Test)
-			}
-			if uh.Interval == 0 {
-				uh.Interval = ch.Interval
-			}
-			if uh.Timeout == 0 {
-				uh.Timeout = ch.Timeout
-			}
-			if uh.StartPeriod == 0 {
-				uh.StartPeriod = ch.StartPeriod
-			}
-			if uh.StartInterval == 0 {
-				uh.StartInterval = ch.StartInterval
-			}
-			if uh.Retries == 0 {
-				uh.Retries = ch.Retries
-			}
+			user.Healthcheck = &image.HealthConfig{}
 		}
+		fillHealthcheck(user.Healthcheck, ch)
 	}
 	if user.WorkingDir == "" {
 		user.WorkingDir = ctr.WorkingDir

@@ -20,6 +20,7 @@ import (
 	"skiffd/internal/runtime/shimclient"
 	"skiffd/internal/runtime/spec"
 	"skiffd/internal/sysinfo"
+	"skiffd/internal/timestamp"
 )
 
 // opTimeout bounds a runtime call made on behalf of a request, which must
@@ -942,9 +943,11 @@ func (e *Engine) ContainersPrune(ctx context.Context, ef filters.Args) (*types.C
 	}
 	var until time.Time
 	for _, v := range ef.Get("until") {
-		t, err := parseUntil(v)
+		// dockerd's message for a container prune; the forms are those
+		// of every since and until.
+		t, err := timestamp.Parse(v, time.Now())
 		if err != nil {
-			return nil, errdefs.InvalidParameter(err)
+			return nil, errdefs.InvalidParameter(fmt.Errorf("failed to parse value as time or duration: %q", v))
 		}
 		until = t
 	}
@@ -981,33 +984,6 @@ func (e *Engine) ContainersPrune(ctx context.Context, ef filters.Args) (*types.C
 	}
 	e.events.Log("prune", types.ContainerEventType, types.EventActor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(report.SpaceReclaimed, 10)}})
 	return report, nil
-}
-
-// parseUntil reads an until filter: a Unix time (with optional fraction),
-// an RFC 3339 time or date, or a Go duration before now.
-func parseUntil(v string) (time.Time, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		return time.Now().Add(-d), nil
-	}
-	if sec, frac, ok := strings.Cut(v, "."); ok || sec != "" {
-		if s, err := strconv.ParseInt(sec, 10, 64); err == nil {
-			ns := int64(0)
-			if ok {
-				f, err := strconv.ParseFloat("0."+frac, 64)
-				if err != nil {
-					return time.Time{}, fmt.Errorf("invalid until filter %q", v)
-				}
-				ns = int64(f * 1e9)
-			}
-			return time.Unix(s, ns), nil
-		}
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("failed to parse value as time or duration: %q", v)
 }
 
 func cpuCount() int { return sysinfo.Read().NCPU }

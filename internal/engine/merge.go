@@ -56,25 +56,7 @@ func mergeImageConfig(cfg *types.Config, img *image.ContainerConfig) {
 		if cfg.Healthcheck == nil {
 			cfg.Healthcheck = &types.HealthConfig{}
 		}
-		h := cfg.Healthcheck
-		if len(h.Test) == 0 {
-			h.Test = slices.Clone(ih.Test)
-		}
-		if h.Interval == 0 {
-			h.Interval = ih.Interval
-		}
-		if h.Timeout == 0 {
-			h.Timeout = ih.Timeout
-		}
-		if h.StartPeriod == 0 {
-			h.StartPeriod = ih.StartPeriod
-		}
-		if h.StartInterval == 0 {
-			h.StartInterval = ih.StartInterval
-		}
-		if h.Retries == 0 {
-			h.Retries = ih.Retries
-		}
+		fillHealthcheck((*image.HealthConfig)(cfg.Healthcheck), ih)
 	}
 	if len(cfg.OnBuild) == 0 {
 		cfg.OnBuild = slices.Clone(img.OnBuild)
@@ -113,4 +95,28 @@ func mergeEnv(env, base []string) []string {
 		}
 	}
 	return env
+}
+
+// fillHealthcheck completes h field by field from base, as dockerd merges
+// an image's (or a committed container's) healthcheck under the one
+// given: what h leaves zero is taken from base.
+func fillHealthcheck(h, base *image.HealthConfig) {
+	if len(h.Test) == 0 {
+		h.Test = slices.Clone(base.Test)
+	}
+	if h.Interval == 0 {
+		h.Interval = base.Interval
+	}
+	if h.Timeout == 0 {
+		h.Timeout = base.Timeout
+	}
+	if h.StartPeriod == 0 {
+		h.StartPeriod = base.StartPeriod
+	}
+	if h.StartInterval == 0 {
+		h.StartInterval = base.StartInterval
+	}
+	if h.Retries == 0 {
+		h.Retries = base.Retries
+	}
 }
