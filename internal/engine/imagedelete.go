@@ -141,6 +141,9 @@ type imageDeleteError struct {
 	used bool
 }
 
+func (c *imageDeleteError) Error() string { return c.err.Error() }
+func (c *imageDeleteError) Unwrap() error { return c.err }
+
 // imageDeleteConflict finds what stops the deletion of image id, in
 // dockerd's order: the hard conflicts (child images, running containers)
 // always, then references when refs is set and stopped containers when
@@ -295,7 +298,3 @@ func (e *Engine) ImagesPrune(ctx context.Context, ef filters.Args) (*types.Image
 	e.events.Log("prune", types.ImageEventType, types.EventActor{Attributes: map[string]string{"reclaimed": fmt.Sprint(report.SpaceReclaimed)}})
 	return report, nil
 }
-
-func (c *imageDeleteError) Error() string { return c.err.Error() }
-
-func (c *imageDeleteError) Unwrap() error { return c.err }
