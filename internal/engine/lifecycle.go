@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	"skiffd/internal/api/types"
+	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/runtime/shimclient"
 )
 
 // ContainerPause answers POST /containers/{id}/pause.
@@ -27,25 +29,7 @@ func (e *Engine) ContainerPause(ctx context.Context, name string) error {
 	case c.State.Restarting || rc == nil:
 		return errdefs.Conflict(fmt.Errorf("Container %s is restarting, wait until the container is running", c.ID))
 	}
-	rctx, cancel := detached(ctx)
-	defer cancel()
-	if err := rc.Pause(rctx); err != nil {
-		return fmt.Errorf("Cannot pause container %s: %w", c.ID, err)
-	}
-	c.State.SetPaused()
-	if err := e.containers.Save(c); err != nil {
-		if rerr := rc.Resume(rctx); rerr != nil {
-			// Still frozen: the record is saved later, and a restarted
-			// daemon reads the freezer anyway.
-			e.logger.Warn("thawing a container whose pause could not be saved", "container", c.ID, "error", rerr)
-			e.saveOrRetry(c)
-			return err
-		}
-		c.State.SetUnpaused()
-		return err
-	}
-	e.logEvent(c, "pause", nil)
-	return nil
+	return e.setPaused(ctx, c, rc, true)
 }
 
 // ContainerUnpause answers POST /containers/{id}/unpause.
@@ -61,22 +45,42 @@ func (e *Engine) ContainerUnpause(ctx context.Context, name string) error {
 	if !c.State.Paused || rc == nil {
 		return errdefs.Conflict(fmt.Errorf("Container %s is not paused", c.ID))
 	}
+	return e.setPaused(ctx, c, rc, false)
+}
+
+// setPaused freezes (pause) or thaws the container's processes, records
+// it and logs the event. Should the record fail to save, the processes go
+// back as they were; should that fail too, they stay as asked and the
+// record is saved later (a restarted daemon reads the freezer anyway). c's
+// lock is held.
+func (e *Engine) setPaused(ctx context.Context, c *container.Container, rc *shimclient.Container, pause bool) error {
+	do, undo, verb := rc.Pause, rc.Resume, "pause"
+	if !pause {
+		do, undo, verb = rc.Resume, rc.Pause, "unpause"
+	}
+	set := func(paused bool) {
+		if paused {
+			c.State.SetPaused()
+		} else {
+			c.State.SetUnpaused()
+		}
+	}
 	rctx, cancel := detached(ctx)
 	defer cancel()
-	if err := rc.Resume(rctx); err != nil {
-		return fmt.Errorf("Cannot unpause container %s: %w", c.ID, err)
+	if err := do(rctx); err != nil {
+		return fmt.Errorf("Cannot %s container %s: %w", verb, c.ID, err)
 	}
-	c.State.SetUnpaused()
+	set(pause)
 	if err := e.containers.Save(c); err != nil {
-		if perr := rc.Pause(rctx); perr != nil {
-			e.logger.Warn("freezing a container whose unpause could not be saved", "container", c.ID, "error", perr)
+		if uerr := undo(rctx); uerr != nil {
+			e.logger.Warn("undoing a pause or unpause that could not be saved", "container", c.ID, "op", verb, "error", uerr)
 			e.saveOrRetry(c)
 			return err
 		}
-		c.State.SetPaused()
+		set(!pause)
 		return err
 	}
-	e.logEvent(c, "unpause", nil)
+	e.logEvent(c, verb, nil)
 	return nil
 }
 

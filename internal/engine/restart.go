@@ -114,11 +114,7 @@ func (e *Engine) stopRestarting(c *container.Container, cs *ctrState) bool {
 
 // ContainerRestart answers POST /containers/{id}/restart.
 func (e *Engine) ContainerRestart(ctx context.Context, name string, signal string, timeout *int) error {
-	c, err := e.get(name)
-	if err != nil {
-		return err
-	}
-	sig, err := optionalSignal(signal)
+	c, sig, err := e.stopTarget(name, signal)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,7 @@ import (
 
 // ContainerStop answers POST /containers/{id}/stop.
 func (e *Engine) ContainerStop(ctx context.Context, name string, signal string, timeout *int) error {
-	c, err := e.get(name)
-	if err != nil {
-		return err
-	}
-	sig, err := optionalSignal(signal)
+	c, sig, err := e.stopTarget(name, signal)
 	if err != nil {
 		return err
 	}
@@ -163,15 +159,19 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 	return nil
 }
 
-// optionalSignal parses the signal parameter of stop and restart; "" means
-// the container's own stop signal (0 here).
-func optionalSignal(signal string) (syscall.Signal, error) {
+// stopTarget resolves the container and the signal parameter of a stop
+// or restart request; "" means the container's own stop signal (0 here).
+func (e *Engine) stopTarget(name, signal string) (*container.Container, syscall.Signal, error) {
+	c, err := e.get(name)
+	if err != nil {
+		return nil, 0, err
+	}
 	if signal == "" {
-		return 0, nil
+		return c, 0, nil
 	}
 	sig, err := parseSignal(signal)
 	if err != nil {
-		return 0, errdefs.InvalidParameter(err)
+		return nil, 0, errdefs.InvalidParameter(err)
 	}
-	return sig, nil
+	return c, sig, nil
 }
