@@ -244,15 +244,7 @@ func mergeCommitConfig(user, ctr *image.ContainerConfig) {
 			user.Labels[k] = v
 		}
 	}
-	if len(user.Entrypoint) == 0 {
-		if len(user.Cmd) == 0 {
-			user.Cmd = slices.Clone(ctr.Cmd)
-			user.ArgsEscaped = ctr.ArgsEscaped
-		}
-		if user.Entrypoint == nil {
-			user.Entrypoint = slices.Clone(ctr.Entrypoint)
-		}
-	}
+	inheritCommand(&user.Cmd, &user.Entrypoint, &user.ArgsEscaped, ctr.Cmd, ctr.Entrypoint, ctr.ArgsEscaped)
 	if ch := ctr.Healthcheck; ch != nil {
 		if user.Healthcheck == nil {
 			user.Healthcheck = &image.HealthConfig{}

@@ -29,15 +29,7 @@ func mergeImageConfig(cfg *types.Config, img *image.ContainerConfig) {
 		}
 		cfg.Labels = labels
 	}
-	if len(cfg.Entrypoint) == 0 {
-		if len(cfg.Cmd) == 0 {
-			cfg.Cmd = slices.Clone(img.Cmd)
-			cfg.ArgsEscaped = img.ArgsEscaped
-		}
-		if cfg.Entrypoint == nil {
-			cfg.Entrypoint = slices.Clone(img.Entrypoint)
-		}
-	}
+	inheritCommand(&cfg.Cmd, &cfg.Entrypoint, &cfg.ArgsEscaped, img.Cmd, img.Entrypoint, img.ArgsEscaped)
 	if cfg.WorkingDir == "" {
 		cfg.WorkingDir = img.WorkingDir
 	}
@@ -118,5 +110,22 @@ func fillHealthcheck(h, base *image.HealthConfig) {
 	}
 	if h.Retries == 0 {
 		h.Retries = base.Retries
+	}
+}
+
+// inheritCommand applies dockerd's rule for a command left out (daemon.merge):
+// when the entrypoint is empty, a missing Cmd (with its ArgsEscaped) comes
+// from base, and so does the entrypoint if it was not given at all (nil; an
+// explicit empty one stays).
+func inheritCommand[S ~[]string](cmd, entrypoint *S, argsEscaped *bool, baseCmd, baseEntrypoint []string, baseEscaped bool) {
+	if len(*entrypoint) != 0 {
+		return
+	}
+	if len(*cmd) == 0 {
+		*cmd = S(slices.Clone(baseCmd))
+		*argsEscaped = baseEscaped
+	}
+	if *entrypoint == nil {
+		*entrypoint = S(slices.Clone(baseEntrypoint))
 	}
 }
