@@ -13,6 +13,9 @@ import (
 	"skiffd/internal/volume"
 )
 
+// defaultShmSize is the size of /dev/shm when the client sets none.
+const defaultShmSize = 64 * 1024 * 1024
+
 // createPlan is a create request checked and normalised: what
 // ContainerCreate makes the container from, decided before any state is
 // touched.
@@ -339,6 +342,3 @@ func validateSysctls(hc *types.HostConfig) error {
 	}
 	return nil
 }
-
-// defaultShmSize is the size of /dev/shm when the client sets none.
-const defaultShmSize = 64 * 1024 * 1024
