@@ -10,6 +10,7 @@ import (
 	"skiffd/internal/errdefs"
 	"skiffd/internal/image"
 	"skiffd/internal/runtime/cgroups"
+	"skiffd/internal/signal"
 	"skiffd/internal/volume"
 )
 
@@ -100,7 +101,7 @@ func normalizeCreate(req *types.CreateRequest, img *image.ContainerConfig, host 
 		cfg.WorkingDir = path.Clean(cfg.WorkingDir)
 	}
 	if cfg.StopSignal != "" {
-		if _, err := parseSignal(cfg.StopSignal); err != nil {
+		if _, err := signal.Parse(cfg.StopSignal); err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
 	}

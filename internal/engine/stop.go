@@ -10,6 +10,7 @@ import (
 
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/signal"
 )
 
 // ContainerStop answers POST /containers/{id}/stop.
@@ -108,14 +109,14 @@ func (e *Engine) stopRun(ctx context.Context, c *container.Container, sig syscal
 }
 
 // ContainerKill answers POST /containers/{id}/kill.
-func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) error {
+func (e *Engine) ContainerKill(ctx context.Context, name string, sigName string) error {
 	c, err := e.get(name)
 	if err != nil {
 		return err
 	}
 	sig := syscall.SIGKILL
-	if signal != "" {
-		if sig, err = parseSignal(signal); err != nil {
+	if sigName != "" {
+		if sig, err = signal.Parse(sigName); err != nil {
 			return errdefs.InvalidParameter(err)
 		}
 	}
@@ -161,17 +162,27 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, signal string) 
 
 // stopTarget resolves the container and the signal parameter of a stop
 // or restart request; "" means the container's own stop signal (0 here).
-func (e *Engine) stopTarget(name, signal string) (*container.Container, syscall.Signal, error) {
+func (e *Engine) stopTarget(name, sigName string) (*container.Container, syscall.Signal, error) {
 	c, err := e.get(name)
 	if err != nil {
 		return nil, 0, err
 	}
-	if signal == "" {
+	if sigName == "" {
 		return c, 0, nil
 	}
-	sig, err := parseSignal(signal)
+	sig, err := signal.Parse(sigName)
 	if err != nil {
 		return nil, 0, errdefs.InvalidParameter(err)
 	}
 	return c, sig, nil
+}
+
+// stopSignal is the container's stop signal, SIGTERM by default.
+func stopSignal(c *container.Container) syscall.Signal {
+	if c.Config != nil && c.Config.StopSignal != "" {
+		if sig, err := signal.Parse(c.Config.StopSignal); err == nil {
+			return sig
+		}
+	}
+	return syscall.SIGTERM
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"skiffd/internal/errdefs"
+	"skiffd/internal/signal"
 )
 
 // validChanges are the Dockerfile instructions that "docker import -c" and
@@ -204,7 +205,7 @@ func (st *changeState) apply(l changeLine) error {
 		if err != nil {
 			return err
 		}
-		if !validSignal(sig) {
+		if _, err := signal.Parse(sig); err != nil {
 			return fmt.Errorf("Invalid signal: %s", sig)
 		}
 		c.StopSignal = sig
@@ -537,32 +538,6 @@ func exposedPorts(spec string) ([]string, error) {
 		out = append(out, strconv.FormatUint(p, 10)+"/"+proto)
 	}
 	return out, nil
-}
-
-// linuxSignals are the signal names (without "SIG") that STOPSIGNAL accepts.
-var linuxSignals = map[string]bool{
-	"ABRT": true, "ALRM": true, "BUS": true, "CHLD": true, "CLD": true, "CONT": true, "FPE": true, "HUP": true,
-	"ILL": true, "INT": true, "IO": true, "IOT": true, "KILL": true, "PIPE": true, "POLL": true, "PROF": true,
-	"PWR": true, "QUIT": true, "SEGV": true, "STKFLT": true, "STOP": true, "SYS": true, "TERM": true, "TRAP": true,
-	"TSTP": true, "TTIN": true, "TTOU": true, "URG": true, "USR1": true, "USR2": true, "VTALRM": true,
-	"WINCH": true, "XCPU": true, "XFSZ": true, "RTMIN": true, "RTMAX": true,
-}
-
-func validSignal(s string) bool {
-	if n, err := strconv.Atoi(s); err == nil {
-		return n > 0 && n <= 64
-	}
-	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
-	if linuxSignals[name] {
-		return true
-	}
-	for _, p := range []string{"RTMIN+", "RTMAX-"} {
-		if rest, ok := strings.CutPrefix(name, p); ok {
-			n, err := strconv.Atoi(rest)
-			return err == nil && n >= 1 && n <= 15
-		}
-	}
-	return false
 }
 
 // parseHealthcheck parses "[--flag=value...] NONE" or

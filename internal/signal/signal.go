@@ -1,16 +1,18 @@
-package engine
+// Package signal reads signals the way the Docker API gives them: a
+// number, a name with or without "SIG" in any case, or RTMIN+n / RTMAX-n.
+//
+//	sig, err := signal.Parse("sigterm") // syscall.SIGTERM
+package signal
 
 import (
 	"errors"
 	"fmt"
 	"strings"
 	"syscall"
-
-	"skiffd/internal/container"
 )
 
-// signalNames are the signals by name, without "SIG".
-var signalNames = map[string]syscall.Signal{
+// names are the signals by name, without "SIG".
+var names = map[string]syscall.Signal{
 	"ABRT": syscall.SIGABRT, "ALRM": syscall.SIGALRM, "BUS": syscall.SIGBUS, "CHLD": syscall.SIGCHLD,
 	"CLD": syscall.SIGCLD, "CONT": syscall.SIGCONT, "FPE": syscall.SIGFPE, "HUP": syscall.SIGHUP,
 	"ILL": syscall.SIGILL, "INT": syscall.SIGINT, "IO": syscall.SIGIO, "IOT": syscall.SIGIOT,
@@ -22,9 +24,10 @@ var signalNames = map[string]syscall.Signal{
 	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
 }
 
-// parseSignal reads a signal as Docker accepts it: a number, a name with
+// Parse reads a signal as Docker accepts it (kill, stop, restart,
+// StopSignal, STOPSIGNAL): a number, a name with
 // or without "SIG" in any case, or RTMIN+n / RTMAX-n.
-func parseSignal(s string) (syscall.Signal, error) {
+func Parse(s string) (syscall.Signal, error) {
 	if n, err := parseUint(s); err == nil {
 		if n == 0 || n > 64 {
 			return 0, fmt.Errorf("Invalid signal: %s", s)
@@ -32,7 +35,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 		return syscall.Signal(n), nil
 	}
 	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
-	if sig, ok := signalNames[name]; ok {
+	if sig, ok := names[name]; ok {
 		return sig, nil
 	}
 	const rtmin, rtmax = 34, 64
@@ -77,14 +80,4 @@ func parseUint(s string) (int, error) {
 		n = n*10 + int(r-'0')
 	}
 	return n, nil
-}
-
-// stopSignal is the container's stop signal, SIGTERM by default.
-func stopSignal(c *container.Container) syscall.Signal {
-	if c.Config != nil && c.Config.StopSignal != "" {
-		if sig, err := parseSignal(c.Config.StopSignal); err == nil {
-			return sig
-		}
-	}
-	return syscall.SIGTERM
 }
