@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"skiffd/internal/api/types"
+	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/image"
 	"skiffd/internal/runtime/cgroups"
@@ -64,10 +65,11 @@ func createImageRef(req *types.CreateRequest) (string, error) {
 // has none) under the client's, checks the host config against what the
 // host can enforce (discarding, with a warning, what it cannot), refuses
 // what skiffd does not support, parses the mounts, the command, the stop
-// signal and the log options, and fills in dockerd's defaults. It touches
+// signal, the log options and the container's name (when given), and
+// fills in dockerd's defaults. It touches
 // no engine state (nothing is named, written or mounted); its errors
 // carry their kind.
-func normalizeCreate(req *types.CreateRequest, img *image.ContainerConfig, host createHost) (*createPlan, error) {
+func normalizeCreate(name string, req *types.CreateRequest, img *image.ContainerConfig, host createHost) (*createPlan, error) {
 	p := &createPlan{config: *req.Config, hostConfig: &types.HostConfig{}}
 	cfg := &p.config
 	if req.HostConfig != nil {
@@ -123,6 +125,13 @@ func normalizeCreate(req *types.CreateRequest, img *image.ContainerConfig, host 
 	}
 	if cfg.Labels == nil {
 		cfg.Labels = map[string]string{}
+	}
+	// Last, as dockerd reaches the name only when it reserves it; the
+	// store checks it again when it takes it, with whether it is free.
+	if name != "" {
+		if err := container.ValidateName(name); err != nil {
+			return nil, err
+		}
 	}
 	if p.warnings == nil {
 		p.warnings = []string{}

@@ -16,7 +16,7 @@ func TestNormalizeCreate(t *testing.T) {
 	img := &image.ContainerConfig{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}, WorkingDir: "/srv/"}
 	hc := &types.HostConfig{NetworkMode: "host"}
 	req := &types.CreateRequest{Config: &types.Config{Image: "busybox", Env: []string{"A=1"}}, HostConfig: hc}
-	p, err := normalizeCreate(req, img, createHost{cgroup: fullHost, ncpu: 4, hostname: "box"})
+	p, err := normalizeCreate("web", req, img, createHost{cgroup: fullHost, ncpu: 4, hostname: "box"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,17 +41,19 @@ func TestNormalizeCreate(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name string
-		req  types.CreateRequest
-		kind error
+		name    string
+		ctrName string
+		req     types.CreateRequest
+		kind    error
 	}{
-		{"no command", types.CreateRequest{Config: &types.Config{Image: "x"}}, errdefs.ErrInvalidParameter},
-		{"relative workdir", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}, WorkingDir: "srv"}}, errdefs.ErrInvalidParameter},
-		{"unknown network", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}}, HostConfig: &types.HostConfig{NetworkMode: "mynet"}}, errdefs.ErrNotFound},
-		{"bad restart policy", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}}, HostConfig: &types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "sometimes"}}}, errdefs.ErrInvalidParameter},
+		{"bad name", "a b", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}}}, errdefs.ErrInvalidParameter},
+		{"no command", "", types.CreateRequest{Config: &types.Config{Image: "x"}}, errdefs.ErrInvalidParameter},
+		{"relative workdir", "", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}, WorkingDir: "srv"}}, errdefs.ErrInvalidParameter},
+		{"unknown network", "", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}}, HostConfig: &types.HostConfig{NetworkMode: "mynet"}}, errdefs.ErrNotFound},
+		{"bad restart policy", "", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}}, HostConfig: &types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "sometimes"}}}, errdefs.ErrInvalidParameter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := normalizeCreate(&tc.req, nil, createHost{cgroup: fullHost, ncpu: 4}); errdefs.KindOf(err) != tc.kind {
+			if _, err := normalizeCreate(tc.ctrName, &tc.req, nil, createHost{cgroup: fullHost, ncpu: 4}); errdefs.KindOf(err) != tc.kind {
 				t.Errorf("normalizeCreate = %v (kind %v), want kind %v", err, errdefs.KindOf(err), tc.kind)
 			}
 		})
