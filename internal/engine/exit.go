@@ -67,19 +67,22 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	if exit.OOMKilled {
 		e.logEvent(c, "oom", nil)
 	}
+	var wake func()
 	if restart {
-		c.State.SetRestarting(es)
+		wake = c.State.SetRestartingLater(es)
 		c.RestartCount++
 	} else {
-		c.State.SetStopped(es)
+		wake = c.State.SetStoppedLater(es)
 		if exit.Error != "" {
 			c.State.SetError(errors.New(exit.Error))
 		}
 	}
 	// The exit happened: a record that cannot be saved now is saved
 	// later. Until then the shim's state file holds the exit too, but
-	// only until the Delete below.
+	// only until the Delete below. The waiters learn of the exit only
+	// once the record (and so the list's view) has it.
 	e.saveOrRetry(c)
+	wake()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	if err := rc.Delete(ctx); err != nil {
 		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
