@@ -94,6 +94,19 @@ type Config struct {
 	Debug        bool   // -D/--debug
 	LogLevel     string // -l/--log-level, lower case
 
+	// Labels are --label key=value pairs shown by /info; reloadable.
+	Labels []string
+	// MetricsAddr is --metrics-addr: where the Prometheus endpoint
+	// listens ("" for nowhere), as in dockerd.
+	MetricsAddr string
+	// AuditLog is --audit-log: the file of the audit log ("" for none).
+	// AuditLogReads also logs reads; AuditLogMaxSize (bytes, 0 for no
+	// rotation) and AuditLogMaxFiles rotate it (issue 12).
+	AuditLog         string
+	AuditLogReads    bool
+	AuditLogMaxSize  int64
+	AuditLogMaxFiles int
+
 	// ConfigFile is the daemon.json that was considered. A missing default
 	// file is ignored; a missing explicit one (--config-file) is an error.
 	ConfigFile string
@@ -160,6 +173,11 @@ type flagValues struct {
 	logLevel, configFile             string
 	liveRestore                      bool
 	shutdownTimeout                  int
+	labels                           stringList
+	metricsAddr, auditLog            string
+	auditLogReads                    bool
+	auditLogMaxSize                  string
+	auditLogMaxFiles                 int
 }
 
 // option describes one command-line option: its names, the daemon.json key
@@ -177,6 +195,14 @@ type option struct {
 var options = []option{
 	{long: "api-cors-header", key: "api-cors-header", arg: "string", usage: "Set CORS headers in the Engine API",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.corsHeaders) }},
+	{long: "audit-log", key: "audit-log", arg: "string", usage: "Write an audit log of state-changing API requests to this file",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.auditLog) }},
+	{long: "audit-log-max-files", key: "audit-log-max-files", arg: "int", usage: "Rotated audit log files to keep (default 5)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.auditLogMaxFiles) }},
+	{long: "audit-log-max-size", key: "audit-log-max-size", arg: "string", usage: "Rotate the audit log at this size, e.g. 100m (default \"100m\", 0 never)",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.auditLogMaxSize) }},
+	{long: "audit-log-reads", key: "audit-log-reads", usage: "Also audit API reads",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.auditLogReads) }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
 	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",
@@ -191,10 +217,14 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
 	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
+	{long: "label", key: "labels", arg: "list", usage: "Set key=value labels to the daemon",
+		value: func(v *flagValues) flag.Value { return &v.labels }},
 	{long: "live-restore", key: "live-restore", usage: "Keep containers running while the daemon is stopped (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
+	{long: "metrics-addr", key: "metrics-addr", arg: "string", usage: "Set default address and port to serve the metrics api on",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.metricsAddr) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
 	{long: "shutdown-timeout", key: "shutdown-timeout", arg: "int", usage: "Set the default shutdown timeout (default 15)",
@@ -285,6 +315,26 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		cfg.ShutdownTimeout = fv.shutdownTimeout
 	} else if file.ShutdownTimeout != nil {
 		cfg.ShutdownTimeout = *file.ShutdownTimeout
+	}
+
+	cfg.Labels = pickList(changed["label"], fv.labels, file.Labels)
+	cfg.MetricsAddr = pickString(changed["metrics-addr"], fv.metricsAddr, file.MetricsAddr, "")
+	cfg.AuditLog = pickString(changed["audit-log"], fv.auditLog, file.AuditLog, "")
+	cfg.AuditLogReads = pickBool(changed["audit-log-reads"], fv.auditLogReads, file.AuditLogReads)
+	maxSize := pickString(changed["audit-log-max-size"], fv.auditLogMaxSize, file.AuditLogMaxSize, "100m")
+	if cfg.AuditLogMaxSize, err = parseSize(maxSize); err != nil {
+		return nil, fmt.Errorf("audit-log-max-size: %w", err)
+	}
+	cfg.AuditLogMaxFiles = 5
+	if changed["audit-log-max-files"] {
+		cfg.AuditLogMaxFiles = fv.auditLogMaxFiles
+	} else if file.AuditLogMaxFiles != nil {
+		cfg.AuditLogMaxFiles = *file.AuditLogMaxFiles
+	}
+	for _, l := range cfg.Labels {
+		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
+			return nil, fmt.Errorf("bad attribute format: %s", l)
+		}
 	}
 
 	cfg.GroupExplicit = changed["group"] || file.Group != nil
@@ -481,4 +531,25 @@ func (l *stringList) String() string {
 		return "[]"
 	}
 	return fmt.Sprintf("%v", []string(*l))
+}
+
+// parseSize parses a size such as "100m", "512k", "1g" or plain bytes.
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	switch s[len(s)-1] {
+	case 'k', 'K':
+		mult = 1 << 10
+	case 'm', 'M':
+		mult = 1 << 20
+	case 'g', 'G':
+		mult = 1 << 30
+	}
+	n, err := strconv.ParseInt(strings.TrimRight(s, "kKmMgG"), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size: %q", s)
+	}
+	return n * mult, nil
 }

@@ -34,27 +34,40 @@ type fileConfig struct {
 
 	LiveRestore     *bool `json:"live-restore"`
 	ShutdownTimeout *int  `json:"shutdown-timeout"`
+
+	Labels           []string `json:"labels"`
+	MetricsAddr      *string  `json:"metrics-addr"`
+	AuditLog         *string  `json:"audit-log"`
+	AuditLogReads    *bool    `json:"audit-log-reads"`
+	AuditLogMaxSize  *string  `json:"audit-log-max-size"`
+	AuditLogMaxFiles *int     `json:"audit-log-max-files"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
 func (f *fileConfig) fields() map[string]any {
 	return map[string]any{
-		"hosts":            &f.Hosts,
-		"data-root":        &f.DataRoot,
-		"exec-root":        &f.ExecRoot,
-		"pidfile":          &f.Pidfile,
-		"group":            &f.Group,
-		"tls":              &f.TLS,
-		"tlsverify":        &f.TLSVerify,
-		"tlscacert":        &f.TLSCACert,
-		"tlscert":          &f.TLSCert,
-		"tlskey":           &f.TLSKey,
-		"api-cors-header":  &f.CORSHeaders,
-		"experimental":     &f.Experimental,
-		"debug":            &f.Debug,
-		"log-level":        &f.LogLevel,
-		"live-restore":     &f.LiveRestore,
-		"shutdown-timeout": &f.ShutdownTimeout,
+		"hosts":               &f.Hosts,
+		"data-root":           &f.DataRoot,
+		"exec-root":           &f.ExecRoot,
+		"pidfile":             &f.Pidfile,
+		"group":               &f.Group,
+		"tls":                 &f.TLS,
+		"tlsverify":           &f.TLSVerify,
+		"tlscacert":           &f.TLSCACert,
+		"tlscert":             &f.TLSCert,
+		"tlskey":              &f.TLSKey,
+		"api-cors-header":     &f.CORSHeaders,
+		"experimental":        &f.Experimental,
+		"debug":               &f.Debug,
+		"log-level":           &f.LogLevel,
+		"live-restore":        &f.LiveRestore,
+		"shutdown-timeout":    &f.ShutdownTimeout,
+		"labels":              &f.Labels,
+		"metrics-addr":        &f.MetricsAddr,
+		"audit-log":           &f.AuditLog,
+		"audit-log-reads":     &f.AuditLogReads,
+		"audit-log-max-size":  &f.AuditLogMaxSize,
+		"audit-log-max-files": &f.AuditLogMaxFiles,
 	}
 }
 
