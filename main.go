@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,8 +30,10 @@ import (
 	"skiffd/internal/api/volume"
 	"skiffd/internal/config"
 	"skiffd/internal/engine"
+	"skiffd/internal/metrics"
 	"skiffd/internal/pidfile"
 	"skiffd/internal/runtime/roles"
+	"skiffd/internal/sdnotify"
 )
 
 // skiffdVersion is this release. Clients see it as build metadata on the
@@ -81,7 +84,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stdout, "skiffd version %s (Docker Engine API %s), build %s\n", skiffdVersion, apiVersion, build.GitCommit)
 		return nil
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	level := new(slog.LevelVar) // SIGHUP may change it
+	level.Set(cfg.SlogLevel())
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	notify := sdnotify.New(getenv)
 
 	if err := os.MkdirAll(cfg.DataRoot, 0o711); err != nil {
 		return fmt.Errorf("create data root: %w", err)
@@ -101,6 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	tlsReload, tlsConfig := newTLSReloader(tlsConfig)
 	eng, err := engine.New(ctx, engine.Options{
 		DataRoot:        cfg.DataRoot,
 		ExecRoot:        cfg.ExecRoot,
@@ -116,12 +123,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer eng.Close()
 
+	obs := &observer{}
+	obs.labels.Store(&cfg.Labels)
+	auditLog, err := openAudit(cfg, eng, logger)
+	if err != nil {
+		return err
+	}
+	if auditLog != nil {
+		obs.audit.Store(auditLog)
+		defer auditLog.Close()
+	}
+	if cfg.MetricsAddr != "" {
+		obs.metrics = metrics.New()
+		obs.registerCollectors(eng)
+		if _, err := serveMetrics(ctx, cfg.MetricsAddr, obs.metrics, logger); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	cors := new(atomic.Pointer[string])
+	cors.Store(&cfg.CORSHeaders)
+
 	listeners, err := openListeners(cfg, tlsConfig, getenv, logger)
 	if err != nil {
 		return err
 	}
 	mux := newRouter(backends{
-		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng,
+		System: infoBackend{Backend: eng, o: obs}, Events: eng, Image: eng, Commit: eng, Volume: eng,
 		Container: eng, Archive: eng, Exec: eng,
 	}, logger)
 	srv := &apiServer{
@@ -129,11 +156,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			Logger:       logger,
 			ServerHeader: "Docker/" + engineVersion + " (" + runtime.GOOS + ")",
 			Experimental: cfg.Experimental,
-			CORSOrigin:   cfg.CORSHeaders,
+			CORS:         cors,
+			Observe:      obs.middlewareIfUsed(),
 		}),
-		logger: logger,
-		grace:  shutdownGrace,
+		logger:      logger,
+		grace:       shutdownGrace,
+		connContext: obs.connContext,
+		onReady:     func() { notify.Send(sdnotify.Ready) },
+		onStop:      func() { notify.Send(sdnotify.Stopping) },
 	}
+	rl := &reloader{args: args, getenv: getenv, logger: logger, level: level, tls: tlsReload,
+		cors: cors, obs: obs, eng: eng, notify: notify}
+	rl.watch(ctx)
 	logger.Info("skiffd started", "version", skiffdVersion, "api", apiVersion, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
 	err = srv.serve(ctx, listeners)
 	// The API is closed: stop the containers unless live restore keeps

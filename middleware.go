@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"skiffd/internal/api/wire"
+	"skiffd/internal/audit"
 )
 
 // The API versions skiffd serves. 1.50 is what docker CLI 28.x speaks, so it
@@ -198,9 +200,18 @@ func newHandler(mux http.Handler, opts handlerOptions) http.Handler {
 		recoverMiddleware(opts.Logger),
 		logMiddleware(opts.Logger),
 		versionMiddleware(opts.ServerHeader),
-		experimentalMiddleware(opts.Experimental),
 	}
-	if opts.CORSOrigin != "" {
+	if opts.Observe != nil {
+		// Inside version (stripped path, API version known), outside
+		// authorization (refusals are audited too).
+		mws = append(mws, opts.Observe)
+		mux = audit.PatternRecorder(mux)
+	}
+	mws = append(mws, experimentalMiddleware(opts.Experimental))
+	switch {
+	case opts.CORS != nil:
+		mws = append(mws, reloadableCORS(opts.CORS))
+	case opts.CORSOrigin != "":
 		mws = append(mws, corsMiddleware(opts.CORSOrigin))
 	}
 	mws = append(mws, opts.Authz...)
@@ -213,5 +224,23 @@ type handlerOptions struct {
 	ServerHeader string // e.g. "Docker/28.3.0+skiffd (linux)"
 	Experimental bool
 	CORSOrigin   string
-	Authz        []middleware
+	// CORS, when set, replaces CORSOrigin with an origin a reload can
+	// change ("" for no CORS headers).
+	CORS *atomic.Pointer[string]
+	// Observe is the audit and metrics middleware (issue 12).
+	Observe middleware
+	Authz   []middleware
+}
+
+// reloadableCORS is corsMiddleware with the origin read per request.
+func reloadableCORS(origin *atomic.Pointer[string]) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if o := origin.Load(); o != nil && *o != "" {
+				corsMiddleware(*o)(next).ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }

@@ -56,6 +56,11 @@ type apiServer struct {
 	handler http.Handler
 	logger  *slog.Logger
 	grace   time.Duration // how long in-flight requests get at shutdown
+	// connContext, when set, gives each listener's connections their
+	// context (the audit log's peer identity); onReady runs once every
+	// listener serves, onStop when shutdown starts (sd_notify).
+	connContext     func(listener string) func(context.Context, net.Conn) context.Context
+	onReady, onStop func()
 
 	mu       sync.Mutex
 	nextID   int
@@ -116,6 +121,9 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 			ErrorLog:          errLog,
 			BaseContext:       func(net.Listener) context.Context { return baseCtx },
 		}
+		if s.connContext != nil {
+			srv.ConnContext = s.connContext(l.Addr.String())
+		}
 		servers[i] = srv
 		s.logger.Info("API listen", "addr", l.Addr.String())
 		go func() {
@@ -127,6 +135,9 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 		}()
 	}
 
+	if s.onReady != nil {
+		s.onReady()
+	}
 	var firstErr error
 	pending := len(servers)
 	select {
@@ -139,6 +150,9 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 		}
 	}
 
+	if s.onStop != nil {
+		s.onStop()
+	}
 	close(streamsDone)
 	s.closeHijacked()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.grace)
