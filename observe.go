@@ -61,8 +61,12 @@ func engineResolver(eng *engine.Engine) audit.Resolver {
 				return "", "", nil, false
 			}
 			name := ref
-			if len(img.RepoTags) > 0 && strings.HasPrefix(img.ID, "sha256:"+ref) {
-				name = img.RepoTags[0]
+			if strings.HasPrefix(img.ID, ref) || strings.HasPrefix(img.ID, "sha256:"+ref) {
+				// An ID names nothing; its first tag is the name.
+				name = ""
+				if len(img.RepoTags) > 0 {
+					name = img.RepoTags[0]
+				}
 			}
 			return img.ID, name, nil, true
 		case "exec":

@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"skiffd/internal/config"
-	"skiffd/internal/engine"
 	"skiffd/internal/sdnotify"
 )
 
@@ -45,7 +44,9 @@ type reloader struct {
 	tls    *tlsReloader // nil without TLS
 	cors   *atomic.Pointer[string]
 	obs    *observer
-	eng    *engine.Engine
+	eng    interface {
+		LogDaemonEvent(action string, attrs map[string]string)
+	}
 	notify *sdnotify.Notifier
 	hooks  []reloadHook
 }
