@@ -93,8 +93,15 @@ func Middleware(l func() *Logger, observe Observer) func(http.Handler) http.Hand
 				next.ServeHTTP(w, r)
 				return
 			}
+			log := lg != nil && (lg.opts.Reads || mutating(r.Method))
+			if !log && observe == nil {
+				// A read with reads not audited and no metrics: nothing
+				// to record, nothing to allocate.
+				next.ServeHTTP(w, r)
+				return
+			}
 			start := time.Now()
-			rec := &record{log: lg != nil && (lg.opts.Reads || mutating(r.Method))}
+			rec := &record{log: log}
 			if rec.log {
 				rec.resolve = lg.opts.Resolve
 			}
