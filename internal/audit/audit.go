@@ -16,7 +16,8 @@
 // For a hijacked connection (attach, exec start) the record is enqueued
 // when the handler hijacks, before the stream starts, with status 101. A
 // record is therefore enqueued before a client can see the end of its
-// response; it reaches the file shortly after, from a single writer
+// response; it reaches the file a few milliseconds later (batchInterval),
+// in order, from a single writer
 // goroutine. Enqueueing never blocks: a full queue (a slow or stuck disk)
 // drops the record and counts it in Dropped, which /info and the metrics
 // show. Close drains the queue.
@@ -86,6 +87,7 @@ type Logger struct {
 	queue   chan *Entry
 	dropped atomic.Uint64
 	done    chan struct{}
+	closing chan struct{} // closed by Close: stop batching, drain
 
 	closeOnce sync.Once
 	// mu guards closed against sends racing Close.
@@ -107,7 +109,7 @@ func Open(opts Options) (*Logger, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Logger{opts: opts, queue: make(chan *Entry, QueueSize), done: make(chan struct{})}
+	l := &Logger{opts: opts, queue: make(chan *Entry, QueueSize), done: make(chan struct{}), closing: make(chan struct{})}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -155,6 +157,7 @@ func (l *Logger) Close() error {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.closed = true
+		close(l.closing)
 		close(l.queue)
 		l.mu.Unlock()
 	})
@@ -169,35 +172,65 @@ func (l *Logger) run() {
 			l.f.Close()
 		}
 	}()
-	buf := make([]byte, 0, 1024)
-	for e := range l.queue {
-		b, err := json.Marshal(e)
-		if err != nil {
-			continue
+	buf := make([]byte, 0, 64<<10)
+	for {
+		// Block only when idle; under load, wake every batchInterval and
+		// write what gathered in one write(2), so that senders do not
+		// wake this goroutine once per record.
+		e, ok := <-l.queue
+		if !ok {
+			return
 		}
-		buf = append(buf[:0], b...)
-		buf = append(buf, '\n')
-		// Batch whatever else is waiting into one write.
-	batch:
-		for len(buf) < 64<<10 {
+		buf = l.appendEntry(buf[:0], e)
+		for open := true; open; {
 			select {
 			case e, ok := <-l.queue:
 				if !ok {
-					break batch
+					open = false
+					break
 				}
-				if b, err := json.Marshal(e); err == nil {
-					if l.opts.MaxSize > 0 && l.size+int64(len(buf)+len(b)+1) > l.opts.MaxSize {
-						l.write(buf)
-						buf = buf[:0]
-					}
-					buf = append(append(buf, b...), '\n')
+				buf = l.appendEntry(buf, e)
+				if len(buf) >= 64<<10 {
+					l.write(buf)
+					buf = buf[:0]
 				}
+				continue
 			default:
-				break batch
+			}
+			l.write(buf)
+			buf = buf[:0]
+			if len(l.queue) == 0 {
+				break
 			}
 		}
-		l.write(buf)
+		if len(buf) > 0 {
+			l.write(buf)
+		}
+		select {
+		case <-time.After(batchInterval):
+		case <-l.closing:
+		}
 	}
+}
+
+// batchInterval is how long the writer lets records gather after a write.
+// Records are enqueued (and so ordered and counted) at once; they reach the
+// file at most this much later, or at Close.
+const batchInterval = 2 * time.Millisecond
+
+// appendEntry appends e's JSON line to buf, or nothing if it does not
+// encode; a record that would push the file past MaxSize ends the batch
+// so that rotation happens between records.
+func (l *Logger) appendEntry(buf []byte, e *Entry) []byte {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return buf
+	}
+	if l.opts.MaxSize > 0 && len(buf) > 0 && l.size+int64(len(buf)+len(b)+1) > l.opts.MaxSize {
+		l.write(buf)
+		buf = buf[:0]
+	}
+	return append(append(buf, b...), '\n')
 }
 
 // write appends p, rotating first when it would pass MaxSize.
