@@ -17,8 +17,7 @@
 // when the handler hijacks, before the stream starts, with status 101. A
 // record is therefore enqueued before a client can see the end of its
 // response; it reaches the file a few milliseconds later (batchInterval),
-// in order, from a single writer
-// goroutine. Enqueueing never blocks: a full queue (a slow or stuck disk)
+// in order, from a single writer goroutine. Enqueueing never blocks: a full queue (a slow or stuck disk)
 // drops the record and counts it in Dropped, which /info and the metrics
 // show. Close drains the queue.
 package audit
