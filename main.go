@@ -167,6 +167,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	rl := &reloader{args: args, getenv: getenv, logger: logger, level: level, tls: tlsReload,
 		cors: cors, obs: obs, eng: eng, notify: notify}
+	// Parts that own reloadable settings register here before watch:
+	// authorization plugins and listener policies (issue 12 items 1 and
+	// 3), registry mirrors and insecure registries, each with
+	// rl.addHook(reloadHook{Name: ..., Prepare: ...}).
 	rl.watch(ctx)
 	logger.Info("skiffd started", "version", skiffdVersion, "api", apiVersion, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
 	err = srv.serve(ctx, listeners)
