@@ -134,8 +134,19 @@ func TestE2EAuditLogAndMetrics(t *testing.T) {
 	if e := find("POST", "/exec"); e == nil || strings.Join(e.Cmd, " ") != "echo hi" || e.Object == nil || e.Object.ID != id {
 		t.Errorf("exec create entry = %+v", e)
 	}
-	if e := find("POST", "/start"); e == nil || e.Object == nil {
+	if e := find("POST", "/containers/"+id+"/start"); e == nil || e.Object == nil || e.Object.Name != "/aud" || e.Status != 204 {
 		t.Errorf("start entry = %+v", e)
+	}
+	var execStart *audit.Entry
+	for i := range entries {
+		if strings.HasPrefix(entries[i].Path, "/exec/") && strings.HasSuffix(entries[i].Path, "/start") {
+			execStart = &entries[i]
+		}
+	}
+	// Recorded when the stream starts (hijack), with the command line.
+	if execStart == nil || execStart.Status != 101 || execStart.Object == nil || execStart.Object.Kind != "exec" ||
+		execStart.Object.Name != id || strings.Join(execStart.Cmd, " ") != "echo hi" {
+		t.Errorf("exec start entry = %+v", execStart)
 	}
 	if e := find("DELETE", "/containers/"+id); e == nil && find("DELETE", "/containers/aud") == nil {
 		t.Errorf("no container rm entry in %+v", entries)
