@@ -41,8 +41,9 @@ func defaults(h host) Config {
 		LogLevel:   "info",
 		ConfigFile: h.configFile,
 		// skiffd keeps containers running across a daemon stop by default.
-		LiveRestore:      true,
-		ShutdownTimeout:  15,
+		LiveRestore:     true,
+		ShutdownTimeout: 15,
+
 		AuditLogMaxSize:  100 << 20,
 		AuditLogMaxFiles: 5,
 	}
