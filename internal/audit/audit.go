@@ -24,7 +24,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -217,19 +216,17 @@ func (l *Logger) run() {
 // file at most this much later, or at Close.
 const batchInterval = 2 * time.Millisecond
 
-// appendEntry appends e's JSON line to buf, or nothing if it does not
-// encode; a record that would push the file past MaxSize ends the batch
+// appendEntry appends e's JSON line to buf; a record that would push the file past MaxSize ends the batch
 // so that rotation happens between records.
 func (l *Logger) appendEntry(buf []byte, e *Entry) []byte {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return buf
+	start := len(buf)
+	buf = appendJSON(buf, e)
+	if l.opts.MaxSize > 0 && start > 0 && l.size+int64(len(buf))+1 > l.opts.MaxSize {
+		// Write what came before this record, then move it to the front.
+		l.write(buf[:start])
+		buf = buf[:copy(buf, buf[start:])]
 	}
-	if l.opts.MaxSize > 0 && len(buf) > 0 && l.size+int64(len(buf)+len(b)+1) > l.opts.MaxSize {
-		l.write(buf)
-		buf = buf[:0]
-	}
-	return append(append(buf, b...), '\n')
+	return append(buf, '\n')
 }
 
 // write appends p, rotating first when it would pass MaxSize.
