@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"skiffd/internal/api/wire"
+	"skiffd/internal/audit"
+	"skiffd/internal/metrics"
 )
 
 // The API versions skiffd serves. 1.50 is what docker CLI 28.x speaks, so it
@@ -198,9 +203,18 @@ func newHandler(mux http.Handler, opts handlerOptions) http.Handler {
 		recoverMiddleware(opts.Logger),
 		logMiddleware(opts.Logger),
 		versionMiddleware(opts.ServerHeader),
-		experimentalMiddleware(opts.Experimental),
 	}
-	if opts.CORSOrigin != "" {
+	if opts.Observe != nil {
+		// Inside version (stripped path, API version known), outside
+		// authorization (refusals are audited too).
+		mws = append(mws, opts.Observe)
+		mux = audit.PatternRecorder(mux)
+	}
+	mws = append(mws, experimentalMiddleware(opts.Experimental))
+	switch {
+	case opts.CORS != nil:
+		mws = append(mws, reloadableCORS(opts.CORS))
+	case opts.CORSOrigin != "":
 		mws = append(mws, corsMiddleware(opts.CORSOrigin))
 	}
 	mws = append(mws, opts.Authz...)
@@ -213,5 +227,67 @@ type handlerOptions struct {
 	ServerHeader string // e.g. "Docker/28.3.0+skiffd (linux)"
 	Experimental bool
 	CORSOrigin   string
-	Authz        []middleware
+	// CORS, when set, replaces CORSOrigin with an origin a reload can
+	// change ("" for no CORS headers).
+	CORS *atomic.Pointer[string]
+	// Observe is the audit and metrics middleware (issue 12).
+	Observe middleware
+	Authz   []middleware
+}
+
+// reloadableCORS is corsMiddleware with the origin read per request.
+func reloadableCORS(origin *atomic.Pointer[string]) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if o := origin.Load(); o != nil && *o != "" {
+				corsMiddleware(*o)(next).ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// observer is what issue 12 adds around the API: the audit log, the
+// metrics and the reloadable values /info shows. Its fields are read by
+// the request path and swapped by reload, hence the atomics.
+type observer struct {
+	audit   atomic.Pointer[audit.Logger]
+	metrics *metrics.Registry // nil without --metrics-addr
+	labels  atomic.Pointer[[]string]
+}
+
+// auditMiddleware is the chain's audit and metrics hook.
+func (o *observer) middleware() middleware {
+	var observe audit.Observer
+	if o.metrics != nil {
+		observe = o.metrics.ObserveRequest
+	}
+	return audit.Middleware(o.audit.Load, observe)
+}
+
+// middlewareIfUsed is middleware, or nil when there is neither an audit
+// log nor metrics, so that the chain is as short as before.
+func (o *observer) middlewareIfUsed() middleware {
+	if o.audit.Load() == nil && o.metrics == nil {
+		return nil
+	}
+	return o.middleware()
+}
+
+// connContext names the listener and reads the peer's credentials once per
+// connection; only with an audit log, which is the only reader.
+func (o *observer) connContext(listener string) func(context.Context, net.Conn) context.Context {
+	if o.audit.Load() == nil {
+		return nil
+	}
+	return audit.ConnContext(listener)
+}
+
+// auditDropped is the audit log's drop count, 0 without one.
+func (o *observer) auditDropped() uint64 {
+	if l := o.audit.Load(); l != nil {
+		return l.Dropped()
+	}
+	return 0
 }

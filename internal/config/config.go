@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os/user"
 	"path/filepath"
+	"skiffd/internal/units"
 	"strconv"
 	"strings"
 )
@@ -107,6 +108,19 @@ type Config struct {
 	Debug        bool   // -D/--debug
 	LogLevel     string // -l/--log-level, lower case
 
+	// Labels are --label key=value pairs shown by /info; reloadable.
+	Labels []string
+	// MetricsAddr is --metrics-addr: where the Prometheus endpoint
+	// listens ("" for nowhere), as in dockerd.
+	MetricsAddr string
+	// AuditLog is --audit-log: the file of the audit log ("" for none).
+	// AuditLogReads also logs reads; AuditLogMaxSize (bytes, 0 for no
+	// rotation) and AuditLogMaxFiles rotate it (issue 12).
+	AuditLog         string
+	AuditLogReads    bool
+	AuditLogMaxSize  int64
+	AuditLogMaxFiles int
+
 	// ConfigFile is the daemon.json that was considered. A missing default
 	// file is ignored; a missing explicit one (--config-file) is an error.
 	ConfigFile string
@@ -175,6 +189,11 @@ type flagValues struct {
 	shutdownTimeout                  int
 	insecureRegistries, mirrors      stringList
 	maxDownloads, maxUploads         int
+	labels                           stringList
+	metricsAddr, auditLog            string
+	auditLogReads                    bool
+	auditLogMaxSize                  string
+	auditLogMaxFiles                 int
 }
 
 // option describes one command-line option: its names, the daemon.json key
@@ -192,6 +211,14 @@ type option struct {
 var options = []option{
 	{long: "api-cors-header", key: "api-cors-header", arg: "string", usage: "Set CORS headers in the Engine API",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.corsHeaders) }},
+	{long: "audit-log", key: "audit-log", arg: "string", usage: "Write an audit log of state-changing API requests to this file",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.auditLog) }},
+	{long: "audit-log-max-files", key: "audit-log-max-files", arg: "int", usage: "Rotated audit log files to keep (default 5)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.auditLogMaxFiles) }},
+	{long: "audit-log-max-size", key: "audit-log-max-size", arg: "string", usage: "Rotate the audit log at this size, e.g. 100m (default \"100m\", 0 never)",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.auditLogMaxSize) }},
+	{long: "audit-log-reads", key: "audit-log-reads", usage: "Also audit API reads",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.auditLogReads) }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
 	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",
@@ -208,6 +235,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
 	{long: "insecure-registry", key: "insecure-registries", arg: "list", usage: "Enable insecure registry communication",
 		value: func(v *flagValues) flag.Value { return &v.insecureRegistries }},
+	{long: "label", key: "labels", arg: "list", usage: "Set key=value labels to the daemon",
+		value: func(v *flagValues) flag.Value { return &v.labels }},
 	{long: "live-restore", key: "live-restore", usage: "Keep containers running while the daemon is stopped (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
@@ -216,6 +245,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxDownloads) }},
 	{long: "max-concurrent-uploads", key: "max-concurrent-uploads", arg: "int", usage: "Set the max concurrent uploads (default 5)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxUploads) }},
+	{long: "metrics-addr", key: "metrics-addr", arg: "string", usage: "Set default address and port to serve the metrics api on",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.metricsAddr) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
 	{long: "registry-mirror", key: "registry-mirrors", arg: "list", usage: "Preferred registry mirror",
@@ -329,6 +360,25 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	}
 	if cfg.MaxConcurrentUploads < 0 {
 		return nil, fmt.Errorf("invalid max concurrent uploads: %d", cfg.MaxConcurrentUploads)
+	}
+	cfg.Labels = pickList(changed["label"], fv.labels, file.Labels)
+	cfg.MetricsAddr = pickString(changed["metrics-addr"], fv.metricsAddr, file.MetricsAddr, "")
+	cfg.AuditLog = pickString(changed["audit-log"], fv.auditLog, file.AuditLog, "")
+	cfg.AuditLogReads = pickBool(changed["audit-log-reads"], fv.auditLogReads, file.AuditLogReads)
+	maxSize := pickString(changed["audit-log-max-size"], fv.auditLogMaxSize, file.AuditLogMaxSize, "100m")
+	if cfg.AuditLogMaxSize, err = units.RAMInBytes(maxSize); err != nil {
+		return nil, fmt.Errorf("audit-log-max-size: %w", err)
+	}
+	cfg.AuditLogMaxFiles = 5
+	if changed["audit-log-max-files"] {
+		cfg.AuditLogMaxFiles = fv.auditLogMaxFiles
+	} else if file.AuditLogMaxFiles != nil {
+		cfg.AuditLogMaxFiles = *file.AuditLogMaxFiles
+	}
+	for _, l := range cfg.Labels {
+		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
+			return nil, fmt.Errorf("bad attribute format: %s", l)
+		}
 	}
 
 	cfg.GroupExplicit = changed["group"] || file.Group != nil

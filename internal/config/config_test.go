@@ -45,6 +45,9 @@ func defaults(h host) Config {
 		ShutdownTimeout:        15,
 		MaxConcurrentDownloads: 3,
 		MaxConcurrentUploads:   5,
+
+		AuditLogMaxSize:  100 << 20,
+		AuditLogMaxFiles: 5,
 	}
 }
 

@@ -39,6 +39,12 @@ type fileConfig struct {
 	RegistryMirrors        []string `json:"registry-mirrors"`
 	MaxConcurrentDownloads *int     `json:"max-concurrent-downloads"`
 	MaxConcurrentUploads   *int     `json:"max-concurrent-uploads"`
+	Labels                 []string `json:"labels"`
+	MetricsAddr            *string  `json:"metrics-addr"`
+	AuditLog               *string  `json:"audit-log"`
+	AuditLogReads          *bool    `json:"audit-log-reads"`
+	AuditLogMaxSize        *string  `json:"audit-log-max-size"`
+	AuditLogMaxFiles       *int     `json:"audit-log-max-files"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -65,6 +71,13 @@ func (f *fileConfig) fields() map[string]any {
 		"registry-mirrors":         &f.RegistryMirrors,
 		"max-concurrent-downloads": &f.MaxConcurrentDownloads,
 		"max-concurrent-uploads":   &f.MaxConcurrentUploads,
+		// Issue 12.
+		"labels":              &f.Labels,
+		"metrics-addr":        &f.MetricsAddr,
+		"audit-log":           &f.AuditLog,
+		"audit-log-reads":     &f.AuditLogReads,
+		"audit-log-max-size":  &f.AuditLogMaxSize,
+		"audit-log-max-files": &f.AuditLogMaxFiles,
 	}
 }
 

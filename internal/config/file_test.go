@@ -71,6 +71,9 @@ func TestFileMerge(t *testing.T) {
 		RegistryMirrors:        []string{"https://mirror.local"},
 		MaxConcurrentDownloads: 4,
 		MaxConcurrentUploads:   6,
+
+		AuditLogMaxSize:  100 << 20,
+		AuditLogMaxFiles: 5,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("Parse with file =\n%+v\nwant\n%+v", *cfg, want)
@@ -222,4 +225,35 @@ func FuzzReadFile(f *testing.F) {
 			t.Errorf("Parse accepted %q with TLSVerify but not TLS", content)
 		}
 	})
+}
+
+// TestGuardKeys: issue 12's settings come from daemon.json or from flags,
+// never both, with sizes in dockerd's k/m/g units.
+func TestGuardKeys(t *testing.T) {
+	path := writeFile(t, []byte(`{"labels": ["a=b", "c=d"], "metrics-addr": "127.0.0.1:9323",
+		"audit-log": "/var/log/a.log", "audit-log-reads": true, "audit-log-max-size": "10m", "audit-log-max-files": 2}`))
+	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Labels, ",") != "a=b,c=d" || cfg.MetricsAddr != "127.0.0.1:9323" || cfg.AuditLog != "/var/log/a.log" ||
+		!cfg.AuditLogReads || cfg.AuditLogMaxSize != 10<<20 || cfg.AuditLogMaxFiles != 2 {
+		t.Errorf("Parse with file = %+v", *cfg)
+	}
+	cfg, err = parse([]string{"--label", "x=1", "--audit-log", "/a", "--audit-log-max-size", "512k", "--metrics-addr", ":9323"}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Labels, ",") != "x=1" || cfg.AuditLog != "/a" || cfg.AuditLogMaxSize != 512<<10 || cfg.MetricsAddr != ":9323" || cfg.AuditLogMaxFiles != 5 {
+		t.Errorf("Parse with flags = %+v", *cfg)
+	}
+	for _, args := range [][]string{
+		{"--config-file", path, "--audit-log", "/b"},
+		{"--label", "novalue"},
+		{"--audit-log-max-size", "ten"},
+	} {
+		if _, err := parse(args, env(nil), io.Discard, testHost(t, false)); err == nil {
+			t.Errorf("Parse(%q) succeeded, want an error", args)
+		}
+	}
 }
