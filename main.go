@@ -116,9 +116,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer eng.Close()
 
+	chain, err := authzChain(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { chain.Close() }()
 	listeners, err := openListeners(cfg, tlsConfig, getenv, logger)
 	if err != nil {
 		return err
+	}
+	var addrs []listenAddr
+	for _, l := range listeners {
+		addrs = append(addrs, l.Addr)
 	}
 	mux := newRouter(backends{
 		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng,
@@ -133,6 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}),
 		logger: logger,
 		grace:  shutdownGrace,
+		guards: newGuards(logger, chain, cfg.MaxStreams, addrs),
 	}
 	logger.Info("skiffd started", "version", skiffdVersion, "api", apiVersion, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
 	err = srv.serve(ctx, listeners)

@@ -56,6 +56,7 @@ type apiServer struct {
 	handler http.Handler
 	logger  *slog.Logger
 	grace   time.Duration // how long in-flight requests get at shutdown
+	guards  *guards       // listener policies, plugins, limits; nil in tests that need none
 
 	mu       sync.Mutex
 	nextID   int
@@ -108,13 +109,14 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 	servers := make([]*http.Server, len(listeners))
 	errc := make(chan error, len(listeners))
 	for i, l := range listeners {
+		lctx := s.guards.withListener(baseCtx, l.Addr)
 		srv := &http.Server{
 			Handler:           s.handler,
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          errLog,
-			BaseContext:       func(net.Listener) context.Context { return baseCtx },
+			BaseContext:       func(net.Listener) context.Context { return lctx },
 		}
 		servers[i] = srv
 		s.logger.Info("API listen", "addr", l.Addr.String())

@@ -38,7 +38,9 @@ const (
 	// DefaultShutdownTimeout is dockerd's --shutdown-timeout default, in
 	// seconds.
 	DefaultShutdownTimeout = 15
-	pidfileName            = "skiffd.pid"
+	// DefaultMaxStreams caps concurrent hijacked streams.
+	DefaultMaxStreams = 1024
+	pidfileName       = "skiffd.pid"
 
 	// The certificate file names dockerd looks for in its certificate
 	// directory.
@@ -88,6 +90,19 @@ type Config struct {
 	// stop waits for the containers it stops (dockerd's rule: at least each
 	// container's stop timeout plus 5 s; negative waits as long as it takes).
 	ShutdownTimeout int
+
+	// AuthorizationPlugins are --authorization-plugin values (daemon.json
+	// "authorization-plugins"), in the order requests pass them.
+	AuthorizationPlugins []string
+	// PluginDir, when set, replaces dockerd's plugin directories
+	// (/run/docker/plugins for sockets, /etc/docker/plugins and
+	// /usr/lib/docker/plugins for specs) with one directory holding
+	// NAME.sock, NAME.spec or NAME.json. It comes from $SKIFFD_PLUGIN_DIR,
+	// for tests and for hosts that keep skiffd apart from a dockerd.
+	PluginDir string
+	// MaxStreams is --max-concurrent-streams: how many hijacked streams
+	// (attach, websocket attach, exec start) may run at once; 0 is no cap.
+	MaxStreams int
 
 	CORSHeaders  string // --api-cors-header
 	Experimental bool   // --experimental
@@ -160,6 +175,8 @@ type flagValues struct {
 	logLevel, configFile             string
 	liveRestore                      bool
 	shutdownTimeout                  int
+	authzPlugins                     stringList
+	maxStreams                       int
 }
 
 // option describes one command-line option: its names, the daemon.json key
@@ -175,6 +192,8 @@ type option struct {
 // options lists the flags in the order the usage shows them (dockerd sorts
 // them by long name).
 var options = []option{
+	{long: "authorization-plugin", key: "authorization-plugins", arg: "list", usage: "Authorization plugins to load",
+		value: func(v *flagValues) flag.Value { return &v.authzPlugins }},
 	{long: "api-cors-header", key: "api-cors-header", arg: "string", usage: "Set CORS headers in the Engine API",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.corsHeaders) }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
@@ -195,6 +214,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
+	{long: "max-concurrent-streams", key: "max-concurrent-streams", arg: "int", usage: "Cap on concurrent attach and exec streams, 0 for none (default 1024)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxStreams) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
 	{long: "shutdown-timeout", key: "shutdown-timeout", arg: "int", usage: "Set the default shutdown timeout (default 15)",
@@ -280,6 +301,14 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	} else if file.LiveRestore != nil {
 		cfg.LiveRestore = *file.LiveRestore
 	}
+	cfg.AuthorizationPlugins = pickList(changed["authorization-plugin"], fv.authzPlugins, file.AuthorizationPlugins)
+	cfg.PluginDir = getenv("SKIFFD_PLUGIN_DIR")
+	cfg.MaxStreams = DefaultMaxStreams
+	if changed["max-concurrent-streams"] {
+		cfg.MaxStreams = fv.maxStreams
+	} else if file.MaxStreams != nil {
+		cfg.MaxStreams = *file.MaxStreams
+	}
 	cfg.ShutdownTimeout = DefaultShutdownTimeout
 	if changed["shutdown-timeout"] {
 		cfg.ShutdownTimeout = fv.shutdownTimeout
@@ -323,6 +352,9 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 func (c *Config) finish() error {
 	if _, ok := logLevels[c.LogLevel]; !ok {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	if c.MaxStreams < 0 {
+		return fmt.Errorf("max-concurrent-streams cannot be negative: %d", c.MaxStreams)
 	}
 	for _, p := range []struct {
 		name string

@@ -34,27 +34,32 @@ type fileConfig struct {
 
 	LiveRestore     *bool `json:"live-restore"`
 	ShutdownTimeout *int  `json:"shutdown-timeout"`
+
+	AuthorizationPlugins []string `json:"authorization-plugins"`
+	MaxStreams           *int     `json:"max-concurrent-streams"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
 func (f *fileConfig) fields() map[string]any {
 	return map[string]any{
-		"hosts":            &f.Hosts,
-		"data-root":        &f.DataRoot,
-		"exec-root":        &f.ExecRoot,
-		"pidfile":          &f.Pidfile,
-		"group":            &f.Group,
-		"tls":              &f.TLS,
-		"tlsverify":        &f.TLSVerify,
-		"tlscacert":        &f.TLSCACert,
-		"tlscert":          &f.TLSCert,
-		"tlskey":           &f.TLSKey,
-		"api-cors-header":  &f.CORSHeaders,
-		"experimental":     &f.Experimental,
-		"debug":            &f.Debug,
-		"log-level":        &f.LogLevel,
-		"live-restore":     &f.LiveRestore,
-		"shutdown-timeout": &f.ShutdownTimeout,
+		"hosts":                  &f.Hosts,
+		"data-root":              &f.DataRoot,
+		"exec-root":              &f.ExecRoot,
+		"pidfile":                &f.Pidfile,
+		"group":                  &f.Group,
+		"tls":                    &f.TLS,
+		"tlsverify":              &f.TLSVerify,
+		"tlscacert":              &f.TLSCACert,
+		"tlscert":                &f.TLSCert,
+		"tlskey":                 &f.TLSKey,
+		"api-cors-header":        &f.CORSHeaders,
+		"experimental":           &f.Experimental,
+		"debug":                  &f.Debug,
+		"log-level":              &f.LogLevel,
+		"live-restore":           &f.LiveRestore,
+		"shutdown-timeout":       &f.ShutdownTimeout,
+		"authorization-plugins":  &f.AuthorizationPlugins,
+		"max-concurrent-streams": &f.MaxStreams,
 	}
 }
 
