@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,20 @@ type routeInfo struct {
 	Group      policy.Group
 	StreamBody bool
 	Hijack     bool
+	// Subs maps a last path segment to the group of the action it selects
+	// inside this route (GET /images/{name}/get is images:save).
+	Subs map[string]policy.Group
+}
+
+// group is the policy group of r on this route.
+func (info routeInfo) group(r *http.Request) policy.Group {
+	if info.Subs != nil {
+		p := r.URL.Path
+		if g, ok := info.Subs[p[strings.LastIndexByte(p, '/')+1:]]; ok {
+			return g
+		}
+	}
+	return info.Group
 }
 
 // guards is the daemon's reloadable request-guarding state: the
@@ -133,7 +148,7 @@ func guardRoute(info routeInfo, next http.Handler) http.Handler {
 			return
 		}
 		if p := lg.policy.Load(); p != nil {
-			if err := p.Check(r.Method, info.Group); err != nil {
+			if err := p.Check(r.Method, info.group(r)); err != nil {
 				wire.WriteError(w, http.StatusForbidden, err.Error())
 				return
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"skiffd/internal/api/container"
 	"skiffd/internal/api/exec"
@@ -11,7 +12,6 @@ import (
 	"skiffd/internal/api/unsupported"
 	"skiffd/internal/api/volume"
 	"skiffd/internal/api/wire"
-	"skiffd/internal/errdefs"
 	"skiffd/internal/policy"
 )
 
@@ -161,6 +161,8 @@ type routeTable struct {
 	mux    *http.ServeMux
 	logger *slog.Logger
 	routes []routeEntry
+	// pending holds the sub actions recorded for the next route.
+	pending map[string]policy.Group
 }
 
 // routeEntry is one registered pattern. Sub entries are dispatched inside
@@ -173,6 +175,7 @@ type routeEntry struct {
 }
 
 func (t *routeTable) add(pattern string, info routeInfo, h http.Handler) {
+	info.Subs, t.pending = t.pending, nil
 	t.routes = append(t.routes, routeEntry{Pattern: pattern, Info: info})
 	t.mux.Handle(pattern, guardRoute(info, h))
 }
@@ -194,20 +197,16 @@ func (t *routeTable) hijack(pattern string, g policy.Group, f wire.HandlerFunc) 
 	t.add(pattern, routeInfo{Group: g, Hijack: true}, makeHTTPHandler(f, t.logger))
 }
 
-// sub records an action dispatched inside another route and checks the
-// listener policy for its own group before running it.
+// sub records an action that another route's handler dispatches on the
+// last path segment (the /images/{name...} actions) under its own group:
+// the next route registered serves that segment under g.
 func (t *routeTable) sub(pattern string, g policy.Group, f wire.HandlerFunc) wire.HandlerFunc {
 	t.routes = append(t.routes, routeEntry{Pattern: pattern, Info: routeInfo{Group: g}, Sub: true})
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if lg, _ := r.Context().Value(guardKey{}).(*listenerGuard); lg != nil {
-			if p := lg.policy.Load(); p != nil {
-				if err := p.Check(r.Method, g); err != nil {
-					return errdefs.Forbidden(err)
-				}
-			}
-		}
-		return f(w, r)
+	if t.pending == nil {
+		t.pending = map[string]policy.Group{}
 	}
+	t.pending[pattern[strings.LastIndexByte(pattern, '/')+1:]] = g
+	return f
 }
 
 // optionsRoute answers OPTIONS on every path, existing or not, with 200 and

@@ -50,7 +50,8 @@ const (
 	PluginsWrite     Group = "plugins:write"     // pull, create, enable, disable, remove, ...
 	Build            Group = "build"             // build, build prune, session, grpc
 	// Unrouted is the catch-all that answers 404: it serves nothing, so
-	// every policy lets it answer.
+	// every policy lets it answer. Ping, too, is served by every policy:
+	// clients ping first to learn the API version.
 	Unrouted Group = "unrouted"
 )
 
@@ -166,7 +167,7 @@ func (p Policy) Open() bool { return !p.ReadOnly && p.Allow == nil }
 // Check returns nil when p serves a request with this method to a route of
 // group g, else a Denied error.
 func (p Policy) Check(method string, g Group) error {
-	if g == Unrouted || p.Open() {
+	if g == Unrouted || g == Ping || p.Open() {
 		return nil
 	}
 	if p.ReadOnly && (!ReadSafe(g) || (method != "GET" && method != "HEAD")) {
