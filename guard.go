@@ -67,6 +67,9 @@ type guards struct {
 	// maxStreams caps streams; 0 means no cap.
 	maxStreams atomic.Int64
 	listeners  map[string]*listenerGuard // by listenAddr.Key(); fixed after start
+	// bodyTimeout bounds reading a JSON body (bodyReadTimeout; tests
+	// shorten it). Set before serving.
+	bodyTimeout time.Duration
 }
 
 // listenerGuard is one listener's view: its policy and the shared state.
@@ -79,7 +82,7 @@ type guardKey struct{}
 
 // newGuards builds the guard state for the listeners' addresses.
 func newGuards(logger *slog.Logger, chain *authz.Chain, maxStreams int, addrs []listenAddr) *guards {
-	g := &guards{logger: logger, listeners: map[string]*listenerGuard{}}
+	g := &guards{logger: logger, listeners: map[string]*listenerGuard{}, bodyTimeout: bodyReadTimeout}
 	g.authz.Store(chain)
 	g.maxStreams.Store(int64(maxStreams))
 	for _, a := range addrs {
@@ -165,7 +168,7 @@ func guardRoute(info routeInfo, next http.Handler) http.Handler {
 		var body []byte
 		if !info.StreamBody && r.ContentLength != 0 {
 			var err error
-			body, err = readBody(w, r)
+			body, err = readBody(w, r, lg.bodyTimeout)
 			if err != nil {
 				var tooLarge authz.BodyTooLarge
 				if errors.As(err, &tooLarge) {
@@ -194,17 +197,22 @@ func guardRoute(info routeInfo, next http.Handler) http.Handler {
 // over maxJSONBody. Reading it whole before anything else runs is what
 // makes the body an authorization plugin judges the very bytes the handler
 // decodes, whatever the framing (Content-Length, chunked).
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+func readBody(w http.ResponseWriter, r *http.Request, timeout time.Duration) ([]byte, error) {
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(bodyReadTimeout))
-	defer rc.SetReadDeadline(time.Time{})
+	rc.SetReadDeadline(time.Now().Add(timeout))
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	if err == nil && len(b) > maxJSONBody {
+		err = authz.BodyTooLarge{}
+	}
 	if err != nil {
+		// The rest of the body is not wanted: keep the deadline in the
+		// past so the server does not wait for it before answering, and
+		// do not reuse the connection.
+		rc.SetReadDeadline(time.Now())
+		w.Header().Set("Connection", "close")
 		return nil, err
 	}
-	if len(b) > maxJSONBody {
-		return nil, authz.BodyTooLarge{}
-	}
+	rc.SetReadDeadline(time.Time{})
 	return b, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"skiffd/internal/api/container"
+	"skiffd/internal/api/types"
 	"skiffd/internal/websocket"
 )
 
@@ -48,7 +49,7 @@ func (c attachContainers) ContainerAttach(ctx context.Context, name string, cfg 
 }
 
 // serveTest runs the full server (middlewares, guards) on a unix socket.
-func serveTest(t *testing.T, b backends, maxStreams int) string {
+func serveTest(t *testing.T, b backends, maxStreams int, tweak ...func(*guards)) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 	sock := filepath.Join(t.TempDir(), "api.sock")
@@ -61,6 +62,9 @@ func serveTest(t *testing.T, b backends, maxStreams int) string {
 		handler: newHandler(newRouter(b, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"}),
 		logger:  logger, grace: time.Second,
 		guards: newGuards(logger, nil, maxStreams, []listenAddr{a}),
+	}
+	for _, f := range tweak {
+		f(srv.guards)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -282,5 +286,60 @@ func TestBodyLimits(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(out), "fake: no load") {
 		t.Errorf("large load = %d %s, want it streamed to the backend", resp.StatusCode, out)
+	}
+}
+
+// TestBodyReadDeadline: a JSON body that trickles in is cut off at the
+// deadline, while a stream that outlives the deadline (events) goes on.
+func TestBodyReadDeadline(t *testing.T) {
+	b := testBackends()
+	var fx authzFixture
+	b.Container = recordingContainers{creates: &fx.creates, last: &fx.last}
+	live := make(chan types.EventMessage)
+	b.Events = &fakeBackend{live: live}
+	const timeout = 300 * time.Millisecond
+	sock := serveTest(t, b, 0, func(g *guards) { g.bodyTimeout = timeout })
+
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	io.WriteString(c, "POST /v1.50/containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"Image\":")
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("slow body: no answer: %v", err)
+	}
+	if resp.StatusCode != 400 || time.Since(start) < timeout || fx.creates.Load() != 0 {
+		t.Fatalf("slow body = %s after %v (creates %d), want 400 after >= %v", resp.Status, time.Since(start), fx.creates.Load(), timeout)
+	}
+
+	// events with a (small) body: the deadline is cleared once it is read.
+	ec, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	io.WriteString(ec, "GET /v1.50/events HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+	br := bufio.NewReader(ec)
+	ec.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("events = %v %v", resp, err)
+	}
+	events := bufio.NewReader(resp.Body)
+	deadline := time.Now().Add(3 * timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case live <- types.EventMessage{Type: "container", Action: "start", TimeNano: time.Now().UnixNano()}:
+		case <-time.After(10 * time.Second):
+			t.Fatal("events stream stopped taking events")
+		}
+		line, err := events.ReadString('\n')
+		if err != nil || !strings.Contains(line, `"start"`) {
+			t.Fatalf("event after %v: %q %v; the stream was cut", time.Since(start), line, err)
+		}
 	}
 }
