@@ -219,6 +219,7 @@ type authzFixture struct {
 	creates atomic.Int32
 	last    atomic.Pointer[types.CreateRequest]
 	client  *http.Client
+	guards  *guards
 }
 
 // startAuthzDaemon serves the real router and middleware chain on a unix
@@ -243,10 +244,11 @@ func startAuthzDaemon(t *testing.T, dir string, plugins ...string) *authzFixture
 		logger:  logger, grace: time.Second,
 		guards: newGuards(logger, chain, 4, []listenAddr{a}),
 	}
+	f.guards = srv.guards
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.serve(ctx, []apiListener{{Listener: l, Addr: a}}) }()
-	t.Cleanup(func() { cancel(); <-done; chain.Close() })
+	t.Cleanup(func() { cancel(); <-done; f.guards.authz.Load().Close() })
 	f.client = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", f.socket)
 	}}}
@@ -430,5 +432,45 @@ func TestAuthzBodyShapes(t *testing.T) {
 				t.Fatalf("a privileged container was created")
 			}
 		})
+	}
+}
+
+// TestGuardsReload swaps a listener's policy and the plugin chain the way
+// a SIGHUP reload does, while the server keeps running.
+func TestGuardsReload(t *testing.T) {
+	dir := t.TempDir()
+	p := &testPlugin{decide: func(authz.Request) (int, string) { return 200, `{"Allow":false,"Msg":"closed"}` }}
+	startPlugin(t, dir, "guard", p)
+	f := startAuthzDaemon(t, dir)
+	if code, out := f.do(t, "POST", "/v1.50/containers/create", `{"Image":"busybox"}`); code != 201 {
+		t.Fatalf("before reload: %d %s", code, out)
+	}
+	g := f.guards
+	chain, err := authz.NewChain([]string{"guard"}, authz.Dirs{Sockets: dir, Specs: []string{dir}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, _ := policy.Parse("mode=ro")
+	key := listenAddr{Proto: "unix", Addr: f.socket}.Key()
+	if err := g.Reload(chain, 4, map[string]policy.Policy{key: ro, "unix:///nowhere.sock": ro}); err == nil {
+		t.Fatal("reload naming a listener that does not exist succeeded")
+	}
+	if code, _ := f.do(t, "POST", "/v1.50/containers/create", `{"Image":"busybox"}`); code != 201 {
+		t.Fatalf("a failed reload changed the state: %d", code)
+	}
+	if err := g.Reload(chain, 4, map[string]policy.Policy{key: ro}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := f.do(t, "POST", "/v1.50/containers/create", `{"Image":"busybox"}`); code != 403 || !strings.Contains(out, "listener policy") {
+		t.Errorf("after reload to ro: %d %s", code, out)
+	}
+	if code, out := f.do(t, "GET", "/v1.50/containers/json", ""); code != 403 || !strings.Contains(out, "authorization denied by plugin guard: closed") {
+		t.Errorf("after reload with a plugin: %d %s", code, out)
+	}
+	if err := g.Reload(nil, 4, map[string]policy.Policy{key: {}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := f.do(t, "POST", "/v1.50/containers/create", `{"Image":"busybox"}`); code != 201 {
+		t.Errorf("after reload back to open: %d %s", code, out)
 	}
 }

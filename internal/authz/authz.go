@@ -107,6 +107,9 @@ func (c *Chain) Len() int {
 
 // Names lists the plugins in order.
 func (c *Chain) Names() []string {
+	if c == nil {
+		return nil
+	}
 	var n []string
 	for _, p := range c.plugins {
 		n = append(n, p.name)
@@ -114,8 +117,12 @@ func (c *Chain) Names() []string {
 	return n
 }
 
-// Close releases the plugins' connections.
+// Close releases the plugins' idle connections. A request still running
+// under the chain finishes (it reconnects if it must).
 func (c *Chain) Close() {
+	if c == nil {
+		return
+	}
 	for _, p := range c.plugins {
 		p.Close()
 	}
