@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -472,5 +473,80 @@ func TestGuardsReload(t *testing.T) {
 	}
 	if code, out := f.do(t, "POST", "/v1.50/containers/create", `{"Image":"busybox"}`); code != 201 {
 		t.Errorf("after reload back to open: %d %s", code, out)
+	}
+}
+
+// BenchmarkPingAuthz measures GET /_ping on a unix socket from 16
+// concurrent keep-alive clients, without and with one authorization plugin
+// (a trivial allow-all plugin on its own unix socket, in this process).
+func BenchmarkPingAuthz(b *testing.B) {
+	for _, plugins := range [][]string{nil, {"allow"}} {
+		name := "none"
+		if plugins != nil {
+			name = "one-plugin"
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			logger := slog.New(slog.DiscardHandler)
+			if plugins != nil {
+				l, err := net.Listen("unix", filepath.Join(dir, "allow.sock"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				mux := http.NewServeMux()
+				mux.HandleFunc("POST /Plugin.Activate", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"Implements":["authz"]}`) })
+				allow := func(w http.ResponseWriter, r *http.Request) {
+					io.Copy(io.Discard, r.Body)
+					io.WriteString(w, `{"Allow":true}`)
+				}
+				mux.HandleFunc("POST /AuthZPlugin.AuthZReq", allow)
+				mux.HandleFunc("POST /AuthZPlugin.AuthZRes", allow)
+				ps := &http.Server{Handler: mux}
+				go ps.Serve(l)
+				defer ps.Close()
+			}
+			chain, err := authz.NewChain(plugins, authz.Dirs{Sockets: dir, Specs: []string{dir}}, logger)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer chain.Close()
+			sock := filepath.Join(dir, "api.sock")
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				b.Fatal(err)
+			}
+			a := listenAddr{Proto: "unix", Addr: sock}
+			srv := &apiServer{
+				handler: newHandler(newRouter(testBackends(), logger), handlerOptions{Logger: logger, ServerHeader: "Docker/bench (linux)"}),
+				logger:  logger, grace: time.Second,
+				guards: newGuards(logger, chain, 0, []listenAddr{a}),
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- srv.serve(ctx, []apiListener{{Listener: l, Addr: a}}) }()
+			defer func() { cancel(); <-done }()
+			client := unixClient(sock)
+			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+			b.ReportAllocs()
+			b.SetParallelism((16 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			start := time.Now()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := client.Get("http://skiffd/v1.50/_ping")
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+		})
 	}
 }
