@@ -192,10 +192,10 @@ type option struct {
 // options lists the flags in the order the usage shows them (dockerd sorts
 // them by long name).
 var options = []option{
-	{long: "authorization-plugin", key: "authorization-plugins", arg: "list", usage: "Authorization plugins to load",
-		value: func(v *flagValues) flag.Value { return &v.authzPlugins }},
 	{long: "api-cors-header", key: "api-cors-header", arg: "string", usage: "Set CORS headers in the Engine API",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.corsHeaders) }},
+	{long: "authorization-plugin", key: "authorization-plugins", arg: "list", usage: "Authorization plugins to load",
+		value: func(v *flagValues) flag.Value { return &v.authzPlugins }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
 	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",

@@ -43,6 +43,7 @@ func defaults(h host) Config {
 		// skiffd keeps containers running across a daemon stop by default.
 		LiveRestore:     true,
 		ShutdownTimeout: 15,
+		MaxStreams:      1024,
 	}
 }
 
@@ -58,6 +59,10 @@ func TestParseFlags(t *testing.T) {
 			c.Hosts = []string{"unix:///a.sock", "tcp://0.0.0.0:2375", "fd://"}
 		}},
 		{"short debug", []string{"-D"}, func(c *Config) { c.Debug = true }},
+		{"authorization plugins in order", []string{"--authorization-plugin", "opa", "--authorization-plugin=audit"}, func(c *Config) {
+			c.AuthorizationPlugins = []string{"opa", "audit"}
+		}},
+		{"stream cap off", []string{"--max-concurrent-streams", "0"}, func(c *Config) { c.MaxStreams = 0 }},
 		{"long debug", []string{"--debug"}, func(c *Config) { c.Debug = true }},
 		{"debug false", []string{"--debug=false"}, func(c *Config) {}},
 		{"tls implies verify", []string{"--tls"}, func(c *Config) { c.TLS, c.TLSVerify, c.TLSExplicit = true, true, true }},
