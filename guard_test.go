@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -548,5 +550,101 @@ func BenchmarkPingAuthz(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
 		})
+	}
+}
+
+// TestAuthzTLSUser: over a --tlsverify listener the plugin learns the
+// client certificate's common name as User, with UserAuthNMethod "TLS",
+// and the certificate itself in RequestPeerCertificates.
+func TestAuthzTLSUser(t *testing.T) {
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	p := &testPlugin{}
+	startPlugin(t, dir, "guard", p)
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	chain, err := authz.NewChain([]string{"guard"}, authz.Dirs{Sockets: dir, Specs: []string{dir}}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	cfg := pki.config()
+	cfg.Hosts = []string{"tcp://127.0.0.1:0"}
+	ls, err := openListeners(cfg, pki.serverConfig(t), noEnv, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &apiServer{
+		handler: newHandler(newRouter(testBackends(), logger), handlerOptions{Logger: logger}),
+		logger:  logger, grace: time.Second,
+		guards: newGuards(logger, chain, 0, []listenAddr{ls[0].Addr}),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.serve(ctx, ls) }()
+	defer func() { cancel(); <-done }()
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.caPool, Certificates: []tls.Certificate{pki.client}}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("https://" + ls[0].Addr.Addr + "/v1.50/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.requests) != 1 {
+		t.Fatalf("plugin saw %d requests, want 1", len(p.requests))
+	}
+	got := p.requests[0]
+	if got.User != "client" || got.UserAuthNMethod != "TLS" || len(got.RequestPeerCertificates) != 1 ||
+		!bytes.Equal(got.RequestPeerCertificates[0].Raw, pki.client.Leaf.Raw) {
+		t.Errorf("AuthZReq User=%q UserAuthNMethod=%q certs=%d, want client/TLS/the client certificate", got.User, got.UserAuthNMethod, len(got.RequestPeerCertificates))
+	}
+}
+
+// TestAuthzStreams: with a plugin, a hijacked websocket attach and a
+// flushed events stream still flow (the response is not held back).
+func TestAuthzStreams(t *testing.T) {
+	dir := t.TempDir()
+	p := &testPlugin{}
+	startPlugin(t, dir, "guard", p)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	chain, err := authz.NewChain([]string{"guard"}, authz.Dirs{Sockets: dir, Specs: []string{dir}}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	b := testBackends()
+	b.Container = attachContainers{}
+	live := make(chan types.EventMessage)
+	b.Events = &fakeBackend{live: live}
+	sock := serveTest(t, b, 0, func(g *guards) { g.authz.Store(chain) })
+
+	ws, resp := dialWS(t, sock, "/v1.50/containers/c1/attach/ws?stream=1&stdin=1&stdout=1&stderr=1")
+	if resp.StatusCode != 101 {
+		t.Fatalf("websocket attach with a plugin: %s", resp.Status)
+	}
+	var got string
+	for len(got) < len("hello\noops\n") {
+		_, b := ws.recv(t)
+		got += string(b)
+	}
+	ws.send(0x8, []byte{0x03, 0xE8})
+
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, "GET /v1.50/events HTTP/1.1\r\nHost: d\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("events with a plugin: %v %v", resp, err)
+	}
+	live <- types.EventMessage{Type: "container", Action: "start", TimeNano: time.Now().UnixNano()}
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || !strings.Contains(line, `"start"`) {
+		t.Fatalf("event with a plugin: %q %v; the stream was held back", line, err)
 	}
 }
