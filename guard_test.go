@@ -648,3 +648,38 @@ func TestAuthzStreams(t *testing.T) {
 		t.Fatalf("event with a plugin: %q %v; the stream was held back", line, err)
 	}
 }
+
+// TestAuthzLargeAnswerStreams: an answer larger than the plugin body limit
+// is not held in memory until AuthZRes; the client starts receiving it
+// while the handler is still writing.
+func TestAuthzLargeAnswerStreams(t *testing.T) {
+	dir := t.TempDir()
+	startPlugin(t, dir, "guard", &testPlugin{})
+	chain, err := authz.NewChain([]string{"guard"}, authz.Dirs{Sockets: dir, Specs: []string{dir}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-tar")
+		w.Write(make([]byte, authz.MaxBodySize+1))
+		<-release // the client must have the first bytes by now
+		w.Write([]byte("end"))
+	})
+	srv := httptest.NewServer(withGuard(t, guardRoute(routeInfo{Group: policy.ImagesSave}, h), "", chain, 0))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/images/get")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, authz.MaxBodySize+1)); err != nil {
+		t.Fatalf("first part of a large answer: %v", err)
+	}
+	close(release)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(rest) != "end" {
+		t.Fatalf("rest = %q", rest)
+	}
+}

@@ -278,6 +278,14 @@ func (m *responseModifier) Write(p []byte) (int, error) {
 	if m.status == 0 {
 		m.status = http.StatusOK
 	}
+	if len(m.body)+len(p) > MaxBodySize {
+		// An answer this large (export, save, cp out write without
+		// flushing) is streamed rather than held in memory; AuthZRes can
+		// then no longer retract it, as for a flushed stream.
+		m.flushAll()
+		m.streaming = true
+		return m.rw.Write(p)
+	}
 	m.body = append(m.body, p...)
 	return len(p), nil
 }
