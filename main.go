@@ -154,9 +154,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	cors := new(atomic.Pointer[string])
 	cors.Store(&cfg.CORSHeaders)
 
+	chain, err := authzChain(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { chain.Close() }()
 	listeners, err := openListeners(cfg, tlsConfig, getenv, logger)
 	if err != nil {
 		return err
+	}
+	var addrs []listenAddr
+	for _, l := range listeners {
+		addrs = append(addrs, l.Addr)
 	}
 	mux := newRouter(backends{
 		System: infoBackend{Backend: eng, o: obs}, Events: eng, Image: eng, Commit: eng, Volume: eng, Registry: eng,
@@ -175,6 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		connContext: obs.connContext,
 		onReady:     func() { notify.Send(sdnotify.Ready) },
 		onStop:      func() { notify.Send(sdnotify.Stopping) },
+		guards:      newGuards(logger, chain, cfg.MaxStreams, addrs),
 	}
 	rl := &reloader{args: args, getenv: getenv, logger: logger, level: level, tls: tlsReload,
 		cors: cors, obs: obs, eng: eng, notify: notify}

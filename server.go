@@ -57,6 +57,7 @@ type apiServer struct {
 	handler http.Handler
 	logger  *slog.Logger
 	grace   time.Duration // how long in-flight requests get at shutdown
+	guards  *guards       // listener policies, plugins, limits; nil in tests that need none
 	// connContext, when set, gives each listener's connections their
 	// context (the audit log's peer identity); onReady runs once every
 	// listener serves, onStop when shutdown starts (sd_notify).
@@ -114,13 +115,14 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 	servers := make([]*http.Server, len(listeners))
 	errc := make(chan error, len(listeners))
 	for i, l := range listeners {
+		lctx := s.guards.withListener(baseCtx, l.Addr)
 		srv := &http.Server{
 			Handler:           s.handler,
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          errLog,
-			BaseContext:       func(net.Listener) context.Context { return baseCtx },
+			BaseContext:       func(net.Listener) context.Context { return lctx },
 		}
 		if s.connContext != nil {
 			srv.ConnContext = s.connContext(l.Addr.String())

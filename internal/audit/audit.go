@@ -7,7 +7,7 @@
 //	srv.ConnContext = audit.ConnContext("unix:///var/run/skiffd.sock")
 //	handler = audit.Middleware(l, observe)(handler)
 //	// in a handler, once the object is known:
-//	audit.Annotate(r.Context(), "container", resp.ID, name)
+//	wire.Annotate(r.Context(), "container", resp.ID, name)
 //
 // When a record is written. The middleware enqueues the record when the
 // handler returns: after the handler's last Write, but before net/http

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"skiffd/internal/api/wire"
 )
 
 // TestMain lets the test binary act as a tiny API client, run under
@@ -44,7 +46,7 @@ func TestMain(m *testing.M) {
 func testHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1.44/containers/{id}/start", func(w http.ResponseWriter, r *http.Request) {
-		Annotate(r.Context(), "container", r.PathValue("id"), "")
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK") })

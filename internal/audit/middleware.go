@@ -26,14 +26,14 @@ type record struct {
 	log     bool
 }
 
-// Annotate records the object a request acts on. ref is an ID or a name
-// as the client gave it, or the full ID the engine returned; name may be
-// empty. With a resolver, a reference is resolved now, before the handler
-// acts, so that a removal still records the object's ID and name. Outside
-// an audited request it does nothing and costs one context lookup.
-func Annotate(ctx context.Context, kind, ref, name string) {
-	rec, _ := ctx.Value(recordKey{}).(*record)
-	if rec == nil || !rec.log {
+// Annotate records the object a request acts on; handlers call it as
+// wire.Annotate, which finds the record in the request's context. ref is
+// an ID or a name as the client gave it, or the full ID the engine
+// returned; name may be empty. With a resolver, a reference is resolved
+// now, before the handler acts, so that a removal still records the
+// object's ID and name.
+func (rec *record) Annotate(ctx context.Context, kind, ref, name string) {
+	if !rec.log {
 		return
 	}
 	obj := &Object{Kind: kind, ID: ref, Name: name}
@@ -51,9 +51,9 @@ func Annotate(ctx context.Context, kind, ref, name string) {
 	rec.entry.Object = obj
 }
 
-// AnnotateCmd records an exec's command line.
-func AnnotateCmd(ctx context.Context, cmd []string) {
-	if rec, _ := ctx.Value(recordKey{}).(*record); rec != nil && rec.log {
+// AnnotateCmd records an exec's command line (wire.AnnotateCmd).
+func (rec *record) AnnotateCmd(cmd []string) {
+	if rec.log {
 		rec.entry.Cmd = append([]string(nil), cmd...)
 	}
 }
@@ -106,7 +106,7 @@ func Middleware(l func() *Logger, observe Observer) func(http.Handler) http.Hand
 				rec.resolve = lg.opts.Resolve
 			}
 			rw := &responseRecorder{ResponseWriter: w, rec: rec, lg: lg, start: start, r: r}
-			next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), recordKey{}, rec)))
+			next.ServeHTTP(rw, r.WithContext(wire.WithAnnotator(context.WithValue(r.Context(), recordKey{}, rec), rec)))
 			status := rw.status
 			if status == 0 {
 				status = http.StatusOK

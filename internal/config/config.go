@@ -45,6 +45,9 @@ const (
 	DefaultMaxConcurrentUploads   = 5
 	pidfileName                   = "skiffd.pid"
 
+	// DefaultMaxStreams caps concurrent hijacked streams.
+	DefaultMaxStreams = 1024
+
 	// The certificate file names dockerd looks for in its certificate
 	// directory.
 	defaultCAFile   = "ca.pem"
@@ -102,6 +105,19 @@ type Config struct {
 	RegistryMirrors        []string
 	MaxConcurrentDownloads int
 	MaxConcurrentUploads   int
+
+	// AuthorizationPlugins are --authorization-plugin values (daemon.json
+	// "authorization-plugins"), in the order requests pass them.
+	AuthorizationPlugins []string
+	// PluginDir, when set, replaces dockerd's plugin directories
+	// (/run/docker/plugins for sockets, /etc/docker/plugins and
+	// /usr/lib/docker/plugins for specs) with one directory holding
+	// NAME.sock, NAME.spec or NAME.json. It comes from $SKIFFD_PLUGIN_DIR,
+	// for tests and for hosts that keep skiffd apart from a dockerd.
+	PluginDir string
+	// MaxStreams is --max-concurrent-streams: how many hijacked streams
+	// (attach, websocket attach, exec start) may run at once; 0 is no cap.
+	MaxStreams int
 
 	CORSHeaders  string // --api-cors-header
 	Experimental bool   // --experimental
@@ -194,6 +210,9 @@ type flagValues struct {
 	auditLogReads                    bool
 	auditLogMaxSize                  string
 	auditLogMaxFiles                 int
+
+	authzPlugins stringList
+	maxStreams   int
 }
 
 // option describes one command-line option: its names, the daemon.json key
@@ -219,6 +238,9 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.auditLogMaxSize) }},
 	{long: "audit-log-reads", key: "audit-log-reads", usage: "Also audit API reads",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.auditLogReads) }},
+
+	{long: "authorization-plugin", key: "authorization-plugins", arg: "list", usage: "Authorization plugins to load",
+		value: func(v *flagValues) flag.Value { return &v.authzPlugins }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
 	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",
@@ -243,6 +265,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
 	{long: "max-concurrent-downloads", key: "max-concurrent-downloads", arg: "int", usage: "Set the max concurrent downloads (default 3)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxDownloads) }},
+	{long: "max-concurrent-streams", key: "max-concurrent-streams", arg: "int", usage: "Cap on concurrent attach and exec streams, 0 for none (default 1024)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxStreams) }},
 	{long: "max-concurrent-uploads", key: "max-concurrent-uploads", arg: "int", usage: "Set the max concurrent uploads (default 5)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxUploads) }},
 	{long: "metrics-addr", key: "metrics-addr", arg: "string", usage: "Set default address and port to serve the metrics api on",
@@ -334,6 +358,14 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	} else if file.LiveRestore != nil {
 		cfg.LiveRestore = *file.LiveRestore
 	}
+	cfg.AuthorizationPlugins = pickList(changed["authorization-plugin"], fv.authzPlugins, file.AuthorizationPlugins)
+	cfg.PluginDir = getenv("SKIFFD_PLUGIN_DIR")
+	cfg.MaxStreams = DefaultMaxStreams
+	if changed["max-concurrent-streams"] {
+		cfg.MaxStreams = fv.maxStreams
+	} else if file.MaxStreams != nil {
+		cfg.MaxStreams = *file.MaxStreams
+	}
 	cfg.ShutdownTimeout = DefaultShutdownTimeout
 	if changed["shutdown-timeout"] {
 		cfg.ShutdownTimeout = fv.shutdownTimeout
@@ -417,6 +449,9 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 func (c *Config) finish() error {
 	if _, ok := logLevels[c.LogLevel]; !ok {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	if c.MaxStreams < 0 {
+		return fmt.Errorf("max-concurrent-streams cannot be negative: %d", c.MaxStreams)
 	}
 	for _, p := range []struct {
 		name string

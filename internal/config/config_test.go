@@ -48,6 +48,8 @@ func defaults(h host) Config {
 
 		AuditLogMaxSize:  100 << 20,
 		AuditLogMaxFiles: 5,
+
+		MaxStreams: 1024,
 	}
 }
 
@@ -69,6 +71,11 @@ func TestParseFlags(t *testing.T) {
 			c.RegistryMirrors = []string{"https://m.example"}
 			c.MaxConcurrentDownloads, c.MaxConcurrentUploads = 7, 2
 		}},
+
+		{"authorization plugins in order", []string{"--authorization-plugin", "opa", "--authorization-plugin=audit"}, func(c *Config) {
+			c.AuthorizationPlugins = []string{"opa", "audit"}
+		}},
+		{"stream cap off", []string{"--max-concurrent-streams", "0"}, func(c *Config) { c.MaxStreams = 0 }},
 		{"long debug", []string{"--debug"}, func(c *Config) { c.Debug = true }},
 		{"debug false", []string{"--debug=false"}, func(c *Config) {}},
 		{"tls implies verify", []string{"--tls"}, func(c *Config) { c.TLS, c.TLSVerify, c.TLSExplicit = true, true, true }},

@@ -45,6 +45,9 @@ type fileConfig struct {
 	AuditLogReads          *bool    `json:"audit-log-reads"`
 	AuditLogMaxSize        *string  `json:"audit-log-max-size"`
 	AuditLogMaxFiles       *int     `json:"audit-log-max-files"`
+
+	AuthorizationPlugins []string `json:"authorization-plugins"`
+	MaxStreams           *int     `json:"max-concurrent-streams"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -78,6 +81,9 @@ func (f *fileConfig) fields() map[string]any {
 		"audit-log-reads":     &f.AuditLogReads,
 		"audit-log-max-size":  &f.AuditLogMaxSize,
 		"audit-log-max-files": &f.AuditLogMaxFiles,
+
+		"authorization-plugins":  &f.AuthorizationPlugins,
+		"max-concurrent-streams": &f.MaxStreams,
 	}
 }
 

@@ -40,7 +40,9 @@ func TestFileMerge(t *testing.T) {
 		"insecure-registries": ["reg.local:5000"],
 		"registry-mirrors": ["https://mirror.local"],
 		"max-concurrent-downloads": 4,
-		"max-concurrent-uploads": 6
+		"max-concurrent-uploads": 6,
+		"authorization-plugins": ["opa", "audit"],
+		"max-concurrent-streams": 7
 	}`))
 	// Flags the file does not set still apply alongside it.
 	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, true))
@@ -74,6 +76,9 @@ func TestFileMerge(t *testing.T) {
 
 		AuditLogMaxSize:  100 << 20,
 		AuditLogMaxFiles: 5,
+
+		AuthorizationPlugins: []string{"opa", "audit"},
+		MaxStreams:           7,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("Parse with file =\n%+v\nwant\n%+v", *cfg, want)

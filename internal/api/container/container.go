@@ -11,7 +11,6 @@ import (
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/api/wire"
-	"skiffd/internal/audit"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
 	"skiffd/internal/stdcopy"
@@ -36,7 +35,7 @@ func Create(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		audit.Annotate(r.Context(), "container", resp.ID, "")
+		wire.Annotate(r.Context(), "container", resp.ID, "")
 		if resp.Warnings == nil {
 			resp.Warnings = []string{}
 		}
@@ -53,7 +52,7 @@ func noContent(w http.ResponseWriter) error {
 // Start answers POST /containers/{id}/start (204; 304 when already running).
 func Start(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		audit.Annotate(r.Context(), "container", r.PathValue("id"), "")
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerStart(r.Context(), r.PathValue("id")); err != nil {
 			return err
 		}
@@ -85,7 +84,7 @@ func Stop(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		audit.Annotate(r.Context(), "container", r.PathValue("id"), "")
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerStop(r.Context(), r.PathValue("id"), signal, timeout); err != nil {
 			return err
 		}
@@ -100,7 +99,7 @@ func Restart(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		audit.Annotate(r.Context(), "container", r.PathValue("id"), "")
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerRestart(r.Context(), r.PathValue("id"), signal, timeout); err != nil {
 			return err
 		}
@@ -111,7 +110,7 @@ func Restart(b Backend) wire.HandlerFunc {
 // Kill answers POST /containers/{id}/kill?signal=.
 func Kill(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		audit.Annotate(r.Context(), "container", r.PathValue("id"), "")
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerKill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
 			return err
 		}
@@ -155,7 +154,7 @@ func Remove(b Backend) wire.HandlerFunc {
 		if wire.BoolValue(r, "link") {
 			return errdefs.InvalidParameter(errors.New("skiffd does not support legacy container links"))
 		}
-		audit.Annotate(r.Context(), "container", r.PathValue("id"), "")
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerRemove(r.Context(), r.PathValue("id"), wire.BoolValue(r, "force"), wire.BoolValue(r, "v")); err != nil {
 			return err
 		}

@@ -11,7 +11,6 @@ import (
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/api/wire"
-	"skiffd/internal/audit"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
 )
@@ -76,7 +75,7 @@ func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 			p.Error(err)
 			return nil
 		}
-		audit.Annotate(r.Context(), "image", id, "")
+		wire.Annotate(r.Context(), "image", id, "")
 		p.Status(id)
 		return nil
 	}
@@ -86,7 +85,7 @@ func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 // archive) are sent in band, as dockerd does; the CLI prints them.
 func Load(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		audit.Annotate(r.Context(), "image", "", "")
+		wire.Annotate(r.Context(), "image", "", "")
 		p := wire.NewProgress(w)
 		defer p.Finish(r)
 		p.Start()
@@ -158,7 +157,7 @@ func History(b Backend) wire.HandlerFunc {
 func Tag(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
-		audit.Annotate(r.Context(), "image", r.PathValue("name"), q.Get("repo")+":"+q.Get("tag"))
+		wire.Annotate(r.Context(), "image", r.PathValue("name"), q.Get("repo")+":"+q.Get("tag"))
 		if err := b.TagImage(r.Context(), r.PathValue("name"), q.Get("repo"), q.Get("tag")); err != nil {
 			return err
 		}
@@ -174,7 +173,7 @@ func Delete(b Backend) wire.HandlerFunc {
 		if strings.TrimSpace(name) == "" {
 			return errdefs.InvalidParameter(errors.New("image name cannot be blank"))
 		}
-		audit.Annotate(r.Context(), "image", name, "")
+		wire.Annotate(r.Context(), "image", name, "")
 		list, err := b.ImageDelete(r.Context(), name, wire.BoolValue(r, "force"), !wire.BoolValue(r, "noprune"))
 		if err != nil {
 			return err

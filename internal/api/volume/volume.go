@@ -11,7 +11,6 @@ import (
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/api/wire"
-	"skiffd/internal/audit"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
 )
@@ -74,7 +73,7 @@ func Create(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		audit.Annotate(r.Context(), "volume", v.Name, v.Name)
+		wire.Annotate(r.Context(), "volume", v.Name, v.Name)
 		return wire.WriteJSON(w, http.StatusCreated, v)
 	}
 }
@@ -101,7 +100,7 @@ func Update() wire.HandlerFunc {
 // Remove answers DELETE /volumes/{name}[?force=1] with 204.
 func Remove(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		audit.Annotate(r.Context(), "volume", r.PathValue("name"), r.PathValue("name"))
+		wire.Annotate(r.Context(), "volume", r.PathValue("name"), r.PathValue("name"))
 		if err := b.VolumeRemove(r.Context(), r.PathValue("name"), wire.BoolValue(r, "force")); err != nil {
 			return err
 		}
