@@ -31,6 +31,7 @@ import (
 	"skiffd/internal/engine"
 	"skiffd/internal/pidfile"
 	"skiffd/internal/runtime/roles"
+	"skiffd/internal/sys"
 )
 
 // skiffdVersion is this release. Clients see it as build metadata on the
@@ -134,6 +135,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		logger: logger,
 		grace:  shutdownGrace,
 	}
+	// Start-up code runs once: let its pages of the binary go, and fault
+	// in single pages from now on (issue 13, idle daemon RSS).
+	sys.TrimExeMappings(true)
 	logger.Info("skiffd started", "version", skiffdVersion, "api", apiVersion, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
 	err = srv.serve(ctx, listeners)
 	// The API is closed: stop the containers unless live restore keeps

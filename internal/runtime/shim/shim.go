@@ -463,6 +463,9 @@ func decodeState(b []byte) (*State, error) {
 // exited, its output is logged and delivered, and no exec'd process is
 // left; or a created container was deleted.
 func (s *shim) serve(ln *net.UnixListener) error {
+	// What runs from here on is a small part of the binary; the pages
+	// that set the container up are not needed again.
+	sys.TrimExeMappings(true)
 	go func() {
 		for {
 			c, err := ln.AcceptUnix()
