@@ -52,4 +52,3 @@ func TrimExeMappings(drop bool) {
 func madvise(addr, length uintptr, advice int) {
 	syscall.RawSyscall(syscall.SYS_MADVISE, addr, length, uintptr(advice))
 }
-
