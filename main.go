@@ -28,6 +28,7 @@ import (
 	"skiffd/internal/api/system"
 	"skiffd/internal/api/volume"
 	"skiffd/internal/config"
+	"skiffd/internal/distribution"
 	"skiffd/internal/engine"
 	"skiffd/internal/pidfile"
 	"skiffd/internal/runtime/roles"
@@ -111,6 +112,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Build:           build,
 		LiveRestore:     cfg.LiveRestore,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Registry: distribution.Config{
+			Mirrors:            cfg.RegistryMirrors,
+			InsecureRegistries: cfg.InsecureRegistries,
+		},
+		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
+		MaxConcurrentUploads:   cfg.MaxConcurrentUploads,
 	})
 	if err != nil {
 		return err
@@ -122,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	mux := newRouter(backends{
-		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng,
+		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng, Registry: eng,
 		Container: eng, Archive: eng, Exec: eng,
 	}, logger)
 	srv := &apiServer{

@@ -34,6 +34,11 @@ type fileConfig struct {
 
 	LiveRestore     *bool `json:"live-restore"`
 	ShutdownTimeout *int  `json:"shutdown-timeout"`
+
+	InsecureRegistries     []string `json:"insecure-registries"`
+	RegistryMirrors        []string `json:"registry-mirrors"`
+	MaxConcurrentDownloads *int     `json:"max-concurrent-downloads"`
+	MaxConcurrentUploads   *int     `json:"max-concurrent-uploads"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -55,6 +60,11 @@ func (f *fileConfig) fields() map[string]any {
 		"log-level":        &f.LogLevel,
 		"live-restore":     &f.LiveRestore,
 		"shutdown-timeout": &f.ShutdownTimeout,
+
+		"insecure-registries":      &f.InsecureRegistries,
+		"registry-mirrors":         &f.RegistryMirrors,
+		"max-concurrent-downloads": &f.MaxConcurrentDownloads,
+		"max-concurrent-uploads":   &f.MaxConcurrentUploads,
 	}
 }
 

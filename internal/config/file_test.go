@@ -36,7 +36,11 @@ func TestFileMerge(t *testing.T) {
 		"debug": true,
 		"log-level": "Error",
 		"live-restore": false,
-		"shutdown-timeout": 30
+		"shutdown-timeout": 30,
+		"insecure-registries": ["reg.local:5000"],
+		"registry-mirrors": ["https://mirror.local"],
+		"max-concurrent-downloads": 4,
+		"max-concurrent-uploads": 6
 	}`))
 	// Flags the file does not set still apply alongside it.
 	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, true))
@@ -44,25 +48,29 @@ func TestFileMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Hosts:           []string{"unix:///run/s.sock", "tcp://127.0.0.1:2376"},
-		DataRoot:        "/srv/skiffd",
-		ExecRoot:        "/run/skiffd",
-		Pidfile:         "/run/skiffd.pid",
-		Group:           "adm",
-		GroupExplicit:   true,
-		TLS:             true,
-		TLSExplicit:     true,
-		TLSVerify:       true,
-		TLSCACert:       "/pki/ca.pem",
-		TLSCert:         "/pki/cert.pem",
-		TLSKey:          "/pki/key.pem",
-		CORSHeaders:     "https://example.com",
-		Experimental:    true,
-		Debug:           true,
-		LogLevel:        "error",
-		ConfigFile:      path,
-		LiveRestore:     false,
-		ShutdownTimeout: 30,
+		Hosts:                  []string{"unix:///run/s.sock", "tcp://127.0.0.1:2376"},
+		DataRoot:               "/srv/skiffd",
+		ExecRoot:               "/run/skiffd",
+		Pidfile:                "/run/skiffd.pid",
+		Group:                  "adm",
+		GroupExplicit:          true,
+		TLS:                    true,
+		TLSExplicit:            true,
+		TLSVerify:              true,
+		TLSCACert:              "/pki/ca.pem",
+		TLSCert:                "/pki/cert.pem",
+		TLSKey:                 "/pki/key.pem",
+		CORSHeaders:            "https://example.com",
+		Experimental:           true,
+		Debug:                  true,
+		LogLevel:               "error",
+		ConfigFile:             path,
+		LiveRestore:            false,
+		ShutdownTimeout:        30,
+		InsecureRegistries:     []string{"reg.local:5000"},
+		RegistryMirrors:        []string{"https://mirror.local"},
+		MaxConcurrentDownloads: 4,
+		MaxConcurrentUploads:   6,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("Parse with file =\n%+v\nwant\n%+v", *cfg, want)
