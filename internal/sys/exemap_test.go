@@ -37,13 +37,15 @@ func exeRSS(t *testing.T) int {
 
 // TestTrimExeMappings checks that dropping unmaps the executable's
 // read-only pages (most of them: the code running now faults back in)
-// and that the process still runs afterwards.
+// and that the process still runs afterwards. The code that runs between
+// the trim and the count (more of it under -race) faults back in, so
+// the test asks for a quarter gone, not for all of it.
 func TestTrimExeMappings(t *testing.T) {
 	before := exeRSS(t)
 	TrimExeMappings(true)
 	after := exeRSS(t)
 	t.Logf("executable RSS %d KiB -> %d KiB", before, after)
-	if after >= before/2 {
-		t.Errorf("executable RSS after TrimExeMappings(true) = %d KiB, want well under %d KiB", after, before)
+	if after*4 > before*3 {
+		t.Errorf("executable RSS after TrimExeMappings(true) = %d KiB, want at most 3/4 of %d KiB", after, before)
 	}
 }
