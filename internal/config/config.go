@@ -38,7 +38,12 @@ const (
 	// DefaultShutdownTimeout is dockerd's --shutdown-timeout default, in
 	// seconds.
 	DefaultShutdownTimeout = 15
-	pidfileName            = "skiffd.pid"
+	// DefaultBridge, DefaultNFTable and DefaultMTU are the host bridge of
+	// the default network, skiffd's nf_tables table and the MTU.
+	DefaultBridge  = "skiff0"
+	DefaultNFTable = "skiffd"
+	DefaultMTU     = 1500
+	pidfileName    = "skiffd.pid"
 
 	// The certificate file names dockerd looks for in its certificate
 	// directory.
@@ -88,6 +93,21 @@ type Config struct {
 	// stop waits for the containers it stops (dockerd's rule: at least each
 	// container's stop timeout plus 5 s; negative waits as long as it takes).
 	ShutdownTimeout int
+
+	// Networking (issue 14), dockerd's names: Bridge is the host bridge of
+	// the default network (-b/--bridge; skiffd creates it, "none" turns
+	// bridge networking off), BIP its gateway address and prefix (--bip),
+	// FixedCIDR the range containers get addresses from (--fixed-cidr),
+	// MTU the containers' MTU (--mtu), IPTables whether skiffd keeps NAT
+	// and filter rules in its own nf_tables table NFTable (--iptables,
+	// --nft-table), IPForward whether it turns on net.ipv4.ip_forward.
+	Bridge    string
+	BIP       string
+	FixedCIDR string
+	MTU       int
+	IPTables  bool
+	IPForward bool
+	NFTable   string
 
 	CORSHeaders  string // --api-cors-header
 	Experimental bool   // --experimental
@@ -160,6 +180,9 @@ type flagValues struct {
 	logLevel, configFile             string
 	liveRestore                      bool
 	shutdownTimeout                  int
+	bridge, bip, fixedCIDR, nftTable string
+	mtu                              int
+	iptables, ipForward              bool
 }
 
 // option describes one command-line option: its names, the daemon.json key
@@ -177,6 +200,10 @@ type option struct {
 var options = []option{
 	{long: "api-cors-header", key: "api-cors-header", arg: "string", usage: "Set CORS headers in the Engine API",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.corsHeaders) }},
+	{long: "bip", key: "bip", arg: "string", usage: "Specify default-bridge IPv4 network",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bip) }},
+	{short: "b", long: "bridge", key: "bridge", arg: "string", usage: "Attach containers to a network bridge (default \"" + DefaultBridge + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bridge) }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
 	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",
@@ -187,14 +214,24 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.execRoot) }},
 	{long: "experimental", key: "experimental", usage: "Enable experimental features",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.experimental) }},
+	{long: "fixed-cidr", key: "fixed-cidr", arg: "string", usage: "IPv4 subnet for the default bridge network",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.fixedCIDR) }},
 	{short: "G", long: "group", key: "group", arg: "string", usage: "Group for the unix socket (default \"" + DefaultSocketGroup + "\" when it exists)",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
 	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
+	{long: "ip-forward", key: "ip-forward", usage: "Enable IP forwarding in system configuration (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipForward) }},
+	{long: "iptables", key: "iptables", usage: "Enable addition of nf_tables rules (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.iptables) }},
 	{long: "live-restore", key: "live-restore", usage: "Keep containers running while the daemon is stopped (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
+	{long: "mtu", key: "mtu", arg: "int", usage: "Set the MTU for the default \"bridge\" network (default 1500)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.mtu) }},
+	{long: "nft-table", key: "nft-table", arg: "string", usage: "nf_tables table holding skiffd's rules (default \"" + DefaultNFTable + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.nftTable) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
 	{long: "shutdown-timeout", key: "shutdown-timeout", arg: "int", usage: "Set the default shutdown timeout (default 15)",
@@ -285,6 +322,28 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		cfg.ShutdownTimeout = fv.shutdownTimeout
 	} else if file.ShutdownTimeout != nil {
 		cfg.ShutdownTimeout = *file.ShutdownTimeout
+	}
+
+	cfg.Bridge = pickString(changed["bridge"], fv.bridge, file.Bridge, DefaultBridge)
+	cfg.BIP = pickString(changed["bip"], fv.bip, file.BIP, "")
+	cfg.FixedCIDR = pickString(changed["fixed-cidr"], fv.fixedCIDR, file.FixedCIDR, "")
+	cfg.NFTable = pickString(changed["nft-table"], fv.nftTable, file.NFTable, DefaultNFTable)
+	cfg.MTU = DefaultMTU
+	if changed["mtu"] {
+		cfg.MTU = fv.mtu
+	} else if file.MTU != nil {
+		cfg.MTU = *file.MTU
+	}
+	cfg.IPTables, cfg.IPForward = true, true
+	if changed["iptables"] {
+		cfg.IPTables = fv.iptables
+	} else if file.IPTables != nil {
+		cfg.IPTables = *file.IPTables
+	}
+	if changed["ip-forward"] {
+		cfg.IPForward = fv.ipForward
+	} else if file.IPForward != nil {
+		cfg.IPForward = *file.IPForward
 	}
 
 	cfg.GroupExplicit = changed["group"] || file.Group != nil

@@ -43,6 +43,11 @@ func defaults(h host) Config {
 		// skiffd keeps containers running across a daemon stop by default.
 		LiveRestore:     true,
 		ShutdownTimeout: 15,
+		Bridge:          DefaultBridge,
+		NFTable:         DefaultNFTable,
+		MTU:             DefaultMTU,
+		IPTables:        true,
+		IPForward:       true,
 	}
 }
 
