@@ -110,6 +110,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Build:           build,
 		LiveRestore:     cfg.LiveRestore,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Network: engine.NetworkOptions{
+			Bridge: cfg.Bridge, BIP: cfg.BIP, FixedCIDR: cfg.FixedCIDR, MTU: cfg.MTU,
+			IPTables: cfg.IPTables, NFTable: cfg.NFTable, IPForward: cfg.IPForward,
+		},
 	})
 	if err != nil {
 		return err

@@ -40,6 +40,8 @@ type Options struct {
 	// Shutdown waits for the containers it stops; negative waits as long
 	// as they take.
 	ShutdownTimeout int
+	// Network configures bridge networking; the zero value turns it off.
+	Network NetworkOptions
 }
 
 // BuildInfo identifies the running binary in /version and /info.
@@ -76,6 +78,8 @@ type Engine struct {
 	// shuttingDown is set by Shutdown: exits are no longer restarted by
 	// the restart policy (the next daemon applies it at its start).
 	shuttingDown atomic.Bool
+	// nets is the networking state, nil when bridge networking is off.
+	nets *networking
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -115,6 +119,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.openContainers(); err != nil {
 		return nil, err
 	}
+	if err := e.openNetworking(); err != nil {
+		return nil, err
+	}
 	if err := e.openVolumes(); err != nil {
 		return nil, err
 	}
@@ -127,6 +134,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 		defer cancel()
 		e.restoreContainers(rctx)
+		e.reconcileNetworks()
 	}()
 	return e, nil
 }
@@ -136,6 +144,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // before, stops them when live restore is off.
 func (e *Engine) Close() error {
 	e.events.Close()
+	e.closeNetworking()
 	if e.stopMonitor != nil {
 		e.stopMonitor()
 	}

@@ -94,7 +94,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		InitBinary:        "skiffd",
 		SecurityOptions:   e.securityOptions(),
 		CDISpecDirs:       []string{},
-		Warnings:          append(infoWarnings(e.features.Cgroup), notYetWarnings...),
+		Warnings:          append(append(infoWarnings(e.features.Cgroup), e.networkWarnings()...), notYetWarnings...),
 	}
 	if v, err := readIPv4Forwarding(); err == nil {
 		info.IPv4Forwarding = v
