@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	mux := newRouter(backends{
-		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng,
+		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng, Network: eng,
 		Container: eng, Archive: eng, Exec: eng,
 	}, logger)
 	srv := &apiServer{

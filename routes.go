@@ -7,6 +7,7 @@ import (
 	"skiffd/internal/api/container"
 	"skiffd/internal/api/exec"
 	"skiffd/internal/api/image"
+	"skiffd/internal/api/network"
 	"skiffd/internal/api/system"
 	"skiffd/internal/api/unsupported"
 	"skiffd/internal/api/volume"
@@ -23,6 +24,7 @@ type backends struct {
 	Container container.Backend
 	Exec      exec.Backend
 	Volume    volume.Backend
+	Network   network.Backend
 	Archive   container.ArchiveBackend
 	Commit    image.CommitBackend
 }
@@ -104,15 +106,14 @@ func newRouter(b backends, logger *slog.Logger) http.Handler {
 	mux.Handle("PUT /volumes/{name}", h(volume.Update()))
 	mux.Handle("DELETE /volumes/{name}", h(volume.Remove(b.Volume)))
 
-	// networks: not built yet
-	networks := unsupported.NotYet("networks")
-	mux.Handle("GET /networks", h(networks))
-	mux.Handle("POST /networks/create", h(networks))
-	mux.Handle("POST /networks/prune", h(networks))
-	mux.Handle("GET /networks/{id}", h(unsupported.NoSuchNetwork()))
-	mux.Handle("DELETE /networks/{id}", h(networks))
-	mux.Handle("POST /networks/{id}/connect", h(networks))
-	mux.Handle("POST /networks/{id}/disconnect", h(networks))
+	// networks
+	mux.Handle("GET /networks", h(network.List(b.Network)))
+	mux.Handle("POST /networks/create", h(network.Create(b.Network)))
+	mux.Handle("POST /networks/prune", h(network.Prune(b.Network)))
+	mux.Handle("GET /networks/{id}", h(network.Inspect(b.Network)))
+	mux.Handle("DELETE /networks/{id}", h(network.Remove(b.Network)))
+	mux.Handle("POST /networks/{id}/connect", h(network.Connect(b.Network)))
+	mux.Handle("POST /networks/{id}/disconnect", h(network.Disconnect(b.Network)))
 
 	// swarm: skiffd is single-host; answers are dockerd's "not in a swarm" errors
 	mux.Handle("GET /swarm", h(unsupported.SwarmNotManager()))

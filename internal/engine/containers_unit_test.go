@@ -157,7 +157,6 @@ func TestCheckUnsupported(t *testing.T) {
 		{"net sysctl on host network", types.Config{}, types.HostConfig{NetworkMode: "host", Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}, "not allowed in host network namespace"},
 		{"ipc sysctl", types.Config{}, types.HostConfig{Sysctls: map[string]string{"kernel.shmmax": "1000000"}}, ""},
 		{"device requests", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceRequests: []types.DeviceRequest{{Driver: "nvidia"}}}}, "HostConfig.DeviceRequests"},
-		{"unknown network", types.Config{}, types.HostConfig{NetworkMode: "mynet"}, "network mynet not found"},
 		{"seccomp unconfined", types.Config{}, types.HostConfig{SecurityOpt: []string{"seccomp=unconfined", "no-new-privileges"}}, ""},
 		{"apparmor profile", types.Config{}, types.HostConfig{SecurityOpt: []string{"apparmor=myprofile"}}, "apparmor"},
 		{"bad security opt", types.Config{}, types.HostConfig{SecurityOpt: []string{"bogus"}}, `Invalid --security-opt: "bogus"`},

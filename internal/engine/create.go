@@ -62,6 +62,10 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		}
 		return nil, errdefs.InvalidParameter(err)
 	}
+	netSettings, err := e.createNetworkSettings(hc, req.NetworkingConfig)
+	if err != nil {
+		return nil, err
+	}
 
 	mounts, tmpfs, err := volume.CollectMounts(cfg.Volumes, hc.Binds, hc.Mounts, hc.Tmpfs)
 	if err != nil {
@@ -150,7 +154,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	c.HostConfig = hc
 	c.ImageID = img.ID
 	c.Path, c.Args = entry, args
-	c.NetworkSettings = newNetworkSettings(hc.NetworkMode)
+	c.NetworkSettings = netSettings
 	if err := e.containers.Add(c); err != nil {
 		return nil, err
 	}
@@ -362,7 +366,7 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	case "", "default", "bridge", "none", "host":
 	default:
 		if !strings.HasPrefix(hc.NetworkMode, "container:") {
-			return errdefs.NotFound(fmt.Errorf("network %s not found", hc.NetworkMode))
+			break // a user-defined network: createNetworkSettings finds it
 		}
 		if hasPortBindings(hc.PortBindings) || len(cfg.ExposedPorts) > 0 && hc.PublishAllPorts {
 			return errors.New("conflicting options: port publishing and the container type network mode")

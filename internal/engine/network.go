@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"skiffd/internal/api/types"
@@ -55,11 +56,14 @@ type networking struct {
 	host  *netlink.Handle
 	nft   *netlink.NFT
 
+	// bridgeID is the default network's ID; bridges holds the host side
+	// of every bridge network by ID (mu guards it).
 	bridgeID string
-	brIndex  int
-	subnet   netip.Prefix
-	gateway  netip.Addr
-	mtu      int
+	mu       sync.Mutex
+	bridges  map[string]*bridgeNet
+	// dns holds the embedded DNS server of each container by ID.
+	dns map[string]*ctrDNS
+	mtu int
 	// warnings are shown by /info (a firewall dropping forwarded traffic).
 	warnings []string
 }
@@ -91,10 +95,18 @@ func (e *Engine) openNetworking() error {
 	if err != nil {
 		return fmt.Errorf("open rtnetlink: %w", err)
 	}
-	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU}
+	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}}
 	if err := n.setupBridge(); err != nil {
 		host.Close()
 		return fmt.Errorf("default bridge network on %s: %w", o.Bridge, err)
+	}
+	for _, nw := range store.List() {
+		if nw.Driver != network.DriverBridge || nw.ID == n.bridgeID {
+			continue
+		}
+		if _, err := n.ensureBridge(nw); err != nil {
+			e.logger.Warn("setting up a network's bridge", "network", nw.Name, "error", err)
+		}
 	}
 	if o.IPForward {
 		if v, err := netlink.Sysctl(netlink.Self, "net/ipv4/ip_forward"); err == nil && v != "1" {
@@ -146,7 +158,7 @@ func (n *networking) setupBridge() error {
 		}
 	}
 	if !subnet.IsValid() && link != nil {
-		if addrs, err := n.host.Addrs(link.Index, 4); err == nil && len(addrs) > 0 {
+		if addrs, err := n.host.Addrs(link.Index, syscall.AF_INET); err == nil && len(addrs) > 0 {
 			subnet, gw = addrs[0].Prefix.Masked(), addrs[0].Prefix.Addr()
 		}
 	}
@@ -212,34 +224,87 @@ func (n *networking) setupBridge() error {
 			return err
 		}
 	}
-	n.subnet, n.gateway = subnet, gw
+	_, err = n.ensureBridge(nets[network.NameBridge])
+	return err
+}
+
+// bridgeNet is the host side of a bridge network.
+type bridgeNet struct {
+	id, name string // network ID, host bridge interface
+	index    int
+	subnet   netip.Prefix
+	gateway  netip.Addr
+	internal bool
+	mtu      int
+}
+
+// ensureBridge creates (or adopts) the host bridge of network nw with its
+// gateway address, up, and records it.
+func (n *networking) ensureBridge(nw network.Network) (*bridgeNet, error) {
+	ranges := n.ipam.Ranges(nw.ID)
+	if len(ranges) == 0 {
+		return nil, fmt.Errorf("network %s has no address ranges", nw.Name)
+	}
+	name := nw.Options[network.OptBridgeName]
+	if name == "" {
+		name = "br-" + nw.ID[:12]
+	}
+	mtu := n.mtu
+	if v, err := strconv.Atoi(nw.Options[network.OptMTU]); err == nil && v > 0 {
+		mtu = v
+	}
+	link, err := n.host.LinkByName(name)
+	if err != nil && !netlink.IsNotFound(err) {
+		return nil, err
+	}
 	if link == nil {
-		if link, err = n.host.AddBridge(o.Bridge, o.MTU); err != nil && !netlink.IsExist(err) {
-			return err
+		if link, err = n.host.AddBridge(name, mtu); err != nil && !netlink.IsExist(err) {
+			return nil, err
 		} else if err != nil {
-			if link, err = n.host.LinkByName(o.Bridge); err != nil {
-				return err
+			if link, err = n.host.LinkByName(name); err != nil {
+				return nil, err
 			}
 		}
 	}
-	n.brIndex = link.Index
-	addrs, err := n.host.Addrs(link.Index, 4)
+	bn := &bridgeNet{id: nw.ID, name: name, index: link.Index, internal: nw.Internal, mtu: mtu}
+	addrs, err := n.host.Addrs(link.Index, syscall.AF_INET)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	want := netip.PrefixFrom(gw, subnet.Bits())
-	if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.Prefix == want }) {
-		if err := n.host.AddAddr(link.Index, want); err != nil && !netlink.IsExist(err) {
-			return err
+	for _, r := range ranges {
+		if !r.Subnet.Addr().Is4() || !r.Gateway.IsValid() {
+			continue
+		}
+		if !bn.subnet.IsValid() {
+			bn.subnet, bn.gateway = r.Subnet, r.Gateway
+		}
+		want := netip.PrefixFrom(r.Gateway, r.Subnet.Bits())
+		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.Prefix == want }) {
+			if err := n.host.AddAddr(link.Index, want); err != nil && !netlink.IsExist(err) {
+				return nil, err
+			}
 		}
 	}
-	return n.host.SetUp(link.Index)
+	if err := n.host.SetUp(link.Index); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.bridges[nw.ID] = bn
+	n.mu.Unlock()
+	return bn, nil
+}
+
+// bridge returns the host side of network id, nil if it has none.
+func (n *networking) bridge(id string) *bridgeNet {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.bridges[id]
 }
 
 // hostPrefixes are the host's routes (other than default routes), which
 // a picked subnet must not overlap, as dockerd's reserved networks.
 func (n *networking) hostPrefixes() ([]netip.Prefix, error) {
-	routes, err := n.host.Routes(4)
+	routes, err := n.host.Routes(syscall.AF_INET)
 	if err != nil {
 		return nil, err
 	}
@@ -255,18 +320,30 @@ func (n *networking) hostPrefixes() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// setupRules rebuilds skiffd's table from scratch in one atomic batch:
-// outbound masquerade for the default bridge's subnet. Deleting the table
-// first makes a restart after kill -9 idempotent.
+// setupRules opens skiffd's table and builds it from the records.
 func (n *networking) setupRules() error {
 	nft, err := netlink.OpenNFT(netlink.Self, n.opts.NFTable)
 	if err != nil {
 		return err
 	}
+	n.nft = nft
+	return n.rebuildRules()
+}
+
+// rebuildRules replaces skiffd's whole table in one atomic batch built
+// from the bridges: outbound masquerade per non-internal subnet,
+// isolation between networks, no way out of an internal network.
+// Deleting the table first makes it idempotent, after a kill -9 too.
+func (n *networking) rebuildRules() error {
+	if n.nft == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	nft := n.nft
 	b := nft.Batch()
 	tables, err := nft.Tables(netlink.FamilyIP)
 	if err != nil {
-		nft.Close()
 		return err
 	}
 	if slices.Contains(tables, n.opts.NFTable) {
@@ -275,16 +352,34 @@ func (n *networking) setupRules() error {
 	b.AddTable(netlink.FamilyIP)
 	b.AddChain(netlink.FamilyIP, "postrouting", &netlink.Hook{
 		Num: netlink.HookPostrouting, Priority: netlink.PrioritySrcNAT, Type: "nat", Policy: netlink.PolicyAccept})
-	b.AddRule(netlink.FamilyIP, "postrouting", []byte("net:"+n.bridgeID), netlink.R(
-		netlink.SrcNet(n.subnet, netlink.CmpEq),
-		netlink.Oifname(n.opts.Bridge, netlink.CmpNeq),
-		[]netlink.Expr{netlink.Masquerade()})...)
-	if err := nft.Commit(b); err != nil {
-		nft.Close()
-		return err
+	b.AddChain(netlink.FamilyIP, "forward", &netlink.Hook{
+		Num: netlink.HookForward, Priority: netlink.PriorityFilter, Type: "filter", Policy: netlink.PolicyAccept})
+	ids := make([]string, 0, len(n.bridges))
+	for id := range n.bridges {
+		ids = append(ids, id)
 	}
-	n.nft = nft
-	return nil
+	slices.Sort(ids)
+	for _, id := range ids {
+		bn := n.bridges[id]
+		if bn.internal {
+			b.AddRule(netlink.FamilyIP, "forward", []byte("net:"+id), netlink.R(
+				netlink.Iifname(bn.name, netlink.CmpEq), netlink.Oifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Drop()})...)
+			b.AddRule(netlink.FamilyIP, "forward", []byte("net:"+id), netlink.R(
+				netlink.Oifname(bn.name, netlink.CmpEq), netlink.Iifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Drop()})...)
+			continue
+		}
+		b.AddRule(netlink.FamilyIP, "postrouting", []byte("net:"+id), netlink.R(
+			netlink.SrcNet(bn.subnet, netlink.CmpEq),
+			netlink.Oifname(bn.name, netlink.CmpNeq),
+			[]netlink.Expr{netlink.Masquerade()})...)
+		for _, other := range ids {
+			if o := n.bridges[other]; other != id && !o.internal {
+				b.AddRule(netlink.FamilyIP, "forward", []byte("net:"+id), netlink.R(
+					netlink.Iifname(bn.name, netlink.CmpEq), netlink.Oifname(o.name, netlink.CmpEq), []netlink.Expr{netlink.Drop()})...)
+			}
+		}
+	}
+	return nft.Commit(b)
 }
 
 // closeNetworking releases the netlink sockets; the bridge and rules stay
@@ -298,103 +393,218 @@ func (e *Engine) closeNetworking() {
 	}
 }
 
-// onDefaultBridge reports whether c's network is the default bridge
-// network that this engine wires.
-func (e *Engine) onDefaultBridge(c *container.Container) bool {
-	switch c.HostConfig.NetworkMode {
-	case "", "default", network.NameBridge:
-		return e.nets != nil
-	}
-	return false
+// epRef is one of a container's endpoints with its network.
+type epRef struct {
+	name string // the key in NetworkSettings.Networks
+	ep   *types.EndpointSettings
+	nw   network.Network
+	br   *bridgeNet // nil unless a bridge network
 }
 
-// requestedEndpoint is what the client asked for the default bridge
-// (EndpointsConfig or the deprecated Config.MacAddress).
-func requestedEndpoint(c *container.Container) *types.EndpointSettings {
-	if c.NetworkSettings != nil {
-		if ep := c.NetworkSettings.Networks[network.NameBridge]; ep != nil {
-			return ep
+// endpoints lists c's endpoints on networks that still exist, the network
+// of its NetworkMode first, then the others by name (eth0, eth1...).
+func (e *Engine) endpoints(c *container.Container) []epRef {
+	n := e.nets
+	if n == nil || c.NetworkSettings == nil {
+		return nil
+	}
+	mode := networkName(c.HostConfig.NetworkMode)
+	var out []epRef
+	for name, ep := range c.NetworkSettings.Networks {
+		if ep == nil {
+			continue
 		}
-	}
-	return &types.EndpointSettings{}
-}
-
-// prepareNetwork runs before the container's process exists: it allocates
-// the container's address on the default bridge (the same one again for
-// an owner that holds one) and writes its /etc/hosts and resolv.conf.
-func (e *Engine) prepareNetwork(c *container.Container) error {
-	var addrs []netip.Addr
-	if e.onDefaultBridge(c) {
-		n := e.nets
-		ep := requestedEndpoint(c)
-		var want netip.Addr
-		if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address != "" {
-			a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address)
-			if err != nil {
-				return errdefs.InvalidParameter(fmt.Errorf("invalid IPv4 address: %s", ep.IPAMConfig.IPv4Address))
+		term := name
+		if ep.NetworkID != "" {
+			term = ep.NetworkID
+		}
+		nw, err := n.store.Find(term)
+		if err != nil {
+			if nw, err = n.store.Find(name); err != nil {
+				continue
 			}
-			want = a
 		}
-		p, err := n.ipam.Request(n.bridgeID, c.ID, 4, want)
+		out = append(out, epRef{name: name, ep: ep, nw: nw, br: n.bridge(nw.ID)})
+	}
+	slices.SortFunc(out, func(a, b epRef) int {
+		switch {
+		case a.name == mode:
+			return -1
+		case b.name == mode:
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	return out
+}
+
+// createNetworkSettings checks the create request's network mode and
+// endpoint settings and returns the container's NetworkSettings, keyed by
+// network name, echoing IPAMConfig, Aliases, DriverOpts, Links and the
+// requested MAC address.
+func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.NetworkingConfig) (*types.NetworkSettings, error) {
+	mode := hc.NetworkMode
+	ns := newNetworkSettings(mode)
+	predefined := mode == "" || mode == "default" || mode == network.NameBridge || mode == network.NameHost || mode == network.NameNone
+	if strings.HasPrefix(mode, "container:") {
+		return ns, nil
+	}
+	if e.nets == nil {
+		if !predefined {
+			return nil, network.NotFoundError(mode)
+		}
+		return ns, nil
+	}
+	var cfgs map[string]*types.EndpointSettings
+	if nc != nil {
+		cfgs = nc.EndpointsConfig
+	}
+	name := networkName(mode)
+	ns.Networks = map[string]*types.EndpointSettings{}
+	add := func(term string, req *types.EndpointSettings) error {
+		nw, err := e.nets.store.Find(term)
 		if err != nil {
 			return err
 		}
-		mac := ep.MacAddress
-		if mac == "" {
-			mac = ipam.MACFromIP(p.Addr()).String()
+		ep := &types.EndpointSettings{}
+		if req != nil {
+			cp := *req
+			ep = &cp
 		}
-		if ep.EndpointID == "" {
-			var b [32]byte
-			rand.Read(b[:])
-			ep.EndpointID = hex.EncodeToString(b[:])
+		ep.NetworkID, ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen = "", "", "", "", 0
+		if nw.Driver == network.DriverBridge && nw.ID == e.nets.bridgeID {
+			if len(ep.Aliases) > 0 {
+				return errdefs.InvalidParameter(errors.New("network-scoped alias is supported only for containers in user defined networks"))
+			}
+			if ep.IPAMConfig != nil && (ep.IPAMConfig.IPv4Address != "" || ep.IPAMConfig.IPv6Address != "") {
+				return errdefs.InvalidParameter(errors.New("user specified IP address is supported on user defined networks only"))
+			}
 		}
-		ep.NetworkID = n.bridgeID
-		ep.Gateway = n.gateway.String()
-		ep.IPAddress = p.Addr().String()
-		ep.IPPrefixLen = p.Bits()
-		ep.MacAddress = mac
-		ns := c.NetworkSettings
-		if ns == nil {
-			ns = newNetworkSettings(c.HostConfig.NetworkMode)
-			c.NetworkSettings = ns
+		if ep.MacAddress != "" {
+			if _, err := net.ParseMAC(ep.MacAddress); err != nil {
+				return errdefs.InvalidParameter(fmt.Errorf("invalid MAC address: %s", ep.MacAddress))
+			}
 		}
-		ns.Networks[network.NameBridge] = ep
-		ns.Bridge = ""
-		ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen, ep.MacAddress
-		addrs = append(addrs, p.Addr())
+		if nw.Driver != network.DriverBridge {
+			ep = &types.EndpointSettings{}
+		}
+		ep.NetworkID = nw.ID
+		ns.Networks[nw.Name] = ep
+		return nil
 	}
-	return writeEtcFiles(c, addrs)
+	req := cfgs[name]
+	if req == nil {
+		for k, v := range cfgs {
+			if nw, err := e.nets.store.Find(k); err == nil && nw.Name == name {
+				req = v
+			}
+		}
+	}
+	if err := add(name, req); err != nil {
+		return nil, err
+	}
+	for k, v := range cfgs {
+		if nw, err := e.nets.store.Find(k); err == nil && nw.Name == name {
+			continue
+		}
+		if err := add(k, v); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
+}
+
+// prepareNetwork runs before the container's process exists: it
+// allocates the container's address on each bridge network (the same one
+// again for an owner that holds one) and writes its /etc/hosts and
+// resolv.conf.
+func (e *Engine) prepareNetwork(c *container.Container) error {
+	var addrs []netip.Addr
+	internalDNS := false
+	for i, r := range e.endpoints(c) {
+		if r.br == nil {
+			continue
+		}
+		if err := e.allocateEndpoint(c, r); err != nil {
+			return err
+		}
+		if i == 0 {
+			addrs = append(addrs, netip.MustParseAddr(r.ep.IPAddress))
+			internalDNS = r.nw.ID != e.nets.bridgeID && e.dnsEnabled()
+		}
+	}
+	return writeEtcFiles(c, addrs, internalDNS)
+}
+
+// allocateEndpoint gives endpoint r of c its address, MAC and IDs.
+func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
+	n, ep := e.nets, r.ep
+	var want netip.Addr
+	if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address != "" {
+		a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address)
+		if err != nil {
+			return errdefs.InvalidParameter(fmt.Errorf("invalid IPv4 address: %s", ep.IPAMConfig.IPv4Address))
+		}
+		want = a
+	}
+	p, err := n.ipam.Request(r.nw.ID, c.ID, 4, want)
+	if err != nil {
+		return err
+	}
+	if ep.MacAddress == "" {
+		ep.MacAddress = ipam.MACFromIP(p.Addr()).String()
+	}
+	if ep.EndpointID == "" {
+		var b [32]byte
+		rand.Read(b[:])
+		ep.EndpointID = hex.EncodeToString(b[:])
+	}
+	ep.NetworkID = r.nw.ID
+	ep.Gateway = r.br.gateway.String()
+	ep.IPAddress = p.Addr().String()
+	ep.IPPrefixLen = p.Bits()
+	if r.nw.ID != n.bridgeID {
+		names := []string{strings.TrimPrefix(c.Name, "/")}
+		for _, a := range ep.Aliases {
+			if !slices.Contains(names, a) {
+				names = append(names, a)
+			}
+		}
+		if !slices.Contains(names, c.ID[:12]) {
+			names = append(names, c.ID[:12])
+		}
+		ep.DNSNames = names
+	}
+	if r.nw.ID == n.bridgeID {
+		ns := c.NetworkSettings
+		ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen, ep.MacAddress
+	}
+	return nil
 }
 
 // writeEtcFiles writes the container's /etc/hosts and /etc/resolv.conf
 // through etcfiles, as dockerd generates them.
-func writeEtcFiles(c *container.Container, addrs []netip.Addr) error {
+func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool) error {
 	cfg, hc := c.Config, c.HostConfig
 	var hosts []byte
+	var extra []etcfiles.Host
+	for _, h := range hc.ExtraHosts {
+		hs, err := etcfiles.ParseExtraHost(h, nil)
+		if err != nil {
+			return errdefs.InvalidParameter(err)
+		}
+		extra = append(extra, hs...)
+	}
 	if hc.NetworkMode == network.NameHost {
 		b, err := os.ReadFile("/etc/hosts")
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		hosts = b
-		for _, h := range hc.ExtraHosts {
-			hs, err := etcfiles.ParseExtraHost(h, nil)
-			if err != nil {
-				return errdefs.InvalidParameter(err)
-			}
-			for _, x := range hs {
-				hosts = fmt.Appendf(hosts, "%s\t%s\n", x.IP, x.Names)
-			}
+		for _, x := range extra {
+			hosts = fmt.Appendf(hosts, "%s\t%s\n", x.IP, x.Names)
 		}
 	} else {
-		var extra []etcfiles.Host
-		for _, h := range hc.ExtraHosts {
-			hs, err := etcfiles.ParseExtraHost(h, nil)
-			if err != nil {
-				return errdefs.InvalidParameter(err)
-			}
-			extra = append(extra, hs...)
-		}
 		hosts = etcfiles.Hosts(etcfiles.HostsOptions{Hostname: cfg.Hostname, Domainname: cfg.Domainname, Addrs: addrs, Extra: extra})
 	}
 	if err := atomicfile.WriteFile(c.HostsPath, hosts, 0o644); err != nil {
@@ -405,8 +615,11 @@ func writeEtcFiles(c *container.Container, addrs []netip.Addr) error {
 		return err
 	}
 	o := etcfiles.ResolvOptions{Host: host, HostPath: "/etc/resolv.conf", Mode: etcfiles.Legacy, Search: hc.DNSSearch, Options: hc.DNSOptions}
-	if hc.NetworkMode == network.NameHost {
+	switch {
+	case hc.NetworkMode == network.NameHost:
 		o.Mode = etcfiles.HostNetwork
+	case internalDNS:
+		o.Mode = etcfiles.Internal
 	}
 	for _, s := range hc.DNS {
 		a, err := netip.ParseAddr(s)
@@ -419,86 +632,116 @@ func writeEtcFiles(c *container.Container, addrs []netip.Addr) error {
 }
 
 // wireNetwork runs between the container's init being ready and its go:
-// it brings up loopback and, on the default bridge, creates the veth pair
-// with eth0 (address, MAC, MTU) inside the container and the default
-// route through the bridge's gateway.
+// it brings up loopback and gives the container an interface on each of
+// its bridge networks (eth0, eth1...), the default route through the
+// first one that is not internal.
 func (e *Engine) wireNetwork(c *container.Container, pid int) error {
-	if !e.onDefaultBridge(c) {
-		return loopbackUp(pid)
-	}
-	n := e.nets
-	ep := c.NetworkSettings.Networks[network.NameBridge]
-	addr, err := netip.ParseAddr(ep.IPAddress)
-	if err != nil {
-		return fmt.Errorf("container %s has no address on the default bridge", c.ID)
-	}
-	mac, err := net.ParseMAC(ep.MacAddress)
-	if err != nil {
-		return errdefs.InvalidParameter(fmt.Errorf("invalid MAC address: %s", ep.MacAddress))
+	refs := e.endpoints(c)
+	if len(refs) == 0 || refs[0].br == nil {
+		if len(refs) == 0 || refs[0].nw.Driver != network.DriverBridge {
+			return loopbackUp(pid)
+		}
 	}
 	nsfd, err := syscall.Open(fmt.Sprintf("/proc/%d/ns/net", pid), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open the container's network namespace: %w", err)
 	}
 	defer syscall.Close(nsfd)
-	var b [6]byte
-	rand.Read(b[:])
-	name := "skv" + hex.EncodeToString(b[:])
-	if _, err := n.host.AddVeth(netlink.Veth{Name: name, PeerName: "eth0", PeerNS: nsfd, MTU: n.mtu,
-		MasterIndex: n.brIndex, Up: true, PeerHardwareAddr: mac}); err != nil {
-		return fmt.Errorf("create the container's veth pair: %w", err)
-	}
 	ctr, err := netlink.Open(nsfd)
 	if err != nil {
 		return err
 	}
 	defer ctr.Close()
+	lo, err := ctr.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	if err := ctr.SetUp(lo.Index); err != nil {
+		return err
+	}
+	routed := false
+	i := 0
+	for _, r := range refs {
+		if r.br == nil {
+			continue
+		}
+		route := !routed && !r.br.internal
+		if err := e.attachEndpoint(nsfd, ctr, fmt.Sprintf("eth%d", i), r, route); err != nil {
+			return err
+		}
+		routed = routed || route
+		i++
+	}
+	return e.startDNS(c, pid, refs)
+}
+
+// attachEndpoint creates the veth pair of endpoint r with the peer named
+// ifname in the container's namespace nsfd, and configures it.
+func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r epRef, route bool) error {
+	n, ep := e.nets, r.ep
+	addr, err := netip.ParseAddr(ep.IPAddress)
+	if err != nil {
+		return fmt.Errorf("endpoint on %s has no address", r.nw.Name)
+	}
+	mac, err := net.ParseMAC(ep.MacAddress)
+	if err != nil {
+		return errdefs.InvalidParameter(fmt.Errorf("invalid MAC address: %s", ep.MacAddress))
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	name := "skv" + hex.EncodeToString(b[:])
+	if _, err := n.host.AddVeth(netlink.Veth{Name: name, PeerName: ifname, PeerNS: nsfd, MTU: r.br.mtu,
+		MasterIndex: r.br.index, Up: true, PeerHardwareAddr: mac}); err != nil {
+		return fmt.Errorf("create the container's veth pair: %w", err)
+	}
 	err = func() error {
-		lo, err := ctr.LinkByName("lo")
+		l, err := ctr.LinkByName(ifname)
 		if err != nil {
 			return err
 		}
-		if err := ctr.SetUp(lo.Index); err != nil {
+		if err := ctr.AddAddr(l.Index, netip.PrefixFrom(addr, ep.IPPrefixLen)); err != nil {
 			return err
 		}
-		eth0, err := ctr.LinkByName("eth0")
-		if err != nil {
+		if err := ctr.SetUp(l.Index); err != nil {
 			return err
 		}
-		if err := ctr.AddAddr(eth0.Index, netip.PrefixFrom(addr, ep.IPPrefixLen)); err != nil {
-			return err
+		if route {
+			return ctr.AddDefaultRoute(r.br.gateway, l.Index)
 		}
-		if err := ctr.SetUp(eth0.Index); err != nil {
-			return err
-		}
-		return ctr.AddDefaultRoute(n.gateway, eth0.Index)
+		return nil
 	}()
 	if err != nil {
-		return fmt.Errorf("configure the container's eth0: %w", err)
+		return fmt.Errorf("configure the container's %s: %w", ifname, err)
 	}
 	return nil
 }
 
-// releaseNetwork gives back the container's address when it stops (its
-// veth went with its network namespace) and clears the addresses that
-// inspect shows, as dockerd does for a stopped container.
+// clearEndpoint forgets an endpoint's run-time addresses, as dockerd shows
+// a stopped container.
+func clearEndpoint(ep *types.EndpointSettings, requestedMAC bool) {
+	ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen, ep.DNSNames = "", "", "", 0, nil
+	if !requestedMAC {
+		ep.MacAddress = ""
+	}
+}
+
+// releaseNetwork gives back the container's addresses when it stops (its
+// veths went with its network namespace) and clears what inspect shows.
 func (e *Engine) releaseNetwork(c *container.Container) {
-	if e.nets == nil {
+	if e.nets == nil || c.NetworkSettings == nil {
 		return
 	}
-	if err := e.nets.ipam.Release(e.nets.bridgeID, c.ID); err != nil {
-		e.logger.Warn("releasing a container's address", "container", c.ID, "error", err)
+	e.stopDNS(c.ID)
+	for _, ep := range c.NetworkSettings.Networks {
+		if ep == nil || ep.NetworkID == "" {
+			continue
+		}
+		if err := e.nets.ipam.Release(ep.NetworkID, c.ID); err != nil {
+			e.logger.Warn("releasing a container's address", "container", c.ID, "error", err)
+		}
+		clearEndpoint(ep, ep.MacAddress != "" && ep.IPAddress == "")
 	}
 	ns := c.NetworkSettings
-	if ns == nil {
-		return
-	}
-	if ep := ns.Networks[network.NameBridge]; ep != nil {
-		ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen = "", "", "", 0
-		if ep.IPAMConfig == nil {
-			ep.MacAddress = ""
-		}
-	}
 	ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = "", "", "", 0, ""
 }
 
@@ -518,14 +761,17 @@ func (e *Engine) reconcileNetworks() {
 		}
 		c.Unlock()
 	}
-	for _, owner := range n.ipam.Owners(n.bridgeID) {
-		if owner == "gateway" || owner == "aux" || running[owner] || strings.HasPrefix(owner, "aux:") {
-			continue
-		}
-		if err := n.ipam.Release(n.bridgeID, owner); err != nil {
-			e.logger.Warn("releasing a stale address", "owner", owner, "error", err)
+	for _, nw := range n.store.List() {
+		for _, owner := range n.ipam.Owners(nw.ID) {
+			if owner == "gateway" || owner == "aux" || running[owner] {
+				continue
+			}
+			if err := n.ipam.Release(nw.ID, owner); err != nil {
+				e.logger.Warn("releasing a stale address", "owner", owner, "error", err)
+			}
 		}
 	}
+	e.restoreDNS()
 }
 
 // networkWarnings are networking's /info warnings.
