@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"skiffd/internal/netlink"
 	"skiffd/internal/skifftest"
@@ -215,5 +216,103 @@ func TestE2ENetworkRestartKeepsAddress(t *testing.T) {
 	dockerOK(t, d, "start", "nb")
 	if got := inspectField(t, d, "nb", "{{.NetworkSettings.IPAddress}}"); got == "" || got == ip {
 		t.Errorf("b restarted with address %q (was %q, a has %q)", got, ipB, ip)
+	}
+}
+
+// TestE2ENetworkUserDefined covers docker network ls/create/inspect/
+// connect/disconnect/rm, the embedded DNS (names, aliases, short IDs),
+// --internal networks, isolation between networks and network events.
+func TestE2ENetworkUserDefined(t *testing.T) {
+	d := startNetDaemon(t)
+	url := outside(t, d)
+	since := time.Now().Add(-time.Second).Unix()
+
+	ls := dockerOK(t, d, "network", "ls", "--format", "{{.Name}} {{.Driver}}")
+	for _, want := range []string{"bridge bridge", "host host", "none null"} {
+		if !strings.Contains(ls, want) {
+			t.Errorf("network ls lacks %q:\n%s", want, ls)
+		}
+	}
+	appID := strings.TrimSpace(dockerOK(t, d, "network", "create", "--subnet", "10.99.0.0/24", "app"))
+	if got := inspectField(t, d, "app", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}"); got != "10.99.0.0/24 10.99.0.1" {
+		t.Errorf("network inspect app IPAM: %q", got)
+	}
+	dockerOK(t, d, "run", "-d", "--network", "app", "--name", "db", "--network-alias", "database", "busybox", "sleep", "1d")
+	dbIP := inspectField(t, d, "db", "{{.NetworkSettings.Networks.app.IPAddress}}")
+	dbID := inspectField(t, d, "db", "{{.Id}}")
+	if !strings.HasPrefix(dbIP, "10.99.0.") {
+		t.Fatalf("db's address on app: %q", dbIP)
+	}
+	if got := inspectField(t, d, "db", "{{.NetworkSettings.Networks.app.Aliases}} {{.NetworkSettings.Networks.app.NetworkID}}"); got != "[database] "+appID {
+		t.Errorf("db's endpoint on app: %q", got)
+	}
+	dockerOK(t, d, "run", "--rm", "--network", "app", "busybox", "ping", "-c1", "-W2", "db")
+	for _, name := range []string{"db", "database", dbID[:12]} {
+		out := dockerOK(t, d, "run", "--rm", "--network", "app", "busybox", "nslookup", name)
+		if !strings.Contains(out, "Address: "+dbIP) && !strings.Contains(out, "Address 1: "+dbIP) {
+			t.Errorf("nslookup %s on app:\n%s", name, out)
+		}
+	}
+	if rc := dockerOK(t, d, "run", "--rm", "--network", "app", "busybox", "cat", "/etc/resolv.conf"); !strings.Contains(rc, "nameserver 127.0.0.11") {
+		t.Errorf("resolv.conf on a user-defined network:\n%s", rc)
+	}
+	// Outbound NAT from a user-defined network too.
+	if got := dockerOK(t, d, "run", "--rm", "--network", "app", "busybox", "wget", "-qO-", url); got != "from 198.18.7.1\n" {
+		t.Errorf("outbound from app: %q", got)
+	}
+
+	// connect and disconnect a running container of the default bridge.
+	dockerOK(t, d, "run", "-d", "--name", "web", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	webBridgeIP := inspectField(t, d, "web", "{{.NetworkSettings.IPAddress}}")
+	// Isolation: app cannot reach the default bridge's containers.
+	if res := d.Docker(t, "run", "--rm", "--network", "app", "busybox", "wget", "-T", "2", "-qO-", "http://"+webBridgeIP+":80/hostname"); res.ExitCode == 0 {
+		t.Errorf("a container on app reached one on the default bridge: %v", res)
+	}
+	dockerOK(t, d, "network", "connect", "app", "web")
+	if ip := inspectField(t, d, "web", "{{.NetworkSettings.Networks.app.IPAddress}}"); !strings.HasPrefix(ip, "10.99.0.") {
+		t.Errorf("web's address on app after connect: %q", ip)
+	}
+	if got := dockerOK(t, d, "run", "--rm", "--network", "app", "busybox", "wget", "-qO-", "http://web:80/hostname"); strings.TrimSpace(got) != inspectField(t, d, "web", "{{.Config.Hostname}}") {
+		t.Errorf("web by name on app: %q", got)
+	}
+	if got := inspectField(t, d, "app", "{{len .Containers}}"); got != "2" {
+		t.Errorf("app's containers after connect: %s", got)
+	}
+	dockerOK(t, d, "network", "disconnect", "app", "web")
+	if got := dockerOK(t, d, "exec", "web", "ip", "-o", "link"); strings.Contains(got, "eth1") {
+		t.Errorf("web still has eth1 after disconnect:\n%s", got)
+	}
+	if got := inspectField(t, d, "app", "{{len .Containers}}"); got != "1" {
+		t.Errorf("app's containers after disconnect: %s", got)
+	}
+
+	res := d.Docker(t, "network", "rm", "app")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "has active endpoints") {
+		t.Errorf("network rm of a network in use: %v", res)
+	}
+	dockerOK(t, d, "rm", "-f", "db")
+	dockerOK(t, d, "network", "rm", "app")
+	if res := d.Docker(t, "network", "inspect", "app"); res.ExitCode == 0 {
+		t.Errorf("app still exists after rm")
+	}
+
+	// --internal: no route out.
+	dockerOK(t, d, "network", "create", "--internal", "priv")
+	if out := dockerOK(t, d, "run", "--rm", "--network", "priv", "busybox", "ip", "route"); strings.Contains(out, "default") {
+		t.Errorf("an internal network has a default route:\n%s", out)
+	}
+	if res := d.Docker(t, "run", "--rm", "--network", "priv", "busybox", "wget", "-T", "2", "-qO-", url); res.ExitCode == 0 {
+		t.Errorf("a container on an internal network reached the outside: %v", res)
+	}
+	dockerOK(t, d, "network", "prune", "-f")
+	if res := d.Docker(t, "network", "inspect", "priv"); res.ExitCode == 0 {
+		t.Errorf("priv survived network prune")
+	}
+
+	ev := dockerOK(t, d, "events", "--since", fmt.Sprint(since), "--until", fmt.Sprint(time.Now().Unix()+1), "--filter", "type=network", "--format", "{{.Action}}")
+	for _, want := range []string{"create", "connect", "disconnect", "destroy"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("network events lack %q:\n%s", want, ev)
+		}
 	}
 }

@@ -492,19 +492,25 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 		ns.Networks[nw.Name] = ep
 		return nil
 	}
-	req := cfgs[name]
-	if req == nil {
-		for k, v := range cfgs {
-			if nw, err := e.nets.store.Find(k); err == nil && nw.Name == name {
-				req = v
-			}
+	nwm, err := e.nets.store.Find(name)
+	if err != nil {
+		return nil, err
+	}
+	isMode := func(k string) bool {
+		nw, err := e.nets.store.Find(networkName(k))
+		return err == nil && nw.ID == nwm.ID
+	}
+	var req *types.EndpointSettings
+	for k, v := range cfgs {
+		if isMode(k) {
+			req = v
 		}
 	}
 	if err := add(name, req); err != nil {
 		return nil, err
 	}
 	for k, v := range cfgs {
-		if nw, err := e.nets.store.Find(k); err == nil && nw.Name == name {
+		if isMode(k) {
 			continue
 		}
 		if err := add(k, v); err != nil {
