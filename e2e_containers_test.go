@@ -79,7 +79,7 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "user by name", args: []string{"run", "--rm", "-u", "user", "busybox", "id"}, wantOut: "uid=1000(user) gid=1000(user)"},
 		{name: "entrypoint", args: []string{"run", "--rm", "--entrypoint", "echo", "busybox", "a", "b"}, wantOut: "a b\n"},
 		{name: "hostname", args: []string{"run", "--rm", "--hostname", "box1", "busybox", "sh", "-c", "hostname; cat /etc/hostname; grep -c box1 /etc/hosts"}, wantOut: "box1\nbox1\n1\n"},
-		{name: "add-host and dns", args: []string{"run", "--rm", "--add-host", "db:10.1.2.3", "--dns", "9.9.9.9", "--dns-search", "example.org", "busybox", "sh", "-c", "grep -w db /etc/hosts; cat /etc/resolv.conf"},
+		{name: "add-host and dns", args: []string{"run", "--rm", "--add-host", "db:10.1.2.3", "--dns", "9.9.9.9", "--dns-search", "example.org", "busybox", "sh", "-c", "grep -w db /etc/hosts; grep -v '^#' /etc/resolv.conf | grep ."},
 			wantOut: "10.1.2.3\tdb\nnameserver 9.9.9.9\nsearch example.org\n"},
 		{name: "pid 1", args: []string{"run", "--rm", "busybox", "sh", "-c", "echo $$; cat /proc/1/cmdline; true"}, wantOut: "1\nsh\x00-c\x00"},
 		{name: "image filesystem", args: []string{"run", "--rm", "busybox", "ls", "/"}, wantOut: "bin\ndev\netc\nproc\nroot\nsys\ntmp\n"},

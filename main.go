@@ -15,10 +15,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -113,6 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Network: engine.NetworkOptions{
 			Bridge: cfg.Bridge, BIP: cfg.BIP, FixedCIDR: cfg.FixedCIDR, MTU: cfg.MTU,
 			IPTables: cfg.IPTables, NFTable: cfg.NFTable, IPForward: cfg.IPForward,
+			ReservedTCP: daemonTCPPorts(cfg.Hosts),
 		},
 	})
 	if err != nil {
@@ -173,4 +178,32 @@ func readBuildInfo() engine.BuildInfo {
 		}
 	}
 	return b
+}
+
+// daemonTCPPorts are the addresses of the daemon's own TCP listeners,
+// which no container may publish on (dockerd's allocateDaemonPort).
+func daemonTCPPorts(hosts []string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, h := range hosts {
+		rest, ok := strings.CutPrefix(h, "tcp://")
+		if !ok {
+			continue
+		}
+		host, port, err := net.SplitHostPort(rest)
+		if err != nil {
+			continue
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			continue
+		}
+		a := netip.IPv4Unspecified()
+		if host != "" {
+			if a, err = netip.ParseAddr(host); err != nil {
+				continue
+			}
+		}
+		out = append(out, netip.AddrPortFrom(a, uint16(p)))
+	}
+	return out
 }

@@ -331,10 +331,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	switch {
 	case len(hc.VolumesFrom) > 0:
 		return no("HostConfig.VolumesFrom")
-	case hasPortBindings(hc.PortBindings):
-		return no("published ports (HostConfig.PortBindings): there is no bridge networking yet")
-	case hc.PublishAllPorts && len(cfg.ExposedPorts) > 0:
-		return no("published ports (HostConfig.PublishAllPorts): there is no bridge networking yet")
 	case len(hc.Links) > 0:
 		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:

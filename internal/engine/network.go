@@ -23,6 +23,7 @@ import (
 	"skiffd/internal/network"
 	"skiffd/internal/network/etcfiles"
 	"skiffd/internal/network/ipam"
+	"skiffd/internal/network/portalloc"
 )
 
 // NetworkOptions configures bridge networking (issue 14). The zero value
@@ -45,6 +46,9 @@ type NetworkOptions struct {
 	NFTable  string
 	// IPForward turns on net.ipv4.ip_forward when it is off.
 	IPForward bool
+	// ReservedTCP are the daemon's own TCP API addresses, which no
+	// container may publish on.
+	ReservedTCP []netip.AddrPort
 }
 
 // networking is the engine's network state: the stores and the host's
@@ -63,7 +67,11 @@ type networking struct {
 	bridges  map[string]*bridgeNet
 	// dns holds the embedded DNS server of each container by ID.
 	dns map[string]*ctrDNS
-	mtu int
+	// ports allocates published host ports; published holds the ports
+	// of each running container, from which the DNAT rules are built.
+	ports     *portalloc.Allocator
+	published map[string][]published
+	mtu       int
 	// warnings are shown by /info (a firewall dropping forwarded traffic).
 	warnings []string
 }
@@ -95,7 +103,14 @@ func (e *Engine) openNetworking() error {
 	if err != nil {
 		return fmt.Errorf("open rtnetlink: %w", err)
 	}
-	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}}
+	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}, published: map[string][]published{}}
+	if n.ports, err = portalloc.New(portalloc.Config{Probe: portalloc.CheckFree}); err != nil {
+		host.Close()
+		return err
+	}
+	for _, ap := range o.ReservedTCP {
+		n.ports.Reserve(ap.Addr(), "tcp", ap.Port())
+	}
 	if err := n.setupBridge(); err != nil {
 		host.Close()
 		return fmt.Errorf("default bridge network on %s: %w", o.Bridge, err)
@@ -352,6 +367,10 @@ func (n *networking) rebuildRules() error {
 	b.AddTable(netlink.FamilyIP)
 	b.AddChain(netlink.FamilyIP, "postrouting", &netlink.Hook{
 		Num: netlink.HookPostrouting, Priority: netlink.PrioritySrcNAT, Type: "nat", Policy: netlink.PolicyAccept})
+	b.AddChain(netlink.FamilyIP, "prerouting", &netlink.Hook{
+		Num: netlink.HookPrerouting, Priority: netlink.PriorityDstNAT, Type: "nat", Policy: netlink.PolicyAccept})
+	b.AddChain(netlink.FamilyIP, "output", &netlink.Hook{
+		Num: netlink.HookOutput, Priority: netlink.PriorityDstNAT, Type: "nat", Policy: netlink.PolicyAccept})
 	b.AddChain(netlink.FamilyIP, "forward", &netlink.Hook{
 		Num: netlink.HookForward, Priority: netlink.PriorityFilter, Type: "filter", Policy: netlink.PolicyAccept})
 	ids := make([]string, 0, len(n.bridges))
@@ -379,6 +398,7 @@ func (n *networking) rebuildRules() error {
 			}
 		}
 	}
+	n.portRules(b)
 	return nft.Commit(b)
 }
 
@@ -449,9 +469,15 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 	if strings.HasPrefix(mode, "container:") {
 		return ns, nil
 	}
+	if _, err := portalloc.ParseBindings(hc.PortBindings, nil, false); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
 	if e.nets == nil {
 		if !predefined {
 			return nil, network.NotFoundError(mode)
+		}
+		if hasPortBindings(hc.PortBindings) {
+			return nil, errdefs.InvalidParameter(errors.New("skiffd does not support published ports (HostConfig.PortBindings) yet: bridge networking is off"))
 		}
 		return ns, nil
 	}
@@ -537,6 +563,11 @@ func (e *Engine) prepareNetwork(c *container.Container) error {
 		if i == 0 {
 			addrs = append(addrs, netip.MustParseAddr(r.ep.IPAddress))
 			internalDNS = r.nw.ID != e.nets.bridgeID && e.dnsEnabled()
+		}
+	}
+	if e.nets != nil {
+		if err := e.publishPorts(c, e.endpoints(c)); err != nil {
+			return err
 		}
 	}
 	return writeEtcFiles(c, addrs, internalDNS)
@@ -738,6 +769,7 @@ func (e *Engine) releaseNetwork(c *container.Container) {
 		return
 	}
 	e.stopDNS(c.ID)
+	e.unpublishPorts(c)
 	for _, ep := range c.NetworkSettings.Networks {
 		if ep == nil || ep.NetworkID == "" {
 			continue
@@ -776,6 +808,16 @@ func (e *Engine) reconcileNetworks() {
 				e.logger.Warn("releasing a stale address", "owner", owner, "error", err)
 			}
 		}
+	}
+	for _, c := range e.containers.List() {
+		c.Lock()
+		if c.State.Running {
+			e.restorePorts(c, e.endpoints(c))
+		}
+		c.Unlock()
+	}
+	if err := n.rebuildRules(); err != nil {
+		e.logger.Warn("rebuilding nf_tables rules", "error", err)
 	}
 	e.restoreDNS()
 }
