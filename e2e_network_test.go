@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -314,5 +317,96 @@ func TestE2ENetworkUserDefined(t *testing.T) {
 		if !strings.Contains(ev, want) {
 			t.Errorf("network events lack %q:\n%s", want, ev)
 		}
+	}
+}
+
+// getIn fetches http://addr/path from inside network namespace ns (the
+// daemon's, or the outside's), with HTTP/1.0, and returns the body.
+func getIn(t *testing.T, ns *os.File, addr, path string) (string, error) {
+	t.Helper()
+	var conn net.Conn
+	if err := netlink.Do(int(ns.Fd()), func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr, 3*time.Second)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\n\r\n", path)
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		return "", err
+	}
+	_, body, _ := strings.Cut(string(b), "\r\n\r\n")
+	return body, nil
+}
+
+// TestE2ENetworkPublishedPorts covers -p with a host IP, -p on every
+// address reached from the outside, -P with random ports, docker port,
+// the ps Ports column, a port already taken, and the rules surviving a
+// kill -9 of the daemon.
+func TestE2ENetworkPublishedPorts(t *testing.T) {
+	d := startNetDaemon(t)
+	outside(t, d)
+	dockerOK(t, d, "run", "-d", "--name", "web", "-p", "127.0.0.1:8080:80", "-p", "8081:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	host := inspectField(t, d, "web", "{{.Config.Hostname}}")
+	check := func(what string, ns *os.File, addr string) {
+		t.Helper()
+		body, err := getIn(t, ns, addr, "/hostname")
+		if err != nil || strings.TrimSpace(body) != host {
+			t.Errorf("%s: GET %s = %q, %v; want %q", what, addr, body, err, host)
+		}
+	}
+	check("loopback", d.Netns, "127.0.0.1:8080")
+	check("host address", d.Netns, "198.18.7.1:8081")
+	if got := dockerOK(t, d, "port", "web", "80"); !strings.Contains(got, "127.0.0.1:8080") || !strings.Contains(got, "0.0.0.0:8081") {
+		t.Errorf("docker port web 80 = %q", got)
+	}
+	if got := dockerOK(t, d, "ps", "--format", "{{.Ports}}", "--filter", "name=web"); !strings.Contains(got, "127.0.0.1:8080->80/tcp") {
+		t.Errorf("ps Ports = %q", got)
+	}
+
+	dockerOK(t, d, "run", "-d", "--name", "rnd", "-P", "--expose", "80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	hp := inspectField(t, d, "rnd", `{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`)
+	if p, err := strconv.Atoi(hp); err != nil || p < 1024 {
+		t.Fatalf("-P gave host port %q", hp)
+	}
+	if body, err := getIn(t, d.Netns, "127.0.0.1:"+hp, "/hostname"); err != nil || strings.TrimSpace(body) != inspectField(t, d, "rnd", "{{.Config.Hostname}}") {
+		t.Errorf("random port %s: %q, %v", hp, body, err)
+	}
+
+	// A host port another program holds: the start fails with the bind
+	// error and nothing runs.
+	var ln net.Listener
+	if err := netlink.Do(int(d.Netns.Fd()), func() (err error) {
+		ln, err = net.Listen("tcp", "127.0.0.1:8090")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	res := d.Docker(t, "run", "-d", "--name", "taken", "-p", "127.0.0.1:8090:80", "busybox", "sleep", "1d")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "address already in use") {
+		t.Errorf("publishing a taken port: %v", res)
+	}
+	if got := inspectField(t, d, "taken", "{{.State.Running}}"); got != "false" {
+		t.Errorf("the container with a taken port runs: %s", got)
+	}
+	// The same host port twice.
+	if res := d.Docker(t, "run", "-d", "-p", "127.0.0.1:8080:80", "busybox", "sleep", "1d"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "already allocated") {
+		t.Errorf("publishing a port twice: %v", res)
+	}
+
+	d.Kill()
+	d.Relaunch(t)
+	check("loopback after kill -9", d.Netns, "127.0.0.1:8080")
+	check("host address after kill -9", d.Netns, "198.18.7.1:8081")
+	if res := d.Docker(t, "run", "-d", "-p", "127.0.0.1:8080:80", "busybox", "sleep", "1d"); res.ExitCode == 0 {
+		t.Errorf("after the restart, web's port was given again: %v", res)
+	}
+	dockerOK(t, d, "rm", "-f", "web")
+	if _, err := getIn(t, d.Netns, "127.0.0.1:8080", "/hostname"); err == nil {
+		t.Errorf("web's port still answers after its removal")
 	}
 }
