@@ -105,7 +105,6 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "unknown user", args: []string{"run", "--rm", "-u", "nobody2", "busybox", "true"}, wantCode: 125, wantErr: "unable to find user nobody2: no matching entries in passwd file"},
 		{name: "cpus range", args: []string{"run", "--rm", "--cpus", "9999", "busybox", "true"}, wantCode: 125, wantErr: "Range of CPUs is from 0.01 to"},
 		{name: "memory minimum", args: []string{"run", "--rm", "--memory", "1m", "busybox", "true"}, wantCode: 125, wantErr: "Minimum memory limit allowed is 6MB"},
-		{name: "ports refused", args: []string{"run", "--rm", "-p", "8080:80", "busybox", "true"}, wantCode: 125, wantErr: "PortBindings"},
 		{name: "privileged", args: []string{"run", "--rm", "--privileged", "busybox", "sh", "-c", "grep CapEff /proc/self/status; test -c /dev/kmsg && echo kmsg; grep -c ' /sys sysfs rw' /proc/mounts"}, wantOut: "CapEff:\t" + ownCapBnd(t) + "\nkmsg\n1\n"},
 		{name: "device", args: []string{"run", "--rm", "--device", "/dev/kmsg:/dev/k2", "busybox", "sh", "-c", "test -c /dev/k2 && echo ok; test -e /dev/kmsg || echo alone"}, wantOut: "ok\nalone\n"},
 	} {

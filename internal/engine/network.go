@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -644,7 +645,7 @@ func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool)
 	} else {
 		hosts = etcfiles.Hosts(etcfiles.HostsOptions{Hostname: cfg.Hostname, Domainname: cfg.Domainname, Addrs: addrs, Extra: extra})
 	}
-	if err := atomicfile.WriteFile(c.HostsPath, hosts, 0o644); err != nil {
+	if err := writeIfChanged(c.HostsPath, hosts); err != nil {
 		return err
 	}
 	host, err := os.ReadFile("/etc/resolv.conf")
@@ -665,7 +666,17 @@ func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool)
 		}
 		o.DNS = append(o.DNS, a)
 	}
-	return atomicfile.WriteFile(c.ResolvConfPath, etcfiles.ResolvConf(o).Content, 0o644)
+	return writeIfChanged(c.ResolvConfPath, etcfiles.ResolvConf(o).Content)
+}
+
+// writeIfChanged replaces the file at path with b unless it holds b
+// already: every start regenerates the files, and most starts change
+// nothing.
+func writeIfChanged(path string, b []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	return atomicfile.WriteFile(path, b, 0o644)
 }
 
 // wireNetwork runs between the container's init being ready and its go:
