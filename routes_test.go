@@ -216,7 +216,7 @@ func (f *fakeBackend) VolumesPrune(ctx context.Context, ef filters.Args) (*types
 // not override panic (the embedded interface is nil): tests call only these.
 type fakeContainers struct{ container.Backend }
 
-func (fakeContainers) Containers(ctx context.Context, opts container.ListOptions) ([]*types.ContainerSummary, error) {
+func (fakeContainers) Containers(ctx context.Context, opts types.ContainerListOptions) ([]*types.ContainerSummary, error) {
 	return nil, nil
 }
 

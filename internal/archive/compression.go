@@ -9,13 +9,14 @@ import (
 	"io"
 
 	"skiffd/internal/errdefs"
+	"skiffd/internal/zstd"
 )
 
 // Compression is a compression format recognised by its magic bytes.
 type Compression int
 
-// The formats that can be recognised. Only Uncompressed, Gzip and Bzip2 can
-// be read; the standard library has no xz or zstd decoder.
+// The formats that can be recognised. Uncompressed, Gzip, Bzip2 and Zstd
+// (internal/zstd, issue 11) can be read; Xz cannot.
 const (
 	Uncompressed Compression = iota
 	Bzip2
@@ -63,7 +64,7 @@ func DetectCompression(source []byte) Compression {
 }
 
 // DecompressStream returns a reader of the uncompressed content of r,
-// which may be a plain tar, gzip or bzip2. Xz and zstd are refused with an
+// which may be a plain tar, gzip, bzip2 or zstd. Xz is refused with an
 // invalid-parameter error. An empty r reads as an empty plain stream.
 // Closing the result does not close r.
 func DecompressStream(r io.Reader) (io.ReadCloser, error) {
@@ -83,6 +84,12 @@ func DecompressStream(r io.Reader) (io.ReadCloser, error) {
 		return zr, nil
 	case Bzip2:
 		return io.NopCloser(bzip2.NewReader(br)), nil
+	case Zstd:
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(fmt.Errorf("read zstd header: %w", err))
+		}
+		return zr, nil
 	default:
 		return nil, errdefs.InvalidParameter(fmt.Errorf("unsupported compression format: %s", c.Extension()))
 	}

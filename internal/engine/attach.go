@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/logs"
 	"skiffd/internal/runtime/shimclient"
@@ -19,7 +19,7 @@ const defaultDetachKeys = "ctrl-p,ctrl-q"
 // ContainerAttach answers POST /containers/{id}/attach (and the attach of
 // docker run and docker start -a). An attach opened before the start waits
 // for it and receives the process's output from the first byte.
-func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *apicontainer.AttachConfig) error {
+func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *types.AttachConfig) error {
 	c, err := e.get(name)
 	if err != nil {
 		return err

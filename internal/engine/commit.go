@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	apiimage "skiffd/internal/api/image"
 	"skiffd/internal/api/types"
 	"skiffd/internal/containerfs"
 	"skiffd/internal/errdefs"
@@ -28,7 +27,7 @@ import (
 // history entry for the container's command. A running container is
 // paused meanwhile unless opts.Pause is false. Tagging and the events
 // follow dockerd: an image "tag" event, then a container "commit" event.
-func (e *Engine) CommitContainer(ctx context.Context, name string, opts apiimage.CommitOptions) (string, error) {
+func (e *Engine) CommitContainer(ctx context.Context, name string, opts types.CommitOptions) (string, error) {
 	c, err := e.get(name)
 	if err != nil {
 		return "", err

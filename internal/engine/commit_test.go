@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	apiimage "skiffd/internal/api/image"
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
@@ -199,7 +198,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 		}
 	}
 
-	imgID, err := e.CommitContainer(ctx, id, apiimage.CommitOptions{
+	imgID, err := e.CommitContainer(ctx, id, types.CommitOptions{
 		Repo: "docker.io/library/committed", Tag: "1", Comment: "msg", Author: "me", Pause: true, Changes: []string{`CMD ["sh"]`},
 	})
 	if err != nil {
@@ -280,7 +279,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	}
 
 	// A commit without changes to the file system adds no layer.
-	img2ID, err := e.CommitContainer(ctx, "cp2", apiimage.CommitOptions{})
+	img2ID, err := e.CommitContainer(ctx, "cp2", types.CommitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +297,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if changes, err := e.ContainerChanges(ctx, idle); err != nil || changes != nil {
 		t.Errorf("changes of a container that changed nothing = %q, %v", changeStrings(changes), err)
 	}
-	img3ID, err := e.CommitContainer(ctx, idle, apiimage.CommitOptions{})
+	img3ID, err := e.CommitContainer(ctx, idle, types.CommitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +319,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if got, want := changeStrings(changes), []string{"C /etc", "D /etc/group", "D /root", "A /root/new"}; !slices.Equal(got, want) {
 		t.Errorf("changes after deletions = %q, want %q", got, want)
 	}
-	delImg, err := e.CommitContainer(ctx, del, apiimage.CommitOptions{Repo: "deleted"})
+	delImg, err := e.CommitContainer(ctx, del, types.CommitOptions{Repo: "deleted"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,10 +341,10 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 		t.Errorf("the committed image lost /etc/passwd")
 	}
 
-	if _, err := e.CommitContainer(ctx, "cp2", apiimage.CommitOptions{Repo: "Bad Name"}); errdefs.KindOf(err) != errdefs.ErrInvalidParameter {
+	if _, err := e.CommitContainer(ctx, "cp2", types.CommitOptions{Repo: "Bad Name"}); errdefs.KindOf(err) != errdefs.ErrInvalidParameter {
 		t.Errorf("commit with a bad repository = %v", err)
 	}
-	if _, err := e.CommitContainer(ctx, "cp2", apiimage.CommitOptions{Changes: []string{"RUN x"}}); errdefs.KindOf(err) != errdefs.ErrInvalidParameter {
+	if _, err := e.CommitContainer(ctx, "cp2", types.CommitOptions{Changes: []string{"RUN x"}}); errdefs.KindOf(err) != errdefs.ErrInvalidParameter {
 		t.Errorf("commit with RUN = %v", err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	apicontainer "skiffd/internal/api/container"
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
@@ -322,7 +321,7 @@ func dirSize(dir string) int64 {
 // Containers answers GET /containers/json from the store's snapshots, so
 // listing takes no container lock and reads nothing from disk (unless
 // sizes are asked for).
-func (e *Engine) Containers(ctx context.Context, opts apicontainer.ListOptions) ([]*types.ContainerSummary, error) {
+func (e *Engine) Containers(ctx context.Context, opts types.ContainerListOptions) ([]*types.ContainerSummary, error) {
 	e.waitRestored()
 	list, err := container.Filter(e.containers.Snapshots(), opts.Filters, container.FilterOptions{
 		All:      opts.All,

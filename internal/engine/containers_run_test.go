@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	apicontainer "skiffd/internal/api/container"
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/roles"
@@ -107,7 +106,7 @@ func TestEngineAttachBeforeStart(t *testing.T) {
 	attached := make(chan error, 1)
 	streamsTaken := make(chan struct{})
 	go func() {
-		attached <- e.ContainerAttach(context.Background(), id, &apicontainer.AttachConfig{
+		attached <- e.ContainerAttach(context.Background(), id, &types.AttachConfig{
 			Stdin: true, Stdout: true, Stderr: true, Stream: true,
 			GetStreams: func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 				if tty {
@@ -147,7 +146,7 @@ func TestEngineAttachBeforeStart(t *testing.T) {
 	}
 
 	// Logs hold the same, and replaying them through attach works too.
-	msgs, tty, err := e.ContainerLogs(context.Background(), id, apicontainer.LogsOptions{Stdout: true, Stderr: true, Tail: -1})
+	msgs, tty, err := e.ContainerLogs(context.Background(), id, types.ContainerLogsOptions{Stdout: true, Stderr: true, Tail: -1})
 	if err != nil || tty {
 		t.Fatalf("logs: %v (tty %v)", err, tty)
 	}
@@ -160,7 +159,7 @@ func TestEngineAttachBeforeStart(t *testing.T) {
 		t.Errorf("logs = %q", got)
 	}
 	var buf bytes.Buffer
-	err = e.ContainerAttach(context.Background(), id, &apicontainer.AttachConfig{
+	err = e.ContainerAttach(context.Background(), id, &types.AttachConfig{
 		Stdout: true, Stderr: true, Logs: true,
 		GetStreams: func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 			so, se := stdcopy.NewWriters(&buf)

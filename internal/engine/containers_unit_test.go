@@ -12,14 +12,10 @@ import (
 	"testing/iotest"
 	"time"
 
-	apicontainer "skiffd/internal/api/container"
 	"skiffd/internal/api/types"
 	"skiffd/internal/image"
 	"skiffd/internal/runtime/spec"
 )
-
-// The engine satisfies the container endpoints' backend.
-var _ apicontainer.Backend = (*Engine)(nil)
 
 func TestMergeImageConfig(t *testing.T) {
 	img := &image.ContainerConfig{

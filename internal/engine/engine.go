@@ -1,7 +1,8 @@
 // Package engine is skiffd's backend: it owns the stores and mechanisms
 // (images, containers, volumes, events, runtime) and orders what happens on
-// each API operation. It never imports the API packages; package main checks
-// that *Engine satisfies each module's Backend interface.
+// each API operation. It never imports the API handler packages, only
+// internal/api/types; package main checks that *Engine satisfies each
+// module's Backend interface.
 package engine
 
 import (
@@ -23,6 +24,7 @@ import (
 	"skiffd/internal/layer"
 	"skiffd/internal/runtime/features"
 	"skiffd/internal/runtime/shimclient"
+	"skiffd/internal/volume"
 )
 
 // Options configures an Engine.
@@ -52,7 +54,30 @@ type BuildInfo struct {
 	GoVersion string
 }
 
-// Engine is the backend behind every API module.
+// Engine is the backend behind every API module. It owns every store as a
+// field, opened once by New; the engine package keeps no state of its own
+// outside an Engine.
+//
+// Lock order: a goroutine holding one of these locks takes only locks
+// further down the list, never one above it.
+//
+//  1. A container's lock (container.Container.Lock), held across an
+//     operation that reads or changes the container. One container's
+//     lock at a time. (joinNamespace, reached from startLocked for a
+//     container:<name> mode, still locks the joined container under the
+//     joiner's: a container naming itself there deadlocks. It is to read
+//     the joined container without its lock.)
+//  2. execs.mu, the exec store's: lookups and sweeps read exec records,
+//     the container store, ctrs and a ctrState under it.
+//  3. An execRecord's mu.
+//  4. ctrMu, or a ctrState's mu: each guards its fields alone, and
+//     neither is held while taking the other (state returns the ctrState
+//     after releasing ctrMu).
+//  5. The stores' own locks: volumes, then containers (the volume store
+//     asks who uses a volume through Options.InUse, which reads the
+//     container store's snapshots); images, layers and events. The stores
+//     call back into the engine only through InUse, and never lock a
+//     container (snapshots are not locked).
 type Engine struct {
 	opts   Options
 	logger *slog.Logger
@@ -62,7 +87,11 @@ type Engine struct {
 	images *image.Store
 
 	containers *container.Store
-	rt         *shimclient.Runtime
+	// volumes is the local volume store under <data-root>/volumes.
+	volumes *volume.Store
+	// execs holds the exec instances of every container.
+	execs *execStore
+	rt    *shimclient.Runtime
 	// features is what the kernel offers, probed at start-up.
 	features features.Features
 	// ctrMu guards ctrs, the in-memory state of each container.
@@ -111,18 +140,17 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
-	e := &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New(), layers: layers, images: images}
+	e := &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New(), layers: layers, images: images, execs: newExecStore()}
 	e.removeOrphanLayers()
-	if err := e.openVolumes(); err != nil {
-		return nil, err
-	}
 	if err := e.openContainers(); err != nil {
 		return nil, err
 	}
 	if err := e.openNetworking(); err != nil {
+		e.Close()
 		return nil, err
 	}
 	if err := e.openVolumes(); err != nil {
+		e.Close()
 		return nil, err
 	}
 	// Reconnecting to the shims of running containers takes a while with
@@ -145,13 +173,8 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 func (e *Engine) Close() error {
 	e.events.Close()
 	e.closeNetworking()
-	if e.stopMonitor != nil {
-		e.stopMonitor()
-	}
-	if e.rt != nil {
-		return e.rt.Close()
-	}
-	return nil
+	e.stopMonitor()
+	return e.rt.Close()
 }
 
 // removeOrphanLayers deletes layers that no image holds: a load killed

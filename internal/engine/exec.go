@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 
-	apiexec "skiffd/internal/api/exec"
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
@@ -104,23 +101,7 @@ type execStore struct {
 	execs map[string]*execRecord
 }
 
-// execStores maps each Engine (by weak pointer) to its execStore. The
-// Engine struct has no field for execs (engine.go belongs to the container
-// lifecycle), so they are kept beside it; the entry goes when the Engine
-// is collected, and holds nothing that keeps it alive.
-var execStores sync.Map
-
-func (e *Engine) execStore() *execStore {
-	key := weak.Make(e)
-	if s, ok := execStores.Load(key); ok {
-		return s.(*execStore)
-	}
-	s, loaded := execStores.LoadOrStore(key, &execStore{execs: map[string]*execRecord{}})
-	if !loaded {
-		runtime.AddCleanup(e, func(k weak.Pointer[Engine]) { execStores.Delete(k) }, key)
-	}
-	return s.(*execStore)
-}
+func newExecStore() *execStore { return &execStore{execs: map[string]*execRecord{}} }
 
 // currentRun returns the runtime container of the container's current run,
 // nil when it has none; unlike state it creates no in-memory state for a
@@ -160,7 +141,7 @@ func (e *Engine) execGone(x *execRecord, now time.Time) bool {
 
 // sweepExecs forgets the execs that are gone.
 func (e *Engine) sweepExecs() {
-	s := e.execStore()
+	s := e.execs
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -173,7 +154,7 @@ func (e *Engine) sweepExecs() {
 
 // getExec finds an exec that still exists.
 func (e *Engine) getExec(id string) (*execRecord, error) {
-	s := e.execStore()
+	s := e.execs
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	x := s.execs[id]
@@ -195,7 +176,7 @@ func errExecNotFound(id string) error {
 // for the ExecIDs of its inspect (nil when none, as dockerd's null).
 func (e *Engine) containerExecIDs(id string) []string {
 	e.sweepExecs()
-	s := e.execStore()
+	s := e.execs
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []string
@@ -278,7 +259,7 @@ func (e *Engine) ContainerExecCreate(ctx context.Context, name string, cfg *type
 	c.Unlock()
 
 	e.sweepExecs()
-	s := e.execStore()
+	s := e.execs
 	s.mu.Lock()
 	s.execs[x.id] = x
 	s.mu.Unlock()
@@ -428,7 +409,7 @@ func (e *Engine) startableExec(id string) (*execRecord, *container.Container, *s
 // process is started are the request's; a start that fails after the
 // connection is taken over is reported in the stream, as dockerd does
 // (the CLI then reads exit code 126 from inspect).
-func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *apiexec.StartConfig) error {
+func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *types.ExecStartConfig) error {
 	x, c, rc, err := e.startableExec(id)
 	if err != nil {
 		return err

@@ -7,23 +7,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"weak"
 
-	apiexec "skiffd/internal/api/exec"
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
 	"skiffd/internal/runtime/spec"
 )
-
-// The exec routes are served only when the engine is an exec.Backend.
-var _ apiexec.Backend = (*Engine)(nil)
 
 func TestReplaceOrAppendEnv(t *testing.T) {
 	for _, tc := range []struct {
@@ -152,7 +146,7 @@ func runExec(t *testing.T, e *Engine, ctr string, cfg types.ExecConfig, stdin st
 	}
 	var out, errOut syncBuf
 	calls := 0
-	err = e.ContainerExecStart(ctx, id, &apiexec.StartConfig{Tty: cfg.Tty, GetStreams: func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+	err = e.ContainerExecStart(ctx, id, &types.ExecStartConfig{Tty: cfg.Tty, GetStreams: func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 		calls++
 		if tty != cfg.Tty {
 			t.Errorf("GetStreams(%v) for an exec with Tty %v", tty, cfg.Tty)
@@ -261,7 +255,7 @@ func TestEngineExec(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out, errOut syncBuf
-			err = e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Tty: tc.start, GetStreams: func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+			err = e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Tty: tc.start, GetStreams: func(tty bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 				if tty != tc.start {
 					t.Errorf("GetStreams(%v) for a start with Tty %v", tty, tc.start)
 				}
@@ -278,7 +272,7 @@ func TestEngineExec(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Detach: true}); err != nil {
+		if err := e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Detach: true}); err != nil {
 			t.Fatal(err)
 		}
 		x, _ := e.getExec(xid)
@@ -289,14 +283,14 @@ func TestEngineExec(t *testing.T) {
 		if r := runExec(t, e, "web", types.ExecConfig{Cmd: []string{"ls", "/tmp/detached"}, AttachStdout: true}, ""); r.stdout != "/tmp/detached\n" {
 			t.Errorf("the detached exec left no file: %q", r.stdout)
 		}
-		err = e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Detach: true})
+		err = e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Detach: true})
 		if errdefs.KindOf(err) != errdefs.ErrConflict || err.Error() != "Error: Exec command "+xid+" has already run" {
 			t.Errorf("second start = %v", err)
 		}
 	})
 	t.Run("detached missing executable", func(t *testing.T) {
 		xid, _ := e.ContainerExecCreate(ctx, "web", &types.ExecConfig{Cmd: []string{"nope"}})
-		err := e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Detach: true})
+		err := e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Detach: true})
 		if errdefs.KindOf(err) != errdefs.ErrInvalidParameter || !strings.Contains(err.Error(), `exec: "nope": executable file not found in $PATH`) {
 			t.Errorf("detached start of a missing executable = %v", err)
 		}
@@ -309,7 +303,7 @@ func TestEngineExec(t *testing.T) {
 		if ids := e.containerExecIDs(id); !slices.Contains(ids, xid) {
 			t.Errorf("ExecIDs %q lack the created exec %s", ids, xid)
 		}
-		if err := e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Detach: true}); err != nil {
+		if err := e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Detach: true}); err != nil {
 			t.Fatal(err)
 		}
 		ins, err := e.ContainerExecInspect(ctx, xid)
@@ -319,7 +313,7 @@ func TestEngineExec(t *testing.T) {
 		if err := e.ContainerExecResize(ctx, xid, 30, 100); err != nil {
 			t.Errorf("resize: %v", err)
 		}
-		err = e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Detach: true})
+		err = e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Detach: true})
 		if errdefs.KindOf(err) != errdefs.ErrConflict || err.Error() != "Error: Exec command "+xid+" is already running" {
 			t.Errorf("start of a running exec = %v", err)
 		}
@@ -337,7 +331,7 @@ func TestEngineExec(t *testing.T) {
 		if _, err := e.ContainerExecInspect(ctx, pending); errdefs.KindOf(err) != errdefs.ErrNotFound || err.Error() != "No such exec instance: "+pending {
 			t.Errorf("inspect of an unstarted exec of a stopped container = %v", err)
 		}
-		err = e.ContainerExecStart(ctx, pending, &apiexec.StartConfig{Detach: true})
+		err = e.ContainerExecStart(ctx, pending, &types.ExecStartConfig{Detach: true})
 		if errdefs.KindOf(err) != errdefs.ErrNotFound {
 			t.Errorf("start of an exec of a stopped container = %v", err)
 		}
@@ -356,7 +350,7 @@ func TestEngineExec(t *testing.T) {
 			t.Errorf("exec create in a missing container = %v", err)
 		}
 		for name, f := range map[string]func() error{
-			"start":   func() error { return e.ContainerExecStart(ctx, "abc", &apiexec.StartConfig{Detach: true}) },
+			"start":   func() error { return e.ContainerExecStart(ctx, "abc", &types.ExecStartConfig{Detach: true}) },
 			"inspect": func() error { _, err := e.ContainerExecInspect(ctx, "abc"); return err },
 			"resize":  func() error { return e.ContainerExecResize(ctx, "abc", 1, 1) },
 		} {
@@ -378,7 +372,7 @@ func TestEngineExec(t *testing.T) {
 		if errdefs.KindOf(err) != errdefs.ErrConflict || err.Error() != "Container web is paused, unpause the container before exec" {
 			t.Errorf("exec create in a paused container = %v", err)
 		}
-		err = e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Detach: true})
+		err = e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Detach: true})
 		if errdefs.KindOf(err) != errdefs.ErrConflict || err.Error() != "Container "+id+" is paused, unpause the container before exec" {
 			t.Errorf("exec start in a paused container = %v", err)
 		}
@@ -386,7 +380,7 @@ func TestEngineExec(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The refused start left the exec startable.
-		if err := e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Detach: true}); err != nil {
+		if err := e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Detach: true}); err != nil {
 			t.Errorf("start after unpause = %v", err)
 		}
 		_, err = e.ContainerExecCreate(ctx, "web", &types.ExecConfig{Cmd: []string{"true"}, DetachKeys: "ctrl-Y"})
@@ -541,7 +535,7 @@ func TestEngineExecStdinOutlived(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out syncBuf
-		err = e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+		err = e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 			return endlessClient{}, &out, io.Discard, nil
 		}})
 		ins, ierr := e.ContainerExecInspect(ctx, xid)
@@ -596,7 +590,7 @@ func TestEngineExecClientGone(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+		done <- e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 			return io.NopCloser(strings.NewReader("")), brokenClient{}, brokenClient{}, nil
 		}})
 	}()
@@ -630,7 +624,7 @@ func TestEngineExecResizeDuringSession(t *testing.T) {
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- e.ContainerExecStart(ctx, xid, &apiexec.StartConfig{Tty: true, GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
+		done <- e.ContainerExecStart(ctx, xid, &types.ExecStartConfig{Tty: true, GetStreams: func(bool) (io.ReadCloser, io.Writer, io.Writer, error) {
 			return stdinR, outW, outW, nil
 		}})
 		outW.Close()
@@ -655,36 +649,5 @@ func TestEngineExecResizeDuringSession(t *testing.T) {
 	go io.Copy(io.Discard, outR)
 	if err := <-done; err != nil {
 		t.Errorf("start = %v", err)
-	}
-}
-
-// TestExecStoreFollowsEngine checks that the execs of an engine are
-// reached through that engine only, and forgotten once it is collected.
-func TestExecStoreFollowsEngine(t *testing.T) {
-	a, b := &Engine{}, &Engine{}
-	if a.execStore() == b.execStore() || a.execStore() != a.execStore() {
-		t.Fatal("engines share an exec store, or one engine has two")
-	}
-	keys := []weak.Pointer[Engine]{weak.Make(a), weak.Make(b)}
-	stored := func() int {
-		n := 0
-		for _, k := range keys {
-			if _, ok := execStores.Load(k); ok {
-				n++
-			}
-		}
-		return n
-	}
-	if n := stored(); n != 2 {
-		t.Fatalf("%d of the two engines have a stored exec store", n)
-	}
-	runtime.KeepAlive(a)
-	runtime.KeepAlive(b)
-	for deadline := time.Now().Add(10 * time.Second); stored() > 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d exec stores left after their engines were collected", stored())
-		}
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
 	}
 }

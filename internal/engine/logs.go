@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	apicontainer "skiffd/internal/api/container"
+	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/logs"
 )
@@ -12,7 +12,7 @@ import (
 // ContainerLogs answers GET /containers/{id}/logs from the json-file log
 // the shim writes. Following ends when the container stops (after what it
 // wrote has been sent) or when ctx ends.
-func (e *Engine) ContainerLogs(ctx context.Context, name string, opts apicontainer.LogsOptions) (<-chan apicontainer.LogMessage, bool, error) {
+func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions) (<-chan types.LogMessage, bool, error) {
 	c, err := e.get(name)
 	if err != nil {
 		return nil, false, err
@@ -43,7 +43,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts apicontain
 			close(stop)
 		}
 	}
-	out := make(chan apicontainer.LogMessage, 64)
+	out := make(chan types.LogMessage, 64)
 	go func() {
 		defer close(out)
 		err := logs.Read(ctx, path, logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow}, stop, func(m logs.Message) error {
@@ -51,7 +51,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts apicontain
 				return nil
 			}
 			select {
-			case out <- apicontainer.LogMessage{Stream: m.Stream, Line: m.Line, Time: m.Time}:
+			case out <- types.LogMessage{Stream: m.Stream, Line: m.Line, Time: m.Time}:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -59,7 +59,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts apicontain
 		})
 		if err != nil && !isNotExist(err) && ctx.Err() == nil {
 			select {
-			case out <- apicontainer.LogMessage{Err: err}:
+			case out <- types.LogMessage{Err: err}:
 			case <-ctx.Done():
 			}
 		}

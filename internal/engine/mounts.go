@@ -114,10 +114,7 @@ func splitOptions(s string) []string {
 // running while no daemon was there, without filling or events, and
 // returns the function that releases them at its exit.
 func (e *Engine) remountVolumes(c *container.Container) func() {
-	s, err := e.volumeStore()
-	if err != nil {
-		return func() {}
-	}
+	s := e.volumes
 	var names []string
 	for _, m := range loadRuntimeData(c).Mounts {
 		if m.Type != types.MountTypeVolume || m.Name == "" {

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"time"
 
-	apicontainer "skiffd/internal/api/container"
 	"skiffd/internal/api/types"
 	"skiffd/internal/filters"
 	"skiffd/internal/sysinfo"
@@ -152,7 +151,7 @@ func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) 
 		img.SharedSize = 0
 		img.Containers = int64(len(e.imageUsers(img.ID)))
 	}
-	list, err := e.Containers(ctx, apicontainer.ListOptions{All: true, Size: true})
+	list, err := e.Containers(ctx, types.ContainerListOptions{All: true, Size: true})
 	if err != nil {
 		return nil, err
 	}

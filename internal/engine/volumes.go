@@ -5,56 +5,29 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/filters"
 	"skiffd/internal/volume"
 )
 
-// volumeStores holds each Engine's volume store. Engine has no field for it
-// (its struct belongs to other work in progress); a `volumes *volume.Store`
-// field can replace this map without touching the methods below, which all
-// go through e.volumeStore.
-var volumeStores struct {
-	sync.Mutex
-	m map[*Engine]*volume.Store
-}
-
-// openVolumes opens the volume store under <data-root>/volumes. New calls
-// it at start-up so that a broken volumes directory stops the daemon early.
-func (e *Engine) openVolumes() error {
-	_, err := e.volumeStore()
-	return err
-}
-
-// volumeStore returns the engine's volume store, opening it the first time.
+// openVolumes opens the volume store under <data-root>/volumes; New calls
+// it once, after the container store, which answers who uses a volume.
 // Who uses a volume is answered from the container records (their
 // MountPoints), so references survive restarts without a file of their own.
-func (e *Engine) volumeStore() (*volume.Store, error) {
-	volumeStores.Lock()
-	defer volumeStores.Unlock()
-	if s, ok := volumeStores.m[e]; ok {
-		return s, nil
-	}
+func (e *Engine) openVolumes() error {
 	s, err := volume.Open(filepath.Join(e.opts.DataRoot, "volumes"), volume.Options{InUse: e.volumeUsers, Logger: e.logger})
 	if err != nil {
-		return nil, fmt.Errorf("open volume store: %w", err)
+		return fmt.Errorf("open volume store: %w", err)
 	}
-	if volumeStores.m == nil {
-		volumeStores.m = map[*Engine]*volume.Store{}
-	}
-	volumeStores.m[e] = s
-	return s, nil
+	e.volumes = s
+	return nil
 }
 
 // volumeUsers returns the IDs of the containers whose mounts name the
 // volume, from the containers' persisted records. Containers being created
 // hold their volumes with Store.Acquire until their record is saved.
 func (e *Engine) volumeUsers(name string) []string {
-	if e.containers == nil {
-		return nil
-	}
 	var ids []string
 	for _, c := range e.containers.Snapshots() {
 		for _, m := range c.MountPoints {
@@ -73,10 +46,7 @@ func (e *Engine) logVolumeEvent(action, name string, attrs map[string]string) {
 
 // Volumes answers GET /volumes.
 func (e *Engine) Volumes(ctx context.Context, ef filters.Args) ([]*types.Volume, []string, error) {
-	s, err := e.volumeStore()
-	if err != nil {
-		return nil, nil, err
-	}
+	s := e.volumes
 	list, err := s.List(ef)
 	if err != nil {
 		return nil, nil, err
@@ -91,10 +61,7 @@ func (e *Engine) Volumes(ctx context.Context, ef filters.Args) ([]*types.Volume,
 // VolumeCreate answers POST /volumes/create. Creating a name that exists
 // returns that volume unchanged and logs no event, as dockerd does.
 func (e *Engine) VolumeCreate(ctx context.Context, req types.VolumeCreateOptions) (*types.Volume, error) {
-	s, err := e.volumeStore()
-	if err != nil {
-		return nil, err
-	}
+	s := e.volumes
 	v, created, err := s.Create(req.Name, req.Driver, req.DriverOpts, req.Labels)
 	if err != nil {
 		return nil, err
@@ -107,10 +74,7 @@ func (e *Engine) VolumeCreate(ctx context.Context, req types.VolumeCreateOptions
 
 // VolumeInspect answers GET /volumes/{name}.
 func (e *Engine) VolumeInspect(ctx context.Context, name string) (*types.Volume, error) {
-	s, err := e.volumeStore()
-	if err != nil {
-		return nil, err
-	}
+	s := e.volumes
 	v, err := s.Get(name)
 	if err != nil {
 		return nil, err
@@ -120,10 +84,7 @@ func (e *Engine) VolumeInspect(ctx context.Context, name string) (*types.Volume,
 
 // VolumeRemove answers DELETE /volumes/{name}.
 func (e *Engine) VolumeRemove(ctx context.Context, name string, force bool) error {
-	s, err := e.volumeStore()
-	if err != nil {
-		return err
-	}
+	s := e.volumes
 	v, getErr := s.Get(name)
 	if err := s.Remove(name, force); err != nil {
 		return err
@@ -137,10 +98,7 @@ func (e *Engine) VolumeRemove(ctx context.Context, name string, force bool) erro
 // VolumesPrune answers POST /volumes/prune: a destroy event per volume and
 // one prune event with the space reclaimed, as dockerd logs them.
 func (e *Engine) VolumesPrune(ctx context.Context, ef filters.Args) (*types.VolumesPruneReport, error) {
-	s, err := e.volumeStore()
-	if err != nil {
-		return nil, err
-	}
+	s := e.volumes
 	rep, err := s.Prune(ctx, ef)
 	if err != nil {
 		return nil, err
@@ -157,10 +115,7 @@ func (e *Engine) VolumesPrune(ctx context.Context, ef filters.Args) (*types.Volu
 // Option-backed volumes are left out, as dockerd leaves them out: their
 // content is not on the local disk. Size is -1 when it cannot be measured.
 func (e *Engine) VolumesDiskUsage(ctx context.Context) ([]*types.Volume, error) {
-	s, err := e.volumeStore()
-	if err != nil {
-		return nil, err
-	}
+	s := e.volumes
 	list, err := s.List(filters.NewArgs())
 	if err != nil {
 		return nil, err
@@ -195,10 +150,7 @@ func (e *Engine) VolumesDiskUsage(ctx context.Context) ([]*types.Volume, error) 
 // with these MountPoints is saved the hold is redundant but harmless;
 // releaseMountVolumes drops it.
 func (e *Engine) createMountVolumes(ctx context.Context, containerID string, mps []volume.MountPoint) (err error) {
-	s, err := e.volumeStore()
-	if err != nil {
-		return err
-	}
+	s := e.volumes
 	var held []string
 	defer func() {
 		if err != nil {
@@ -243,10 +195,7 @@ func (e *Engine) createMountVolumes(ctx context.Context, containerID string, mps
 // container stops, or on a later start failure). rootfs is the container's
 // root file system as the daemon sees it, before the volumes are bound in.
 func (e *Engine) mountVolumes(ctx context.Context, containerID, rootfs string, mps []volume.MountPoint) (unmount func(), err error) {
-	s, err := e.volumeStore()
-	if err != nil {
-		return nil, err
-	}
+	s := e.volumes
 	var mounted []string
 	unmount = func() {
 		for _, name := range mounted {
@@ -290,11 +239,7 @@ func (e *Engine) mountVolumes(ctx context.Context, containerID, rootfs string, m
 // either way. Call it after the container record is deleted, so the record
 // no longer counts as a user.
 func (e *Engine) releaseMountVolumes(containerID string, mps []types.MountPoint, removeAnonymous bool) {
-	s, err := e.volumeStore()
-	if err != nil {
-		e.logger.Warn("releasing volumes", "container", containerID, "error", err)
-		return
-	}
+	s := e.volumes
 	for _, mp := range mps {
 		if mp.Type != types.MountTypeVolume || mp.Name == "" {
 			continue

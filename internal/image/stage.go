@@ -10,6 +10,7 @@ import (
 
 	"skiffd/internal/layer"
 	"skiffd/internal/reference"
+	"skiffd/internal/zstd"
 )
 
 // stagedLayer is a layer unpacked before its parent chain is known
@@ -59,11 +60,11 @@ func stagerOf(layers LayerStore) layerStager {
 const tarBlockSize = 512
 
 // looksLikeLayer reports whether a member starting with head (its first
-// bytes, up to a tar block) is a layer tar: gzip or bzip2 data, or a tar
-// header, whose magic and version field ("ustar\x0000" or GNU's
+// bytes, up to a tar block) is a layer tar: gzip, bzip2 or zstd data, or
+// a tar header, whose magic and version field ("ustar\x0000" or GNU's
 // "ustar  \x00") hold a NUL byte that no JSON document can contain.
 func looksLikeLayer(head []byte) bool {
-	if bytes.HasPrefix(head, []byte{0x1f, 0x8b, 0x08}) || bytes.HasPrefix(head, []byte("BZh")) {
+	if bytes.HasPrefix(head, []byte{0x1f, 0x8b, 0x08}) || bytes.HasPrefix(head, []byte("BZh")) || zstd.IsZstd(head) {
 		return true
 	}
 	if len(head) < tarBlockSize {

@@ -27,6 +27,7 @@ func TestLooksLikeLayer(t *testing.T) {
 		{"gnu tar", gnu, true},
 		{"gzip", gzipped(t, []byte("x"))[:10], true},
 		{"bzip2", []byte("BZh91AY&SY"), true},
+		{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x68, 0x51, 0x00}, true},
 		{"json", []byte(`{"architecture":"amd64"}`), false},
 		{"json with ustar at 257", append(bytes.Repeat([]byte(" "), 257), `"ustar  00"}`+strings.Repeat(" ", 300)...), false},
 		{"short tar head", tarHead[:300], false},

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,19 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// zstdBytes compresses b with the zstd tool, as BuildKit would a layer;
+// .ci/run installs the tool.
+func zstdBytes(t testing.TB, b []byte, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("zstd", append([]string{"-c", "-q"}, args...)...)
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("zstd %v: %v", args, err)
+	}
+	return out
 }
 
 func digest(b []byte) string {

@@ -84,9 +84,37 @@ func TestRegisterChain(t *testing.T) {
 	}
 }
 
+// TestRegisterZstd registers zstd-compressed layers, as BuildKit writes
+// them and GHCR serves them (issue 11): the diffID is the digest of the
+// uncompressed tar and the files are unpacked.
+func TestRegisterZstd(t *testing.T) {
+	s := newStore(t)
+	base := buildTar(t, dir("etc"), file("etc/os-release", "ID=skiff\n"), file("big", strings.Repeat("layer data ", 50000)))
+	for _, args := range [][]string{{"-3"}, {"-19", "--no-check"}} {
+		lb, err := s.Register(context.Background(), bytes.NewReader(zstdBytes(t, base, args...)), "", "")
+		if err != nil {
+			t.Fatalf("Register(zstd %v): %v", args, err)
+		}
+		if lb.DiffID != digest(base) {
+			t.Errorf("DiffID of the zstd %v layer = %s, want %s", args, lb.DiffID, digest(base))
+		}
+		dirs, err := s.DiffDirs(lb.ChainID)
+		if err != nil || len(dirs) != 1 {
+			t.Fatalf("DiffDirs = %q, %v", dirs, err)
+		}
+		got, err := os.ReadFile(filepath.Join(dirs[0], "etc/os-release"))
+		if err != nil || string(got) != "ID=skiff\n" {
+			t.Errorf("unpacked etc/os-release = %q, %v", got, err)
+		}
+	}
+}
+
 func TestRegisterErrors(t *testing.T) {
 	s := newStore(t)
 	good := buildTar(t, file("f", "x"))
+	zstdGood := zstdBytes(t, good, "-3")
+	badZstd := bytes.Clone(zstdGood)
+	badZstd[len(badZstd)-1] ^= 0xff // the content checksum
 	tests := []struct {
 		name         string
 		input        []byte
@@ -99,6 +127,8 @@ func TestRegisterErrors(t *testing.T) {
 		{"not a tar", bytes.Repeat([]byte("garbage!"), 200), "", "", errdefs.ErrInvalidParameter},
 		{"escaping entry", buildTar(t, file("../escape", "x")), "", "", errdefs.ErrInvalidParameter},
 		{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0x00, 1, 2, 3}, "", "", errdefs.ErrInvalidParameter},
+		{"zstd checksum mismatch", badZstd, "", "", errdefs.ErrInvalidParameter},
+		{"truncated zstd", zstdGood[:len(zstdGood)-10], "", "", errdefs.ErrInvalidParameter},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

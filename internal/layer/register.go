@@ -21,6 +21,7 @@ import (
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/sys"
+	"skiffd/internal/zstd"
 )
 
 // DiffIDMismatchError reports a layer whose content does not hash to the
@@ -334,7 +335,8 @@ var testHookBeforeRename, testHookAfterRename func()
 // archives as the client's fault.
 func streamErr(op string, err error) error {
 	if errors.Is(err, tar.ErrHeader) || errors.Is(err, tar.ErrFieldTooLong) || errors.Is(err, tar.ErrInsecurePath) ||
-		errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) {
+		errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) ||
+		errors.Is(err, zstd.ErrCorrupt) || errors.Is(err, zstd.ErrChecksum) {
 		return errdefs.InvalidParameter(fmt.Errorf("%s: %w", op, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)

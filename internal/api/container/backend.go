@@ -5,8 +5,6 @@ package container
 
 import (
 	"context"
-	"io"
-	"time"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/filters"
@@ -37,7 +35,7 @@ type Backend interface {
 	ContainerUnpause(ctx context.Context, name string) error
 	ContainerRename(ctx context.Context, name, newName string) error
 	ContainerInspect(ctx context.Context, name string, size bool) (*types.ContainerJSON, error)
-	Containers(ctx context.Context, opts ListOptions) ([]*types.ContainerSummary, error)
+	Containers(ctx context.Context, opts types.ContainerListOptions) ([]*types.ContainerSummary, error)
 	ContainerTop(ctx context.Context, name, psArgs string) (*types.ContainerTopResponse, error)
 	// ContainerStats validates the container, then calls emit with one
 	// sample (stream false) or one per second until ctx ends (stream
@@ -49,46 +47,9 @@ type Backend interface {
 	// ContainerLogs validates and returns the log messages (closed at the
 	// end, or when ctx ends with Follow) and whether the container has a
 	// TTY (then the output is sent unframed).
-	ContainerLogs(ctx context.Context, name string, opts LogsOptions) (<-chan LogMessage, bool, error)
+	ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions) (<-chan types.LogMessage, bool, error)
 	// ContainerAttach validates, then calls cfg.GetStreams exactly once to
 	// take over the connection, and copies until the container's output
 	// ends (or the client detaches or goes away).
-	ContainerAttach(ctx context.Context, name string, cfg *AttachConfig) error
-}
-
-// ListOptions are the parameters of GET /containers/json.
-type ListOptions struct {
-	All     bool
-	Limit   int
-	Size    bool
-	Filters filters.Args
-}
-
-// LogsOptions are the parameters of GET /containers/{id}/logs.
-type LogsOptions struct {
-	Stdout, Stderr bool
-	Follow         bool
-	Timestamps     bool
-	Since, Until   time.Time
-	Tail           int // -1 = all
-}
-
-// LogMessage is one log entry, or the error that ended the stream.
-type LogMessage struct {
-	Stream string // "stdout" or "stderr"
-	Line   []byte
-	Time   time.Time
-	Err    error
-}
-
-// AttachConfig describes an attach request.
-type AttachConfig struct {
-	Stdin, Stdout, Stderr bool
-	Logs                  bool   // replay the log first
-	Stream                bool   // then follow live output
-	DetachKeys            string // e.g. "ctrl-p,ctrl-q"
-	// GetStreams takes over the connection, after the engine validated the
-	// request. tty says whether output goes unframed. stdin reads the
-	// client's input until it half-closes; closing it ends the connection.
-	GetStreams func(tty bool) (stdin io.ReadCloser, stdout, stderr io.Writer, err error)
+	ContainerAttach(ctx context.Context, name string, cfg *types.AttachConfig) error
 }

@@ -178,7 +178,7 @@ func List(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		list, err := b.Containers(r.Context(), ListOptions{All: wire.BoolValue(r, "all"), Limit: int(limit), Size: wire.BoolValue(r, "size"), Filters: ef})
+		list, err := b.Containers(r.Context(), types.ContainerListOptions{All: wire.BoolValue(r, "all"), Limit: int(limit), Size: wire.BoolValue(r, "size"), Filters: ef})
 		if err != nil {
 			return err
 		}
@@ -302,7 +302,7 @@ func Wait(b Backend) wire.HandlerFunc {
 func Logs(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
-		opts := LogsOptions{
+		opts := types.ContainerLogsOptions{
 			Stdout: wire.BoolValue(r, "stdout"), Stderr: wire.BoolValue(r, "stderr"),
 			Follow: wire.BoolValue(r, "follow"), Timestamps: wire.BoolValue(r, "timestamps"), Tail: -1,
 		}
@@ -392,7 +392,7 @@ func Attach(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		st := wire.NewStreamTakeover(w, r, false)
-		cfg := &AttachConfig{
+		cfg := &types.AttachConfig{
 			Stdin: wire.BoolValue(r, "stdin"), Stdout: wire.BoolValue(r, "stdout"), Stderr: wire.BoolValue(r, "stderr"),
 			Logs: wire.BoolValue(r, "logs"), Stream: wire.BoolValue(r, "stream"), DetachKeys: q.Get("detachKeys"),
 			GetStreams: st.Take,

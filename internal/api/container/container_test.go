@@ -24,7 +24,7 @@ import (
 type fake struct {
 	calls    []string
 	waitCh   chan types.WaitResponse
-	logs     []LogMessage
+	logs     []types.LogMessage
 	tty      bool
 	attachIn string
 }
@@ -79,7 +79,7 @@ func (f *fake) ContainerRename(ctx context.Context, name, newName string) error 
 func (f *fake) ContainerInspect(ctx context.Context, name string, size bool) (*types.ContainerJSON, error) {
 	return &types.ContainerJSON{}, nil
 }
-func (f *fake) Containers(ctx context.Context, opts ListOptions) ([]*types.ContainerSummary, error) {
+func (f *fake) Containers(ctx context.Context, opts types.ContainerListOptions) ([]*types.ContainerSummary, error) {
 	f.rec("list all=%v limit=%d filters=%v", opts.All, opts.Limit, opts.Filters.Get("status"))
 	return nil, nil
 }
@@ -103,16 +103,16 @@ func (f *fake) ContainerUpdate(ctx context.Context, name string, cfg *types.Upda
 func (f *fake) ContainersPrune(ctx context.Context, ef filters.Args) (*types.ContainersPruneReport, error) {
 	return &types.ContainersPruneReport{}, nil
 }
-func (f *fake) ContainerLogs(ctx context.Context, name string, opts LogsOptions) (<-chan LogMessage, bool, error) {
+func (f *fake) ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions) (<-chan types.LogMessage, bool, error) {
 	f.rec("logs tail=%d follow=%v", opts.Tail, opts.Follow)
-	ch := make(chan LogMessage, len(f.logs))
+	ch := make(chan types.LogMessage, len(f.logs))
 	for _, m := range f.logs {
 		ch <- m
 	}
 	close(ch)
 	return ch, f.tty, nil
 }
-func (f *fake) ContainerAttach(ctx context.Context, name string, cfg *AttachConfig) error {
+func (f *fake) ContainerAttach(ctx context.Context, name string, cfg *types.AttachConfig) error {
 	if name == "missing" {
 		return errdefs.NotFound(errors.New("No such container: missing"))
 	}
@@ -263,7 +263,7 @@ func TestWaitFlushesHeadersFirst(t *testing.T) {
 
 func TestLogsFraming(t *testing.T) {
 	ts := time.Date(2026, 11, 26, 8, 44, 43, 123456789, time.UTC)
-	f := &fake{logs: []LogMessage{{Stream: "stdout", Line: []byte("out 1\n"), Time: ts}, {Stream: "stderr", Line: []byte("err 1\n"), Time: ts}}}
+	f := &fake{logs: []types.LogMessage{{Stream: "stdout", Line: []byte("out 1\n"), Time: ts}, {Stream: "stderr", Line: []byte("err 1\n"), Time: ts}}}
 	srv := serve(t, f, "GET", "/containers/{id}/logs", Logs)
 	resp, body := do(t, srv, "GET", "/containers/web/logs?stdout=1&stderr=1&tail=2&timestamps=1", "")
 	want := "\x01\x00\x00\x00\x00\x00\x00\x252026-11-26T08:44:43.123456789Z out 1\n" + "\x02\x00\x00\x00\x00\x00\x00\x252026-11-26T08:44:43.123456789Z err 1\n"

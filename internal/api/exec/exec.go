@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -23,19 +22,9 @@ type Backend interface {
 	// ContainerExecStart starts the exec. With cfg.Detach it returns once
 	// the process runs; otherwise it calls cfg.GetStreams once, after
 	// validating, and copies until the process's output ends.
-	ContainerExecStart(ctx context.Context, execID string, cfg *StartConfig) error
+	ContainerExecStart(ctx context.Context, execID string, cfg *types.ExecStartConfig) error
 	ContainerExecInspect(ctx context.Context, execID string) (*types.ExecInspect, error)
 	ContainerExecResize(ctx context.Context, execID string, height, width int) error
-}
-
-// StartConfig describes an exec start request.
-type StartConfig struct {
-	Detach      bool
-	Tty         bool
-	ConsoleSize *[2]uint
-	// GetStreams takes over the connection; nil when Detach is set. stdin
-	// is nil when the exec did not ask for it.
-	GetStreams func(tty bool) (stdin io.ReadCloser, stdout, stderr io.Writer, err error)
 }
 
 // Create answers POST /containers/{id}/exec with 201 {"Id": ...}.
@@ -68,7 +57,7 @@ func Start(b Backend) wire.HandlerFunc {
 		if _, err := wire.DecodeJSON(r, &chk); err != nil {
 			return err
 		}
-		cfg := &StartConfig{Detach: chk.Detach, Tty: chk.Tty, ConsoleSize: chk.ConsoleSize}
+		cfg := &types.ExecStartConfig{Detach: chk.Detach, Tty: chk.Tty, ConsoleSize: chk.ConsoleSize}
 		if wire.VersionLess(r.Context(), "1.42") {
 			cfg.ConsoleSize = nil
 		}

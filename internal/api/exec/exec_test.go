@@ -21,7 +21,7 @@ import (
 
 type fake struct {
 	created *types.ExecConfig
-	started *StartConfig
+	started *types.ExecStartConfig
 }
 
 func (f *fake) ContainerExecCreate(ctx context.Context, container string, cfg *types.ExecConfig) (string, error) {
@@ -32,7 +32,7 @@ func (f *fake) ContainerExecCreate(ctx context.Context, container string, cfg *t
 	return "e1", nil
 }
 
-func (f *fake) ContainerExecStart(ctx context.Context, id string, cfg *StartConfig) error {
+func (f *fake) ContainerExecStart(ctx context.Context, id string, cfg *types.ExecStartConfig) error {
 	f.started = cfg
 	if cfg.Detach {
 		return nil

@@ -12,24 +12,7 @@ import (
 type CommitBackend interface {
 	// CommitContainer makes an image of the container's file system and
 	// configuration and returns its ID ("sha256:...").
-	CommitContainer(ctx context.Context, name string, opts CommitOptions) (string, error)
-}
-
-// CommitOptions are the parameters of POST /commit.
-type CommitOptions struct {
-	// Repo and Tag, when Repo is set, name the new image (the CLI sends
-	// the repository normalised: "docker.io/library/x").
-	Repo, Tag string
-	Comment   string
-	Author    string
-	// Pause freezes a running container while its file system is read.
-	Pause bool
-	// Changes are Dockerfile instructions applied to the new config.
-	Changes []string
-	// Config, when not nil, is the run configuration of the new image in
-	// place of the container's; what it leaves out comes from the
-	// container's.
-	Config *types.Config
+	CommitContainer(ctx context.Context, name string, opts types.CommitOptions) (string, error)
 }
 
 // Commit answers POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=
@@ -43,7 +26,7 @@ func Commit(b CommitBackend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		opts := CommitOptions{
+		opts := types.CommitOptions{
 			Repo:    q.Get("repo"),
 			Tag:     q.Get("tag"),
 			Comment: q.Get("comment"),

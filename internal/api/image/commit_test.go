@@ -10,16 +10,17 @@ import (
 	"strings"
 	"testing"
 
+	"skiffd/internal/api/types"
 	"skiffd/internal/api/wire"
 	"skiffd/internal/errdefs"
 )
 
 type fakeCommit struct {
 	name string
-	opts CommitOptions
+	opts types.CommitOptions
 }
 
-func (f *fakeCommit) CommitContainer(ctx context.Context, name string, opts CommitOptions) (string, error) {
+func (f *fakeCommit) CommitContainer(ctx context.Context, name string, opts types.CommitOptions) (string, error) {
 	if name != "web" {
 		return "", errdefs.NotFound(fmt.Errorf("No such container: %s", name))
 	}
@@ -40,14 +41,14 @@ func TestCommit(t *testing.T) {
 		name, query, body, contentType string
 		status                         int
 		wantBody                       string
-		check                          func(CommitOptions) error
+		check                          func(types.CommitOptions) error
 	}{
 		{
 			name:     "cli trace",
 			query:    "author=trace+author&changes=LABEL+trace-prune%3D1&changes=ENV+TRACE%3D1&comment=trace+message&container=web&repo=docker.io%2Flibrary%2Ftrace-committed&tag=1",
 			status:   201,
 			wantBody: `{"Id":"sha256:b3449080e0a9ad5212855ce3b1ef16118d23da5e6c752871fa9354f73b818ac7"}` + "\n",
-			check: func(o CommitOptions) error {
+			check: func(o types.CommitOptions) error {
 				if o.Repo != "docker.io/library/trace-committed" || o.Tag != "1" || o.Author != "trace author" || o.Comment != "trace message" ||
 					!o.Pause || len(o.Changes) != 2 || o.Changes[1] != "ENV TRACE=1" || o.Config != nil {
 					return fmt.Errorf("options %+v", o)
@@ -55,20 +56,20 @@ func TestCommit(t *testing.T) {
 				return nil
 			},
 		},
-		{name: "pause off", query: "container=web&pause=0", status: 201, check: func(o CommitOptions) error {
+		{name: "pause off", query: "container=web&pause=0", status: 201, check: func(o types.CommitOptions) error {
 			if o.Pause {
 				return errors.New("pause=0 paused")
 			}
 			return nil
 		}},
-		{name: "pause empty", query: "container=web&pause=", status: 201, check: func(o CommitOptions) error {
+		{name: "pause empty", query: "container=web&pause=", status: 201, check: func(o types.CommitOptions) error {
 			if !o.Pause {
 				return errors.New("an empty pause did not default to true")
 			}
 			return nil
 		}},
 		{name: "config body", query: "container=web", body: `{"Cmd":["sh"],"Env":["A=1"]}`, contentType: "application/json", status: 201,
-			check: func(o CommitOptions) error {
+			check: func(o types.CommitOptions) error {
 				if o.Config == nil || len(o.Config.Cmd) != 1 || o.Config.Cmd[0] != "sh" || o.Config.Env[0] != "A=1" {
 					return fmt.Errorf("config %+v", o.Config)
 				}
@@ -79,7 +80,7 @@ func TestCommit(t *testing.T) {
 		{name: "missing container", query: "container=nope", status: 404, wantBody: `{"message":"No such container: nope"}` + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f.opts = CommitOptions{}
+			f.opts = types.CommitOptions{}
 			req, _ := http.NewRequest("POST", srv.URL+"/commit?"+tc.query, strings.NewReader(tc.body))
 			if tc.contentType != "" {
 				req.Header.Set("Content-Type", tc.contentType)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
 )
 
 // ProtocolVersion is the version of the control protocol. A shim answers
@@ -162,7 +163,7 @@ func SocketAddr(dir string) (addr string, release func(), err error) {
 	if len(p) < 100 {
 		return p, func() {}, nil
 	}
-	fd, err := syscall.Open(dir, 0x200000|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0) // O_PATH
+	fd, err := syscall.Open(dir, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return "", nil, err
 	}

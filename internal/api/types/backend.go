@@ -1,0 +1,77 @@
+package types
+
+import (
+	"io"
+	"time"
+
+	"skiffd/internal/filters"
+)
+
+// The types below are not on the wire: they are the options and results
+// the handlers in internal/api/<module> pass to the engine and get back,
+// as moby's api/types/backend. They live here so that the engine depends
+// only on internal/api/types, never on a handler package.
+
+// ContainerListOptions are the parameters of GET /containers/json.
+type ContainerListOptions struct {
+	All     bool
+	Limit   int
+	Size    bool
+	Filters filters.Args
+}
+
+// ContainerLogsOptions are the parameters of GET /containers/{id}/logs.
+type ContainerLogsOptions struct {
+	Stdout, Stderr bool
+	Follow         bool
+	Timestamps     bool
+	Since, Until   time.Time
+	Tail           int // -1 = all
+}
+
+// LogMessage is one log entry, or the error that ended the stream.
+type LogMessage struct {
+	Stream string // "stdout" or "stderr"
+	Line   []byte
+	Time   time.Time
+	Err    error
+}
+
+// AttachConfig describes an attach request.
+type AttachConfig struct {
+	Stdin, Stdout, Stderr bool
+	Logs                  bool   // replay the log first
+	Stream                bool   // then follow live output
+	DetachKeys            string // e.g. "ctrl-p,ctrl-q"
+	// GetStreams takes over the connection, after the engine validated the
+	// request. tty says whether output goes unframed. stdin reads the
+	// client's input until it half-closes; closing it ends the connection.
+	GetStreams func(tty bool) (stdin io.ReadCloser, stdout, stderr io.Writer, err error)
+}
+
+// ExecStartConfig describes an exec start request.
+type ExecStartConfig struct {
+	Detach      bool
+	Tty         bool
+	ConsoleSize *[2]uint
+	// GetStreams takes over the connection; nil when Detach is set. stdin
+	// is nil when the exec did not ask for it.
+	GetStreams func(tty bool) (stdin io.ReadCloser, stdout, stderr io.Writer, err error)
+}
+
+// CommitOptions are the parameters of POST /commit.
+type CommitOptions struct {
+	// Repo and Tag, when Repo is set, name the new image (the CLI sends
+	// the repository normalised: "docker.io/library/x").
+	Repo, Tag string
+	Comment   string
+	Author    string
+	// Pause freezes a running container while its file system is read.
+	Pause bool
+	// Changes are Dockerfile instructions applied to the new config.
+	Changes []string
+	// Config, when not nil, is the run configuration of the new image in
+	// place of the container's; what it leaves out comes from the
+	// container's.
+	Config *Config
+}
