@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -408,5 +409,74 @@ func TestE2ENetworkPublishedPorts(t *testing.T) {
 	dockerOK(t, d, "rm", "-f", "web")
 	if _, err := getIn(t, d.Netns, "127.0.0.1:8080", "/hostname"); err == nil {
 		t.Errorf("web's port still answers after its removal")
+	}
+}
+
+// TestE2ENetworkStatsAndCleanup: docker stats' networks section counts a
+// container's eth0 traffic, and removing containers and networks leaves
+// no veth, bridge or rule of theirs behind.
+func TestE2ENetworkStatsAndCleanup(t *testing.T) {
+	d := startNetDaemon(t)
+	url := outside(t, d)
+	dockerOK(t, d, "network", "create", "app")
+	brApp := "br-" + inspectField(t, d, "app", "{{.Id}}")[:12]
+	dockerOK(t, d, "run", "-d", "--name", "st1", "--network", "app", "busybox", "sleep", "1d")
+	dockerOK(t, d, "exec", "st1", "wget", "-qO-", url)
+	out := dockerOK(t, d, "stats", "--no-stream", "--format", "{{.NetIO}}", "st1")
+	if strings.HasPrefix(strings.TrimSpace(out), "0B / 0B") || strings.TrimSpace(out) == "--" {
+		t.Errorf("stats NetIO after traffic: %q", out)
+	}
+	c := d.Client()
+	resp, err := c.Get("http://skiffd/containers/st1/stats?stream=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Networks map[string]struct {
+			RxBytes uint64 `json:"rx_bytes"`
+			TxBytes uint64 `json:"tx_bytes"`
+		} `json:"networks"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if n, ok := st.Networks["eth0"]; !ok || n.RxBytes == 0 || n.TxBytes == 0 {
+		t.Errorf("stats networks = %+v, want eth0 with traffic", st.Networks)
+	}
+
+	dockerOK(t, d, "rm", "-f", "st1")
+	dockerOK(t, d, "network", "rm", "app")
+	h, err := netlink.Open(int(d.Netns.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	waitFor(t, "the veths and app's bridge to go", func() bool {
+		links, err := h.Links()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range links {
+			if strings.HasPrefix(l.Name, "skv") || l.Name == brApp {
+				return false
+			}
+		}
+		return true
+	})
+	nft, err := netlink.OpenNFT(int(d.Netns.Fd()), d.NFTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nft.Close()
+	bridgeID := strings.TrimSpace(dockerOK(t, d, "network", "inspect", "--format", "{{.Id}}", "bridge"))
+	for _, chain := range []string{"postrouting", "forward", "prerouting", "output"} {
+		rules, err := nft.Rules(netlink.FamilyIP, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rules {
+			if u := string(r.UserData); u != "net:"+bridgeID && !strings.HasPrefix(u, "localnet:") {
+				t.Errorf("rule left in %s after removing everything: %q (bridge %s, app bridge %s)", chain, u, bridgeID, brApp)
+			}
+		}
 	}
 }

@@ -362,7 +362,7 @@ func (n *networking) rebuildRules() error {
 	if err != nil {
 		return err
 	}
-	if slices.Contains(tables, n.opts.NFTable) {
+	if slices.Contains(tables, netlink.FamilyIP.String()+" "+n.opts.NFTable) {
 		b.DelTable(netlink.FamilyIP)
 	}
 	b.AddTable(netlink.FamilyIP)

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"syscall"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
@@ -185,4 +186,40 @@ func (n *networking) portRules(b *netlink.Batch) {
 			}
 		}
 	}
+}
+
+// networkStats reads the interface counters inside the network namespace
+// of process pid (docker stats' "networks", per interface but lo); nil
+// when it has none or bridge networking is off.
+func (e *Engine) networkStats(pid int) map[string]types.NetworkStats {
+	if e.nets == nil || pid <= 0 {
+		return nil
+	}
+	nsfd, err := syscall.Open(fmt.Sprintf("/proc/%d/ns/net", pid), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer syscall.Close(nsfd)
+	h, err := netlink.Open(nsfd)
+	if err != nil {
+		return nil
+	}
+	defer h.Close()
+	links, err := h.Links()
+	if err != nil {
+		return nil
+	}
+	var out map[string]types.NetworkStats
+	for _, l := range links {
+		if l.Name == "lo" {
+			continue
+		}
+		if out == nil {
+			out = map[string]types.NetworkStats{}
+		}
+		s := l.Stats
+		out[l.Name] = types.NetworkStats{RxBytes: s.RxBytes, RxPackets: s.RxPackets, RxErrors: s.RxErrors, RxDropped: s.RxDropped,
+			TxBytes: s.TxBytes, TxPackets: s.TxPackets, TxErrors: s.TxErrors, TxDropped: s.TxDropped}
+	}
+	return out
 }

@@ -339,7 +339,7 @@ func (d *Daemon) removeNetworking(t testing.TB) {
 		h.Close()
 	}
 	if nft, err := netlink.OpenNFT(ns, d.NFTable); err == nil {
-		if tables, err := nft.Tables(netlink.FamilyIP); err == nil && slices.Contains(tables, d.NFTable) {
+		if tables, err := nft.Tables(netlink.FamilyIP); err == nil && slices.Contains(tables, netlink.FamilyIP.String()+" "+d.NFTable) {
 			b := nft.Batch()
 			b.DelTable(netlink.FamilyIP)
 			if err := nft.Commit(b); err != nil {
