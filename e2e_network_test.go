@@ -480,3 +480,88 @@ func TestE2ENetworkStatsAndCleanup(t *testing.T) {
 		}
 	}
 }
+
+// TestE2ENetworkCrashChurn kills the daemon with SIGKILL while clients
+// create networks, run containers on them and connect them, then checks
+// after the restart: every running container keeps a unique address that
+// the allocation files give to it and nobody else, no allocation is left
+// to a container that does not run, and DNS and outbound NAT work.
+func TestE2ENetworkCrashChurn(t *testing.T) {
+	d := startNetDaemon(t)
+	url := outside(t, d)
+	dockerOK(t, d, "network", "create", "--subnet", "10.98.0.0/24", "churn")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("c%d", i)
+			d.Docker(t, "run", "-d", "--name", name, "--network", "churn", "busybox", "sleep", "1d")
+			d.Docker(t, "network", "create", fmt.Sprintf("n%d", i))
+			d.Docker(t, "network", "connect", fmt.Sprintf("n%d", i), name)
+		}
+	}()
+	waitFor(t, "a few containers to run", func() bool {
+		return len(strings.Fields(d.Docker(t, "ps", "-q").Stdout)) >= 3
+	})
+	d.Kill()
+	close(stop)
+	<-done
+	d.Relaunch(t)
+
+	ids := strings.Fields(dockerOK(t, d, "ps", "-q", "--no-trunc"))
+	if len(ids) < 3 {
+		t.Fatalf("running after the restart: %d containers", len(ids))
+	}
+	running := map[string]bool{}
+	byIP := map[string]string{}
+	for _, id := range ids {
+		running[id] = true
+		ip := inspectField(t, d, id, "{{.NetworkSettings.Networks.churn.IPAddress}}")
+		if ip == "" {
+			t.Errorf("running container %s has no address on churn", id[:12])
+			continue
+		}
+		if other, dup := byIP[ip]; dup {
+			t.Errorf("address %s held by %s and %s", ip, id[:12], other[:12])
+		}
+		byIP[ip] = id
+	}
+	churnID := strings.TrimSpace(dockerOK(t, d, "network", "inspect", "--format", "{{.Id}}", "churn"))
+	b, err := os.ReadFile(d.DataRoot + "/network/ipam/" + churnID + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Addrs map[string]string }
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	for a, owner := range st.Addrs {
+		if owner != "gateway" && owner != "aux" && !running[owner] {
+			t.Errorf("address %s still allocated to %s, which does not run", a, owner)
+		}
+		if owner != "gateway" && owner != "aux" && running[owner] && byIP[a] != owner {
+			t.Errorf("allocation file gives %s to %s, inspect to %s", a, owner, byIP[a])
+		}
+	}
+	for ip, id := range byIP {
+		if st.Addrs[ip] != id {
+			t.Errorf("%s's address %s is not allocated to it (%q)", id[:12], ip, st.Addrs[ip])
+		}
+	}
+	name := strings.TrimPrefix(inspectField(t, d, ids[0], "{{.Name}}"), "/")
+	if out := dockerOK(t, d, "run", "--rm", "--network", "churn", "busybox", "nslookup", name); !strings.Contains(out, inspectField(t, d, ids[0], "{{.NetworkSettings.Networks.churn.IPAddress}}")) {
+		t.Errorf("DNS after the crash, nslookup %s:\n%s", name, out)
+	}
+	if got := dockerOK(t, d, "exec", ids[0], "wget", "-qO-", url); got != "from 198.18.7.1\n" {
+		t.Errorf("outbound after the crash: %q", got)
+	}
+	if got := dockerOK(t, d, "exec", ids[0], "nslookup", strings.TrimPrefix(inspectField(t, d, ids[1], "{{.Name}}"), "/")); !strings.Contains(got, inspectField(t, d, ids[1], "{{.NetworkSettings.Networks.churn.IPAddress}}")) {
+		t.Errorf("DNS from a restored container:\n%s", got)
+	}
+}
