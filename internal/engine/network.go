@@ -836,7 +836,7 @@ func (e *Engine) reconcileNetworks() {
 // networkWarnings are networking's /info warnings.
 func (e *Engine) networkWarnings() []string {
 	if e.nets == nil {
-		return nil
+		return []string{"WARNING: bridge networking is off (--bridge=none): containers of the default network get a namespace with loopback only, ports cannot be published and the network endpoints find no network"}
 	}
 	return e.nets.warnings
 }
