@@ -131,6 +131,18 @@ func (e *Engine) openNetworking() error {
 			}
 		}
 	}
+	// The port rules of the containers the records say are running go
+	// in at once, before the first request: the restore, later, drops
+	// those of containers that died meanwhile.
+	e.nets = n
+	for _, c := range e.containers.List() {
+		c.Lock()
+		if c.State.Running {
+			e.restorePorts(c, e.endpoints(c))
+		}
+		c.Unlock()
+	}
+	e.nets = nil
 	if o.IPTables {
 		if err := n.setupRules(); err != nil {
 			host.Close()
