@@ -20,7 +20,10 @@ import (
 	"skiffd/internal/network/ipam"
 )
 
-var errNoNetworking = errdefs.NotImplemented(errors.New("bridge networking is disabled (--bridge=none)"))
+// errNoNetworking answers a network change when bridge networking is off.
+func errNoNetworking() error {
+	return errdefs.NotImplemented(errors.New("bridge networking is disabled (--bridge=none)"))
+}
 
 // networkLog records a network event.
 func (e *Engine) networkLog(nw network.Network, action string, extra map[string]string) {
@@ -82,7 +85,6 @@ func (e *Engine) networkUsers(id string) [][2]string {
 	return out
 }
 
-var networkFilters = map[string]bool{"dangling": true, "driver": true, "id": true, "label": true, "name": true, "scope": true, "type": true}
 
 func (e *Engine) networkMatches(nw network.Network, ef filters.Args) bool {
 	if ef.Contains("name") && !ef.Match("name", nw.Name) {
@@ -120,7 +122,7 @@ func (e *Engine) networkMatches(nw network.Network, ef filters.Args) bool {
 
 // Networks answers GET /networks.
 func (e *Engine) Networks(ctx context.Context, ef filters.Args) ([]types.NetworkResource, error) {
-	if err := ef.Validate(networkFilters); err != nil {
+	if err := ef.Validate(map[string]bool{"dangling": true, "driver": true, "id": true, "label": true, "name": true, "scope": true, "type": true}); err != nil {
 		return nil, err
 	}
 	if e.nets == nil {
@@ -154,7 +156,7 @@ func (e *Engine) NetworkInspect(ctx context.Context, term string) (*types.Networ
 func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateRequest) (*types.NetworkCreateResponse, error) {
 	n := e.nets
 	if n == nil {
-		return nil, errNoNetworking
+		return nil, errNoNetworking()
 	}
 	if req.Name == "" {
 		return nil, errdefs.InvalidParameter(errors.New("network name is required"))
