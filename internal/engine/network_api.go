@@ -85,7 +85,6 @@ func (e *Engine) networkUsers(id string) [][2]string {
 	return out
 }
 
-
 func (e *Engine) networkMatches(nw network.Network, ef filters.Args) bool {
 	if ef.Contains("name") && !ef.Match("name", nw.Name) {
 		return false
