@@ -157,6 +157,26 @@ func TestCLIContainerStdinBinary(t *testing.T) {
 	}
 }
 
+// TestCLIRunExitSeenEverywhere: once an attached `docker run` returns, the
+// exit is in every view: `docker ps` no longer lists the container as
+// running and inspect shows its exit code. The wait used to be answered
+// before the record (and the list's view) had the exit.
+func TestCLIRunExitSeenEverywhere(t *testing.T) {
+	d := startWithBusybox(t)
+	for i := 0; i < 15; i++ {
+		name := fmt.Sprintf("quick%d", i)
+		if res := d.Docker(t, "run", "--name", name, "busybox", "sh", "-c", "exit 7"); res.ExitCode != 7 {
+			t.Fatalf("docker run %s: %v", name, res)
+		}
+		if out := dockerOK(t, d, "ps", "-q", "--filter", "name="+name); out != "" {
+			t.Fatalf("run %d: docker ps lists %s as running right after docker run returned: %q", i, name, out)
+		}
+		if out := dockerOK(t, d, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name); out != "exited 7\n" {
+			t.Fatalf("run %d: inspect = %q, want exited 7", i, out)
+		}
+	}
+}
+
 // TestCLIContainerLifecycle walks the issue's command block on one
 // detached container.
 func TestCLIContainerLifecycle(t *testing.T) {

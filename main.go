@@ -32,6 +32,7 @@ import (
 	"skiffd/internal/api/system"
 	"skiffd/internal/api/volume"
 	"skiffd/internal/config"
+	"skiffd/internal/distribution"
 	"skiffd/internal/engine"
 	"skiffd/internal/pidfile"
 	"skiffd/internal/runtime/roles"
@@ -119,6 +120,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			IPTables: cfg.IPTables, NFTable: cfg.NFTable, IPForward: cfg.IPForward,
 			ReservedTCP: daemonTCPPorts(cfg.Hosts),
 		},
+		Registry: distribution.Config{
+			Mirrors:            cfg.RegistryMirrors,
+			InsecureRegistries: cfg.InsecureRegistries,
+		},
+		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
+		MaxConcurrentUploads:   cfg.MaxConcurrentUploads,
 	})
 	if err != nil {
 		return err
@@ -130,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	mux := newRouter(backends{
-		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng, Network: eng,
+		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng, Registry: eng, Network: eng,
 		Container: eng, Archive: eng, Exec: eng,
 	}, logger)
 	srv := &apiServer{

@@ -27,6 +27,7 @@ type backends struct {
 	Network   network.Backend
 	Archive   container.ArchiveBackend
 	Commit    image.CommitBackend
+	Registry  image.RegistryBackend
 }
 
 // newRouter lists the whole API surface, one "METHOD /path" per line. Paths
@@ -43,7 +44,7 @@ func newRouter(b backends, logger *slog.Logger) http.Handler {
 	mux.Handle("GET /info", h(system.Info(b.System)))
 	mux.Handle("GET /events", h(system.Events(b.Events)))
 	mux.Handle("GET /system/df", h(system.DiskUsage(b.System)))
-	mux.Handle("POST /auth", h(unsupported.NotYet("registry login")))
+	mux.Handle("POST /auth", h(image.Auth(b.Registry)))
 
 	// containers
 	mux.Handle("GET /containers/json", h(container.List(b.Container)))
@@ -81,19 +82,19 @@ func newRouter(b backends, logger *slog.Logger) http.Handler {
 
 	// images; names carry slashes, so /images/{name...} dispatches on its last segment
 	mux.Handle("GET /images/json", h(image.List(b.Image)))
-	mux.Handle("POST /images/create", h(image.Create(b.Image)))
+	mux.Handle("POST /images/create", h(image.Create(b.Image, b.Registry)))
 	mux.Handle("POST /images/load", h(image.Load(b.Image)))
 	mux.Handle("GET /images/get", h(image.Save(b.Image)))
 	mux.Handle("POST /images/prune", h(image.Prune(b.Image)))
-	mux.Handle("GET /images/search", h(unsupported.NotYet("registry search")))
+	mux.Handle("GET /images/search", h(image.Search(b.Registry)))
 	mux.Handle("GET /images/{name...}", h(image.ByName(map[string]wire.HandlerFunc{
 		"json":    image.Inspect(b.Image), // GET /images/{name}/json
 		"history": image.History(b.Image), // GET /images/{name}/history
 		"get":     image.Save(b.Image),    // GET /images/{name}/get
 	})))
 	mux.Handle("POST /images/{name...}", h(image.ByName(map[string]wire.HandlerFunc{
-		"tag":  image.Tag(b.Image),                          // POST /images/{name}/tag
-		"push": unsupported.NotYet("pushing to a registry"), // POST /images/{name}/push
+		"tag":  image.Tag(b.Image),     // POST /images/{name}/tag
+		"push": image.Push(b.Registry), // POST /images/{name}/push
 	})))
 	mux.Handle("DELETE /images/{name...}", h(image.Delete(b.Image)))
 	mux.Handle("GET /distribution/{name...}", h(unsupported.NotYet("registry access")))

@@ -43,7 +43,11 @@ const (
 	DefaultBridge  = "skiff0"
 	DefaultNFTable = "skiffd"
 	DefaultMTU     = 1500
-	pidfileName    = "skiffd.pid"
+	// DefaultMaxConcurrentDownloads and DefaultMaxConcurrentUploads are
+	// dockerd's defaults for how many layers move at once.
+	DefaultMaxConcurrentDownloads = 3
+	DefaultMaxConcurrentUploads   = 5
+	pidfileName                   = "skiffd.pid"
 
 	// The certificate file names dockerd looks for in its certificate
 	// directory.
@@ -108,6 +112,14 @@ type Config struct {
 	IPTables  bool
 	IPForward bool
 	NFTable   string
+	// Registry settings, dockerd's names (issue 11): InsecureRegistries
+	// (--insecure-registry, "insecure-registries"), RegistryMirrors
+	// (--registry-mirror, "registry-mirrors"), and how many layers a pull
+	// downloads and a push uploads at once.
+	InsecureRegistries     []string
+	RegistryMirrors        []string
+	MaxConcurrentDownloads int
+	MaxConcurrentUploads   int
 
 	CORSHeaders  string // --api-cors-header
 	Experimental bool   // --experimental
@@ -183,6 +195,8 @@ type flagValues struct {
 	bridge, bip, fixedCIDR, nftTable string
 	mtu                              int
 	iptables, ipForward              bool
+	insecureRegistries, mirrors      stringList
+	maxDownloads, maxUploads         int
 }
 
 // option describes one command-line option: its names, the daemon.json key
@@ -220,6 +234,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
 	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
+	{long: "insecure-registry", key: "insecure-registries", arg: "list", usage: "Enable insecure registry communication",
+		value: func(v *flagValues) flag.Value { return &v.insecureRegistries }},
 	{long: "ip-forward", key: "ip-forward", usage: "Enable IP forwarding in system configuration (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipForward) }},
 	{long: "iptables", key: "iptables", usage: "Enable addition of nf_tables rules (default true)",
@@ -228,12 +244,18 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
+	{long: "max-concurrent-downloads", key: "max-concurrent-downloads", arg: "int", usage: "Set the max concurrent downloads (default 3)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxDownloads) }},
+	{long: "max-concurrent-uploads", key: "max-concurrent-uploads", arg: "int", usage: "Set the max concurrent uploads (default 5)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxUploads) }},
 	{long: "mtu", key: "mtu", arg: "int", usage: "Set the MTU for the default \"bridge\" network (default 1500)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.mtu) }},
 	{long: "nft-table", key: "nft-table", arg: "string", usage: "nf_tables table holding skiffd's rules (default \"" + DefaultNFTable + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.nftTable) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
+	{long: "registry-mirror", key: "registry-mirrors", arg: "list", usage: "Preferred registry mirror",
+		value: func(v *flagValues) flag.Value { return &v.mirrors }},
 	{long: "shutdown-timeout", key: "shutdown-timeout", arg: "int", usage: "Set the default shutdown timeout (default 15)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.shutdownTimeout) }},
 	{long: "tls", key: "tls", usage: "Use TLS; implied by --tlsverify",
@@ -344,6 +366,26 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		cfg.IPForward = fv.ipForward
 	} else if file.IPForward != nil {
 		cfg.IPForward = *file.IPForward
+	}
+	cfg.InsecureRegistries = pickList(changed["insecure-registry"], fv.insecureRegistries, file.InsecureRegistries)
+	cfg.RegistryMirrors = pickList(changed["registry-mirror"], fv.mirrors, file.RegistryMirrors)
+	cfg.MaxConcurrentDownloads = DefaultMaxConcurrentDownloads
+	if changed["max-concurrent-downloads"] {
+		cfg.MaxConcurrentDownloads = fv.maxDownloads
+	} else if file.MaxConcurrentDownloads != nil {
+		cfg.MaxConcurrentDownloads = *file.MaxConcurrentDownloads
+	}
+	cfg.MaxConcurrentUploads = DefaultMaxConcurrentUploads
+	if changed["max-concurrent-uploads"] {
+		cfg.MaxConcurrentUploads = fv.maxUploads
+	} else if file.MaxConcurrentUploads != nil {
+		cfg.MaxConcurrentUploads = *file.MaxConcurrentUploads
+	}
+	if cfg.MaxConcurrentDownloads < 0 {
+		return nil, fmt.Errorf("invalid max concurrent downloads: %d", cfg.MaxConcurrentDownloads)
+	}
+	if cfg.MaxConcurrentUploads < 0 {
+		return nil, fmt.Errorf("invalid max concurrent uploads: %d", cfg.MaxConcurrentUploads)
 	}
 
 	cfg.GroupExplicit = changed["group"] || file.Group != nil

@@ -35,13 +35,17 @@ type fileConfig struct {
 	LiveRestore     *bool `json:"live-restore"`
 	ShutdownTimeout *int  `json:"shutdown-timeout"`
 
-	Bridge    *string `json:"bridge"`
-	BIP       *string `json:"bip"`
-	FixedCIDR *string `json:"fixed-cidr"`
-	MTU       *int    `json:"mtu"`
-	IPTables  *bool   `json:"iptables"`
-	IPForward *bool   `json:"ip-forward"`
-	NFTable   *string `json:"nft-table"`
+	Bridge                 *string  `json:"bridge"`
+	BIP                    *string  `json:"bip"`
+	FixedCIDR              *string  `json:"fixed-cidr"`
+	MTU                    *int     `json:"mtu"`
+	IPTables               *bool    `json:"iptables"`
+	IPForward              *bool    `json:"ip-forward"`
+	NFTable                *string  `json:"nft-table"`
+	InsecureRegistries     []string `json:"insecure-registries"`
+	RegistryMirrors        []string `json:"registry-mirrors"`
+	MaxConcurrentDownloads *int     `json:"max-concurrent-downloads"`
+	MaxConcurrentUploads   *int     `json:"max-concurrent-uploads"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -70,6 +74,11 @@ func (f *fileConfig) fields() map[string]any {
 		"iptables":         &f.IPTables,
 		"ip-forward":       &f.IPForward,
 		"nft-table":        &f.NFTable,
+
+		"insecure-registries":      &f.InsecureRegistries,
+		"registry-mirrors":         &f.RegistryMirrors,
+		"max-concurrent-downloads": &f.MaxConcurrentDownloads,
+		"max-concurrent-uploads":   &f.MaxConcurrentUploads,
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -167,34 +166,6 @@ func TestCheckUnsupported(t *testing.T) {
 				t.Errorf("checkUnsupported = %v, want %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want syscall.Signal
-		err  bool
-	}{
-		{"9", syscall.SIGKILL, false},
-		{"KILL", syscall.SIGKILL, false},
-		{"SIGKILL", syscall.SIGKILL, false},
-		{"sigterm", syscall.SIGTERM, false},
-		{"usr1", syscall.SIGUSR1, false},
-		{"HUP", syscall.SIGHUP, false},
-		{"RTMIN", 34, false},
-		{"RTMIN+3", 37, false},
-		{"RTMAX-1", 63, false},
-		{"0", 0, true},
-		{"65", 0, true},
-		{"NOPE", 0, true},
-		{"", 0, true},
-		{"RTMIN+40", 0, true},
-	} {
-		got, err := parseSignal(tc.in)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("parseSignal(%q) = %d, %v; want %d (error %v)", tc.in, got, err, tc.want, tc.err)
-		}
 	}
 }
 
@@ -375,18 +346,6 @@ func FuzzEscapeReader(f *testing.F) {
 		}
 		if err != errDetached || !bytes.Equal(got, in[:idx]) {
 			t.Fatalf("input %q: got %q, %v; want %q and a detach", in, got, err, in[:idx])
-		}
-	})
-}
-
-func FuzzParseSignal(f *testing.F) {
-	for _, s := range []string{"9", "SIGKILL", "rtmin+2", "RTMAX-3", "", "SIG"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		sig, err := parseSignal(s)
-		if err == nil && (sig < 1 || sig > 64) {
-			t.Fatalf("parseSignal(%q) = %d, out of range", s, sig)
 		}
 	})
 }

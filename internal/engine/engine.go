@@ -19,6 +19,7 @@ import (
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/container"
+	"skiffd/internal/distribution"
 	"skiffd/internal/events"
 	"skiffd/internal/image"
 	"skiffd/internal/layer"
@@ -44,6 +45,14 @@ type Options struct {
 	ShutdownTimeout int
 	// Network configures bridge networking; the zero value turns it off.
 	Network NetworkOptions
+
+	// Registry configures the registry client (issue 11): mirrors,
+	// insecure registries, certs.d. MaxConcurrentDownloads and
+	// MaxConcurrentUploads bound the layers a pull or push moves at once
+	// (0 means dockerd's defaults, 3 and 5).
+	Registry               distribution.Config
+	MaxConcurrentDownloads int
+	MaxConcurrentUploads   int
 }
 
 // BuildInfo identifies the running binary in /version and /info.
@@ -85,6 +94,8 @@ type Engine struct {
 	events *events.Bus
 	layers *layer.Store
 	images *image.Store
+	// reg is the registry client and the pull/push concurrency state.
+	reg *registryState
 
 	containers *container.Store
 	// volumes is the local volume store under <data-root>/volumes.
@@ -141,6 +152,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
 	e := &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New(), layers: layers, images: images, execs: newExecStore()}
+	e.reg = newRegistryState(opts)
 	e.removeOrphanLayers()
 	if err := e.openContainers(); err != nil {
 		return nil, err

@@ -50,14 +50,13 @@ func ByName(actions map[string]wire.HandlerFunc) wire.HandlerFunc {
 	}
 }
 
-// Create answers POST /images/create: import from the request body
-// (fromSrc=-). Pulling (fromImage) needs registry support skiffd does not
-// have yet and is refused before the stream starts.
-func Create(b Backend) wire.HandlerFunc {
+// Create answers POST /images/create: a pull from a registry (fromImage),
+// or an import from the request body (fromSrc=-).
+func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		if q.Get("fromImage") != "" {
-			return errdefs.NotImplemented(errors.New("skiffd cannot pull images from a registry yet: use docker load or docker import"))
+			return pull(rb, w, r)
 		}
 		src := q.Get("fromSrc")
 		if src != "-" {
@@ -67,6 +66,7 @@ func Create(b Backend) wire.HandlerFunc {
 			return errdefs.NotImplemented(errors.New("skiffd does not import from URLs: send the tarball in the request body (fromSrc=-)"))
 		}
 		p := wire.NewProgress(w)
+		defer p.Finish(r)
 		id, err := b.ImportImage(r.Context(), r.Body, q.Get("repo"), q.Get("tag"), q.Get("message"), q["changes"])
 		if err != nil {
 			if !p.Started() {
@@ -85,6 +85,7 @@ func Create(b Backend) wire.HandlerFunc {
 func Load(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		p := wire.NewProgress(w)
+		defer p.Finish(r)
 		p.Start()
 		err := b.LoadImage(r.Context(), r.Body, func(line string) {
 			p.Stream(line + "\n")
