@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -122,6 +124,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Build:           build,
 		LiveRestore:     cfg.LiveRestore,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Network: engine.NetworkOptions{
+			Bridge: cfg.Bridge, BIP: cfg.BIP, FixedCIDR: cfg.FixedCIDR, MTU: cfg.MTU,
+			IPTables: cfg.IPTables, NFTable: cfg.NFTable, IPForward: cfg.IPForward,
+			ReservedTCP: daemonTCPPorts(cfg.Hosts),
+		},
 		Registry: distribution.Config{
 			Mirrors:            cfg.RegistryMirrors,
 			InsecureRegistries: cfg.InsecureRegistries,
@@ -168,7 +175,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		addrs = append(addrs, l.Addr)
 	}
 	mux := newRouter(backends{
-		System: infoBackend{Backend: eng, o: obs}, Events: eng, Image: eng, Commit: eng, Volume: eng, Registry: eng,
+		System: infoBackend{Backend: eng, o: obs}, Events: eng, Image: eng, Commit: eng, Volume: eng, Registry: eng, Network: eng,
 		Container: eng, Archive: eng, Exec: eng,
 	}, logger)
 	srv := &apiServer{
@@ -442,4 +449,32 @@ func (o *observer) registerCollectors(eng *engine.Engine) {
 		}
 		w.Counter("skiffd_audit_dropped_total", "Audit records dropped because the audit log could not keep up.", nil, float64(o.auditDropped()))
 	})
+}
+
+// daemonTCPPorts are the addresses of the daemon's own TCP listeners,
+// which no container may publish on (dockerd's allocateDaemonPort).
+func daemonTCPPorts(hosts []string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, h := range hosts {
+		rest, ok := strings.CutPrefix(h, "tcp://")
+		if !ok {
+			continue
+		}
+		host, port, err := net.SplitHostPort(rest)
+		if err != nil {
+			continue
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			continue
+		}
+		a := netip.IPv4Unspecified()
+		if host != "" {
+			if a, err = netip.ParseAddr(host); err != nil {
+				continue
+			}
+		}
+		out = append(out, netip.AddrPortFrom(a, uint16(p)))
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"skiffd/internal/api/container"
 	"skiffd/internal/api/exec"
 	"skiffd/internal/api/image"
+	"skiffd/internal/api/network"
 	"skiffd/internal/api/system"
 	"skiffd/internal/api/unsupported"
 	"skiffd/internal/api/volume"
@@ -25,6 +26,7 @@ type backends struct {
 	Container container.Backend
 	Exec      exec.Backend
 	Volume    volume.Backend
+	Network   network.Backend
 	Archive   container.ArchiveBackend
 	Commit    image.CommitBackend
 	Registry  image.RegistryBackend
@@ -113,15 +115,14 @@ func newRoutes(b backends, logger *slog.Logger) *routeTable {
 	rt.handle("PUT /volumes/{name}", policy.VolumesWrite, volume.Update())
 	rt.handle("DELETE /volumes/{name}", policy.VolumesWrite, volume.Remove(b.Volume))
 
-	// networks: not built yet
-	networks := unsupported.NotYet("networks")
-	rt.handle("GET /networks", policy.NetworksRead, networks)
-	rt.handle("POST /networks/create", policy.NetworksWrite, networks)
-	rt.handle("POST /networks/prune", policy.NetworksWrite, networks)
-	rt.handle("GET /networks/{id}", policy.NetworksRead, unsupported.NoSuchNetwork())
-	rt.handle("DELETE /networks/{id}", policy.NetworksWrite, networks)
-	rt.handle("POST /networks/{id}/connect", policy.NetworksWrite, networks)
-	rt.handle("POST /networks/{id}/disconnect", policy.NetworksWrite, networks)
+	// networks
+	rt.handle("GET /networks", policy.NetworksRead, network.List(b.Network))
+	rt.handle("POST /networks/create", policy.NetworksWrite, network.Create(b.Network))
+	rt.handle("POST /networks/prune", policy.NetworksWrite, network.Prune(b.Network))
+	rt.handle("GET /networks/{id}", policy.NetworksRead, network.Inspect(b.Network))
+	rt.handle("DELETE /networks/{id}", policy.NetworksWrite, network.Remove(b.Network))
+	rt.handle("POST /networks/{id}/connect", policy.NetworksWrite, network.Connect(b.Network))
+	rt.handle("POST /networks/{id}/disconnect", policy.NetworksWrite, network.Disconnect(b.Network))
 
 	// swarm: skiffd is single-host; answers are dockerd's "not in a swarm" errors
 	rt.handle("GET /swarm", policy.Swarm, unsupported.SwarmNotManager())

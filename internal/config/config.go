@@ -39,6 +39,11 @@ const (
 	// DefaultShutdownTimeout is dockerd's --shutdown-timeout default, in
 	// seconds.
 	DefaultShutdownTimeout = 15
+	// DefaultBridge, DefaultNFTable and DefaultMTU are the host bridge of
+	// the default network, skiffd's nf_tables table and the MTU.
+	DefaultBridge  = "skiff0"
+	DefaultNFTable = "skiffd"
+	DefaultMTU     = 1500
 	// DefaultMaxConcurrentDownloads and DefaultMaxConcurrentUploads are
 	// dockerd's defaults for how many layers move at once.
 	DefaultMaxConcurrentDownloads = 3
@@ -97,6 +102,20 @@ type Config struct {
 	// container's stop timeout plus 5 s; negative waits as long as it takes).
 	ShutdownTimeout int
 
+	// Networking (issue 14), dockerd's names: Bridge is the host bridge of
+	// the default network (-b/--bridge; skiffd creates it, "none" turns
+	// bridge networking off), BIP its gateway address and prefix (--bip),
+	// FixedCIDR the range containers get addresses from (--fixed-cidr),
+	// MTU the containers' MTU (--mtu), IPTables whether skiffd keeps NAT
+	// and filter rules in its own nf_tables table NFTable (--iptables,
+	// --nft-table), IPForward whether it turns on net.ipv4.ip_forward.
+	Bridge    string
+	BIP       string
+	FixedCIDR string
+	MTU       int
+	IPTables  bool
+	IPForward bool
+	NFTable   string
 	// Registry settings, dockerd's names (issue 11): InsecureRegistries
 	// (--insecure-registry, "insecure-registries"), RegistryMirrors
 	// (--registry-mirror, "registry-mirrors"), and how many layers a pull
@@ -203,6 +222,9 @@ type flagValues struct {
 	logLevel, configFile             string
 	liveRestore                      bool
 	shutdownTimeout                  int
+	bridge, bip, fixedCIDR, nftTable string
+	mtu                              int
+	iptables, ipForward              bool
 	insecureRegistries, mirrors      stringList
 	maxDownloads, maxUploads         int
 	labels                           stringList
@@ -238,9 +260,12 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.auditLogMaxSize) }},
 	{long: "audit-log-reads", key: "audit-log-reads", usage: "Also audit API reads",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.auditLogReads) }},
-
 	{long: "authorization-plugin", key: "authorization-plugins", arg: "list", usage: "Authorization plugins to load",
 		value: func(v *flagValues) flag.Value { return &v.authzPlugins }},
+	{long: "bip", key: "bip", arg: "string", usage: "Specify default-bridge IPv4 network",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bip) }},
+	{short: "b", long: "bridge", key: "bridge", arg: "string", usage: "Attach containers to a network bridge (default \"" + DefaultBridge + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bridge) }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
 	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",
@@ -251,12 +276,18 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.execRoot) }},
 	{long: "experimental", key: "experimental", usage: "Enable experimental features",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.experimental) }},
+	{long: "fixed-cidr", key: "fixed-cidr", arg: "string", usage: "IPv4 subnet for the default bridge network",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.fixedCIDR) }},
 	{short: "G", long: "group", key: "group", arg: "string", usage: "Group for the unix socket (default \"" + DefaultSocketGroup + "\" when it exists)",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
 	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
 	{long: "insecure-registry", key: "insecure-registries", arg: "list", usage: "Enable insecure registry communication",
 		value: func(v *flagValues) flag.Value { return &v.insecureRegistries }},
+	{long: "ip-forward", key: "ip-forward", usage: "Enable IP forwarding in system configuration (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipForward) }},
+	{long: "iptables", key: "iptables", usage: "Enable addition of nf_tables rules (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.iptables) }},
 	{long: "label", key: "labels", arg: "list", usage: "Set key=value labels to the daemon",
 		value: func(v *flagValues) flag.Value { return &v.labels }},
 	{long: "live-restore", key: "live-restore", usage: "Keep containers running while the daemon is stopped (default true)",
@@ -271,6 +302,10 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxUploads) }},
 	{long: "metrics-addr", key: "metrics-addr", arg: "string", usage: "Set default address and port to serve the metrics api on",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.metricsAddr) }},
+	{long: "mtu", key: "mtu", arg: "int", usage: "Set the MTU for the default \"bridge\" network (default 1500)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.mtu) }},
+	{long: "nft-table", key: "nft-table", arg: "string", usage: "nf_tables table holding skiffd's rules (default \"" + DefaultNFTable + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.nftTable) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
 	{long: "registry-mirror", key: "registry-mirrors", arg: "list", usage: "Preferred registry mirror",
@@ -373,6 +408,27 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		cfg.ShutdownTimeout = *file.ShutdownTimeout
 	}
 
+	cfg.Bridge = pickString(changed["bridge"], fv.bridge, file.Bridge, DefaultBridge)
+	cfg.BIP = pickString(changed["bip"], fv.bip, file.BIP, "")
+	cfg.FixedCIDR = pickString(changed["fixed-cidr"], fv.fixedCIDR, file.FixedCIDR, "")
+	cfg.NFTable = pickString(changed["nft-table"], fv.nftTable, file.NFTable, DefaultNFTable)
+	cfg.MTU = DefaultMTU
+	if changed["mtu"] {
+		cfg.MTU = fv.mtu
+	} else if file.MTU != nil {
+		cfg.MTU = *file.MTU
+	}
+	cfg.IPTables, cfg.IPForward = true, true
+	if changed["iptables"] {
+		cfg.IPTables = fv.iptables
+	} else if file.IPTables != nil {
+		cfg.IPTables = *file.IPTables
+	}
+	if changed["ip-forward"] {
+		cfg.IPForward = fv.ipForward
+	} else if file.IPForward != nil {
+		cfg.IPForward = *file.IPForward
+	}
 	cfg.InsecureRegistries = pickList(changed["insecure-registry"], fv.insecureRegistries, file.InsecureRegistries)
 	cfg.RegistryMirrors = pickList(changed["registry-mirror"], fv.mirrors, file.RegistryMirrors)
 	cfg.MaxConcurrentDownloads = DefaultMaxConcurrentDownloads

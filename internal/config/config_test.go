@@ -41,6 +41,11 @@ func defaults(h host) Config {
 		LogLevel:   "info",
 		ConfigFile: h.configFile,
 		// skiffd keeps containers running across a daemon stop by default.
+		Bridge:                 DefaultBridge,
+		NFTable:                DefaultNFTable,
+		MTU:                    DefaultMTU,
+		IPTables:               true,
+		IPForward:              true,
 		LiveRestore:            true,
 		ShutdownTimeout:        15,
 		MaxConcurrentDownloads: 3,

@@ -35,6 +35,13 @@ type fileConfig struct {
 	LiveRestore     *bool `json:"live-restore"`
 	ShutdownTimeout *int  `json:"shutdown-timeout"`
 
+	Bridge                 *string  `json:"bridge"`
+	BIP                    *string  `json:"bip"`
+	FixedCIDR              *string  `json:"fixed-cidr"`
+	MTU                    *int     `json:"mtu"`
+	IPTables               *bool    `json:"iptables"`
+	IPForward              *bool    `json:"ip-forward"`
+	NFTable                *string  `json:"nft-table"`
 	InsecureRegistries     []string `json:"insecure-registries"`
 	RegistryMirrors        []string `json:"registry-mirrors"`
 	MaxConcurrentDownloads *int     `json:"max-concurrent-downloads"`
@@ -69,6 +76,13 @@ func (f *fileConfig) fields() map[string]any {
 		"log-level":        &f.LogLevel,
 		"live-restore":     &f.LiveRestore,
 		"shutdown-timeout": &f.ShutdownTimeout,
+		"bridge":           &f.Bridge,
+		"bip":              &f.BIP,
+		"fixed-cidr":       &f.FixedCIDR,
+		"mtu":              &f.MTU,
+		"iptables":         &f.IPTables,
+		"ip-forward":       &f.IPForward,
+		"nft-table":        &f.NFTable,
 
 		"insecure-registries":      &f.InsecureRegistries,
 		"registry-mirrors":         &f.RegistryMirrors,

@@ -42,7 +42,9 @@ func TestFileMerge(t *testing.T) {
 		"max-concurrent-downloads": 4,
 		"max-concurrent-uploads": 6,
 		"authorization-plugins": ["opa", "audit"],
-		"max-concurrent-streams": 7
+		"max-concurrent-streams": 7,
+		"bridge": "br9", "bip": "10.9.0.1/24", "fixed-cidr": "10.9.0.128/25", "mtu": 1400,
+		"iptables": false, "ip-forward": false, "nft-table": "t9"
 	}`))
 	// Flags the file does not set still apply alongside it.
 	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, true))
@@ -69,6 +71,11 @@ func TestFileMerge(t *testing.T) {
 		ConfigFile:             path,
 		LiveRestore:            false,
 		ShutdownTimeout:        30,
+		Bridge:                 "br9",
+		BIP:                    "10.9.0.1/24",
+		FixedCIDR:              "10.9.0.128/25",
+		MTU:                    1400,
+		NFTable:                "t9",
 		InsecureRegistries:     []string{"reg.local:5000"},
 		RegistryMirrors:        []string{"https://mirror.local"},
 		MaxConcurrentDownloads: 4,
@@ -126,8 +133,8 @@ func TestFileErrors(t *testing.T) {
 		{"live-restore conflict", `{"live-restore": true}`, []string{"--live-restore=false"},
 			"the following directives are specified both as a flag and in the configuration file: live-restore: (from flag: false, from file: true)"},
 		{"wrong shutdown-timeout type", `{"shutdown-timeout": "15s"}`, nil, "shutdown-timeout: json: cannot unmarshal string into Go value of type int"},
-		{"unknown keys", `{"storage-driver": "overlay2", "bip": "10.0.0.1/24", "debug": true}`, nil,
-			"the following directives don't match any configuration option: bip, storage-driver"},
+		{"unknown keys", `{"storage-driver": "overlay2", "userland-proxy": false, "debug": true}`, nil,
+			"the following directives don't match any configuration option: storage-driver, userland-proxy"},
 		{"unknown before conflicts", `{"bogus": 1, "debug": true}`, []string{"-D"},
 			"the following directives don't match any configuration option: bogus"},
 		{"malformed", `{"debug": true,}`, nil, "invalid character '}' looking for beginning of object key string"},

@@ -33,6 +33,10 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		return nil, err
 	}
 	cfg, hc := plan.config, plan.hostConfig
+	netSettings, err := e.createNetworkSettings(hc, req.NetworkingConfig)
+	if err != nil {
+		return nil, err
+	}
 
 	id := container.GenerateID()
 	c := container.New(id)
@@ -44,7 +48,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	c.HostConfig = hc
 	c.ImageID = img.ID
 	c.Path, c.Args = plan.path, plan.args
-	c.NetworkSettings = newNetworkSettings(hc.NetworkMode)
+	c.NetworkSettings = netSettings
 	if err := e.containers.Add(c); err != nil {
 		return nil, err
 	}

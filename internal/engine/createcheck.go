@@ -238,10 +238,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	switch {
 	case len(hc.VolumesFrom) > 0:
 		return no("HostConfig.VolumesFrom")
-	case hasPortBindings(hc.PortBindings):
-		return no("published ports (HostConfig.PortBindings): there is no bridge networking yet")
-	case hc.PublishAllPorts && len(cfg.ExposedPorts) > 0:
-		return no("published ports (HostConfig.PublishAllPorts): there is no bridge networking yet")
 	case len(hc.Links) > 0:
 		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:
@@ -273,7 +269,7 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	case "", "default", "bridge", "none", "host":
 	default:
 		if !strings.HasPrefix(hc.NetworkMode, "container:") {
-			return errdefs.NotFound(fmt.Errorf("network %s not found", hc.NetworkMode))
+			break // a user-defined network: createNetworkSettings finds it
 		}
 		if hasPortBindings(hc.PortBindings) || len(cfg.ExposedPorts) > 0 && hc.PublishAllPorts {
 			return errors.New("conflicting options: port publishing and the container type network mode")

@@ -21,9 +21,7 @@ const (
 // notYetWarnings lists what this build cannot do yet, shown by `docker info`
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
-	"WARNING: skiffd has no bridge networking yet: containers of the default network get their own network namespace with loopback only, and ports cannot be published",
 	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
-	"WARNING: skiffd has no user-defined networks yet: the network endpoints answer 501",
 	"WARNING: skiffd does not apply cpusets, real-time CPU limits or per-device block I/O limits yet: create and update refuse them where the host could enforce them",
 }
 
@@ -87,7 +85,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		InitBinary:         "skiffd",
 		SecurityOptions:    e.securityOptions(),
 		CDISpecDirs:        []string{},
-		Warnings:           append(infoWarnings(e.features.Cgroup), notYetWarnings...),
+		Warnings:           append(append(infoWarnings(e.features.Cgroup), e.networkWarnings()...), notYetWarnings...),
 	}
 	if v, err := readIPv4Forwarding(); err == nil {
 		info.IPv4Forwarding = v
