@@ -90,7 +90,9 @@ func (e *Engine) openContainers() error {
 	if err := e.features.Check(); err != nil {
 		return err
 	}
-	rt, err := shimclient.New(shimclient.Options{Root: e.runtimeRoot()})
+	rt, err := shimclient.New(shimclient.Options{Root: e.runtimeRoot(), Trace: func(name string, d time.Duration) {
+		e.logger.Debug("span", "name", name, "dur", d)
+	}})
 	if err != nil {
 		return fmt.Errorf("start the container runtime: %w", err)
 	}

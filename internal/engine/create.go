@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
@@ -19,6 +20,8 @@ import (
 // directory, its mounts, its network files and root file system, and last
 // its record.
 func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.CreateRequest) (*types.CreateResponse, error) {
+	tc := time.Now()
+	defer e.span("create.total", tc)
 	ref, err := createImageRef(req)
 	if err != nil {
 		return nil, err
@@ -49,6 +52,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	c.ImageID = img.ID
 	c.Path, c.Args = plan.path, plan.args
 	c.NetworkSettings = netSettings
+	t := e.span("create.plan", tc)
 	if err := e.containers.Add(c); err != nil {
 		return nil, err
 	}
@@ -72,12 +76,15 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 			err = errdefs.System(fmt.Errorf("create container %s: %w", id, err))
 		}
 	}
+	t = e.span("create.files", t)
 	if err == nil {
 		_, err = e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
 	}
+	t = e.span("create.rootfs", t)
 	if err == nil {
 		err = e.containers.Save(c)
 	}
+	e.span("create.save", t)
 	if err != nil {
 		layer.UnmountRootfs(dir)
 		if derr := e.containers.Delete(c); derr != nil {

@@ -32,6 +32,7 @@ func (e *Engine) monitor(c *container.Container, cs *ctrState, rc *shimclient.Co
 		e.logger.Error("waiting for container", "container", c.ID, "error", err)
 		exit = shim.ExitStatus{Code: 255, ExitedAt: time.Now(), Error: err.Error()}
 	}
+	e.span("exit.delivery", exit.ExitedAt)
 	e.handleExit(c, cs, rc, exit)
 }
 
@@ -40,7 +41,10 @@ func (e *Engine) monitor(c *container.Container, cs *ctrState, rc *shimclient.Co
 // failing that, in the shim's state file) and applies the restart policy
 // or AutoRemove.
 func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient.Container, exit shim.ExitStatus) {
+	th := time.Now()
+	defer e.span("exit.total", th)
 	c.Lock()
+	t := e.span("exit.lock", th)
 	cs.mu.Lock()
 	stopping := cs.stopping
 	cs.rc = nil
@@ -82,13 +86,16 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	// later. Until then the shim's state file holds the exit too, but
 	// only until the Delete below. The waiters learn of the exit only
 	// once the record (and so the list's view) has it.
+	t = e.span("exit.prepare", t)
 	e.saveOrRetry(c)
 	wake()
+	t = e.span("exit.save", t)
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	if err := rc.Delete(ctx); err != nil {
 		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
 	}
 	cancel()
+	t = e.span("exit.runtime-delete", t)
 	if unmountVolumes != nil {
 		unmountVolumes()
 	}
@@ -99,6 +106,7 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	}
 	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	c.Unlock()
+	t = e.span("exit.unmount", t)
 	e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
 	if restart {
 		e.scheduleRestart(c, cs, delay)
@@ -106,5 +114,6 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		if err := e.removeContainer(c, true, true); err != nil {
 			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
 		}
+		e.span("exit.auto-remove", t)
 	}
 }

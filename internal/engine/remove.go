@@ -40,6 +40,8 @@ func (e *Engine) ContainerRemove(ctx context.Context, name string, force, remove
 // removeContainer kills the container if it runs (force), then deletes its
 // runtime state, root file system and record.
 func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bool) error {
+	tr := time.Now()
+	defer e.span("remove.total", tr)
 	c.Lock()
 	if err := c.State.SetRemovalInProgress(c.Name[1:]); err != nil {
 		c.Unlock()
@@ -91,6 +93,7 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	cs.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
+	t := e.span("remove.stop", tr)
 	if rc != nil {
 		rc.Signal(ctx, syscall.SIGKILL)
 		if err := rc.Delete(ctx); err != nil {
@@ -109,16 +112,20 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	// What the runtime could not load (a directory a crash left before its
 	// shim wrote any state) goes too.
 	e.discardRuntimeState(c.ID)
+	t = e.span("remove.runtime", t)
 	if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 		return fail(err)
 	}
+	t = e.span("remove.unmount", t)
 	if err := e.containers.Delete(c); err != nil {
 		return fail(err)
 	}
+	t = e.span("remove.record", t)
 	e.failPending(cs, errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID)))
 	e.forgetState(c.ID)
 	e.releaseMountVolumes(c.ID, c.MountPoints, removeVolumes)
 	e.logEvent(c, "destroy", nil)
+	e.span("remove.events", t)
 	return nil
 }
 

@@ -70,6 +70,8 @@ func (e *Engine) ContainerStart(ctx context.Context, name string) error {
 // restart policy or the daemon's start-up made goes on, and the save is
 // retried.
 func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ctrState, byClient bool) (retErr error) {
+	ts := time.Now()
+	defer e.span("start.total", ts)
 	img, err := e.images.Get(c.ImageID)
 	if err != nil {
 		return errdefs.System(fmt.Errorf("image of container %s: %w", c.ID, err))
@@ -89,6 +91,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	if err := e.prepareNetwork(c); err != nil {
 		return err
 	}
+	t := e.span("start.network", ts)
 	dir := e.containerDir(c.ID)
 	rootfs, err := e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
 	if err != nil {
@@ -103,11 +106,13 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		return err
 	}
 	s.Mounts = mergeMounts(s.Mounts, userMounts)
+	t = e.span("start.spec", t)
 	rc, err := e.rt.Create(ctx, s)
 	if err != nil {
 		unmountVolumes()
 		return startError(err)
 	}
+	t = e.span("start.create", t)
 	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
 		err := errors.New("the container's init has no pid")
 		if st, serr := rc.State(ctx); serr == nil && st.InitPid > 0 {
@@ -119,6 +124,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 			return err
 		}
 	}
+	t = e.span("start.wire-network", t)
 	// Attaches opened before the start get their streams now, so they see
 	// everything the process writes.
 	cs.mu.Lock()
@@ -132,6 +138,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		st, err := rc.Attach(ctx, p.opts)
 		p.ready <- attachResult{st: st, err: err}
 	}
+	t = e.span("start.attach", t)
 	if err := rc.Start(ctx); err != nil {
 		cs.mu.Lock()
 		cs.rc = nil
@@ -141,10 +148,12 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		unmountVolumes()
 		return startError(err)
 	}
+	t = e.span("start.go", t)
 	pid := 0
 	if st, err := rc.State(ctx); err == nil {
 		pid = st.InitPid
 	}
+	t = e.span("start.state", t)
 	startedBefore, startedAt := c.HasBeenStartedBefore, c.State.StartedAt
 	c.State.SetRunning(pid, true)
 	c.HasBeenStartedBefore = true
@@ -167,6 +176,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	} else {
 		e.saveOrRetry(c)
 	}
+	e.span("start.save", t)
 	done := make(chan struct{})
 	cs.mu.Lock()
 	cs.monitorDone = done

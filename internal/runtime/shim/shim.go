@@ -50,6 +50,9 @@ const (
 // ReadyMessage is the line the shim writes on the ready pipe.
 type ReadyMessage struct {
 	Error string `json:"error,omitempty"`
+	// Spans are how long the phases of the create took in the shim, in
+	// nanoseconds by name, for the daemon's debug trace.
+	Spans map[string]int64 `json:"spans,omitempty"`
 }
 
 // shim is one running shim.
@@ -61,6 +64,7 @@ type shim struct {
 	cgMode  string
 	cgfd    int
 	sigchld chan os.Signal
+	spans   map[string]int64 // create's phases (ReadyMessage.Spans)
 
 	mu    sync.Mutex
 	state State
@@ -104,11 +108,12 @@ func Main(args []string) error {
 		pidfd:   -1,
 		cgfd:    -1,
 		sigchld: make(chan os.Signal, 1),
+		spans:   map[string]int64{},
 	}
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
 	go s.reap()
 	ln, err := s.create()
-	msg := ReadyMessage{}
+	msg := ReadyMessage{Spans: s.spans}
 	if err != nil {
 		// Leave nothing running behind a failed create.
 		s.abort(err)
@@ -136,8 +141,16 @@ func (s *shim) abort(cause error) {
 	<-s.init.exited
 }
 
+// span records how long a phase of the create took and starts the next.
+func (s *shim) span(name string, t0 *time.Time) {
+	now := time.Now()
+	s.spans[name] = int64(now.Sub(*t0))
+	*t0 = now
+}
+
 // create reads the spec, starts init and waits until it is ready.
 func (s *shim) create() (*net.UnixListener, error) {
+	t0 := time.Now()
 	b, err := os.ReadFile(filepath.Join(s.dir, SpecFile))
 	if err != nil {
 		return nil, err
@@ -163,7 +176,8 @@ func (s *shim) create() (*net.UnixListener, error) {
 			return nil, err
 		}
 	}
-	if err := s.startInit(); err != nil {
+	s.span("shim.prepare", &t0)
+	if err := s.startInit(&t0); err != nil {
 		return nil, err
 	}
 	addr, release, err := SocketAddr(s.dir)
@@ -186,12 +200,13 @@ func (s *shim) create() (*net.UnixListener, error) {
 		ln.Close()
 		return nil, err
 	}
+	s.span("shim.listen+state", &t0)
 	return ln, nil
 }
 
 // startInit forks `skiffd init` into the new namespaces and runs the
 // handshake up to init's ready.
-func (s *shim) startInit() error {
+func (s *shim) startInit(t0 *time.Time) error {
 	p, child, err := newProc("", &s.spec.Process, s.log)
 	if err != nil {
 		return err
@@ -221,6 +236,7 @@ func (s *shim) startInit() error {
 		return fmt.Errorf("start init: %w", err)
 	}
 	s.pidfd = pidfd
+	s.span("shim.fork-init", t0)
 	child.close()
 	syncChild.Close()
 	initStart, _ := sys.StartTime(p.pid)
@@ -252,6 +268,7 @@ func (s *shim) startInit() error {
 		case nsinit.MsgError:
 			return errors.New(m.Error)
 		case nsinit.MsgReady:
+			s.span("shim.init-setup", t0)
 			if s.cg != nil {
 				if err := s.cg.Apply(p.pid); err != nil {
 					return err

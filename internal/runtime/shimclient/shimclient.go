@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
@@ -52,12 +53,16 @@ type Options struct {
 	// Exe is the binary that provides the hidden roles; "" is this
 	// process's own binary.
 	Exe string
+	// Trace, if set, hears how long each phase of a Create took (the
+	// daemon logs them as debug spans).
+	Trace func(name string, d time.Duration)
 }
 
 // Runtime starts and finds containers.
 type Runtime struct {
-	root string
-	seal *exeseal.Exe
+	root  string
+	seal  *exeseal.Exe
+	trace func(name string, d time.Duration)
 }
 
 // New seals the executable and returns a Runtime. One seal serves every
@@ -79,7 +84,11 @@ func New(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runtime{root: opts.Root, seal: seal}, nil
+	trace := opts.Trace
+	if trace == nil {
+		trace = func(string, time.Duration) {}
+	}
+	return &Runtime{root: opts.Root, seal: seal, trace: trace}, nil
 }
 
 // SealKind reports how the executable was sealed (for /info).
@@ -111,6 +120,12 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	if err := s.Validate(); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
+	t0 := time.Now()
+	span := func(name string) {
+		now := time.Now()
+		r.trace(name, now.Sub(t0))
+		t0 = now
+	}
 	dir := r.dir(s.ID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
@@ -140,12 +155,14 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 		return nil, err
 	}
 	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
+	span("runtime.spec")
 	if cg := c.cgroup(); cg != nil {
 		if err := cg.Create(Resources(s.Cgroup.Resources)); err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
 	}
+	span("runtime.cgroup")
 	if err := r.spawn(ctx, dir); err != nil {
 		if cg := c.cgroup(); cg != nil {
 			cg.Kill()
@@ -154,6 +171,7 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	span("runtime.spawn")
 	return c, nil
 }
 
@@ -215,6 +233,9 @@ func (r *Runtime) spawn(ctx context.Context, dir string) error {
 		}
 		if res.msg.Error != "" {
 			return startError(res.msg.Error)
+		}
+		for name, d := range res.msg.Spans {
+			r.trace(name, time.Duration(d))
 		}
 		return nil
 	case <-ctx.Done():
@@ -507,6 +528,12 @@ func (c *Container) Wait(ctx context.Context) (shim.ExitStatus, error) {
 // directory and cgroups. A running container must be stopped first (a
 // conflict error otherwise); Kill then Delete removes one in any state.
 func (c *Container) Delete(ctx context.Context) error {
+	t0 := time.Now()
+	span := func(name string) {
+		now := time.Now()
+		c.r.trace(name, now.Sub(t0))
+		t0 = now
+	}
 	_, err := c.call(ctx, shim.Request{Op: shim.OpDelete})
 	var gone errShimGone
 	if err != nil && !errors.As(err, &gone) {
@@ -518,10 +545,12 @@ func (c *Container) Delete(ctx context.Context) error {
 			return err
 		}
 	}
+	span("runtime.delete-call")
 	// A shim that no longer answers may still be on its way out (it
 	// closes its socket first): removing its directory and cgroups under
 	// it would leave it behind, so wait for it to go.
 	c.waitShimGone(ctx)
+	span("runtime.shim-gone")
 	if cg := c.cgroup(); cg != nil {
 		// Processes of a container sharing the host's pid namespace can
 		// outlive its init.
@@ -532,7 +561,10 @@ func (c *Container) Delete(ctx context.Context) error {
 			return err
 		}
 	}
-	return os.RemoveAll(c.dir)
+	span("runtime.cgroup-destroy")
+	err = os.RemoveAll(c.dir)
+	span("runtime.rmdir")
+	return err
 }
 
 // waitShimGone waits for the shim process to exit, through a pidfd.

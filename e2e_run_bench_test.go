@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"skiffd/internal/skifftest"
+)
+
+// startRunBench starts a daemon with busybox imported and one warm-up run.
+func startRunBench(b *testing.B) *skifftest.Daemon {
+	b.Helper()
+	d := skifftest.Start(b)
+	if res := d.DockerIn(b, bytes.NewReader(skifftest.BusyboxTar(b)), "import", "-", "busybox"); res.ExitCode != 0 {
+		b.Fatalf("docker import: %v", res)
+	}
+	if res := d.Docker(b, "run", "--rm", "--network", "none", "busybox", "true"); res.ExitCode != 0 {
+		b.Fatalf("docker run: %v", res)
+	}
+	return d
+}
+
+// median of the samples in milliseconds.
+func medianMS(s []time.Duration) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return float64(s[len(s)/2]) / float64(time.Millisecond)
+}
+
+// BenchmarkCLIRunRm is `docker run --rm busybox true` through the real CLI
+// (its start-up included), the issue's headline number, without a network
+// and on the default bridge. It reports the median as well as the mean.
+func BenchmarkCLIRunRm(b *testing.B) {
+	d := startRunBench(b)
+	for _, mode := range []string{"none", "default"} {
+		b.Run(mode, func(b *testing.B) {
+			var samples []time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if res := d.Docker(b, "run", "--rm", "--network", mode, "busybox", "true"); res.ExitCode != 0 {
+					b.Fatalf("docker run: %v", res)
+				}
+				samples = append(samples, time.Since(t0))
+			}
+			b.ReportMetric(medianMS(samples), "median-ms")
+		})
+	}
+}
+
+// BenchmarkContainerLifecycleAPI times create, start, wait and delete over
+// the unix socket (keep-alive, as the CLI's one client does) and reports
+// each phase's median in milliseconds. The wait is sent after the start
+// returned, so it measures the run itself plus exit delivery.
+func BenchmarkContainerLifecycleAPI(b *testing.B) {
+	d := startRunBench(b)
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	for _, mode := range []string{"none", "default"} {
+		b.Run(mode, func(b *testing.B) {
+			body := `{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"` + mode + `"}}`
+			var create, start, wait, rm []time.Duration
+			from := len(d.Log())
+			for b.Loop() {
+				t0 := time.Now()
+				r := d.Do(b, "POST", "/v1.50/containers/create", strings.NewReader(body), hdr)
+				var resp struct {
+					ID string `json:"Id"`
+				}
+				if r.Status != 201 || json.Unmarshal([]byte(r.Body), &resp) != nil {
+					b.Fatalf("create: %d %s", r.Status, r.Body)
+				}
+				t1 := time.Now()
+				if r := d.Do(b, "POST", "/v1.50/containers/"+resp.ID+"/start", nil, nil); r.Status != 204 {
+					b.Fatalf("start: %d %s", r.Status, r.Body)
+				}
+				t2 := time.Now()
+				if r := d.Do(b, "POST", "/v1.50/containers/"+resp.ID+"/wait", nil, nil); r.Status != 200 || !strings.Contains(r.Body, `"StatusCode":0`) {
+					b.Fatalf("wait: %d %s", r.Status, r.Body)
+				}
+				t3 := time.Now()
+				if r := d.Do(b, "DELETE", "/v1.50/containers/"+resp.ID, nil, nil); r.Status != 204 {
+					b.Fatalf("delete: %d %s", r.Status, r.Body)
+				}
+				t4 := time.Now()
+				create, start, wait, rm = append(create, t1.Sub(t0)), append(start, t2.Sub(t1)), append(wait, t3.Sub(t2)), append(rm, t4.Sub(t3))
+			}
+			b.ReportMetric(medianMS(create), "create-ms")
+			b.ReportMetric(medianMS(start), "start-ms")
+			b.ReportMetric(medianMS(wait), "wait-ms")
+			b.ReportMetric(medianMS(rm), "rm-ms")
+			reportSpans(b, d.Log()[from:])
+		})
+	}
+}
+
+// spanLine matches the daemon's debug span records (logged with
+// msg="span" name=<phase> dur=<duration>).
+var spanLine = regexp.MustCompile(`msg=span name=(\S+) .*?dur=(\S+)`)
+
+// reportSpans reports the median of each phase the daemon logged as a span
+// in log, so a benchmark shows where the time goes.
+func reportSpans(b *testing.B, log string) {
+	spans := map[string][]time.Duration{}
+	for _, line := range strings.Split(log, "\n") {
+		m := spanLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		v, err := time.ParseDuration(m[2])
+		if err != nil {
+			continue
+		}
+		spans[m[1]] = append(spans[m[1]], v)
+	}
+	names := make([]string, 0, len(spans))
+	for n := range spans {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var sb strings.Builder
+	for _, n := range names {
+		sb.WriteString(n + "=" + strconv.FormatFloat(medianMS(spans[n])*1000, 'f', 0, 64) + "µs ")
+	}
+	if sb.Len() > 0 {
+		b.Logf("daemon spans (median, n=%d): %s", len(spans[names[0]]), sb.String())
+	}
+}
