@@ -29,6 +29,24 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // Write atomically and durably replaces path with what fill writes. If fill
 // fails, the target is untouched and the temporary file is removed.
 func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
+	return write(path, perm, fill, true)
+}
+
+// WriteFileVolatile replaces path with data atomically against a crash or
+// kill -9 of the process (temporary file, then rename) but does not fsync:
+// after a power loss or kernel crash the file may hold the old content, be
+// empty or be missing. It is for files that do not outlive the kernel
+// (runtime state of live processes under the exec root, which dockerd and
+// containerd keep on tmpfs) or that are derived and rebuilt before use (a
+// container's hostname, hosts and resolv.conf, rewritten at every start).
+func WriteFileVolatile(path string, data []byte, perm os.FileMode) error {
+	return write(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, false)
+}
+
+func write(path string, perm os.FileMode, fill func(io.Writer) error, durable bool) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -50,14 +68,19 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("atomic write %s: sync: %w", path, err)
+	if durable {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("atomic write %s: sync: %w", path, err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if !durable {
+		return nil
 	}
 	return SyncDir(dir)
 }

@@ -497,6 +497,11 @@ func (s *Store) Save(c *Container) error {
 // that comes back. On error the container stays registered. The caller
 // must hold c's lock and must have unmounted everything under Dir(c.ID):
 // the directory is removed recursively.
+//
+// The removal is durable once the record's unlink is (the fsync of the
+// container's directory): the rest of the directory is removed but its
+// removal not fsync'ed, since a directory a power loss brings back has no
+// record, and the next daemon removes such directories at start.
 func (s *Store) Delete(c *Container) error {
 	if !s.live(c) {
 		return errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
@@ -513,9 +518,6 @@ func (s *Store) Delete(c *Container) error {
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("unable to remove filesystem for %s: %w", c.ID, err)
-	}
-	if err := atomicfile.SyncDir(s.root); err != nil {
-		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
 
 	s.mu.Lock()

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"skiffd/internal/atomicfile"
 	"skiffd/internal/container"
 )
 
@@ -29,10 +28,7 @@ func parseExtraHost(s string) (string, string, error) {
 }
 
 // writeNetworkFiles writes the container's hostname, hosts and
-// resolv.conf, which start binds over the image's.
+// resolv.conf, which start binds over the image's (and rewrites first).
 func writeNetworkFiles(c *container.Container) error {
-	if err := atomicfile.WriteFile(c.HostnamePath, []byte(c.Config.Hostname+"\n"), 0o644); err != nil {
-		return err
-	}
 	return writeEtcFiles(c, nil, false)
 }

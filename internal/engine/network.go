@@ -636,6 +636,9 @@ func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 // through etcfiles, as dockerd generates them.
 func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool) error {
 	cfg, hc := c.Config, c.HostConfig
+	if err := writeIfChanged(c.HostnamePath, []byte(cfg.Hostname+"\n")); err != nil {
+		return err
+	}
 	var hosts []byte
 	var extra []etcfiles.Host
 	for _, h := range hc.ExtraHosts {
@@ -683,12 +686,15 @@ func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool)
 
 // writeIfChanged replaces the file at path with b unless it holds b
 // already: every start regenerates the files, and most starts change
-// nothing.
+// nothing. The files are derived from the record and rebuilt by every
+// start (a container runs only after one), so they are written without
+// fsync: a power loss that empties or loses one is repaired by the start
+// that follows it.
 func writeIfChanged(path string, b []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	return atomicfile.WriteFile(path, b, 0o644)
+	return atomicfile.WriteFileVolatile(path, b, 0o644)
 }
 
 // wireNetwork runs between the container's init being ready and its go:

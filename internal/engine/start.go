@@ -115,8 +115,8 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	t = e.span("start.create", t)
 	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
 		err := errors.New("the container's init has no pid")
-		if st, serr := rc.State(ctx); serr == nil && st.InitPid > 0 {
-			err = e.wireNetwork(c, st.InitPid)
+		if pid := rc.InitPid(); pid > 0 {
+			err = e.wireNetwork(c, pid)
 		}
 		if err != nil {
 			rc.Delete(ctx)
@@ -149,11 +149,8 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		return startError(err)
 	}
 	t = e.span("start.go", t)
-	pid := 0
-	if st, err := rc.State(ctx); err == nil {
-		pid = st.InitPid
-	}
-	t = e.span("start.state", t)
+	// init exec'd the entrypoint: same pid, no need to ask the shim.
+	pid := rc.InitPid()
 	startedBefore, startedAt := c.HasBeenStartedBefore, c.State.StartedAt
 	c.State.SetRunning(pid, true)
 	c.HasBeenStartedBefore = true

@@ -50,6 +50,9 @@ const (
 // ReadyMessage is the line the shim writes on the ready pipe.
 type ReadyMessage struct {
 	Error string `json:"error,omitempty"`
+	// Pid is init's pid (in the daemon's pid namespace), which stays
+	// the entrypoint's after the start.
+	Pid int `json:"pid,omitempty"`
 	// Spans are how long the phases of the create took in the shim, in
 	// nanoseconds by name, for the daemon's debug trace.
 	Spans map[string]int64 `json:"spans,omitempty"`
@@ -114,6 +117,9 @@ func Main(args []string) error {
 	go s.reap()
 	ln, err := s.create()
 	msg := ReadyMessage{Spans: s.spans}
+	if err == nil {
+		msg.Pid = s.init.pid
+	}
 	if err != nil {
 		// Leave nothing running behind a failed create.
 		s.abort(err)
@@ -459,13 +465,17 @@ func (s *shim) exited(p *proc, ws syscall.WaitStatus) {
 	p.setExit(st)
 }
 
-// writeStateLocked persists s.state; s.mu is held.
+// writeStateLocked records s.state for the daemon; s.mu is held. The file
+// is replaced atomically, so a daemon that restarts reads the old state or
+// the new, but not fsync'ed: it describes processes, which do not outlive
+// the kernel (the exec root is tmpfs on a normal host), and a state file
+// lost or torn by a power loss reads as a container whose shim is gone.
 func (s *shim) writeStateLocked() error {
 	b, err := json.Marshal(&s.state)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(s.dir, StateFile), b, 0o600)
+	return atomicfile.WriteFileVolatile(filepath.Join(s.dir, StateFile), b, 0o600)
 }
 
 func decodeState(b []byte) (*State, error) {

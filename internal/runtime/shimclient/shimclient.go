@@ -105,6 +105,9 @@ type Container struct {
 	id   string
 	dir  string
 	spec *spec.Spec
+	// initPid is init's pid as the shim reported it when ready (Create),
+	// 0 for a container found by Load.
+	initPid int
 }
 
 // ID returns the container's id.
@@ -112,6 +115,11 @@ func (c *Container) ID() string { return c.id }
 
 // Spec returns the container's spec.
 func (c *Container) Spec() *spec.Spec { return c.spec }
+
+// InitPid returns the pid of the init Create started (the entrypoint's
+// once started), without asking the shim; 0 for a container found by
+// Load, whose State has it.
+func (c *Container) InitPid() int { return c.initPid }
 
 // Create writes the spec, creates the cgroups and starts the container's
 // shim, which starts init and returns once init is ready to exec the
@@ -151,7 +159,9 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, shim.SpecFile), b, 0o600); err != nil {
+	// Like the shim's state file, the spec lives as long as the shim and
+	// is written without fsync (see shim's writeStateLocked).
+	if err := atomicfile.WriteFileVolatile(filepath.Join(dir, shim.SpecFile), b, 0o600); err != nil {
 		return nil, err
 	}
 	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
@@ -163,7 +173,8 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 		}
 	}
 	span("runtime.cgroup")
-	if err := r.spawn(ctx, dir); err != nil {
+	pid, err := r.spawn(ctx, dir)
+	if err != nil {
 		if cg := c.cgroup(); cg != nil {
 			cg.Kill()
 			cg.Destroy()
@@ -172,6 +183,7 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 		return nil, err
 	}
 	span("runtime.spawn")
+	c.initPid = pid
 	return c, nil
 }
 
@@ -181,22 +193,22 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 // exec helper get an empty environment of their own.
 var shimEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
 
-// spawn starts `skiffd shim <dir>` from the seal, detached, and waits for
-// its ready line.
-func (r *Runtime) spawn(ctx context.Context, dir string) error {
+// spawn starts `skiffd shim <dir>` from the seal, detached, waits for
+// its ready line and returns init's pid.
+func (r *Runtime) spawn(ctx context.Context, dir string) (int, error) {
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer null.Close()
 	logf, err := os.OpenFile(filepath.Join(dir, shim.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer logf.Close()
 	rd, wr, err := os.Pipe()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer rd.Close()
 	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd-shim", "shim", dir}, &os.ProcAttr{
@@ -207,7 +219,7 @@ func (r *Runtime) spawn(ctx context.Context, dir string) error {
 	})
 	wr.Close()
 	if err != nil {
-		return fmt.Errorf("start shim: %w", err)
+		return 0, fmt.Errorf("start shim: %w", err)
 	}
 	// The shim outlives us; reap it if it exits while we are around.
 	go p.Wait()
@@ -229,18 +241,18 @@ func (r *Runtime) spawn(ctx context.Context, dir string) error {
 	select {
 	case res := <-ch:
 		if res.err != nil {
-			return res.err
+			return 0, res.err
 		}
 		if res.msg.Error != "" {
-			return startError(res.msg.Error)
+			return 0, startError(res.msg.Error)
 		}
 		for name, d := range res.msg.Spans {
 			r.trace(name, time.Duration(d))
 		}
-		return nil
+		return res.msg.Pid, nil
 	case <-ctx.Done():
 		p.Kill()
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 }
 
@@ -379,7 +391,7 @@ func (c *Container) stateFromFile() (*shim.State, error) {
 	st.Status = shim.StatusStopped
 	st.Error = "the container's shim died"
 	b, _ := json.Marshal(st)
-	atomicfile.WriteFile(filepath.Join(c.dir, shim.StateFile), b, 0o600)
+	atomicfile.WriteFileVolatile(filepath.Join(c.dir, shim.StateFile), b, 0o600)
 	return st, nil
 }
 
