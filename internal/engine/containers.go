@@ -50,6 +50,10 @@ type ctrState struct {
 	// saveRetrying is set while retrySave retries a failed save of the
 	// record.
 	saveRetrying bool
+	// runtimeDeleted is set when the monitor deleted the last run's
+	// runtime state (shim, directory, cgroups) and no run began since:
+	// removal has nothing left to look for there.
+	runtimeDeleted bool
 }
 
 // pendingAttach is an attach waiting for the container's shim.

@@ -93,6 +93,10 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	if err := rc.Delete(ctx); err != nil {
 		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
+	} else {
+		cs.mu.Lock()
+		cs.runtimeDeleted = cs.rc == nil
+		cs.mu.Unlock()
 	}
 	cancel()
 	t = e.span("exit.runtime-delete", t)

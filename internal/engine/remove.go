@@ -90,6 +90,7 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	cs.mu.Lock()
 	rc = cs.rc
 	cs.rc = nil
+	runtimeDeleted := cs.runtimeDeleted
 	cs.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
@@ -99,6 +100,9 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 		if err := rc.Delete(ctx); err != nil {
 			return fail(err)
 		}
+	} else if runtimeDeleted {
+		// The monitor deleted the last run's shim, directory and
+		// cgroups (an exited container, --rm above all).
 	} else if rc2, err := e.rt.Load(ctx, c.ID); err == nil {
 		rc2.Signal(ctx, syscall.SIGKILL)
 		rc2.Delete(ctx)
@@ -111,7 +115,9 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	}
 	// What the runtime could not load (a directory a crash left before its
 	// shim wrote any state) goes too.
-	e.discardRuntimeState(c.ID)
+	if !runtimeDeleted {
+		e.discardRuntimeState(c.ID)
+	}
 	t = e.span("remove.runtime", t)
 	if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 		return fail(err)

@@ -131,6 +131,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	pending := cs.pending
 	cs.pending = nil
 	cs.rc = rc
+	cs.runtimeDeleted = false
 	cs.stopping = false
 	cs.unmountVolumes = unmountVolumes
 	cs.mu.Unlock()

@@ -280,6 +280,7 @@ func (s *shim) startInit(t0 *time.Time) error {
 					return err
 				}
 			}
+			s.span("shim.cgroup-apply", t0)
 			p.startCopiers()
 			return nil
 		default:
