@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -132,5 +134,29 @@ func reportSpans(b *testing.B, log string) {
 	}
 	if sb.Len() > 0 {
 		b.Logf("daemon spans (median, n=%d): %s", len(spans[names[0]]), sb.String())
+	}
+}
+
+// TestCLIContainerStartRebuildsNetworkFiles: hostname, hosts and
+// resolv.conf are written without fsync, on the promise that every start
+// rebuilds them. A container whose files a power loss emptied or lost
+// (simulated here: one truncated, two removed) starts with all three
+// whole.
+func TestCLIContainerStartRebuildsNetworkFiles(t *testing.T) {
+	d := startWithBusybox(t)
+	id := strings.TrimSpace(dockerOK(t, d, "create", "--name", "files", "--hostname", "h1", "--network", "none", "busybox",
+		"sh", "-c", "cat /etc/hostname; grep -q '^127.0.0.1\tlocalhost' /etc/hosts && echo hosts; test -s /etc/resolv.conf && echo resolv"))
+	dir := filepath.Join(d.DataRoot, "containers", id)
+	if err := os.Truncate(filepath.Join(dir, "hostname"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"hosts", "resolv.conf"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := d.Docker(t, "start", "-a", "files")
+	if want := "h1\nhosts\nresolv\n"; res.ExitCode != 0 || res.Stdout != want {
+		t.Fatalf("docker start -a = %v, want stdout %q", res, want)
 	}
 }
