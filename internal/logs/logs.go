@@ -300,6 +300,13 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 			return fmt.Errorf("read log %s: %w", c.f.name, err)
 		}
 		if n == 0 {
+			if len(c.buf) == 0 && cap(c.buf) > 0 {
+				// Caught up with nothing held: a follower waits
+				// without a read buffer (issue 13: idle streams
+				// held 64 KiB and more each); the next read
+				// allocates one again.
+				c.buf = nil
+			}
 			return nil
 		}
 	}
