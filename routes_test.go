@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"skiffd/internal/api/container"
 	"skiffd/internal/api/exec"
+	"skiffd/internal/api/network"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.T
 
 func testServerHandler(t *testing.T, b *fakeBackend) http.Handler {
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	return newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
+	return newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}, Registry: fakeRegistry{}, Network: fakeNetworks{}}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
 }
 
 func TestRoutes(t *testing.T) {
@@ -93,7 +94,10 @@ func TestRoutes(t *testing.T) {
 		{"DELETE", "/v1.50/images/a/b/c", 404, `No such image: a/b/c`},
 		{"GET", "/v1.50/images/json", 200, `[]`},
 		{"GET", "/v1.50/images/get?names=nope", 404, `No such image: nope`},
-		{"POST", "/v1.50/images/create?fromImage=busybox&tag=latest", 501, `cannot pull`},
+		{"POST", "/v1.50/images/create?fromImage=busybox&tag=latest", 404, `{"message":"manifest unknown"}`},
+		{"POST", "/v1.50/images/localhost:5000/a/b/push?tag=1", 404, `An image does not exist locally with the tag: localhost:5000/a/b`},
+		{"POST", "/v1.50/auth", 401, `failed with status: 401 Unauthorized`},
+		{"GET", "/v1.50/images/search?term=localhost:5000/x", 500, `Unexpected status code 404`},
 		{"POST", "/v1.50/images/load", 200, `{"errorDetail":{"message":"fake: no load"},"error":"fake: no load"}` + "\r\n"},
 		{"GET", "/events?filters=%7B%22bogus%22%3A%7B%22x%22%3Atrue%7D%7D", 400, `invalid filter 'bogus'`},
 		{"GET", "/events?since=yesterday-ish", 400, ``},
@@ -226,6 +230,12 @@ func (fakeContainers) ContainerInspect(ctx context.Context, name string, size bo
 // fakeExec answers as an engine without containers.
 type fakeExec struct{ exec.Backend }
 
+type fakeNetworks struct{ network.Backend }
+
+func (fakeNetworks) NetworkInspect(ctx context.Context, term string) (*types.NetworkResource, error) {
+	return nil, errdefs.NotFound(fmt.Errorf("network %s not found", term))
+}
+
 func (fakeExec) ContainerExecCreate(ctx context.Context, name string, cfg *types.ExecConfig) (string, error) {
 	return "", errdefs.NotFound(fmt.Errorf("No such container: %s", name))
 }
@@ -241,7 +251,7 @@ func TestOptionsAnyPath(t *testing.T) {
 		t.Run("cors="+cors, func(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 			b := &fakeBackend{}
-			h := newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}}, logger),
+			h := newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}, Registry: fakeRegistry{}, Network: fakeNetworks{}}, logger),
 				handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)", CORSOrigin: cors})
 			l, path := unixTestListener(t)
 			srv := &apiServer{handler: h, logger: logger, grace: time.Second}
@@ -314,4 +324,24 @@ func rawRequest(t *testing.T, path, req string) (*http.Response, string) {
 		t.Fatalf("%q: reading body: %v", req, err)
 	}
 	return resp, string(body)
+}
+
+// fakeRegistry answers the registry routes as a registry that knows
+// nothing would.
+type fakeRegistry struct{}
+
+func (fakeRegistry) PullImage(ctx context.Context, opts types.ImagePullOptions, progress func(types.ProgressMessage)) error {
+	return errdefs.NotFound(errors.New("manifest unknown"))
+}
+
+func (fakeRegistry) PushImage(ctx context.Context, opts types.ImagePushOptions, progress func(types.ProgressMessage)) error {
+	return errdefs.NotFound(errors.New("An image does not exist locally with the tag: " + opts.Name))
+}
+
+func (fakeRegistry) Login(ctx context.Context, ac types.AuthConfig) (*types.AuthResponse, error) {
+	return nil, errdefs.Unauthorized(errors.New("login attempt to http://r/v2/ failed with status: 401 Unauthorized"))
+}
+
+func (fakeRegistry) SearchImages(ctx context.Context, term string, limit int, authHeader string) ([]types.SearchResult, error) {
+	return nil, errdefs.System(errors.New("Unexpected status code 404"))
 }

@@ -476,7 +476,7 @@ func (a *applier) whiteout(name string, hdr *tar.Header) error {
 // prune removes everything below directory rel (open as dfd) that this
 // archive did not create: an opaque whiteout applied as deletions.
 func (a *applier) prune(dfd int, rel string) error {
-	names, err := readDirNames(dfd, ".")
+	names, err := sys.ReadDirNames(dfd, ".")
 	if err != nil {
 		return err
 	}

@@ -124,7 +124,7 @@ func removeAll(dirfd int, base string) error {
 	if err != syscall.EISDIR {
 		return err
 	}
-	names, err := readDirNames(dirfd, base)
+	names, err := sys.ReadDirNames(dirfd, base)
 	if err != nil {
 		return err
 	}
@@ -140,23 +140,6 @@ func removeAll(dirfd int, base string) error {
 	}
 	syscall.Close(sub)
 	return sys.Unlinkat(dirfd, base, sys.AT_REMOVEDIR)
-}
-
-// readDirNames lists directory base in dirfd ("." for dirfd itself),
-// sorted, without following a symbolic link at base.
-func readDirNames(dirfd int, base string) ([]string, error) {
-	fd, err := syscall.Openat(dirfd, base, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), base)
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	return names, nil
 }
 
 // chmodAt sets the mode of base in dirfd without following a symbolic link

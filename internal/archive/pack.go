@@ -87,7 +87,7 @@ func (p *packer) include(t *tree, inc string) error {
 		return err
 	}
 	defer syscall.Close(fd)
-	names, err := readDirNames(fd, ".")
+	names, err := sys.ReadDirNames(fd, ".")
 	if err != nil {
 		return fmt.Errorf("pack: %w", err)
 	}
@@ -226,7 +226,7 @@ func (p *packer) add(pfd int, base, name string) error {
 }
 
 func (p *packer) addChildren(pfd int, base, name string) error {
-	names, err := readDirNames(pfd, base)
+	names, err := sys.ReadDirNames(pfd, base)
 	if err != nil {
 		return fmt.Errorf("pack %q: %w", name, err)
 	}

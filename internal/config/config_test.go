@@ -41,8 +41,20 @@ func defaults(h host) Config {
 		LogLevel:   "info",
 		ConfigFile: h.configFile,
 		// skiffd keeps containers running across a daemon stop by default.
-		LiveRestore:     true,
-		ShutdownTimeout: 15,
+		Bridge:                 DefaultBridge,
+		NFTable:                DefaultNFTable,
+		MTU:                    DefaultMTU,
+		IPTables:               true,
+		IPForward:              true,
+		LiveRestore:            true,
+		ShutdownTimeout:        15,
+		MaxConcurrentDownloads: 3,
+		MaxConcurrentUploads:   5,
+
+		AuditLogMaxSize:  100 << 20,
+		AuditLogMaxFiles: 5,
+
+		MaxStreams: 1024,
 	}
 }
 
@@ -58,6 +70,17 @@ func TestParseFlags(t *testing.T) {
 			c.Hosts = []string{"unix:///a.sock", "tcp://0.0.0.0:2375", "fd://"}
 		}},
 		{"short debug", []string{"-D"}, func(c *Config) { c.Debug = true }},
+		{"registry flags", []string{"--insecure-registry", "10.0.0.0/8", "--insecure-registry=reg:5000", "--registry-mirror", "https://m.example",
+			"--max-concurrent-downloads", "7", "--max-concurrent-uploads=2"}, func(c *Config) {
+			c.InsecureRegistries = []string{"10.0.0.0/8", "reg:5000"}
+			c.RegistryMirrors = []string{"https://m.example"}
+			c.MaxConcurrentDownloads, c.MaxConcurrentUploads = 7, 2
+		}},
+
+		{"authorization plugins in order", []string{"--authorization-plugin", "opa", "--authorization-plugin=audit"}, func(c *Config) {
+			c.AuthorizationPlugins = []string{"opa", "audit"}
+		}},
+		{"stream cap off", []string{"--max-concurrent-streams", "0"}, func(c *Config) { c.MaxStreams = 0 }},
 		{"long debug", []string{"--debug"}, func(c *Config) { c.Debug = true }},
 		{"debug false", []string{"--debug=false"}, func(c *Config) {}},
 		{"tls implies verify", []string{"--tls"}, func(c *Config) { c.TLS, c.TLSVerify, c.TLSExplicit = true, true, true }},

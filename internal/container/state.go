@@ -222,25 +222,36 @@ func (s *State) SetRunning(pid int, initial bool) {
 
 // SetStopped records the exit of the container's process and wakes the
 // not-running and next-exit waiters with its exit code.
-func (s *State) SetStopped(exit ExitStatus) {
+func (s *State) SetStopped(exit ExitStatus) { s.SetStoppedLater(exit)() }
+
+// SetStoppedLater records the exit as SetStopped does but returns the
+// wake-up of the waiters instead of doing it. The exit handler saves the
+// record first and wakes them after, so a client told of the exit (the
+// CLI's `docker run` returns on it) finds it in every view, `docker ps`
+// included. wake must be called with the lock held, as SetStopped is.
+func (s *State) SetStoppedLater(exit ExitStatus) (wake func()) {
 	s.Running = false
 	s.Paused = false
 	s.Restarting = false
 	s.Pid = 0
 	s.setFinished(exit)
-	s.notify(&s.stopWaiters)
+	return func() { s.notify(&s.stopWaiters) }
 }
 
 // SetRestarting records an exit after which the restart policy will start
 // the container again. It stays Running (dockerd's rule, so stop and rm see
 // it as live), and the exit wakes the waiters as SetStopped does.
-func (s *State) SetRestarting(exit ExitStatus) {
+func (s *State) SetRestarting(exit ExitStatus) { s.SetRestartingLater(exit)() }
+
+// SetRestartingLater is SetRestarting with the wake-up of the waiters
+// returned, as SetStoppedLater.
+func (s *State) SetRestartingLater(exit ExitStatus) (wake func()) {
 	s.Running = true
 	s.Restarting = true
 	s.Paused = false
 	s.Pid = 0
 	s.setFinished(exit)
-	s.notify(&s.stopWaiters)
+	return func() { s.notify(&s.stopWaiters) }
 }
 
 func (s *State) setFinished(exit ExitStatus) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"slices"
 	"syscall"
 
 	"skiffd/internal/api/types"
@@ -84,7 +83,7 @@ func (w *changeWalker) walk(dirfd int, dir string) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	names, err := dirNames(dirfd)
+	names, err := sys.ReadDirNames(dirfd, ".")
 	if err != nil {
 		return fmt.Errorf("read %s: %w", dir, err)
 	}
@@ -200,7 +199,7 @@ func onlyInitArtifacts(dirfd int, n, p string) (bool, error) {
 		return false, fmt.Errorf("open %s: %w", p, err)
 	}
 	defer syscall.Close(sub)
-	names, err := dirNames(sub)
+	names, err := sys.ReadDirNames(sub, ".")
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", p, err)
 	}
@@ -258,23 +257,6 @@ func isOpaque(dirfd int, n string) (bool, error) {
 // equal nanoseconds unless one side has none.
 func sameFsTime(a, b syscall.Timespec) bool {
 	return a.Sec == b.Sec && (a.Nsec == b.Nsec || a.Nsec == 0 || b.Nsec == 0)
-}
-
-// dirNames lists the directory open as dirfd (an O_PATH descriptor),
-// sorted.
-func dirNames(dirfd int) ([]string, error) {
-	fd, err := syscall.Openat(dirfd, ".", syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	f := os.NewFile(uintptr(fd), "dir")
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	return names, nil
 }
 
 // openBeneath opens rel below dirfd as an O_PATH descriptor, following no

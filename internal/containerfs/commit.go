@@ -127,7 +127,7 @@ func runtimeArtifacts(upper string, lowers []string) (map[string]bool, error) {
 			if opaque, err := isOpaque(fd, "."); err != nil || opaque {
 				break
 			}
-			children, err := dirNames(fd)
+			children, err := sys.ReadDirNames(fd, ".")
 			if err != nil {
 				break
 			}
@@ -153,7 +153,7 @@ func upperNames(upper string) ([]string, error) {
 		return nil, fmt.Errorf("open %s: %w", upper, err)
 	}
 	defer syscall.Close(fd)
-	names, err := dirNames(fd)
+	names, err := sys.ReadDirNames(fd, ".")
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", upper, err)
 	}

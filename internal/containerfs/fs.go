@@ -425,7 +425,7 @@ func (r *Path) Stat() *types.PathStat {
 	st := &types.PathStat{
 		Name:  path.Base(r.abs),
 		Size:  r.st.Size,
-		Mode:  fileMode(r.st.Mode),
+		Mode:  sys.FileMode(r.st.Mode),
 		Mtime: time.Unix(r.st.Mtim.Sec, r.st.Mtim.Nsec),
 	}
 	if r.st.Mode&syscall.S_IFMT == syscall.S_IFLNK {
@@ -457,34 +457,4 @@ func (r *Path) linkTarget() string {
 		return path.Clean(target)
 	}
 	return path.Join(path.Dir(path.Clean(r.abs)), target)
-}
-
-// fileMode converts a stat mode to Go's os.FileMode bits, which the
-// path-stat header carries.
-func fileMode(m uint32) os.FileMode {
-	mode := os.FileMode(m & 0o777)
-	switch m & syscall.S_IFMT {
-	case syscall.S_IFDIR:
-		mode |= os.ModeDir
-	case syscall.S_IFLNK:
-		mode |= os.ModeSymlink
-	case syscall.S_IFCHR:
-		mode |= os.ModeDevice | os.ModeCharDevice
-	case syscall.S_IFBLK:
-		mode |= os.ModeDevice
-	case syscall.S_IFIFO:
-		mode |= os.ModeNamedPipe
-	case syscall.S_IFSOCK:
-		mode |= os.ModeSocket
-	}
-	if m&syscall.S_ISUID != 0 {
-		mode |= os.ModeSetuid
-	}
-	if m&syscall.S_ISGID != 0 {
-		mode |= os.ModeSetgid
-	}
-	if m&syscall.S_ISVTX != 0 {
-		mode |= os.ModeSticky
-	}
-	return mode
 }

@@ -24,6 +24,7 @@ import (
 	"skiffd/internal/archive"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/skifftest"
+	"skiffd/internal/sys"
 )
 
 func TestAbsContainerPath(t *testing.T) {
@@ -91,24 +92,6 @@ func TestUnderDest(t *testing.T) {
 	}
 	if got, want := withDest(`cannot overwrite directory "/tmp/x" with non-directory "/"`, "/tmp"), `cannot overwrite directory "/tmp/x" with non-directory "/tmp"`; got != want {
 		t.Errorf("withDest = %q, want %q", got, want)
-	}
-}
-
-func TestFileMode(t *testing.T) {
-	for _, tc := range []struct {
-		mode uint32
-		want uint32
-	}{
-		{syscall.S_IFDIR | 0o755, 2147484141}, // dockerd's trace: a 0755 directory
-		{syscall.S_IFREG | 0o644, 420},
-		{syscall.S_IFLNK | 0o777, uint32(os.ModeSymlink | 0o777)},
-		{syscall.S_IFDIR | 0o1777, uint32(os.ModeDir | os.ModeSticky | 0o777)},
-		{syscall.S_IFREG | 0o4755, uint32(os.ModeSetuid | 0o755)},
-		{syscall.S_IFCHR | 0o600, uint32(os.ModeDevice | os.ModeCharDevice | 0o600)},
-	} {
-		if got := uint32(fileMode(tc.mode)); got != tc.want {
-			t.Errorf("fileMode(%o) = %d, want %d", tc.mode, got, tc.want)
-		}
 	}
 }
 
@@ -287,7 +270,7 @@ func TestResolveAndStat(t *testing.T) {
 // TestPathStatHeader checks the header encoding against dockerd's trace.
 func TestPathStatHeader(t *testing.T) {
 	mtime, _ := time.Parse(time.RFC3339Nano, "2026-11-26T09:09:12.305839819Z")
-	st := types.PathStat{Name: "tmp", Size: 4096, Mode: fileMode(syscall.S_IFDIR | 0o755), Mtime: mtime}
+	st := types.PathStat{Name: "tmp", Size: 4096, Mode: sys.FileMode(syscall.S_IFDIR | 0o755), Mtime: mtime}
 	b, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)

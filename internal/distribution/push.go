@@ -3,6 +3,8 @@ package distribution
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -175,4 +177,55 @@ func (r *Repository) PushBlobChunked(ctx context.Context, desc Descriptor, conte
 		return responseError(resp)
 	}
 	return nil
+}
+
+// PushBlobStream uploads a blob whose digest and size are not known in
+// advance (a layer compressed on the fly): one streamed PATCH of all of
+// content, then PUT ?digest= of the bytes sent. It returns their
+// descriptor, with mediaType. content is read once; nothing is buffered
+// beyond the transport's own buffers. The token is fetched before the
+// upload starts, so a 401 then is an error, not a retry.
+func (r *Repository) PushBlobStream(ctx context.Context, mediaType string, content io.Reader) (Descriptor, error) {
+	loc, err := r.startUpload(ctx)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	h := sha256.New()
+	cr := &countingReader{r: io.TeeReader(content, h)}
+	resp, err := r.do(ctx, request{method: http.MethodPatch, url: loc, header: http.Header{"Content-Type": {"application/octet-stream"}},
+		stream: cr, length: -1})
+	if err != nil {
+		return Descriptor{}, err
+	}
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNoContent {
+		err := responseError(resp)
+		drain(resp)
+		return Descriptor{}, err
+	}
+	next, err := location(resp)
+	drain(resp)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	desc := Descriptor{MediaType: mediaType, Digest: reference.Digest("sha256:" + hex.EncodeToString(h.Sum(nil))), Size: cr.n}
+	resp, err = r.do(ctx, request{method: http.MethodPut, url: withDigest(next, desc.Digest), body: emptyBody, length: 0})
+	if err != nil {
+		return Descriptor{}, err
+	}
+	defer drain(resp)
+	if resp.StatusCode != http.StatusCreated {
+		return Descriptor{}, responseError(resp)
+	}
+	return desc, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

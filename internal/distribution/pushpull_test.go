@@ -291,3 +291,33 @@ func TestRegistryTLSHtpasswdLogin(t *testing.T) {
 		t.Fatalf("Login without CA = %v, want a certificate verification error", err)
 	}
 }
+
+// TestRegistryPushBlobStream streams a blob of unknown digest and size to
+// the real registry: the descriptor returned names what the registry
+// stored, and reading it back verifies.
+func TestRegistryPushBlobStream(t *testing.T) {
+	addr := startRegistry(t, registryOpts{})
+	ctx := context.Background()
+	c := NewClient(Config{})
+	repo, err := c.Repository(ctx, mustRef(t, addr+"/lib/stream"), AuthConfig{}, ActionPush, ActionPull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte("streamed layer bytes "), 100000)
+	desc, err := repo.PushBlobStream(ctx, MediaTypeDockerLayer, io.MultiReader(bytes.NewReader(content[:1000]), bytes.NewReader(content[1000:])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := reference.DigestOf(content); desc.Digest != want || desc.Size != int64(len(content)) || desc.MediaType != MediaTypeDockerLayer {
+		t.Fatalf("PushBlobStream = %+v, want digest %s size %d", desc, want, len(content))
+	}
+	rc, err := repo.OpenBlob(ctx, desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("reading the streamed blob back: %v (%d bytes)", err, len(got))
+	}
+}

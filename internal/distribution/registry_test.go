@@ -18,17 +18,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"skiffd/internal/skifftest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-// registryBinary is where Debian's docker-registry package (the CNCF
-// distribution registry 2.8) installs the server; .ci/run installs it.
-const registryBinary = "/usr/bin/docker-registry"
 
 // registryOpts configures a test registry.
 type registryOpts struct {
@@ -38,99 +34,28 @@ type registryOpts struct {
 	token     *tokenServer
 }
 
-// startRegistry writes a config file, starts the real registry on a free
-// loopback port and waits until GET /v2/ answers. It returns "127.0.0.1:port".
+// startRegistry starts the real registry (skifftest.StartRegistry) with
+// the test CA's material and returns "127.0.0.1:port".
 func startRegistry(t *testing.T, o registryOpts) string {
 	t.Helper()
-	if _, err := os.Stat(registryBinary); err != nil {
-		t.Fatalf("%s missing (apt-get install docker-registry; .ci/run installs it): %v", registryBinary, err)
-	}
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n", filepath.Join(dir, "data"))
-	fmt.Fprintf(&cfg, "http:\n  addr: %s\n  secret: testsecret\n", addr)
+	var ro skifftest.RegistryOptions
 	if o.tls != nil {
-		certFile, keyFile := o.tls.issueServer(t, dir)
-		fmt.Fprintf(&cfg, "  tls:\n    certificate: %s\n    key: %s\n", certFile, keyFile)
+		ro.CertFile, ro.KeyFile = o.tls.issueServer(t, dir)
+		ro.ClientCert = o.tls.clientCert(t)
 		if o.clientCAs {
-			fmt.Fprintf(&cfg, "    clientcas:\n      - %s\n", o.tls.certFile(t, dir))
+			ro.ClientCAFile = o.tls.certFile(t, dir)
 		}
 	}
-	switch {
-	case o.htpasswd != nil:
-		var lines []byte
-		for user, pass := range o.htpasswd {
-			out, err := exec.Command("htpasswd", "-Bbn", user, pass).Output()
-			if err != nil {
-				t.Fatalf("htpasswd (apt-get install apache2-utils): %v", err)
-			}
-			lines = append(lines, bytes.TrimSpace(out)...)
-			lines = append(lines, '\n')
-		}
-		pw := filepath.Join(dir, "htpasswd")
-		if err := os.WriteFile(pw, lines, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&cfg, "auth:\n  htpasswd:\n    realm: basic-realm\n    path: %s\n", pw)
-	case o.token != nil:
-		fmt.Fprintf(&cfg, "auth:\n  token:\n    realm: %s/token\n    service: %s\n    issuer: %s\n    rootcertbundle: %s\n",
+	ro.Htpasswd = o.htpasswd
+	if o.token != nil {
+		ro.ExtraAuth = fmt.Sprintf("  token:\n    realm: %s/token\n    service: %s\n    issuer: %s\n    rootcertbundle: %s\n",
 			o.token.srv.URL, tokenService, tokenIssuer, o.token.bundle(t, dir))
 	}
-	cfgFile := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	cmd := exec.Command(registryBinary, "serve", cfgFile)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("registry log:\n%s", logs.String())
-		}
-	})
-	scheme := "http"
-	hc := &http.Client{Timeout: 2 * time.Second}
-	if o.tls != nil {
-		scheme = "https"
-		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: o.tls.clientCert(t)}}
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := hc.Get(scheme + "://" + addr + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("registry exited: %s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("registry did not answer on %s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+	return skifftest.StartRegistry(t, ro)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
+func freeAddr(t *testing.T) string { return skifftest.FreeAddr(t) }
 
 type syncBuffer struct {
 	mu sync.Mutex

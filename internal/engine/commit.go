@@ -243,41 +243,12 @@ func mergeCommitConfig(user, ctr *image.ContainerConfig) {
 			user.Labels[k] = v
 		}
 	}
-	if len(user.Entrypoint) == 0 {
-		if len(user.Cmd) == 0 {
-			user.Cmd = slices.Clone(ctr.Cmd)
-			user.ArgsEscaped = ctr.ArgsEscaped
-		}
-		if user.Entrypoint == nil {
-			user.Entrypoint = slices.Clone(ctr.Entrypoint)
-		}
-	}
+	inheritCommand(&user.Cmd, &user.Entrypoint, &user.ArgsEscaped, ctr.Cmd, ctr.Entrypoint, ctr.ArgsEscaped)
 	if ch := ctr.Healthcheck; ch != nil {
 		if user.Healthcheck == nil {
-			h := *ch
-			h.Test = slices.Clone(ch.Test)
-			user.Healthcheck = &h
-		} else {
-			uh := user.Healthcheck
-			if len(uh.Test) == 0 {
-				uh.Test = slices.Clone(ch.Test)
-			}
-			if uh.Interval == 0 {
-				uh.Interval = ch.Interval
-			}
-			if uh.Timeout == 0 {
-				uh.Timeout = ch.Timeout
-			}
-			if uh.StartPeriod == 0 {
-				uh.StartPeriod = ch.StartPeriod
-			}
-			if uh.StartInterval == 0 {
-				uh.StartInterval = ch.StartInterval
-			}
-			if uh.Retries == 0 {
-				uh.Retries = ch.Retries
-			}
+			user.Healthcheck = &image.HealthConfig{}
 		}
+		fillHealthcheck(user.Healthcheck, ch)
 	}
 	if user.WorkingDir == "" {
 		user.WorkingDir = ctr.WorkingDir

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -19,6 +18,7 @@ import (
 	"skiffd/internal/reference"
 	"skiffd/internal/runtime/features"
 	"skiffd/internal/runtime/shimclient"
+	"skiffd/internal/volume"
 )
 
 // ctrState is what the engine keeps in memory about one container besides
@@ -293,31 +293,6 @@ func (e *Engine) containerSizes(c *container.Container) (rw, rootfs int64) {
 	return rw, rootfs
 }
 
-// dirSize adds up the sizes of the regular files under dir, each inode
-// once.
-func dirSize(dir string) int64 {
-	var total int64
-	seen := map[uint64]bool{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			if seen[st.Ino] {
-				return nil
-			}
-			seen[st.Ino] = true
-		}
-		total += fi.Size()
-		return nil
-	})
-	return total
-}
-
 // Containers answers GET /containers/json from the store's snapshots, so
 // listing takes no container lock and reads nothing from disk (unless
 // sizes are asked for).
@@ -403,4 +378,12 @@ func shortID(id string) string { return reference.ShortID(id) }
 // conflictf is a 409 with a formatted message.
 func conflictf(format string, args ...any) error {
 	return errdefs.Conflict(fmt.Errorf(format, args...))
+}
+
+// dirSize is the size of dir as dockerd measures a container's writable
+// layer and a volume (volume.DirSize); a directory it cannot read counts
+// for what was added up before it.
+func dirSize(dir string) int64 {
+	n, _ := volume.DirSize(context.Background(), dir)
+	return n
 }

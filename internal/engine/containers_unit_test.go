@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -141,7 +139,6 @@ func TestCheckUnsupported(t *testing.T) {
 		{"host network", types.Config{}, types.HostConfig{NetworkMode: "host"}, ""},
 		{"binds are supported", types.Config{}, types.HostConfig{Binds: []string{"/a:/b"}}, ""},
 		{"volumes-from", types.Config{}, types.HostConfig{VolumesFrom: []string{"other"}}, "HostConfig.VolumesFrom"},
-		{"ports", types.Config{}, types.HostConfig{PortBindings: types.PortMap{"80/tcp": {{HostPort: "8080"}}}}, "HostConfig.PortBindings"},
 		{"empty port map", types.Config{}, types.HostConfig{PortBindings: types.PortMap{}}, ""},
 		{"privileged", types.Config{}, types.HostConfig{Privileged: true}, ""},
 		{"device rule", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceCgroupRules: []string{"c 1:3 rwm"}}}, ""},
@@ -153,7 +150,6 @@ func TestCheckUnsupported(t *testing.T) {
 		{"net sysctl on host network", types.Config{}, types.HostConfig{NetworkMode: "host", Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}, "not allowed in host network namespace"},
 		{"ipc sysctl", types.Config{}, types.HostConfig{Sysctls: map[string]string{"kernel.shmmax": "1000000"}}, ""},
 		{"device requests", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceRequests: []types.DeviceRequest{{Driver: "nvidia"}}}}, "HostConfig.DeviceRequests"},
-		{"unknown network", types.Config{}, types.HostConfig{NetworkMode: "mynet"}, "network mynet not found"},
 		{"seccomp unconfined", types.Config{}, types.HostConfig{SecurityOpt: []string{"seccomp=unconfined", "no-new-privileges"}}, ""},
 		{"apparmor profile", types.Config{}, types.HostConfig{SecurityOpt: []string{"apparmor=myprofile"}}, "apparmor"},
 		{"bad security opt", types.Config{}, types.HostConfig{SecurityOpt: []string{"bogus"}}, `Invalid --security-opt: "bogus"`},
@@ -170,34 +166,6 @@ func TestCheckUnsupported(t *testing.T) {
 				t.Errorf("checkUnsupported = %v, want %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want syscall.Signal
-		err  bool
-	}{
-		{"9", syscall.SIGKILL, false},
-		{"KILL", syscall.SIGKILL, false},
-		{"SIGKILL", syscall.SIGKILL, false},
-		{"sigterm", syscall.SIGTERM, false},
-		{"usr1", syscall.SIGUSR1, false},
-		{"HUP", syscall.SIGHUP, false},
-		{"RTMIN", 34, false},
-		{"RTMIN+3", 37, false},
-		{"RTMAX-1", 63, false},
-		{"0", 0, true},
-		{"65", 0, true},
-		{"NOPE", 0, true},
-		{"", 0, true},
-		{"RTMIN+40", 0, true},
-	} {
-		got, err := parseSignal(tc.in)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("parseSignal(%q) = %d, %v; want %d (error %v)", tc.in, got, err, tc.want, tc.err)
-		}
 	}
 }
 
@@ -282,31 +250,6 @@ func TestCapabilities(t *testing.T) {
 		if tc.exactly != nil && !slices.Equal(got, tc.exactly) {
 			t.Errorf("capabilities(%q, %q) = %q, want %q", tc.add, tc.drop, got, tc.exactly)
 		}
-	}
-}
-
-func TestResolvConf(t *testing.T) {
-	host := []byte("# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n")
-	for _, tc := range []struct {
-		name                 string
-		dns, search, options []string
-		hostNet              bool
-		want                 string
-	}{
-		{name: "loopback dropped", want: "nameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n"},
-		{name: "host network keeps all", hostNet: true, want: "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n"},
-		{name: "client settings win", dns: []string{"9.9.9.9"}, search: []string{"a.example", "b.example"}, options: []string{"ndots:2"},
-			want: "nameserver 9.9.9.9\nsearch a.example b.example\noptions ndots:2\n"},
-		{name: "dot clears search", search: []string{"."}, want: "nameserver 10.0.0.2\noptions edns0 trust-ad\n"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := string(resolvConf(host, tc.dns, tc.search, tc.options, tc.hostNet)); got != tc.want {
-				t.Errorf("resolvConf = %q, want %q", got, tc.want)
-			}
-		})
-	}
-	if got := string(resolvConf([]byte("nameserver 127.0.0.1\n"), nil, nil, nil, false)); got != "nameserver 8.8.8.8\nnameserver 8.8.4.4\n" {
-		t.Errorf("resolvConf with only loopback = %q, want Google's servers", got)
 	}
 }
 
@@ -403,38 +346,6 @@ func FuzzEscapeReader(f *testing.F) {
 		}
 		if err != errDetached || !bytes.Equal(got, in[:idx]) {
 			t.Fatalf("input %q: got %q, %v; want %q and a detach", in, got, err, in[:idx])
-		}
-	})
-}
-
-func FuzzParseSignal(f *testing.F) {
-	for _, s := range []string{"9", "SIGKILL", "rtmin+2", "RTMAX-3", "", "SIG"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		sig, err := parseSignal(s)
-		if err == nil && (sig < 1 || sig > 64) {
-			t.Fatalf("parseSignal(%q) = %d, out of range", s, sig)
-		}
-	})
-}
-
-func FuzzResolvConf(f *testing.F) {
-	f.Add([]byte("nameserver 127.0.0.53\nsearch a b\noptions x\n"))
-	f.Add([]byte("nameserver\n#x\n;y\ndomain z\n"))
-	f.Fuzz(func(t *testing.T, host []byte) {
-		out := resolvConf(host, nil, nil, nil, false)
-		if !bytes.Contains(out, []byte("nameserver ")) {
-			t.Fatalf("resolvConf(%q) = %q has no nameserver", host, out)
-		}
-		for _, l := range strings.Split(string(out), "\n") {
-			f := strings.Fields(l)
-			if len(f) < 2 || f[0] != "nameserver" {
-				continue
-			}
-			if a, err := netip.ParseAddr(f[1]); err == nil && a.IsLoopback() {
-				t.Fatalf("resolvConf(%q) kept a loopback server: %q", host, out)
-			}
 		}
 	})
 }

@@ -12,14 +12,8 @@ import (
 	"skiffd/internal/api/types"
 	"skiffd/internal/runtime/cgroups"
 	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
 )
-
-// deviceNumbers splits a dev_t into major and minor (glibc's encoding).
-func deviceNumbers(dev uint64) (int64, int64) {
-	major := (dev>>8)&0xfff | (dev>>32)&^0xfff
-	minor := dev&0xff | (dev>>12)&^0xff
-	return int64(major), int64(minor)
-}
 
 // hostDevice describes the device node at p (symlinks followed) for the
 // container path dst, or an error if p is not a device.
@@ -37,8 +31,7 @@ func hostDevice(p, dst string) (spec.Device, error) {
 	default:
 		return spec.Device{}, fmt.Errorf("error gathering device information while adding custom device %q: not a device node", p)
 	}
-	major, minor := deviceNumbers(st.Rdev)
-	return spec.Device{Path: dst, Type: typ, Major: uint32(major), Minor: uint32(minor), Mode: st.Mode & 0o7777, UID: st.Uid, GID: st.Gid}, nil
+	return spec.Device{Path: dst, Type: typ, Major: sys.Major(st.Rdev), Minor: sys.Minor(st.Rdev), Mode: st.Mode & 0o7777, UID: st.Uid, GID: st.Gid}, nil
 }
 
 // defaultDeviceRules is the cgroup device policy of a default container,
@@ -186,21 +179,4 @@ func hostDevices() ([]spec.Device, error) {
 		}
 	}
 	return out, nil
-}
-
-// joinNamespace returns the path of a running container's namespace for
-// a "container:<name>" mode, with dockerd's errors.
-func (e *Engine) joinNamespace(mode, nsFile, what string) (string, error) {
-	ref := strings.TrimPrefix(mode, "container:")
-	other, err := e.get(ref)
-	if err != nil {
-		return "", err
-	}
-	other.Lock()
-	running, pid := other.State.Running && !other.State.Restarting, other.State.Pid
-	other.Unlock()
-	if !running || pid <= 0 {
-		return "", conflictf("cannot join %s of a non running container: %s", what, other.ID)
-	}
-	return fmt.Sprintf("/proc/%d/ns/%s", pid, nsFile), nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/container"
+	"skiffd/internal/distribution"
 	"skiffd/internal/events"
 	"skiffd/internal/image"
 	"skiffd/internal/layer"
@@ -42,6 +43,16 @@ type Options struct {
 	// Shutdown waits for the containers it stops; negative waits as long
 	// as they take.
 	ShutdownTimeout int
+	// Network configures bridge networking; the zero value turns it off.
+	Network NetworkOptions
+
+	// Registry configures the registry client (issue 11): mirrors,
+	// insecure registries, certs.d. MaxConcurrentDownloads and
+	// MaxConcurrentUploads bound the layers a pull or push moves at once
+	// (0 means dockerd's defaults, 3 and 5).
+	Registry               distribution.Config
+	MaxConcurrentDownloads int
+	MaxConcurrentUploads   int
 }
 
 // BuildInfo identifies the running binary in /version and /info.
@@ -83,6 +94,8 @@ type Engine struct {
 	events *events.Bus
 	layers *layer.Store
 	images *image.Store
+	// reg is the registry client and the pull/push concurrency state.
+	reg *registryState
 
 	containers *container.Store
 	// volumes is the local volume store under <data-root>/volumes.
@@ -105,6 +118,8 @@ type Engine struct {
 	// shuttingDown is set by Shutdown: exits are no longer restarted by
 	// the restart policy (the next daemon applies it at its start).
 	shuttingDown atomic.Bool
+	// nets is the networking state, nil when bridge networking is off.
+	nets *networking
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -137,8 +152,13 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("open image store: %w", err)
 	}
 	e := &Engine{opts: opts, logger: opts.Logger, id: id, events: events.New(), layers: layers, images: images, execs: newExecStore()}
+	e.reg = newRegistryState(opts)
 	e.removeOrphanLayers()
 	if err := e.openContainers(); err != nil {
+		return nil, err
+	}
+	if err := e.openNetworking(); err != nil {
+		e.Close()
 		return nil, err
 	}
 	if err := e.openVolumes(); err != nil {
@@ -154,6 +174,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 		defer cancel()
 		e.restoreContainers(rctx)
+		e.reconcileNetworks()
 	}()
 	return e, nil
 }
@@ -163,6 +184,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // before, stops them when live restore is off.
 func (e *Engine) Close() error {
 	e.events.Close()
+	e.closeNetworking()
 	e.stopMonitor()
 	return e.rt.Close()
 }

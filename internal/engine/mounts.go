@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 
 	"skiffd/internal/api/types"
@@ -129,4 +130,35 @@ func (e *Engine) remountVolumes(c *container.Container) func() {
 			s.Unmount(n, c.ID)
 		}
 	}
+}
+
+// mergeMounts adds the client's mounts after the spec's own, as dockerd's
+// WithMounts does: a default mount whose destination a client's mount
+// takes is left out, and with a client's mount on /dev (-v /dev:/dev) so
+// is every default mount below /dev but /dev/shm, which follows the
+// client's mounts: the container keeps its own shared memory instead of
+// the bound directory's (dockerd's IPC mount is a client mount, sorted
+// after /dev).
+func mergeMounts(base, user []spec.Mount) []spec.Mount {
+	if len(user) == 0 {
+		return base
+	}
+	taken := map[string]bool{}
+	for _, m := range user {
+		taken[path.Clean(m.Destination)] = true
+	}
+	out := make([]spec.Mount, 0, len(base)+len(user))
+	var after []spec.Mount
+	for _, m := range base {
+		dst := path.Clean(m.Destination)
+		switch {
+		case taken[dst]:
+		case taken["/dev"] && dst == "/dev/shm":
+			after = append(after, m)
+		case taken["/dev"] && strings.HasPrefix(dst, "/dev/"):
+		default:
+			out = append(out, m)
+		}
+	}
+	return append(append(out, user...), after...)
 }

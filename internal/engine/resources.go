@@ -221,3 +221,6 @@ func infoWarnings(host cgroups.Support) []string {
 	}
 	return w
 }
+
+// minMemory is dockerd's lowest memory limit.
+const minMemory = 6 * 1024 * 1024

@@ -21,9 +21,7 @@ const (
 // notYetWarnings lists what this build cannot do yet, shown by `docker info`
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
-	"WARNING: skiffd has no bridge networking yet: containers of the default network get their own network namespace with loopback only, and ports cannot be published",
 	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
-	"WARNING: skiffd has no user-defined networks yet: the network endpoints answer 501",
 	"WARNING: skiffd does not apply cpusets, real-time CPU limits or per-device block I/O limits yet: create and update refuse them where the host could enforce them",
 }
 
@@ -73,27 +71,21 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		OSType:             "linux",
 		Architecture:       h.Architecture,
 		IndexServerAddress: "https://index.docker.io/v1/",
-		RegistryConfig: types.RegistryConfig{
-			InsecureRegistryCIDRs: []string{"127.0.0.0/8", "::1/128"},
-			IndexConfigs: map[string]*types.IndexInfo{
-				"docker.io": {Name: "docker.io", Mirrors: []string{}, Secure: true, Official: true},
-			},
-			Mirrors: []string{},
-		},
-		NCPU:              h.NCPU,
-		MemTotal:          h.MemTotal,
-		DockerRootDir:     e.opts.DataRoot,
-		Name:              h.Hostname,
-		Labels:            []string{},
-		ExperimentalBuild: e.opts.Experimental,
-		ServerVersion:     e.opts.Build.Version,
-		Runtimes:          map[string]types.Runtime{"skiffd": {Path: "skiffd"}},
-		DefaultRuntime:    "skiffd",
-		Swarm:             types.SwarmInfo{LocalNodeState: "inactive"},
-		InitBinary:        "skiffd",
-		SecurityOptions:   e.securityOptions(),
-		CDISpecDirs:       []string{},
-		Warnings:          append(infoWarnings(e.features.Cgroup), notYetWarnings...),
+		RegistryConfig:     e.reg.registryInfo(),
+		NCPU:               h.NCPU,
+		MemTotal:           h.MemTotal,
+		DockerRootDir:      e.opts.DataRoot,
+		Name:               h.Hostname,
+		Labels:             []string{},
+		ExperimentalBuild:  e.opts.Experimental,
+		ServerVersion:      e.opts.Build.Version,
+		Runtimes:           map[string]types.Runtime{"skiffd": {Path: "skiffd"}},
+		DefaultRuntime:     "skiffd",
+		Swarm:              types.SwarmInfo{LocalNodeState: "inactive"},
+		InitBinary:         "skiffd",
+		SecurityOptions:    e.securityOptions(),
+		CDISpecDirs:        []string{},
+		Warnings:           append(append(infoWarnings(e.features.Cgroup), e.networkWarnings()...), notYetWarnings...),
 	}
 	if v, err := readIPv4Forwarding(); err == nil {
 		info.IPv4Forwarding = v

@@ -1,6 +1,8 @@
 package sys
 
 import (
+	"os"
+	"slices"
 	"syscall"
 	"unsafe"
 )
@@ -111,4 +113,21 @@ func Syncfs(fd int) error {
 		return e
 	}
 	return nil
+}
+
+// ReadDirNames lists directory base in dirfd ("." for dirfd itself),
+// sorted, without following a symbolic link at base.
+func ReadDirNames(dirfd int, base string) ([]string, error) {
+	fd, err := syscall.Openat(dirfd, base, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), base)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
 }

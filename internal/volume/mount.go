@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"skiffd/internal/errdefs"
+	"skiffd/internal/mountinfo"
 )
 
 // Mount makes a volume's content available and returns the host path to
@@ -132,29 +132,9 @@ func mountPoints() (map[string]bool, error) {
 		if len(fields) < 5 {
 			continue
 		}
-		points[unescapeMountPath(fields[4])] = true
+		points[mountinfo.Unescape(fields[4])] = true
 	}
 	return points, sc.Err()
-}
-
-// unescapeMountPath decodes the octal escapes (\040 for a space) the kernel
-// writes in mountinfo paths.
-func unescapeMountPath(p string) string {
-	if !strings.Contains(p, `\`) {
-		return p
-	}
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if p[i] == '\\' && i+4 <= len(p) {
-			if n, err := strconv.ParseUint(p[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(p[i])
-	}
-	return b.String()
 }
 
 // hasMountsBelow reports whether dir or anything below it is a mount point.

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"skiffd/internal/errdefs"
+	"skiffd/internal/units"
 )
 
 // mountFlag is one fstab-style keyword: the flag it sets, or clears.
@@ -160,7 +161,7 @@ func validateOptions(opts map[string]string) error {
 		}
 	}
 	if s, ok := opts["size"]; ok {
-		n, err := ParseRAMSize(s)
+		n, err := units.RAMInBytes(s)
 		if err != nil {
 			return errdefs.InvalidParameter(err)
 		}
@@ -179,45 +180,4 @@ func validateOptions(opts map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// ParseRAMSize reads a human size with binary multipliers ("512", "1m",
-// "1.5GiB", "64 kb") into bytes, as docker's units.RAMInBytes does.
-func ParseRAMSize(s string) (int64, error) {
-	bad := fmt.Errorf("invalid size: '%s'", s)
-	num := s
-	i := 0
-	for i < len(num) && (num[i] >= '0' && num[i] <= '9' || num[i] == '.') {
-		i++
-	}
-	if i == 0 {
-		return -1, bad
-	}
-	num, unit := s[:i], strings.ToLower(strings.TrimPrefix(s[i:], " "))
-	if strings.HasPrefix(num, ".") || strings.HasSuffix(num, ".") || strings.Contains(num, "..") {
-		return -1, bad
-	}
-	value, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return -1, bad
-	}
-	unit = strings.TrimSuffix(unit, "b")
-	unit = strings.TrimSuffix(unit, "i")
-	var mul float64 = 1
-	switch unit {
-	case "":
-	case "k":
-		mul = 1 << 10
-	case "m":
-		mul = 1 << 20
-	case "g":
-		mul = 1 << 30
-	case "t":
-		mul = 1 << 40
-	case "p":
-		mul = 1 << 50
-	default:
-		return -1, bad
-	}
-	return int64(value * mul), nil
 }

@@ -84,25 +84,10 @@ func (s *Store) PopulateFrom(ctx context.Context, name, rootfs, target string) e
 	if err := dst.Chown(int(st.Uid), int(st.Gid)); err != nil {
 		return fmt.Errorf("populate volume %s: %w", name, err)
 	}
-	if err := dst.Chmod(fs.FileMode(st.Mode&0o777) | modeBits(st.Mode)); err != nil {
+	if err := dst.Chmod(sys.FileMode(st.Mode)); err != nil {
 		return fmt.Errorf("populate volume %s: %w", name, err)
 	}
 	return nil
-}
-
-// modeBits converts setuid, setgid and sticky from a raw st_mode.
-func modeBits(m uint32) fs.FileMode {
-	var out fs.FileMode
-	if m&syscall.S_ISUID != 0 {
-		out |= fs.ModeSetuid
-	}
-	if m&syscall.S_ISGID != 0 {
-		out |= fs.ModeSetgid
-	}
-	if m&syscall.S_ISVTX != 0 {
-		out |= fs.ModeSticky
-	}
-	return out
 }
 
 // openInRoot opens the directory p inside root, resolving every symbolic

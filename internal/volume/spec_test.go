@@ -279,22 +279,6 @@ func TestParseMountOptions(t *testing.T) {
 	}
 }
 
-func TestParseRAMSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-	}{
-		{"0", 0}, {"512", 512}, {"1k", 1024}, {"1m", 1 << 20}, {"1MiB", 1 << 20}, {"1.5g", 3 << 29}, {"2 GB", 2 << 30}, {"1t", 1 << 40},
-		{"", -1}, {"m", -1}, {"1x", -1}, {"-1", -1}, {"1..2", -1}, {".5m", -1}, {"1  m", -1},
-	}
-	for _, tt := range tests {
-		got, err := ParseRAMSize(tt.in)
-		if got != tt.want || (err != nil) != (tt.want < 0) {
-			t.Errorf("ParseRAMSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		}
-	}
-}
-
 // FuzzParseBind checks that ParseBind never panics, that what it accepts
 // has a clean absolute destination other than "/", and that an accepted
 // bind spec keeps its source.

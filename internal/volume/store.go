@@ -584,7 +584,8 @@ func (s *Store) Usage(ctx context.Context, name string) (int64, error) {
 }
 
 // DirSize sums the sizes of the non-directory entries below dir, each inode
-// once, without following symbolic links: dockerd's measure of a volume.
+// once, without following symbolic links: dockerd's measure of a volume and
+// of a container's writable layer.
 func DirSize(ctx context.Context, dir string) (int64, error) {
 	seen := map[uint64]bool{}
 	var size int64

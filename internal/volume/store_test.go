@@ -477,21 +477,6 @@ func TestPopulateFrom(t *testing.T) {
 	}
 }
 
-func TestUnescapeMountPath(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a/b`:           "/a/b",
-		`/with\040space`: "/with space",
-		`/tab\011x`:      "/tab\tx",
-		`/back\134s`:     `/back\s`,
-		`/short\04`:      `/short\04`,
-		`/bad\999`:       `/bad\999`,
-	} {
-		if got := unescapeMountPath(in); got != want {
-			t.Errorf("unescapeMountPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestConcurrentCreateAndPrune(t *testing.T) {
 	s := openTestStore(t, filepath.Join(t.TempDir(), "volumes"), Options{})
 	const n = 16

@@ -34,6 +34,7 @@ func Create(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		wire.Annotate(r.Context(), "container", resp.ID, "")
 		if resp.Warnings == nil {
 			resp.Warnings = []string{}
 		}
@@ -50,6 +51,7 @@ func noContent(w http.ResponseWriter) error {
 // Start answers POST /containers/{id}/start (204; 304 when already running).
 func Start(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerStart(r.Context(), r.PathValue("id")); err != nil {
 			return err
 		}
@@ -81,6 +83,7 @@ func Stop(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerStop(r.Context(), r.PathValue("id"), signal, timeout); err != nil {
 			return err
 		}
@@ -95,6 +98,7 @@ func Restart(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerRestart(r.Context(), r.PathValue("id"), signal, timeout); err != nil {
 			return err
 		}
@@ -105,6 +109,7 @@ func Restart(b Backend) wire.HandlerFunc {
 // Kill answers POST /containers/{id}/kill?signal=.
 func Kill(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerKill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
 			return err
 		}
@@ -148,6 +153,7 @@ func Remove(b Backend) wire.HandlerFunc {
 		if wire.BoolValue(r, "link") {
 			return errdefs.InvalidParameter(errors.New("skiffd does not support legacy container links"))
 		}
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerRemove(r.Context(), r.PathValue("id"), wire.BoolValue(r, "force"), wire.BoolValue(r, "v")); err != nil {
 			return err
 		}

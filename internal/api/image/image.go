@@ -50,14 +50,13 @@ func ByName(actions map[string]wire.HandlerFunc) wire.HandlerFunc {
 	}
 }
 
-// Create answers POST /images/create: import from the request body
-// (fromSrc=-). Pulling (fromImage) needs registry support skiffd does not
-// have yet and is refused before the stream starts.
-func Create(b Backend) wire.HandlerFunc {
+// Create answers POST /images/create: a pull from a registry (fromImage),
+// or an import from the request body (fromSrc=-).
+func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		if q.Get("fromImage") != "" {
-			return errdefs.NotImplemented(errors.New("skiffd cannot pull images from a registry yet: use docker load or docker import"))
+			return pull(rb, w, r)
 		}
 		src := q.Get("fromSrc")
 		if src != "-" {
@@ -67,6 +66,7 @@ func Create(b Backend) wire.HandlerFunc {
 			return errdefs.NotImplemented(errors.New("skiffd does not import from URLs: send the tarball in the request body (fromSrc=-)"))
 		}
 		p := wire.NewProgress(w)
+		defer p.Finish(r)
 		id, err := b.ImportImage(r.Context(), r.Body, q.Get("repo"), q.Get("tag"), q.Get("message"), q["changes"])
 		if err != nil {
 			if !p.Started() {
@@ -75,6 +75,7 @@ func Create(b Backend) wire.HandlerFunc {
 			p.Error(err)
 			return nil
 		}
+		wire.Annotate(r.Context(), "image", id, "")
 		p.Status(id)
 		return nil
 	}
@@ -84,7 +85,9 @@ func Create(b Backend) wire.HandlerFunc {
 // archive) are sent in band, as dockerd does; the CLI prints them.
 func Load(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		wire.Annotate(r.Context(), "image", "", "")
 		p := wire.NewProgress(w)
+		defer p.Finish(r)
 		p.Start()
 		err := b.LoadImage(r.Context(), r.Body, func(line string) {
 			p.Stream(line + "\n")
@@ -154,6 +157,7 @@ func History(b Backend) wire.HandlerFunc {
 func Tag(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
+		wire.Annotate(r.Context(), "image", r.PathValue("name"), q.Get("repo")+":"+q.Get("tag"))
 		if err := b.TagImage(r.Context(), r.PathValue("name"), q.Get("repo"), q.Get("tag")); err != nil {
 			return err
 		}
@@ -169,6 +173,7 @@ func Delete(b Backend) wire.HandlerFunc {
 		if strings.TrimSpace(name) == "" {
 			return errdefs.InvalidParameter(errors.New("image name cannot be blank"))
 		}
+		wire.Annotate(r.Context(), "image", name, "")
 		list, err := b.ImageDelete(r.Context(), name, wire.BoolValue(r, "force"), !wire.BoolValue(r, "noprune"))
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"sync"
 )
@@ -62,8 +63,25 @@ func (p *Progress) startLocked() {
 	Flush(p.w)
 }
 
+// Finish reads what is left of r's body once the handler is done with it,
+// if the stream started. A started progress stream is full duplex, and
+// net/http then consumes an unread body while closing it after the handler
+// returns; reaching the body's end there starts the connection's background
+// read after the server has stopped it, and the next request's read panics
+// ("invalid concurrent Body.Read call"). Reading the rest here, while the
+// handler still runs, keeps the connection usable. Call it with defer.
+func (p *Progress) Finish(r *http.Request) {
+	if p.Started() {
+		io.Copy(io.Discard, r.Body)
+	}
+}
+
 // Write sends one message.
-func (p *Progress) Write(m JSONMessage) error {
+func (p *Progress) Write(m JSONMessage) error { return p.WriteValue(m) }
+
+// WriteValue sends one message of another shape, such as the progress
+// messages of a pull (types.ProgressMessage).
+func (p *Progress) WriteValue(m any) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err

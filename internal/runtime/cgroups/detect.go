@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"skiffd/internal/mountinfo"
 )
 
 // Filesystem magic numbers from linux/magic.h.
@@ -81,7 +83,7 @@ func parseMountinfo(r io.Reader, root string) ([]hierarchy, error) {
 		if len(fields) < 5 || len(tail) < 3 || tail[0] != "cgroup" {
 			continue
 		}
-		mp := unescapeMountinfo(fields[4])
+		mp := mountinfo.Unescape(fields[4])
 		if filepath.Dir(mp) != root || mp == root {
 			continue
 		}
@@ -106,24 +108,3 @@ func parseMountinfo(r io.Reader, root string) ([]hierarchy, error) {
 	}
 	return out, nil
 }
-
-// unescapeMountinfo undoes the kernel's octal escaping of space, tab, newline
-// and backslash (\040, \011, \012, \134) in mountinfo paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			v := (s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0')
-			b.WriteByte(v)
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }

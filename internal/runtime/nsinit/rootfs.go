@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"skiffd/internal/mountinfo"
 	"skiffd/internal/runtime/spec"
 	"skiffd/internal/sys"
 )
@@ -408,7 +409,7 @@ func remountReadonlyBelow(top string) error {
 		if len(f) < 6 {
 			continue
 		}
-		mp := unescapeMountinfo(f[4])
+		mp := mountinfo.Unescape(f[4])
 		if !strings.HasPrefix(mp, top+"/") {
 			continue
 		}
@@ -423,25 +424,6 @@ func remountReadonlyBelow(top string) error {
 		}
 	}
 	return nil
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // writeSysctl sets one namespaced sysctl through the container's /proc.

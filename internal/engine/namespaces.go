@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"skiffd/internal/sys"
@@ -46,4 +47,21 @@ func loopbackUp(pid int) error {
 		return fmt.Errorf("set up the container's loopback interface: %w", err)
 	}
 	return nil
+}
+
+// joinNamespace returns the path of a running container's namespace for
+// a "container:<name>" mode, with dockerd's errors.
+func (e *Engine) joinNamespace(mode, nsFile, what string) (string, error) {
+	ref := strings.TrimPrefix(mode, "container:")
+	other, err := e.get(ref)
+	if err != nil {
+		return "", err
+	}
+	other.Lock()
+	running, pid := other.State.Running && !other.State.Restarting, other.State.Pid
+	other.Unlock()
+	if !running || pid <= 0 {
+		return "", conflictf("cannot join %s of a non running container: %s", what, other.ID)
+	}
+	return fmt.Sprintf("/proc/%d/ns/%s", pid, nsFile), nil
 }

@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"skiffd/internal/container"
+	"skiffd/internal/layer"
+	"skiffd/internal/runtime/shim"
+	"skiffd/internal/runtime/shimclient"
+)
+
+// monitor waits for the exit of one run of the container and turns it into
+// state, events and the restart policy's or AutoRemove's consequences.
+func (e *Engine) monitor(c *container.Container, cs *ctrState, rc *shimclient.Container, done chan struct{}) {
+	defer close(done)
+	var exit shim.ExitStatus
+	var err error
+	for attempt := 0; ; attempt++ {
+		exit, err = rc.Wait(e.monitorCtx)
+		if e.monitorCtx.Err() != nil {
+			return // the engine is closing; the next daemon takes over
+		}
+		if err == nil || attempt >= 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		e.logger.Error("waiting for container", "container", c.ID, "error", err)
+		exit = shim.ExitStatus{Code: 255, ExitedAt: time.Now(), Error: err.Error()}
+	}
+	e.handleExit(c, cs, rc, exit)
+}
+
+// handleExit records an exit, then deletes the run's runtime state (in
+// that order: a daemon killed in between finds the exit in the record or,
+// failing that, in the shim's state file) and applies the restart policy
+// or AutoRemove.
+func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient.Container, exit shim.ExitStatus) {
+	c.Lock()
+	cs.mu.Lock()
+	stopping := cs.stopping
+	cs.rc = nil
+	unmountVolumes := cs.unmountVolumes
+	cs.unmountVolumes = nil
+	cs.mu.Unlock()
+	es := container.ExitStatus{ExitCode: exit.Code, OOMKilled: exit.OOMKilled, ExitedAt: exit.ExitedAt}
+	ran := time.Since(c.State.StartedAt)
+	if !exit.ExitedAt.IsZero() {
+		ran = exit.ExitedAt.Sub(c.State.StartedAt)
+	}
+	var delay time.Duration
+	restart := false
+	// An exit during the daemon's shutdown is not restarted: the next
+	// daemon applies the policy at its start (wantsStartAtBoot).
+	if !stopping && !e.shuttingDown.Load() && !c.State.RemovalInProgress && !c.State.IsRemoved() {
+		cs.mu.Lock()
+		restart, delay = shouldRestart(c.HostConfig.RestartPolicy, exit.Code, c.HasBeenManuallyStopped, cs.policyCount, &cs.backoff, ran)
+		if restart {
+			cs.policyCount++
+		}
+		cs.mu.Unlock()
+	}
+	if exit.OOMKilled {
+		e.logEvent(c, "oom", nil)
+	}
+	var wake func()
+	if restart {
+		wake = c.State.SetRestartingLater(es)
+		c.RestartCount++
+	} else {
+		wake = c.State.SetStoppedLater(es)
+		e.releaseNetwork(c)
+		if exit.Error != "" {
+			c.State.SetError(errors.New(exit.Error))
+		}
+	}
+	// The exit happened: a record that cannot be saved now is saved
+	// later. Until then the shim's state file holds the exit too, but
+	// only until the Delete below. The waiters learn of the exit only
+	// once the record (and so the list's view) has it.
+	e.saveOrRetry(c)
+	wake()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	if err := rc.Delete(ctx); err != nil {
+		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
+	}
+	cancel()
+	if unmountVolumes != nil {
+		unmountVolumes()
+	}
+	if !restart {
+		if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
+			e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
+		}
+	}
+	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
+	c.Unlock()
+	e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
+	if restart {
+		e.scheduleRestart(c, cs, delay)
+	} else if autoRemove {
+		if err := e.removeContainer(c, true, true); err != nil {
+			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/runtime/spec"
+)
+
+// opTimeout bounds a runtime call made on behalf of a request, which must
+// not be cut short by the client going away half way.
+const opTimeout = 30 * time.Second
+
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+}
+
+// ContainerStart answers POST /containers/{id}/start.
+func (e *Engine) ContainerStart(ctx context.Context, name string) error {
+	c, err := e.get(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	cs := e.state(c.ID)
+	c.Lock()
+	switch {
+	case c.State.Paused:
+		c.Unlock()
+		return errdefs.Conflict(errors.New("cannot start a paused container, try unpause instead"))
+	case c.State.Running && !c.State.Restarting:
+		c.Unlock()
+		return errdefs.NotModified(errors.New("container already started"))
+	case c.State.RemovalInProgress || c.State.Dead:
+		c.Unlock()
+		return errdefs.Conflict(errors.New("container is marked for removal and cannot be started"))
+	}
+	// A manual start takes over from a pending policy restart and resets
+	// the restart manager.
+	cs.mu.Lock()
+	cancelRestartLocked(cs)
+	cs.policyCount = 0
+	cs.backoff = 0
+	cs.mu.Unlock()
+	c.RestartCount = 0
+	c.HasBeenManuallyStopped = false
+	err = e.startLocked(ctx, c, cs, true)
+	autoRemove := err != nil && c.HostConfig.AutoRemove
+	if autoRemove {
+		// dockerd's removed-waiters hear only the exit code of a start
+		// that failed; the error goes to the start request.
+		c.State.SetError(nil)
+	}
+	c.Unlock()
+	if autoRemove {
+		e.removeContainer(c, true, true)
+	}
+	return err
+}
+
+// startLocked starts the container's next run; c's lock is held. A start
+// a client asked for (byClient) is undone if its record cannot be saved:
+// the process is killed and the client gets the save's error. A start the
+// restart policy or the daemon's start-up made goes on, and the save is
+// retried.
+func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ctrState, byClient bool) (retErr error) {
+	img, err := e.images.Get(c.ImageID)
+	if err != nil {
+		return errdefs.System(fmt.Errorf("image of container %s: %w", c.ID, err))
+	}
+	defer func() {
+		if retErr != nil {
+			e.releaseNetwork(c)
+			c.State.SetError(retErr)
+			if c.State.ExitCode == 0 {
+				c.State.ExitCode = startExitCode(retErr.Error())
+			}
+			c.State.Running, c.State.Restarting = false, false
+			e.saveOrRetry(c)
+			e.failPending(cs, retErr)
+		}
+	}()
+	if err := e.prepareNetwork(c); err != nil {
+		return err
+	}
+	dir := e.containerDir(c.ID)
+	rootfs, err := e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
+	if err != nil {
+		return err
+	}
+	s, err := e.buildSpec(c, rootfs)
+	if err != nil {
+		return err
+	}
+	userMounts, unmountVolumes, err := e.startMounts(ctx, c, rootfs)
+	if err != nil {
+		return err
+	}
+	s.Mounts = mergeMounts(s.Mounts, userMounts)
+	rc, err := e.rt.Create(ctx, s)
+	if err != nil {
+		unmountVolumes()
+		return startError(err)
+	}
+	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
+		err := errors.New("the container's init has no pid")
+		if st, serr := rc.State(ctx); serr == nil && st.InitPid > 0 {
+			err = e.wireNetwork(c, st.InitPid)
+		}
+		if err != nil {
+			rc.Delete(ctx)
+			unmountVolumes()
+			return err
+		}
+	}
+	// Attaches opened before the start get their streams now, so they see
+	// everything the process writes.
+	cs.mu.Lock()
+	pending := cs.pending
+	cs.pending = nil
+	cs.rc = rc
+	cs.stopping = false
+	cs.unmountVolumes = unmountVolumes
+	cs.mu.Unlock()
+	for _, p := range pending {
+		st, err := rc.Attach(ctx, p.opts)
+		p.ready <- attachResult{st: st, err: err}
+	}
+	if err := rc.Start(ctx); err != nil {
+		cs.mu.Lock()
+		cs.rc = nil
+		cs.unmountVolumes = nil
+		cs.mu.Unlock()
+		rc.Delete(ctx)
+		unmountVolumes()
+		return startError(err)
+	}
+	pid := 0
+	if st, err := rc.State(ctx); err == nil {
+		pid = st.InitPid
+	}
+	startedBefore, startedAt := c.HasBeenStartedBefore, c.State.StartedAt
+	c.State.SetRunning(pid, true)
+	c.HasBeenStartedBefore = true
+	if byClient {
+		if err := e.containers.Save(c); err != nil {
+			// As if the start had failed: the deferred failure handling
+			// records the error, the record keeps the previous run.
+			c.HasBeenStartedBefore, c.State.StartedAt, c.State.Pid = startedBefore, startedAt, 0
+			cs.mu.Lock()
+			cs.rc = nil
+			cs.unmountVolumes = nil
+			cs.mu.Unlock()
+			if _, kerr := rc.Kill(ctx); kerr != nil {
+				e.logger.Warn("killing a container whose start could not be saved", "container", c.ID, "error", kerr)
+			}
+			rc.Delete(ctx)
+			unmountVolumes()
+			return err
+		}
+	} else {
+		e.saveOrRetry(c)
+	}
+	done := make(chan struct{})
+	cs.mu.Lock()
+	cs.monitorDone = done
+	cs.mu.Unlock()
+	e.startHealthMonitor(c, rc, done)
+	e.logEvent(c, "start", nil)
+	go e.monitor(c, cs, rc, done)
+	return nil
+}
+
+// startError gives an error from the runtime's init dockerd's wording
+// (the CLI turns "executable file not found" and "no such file or
+// directory" into exit code 127 and "permission denied" into 126).
+func startError(err error) error {
+	msg := err.Error()
+	if errdefs.KindOf(err) == errdefs.ErrInvalidParameter || errdefs.KindOf(err) == errdefs.ErrNotFound {
+		wrapped := errors.New("failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: " + msg + ": unknown")
+		if errdefs.KindOf(err) == errdefs.ErrNotFound {
+			return errdefs.NotFound(wrapped)
+		}
+		return errdefs.InvalidParameter(wrapped)
+	}
+	return err
+}
+
+// startExitCode is the exit code dockerd records for a failed start.
+func startExitCode(msg string) int {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"):
+		return 126
+	}
+	return 128
+}
+
+// failPending ends the attaches waiting for a start that failed.
+func (e *Engine) failPending(cs *ctrState, err error) {
+	cs.mu.Lock()
+	pending := cs.pending
+	cs.pending = nil
+	cs.mu.Unlock()
+	for _, p := range pending {
+		p.ready <- attachResult{err: err}
+	}
+}
