@@ -243,6 +243,18 @@ func (s *shim) startInit(t0 *time.Time) error {
 	}
 	s.pidfd = pidfd
 	s.span("shim.fork-init", t0)
+	// Moving init into its cgroups (on v1 one migration per hierarchy,
+	// each waiting for an RCU grace period: milliseconds in all) runs
+	// while init sets up its namespaces and root file system, and is done
+	// before init is let go. On v2 init was cloned into its cgroup already,
+	// so it sets up inside its cgroup either way; its cgroup namespace is
+	// made only after go (nsinit), rooted at the cgroup.
+	applied := make(chan error, 1)
+	if s.cg != nil {
+		go func() { applied <- s.cg.Apply(p.pid) }()
+	} else {
+		applied <- nil
+	}
 	child.close()
 	syncChild.Close()
 	initStart, _ := sys.StartTime(p.pid)
@@ -275,10 +287,8 @@ func (s *shim) startInit(t0 *time.Time) error {
 			return errors.New(m.Error)
 		case nsinit.MsgReady:
 			s.span("shim.init-setup", t0)
-			if s.cg != nil {
-				if err := s.cg.Apply(p.pid); err != nil {
-					return err
-				}
+			if err := <-applied; err != nil {
+				return err
 			}
 			s.span("shim.cgroup-apply", t0)
 			p.startCopiers()
