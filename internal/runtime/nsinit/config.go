@@ -26,6 +26,9 @@ type Message struct {
 	Type  string `json:"type"`
 	Error string `json:"error,omitempty"`
 	Pid   int    `json:"pid,omitempty"`
+	// Spans, on ready, are how long init's phases took, in nanoseconds
+	// by name (the daemon's debug trace).
+	Spans map[string]int64 `json:"spans,omitempty"`
 }
 
 // Cgroup modes, as the shim detected them.

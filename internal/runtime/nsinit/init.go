@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 	"syscall"
+	"time"
 
 	"skiffd/internal/runtime/pty"
 	"skiffd/internal/runtime/spec"
@@ -25,18 +26,21 @@ const (
 // failure (after reporting the error to the shim), with the exit status to
 // use.
 func Init() int {
+	t0 := time.Now()
 	conn := NewConn(os.NewFile(SyncFD, "sync"))
 	var cfg InitConfig
 	if _, err := conn.Recv(&cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "skiffd init: %v\n", err)
 		return 1
 	}
-	err := runInit(conn, &cfg)
+	spans := map[string]int64{"init.config": int64(time.Since(t0))}
+	err := runInit(conn, &cfg, spans)
 	conn.Send(Message{Type: MsgError, Error: err.Error()}, nil)
 	return 1
 }
 
-func runInit(conn *Conn, cfg *InitConfig) error {
+func runInit(conn *Conn, cfg *InitConfig, spans map[string]int64) error {
+	t0 := time.Now()
 	s := cfg.Spec
 	if s == nil {
 		return errors.New("no spec")
@@ -52,6 +56,8 @@ func runInit(conn *Conn, cfg *InitConfig) error {
 	if err := prepareRoot(s, cfg); err != nil {
 		return err
 	}
+	spans["init.rootfs"] = int64(time.Since(t0))
+	t0 = time.Now()
 	if _, ok := s.HasNamespace(spec.UTSNamespace); ok {
 		if s.Hostname != "" {
 			if err := syscall.Sethostname([]byte(s.Hostname)); err != nil {
@@ -90,7 +96,8 @@ func runInit(conn *Conn, cfg *InitConfig) error {
 	if err := setOOMScoreAdj(p.OOMScoreAdj); err != nil {
 		return err
 	}
-	if err := conn.Send(Message{Type: MsgReady}, nil); err != nil {
+	spans["init.process"] = int64(time.Since(t0))
+	if err := conn.Send(Message{Type: MsgReady, Spans: spans}, nil); err != nil {
 		return err
 	}
 	var g Message

@@ -287,6 +287,9 @@ func (s *shim) startInit(t0 *time.Time) error {
 			return errors.New(m.Error)
 		case nsinit.MsgReady:
 			s.span("shim.init-setup", t0)
+			for name, d := range m.Spans {
+				s.spans[name] = d
+			}
 			if err := <-applied; err != nil {
 				return err
 			}
