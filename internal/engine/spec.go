@@ -99,11 +99,11 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 			var err error
 			switch {
 			case n.Type == spec.NetworkNamespace && strings.HasPrefix(hc.NetworkMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.NetworkMode, "net", "network")
+				n.Path, err = e.joinNamespace(c.ID, hc.NetworkMode, "net", "network")
 			case n.Type == spec.IPCNamespace && strings.HasPrefix(hc.IpcMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.IpcMode, "ipc", "IPC")
+				n.Path, err = e.joinNamespace(c.ID, hc.IpcMode, "ipc", "IPC")
 			case n.Type == spec.PIDNamespace && strings.HasPrefix(hc.PidMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.PidMode, "pid", "PID")
+				n.Path, err = e.joinNamespace(c.ID, hc.PidMode, "pid", "PID")
 			}
 			if err != nil {
 				return nil, err
