@@ -246,9 +246,9 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	case len(hc.VolumesFrom) > 0:
 		return no("HostConfig.VolumesFrom")
 	case hasPortBindings(hc.PortBindings):
-		return no("published ports (HostConfig.PortBindings): there is no bridge networking yet")
+		return errors.New("skiffd does not support published ports (HostConfig.PortBindings) yet: there is no bridge networking")
 	case hc.PublishAllPorts && len(cfg.ExposedPorts) > 0:
-		return no("published ports (HostConfig.PublishAllPorts): there is no bridge networking yet")
+		return errors.New("skiffd does not support published ports (HostConfig.PublishAllPorts) yet: there is no bridge networking")
 	case len(hc.Links) > 0:
 		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:

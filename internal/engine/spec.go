@@ -153,18 +153,20 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		}
 	}
 	s.Cgroup = &spec.Cgroup{Parent: r.CgroupParent, Resources: spec.Resources{
-		Memory:            r.Memory,
-		MemorySwap:        r.MemorySwap,
-		MemoryReservation: r.MemoryReservation,
-		NanoCPUs:          r.NanoCPUs,
-		CPUShares:         r.CPUShares,
-		CPUQuota:          r.CPUQuota,
-		CPUPeriod:         r.CPUPeriod,
-		CpusetCpus:        r.CpusetCpus,
-		CpusetMems:        r.CpusetMems,
-		BlkioWeight:       r.BlkioWeight,
-		MemorySwappiness:  r.MemorySwappiness,
-		OomKillDisable:    r.OomKillDisable != nil && *r.OomKillDisable,
+		Memory:             r.Memory,
+		MemorySwap:         r.MemorySwap,
+		MemoryReservation:  r.MemoryReservation,
+		NanoCPUs:           r.NanoCPUs,
+		CPUShares:          r.CPUShares,
+		CPUQuota:           r.CPUQuota,
+		CPUPeriod:          r.CPUPeriod,
+		CpusetCpus:         r.CpusetCpus,
+		CpusetMems:         r.CpusetMems,
+		CPURealtimePeriod:  r.CPURealtimePeriod,
+		CPURealtimeRuntime: r.CPURealtimeRuntime,
+		BlkioWeight:        r.BlkioWeight,
+		MemorySwappiness:   r.MemorySwappiness,
+		OomKillDisable:     r.OomKillDisable != nil && *r.OomKillDisable,
 	}}
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		s.Cgroup.Resources.PidsLimit = *r.PidsLimit
