@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,4 +250,54 @@ func TestCompatRealtimeCPU(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "cpu.rt_runtime_us")); strings.TrimSpace(string(b)) != "20000" {
 		t.Errorf("cpu.rt_runtime_us after docker update = %q, want 20000", b)
 	}
+}
+
+// TestCompatBindPropagation: a shared or slave bind propagation needs a
+// source whose mount propagates, as dockerd checks; on a shared source the
+// container sees what is mounted there later (issue 15, item 5). The test
+// makes its own mount point in a temp dir, private then shared.
+func TestCompatBindPropagation(t *testing.T) {
+	d := startWithBusybox(t)
+	dir := t.TempDir()
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind %s onto itself: %v", dir, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	if err := syscall.Mount("", dir, "", syscall.MS_PRIVATE, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ prop, want string }{
+		{"rshared", "path " + dir + " is mounted on " + dir + " but it is not a shared mount"},
+		{"rslave", "path " + dir + " is mounted on " + dir + " but it is not a shared or slave mount"},
+	} {
+		r := d.Docker(t, "run", "--rm", "-v", dir+":/x:"+tc.prop, "busybox", "true")
+		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("docker run -v %s:/x:%s on a private mount = %v, want %q", dir, tc.prop, r, tc.want)
+		}
+	}
+
+	if err := syscall.Mount("", dir, "", syscall.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "-v", dir+":/x:rslave", "busybox", "sleep", "600"))
+	if got := inspectField(t, d, id, "{{range .Mounts}}{{.Propagation}}{{end}}"); got != "rslave" {
+		t.Errorf("Mounts[0].Propagation = %q, want rslave", got)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(sub, syscall.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(sub, "f"), []byte("propagated"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(dockerOK(t, d, "exec", id, "cat", "/x/sub/f")); got != "propagated" {
+		t.Errorf("a mount made on the host after start reads %q in the container, want propagated", got)
+	}
+	dockerOK(t, d, "rm", "-f", id)
+	id = strings.TrimSpace(dockerOK(t, d, "run", "-d", "-v", dir+":/x:rshared", "busybox", "sleep", "600"))
+	dockerOK(t, d, "rm", "-f", id)
 }

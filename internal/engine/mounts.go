@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/mountinfo"
 	"skiffd/internal/runtime/spec"
 	"skiffd/internal/volume"
 )
@@ -94,14 +96,57 @@ func (e *Engine) startMounts(ctx context.Context, c *container.Container, rootfs
 			} else {
 				opts = append(opts, "ro")
 			}
-			prop := m.Propagation
-			if prop == "" {
-				prop = "rprivate"
+			prop, err := e.checkPropagation(m.Source, m.Propagation)
+			if err != nil {
+				unmount()
+				return nil, nil, err
 			}
 			out = append(out, spec.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: append(opts, prop)})
 		}
 	}
 	return out, unmount, nil
+}
+
+// checkPropagation refuses, as dockerd's WithMounts does at start, a
+// shared propagation on a source whose mount is not shared, and a slave
+// one on a source whose mount is neither shared nor slave: the mount
+// would not propagate what the client asked for. As in dockerd, a slave
+// propagation on a source inside the data root (or containing it) falls
+// back to private instead. It returns the propagation to use.
+func (e *Engine) checkPropagation(source, prop string) (string, error) {
+	switch prop {
+	case "", "private", "rprivate":
+		return "rprivate", nil
+	case "shared", "rshared", "slave", "rslave":
+	default:
+		return prop, nil
+	}
+	path, err := filepath.EvalSymlinks(source)
+	if err != nil {
+		return "", fmt.Errorf("resolve bind source %s: %w", source, err)
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	m, ok := mountinfo.Containing(mountinfo.Parse(string(b)), path)
+	if !ok {
+		return "", fmt.Errorf("could not find the mount of %s", source)
+	}
+	if prop == "shared" || prop == "rshared" {
+		if !m.Shared() {
+			return "", errdefs.InvalidParameter(fmt.Errorf("path %s is mounted on %s but it is not a shared mount", source, m.Point))
+		}
+		return prop, nil
+	}
+	if !m.Shared() && !m.Slave() {
+		root := e.opts.DataRoot
+		if strings.HasPrefix(source, root) || strings.HasPrefix(root, source) {
+			return "rprivate", nil
+		}
+		return "", errdefs.InvalidParameter(fmt.Errorf("path %s is mounted on %s but it is not a shared or slave mount", source, m.Point))
+	}
+	return prop, nil
 }
 
 func splitOptions(s string) []string {
