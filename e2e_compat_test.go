@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -300,4 +301,50 @@ func TestCompatBindPropagation(t *testing.T) {
 	dockerOK(t, d, "rm", "-f", id)
 	id = strings.TrimSpace(dockerOK(t, d, "run", "-d", "-v", dir+":/x:rshared", "busybox", "sleep", "600"))
 	dockerOK(t, d, "rm", "-f", id)
+}
+
+// TestCompatVolumesFrom: --volumes-from mounts every volume and bind of
+// the named container at the same paths, writable or not as :ro/:rw say,
+// and an unknown container is refused as dockerd does (issue 15, item 2).
+func TestCompatVolumesFrom(t *testing.T) {
+	d := startWithBusybox(t)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "g"), []byte("from-bind\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dockerOK(t, d, "run", "--name", "src", "-v", "/anon", "-v", "named:/data", "-v", host+":/bind", "busybox", "sh", "-c", "echo from-volume > /data/f; echo anon > /anon/a")
+	out := dockerOK(t, d, "run", "--rm", "--volumes-from", "src", "busybox", "cat", "/data/f", "/bind/g", "/anon/a")
+	if out != "from-volume\nfrom-bind\nanon\n" {
+		t.Errorf("--volumes-from src read %q", out)
+	}
+	r := d.Docker(t, "run", "--rm", "--volumes-from", "src:ro", "busybox", "touch", "/data/x")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "Read-only file system") {
+		t.Errorf("touch in a --volumes-from src:ro volume = %v, want a read-only file system", r)
+	}
+	dockerOK(t, d, "run", "--rm", "--volumes-from", "src:rw", "busybox", "touch", "/data/x")
+	// The container's own mounts win over the copied ones.
+	out = dockerOK(t, d, "run", "--rm", "--volumes-from", "src", "-v", "other:/data", "busybox", "ls", "/data")
+	if out != "" {
+		t.Errorf("/data with its own volume over --volumes-from lists %q, want empty", out)
+	}
+	// dockerd answers 404 (which makes the CLI try to pull the image
+	// first), so ask the API directly.
+	resp := d.Do(t, "POST", "/containers/create", strings.NewReader(`{"Image":"busybox","Cmd":["true"],"HostConfig":{"VolumesFrom":["nosuch"]}}`), http.Header{"Content-Type": {"application/json"}})
+	if resp.Status != http.StatusNotFound || !strings.Contains(resp.Body, "No such container: nosuch") {
+		t.Errorf("create with VolumesFrom [nosuch] = %d %s, want 404 No such container", resp.Status, resp.Body)
+	}
+	r = d.Docker(t, "create", "--volumes-from", "src:rx", "busybox", "true")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "invalid mode: rx") {
+		t.Errorf("--volumes-from src:rx = %v, want invalid mode", r)
+	}
+	out = dockerPy(t, d, `
+ctr = c.create_container('busybox', ['cat', '/data/f'], host_config=c.create_host_config(volumes_from=['src']))
+c.start(ctr)
+c.wait(ctr)
+print(c.logs(ctr).decode().strip())
+c.remove_container(ctr)
+`)
+	if out != "from-volume" {
+		t.Errorf("docker-py volumes_from=['src']: %q, want from-volume", out)
+	}
 }

@@ -243,8 +243,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	}
 	r := &hc.Resources
 	switch {
-	case len(hc.VolumesFrom) > 0:
-		return no("HostConfig.VolumesFrom")
 	case hasPortBindings(hc.PortBindings):
 		return errors.New("skiffd does not support published ports (HostConfig.PortBindings) yet: there is no bridge networking")
 	case hc.PublishAllPorts && len(cfg.ExposedPorts) > 0:
