@@ -348,3 +348,47 @@ c.remove_container(ctr)
 		t.Errorf("docker-py volumes_from=['src']: %q, want from-volume", out)
 	}
 }
+
+// TestCompatVolumeSubpath: --mount type=volume,volume-subpath=... mounts
+// the subdirectory (or file) of the volume, resolved inside the volume: a
+// link that points out of it is resolved within it instead (issue 15,
+// item 4).
+func TestCompatVolumeSubpath(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "run", "--rm", "-v", "vol:/v", "busybox", "sh", "-c",
+		"mkdir -p /v/sub/dir && echo inside > /v/sub/dir/f && ln -s / /v/sub/escape && ln -s ../../.. /v/sub/up")
+	mount := func(sub string) string { return "type=volume,src=vol,dst=/m,volume-subpath=" + sub }
+	if got := dockerOK(t, d, "run", "--rm", "--mount", mount("sub/dir"), "busybox", "cat", "/m/f"); got != "inside\n" {
+		t.Errorf("volume-subpath=sub/dir: /m/f = %q, want inside", got)
+	}
+	if got := dockerOK(t, d, "run", "--rm", "--mount", mount("sub/dir/f")+",readonly", "busybox", "cat", "/m"); got != "inside\n" {
+		t.Errorf("volume-subpath=sub/dir/f: /m = %q, want inside", got)
+	}
+	for _, link := range []string{"sub/escape", "sub/up"} {
+		if got := dockerOK(t, d, "run", "--rm", "--mount", mount(link), "busybox", "ls", "/m"); got != "sub\n" {
+			t.Errorf("volume-subpath=%s (a link out of the volume) lists %q, want the volume's root (sub)", link, got)
+		}
+	}
+	r := d.Docker(t, "run", "--rm", "--mount", mount("nope"), "busybox", "true")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "cannot access path") || !strings.Contains(r.Stderr, "no such file or directory") {
+		t.Errorf("volume-subpath=nope = %v, want cannot access path ... no such file or directory", r)
+	}
+	r = d.Docker(t, "run", "--rm", "--mount", mount("../x"), "busybox", "true")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "subpath must be a relative path within the volume") {
+		t.Errorf("volume-subpath=../x = %v, want dockerd's refusal", r)
+	}
+	// A running container keeps its subpath after the staging mount is
+	// gone, and nothing of it stays mounted on the host once it is removed.
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--mount", mount("sub/dir"), "busybox", "sleep", "600"))
+	if got := dockerOK(t, d, "exec", id, "cat", "/m/f"); got != "inside\n" {
+		t.Errorf("running container: /m/f = %q, want inside", got)
+	}
+	dockerOK(t, d, "rm", "-f", id)
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(b), id) && strings.Contains(string(b), "subpaths") {
+		t.Errorf("a subpath staging mount of %s is left on the host", id)
+	}
+	if got := dockerOK(t, d, "run", "--rm", "-v", "vol:/v", "busybox", "cat", "/v/sub/dir/f"); got != "inside\n" {
+		t.Errorf("the volume after the subpath containers: %q, want its file intact", got)
+	}
+}
