@@ -52,12 +52,15 @@ func parseSecurityOpt(opt string) (securityOpts, error) {
 	return so, fmt.Errorf("Invalid --security-opt: %q", opt)
 }
 
-// dockerdLogDrivers are the logging drivers dockerd has built in besides
-// json-file and none: skiffd knows their names, so that asking for one is
+// dockerdLogDriver tells whether name is one of the logging drivers
+// dockerd has built in besides json-file and none: asking for one is
 // refused as missing in skiffd rather than as a typo.
-var dockerdLogDrivers = map[string]bool{
-	"awslogs": true, "etwlogs": true, "fluentd": true, "gcplogs": true, "gelf": true,
-	"journald": true, "local": true, "logentries": true, "splunk": true, "syslog": true,
+func dockerdLogDriver(name string) bool {
+	switch name {
+	case "awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald", "local", "logentries", "splunk", "syslog":
+		return true
+	}
+	return false
 }
 
 // logRotation checks a log config as dockerd's ValidateLogOpts and the
@@ -70,7 +73,7 @@ func logRotation(lc types.LogConfig) (maxSize int64, maxFiles int, err error) {
 	case lc.Type == "none":
 		return 0, 1, nil
 	case lc.Type == "json-file":
-	case dockerdLogDrivers[lc.Type]:
+	case dockerdLogDriver(lc.Type):
 		return 0, 0, fmt.Errorf("skiffd does not support the %s logging driver (HostConfig.LogConfig)", lc.Type)
 	default:
 		return 0, 0, fmt.Errorf("logger: no log driver named '%s' is registered", lc.Type)
