@@ -74,7 +74,7 @@ func logRotation(lc types.LogConfig) (maxSize int64, maxFiles int, err error) {
 		return 0, 1, nil
 	case lc.Type == "json-file":
 	case dockerdLogDriver(lc.Type):
-		return 0, 0, fmt.Errorf("skiffd does not support the %s logging driver (HostConfig.LogConfig)", lc.Type)
+		return 0, 0, fmt.Errorf("skiffd does not support the %s logging driver yet (HostConfig.LogConfig)", lc.Type)
 	default:
 		return 0, 0, fmt.Errorf("logger: no log driver named '%s' is registered", lc.Type)
 	}

@@ -22,7 +22,6 @@ const (
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
 	"WARNING: skiffd has no bridge networking yet: containers of the default network get their own network namespace with loopback only, and ports cannot be published",
-	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
 	"WARNING: skiffd has no user-defined networks yet: the network endpoints answer 501",
 	"WARNING: skiffd does not apply per-device block I/O limits yet: create and update refuse them where the host could enforce them",
 }
