@@ -74,7 +74,9 @@ func fillUp(t *testing.T, path string) {
 func TestCLIContainerRecordsDiskFull(t *testing.T) {
 	dataRoot := mountSmallTmpfs(t, "64m")
 	sigDir := t.TempDir()
-	d := skifftest.StartWith(t, skifftest.Options{DataRoot: dataRoot})
+	// Without bridge networking: a start would otherwise fail earlier, at
+	// its address allocation's write, and this test is about the record.
+	d := skifftest.StartWith(t, skifftest.Options{DataRoot: dataRoot, Args: []string{"--bridge=none"}})
 	importBusybox(t, d)
 	removeAllAtEnd(t, d)
 	dockerOK(t, d, "create", "--name", "ca", "--label", "gen=1", "--cpu-shares", "512", "busybox", "true")

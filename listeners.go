@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"skiffd/internal/config"
+	"skiffd/internal/policy"
 )
 
 // The default TCP ports, IANA-registered for Docker: plain and TLS.
@@ -36,12 +37,29 @@ const (
 type listenAddr struct {
 	Proto string // unix, tcp or fd
 	Addr  string // a socket path, a host:port for net.Listen, or an fd number ("" for all)
+	// Options is the listener's policy in canonical query form ("mode=ro",
+	// "allow=containers:read,ping"); "" serves everything. See
+	// internal/policy.
+	Options string
 }
 
 // String formats the address as -H takes it, so that parseHost(a.String())
 // gives a back.
 func (a listenAddr) String() string {
-	return a.Proto + "://" + a.Addr
+	if a.Options != "" {
+		return a.Key() + "?" + a.Options
+	}
+	return a.Key()
+}
+
+// Key is the address without its options: what is opened, and how a
+// reload names the listener whose policy it changes.
+func (a listenAddr) Key() string { return a.Proto + "://" + a.Addr }
+
+// Policy is the listener's parsed policy.
+func (a listenAddr) Policy() policy.Policy {
+	p, _ := policy.Parse(a.Options) // valid: parseHost checked it
+	return p
 }
 
 // parseHost parses one -H value the way dockerd does, with dockerd's error
@@ -58,7 +76,21 @@ func (a listenAddr) String() string {
 // Unlike dockerd, port 0 (any free port) is accepted, which tests rely on,
 // and ports above 65535 are refused here rather than at listen time.
 func parseHost(val string, tlsEnabled bool) (listenAddr, error) {
-	host := strings.TrimSpace(val)
+	host, query, hasQuery := strings.Cut(strings.TrimSpace(val), "?")
+	a, err := parseHostAddr(host, tlsEnabled)
+	if err != nil || !hasQuery {
+		return a, err
+	}
+	p, err := policy.Parse(query)
+	if err != nil {
+		return listenAddr{}, fmt.Errorf("invalid bind address (%s): %w", val, err)
+	}
+	a.Options = p.String()
+	return a, nil
+}
+
+// parseHostAddr parses an -H value without its ?options.
+func parseHostAddr(host string, tlsEnabled bool) (listenAddr, error) {
 	if host == "" {
 		if tlsEnabled {
 			return listenAddr{Proto: "tcp", Addr: net.JoinHostPort(defaultHTTPHost, defaultTLSHTTPPort)}, nil
@@ -163,16 +195,19 @@ func openListeners(cfg *config.Config, tlsConfig *tls.Config, getenv func(string
 		hosts = []string{""}
 	}
 	var addrs []listenAddr
-	seen := make(map[listenAddr]bool)
+	seen := make(map[string]listenAddr)
 	for _, h := range hosts {
 		a, err := parseHost(h, cfg.TLS)
 		if err != nil {
 			return nil, err
 		}
-		if seen[a] {
+		if prev, ok := seen[a.Key()]; ok {
+			if prev.Options != a.Options {
+				return nil, fmt.Errorf("conflicting options for listener %s: %q and %q", a.Key(), prev.Options, a.Options)
+			}
 			continue
 		}
-		seen[a] = true
+		seen[a.Key()] = a
 		if a.Proto == "tcp" {
 			if err := checkTCPSecurity(a.String(), a.Addr, cfg, tlsConfig, logger); err != nil {
 				return nil, err
@@ -205,7 +240,7 @@ func openListeners(cfg *config.Config, tlsConfig *tls.Config, getenv func(string
 			}
 			// Report the bound address, which differs from the asked one
 			// for port 0.
-			bound := listenAddr{Proto: "tcp", Addr: l.Addr().String()}
+			bound := listenAddr{Proto: "tcp", Addr: l.Addr().String(), Options: a.Options}
 			if tlsConfig != nil {
 				l = tls.NewListener(l, tlsConfig)
 			}
@@ -217,6 +252,7 @@ func openListeners(cfg *config.Config, tlsConfig *tls.Config, getenv func(string
 				if tlsConfig != nil {
 					l = tls.NewListener(l, tlsConfig)
 				}
+				fl.Addr.Options = a.Options
 				opened = append(opened, apiListener{Listener: l, Addr: fl.Addr})
 			}
 			if err != nil {
@@ -505,6 +541,28 @@ func (act *activation) take(addr string) ([]fdListener, error) {
 			return out, fmt.Errorf("failed to listen on systemd activated file: fd %d: %w", fd, err)
 		}
 		out = append(out, fdListener{Listener: l, Addr: listenAddr{Proto: "fd", Addr: strconv.Itoa(fd)}})
+	}
+	return out, nil
+}
+
+// listenerPolicies is the policy each -H address of cfg asks for, by
+// listener key, for a reload. fd:// sockets keep the policy they started
+// with: their addresses are known only once opened.
+func listenerPolicies(cfg *config.Config) (map[string]policy.Policy, error) {
+	hosts := cfg.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{""}
+	}
+	out := map[string]policy.Policy{}
+	for _, h := range hosts {
+		a, err := parseHost(h, cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		if a.Proto == "fd" {
+			continue
+		}
+		out[a.Key()] = a.Policy()
 	}
 	return out, nil
 }

@@ -33,42 +33,51 @@ func TestParseHost(t *testing.T) {
 		tls  bool
 		want listenAddr
 	}{
-		{"", false, listenAddr{"unix", "/var/run/skiffd.sock"}},
-		{"  ", false, listenAddr{"unix", "/var/run/skiffd.sock"}},
-		{"", true, listenAddr{"tcp", "localhost:2376"}},
-		{"unix://", false, listenAddr{"unix", "/var/run/skiffd.sock"}},
-		{"unix://", true, listenAddr{"unix", "/var/run/skiffd.sock"}},
-		{"unix:///run/s.sock", false, listenAddr{"unix", "/run/s.sock"}},
-		{"unix://path/to/socket", false, listenAddr{"unix", "path/to/socket"}},
-		{" unix:///run/s.sock\n", false, listenAddr{"unix", "/run/s.sock"}},
-		{"tcp://", false, listenAddr{"tcp", "localhost:2375"}},
-		{"tcp://:", false, listenAddr{"tcp", "localhost:2375"}},
-		{"tcp://:5555", false, listenAddr{"tcp", "localhost:5555"}},
-		{"tcp://host:", false, listenAddr{"tcp", "host:2375"}},
-		{"tcp://0.0.0.0", false, listenAddr{"tcp", "0.0.0.0:2375"}},
+		{"", false, listenAddr{"unix", "/var/run/skiffd.sock", ""}},
+		{"  ", false, listenAddr{"unix", "/var/run/skiffd.sock", ""}},
+		{"", true, listenAddr{"tcp", "localhost:2376", ""}},
+		{"unix://", false, listenAddr{"unix", "/var/run/skiffd.sock", ""}},
+		{"unix://", true, listenAddr{"unix", "/var/run/skiffd.sock", ""}},
+		{"unix:///run/s.sock", false, listenAddr{"unix", "/run/s.sock", ""}},
+		{"unix://path/to/socket", false, listenAddr{"unix", "path/to/socket", ""}},
+		{" unix:///run/s.sock\n", false, listenAddr{"unix", "/run/s.sock", ""}},
+		{"tcp://", false, listenAddr{"tcp", "localhost:2375", ""}},
+		{"tcp://:", false, listenAddr{"tcp", "localhost:2375", ""}},
+		{"tcp://:5555", false, listenAddr{"tcp", "localhost:5555", ""}},
+		{"tcp://host:", false, listenAddr{"tcp", "host:2375", ""}},
+		{"tcp://0.0.0.0", false, listenAddr{"tcp", "0.0.0.0:2375", ""}},
 		// As in dockerd, only the fully defaulted address moves to 2376.
-		{"tcp://0.0.0.0", true, listenAddr{"tcp", "0.0.0.0:2375"}},
-		{"tcp://", true, listenAddr{"tcp", "localhost:2375"}},
-		{"tcp://0.0.0.0:5555", false, listenAddr{"tcp", "0.0.0.0:5555"}},
-		{"tcp://127.0.0.1:0", false, listenAddr{"tcp", "127.0.0.1:0"}},
-		{"tcp://192.168:5555", false, listenAddr{"tcp", "192.168:5555"}},
-		{"tcp://docker.com:5555", false, listenAddr{"tcp", "docker.com:5555"}},
-		{"tcp://[::1]", false, listenAddr{"tcp", "[::1]:2375"}},
-		{"tcp://[::1]:", false, listenAddr{"tcp", "[::1]:2375"}},
-		{"tcp://[::1]:2375", false, listenAddr{"tcp", "[::1]:2375"}},
-		{"tcp://[::]:2376", true, listenAddr{"tcp", "[::]:2376"}},
-		{"tcp://[0:0:0:0:0:0:0:1]:5555", false, listenAddr{"tcp", "[0:0:0:0:0:0:0:1]:5555"}},
-		{":", false, listenAddr{"tcp", "localhost:2375"}},
-		{":5555", false, listenAddr{"tcp", "localhost:5555"}},
-		{"0.0.0.1", false, listenAddr{"tcp", "0.0.0.1:2375"}},
-		{"0.0.0.1:", false, listenAddr{"tcp", "0.0.0.1:2375"}},
-		{"0.0.0.1:5555", false, listenAddr{"tcp", "0.0.0.1:5555"}},
-		{"[::1]:5555", false, listenAddr{"tcp", "[::1]:5555"}},
-		{"localhost", false, listenAddr{"tcp", "localhost:2375"}},
-		{"localhost:5555", false, listenAddr{"tcp", "localhost:5555"}},
-		{"fd://", false, listenAddr{"fd", ""}},
-		{"fd://3", false, listenAddr{"fd", "3"}},
-		{"fd://something", false, listenAddr{"fd", "something"}},
+		{"tcp://0.0.0.0", true, listenAddr{"tcp", "0.0.0.0:2375", ""}},
+		{"tcp://", true, listenAddr{"tcp", "localhost:2375", ""}},
+		{"tcp://0.0.0.0:5555", false, listenAddr{"tcp", "0.0.0.0:5555", ""}},
+		{"tcp://127.0.0.1:0", false, listenAddr{"tcp", "127.0.0.1:0", ""}},
+		{"tcp://192.168:5555", false, listenAddr{"tcp", "192.168:5555", ""}},
+		{"tcp://docker.com:5555", false, listenAddr{"tcp", "docker.com:5555", ""}},
+		{"tcp://[::1]", false, listenAddr{"tcp", "[::1]:2375", ""}},
+		{"tcp://[::1]:", false, listenAddr{"tcp", "[::1]:2375", ""}},
+		{"tcp://[::1]:2375", false, listenAddr{"tcp", "[::1]:2375", ""}},
+		{"tcp://[::]:2376", true, listenAddr{"tcp", "[::]:2376", ""}},
+		{"tcp://[0:0:0:0:0:0:0:1]:5555", false, listenAddr{"tcp", "[0:0:0:0:0:0:0:1]:5555", ""}},
+		{":", false, listenAddr{"tcp", "localhost:2375", ""}},
+		{":5555", false, listenAddr{"tcp", "localhost:5555", ""}},
+		{"0.0.0.1", false, listenAddr{"tcp", "0.0.0.1:2375", ""}},
+		{"0.0.0.1:", false, listenAddr{"tcp", "0.0.0.1:2375", ""}},
+		{"0.0.0.1:5555", false, listenAddr{"tcp", "0.0.0.1:5555", ""}},
+		{"[::1]:5555", false, listenAddr{"tcp", "[::1]:5555", ""}},
+		{"localhost", false, listenAddr{"tcp", "localhost:2375", ""}},
+		{"localhost:5555", false, listenAddr{"tcp", "localhost:5555", ""}},
+		{"fd://", false, listenAddr{"fd", "", ""}},
+		{"fd://3", false, listenAddr{"fd", "3", ""}},
+		{"fd://something", false, listenAddr{"fd", "something", ""}},
+		// Listener policies (issue 12): options after "?", kept canonical.
+		{"unix:///run/ro.sock?mode=ro", false, listenAddr{"unix", "/run/ro.sock", "mode=ro"}},
+		{"unix:///run/rw.sock?mode=rw", false, listenAddr{"unix", "/run/rw.sock", ""}},
+		{"unix:///run/a.sock?allow=ping,containers:read,ping", false, listenAddr{"unix", "/run/a.sock", "allow=containers:read,ping"}},
+		{"unix:///run/a.sock?mode=ro&allow=events", false, listenAddr{"unix", "/run/a.sock", "allow=events&mode=ro"}},
+		{"unix://?mode=ro", false, listenAddr{"unix", "/var/run/skiffd.sock", "mode=ro"}},
+		{"tcp://127.0.0.1:2375?allow=ping", false, listenAddr{"tcp", "127.0.0.1:2375", "allow=ping"}},
+		{":5555?mode=ro", false, listenAddr{"tcp", "localhost:5555", "mode=ro"}},
+		{"fd://3?mode=ro", false, listenAddr{"fd", "3", "mode=ro"}},
 	}
 	for _, tt := range valid {
 		t.Run(fmt.Sprintf("%q tls=%v", tt.in, tt.tls), func(t *testing.T) {
@@ -82,28 +91,33 @@ func TestParseHost(t *testing.T) {
 	// The messages are dockerd's (moby daemon/pkg/opts/hosts_test.go),
 	// except where skiffd is stricter (ports above 65535, escapes).
 	invalid := map[string]string{
-		"something with spaces":         `invalid bind address (something with spaces): parse "tcp://something with spaces": invalid character " " in host name`,
-		"://":                           `invalid bind address (://): unsupported proto ''`,
-		"unknown://":                    `invalid bind address (unknown://): unsupported proto 'unknown'`,
-		"udp://127.0.0.1:5555":          `invalid bind address (udp://127.0.0.1:5555): unsupported proto 'udp'`,
-		"npipe://":                      `invalid bind address (npipe://): unsupported proto 'npipe'`,
-		"TCP://127.0.0.1":               `invalid bind address (TCP://127.0.0.1): unsupported proto 'TCP'`,
-		"tcp://:port":                   `invalid bind address (tcp://:port): parse "tcp://:port": invalid port ":port" after host`,
-		"tcp://invalid:port":            `invalid bind address (tcp://invalid:port): parse "tcp://invalid:port": invalid port ":port" after host`,
-		"tcp:a.b.c.d":                   `invalid bind address (tcp:a.b.c.d): parse "tcp://tcp:a.b.c.d": invalid port ":a.b.c.d" after host`,
-		"tcp://:5555/":                  `invalid bind address (tcp://:5555/): should not contain a path element`,
-		"tcp://0.0.0.0:5555/p":          `invalid bind address (tcp://0.0.0.0:5555/p): should not contain a path element`,
-		"tcp://[::1]:/":                 `invalid bind address (tcp://[::1]:/): should not contain a path element`,
-		" tcp://:5555/path ":            `invalid bind address (tcp://:5555/path): should not contain a path element`,
-		"localhost:5555/path":           `invalid bind address (localhost:5555/path): should not contain a path element`,
-		"tcp://unix:///run/docker.sock": `invalid bind address (tcp://unix:///run/docker.sock): should not contain a path element`,
-		"unix://tcp://127.0.0.1":        `invalid bind address (unix://tcp://127.0.0.1): invalid unix address: tcp://127.0.0.1`,
-		"unix://unix://tcp://127.0.0.1": `invalid bind address (unix://unix://tcp://127.0.0.1): invalid unix address: unix://tcp://127.0.0.1`,
-		"tcp://0.0.0.0:65536":           `invalid bind address (tcp://0.0.0.0:65536): invalid port: 65536`,
-		"tcp://0.0.0.0:1234567890":      `invalid bind address (tcp://0.0.0.0:1234567890): invalid port: 1234567890`,
-		"tcp://[fe80::1%25eth0]:2375":   `invalid bind address (tcp://[fe80::1%25eth0]:2375): invalid host: [fe80::1%eth0]:2375`,
-		"tcp://a:b:1":                   `invalid bind address (tcp://a:b:1): invalid host: a:b:1`,
-		"]":                             `invalid bind address (]): invalid host: ]`,
+		"something with spaces":               `invalid bind address (something with spaces): parse "tcp://something with spaces": invalid character " " in host name`,
+		"://":                                 `invalid bind address (://): unsupported proto ''`,
+		"unknown://":                          `invalid bind address (unknown://): unsupported proto 'unknown'`,
+		"udp://127.0.0.1:5555":                `invalid bind address (udp://127.0.0.1:5555): unsupported proto 'udp'`,
+		"npipe://":                            `invalid bind address (npipe://): unsupported proto 'npipe'`,
+		"TCP://127.0.0.1":                     `invalid bind address (TCP://127.0.0.1): unsupported proto 'TCP'`,
+		"tcp://:port":                         `invalid bind address (tcp://:port): parse "tcp://:port": invalid port ":port" after host`,
+		"tcp://invalid:port":                  `invalid bind address (tcp://invalid:port): parse "tcp://invalid:port": invalid port ":port" after host`,
+		"tcp:a.b.c.d":                         `invalid bind address (tcp:a.b.c.d): parse "tcp://tcp:a.b.c.d": invalid port ":a.b.c.d" after host`,
+		"tcp://:5555/":                        `invalid bind address (tcp://:5555/): should not contain a path element`,
+		"tcp://0.0.0.0:5555/p":                `invalid bind address (tcp://0.0.0.0:5555/p): should not contain a path element`,
+		"tcp://[::1]:/":                       `invalid bind address (tcp://[::1]:/): should not contain a path element`,
+		" tcp://:5555/path ":                  `invalid bind address (tcp://:5555/path): should not contain a path element`,
+		"localhost:5555/path":                 `invalid bind address (localhost:5555/path): should not contain a path element`,
+		"tcp://unix:///run/docker.sock":       `invalid bind address (tcp://unix:///run/docker.sock): should not contain a path element`,
+		"unix://tcp://127.0.0.1":              `invalid bind address (unix://tcp://127.0.0.1): invalid unix address: tcp://127.0.0.1`,
+		"unix://unix://tcp://127.0.0.1":       `invalid bind address (unix://unix://tcp://127.0.0.1): invalid unix address: unix://tcp://127.0.0.1`,
+		"tcp://0.0.0.0:65536":                 `invalid bind address (tcp://0.0.0.0:65536): invalid port: 65536`,
+		"tcp://0.0.0.0:1234567890":            `invalid bind address (tcp://0.0.0.0:1234567890): invalid port: 1234567890`,
+		"tcp://[fe80::1%25eth0]:2375":         `invalid bind address (tcp://[fe80::1%25eth0]:2375): invalid host: [fe80::1%eth0]:2375`,
+		"tcp://a:b:1":                         `invalid bind address (tcp://a:b:1): invalid host: a:b:1`,
+		"]":                                   `invalid bind address (]): invalid host: ]`,
+		"unix:///r.sock?mode=wo":              `invalid bind address (unix:///r.sock?mode=wo): invalid listener options "mode=wo": mode must be ro or rw`,
+		"unix:///r.sock?allow=contaners:read": `invalid bind address (unix:///r.sock?allow=contaners:read): invalid listener options "allow=contaners:read": unknown route group "contaners:read" (known: auth,build,containers:attach,containers:copy,containers:logs,containers:read,containers:write,events,exec,images:read,images:save,images:write,networks:read,networks:write,ping,plugins:read,plugins:write,swarm,system:read,volumes:read,volumes:write)`,
+		"unix:///r.sock?allow=":               `invalid bind address (unix:///r.sock?allow=): invalid listener options "allow=": unknown route group "" (known: auth,build,containers:attach,containers:copy,containers:logs,containers:read,containers:write,events,exec,images:read,images:save,images:write,networks:read,networks:write,ping,plugins:read,plugins:write,swarm,system:read,volumes:read,volumes:write)`,
+		"unix:///r.sock?ro":                   `invalid bind address (unix:///r.sock?ro): invalid listener options "ro": unknown option "ro" (mode, allow)`,
+		"tcp://:1?mode=ro&mode=rw":            `invalid bind address (tcp://:1?mode=ro&mode=rw): invalid listener options "mode=ro&mode=rw": mode given more than once`,
 	}
 	for in, want := range invalid {
 		t.Run(fmt.Sprintf("%q", in), func(t *testing.T) {
@@ -263,7 +277,7 @@ func TestUnixSocketModeAndGroup(t *testing.T) {
 			if err != nil {
 				t.Fatalf("openListeners(%v): %v", cfg.Hosts, err)
 			}
-			if len(ls) != 1 || ls[0].Addr != (listenAddr{"unix", path}) {
+			if len(ls) != 1 || ls[0].Addr != (listenAddr{"unix", path, ""}) {
 				t.Fatalf("openListeners(%v) = %v, want one unix listener on %s", cfg.Hosts, ls, path)
 			}
 			mode, st := statSocket(t, path)
@@ -411,7 +425,7 @@ func TestUnixAndTCPTogether(t *testing.T) {
 	if len(ls) != 2 {
 		t.Fatalf("openListeners(%q) gave %d listeners, want 2 (duplicates dropped)", cfg.Hosts, len(ls))
 	}
-	if ls[0].Addr != (listenAddr{"unix", path}) || ls[1].Addr.Proto != "tcp" {
+	if ls[0].Addr != (listenAddr{"unix", path, ""}) || ls[1].Addr.Proto != "tcp" {
 		t.Fatalf("listeners = %v, %v; want unix then tcp", ls[0].Addr, ls[1].Addr)
 	}
 	if ls[1].Addr.Addr != ls[1].Listener.Addr().String() || strings.HasSuffix(ls[1].Addr.Addr, ":0") {
@@ -615,7 +629,7 @@ func TestActivation(t *testing.T) {
 	// fd://N takes exactly N ...
 	second := strconv.Itoa(first + 1)
 	ls, err := act.take(second)
-	if err != nil || len(ls) != 1 || ls[0].Addr != (listenAddr{"fd", second}) {
+	if err != nil || len(ls) != 1 || ls[0].Addr != (listenAddr{"fd", second, ""}) {
 		t.Fatalf("take(%q) = %v, %v; want one listener", second, ls, err)
 	}
 	defer ls[0].Close()
@@ -714,13 +728,13 @@ func TestSocketActivationChild(t *testing.T) {
 		fd   string
 		addr string
 	}{{"4", addrs[1]}, {"3", addrs[0]}} {
-		if ls[i].Addr != (listenAddr{"fd", want.fd}) || ls[i].Listener.Addr().String() != want.addr {
+		if ls[i].Addr != (listenAddr{"fd", want.fd, ""}) || ls[i].Listener.Addr().String() != want.addr {
 			t.Errorf("listener %d = %v on %v, want fd://%s on %s", i, ls[i].Addr, ls[i].Listener.Addr(), want.fd, want.addr)
 		}
 	}
 	serve(t, ls)
 	for _, l := range ls {
-		if body, err := get(t, listenAddr{"tcp", l.Listener.Addr().String()}); err != nil || body != "ok" {
+		if body, err := get(t, listenAddr{"tcp", l.Listener.Addr().String(), ""}); err != nil || body != "ok" {
 			t.Errorf("GET over %v = %q, %v; want ok", l.Addr, body, err)
 		}
 	}
@@ -904,7 +918,7 @@ func TestSocketActivationTCPSecurityChild(t *testing.T) {
 		if err != nil {
 			t.Fatalf("openListeners(%q): %v", cfg.Hosts, err)
 		}
-		if len(ls) != 2 || ls[1].Addr != (listenAddr{"fd", "3"}) {
+		if len(ls) != 2 || ls[1].Addr != (listenAddr{"fd", "3", ""}) {
 			t.Fatalf("openListeners(%q) = %v, want the unix socket and fd://3", cfg.Hosts, ls)
 		}
 		if tt.wantLog != "" && !strings.Contains(logs.String(), tt.wantLog) {

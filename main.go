@@ -15,10 +15,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,12 +31,16 @@ import (
 	"skiffd/internal/api/exec"
 	"skiffd/internal/api/image"
 	"skiffd/internal/api/system"
+	"skiffd/internal/api/types"
 	"skiffd/internal/api/volume"
+	"skiffd/internal/audit"
 	"skiffd/internal/config"
 	"skiffd/internal/distribution"
 	"skiffd/internal/engine"
+	"skiffd/internal/metrics"
 	"skiffd/internal/pidfile"
 	"skiffd/internal/runtime/roles"
+	"skiffd/internal/sdnotify"
 )
 
 // skiffdVersion is this release. Clients see it as build metadata on the
@@ -82,7 +91,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stdout, "skiffd version %s (Docker Engine API %s), build %s\n", skiffdVersion, apiVersion, build.GitCommit)
 		return nil
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	level := new(slog.LevelVar) // SIGHUP may change it
+	level.Set(cfg.SlogLevel())
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	notify := sdnotify.New(getenv)
 
 	if err := os.MkdirAll(cfg.DataRoot, 0o711); err != nil {
 		return fmt.Errorf("create data root: %w", err)
@@ -102,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
+	tlsReload, tlsConfig := newTLSReloader(tlsConfig)
 	eng, err := engine.New(ctx, engine.Options{
 		DataRoot:        cfg.DataRoot,
 		ExecRoot:        cfg.ExecRoot,
@@ -111,6 +124,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Build:           build,
 		LiveRestore:     cfg.LiveRestore,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Network: engine.NetworkOptions{
+			Bridge: cfg.Bridge, BIP: cfg.BIP, FixedCIDR: cfg.FixedCIDR, MTU: cfg.MTU,
+			IPTables: cfg.IPTables, NFTable: cfg.NFTable, IPForward: cfg.IPForward,
+			ReservedTCP: daemonTCPPorts(cfg.Hosts),
+		},
 		Registry: distribution.Config{
 			Mirrors:            cfg.RegistryMirrors,
 			InsecureRegistries: cfg.InsecureRegistries,
@@ -123,12 +141,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer eng.Close()
 
+	obs := &observer{}
+	obs.labels.Store(&cfg.Labels)
+	auditLog, err := openAudit(cfg, eng, logger)
+	if err != nil {
+		return err
+	}
+	if auditLog != nil {
+		obs.audit.Store(auditLog)
+		defer auditLog.Close()
+	}
+	if cfg.MetricsAddr != "" {
+		obs.metrics = metrics.New()
+		obs.registerCollectors(eng)
+		if _, err := serveMetrics(ctx, cfg.MetricsAddr, obs.metrics, logger); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	cors := new(atomic.Pointer[string])
+	cors.Store(&cfg.CORSHeaders)
+
+	chain, err := authzChain(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { chain.Close() }()
 	listeners, err := openListeners(cfg, tlsConfig, getenv, logger)
 	if err != nil {
 		return err
 	}
+	var addrs []listenAddr
+	for _, l := range listeners {
+		addrs = append(addrs, l.Addr)
+	}
 	mux := newRouter(backends{
-		System: eng, Events: eng, Image: eng, Commit: eng, Volume: eng, Registry: eng,
+		System: infoBackend{Backend: eng, o: obs}, Events: eng, Image: eng, Commit: eng, Volume: eng, Registry: eng, Network: eng,
 		Container: eng, Archive: eng, Exec: eng,
 	}, logger)
 	srv := &apiServer{
@@ -136,11 +183,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			Logger:       logger,
 			ServerHeader: "Docker/" + engineVersion + " (" + runtime.GOOS + ")",
 			Experimental: cfg.Experimental,
-			CORSOrigin:   cfg.CORSHeaders,
+			CORS:         cors,
+			Observe:      obs.middlewareIfUsed(),
 		}),
-		logger: logger,
-		grace:  shutdownGrace,
+		logger:      logger,
+		grace:       shutdownGrace,
+		connContext: obs.connContext,
+		onReady:     func() { notify.Send(sdnotify.Ready) },
+		onStop:      func() { notify.Send(sdnotify.Stopping) },
+		guards:      newGuards(logger, chain, cfg.MaxStreams, addrs),
 	}
+	rl := &reloader{args: args, getenv: getenv, logger: logger, level: level, tls: tlsReload,
+		cors: cors, obs: obs, eng: eng, notify: notify}
+	// Parts that own reloadable settings register here before watch.
+	rl.addHook(reloadHook{Name: "authorization and listener policies", Prepare: func(c *config.Config) (func(), error) {
+		policies, err := listenerPolicies(c)
+		if err != nil {
+			return nil, err
+		}
+		// A reload changes the policies of listening addresses only, as
+		// dockerd reloads no hosts; an address that is not listening (a
+		// new one, or port 0 bound to another) keeps what it started with.
+		for k := range policies {
+			if !srv.guards.listening(k) {
+				logger.Warn("reload: listener policy not applied: the address is not listening; a restart opens it", "addr", k)
+				delete(policies, k)
+			}
+		}
+		chain, err := authzChain(c, logger)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			if err := srv.guards.Reload(chain, c.MaxStreams, policies); err != nil {
+				logger.Error("reload of listener policies failed", "error", err)
+			}
+		}, nil
+	}})
+	rl.addHook(reloadHook{Name: "registry mirrors and insecure registries", Prepare: func(c *config.Config) (func(), error) {
+		return eng.PrepareRegistryReload(c.RegistryMirrors, c.InsecureRegistries)
+	}})
+	rl.watch(ctx)
 	logger.Info("skiffd started", "version", skiffdVersion, "api", apiVersion, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
 	err = srv.serve(ctx, listeners)
 	// The API is closed: stop the containers unless live restore keeps
@@ -176,4 +259,245 @@ func readBuildInfo() engine.BuildInfo {
 		}
 	}
 	return b
+}
+
+// reloadHook reloads one part of the daemon on SIGHUP. Prepare validates
+// the new configuration and returns a commit that applies it; it must not
+// change anything itself, so that one invalid part keeps every part as it
+// was. Issue 12 item 6.
+type reloadHook struct {
+	Name    string
+	Prepare func(cfg *config.Config) (commit func(), err error)
+}
+
+// reloader re-reads daemon.json on SIGHUP, as dockerd does: the command
+// line stays what it was, the file is read again, and what can change
+// without a restart changes: log level, TLS certificates (new connections
+// get the new ones; established connections keep theirs), the CORS origin,
+// labels, plus whatever the hooks own.
+//
+// Hooks (see addHook) reload the rest: authorization plugins and listener
+// policies, registry mirrors and insecure registries, each with a Prepare
+// that validates and a commit that swaps.
+type reloader struct {
+	args   []string
+	getenv func(string) string
+	logger *slog.Logger
+	level  *slog.LevelVar
+	tls    *tlsReloader // nil without TLS
+	cors   *atomic.Pointer[string]
+	obs    *observer
+	eng    interface {
+		LogDaemonEvent(action string, attrs map[string]string)
+	}
+	notify *sdnotify.Notifier
+	hooks  []reloadHook
+}
+
+// addHook registers h; call before watch.
+func (rl *reloader) addHook(h reloadHook) { rl.hooks = append(rl.hooks, h) }
+
+// watch reloads on every SIGHUP until ctx ends.
+func (rl *reloader) watch(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				rl.reload()
+			}
+		}
+	}()
+}
+
+// reload applies the configuration now on disk, or nothing: an invalid
+// file, certificate or hook refusal is logged and the old configuration
+// stays whole.
+func (rl *reloader) reload() {
+	rl.notify.Send(sdnotify.Reloading())
+	defer rl.notify.Send(sdnotify.Ready)
+	if err := rl.apply(); err != nil {
+		rl.logger.Error("reload failed, keeping the old configuration", "error", err)
+		return
+	}
+}
+
+func (rl *reloader) apply() error {
+	cfg, err := config.Parse(rl.args, rl.getenv, io.Discard)
+	if err != nil {
+		return err
+	}
+	var commits []func()
+	if rl.tls != nil {
+		if !cfg.TLS && !cfg.TLSVerify {
+			return fmt.Errorf("TLS cannot be turned off by a reload")
+		}
+		tc, err := serverTLSConfig(cfg)
+		if err != nil {
+			return err
+		}
+		commits = append(commits, func() { rl.tls.cur.Store(tc) })
+	}
+	for _, h := range rl.hooks {
+		commit, err := h.Prepare(cfg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.Name, err)
+		}
+		if commit != nil {
+			commits = append(commits, commit)
+		}
+	}
+	for _, c := range commits {
+		c()
+	}
+	rl.level.Set(cfg.SlogLevel())
+	cors := cfg.CORSHeaders
+	rl.cors.Store(&cors)
+	labels := cfg.Labels
+	rl.obs.labels.Store(&labels)
+	rl.logger.Info("reloaded configuration", "log-level", cfg.LogLevel, "debug", cfg.Debug, "labels", labels, "api-cors-header", cors)
+	rl.eng.LogDaemonEvent("reload", map[string]string{
+		"debug":           strconv.FormatBool(cfg.Debug),
+		"labels":          "[" + strings.Join(labels, ",") + "]",
+		"log-level":       cfg.LogLevel,
+		"api-cors-header": cors,
+	})
+	return nil
+}
+
+// openAudit opens the audit log cfg asks for, nil when none. Object
+// references are resolved through the engine.
+func openAudit(cfg *config.Config, eng *engine.Engine, logger *slog.Logger) (*audit.Logger, error) {
+	if cfg.AuditLog == "" {
+		return nil, nil
+	}
+	return audit.Open(audit.Options{
+		Path:     cfg.AuditLog,
+		Reads:    cfg.AuditLogReads,
+		MaxSize:  cfg.AuditLogMaxSize,
+		MaxFiles: cfg.AuditLogMaxFiles,
+		Logger:   logger,
+		Resolve:  engineResolver(eng),
+	})
+}
+
+// engineResolver resolves what handlers annotate: container and image
+// references to full ID and name, an exec ID to its container and command
+// line. Volume names are their IDs.
+func engineResolver(eng *engine.Engine) audit.Resolver {
+	return func(ctx context.Context, kind, ref string) (string, string, []string, bool) {
+		switch kind {
+		case "container":
+			c, err := eng.ContainerInspect(ctx, ref, false)
+			if err != nil {
+				return "", "", nil, false
+			}
+			return c.ID, c.Name, nil, true
+		case "image":
+			img, err := eng.ImageInspect(ctx, ref)
+			if err != nil {
+				return "", "", nil, false
+			}
+			name := ref
+			if strings.HasPrefix(img.ID, ref) || strings.HasPrefix(img.ID, "sha256:"+ref) {
+				// An ID names nothing; its first tag is the name.
+				name = ""
+				if len(img.RepoTags) > 0 {
+					name = img.RepoTags[0]
+				}
+			}
+			return img.ID, name, nil, true
+		case "exec":
+			ex, err := eng.ContainerExecInspect(ctx, ref)
+			if err != nil {
+				return "", "", nil, false
+			}
+			cmd := append([]string{ex.ProcessConfig.Entrypoint}, ex.ProcessConfig.Arguments...)
+			return ex.ID, ex.ContainerID, cmd, true
+		}
+		return "", "", nil, false
+	}
+}
+
+// infoBackend adds the daemon's labels and the audit drop count to /info.
+type infoBackend struct {
+	system.Backend
+	o *observer
+}
+
+func (b infoBackend) SystemInfo(ctx context.Context) (*types.Info, error) {
+	info, err := b.Backend.SystemInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l := b.o.labels.Load(); l != nil && len(*l) > 0 {
+		info.Labels = append([]string(nil), *l...)
+	}
+	if b.o.audit.Load() != nil {
+		info.SystemStatus = append(info.SystemStatus, [2]string{"Audit Log Dropped", strconv.FormatUint(b.o.auditDropped(), 10)})
+	}
+	return info, nil
+}
+
+// registerCollectors adds the engine's metrics, read at scrape time.
+func (o *observer) registerCollectors(eng *engine.Engine) {
+	o.metrics.Collect(func(w *metrics.Writer) {
+		ctx := context.Background()
+		if info, err := eng.SystemInfo(ctx); err == nil {
+			w.Gauge("engine_daemon_container_states_containers", "The count of containers in various states.",
+				metrics.L("state", "running"), float64(info.ContainersRunning),
+				metrics.L("state", "paused"), float64(info.ContainersPaused),
+				metrics.L("state", "stopped"), float64(info.ContainersStopped))
+			// One shim per running or paused container.
+			w.Gauge("skiffd_shims", "Container shims (one per running or paused container).", nil,
+				float64(info.ContainersRunning+info.ContainersPaused))
+			w.Gauge("engine_daemon_events_subscribers_total", "The number of current subscribers to events.", nil, float64(info.NEventsListener))
+		}
+		w.Counter("skiffd_events_subscribers_dropped_total", "Events subscribers dropped for falling behind.", nil, float64(eng.EventsDropped()))
+		counts := eng.EventCounts()
+		w.Counter("skiffd_container_starts_total", "Container starts.", nil, float64(counts[[2]string{"container", "start"}]))
+		w.Counter("skiffd_container_exits_total", "Container exits.", nil, float64(counts[[2]string{"container", "die"}]))
+		w.Counter("skiffd_container_ooms_total", "Containers killed by the OOM killer.", nil, float64(counts[[2]string{"container", "oom"}]))
+		if du, err := eng.SystemDiskUsage(ctx); err == nil {
+			var imgBytes int64
+			for _, img := range du.Images {
+				imgBytes += img.Size
+			}
+			w.Gauge("skiffd_image_bytes", "Bytes of all images.", nil, float64(imgBytes))
+			w.Gauge("skiffd_layer_bytes", "Bytes of all unpacked layers, each counted once.", nil, float64(du.LayersSize))
+		}
+		w.Counter("skiffd_audit_dropped_total", "Audit records dropped because the audit log could not keep up.", nil, float64(o.auditDropped()))
+	})
+}
+
+// daemonTCPPorts are the addresses of the daemon's own TCP listeners,
+// which no container may publish on (dockerd's allocateDaemonPort).
+func daemonTCPPorts(hosts []string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, h := range hosts {
+		rest, ok := strings.CutPrefix(h, "tcp://")
+		if !ok {
+			continue
+		}
+		host, port, err := net.SplitHostPort(rest)
+		if err != nil {
+			continue
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			continue
+		}
+		a := netip.IPv4Unspecified()
+		if host != "" {
+			if a, err = netip.ParseAddr(host); err != nil {
+				continue
+			}
+		}
+		out = append(out, netip.AddrPortFrom(a, uint16(p)))
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"skiffd/internal/api/container"
 	"skiffd/internal/api/exec"
+	"skiffd/internal/api/network"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.T
 
 func testServerHandler(t *testing.T, b *fakeBackend) http.Handler {
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
-	return newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}, Registry: fakeRegistry{}}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
+	return newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}, Registry: fakeRegistry{}, Network: fakeNetworks{}}, logger), handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)"})
 }
 
 func TestRoutes(t *testing.T) {
@@ -229,6 +230,12 @@ func (fakeContainers) ContainerInspect(ctx context.Context, name string, size bo
 // fakeExec answers as an engine without containers.
 type fakeExec struct{ exec.Backend }
 
+type fakeNetworks struct{ network.Backend }
+
+func (fakeNetworks) NetworkInspect(ctx context.Context, term string) (*types.NetworkResource, error) {
+	return nil, errdefs.NotFound(fmt.Errorf("network %s not found", term))
+}
+
 func (fakeExec) ContainerExecCreate(ctx context.Context, name string, cfg *types.ExecConfig) (string, error) {
 	return "", errdefs.NotFound(fmt.Errorf("No such container: %s", name))
 }
@@ -244,7 +251,7 @@ func TestOptionsAnyPath(t *testing.T) {
 		t.Run("cors="+cors, func(t *testing.T) {
 			logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 			b := &fakeBackend{}
-			h := newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}, Registry: fakeRegistry{}}, logger),
+			h := newHandler(newRouter(backends{System: b, Events: b, Image: b, Volume: b, Container: fakeContainers{}, Exec: fakeExec{}, Registry: fakeRegistry{}, Network: fakeNetworks{}}, logger),
 				handlerOptions{Logger: logger, ServerHeader: "Docker/test (linux)", CORSOrigin: cors})
 			l, path := unixTestListener(t)
 			srv := &apiServer{handler: h, logger: logger, grace: time.Second}

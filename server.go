@@ -11,6 +11,7 @@ import (
 
 	"skiffd/internal/api/wire"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/metrics"
 )
 
 // makeHTTPHandler adapts an API handler to http.Handler: the one place where
@@ -56,6 +57,12 @@ type apiServer struct {
 	handler http.Handler
 	logger  *slog.Logger
 	grace   time.Duration // how long in-flight requests get at shutdown
+	guards  *guards       // listener policies, plugins, limits; nil in tests that need none
+	// connContext, when set, gives each listener's connections their
+	// context (the audit log's peer identity); onReady runs once every
+	// listener serves, onStop when shutdown starts (sd_notify).
+	connContext     func(listener string) func(context.Context, net.Conn) context.Context
+	onReady, onStop func()
 
 	mu       sync.Mutex
 	nextID   int
@@ -108,13 +115,17 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 	servers := make([]*http.Server, len(listeners))
 	errc := make(chan error, len(listeners))
 	for i, l := range listeners {
+		lctx := s.guards.withListener(baseCtx, l.Addr)
 		srv := &http.Server{
 			Handler:           s.handler,
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          errLog,
-			BaseContext:       func(net.Listener) context.Context { return baseCtx },
+			BaseContext:       func(net.Listener) context.Context { return lctx },
+		}
+		if s.connContext != nil {
+			srv.ConnContext = s.connContext(l.Addr.String())
 		}
 		servers[i] = srv
 		s.logger.Info("API listen", "addr", l.Addr.String())
@@ -127,6 +138,9 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 		}()
 	}
 
+	if s.onReady != nil {
+		s.onReady()
+	}
 	var firstErr error
 	pending := len(servers)
 	select {
@@ -139,6 +153,9 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 		}
 	}
 
+	if s.onStop != nil {
+		s.onStop()
+	}
 	close(streamsDone)
 	s.closeHijacked()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.grace)
@@ -160,4 +177,25 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 		}
 	}
 	return firstErr
+}
+
+// serveMetrics serves /metrics on addr until ctx ends; errors after start
+// are logged, not fatal, as in dockerd.
+func serveMetrics(ctx context.Context, addr string, reg *metrics.Registry, logger *slog.Logger) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: reg.Handler(), ReadHeaderTimeout: readHeaderTimeout}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics listener failed", "error", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	logger.Info("metrics listen", "addr", ln.Addr().String())
+	return ln.Addr(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync/atomic"
 
 	"skiffd/internal/config"
 )
@@ -84,4 +85,26 @@ func loadCAPool(caFile string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("failed to append certificates from PEM file: %q", caFile)
 	}
 	return pool, nil
+}
+
+// tlsReloader lets a reload swap the server's TLS configuration (and so
+// its certificate and client CAs) for new connections: the listener's
+// config hands every handshake the current one through GetConfigForClient.
+// Established connections finished their handshake and are untouched.
+type tlsReloader struct {
+	cur atomic.Pointer[tls.Config]
+}
+
+// newTLSReloader returns the reloader and the config to give listeners:
+// a clone of tc (so the start-up checks still see its client
+// authentication) that defers each handshake to the current config.
+func newTLSReloader(tc *tls.Config) (*tlsReloader, *tls.Config) {
+	if tc == nil {
+		return nil, nil
+	}
+	r := &tlsReloader{}
+	r.cur.Store(tc)
+	base := tc.Clone()
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return r.cur.Load(), nil }
+	return r, base
 }

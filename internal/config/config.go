@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os/user"
 	"path/filepath"
+	"skiffd/internal/units"
 	"strconv"
 	"strings"
 )
@@ -38,11 +40,19 @@ const (
 	// DefaultShutdownTimeout is dockerd's --shutdown-timeout default, in
 	// seconds.
 	DefaultShutdownTimeout = 15
+	// DefaultBridge, DefaultNFTable and DefaultMTU are the host bridge of
+	// the default network, skiffd's nf_tables table and the MTU.
+	DefaultBridge  = "skiff0"
+	DefaultNFTable = "skiffd"
+	DefaultMTU     = 1500
 	// DefaultMaxConcurrentDownloads and DefaultMaxConcurrentUploads are
 	// dockerd's defaults for how many layers move at once.
 	DefaultMaxConcurrentDownloads = 3
 	DefaultMaxConcurrentUploads   = 5
 	pidfileName                   = "skiffd.pid"
+
+	// DefaultMaxStreams caps concurrent hijacked streams.
+	DefaultMaxStreams = 1024
 
 	// The certificate file names dockerd looks for in its certificate
 	// directory.
@@ -93,6 +103,20 @@ type Config struct {
 	// container's stop timeout plus 5 s; negative waits as long as it takes).
 	ShutdownTimeout int
 
+	// Networking (issue 14), dockerd's names: Bridge is the host bridge of
+	// the default network (-b/--bridge; skiffd creates it, "none" turns
+	// bridge networking off), BIP its gateway address and prefix (--bip),
+	// FixedCIDR the range containers get addresses from (--fixed-cidr),
+	// MTU the containers' MTU (--mtu), IPTables whether skiffd keeps NAT
+	// and filter rules in its own nf_tables table NFTable (--iptables,
+	// --nft-table), IPForward whether it turns on net.ipv4.ip_forward.
+	Bridge    string
+	BIP       string
+	FixedCIDR string
+	MTU       int
+	IPTables  bool
+	IPForward bool
+	NFTable   string
 	// Registry settings, dockerd's names (issue 11): InsecureRegistries
 	// (--insecure-registry, "insecure-registries"), RegistryMirrors
 	// (--registry-mirror, "registry-mirrors"), and how many layers a pull
@@ -102,10 +126,36 @@ type Config struct {
 	MaxConcurrentDownloads int
 	MaxConcurrentUploads   int
 
+	// AuthorizationPlugins are --authorization-plugin values (daemon.json
+	// "authorization-plugins"), in the order requests pass them.
+	AuthorizationPlugins []string
+	// PluginDir, when set, replaces dockerd's plugin directories
+	// (/run/docker/plugins for sockets, /etc/docker/plugins and
+	// /usr/lib/docker/plugins for specs) with one directory holding
+	// NAME.sock, NAME.spec or NAME.json. It comes from $SKIFFD_PLUGIN_DIR,
+	// for tests and for hosts that keep skiffd apart from a dockerd.
+	PluginDir string
+	// MaxStreams is --max-concurrent-streams: how many hijacked streams
+	// (attach, websocket attach, exec start) may run at once; 0 is no cap.
+	MaxStreams int
+
 	CORSHeaders  string // --api-cors-header
 	Experimental bool   // --experimental
 	Debug        bool   // -D/--debug
 	LogLevel     string // -l/--log-level, lower case
+
+	// Labels are --label key=value pairs shown by /info; reloadable.
+	Labels []string
+	// MetricsAddr is --metrics-addr: where the Prometheus endpoint
+	// listens ("" for nowhere), as in dockerd.
+	MetricsAddr string
+	// AuditLog is --audit-log: the file of the audit log ("" for none).
+	// AuditLogReads also logs reads; AuditLogMaxSize (bytes, 0 for no
+	// rotation) and AuditLogMaxFiles rotate it (issue 12).
+	AuditLog         string
+	AuditLogReads    bool
+	AuditLogMaxSize  int64
+	AuditLogMaxFiles int
 
 	// ConfigFile is the daemon.json that was considered. A missing default
 	// file is ignored; a missing explicit one (--config-file) is an error.
@@ -173,8 +223,19 @@ type flagValues struct {
 	logLevel, configFile             string
 	liveRestore                      bool
 	shutdownTimeout                  int
+	bridge, bip, fixedCIDR, nftTable string
+	mtu                              int
+	iptables, ipForward              bool
 	insecureRegistries, mirrors      stringList
 	maxDownloads, maxUploads         int
+	labels                           stringList
+	metricsAddr, auditLog            string
+	auditLogReads                    bool
+	auditLogMaxSize                  string
+	auditLogMaxFiles                 int
+
+	authzPlugins stringList
+	maxStreams   int
 }
 
 // option describes one command-line option: its names, the daemon.json key
@@ -192,6 +253,20 @@ type option struct {
 var options = []option{
 	{long: "api-cors-header", key: "api-cors-header", arg: "string", usage: "Set CORS headers in the Engine API",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.corsHeaders) }},
+	{long: "audit-log", key: "audit-log", arg: "string", usage: "Write an audit log of state-changing API requests to this file",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.auditLog) }},
+	{long: "audit-log-max-files", key: "audit-log-max-files", arg: "int", usage: "Rotated audit log files to keep (default 5)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.auditLogMaxFiles) }},
+	{long: "audit-log-max-size", key: "audit-log-max-size", arg: "string", usage: "Rotate the audit log at this size, e.g. 100m (default \"100m\", 0 never)",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.auditLogMaxSize) }},
+	{long: "audit-log-reads", key: "audit-log-reads", usage: "Also audit API reads",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.auditLogReads) }},
+	{long: "authorization-plugin", key: "authorization-plugins", arg: "list", usage: "Authorization plugins to load",
+		value: func(v *flagValues) flag.Value { return &v.authzPlugins }},
+	{long: "bip", key: "bip", arg: "string", usage: "Specify default-bridge IPv4 network",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bip) }},
+	{short: "b", long: "bridge", key: "bridge", arg: "string", usage: "Attach containers to a network bridge (default \"" + DefaultBridge + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bridge) }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
 	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",
@@ -202,20 +277,36 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.execRoot) }},
 	{long: "experimental", key: "experimental", usage: "Enable experimental features",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.experimental) }},
+	{long: "fixed-cidr", key: "fixed-cidr", arg: "string", usage: "IPv4 subnet for the default bridge network",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.fixedCIDR) }},
 	{short: "G", long: "group", key: "group", arg: "string", usage: "Group for the unix socket (default \"" + DefaultSocketGroup + "\" when it exists)",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
 	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
 	{long: "insecure-registry", key: "insecure-registries", arg: "list", usage: "Enable insecure registry communication",
 		value: func(v *flagValues) flag.Value { return &v.insecureRegistries }},
+	{long: "ip-forward", key: "ip-forward", usage: "Enable IP forwarding in system configuration (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipForward) }},
+	{long: "iptables", key: "iptables", usage: "Enable addition of nf_tables rules (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.iptables) }},
+	{long: "label", key: "labels", arg: "list", usage: "Set key=value labels to the daemon",
+		value: func(v *flagValues) flag.Value { return &v.labels }},
 	{long: "live-restore", key: "live-restore", usage: "Keep containers running while the daemon is stopped (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
 	{long: "max-concurrent-downloads", key: "max-concurrent-downloads", arg: "int", usage: "Set the max concurrent downloads (default 3)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxDownloads) }},
+	{long: "max-concurrent-streams", key: "max-concurrent-streams", arg: "int", usage: "Cap on concurrent attach and exec streams, 0 for none (default 1024)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxStreams) }},
 	{long: "max-concurrent-uploads", key: "max-concurrent-uploads", arg: "int", usage: "Set the max concurrent uploads (default 5)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxUploads) }},
+	{long: "metrics-addr", key: "metrics-addr", arg: "string", usage: "Set default address and port to serve the metrics api on",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.metricsAddr) }},
+	{long: "mtu", key: "mtu", arg: "int", usage: "Set the MTU for the default \"bridge\" network (default 1500)",
+		value: func(v *flagValues) flag.Value { return (*intValue)(&v.mtu) }},
+	{long: "nft-table", key: "nft-table", arg: "string", usage: "nf_tables table holding skiffd's rules (default \"" + DefaultNFTable + "\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.nftTable) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
 	{long: "registry-mirror", key: "registry-mirrors", arg: "list", usage: "Preferred registry mirror",
@@ -303,6 +394,14 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	} else if file.LiveRestore != nil {
 		cfg.LiveRestore = *file.LiveRestore
 	}
+	cfg.AuthorizationPlugins = pickList(changed["authorization-plugin"], fv.authzPlugins, file.AuthorizationPlugins)
+	cfg.PluginDir = getenv("SKIFFD_PLUGIN_DIR")
+	cfg.MaxStreams = DefaultMaxStreams
+	if changed["max-concurrent-streams"] {
+		cfg.MaxStreams = fv.maxStreams
+	} else if file.MaxStreams != nil {
+		cfg.MaxStreams = *file.MaxStreams
+	}
 	cfg.ShutdownTimeout = DefaultShutdownTimeout
 	if changed["shutdown-timeout"] {
 		cfg.ShutdownTimeout = fv.shutdownTimeout
@@ -310,6 +409,27 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		cfg.ShutdownTimeout = *file.ShutdownTimeout
 	}
 
+	cfg.Bridge = pickString(changed["bridge"], fv.bridge, file.Bridge, DefaultBridge)
+	cfg.BIP = pickString(changed["bip"], fv.bip, file.BIP, "")
+	cfg.FixedCIDR = pickString(changed["fixed-cidr"], fv.fixedCIDR, file.FixedCIDR, "")
+	cfg.NFTable = pickString(changed["nft-table"], fv.nftTable, file.NFTable, DefaultNFTable)
+	cfg.MTU = DefaultMTU
+	if changed["mtu"] {
+		cfg.MTU = fv.mtu
+	} else if file.MTU != nil {
+		cfg.MTU = *file.MTU
+	}
+	cfg.IPTables, cfg.IPForward = true, true
+	if changed["iptables"] {
+		cfg.IPTables = fv.iptables
+	} else if file.IPTables != nil {
+		cfg.IPTables = *file.IPTables
+	}
+	if changed["ip-forward"] {
+		cfg.IPForward = fv.ipForward
+	} else if file.IPForward != nil {
+		cfg.IPForward = *file.IPForward
+	}
 	cfg.InsecureRegistries = pickList(changed["insecure-registry"], fv.insecureRegistries, file.InsecureRegistries)
 	cfg.RegistryMirrors = pickList(changed["registry-mirror"], fv.mirrors, file.RegistryMirrors)
 	cfg.MaxConcurrentDownloads = DefaultMaxConcurrentDownloads
@@ -329,6 +449,25 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	}
 	if cfg.MaxConcurrentUploads < 0 {
 		return nil, fmt.Errorf("invalid max concurrent uploads: %d", cfg.MaxConcurrentUploads)
+	}
+	cfg.Labels = pickList(changed["label"], fv.labels, file.Labels)
+	cfg.MetricsAddr = pickString(changed["metrics-addr"], fv.metricsAddr, file.MetricsAddr, "")
+	cfg.AuditLog = pickString(changed["audit-log"], fv.auditLog, file.AuditLog, "")
+	cfg.AuditLogReads = pickBool(changed["audit-log-reads"], fv.auditLogReads, file.AuditLogReads)
+	maxSize := pickString(changed["audit-log-max-size"], fv.auditLogMaxSize, file.AuditLogMaxSize, "100m")
+	if cfg.AuditLogMaxSize, err = units.RAMInBytes(maxSize); err != nil {
+		return nil, fmt.Errorf("audit-log-max-size: %w", err)
+	}
+	cfg.AuditLogMaxFiles = 5
+	if changed["audit-log-max-files"] {
+		cfg.AuditLogMaxFiles = fv.auditLogMaxFiles
+	} else if file.AuditLogMaxFiles != nil {
+		cfg.AuditLogMaxFiles = *file.AuditLogMaxFiles
+	}
+	for _, l := range cfg.Labels {
+		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
+			return nil, fmt.Errorf("bad attribute format: %s", l)
+		}
 	}
 
 	cfg.GroupExplicit = changed["group"] || file.Group != nil
@@ -365,8 +504,16 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 // finish validates the merged values and fills the defaults that depend on
 // other settings.
 func (c *Config) finish() error {
+	for _, m := range c.RegistryMirrors {
+		if err := validateMirror(m); err != nil {
+			return err
+		}
+	}
 	if _, ok := logLevels[c.LogLevel]; !ok {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
+	}
+	if c.MaxStreams < 0 {
+		return fmt.Errorf("max-concurrent-streams cannot be negative: %d", c.MaxStreams)
 	}
 	for _, p := range []struct {
 		name string
@@ -525,4 +672,22 @@ func (l *stringList) String() string {
 		return "[]"
 	}
 	return fmt.Sprintf("%v", []string(*l))
+}
+
+// validateMirror checks a registry mirror as dockerd does: an http or
+// https URL without query, fragment or credentials.
+func validateMirror(val string) error {
+	uri, err := url.Parse(val)
+	if err != nil {
+		return fmt.Errorf("invalid mirror: %q is not a valid URI", val)
+	}
+	switch {
+	case uri.Scheme != "http" && uri.Scheme != "https":
+		return fmt.Errorf("invalid mirror: unsupported scheme %q in %q", uri.Scheme, uri)
+	case uri.RawQuery != "" || uri.Fragment != "":
+		return fmt.Errorf("invalid mirror: query or fragment at end of the URI %q", uri)
+	case uri.User != nil:
+		return fmt.Errorf("invalid mirror: username/password not allowed in URI %q", uri)
+	}
+	return nil
 }

@@ -41,10 +41,20 @@ func defaults(h host) Config {
 		LogLevel:   "info",
 		ConfigFile: h.configFile,
 		// skiffd keeps containers running across a daemon stop by default.
+		Bridge:                 DefaultBridge,
+		NFTable:                DefaultNFTable,
+		MTU:                    DefaultMTU,
+		IPTables:               true,
+		IPForward:              true,
 		LiveRestore:            true,
 		ShutdownTimeout:        15,
 		MaxConcurrentDownloads: 3,
 		MaxConcurrentUploads:   5,
+
+		AuditLogMaxSize:  100 << 20,
+		AuditLogMaxFiles: 5,
+
+		MaxStreams: 1024,
 	}
 }
 
@@ -66,6 +76,11 @@ func TestParseFlags(t *testing.T) {
 			c.RegistryMirrors = []string{"https://m.example"}
 			c.MaxConcurrentDownloads, c.MaxConcurrentUploads = 7, 2
 		}},
+
+		{"authorization plugins in order", []string{"--authorization-plugin", "opa", "--authorization-plugin=audit"}, func(c *Config) {
+			c.AuthorizationPlugins = []string{"opa", "audit"}
+		}},
+		{"stream cap off", []string{"--max-concurrent-streams", "0"}, func(c *Config) { c.MaxStreams = 0 }},
 		{"long debug", []string{"--debug"}, func(c *Config) { c.Debug = true }},
 		{"debug false", []string{"--debug=false"}, func(c *Config) {}},
 		{"tls implies verify", []string{"--tls"}, func(c *Config) { c.TLS, c.TLSVerify, c.TLSExplicit = true, true, true }},
@@ -124,6 +139,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, "invalid logging level: loud"},
 		{"bad shutdown timeout", []string{"--shutdown-timeout", "soon"}, "invalid value \"soon\" for flag -shutdown-timeout: parse error\nSee 'skiffd --help'."},
 		{"empty data root", []string{"--data-root="}, "data-root cannot be empty"},
+		{"mirror without scheme", []string{"--registry-mirror", "mirror.local"}, `invalid mirror: unsupported scheme "" in "mirror.local"`},
+		{"mirror with credentials", []string{"--registry-mirror", "https://u:p@m.local"}, `invalid mirror: username/password not allowed in URI "https://u:p@m.local"`},
+		{"mirror with query", []string{"--registry-mirror", "https://m.local/?x=1"}, `invalid mirror: query or fragment at end of the URI "https://m.local/?x=1"`},
 		{"empty exec root", []string{"--exec-root", ""}, "exec-root cannot be empty"},
 		{"explicit missing file", []string{"--config-file", "/nonexistent/daemon.json"},
 			"unable to configure the Docker daemon with file /nonexistent/daemon.json: open /nonexistent/daemon.json: no such file or directory"},

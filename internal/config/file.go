@@ -35,10 +35,26 @@ type fileConfig struct {
 	LiveRestore     *bool `json:"live-restore"`
 	ShutdownTimeout *int  `json:"shutdown-timeout"`
 
+	Bridge                 *string  `json:"bridge"`
+	BIP                    *string  `json:"bip"`
+	FixedCIDR              *string  `json:"fixed-cidr"`
+	MTU                    *int     `json:"mtu"`
+	IPTables               *bool    `json:"iptables"`
+	IPForward              *bool    `json:"ip-forward"`
+	NFTable                *string  `json:"nft-table"`
 	InsecureRegistries     []string `json:"insecure-registries"`
 	RegistryMirrors        []string `json:"registry-mirrors"`
 	MaxConcurrentDownloads *int     `json:"max-concurrent-downloads"`
 	MaxConcurrentUploads   *int     `json:"max-concurrent-uploads"`
+	Labels                 []string `json:"labels"`
+	MetricsAddr            *string  `json:"metrics-addr"`
+	AuditLog               *string  `json:"audit-log"`
+	AuditLogReads          *bool    `json:"audit-log-reads"`
+	AuditLogMaxSize        *string  `json:"audit-log-max-size"`
+	AuditLogMaxFiles       *int     `json:"audit-log-max-files"`
+
+	AuthorizationPlugins []string `json:"authorization-plugins"`
+	MaxStreams           *int     `json:"max-concurrent-streams"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -60,11 +76,28 @@ func (f *fileConfig) fields() map[string]any {
 		"log-level":        &f.LogLevel,
 		"live-restore":     &f.LiveRestore,
 		"shutdown-timeout": &f.ShutdownTimeout,
+		"bridge":           &f.Bridge,
+		"bip":              &f.BIP,
+		"fixed-cidr":       &f.FixedCIDR,
+		"mtu":              &f.MTU,
+		"iptables":         &f.IPTables,
+		"ip-forward":       &f.IPForward,
+		"nft-table":        &f.NFTable,
 
 		"insecure-registries":      &f.InsecureRegistries,
 		"registry-mirrors":         &f.RegistryMirrors,
 		"max-concurrent-downloads": &f.MaxConcurrentDownloads,
 		"max-concurrent-uploads":   &f.MaxConcurrentUploads,
+		// Issue 12.
+		"labels":              &f.Labels,
+		"metrics-addr":        &f.MetricsAddr,
+		"audit-log":           &f.AuditLog,
+		"audit-log-reads":     &f.AuditLogReads,
+		"audit-log-max-size":  &f.AuditLogMaxSize,
+		"audit-log-max-files": &f.AuditLogMaxFiles,
+
+		"authorization-plugins":  &f.AuthorizationPlugins,
+		"max-concurrent-streams": &f.MaxStreams,
 	}
 }
 

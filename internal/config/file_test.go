@@ -40,7 +40,11 @@ func TestFileMerge(t *testing.T) {
 		"insecure-registries": ["reg.local:5000"],
 		"registry-mirrors": ["https://mirror.local"],
 		"max-concurrent-downloads": 4,
-		"max-concurrent-uploads": 6
+		"max-concurrent-uploads": 6,
+		"authorization-plugins": ["opa", "audit"],
+		"max-concurrent-streams": 7,
+		"bridge": "br9", "bip": "10.9.0.1/24", "fixed-cidr": "10.9.0.128/25", "mtu": 1400,
+		"iptables": false, "ip-forward": false, "nft-table": "t9"
 	}`))
 	// Flags the file does not set still apply alongside it.
 	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, true))
@@ -67,10 +71,21 @@ func TestFileMerge(t *testing.T) {
 		ConfigFile:             path,
 		LiveRestore:            false,
 		ShutdownTimeout:        30,
+		Bridge:                 "br9",
+		BIP:                    "10.9.0.1/24",
+		FixedCIDR:              "10.9.0.128/25",
+		MTU:                    1400,
+		NFTable:                "t9",
 		InsecureRegistries:     []string{"reg.local:5000"},
 		RegistryMirrors:        []string{"https://mirror.local"},
 		MaxConcurrentDownloads: 4,
 		MaxConcurrentUploads:   6,
+
+		AuditLogMaxSize:  100 << 20,
+		AuditLogMaxFiles: 5,
+
+		AuthorizationPlugins: []string{"opa", "audit"},
+		MaxStreams:           7,
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("Parse with file =\n%+v\nwant\n%+v", *cfg, want)
@@ -118,8 +133,8 @@ func TestFileErrors(t *testing.T) {
 		{"live-restore conflict", `{"live-restore": true}`, []string{"--live-restore=false"},
 			"the following directives are specified both as a flag and in the configuration file: live-restore: (from flag: false, from file: true)"},
 		{"wrong shutdown-timeout type", `{"shutdown-timeout": "15s"}`, nil, "shutdown-timeout: json: cannot unmarshal string into Go value of type int"},
-		{"unknown keys", `{"storage-driver": "overlay2", "bip": "10.0.0.1/24", "debug": true}`, nil,
-			"the following directives don't match any configuration option: bip, storage-driver"},
+		{"unknown keys", `{"storage-driver": "overlay2", "userland-proxy": false, "debug": true}`, nil,
+			"the following directives don't match any configuration option: storage-driver, userland-proxy"},
 		{"unknown before conflicts", `{"bogus": 1, "debug": true}`, []string{"-D"},
 			"the following directives don't match any configuration option: bogus"},
 		{"malformed", `{"debug": true,}`, nil, "invalid character '}' looking for beginning of object key string"},
@@ -222,4 +237,35 @@ func FuzzReadFile(f *testing.F) {
 			t.Errorf("Parse accepted %q with TLSVerify but not TLS", content)
 		}
 	})
+}
+
+// TestGuardKeys: issue 12's settings come from daemon.json or from flags,
+// never both, with sizes in dockerd's k/m/g units.
+func TestGuardKeys(t *testing.T) {
+	path := writeFile(t, []byte(`{"labels": ["a=b", "c=d"], "metrics-addr": "127.0.0.1:9323",
+		"audit-log": "/var/log/a.log", "audit-log-reads": true, "audit-log-max-size": "10m", "audit-log-max-files": 2}`))
+	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Labels, ",") != "a=b,c=d" || cfg.MetricsAddr != "127.0.0.1:9323" || cfg.AuditLog != "/var/log/a.log" ||
+		!cfg.AuditLogReads || cfg.AuditLogMaxSize != 10<<20 || cfg.AuditLogMaxFiles != 2 {
+		t.Errorf("Parse with file = %+v", *cfg)
+	}
+	cfg, err = parse([]string{"--label", "x=1", "--audit-log", "/a", "--audit-log-max-size", "512k", "--metrics-addr", ":9323"}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Labels, ",") != "x=1" || cfg.AuditLog != "/a" || cfg.AuditLogMaxSize != 512<<10 || cfg.MetricsAddr != ":9323" || cfg.AuditLogMaxFiles != 5 {
+		t.Errorf("Parse with flags = %+v", *cfg)
+	}
+	for _, args := range [][]string{
+		{"--config-file", path, "--audit-log", "/b"},
+		{"--label", "novalue"},
+		{"--audit-log-max-size", "ten"},
+	} {
+		if _, err := parse(args, env(nil), io.Discard, testHost(t, false)); err == nil {
+			t.Errorf("Parse(%q) succeeded, want an error", args)
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -139,7 +138,6 @@ func TestCheckUnsupported(t *testing.T) {
 		{"plain", types.Config{}, types.HostConfig{NetworkMode: "default"}, ""},
 		{"host network", types.Config{}, types.HostConfig{NetworkMode: "host"}, ""},
 		{"binds are supported", types.Config{}, types.HostConfig{Binds: []string{"/a:/b"}}, ""},
-		{"ports", types.Config{}, types.HostConfig{PortBindings: types.PortMap{"80/tcp": {{HostPort: "8080"}}}}, "HostConfig.PortBindings"},
 		{"empty port map", types.Config{}, types.HostConfig{PortBindings: types.PortMap{}}, ""},
 		{"privileged", types.Config{}, types.HostConfig{Privileged: true}, ""},
 		{"device rule", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceCgroupRules: []string{"c 1:3 rwm"}}}, ""},
@@ -151,7 +149,6 @@ func TestCheckUnsupported(t *testing.T) {
 		{"net sysctl on host network", types.Config{}, types.HostConfig{NetworkMode: "host", Sysctls: map[string]string{"net.ipv4.ip_forward": "1"}}, "not allowed in host network namespace"},
 		{"ipc sysctl", types.Config{}, types.HostConfig{Sysctls: map[string]string{"kernel.shmmax": "1000000"}}, ""},
 		{"device requests", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceRequests: []types.DeviceRequest{{Driver: "nvidia"}}}}, "HostConfig.DeviceRequests"},
-		{"unknown network", types.Config{}, types.HostConfig{NetworkMode: "mynet"}, "network mynet not found"},
 		{"seccomp unconfined", types.Config{}, types.HostConfig{SecurityOpt: []string{"seccomp=unconfined", "no-new-privileges"}}, ""},
 		{"apparmor profile", types.Config{}, types.HostConfig{SecurityOpt: []string{"apparmor=myprofile"}}, "apparmor"},
 		{"bad security opt", types.Config{}, types.HostConfig{SecurityOpt: []string{"bogus"}}, `Invalid --security-opt: "bogus"`},
@@ -255,31 +252,6 @@ func TestCapabilities(t *testing.T) {
 	}
 }
 
-func TestResolvConf(t *testing.T) {
-	host := []byte("# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n")
-	for _, tc := range []struct {
-		name                 string
-		dns, search, options []string
-		hostNet              bool
-		want                 string
-	}{
-		{name: "loopback dropped", want: "nameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n"},
-		{name: "host network keeps all", hostNet: true, want: "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch corp.example\noptions edns0 trust-ad\n"},
-		{name: "client settings win", dns: []string{"9.9.9.9"}, search: []string{"a.example", "b.example"}, options: []string{"ndots:2"},
-			want: "nameserver 9.9.9.9\nsearch a.example b.example\noptions ndots:2\n"},
-		{name: "dot clears search", search: []string{"."}, want: "nameserver 10.0.0.2\noptions edns0 trust-ad\n"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := string(resolvConf(host, tc.dns, tc.search, tc.options, tc.hostNet)); got != tc.want {
-				t.Errorf("resolvConf = %q, want %q", got, tc.want)
-			}
-		})
-	}
-	if got := string(resolvConf([]byte("nameserver 127.0.0.1\n"), nil, nil, nil, false)); got != "nameserver 8.8.8.8\nnameserver 8.8.4.4\n" {
-		t.Errorf("resolvConf with only loopback = %q, want Google's servers", got)
-	}
-}
-
 func TestLogRotationAndSize(t *testing.T) {
 	for _, tc := range []struct {
 		cfg     map[string]string
@@ -375,26 +347,6 @@ func FuzzEscapeReader(f *testing.F) {
 		}
 		if err != errDetached || !bytes.Equal(got, in[:idx]) {
 			t.Fatalf("input %q: got %q, %v; want %q and a detach", in, got, err, in[:idx])
-		}
-	})
-}
-
-func FuzzResolvConf(f *testing.F) {
-	f.Add([]byte("nameserver 127.0.0.53\nsearch a b\noptions x\n"))
-	f.Add([]byte("nameserver\n#x\n;y\ndomain z\n"))
-	f.Fuzz(func(t *testing.T, host []byte) {
-		out := resolvConf(host, nil, nil, nil, false)
-		if !bytes.Contains(out, []byte("nameserver ")) {
-			t.Fatalf("resolvConf(%q) = %q has no nameserver", host, out)
-		}
-		for _, l := range strings.Split(string(out), "\n") {
-			f := strings.Fields(l)
-			if len(f) < 2 || f[0] != "nameserver" {
-				continue
-			}
-			if a, err := netip.ParseAddr(f[1]); err == nil && a.IsLoopback() {
-				t.Fatalf("resolvConf(%q) kept a loopback server: %q", host, out)
-			}
 		}
 	})
 }

@@ -36,6 +36,10 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	if plan.mounts, err = e.volumesFrom(hc.VolumesFrom, plan.mounts); err != nil {
 		return nil, err
 	}
+	netSettings, err := e.createNetworkSettings(hc, req.NetworkingConfig)
+	if err != nil {
+		return nil, err
+	}
 
 	id := container.GenerateID()
 	c := container.New(id)
@@ -47,7 +51,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	c.HostConfig = hc
 	c.ImageID = img.ID
 	c.Path, c.Args = plan.path, plan.args
-	c.NetworkSettings = newNetworkSettings(hc.NetworkMode)
+	c.NetworkSettings = netSettings
 	if err := e.containers.Add(c); err != nil {
 		return nil, err
 	}

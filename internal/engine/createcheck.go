@@ -243,10 +243,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	}
 	r := &hc.Resources
 	switch {
-	case hasPortBindings(hc.PortBindings):
-		return errors.New("skiffd does not support published ports (HostConfig.PortBindings) yet: there is no bridge networking")
-	case hc.PublishAllPorts && len(cfg.ExposedPorts) > 0:
-		return errors.New("skiffd does not support published ports (HostConfig.PublishAllPorts) yet: there is no bridge networking")
 	case len(hc.Links) > 0:
 		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:
@@ -278,7 +274,7 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	case "", "default", "bridge", "none", "host":
 	default:
 		if !strings.HasPrefix(hc.NetworkMode, "container:") {
-			return errdefs.NotFound(fmt.Errorf("network %s not found", hc.NetworkMode))
+			break // a user-defined network: createNetworkSettings finds it
 		}
 		if hasPortBindings(hc.PortBindings) || len(cfg.ExposedPorts) > 0 && hc.PublishAllPorts {
 			return errors.New("conflicting options: port publishing and the container type network mode")

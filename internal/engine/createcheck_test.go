@@ -49,7 +49,6 @@ func TestNormalizeCreate(t *testing.T) {
 		{"bad name", "a b", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}}}, errdefs.ErrInvalidParameter},
 		{"no command", "", types.CreateRequest{Config: &types.Config{Image: "x"}}, errdefs.ErrInvalidParameter},
 		{"relative workdir", "", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}, WorkingDir: "srv"}}, errdefs.ErrInvalidParameter},
-		{"unknown network", "", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}}, HostConfig: &types.HostConfig{NetworkMode: "mynet"}}, errdefs.ErrNotFound},
 		{"bad restart policy", "", types.CreateRequest{Config: &types.Config{Image: "x", Cmd: types.StrSlice{"sh"}}, HostConfig: &types.HostConfig{RestartPolicy: types.RestartPolicy{Name: "sometimes"}}}, errdefs.ErrInvalidParameter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,6 +43,8 @@ type Options struct {
 	// Shutdown waits for the containers it stops; negative waits as long
 	// as they take.
 	ShutdownTimeout int
+	// Network configures bridge networking; the zero value turns it off.
+	Network NetworkOptions
 
 	// Registry configures the registry client (issue 11): mirrors,
 	// insecure registries, certs.d. MaxConcurrentDownloads and
@@ -115,6 +117,8 @@ type Engine struct {
 	// shuttingDown is set by Shutdown: exits are no longer restarted by
 	// the restart policy (the next daemon applies it at its start).
 	shuttingDown atomic.Bool
+	// nets is the networking state, nil when bridge networking is off.
+	nets *networking
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -152,6 +156,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.openContainers(); err != nil {
 		return nil, err
 	}
+	if err := e.openNetworking(); err != nil {
+		e.Close()
+		return nil, err
+	}
 	if err := e.openVolumes(); err != nil {
 		e.Close()
 		return nil, err
@@ -165,6 +173,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 		defer cancel()
 		e.restoreContainers(rctx)
+		e.reconcileNetworks()
 	}()
 	return e, nil
 }
@@ -174,6 +183,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // before, stops them when live restore is off.
 func (e *Engine) Close() error {
 	e.events.Close()
+	e.closeNetworking()
 	e.stopMonitor()
 	return e.rt.Close()
 }

@@ -73,6 +73,7 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		c.RestartCount++
 	} else {
 		wake = c.State.SetStoppedLater(es)
+		e.releaseNetwork(c)
 		if exit.Error != "" {
 			c.State.SetError(errors.New(exit.Error))
 		}

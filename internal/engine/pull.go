@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -11,12 +8,12 @@ import (
 	"strings"
 
 	"skiffd/internal/api/types"
+	"skiffd/internal/archive"
 	"skiffd/internal/distribution"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/image"
 	"skiffd/internal/layer"
 	"skiffd/internal/reference"
-	"skiffd/internal/zstd"
 )
 
 // maxConfigSize bounds an image config read from a registry.
@@ -48,7 +45,7 @@ func (e *Engine) PullImage(ctx context.Context, opts types.ImagePullOptions, pro
 			return err
 		}
 	}
-	repo, err := e.reg.client.Repository(ctx, ref, auth, distribution.ActionPull)
+	repo, err := e.reg.client().Repository(ctx, ref, auth, distribution.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -332,7 +329,7 @@ func (e *Engine) downloadLayer(ctx context.Context, repo *distribution.Repositor
 	}
 	defer rc.Close()
 	pr := &progressReader{r: rc, total: d.Size, report: func(n, total int64) { out.bytes(id, "Downloading", n, total) }}
-	tarStream, closeDecomp, err := decompress(d.MediaType, pr)
+	tarStream, closeDecomp, err := decompress(pr)
 	if err != nil {
 		return nil, err
 	}
@@ -363,36 +360,13 @@ func (e *Engine) downloadLayer(ctx context.Context, repo *distribution.Repositor
 	return staged, nil
 }
 
-// Compression magics.
-var (
-	gzipMagic  = []byte{0x1f, 0x8b, 0x08}
-	zstdMagic  = []byte{0x28, 0xb5, 0x2f, 0xfd}
-	bzip2Magic = []byte("BZh")
-)
-
-// decompress returns the uncompressed tar stream of a layer blob. The
-// content's magic decides, as dockerd's DecompressStream does; the media
-// type only breaks ties for content without one (a plain tar). bzip2 is
-// passed through: the layer store recognises it itself.
-func decompress(mediaType string, r io.Reader) (io.Reader, func() error, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(4)
-	nop := func() error { return nil }
-	switch {
-	case bytes.HasPrefix(head, gzipMagic):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, nil, errdefs.InvalidParameter(fmt.Errorf("layer is not valid gzip: %w", err))
-		}
-		return zr, zr.Close, nil
-	case bytes.HasPrefix(head, zstdMagic):
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, nil, errdefs.InvalidParameter(fmt.Errorf("layer is not valid zstd: %w", err))
-		}
-		return zr, zr.Close, nil
-	case bytes.HasPrefix(head, bzip2Magic):
-		return br, nop, nil
+// decompress returns the uncompressed tar stream of a layer blob and its
+// closer. The content's magic decides, as dockerd's DecompressStream does,
+// whatever the media type says: gzip, zstd, bzip2 or a plain tar.
+func decompress(r io.Reader) (io.Reader, func() error, error) {
+	rc, err := archive.DecompressStream(r)
+	if err != nil {
+		return nil, nil, err
 	}
-	return br, nop, nil
+	return rc, rc.Close, nil
 }

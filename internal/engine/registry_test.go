@@ -81,7 +81,7 @@ func TestDecompress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, closeFn, err := decompress(tt.mediaType, bytes.NewReader(tt.in))
+			r, closeFn, err := decompress(bytes.NewReader(tt.in))
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("decompress = %v, want %v", err, tt.err)

@@ -76,6 +76,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	}
 	defer func() {
 		if retErr != nil {
+			e.releaseNetwork(c)
 			c.State.SetError(retErr)
 			if c.State.ExitCode == 0 {
 				c.State.ExitCode = startExitCode(retErr.Error())
@@ -85,6 +86,9 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 			e.failPending(cs, retErr)
 		}
 	}()
+	if err := e.prepareNetwork(c); err != nil {
+		return err
+	}
 	dir := e.containerDir(c.ID)
 	rootfs, err := e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
 	if err != nil {
@@ -109,7 +113,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
 		err := errors.New("the container's init has no pid")
 		if st, serr := rc.State(ctx); serr == nil && st.InitPid > 0 {
-			err = loopbackUp(st.InitPid)
+			err = e.wireNetwork(c, st.InitPid)
 		}
 		if err != nil {
 			rc.Delete(ctx)

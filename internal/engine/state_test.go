@@ -22,7 +22,7 @@ func TestNoPackageState(t *testing.T) {
 		"acceptedImageFilters": "lookup table",
 		"acceptedPruneFilters": "lookup table",
 		"rlimitNames":          "lookup table",
-		"signalNames":          "lookup table",
+		"errPushDone":          "sentinel error",
 		"psColumns":            "lookup table",
 		"notYetWarnings":       "lookup table",
 		// seccompCache memoises a pure function (the default profile

@@ -94,6 +94,10 @@ func (e *Engine) statsSample(cc *container.Container) *types.StatsJSON {
 		return out
 	}
 	fillStats(out, st, sysinfo.Read().MemTotal)
+	cc.Lock()
+	pid := cc.State.Pid
+	cc.Unlock()
+	out.Networks = e.networkStats(pid)
 	out.CPUStats.SystemUsage = systemCPUUsage()
 	out.CPUStats.OnlineCPUs = uint32(onlineCPUs())
 	return out

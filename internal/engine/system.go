@@ -21,8 +21,6 @@ const (
 // notYetWarnings lists what this build cannot do yet, shown by `docker info`
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
-	"WARNING: skiffd has no bridge networking yet: containers of the default network get their own network namespace with loopback only, and ports cannot be published",
-	"WARNING: skiffd has no user-defined networks yet: the network endpoints answer 501",
 	"WARNING: skiffd does not apply per-device block I/O limits yet: create and update refuse them where the host could enforce them",
 }
 
@@ -86,7 +84,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		InitBinary:         "skiffd",
 		SecurityOptions:    e.securityOptions(),
 		CDISpecDirs:        []string{},
-		Warnings:           append(infoWarnings(e.features.Cgroup), notYetWarnings...),
+		Warnings:           append(append(infoWarnings(e.features.Cgroup), e.networkWarnings()...), notYetWarnings...),
 	}
 	if v, err := readIPv4Forwarding(); err == nil {
 		info.IPv4Forwarding = v

@@ -47,6 +47,10 @@ type Bus struct {
 	count  int
 	subs   map[*subscription]struct{}
 	closed bool
+	// dropped counts subscribers removed for falling behind (metrics).
+	dropped uint64
+	// counts counts published events by type and action (metrics).
+	counts map[[2]string]uint64
 }
 
 // subscription is one live listener.
@@ -113,6 +117,10 @@ func (b *Bus) publish(m types.EventMessage, stamp bool) {
 		m.Time, m.TimeNano = now.Unix(), now.UnixNano()
 	}
 	b.record(m)
+	if b.counts == nil {
+		b.counts = map[[2]string]uint64{}
+	}
+	b.counts[[2]string{m.Type, m.Action}]++
 	for s := range b.subs {
 		if s.untilNano != 0 && m.TimeNano > s.untilNano {
 			continue
@@ -123,6 +131,7 @@ func (b *Bus) publish(m types.EventMessage, stamp bool) {
 		select {
 		case s.ch <- m:
 		default:
+			b.dropped++
 			b.dropLocked(s)
 		}
 	}
@@ -211,6 +220,22 @@ func (b *Bus) historyLocked(since, until time.Time, f *Filter) []types.EventMess
 		}
 	}
 	return out
+}
+
+// Dropped is how many subscribers were dropped for falling LiveBuffer
+// events behind.
+func (b *Bus) Dropped() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped
+}
+
+// Counts returns how many events were published, by type and action.
+// Actions carrying arguments ("exec_start: sh") are counted as given.
+func (b *Bus) Counts() map[[2]string]uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.counts)
 }
 
 // SubscriberCount returns the number of live subscribers, the

@@ -19,7 +19,7 @@ const BusyboxPath = "/bin/busybox"
 // busyboxApplets are linked in the test image's /bin.
 var busyboxApplets = []string{"sh", "ls", "cat", "echo", "env", "ps", "sleep", "id", "mkdir", "rm", "touch", "wc", "df",
 	"hostname", "true", "false", "test", "printf", "grep", "head", "sed", "stat", "top", "uname", "whoami", "ln", "mv", "cp",
-	"chmod", "find", "tail", "kill", "date", "pwd", "readlink", "mount", "dd", "seq", "sync", "nc", "wget", "ip", "ifconfig"}
+	"chmod", "find", "tail", "kill", "date", "pwd", "readlink", "mount", "dd", "seq", "sync", "nc", "wget", "ip", "ifconfig", "httpd", "ping", "nslookup"}
 
 // Entry is one member of a test tar.
 type Entry struct {

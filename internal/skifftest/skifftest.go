@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"skiffd/internal/mountinfo"
+	"skiffd/internal/netlink"
 )
 
 var (
@@ -117,6 +119,12 @@ type Daemon struct {
 	DataRoot string
 	ExecRoot string
 	Pidfile  string
+	// Bridge and NFTable are the daemon's own host bridge and nf_tables
+	// table, unique per daemon so parallel daemons never share them.
+	Bridge, NFTable string
+	// Netns, with Options.OwnNetns, is the network namespace the daemon
+	// runs in (its "host"); nil when it runs in the test's.
+	Netns *os.File
 
 	cmd     *exec.Cmd
 	args    []string
@@ -138,6 +146,12 @@ type Options struct {
 	// test owns them: mounts under them are not detached at cleanup, and
 	// they are not removed.
 	DataRoot, ExecRoot string
+	// OwnNetns runs the daemon in a network namespace of its own (with
+	// loopback up), so that it may forward and NAT without touching the
+	// test host's sysctls; the test reaches its published ports from
+	// inside that namespace (Netns). Without it the daemon runs in the
+	// test's namespace with IP forwarding left alone (--ip-forward=false).
+	OwnNetns bool
 }
 
 // Start starts a daemon with default options and waits until it answers
@@ -187,6 +201,35 @@ func Launch(t testing.TB, opts Options) (*Daemon, error) {
 		d.ExecRoot = opts.ExecRoot
 	}
 	args := []string{"--data-root", d.DataRoot, "--exec-root", d.ExecRoot, "--pidfile", d.Pidfile, "--debug"}
+	d.Bridge, d.NFTable = "skt"+filepath.Base(dir)[4:], "skiffd-test-"+filepath.Base(dir)[4:]
+	if len(d.Bridge) > 15 {
+		d.Bridge = d.Bridge[:15]
+	}
+	args = append(args, "--bridge", d.Bridge, "--nft-table", d.NFTable)
+	if opts.OwnNetns {
+		ns, err := netlink.NewNetns()
+		if err == nil {
+			err = netlink.Do(int(ns.Fd()), func() error {
+				h, err := netlink.Open(netlink.Self)
+				if err != nil {
+					return err
+				}
+				defer h.Close()
+				lo, err := h.LinkByName("lo")
+				if err != nil {
+					return err
+				}
+				return h.SetUp(lo.Index)
+			})
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("daemon network namespace: %w", err)
+		}
+		d.Netns = ns
+	} else {
+		args = append(args, "--ip-forward=false")
+	}
 	if !opts.NoDefaultHost {
 		args = append(args, "-H", d.Host)
 	}
@@ -195,6 +238,9 @@ func Launch(t testing.TB, opts Options) (*Daemon, error) {
 	d.env = append(cleanEnv(), opts.Env...)
 	if err := d.start(bin); err != nil {
 		os.RemoveAll(dir)
+		if d.Netns != nil {
+			d.Netns.Close()
+		}
 		return nil, err
 	}
 	t.Cleanup(func() {
@@ -212,7 +258,7 @@ func (d *Daemon) start(bin string) error {
 	d.cmd.Env = d.env
 	d.cmd.Stdout = &d.log
 	d.cmd.Stderr = &d.log
-	if err := d.cmd.Start(); err != nil {
+	if err := d.startCmd(d.cmd); err != nil {
 		return err
 	}
 	exited := make(chan struct{})
@@ -259,11 +305,52 @@ func (d *Daemon) cleanup(t testing.TB) {
 		d.removeContainers()
 		d.Stop()
 	}
+	d.removeNetworking(t)
 	if err := unmountUnder(d.Dir); err != nil {
 		t.Errorf("cleanup: %v; leaving %s in place", err, d.Dir)
 		return
 	}
 	os.RemoveAll(d.Dir)
+}
+
+// startCmd starts cmd in the daemon's network namespace: forked from a
+// thread that joined it, which the child inherits.
+func (d *Daemon) startCmd(cmd *exec.Cmd) error {
+	if d.Netns == nil {
+		return cmd.Start()
+	}
+	return netlink.Do(int(d.Netns.Fd()), cmd.Start)
+}
+
+// removeNetworking deletes the daemon's bridge and nf_tables table (a
+// stopped daemon leaves them for its containers, as dockerd leaves
+// docker0) and its network namespace.
+func (d *Daemon) removeNetworking(t testing.TB) {
+	ns := netlink.Self
+	if d.Netns != nil {
+		ns = int(d.Netns.Fd())
+	}
+	if h, err := netlink.Open(ns); err == nil {
+		if l, err := h.LinkByName(d.Bridge); err == nil {
+			if err := h.DeleteLink(l.Index); err != nil {
+				t.Errorf("cleanup: deleting bridge %s: %v", d.Bridge, err)
+			}
+		}
+		h.Close()
+	}
+	if nft, err := netlink.OpenNFT(ns, d.NFTable); err == nil {
+		if tables, err := nft.Tables(netlink.FamilyIP); err == nil && slices.Contains(tables, netlink.FamilyIP.String()+" "+d.NFTable) {
+			b := nft.Batch()
+			b.DelTable(netlink.FamilyIP)
+			if err := nft.Commit(b); err != nil {
+				t.Errorf("cleanup: deleting nf_tables table %s: %v", d.NFTable, err)
+			}
+		}
+		nft.Close()
+	}
+	if d.Netns != nil {
+		d.Netns.Close()
+	}
 }
 
 // hasContainerRecords reports whether the data root holds containers.
@@ -299,7 +386,7 @@ func (d *Daemon) relaunchAndRemoveContainers(t testing.TB) {
 	nd.cmd = exec.Command(d.cmd.Path, d.args...)
 	nd.cmd.Env = d.env
 	nd.cmd.Stdout, nd.cmd.Stderr = &nd.log, &nd.log
-	if err := nd.cmd.Start(); err != nil {
+	if err := d.startCmd(nd.cmd); err != nil {
 		t.Errorf("cleanup: relaunching the daemon: %v", err)
 		return
 	}

@@ -82,6 +82,7 @@ const (
 	PR_SET_SECCOMP          = 22
 	SECCOMP_MODE_FILTER     = 2
 	PR_SET_DUMPABLE         = 4
+	PR_SET_NAME             = 15
 	PR_SET_KEEPCAPS         = 8
 	PR_CAPBSET_READ         = 23
 	PR_CAPBSET_DROP         = 24
@@ -273,6 +274,19 @@ func Openat2(dirfd int, path string, how *OpenHow) (int, error) {
 // Prctl is prctl(2) on the calling thread.
 func Prctl(option int, arg2, arg3, arg4, arg5 uintptr) error {
 	_, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, uintptr(option), arg2, arg3, arg4, arg5, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// SetThreadName sets the calling thread's name (its comm, what ps -e and
+// top show; /proc/<pid>/comm for the main thread), cut to 15 bytes.
+// Threads started afterwards inherit it.
+func SetThreadName(name string) error {
+	var b [16]byte
+	copy(b[:15], name)
+	_, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0)
 	if e != 0 {
 		return e
 	}

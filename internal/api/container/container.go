@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -35,6 +34,7 @@ func Create(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		wire.Annotate(r.Context(), "container", resp.ID, "")
 		if resp.Warnings == nil {
 			resp.Warnings = []string{}
 		}
@@ -51,6 +51,7 @@ func noContent(w http.ResponseWriter) error {
 // Start answers POST /containers/{id}/start (204; 304 when already running).
 func Start(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerStart(r.Context(), r.PathValue("id")); err != nil {
 			return err
 		}
@@ -82,6 +83,7 @@ func Stop(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerStop(r.Context(), r.PathValue("id"), signal, timeout); err != nil {
 			return err
 		}
@@ -96,6 +98,7 @@ func Restart(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerRestart(r.Context(), r.PathValue("id"), signal, timeout); err != nil {
 			return err
 		}
@@ -106,6 +109,7 @@ func Restart(b Backend) wire.HandlerFunc {
 // Kill answers POST /containers/{id}/kill?signal=.
 func Kill(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerKill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
 			return err
 		}
@@ -149,6 +153,7 @@ func Remove(b Backend) wire.HandlerFunc {
 		if wire.BoolValue(r, "link") {
 			return errdefs.InvalidParameter(errors.New("skiffd does not support legacy container links"))
 		}
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
 		if err := b.ContainerRemove(r.Context(), r.PathValue("id"), wire.BoolValue(r, "force"), wire.BoolValue(r, "v")); err != nil {
 			return err
 		}
@@ -298,7 +303,13 @@ func Wait(b Backend) wire.HandlerFunc {
 }
 
 // Logs answers GET /containers/{id}/logs: framed with stdcopy unless the
-// container has a TTY, one frame per line, each flushed as it comes.
+// container has a TTY (then the lines are written raw, as dockerd does).
+//
+// Frames are gathered into batches of up to logBatch bytes and each batch is
+// written and flushed at once, rather than one write and flush per line
+// (issue 13: one flush per 44-byte line held the API to 19 MB/s). A batch
+// also goes out whenever the next message is not ready yet, so a follower
+// sees each line as soon as the daemon has it.
 func Logs(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
@@ -306,6 +317,7 @@ func Logs(b Backend) wire.HandlerFunc {
 			Stdout: wire.BoolValue(r, "stdout"), Stderr: wire.BoolValue(r, "stderr"),
 			Follow: wire.BoolValue(r, "follow"), Timestamps: wire.BoolValue(r, "timestamps"), Tail: -1,
 		}
+		details := wire.BoolValue(r, "details")
 		if !opts.Stdout && !opts.Stderr {
 			return errdefs.InvalidParameter(errors.New("Bad parameters: you must choose at least one stream"))
 		}
@@ -327,37 +339,85 @@ func Logs(b Backend) wire.HandlerFunc {
 		}
 		w.WriteHeader(http.StatusOK)
 		wire.Flush(w)
-		var stdout, stderr io.Writer = w, w
-		var sysErr io.Writer = w
-		if !tty {
-			o, e := stdcopy.NewWriters(w)
-			stdout, stderr = o, e
-			sysErr = stdcopy.NewWriter(w, stdcopy.Systemerr)
+		var buf []byte
+		send := func() error {
+			if len(buf) == 0 {
+				return nil
+			}
+			_, err := w.Write(buf)
+			buf = buf[:0]
+			wire.Flush(w)
+			return err
 		}
 		var line []byte
-		for m := range msgs {
+		for {
+			var m types.LogMessage
+			var ok bool
+			select {
+			case m, ok = <-msgs:
+			default:
+				// The next message is not ready: send what we have
+				// before waiting for it.
+				if err := send(); err != nil {
+					return nil // client gone
+				}
+				if cap(buf) > idleBatch {
+					buf = nil // an idle follower holds no bulk buffer
+				}
+				m, ok = <-msgs
+			}
+			if !ok {
+				break
+			}
 			if m.Err != nil {
-				fmt.Fprintf(sysErr, "Error grabbing logs: %v\n", m.Err)
-				return nil
+				if tty {
+					buf = fmt.Appendf(buf, "Error grabbing logs: %v\n", m.Err)
+				} else {
+					buf = stdcopy.AppendFrame(buf, stdcopy.Systemerr, fmt.Appendf(nil, "Error grabbing logs: %v\n", m.Err))
+				}
+				break
 			}
 			line = line[:0]
 			if opts.Timestamps {
-				line = m.Time.UTC().AppendFormat(line, time.RFC3339Nano)
+				line = m.Time.UTC().AppendFormat(line, rfc3339NanoFixed)
+				line = append(line, ' ')
+			}
+			if details {
+				// dockerd puts the record's attributes (none in the
+				// json-file records the shim writes) and a space first.
 				line = append(line, ' ')
 			}
 			line = append(line, m.Line...)
-			dst := stdout
-			if m.Stream == "stderr" {
-				dst = stderr
+			switch {
+			case tty:
+				buf = append(buf, line...)
+			case m.Stream == "stderr":
+				buf = stdcopy.AppendFrame(buf, stdcopy.Stderr, line)
+			default:
+				buf = stdcopy.AppendFrame(buf, stdcopy.Stdout, line)
 			}
-			if _, err := dst.Write(line); err != nil {
-				return nil // client gone
+			if len(buf) >= logBatch {
+				if err := send(); err != nil {
+					return nil
+				}
 			}
-			wire.Flush(w)
 		}
+		send()
 		return nil
 	}
 }
+
+// logBatch is the size at which a batch of log frames is written even if
+// more messages are ready; idleBatch is the most a waiting follower keeps.
+const (
+	logBatch  = 64 << 10
+	idleBatch = 4 << 10
+)
+
+// rfc3339NanoFixed is the timestamp format of logs?timestamps=1: dockerd's
+// jsonmessage.RFC3339NanoFixed, always nine fractional digits (Go's
+// RFC3339Nano trims trailing zeros).
+const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
 
 // Stats answers GET /containers/{id}/stats?stream=&one-shot=: one JSON
 // object per sample, each flushed; a single one with stream=0.

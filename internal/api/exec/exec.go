@@ -40,6 +40,8 @@ func Create(b Backend) wire.HandlerFunc {
 		if wire.VersionLess(r.Context(), "1.42") {
 			cfg.ConsoleSize = nil
 		}
+		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
+		wire.AnnotateCmd(r.Context(), cfg.Cmd)
 		id, err := b.ContainerExecCreate(r.Context(), r.PathValue("id"), &cfg)
 		if err != nil {
 			return err
@@ -57,6 +59,7 @@ func Start(b Backend) wire.HandlerFunc {
 		if _, err := wire.DecodeJSON(r, &chk); err != nil {
 			return err
 		}
+		wire.Annotate(r.Context(), "exec", r.PathValue("id"), "")
 		cfg := &types.ExecStartConfig{Detach: chk.Detach, Tty: chk.Tty, ConsoleSize: chk.ConsoleSize}
 		if wire.VersionLess(r.Context(), "1.42") {
 			cfg.ConsoleSize = nil

@@ -75,6 +75,7 @@ func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 			p.Error(err)
 			return nil
 		}
+		wire.Annotate(r.Context(), "image", id, "")
 		p.Status(id)
 		return nil
 	}
@@ -84,6 +85,7 @@ func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 // archive) are sent in band, as dockerd does; the CLI prints them.
 func Load(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		wire.Annotate(r.Context(), "image", "", "")
 		p := wire.NewProgress(w)
 		defer p.Finish(r)
 		p.Start()
@@ -155,6 +157,7 @@ func History(b Backend) wire.HandlerFunc {
 func Tag(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
+		wire.Annotate(r.Context(), "image", r.PathValue("name"), q.Get("repo")+":"+q.Get("tag"))
 		if err := b.TagImage(r.Context(), r.PathValue("name"), q.Get("repo"), q.Get("tag")); err != nil {
 			return err
 		}
@@ -170,6 +173,7 @@ func Delete(b Backend) wire.HandlerFunc {
 		if strings.TrimSpace(name) == "" {
 			return errdefs.InvalidParameter(errors.New("image name cannot be blank"))
 		}
+		wire.Annotate(r.Context(), "image", name, "")
 		list, err := b.ImageDelete(r.Context(), name, wire.BoolValue(r, "force"), !wire.BoolValue(r, "noprune"))
 		if err != nil {
 			return err

@@ -79,6 +79,7 @@ type Info struct {
 	Images             int                `json:"Images"`
 	Driver             string             `json:"Driver"`
 	DriverStatus       [][2]string        `json:"DriverStatus"`
+	SystemStatus       [][2]string        `json:"SystemStatus,omitempty"`
 	Plugins            PluginsInfo        `json:"Plugins"`
 	MemoryLimit        bool               `json:"MemoryLimit"`
 	SwapLimit          bool               `json:"SwapLimit"`

@@ -73,6 +73,7 @@ func Create(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		wire.Annotate(r.Context(), "volume", v.Name, v.Name)
 		return wire.WriteJSON(w, http.StatusCreated, v)
 	}
 }
@@ -99,6 +100,7 @@ func Update() wire.HandlerFunc {
 // Remove answers DELETE /volumes/{name}[?force=1] with 204.
 func Remove(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		wire.Annotate(r.Context(), "volume", r.PathValue("name"), r.PathValue("name"))
 		if err := b.VolumeRemove(r.Context(), r.PathValue("name"), wire.BoolValue(r, "force")); err != nil {
 			return err
 		}

@@ -192,3 +192,13 @@ func (s *StreamTakeover) Finish(err error) {
 	}
 	s.conn.Close()
 }
+
+// TrackHijacked registers closeFn with the server's hijack tracker, for
+// connections taken over outside Hijack (the websocket attach); the
+// returned func unregisters it.
+func TrackHijacked(ctx context.Context, closeFn func()) (untrack func()) {
+	if t, ok := ctx.Value(hijackKey{}).(HijackTracker); ok && t != nil {
+		return t(closeFn)
+	}
+	return func() {}
+}

@@ -31,9 +31,19 @@ const (
 	ExecHelper = "exec-helper"
 )
 
+// names are what ps -e and top show for each role (the process's comm).
+// Without them a shim shows as "3": exec of /proc/self/fd/3 names the
+// process after the path's last element (issue 13).
+var names = map[string]string{Shim: "skiffd-shim", Init: "skiffd-init", ExecHelper: "skiffd-exec"}
+
 func init() {
 	if len(os.Args) < 2 {
 		return
+	}
+	// Package initialisation runs on the main thread, so this names the
+	// process, not just one of its threads.
+	if name, ok := names[os.Args[1]]; ok {
+		sys.SetThreadName(name)
 	}
 	switch os.Args[1] {
 	case nsinit.ReaperRole:

@@ -16,7 +16,7 @@ type archInfo struct {
 	// x32Guard marks x86_64, whose AUDIT_ARCH value is shared with the x32
 	// ABI; x32 syscall numbers carry bit 30 (__X32_SYSCALL_BIT).
 	x32Guard bool
-	sysnum   map[string]uint32
+	sysnum   func() map[string]uint32
 }
 
 var (

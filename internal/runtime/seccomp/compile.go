@@ -207,7 +207,7 @@ func arrangeRules(arch *archInfo, rules []Rule, def uint32) ([]*syscallRules, ui
 	for _, r := range rules {
 		ret := actionValue(r.Action, r.Errno)
 		for _, name := range r.names() {
-			nr, ok := arch.sysnum[name]
+			nr, ok := arch.sysnum()[name]
 			if !ok {
 				continue
 			}

@@ -356,7 +356,7 @@ func referenceResolved(p *Profile, rules []Rule, native *archInfo, d seccompData
 	var newest uint32
 	for _, r := range rules {
 		for _, n := range r.names() {
-			if nr, ok := arch.sysnum[n]; ok && nr > newest {
+			if nr, ok := arch.sysnum()[n]; ok && nr > newest {
 				newest = nr
 			}
 		}
@@ -370,7 +370,7 @@ func referenceResolved(p *Profile, rules []Rule, native *archInfo, d seccompData
 			return false
 		}
 		for _, n := range r.names() {
-			if nr, ok := arch.sysnum[n]; ok && nr == d.nr {
+			if nr, ok := arch.sysnum()[n]; ok && nr == d.nr {
 				return true
 			}
 		}
@@ -558,7 +558,7 @@ func argSyscalls(p *Profile) map[uint32]bool {
 			continue
 		}
 		for _, n := range r.names() {
-			for _, tab := range []map[string]uint32{sysnumX86_64, sysnumI386, sysnumAarch64} {
+			for _, tab := range []map[string]uint32{sysnumX86_64(), sysnumI386(), sysnumAarch64()} {
 				if nr, ok := tab[n]; ok {
 					out[nr] = true
 				}

@@ -102,7 +102,7 @@ func childMain(mode string) int {
 	// on x86_64, with the x32 bit) on purpose: they test exactly the numbers
 	// the filter compiled, which a wrapper in internal/sys would hide.
 	for _, p := range probes {
-		nr, ok := native.sysnum[p.nr]
+		nr, ok := native.sysnum()[p.nr]
 		if !ok {
 			continue
 		}
@@ -118,13 +118,13 @@ func childMain(mode string) int {
 	}
 	// The file probe runs last, with raw calls on this thread, because the
 	// strict profile refuses open and read.
-	fd, _, e := syscall.RawSyscall6(uintptr(native.sysnum["openat"]), ^uintptr(99) /* AT_FDCWD */, uintptr(unsafe.Pointer(path)), syscall.O_RDONLY, 0, 0, 0)
+	fd, _, e := syscall.RawSyscall6(uintptr(native.sysnum()["openat"]), ^uintptr(99) /* AT_FDCWD */, uintptr(unsafe.Pointer(path)), syscall.O_RDONLY, 0, 0, 0)
 	out = fmt.Appendf(out, "openat=%d\n", int(e))
 	if e == 0 {
-		n, _, e := syscall.RawSyscall(uintptr(native.sysnum["read"]), fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+		n, _, e := syscall.RawSyscall(uintptr(native.sysnum()["read"]), fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 		out = fmt.Appendf(out, "read=%d:%s\n", int(e), buf[:n])
 	}
-	n, _, e := syscall.RawSyscall(uintptr(native.sysnum["write"]), 1, uintptr(unsafe.Pointer(&out[0])), uintptr(len(out)))
+	n, _, e := syscall.RawSyscall(uintptr(native.sysnum()["write"]), 1, uintptr(unsafe.Pointer(&out[0])), uintptr(len(out)))
 	if e != 0 || int(n) != len(out) {
 		return 4
 	}

@@ -310,7 +310,12 @@ func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr) error {
 func (s *shim) fork(p *proc, role string, attr *syscall.ProcAttr) (int, error) {
 	s.beginStart()
 	defer s.endStart()
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"skiffd", role}, attr)
+	// argv[0] is what ps -ef shows until the user's process is exec'd.
+	argv0 := "skiffd-init"
+	if role != "init" {
+		argv0 = "skiffd-exec"
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{argv0, role}, attr)
 	if err != nil {
 		return 0, err
 	}

@@ -181,7 +181,7 @@ func (r *Runtime) spawn(ctx context.Context, dir string) error {
 		return err
 	}
 	defer rd.Close()
-	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd", "shim", dir}, &os.ProcAttr{
+	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd-shim", "shim", dir}, &os.ProcAttr{
 		Dir:   "/",
 		Env:   shimEnv,
 		Files: []*os.File{null, null, logf, r.seal.File(), wr},

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"skiffd/internal/netlink"
+	"skiffd/internal/skifftest"
+)
+
+// BenchmarkNetworkRunRm is `docker run --rm busybox true` with no network,
+// on the default bridge and on a user-defined network (embedded DNS too):
+// the difference is what networking adds to a run.
+func BenchmarkNetworkRunRm(b *testing.B) {
+	d := startNetDaemonB(b)
+	dockerB(b, d, "network", "create", "app")
+	for _, mode := range []string{"none", "bridge", "app"} {
+		b.Run(mode, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				dockerB(b, d, "run", "--rm", "--network", mode, "busybox", "true")
+			}
+		})
+	}
+}
+
+// BenchmarkNetworkPublishedTCP measures TCP throughput into a container
+// through a published port (DNAT, 127.0.0.1) and the rate of HTTP
+// connections through it.
+func BenchmarkNetworkPublishedTCP(b *testing.B) {
+	d := startNetDaemonB(b)
+	dockerB(b, d, "run", "-d", "--name", "sink", "-p", "127.0.0.1:9000:80", "busybox", "sh", "-c", "while true; do nc -l -p 80 >/dev/null; done")
+	dockerB(b, d, "run", "-d", "--name", "web", "-p", "127.0.0.1:9001:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	dial := func(addr string) net.Conn {
+		var c net.Conn
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := netlink.Do(int(d.Netns.Fd()), func() (err error) {
+				c, err = net.DialTimeout("tcp", addr, 2*time.Second)
+				return err
+			})
+			if err == nil {
+				return c
+			}
+			if time.Now().After(deadline) {
+				b.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	b.Run("throughput", func(b *testing.B) {
+		c := dial("127.0.0.1:9000")
+		defer c.Close()
+		buf := make([]byte, 1<<20)
+		b.SetBytes(int64(len(buf)))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("connections", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			c := dial("127.0.0.1:9001")
+			fmt.Fprintf(c, "GET /hostname HTTP/1.0\r\n\r\n")
+			var one [4096]byte
+			for {
+				if _, err := c.Read(one[:]); err != nil {
+					break
+				}
+			}
+			c.Close()
+		}
+	})
+}
+
+// BenchmarkNetworkContainerToContainer is TCP throughput between two
+// containers on a user-defined network (64 MiB per iteration).
+func BenchmarkNetworkContainerToContainer(b *testing.B) {
+	d := startNetDaemonB(b)
+	dockerB(b, d, "network", "create", "app")
+	dockerB(b, d, "run", "-d", "--name", "rx", "--network", "app", "busybox", "sh", "-c", "while true; do nc -l -p 5000 >/dev/null; done")
+	dockerB(b, d, "run", "-d", "--name", "tx", "--network", "app", "busybox", "sleep", "1d")
+	b.SetBytes(64 << 20)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dockerB(b, d, "exec", "tx", "sh", "-c", "until dd if=/dev/zero bs=64k count=1024 2>/dev/null | nc rx 5000; do sleep 0.02; done")
+	}
+}
+
+func dockerB(b *testing.B, d *skifftest.Daemon, args ...string) string {
+	b.Helper()
+	res := d.Docker(b, args...)
+	if res.ExitCode != 0 {
+		b.Fatalf("docker %s: %v", strings.Join(args, " "), res)
+	}
+	return res.Stdout
+}
+
+// startNetDaemonB is startNetDaemon for benchmarks.
+func startNetDaemonB(b *testing.B) *skifftest.Daemon {
+	b.Helper()
+	d := skifftest.StartWith(b, skifftest.Options{OwnNetns: true})
+	if res := d.DockerIn(b, bytes.NewReader(skifftest.BusyboxTar(b)), "import", "-", "busybox:latest"); res.ExitCode != 0 {
+		b.Fatalf("docker import: %v", res)
+	}
+	b.Cleanup(func() {
+		if ids := strings.Fields(d.Docker(b, "ps", "-aq").Stdout); len(ids) > 0 {
+			d.Docker(b, append([]string{"rm", "-f"}, ids...)...)
+		}
+	})
+	return d
+}

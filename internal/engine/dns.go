@@ -1,0 +1,195 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+
+	"skiffd/internal/container"
+	"skiffd/internal/netlink"
+	"skiffd/internal/network/dns"
+	"skiffd/internal/network/etcfiles"
+)
+
+// ctrDNS is the embedded DNS server of one container: its sockets bound to
+// 127.0.0.11:53 inside the container's network namespace, served by the
+// daemon's goroutines.
+type ctrDNS struct {
+	srv *dns.Server
+	udp net.PacketConn
+	tcp net.Listener
+}
+
+func (d *ctrDNS) close() {
+	d.udp.Close()
+	d.tcp.Close()
+}
+
+// dnsEnabled reports whether containers on user-defined networks get the
+// embedded DNS server.
+func (e *Engine) dnsEnabled() bool { return e.nets != nil }
+
+// usesDNS reports whether c's first network is a user-defined bridge
+// network (whose resolv.conf names 127.0.0.11).
+func (e *Engine) usesDNS(refs []epRef) bool {
+	return e.nets != nil && len(refs) > 0 && refs[0].br != nil && refs[0].nw.ID != e.nets.bridgeID
+}
+
+// startDNS binds the container's DNS sockets in its namespace (on a locked
+// thread that joined it) and serves them. c's lock is held.
+func (e *Engine) startDNS(c *container.Container, pid int, refs []epRef) error {
+	if !e.usesDNS(refs) {
+		return nil
+	}
+	nsfd, err := syscall.Open(fmt.Sprintf("/proc/%d/ns/net", pid), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(nsfd)
+	d := &ctrDNS{}
+	err = netlink.Do(nsfd, func() error {
+		var err error
+		if d.udp, err = net.ListenPacket("udp4", "127.0.0.11:53"); err != nil {
+			return err
+		}
+		if d.tcp, err = net.Listen("tcp4", "127.0.0.11:53"); err != nil {
+			d.udp.Close()
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("embedded DNS server: %w", err)
+	}
+	cfg := dns.Config{Logger: e.logger}
+	for _, r := range refs {
+		if r.br == nil || r.nw.ID == e.nets.bridgeID {
+			continue
+		}
+		id := r.nw.ID
+		cfg.Networks = append(cfg.Networks, dns.Network{
+			Name:       r.nw.Name,
+			LookupName: func(name string) ([]netip.Addr, bool) { return e.lookupName(id, name) },
+			LookupAddr: func(a netip.Addr) string { return e.lookupAddr(id, a) },
+		})
+	}
+	host, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		d.close()
+		return err
+	}
+	o := etcfiles.ResolvOptions{Host: host, HostPath: "/etc/resolv.conf", Mode: etcfiles.Internal, Options: c.HostConfig.DNSOptions}
+	for _, s := range c.HostConfig.DNS {
+		if a, err := netip.ParseAddr(s); err == nil {
+			o.DNS = append(o.DNS, a)
+		}
+	}
+	rc := etcfiles.ResolvConf(o)
+	cfg.Ndots = rc.NdotsSet
+	if !refs[0].br.internal {
+		for _, s := range rc.ExtServers {
+			cfg.Upstreams = append(cfg.Upstreams, netip.AddrPortFrom(s.Addr, 53))
+		}
+	}
+	d.srv = dns.NewServer(cfg)
+	go d.srv.ServePacket(d.udp)
+	go d.srv.ServeStream(d.tcp)
+	n := e.nets
+	n.mu.Lock()
+	if old := n.dns[c.ID]; old != nil {
+		old.close()
+	}
+	n.dns[c.ID] = d
+	n.mu.Unlock()
+	return nil
+}
+
+// stopDNS closes c's DNS server, if it has one.
+func (e *Engine) stopDNS(id string) {
+	n := e.nets
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	d := n.dns[id]
+	delete(n.dns, id)
+	n.mu.Unlock()
+	if d != nil {
+		d.close()
+	}
+}
+
+// restoreDNS re-creates the DNS servers of running containers after a
+// daemon restart: the sockets died with the previous daemon.
+func (e *Engine) restoreDNS() {
+	for _, c := range e.containers.List() {
+		c.Lock()
+		if c.State.Running && c.State.Pid > 0 {
+			if err := e.startDNS(c, c.State.Pid, e.endpoints(c)); err != nil {
+				e.logger.Warn("restoring a container's DNS server", "container", c.ID, "error", err)
+			}
+		}
+		c.Unlock()
+	}
+}
+
+// dnsNames are the names an endpoint answers to: its DNSNames and the
+// compose service name.
+func dnsNames(c *container.Container, netID string) (names []string, addr netip.Addr) {
+	for _, ep := range c.NetworkSettings.Networks {
+		if ep == nil || ep.NetworkID != netID || ep.IPAddress == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(ep.IPAddress)
+		if err != nil {
+			continue
+		}
+		names = append(names, ep.DNSNames...)
+		if s := c.Config.Labels["com.docker.compose.service"]; s != "" {
+			names = append(names, s)
+		}
+		return names, a
+	}
+	return nil, netip.Addr{}
+}
+
+// lookupName answers the embedded DNS for name on network netID.
+func (e *Engine) lookupName(netID, name string) ([]netip.Addr, bool) {
+	var out []netip.Addr
+	for _, c := range e.containers.List() {
+		c.Lock()
+		if c.State.Running && c.NetworkSettings != nil {
+			names, a := dnsNames(c, netID)
+			for _, n := range names {
+				if strings.EqualFold(n, name) {
+					out = append(out, a)
+					break
+				}
+			}
+		}
+		c.Unlock()
+	}
+	return out, len(out) > 0
+}
+
+// lookupAddr answers PTR queries: the container name holding a.
+func (e *Engine) lookupAddr(netID string, a netip.Addr) string {
+	for _, c := range e.containers.List() {
+		c.Lock()
+		var name string
+		if c.State.Running && c.NetworkSettings != nil {
+			if _, got := dnsNames(c, netID); got == a {
+				name = strings.TrimPrefix(c.Name, "/")
+			}
+		}
+		c.Unlock()
+		if name != "" {
+			return name
+		}
+	}
+	return ""
+}

@@ -1,0 +1,472 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/filters"
+	"skiffd/internal/netlink"
+	"skiffd/internal/network"
+	"skiffd/internal/network/ipam"
+)
+
+// errNoNetworking answers a network change when bridge networking is off.
+func errNoNetworking() error {
+	return errdefs.NotImplemented(errors.New("bridge networking is disabled (--bridge=none)"))
+}
+
+// networkLog records a network event.
+func (e *Engine) networkLog(nw network.Network, action string, extra map[string]string) {
+	attrs := map[string]string{"name": nw.Name, "type": nw.Driver}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	e.events.Log(action, types.NetworkEventType, types.EventActor{ID: nw.ID, Attributes: attrs})
+}
+
+// resource is the API form of nw, with its attached containers.
+func (e *Engine) resource(nw network.Network, withContainers bool) types.NetworkResource {
+	r := types.NetworkResource{
+		Name: nw.Name, ID: nw.ID, Created: nw.Created, Scope: nw.Scope, Driver: nw.Driver,
+		EnableIPv4: nw.EnableIPv4, EnableIPv6: nw.EnableIPv6,
+		IPAM:     types.NetworkIPAM{Driver: nw.IPAM.Driver, Options: nw.IPAM.Options, Config: []types.NetworkIPAMConfig{}},
+		Internal: nw.Internal, Attachable: nw.Attachable, Ingress: nw.Ingress,
+		ConfigFrom: types.NetworkConfigReference{Network: nw.ConfigFrom.Network}, ConfigOnly: nw.ConfigOnly,
+		Containers: map[string]types.NetworkContainer{}, Options: nw.Options, Labels: nw.Labels,
+	}
+	for _, c := range nw.IPAM.Config {
+		r.IPAM.Config = append(r.IPAM.Config, types.NetworkIPAMConfig(c))
+	}
+	if withContainers {
+		for _, c := range e.containers.List() {
+			c.Lock()
+			if c.State.Running && c.NetworkSettings != nil {
+				for _, ep := range c.NetworkSettings.Networks {
+					if ep != nil && ep.NetworkID == nw.ID && ep.EndpointID != "" {
+						nc := types.NetworkContainer{Name: strings.TrimPrefix(c.Name, "/"), EndpointID: ep.EndpointID, MacAddress: ep.MacAddress}
+						if ep.IPAddress != "" {
+							nc.IPv4Address = fmt.Sprintf("%s/%d", ep.IPAddress, ep.IPPrefixLen)
+						}
+						r.Containers[c.ID] = nc
+					}
+				}
+			}
+			c.Unlock()
+		}
+	}
+	return r
+}
+
+// users lists the containers (name, ID) with an endpoint on network id.
+func (e *Engine) networkUsers(id string) [][2]string {
+	var out [][2]string
+	for _, c := range e.containers.List() {
+		c.Lock()
+		if c.NetworkSettings != nil {
+			for _, ep := range c.NetworkSettings.Networks {
+				if ep != nil && ep.NetworkID == id {
+					out = append(out, [2]string{strings.TrimPrefix(c.Name, "/"), c.ID})
+					break
+				}
+			}
+		}
+		c.Unlock()
+	}
+	return out
+}
+
+func (e *Engine) networkMatches(nw network.Network, ef filters.Args) bool {
+	if ef.Contains("name") && !ef.Match("name", nw.Name) {
+		return false
+	}
+	if ef.Contains("id") && !ef.Match("id", nw.ID) {
+		return false
+	}
+	if ef.Contains("driver") && !ef.ExactMatch("driver", nw.Driver) {
+		return false
+	}
+	if ef.Contains("scope") && !ef.ExactMatch("scope", nw.Scope) {
+		return false
+	}
+	if ef.Contains("label") && !ef.MatchKVList("label", nw.Labels) {
+		return false
+	}
+	if ef.Contains("type") {
+		t := "custom"
+		if network.IsPredefined(nw.Name) {
+			t = "builtin"
+		}
+		if !ef.ExactMatch("type", t) {
+			return false
+		}
+	}
+	if ef.Contains("dangling") {
+		d, err := ef.GetBoolOrDefault("dangling", false)
+		if err == nil && d != (len(e.networkUsers(nw.ID)) == 0 && !network.IsPredefined(nw.Name)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Networks answers GET /networks.
+func (e *Engine) Networks(ctx context.Context, ef filters.Args) ([]types.NetworkResource, error) {
+	if err := ef.Validate(map[string]bool{"dangling": true, "driver": true, "id": true, "label": true, "name": true, "scope": true, "type": true}); err != nil {
+		return nil, err
+	}
+	if e.nets == nil {
+		return []types.NetworkResource{}, nil
+	}
+	var out []types.NetworkResource
+	for _, nw := range e.nets.store.List() {
+		if e.networkMatches(nw, ef) {
+			out = append(out, e.resource(nw, false))
+		}
+	}
+	return out, nil
+}
+
+// NetworkInspect answers GET /networks/{id}.
+func (e *Engine) NetworkInspect(ctx context.Context, term string) (*types.NetworkResource, error) {
+	if e.nets == nil {
+		return nil, network.NotFoundError(term)
+	}
+	nw, err := e.nets.store.Find(term)
+	if err != nil {
+		return nil, err
+	}
+	r := e.resource(nw, true)
+	return &r, nil
+}
+
+// NetworkCreate answers POST /networks/create: the record, the address
+// ranges (a free subnet from the pools when none is given), the host
+// bridge and the rules.
+func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateRequest) (*types.NetworkCreateResponse, error) {
+	n := e.nets
+	if n == nil {
+		return nil, errNoNetworking()
+	}
+	if req.Name == "" {
+		return nil, errdefs.InvalidParameter(errors.New("network name is required"))
+	}
+	if network.IsPredefined(req.Name) {
+		return nil, errdefs.Forbidden(fmt.Errorf("operation is not permitted on predefined %s network ", req.Name))
+	}
+	if req.Driver == "" {
+		req.Driver = network.DriverBridge
+	}
+	if req.Driver != network.DriverBridge {
+		return nil, errdefs.NotFound(fmt.Errorf("could not find plugin %s in v1 plugin registry: plugin not found", req.Driver))
+	}
+	if _, err := n.store.Find(req.Name); err == nil {
+		return nil, errdefs.Conflict(fmt.Errorf("network with name %s already exists", req.Name))
+	}
+	nw := network.Network{Name: req.Name, Driver: req.Driver, Scope: network.ScopeLocal, EnableIPv4: true,
+		Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
+	if req.EnableIPv6 != nil {
+		nw.EnableIPv6 = *req.EnableIPv6
+	}
+	if req.IPAM != nil {
+		nw.IPAM.Driver, nw.IPAM.Options = req.IPAM.Driver, req.IPAM.Options
+		for _, c := range req.IPAM.Config {
+			nw.IPAM.Config = append(nw.IPAM.Config, network.IPAMConfig(c))
+		}
+	}
+	ranges, err := nw.IPAM.Ranges()
+	if err != nil {
+		return nil, err
+	}
+	if err := ipam.ValidateConfig(ranges, nw.EnableIPv6); err != nil {
+		return nil, err
+	}
+	var used []netip.Prefix
+	for _, o := range n.store.List() {
+		for _, c := range o.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				used = append(used, p)
+			}
+		}
+	}
+	ranges = slices.DeleteFunc(ranges, func(r ipam.Range) bool { return r.Subnet.Addr().Is6() && !nw.EnableIPv6 })
+	has4 := slices.ContainsFunc(ranges, func(r ipam.Range) bool { return r.Subnet.Addr().Is4() })
+	for _, r := range ranges {
+		if err := ipam.CheckOverlap(r.Subnet, used); err != nil {
+			return nil, err
+		}
+	}
+	if !has4 {
+		reserved, err := n.hostPrefixes()
+		if err != nil {
+			return nil, err
+		}
+		p, err := ipam.PickSubnet(ipam.DefaultPools(), 4, used, reserved)
+		if err != nil {
+			return nil, err
+		}
+		ranges = append([]ipam.Range{{Subnet: p}}, ranges...)
+	}
+	var b [32]byte
+	rand.Read(b[:])
+	nw.ID = hex.EncodeToString(b[:])
+	got, err := n.ipam.Create(nw.ID, nw.Name, ranges)
+	if err != nil {
+		return nil, err
+	}
+	nw.IPAM.SetRanges(got)
+	nw, err = n.store.Create(nw)
+	if err != nil {
+		n.ipam.Delete(nw.ID)
+		return nil, err
+	}
+	if _, err := n.ensureBridge(nw); err != nil {
+		e.destroyNetwork(nw)
+		return nil, errdefs.System(fmt.Errorf("create the bridge of network %s: %w", nw.Name, err))
+	}
+	if err := n.rebuildRules(); err != nil {
+		e.destroyNetwork(nw)
+		return nil, errdefs.System(fmt.Errorf("nf_tables rules of network %s: %w", nw.Name, err))
+	}
+	e.networkLog(nw, "create", nil)
+	return &types.NetworkCreateResponse{ID: nw.ID}, nil
+}
+
+// destroyNetwork removes a network's record, allocations, bridge and
+// rules.
+func (e *Engine) destroyNetwork(nw network.Network) error {
+	n := e.nets
+	if err := n.store.Delete(nw.ID); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		return err
+	}
+	n.ipam.Delete(nw.ID)
+	n.mu.Lock()
+	bn := n.bridges[nw.ID]
+	delete(n.bridges, nw.ID)
+	n.mu.Unlock()
+	if bn != nil {
+		if err := n.host.DeleteLink(bn.index); err != nil && !netlink.IsNotFound(err) {
+			e.logger.Warn("deleting a network's bridge", "network", nw.Name, "error", err)
+		}
+	}
+	if err := n.rebuildRules(); err != nil {
+		e.logger.Warn("rebuilding nf_tables rules", "error", err)
+	}
+	return nil
+}
+
+// NetworkRemove answers DELETE /networks/{id}.
+func (e *Engine) NetworkRemove(ctx context.Context, term string) error {
+	n := e.nets
+	if n == nil {
+		return network.NotFoundError(term)
+	}
+	nw, err := n.store.Find(term)
+	if err != nil {
+		return err
+	}
+	if network.IsPredefined(nw.Name) {
+		return errdefs.Forbidden(fmt.Errorf("%s is a pre-defined network and cannot be removed", nw.Name))
+	}
+	if users := e.networkUsers(nw.ID); len(users) > 0 {
+		return network.ActiveEndpointsError(nw.Name, users)
+	}
+	if err := e.destroyNetwork(nw); err != nil {
+		return err
+	}
+	e.networkLog(nw, "destroy", nil)
+	return nil
+}
+
+// NetworksPrune answers POST /networks/prune: user-defined networks no
+// container uses.
+func (e *Engine) NetworksPrune(ctx context.Context, ef filters.Args) (*types.NetworksPruneReport, error) {
+	if err := ef.Validate(map[string]bool{"label": true, "label!": true, "until": true}); err != nil {
+		return nil, err
+	}
+	rep := &types.NetworksPruneReport{}
+	if e.nets == nil {
+		return rep, nil
+	}
+	for _, nw := range e.nets.store.List() {
+		if network.IsPredefined(nw.Name) || len(e.networkUsers(nw.ID)) > 0 {
+			continue
+		}
+		if ef.Contains("label") && !ef.MatchKVList("label", nw.Labels) {
+			continue
+		}
+		if ef.Contains("label!") && ef.MatchKVList("label!", nw.Labels) {
+			continue
+		}
+		if err := e.destroyNetwork(nw); err != nil {
+			return nil, err
+		}
+		e.networkLog(nw, "destroy", nil)
+		rep.NetworksDeleted = append(rep.NetworksDeleted, nw.Name)
+	}
+	return rep, nil
+}
+
+// NetworkConnect answers POST /networks/{id}/connect: the endpoint is
+// recorded, and a running container gets its interface at once.
+func (e *Engine) NetworkConnect(ctx context.Context, term, name string, req *types.EndpointSettings) error {
+	n := e.nets
+	if n == nil {
+		return network.NotFoundError(term)
+	}
+	nw, err := n.store.Find(term)
+	if err != nil {
+		return err
+	}
+	c, err := e.get(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	mode := c.HostConfig.NetworkMode
+	if mode == network.NameHost || mode == network.NameNone || strings.HasPrefix(mode, "container:") || nw.Driver != network.DriverBridge {
+		return errdefs.Forbidden(fmt.Errorf("container cannot be disconnected from host network or connected to host network"))
+	}
+	if c.NetworkSettings == nil {
+		c.NetworkSettings = newNetworkSettings(mode)
+	}
+	if _, ok := c.NetworkSettings.Networks[nw.Name]; ok {
+		return errdefs.Forbidden(fmt.Errorf("endpoint with name %s already exists in network %s", strings.TrimPrefix(c.Name, "/"), nw.Name))
+	}
+	ep := &types.EndpointSettings{}
+	if req != nil {
+		cp := *req
+		ep = &cp
+	}
+	ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen = "", "", "", 0
+	if nw.ID == n.bridgeID && len(ep.Aliases) > 0 {
+		return errdefs.InvalidParameter(errors.New("network-scoped alias is supported only for containers in user defined networks"))
+	}
+	ep.NetworkID = nw.ID
+	c.NetworkSettings.Networks[nw.Name] = ep
+	if c.State.Running && c.State.Pid > 0 {
+		if err := e.connectRunning(c, epRef{name: nw.Name, ep: ep, nw: nw, br: n.bridge(nw.ID)}); err != nil {
+			n.ipam.Release(nw.ID, c.ID)
+			delete(c.NetworkSettings.Networks, nw.Name)
+			return err
+		}
+	}
+	if err := e.containers.Save(c); err != nil {
+		return err
+	}
+	e.networkLog(nw, "connect", map[string]string{"container": c.ID})
+	return nil
+}
+
+// connectRunning wires a new endpoint into a running container, on the
+// next free ethN.
+func (e *Engine) connectRunning(c *container.Container, r epRef) error {
+	if r.br == nil {
+		return fmt.Errorf("network %s has no bridge", r.nw.Name)
+	}
+	if err := e.allocateEndpoint(c, r); err != nil {
+		return err
+	}
+	nsfd, err := syscall.Open(fmt.Sprintf("/proc/%d/ns/net", c.State.Pid), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(nsfd)
+	ctr, err := netlink.Open(nsfd)
+	if err != nil {
+		return err
+	}
+	defer ctr.Close()
+	ifname := ""
+	for i := 0; ; i++ {
+		ifname = fmt.Sprintf("eth%d", i)
+		if _, err := ctr.LinkByName(ifname); netlink.IsNotFound(err) {
+			break
+		}
+	}
+	route := false
+	if routes, err := ctr.Routes(syscall.AF_INET); err == nil && !r.br.internal {
+		route = !slices.ContainsFunc(routes, func(rt netlink.Route) bool { return rt.IsDefault() })
+	}
+	return e.attachEndpoint(nsfd, ctr, ifname, r, route)
+}
+
+// NetworkDisconnect answers POST /networks/{id}/disconnect.
+func (e *Engine) NetworkDisconnect(ctx context.Context, term, name string, force bool) error {
+	n := e.nets
+	if n == nil {
+		return network.NotFoundError(term)
+	}
+	nw, err := n.store.Find(term)
+	if err != nil {
+		return err
+	}
+	c, err := e.get(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	var ep *types.EndpointSettings
+	if c.NetworkSettings != nil {
+		ep = c.NetworkSettings.Networks[nw.Name]
+	}
+	if ep == nil {
+		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, nw.Name))
+	}
+	if c.State.Running && c.State.Pid > 0 && ep.IPAddress != "" {
+		if err := e.detachRunning(c.State.Pid, ep.IPAddress); err != nil {
+			return err
+		}
+	}
+	n.ipam.Release(nw.ID, c.ID)
+	delete(c.NetworkSettings.Networks, nw.Name)
+	if nw.ID == n.bridgeID {
+		ns := c.NetworkSettings
+		ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = "", "", "", 0, ""
+	}
+	if err := e.containers.Save(c); err != nil {
+		return err
+	}
+	e.networkLog(nw, "disconnect", map[string]string{"container": c.ID})
+	return nil
+}
+
+// detachRunning deletes the container's interface holding addr (which
+// deletes its veth peer on the host).
+func (e *Engine) detachRunning(pid int, addr string) error {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return nil
+	}
+	nsfd, err := syscall.Open(fmt.Sprintf("/proc/%d/ns/net", pid), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(nsfd)
+	ctr, err := netlink.Open(nsfd)
+	if err != nil {
+		return err
+	}
+	defer ctr.Close()
+	addrs, err := ctr.Addrs(0, syscall.AF_INET)
+	if err != nil {
+		return err
+	}
+	for _, x := range addrs {
+		if x.Prefix.Addr() == a {
+			return ctr.DeleteLink(x.LinkIndex)
+		}
+	}
+	return nil
+}
