@@ -99,11 +99,11 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 			var err error
 			switch {
 			case n.Type == spec.NetworkNamespace && strings.HasPrefix(hc.NetworkMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.NetworkMode, "net", "network")
+				n.Path, err = e.joinNamespace(c.ID, hc.NetworkMode, "net", "network")
 			case n.Type == spec.IPCNamespace && strings.HasPrefix(hc.IpcMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.IpcMode, "ipc", "IPC")
+				n.Path, err = e.joinNamespace(c.ID, hc.IpcMode, "ipc", "IPC")
 			case n.Type == spec.PIDNamespace && strings.HasPrefix(hc.PidMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.PidMode, "pid", "PID")
+				n.Path, err = e.joinNamespace(c.ID, hc.PidMode, "pid", "PID")
 			}
 			if err != nil {
 				return nil, err
@@ -153,18 +153,20 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		}
 	}
 	s.Cgroup = &spec.Cgroup{Parent: r.CgroupParent, Resources: spec.Resources{
-		Memory:            r.Memory,
-		MemorySwap:        r.MemorySwap,
-		MemoryReservation: r.MemoryReservation,
-		NanoCPUs:          r.NanoCPUs,
-		CPUShares:         r.CPUShares,
-		CPUQuota:          r.CPUQuota,
-		CPUPeriod:         r.CPUPeriod,
-		CpusetCpus:        r.CpusetCpus,
-		CpusetMems:        r.CpusetMems,
-		BlkioWeight:       r.BlkioWeight,
-		MemorySwappiness:  r.MemorySwappiness,
-		OomKillDisable:    r.OomKillDisable != nil && *r.OomKillDisable,
+		Memory:             r.Memory,
+		MemorySwap:         r.MemorySwap,
+		MemoryReservation:  r.MemoryReservation,
+		NanoCPUs:           r.NanoCPUs,
+		CPUShares:          r.CPUShares,
+		CPUQuota:           r.CPUQuota,
+		CPUPeriod:          r.CPUPeriod,
+		CpusetCpus:         r.CpusetCpus,
+		CpusetMems:         r.CpusetMems,
+		CPURealtimePeriod:  r.CPURealtimePeriod,
+		CPURealtimeRuntime: r.CPURealtimeRuntime,
+		BlkioWeight:        r.BlkioWeight,
+		MemorySwappiness:   r.MemorySwappiness,
+		OomKillDisable:     r.OomKillDisable != nil && *r.OomKillDisable,
 	}}
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		s.Cgroup.Resources.PidsLimit = *r.PidsLimit
