@@ -102,6 +102,9 @@ type Engine struct {
 	// execs holds the exec instances of every container.
 	execs *execStore
 	rt    *shimclient.Runtime
+	// seccompFilters caches compiled default seccomp filters by
+	// capability set (string -> []syscall.SockFilter).
+	seccompFilters sync.Map
 	// features is what the kernel offers, probed at start-up.
 	features features.Features
 	// ctrMu guards ctrs, the in-memory state of each container.

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"skiffd/internal/container"
@@ -80,7 +79,7 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	}
 	p.NoNewPrivileges = so.noNewPrivs
 	if !so.seccompUnconfined && !hc.Privileged {
-		filter, err := seccompFilter(so.seccompProfile, capList)
+		filter, err := e.seccompFilter(so.seccompProfile, capList)
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
@@ -288,13 +287,11 @@ func capabilities(add, drop []string) ([]string, error) {
 	return out, nil
 }
 
-// seccompCache holds compiled default filters by capability set: compiling
-// the default profile is the most expensive part of building a spec.
-var seccompCache sync.Map // string -> []syscall.SockFilter
-
 // seccompFilter compiles the default profile, or the client's JSON one,
-// for a container with the given capabilities.
-func seccompFilter(profile string, capList []string) ([]syscall.SockFilter, error) {
+// for a container with the given capabilities. Compiled default filters are
+// kept by capability set in e.seccompFilters: compiling the default profile
+// is the most expensive part of building a spec.
+func (e *Engine) seccompFilter(profile string, capList []string) ([]syscall.SockFilter, error) {
 	if profile != "" {
 		p, err := seccomp.ParseProfile([]byte(profile))
 		if err != nil {
@@ -303,14 +300,14 @@ func seccompFilter(profile string, capList []string) ([]syscall.SockFilter, erro
 		return seccomp.Compile(p, capList)
 	}
 	key := strings.Join(capList, ",")
-	if f, ok := seccompCache.Load(key); ok {
+	if f, ok := e.seccompFilters.Load(key); ok {
 		return f.([]syscall.SockFilter), nil
 	}
 	f, err := seccomp.Compile(seccomp.DefaultProfile(), capList)
 	if err != nil {
 		return nil, err
 	}
-	seccompCache.Store(key, f)
+	e.seccompFilters.Store(key, f)
 	return f, nil
 }
 
