@@ -22,9 +22,12 @@ func TestNoPackageState(t *testing.T) {
 		"acceptedImageFilters": "lookup table",
 		"acceptedPruneFilters": "lookup table",
 		"rlimitNames":          "lookup table",
-		"signalNames":          "lookup table",
 		"psColumns":            "lookup table",
 		"notYetWarnings":       "lookup table",
+		"gzipMagic":            "constant bytes",
+		"zstdMagic":            "constant bytes",
+		"bzip2Magic":           "constant bytes",
+		"errPushDone":          "sentinel error",
 		// seccompCache memoises a pure function (the default profile
 		// compiled for a capability set); it is to move out of the
 		// package's state with the restructuring of spec.go.
