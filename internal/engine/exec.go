@@ -489,15 +489,6 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *types.E
 		return nil
 	}
 	defer st.Close()
-	pid, err := proc.Start(rctx)
-	if err != nil {
-		proc.Delete(rctx)
-		fmt.Fprintf(stdout, "%v\r\n", execStartError(err))
-		return nil
-	}
-	started = true
-	e.execStarted(c, x, proc, pid)
-
 	// ended says why the streams ended early: the client typed the detach
 	// keys or went away. Then the process runs on and the start returns.
 	const (
@@ -506,7 +497,9 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *types.E
 	)
 	var ended atomic.Int32
 	// After the take-over the request's ctx no longer ends when the client
-	// goes away: the connection tells (issue 9, item 6).
+	// goes away: the connection tells (issue 9, item 6). The watch is in
+	// place before the process starts, so that a started exec (its pid in
+	// inspect) has its whole stream.
 	if hangup := clientHangup(stdin); hangup != nil {
 		stop := make(chan struct{})
 		defer close(stop)
@@ -519,6 +512,15 @@ func (e *Engine) ContainerExecStart(ctx context.Context, id string, cfg *types.E
 			}
 		}()
 	}
+	pid, err := proc.Start(rctx)
+	if err != nil {
+		proc.Delete(rctx)
+		fmt.Fprintf(stdout, "%v\r\n", execStartError(err))
+		return nil
+	}
+	started = true
+	e.execStarted(c, x, proc, pid)
+
 	if x.openStdin {
 		go func() {
 			var in io.Reader = stdin
@@ -610,13 +612,17 @@ func feedStdin(st *shimclient.Stream, in io.Reader) error {
 }
 
 // execStarted records a started exec and watches for its exit.
+// The exit is watched before the pid is published: inspect showing the
+// pid means the daemon holds all it holds for a started exec.
 func (e *Engine) execStarted(c *container.Container, x *execRecord, proc *shimclient.Process, pid int) {
 	x.mu.Lock()
-	x.pid = pid
 	x.proc = proc
 	x.mu.Unlock()
-	x.startTried()
 	go e.watchExec(c, x, proc)
+	x.mu.Lock()
+	x.pid = pid
+	x.mu.Unlock()
+	x.startTried()
 }
 
 // watchExec waits for the exec's exit, records it, releases the runtime's
