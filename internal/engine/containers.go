@@ -54,6 +54,10 @@ type ctrState struct {
 	// runtime state (shim, directory, cgroups) and no run began since:
 	// removal has nothing left to look for there.
 	runtimeDeleted bool
+	// afterSave runs once the retried save succeeds (or the container is
+	// removed): work that must wait until the record is durable, such as
+	// deleting the shim's state file that holds an exit the record lacks.
+	afterSave []func()
 }
 
 // pendingAttach is an attach waiting for the container's shim.

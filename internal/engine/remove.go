@@ -118,6 +118,7 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	if !runtimeDeleted {
 		e.discardRuntimeState(c.ID)
 	}
+	e.detachSubpaths(c.ID)
 	t = e.span("remove.runtime", t)
 	if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 		return fail(err)
