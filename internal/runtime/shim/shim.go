@@ -246,14 +246,20 @@ func (s *shim) startInit(t0 *time.Time) error {
 	// Moving init into its cgroups (on v1 one migration per hierarchy,
 	// each waiting for an RCU grace period: milliseconds in all) runs
 	// while init sets up its namespaces and root file system, and is done
-	// before init is let go. On v2 init was cloned into its cgroup already,
-	// so it sets up inside its cgroup either way; its cgroup namespace is
-	// made only after go (nsinit), rooted at the cgroup.
+	// before init is let go; its cgroup namespace is made only after go
+	// (nsinit), rooted at the cgroup. A container with a pids or memory
+	// limit joins only once init is ready, as before: init's own threads
+	// and memory must not count against limits meant for the container
+	// (--pids-limit 5 would leave init's Go runtime no thread to start).
 	applied := make(chan error, 1)
-	if s.cg != nil {
-		go func() { applied <- s.cg.Apply(p.pid) }()
-	} else {
+	var late bool
+	switch {
+	case s.cg == nil:
 		applied <- nil
+	case joinEarly(s.spec):
+		go func() { applied <- s.cg.Apply(p.pid) }()
+	default:
+		late = true
 	}
 	child.close()
 	syncChild.Close()
@@ -290,6 +296,9 @@ func (s *shim) startInit(t0 *time.Time) error {
 			for name, d := range m.Spans {
 				s.spans[name] = d
 			}
+			if late {
+				applied <- s.cg.Apply(p.pid)
+			}
 			if err := <-applied; err != nil {
 				return err
 			}
@@ -300,6 +309,16 @@ func (s *shim) startInit(t0 *time.Time) error {
 			return fmt.Errorf("unexpected message %q from init", m.Type)
 		}
 	}
+}
+
+// joinEarly reports whether init may join the container's cgroups while it
+// sets up: when no limit there could stop init itself (pids, memory).
+func joinEarly(sp *spec.Spec) bool {
+	if sp.Cgroup == nil {
+		return true
+	}
+	r := sp.Cgroup.Resources
+	return r.PidsLimit <= 0 && r.Memory <= 0 && r.MemorySwap <= 0
 }
 
 // forkInit starts init. Namespaces the container joins (a Path in the
