@@ -238,8 +238,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	switch {
 	case len(hc.VolumesFrom) > 0:
 		return no("HostConfig.VolumesFrom")
-	case len(hc.Links) > 0:
-		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:
 		return no("device requests (HostConfig.DeviceRequests)")
 	case hc.UsernsMode != "" && hc.UsernsMode != "host":

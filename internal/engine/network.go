@@ -583,7 +583,30 @@ func (e *Engine) prepareNetwork(c *container.Container) error {
 			return err
 		}
 	}
-	return writeEtcFiles(c, addrs, internalDNS)
+	links, err := e.legacyLinks(c)
+	if err != nil {
+		return err
+	}
+	return writeEtcFiles(c, addrs, internalDNS, linkHosts(links)...)
+}
+
+// rewriteHosts regenerates the /etc/hosts of c (locked, running) after
+// its links changed; links that no longer resolve are left out.
+func (e *Engine) rewriteHosts(c *container.Container) error {
+	var addrs []netip.Addr
+	if refs := e.endpoints(c); len(refs) > 0 && refs[0].br != nil {
+		if a, err := netip.ParseAddr(refs[0].ep.IPAddress); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	links, _ := e.legacyLinks(c)
+	b, err := etcHosts(c, addrs, linkHosts(links))
+	if err != nil {
+		return err
+	}
+	// In place: the running container has the file bind-mounted, and a
+	// renamed-over file would not be seen.
+	return os.WriteFile(c.HostsPath, b, 0o644)
 }
 
 // allocateEndpoint gives endpoint r of c its address, MAC and IDs.
@@ -633,33 +656,49 @@ func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 }
 
 // writeEtcFiles writes the container's /etc/hosts and /etc/resolv.conf
-// through etcfiles, as dockerd generates them.
-func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool) error {
+// through etcfiles, as dockerd generates them, with the entries of its
+// legacy links.
+func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool, links ...etcfiles.Host) error {
+	hosts, err := etcHosts(c, addrs, links)
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(c.HostsPath, hosts); err != nil {
+		return err
+	}
+	return writeResolvConf(c, internalDNS)
+}
+
+// etcHosts is the content of c's /etc/hosts.
+func etcHosts(c *container.Container, addrs []netip.Addr, links []etcfiles.Host) ([]byte, error) {
 	cfg, hc := c.Config, c.HostConfig
 	var hosts []byte
 	var extra []etcfiles.Host
 	for _, h := range hc.ExtraHosts {
 		hs, err := etcfiles.ParseExtraHost(h, nil)
 		if err != nil {
-			return errdefs.InvalidParameter(err)
+			return nil, errdefs.InvalidParameter(err)
 		}
 		extra = append(extra, hs...)
 	}
 	if hc.NetworkMode == network.NameHost {
 		b, err := os.ReadFile("/etc/hosts")
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+			return nil, err
 		}
 		hosts = b
 		for _, x := range extra {
 			hosts = fmt.Appendf(hosts, "%s\t%s\n", x.IP, x.Names)
 		}
 	} else {
-		hosts = etcfiles.Hosts(etcfiles.HostsOptions{Hostname: cfg.Hostname, Domainname: cfg.Domainname, Addrs: addrs, Extra: extra})
+		hosts = etcfiles.Hosts(etcfiles.HostsOptions{Hostname: cfg.Hostname, Domainname: cfg.Domainname, Addrs: addrs, Extra: extra, Links: links})
 	}
-	if err := writeIfChanged(c.HostsPath, hosts); err != nil {
-		return err
-	}
+	return hosts, nil
+}
+
+// writeResolvConf writes c's /etc/resolv.conf.
+func writeResolvConf(c *container.Container, internalDNS bool) error {
+	hc := c.HostConfig
 	host, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err

@@ -31,6 +31,8 @@ type Backend interface {
 	// flushes its headers before reading it.
 	ContainerWait(ctx context.Context, name string, condition types.WaitCondition) (<-chan types.WaitResponse, error)
 	ContainerRemove(ctx context.Context, name string, force, removeVolumes bool) error
+	// ContainerRemoveLink removes the legacy link named "/parent/alias".
+	ContainerRemoveLink(ctx context.Context, name string) error
 	ContainerPause(ctx context.Context, name string) error
 	ContainerUnpause(ctx context.Context, name string) error
 	ContainerRename(ctx context.Context, name, newName string) error

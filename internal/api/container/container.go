@@ -148,14 +148,22 @@ func Rename(b Backend) wire.HandlerFunc {
 	}
 }
 
-// Remove answers DELETE /containers/{id}?force=&v=&link=.
+// Remove answers DELETE /containers/{id}?force=&v=&link=, and
+// DELETE /containers/{parent}/{alias}?link=1 (a legacy link's name).
 func Remove(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if wire.BoolValue(r, "link") {
-			return errdefs.InvalidParameter(errors.New("skiffd does not support legacy container links"))
+		id := r.PathValue("id")
+		if alias := r.PathValue("alias"); alias != "" {
+			id += "/" + alias // a link name, /parent/alias
 		}
-		wire.Annotate(r.Context(), "container", r.PathValue("id"), "")
-		if err := b.ContainerRemove(r.Context(), r.PathValue("id"), wire.BoolValue(r, "force"), wire.BoolValue(r, "v")); err != nil {
+		wire.Annotate(r.Context(), "container", id, "")
+		if wire.BoolValue(r, "link") {
+			if err := b.ContainerRemoveLink(r.Context(), id); err != nil {
+				return err
+			}
+			return noContent(w)
+		}
+		if err := b.ContainerRemove(r.Context(), id, wire.BoolValue(r, "force"), wire.BoolValue(r, "v")); err != nil {
 			return err
 		}
 		return noContent(w)

@@ -66,6 +66,8 @@ func (f *fake) ContainerWait(ctx context.Context, name string, c types.WaitCondi
 	f.rec("wait %s %s", name, c)
 	return f.waitCh, nil
 }
+func (f *fake) ContainerRemoveLink(ctx context.Context, name string) error { return nil }
+
 func (f *fake) ContainerRemove(ctx context.Context, name string, force, v bool) error {
 	f.rec("rm %s %v %v", name, force, v)
 	return nil

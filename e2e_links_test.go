@@ -1,0 +1,102 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestE2ENetworkLegacyLinks covers --link on the default bridge as
+// dockerd does it: the alias, hostname and name of the child in the
+// parent's /etc/hosts, the ALIAS_* environment (ports, port ranges, name,
+// the child's variables) in the process and in execs, HostConfig.Links
+// in inspect, `docker rm --link` removing the link, and dockerd's errors
+// for a missing or stopped child and for --network host.
+func TestE2ENetworkLegacyLinks(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "run", "-d", "--name", "db", "-e", "DBV=secret", "--expose", "5432", "--expose", "7000-7001", "--expose", "53/udp",
+		"busybox", "httpd", "-f", "-p", "5432", "-h", "/etc")
+	ip := inspectField(t, d, "db", "{{.NetworkSettings.IPAddress}}")
+	dbHost := inspectField(t, d, "db", "{{.Config.Hostname}}")
+
+	dockerOK(t, d, "run", "-d", "--name", "web", "--link", "db:my-db", "busybox", "sleep", "1d")
+	if got := inspectField(t, d, "web", "{{json .HostConfig.Links}}"); got != `["/db:/web/my-db"]` {
+		t.Errorf("inspect HostConfig.Links = %s, want [\"/db:/web/my-db\"]", got)
+	}
+
+	hosts := dockerOK(t, d, "exec", "web", "cat", "/etc/hosts")
+	if want := ip + "\tmy-db " + dbHost + " db\n"; !strings.Contains(hosts, want) {
+		t.Errorf("/etc/hosts of web lacks %q:\n%s", want, hosts)
+	}
+	for _, name := range []string{"my-db", "db", dbHost} {
+		if got := strings.TrimSpace(dockerOK(t, d, "exec", "web", "wget", "-qO-", "http://"+name+":5432/hostname")); got != dbHost {
+			t.Errorf("web asking %s got %q, want db's hostname %q", name, got, dbHost)
+		}
+	}
+
+	want := []string{
+		"MY_DB_PORT=tcp://" + ip + ":5432",
+		"MY_DB_PORT_5432_TCP=tcp://" + ip + ":5432",
+		"MY_DB_PORT_5432_TCP_ADDR=" + ip,
+		"MY_DB_PORT_5432_TCP_PORT=5432",
+		"MY_DB_PORT_5432_TCP_PROTO=tcp",
+		"MY_DB_PORT_7000_TCP=tcp://" + ip + ":7000",
+		"MY_DB_PORT_7001_TCP_PORT=7001",
+		"MY_DB_PORT_7000_TCP_START=tcp://" + ip + ":7000",
+		"MY_DB_PORT_7000_TCP_PORT_START=7000",
+		"MY_DB_PORT_7000_TCP_END=tcp://" + ip + ":7001",
+		"MY_DB_PORT_7000_TCP_PORT_END=7001",
+		"MY_DB_PORT_53_UDP=udp://" + ip + ":53",
+		"MY_DB_PORT_53_UDP_PROTO=udp",
+		"MY_DB_NAME=/web/my-db",
+		"MY_DB_ENV_DBV=secret",
+		"MY_DB_ENV_A=1",
+	}
+	check := func(what, env string) {
+		t.Helper()
+		lines := strings.Split(strings.TrimSpace(env), "\n")
+		for _, w := range want {
+			found := false
+			for _, l := range lines {
+				found = found || l == w
+			}
+			if !found {
+				t.Errorf("%s lacks %s:\n%s", what, w, env)
+			}
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "MY_DB_ENV_PATH=") || strings.HasPrefix(l, "MY_DB_ENV_HOME=") {
+				t.Errorf("%s has %s, which dockerd leaves out", what, l)
+			}
+		}
+	}
+	check("the environment of web's process", strings.ReplaceAll(dockerOK(t, d, "exec", "web", "cat", "/proc/1/environ"), "\x00", "\n"))
+	check("the environment of an exec in web", dockerOK(t, d, "exec", "web", "env"))
+
+	// Errors of create and start, as dockerd words them.
+	if res := d.Docker(t, "run", "--rm", "--link", "nosuch:x", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "could not get container for nosuch") {
+		t.Errorf("--link to a missing container: %v", res)
+	}
+	if res := d.Docker(t, "run", "--rm", "--network", "host", "--link", "db:x", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "conflicting options: host type networking can't be used with links") {
+		t.Errorf("--link with --network host: %v", res)
+	}
+
+	// docker rm --link removes the link only.
+	dockerOK(t, d, "rm", "--link", "web/my-db")
+	if got := inspectField(t, d, "web", "{{json .HostConfig.Links}}"); got != "null" && got != "[]" {
+		t.Errorf("inspect HostConfig.Links after rm --link = %s, want none", got)
+	}
+	if hosts := dockerOK(t, d, "exec", "web", "cat", "/etc/hosts"); strings.Contains(hosts, "my-db") {
+		t.Errorf("/etc/hosts of web still names my-db after rm --link:\n%s", hosts)
+	}
+	if got := inspectField(t, d, "db", "{{.State.Running}}"); got != "true" {
+		t.Errorf("db running = %s after rm --link, want true", got)
+	}
+	if res := d.Docker(t, "rm", "--link", "web/my-db"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "No such container") {
+		t.Errorf("rm --link of a removed link: %v", res)
+	}
+
+	dockerOK(t, d, "stop", "-t", "1", "db")
+	if res := d.Docker(t, "run", "--name", "late", "--link", "db:x", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Cannot link to a non running container: /db AS /late/x") {
+		t.Errorf("--link to a stopped container: %v", res)
+	}
+}
