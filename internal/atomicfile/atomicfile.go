@@ -62,6 +62,43 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 	return SyncDir(dir)
 }
 
+// Replace atomically replaces path with data, without fsyncs: a kill -9
+// of the writer leaves the old content or the new (the page cache
+// outlives the process), but a power loss may bring back an older version.
+// For state that a reboot makes moot anyway (what running containers
+// hold, files regenerated at every start), where two fsyncs would cost
+// more than the write.
+func Replace(path string, data []byte, perm os.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, TempPrefix+base+"-")
+	if err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if err = f.Chmod(perm); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	return nil
+}
+
 // SyncDir fsyncs a directory, making renames and creations in it durable.
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)

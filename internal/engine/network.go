@@ -722,12 +722,12 @@ func writeResolvConf(c *container.Container, internalDNS bool) error {
 
 // writeIfChanged replaces the file at path with b unless it holds b
 // already: every start regenerates the files, and most starts change
-// nothing.
+// nothing. Without fsyncs: the next start writes them again.
 func writeIfChanged(path string, b []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	return atomicfile.WriteFile(path, b, 0o644)
+	return atomicfile.Replace(path, b, 0o644)
 }
 
 // wireNetwork runs between the container's init being ready and its go:
