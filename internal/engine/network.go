@@ -746,18 +746,40 @@ func (e *Engine) wireNetwork(c *container.Container, pid int) error {
 		return fmt.Errorf("open the container's network namespace: %w", err)
 	}
 	defer syscall.Close(nsfd)
-	ctr, err := netlink.Open(nsfd)
-	if err != nil {
+	// One thread joins the namespace for both the netlink socket and the
+	// DNS server's sockets.
+	var ctr *netlink.Handle
+	var dnsSocks *ctrDNS
+	if err := netlink.Do(nsfd, func() (err error) {
+		if ctr, err = netlink.Open(netlink.Self); err != nil {
+			return err
+		}
+		// Loopback first: 127.0.0.11 is bound on it.
+		lo, err := ctr.LinkByName("lo")
+		if err == nil {
+			err = ctr.SetUp(lo.Index)
+		}
+		if err != nil {
+			ctr.Close()
+			return err
+		}
+		if e.usesDNS(refs) {
+			if dnsSocks, err = listenDNS(); err != nil {
+				ctr.Close()
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	defer ctr.Close()
-	lo, err := ctr.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	if err := ctr.SetUp(lo.Index); err != nil {
-		return err
-	}
+	served := false
+	defer func() {
+		if dnsSocks != nil && !served {
+			dnsSocks.close()
+		}
+	}()
 	routed := false
 	i := 0
 	for _, r := range refs {
@@ -771,7 +793,11 @@ func (e *Engine) wireNetwork(c *container.Container, pid int) error {
 		routed = routed || route
 		i++
 	}
-	return e.startDNS(c, pid, refs)
+	if dnsSocks == nil {
+		return nil
+	}
+	served = true // serveDNS closes them on error
+	return e.serveDNS(c, refs, dnsSocks)
 }
 
 // attachEndpoint creates the veth pair of endpoint r with the peer named
