@@ -309,13 +309,17 @@ func TestE2EReloadOnSIGHUP(t *testing.T) {
 
 	since := time.Now().Add(-time.Second).Unix()
 	second := rotateServerCert(t, pki, ca, caKey)
-	writeCfg(`{"labels": ["stage=two"], "api-cors-header": "https://ui.example", "tlsverify": true, "tlscacert": "` + pki.caFile + `", "tlscert": "` + pki.certFile + `", "tlskey": "` + pki.keyFile + `"}`)
+	writeCfg(`{"labels": ["stage=two"], "registry-mirrors": ["https://mirror.example"], "api-cors-header": "https://ui.example", "tlsverify": true, "tlscacert": "` + pki.caFile + `", "tlscert": "` + pki.certFile + `", "tlskey": "` + pki.keyFile + `"}`)
 	if err := d.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the new labels", func() bool {
 		return strings.TrimSpace(dockerOK(t, d, "info", "--format", "{{json .Labels}}")) == `["stage=two"]`
 	})
+	// The registry hook reloads mirrors with the rest.
+	if got := strings.TrimSpace(dockerOK(t, d, "info", "--format", "{{json .RegistryConfig.Mirrors}}")); got != `["https://mirror.example/"]` {
+		t.Errorf("registry mirrors after reload = %s", got)
+	}
 	resp, reused := get(old, "/_ping", http.Header{"Origin": {"https://x"}})
 	if !reused || resp.StatusCode != 200 {
 		t.Errorf("established connection after reload: reused=%v status=%d", reused, resp.StatusCode)

@@ -544,3 +544,25 @@ func (act *activation) take(addr string) ([]fdListener, error) {
 	}
 	return out, nil
 }
+
+// listenerPolicies is the policy each -H address of cfg asks for, by
+// listener key, for a reload. fd:// sockets keep the policy they started
+// with: their addresses are known only once opened.
+func listenerPolicies(cfg *config.Config) (map[string]policy.Policy, error) {
+	hosts := cfg.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{""}
+	}
+	out := map[string]policy.Policy{}
+	for _, h := range hosts {
+		a, err := parseHost(h, cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		if a.Proto == "fd" {
+			continue
+		}
+		out[a.Key()] = a.Policy()
+	}
+	return out, nil
+}

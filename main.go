@@ -195,10 +195,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	rl := &reloader{args: args, getenv: getenv, logger: logger, level: level, tls: tlsReload,
 		cors: cors, obs: obs, eng: eng, notify: notify}
-	// Parts that own reloadable settings register here before watch:
-	// authorization plugins and listener policies (issue 12 items 1 and
-	// 3), registry mirrors and insecure registries, each with
-	// rl.addHook(reloadHook{Name: ..., Prepare: ...}).
+	// Parts that own reloadable settings register here before watch.
+	rl.addHook(reloadHook{Name: "authorization and listener policies", Prepare: func(c *config.Config) (func(), error) {
+		policies, err := listenerPolicies(c)
+		if err != nil {
+			return nil, err
+		}
+		// A reload changes the policies of listening addresses only, as
+		// dockerd reloads no hosts; an address that is not listening (a
+		// new one, or port 0 bound to another) keeps what it started with.
+		for k := range policies {
+			if !srv.guards.listening(k) {
+				logger.Warn("reload: listener policy not applied: the address is not listening; a restart opens it", "addr", k)
+				delete(policies, k)
+			}
+		}
+		chain, err := authzChain(c, logger)
+		if err != nil {
+			return nil, err
+		}
+		return func() {
+			if err := srv.guards.Reload(chain, c.MaxStreams, policies); err != nil {
+				logger.Error("reload of listener policies failed", "error", err)
+			}
+		}, nil
+	}})
+	rl.addHook(reloadHook{Name: "registry mirrors and insecure registries", Prepare: func(c *config.Config) (func(), error) {
+		return eng.PrepareRegistryReload(c.RegistryMirrors, c.InsecureRegistries)
+	}})
 	rl.watch(ctx)
 	logger.Info("skiffd started", "version", skiffdVersion, "api", apiVersion, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
 	err = srv.serve(ctx, listeners)
@@ -252,10 +276,9 @@ type reloadHook struct {
 // get the new ones; established connections keep theirs), the CORS origin,
 // labels, plus whatever the hooks own.
 //
-// Hooks for other parts (see addHook): authorization plugins and listener
-// policies (issue 12 items 1 and 3) and registry mirrors and insecure
-// registries register themselves here, each with a Prepare that validates
-// and a commit that swaps.
+// Hooks (see addHook) reload the rest: authorization plugins and listener
+// policies, registry mirrors and insecure registries, each with a Prepare
+// that validates and a commit that swaps.
 type reloader struct {
 	args   []string
 	getenv func(string) string

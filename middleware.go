@@ -404,10 +404,8 @@ func (g *guards) withListener(ctx context.Context, a listenAddr) context.Context
 // are not opened or closed by a reload). Nothing is swapped on error. The
 // old chain is closed; requests already running under it finish.
 func (g *guards) Reload(chain *authz.Chain, maxStreams int, policies map[string]policy.Policy) error {
-	for k := range policies {
-		if g.listeners[k] == nil {
-			return fmt.Errorf("reload: no listener %s: listeners cannot be added by a reload", k)
-		}
+	if err := g.checkPolicies(policies); err != nil {
+		return err
 	}
 	for k, p := range policies {
 		p := p
@@ -507,3 +505,17 @@ func writeGuardError(w http.ResponseWriter, err error) {
 	}
 	wire.WriteError(w, http.StatusInternalServerError, err.Error())
 }
+
+// checkPolicies refuses policies for addresses that are not listening: a
+// reload changes what listeners allow, never which listeners there are.
+func (g *guards) checkPolicies(policies map[string]policy.Policy) error {
+	for k := range policies {
+		if !g.listening(k) {
+			return fmt.Errorf("reload: no listener %s: listeners cannot be added by a reload", k)
+		}
+	}
+	return nil
+}
+
+// listening reports whether a listener has key (listenAddr.Key).
+func (g *guards) listening(key string) bool { return g.listeners[key] != nil }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os/user"
 	"path/filepath"
 	"skiffd/internal/units"
@@ -503,6 +504,11 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 // finish validates the merged values and fills the defaults that depend on
 // other settings.
 func (c *Config) finish() error {
+	for _, m := range c.RegistryMirrors {
+		if err := validateMirror(m); err != nil {
+			return err
+		}
+	}
 	if _, ok := logLevels[c.LogLevel]; !ok {
 		return fmt.Errorf("invalid logging level: %s", c.LogLevel)
 	}
@@ -666,4 +672,22 @@ func (l *stringList) String() string {
 		return "[]"
 	}
 	return fmt.Sprintf("%v", []string(*l))
+}
+
+// validateMirror checks a registry mirror as dockerd does: an http or
+// https URL without query, fragment or credentials.
+func validateMirror(val string) error {
+	uri, err := url.Parse(val)
+	if err != nil {
+		return fmt.Errorf("invalid mirror: %q is not a valid URI", val)
+	}
+	switch {
+	case uri.Scheme != "http" && uri.Scheme != "https":
+		return fmt.Errorf("invalid mirror: unsupported scheme %q in %q", uri.Scheme, uri)
+	case uri.RawQuery != "" || uri.Fragment != "":
+		return fmt.Errorf("invalid mirror: query or fragment at end of the URI %q", uri)
+	case uri.User != nil:
+		return fmt.Errorf("invalid mirror: username/password not allowed in URI %q", uri)
+	}
+	return nil
 }

@@ -20,7 +20,7 @@ import (
 // answer, with the identity token a token server issued, if any. A refusal
 // is errdefs.Unauthorized with dockerd's text.
 func (e *Engine) Login(ctx context.Context, ac types.AuthConfig) (*types.AuthResponse, error) {
-	status, token, err := e.reg.client.Login(ctx, ac.ServerAddress, distribution.AuthConfig(ac))
+	status, token, err := e.reg.client().Login(ctx, ac.ServerAddress, distribution.AuthConfig(ac))
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (e *Engine) SearchImages(ctx context.Context, term string, limit int, authH
 		u, _ := url.Parse("https://index.docker.io")
 		bases, clients = append(bases, u), append(clients, &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}})
 	} else {
-		eps, err := e.reg.cfg.Endpoints(ctx, host, false)
+		eps, err := e.reg.cfg().Endpoints(ctx, host, false)
 		if err != nil {
 			return nil, err
 		}

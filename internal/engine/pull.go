@@ -45,7 +45,7 @@ func (e *Engine) PullImage(ctx context.Context, opts types.ImagePullOptions, pro
 			return err
 		}
 	}
-	repo, err := e.reg.client.Repository(ctx, ref, auth, distribution.ActionPull)
+	repo, err := e.reg.client().Repository(ctx, ref, auth, distribution.ActionPull)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func (e *Engine) PushImage(ctx context.Context, opts types.ImagePushOptions, pro
 		}
 		imgs[i] = img
 	}
-	repo, err := e.reg.client.Repository(ctx, refs[0], auth, distribution.ActionPush, distribution.ActionPull)
+	repo, err := e.reg.client().Repository(ctx, refs[0], auth, distribution.ActionPush, distribution.ActionPull)
 	if err != nil {
 		return err
 	}

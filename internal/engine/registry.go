@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -19,8 +20,10 @@ import (
 // token cache is shared by every pull and push), the download and upload
 // slots, and the layer downloads in flight, shared by concurrent pulls.
 type registryState struct {
-	client    *distribution.Client
-	cfg       distribution.Config
+	// endpoints is the client and the configuration it was made from,
+	// swapped whole by a reload (mirrors, insecure registries) while
+	// pulls and pushes that started keep theirs.
+	endpoints atomic.Pointer[registryEndpoints]
 	downloads chan struct{} // a slot per concurrent layer download
 	uploads   chan struct{} // a slot per concurrent layer upload
 
@@ -51,14 +54,38 @@ func newRegistryState(opts Options) *registryState {
 	if up <= 0 {
 		up = 5
 	}
-	return &registryState{
-		client:    distribution.NewClient(cfg),
-		cfg:       cfg,
+	r := &registryState{
 		downloads: make(chan struct{}, down),
 		uploads:   make(chan struct{}, up),
 		flights:   make(map[string]*layerFlight),
 		sources:   openBlobSources(opts.DataRoot),
 	}
+	r.endpoints.Store(&registryEndpoints{client: distribution.NewClient(cfg), cfg: cfg})
+	return r
+}
+
+// registryEndpoints is a registry client and the configuration it uses.
+type registryEndpoints struct {
+	client *distribution.Client
+	cfg    distribution.Config
+}
+
+// client is the current registry client.
+func (r *registryState) client() *distribution.Client { return r.endpoints.Load().client }
+
+// cfg is the current registry configuration.
+func (r *registryState) cfg() distribution.Config { return r.endpoints.Load().cfg }
+
+// PrepareRegistryReload takes new registry mirrors and insecure
+// registries (checked by the config's parser) and returns the commit that makes later pulls, pushes and
+// logins use them (dockerd reloads both on SIGHUP). Pulls already under
+// way finish with the old ones; the token cache starts empty.
+func (e *Engine) PrepareRegistryReload(mirrors, insecure []string) (commit func(), err error) {
+	cfg := e.reg.cfg()
+	cfg.Mirrors = slices.Clone(mirrors)
+	cfg.InsecureRegistries = slices.Clone(insecure)
+	next := &registryEndpoints{client: distribution.NewClient(cfg), cfg: cfg}
+	return func() { e.reg.endpoints.Store(next) }, nil
 }
 
 // share runs fetch for chain unless a flight for it is under way, in which
@@ -177,7 +204,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 // mirrors, each with dockerd's trailing slash.
 func (r *registryState) registryInfo() types.RegistryConfig {
 	mirrors := []string{}
-	for _, m := range r.cfg.Mirrors {
+	for _, m := range r.cfg().Mirrors {
 		if !strings.HasSuffix(m, "/") {
 			m += "/"
 		}
@@ -190,7 +217,7 @@ func (r *registryState) registryInfo() types.RegistryConfig {
 		},
 		Mirrors: mirrors,
 	}
-	for _, ir := range r.cfg.InsecureRegistries {
+	for _, ir := range r.cfg().InsecureRegistries {
 		if _, n, err := net.ParseCIDR(ir); err == nil {
 			if !slices.Contains(rc.InsecureRegistryCIDRs, n.String()) {
 				rc.InsecureRegistryCIDRs = append(rc.InsecureRegistryCIDRs, n.String())

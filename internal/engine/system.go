@@ -21,7 +21,6 @@ const (
 // notYetWarnings lists what this build cannot do yet, shown by `docker info`
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
-	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
 	"WARNING: skiffd does not apply cpusets, real-time CPU limits or per-device block I/O limits yet: create and update refuse them where the host could enforce them",
 }
 

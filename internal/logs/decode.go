@@ -28,11 +28,17 @@ var errEmptyRecord = errors.New("empty log record")
 // it does not recognise exactly goes to encoding/json, so the result is
 // always the one encoding/json gives (FuzzParseRecord checks that).
 func parseRecord(b []byte) (Message, error) {
+	return parseRecordSlab(b, nil)
+}
+
+// parseRecordSlab is parseRecord taking the lines the fast path decodes
+// from *slab when slab is not nil (see carve).
+func parseRecordSlab(b []byte, slab *[]byte) (Message, error) {
 	b = bytes.Trim(b, recordTrim)
 	if len(b) == 0 {
 		return Message{}, errEmptyRecord
 	}
-	if m, ok := parseFast(b); ok {
+	if m, ok := parseFast(b, slab); ok {
 		return m, nil
 	}
 	return parseSlow(b)
@@ -69,7 +75,7 @@ func isPartial(line []byte) bool {
 // keys "log", "stream" and "time", each at most once, in any order. It
 // reports false for anything else (white space, other keys, null, escapes in
 // the time, invalid JSON), leaving the decision to encoding/json.
-func parseFast(b []byte) (Message, bool) {
+func parseFast(b []byte, slab *[]byte) (Message, bool) {
 	var m Message
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return m, false
@@ -96,7 +102,7 @@ func parseFast(b []byte) (Message, bool) {
 				return m, false
 			}
 			seenLog = true
-			line, rest, ok := unquote(p)
+			line, rest, ok := unquote(p, slab)
 			if !ok {
 				return m, false
 			}
@@ -109,7 +115,15 @@ func parseFast(b []byte) (Message, bool) {
 				return m, false
 			}
 			seenStream = true
-			s, rest, ok := unquote(p)
+			// "stdout" and "stderr" need no copy: streamName maps
+			// them to constants.
+			var s, rest []byte
+			ok := false
+			if end := bytes.IndexByte(p[1:], '"'); end >= 0 && plain(p[1:1+end]) {
+				s, rest, ok = p[1:1+end], p[2+end:], true
+			} else {
+				s, rest, ok = unquote(p, nil)
+			}
 			if !ok {
 				return m, false
 			}
@@ -169,13 +183,13 @@ func streamName(s []byte) string {
 // opening quote) and returns its value and what follows the closing quote.
 // It reports false for anything encoding/json would reject. Like
 // encoding/json it turns invalid UTF-8 and unpaired surrogates into U+FFFD.
-func unquote(p []byte) (val, rest []byte, ok bool) {
+func unquote(p []byte, slab *[]byte) (val, rest []byte, ok bool) {
 	// The common case: no escapes, no control bytes, no non-ASCII bytes.
 	i := 1
 	for i < len(p) {
 		c := p[i]
 		if c == '"' {
-			return append([]byte(nil), p[1:i]...), p[i+1:], true
+			return carve(slab, p[1:i]), p[i+1:], true
 		}
 		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
 			break
@@ -185,12 +199,15 @@ func unquote(p []byte) (val, rest []byte, ok bool) {
 	if i >= len(p) {
 		return nil, nil, false
 	}
-	out := make([]byte, i-1, len(p))
-	copy(out, p[1:i])
+	out, fromSlab := scratch(slab, len(p))
+	out = append(out, p[1:i]...)
 	for i < len(p) {
 		c := p[i]
 		switch {
 		case c == '"':
+			if fromSlab {
+				out = keep(slab, out)
+			}
 			return out, p[i+1:], true
 		case c < 0x20:
 			return nil, nil, false
@@ -253,6 +270,66 @@ func unquote(p []byte) (val, rest []byte, ok bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+// plain reports whether b needs no unescaping: no backslash, control or
+// non-ASCII byte.
+func plain(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// slabSize is the size of the blocks that decoded lines are carved from.
+const slabSize = 16 << 10
+
+// carve returns a copy of src. With a slab it is carved from *slab (a new
+// slabSize block when the slab is full), so a read of millions of short
+// lines makes one allocation per slab rather than one per line (issue 13).
+// Each copy is capped at its own length, so appending to one never writes
+// over the next; a kept copy keeps its whole slab alive.
+func carve(slab *[]byte, src []byte) []byte {
+	if slab == nil || len(src) > slabSize/4 {
+		return append([]byte(nil), src...)
+	}
+	s := *slab
+	if cap(s)-len(s) < len(src) {
+		s = make([]byte, 0, slabSize)
+	}
+	n := len(s)
+	s = append(s, src...)
+	*slab = s
+	return s[n:len(s):len(s)]
+}
+
+// scratch returns an empty slice to decode up to about n bytes into: the
+// free end of *slab when there is one and n fits in it (a new slab block if
+// need be), otherwise a new slice. fromSlab says which.
+func scratch(slab *[]byte, n int) (out []byte, fromSlab bool) {
+	if slab == nil || n > slabSize/4 {
+		return make([]byte, 0, n), false
+	}
+	if cap(*slab)-len(*slab) < n {
+		*slab = make([]byte, 0, slabSize)
+	}
+	s := *slab
+	return s[len(s):len(s)], true
+}
+
+// keep claims out, decoded into the free end of *slab by scratch, and
+// returns it capped at its length. If decoding outgrew the slab's free
+// space (invalid UTF-8 triples in size), append moved out elsewhere and the
+// slab is left alone.
+func keep(slab *[]byte, out []byte) []byte {
+	s := *slab
+	if cap(out) != cap(s)-len(s) {
+		return out
+	}
+	*slab = s[:len(s)+len(out)]
+	return out[:len(out):len(out)]
 }
 
 // hex4 decodes the four hex digits at the start of p, or returns -1.

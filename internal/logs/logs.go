@@ -95,6 +95,8 @@ type reader struct {
 	bytesRead int64
 	// corrupt counts records that did not decode.
 	corrupt int
+	// slab is where decoded lines are carved from (see carve).
+	slab []byte
 	// followed, if set, is called when following begins; tests use it.
 	followed func()
 }
@@ -300,6 +302,14 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 			return fmt.Errorf("read log %s: %w", c.f.name, err)
 		}
 		if n == 0 {
+			if len(c.buf) == 0 && cap(c.buf) > 0 {
+				// Caught up with nothing held: a follower waits
+				// without a read buffer (issue 13: idle streams
+				// held 64 KiB and more each); the next read
+				// allocates one again.
+				c.buf = nil
+				c.r.slab = nil
+			}
 			return nil
 		}
 	}
@@ -335,7 +345,7 @@ func (c *cursor) reset() {
 
 // send decodes one record and hands it to fn, applying Since and Until.
 func (r *reader) send(rec []byte) error {
-	m, err := parseRecord(rec)
+	m, err := parseRecordSlab(rec, &r.slab)
 	if err != nil {
 		if !errors.Is(err, errEmptyRecord) {
 			r.corrupt++

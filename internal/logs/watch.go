@@ -66,7 +66,11 @@ func (w *watcher) startInotify(path string, poll time.Duration) error {
 // every poll interval instead.
 func (w *watcher) readEvents(base string, poll time.Duration) {
 	defer close(w.done)
-	buf := make([]byte, 64*1024)
+	// An event is 16 bytes and a name of at most NAME_MAX+1; a 4 KiB read
+	// holds at least 15 of them, and coalescing means only the first
+	// matters. A larger buffer (it was 64 KiB) is memory every idle
+	// follower pays (issue 13).
+	buf := make([]byte, 4096)
 	for {
 		n, err := w.f.Read(buf)
 		if n > 0 && relevant(buf[:n], base) {

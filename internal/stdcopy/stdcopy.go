@@ -84,6 +84,20 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// AppendFrame appends p to dst as frames of stream (one frame unless p is
+// over the frame limit; nothing for an empty p) and returns the extended
+// slice. It lets a writer gather many frames into one write.
+func AppendFrame(dst []byte, stream StdType, p []byte) []byte {
+	for len(p) > 0 {
+		chunk := p[:min(len(p), maxFrame)]
+		dst = append(dst, byte(stream), 0, 0, 0)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(chunk)))
+		dst = append(dst, chunk...)
+		p = p[len(chunk):]
+	}
+	return dst
+}
+
 // ErrSystem carries the message of a systemerr frame: the daemon reporting
 // an error in the middle of a stream.
 type ErrSystem struct{ Message string }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -312,7 +311,13 @@ func Wait(b Backend) wire.HandlerFunc {
 }
 
 // Logs answers GET /containers/{id}/logs: framed with stdcopy unless the
-// container has a TTY, one frame per line, each flushed as it comes.
+// container has a TTY (then the lines are written raw, as dockerd does).
+//
+// Frames are gathered into batches of up to logBatch bytes and each batch is
+// written and flushed at once, rather than one write and flush per line
+// (issue 13: one flush per 44-byte line held the API to 19 MB/s). A batch
+// also goes out whenever the next message is not ready yet, so a follower
+// sees each line as soon as the daemon has it.
 func Logs(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
@@ -320,6 +325,7 @@ func Logs(b Backend) wire.HandlerFunc {
 			Stdout: wire.BoolValue(r, "stdout"), Stderr: wire.BoolValue(r, "stderr"),
 			Follow: wire.BoolValue(r, "follow"), Timestamps: wire.BoolValue(r, "timestamps"), Tail: -1,
 		}
+		details := wire.BoolValue(r, "details")
 		if !opts.Stdout && !opts.Stderr {
 			return errdefs.InvalidParameter(errors.New("Bad parameters: you must choose at least one stream"))
 		}
@@ -341,37 +347,85 @@ func Logs(b Backend) wire.HandlerFunc {
 		}
 		w.WriteHeader(http.StatusOK)
 		wire.Flush(w)
-		var stdout, stderr io.Writer = w, w
-		var sysErr io.Writer = w
-		if !tty {
-			o, e := stdcopy.NewWriters(w)
-			stdout, stderr = o, e
-			sysErr = stdcopy.NewWriter(w, stdcopy.Systemerr)
+		var buf []byte
+		send := func() error {
+			if len(buf) == 0 {
+				return nil
+			}
+			_, err := w.Write(buf)
+			buf = buf[:0]
+			wire.Flush(w)
+			return err
 		}
 		var line []byte
-		for m := range msgs {
+		for {
+			var m types.LogMessage
+			var ok bool
+			select {
+			case m, ok = <-msgs:
+			default:
+				// The next message is not ready: send what we have
+				// before waiting for it.
+				if err := send(); err != nil {
+					return nil // client gone
+				}
+				if cap(buf) > idleBatch {
+					buf = nil // an idle follower holds no bulk buffer
+				}
+				m, ok = <-msgs
+			}
+			if !ok {
+				break
+			}
 			if m.Err != nil {
-				fmt.Fprintf(sysErr, "Error grabbing logs: %v\n", m.Err)
-				return nil
+				if tty {
+					buf = fmt.Appendf(buf, "Error grabbing logs: %v\n", m.Err)
+				} else {
+					buf = stdcopy.AppendFrame(buf, stdcopy.Systemerr, fmt.Appendf(nil, "Error grabbing logs: %v\n", m.Err))
+				}
+				break
 			}
 			line = line[:0]
 			if opts.Timestamps {
-				line = m.Time.UTC().AppendFormat(line, time.RFC3339Nano)
+				line = m.Time.UTC().AppendFormat(line, rfc3339NanoFixed)
+				line = append(line, ' ')
+			}
+			if details {
+				// dockerd puts the record's attributes (none in the
+				// json-file records the shim writes) and a space first.
 				line = append(line, ' ')
 			}
 			line = append(line, m.Line...)
-			dst := stdout
-			if m.Stream == "stderr" {
-				dst = stderr
+			switch {
+			case tty:
+				buf = append(buf, line...)
+			case m.Stream == "stderr":
+				buf = stdcopy.AppendFrame(buf, stdcopy.Stderr, line)
+			default:
+				buf = stdcopy.AppendFrame(buf, stdcopy.Stdout, line)
 			}
-			if _, err := dst.Write(line); err != nil {
-				return nil // client gone
+			if len(buf) >= logBatch {
+				if err := send(); err != nil {
+					return nil
+				}
 			}
-			wire.Flush(w)
 		}
+		send()
 		return nil
 	}
 }
+
+// logBatch is the size at which a batch of log frames is written even if
+// more messages are ready; idleBatch is the most a waiting follower keeps.
+const (
+	logBatch  = 64 << 10
+	idleBatch = 4 << 10
+)
+
+// rfc3339NanoFixed is the timestamp format of logs?timestamps=1: dockerd's
+// jsonmessage.RFC3339NanoFixed, always nine fractional digits (Go's
+// RFC3339Nano trims trailing zeros).
+const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
 
 // Stats answers GET /containers/{id}/stats?stream=&one-shot=: one JSON
 // object per sample, each flushed; a single one with stream=0.

@@ -1,0 +1,34 @@
+package logs
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"skiffd/internal/runtime/jsonlog"
+)
+
+// BenchmarkRead reads a 20 MB log of 44-byte lines, as the writer writes
+// them, through Read with a callback that keeps nothing: the reader's own
+// cost per byte (bench/logs.sh measures the whole path through the API).
+func BenchmarkRead(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "log.json")
+	var buf bytes.Buffer
+	ts := time.Date(2026, 12, 7, 6, 0, 0, 123456789, time.UTC)
+	line := []byte("the quick brown fox jumps over the lazy d\n")
+	for buf.Len() < 20<<20 {
+		jsonlog.AppendEntry(&buf, "stdout", line, ts)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o640); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	for b.Loop() {
+		if err := Read(context.Background(), path, ReadOptions{Tail: -1}, nil, func(Message) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
