@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2ENetworkLegacyLinks covers --link on the default bridge as
@@ -98,5 +100,39 @@ func TestE2ENetworkLegacyLinks(t *testing.T) {
 	dockerOK(t, d, "stop", "-t", "1", "db")
 	if res := d.Docker(t, "run", "--name", "late", "--link", "db:x", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Cannot link to a non running container: /db AS /late/x") {
 		t.Errorf("--link to a stopped container: %v", res)
+	}
+}
+
+// TestE2ENetworkPruneUntil covers `docker network prune --filter until=`:
+// only networks created before the time go, and a bad time is refused.
+func TestE2ENetworkPruneUntil(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "old")
+	created := func(name string) time.Time {
+		t.Helper()
+		ts, err := time.Parse(time.RFC3339Nano, inspectField(t, d, name, "{{.Created.Format \"2006-01-02T15:04:05.999999999Z07:00\"}}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	oldT := created("old")
+	dockerOK(t, d, "network", "create", "new")
+	newT := created("new")
+	if !newT.After(oldT) {
+		t.Fatalf("network new created at %v, not after old (%v)", newT, oldT)
+	}
+	mid := oldT.Add(newT.Sub(oldT) / 2)
+	until := fmt.Sprintf("%d.%09d", mid.Unix(), mid.Nanosecond())
+	out := dockerOK(t, d, "network", "prune", "-f", "--filter", "until="+until)
+	if !strings.Contains(out, "old") || strings.Contains(out, "new") {
+		t.Errorf("network prune --filter until=%s printed %q, want old deleted and new kept", until, out)
+	}
+	ls := dockerOK(t, d, "network", "ls", "--format", "{{.Name}}")
+	if strings.Contains(ls, "old") || !strings.Contains(ls, "new") {
+		t.Errorf("networks after prune:\n%s", ls)
+	}
+	if res := d.Docker(t, "network", "prune", "-f", "--filter", "until=yesterday"); res.ExitCode == 0 || !strings.Contains(res.Stderr, `failed to parse value as time or duration: "yesterday"`) {
+		t.Errorf("network prune --filter until=yesterday: %v", res)
 	}
 }
