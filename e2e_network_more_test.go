@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"skiffd/internal/skifftest"
 )
 
 // TestE2ENetworkLegacyLinks covers --link on the default bridge as
@@ -135,4 +137,19 @@ func TestE2ENetworkPruneUntil(t *testing.T) {
 	if res := d.Docker(t, "network", "prune", "-f", "--filter", "until=yesterday"); res.ExitCode == 0 || !strings.Contains(res.Stderr, `failed to parse value as time or duration: "yesterday"`) {
 		t.Errorf("network prune --filter until=yesterday: %v", res)
 	}
+}
+
+// TestE2ENetworkDefaultAddressPools covers --default-address-pools: the
+// default bridge and a network created without a subnet get theirs from
+// the given pool, in order.
+func TestE2ENetworkDefaultAddressPools(t *testing.T) {
+	d := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"--default-address-pools", "base=10.213.0.0/16,size=24"}})
+	if got := inspectField(t, d, "bridge", "{{(index .IPAM.Config 0).Subnet}}"); got != "10.213.0.0/24" {
+		t.Errorf("default bridge subnet = %s, want 10.213.0.0/24 from the pool", got)
+	}
+	dockerOK(t, d, "network", "create", "p1")
+	if got := inspectField(t, d, "p1", "{{(index .IPAM.Config 0).Subnet}}"); got != "10.213.1.0/24" {
+		t.Errorf("network p1 subnet = %s, want 10.213.1.0/24 from the pool", got)
+	}
+	dockerOK(t, d, "network", "rm", "p1")
 }

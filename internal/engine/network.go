@@ -50,6 +50,9 @@ type NetworkOptions struct {
 	// ReservedTCP are the daemon's own TCP API addresses, which no
 	// container may publish on.
 	ReservedTCP []netip.AddrPort
+	// DefaultAddressPools (--default-address-pools, "base=CIDR,size=N"
+	// each) replace dockerd's default pools for networks without a subnet.
+	DefaultAddressPools []string
 }
 
 // networking is the engine's network state: the stores and the host's
@@ -73,6 +76,8 @@ type networking struct {
 	ports     *portalloc.Allocator
 	published map[string][]published
 	mtu       int
+	// pools are where networks without a subnet get one.
+	pools []ipam.Pool
 	// warnings are shown by /info (a firewall dropping forwarded traffic).
 	warnings []string
 }
@@ -91,6 +96,17 @@ func (e *Engine) openNetworking() error {
 	if o.MTU <= 0 {
 		o.MTU = 1500
 	}
+	pools := ipam.DefaultPools()
+	if len(o.DefaultAddressPools) > 0 {
+		pools = nil
+		for _, v := range o.DefaultAddressPools {
+			p, err := ipam.ParsePool(v)
+			if err != nil {
+				return fmt.Errorf("invalid default address pool %q: %w", v, err)
+			}
+			pools = append(pools, p)
+		}
+	}
 	root := filepath.Join(e.opts.DataRoot, "network")
 	store, err := network.Open(filepath.Join(root, "networks"))
 	if err != nil {
@@ -104,7 +120,7 @@ func (e *Engine) openNetworking() error {
 	if err != nil {
 		return fmt.Errorf("open rtnetlink: %w", err)
 	}
-	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}, published: map[string][]published{}}
+	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, pools: pools, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}, published: map[string][]published{}}
 	if n.ports, err = portalloc.New(portalloc.Config{Probe: portalloc.CheckFree}); err != nil {
 		host.Close()
 		return err
@@ -206,7 +222,7 @@ func (n *networking) setupBridge() error {
 		if err != nil {
 			return err
 		}
-		if subnet, err = ipam.PickSubnet(ipam.DefaultPools(), 4, used, reserved); err != nil {
+		if subnet, err = ipam.PickSubnet(n.pools, 4, used, reserved); err != nil {
 			return err
 		}
 	}

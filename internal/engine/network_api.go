@@ -212,7 +212,7 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 		if err != nil {
 			return nil, err
 		}
-		p, err := ipam.PickSubnet(ipam.DefaultPools(), 4, used, reserved)
+		p, err := ipam.PickSubnet(n.pools, 4, used, reserved)
 		if err != nil {
 			return nil, err
 		}
