@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"skiffd/internal/netlink"
 	"skiffd/internal/skifftest"
 )
 
@@ -152,4 +153,48 @@ func TestE2ENetworkDefaultAddressPools(t *testing.T) {
 		t.Errorf("network p1 subnet = %s, want 10.213.1.0/24 from the pool", got)
 	}
 	dockerOK(t, d, "network", "rm", "p1")
+}
+
+// TestE2ENetworkForwardDropWarning covers the warning of issue 14 §6:
+// another table in the daemon's own namespace ("another engine") whose
+// forward chain drops by policy is named, with the fix, in docker info's
+// warnings after a restart; skiffd leaves that table alone.
+func TestE2ENetworkForwardDropWarning(t *testing.T) {
+	d := startNetDaemon(t)
+	if info := dockerOK(t, d, "info", "--format", "{{json .Warnings}}"); strings.Contains(info, "drops forwarded packets") {
+		t.Fatalf("warning before any dropping chain exists: %s", info)
+	}
+	other, err := netlink.OpenNFT(int(d.Netns.Fd()), "otherengine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	b := other.Batch()
+	b.AddTable(netlink.FamilyIP)
+	b.AddChain(netlink.FamilyIP, "FORWARD", &netlink.Hook{Num: netlink.HookForward, Priority: netlink.PriorityFilter, Type: "filter", Policy: netlink.PolicyDrop})
+	if err := other.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d.Relaunch(t)
+	info := dockerOK(t, d, "info", "--format", "{{json .Warnings}}")
+	if !strings.Contains(info, `the ip chain \"FORWARD\" of nf_tables table \"otherengine\" drops forwarded packets by policy`) || !strings.Contains(info, "set its policy to accept") {
+		t.Errorf("docker info warnings lack the FORWARD drop of table otherengine: %s", info)
+	}
+	if !strings.Contains(d.Log(), "drops forwarded packets") {
+		t.Errorf("daemon log lacks the warning")
+	}
+	chains, err := other.Chains(netlink.FamilyIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, c := range chains {
+		kept = kept || (c.Table == "otherengine" && c.Name == "FORWARD" && c.Hook != nil && c.Hook.Policy == netlink.PolicyDrop)
+	}
+	if !kept {
+		t.Errorf("the other table's FORWARD chain changed: %+v", chains)
+	}
 }
