@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,60 @@ func TestE2ENetworkForwardDropWarning(t *testing.T) {
 	if !kept {
 		t.Errorf("the other table's FORWARD chain changed: %+v", chains)
 	}
+}
+
+// TestE2ENetworkIPAMOptions covers --subnet with --ip-range and
+// --gateway, and --ip: dynamic addresses come from the range, the
+// default route goes through the given gateway, a static address is
+// given as asked and refused when taken or on the default bridge.
+func TestE2ENetworkIPAMOptions(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "--subnet", "10.77.0.0/16", "--ip-range", "10.77.5.0/24", "--gateway", "10.77.0.254", "r")
+	if got := inspectField(t, d, "r", "{{range .IPAM.Config}}{{.Subnet}} {{.IPRange}} {{.Gateway}}{{end}}"); got != "10.77.0.0/16 10.77.5.0/24 10.77.0.254" {
+		t.Errorf("IPAM config of r = %q", got)
+	}
+	dockerOK(t, d, "run", "-d", "--network", "r", "--name", "ca", "busybox", "sleep", "1d")
+	ip := inspectField(t, d, "ca", "{{.NetworkSettings.Networks.r.IPAddress}}")
+	if !netip.MustParsePrefix("10.77.5.0/24").Contains(netip.MustParseAddr(ip)) {
+		t.Errorf("address of ca = %s, want one in the ip-range 10.77.5.0/24", ip)
+	}
+	if gw := inspectField(t, d, "ca", "{{.NetworkSettings.Networks.r.Gateway}}"); gw != "10.77.0.254" {
+		t.Errorf("gateway of ca = %s, want 10.77.0.254", gw)
+	}
+	if route := dockerOK(t, d, "exec", "ca", "ip", "route"); !strings.Contains(route, "default via 10.77.0.254 dev eth0") {
+		t.Errorf("routes of ca lack the default via 10.77.0.254:\n%s", route)
+	}
+	dockerOK(t, d, "run", "-d", "--network", "r", "--ip", "10.77.9.9", "--name", "cb", "busybox", "sleep", "1d")
+	if got := inspectField(t, d, "cb", "{{.NetworkSettings.Networks.r.IPAddress}} {{.NetworkSettings.Networks.r.IPAMConfig.IPv4Address}}"); got != "10.77.9.9 10.77.9.9" {
+		t.Errorf("address and IPAMConfig of cb = %q, want 10.77.9.9 twice", got)
+	}
+	if addr := dockerOK(t, d, "exec", "cb", "ip", "-4", "addr", "show", "eth0"); !strings.Contains(addr, "inet 10.77.9.9/16") {
+		t.Errorf("eth0 of cb lacks 10.77.9.9/16:\n%s", addr)
+	}
+	if got := strings.TrimSpace(dockerOK(t, d, "exec", "ca", "ping", "-c1", "-W2", "10.77.9.9")); !strings.Contains(got, "1 packets received") {
+		t.Errorf("ca pinging cb at 10.77.9.9: %s", got)
+	}
+	if res := d.Docker(t, "run", "--rm", "--network", "r", "--ip", "10.77.9.9", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Address already in use") {
+		t.Errorf("--ip of an address in use: %v", res)
+	}
+	if res := d.Docker(t, "run", "--rm", "--ip", "172.17.0.50", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "user specified IP address is supported on user defined networks only") {
+		t.Errorf("--ip on the default bridge: %v", res)
+	}
+}
+
+// TestE2ENetworkDaemonPortReserved covers dockerd's allocateDaemonPort:
+// the daemon's own TCP API address cannot be published by a container.
+func TestE2ENetworkDaemonPortReserved(t *testing.T) {
+	port := freePort(t)
+	d := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"-H", fmt.Sprintf("tcp://127.0.0.1:%d", port)}})
+	importBusybox(t, d)
+	removeAllAtEnd(t, d)
+	res := d.Docker(t, "run", "-d", "--name", "pub", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "busybox", "sleep", "1d")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "port is already allocated") {
+		t.Errorf("publishing the daemon's API port: %v", res)
+	}
+	if st := inspectField(t, d, "pub", "{{.State.Running}}"); st != "false" {
+		t.Errorf("container pub running = %s after its port was refused", st)
+	}
+	dockerOK(t, d, "run", "-d", "--name", "other", "-p", fmt.Sprintf("127.0.0.1:%d:80", port+1), "busybox", "sleep", "1d")
 }
