@@ -114,6 +114,8 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	}
 	s.Mounts = mergeMounts(s.Mounts, userMounts)
 	rc, err := e.rt.Create(ctx, s)
+	// The container's mount namespace has its own binds now.
+	e.detachSubpaths(c.ID)
 	if err != nil {
 		unmountVolumes()
 		return startError(err)
