@@ -24,9 +24,10 @@ import (
 // and name, and its process gets the child's ports, name and environment
 // as ALIAS_* variables. Links are resolved by name at each start.
 
-var (
-	errHostNetworkAndLinks      = errors.New("conflicting options: host type networking can't be used with links. This would result in undefined behavior")
-	errContainerNetworkAndLinks = errors.New("conflicting options: container type network can't be used with links. This would result in undefined behavior")
+// dockerd's texts for links with a network mode that cannot have them.
+const (
+	msgHostNetworkAndLinks      = "conflicting options: host type networking can't be used with links. This would result in undefined behavior"
+	msgContainerNetworkAndLinks = "conflicting options: container type network can't be used with links. This would result in undefined behavior"
 )
 
 // parseLink splits a --link value into the child's name and the alias,
@@ -60,7 +61,7 @@ func (e *Engine) linkChild(name string) (*container.Container, error) {
 		mode := child.HostConfig.NetworkMode
 		child.Unlock()
 		if mode == network.NameHost {
-			return nil, errdefs.InvalidParameter(errHostNetworkAndLinks)
+			return nil, errdefs.InvalidParameter(errors.New(msgHostNetworkAndLinks))
 		}
 		owner, ok := strings.CutPrefix(mode, "container:")
 		if !ok {
@@ -83,9 +84,9 @@ func (e *Engine) checkLinks(hc *types.HostConfig) ([][2]string, error) {
 	mode := hc.NetworkMode
 	switch {
 	case mode == network.NameHost:
-		return nil, errdefs.InvalidParameter(errHostNetworkAndLinks)
+		return nil, errdefs.InvalidParameter(errors.New(msgHostNetworkAndLinks))
 	case strings.HasPrefix(mode, "container:"):
-		return nil, errdefs.InvalidParameter(errContainerNetworkAndLinks)
+		return nil, errdefs.InvalidParameter(errors.New(msgContainerNetworkAndLinks))
 	case networkName(mode) != network.NameBridge:
 		return nil, nil
 	}
