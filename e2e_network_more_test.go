@@ -105,6 +105,13 @@ func TestE2ENetworkLegacyLinks(t *testing.T) {
 	if res := d.Docker(t, "run", "--name", "late", "--link", "db:x", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Cannot link to a non running container: /db AS /late/x") {
 		t.Errorf("--link to a stopped container: %v", res)
 	}
+
+	// Removing the child forgets the link: the parent restarts without it.
+	dockerOK(t, d, "rm", "db")
+	if got := inspectField(t, d, "late", "{{json .HostConfig.Links}}"); got != "null" && got != "[]" {
+		t.Errorf("inspect HostConfig.Links of late after rm db = %s, want none", got)
+	}
+	dockerOK(t, d, "start", "late")
 }
 
 // TestE2ENetworkPruneUntil covers `docker network prune --filter until=`:

@@ -315,3 +315,41 @@ func (e *Engine) ContainerRemoveLink(_ context.Context, name string) error {
 	}
 	return nil
 }
+
+// dropLinksTo removes the links to a removed container from the
+// containers that had them, as dockerd forgets them with the container.
+// Only containers whose saved record has such a link are locked: a
+// removal must not wait for the lock of every other container.
+func (e *Engine) dropLinksTo(name string) {
+	linksTo := func(links []string) bool {
+		for _, l := range links {
+			if child, _, err := parseLink(l); err == nil && "/"+child == name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range e.containers.Snapshots() {
+		if v.HostConfig == nil || !linksTo(v.HostConfig.Links) {
+			continue
+		}
+		p, err := e.containers.Get(v.ID)
+		if err != nil {
+			continue
+		}
+		p.Lock()
+		var kept []string
+		for _, l := range p.HostConfig.Links {
+			if child, _, err := parseLink(l); err != nil || "/"+child != name {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) != len(p.HostConfig.Links) {
+			p.HostConfig.Links = kept
+			if err := e.containers.Save(p); err != nil {
+				e.logger.Warn("forgetting the links to a removed container", "container", p.ID, "error", err)
+			}
+		}
+		p.Unlock()
+	}
+}
