@@ -176,8 +176,10 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 	}
 	nw := network.Network{Name: req.Name, Driver: req.Driver, Scope: network.ScopeLocal, EnableIPv4: true,
 		Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
-	if req.EnableIPv6 != nil {
-		nw.EnableIPv6 = *req.EnableIPv6
+	if req.EnableIPv6 != nil && *req.EnableIPv6 {
+		// Endpoints get IPv4 addresses only: a network that asked for
+		// IPv6 is refused rather than created without it.
+		return nil, errdefs.NotImplemented(errors.New("skiffd does not support IPv6 networks yet (EnableIPv6)"))
 	}
 	if req.IPAM != nil {
 		nw.IPAM.Driver, nw.IPAM.Options = req.IPAM.Driver, req.IPAM.Options
