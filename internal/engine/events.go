@@ -11,7 +11,7 @@ import (
 
 // SubscribeToEvents answers GET /events: buffered events in [since, until]
 // that match ef, and a live feed of later ones until cancel is called.
-func (e *Engine) SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) ([]types.EventMessage, <-chan types.EventMessage, func(), error) {
+func (e *Engine) SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) ([]types.EventMessage, types.EventFeed, func(), error) {
 	if err := events.ValidateFilters(ef); err != nil {
 		return nil, nil, nil, err
 	}

@@ -211,6 +211,11 @@ func (r *reader) follow(ctx context.Context, c *cursor, w *watcher, stop <-chan 
 		if stopping {
 			return nil
 		}
+		if r.opts.Idle != nil {
+			if err := r.opts.Idle(); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

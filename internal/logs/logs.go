@@ -29,7 +29,7 @@ import (
 type Message struct {
 	Stream string // "stdout" or "stderr"
 	// Line is the output, with its newline unless Partial. Each Message has
-	// its own Line; fn may keep it.
+	// its own Line, which fn may keep, unless ReadOptions.Borrow.
 	Line []byte
 	Time time.Time
 	// Partial reports that Line is a piece of a longer line (the writer
@@ -51,6 +51,13 @@ type ReadOptions struct {
 	Tail int
 	// Follow keeps reading after the end of the log.
 	Follow bool
+	// Idle, if set, is called while following each time everything
+	// written so far has been sent, before waiting for more: a caller
+	// that batches its output sends the batch then. An error ends Read.
+	Idle func() error
+	// Borrow lets Message.Line point into Read's buffers: fn must not
+	// keep it after it returns. It saves a copy of every line.
+	Borrow bool
 }
 
 // Read sends the log at path (with its rotated files, oldest first) to fn,
@@ -68,6 +75,7 @@ type ReadOptions struct {
 // A missing log file is an error that matches fs.ErrNotExist.
 func Read(ctx context.Context, path string, opts ReadOptions, stop <-chan struct{}, fn func(Message) error) error {
 	r := &reader{path: path, opts: opts, fn: fn, pollInterval: defaultPollInterval}
+	r.dec.borrow = opts.Borrow
 	return r.run(ctx, stop)
 }
 
@@ -95,8 +103,8 @@ type reader struct {
 	bytesRead int64
 	// corrupt counts records that did not decode.
 	corrupt int
-	// slab is where decoded lines are carved from (see carve).
-	slab []byte
+	// dec decodes the records.
+	dec decoder
 	// followed, if set, is called when following begins; tests use it.
 	followed func()
 }
@@ -308,7 +316,7 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 				// held 64 KiB and more each); the next read
 				// allocates one again.
 				c.buf = nil
-				c.r.slab = nil
+				c.r.dec.slab = nil
 			}
 			return nil
 		}
@@ -345,7 +353,7 @@ func (c *cursor) reset() {
 
 // send decodes one record and hands it to fn, applying Since and Until.
 func (r *reader) send(rec []byte) error {
-	m, err := parseRecordSlab(rec, &r.slab)
+	m, err := parseRecordSlab(rec, &r.dec)
 	if err != nil {
 		if !errors.Is(err, errEmptyRecord) {
 			r.corrupt++
