@@ -16,7 +16,8 @@ func (e *Engine) SubscribeToEvents(ctx context.Context, since, until time.Time, 
 		return nil, nil, nil, err
 	}
 	history, live, cancel := e.events.SubscribeTopic(since, until, events.NewFilter(ef))
-	return history, live, cancel, nil
+	end := e.streams.begin()
+	return history, live, func() { cancel(); end() }, nil
 }
 
 // eventListeners is the number of /events subscribers (Info.NEventsListener).

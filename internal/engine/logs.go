@@ -44,6 +44,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 			close(stop)
 		}
 	}
+	defer e.streams.begin()()
 	out.Begin(tty)
 	ro := logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow, Idle: out.Idle, Borrow: true}
 	err = logs.Read(ctx, path, ro, stop, func(m logs.Message) error {

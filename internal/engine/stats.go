@@ -49,6 +49,7 @@ func (e *Engine) ContainerStats(ctx context.Context, name string, stream, oneSho
 		}
 		return emit(sample())
 	}
+	defer e.streams.begin()()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

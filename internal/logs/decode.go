@@ -2,6 +2,7 @@ package logs
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,7 +53,9 @@ type decoder struct {
 
 // parseRecordSlab is parseRecord with a decoder's state (d may be nil).
 func parseRecordSlab(b []byte, d *decoder) (Message, error) {
-	b = bytes.Trim(b, recordTrim)
+	if len(b) == 0 || b[0] != '{' || b[len(b)-1] != '}' {
+		b = bytes.Trim(b, recordTrim)
+	}
 	if len(b) == 0 {
 		return Message{}, errEmptyRecord
 	}
@@ -210,19 +213,12 @@ func unquote(p []byte, d *decoder) (val, rest []byte, ok bool) {
 		slab = &d.slab
 	}
 	// The common case: no escapes, no control bytes, no non-ASCII bytes.
-	i := 1
-	for i < len(p) {
-		c := p[i]
-		if c == '"' {
-			if d != nil && d.borrow {
-				return p[1:i:i], p[i+1:], true
-			}
-			return carve(slab, p[1:i]), p[i+1:], true
+	i := 1 + plainPrefix(p[1:])
+	if i < len(p) && p[i] == '"' {
+		if d != nil && d.borrow {
+			return p[1:i:i], p[i+1:], true
 		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
-		i++
+		return carve(slab, p[1:i]), p[i+1:], true
 	}
 	if i >= len(p) {
 		return nil, nil, false
@@ -303,12 +299,35 @@ func unquote(p []byte, d *decoder) (val, rest []byte, ok bool) {
 // plain reports whether b needs no unescaping: no backslash, control or
 // non-ASCII byte.
 func plain(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			return false
+	return plainPrefix(b) == len(b)
+}
+
+// plainPrefix returns how many bytes at the start of b are plain: not a
+// quote, a backslash, a control byte or non-ASCII. It looks at eight bytes
+// at a time (issue 13: the byte loop was a fifth of the reader's cost).
+func plainPrefix(b []byte) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// Any byte >= 0x80, < 0x20, == '"' or == '\\' sets a high bit of
+		// t (and may set others after it; the byte loop below decides).
+		t := x & hi
+		t |= (x - lo*0x20) &^ x & hi
+		q := x ^ (lo * '"')
+		t |= (q - lo) &^ q & hi
+		q = x ^ (lo * '\\')
+		t |= (q - lo) &^ q & hi
+		if t != 0 {
+			break
 		}
 	}
-	return true
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return i
 }
 
 // slabSize is the size of the blocks that decoded lines are carved from.

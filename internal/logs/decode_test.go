@@ -185,3 +185,22 @@ func BenchmarkParseRecord(b *testing.B) {
 		}
 	})
 }
+
+// TestPlainPrefix checks the eight-bytes-at-a-time scan against the byte
+// loop for every byte value at every position of a 17-byte run.
+func TestPlainPrefix(t *testing.T) {
+	for c := range 256 {
+		special := c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+		for pos := range 17 {
+			b := []byte("abcdefghijklmnopq")
+			b[pos] = byte(c)
+			want := len(b)
+			if special {
+				want = pos
+			}
+			if got := plainPrefix(b); got != want {
+				t.Fatalf("plainPrefix(%q) = %d, want %d", b, got, want)
+			}
+		}
+	}
+}
