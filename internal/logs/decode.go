@@ -104,6 +104,9 @@ func parseFast(b []byte, d *decoder) (Message, bool) {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return m, false
 	}
+	if m, ok := parseWriter(b, d); ok {
+		return m, true
+	}
 	p := b[1:]
 	var seenLog, seenStream, seenTime bool
 	for {
@@ -433,4 +436,47 @@ func (d *decoder) parseTime(t *time.Time, raw []byte) bool {
 		d.tbase, d.tok = t.Add(-time.Duration(ns)), true
 	}
 	return true
+}
+
+// Members of a record exactly as the writer (internal/runtime/jsonlog) lays
+// them out.
+const (
+	writerLog    = `{"log":`
+	writerStdout = `,"stream":"stdout","time":`
+	writerStderr = `,"stream":"stderr","time":`
+)
+
+// parseWriter decodes a record in the writer's own layout, with its keys in
+// its order, without looking the keys up; false for anything else, which
+// parseFast's general loop then decodes (with the same result for what
+// parseWriter accepts).
+func parseWriter(b []byte, d *decoder) (Message, bool) {
+	var m Message
+	if !bytes.HasPrefix(b, []byte(writerLog)) {
+		return m, false
+	}
+	line, rest, ok := unquote(b[len(writerLog):], d)
+	if !ok {
+		return m, false
+	}
+	switch {
+	case bytes.HasPrefix(rest, []byte(writerStdout)):
+		m.Stream = "stdout"
+	case bytes.HasPrefix(rest, []byte(writerStderr)):
+		m.Stream = "stderr"
+	default:
+		return m, false
+	}
+	raw := rest[len(writerStdout) : len(rest)-1] // the quoted time, before '}'
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || plainPrefix(raw[1:]) != len(raw)-2 {
+		return m, false
+	}
+	if !d.parseTime(&m.Time, raw) {
+		return m, false
+	}
+	if len(line) > 0 {
+		m.Line = line
+	}
+	m.Partial = isPartial(m.Line)
+	return m, true
 }
