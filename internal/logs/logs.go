@@ -290,8 +290,18 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 			c.r.corrupt++
 			c.buf, c.skip = c.buf[:0], true
 		}
-		if cap(c.buf)-len(c.buf) < blockSize/2 {
-			grown := make([]byte, len(c.buf), 2*cap(c.buf)+blockSize)
+		if room := cap(c.buf) - len(c.buf); room == 0 || (room < blockSize/2 && cap(c.buf) >= blockSize) {
+			size := 2*cap(c.buf) + blockSize
+			if cap(c.buf) == 0 && limit < 0 {
+				// A follower woken up by a few records: a buffer the
+				// size of what is there, not a bulk one (issue 13:
+				// 32 KiB a wake-up made each follower of a chatty
+				// container cost the daemon 100 KiB).
+				if st, err := c.f.f.Stat(); err == nil && st.Size()-c.off < blockSize {
+					size = int(max(st.Size()-c.off, 0)) + 512
+				}
+			}
+			grown := make([]byte, len(c.buf), size)
 			copy(grown, c.buf)
 			c.buf = grown
 		}
