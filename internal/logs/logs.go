@@ -197,7 +197,10 @@ func (r *reader) tailStarts(ctx context.Context, set []*logFile, starts []int64)
 // only when the file holds fewer).
 func (r *reader) scanBack(ctx context.Context, f *logFile, size int64, n int) (end, start int64, found int, err error) {
 	end = -1
-	buf := make([]byte, blockSize)
+	// Start small and double: a tail of a few lines (tail=0 for a
+	// follower) needs only the end of the file, and each stream opened
+	// would otherwise leave a 32 KiB block behind (issue 13).
+	buf := make([]byte, min(blockSize, 4096))
 	for pos := size; pos > 0; {
 		if err := ctx.Err(); err != nil {
 			return 0, 0, 0, err
@@ -210,6 +213,9 @@ func (r *reader) scanBack(ctx context.Context, f *logFile, size int64, n int) (e
 		b := buf[:k]
 		if err := r.readFull(f, b, pos); err != nil {
 			return 0, 0, 0, err
+		}
+		if len(buf) < blockSize {
+			buf = make([]byte, 2*len(buf))
 		}
 		for {
 			i := bytes.LastIndexByte(b, '\n')
