@@ -384,6 +384,22 @@ func (s *Store) Get(ref string) (*Container, error) {
 	return nil, errdefs.NotFound(fmt.Errorf("No such container: %s", ref))
 }
 
+// View returns the read-only copy of container id as of its last Save (or
+// Add), or nil when there is none. Like Snapshots' copies it is shared:
+// callers must not modify or lock it. It lets a goroutine holding one
+// container's lock read another container (or the same one) without
+// taking that container's lock.
+func (s *Store) View(id string) *Container {
+	s.mu.RLock()
+	if len(s.pending) > 0 {
+		s.mu.RUnlock()
+		s.decodePending()
+		s.mu.RLock()
+	}
+	defer s.mu.RUnlock()
+	return s.views[id]
+}
+
 // List returns the live containers, newest first.
 func (s *Store) List() []*Container {
 	s.mu.RLock()

@@ -50,6 +50,10 @@ type ctrState struct {
 	// saveRetrying is set while retrySave retries a failed save of the
 	// record.
 	saveRetrying bool
+	// afterSave runs once the retried save succeeds (or the container is
+	// removed): work that must wait until the record is durable, such as
+	// deleting the shim's state file that holds an exit the record lacks.
+	afterSave []func()
 }
 
 // pendingAttach is an attach waiting for the container's shim.

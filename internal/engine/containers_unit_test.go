@@ -138,7 +138,6 @@ func TestCheckUnsupported(t *testing.T) {
 		{"plain", types.Config{}, types.HostConfig{NetworkMode: "default"}, ""},
 		{"host network", types.Config{}, types.HostConfig{NetworkMode: "host"}, ""},
 		{"binds are supported", types.Config{}, types.HostConfig{Binds: []string{"/a:/b"}}, ""},
-		{"volumes-from", types.Config{}, types.HostConfig{VolumesFrom: []string{"other"}}, "HostConfig.VolumesFrom"},
 		{"empty port map", types.Config{}, types.HostConfig{PortBindings: types.PortMap{}}, ""},
 		{"privileged", types.Config{}, types.HostConfig{Privileged: true}, ""},
 		{"device rule", types.Config{}, types.HostConfig{Resources: types.Resources{DeviceCgroupRules: []string{"c 1:3 rwm"}}}, ""},
@@ -264,7 +263,9 @@ func TestLogRotationAndSize(t *testing.T) {
 		{typ: "json-file", files: 1},
 		{typ: "json-file", cfg: map[string]string{"max-size": "10m", "max-file": "3"}, size: 10 << 20, files: 3},
 		{typ: "json-file", cfg: map[string]string{"max-size": "1.5k"}, size: 1536, files: 1},
-		{typ: "json-file", cfg: map[string]string{"max-file": "3"}, wantErr: true},
+		{typ: "json-file", cfg: map[string]string{"max-file": "3"}, size: 0, files: 1}, // dockerd: no size, no rotation
+		{typ: "asdf", wantErr: true},
+		{typ: "none", cfg: map[string]string{"anything": "x"}, files: 1},
 		{typ: "json-file", cfg: map[string]string{"max-size": "x"}, wantErr: true},
 		{typ: "json-file", cfg: map[string]string{"bogus": "1"}, wantErr: true},
 		{typ: "syslog", wantErr: true},

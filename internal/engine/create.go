@@ -33,6 +33,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		return nil, err
 	}
 	cfg, hc := plan.config, plan.hostConfig
+	if plan.mounts, err = e.volumesFrom(hc.VolumesFrom, plan.mounts); err != nil {
+		return nil, err
+	}
 	netSettings, err := e.createNetworkSettings(hc, req.NetworkingConfig)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,13 @@ import (
 	"skiffd/internal/volume"
 )
 
+// defaultRuntime is the name of skiffd's one runtime that /info reports as
+// the default and a create without HostConfig.Runtime records: "runc", the
+// name Docker clients and compose files use (issue 15). "skiffd", its
+// earlier name, stays accepted for the records that carry it; a create
+// echoes back whichever of the two it asked for.
+const defaultRuntime = "runc"
+
 // defaultShmSize is the size of /dev/shm when the client sets none.
 const defaultShmSize = 64 * 1024 * 1024
 
@@ -155,7 +162,7 @@ func fillHostConfigDefaults(hc *types.HostConfig) {
 		hc.CgroupnsMode = "private"
 	}
 	if hc.Runtime == "" {
-		hc.Runtime = "skiffd"
+		hc.Runtime = defaultRuntime
 	}
 	if hc.DNS == nil {
 		hc.DNS = []string{}
@@ -236,8 +243,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	}
 	r := &hc.Resources
 	switch {
-	case len(hc.VolumesFrom) > 0:
-		return no("HostConfig.VolumesFrom")
 	case len(hc.Links) > 0:
 		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:
@@ -256,8 +261,8 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return no("Windows resource limits (HostConfig.CpuCount)")
 	case hc.Isolation != "" && hc.Isolation != "default":
 		return fmt.Errorf("invalid isolation: %s on linux", hc.Isolation)
-	case hc.Runtime != "" && hc.Runtime != "skiffd" && hc.Runtime != "runc":
-		return fmt.Errorf("Unknown runtime specified %s", hc.Runtime)
+	case hc.Runtime != "" && hc.Runtime != defaultRuntime && hc.Runtime != "skiffd":
+		return fmt.Errorf("unknown or invalid runtime name: %s", hc.Runtime)
 	case cfg.Healthcheck != nil && len(cfg.Healthcheck.Test) > 0 && cfg.Healthcheck.Test[0] != "NONE" && cfg.Healthcheck.Test[0] != "CMD" && cfg.Healthcheck.Test[0] != "CMD-SHELL":
 		return fmt.Errorf("unknown health check type %q", cfg.Healthcheck.Test[0])
 	case cfg.Healthcheck != nil && (cfg.Healthcheck.Interval < 0 || cfg.Healthcheck.Timeout < 0 || cfg.Healthcheck.StartPeriod < 0 || cfg.Healthcheck.Retries < 0):

@@ -73,9 +73,8 @@ type BuildInfo struct {
 //  1. A container's lock (container.Container.Lock), held across an
 //     operation that reads or changes the container. One container's
 //     lock at a time. (joinNamespace, reached from startLocked for a
-//     container:<name> mode, still locks the joined container under the
-//     joiner's: a container naming itself there deadlocks. It is to read
-//     the joined container without its lock.)
+//     container:<name> mode, reads the joined container from the store's
+//     view instead of taking its lock.)
 //  2. execs.mu, the exec store's: lookups and sweeps read exec records,
 //     the container store, ctrs and a ctrState under it.
 //  3. An execRecord's mu.
@@ -105,6 +104,9 @@ type Engine struct {
 	// execs holds the exec instances of every container.
 	execs *execStore
 	rt    *shimclient.Runtime
+	// seccompFilters caches compiled default seccomp filters by
+	// capability set (string -> []syscall.SockFilter).
+	seccompFilters sync.Map
 	// features is what the kernel offers, probed at start-up.
 	features features.Features
 	// ctrMu guards ctrs, the in-memory state of each container.

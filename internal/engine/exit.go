@@ -79,16 +79,19 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		}
 	}
 	// The exit happened: a record that cannot be saved now is saved
-	// later. Until then the shim's state file holds the exit too, but
-	// only until the Delete below. The waiters learn of the exit only
-	// once the record (and so the list's view) has it.
-	e.saveOrRetry(c)
+	// later, and until then the shim's state file, which a restarted
+	// daemon reads, keeps the exit: its Delete waits for the save. The
+	// waiters learn of the exit only once the record (and so the list's
+	// view) has it.
+	saved := e.saveOrRetry(c)
 	wake()
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	if err := rc.Delete(ctx); err != nil {
-		e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
-	}
-	cancel()
+	e.afterSaved(c, saved, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		if err := rc.Delete(ctx); err != nil {
+			e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
+		}
+	})
 	if unmountVolumes != nil {
 		unmountVolumes()
 	}

@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/mountinfo"
 	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
 	"skiffd/internal/volume"
 )
 
@@ -76,9 +81,19 @@ func (e *Engine) startMounts(ctx context.Context, c *container.Container, rootfs
 			}
 		}
 	}
-	unmount, err := e.mountVolumes(ctx, c.ID, rootfs, mps)
+	unmountVolumes, err := e.mountVolumes(ctx, c.ID, rootfs, mps)
 	if err != nil {
 		return nil, nil, err
+	}
+	unmount := func() {
+		e.detachSubpaths(c.ID)
+		unmountVolumes()
+	}
+	for i := range mps {
+		if err := e.stageSubpath(c.ID, i, &mps[i]); err != nil {
+			unmount()
+			return nil, nil, err
+		}
 	}
 	ordered := append([]volume.MountPoint{}, mps...)
 	volume.SortForMounting(ordered)
@@ -94,14 +109,136 @@ func (e *Engine) startMounts(ctx context.Context, c *container.Container, rootfs
 			} else {
 				opts = append(opts, "ro")
 			}
-			prop := m.Propagation
-			if prop == "" {
-				prop = "rprivate"
+			prop, err := e.checkPropagation(m.Source, m.Propagation)
+			if err != nil {
+				unmount()
+				return nil, nil, err
 			}
 			out = append(out, spec.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: append(opts, prop)})
 		}
 	}
 	return out, unmount, nil
+}
+
+// checkPropagation refuses, as dockerd's WithMounts does at start, a
+// shared propagation on a source whose mount is not shared, and a slave
+// one on a source whose mount is neither shared nor slave: the mount
+// would not propagate what the client asked for. As in dockerd, a slave
+// propagation on a source inside the data root (or containing it) falls
+// back to private instead. It returns the propagation to use.
+func (e *Engine) checkPropagation(source, prop string) (string, error) {
+	switch prop {
+	case "", "private", "rprivate":
+		return "rprivate", nil
+	case "shared", "rshared", "slave", "rslave":
+	default:
+		return prop, nil
+	}
+	path, err := filepath.EvalSymlinks(source)
+	if err != nil {
+		return "", fmt.Errorf("resolve bind source %s: %w", source, err)
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	m, ok := mountinfo.Containing(mountinfo.Parse(string(b)), path)
+	if !ok {
+		return "", fmt.Errorf("could not find the mount of %s", source)
+	}
+	if prop == "shared" || prop == "rshared" {
+		if !m.Shared() {
+			return "", errdefs.InvalidParameter(fmt.Errorf("path %s is mounted on %s but it is not a shared mount", source, m.Point))
+		}
+		return prop, nil
+	}
+	if !m.Shared() && !m.Slave() {
+		root := e.opts.DataRoot
+		if strings.HasPrefix(source, root) || strings.HasPrefix(root, source) {
+			return "rprivate", nil
+		}
+		return "", errdefs.InvalidParameter(fmt.Errorf("path %s is mounted on %s but it is not a shared or slave mount", source, m.Point))
+	}
+	return prop, nil
+}
+
+// subpathDir holds the staging mounts of a container's volume subpaths.
+func (e *Engine) subpathDir(id string) string {
+	return filepath.Join(e.containerDir(id), "subpaths")
+}
+
+// stageSubpath resolves the subpath of a volume mount (VolumeOptions.Subpath,
+// API 1.45) inside the mounted volume, never following a link out of it
+// (openat2 RESOLVE_IN_ROOT clamps them to the volume), binds what it found
+// through its descriptor onto a private staging mount point under the
+// container's directory, and makes m's source that mount point. The
+// container binds it from there; detachSubpaths removes the staging
+// mounts once the container's mount namespace has its own copy. Mounts
+// without a subpath are left alone.
+func (e *Engine) stageSubpath(id string, i int, m *volume.MountPoint) error {
+	vo := m.Spec.VolumeOptions
+	if m.Type != types.MountTypeVolume || vo == nil || vo.Subpath == "" {
+		return nil
+	}
+	root, err := syscall.Open(m.Source, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open volume %s: %w", m.Name, err)
+	}
+	defer syscall.Close(root)
+	fd, err := sys.Openat2(root, vo.Subpath, &sys.OpenHow{Flags: sys.O_PATH | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return errdefs.InvalidParameter(fmt.Errorf("cannot access path %s: %w", filepath.Join(m.Source, vo.Subpath), err))
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return err
+	}
+	dir := e.subpathDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	target := filepath.Join(dir, strconv.Itoa(i))
+	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		err = os.Mkdir(target, 0o700)
+	} else {
+		err = os.WriteFile(target, nil, 0o600)
+	}
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := syscall.Mount(fmt.Sprintf("/proc/self/fd/%d", fd), target, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind volume subpath %s: %w", vo.Subpath, err)
+	}
+	// Private, so that detaching it here never reaches the container's
+	// copy.
+	if err := syscall.Mount("", target, "", syscall.MS_PRIVATE|syscall.MS_REC, ""); err != nil {
+		syscall.Unmount(target, syscall.MNT_DETACH)
+		return fmt.Errorf("bind volume subpath %s: %w", vo.Subpath, err)
+	}
+	m.Source = target
+	return nil
+}
+
+// detachSubpaths detaches the staging mounts of a container's volume
+// subpaths and removes their mount points. It is called once the
+// container's mount namespace holds its own binds, at the end of a run
+// and before the container's directory is removed: removing a directory
+// with a volume still bound below it would delete the volume's files.
+func (e *Engine) detachSubpaths(id string) {
+	dir := e.subpathDir(id)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, ent := range entries {
+		p := filepath.Join(dir, ent.Name())
+		for syscall.Unmount(p, syscall.MNT_DETACH) == nil {
+		}
+		if err := os.Remove(p); err != nil {
+			e.logger.Warn("removing a volume subpath mount point", "container", id, "path", p, "error", err)
+		}
+	}
 }
 
 func splitOptions(s string) []string {

@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
 	"syscall"
 
+	"skiffd/internal/errdefs"
 	"skiffd/internal/sys"
 )
 
@@ -50,18 +52,28 @@ func loopbackUp(pid int) error {
 }
 
 // joinNamespace returns the path of a running container's namespace for
-// a "container:<name>" mode, with dockerd's errors.
-func (e *Engine) joinNamespace(mode, nsFile, what string) (string, error) {
+// a "container:<name>" mode of container self, with dockerd's errors. It
+// reads the joined container from the store's view, without its lock: the
+// caller holds self's lock, and the joined container may be self (lock
+// order, engine.go). A container naming itself is refused as dockerd
+// does: its own network is "cannot join own network"; for IPC and PID,
+// dockerd finds it not running, as it is only starting.
+func (e *Engine) joinNamespace(self, mode, nsFile, what string) (string, error) {
 	ref := strings.TrimPrefix(mode, "container:")
 	other, err := e.get(ref)
 	if err != nil {
 		return "", err
 	}
-	other.Lock()
-	running, pid := other.State.Running && !other.State.Restarting, other.State.Pid
-	other.Unlock()
-	if !running || pid <= 0 {
-		return "", conflictf("cannot join %s of a non running container: %s", what, other.ID)
+	id := other.ID // immutable: readable without the lock
+	if id == self {
+		if nsFile == "net" {
+			return "", errdefs.InvalidParameter(errors.New("cannot join own network"))
+		}
+		return "", conflictf("cannot join %s of a non running container: %s", what, id)
 	}
-	return fmt.Sprintf("/proc/%d/ns/%s", pid, nsFile), nil
+	v := e.containers.View(id)
+	if v == nil || !v.State.Running || v.State.Restarting || v.State.Pid <= 0 {
+		return "", conflictf("cannot join %s of a non running container: %s", what, id)
+	}
+	return fmt.Sprintf("/proc/%d/ns/%s", v.State.Pid, nsFile), nil
 }

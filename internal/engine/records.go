@@ -31,10 +31,10 @@ const saveRetryMax = 5 * time.Second
 // logs the error and retries in the background, so the change is never
 // dropped silently. A retry saves the container as it is then, which
 // includes this change and any later one.
-func (e *Engine) saveOrRetry(c *container.Container) {
+func (e *Engine) saveOrRetry(c *container.Container) (saved bool) {
 	err := e.containers.Save(c)
 	if err == nil || c.State.IsRemoved() {
-		return
+		return true
 	}
 	cs := e.state(c.ID)
 	cs.mu.Lock()
@@ -42,10 +42,24 @@ func (e *Engine) saveOrRetry(c *container.Container) {
 	cs.saveRetrying = true
 	cs.mu.Unlock()
 	if retrying {
-		return
+		return false
 	}
 	e.logger.Error("saving container record failed; retrying", "container", c.ID, "error", err)
 	go e.retrySave(c, cs)
+	return false
+}
+
+// afterSaved runs f now if saved, else once the retried save of c's record
+// succeeds or c is removed. c's lock is held.
+func (e *Engine) afterSaved(c *container.Container, saved bool, f func()) {
+	if saved {
+		f()
+		return
+	}
+	cs := e.state(c.ID)
+	cs.mu.Lock()
+	cs.afterSave = append(cs.afterSave, f)
+	cs.mu.Unlock()
 }
 
 // retrySave saves c's record again and again, backing off, until it
@@ -64,12 +78,17 @@ func (e *Engine) retrySave(c *container.Container, cs *ctrState) {
 		c.Lock()
 		err := e.containers.Save(c)
 		removed := c.State.IsRemoved()
+		var after []func()
 		if err == nil || removed {
 			cs.mu.Lock()
 			cs.saveRetrying = false
+			after, cs.afterSave = cs.afterSave, nil
 			cs.mu.Unlock()
 		}
 		c.Unlock()
+		for _, f := range after {
+			f()
+		}
 		switch {
 		case removed:
 			return

@@ -109,6 +109,7 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	// What the runtime could not load (a directory a crash left before its
 	// shim wrote any state) goes too.
 	e.discardRuntimeState(c.ID)
+	e.detachSubpaths(c.ID)
 	if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 		return fail(err)
 	}

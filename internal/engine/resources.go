@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/runtime/cgroups"
@@ -124,8 +126,19 @@ func verifyResources(host cgroups.Support, ncpu int, r *types.Resources, update 
 		warnings = append(warnings, "linux does not support CPU percent. Percent discarded.")
 		r.CPUPercent = 0
 	}
-	if (r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0) && !host.CPURealtime {
-		return warnings, errors.New("kernel does not support CPU real-time scheduler")
+	// dockerd refuses real-time limits without RT group scheduling, with
+	// these texts; skiffd discards them with the same texts as warnings,
+	// as it does every limit the host cannot enforce (issue 15).
+	if r.CPURealtimePeriod != 0 && !host.CPURealtime {
+		warnings = append(warnings, "Your kernel does not support cgroup cpu real-time period. Period discarded.")
+		r.CPURealtimePeriod = 0
+	}
+	if r.CPURealtimeRuntime != 0 && !host.CPURealtime {
+		warnings = append(warnings, "Your kernel does not support cgroup cpu real-time runtime. Runtime discarded.")
+		r.CPURealtimeRuntime = 0
+	}
+	if r.CPURealtimePeriod < 0 || r.CPURealtimeRuntime < 0 {
+		return warnings, errors.New("invalid CPU real-time period or runtime: value must be positive")
 	}
 	if r.CPURealtimePeriod != 0 && r.CPURealtimeRuntime != 0 && r.CPURealtimeRuntime > r.CPURealtimePeriod {
 		return warnings, errors.New("cpu real-time runtime cannot be higher than cpu real-time period")
@@ -135,6 +148,16 @@ func verifyResources(host cgroups.Support, ncpu int, r *types.Resources, update 
 	if (r.CpusetCpus != "" || r.CpusetMems != "") && !host.Cpuset {
 		warnings = append(warnings, "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
 		r.CpusetCpus, r.CpusetMems = "", ""
+	}
+	if ok, err := listSubset(r.CpusetCpus, host.Cpus); err != nil {
+		return warnings, fmt.Errorf("Invalid value %s for cpuset cpus", r.CpusetCpus)
+	} else if !ok {
+		return warnings, fmt.Errorf("Requested CPUs are not available - requested %s, available: %s", r.CpusetCpus, host.Cpus)
+	}
+	if ok, err := listSubset(r.CpusetMems, host.Mems); err != nil {
+		return warnings, fmt.Errorf("Invalid value %s for cpuset mems", r.CpusetMems)
+	} else if !ok {
+		return warnings, fmt.Errorf("Requested memory nodes are not available - requested %s, available: %s", r.CpusetMems, host.Mems)
 	}
 
 	// Block IO.
@@ -173,10 +196,6 @@ func verifyResources(host cgroups.Support, ncpu int, r *types.Resources, update 
 	// dropped silently.
 	no := func(what string) error { return fmt.Errorf("skiffd does not support %s yet", what) }
 	switch {
-	case r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0:
-		return warnings, no("real-time CPU limits (HostConfig.CpuRealtime*)")
-	case r.CpusetCpus != "" || r.CpusetMems != "":
-		return warnings, no("cpusets (HostConfig.CpusetCpus, CpusetMems)")
 	case len(r.BlkioWeightDevice) > 0 || len(r.BlkioDeviceReadBps) > 0 || len(r.BlkioDeviceWriteBps) > 0 ||
 		len(r.BlkioDeviceReadIOps) > 0 || len(r.BlkioDeviceWriteIOps) > 0:
 		return warnings, no("per-device block I/O limits (HostConfig.BlkioDevice*)")
@@ -224,3 +243,55 @@ func infoWarnings(host cgroups.Support) []string {
 
 // minMemory is dockerd's lowest memory limit.
 const minMemory = 6 * 1024 * 1024
+
+// listSubset tells whether the kernel list requested ("0-2,4") names only
+// members of the list available, as dockerd's IsCpusetCpusAvailable does;
+// an empty request is always available. Its error is for a request that is
+// not a list.
+func listSubset(requested, available string) (bool, error) {
+	if requested == "" {
+		return true, nil
+	}
+	req, err := parseList(requested)
+	if err != nil {
+		return false, err
+	}
+	avail, err := parseList(available)
+	if err != nil {
+		return false, nil
+	}
+	for n := range req {
+		if !avail[n] {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// parseList parses a kernel list of numbers and ranges ("0-2,4").
+func parseList(s string) (map[int]bool, error) {
+	out := map[int]bool{}
+	if s == "" {
+		return out, nil
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("invalid format: %s", s)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return nil, fmt.Errorf("invalid format: %s", s)
+			}
+		}
+		if b-a > 1<<16 {
+			return nil, fmt.Errorf("invalid format: %s", s)
+		}
+		for n := a; n <= b; n++ {
+			out[n] = true
+		}
+	}
+	return out, nil
+}

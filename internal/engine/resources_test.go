@@ -13,7 +13,7 @@ import (
 // fullHost can enforce everything (a cgroup v1 host with CFQ/BFQ).
 var fullHost = cgroups.Support{
 	Version: "1", MemoryLimit: true, SwapLimit: true, MemoryReservation: true, MemorySwappiness: true, OomKillDisable: true,
-	CPUShares: true, CPUCfs: true, CPURealtime: true, Cpuset: true, PidsLimit: true,
+	CPUShares: true, CPUCfs: true, CPURealtime: true, Cpuset: true, PidsLimit: true, Cpus: "0-3", Mems: "0",
 	BlkioWeight: true, BlkioWeightDevice: true, BlkioReadBpsDevice: true, BlkioWriteBpsDevice: true,
 	BlkioReadIOpsDevice: true, BlkioWriteIOpsDevice: true,
 }
@@ -116,15 +116,20 @@ func TestVerifyResources(t *testing.T) {
 		{name: "quota without CFS", host: bare, in: types.Resources{CPUQuota: 50000, CPUPeriod: 100000}, want: types.Resources{}, warn: []string{wCfs}},
 		{name: "period range", host: fullHost, in: types.Resources{CPUPeriod: 10}, err: "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"},
 		{name: "quota minimum", host: fullHost, in: types.Resources{CPUQuota: 10}, err: "CPU cfs quota can not be less than 1ms (i.e. 1000)"},
-		{name: "rt on v2", host: v2Full, in: types.Resources{CPURealtimeRuntime: 1000}, err: "kernel does not support CPU real-time scheduler"},
+		{name: "rt on v2", host: v2Full, in: types.Resources{CPURealtimePeriod: 1000000, CPURealtimeRuntime: 1000},
+			warn: []string{"Your kernel does not support cgroup cpu real-time period. Period discarded.", "Your kernel does not support cgroup cpu real-time runtime. Runtime discarded."}},
 		{name: "rt runtime above period", host: fullHost, in: types.Resources{CPURealtimePeriod: 1000, CPURealtimeRuntime: 2000}, err: "cpu real-time runtime cannot be higher than cpu real-time period"},
-		{name: "rt refused where the host could apply it", host: fullHost, in: types.Resources{CPURealtimePeriod: 1000000, CPURealtimeRuntime: 950000}, err: "skiffd does not support real-time CPU limits"},
+		{name: "rt where the host can apply it", host: fullHost, in: types.Resources{CPURealtimePeriod: 1000000, CPURealtimeRuntime: 950000}, want: types.Resources{CPURealtimePeriod: 1000000, CPURealtimeRuntime: 950000}},
 		{name: "cpu percent is Windows", host: fullHost, in: types.Resources{CPUPercent: 50}, want: types.Resources{}, warn: []string{"linux does not support CPU percent. Percent discarded."}},
 
 		// Cpusets: discarded without the controller, else refused (not applied yet).
 		{name: "cpuset without the controller", host: bare, in: types.Resources{CpusetCpus: "0"}, want: types.Resources{}, warn: []string{wCpuset}},
-		{name: "cpuset refused", host: fullHost, in: types.Resources{CpusetCpus: "0"}, err: "skiffd does not support cpusets (HostConfig.CpusetCpus, CpusetMems) yet"},
-		{name: "cpuset refused on update", host: v2Full, update: true, in: types.Resources{CpusetMems: "0"}, err: "skiffd does not support cpusets"},
+		{name: "cpuset", host: fullHost, in: types.Resources{CpusetCpus: "0,2-3", CpusetMems: "0"}, want: types.Resources{CpusetCpus: "0,2-3", CpusetMems: "0"}},
+		{name: "cpuset on update", host: v2Full, update: true, in: types.Resources{CpusetMems: "0"}, want: types.Resources{CpusetMems: "0"}},
+		{name: "cpuset cpus not available", host: fullHost, in: types.Resources{CpusetCpus: "1-4"}, err: "Requested CPUs are not available - requested 1-4, available: 0-3"},
+		{name: "cpuset mems not available", host: fullHost, in: types.Resources{CpusetMems: "1"}, err: "Requested memory nodes are not available - requested 1, available: 0"},
+		{name: "cpuset cpus invalid", host: fullHost, in: types.Resources{CpusetCpus: "3-1"}, err: "Invalid value 3-1 for cpuset cpus"},
+		{name: "cpuset mems invalid", host: fullHost, in: types.Resources{CpusetMems: "x"}, err: "Invalid value x for cpuset mems"},
 
 		// Several at once keep dockerd's order.
 		{name: "everything on a bare host", host: bare,

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"skiffd/internal/container"
@@ -80,7 +79,7 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	}
 	p.NoNewPrivileges = so.noNewPrivs
 	if !so.seccompUnconfined && !hc.Privileged {
-		filter, err := seccompFilter(so.seccompProfile, capList)
+		filter, err := e.seccompFilter(so.seccompProfile, capList)
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
@@ -99,11 +98,11 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 			var err error
 			switch {
 			case n.Type == spec.NetworkNamespace && strings.HasPrefix(hc.NetworkMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.NetworkMode, "net", "network")
+				n.Path, err = e.joinNamespace(c.ID, hc.NetworkMode, "net", "network")
 			case n.Type == spec.IPCNamespace && strings.HasPrefix(hc.IpcMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.IpcMode, "ipc", "IPC")
+				n.Path, err = e.joinNamespace(c.ID, hc.IpcMode, "ipc", "IPC")
 			case n.Type == spec.PIDNamespace && strings.HasPrefix(hc.PidMode, "container:"):
-				n.Path, err = e.joinNamespace(hc.PidMode, "pid", "PID")
+				n.Path, err = e.joinNamespace(c.ID, hc.PidMode, "pid", "PID")
 			}
 			if err != nil {
 				return nil, err
@@ -153,18 +152,20 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		}
 	}
 	s.Cgroup = &spec.Cgroup{Parent: r.CgroupParent, Resources: spec.Resources{
-		Memory:            r.Memory,
-		MemorySwap:        r.MemorySwap,
-		MemoryReservation: r.MemoryReservation,
-		NanoCPUs:          r.NanoCPUs,
-		CPUShares:         r.CPUShares,
-		CPUQuota:          r.CPUQuota,
-		CPUPeriod:         r.CPUPeriod,
-		CpusetCpus:        r.CpusetCpus,
-		CpusetMems:        r.CpusetMems,
-		BlkioWeight:       r.BlkioWeight,
-		MemorySwappiness:  r.MemorySwappiness,
-		OomKillDisable:    r.OomKillDisable != nil && *r.OomKillDisable,
+		Memory:             r.Memory,
+		MemorySwap:         r.MemorySwap,
+		MemoryReservation:  r.MemoryReservation,
+		NanoCPUs:           r.NanoCPUs,
+		CPUShares:          r.CPUShares,
+		CPUQuota:           r.CPUQuota,
+		CPUPeriod:          r.CPUPeriod,
+		CpusetCpus:         r.CpusetCpus,
+		CpusetMems:         r.CpusetMems,
+		CPURealtimePeriod:  r.CPURealtimePeriod,
+		CPURealtimeRuntime: r.CPURealtimeRuntime,
+		BlkioWeight:        r.BlkioWeight,
+		MemorySwappiness:   r.MemorySwappiness,
+		OomKillDisable:     r.OomKillDisable != nil && *r.OomKillDisable,
 	}}
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		s.Cgroup.Resources.PidsLimit = *r.PidsLimit
@@ -286,13 +287,11 @@ func capabilities(add, drop []string) ([]string, error) {
 	return out, nil
 }
 
-// seccompCache holds compiled default filters by capability set: compiling
-// the default profile is the most expensive part of building a spec.
-var seccompCache sync.Map // string -> []syscall.SockFilter
-
 // seccompFilter compiles the default profile, or the client's JSON one,
-// for a container with the given capabilities.
-func seccompFilter(profile string, capList []string) ([]syscall.SockFilter, error) {
+// for a container with the given capabilities. Compiled default filters are
+// kept by capability set in e.seccompFilters: compiling the default profile
+// is the most expensive part of building a spec.
+func (e *Engine) seccompFilter(profile string, capList []string) ([]syscall.SockFilter, error) {
 	if profile != "" {
 		p, err := seccomp.ParseProfile([]byte(profile))
 		if err != nil {
@@ -301,14 +300,14 @@ func seccompFilter(profile string, capList []string) ([]syscall.SockFilter, erro
 		return seccomp.Compile(p, capList)
 	}
 	key := strings.Join(capList, ",")
-	if f, ok := seccompCache.Load(key); ok {
+	if f, ok := e.seccompFilters.Load(key); ok {
 		return f.([]syscall.SockFilter), nil
 	}
 	f, err := seccomp.Compile(seccomp.DefaultProfile(), capList)
 	if err != nil {
 		return nil, err
 	}
-	seccompCache.Store(key, f)
+	e.seccompFilters.Store(key, f)
 	return f, nil
 }
 

@@ -74,6 +74,16 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	if err != nil {
 		return errdefs.System(fmt.Errorf("image of container %s: %w", c.ID, err))
 	}
+	// A previous run whose exit is still waiting for a retried save keeps
+	// its runtime state until then (afterSaved); a new run supersedes that
+	// exit and needs the runtime directory, so the deferred work runs now.
+	cs.mu.Lock()
+	after := cs.afterSave
+	cs.afterSave = nil
+	cs.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
 	defer func() {
 		if retErr != nil {
 			e.releaseNetwork(c)
@@ -104,6 +114,8 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	}
 	s.Mounts = mergeMounts(s.Mounts, userMounts)
 	rc, err := e.rt.Create(ctx, s)
+	// The container's mount namespace has its own binds now.
+	e.detachSubpaths(c.ID)
 	if err != nil {
 		unmountVolumes()
 		return startError(err)

@@ -143,6 +143,9 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, sigName string)
 		cs.stopping = true
 		cs.mu.Unlock()
 	}
+	cs.mu.Lock()
+	done := cs.monitorDone
+	cs.mu.Unlock()
 	paused := c.State.Paused
 	c.Unlock()
 	rctx, cancel := detached(ctx)
@@ -157,8 +160,25 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, sigName string)
 		rc.Resume(rctx)
 	}
 	e.logEvent(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
-	return nil
+	if sig != syscall.SIGKILL || done == nil {
+		return nil
+	}
+	// As dockerd's Kill: a SIGKILL answers only once the exit is recorded,
+	// so that a client's inspect or remove right after sees the container
+	// stopped (issue 15). Other signals answer at once.
+	select {
+	case <-done:
+		return nil
+	case <-time.After(killWaitTimeout):
+		return fmt.Errorf("Cannot kill container: %s: tried to kill container, but did not receive an exit event", name)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
+
+// killWaitTimeout bounds how long a SIGKILL waits for the exit (dockerd's
+// Kill waits as long).
+const killWaitTimeout = 10 * time.Second
 
 // stopTarget resolves the container and the signal parameter of a stop
 // or restart request; "" means the container's own stop signal (0 here).

@@ -21,8 +21,7 @@ const (
 // notYetWarnings lists what this build cannot do yet, shown by `docker info`
 // so nobody mistakes a missing feature for a silent no-op.
 var notYetWarnings = []string{
-	"WARNING: skiffd cannot pull or push images yet: use docker load, docker import and docker save",
-	"WARNING: skiffd does not apply cpusets, real-time CPU limits or per-device block I/O limits yet: create and update refuse them where the host could enforce them",
+	"WARNING: skiffd does not apply per-device block I/O limits yet: create and update refuse them where the host could enforce them",
 }
 
 // SystemInfo answers GET /info with facts read from the host now.
@@ -79,8 +78,8 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		Labels:             []string{},
 		ExperimentalBuild:  e.opts.Experimental,
 		ServerVersion:      e.opts.Build.Version,
-		Runtimes:           map[string]types.Runtime{"skiffd": {Path: "skiffd"}},
-		DefaultRuntime:     "skiffd",
+		Runtimes:           map[string]types.Runtime{defaultRuntime: {Path: "skiffd"}, "skiffd": {Path: "skiffd"}},
+		DefaultRuntime:     defaultRuntime,
 		Swarm:              types.SwarmInfo{LocalNodeState: "inactive"},
 		InitBinary:         "skiffd",
 		SecurityOptions:    e.securityOptions(),

@@ -47,6 +47,12 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 	if in.CpusetMems != "" {
 		r.CpusetMems = in.CpusetMems
 	}
+	if in.CPURealtimePeriod != 0 {
+		r.CPURealtimePeriod = in.CPURealtimePeriod
+	}
+	if in.CPURealtimeRuntime != 0 {
+		r.CPURealtimeRuntime = in.CPURealtimeRuntime
+	}
 	if in.Memory != 0 {
 		r.Memory = in.Memory
 		if in.MemorySwap == 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
@@ -117,6 +123,7 @@ func runtimeResources(r *types.Resources) spec.Resources {
 		Memory: r.Memory, MemorySwap: r.MemorySwap, MemoryReservation: r.MemoryReservation,
 		NanoCPUs: r.NanoCPUs, CPUShares: r.CPUShares, CPUQuota: r.CPUQuota, CPUPeriod: r.CPUPeriod,
 		CpusetCpus: r.CpusetCpus, CpusetMems: r.CpusetMems, BlkioWeight: r.BlkioWeight,
+		CPURealtimePeriod: r.CPURealtimePeriod, CPURealtimeRuntime: r.CPURealtimeRuntime,
 	}
 	if r.PidsLimit != nil {
 		res.PidsLimit = *r.PidsLimit

@@ -2,11 +2,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"skiffd/internal/api/types"
+	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
 	"skiffd/internal/volume"
 )
@@ -258,4 +261,71 @@ func (e *Engine) releaseMountVolumes(containerID string, mps []types.MountPoint,
 		}
 		e.logVolumeEvent(types.EventActionDestroy, mp.Name, map[string]string{"driver": v.Driver})
 	}
+}
+
+// volumesFrom adds to own, the create's own mounts, every bind and volume
+// of the containers HostConfig.VolumesFrom names ("name[:ro|:rw]"), at
+// the same destinations, as dockerd's registerMountPoints does: a later
+// entry replaces an earlier one's mount on the same destination, and the
+// container's own mounts replace them all. The mode, when given, sets
+// whether the copy is writable; without it the copy is as the original.
+// It reads the named containers from the store's views, without their
+// locks.
+func (e *Engine) volumesFrom(from []string, own []volume.MountPoint) ([]volume.MountPoint, error) {
+	if len(from) == 0 {
+		return own, nil
+	}
+	byDest := map[string]volume.MountPoint{}
+	var order []string
+	for _, spec := range from {
+		if spec == "" {
+			return nil, errdefs.InvalidParameter(errors.New("volume-from specification cannot be an empty string"))
+		}
+		ref, mode, _ := strings.Cut(spec, ":")
+		rw := true
+		switch mode {
+		case "":
+		case "rw":
+		case "ro":
+			rw = false
+		default:
+			return nil, errdefs.InvalidParameter(fmt.Errorf("invalid mode: %s", mode))
+		}
+		c, err := e.get(ref)
+		if err != nil {
+			return nil, err
+		}
+		v := e.containers.View(c.ID)
+		if v == nil {
+			return nil, errdefs.NotFound(fmt.Errorf("No such container: %s", ref))
+		}
+		for _, m := range loadRuntimeData(v).Mounts {
+			if m.Type != types.MountTypeBind && m.Type != types.MountTypeVolume {
+				continue
+			}
+			if mode != "" {
+				m.RW = rw
+				m.Mode = mode
+			}
+			// The source container filled the volume (or chose not to).
+			m.CopyData = false
+			m.CreateSource = false
+			if _, seen := byDest[m.Destination]; !seen {
+				order = append(order, m.Destination)
+			}
+			byDest[m.Destination] = m
+		}
+	}
+	for _, m := range own {
+		if _, seen := byDest[m.Destination]; seen {
+			delete(byDest, m.Destination)
+		}
+	}
+	var out []volume.MountPoint
+	for _, d := range order {
+		if m, ok := byDest[d]; ok {
+			out = append(out, m)
+		}
+	}
+	return append(out, own...), nil
 }

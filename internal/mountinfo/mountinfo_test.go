@@ -30,3 +30,28 @@ func FuzzUnescape(f *testing.F) {
 		}
 	})
 }
+
+func TestContaining(t *testing.T) {
+	table := Parse(`22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+30 22 0:40 / /tmp rw shared:5 - tmpfs tmpfs rw
+31 30 0:41 / /tmp/a rw - tmpfs tmpfs rw
+32 30 0:42 / /tmp/a\040b rw master:5 - tmpfs tmpfs rw
+33 31 0:43 / /tmp/a rw shared:9 master:5 - tmpfs tmpfs rw
+`)
+	for _, tc := range []struct {
+		path          string
+		point         string
+		shared, slave bool
+	}{
+		{"/", "/", true, false},
+		{"/etc", "/", true, false},
+		{"/tmp/ab", "/tmp", true, false},
+		{"/tmp/a/x", "/tmp/a", true, true},
+		{"/tmp/a b/c", "/tmp/a b", false, true},
+	} {
+		m, ok := Containing(table, tc.path)
+		if !ok || m.Point != tc.point || m.Shared() != tc.shared || m.Slave() != tc.slave {
+			t.Errorf("Containing(%q) = %+v, %v; want point %q shared %v slave %v", tc.path, m, ok, tc.point, tc.shared, tc.slave)
+		}
+	}
+}

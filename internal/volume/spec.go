@@ -260,13 +260,14 @@ func parseMount(m types.Mount, checkSource bool) (MountPoint, error) {
 	return mp, nil
 }
 
-// checkSupported refuses the valid options skiffd cannot honour yet, rather
-// than mount more than was asked for: a subpath would expose the whole
-// volume, a non-recursive bind would carry the source's submounts along,
+// checkSupported refuses a volume subpath that leaves the volume (as
+// dockerd does), and the valid options skiffd cannot honour yet, rather
+// than mount more than was asked for: a non-recursive bind would carry the
+// source's submounts along,
 // and a forced recursive read-only bind would leave submounts writable.
 func checkSupported(m types.Mount) error {
-	if o := m.VolumeOptions; o != nil && o.Subpath != "" {
-		return errors.New("skiffd does not support volume subpaths (VolumeOptions.Subpath) yet")
+	if o := m.VolumeOptions; o != nil && o.Subpath != "" && !filepath.IsLocal(o.Subpath) {
+		return errors.New("subpath must be a relative path within the volume")
 	}
 	if o := m.BindOptions; o != nil {
 		if o.NonRecursive {

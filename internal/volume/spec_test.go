@@ -140,8 +140,6 @@ func TestParseMount(t *testing.T) {
 			wantErr: `invalid mount config for type "volume": must not set Subpath when using anonymous volumes`},
 		{name: "volume subpath escapes", in: types.Mount{Type: "volume", Source: "v", Target: "/d", VolumeOptions: &types.VolumeOptions{Subpath: "../x"}},
 			wantErr: `invalid mount config for type "volume": subpath must be a relative path within the volume`},
-		{name: "volume subpath", in: types.Mount{Type: "volume", Source: "v", Target: "/d", VolumeOptions: &types.VolumeOptions{Subpath: "sub/dir"}},
-			wantErr: `invalid mount config for type "volume": skiffd does not support volume subpaths (VolumeOptions.Subpath) yet`},
 		{name: "non-recursive bind", in: types.Mount{Type: "bind", Source: dir, Target: "/b", BindOptions: &types.BindOptions{NonRecursive: true}},
 			wantErr: `invalid mount config for type "bind": skiffd does not support non-recursive bind mounts (BindOptions.NonRecursive) yet`},
 		{name: "forced recursive read-only bind", in: types.Mount{Type: "bind", Source: dir, Target: "/b", ReadOnly: true, BindOptions: &types.BindOptions{ReadOnlyForceRecursive: true}},

@@ -78,6 +78,14 @@ type Resources struct {
 	// CPUQuota and CPUPeriod are the CFS bandwidth in microseconds. The
 	// caller converts NanoCPUs: period 100000, quota nanos*period/1e9.
 	CPUQuota, CPUPeriod int64
+	// CPURealtimePeriod and CPURealtimeRuntime are the real-time
+	// scheduler's budget in microseconds (cgroup v1 cpu.rt_period_us and
+	// cpu.rt_runtime_us; kernels with RT group scheduling only).
+	CPURealtimePeriod, CPURealtimeRuntime int64
+	// CpusetCpus and CpusetMems are the CPUs and memory nodes the
+	// container may use, in the kernel's list format ("0-2,4"); empty
+	// keeps the parent's.
+	CpusetCpus, CpusetMems string
 	// PidsLimit is the maximum number of tasks (threads count).
 	PidsLimit int64
 	// BlkioWeight is the relative block IO weight (10..1000).

@@ -36,7 +36,7 @@ type manager struct {
 
 // v2Wanted are the v2 controllers a container cgroup uses, enabled in its
 // ancestors' cgroup.subtree_control when the kernel offers them on v2.
-var v2Wanted = []string{"cpu", "io", "memory", "pids"}
+var v2Wanted = []string{"cpu", "cpuset", "io", "memory", "pids"}
 
 // v2Name maps a v1 controller name to its v2 name.
 func v2Name(ctl string) string {

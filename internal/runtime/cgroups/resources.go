@@ -3,7 +3,10 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -24,6 +27,12 @@ func (m *manager) setResources(res Resources, create bool) error {
 		return err
 	}
 	if err := m.setCPU(res); err != nil {
+		return err
+	}
+	if err := m.setCPURealtime(res); err != nil {
+		return err
+	}
+	if err := m.setCpuset(res); err != nil {
 		return err
 	}
 	if err := m.setPids(res); err != nil {
@@ -339,4 +348,90 @@ func (m *manager) setBlkio(res Resources) error {
 		return fmt.Errorf("set blkio weight: %w", err)
 	}
 	return nil
+}
+
+// setCpuset writes the container's CPUs and memory nodes: cpuset.cpus and
+// cpuset.mems on both versions (v1 cgroups got their parent's at Create,
+// as a v1 cpuset refuses tasks without them).
+func (m *manager) setCpuset(res Resources) error {
+	if res.CpusetCpus == "" && res.CpusetMems == "" {
+		return nil
+	}
+	dir, _, ok := m.controller("cpuset")
+	if !ok {
+		return errNoController("cpuset", "cpusets")
+	}
+	if res.CpusetCpus != "" {
+		if err := writeFile(dir, "cpuset.cpus", res.CpusetCpus); err != nil {
+			return fmt.Errorf("set cpuset cpus: %w", err)
+		}
+	}
+	if res.CpusetMems != "" {
+		if err := writeFile(dir, "cpuset.mems", res.CpusetMems); err != nil {
+			return fmt.Errorf("set cpuset mems: %w", err)
+		}
+	}
+	return nil
+}
+
+// setCPURealtime writes the real-time budget (cgroup v1 only: v2 has no
+// RT group scheduling). A v1 cgroup starts with no real-time runtime and a
+// child's runtime cannot exceed its parent's, so each level between the
+// hierarchy's root and the container that has none first gets the root's
+// budget, as dockerd does with its --cpu-rt-runtime (initCPURtController):
+// the kernel refuses this when the root's budget is already given to
+// other cgroups, and the container's write then fails with its error.
+func (m *manager) setCPURealtime(res Resources) error {
+	if res.CPURealtimePeriod == 0 && res.CPURealtimeRuntime == 0 {
+		return nil
+	}
+	dir, v2, ok := m.controller("cpu")
+	if !ok || v2 || !exists(dir, "cpu.rt_runtime_us") {
+		return errors.New("cannot set real-time CPU limits: the kernel has no real-time group scheduling")
+	}
+	if res.CPURealtimeRuntime != 0 {
+		m.grantRealtime(dir)
+	}
+	if res.CPURealtimePeriod != 0 {
+		if err := writeFile(dir, "cpu.rt_period_us", strconv.FormatInt(res.CPURealtimePeriod, 10)); err != nil {
+			return fmt.Errorf("set cpu real-time period: %w", err)
+		}
+	}
+	if res.CPURealtimeRuntime != 0 {
+		if err := writeFile(dir, "cpu.rt_runtime_us", strconv.FormatInt(res.CPURealtimeRuntime, 10)); err != nil {
+			return fmt.Errorf("set cpu real-time runtime: %w", err)
+		}
+	}
+	return nil
+}
+
+// grantRealtime gives each ancestor of the container's cpu cgroup dir,
+// below the hierarchy's root, that has no real-time runtime the root's
+// period and runtime. Failures are left for the container's own write to
+// report.
+func (m *manager) grantRealtime(dir string) {
+	var mount string
+	for _, h := range m.hierarchies() {
+		if slices.Contains(h.controllers, "cpu") {
+			mount = h.mountpoint
+		}
+	}
+	rel, err := filepath.Rel(mount, filepath.Dir(dir))
+	if mount == "" || err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return
+	}
+	period, err1 := readFile(mount, "cpu.rt_period_us")
+	runtime, err2 := readFile(mount, "cpu.rt_runtime_us")
+	if err1 != nil || err2 != nil {
+		return
+	}
+	level := mount
+	for elem := range strings.SplitSeq(rel, "/") {
+		level = filepath.Join(level, elem)
+		if cur, err := readUint(level, "cpu.rt_runtime_us", 0); err != nil || cur != 0 {
+			continue
+		}
+		_ = writeFile(level, "cpu.rt_period_us", strings.TrimSpace(period))
+		_ = writeFile(level, "cpu.rt_runtime_us", strings.TrimSpace(runtime))
+	}
 }

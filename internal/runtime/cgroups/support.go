@@ -34,6 +34,11 @@ type Support struct {
 	CPURealtime bool `json:"cpuRealtime"`
 	Cpuset      bool `json:"cpuset"`
 	PidsLimit   bool `json:"pidsLimit"`
+	// Cpus and Mems are the CPUs and memory nodes a container's cpuset
+	// may name, as the root cpuset cgroup has them ("0-3"); empty without
+	// cpuset support. dockerd's pkg/sysinfo reads the same.
+	Cpus string `json:"cpus,omitempty"`
+	Mems string `json:"mems,omitempty"`
 
 	// BlkioWeight needs an IO scheduler with weights: CFQ (gone since
 	// Linux 5.0) or BFQ, or on v2 the iocost controller. Hosts whose
@@ -126,6 +131,15 @@ func probeAt(root string, mode Mode, mountinfo, sysBlock string) Support {
 		s.CPUShares, s.CPUCfs = true, true
 	}
 	s.Cpuset = cpusetV1 || slices.Contains(v2Ctl, "cpuset")
+	switch {
+	case cpusetV1:
+		s.Cpus, _ = readFile(v1["cpuset"], "cpuset.cpus")
+		s.Mems, _ = readFile(v1["cpuset"], "cpuset.mems")
+	case s.Cpuset:
+		s.Cpus, _ = readFile(v2Root, "cpuset.cpus.effective")
+		s.Mems, _ = readFile(v2Root, "cpuset.mems.effective")
+	}
+	s.Cpus, s.Mems = strings.TrimSpace(s.Cpus), strings.TrimSpace(s.Mems)
 	s.PidsLimit = pidsV1 || slices.Contains(v2Ctl, "pids")
 	switch {
 	case blkioV1:

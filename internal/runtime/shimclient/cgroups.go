@@ -18,16 +18,20 @@ import (
 // does: NanoCPUs become a CFS quota over a 100 ms period.
 func Resources(r spec.Resources) cgroups.Resources {
 	out := cgroups.Resources{
-		Memory:            r.Memory,
-		MemorySwap:        r.MemorySwap,
-		MemoryReservation: r.MemoryReservation,
-		CPUShares:         r.CPUShares,
-		CPUQuota:          r.CPUQuota,
-		CPUPeriod:         r.CPUPeriod,
-		PidsLimit:         r.PidsLimit,
-		BlkioWeight:       r.BlkioWeight,
-		MemorySwappiness:  r.MemorySwappiness,
-		OomKillDisable:    r.OomKillDisable,
+		Memory:             r.Memory,
+		MemorySwap:         r.MemorySwap,
+		MemoryReservation:  r.MemoryReservation,
+		CPUShares:          r.CPUShares,
+		CPUQuota:           r.CPUQuota,
+		CPUPeriod:          r.CPUPeriod,
+		CPURealtimePeriod:  r.CPURealtimePeriod,
+		CPURealtimeRuntime: r.CPURealtimeRuntime,
+		CpusetCpus:         r.CpusetCpus,
+		CpusetMems:         r.CpusetMems,
+		PidsLimit:          r.PidsLimit,
+		BlkioWeight:        r.BlkioWeight,
+		MemorySwappiness:   r.MemorySwappiness,
+		OomKillDisable:     r.OomKillDisable,
 	}
 	for _, d := range r.Devices {
 		t := byte('a')

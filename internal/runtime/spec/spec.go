@@ -148,8 +148,12 @@ type Resources struct {
 	CPUPeriod         int64  `json:"cpuPeriod,omitempty"`
 	CpusetCpus        string `json:"cpusetCpus,omitempty"`
 	CpusetMems        string `json:"cpusetMems,omitempty"`
-	PidsLimit         int64  `json:"pidsLimit,omitempty"`
-	BlkioWeight       uint16 `json:"blkioWeight,omitempty"`
+	// CPURealtimePeriod and CPURealtimeRuntime are the real-time budget
+	// in microseconds (cgroup v1 with RT group scheduling only).
+	CPURealtimePeriod  int64  `json:"cpuRealtimePeriod,omitempty"`
+	CPURealtimeRuntime int64  `json:"cpuRealtimeRuntime,omitempty"`
+	PidsLimit          int64  `json:"pidsLimit,omitempty"`
+	BlkioWeight        uint16 `json:"blkioWeight,omitempty"`
 	// MemorySwappiness (0..100, nil: the kernel's) and OomKillDisable
 	// exist on cgroup v1 only; the engine discards them elsewhere.
 	MemorySwappiness *int64 `json:"memorySwappiness,omitempty"`
