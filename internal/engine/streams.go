@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -11,9 +12,9 @@ import (
 // closed, the daemon's RSS stayed at its peak). The Go runtime returns freed
 // pages only slowly, against a heap goal set at the peak, and an idle daemon
 // seldom collects; so once trimAfter streams have closed since the last
-// trim and none has opened or closed for quietPeriod, it runs one
-// debug.FreeOSMemory (a collection and a release of every free page: a few
-// milliseconds for a daemon's heap). A steady trickle of streams never
+// trim and none has opened or closed for quietPeriod, it runs trimMemory
+// (two collections and a release of every free page: a few milliseconds
+// for a daemon's heap). A steady trickle of streams never
 // reaches trimAfter within a quiet period and costs nothing; nothing runs on
 // a timer while no stream closes.
 //
@@ -78,9 +79,17 @@ func (t *streamTracker) touchLocked() {
 		free := t.free
 		t.mu.Unlock()
 		if free == nil {
-			free = debug.FreeOSMemory
+			free = trimMemory
 		}
 		free()
 	})
 	t.timer = timer
+}
+
+// trimMemory collects twice, so that what the burst left in sync.Pools
+// (HTTP buffers, encoders: kept one collection in the pools' victim cache)
+// is freed too, and gives every free page back to the system.
+func trimMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
