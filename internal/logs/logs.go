@@ -74,7 +74,7 @@ type ReadOptions struct {
 //
 // A missing log file is an error that matches fs.ErrNotExist.
 func Read(ctx context.Context, path string, opts ReadOptions, stop <-chan struct{}, fn func(Message) error) error {
-	r := &reader{path: path, opts: opts, fn: fn, pollInterval: defaultPollInterval}
+	r := &reader{path: path, opts: opts, fn: fn, pollInterval: defaultPollInterval, coalesceDelay: defaultCoalesceDelay}
 	r.dec.borrow = opts.Borrow
 	return r.run(ctx, stop)
 }
@@ -82,6 +82,11 @@ func Read(ctx context.Context, path string, opts ReadOptions, stop <-chan struct
 // defaultPollInterval is how often a follower without inotify looks at the
 // file.
 const defaultPollInterval = 250 * time.Millisecond
+
+// defaultCoalesceDelay is how long a follower of a log being written lets
+// records gather after a wake-up before reading them: a bound on the added
+// latency, and on wake-ups to 500 a second.
+const defaultCoalesceDelay = 2 * time.Millisecond
 
 // blockSize is how much is read at a time, forwards or backwards.
 const blockSize = 32 * 1024
@@ -98,6 +103,8 @@ type reader struct {
 	// noInotify makes a follower poll; tests set it.
 	noInotify    bool
 	pollInterval time.Duration
+	// coalesceDelay: see defaultCoalesceDelay.
+	coalesceDelay time.Duration
 	// bytesRead counts the bytes read from log files, for tests that check
 	// a tail reads only the end.
 	bytesRead int64
