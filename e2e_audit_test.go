@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
@@ -55,17 +55,18 @@ func tlsClient(p *testPKI, addr string) *http.Client {
 
 func readAudit(t *testing.T, path string) []audit.Entry {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	// The log is read while the daemon writes it: a last line without its
+	// newline is still being written, and is read on the next poll.
+	lines := bytes.Split(b, []byte("\n"))
 	var out []audit.Entry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	for _, line := range lines[:len(lines)-1] {
 		var e audit.Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
 		}
 		out = append(out, e)
 	}

@@ -220,9 +220,17 @@ func TestDroppedExecStreams(t *testing.T) {
 		c.(*net.UnixConn).CloseWrite()
 		ids = append(ids, resp.Id)
 	}
-	waitFor(t, "every exec to run", func() bool {
+	// Running is true from the start request on (as in dockerd), before
+	// the process and its stream are set up; the pid is there once they
+	// are, and only then does the count below hold every stream.
+	waitFor(t, "every exec to have started", func() bool {
 		for _, id := range ids {
-			if !strings.Contains(d.Do(t, "GET", "/v1.50/exec/"+id+"/json", nil, nil).Body, `"Running":true`) {
+			var m struct {
+				Running bool
+				Pid     int
+			}
+			r := d.Do(t, "GET", "/v1.50/exec/"+id+"/json", nil, nil)
+			if json.Unmarshal([]byte(r.Body), &m) != nil || !m.Running || m.Pid == 0 {
 				return false
 			}
 		}

@@ -8,6 +8,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -89,6 +90,43 @@ func RemoveTemps(dir string) error {
 			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 				return fmt.Errorf("clean temps in %s: %w", dir, err)
 			}
+		}
+	}
+	return nil
+}
+
+// LoadDir opens a directory of JSON records written by WriteFile, one
+// <id>.json each, creating dir if needed: it removes the temporary files
+// of interrupted writes (the previous version of their record is what
+// counts), then decodes every record into a new T and passes it to add
+// with its id. A record that does not decode, or that add refuses, ends
+// the load with an error naming the file.
+func LoadDir[T any](dir string, add func(id string, v *T) error) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := RemoveTemps(dir); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		v := new(T)
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("%s: %w", e.Name(), err)
+		}
+		if err := add(id, v); err != nil {
+			return fmt.Errorf("%s: %w", e.Name(), err)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -74,5 +75,41 @@ func assertNoTemps(t *testing.T, dir string) {
 		if strings.HasPrefix(e.Name(), TempPrefix) {
 			t.Errorf("leftover temp file %s", e.Name())
 		}
+	}
+}
+
+// TestLoadDir: records written by WriteFile come back by id, the temporary
+// file of an interrupted write is removed and ignored, and a record that
+// does not decode names its file.
+func TestLoadDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "recs")
+	type rec struct{ N int }
+	if err := LoadDir(dir, func(string, *rec) error { t.Fatal("record in a new directory"); return nil }); err != nil {
+		t.Fatalf("LoadDir of a new directory: %v", err)
+	}
+	for id, n := range map[string]int{"a": 1, "b": 2} {
+		if err := WriteFile(filepath.Join(dir, id+".json"), []byte(`{"N":`+strconv.Itoa(n)+`}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	torn := filepath.Join(dir, TempPrefix+"c.json-123")
+	if err := os.WriteFile(torn, []byte(`{"N":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	if err := LoadDir(dir, func(id string, r *rec) error { got[id] = r.N; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["a"] != 1 || got["b"] != 2 {
+		t.Errorf("LoadDir = %v, want map[a:1 b:2]", got)
+	}
+	if _, err := os.Stat(torn); !os.IsNotExist(err) {
+		t.Errorf("the temporary file of an interrupted write is still there: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "d.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadDir(dir, func(string, *rec) error { return nil }); err == nil || !strings.Contains(err.Error(), "d.json") {
+		t.Errorf("LoadDir with a broken record = %v, want an error naming d.json", err)
 	}
 }

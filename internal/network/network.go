@@ -171,34 +171,16 @@ type Store struct {
 // Open opens (creating it if needed) the network store in dir. Leftovers
 // of interrupted writes are removed.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open network store: %w", err)
-	}
-	if err := atomicfile.RemoveTemps(dir); err != nil {
-		return nil, err
-	}
-	ents, err := os.ReadDir(dir)
+	s := &Store{dir: dir, nets: map[string]*Network{}}
+	err := atomicfile.LoadDir(dir, func(id string, n *Network) error {
+		if n.ID != id {
+			return fmt.Errorf("holds network %q", n.ID)
+		}
+		s.nets[id] = n
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open network store: %w", err)
-	}
-	s := &Store{dir: dir, nets: map[string]*Network{}}
-	for _, e := range ents {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("open network store: %w", err)
-		}
-		var n Network
-		if err := json.Unmarshal(b, &n); err != nil {
-			return nil, fmt.Errorf("open network store: %s: %w", e.Name(), err)
-		}
-		if n.ID != id {
-			return nil, fmt.Errorf("open network store: %s holds network %q", e.Name(), n.ID)
-		}
-		s.nets[id] = &n
 	}
 	return s, nil
 }

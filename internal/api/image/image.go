@@ -69,11 +69,7 @@ func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 		defer p.Finish(r)
 		id, err := b.ImportImage(r.Context(), r.Body, q.Get("repo"), q.Get("tag"), q.Get("message"), q["changes"])
 		if err != nil {
-			if !p.Started() {
-				return err
-			}
-			p.Error(err)
-			return nil
+			return p.End(err)
 		}
 		wire.Annotate(r.Context(), "image", id, "")
 		p.Status(id)

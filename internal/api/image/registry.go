@@ -36,13 +36,7 @@ func pull(b RegistryBackend, w http.ResponseWriter, r *http.Request) error {
 		Platform:     q.Get("platform"),
 		RegistryAuth: r.Header.Get(registryAuthHeader),
 	}, func(m types.ProgressMessage) { p.WriteValue(m) })
-	if err != nil {
-		if !p.Started() {
-			return err
-		}
-		p.Error(err)
-	}
-	return nil
+	return p.End(err)
 }
 
 // Push answers POST /images/{name}/push?tag=.
@@ -54,13 +48,7 @@ func Push(b RegistryBackend) wire.HandlerFunc {
 			Tag:          r.URL.Query().Get("tag"),
 			RegistryAuth: r.Header.Get(registryAuthHeader),
 		}, func(m types.ProgressMessage) { p.WriteValue(m) })
-		if err != nil {
-			if !p.Started() {
-				return err
-			}
-			p.Error(err)
-		}
-		return nil
+		return p.End(err)
 	}
 }
 

@@ -103,6 +103,20 @@ func (p *Progress) Status(s string) error { return p.Write(JSONMessage{Status: s
 // Stream sends {"stream": s}.
 func (p *Progress) Stream(s string) error { return p.Write(JSONMessage{Stream: s}) }
 
+// End finishes a stream's handler with err: before the stream started it
+// is returned, to become the response's status; after, it is sent in band,
+// as dockerd does, and End returns nil.
+func (p *Progress) End(err error) error {
+	if err == nil {
+		return nil
+	}
+	if !p.Started() {
+		return err
+	}
+	p.Error(err)
+	return nil
+}
+
 // Error sends an in-band error, as the CLI expects once a stream started.
 func (p *Progress) Error(err error) error {
 	return p.Write(JSONMessage{ErrorDetail: &JSONError{Message: err.Error()}, Error: err.Error()})

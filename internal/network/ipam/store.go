@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 
 	"skiffd/internal/atomicfile"
@@ -67,32 +66,10 @@ type Store struct {
 // <network-id>.json per network. Leftover temporary files of interrupted
 // writes are removed; the previous version of their file is what counts.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open ipam store: %w", err)
-	}
-	if err := atomicfile.RemoveTemps(dir); err != nil {
-		return nil, err
-	}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open ipam store: %w", err)
-	}
 	s := &Store{dir: dir, nets: map[string]*netState{}}
-	for _, e := range ents {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("open ipam store: %w", err)
-		}
-		var st netState
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("open ipam store: %s: %w", e.Name(), err)
-		}
+	err := atomicfile.LoadDir(dir, func(id string, st *netState) error {
 		if st.ID != id {
-			return nil, fmt.Errorf("open ipam store: %s names network %q", e.Name(), st.ID)
+			return fmt.Errorf("names network %q", st.ID)
 		}
 		if st.Addrs == nil {
 			st.Addrs = map[netip.Addr]string{}
@@ -100,7 +77,11 @@ func Open(dir string) (*Store, error) {
 		if st.Last == nil {
 			st.Last = map[netip.Prefix]netip.Addr{}
 		}
-		s.nets[id] = &st
+		s.nets[id] = st
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open ipam store: %w", err)
 	}
 	return s, nil
 }

@@ -113,15 +113,20 @@ func runInit(conn *Conn, cfg *InitConfig) error {
 	if err := finalize(p, u, s.Seccomp, cwdOf(p)); err != nil {
 		return err
 	}
-	if err := sys.CloseExecFrom(3); err != nil {
-		return err
-	}
 	if p.Init {
 		// Our own sealed binary as the reaper, through the fd taken
 		// before pivot_root: the seal's mount is not in this namespace,
-		// so no path reaches it from here.
+		// so no path reaches it from here. The sync socket stays open
+		// across the exec: the reaper closes it once it forwards signals,
+		// and only then is the container started (see Reaper).
+		if err := sys.CloseExecFrom(SyncFD + 1); err != nil {
+			return err
+		}
 		err = sys.Execveat(selfExe, append([]string{"skiffd", ReaperRole, exe}, p.Args...), env)
 		return fmt.Errorf("exec the container init: %w", err)
+	}
+	if err := sys.CloseExecFrom(3); err != nil {
+		return err
 	}
 	err = syscall.Exec(exe, p.Args, env)
 	return execError(p.Args[0], err)

@@ -26,6 +26,15 @@ func Reaper(args []string) int {
 	}
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs)
+	// The shim reports the container started when init's end of the sync
+	// socket closes, which init left open for us: a stop right after the
+	// start must find the signals forwarded. Before Notify, the Go
+	// runtime would take a SIGTERM for itself and exit 2, the process
+	// never started.
+	var st syscall.Stat_t
+	if syscall.Fstat(SyncFD, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFSOCK {
+		syscall.Close(SyncFD)
+	}
 	attr := &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{}}
 	if _, err := sys.GetWinsize(0); err == nil {
 		// On a terminal the process gets its own foreground process group,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"skiffd/internal/runtime/spec"
 )
@@ -180,6 +181,28 @@ func TestInitReaper(t *testing.T) {
 	res := run(t, rt, s2)
 	if f := strings.Fields(res.stdout); len(f) < 4 || f[0] != "1" || f[1] != "skiffd" || f[3] != "sh" || res.exit.Code != 4 {
 		t.Errorf("--init: %q, exit %d; want PID 1 skiffd, then sh, exit 4", res.stdout, res.exit.Code)
+	}
+}
+
+// TestInitReaperSignalAtStart signals a --init container the moment its
+// start returns, as docker stop right after docker run -d does: the reaper
+// must already forward it (before, the Go runtime took the SIGTERM for the
+// reaper's own and exited 2, the process never started).
+func TestInitReaperSignalAtStart(t *testing.T) {
+	rt := staticRuntime(t)
+	for i := range 5 {
+		s := newSpec(t, "sleep", "1000")
+		s.Process.Init = true
+		l := startLive(t, rt, s)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := l.c.Signal(ctx, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		exit, err := l.c.Wait(ctx)
+		cancel()
+		if err != nil || exit.Code != 128+int(syscall.SIGTERM) {
+			t.Fatalf("start %d: Wait = %+v, %v; want %d", i, exit, err, 128+int(syscall.SIGTERM))
+		}
 	}
 }
 
