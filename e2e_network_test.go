@@ -354,9 +354,18 @@ func TestE2ENetworkPublishedPorts(t *testing.T) {
 	host := inspectField(t, d, "web", "{{.Config.Hostname}}")
 	check := func(what string, ns *os.File, addr string) {
 		t.Helper()
-		body, err := getIn(t, ns, addr, "/hostname")
-		if err != nil || strings.TrimSpace(body) != host {
-			t.Errorf("%s: GET %s = %q, %v; want %q", what, addr, body, err, host)
+		// httpd may not listen yet right after docker run -d.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			body, err := getIn(t, ns, addr, "/hostname")
+			if err == nil && strings.TrimSpace(body) == host {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: GET %s = %q, %v; want %q", what, addr, body, err, host)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	check("loopback", d.Netns, "127.0.0.1:8080")

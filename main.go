@@ -127,7 +127,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Network: engine.NetworkOptions{
 			Bridge: cfg.Bridge, BIP: cfg.BIP, FixedCIDR: cfg.FixedCIDR, MTU: cfg.MTU,
 			IPTables: cfg.IPTables, NFTable: cfg.NFTable, IPForward: cfg.IPForward,
-			ReservedTCP: daemonTCPPorts(cfg.Hosts),
+			ReservedTCP:         daemonTCPPorts(cfg.Hosts),
+			DefaultAddressPools: cfg.DefaultAddressPools,
 		},
 		Registry: distribution.Config{
 			Mirrors:            cfg.RegistryMirrors,

@@ -74,6 +74,7 @@ func newRoutes(b backends, logger *slog.Logger) *routeTable {
 	rt.hijack("POST /containers/{id}/attach", policy.ContainersAttach, container.Attach(b.Container))
 	rt.handle("POST /containers/{id}/wait", policy.ContainersRead, container.Wait(b.Container))
 	rt.handle("DELETE /containers/{id}", policy.ContainersWrite, container.Remove(b.Container))
+	rt.handle("DELETE /containers/{id}/{alias}", policy.ContainersWrite, container.Remove(b.Container))
 	rt.hijack("GET /containers/{id}/attach/ws", policy.ContainersAttach, container.AttachWebsocket(b.Container))
 	rt.handle("HEAD /containers/{id}/archive", policy.ContainersCopy, container.ArchiveHead(b.Archive))
 	rt.handle("GET /containers/{id}/archive", policy.ContainersCopy, container.ArchiveGet(b.Archive))

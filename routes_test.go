@@ -14,6 +14,7 @@ import (
 	"skiffd/internal/api/exec"
 	"skiffd/internal/api/network"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,15 +41,41 @@ func (f *fakeBackend) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, er
 	return &types.DiskUsage{}, nil
 }
 
-func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) ([]types.EventMessage, <-chan types.EventMessage, func(), error) {
+func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) ([]types.EventMessage, types.EventFeed, func(), error) {
 	if ef.Contains("bogus") {
 		return nil, nil, nil, errdefs.InvalidParameter(errors.New("invalid filter 'bogus'"))
 	}
-	live := f.live
-	if live == nil {
-		live = make(chan types.EventMessage)
+	feed := &chanFeed{ready: make(chan struct{}, 1)}
+	if f.live != nil {
+		go func() {
+			for m := range f.live {
+				feed.mu.Lock()
+				feed.queue = append(feed.queue, m)
+				feed.mu.Unlock()
+				select {
+				case feed.ready <- struct{}{}:
+				default:
+				}
+			}
+		}()
 	}
-	return f.events, live, func() {}, nil
+	return f.events, feed, func() {}, nil
+}
+
+// chanFeed is a types.EventFeed of the events a test sends on a channel.
+type chanFeed struct {
+	mu    sync.Mutex
+	queue []types.EventMessage
+	ready chan struct{}
+}
+
+func (c *chanFeed) Ready() <-chan struct{} { return c.ready }
+func (c *chanFeed) Take(dst []types.EventMessage) ([]types.EventMessage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	dst = append(dst, c.queue...)
+	c.queue = c.queue[:0]
+	return dst, true
 }
 
 func testServerHandler(t *testing.T, b *fakeBackend) http.Handler {

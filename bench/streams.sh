@@ -27,7 +27,7 @@ cp /bin/busybox "$work/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
 wait_sock() { for _ in $(seq 1 300); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
-mem() { printf 'VmRSS %6.1f MiB  Pss %6.1f MiB' "$(awk '/VmRSS/ {print $2/1024}' /proc/$1/status)" "$(awk '/^Pss:/ {print $2/1024}' /proc/$1/smaps_rollup)"; }
+mem() { printf 'VmRSS %6.1f MiB  Pss %6.1f MiB  threads %3d' "$(awk '/VmRSS/ {print $2/1024}' /proc/$1/status)" "$(awk '/^Pss:/ {print $2/1024}' /proc/$1/smaps_rollup)" "$(awk '/^Threads:/ {print $2}' /proc/$1/status)"; }
 
 sock=$work/skiffd.sock
 "$work/skiffd" -H "unix://$sock" --data-root "$work/root/data" --exec-root "$work/root/exec" \

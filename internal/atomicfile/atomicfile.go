@@ -30,24 +30,6 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // Write atomically and durably replaces path with what fill writes. If fill
 // fails, the target is untouched and the temporary file is removed.
 func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
-	return write(path, perm, fill, true)
-}
-
-// WriteFileVolatile replaces path with data atomically against a crash or
-// kill -9 of the process (temporary file, then rename) but does not fsync:
-// after a power loss or kernel crash the file may hold the old content, be
-// empty or be missing. It is for files that do not outlive the kernel
-// (runtime state of live processes under the exec root, which dockerd and
-// containerd keep on tmpfs) or that are derived and rebuilt before use (a
-// container's hostname, hosts and resolv.conf, rewritten at every start).
-func WriteFileVolatile(path string, data []byte, perm os.FileMode) error {
-	return write(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	}, false)
-}
-
-func write(path string, perm os.FileMode, fill func(io.Writer) error, durable bool) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -69,10 +51,8 @@ func write(path string, perm os.FileMode, fill func(io.Writer) error, durable bo
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
-	if durable {
-		if err = f.Sync(); err != nil {
-			return fmt.Errorf("atomic write %s: sync: %w", path, err)
-		}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("atomic write %s: sync: %w", path, err)
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
@@ -80,10 +60,44 @@ func write(path string, perm os.FileMode, fill func(io.Writer) error, durable bo
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
-	if !durable {
-		return nil
-	}
 	return SyncDir(dir)
+}
+
+// Replace atomically replaces path with data, without fsyncs: a kill -9
+// of the writer leaves the old content or the new (the page cache
+// outlives the process), but a power loss may bring back an older version.
+// For state that a reboot makes moot anyway (what running containers
+// hold, files regenerated at every start), where two fsyncs would cost
+// more than the write.
+func Replace(path string, data []byte, perm os.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, TempPrefix+base+"-")
+	if err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if err = f.Chmod(perm); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	return nil
 }
 
 // SyncDir fsyncs a directory, making renames and creations in it durable.

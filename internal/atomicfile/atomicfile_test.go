@@ -113,24 +113,3 @@ func TestLoadDir(t *testing.T) {
 		t.Errorf("LoadDir with a broken record = %v, want an error naming d.json", err)
 	}
 }
-
-// TestWriteFileVolatileReplaces: the volatile write replaces the file
-// whole, with its mode, and leaves no temporary file behind.
-func TestWriteFileVolatileReplaces(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "state.json")
-	if err := WriteFileVolatile(p, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileVolatile(p, []byte("new"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(p)
-	if err != nil || string(got) != "new" {
-		t.Fatalf("ReadFile = %q, %v; want \"new\"", got, err)
-	}
-	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode = %v, want 0644", fi.Mode().Perm())
-	}
-	assertNoTemps(t, dir)
-}

@@ -117,6 +117,10 @@ type Config struct {
 	IPTables  bool
 	IPForward bool
 	NFTable   string
+	// DefaultAddressPools (--default-address-pools, daemon.json's
+	// "default-address-pools") are where networks without a subnet get
+	// one, each "base=CIDR,size=N"; empty means dockerd's defaults.
+	DefaultAddressPools []string
 	// Registry settings, dockerd's names (issue 11): InsecureRegistries
 	// (--insecure-registry, "insecure-registries"), RegistryMirrors
 	// (--registry-mirror, "registry-mirrors"), and how many layers a pull
@@ -227,6 +231,7 @@ type flagValues struct {
 	mtu                              int
 	iptables, ipForward              bool
 	insecureRegistries, mirrors      stringList
+	addressPools                     stringList
 	maxDownloads, maxUploads         int
 	labels                           stringList
 	metricsAddr, auditLog            string
@@ -273,6 +278,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.dataRoot) }},
 	{short: "D", long: "debug", key: "debug", usage: "Enable debug mode",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.debug) }},
+	{long: "default-address-pools", key: "default-address-pools", arg: "list", usage: "Default address pools for node specific local networks",
+		value: func(v *flagValues) flag.Value { return &v.addressPools }},
 	{long: "exec-root", key: "exec-root", arg: "string", usage: "Root directory for execution state files (default \"" + DefaultExecRoot + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.execRoot) }},
 	{long: "experimental", key: "experimental", usage: "Enable experimental features",
@@ -429,6 +436,13 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		cfg.IPForward = fv.ipForward
 	} else if file.IPForward != nil {
 		cfg.IPForward = *file.IPForward
+	}
+	if changed["default-address-pools"] {
+		cfg.DefaultAddressPools = append([]string(nil), fv.addressPools...)
+	} else {
+		for _, p := range file.DefaultAddressPools {
+			cfg.DefaultAddressPools = append(cfg.DefaultAddressPools, fmt.Sprintf("base=%s,size=%d", p.Base, p.Size))
+		}
 	}
 	cfg.InsecureRegistries = pickList(changed["insecure-registry"], fv.insecureRegistries, file.InsecureRegistries)
 	cfg.RegistryMirrors = pickList(changed["registry-mirror"], fv.mirrors, file.RegistryMirrors)

@@ -55,6 +55,9 @@ type fileConfig struct {
 
 	AuthorizationPlugins []string `json:"authorization-plugins"`
 	MaxStreams           *int     `json:"max-concurrent-streams"`
+
+	// DefaultAddressPools is dockerd's list of {"base": CIDR, "size": n}.
+	DefaultAddressPools []AddressPool `json:"default-address-pools"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -98,6 +101,8 @@ func (f *fileConfig) fields() map[string]any {
 
 		"authorization-plugins":  &f.AuthorizationPlugins,
 		"max-concurrent-streams": &f.MaxStreams,
+
+		"default-address-pools": &f.DefaultAddressPools,
 	}
 }
 
@@ -208,4 +213,10 @@ func decodeText(b []byte) ([]byte, error) {
 		return nil, errors.New("failed to decode configuration JSON: invalid UTF-8")
 	}
 	return b, nil
+}
+
+// AddressPool is one entry of daemon.json's default-address-pools.
+type AddressPool struct {
+	Base string `json:"base"`
+	Size int    `json:"size"`
 }

@@ -269,3 +269,23 @@ func TestGuardKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultAddressPools reads dockerd's daemon.json objects and the
+// repeatable flag, the flag winning.
+func TestDefaultAddressPools(t *testing.T) {
+	path := writeFile(t, []byte(`{"default-address-pools": [{"base": "10.10.0.0/16", "size": 24}, {"base": "10.20.0.0/16", "size": 26}]}`))
+	cfg, err := parse([]string{"--config-file=" + path}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"base=10.10.0.0/16,size=24", "base=10.20.0.0/16,size=26"}; !reflect.DeepEqual(cfg.DefaultAddressPools, want) {
+		t.Errorf("file: DefaultAddressPools = %q, want %q", cfg.DefaultAddressPools, want)
+	}
+	cfg, err = parse([]string{"--default-address-pools", "base=10.30.0.0/16,size=24", "--default-address-pools", "base=10.40.0.0/16,size=24"}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"base=10.30.0.0/16,size=24", "base=10.40.0.0/16,size=24"}; !reflect.DeepEqual(cfg.DefaultAddressPools, want) {
+		t.Errorf("flags: DefaultAddressPools = %q, want %q", cfg.DefaultAddressPools, want)
+	}
+}

@@ -125,8 +125,11 @@ func containerEvents(t *testing.T, e *Engine) func() []string {
 		var out []string
 		for {
 			select {
-			case m := <-live:
-				out = append(out, m.Type+" "+m.Action)
+			case <-live.Ready():
+				batch, _ := live.Take(nil)
+				for _, m := range batch {
+					out = append(out, m.Type+" "+m.Action)
+				}
 			case <-time.After(200 * time.Millisecond):
 				return out
 			}

@@ -146,13 +146,14 @@ func TestEngineAttachBeforeStart(t *testing.T) {
 	}
 
 	// Logs hold the same, and replaying them through attach works too.
-	msgs, tty, err := e.ContainerLogs(context.Background(), id, types.ContainerLogsOptions{Stdout: true, Stderr: true, Tail: -1})
-	if err != nil || tty {
-		t.Fatalf("logs: %v (tty %v)", err, tty)
+	sink := &collectSink{}
+	err = e.ContainerLogs(context.Background(), id, types.ContainerLogsOptions{Stdout: true, Stderr: true, Tail: -1}, sink)
+	if err != nil || !sink.begun || sink.tty {
+		t.Fatalf("logs: %v (begun %v tty %v)", err, sink.begun, sink.tty)
 	}
 	// The order between the two streams is not kept (as with dockerd).
 	got := map[string]string{}
-	for m := range msgs {
+	for _, m := range sink.msgs {
 		got[m.Stream] += string(m.Line)
 	}
 	if got["stdout"] != "first\nfrom stdin\n" || got["stderr"] != "err\n" {
@@ -309,3 +310,16 @@ func TestEngineStartRecordOfAnotherHost(t *testing.T) {
 		t.Errorf("after start: %+v %v", insp, err)
 	}
 }
+
+// collectSink keeps the records ContainerLogs sends.
+type collectSink struct {
+	begun, tty bool
+	msgs       []types.LogMessage
+}
+
+func (c *collectSink) Begin(tty bool) { c.begun, c.tty = true, tty }
+func (c *collectSink) Record(stream string, line []byte, t time.Time) error {
+	c.msgs = append(c.msgs, types.LogMessage{Stream: stream, Line: bytes.Clone(line), Time: t})
+	return nil
+}
+func (c *collectSink) Idle() error { return nil }

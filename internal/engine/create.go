@@ -43,6 +43,10 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	if err != nil {
 		return nil, err
 	}
+	links, err := e.checkLinks(hc)
+	if err != nil {
+		return nil, err
+	}
 
 	id := container.GenerateID()
 	c := container.New(id)
@@ -59,6 +63,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	if err := e.containers.Add(c); err != nil {
 		return nil, err
 	}
+	hc.Links = storedLinks(c.Name, links)
 	dir := e.containerDir(id)
 	c.LogPath = filepath.Join(dir, id+"-json.log")
 	c.HostnamePath = filepath.Join(dir, "hostname")

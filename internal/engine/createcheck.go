@@ -243,8 +243,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 	}
 	r := &hc.Resources
 	switch {
-	case len(hc.Links) > 0:
-		return no("links (HostConfig.Links)")
 	case len(r.DeviceRequests) > 0:
 		return no("device requests (HostConfig.DeviceRequests)")
 	case hc.UsernsMode != "" && hc.UsernsMode != "host":

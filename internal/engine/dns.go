@@ -50,21 +50,34 @@ func (e *Engine) startDNS(c *container.Container, pid int, refs []epRef) error {
 		return err
 	}
 	defer syscall.Close(nsfd)
-	d := &ctrDNS{}
-	err = netlink.Do(nsfd, func() error {
-		var err error
-		if d.udp, err = net.ListenPacket("udp4", "127.0.0.11:53"); err != nil {
-			return err
-		}
-		if d.tcp, err = net.Listen("tcp4", "127.0.0.11:53"); err != nil {
-			d.udp.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("embedded DNS server: %w", err)
+	var d *ctrDNS
+	if err := netlink.Do(nsfd, func() (err error) {
+		d, err = listenDNS()
+		return err
+	}); err != nil {
+		return err
 	}
+	return e.serveDNS(c, refs, d)
+}
+
+// listenDNS binds 127.0.0.11:53 (UDP and TCP) in the calling thread's
+// network namespace.
+func listenDNS() (*ctrDNS, error) {
+	d := &ctrDNS{}
+	var err error
+	if d.udp, err = net.ListenPacket("udp4", "127.0.0.11:53"); err != nil {
+		return nil, fmt.Errorf("embedded DNS server: %w", err)
+	}
+	if d.tcp, err = net.Listen("tcp4", "127.0.0.11:53"); err != nil {
+		d.udp.Close()
+		return nil, fmt.Errorf("embedded DNS server: %w", err)
+	}
+	return d, nil
+}
+
+// serveDNS serves c's DNS sockets d (c locked), replacing its previous
+// server; d is closed on error.
+func (e *Engine) serveDNS(c *container.Container, refs []epRef, d *ctrDNS) error {
 	cfg := dns.Config{Logger: e.logger}
 	for _, r := range refs {
 		if r.br == nil || r.nw.ID == e.nets.bridgeID {

@@ -87,12 +87,14 @@ type BuildInfo struct {
 //     call back into the engine only through InUse, and never lock a
 //     container (snapshots are not locked).
 type Engine struct {
-	opts   Options
-	logger *slog.Logger
-	id     string
-	events *events.Bus
-	layers *layer.Store
-	images *image.Store
+	opts Options
+	// streams gives memory back after a burst of streams (streams.go).
+	streams streamTracker
+	logger  *slog.Logger
+	id      string
+	events  *events.Bus
+	layers  *layer.Store
+	images  *image.Store
 	// reg is the registry client and the pull/push concurrency state.
 	reg *registryState
 

@@ -64,7 +64,12 @@ func TestEngineEvents(t *testing.T) {
 	}
 	e.events.Log("create", "container", types.EventActor{ID: "c1"})
 	e.events.Log("tag", "image", types.EventActor{ID: "sha256:abc", Attributes: map[string]string{"name": "busybox:latest"}})
-	m := <-live
+	<-live.Ready()
+	batch, _ := live.Take(nil)
+	if len(batch) == 0 {
+		t.Fatal("no live event")
+	}
+	m := batch[0]
 	if m.Type != "image" || m.Action != "tag" {
 		t.Errorf("first live event = %s %s, want the image tag (container event filtered out)", m.Type, m.Action)
 	}

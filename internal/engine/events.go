@@ -11,12 +11,13 @@ import (
 
 // SubscribeToEvents answers GET /events: buffered events in [since, until]
 // that match ef, and a live feed of later ones until cancel is called.
-func (e *Engine) SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) ([]types.EventMessage, <-chan types.EventMessage, func(), error) {
+func (e *Engine) SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) ([]types.EventMessage, types.EventFeed, func(), error) {
 	if err := events.ValidateFilters(ef); err != nil {
 		return nil, nil, nil, err
 	}
 	history, live, cancel := e.events.SubscribeTopic(since, until, events.NewFilter(ef))
-	return history, live, cancel, nil
+	end := e.streams.begin()
+	return history, live, func() { cancel(); end() }, nil
 }
 
 // eventListeners is the number of /events subscribers (Info.NEventsListener).

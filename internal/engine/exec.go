@@ -47,7 +47,7 @@ func (e *Engine) ContainerExecCreate(ctx context.Context, name string, cfg *type
 		run:         rc,
 		entrypoint:  cfg.Cmd[0],
 		args:        append([]string{}, cfg.Cmd[1:]...),
-		env:         execEnv(c.Config, cfg.Tty, cfg.Env),
+		env:         execEnv(c.Config, cfg.Tty, cfg.Env, execLinkEnv(e, c)...),
 		user:        cfg.User,
 		workdir:     cfg.WorkingDir,
 		tty:         cfg.Tty,
@@ -78,15 +78,23 @@ func (e *Engine) ContainerExecCreate(ctx context.Context, name string, cfg *type
 }
 
 // execEnv is dockerd's exec environment: PATH, HOSTNAME and (with a
-// terminal) TERM, overridden by the container's variables, then by the
-// exec's.
-func execEnv(cfg *types.Config, tty bool, extra []string) []string {
+// terminal) TERM, the variables of its legacy links, overridden by the
+// container's variables, then by the exec's.
+func execEnv(cfg *types.Config, tty bool, extra []string, links ...string) []string {
 	env := []string{defaultPath, "HOSTNAME=" + cfg.Hostname}
 	if tty {
 		env = append(env, "TERM=xterm")
 	}
+	env = append(env, links...)
 	env = replaceOrAppendEnv(env, cfg.Env)
 	return replaceOrAppendEnv(env, extra)
+}
+
+// execLinkEnv is the link environment of c (locked) for an exec; links
+// that no longer resolve are left out.
+func execLinkEnv(e *Engine, c *container.Container) []string {
+	links, _ := e.legacyLinks(c)
+	return linkEnv(links)
 }
 
 // replaceOrAppendEnv applies overrides to env as dockerd does: NAME=value

@@ -1,11 +1,18 @@
 package engine
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 
+	"skiffd/internal/atomicfile"
 	"skiffd/internal/container"
+	"skiffd/internal/errdefs"
+	"skiffd/internal/network"
+	"skiffd/internal/network/etcfiles"
 )
 
 // parseExtraHost splits an ExtraHosts entry, "name:ip" or "name=ip".
@@ -31,4 +38,84 @@ func parseExtraHost(s string) (string, string, error) {
 // resolv.conf, which start binds over the image's (and rewrites first).
 func writeNetworkFiles(c *container.Container) error {
 	return writeEtcFiles(c, nil, false)
+}
+
+// writeEtcFiles writes the container's /etc/hosts and /etc/resolv.conf
+// through etcfiles, as dockerd generates them, with the entries of its
+// legacy links.
+func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool, links ...etcfiles.Host) error {
+	// The hostname too: written without fsync, it must be rebuilt by
+	// every start like the others.
+	if err := writeIfChanged(c.HostnamePath, []byte(c.Config.Hostname+"\n")); err != nil {
+		return err
+	}
+	hosts, err := etcHosts(c, addrs, links)
+	if err != nil {
+		return err
+	}
+	if err := writeIfChanged(c.HostsPath, hosts); err != nil {
+		return err
+	}
+	return writeResolvConf(c, internalDNS)
+}
+
+// etcHosts is the content of c's /etc/hosts.
+func etcHosts(c *container.Container, addrs []netip.Addr, links []etcfiles.Host) ([]byte, error) {
+	cfg, hc := c.Config, c.HostConfig
+	var hosts []byte
+	var extra []etcfiles.Host
+	for _, h := range hc.ExtraHosts {
+		hs, err := etcfiles.ParseExtraHost(h, nil)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		extra = append(extra, hs...)
+	}
+	if hc.NetworkMode == network.NameHost {
+		b, err := os.ReadFile("/etc/hosts")
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		hosts = b
+		for _, x := range extra {
+			hosts = fmt.Appendf(hosts, "%s\t%s\n", x.IP, x.Names)
+		}
+	} else {
+		hosts = etcfiles.Hosts(etcfiles.HostsOptions{Hostname: cfg.Hostname, Domainname: cfg.Domainname, Addrs: addrs, Extra: extra, Links: links})
+	}
+	return hosts, nil
+}
+
+// writeResolvConf writes c's /etc/resolv.conf.
+func writeResolvConf(c *container.Container, internalDNS bool) error {
+	hc := c.HostConfig
+	host, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	o := etcfiles.ResolvOptions{Host: host, HostPath: "/etc/resolv.conf", Mode: etcfiles.Legacy, Search: hc.DNSSearch, Options: hc.DNSOptions}
+	switch {
+	case hc.NetworkMode == network.NameHost:
+		o.Mode = etcfiles.HostNetwork
+	case internalDNS:
+		o.Mode = etcfiles.Internal
+	}
+	for _, s := range hc.DNS {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return errdefs.InvalidParameter(fmt.Errorf("%s is not an ip address", s))
+		}
+		o.DNS = append(o.DNS, a)
+	}
+	return writeIfChanged(c.ResolvConfPath, etcfiles.ResolvConf(o).Content)
+}
+
+// writeIfChanged replaces the file at path with b unless it holds b
+// already: every start regenerates the files, and most starts change
+// nothing. Without fsyncs: the next start writes them again.
+func writeIfChanged(path string, b []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	return atomicfile.Replace(path, b, 0o644)
 }

@@ -10,15 +10,16 @@ import (
 )
 
 // ContainerLogs answers GET /containers/{id}/logs from the json-file log
-// the shim writes. Following ends when the container stops (after what it
-// wrote has been sent) or when ctx ends.
-func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions) (<-chan types.LogMessage, bool, error) {
+// the shim writes, calling out for each record on this goroutine. Following
+// ends when the container stops (after what it wrote has been sent) or when
+// ctx ends.
+func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions, out types.LogSink) error {
 	c, err := e.get(name)
 	if err != nil {
-		return nil, false, err
+		return err
 	}
 	if !opts.Stdout && !opts.Stderr {
-		return nil, false, errdefs.InvalidParameter(errors.New("You must choose at least one stream"))
+		return errdefs.InvalidParameter(errors.New("You must choose at least one stream"))
 	}
 	c.Lock()
 	tty := c.Config.Tty
@@ -27,7 +28,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 	running := c.State.Running
 	c.Unlock()
 	if noLog {
-		return nil, false, errdefs.InvalidParameter(errors.New(`configured logging driver does not support reading`))
+		return errdefs.InvalidParameter(errors.New(`configured logging driver does not support reading`))
 	}
 	var stop chan struct{}
 	if opts.Follow {
@@ -43,26 +44,17 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 			close(stop)
 		}
 	}
-	out := make(chan types.LogMessage, 64)
-	go func() {
-		defer close(out)
-		err := logs.Read(ctx, path, logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow}, stop, func(m logs.Message) error {
-			if (m.Stream == "stdout" && !opts.Stdout) || (m.Stream == "stderr" && !opts.Stderr) {
-				return nil
-			}
-			select {
-			case out <- types.LogMessage{Stream: m.Stream, Line: m.Line, Time: m.Time}:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-		if err != nil && !isNotExist(err) && ctx.Err() == nil {
-			select {
-			case out <- types.LogMessage{Err: err}:
-			case <-ctx.Done():
-			}
+	defer e.streams.begin()()
+	out.Begin(tty)
+	ro := logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow, Idle: out.Idle, Borrow: true}
+	err = logs.Read(ctx, path, ro, stop, func(m logs.Message) error {
+		if (m.Stream == "stdout" && !opts.Stdout) || (m.Stream == "stderr" && !opts.Stderr) {
+			return nil
 		}
-	}()
-	return out, tty, nil
+		return out.Record(m.Stream, m.Line, m.Time)
+	})
+	if err != nil && (isNotExist(err) || ctx.Err() != nil) {
+		return nil
+	}
+	return err
 }

@@ -1,28 +1,17 @@
 package engine
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
-	"skiffd/internal/api/types"
-	"skiffd/internal/atomicfile"
-	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/netlink"
 	"skiffd/internal/network"
-	"skiffd/internal/network/etcfiles"
 	"skiffd/internal/network/ipam"
 	"skiffd/internal/network/portalloc"
 )
@@ -50,6 +39,9 @@ type NetworkOptions struct {
 	// ReservedTCP are the daemon's own TCP API addresses, which no
 	// container may publish on.
 	ReservedTCP []netip.AddrPort
+	// DefaultAddressPools (--default-address-pools, "base=CIDR,size=N"
+	// each) replace dockerd's default pools for networks without a subnet.
+	DefaultAddressPools []string
 }
 
 // networking is the engine's network state: the stores and the host's
@@ -73,6 +65,8 @@ type networking struct {
 	ports     *portalloc.Allocator
 	published map[string][]published
 	mtu       int
+	// pools are where networks without a subnet get one.
+	pools []ipam.Pool
 	// warnings are shown by /info (a firewall dropping forwarded traffic).
 	warnings []string
 }
@@ -91,6 +85,17 @@ func (e *Engine) openNetworking() error {
 	if o.MTU <= 0 {
 		o.MTU = 1500
 	}
+	pools := ipam.DefaultPools()
+	if len(o.DefaultAddressPools) > 0 {
+		pools = nil
+		for _, v := range o.DefaultAddressPools {
+			p, err := ipam.ParsePool(v)
+			if err != nil {
+				return fmt.Errorf("invalid default address pool %q: %w", v, err)
+			}
+			pools = append(pools, p)
+		}
+	}
 	root := filepath.Join(e.opts.DataRoot, "network")
 	store, err := network.Open(filepath.Join(root, "networks"))
 	if err != nil {
@@ -104,7 +109,7 @@ func (e *Engine) openNetworking() error {
 	if err != nil {
 		return fmt.Errorf("open rtnetlink: %w", err)
 	}
-	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}, published: map[string][]published{}}
+	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, pools: pools, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}, published: map[string][]published{}}
 	if n.ports, err = portalloc.New(portalloc.Config{Probe: portalloc.CheckFree}); err != nil {
 		host.Close()
 		return err
@@ -206,7 +211,7 @@ func (n *networking) setupBridge() error {
 		if err != nil {
 			return err
 		}
-		if subnet, err = ipam.PickSubnet(ipam.DefaultPools(), 4, used, reserved); err != nil {
+		if subnet, err = ipam.PickSubnet(n.pools, 4, used, reserved); err != nil {
 			return err
 		}
 	}
@@ -424,392 +429,6 @@ func (e *Engine) closeNetworking() {
 			n.nft.Close()
 		}
 	}
-}
-
-// epRef is one of a container's endpoints with its network.
-type epRef struct {
-	name string // the key in NetworkSettings.Networks
-	ep   *types.EndpointSettings
-	nw   network.Network
-	br   *bridgeNet // nil unless a bridge network
-}
-
-// endpoints lists c's endpoints on networks that still exist, the network
-// of its NetworkMode first, then the others by name (eth0, eth1...).
-func (e *Engine) endpoints(c *container.Container) []epRef {
-	n := e.nets
-	if n == nil || c.NetworkSettings == nil {
-		return nil
-	}
-	mode := networkName(c.HostConfig.NetworkMode)
-	var out []epRef
-	for name, ep := range c.NetworkSettings.Networks {
-		if ep == nil {
-			continue
-		}
-		term := name
-		if ep.NetworkID != "" {
-			term = ep.NetworkID
-		}
-		nw, err := n.store.Find(term)
-		if err != nil {
-			if nw, err = n.store.Find(name); err != nil {
-				continue
-			}
-		}
-		out = append(out, epRef{name: name, ep: ep, nw: nw, br: n.bridge(nw.ID)})
-	}
-	slices.SortFunc(out, func(a, b epRef) int {
-		switch {
-		case a.name == mode:
-			return -1
-		case b.name == mode:
-			return 1
-		}
-		return strings.Compare(a.name, b.name)
-	})
-	return out
-}
-
-// createNetworkSettings checks the create request's network mode and
-// endpoint settings and returns the container's NetworkSettings, keyed by
-// network name, echoing IPAMConfig, Aliases, DriverOpts, Links and the
-// requested MAC address.
-func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.NetworkingConfig) (*types.NetworkSettings, error) {
-	mode := hc.NetworkMode
-	ns := newNetworkSettings(mode)
-	predefined := mode == "" || mode == "default" || mode == network.NameBridge || mode == network.NameHost || mode == network.NameNone
-	if strings.HasPrefix(mode, "container:") {
-		return ns, nil
-	}
-	if _, err := portalloc.ParseBindings(hc.PortBindings, nil, false); err != nil {
-		return nil, errdefs.InvalidParameter(err)
-	}
-	if e.nets == nil {
-		if !predefined {
-			return nil, network.NotFoundError(mode)
-		}
-		if hasPortBindings(hc.PortBindings) {
-			return nil, errdefs.InvalidParameter(errors.New("skiffd does not support published ports (HostConfig.PortBindings) yet: bridge networking is off"))
-		}
-		return ns, nil
-	}
-	var cfgs map[string]*types.EndpointSettings
-	if nc != nil {
-		cfgs = nc.EndpointsConfig
-	}
-	name := networkName(mode)
-	ns.Networks = map[string]*types.EndpointSettings{}
-	add := func(term string, req *types.EndpointSettings) error {
-		nw, err := e.nets.store.Find(term)
-		if err != nil {
-			return err
-		}
-		ep := &types.EndpointSettings{}
-		if req != nil {
-			cp := *req
-			ep = &cp
-		}
-		ep.NetworkID, ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen = "", "", "", "", 0
-		if nw.Driver == network.DriverBridge && nw.ID == e.nets.bridgeID {
-			if len(ep.Aliases) > 0 {
-				return errdefs.InvalidParameter(errors.New("network-scoped alias is supported only for containers in user defined networks"))
-			}
-			if ep.IPAMConfig != nil && (ep.IPAMConfig.IPv4Address != "" || ep.IPAMConfig.IPv6Address != "") {
-				return errdefs.InvalidParameter(errors.New("user specified IP address is supported on user defined networks only"))
-			}
-		}
-		if ep.MacAddress != "" {
-			if _, err := net.ParseMAC(ep.MacAddress); err != nil {
-				return errdefs.InvalidParameter(fmt.Errorf("invalid MAC address: %s", ep.MacAddress))
-			}
-		}
-		if nw.Driver != network.DriverBridge {
-			ep = &types.EndpointSettings{}
-		}
-		ep.NetworkID = nw.ID
-		ns.Networks[nw.Name] = ep
-		return nil
-	}
-	nwm, err := e.nets.store.Find(name)
-	if err != nil {
-		return nil, err
-	}
-	isMode := func(k string) bool {
-		nw, err := e.nets.store.Find(networkName(k))
-		return err == nil && nw.ID == nwm.ID
-	}
-	var req *types.EndpointSettings
-	for k, v := range cfgs {
-		if isMode(k) {
-			req = v
-		}
-	}
-	if err := add(name, req); err != nil {
-		return nil, err
-	}
-	for k, v := range cfgs {
-		if isMode(k) {
-			continue
-		}
-		if err := add(k, v); err != nil {
-			return nil, err
-		}
-	}
-	return ns, nil
-}
-
-// prepareNetwork runs before the container's process exists: it
-// allocates the container's address on each bridge network (the same one
-// again for an owner that holds one) and writes its /etc/hosts and
-// resolv.conf.
-func (e *Engine) prepareNetwork(c *container.Container) error {
-	var addrs []netip.Addr
-	internalDNS := false
-	for i, r := range e.endpoints(c) {
-		if r.br == nil {
-			continue
-		}
-		if err := e.allocateEndpoint(c, r); err != nil {
-			return err
-		}
-		if i == 0 {
-			addrs = append(addrs, netip.MustParseAddr(r.ep.IPAddress))
-			internalDNS = r.nw.ID != e.nets.bridgeID && e.dnsEnabled()
-		}
-	}
-	if e.nets != nil {
-		if err := e.publishPorts(c, e.endpoints(c)); err != nil {
-			return err
-		}
-	}
-	return writeEtcFiles(c, addrs, internalDNS)
-}
-
-// allocateEndpoint gives endpoint r of c its address, MAC and IDs.
-func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
-	n, ep := e.nets, r.ep
-	var want netip.Addr
-	if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address != "" {
-		a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address)
-		if err != nil {
-			return errdefs.InvalidParameter(fmt.Errorf("invalid IPv4 address: %s", ep.IPAMConfig.IPv4Address))
-		}
-		want = a
-	}
-	p, err := n.ipam.Request(r.nw.ID, c.ID, 4, want)
-	if err != nil {
-		return err
-	}
-	if ep.MacAddress == "" {
-		ep.MacAddress = ipam.MACFromIP(p.Addr()).String()
-	}
-	if ep.EndpointID == "" {
-		var b [32]byte
-		rand.Read(b[:])
-		ep.EndpointID = hex.EncodeToString(b[:])
-	}
-	ep.NetworkID = r.nw.ID
-	ep.Gateway = r.br.gateway.String()
-	ep.IPAddress = p.Addr().String()
-	ep.IPPrefixLen = p.Bits()
-	if r.nw.ID != n.bridgeID {
-		names := []string{strings.TrimPrefix(c.Name, "/")}
-		for _, a := range ep.Aliases {
-			if !slices.Contains(names, a) {
-				names = append(names, a)
-			}
-		}
-		if !slices.Contains(names, c.ID[:12]) {
-			names = append(names, c.ID[:12])
-		}
-		ep.DNSNames = names
-	}
-	if r.nw.ID == n.bridgeID {
-		ns := c.NetworkSettings
-		ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen, ep.MacAddress
-	}
-	return nil
-}
-
-// writeEtcFiles writes the container's /etc/hosts and /etc/resolv.conf
-// through etcfiles, as dockerd generates them.
-func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool) error {
-	cfg, hc := c.Config, c.HostConfig
-	if err := writeIfChanged(c.HostnamePath, []byte(cfg.Hostname+"\n")); err != nil {
-		return err
-	}
-	var hosts []byte
-	var extra []etcfiles.Host
-	for _, h := range hc.ExtraHosts {
-		hs, err := etcfiles.ParseExtraHost(h, nil)
-		if err != nil {
-			return errdefs.InvalidParameter(err)
-		}
-		extra = append(extra, hs...)
-	}
-	if hc.NetworkMode == network.NameHost {
-		b, err := os.ReadFile("/etc/hosts")
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		hosts = b
-		for _, x := range extra {
-			hosts = fmt.Appendf(hosts, "%s\t%s\n", x.IP, x.Names)
-		}
-	} else {
-		hosts = etcfiles.Hosts(etcfiles.HostsOptions{Hostname: cfg.Hostname, Domainname: cfg.Domainname, Addrs: addrs, Extra: extra})
-	}
-	if err := writeIfChanged(c.HostsPath, hosts); err != nil {
-		return err
-	}
-	host, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	o := etcfiles.ResolvOptions{Host: host, HostPath: "/etc/resolv.conf", Mode: etcfiles.Legacy, Search: hc.DNSSearch, Options: hc.DNSOptions}
-	switch {
-	case hc.NetworkMode == network.NameHost:
-		o.Mode = etcfiles.HostNetwork
-	case internalDNS:
-		o.Mode = etcfiles.Internal
-	}
-	for _, s := range hc.DNS {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return errdefs.InvalidParameter(fmt.Errorf("%s is not an ip address", s))
-		}
-		o.DNS = append(o.DNS, a)
-	}
-	return writeIfChanged(c.ResolvConfPath, etcfiles.ResolvConf(o).Content)
-}
-
-// writeIfChanged replaces the file at path with b unless it holds b
-// already: every start regenerates the files, and most starts change
-// nothing. The files are derived from the record and rebuilt by every
-// start (a container runs only after one), so they are written without
-// fsync: a power loss that empties or loses one is repaired by the start
-// that follows it.
-func writeIfChanged(path string, b []byte) error {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
-		return nil
-	}
-	return atomicfile.WriteFileVolatile(path, b, 0o644)
-}
-
-// wireNetwork runs between the container's init being ready and its go:
-// it brings up loopback and gives the container an interface on each of
-// its bridge networks (eth0, eth1...), the default route through the
-// first one that is not internal.
-func (e *Engine) wireNetwork(c *container.Container, pid int) error {
-	refs := e.endpoints(c)
-	if len(refs) == 0 || refs[0].br == nil {
-		if len(refs) == 0 || refs[0].nw.Driver != network.DriverBridge {
-			return loopbackUp(pid)
-		}
-	}
-	nsfd, err := syscall.Open(fmt.Sprintf("/proc/%d/ns/net", pid), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open the container's network namespace: %w", err)
-	}
-	defer syscall.Close(nsfd)
-	ctr, err := netlink.Open(nsfd)
-	if err != nil {
-		return err
-	}
-	defer ctr.Close()
-	lo, err := ctr.LinkByName("lo")
-	if err != nil {
-		return err
-	}
-	if err := ctr.SetUp(lo.Index); err != nil {
-		return err
-	}
-	routed := false
-	i := 0
-	for _, r := range refs {
-		if r.br == nil {
-			continue
-		}
-		route := !routed && !r.br.internal
-		if err := e.attachEndpoint(nsfd, ctr, fmt.Sprintf("eth%d", i), r, route); err != nil {
-			return err
-		}
-		routed = routed || route
-		i++
-	}
-	return e.startDNS(c, pid, refs)
-}
-
-// attachEndpoint creates the veth pair of endpoint r with the peer named
-// ifname in the container's namespace nsfd, and configures it.
-func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r epRef, route bool) error {
-	n, ep := e.nets, r.ep
-	addr, err := netip.ParseAddr(ep.IPAddress)
-	if err != nil {
-		return fmt.Errorf("endpoint on %s has no address", r.nw.Name)
-	}
-	mac, err := net.ParseMAC(ep.MacAddress)
-	if err != nil {
-		return errdefs.InvalidParameter(fmt.Errorf("invalid MAC address: %s", ep.MacAddress))
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "skv" + hex.EncodeToString(b[:])
-	if _, err := n.host.AddVeth(netlink.Veth{Name: name, PeerName: ifname, PeerNS: nsfd, MTU: r.br.mtu,
-		MasterIndex: r.br.index, Up: true, PeerHardwareAddr: mac}); err != nil {
-		return fmt.Errorf("create the container's veth pair: %w", err)
-	}
-	err = func() error {
-		l, err := ctr.LinkByName(ifname)
-		if err != nil {
-			return err
-		}
-		if err := ctr.AddAddr(l.Index, netip.PrefixFrom(addr, ep.IPPrefixLen)); err != nil {
-			return err
-		}
-		if err := ctr.SetUp(l.Index); err != nil {
-			return err
-		}
-		if route {
-			return ctr.AddDefaultRoute(r.br.gateway, l.Index)
-		}
-		return nil
-	}()
-	if err != nil {
-		return fmt.Errorf("configure the container's %s: %w", ifname, err)
-	}
-	return nil
-}
-
-// clearEndpoint forgets an endpoint's run-time addresses, as dockerd shows
-// a stopped container.
-func clearEndpoint(ep *types.EndpointSettings, requestedMAC bool) {
-	ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen, ep.DNSNames = "", "", "", 0, nil
-	if !requestedMAC {
-		ep.MacAddress = ""
-	}
-}
-
-// releaseNetwork gives back the container's addresses when it stops (its
-// veths went with its network namespace) and clears what inspect shows.
-func (e *Engine) releaseNetwork(c *container.Container) {
-	if e.nets == nil || c.NetworkSettings == nil {
-		return
-	}
-	e.stopDNS(c.ID)
-	e.unpublishPorts(c)
-	for _, ep := range c.NetworkSettings.Networks {
-		if ep == nil || ep.NetworkID == "" {
-			continue
-		}
-		if err := e.nets.ipam.Release(ep.NetworkID, c.ID); err != nil {
-			e.logger.Warn("releasing a container's address", "container", c.ID, "error", err)
-		}
-		clearEndpoint(ep, ep.MacAddress != "" && ep.IPAddress == "")
-	}
-	ns := c.NetworkSettings
-	ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = "", "", "", 0, ""
 }
 
 // reconcileNetworks frees, after the restore, the addresses whose owner is

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
@@ -18,6 +19,7 @@ import (
 	"skiffd/internal/netlink"
 	"skiffd/internal/network"
 	"skiffd/internal/network/ipam"
+	"skiffd/internal/timestamp"
 )
 
 // errNoNetworking answers a network change when bridge networking is off.
@@ -174,8 +176,10 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 	}
 	nw := network.Network{Name: req.Name, Driver: req.Driver, Scope: network.ScopeLocal, EnableIPv4: true,
 		Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
-	if req.EnableIPv6 != nil {
-		nw.EnableIPv6 = *req.EnableIPv6
+	if req.EnableIPv6 != nil && *req.EnableIPv6 {
+		// Endpoints get IPv4 addresses only: a network that asked for
+		// IPv6 is refused rather than created without it.
+		return nil, errdefs.NotImplemented(errors.New("skiffd does not support IPv6 networks yet (EnableIPv6)"))
 	}
 	if req.IPAM != nil {
 		nw.IPAM.Driver, nw.IPAM.Options = req.IPAM.Driver, req.IPAM.Options
@@ -210,7 +214,7 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 		if err != nil {
 			return nil, err
 		}
-		p, err := ipam.PickSubnet(ipam.DefaultPools(), 4, used, reserved)
+		p, err := ipam.PickSubnet(n.pools, 4, used, reserved)
 		if err != nil {
 			return nil, err
 		}
@@ -288,10 +292,21 @@ func (e *Engine) NetworkRemove(ctx context.Context, term string) error {
 }
 
 // NetworksPrune answers POST /networks/prune: user-defined networks no
-// container uses.
+// container uses, created before the until filter if given.
 func (e *Engine) NetworksPrune(ctx context.Context, ef filters.Args) (*types.NetworksPruneReport, error) {
 	if err := ef.Validate(map[string]bool{"label": true, "label!": true, "until": true}); err != nil {
 		return nil, err
+	}
+	var until time.Time
+	switch vals := ef.Get("until"); {
+	case len(vals) > 1:
+		return nil, errdefs.InvalidParameter(errors.New("more than one until filter specified"))
+	case len(vals) == 1:
+		t, err := timestamp.Parse(vals[0], time.Now())
+		if err != nil {
+			return nil, errdefs.InvalidParameter(fmt.Errorf("failed to parse value as time or duration: %q", vals[0]))
+		}
+		until = t
 	}
 	rep := &types.NetworksPruneReport{}
 	if e.nets == nil {
@@ -299,6 +314,9 @@ func (e *Engine) NetworksPrune(ctx context.Context, ef filters.Args) (*types.Net
 	}
 	for _, nw := range e.nets.store.List() {
 		if network.IsPredefined(nw.Name) || len(e.networkUsers(nw.ID)) > 0 {
+			continue
+		}
+		if !until.IsZero() && !nw.Created.Before(until) {
 			continue
 		}
 		if ef.Contains("label") && !ef.MatchKVList("label", nw.Labels) {

@@ -36,7 +36,8 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 
 	p := &s.Process
 	p.Args = append([]string{c.Path}, c.Args...)
-	p.Env = containerEnv(cfg.Env, cfg.Hostname, cfg.Tty)
+	links, _ := e.legacyLinks(c) // prepareNetwork failed the start if they do not resolve
+	p.Env = containerEnv(append(linkEnv(links), cfg.Env...), cfg.Hostname, cfg.Tty)
 	p.Cwd = cfg.WorkingDir
 	if p.Cwd == "" {
 		p.Cwd = "/"

@@ -1,12 +1,13 @@
 package engine
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"math"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -49,6 +50,7 @@ func (e *Engine) ContainerStats(ctx context.Context, name string, stream, oneSho
 		}
 		return emit(sample())
 	}
+	defer e.streams.begin()()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -93,13 +95,18 @@ func (e *Engine) statsSample(cc *container.Container) *types.StatsJSON {
 	if err != nil {
 		return out
 	}
-	fillStats(out, st, sysinfo.Read().MemTotal)
+	fillStats(out, st, hostMemTotal())
 	cc.Lock()
 	pid := cc.State.Pid
+	noNet := cc.HostConfig != nil && cc.HostConfig.NetworkMode == "none"
 	cc.Unlock()
-	out.Networks = e.networkStats(pid)
-	out.CPUStats.SystemUsage = systemCPUUsage()
-	out.CPUStats.OnlineCPUs = uint32(onlineCPUs())
+	if !noNet {
+		// With --network none the namespace holds only lo, which is
+		// never reported: no netlink socket (and its 64 KiB buffer) a
+		// sample.
+		out.Networks = e.networkStats(pid)
+	}
+	out.CPUStats.SystemUsage, out.CPUStats.OnlineCPUs = procStat()
 	return out
 }
 
@@ -136,17 +143,35 @@ func fillStats(out *types.StatsJSON, st *cgroups.Stats, memTotal int64) {
 	}
 }
 
-// systemCPUUsage is the host's total CPU time in nanoseconds, from the cpu
-// line of /proc/stat, as dockerd computes it.
-func systemCPUUsage() uint64 {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return 0
+// hostMemTotal is the host's memory, for the limit of an unlimited
+// container (sysinfo.Read would also read os-release and uname a sample).
+func hostMemTotal() int64 {
+	var si syscall.Sysinfo_t
+	if syscall.Sysinfo(&si) != nil {
+		return sysinfo.Read().MemTotal
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+	return int64(si.Totalram) * int64(si.Unit)
+}
+
+// procStat reads /proc/stat once for the host's total CPU time in
+// nanoseconds (its cpu line, as dockerd computes it) and the number of
+// online CPUs (its cpuN lines).
+func procStat() (usage uint64, cpus uint32) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, uint32(sysinfo.Read().NCPU)
+	}
+	for len(b) > 0 {
+		var l []byte
+		l, b, _ = bytes.Cut(b, []byte("\n"))
+		if !bytes.HasPrefix(l, []byte("cpu")) {
+			continue
+		}
+		if len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
+			cpus++
+			continue
+		}
+		fields := strings.Fields(string(l))
 		if len(fields) < 8 || fields[0] != "cpu" {
 			continue
 		}
@@ -155,22 +180,7 @@ func systemCPUUsage() uint64 {
 			n, _ := strconv.ParseUint(v, 10, 64)
 			ticks += n
 		}
-		return ticks * (1e9 / clockTicks)
+		usage = ticks * (1e9 / clockTicks)
 	}
-	return 0
-}
-
-// onlineCPUs counts the cpuN lines of /proc/stat.
-func onlineCPUs() int {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return sysinfo.Read().NCPU
-	}
-	n := 0
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "cpu") && len(l) > 3 && l[3] >= '0' && l[3] <= '9' {
-			n++
-		}
-	}
-	return n
+	return usage, cpus
 }

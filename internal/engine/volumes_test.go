@@ -26,12 +26,22 @@ func volumeEvents(t *testing.T, e *Engine) func(n int) []string {
 		t.Fatal(err)
 	}
 	t.Cleanup(cancel)
+	var pending []types.EventMessage
 	return func(n int) []string {
 		t.Helper()
 		var out []string
 		for range n {
-			select {
-			case m := <-live:
+			for len(pending) == 0 {
+				select {
+				case <-live.Ready():
+					pending, _ = live.Take(pending)
+				case <-time.After(5 * time.Second):
+					t.Fatalf("timed out waiting for volume events; got %q", out)
+				}
+			}
+			m := pending[0]
+			pending = pending[1:]
+			{
 				attrs := ""
 				for _, k := range []string{"driver", "reclaimed"} {
 					if v, ok := m.Actor.Attributes[k]; ok {
@@ -39,8 +49,6 @@ func volumeEvents(t *testing.T, e *Engine) func(n int) []string {
 					}
 				}
 				out = append(out, m.Action+" "+m.Actor.ID+" "+attrs)
-			case <-time.After(5 * time.Second):
-				t.Fatalf("timed out waiting for volume events; got %q", out)
 			}
 		}
 		return out

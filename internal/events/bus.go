@@ -15,8 +15,9 @@
 //	...
 //	history, live, cancel := bus.SubscribeTopic(since, until, events.NewFilter(args))
 //	defer cancel()
-//	// write history, then read live until it closes, until passes or the
-//	// client goes away.
+//	// write history, then take live's events each time live.Ready()
+//	// fires, until Take reports the end, until passes or the client
+//	// goes away.
 //
 // Like dockerd, the bus keeps the last HistorySize events for `since` and
 // `until`; older events are gone.
@@ -34,7 +35,9 @@ import (
 const HistorySize = 256
 
 // LiveBuffer is how many events a subscriber may fall behind before the bus
-// gives up on it.
+// gives up on it. The queue grows to it only when the subscriber falls
+// behind: an idle subscriber holds no buffer (issue 13: a 1024-slot
+// channel each cost an /events stream 136 KiB).
 const LiveBuffer = 1024
 
 // Bus fans events out to subscribers and remembers the most recent ones. It
@@ -45,7 +48,7 @@ type Bus struct {
 	ring   [HistorySize]types.EventMessage
 	start  int
 	count  int
-	subs   map[*subscription]struct{}
+	subs   map[*Subscription]struct{}
 	closed bool
 	// dropped counts subscribers removed for falling behind (metrics).
 	dropped uint64
@@ -53,18 +56,57 @@ type Bus struct {
 	counts map[[2]string]uint64
 }
 
-// subscription is one live listener.
-type subscription struct {
-	ch     chan types.EventMessage
+// Subscription is one live listener: the events published since it
+// subscribed that pass its filter, queued until it takes them. It
+// implements types.EventFeed.
+type Subscription struct {
+	b      *Bus
 	filter *Filter
 	// untilNano, when non-zero, ends the interest of the subscriber: later
 	// events are not sent to it.
 	untilNano int64
+	// ready holds a token while events wait or once the subscription
+	// has ended.
+	ready chan struct{}
+	// queue (events not taken yet, oldest first) and ended (no more will
+	// be queued: cancelled, dropped or the bus closed) are guarded by
+	// b.mu.
+	queue []types.EventMessage
+	ended bool
+}
+
+// Ready fires when events are waiting or the subscription has ended: the
+// reader then calls Take.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Take appends the waiting events to dst, oldest first, and returns it,
+// with open false once the subscription has ended: the events returned
+// then are the last (events queued before a cancel or a drop are still
+// delivered).
+func (s *Subscription) Take(dst []types.EventMessage) (events []types.EventMessage, open bool) {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	dst = append(dst, s.queue...)
+	clear(s.queue)
+	if cap(s.queue) > 16 {
+		s.queue = nil // a burst is over: give its queue back
+	} else {
+		s.queue = s.queue[:0]
+	}
+	return dst, !s.ended
+}
+
+// signal makes Ready fire.
+func (s *Subscription) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
 }
 
 // New returns an empty Bus.
 func New() *Bus {
-	return &Bus{subs: map[*subscription]struct{}{}}
+	return &Bus{subs: map[*Subscription]struct{}{}}
 }
 
 // Log publishes an event of the local engine, stamped with the current time
@@ -104,10 +146,9 @@ func (b *Bus) PublishMessage(m types.EventMessage) {
 // stamped under the lock so that history stays in time order even with
 // concurrent publishers, and every subscriber sees events in the same order.
 //
-// Sending never blocks: a subscriber whose buffer (LiveBuffer events) is full
-// is removed and its channel closed, so the /events stream of a client that
-// stopped reading ends instead of stalling the engine or silently skipping
-// events. (dockerd instead waits up to 100ms per slow subscriber and then
+// Queueing never blocks: a subscriber with LiveBuffer events waiting is
+// removed and ended, so the /events stream of a client that stopped reading
+// ends instead of stalling the engine or silently skipping events. (dockerd instead waits up to 100ms per slow subscriber and then
 // skips the event for it.)
 func (b *Bus) publish(m types.EventMessage, stamp bool) {
 	b.mu.Lock()
@@ -128,12 +169,13 @@ func (b *Bus) publish(m types.EventMessage, stamp bool) {
 		if !s.filter.Include(m) {
 			continue
 		}
-		select {
-		case s.ch <- m:
-		default:
+		if len(s.queue) >= LiveBuffer {
 			b.dropped++
 			b.dropLocked(s)
+			continue
 		}
+		s.queue = append(s.queue, m)
+		s.signal()
 	}
 }
 
@@ -149,14 +191,11 @@ func (b *Bus) record(m types.EventMessage) {
 	b.start = (b.start + 1) % HistorySize
 }
 
-// dropLocked removes s and closes its channel; b.mu must be held. Removing
-// under the lock is what makes cancel idempotent and a close never doubled.
-func (b *Bus) dropLocked(s *subscription) {
-	if _, ok := b.subs[s]; !ok {
-		return
-	}
+// dropLocked removes and ends s; b.mu must be held.
+func (b *Bus) dropLocked(s *Subscription) {
 	delete(b.subs, s)
-	close(s.ch)
+	s.ended = true
+	s.signal()
 }
 
 // SubscribeTopic registers a listener and returns, atomically with respect to
@@ -167,16 +206,17 @@ func (b *Bus) dropLocked(s *subscription) {
 //     dockerd, when both since and until are zero there is no history: a plain
 //     `docker events` shows only what happens next.
 //   - live: later events that pass f and, when until is set, are not after
-//     until. The channel is closed when cancel is called, when the bus is
-//     closed, or when the subscriber falls LiveBuffer events behind (see
-//     publish); the reader should end its stream then.
-//   - cancel: unsubscribes and closes live; safe to call more than once and
+//     until. It ends (Take reports !open, after the events queued before)
+//     when cancel is called, when the bus is closed, or when the subscriber
+//     falls LiveBuffer events behind (see publish); the reader should end
+//     its stream then.
+//   - cancel: unsubscribes and ends live; safe to call more than once and
 //     from any goroutine. Callers must call it, also when until has passed.
 //
 // SubscribeTopic does not end the stream at until; the handler does that with
 // a timer, as dockerd's does.
-func (b *Bus) SubscribeTopic(since, until time.Time, f *Filter) (history []types.EventMessage, live <-chan types.EventMessage, cancel func()) {
-	s := &subscription{ch: make(chan types.EventMessage, LiveBuffer), filter: f}
+func (b *Bus) SubscribeTopic(since, until time.Time, f *Filter) (history []types.EventMessage, live *Subscription, cancel func()) {
+	s := &Subscription{b: b, ready: make(chan struct{}, 1), filter: f}
 	if !until.IsZero() {
 		s.untilNano = until.UnixNano()
 	}
@@ -187,8 +227,9 @@ func (b *Bus) SubscribeTopic(since, until time.Time, f *Filter) (history []types
 		history = b.historyLocked(since, until, f)
 	}
 	if b.closed {
-		close(s.ch)
-		return history, s.ch, func() {}
+		s.ended = true
+		s.signal()
+		return history, s, func() {}
 	}
 	b.subs[s] = struct{}{}
 	cancel = func() {
@@ -196,7 +237,7 @@ func (b *Bus) SubscribeTopic(since, until time.Time, f *Filter) (history []types
 		defer b.mu.Unlock()
 		b.dropLocked(s)
 	}
-	return history, s.ch, cancel
+	return history, s, cancel
 }
 
 // historyLocked returns the remembered events in the window that pass f;
@@ -246,8 +287,8 @@ func (b *Bus) SubscriberCount() int {
 	return len(b.subs)
 }
 
-// Close closes every subscriber's channel, ending their streams, for daemon
-// shutdown. Later subscribers get a closed channel at once; publishing still
+// Close ends every subscription, ending their streams, for daemon
+// shutdown. Later subscribers get an ended one at once; publishing still
 // records history. Close is idempotent.
 func (b *Bus) Close() {
 	b.mu.Lock()

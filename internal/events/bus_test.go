@@ -2,6 +2,8 @@ package events
 
 import (
 	"fmt"
+	"iter"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,7 +183,7 @@ func TestLiveFilterAndUntil(t *testing.T) {
 	at(b, 101*int64(time.Second), "container") // after until
 	cancel()
 	var got []types.EventMessage
-	for m := range live {
+	for m := range drainAll(live) {
 		got = append(got, m)
 	}
 	if want := "60000000000,100000000000"; ids(got) != want {
@@ -201,8 +203,8 @@ func TestCancel(t *testing.T) {
 		wg.Go(cancel1) // concurrent and repeated cancels must not double-close
 	}
 	wg.Wait()
-	if _, ok := <-live1; ok {
-		t.Errorf("live channel still open after cancel")
+	if _, open := live1.Take(nil); open {
+		t.Errorf("live subscription still open after cancel")
 	}
 	if got := b.SubscriberCount(); got != 1 {
 		t.Errorf("SubscriberCount() after one cancel = %d, want 1", got)
@@ -220,14 +222,14 @@ func TestClose(t *testing.T) {
 	_, live, cancel := b.SubscribeTopic(time.Time{}, time.Time{}, nil)
 	b.Close()
 	b.Close()
-	if _, ok := <-live; ok {
-		t.Errorf("live channel open after Close")
+	if _, open := live.Take(nil); open {
+		t.Errorf("live subscription open after Close")
 	}
 	cancel() // after Close: still safe
 	at(b, 5, "container")
 	history, late, lateCancel := b.SubscribeTopic(epoch, time.Time{}, nil)
 	defer lateCancel()
-	if _, ok := <-late; ok {
+	if _, open := late.Take(nil); open {
 		t.Errorf("subscription after Close got an open channel")
 	}
 	if ids(history) != "5" {
@@ -267,7 +269,7 @@ func TestSlowSubscriberCannotBlockLog(t *testing.T) {
 	}
 
 	n := 0
-	for m := range stalled {
+	for m := range drainAll(stalled) {
 		if m.Actor.ID != strconv.Itoa(n) {
 			t.Fatalf("stalled subscriber event %d = %s, want %d (in order, no gaps before the drop)", n, m.Actor.ID, n)
 		}
@@ -281,7 +283,7 @@ func TestSlowSubscriberCannotBlockLog(t *testing.T) {
 	}
 	cancelImages()
 	var got []string
-	for m := range images {
+	for m := range drainAll(images) {
 		got = append(got, m.Actor.ID)
 	}
 	if want := (total + 99) / 100; len(got) != want {
@@ -297,7 +299,7 @@ func TestHistoryThenLiveHasNoGap(t *testing.T) {
 	const total = 1000 // below LiveBuffer, so no reader is dropped
 	type sub struct {
 		history []types.EventMessage
-		live    <-chan types.EventMessage
+		live    *Subscription
 		cancel  func()
 	}
 	subs := make(chan sub, 16)
@@ -318,7 +320,7 @@ func TestHistoryThenLiveHasNoGap(t *testing.T) {
 	for s := range subs {
 		s.cancel()
 		all := s.history
-		for m := range s.live {
+		for m := range drainAll(s.live) {
 			all = append(all, m)
 		}
 		if len(all) == 0 {
@@ -361,7 +363,7 @@ func TestConcurrentPublishersAndSubscribers(t *testing.T) {
 			readersReady.Done()
 			last := map[string]int{}
 			res := result{}
-			for m := range live {
+			for m := range drainAll(live) {
 				pub, seqText, _ := strings.Cut(m.Actor.ID, "/")
 				seq, _ := strconv.Atoi(seqText)
 				if prev, ok := last[pub]; ok && seq <= prev && res.err == nil {
@@ -418,5 +420,57 @@ func TestConcurrentPublishersAndSubscribers(t *testing.T) {
 		if history[i].TimeNano < history[i-1].TimeNano {
 			t.Fatalf("history out of time order at %d: %d then %d", i, history[i-1].TimeNano, history[i].TimeNano)
 		}
+	}
+}
+
+// drainAll yields s's events until it ends, waiting for them.
+func drainAll(s *Subscription) iter.Seq[types.EventMessage] {
+	return func(yield func(types.EventMessage) bool) {
+		for {
+			<-s.Ready()
+			batch, open := s.Take(nil)
+			for _, m := range batch {
+				if !yield(m) {
+					return
+				}
+			}
+			if !open {
+				return
+			}
+		}
+	}
+}
+
+// TestIdleSubscriberIsSmall: an /events stream that has nothing to read
+// holds no event buffer (issue 13: a 1024-slot channel made each one cost
+// 136 KiB), and a subscriber that fell behind in a burst gives its queue
+// back once it has caught up.
+func TestIdleSubscriberIsSmall(t *testing.T) {
+	b := New()
+	const n = 100
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cancels := make([]func(), n)
+	for i := range n {
+		_, _, cancels[i] = b.SubscribeTopic(time.Time{}, time.Time{}, nil)
+	}
+	runtime.ReadMemStats(&after)
+	for _, cancel := range cancels {
+		cancel()
+	}
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 1024 {
+		t.Errorf("an idle subscription allocates %d bytes, want at most 1 KiB", per)
+	}
+
+	_, live, cancel := b.SubscribeTopic(time.Time{}, time.Time{}, nil)
+	defer cancel()
+	for i := range 500 {
+		b.Log("create", types.ContainerEventType, types.EventActor{ID: strconv.Itoa(i)})
+	}
+	if got, open := live.Take(nil); len(got) != 500 || !open {
+		t.Fatalf("Take after a burst = %d events (open %v), want 500", len(got), open)
+	}
+	if c := cap(live.queue); c > 16 {
+		t.Errorf("after the burst was taken the subscriber still holds a queue of %d", c)
 	}
 }

@@ -108,13 +108,13 @@ func seedRecords(f *testing.F) {
 // everything it accepts, and that nothing panics.
 func FuzzParseRecord(f *testing.F) {
 	seedRecords(f)
-	var slab []byte
+	d := &decoder{}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := parseRecord(b)
 		trimmed := bytes.Trim(b, recordTrim)
 		// A slab carried across inputs: lines carved from it must
 		// decode the same as fresh copies.
-		fast, ok := parseFast(trimmed, &slab)
+		fast, ok := parseFast(trimmed, d)
 		if !ok {
 			return
 		}
@@ -184,4 +184,23 @@ func BenchmarkParseRecord(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPlainPrefix checks the eight-bytes-at-a-time scan against the byte
+// loop for every byte value at every position of a 17-byte run.
+func TestPlainPrefix(t *testing.T) {
+	for c := range 256 {
+		special := c == '"' || c == '\\' || c < 0x20 || c >= 0x80
+		for pos := range 17 {
+			b := []byte("abcdefghijklmnopq")
+			b[pos] = byte(c)
+			want := len(b)
+			if special {
+				want = pos
+			}
+			if got := plainPrefix(b); got != want {
+				t.Fatalf("plainPrefix(%q) = %d, want %d", b, got, want)
+			}
+		}
+	}
 }

@@ -176,10 +176,24 @@ func (r *reader) follow(ctx context.Context, c *cursor, w *watcher, stop <-chan 
 	}
 	notify, tick := w.changed()
 	stopping := false
+	// busy is set when the last drain found records: the writer is
+	// writing, and the next wake-up waits coalesceDelay so that one drain
+	// takes many records rather than one each (issue 13: a wake-up, read
+	// and flush per record held a follower to a fifth of the writer's
+	// rate).
+	busy := false
+	var coalesce *time.Timer
+	defer func() {
+		if coalesce != nil {
+			coalesce.Stop()
+		}
+	}()
 	for {
+		off := c.off
 		if err := c.drain(ctx, -1); err != nil {
 			return err
 		}
+		busy = c.off != off
 		st, err := c.f.f.Stat()
 		if err != nil {
 			return fmt.Errorf("follow log: %w", err)
@@ -211,6 +225,11 @@ func (r *reader) follow(ctx context.Context, c *cursor, w *watcher, stop <-chan 
 		if stopping {
 			return nil
 		}
+		if r.opts.Idle != nil {
+			if err := r.opts.Idle(); err != nil {
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -219,6 +238,20 @@ func (r *reader) follow(ctx context.Context, c *cursor, w *watcher, stop <-chan 
 		case <-untilC:
 			stopping, untilC = true, nil
 		case <-notify:
+			if busy && r.coalesceDelay > 0 {
+				if coalesce == nil {
+					coalesce = time.NewTimer(r.coalesceDelay)
+				} else {
+					coalesce.Reset(r.coalesceDelay)
+				}
+				select {
+				case <-coalesce.C:
+				case <-stop:
+					stopping, stop = true, nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
 		case <-tick:
 		}
 	}

@@ -29,7 +29,7 @@ import (
 type Message struct {
 	Stream string // "stdout" or "stderr"
 	// Line is the output, with its newline unless Partial. Each Message has
-	// its own Line; fn may keep it.
+	// its own Line, which fn may keep, unless ReadOptions.Borrow.
 	Line []byte
 	Time time.Time
 	// Partial reports that Line is a piece of a longer line (the writer
@@ -51,6 +51,13 @@ type ReadOptions struct {
 	Tail int
 	// Follow keeps reading after the end of the log.
 	Follow bool
+	// Idle, if set, is called while following each time everything
+	// written so far has been sent, before waiting for more: a caller
+	// that batches its output sends the batch then. An error ends Read.
+	Idle func() error
+	// Borrow lets Message.Line point into Read's buffers: fn must not
+	// keep it after it returns. It saves a copy of every line.
+	Borrow bool
 }
 
 // Read sends the log at path (with its rotated files, oldest first) to fn,
@@ -67,13 +74,19 @@ type ReadOptions struct {
 //
 // A missing log file is an error that matches fs.ErrNotExist.
 func Read(ctx context.Context, path string, opts ReadOptions, stop <-chan struct{}, fn func(Message) error) error {
-	r := &reader{path: path, opts: opts, fn: fn, pollInterval: defaultPollInterval}
+	r := &reader{path: path, opts: opts, fn: fn, pollInterval: defaultPollInterval, coalesceDelay: defaultCoalesceDelay}
+	r.dec.borrow = opts.Borrow
 	return r.run(ctx, stop)
 }
 
 // defaultPollInterval is how often a follower without inotify looks at the
 // file.
 const defaultPollInterval = 250 * time.Millisecond
+
+// defaultCoalesceDelay is how long a follower of a log being written lets
+// records gather after a wake-up before reading them: a bound on the added
+// latency, and on wake-ups to 500 a second.
+const defaultCoalesceDelay = 2 * time.Millisecond
 
 // blockSize is how much is read at a time, forwards or backwards.
 const blockSize = 32 * 1024
@@ -90,13 +103,15 @@ type reader struct {
 	// noInotify makes a follower poll; tests set it.
 	noInotify    bool
 	pollInterval time.Duration
+	// coalesceDelay: see defaultCoalesceDelay.
+	coalesceDelay time.Duration
 	// bytesRead counts the bytes read from log files, for tests that check
 	// a tail reads only the end.
 	bytesRead int64
 	// corrupt counts records that did not decode.
 	corrupt int
-	// slab is where decoded lines are carved from (see carve).
-	slab []byte
+	// dec decodes the records.
+	dec decoder
 	// followed, if set, is called when following begins; tests use it.
 	followed func()
 }
@@ -189,7 +204,10 @@ func (r *reader) tailStarts(ctx context.Context, set []*logFile, starts []int64)
 // only when the file holds fewer).
 func (r *reader) scanBack(ctx context.Context, f *logFile, size int64, n int) (end, start int64, found int, err error) {
 	end = -1
-	buf := make([]byte, blockSize)
+	// Start small and double: a tail of a few lines (tail=0 for a
+	// follower) needs only the end of the file, and each stream opened
+	// would otherwise leave a 32 KiB block behind (issue 13).
+	buf := make([]byte, min(blockSize, 4096))
 	for pos := size; pos > 0; {
 		if err := ctx.Err(); err != nil {
 			return 0, 0, 0, err
@@ -202,6 +220,9 @@ func (r *reader) scanBack(ctx context.Context, f *logFile, size int64, n int) (e
 		b := buf[:k]
 		if err := r.readFull(f, b, pos); err != nil {
 			return 0, 0, 0, err
+		}
+		if len(buf) < blockSize {
+			buf = make([]byte, 2*len(buf))
 		}
 		for {
 			i := bytes.LastIndexByte(b, '\n')
@@ -282,8 +303,18 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 			c.r.corrupt++
 			c.buf, c.skip = c.buf[:0], true
 		}
-		if cap(c.buf)-len(c.buf) < blockSize/2 {
-			grown := make([]byte, len(c.buf), 2*cap(c.buf)+blockSize)
+		if room := cap(c.buf) - len(c.buf); room == 0 || (room < blockSize/2 && cap(c.buf) >= blockSize) {
+			size := 2*cap(c.buf) + blockSize
+			if cap(c.buf) == 0 && limit < 0 {
+				// A follower woken up by a few records: a buffer the
+				// size of what is there, not a bulk one (issue 13:
+				// 32 KiB a wake-up made each follower of a chatty
+				// container cost the daemon 100 KiB).
+				if st, err := c.f.f.Stat(); err == nil && st.Size()-c.off < blockSize {
+					size = int(max(st.Size()-c.off, 0)) + 512
+				}
+			}
+			grown := make([]byte, len(c.buf), size)
 			copy(grown, c.buf)
 			c.buf = grown
 		}
@@ -308,7 +339,7 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 				// held 64 KiB and more each); the next read
 				// allocates one again.
 				c.buf = nil
-				c.r.slab = nil
+				c.r.dec.slab = nil
 			}
 			return nil
 		}
@@ -345,7 +376,7 @@ func (c *cursor) reset() {
 
 // send decodes one record and hands it to fn, applying Since and Until.
 func (r *reader) send(rec []byte) error {
-	m, err := parseRecordSlab(rec, &r.slab)
+	m, err := parseRecordSlab(rec, &r.dec)
 	if err != nil {
 		if !errors.Is(err, errEmptyRecord) {
 			r.corrupt++

@@ -31,6 +31,8 @@ type Backend interface {
 	// flushes its headers before reading it.
 	ContainerWait(ctx context.Context, name string, condition types.WaitCondition) (<-chan types.WaitResponse, error)
 	ContainerRemove(ctx context.Context, name string, force, removeVolumes bool) error
+	// ContainerRemoveLink removes the legacy link named "/parent/alias".
+	ContainerRemoveLink(ctx context.Context, name string) error
 	ContainerPause(ctx context.Context, name string) error
 	ContainerUnpause(ctx context.Context, name string) error
 	ContainerRename(ctx context.Context, name, newName string) error
@@ -44,10 +46,13 @@ type Backend interface {
 	ContainerResize(ctx context.Context, name string, height, width int) error
 	ContainerUpdate(ctx context.Context, name string, cfg *types.UpdateConfig) (*types.ContainerUpdateResponse, error)
 	ContainersPrune(ctx context.Context, ef filters.Args) (*types.ContainersPruneReport, error)
-	// ContainerLogs validates and returns the log messages (closed at the
-	// end, or when ctx ends with Follow) and whether the container has a
-	// TTY (then the output is sent unframed).
-	ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions) (<-chan types.LogMessage, bool, error)
+	// ContainerLogs validates (returning the error before calling
+	// out.Begin), then calls out.Begin with whether the container has a
+	// TTY (then the output is sent unframed) and out.Record for each
+	// record until the end of the log, or, with Follow, until the
+	// container stops or ctx ends. An error after Begin is one reading
+	// the log (or out's own); the end of ctx is not an error.
+	ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions, out types.LogSink) error
 	// ContainerAttach validates, then calls cfg.GetStreams exactly once to
 	// take over the connection, and copies until the container's output
 	// ends (or the client detaches or goes away).

@@ -66,6 +66,8 @@ func (f *fake) ContainerWait(ctx context.Context, name string, c types.WaitCondi
 	f.rec("wait %s %s", name, c)
 	return f.waitCh, nil
 }
+func (f *fake) ContainerRemoveLink(ctx context.Context, name string) error { return nil }
+
 func (f *fake) ContainerRemove(ctx context.Context, name string, force, v bool) error {
 	f.rec("rm %s %v %v", name, force, v)
 	return nil
@@ -103,14 +105,18 @@ func (f *fake) ContainerUpdate(ctx context.Context, name string, cfg *types.Upda
 func (f *fake) ContainersPrune(ctx context.Context, ef filters.Args) (*types.ContainersPruneReport, error) {
 	return &types.ContainersPruneReport{}, nil
 }
-func (f *fake) ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions) (<-chan types.LogMessage, bool, error) {
+func (f *fake) ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions, out types.LogSink) error {
 	f.rec("logs tail=%d follow=%v", opts.Tail, opts.Follow)
-	ch := make(chan types.LogMessage, len(f.logs))
+	out.Begin(f.tty)
 	for _, m := range f.logs {
-		ch <- m
+		if m.Err != nil {
+			return m.Err
+		}
+		if err := out.Record(m.Stream, m.Line, m.Time); err != nil {
+			return err
+		}
 	}
-	close(ch)
-	return ch, f.tty, nil
+	return nil
 }
 func (f *fake) ContainerAttach(ctx context.Context, name string, cfg *types.AttachConfig) error {
 	if name == "missing" {

@@ -16,7 +16,7 @@ import (
 // [since, until] that match ef, and a live feed of later ones. The engine
 // validates ef (unknown keys are an invalid-parameter error).
 type EventsBackend interface {
-	SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) (history []types.EventMessage, live <-chan types.EventMessage, cancel func(), err error)
+	SubscribeToEvents(ctx context.Context, since, until time.Time, ef filters.Args) (history []types.EventMessage, live types.EventFeed, cancel func(), err error)
 }
 
 // Events streams GET /events: headers at once, then one JSON object per
@@ -60,16 +60,25 @@ func Events(b EventsBackend) wire.HandlerFunc {
 			defer t.Stop()
 			deadline = t.C
 		}
+		var batch []types.EventMessage
 		for {
 			select {
-			case m, ok := <-live:
-				if !ok {
-					return nil // dropped as a slow subscriber
-				}
-				if err := enc.Encode(m); err != nil {
-					return nil
+			case <-live.Ready():
+				var open bool
+				batch, open = live.Take(batch[:0])
+				for _, m := range batch {
+					if err := enc.Encode(m); err != nil {
+						return nil
+					}
 				}
 				wire.Flush(w)
+				if !open {
+					return nil // dropped as a slow subscriber, or shut down
+				}
+				clear(batch)
+				if cap(batch) > 16 {
+					batch = nil
+				}
 			case <-deadline:
 				return nil
 			case <-r.Context().Done():

@@ -243,3 +243,23 @@ func TestStoreCrashSafety(t *testing.T) {
 		t.Errorf("deleted network back after reopen")
 	}
 }
+
+// BenchmarkRequestRelease is what a container's start and exit cost the
+// IPAM store on one network.
+func BenchmarkRequestRelease(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Create("n1", "app", []Range{{Subnet: pfx("10.99.0.0/16")}}); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Request("n1", "c", 4, netip.Addr{}); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Release("n1", "c"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

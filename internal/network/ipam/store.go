@@ -86,12 +86,21 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) save(st *netState) error {
+// save writes st's file: durably when its ranges change (Create), and
+// without fsyncs when only allocations do (Request, Release). Those belong
+// to running containers, which a power loss ends anyway: the daemon then
+// frees every address whose owner does not run (reconcile), so an older
+// file is harmless, while a kill -9 of the daemon loses nothing written.
+func (s *Store) save(st *netState, durable bool) error {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(s.dir, st.ID+".json"), b, 0o600)
+	path := filepath.Join(s.dir, st.ID+".json")
+	if durable {
+		return atomicfile.WriteFile(path, b, 0o600)
+	}
+	return atomicfile.Replace(path, b, 0o600)
 }
 
 // Create registers network id (name is for error messages) with its
@@ -133,7 +142,7 @@ func (s *Store) Create(id, name string, ranges []Range) ([]Range, error) {
 		st.Ranges = append(st.Ranges, r)
 	}
 	clear(st.Last) // the gateway does not start the serial sequence
-	if err := s.save(st); err != nil {
+	if err := s.save(st, true); err != nil {
 		return nil, err
 	}
 	s.nets[id] = st
@@ -179,7 +188,8 @@ func (s *Store) Ranges(id string) []Range {
 // after the last one handed out, in the subnet's IPRange if it has one. An
 // owner that already holds an address of that family on the network gets
 // it again, so a caller replaying a request after a crash never leaks or
-// duplicates. The allocation is on disk when Request returns.
+// duplicates. The allocation is in its file when Request returns (see
+// save for its durability).
 func (s *Store) Request(id, owner string, family int, want netip.Addr) (netip.Prefix, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -205,7 +215,7 @@ func (s *Store) Request(id, owner string, family int, want netip.Addr) (netip.Pr
 			return netip.Prefix{}, ErrAddressInUse
 		}
 		st.Addrs[want] = owner
-		if err := s.save(st); err != nil {
+		if err := s.save(st, false); err != nil {
 			delete(st.Addrs, want)
 			return netip.Prefix{}, err
 		}
@@ -222,7 +232,7 @@ func (s *Store) Request(id, owner string, family int, want netip.Addr) (netip.Pr
 		prevLast, hadLast := st.Last[r.Subnet]
 		st.Addrs[a] = owner
 		st.Last[r.Subnet] = a
-		if err := s.save(st); err != nil {
+		if err := s.save(st, false); err != nil {
 			delete(st.Addrs, a)
 			if hadLast {
 				st.Last[r.Subnet] = prevLast
@@ -257,7 +267,7 @@ func (s *Store) Release(id, owner string) error {
 	for _, a := range freed {
 		delete(st.Addrs, a)
 	}
-	if err := s.save(st); err != nil {
+	if err := s.save(st, false); err != nil {
 		for _, a := range freed {
 			st.Addrs[a] = owner
 		}

@@ -508,7 +508,7 @@ func (s *shim) writeStateLocked() error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFileVolatile(filepath.Join(s.dir, StateFile), b, 0o600)
+	return atomicfile.Replace(filepath.Join(s.dir, StateFile), b, 0o600)
 }
 
 func decodeState(b []byte) (*State, error) {

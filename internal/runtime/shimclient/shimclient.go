@@ -161,7 +161,7 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	}
 	// Like the shim's state file, the spec lives as long as the shim and
 	// is written without fsync (see shim's writeStateLocked).
-	if err := atomicfile.WriteFileVolatile(filepath.Join(dir, shim.SpecFile), b, 0o600); err != nil {
+	if err := atomicfile.Replace(filepath.Join(dir, shim.SpecFile), b, 0o600); err != nil {
 		return nil, err
 	}
 	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
@@ -391,7 +391,7 @@ func (c *Container) stateFromFile() (*shim.State, error) {
 	st.Status = shim.StatusStopped
 	st.Error = "the container's shim died"
 	b, _ := json.Marshal(st)
-	atomicfile.WriteFileVolatile(filepath.Join(c.dir, shim.StateFile), b, 0o600)
+	atomicfile.Replace(filepath.Join(c.dir, shim.StateFile), b, 0o600)
 	return st, nil
 }
 

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"skiffd/internal/netlink"
+	"skiffd/internal/skifftest"
+)
+
+// TestE2ENetworkLegacyLinks covers --link on the default bridge as
+// dockerd does it: the alias, hostname and name of the child in the
+// parent's /etc/hosts, the ALIAS_* environment (ports, port ranges, name,
+// the child's variables) in the process and in execs, HostConfig.Links
+// in inspect, `docker rm --link` removing the link, and dockerd's errors
+// for a missing or stopped child and for --network host.
+func TestE2ENetworkLegacyLinks(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "run", "-d", "--name", "db", "-e", "DBV=secret", "--expose", "5432", "--expose", "7000-7001", "--expose", "53/udp",
+		"busybox", "httpd", "-f", "-p", "5432", "-h", "/etc")
+	ip := inspectField(t, d, "db", "{{.NetworkSettings.IPAddress}}")
+	dbHost := inspectField(t, d, "db", "{{.Config.Hostname}}")
+
+	dockerOK(t, d, "run", "-d", "--name", "web", "--link", "db:my-db", "busybox", "sleep", "1d")
+	if got := inspectField(t, d, "web", "{{json .HostConfig.Links}}"); got != `["/db:/web/my-db"]` {
+		t.Errorf("inspect HostConfig.Links = %s, want [\"/db:/web/my-db\"]", got)
+	}
+
+	hosts := dockerOK(t, d, "exec", "web", "cat", "/etc/hosts")
+	if want := ip + "\tmy-db " + dbHost + " db\n"; !strings.Contains(hosts, want) {
+		t.Errorf("/etc/hosts of web lacks %q:\n%s", want, hosts)
+	}
+	for _, name := range []string{"my-db", "db", dbHost} {
+		if got := strings.TrimSpace(dockerOK(t, d, "exec", "web", "wget", "-qO-", "http://"+name+":5432/hostname")); got != dbHost {
+			t.Errorf("web asking %s got %q, want db's hostname %q", name, got, dbHost)
+		}
+	}
+
+	want := []string{
+		"MY_DB_PORT=tcp://" + ip + ":5432",
+		"MY_DB_PORT_5432_TCP=tcp://" + ip + ":5432",
+		"MY_DB_PORT_5432_TCP_ADDR=" + ip,
+		"MY_DB_PORT_5432_TCP_PORT=5432",
+		"MY_DB_PORT_5432_TCP_PROTO=tcp",
+		"MY_DB_PORT_7000_TCP=tcp://" + ip + ":7000",
+		"MY_DB_PORT_7001_TCP_PORT=7001",
+		"MY_DB_PORT_7000_TCP_START=tcp://" + ip + ":7000",
+		"MY_DB_PORT_7000_TCP_PORT_START=7000",
+		"MY_DB_PORT_7000_TCP_END=tcp://" + ip + ":7001",
+		"MY_DB_PORT_7000_TCP_PORT_END=7001",
+		"MY_DB_PORT_53_UDP=udp://" + ip + ":53",
+		"MY_DB_PORT_53_UDP_PROTO=udp",
+		"MY_DB_NAME=/web/my-db",
+		"MY_DB_ENV_DBV=secret",
+		"MY_DB_ENV_A=1",
+	}
+	check := func(what, env string) {
+		t.Helper()
+		lines := strings.Split(strings.TrimSpace(env), "\n")
+		for _, w := range want {
+			found := false
+			for _, l := range lines {
+				found = found || l == w
+			}
+			if !found {
+				t.Errorf("%s lacks %s:\n%s", what, w, env)
+			}
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "MY_DB_ENV_PATH=") || strings.HasPrefix(l, "MY_DB_ENV_HOME=") {
+				t.Errorf("%s has %s, which dockerd leaves out", what, l)
+			}
+		}
+	}
+	check("the environment of web's process", strings.ReplaceAll(dockerOK(t, d, "exec", "web", "cat", "/proc/1/environ"), "\x00", "\n"))
+	check("the environment of an exec in web", dockerOK(t, d, "exec", "web", "env"))
+
+	// Errors of create and start, as dockerd words them.
+	if res := d.Docker(t, "run", "--rm", "--link", "nosuch:x", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "could not get container for nosuch") {
+		t.Errorf("--link to a missing container: %v", res)
+	}
+	if res := d.Docker(t, "run", "--rm", "--network", "host", "--link", "db:x", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "conflicting options: host type networking can't be used with links") {
+		t.Errorf("--link with --network host: %v", res)
+	}
+
+	// docker rm --link removes the link only.
+	dockerOK(t, d, "rm", "--link", "web/my-db")
+	if got := inspectField(t, d, "web", "{{json .HostConfig.Links}}"); got != "null" && got != "[]" {
+		t.Errorf("inspect HostConfig.Links after rm --link = %s, want none", got)
+	}
+	if hosts := dockerOK(t, d, "exec", "web", "cat", "/etc/hosts"); strings.Contains(hosts, "my-db") {
+		t.Errorf("/etc/hosts of web still names my-db after rm --link:\n%s", hosts)
+	}
+	if got := inspectField(t, d, "db", "{{.State.Running}}"); got != "true" {
+		t.Errorf("db running = %s after rm --link, want true", got)
+	}
+	if res := d.Docker(t, "rm", "--link", "web/my-db"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "No such container") {
+		t.Errorf("rm --link of a removed link: %v", res)
+	}
+
+	dockerOK(t, d, "stop", "-t", "1", "db")
+	if res := d.Docker(t, "run", "--name", "late", "--link", "db:x", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Cannot link to a non running container: /db AS /late/x") {
+		t.Errorf("--link to a stopped container: %v", res)
+	}
+
+	// Removing the child forgets the link: the parent restarts without it.
+	dockerOK(t, d, "rm", "db")
+	if got := inspectField(t, d, "late", "{{json .HostConfig.Links}}"); got != "null" && got != "[]" {
+		t.Errorf("inspect HostConfig.Links of late after rm db = %s, want none", got)
+	}
+	dockerOK(t, d, "start", "late")
+}
+
+// TestE2ENetworkPruneUntil covers `docker network prune --filter until=`:
+// only networks created before the time go, and a bad time is refused.
+func TestE2ENetworkPruneUntil(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "old")
+	created := func(name string) time.Time {
+		t.Helper()
+		ts, err := time.Parse(time.RFC3339Nano, inspectField(t, d, name, "{{.Created.Format \"2006-01-02T15:04:05.999999999Z07:00\"}}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	oldT := created("old")
+	dockerOK(t, d, "network", "create", "new")
+	newT := created("new")
+	if !newT.After(oldT) {
+		t.Fatalf("network new created at %v, not after old (%v)", newT, oldT)
+	}
+	mid := oldT.Add(newT.Sub(oldT) / 2)
+	until := fmt.Sprintf("%d.%09d", mid.Unix(), mid.Nanosecond())
+	out := dockerOK(t, d, "network", "prune", "-f", "--filter", "until="+until)
+	if !strings.Contains(out, "old") || strings.Contains(out, "new") {
+		t.Errorf("network prune --filter until=%s printed %q, want old deleted and new kept", until, out)
+	}
+	ls := dockerOK(t, d, "network", "ls", "--format", "{{.Name}}")
+	if strings.Contains(ls, "old") || !strings.Contains(ls, "new") {
+		t.Errorf("networks after prune:\n%s", ls)
+	}
+	if res := d.Docker(t, "network", "prune", "-f", "--filter", "until=yesterday"); res.ExitCode == 0 || !strings.Contains(res.Stderr, `failed to parse value as time or duration: "yesterday"`) {
+		t.Errorf("network prune --filter until=yesterday: %v", res)
+	}
+}
+
+// TestE2ENetworkDefaultAddressPools covers --default-address-pools: the
+// default bridge and a network created without a subnet get theirs from
+// the given pool, in order.
+func TestE2ENetworkDefaultAddressPools(t *testing.T) {
+	d := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"--default-address-pools", "base=10.213.0.0/16,size=24"}})
+	if got := inspectField(t, d, "bridge", "{{(index .IPAM.Config 0).Subnet}}"); got != "10.213.0.0/24" {
+		t.Errorf("default bridge subnet = %s, want 10.213.0.0/24 from the pool", got)
+	}
+	dockerOK(t, d, "network", "create", "p1")
+	if got := inspectField(t, d, "p1", "{{(index .IPAM.Config 0).Subnet}}"); got != "10.213.1.0/24" {
+		t.Errorf("network p1 subnet = %s, want 10.213.1.0/24 from the pool", got)
+	}
+	dockerOK(t, d, "network", "rm", "p1")
+}
+
+// TestE2ENetworkForwardDropWarning covers the warning of issue 14 §6:
+// another table in the daemon's own namespace ("another engine") whose
+// forward chain drops by policy is named, with the fix, in docker info's
+// warnings after a restart; skiffd leaves that table alone.
+func TestE2ENetworkForwardDropWarning(t *testing.T) {
+	d := startNetDaemon(t)
+	if info := dockerOK(t, d, "info", "--format", "{{json .Warnings}}"); strings.Contains(info, "drops forwarded packets") {
+		t.Fatalf("warning before any dropping chain exists: %s", info)
+	}
+	other, err := netlink.OpenNFT(int(d.Netns.Fd()), "otherengine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	b := other.Batch()
+	b.AddTable(netlink.FamilyIP)
+	b.AddChain(netlink.FamilyIP, "FORWARD", &netlink.Hook{Num: netlink.HookForward, Priority: netlink.PriorityFilter, Type: "filter", Policy: netlink.PolicyDrop})
+	if err := other.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d.Relaunch(t)
+	info := dockerOK(t, d, "info", "--format", "{{json .Warnings}}")
+	if !strings.Contains(info, `the ip chain \"FORWARD\" of nf_tables table \"otherengine\" drops forwarded packets by policy`) || !strings.Contains(info, "set its policy to accept") {
+		t.Errorf("docker info warnings lack the FORWARD drop of table otherengine: %s", info)
+	}
+	if !strings.Contains(d.Log(), "drops forwarded packets") {
+		t.Errorf("daemon log lacks the warning")
+	}
+	chains, err := other.Chains(netlink.FamilyIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, c := range chains {
+		kept = kept || (c.Table == "otherengine" && c.Name == "FORWARD" && c.Hook != nil && c.Hook.Policy == netlink.PolicyDrop)
+	}
+	if !kept {
+		t.Errorf("the other table's FORWARD chain changed: %+v", chains)
+	}
+}
+
+// TestE2ENetworkIPAMOptions covers --subnet with --ip-range and
+// --gateway, and --ip: dynamic addresses come from the range, the
+// default route goes through the given gateway, a static address is
+// given as asked and refused when taken or on the default bridge.
+func TestE2ENetworkIPAMOptions(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "--subnet", "10.77.0.0/16", "--ip-range", "10.77.5.0/24", "--gateway", "10.77.0.254", "r")
+	if got := inspectField(t, d, "r", "{{range .IPAM.Config}}{{.Subnet}} {{.IPRange}} {{.Gateway}}{{end}}"); got != "10.77.0.0/16 10.77.5.0/24 10.77.0.254" {
+		t.Errorf("IPAM config of r = %q", got)
+	}
+	dockerOK(t, d, "run", "-d", "--network", "r", "--name", "ca", "busybox", "sleep", "1d")
+	ip := inspectField(t, d, "ca", "{{.NetworkSettings.Networks.r.IPAddress}}")
+	if !netip.MustParsePrefix("10.77.5.0/24").Contains(netip.MustParseAddr(ip)) {
+		t.Errorf("address of ca = %s, want one in the ip-range 10.77.5.0/24", ip)
+	}
+	if gw := inspectField(t, d, "ca", "{{.NetworkSettings.Networks.r.Gateway}}"); gw != "10.77.0.254" {
+		t.Errorf("gateway of ca = %s, want 10.77.0.254", gw)
+	}
+	if route := dockerOK(t, d, "exec", "ca", "ip", "route"); !strings.Contains(route, "default via 10.77.0.254 dev eth0") {
+		t.Errorf("routes of ca lack the default via 10.77.0.254:\n%s", route)
+	}
+	dockerOK(t, d, "run", "-d", "--network", "r", "--ip", "10.77.9.9", "--name", "cb", "busybox", "sleep", "1d")
+	if got := inspectField(t, d, "cb", "{{.NetworkSettings.Networks.r.IPAddress}} {{.NetworkSettings.Networks.r.IPAMConfig.IPv4Address}}"); got != "10.77.9.9 10.77.9.9" {
+		t.Errorf("address and IPAMConfig of cb = %q, want 10.77.9.9 twice", got)
+	}
+	if addr := dockerOK(t, d, "exec", "cb", "ip", "-4", "addr", "show", "eth0"); !strings.Contains(addr, "inet 10.77.9.9/16") {
+		t.Errorf("eth0 of cb lacks 10.77.9.9/16:\n%s", addr)
+	}
+	if got := strings.TrimSpace(dockerOK(t, d, "exec", "ca", "ping", "-c1", "-W2", "10.77.9.9")); !strings.Contains(got, "1 packets received") {
+		t.Errorf("ca pinging cb at 10.77.9.9: %s", got)
+	}
+	if res := d.Docker(t, "run", "--rm", "--network", "r", "--ip", "10.77.9.9", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Address already in use") {
+		t.Errorf("--ip of an address in use: %v", res)
+	}
+	if res := d.Docker(t, "run", "--rm", "--ip", "172.17.0.50", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "user specified IP address is supported on user defined networks only") {
+		t.Errorf("--ip on the default bridge: %v", res)
+	}
+}
+
+// TestE2ENetworkDaemonPortReserved covers dockerd's allocateDaemonPort:
+// the daemon's own TCP API address cannot be published by a container.
+func TestE2ENetworkDaemonPortReserved(t *testing.T) {
+	port := freePort(t)
+	d := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"-H", fmt.Sprintf("tcp://127.0.0.1:%d", port)}})
+	importBusybox(t, d)
+	removeAllAtEnd(t, d)
+	res := d.Docker(t, "run", "-d", "--name", "pub", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "busybox", "sleep", "1d")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "port is already allocated") {
+		t.Errorf("publishing the daemon's API port: %v", res)
+	}
+	if st := inspectField(t, d, "pub", "{{.State.Running}}"); st != "false" {
+		t.Errorf("container pub running = %s after its port was refused", st)
+	}
+	dockerOK(t, d, "run", "-d", "--name", "other", "-p", fmt.Sprintf("127.0.0.1:%d:80", port+1), "busybox", "sleep", "1d")
+}
+
+// TestE2ENetworkIPv6Refused: endpoints get IPv4 only, so a network that
+// asks for IPv6 is refused with a clear error, not created without it.
+func TestE2ENetworkIPv6Refused(t *testing.T) {
+	d := startNetDaemon(t)
+	res := d.Docker(t, "network", "create", "--ipv6", "v6net")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "skiffd does not support IPv6 networks yet") {
+		t.Fatalf("network create --ipv6 = %v, want a refusal naming IPv6", res)
+	}
+	if res := d.Docker(t, "network", "inspect", "v6net"); res.ExitCode == 0 {
+		t.Errorf("the refused network exists: %v", res)
+	}
+}
