@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/shim"
 )
@@ -63,7 +64,8 @@ func TestLoadWaitsForAShimStillCreating(t *testing.T) {
 	// that failed, so that Load asks no socket).
 	st, _ := json.Marshal(shim.State{ID: id, Status: shim.StatusStopped})
 	time.AfterFunc(200*time.Millisecond, func() {
-		os.WriteFile(filepath.Join(dir, shim.StateFile), st, 0o600)
+		// As the shim does: replaced whole, never seen half-written.
+		atomicfile.Replace(filepath.Join(dir, shim.StateFile), st, 0o600)
 		end()
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
