@@ -16,11 +16,13 @@ import (
 
 // dockerPy runs a small python3 script with docker-py (Debian's
 // python3-docker, which .ci/run installs) against d, and returns its
-// output. The script gets a client as the variable c.
+// output. The script gets a client as the variable c. It runs Debian's
+// /usr/bin/python3, where that package is, whatever other python3 PATH
+// finds first.
 func dockerPy(t *testing.T, d *skifftest.Daemon, script string) string {
 	t.Helper()
 	prog := "import docker\nc = docker.APIClient(base_url='" + d.Host + "', version='1.41', timeout=60)\n" + script
-	cmd := exec.Command("python3", "-c", prog)
+	cmd := exec.Command("/usr/bin/python3", "-c", prog)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
