@@ -334,18 +334,25 @@ func (e *Engine) NetworksPrune(ctx context.Context, ef filters.Args) (*types.Net
 	return rep, nil
 }
 
+// networkAndContainer finds the network term and the container name of a
+// connect or disconnect.
+func (e *Engine) networkAndContainer(term, name string) (network.Network, *container.Container, error) {
+	if e.nets == nil {
+		return network.Network{}, nil, network.NotFoundError(term)
+	}
+	nw, err := e.nets.store.Find(term)
+	if err != nil {
+		return network.Network{}, nil, err
+	}
+	c, err := e.get(name)
+	return nw, c, err
+}
+
 // NetworkConnect answers POST /networks/{id}/connect: the endpoint is
 // recorded, and a running container gets its interface at once.
 func (e *Engine) NetworkConnect(ctx context.Context, term, name string, req *types.EndpointSettings) error {
 	n := e.nets
-	if n == nil {
-		return network.NotFoundError(term)
-	}
-	nw, err := n.store.Find(term)
-	if err != nil {
-		return err
-	}
-	c, err := e.get(name)
+	nw, c, err := e.networkAndContainer(term, name)
 	if err != nil {
 		return err
 	}
@@ -422,14 +429,7 @@ func (e *Engine) connectRunning(c *container.Container, r epRef) error {
 // NetworkDisconnect answers POST /networks/{id}/disconnect.
 func (e *Engine) NetworkDisconnect(ctx context.Context, term, name string, force bool) error {
 	n := e.nets
-	if n == nil {
-		return network.NotFoundError(term)
-	}
-	nw, err := n.store.Find(term)
-	if err != nil {
-		return err
-	}
-	c, err := e.get(name)
+	nw, c, err := e.networkAndContainer(term, name)
 	if err != nil {
 		return err
 	}
