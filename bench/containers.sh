@@ -8,6 +8,7 @@
 #   bash bench/containers.sh [runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 runs=${1:-20}
 work=$(mktemp -d /tmp/skiffd-cbench-XXXXXX)
@@ -29,7 +30,6 @@ for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/
 echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
 echo 'root:x:0:' > "$work/rootfs/etc/group"
 
-wait_sock() { for _ in $(seq 1 300); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon at $1 did not start" >&2; return 1; }
 rss() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 ms_per() { awk -v s="$1" -v e="$2" -v n="$3" 'BEGIN { printf "%.1f", (e - s) * 1000 / n }'; }
 
@@ -54,7 +54,7 @@ bench() {
   eval "${name}_run=$run_ms ${name}_exec=$exec_ms"
 }
 
-"$work/skiffd" -H "unix://$work/skiffd.sock" --data-root "$work/skiffd-root/data" --exec-root "$work/skiffd-root/exec" \
+"$work/skiffd" -H "unix://$work/skiffd.sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/skiffd-root/data" --exec-root "$work/skiffd-root/exec" \
   --pidfile "$work/skiffd-root/skiffd.pid" 2>"$work/skiffd.log" &
 pids+=($!)
 wait_sock "unix://$work/skiffd.sock"

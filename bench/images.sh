@@ -8,6 +8,7 @@
 #   bash bench/images.sh [size-in-MiB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 size_mb=${1:-200}
 work=$(mktemp -d /tmp/skiffd-bench-XXXXXX)
@@ -27,7 +28,6 @@ tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 bytes=$(stat -c %s "$work/rootfs.tar")
 sync
 
-wait_sock() { for _ in $(seq 1 300); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon at $1 did not start" >&2; return 1; }
 now() { date +%s.%N; }
 rate() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
 reset_hwm() { echo 5 > "/proc/$1/clear_refs"; }
@@ -56,7 +56,7 @@ run_workload() {
 }
 
 mkdir -p "$work/skiffd-root"
-"$work/skiffd" -H "unix://$work/skiffd.sock" --data-root "$work/skiffd-root/data" --exec-root "$work/skiffd-root/exec" \
+"$work/skiffd" -H "unix://$work/skiffd.sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/skiffd-root/data" --exec-root "$work/skiffd-root/exec" \
   --pidfile "$work/skiffd-root/skiffd.pid" 2>"$work/skiffd.log" &
 pids+=($!)
 wait_sock "unix://$work/skiffd.sock"

@@ -8,6 +8,7 @@
 #   bash bench/logs.sh [megabytes]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 mb=${1:-210}
 work=$(mktemp -d /tmp/skiffd-lbench-XXXXXX)
@@ -26,7 +27,6 @@ for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/
 echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
 echo 'root:x:0:' > "$work/rootfs/etc/group"
 
-wait_sock() { for _ in $(seq 1 300); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "daemon at $1 did not start" >&2; return 1; }
 now() { date +%s.%N; }
 # cpu PID: the process's user+system time in clock ticks.
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -68,7 +68,7 @@ bench() {
     "$name" "$((bytes / 1000000))" "$api" "$apicpu" "$follow" "$(rate "$bytes" "$wt0" "$wt1")" "$cli"
 }
 
-"$work/skiffd" -H "unix://$work/skiffd.sock" --data-root "$work/skiffd-root/data" --exec-root "$work/skiffd-root/exec" \
+"$work/skiffd" -H "unix://$work/skiffd.sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/skiffd-root/data" --exec-root "$work/skiffd-root/exec" \
   --pidfile "$work/skiffd-root/skiffd.pid" 2>"$work/skiffd.log" &
 pids+=($!)
 wait_sock "unix://$work/skiffd.sock"

@@ -8,6 +8,7 @@
 #   bash bench/memory.sh [containers] [skiffd binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 n=${1:-50}
 bin=${2:-}
@@ -44,7 +45,7 @@ shims() {
 }
 
 export DOCKER_HOST=unix://$work/skiffd.sock
-"$bin" -H "$DOCKER_HOST" --data-root "$work/root/data" --exec-root "$work/root/exec" \
+"$bin" -H "$DOCKER_HOST" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/root/data" --exec-root "$work/root/exec" \
   --pidfile "$work/root/skiffd.pid" 2>"$work/skiffd.log" &
 pids+=($!)
 daemon=${pids[0]}

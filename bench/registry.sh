@@ -8,6 +8,7 @@
 #   bash bench/registry.sh [size-in-MiB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 size_mb=${1:-200}
 work=$(mktemp -d /tmp/skiffd-regbench-XXXXXX)
@@ -43,10 +44,9 @@ now() { date +%s.%N; }
 rate() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
 reset_hwm() { echo 5 > "/proc/$1/clear_refs"; }
 hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-wait_sock() { for _ in $(seq 1 300); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 
 mkdir -p "$work/d"
-"$work/skiffd" -H "unix://$work/s.sock" --data-root "$work/d/data" --exec-root "$work/d/exec" --pidfile "$work/d/pid" 2>"$work/skiffd.log" &
+"$work/skiffd" -H "unix://$work/s.sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/d/data" --exec-root "$work/d/exec" --pidfile "$work/d/pid" 2>"$work/skiffd.log" &
 spid=$!; pids+=($spid)
 wait_sock "unix://$work/s.sock"
 export DOCKER_HOST="unix://$work/s.sock" DOCKER_CONFIG="$work/cfg"

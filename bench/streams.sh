@@ -6,6 +6,7 @@
 #   bash bench/streams.sh [per-kind] [settle-seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 n=${1:-40}
 settle=${2:-60}
@@ -26,11 +27,10 @@ mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
 cp /bin/busybox "$work/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/rootfs/bin/$a"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
-wait_sock() { for _ in $(seq 1 300); do DOCKER_HOST=$1 docker version >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 mem() { printf 'VmRSS %6.1f MiB  Pss %6.1f MiB  threads %3d' "$(awk '/VmRSS/ {print $2/1024}' /proc/$1/status)" "$(awk '/^Pss:/ {print $2/1024}' /proc/$1/smaps_rollup)" "$(awk '/^Threads:/ {print $2}' /proc/$1/status)"; }
 
 sock=$work/skiffd.sock
-"$work/skiffd" -H "unix://$sock" --data-root "$work/root/data" --exec-root "$work/root/exec" \
+"$work/skiffd" -H "unix://$sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/root/data" --exec-root "$work/root/exec" \
   --pidfile "$work/root/skiffd.pid" 2>"$work/skiffd.log" &
 pid=$!; pids+=($pid)
 wait_sock "unix://$sock"
