@@ -167,41 +167,6 @@ func checkSentinel(t *testing.T, dir string) {
 	}
 }
 
-// tarNames lists a tar's entry names, failing on a malformed stream.
-func tarNames(t *testing.T, b []byte) []string {
-	t.Helper()
-	tr := tar.NewReader(bytes.NewReader(b))
-	var names []string
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return names
-		}
-		if err != nil {
-			t.Fatalf("read tar: %v", err)
-		}
-		names = append(names, hdr.Name)
-	}
-}
-
-// tarContents maps regular entries to their content.
-func tarContents(t *testing.T, b []byte) map[string]string {
-	t.Helper()
-	tr := tar.NewReader(bytes.NewReader(b))
-	out := map[string]string{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read tar: %v", err)
-		}
-		body, _ := io.ReadAll(tr)
-		out[hdr.Name] = string(body)
-	}
-}
-
 func archiveOf(t *testing.T, fs *FS, p string) ([]byte, *types.PathStat, error) {
 	t.Helper()
 	r, err := fs.Resolve(p)
@@ -309,10 +274,10 @@ func TestArchiveNames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := tarNames(t, b); !slices.Equal(got, tc.want) {
+			if got := skifftest.TarNames(t, b); !slices.Equal(got, tc.want) {
 				t.Errorf("archive of %q = %q, want %q", tc.path, got, tc.want)
 			}
-			for name, body := range tarContents(t, b) {
+			for name, body := range skifftest.TarContents(t, b) {
 				if strings.Contains(body, "host secret") {
 					t.Errorf("archive of %q leaked the host secret in %s", tc.path, name)
 				}
@@ -485,7 +450,7 @@ func TestSymlinkSwapRace(t *testing.T) {
 		rounds++
 		for _, p := range []string{"/tmp/swap", "/tmp/swap/", "/tmp/swap/secret", "/tmp/swap/."} {
 			if b, _, err := archiveOf(t, fs, p); err == nil {
-				for name, body := range tarContents(t, b) {
+				for name, body := range skifftest.TarContents(t, b) {
 					if strings.Contains(body, "host secret") {
 						t.Fatalf("GET %s leaked the host file as %s", p, name)
 					}
@@ -597,10 +562,10 @@ func TestMounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := tarNames(t, b); tc.names != nil && !slices.Equal(got, tc.names) {
+			if got := skifftest.TarNames(t, b); tc.names != nil && !slices.Equal(got, tc.names) {
 				t.Errorf("archive of %s = %q, want %q", tc.path, got, tc.names)
 			}
-			got := tarContents(t, b)
+			got := skifftest.TarContents(t, b)
 			for n, body := range got {
 				if strings.Contains(body, "under the mount") || strings.Contains(body, "host secret") {
 					t.Errorf("archive of %s has %s = %q, which no container sees", tc.path, n, body)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"skiffd/internal/skifftest"
 	"slices"
 	"strings"
 	"testing"
@@ -184,7 +185,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tarNames(t, b); !slices.Equal(got, []string{"dir/", "dir/a", "dir/sub/", "dir/sub/b"}) || !st.Mode.IsDir() {
+	if got := skifftest.TarNames(t, b); !slices.Equal(got, []string{"dir/", "dir/a", "dir/sub/", "dir/sub/b"}) || !st.Mode.IsDir() {
 		t.Errorf("archive of /srv/dir = %q (stat %+v)", got, st)
 	}
 	changes, err = e.ContainerChanges(ctx, id)
@@ -223,7 +224,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if err := e.layers.WriteTar(ctx, img.ChainIDs[len(img.ChainIDs)-1], &layerTar); err != nil {
 		t.Fatal(err)
 	}
-	layerNames := tarNames(t, layerTar.Bytes())
+	layerNames := skifftest.TarNames(t, layerTar.Bytes())
 	if !slices.Contains(layerNames, "srv/dir/a") || !slices.Contains(layerNames, "tmp/live") {
 		t.Errorf("committed layer %q lacks the copied files", layerNames)
 	}
@@ -269,7 +270,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if err := e.ContainerExport(ctx, "cp2", &exp); err != nil {
 		t.Fatal(err)
 	}
-	files := tarContents(t, exp.Bytes())
+	files := skifftest.TarContents(t, exp.Bytes())
 	if files["srv/dir/a"] != "hello\n" || files["tmp/live"] != "running\n" {
 		t.Errorf("export of a container of the committed image lacks the copied files")
 	}
@@ -333,7 +334,7 @@ func TestEngineCpDiffCommitExport(t *testing.T) {
 	if err := e.ContainerExport(ctx, "del2", &exp); err != nil {
 		t.Fatal(err)
 	}
-	files = tarContents(t, exp.Bytes())
+	files = skifftest.TarContents(t, exp.Bytes())
 	if _, ok := files["etc/group"]; ok {
 		t.Errorf("the committed image still has /etc/group")
 	}

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"fmt"
-	"io"
 	"testing"
 
 	"skiffd/internal/api/types"
@@ -40,41 +39,6 @@ func tarOf(t testing.TB, entries ...*tar.Header) []byte {
 
 func reg(name, body string) *tar.Header {
 	return &tar.Header{Typeflag: tar.TypeReg, Name: name, Linkname: body}
-}
-
-// tarNames lists a tar's entry names, failing on a malformed stream.
-func tarNames(t *testing.T, b []byte) []string {
-	t.Helper()
-	tr := tar.NewReader(bytes.NewReader(b))
-	var names []string
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return names
-		}
-		if err != nil {
-			t.Fatalf("read tar: %v", err)
-		}
-		names = append(names, hdr.Name)
-	}
-}
-
-// tarContents maps regular entries to their content.
-func tarContents(t *testing.T, b []byte) map[string]string {
-	t.Helper()
-	tr := tar.NewReader(bytes.NewReader(b))
-	out := map[string]string{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read tar: %v", err)
-		}
-		body, _ := io.ReadAll(tr)
-		out[hdr.Name] = string(body)
-	}
 }
 
 func changeStrings(cs []types.Change) []string {

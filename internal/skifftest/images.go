@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -173,4 +174,44 @@ func DockerArchive(t testing.TB, images []ArchiveImage) ([]byte, []string) {
 		t.Fatal(err)
 	}
 	return buf.Bytes(), ids
+}
+
+// TarNames lists a tar's entry names in order, failing t on a malformed
+// stream.
+func TarNames(t testing.TB, b []byte) []string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	var names []string
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatalf("read tar: %v", err)
+		}
+		names = append(names, hdr.Name)
+	}
+}
+
+// TarContents maps a tar's entries to their content, failing t on a
+// malformed stream.
+func TarContents(t testing.TB, b []byte) map[string]string {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	out := map[string]string{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read tar: %v", err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatalf("read tar entry %s: %v", hdr.Name, err)
+		}
+		out[hdr.Name] = string(body)
+	}
 }
