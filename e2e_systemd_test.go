@@ -81,8 +81,11 @@ func TestE2ESystemdNotify(t *testing.T) {
 		return string(buf[:n])
 	}
 
+	// --bridge=none: this daemon is started without skifftest, which gives
+	// each daemon a bridge and nf_tables table of its own and removes them;
+	// the default ones would be left on the host.
 	cmd := exec.Command(os.Args[0], "-H", "fd://", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-		"--pidfile", filepath.Join(dir, "skiffd.pid"), "--config-file", filepath.Join(dir, "daemon.json"))
+		"--pidfile", filepath.Join(dir, "skiffd.pid"), "--config-file", filepath.Join(dir, "daemon.json"), "--bridge=none")
 	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o600)
 	cmd.Env = append(os.Environ(), "SKIFFD_TEST_EXEC="+bin, "LISTEN_FDS=1", "NOTIFY_SOCKET="+notifyPath)
 	cmd.ExtraFiles = []*os.File{lf}
