@@ -237,7 +237,7 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 		e.destroyNetwork(nw)
 		return nil, errdefs.System(fmt.Errorf("create the bridge of network %s: %w", nw.Name, err))
 	}
-	if err := n.rebuildRules(); err != nil {
+	if err := n.addNetworkRules(nw.ID); err != nil {
 		e.destroyNetwork(nw)
 		return nil, errdefs.System(fmt.Errorf("nf_tables rules of network %s: %w", nw.Name, err))
 	}
@@ -262,8 +262,8 @@ func (e *Engine) destroyNetwork(nw network.Network) error {
 			e.logger.Warn("deleting a network's bridge", "network", nw.Name, "error", err)
 		}
 	}
-	if err := n.rebuildRules(); err != nil {
-		e.logger.Warn("rebuilding nf_tables rules", "error", err)
+	if err := n.removeNetworkRules(nw.ID); err != nil {
+		e.logger.Warn("removing a network's nf_tables rules", "network", nw.Name, "error", err)
 	}
 	return nil
 }
