@@ -194,6 +194,9 @@ func (e *Engine) renameLinks(child *container.Container, old, new string) {
 // linksTo reports whether container v (a snapshot) has a link to the
 // container with ID id or name name.
 func linksTo(v *container.Container, id, name string) bool {
+	if len(v.HostConfig.Links) == 0 {
+		return false
+	}
 	ids := loadRuntimeData(v).LinkIDs
 	for _, l := range v.HostConfig.Links {
 		if child, alias, err := parseLink(l); err == nil && ("/"+strings.TrimPrefix(child, "/") == name || (id != "" && ids[alias] == id)) {
