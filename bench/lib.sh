@@ -116,12 +116,32 @@ in_netns() {
   if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
 }
 
-# _nsprefix NETNS sets _pre to the words that run a command in NETNS
-# (none for ""): a daemon started in the background must be the process
-# $! names, not a subshell of a function.
+# _nsprefix NETNS PRIVATE_RUN sets _pre to the words that run a daemon:
+# as it is, or (with NETNS) in that network namespace and a private mount
+# namespace with a sysfs of that network namespace (the cgroup mounts
+# carried over; `ip netns exec` would drop them), and (with PRIVATE_RUN, a
+# directory) a tmpfs on /run and PRIVATE_RUN/etc-docker on /etc/docker
+# when that exists (creating it would touch the host). Each step execs the
+# next, so $! names the daemon itself.
 _nsprefix() {
+  local ns=$1 private=$2
   _pre=()
-  if [ -n "$1" ]; then _pre=(ip netns exec "$1"); fi
+  if [ -z "$ns" ] && [ -z "$private" ]; then return; fi
+  if [ -n "$ns" ]; then _pre=(nsenter "--net=/run/netns/$ns"); fi
+  mkdir -p "$work/cgroup-carry"
+  # shellcheck disable=SC2016
+  _pre+=(unshare -m --propagation private env "BENCH_NETNS=$ns" "BENCH_PRIVATE_RUN=$private" "BENCH_CG=$work/cgroup-carry" sh -c '
+    set -e
+    if [ -n "$BENCH_NETNS" ]; then
+      mount --rbind /sys/fs/cgroup "$BENCH_CG"
+      mount -t sysfs bench-sysfs /sys
+      mount --rbind "$BENCH_CG" /sys/fs/cgroup
+    fi
+    if [ -n "$BENCH_PRIVATE_RUN" ]; then
+      mount -t tmpfs -o mode=755 bench-run /run
+      if [ -d /etc/docker ]; then mount --bind "$BENCH_PRIVATE_RUN/etc-docker" /etc/docker; fi
+    fi
+    exec "$@"' sh)
 }
 
 # start_skiffd NAME [NETNS] [flags...]
@@ -132,7 +152,7 @@ start_skiffd() {
   [ -n "$ns" ] || flags=("${BENCH_SKIFFD_FLAGS[@]}" "${flags[@]}")
   [ -n "${skiffd_bin:-}" ] || build_skiffd
   mkdir -p "$work/$name"
-  _nsprefix "$ns"
+  _nsprefix "$ns" ""
   "${_pre[@]}" "$skiffd_bin" -H "unix://$work/$name.sock" "${flags[@]}" --data-root "$work/$name/data" \
     --exec-root "$work/$name/exec" --pidfile "$work/$name/skiffd.pid" 2>"$work/$name.log" &
   pid=$!
@@ -142,7 +162,9 @@ start_skiffd() {
 }
 
 # start_dockerd NAME [NETNS] [flags...]: dockerd with a containerd of its
-# own, as described at the top.
+# own, as described at the top. The private /run hides a system
+# containerd's socket (dockerd would use it instead of starting its own)
+# and keeps key.json, plugin and shim socket directories off the host.
 start_dockerd() {
   local name=$1 ns=${2:-} pid dir=$work/$1
   shift $(($# < 2 ? $# : 2))
@@ -152,18 +174,8 @@ start_dockerd() {
   cgparent=skiffd-bench-$(basename "$work")-$name
   mkdir -p "$dir/etc-docker"
   on_exit "_rm_cgroups '$cgparent'"
-  # The private mount namespace hides the host's /run (a system
-  # containerd's socket there would be used instead of starting one) and
-  # keeps key.json, plugin and shim socket directories out of the host.
-  # /etc/docker is only covered when it exists: creating it would touch
-  # the host.
-  # shellcheck disable=SC2016
-  _nsprefix "$ns"
-  "${_pre[@]}" unshare -m --propagation private sh -c '
-    mount -t tmpfs -o mode=755 bench-run /run
-    [ -d /etc/docker ] && mount --bind "$1/etc-docker" /etc/docker
-    shift
-    exec dockerd "$@"' sh "$dir" -H "unix://$work/$name.sock" "${flags[@]}" --data-root "$dir/data" \
+  _nsprefix "$ns" "$dir"
+  "${_pre[@]}" dockerd -H "unix://$work/$name.sock" "${flags[@]}" --data-root "$dir/data" \
     --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" --cgroup-parent "/$cgparent" >"$work/$name.log" 2>&1 &
   pid=$!
   on_exit "stop_daemon '$name' $pid"

@@ -11,6 +11,7 @@
 //	loadgen serve [-l :5000]                            TCP sink and connect/answer server
 //	loadgen tput  -addr A [-d 3s]                       one TCP stream's MB/s into serve
 //	loadgen conn  -addr A [-d 3s] [-c 4]                TCP connections a second to serve
+//	loadgen wait  -addr A [-d 30s]                      until serve answers at A
 //
 // Each measurement prints one line "name value unit" (and the runs it is
 // the median of) for the scripts to read.
@@ -53,6 +54,8 @@ func main() {
 		err = tput(args)
 	case "conn":
 		err = conn(args)
+	case "wait":
+		err = waitServe(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -329,6 +332,26 @@ func conn(args []string) error {
 	}
 	fmt.Printf("conn %.0f conn/s (%d in %.2fs, %d clients)\n", float64(total.Load())/time.Since(start).Seconds(), total.Load(), time.Since(start).Seconds(), *clients)
 	return nil
+}
+
+// waitServe polls serve at addr until it answers (through a published
+// port, the proxy or the DNAT rule must be in place too) or d has passed.
+func waitServe(args []string) error {
+	fs := flag.NewFlagSet("wait", flag.ExitOnError)
+	addr := fs.String("addr", "", "serve's address")
+	d := fs.Duration("d", 30*time.Second, "deadline")
+	fs.Parse(args)
+	deadline := time.Now().Add(*d)
+	for {
+		err := oneConn(*addr)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer at %s after %v: %w", *addr, *d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func oneConn(addr string) error {
