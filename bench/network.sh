@@ -41,7 +41,7 @@ for d in "${ds[@]}"; do
   ip netns exec "$ns" "$loadgen" wait -addr 127.0.0.1:15000
   if [ "$d" = dockerd ]; then
     # What carries the published port: docker-proxy, dockerd's child.
-    echo "dockerd's docker-proxy processes: $(ps -o pid= --ppid "$dockerd_pid" -C docker-proxy | wc -l)"
+    echo "dockerd's docker-proxy processes: $(ps -o comm= --ppid "$dockerd_pid" | grep -c docker-proxy)"
   fi
   ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' bench-peer)
   eval "${d}_peer=$ip:5000"
