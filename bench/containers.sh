@@ -1,73 +1,83 @@
 #!/usr/bin/env bash
-# Container benchmark through the real docker CLI: time per
-# `docker run --rm --network none busybox true`, per `docker exec` into a
-# running container, and the daemon's idle RSS, for skiffd and — when
-# Debian's docker.io is installed — for a dockerd (with its containerd) this
-# script starts itself on its own socket and roots. Needs root.
+# Container benchmark (issue 13, rows 1, 2 and 8) for skiffd and, when
+# Debian's docker.io is installed, a dockerd (with its own containerd)
+# started on its own socket and roots (see lib.sh); both run at once and
+# every measurement alternates between them, so load from elsewhere hits
+# both alike:
+#   - `docker run --rm --network none busybox true` through the real CLI
+#     (median of RUNS);
+#   - `docker exec` of `true` in a running container (median of RUNS);
+#   - API create / start / wait / rm of a `true` container, one client
+#     (bench/loadgen.go; medians of RUNS);
+#   - GET /containers/json?all=1 with 100 (created) containers, one client
+#     on one kept-alive connection: requests a second (median of 5 runs).
+# Needs root.
 #
 #   bash bench/containers.sh [runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-export PATH="/usr/local/go/bin:$PATH"
 runs=${1:-20}
-work=$(mktemp -d /tmp/skiffd-cbench-XXXXXX)
-pids=()
-cleanup() {
-  for h in "unix://$work/skiffd.sock" "unix://$work/dockerd.sock"; do
-    DOCKER_HOST=$h docker rm -f bench-web >/dev/null 2>&1 || true
+bench_init cbench
+build_skiffd
+build_rootfs "$work/rootfs"
+mapfile -t ds < <(daemons)
+for d in "${ds[@]}"; do
+  "start_$d" "$d"
+  h=${d}_host
+  import_image "${!h}" "$work/rootfs" bench-busybox:1
+  DOCKER_HOST=${!h} docker run --rm --network none bench-busybox:1 true # warm caches
+done
+
+label run "\`docker run --rm --network none busybox true\` (CLI, median of $runs), ms"
+label exec "\`docker exec\` true (CLI, median of $runs), ms"
+label api "API create / start / wait / rm (medians of $runs), ms"
+label list "\`GET /containers/json?all=1\`, 100 containers, one client, req/s (median of 5)"
+
+# time_cli DAEMON ARGS... prints the milliseconds one docker command takes.
+time_cli() {
+  local h=${1}_host t0 t1
+  shift
+  t0=$EPOCHREALTIME
+  DOCKER_HOST=${!h} docker "$@" >/dev/null
+  t1=$EPOCHREALTIME
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }'
+}
+
+for d in "${ds[@]}"; do : >"$work/$d.run"; done
+for _ in $(seq 1 "$runs"); do
+  for d in "${ds[@]}"; do time_cli "$d" run --rm --network none bench-busybox:1 true >>"$work/$d.run"; done
+done
+for d in "${ds[@]}"; do put run "$d" "$(median <"$work/$d.run")"; done
+
+for d in "${ds[@]}"; do
+  h=${d}_host
+  DOCKER_HOST=${!h} docker run -d --name bench-exec --network none bench-busybox:1 sleep 100000 >/dev/null
+  : >"$work/$d.exec"
+done
+for _ in $(seq 1 "$runs"); do
+  for d in "${ds[@]}"; do time_cli "$d" exec bench-exec true >>"$work/$d.exec"; done
+done
+for d in "${ds[@]}"; do
+  put exec "$d" "$(median <"$work/$d.exec")"
+  h=${d}_host
+  DOCKER_HOST=${!h} docker rm -f bench-exec >/dev/null
+done
+
+for d in "${ds[@]}"; do
+  put api "$d" "$("$loadgen" api -sock "$work/$d.sock" -image bench-busybox:1 -n "$runs" | sed 's/^api //; s/ ms, medians.*//')"
+done
+
+for d in "${ds[@]}"; do
+  h=${d}_host
+  for i in $(seq 1 100); do DOCKER_HOST=${!h} docker create --name "bench-list-$i" --network none bench-busybox:1 true >/dev/null; done
+  : >"$work/$d.list"
+done
+for _ in 1 2 3 4 5; do
+  for d in "${ds[@]}"; do
+    "$loadgen" list -sock "$work/$d.sock" -d 2s -runs 1 | awk '{ print $2 }' >>"$work/$d.list"
   done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+done
+for d in "${ds[@]}"; do put list "$d" "$(median <"$work/$d.list")"; done
 
-CGO_ENABLED=0 go build -o "$work/skiffd" .
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
-echo 'root:x:0:' > "$work/rootfs/etc/group"
-
-rss() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-ms_per() { awk -v s="$1" -v e="$2" -v n="$3" 'BEGIN { printf "%.1f", (e - s) * 1000 / n }'; }
-
-# bench NAME HOST PID
-bench() {
-  local name=$1 pid=$3 t0 t1
-  export DOCKER_HOST=$2
-  tar -C "$work/rootfs" -c . | docker import - bench-busybox:1 >/dev/null
-  docker run --rm --network none bench-busybox:1 true   # warm caches
-  idle=$(rss "$pid")
-  t0=$(date +%s.%N)
-  for _ in $(seq 1 "$runs"); do docker run --rm --network none bench-busybox:1 true; done
-  t1=$(date +%s.%N)
-  run_ms=$(ms_per "$t0" "$t1" "$runs")
-  docker run -d --name bench-web --network none bench-busybox:1 sleep 1000 >/dev/null
-  t0=$(date +%s.%N)
-  for _ in $(seq 1 "$runs"); do docker exec bench-web true; done
-  t1=$(date +%s.%N)
-  exec_ms=$(ms_per "$t0" "$t1" "$runs")
-  docker rm -f bench-web >/dev/null
-  printf '%-8s docker run --rm true: %6s ms   docker exec true: %6s ms   daemon RSS idle: %s MiB\n' "$name" "$run_ms" "$exec_ms" "$idle"
-  eval "${name}_run=$run_ms ${name}_exec=$exec_ms"
-}
-
-"$work/skiffd" -H "unix://$work/skiffd.sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/skiffd-root/data" --exec-root "$work/skiffd-root/exec" \
-  --pidfile "$work/skiffd-root/skiffd.pid" 2>"$work/skiffd.log" &
-pids+=($!)
-wait_sock "unix://$work/skiffd.sock"
-bench skiffd "unix://$work/skiffd.sock" "${pids[0]}"
-
-if command -v dockerd >/dev/null 2>&1; then
-  dockerd -H "unix://$work/dockerd.sock" --data-root "$work/dockerd/data" --exec-root "$work/dockerd/exec" \
-    --pidfile "$work/dockerd/dockerd.pid" --iptables=false --bridge=none >"$work/dockerd.log" 2>&1 &
-  pids+=($!)
-  wait_sock "unix://$work/dockerd.sock"
-  bench dockerd "unix://$work/dockerd.sock" "${pids[1]}"
-  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
-  echo "skiffd speed-up over dockerd: run $(ratio "$dockerd_run" "$skiffd_run"), exec $(ratio "$dockerd_exec" "$skiffd_exec") (dockerd RSS excludes its containerd)"
-else
-  echo "dockerd not installed (apt-get install docker.io): no comparison run"
-fi
+print_table

@@ -1,32 +1,36 @@
 #!/usr/bin/env bash
-# Registry benchmark (issue 11): docker push of a ~N MiB image to Debian's
-# docker-registry on loopback, then docker pull of it back into an empty
-# skiffd, through the real docker CLI, with time and the daemon's peak RSS
-# per phase (which must not grow with the image). Needs root and
+# Registry benchmark (issue 11): docker push of a ~SIZE MiB image to
+# Debian's docker-registry on loopback, then docker pull of it back after
+# docker rmi, through the real docker CLI, with time and the daemon's peak
+# RSS per phase (which must not grow with the image), for skiffd and, when
+# Debian's docker.io is installed, dockerd (see lib.sh), one after the
+# other, each with an empty registry of its own. Needs root and
 # /usr/bin/docker-registry.
 #
 #   bash bench/registry.sh [size-in-MiB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-export PATH="/usr/local/go/bin:$PATH"
 size_mb=${1:-200}
-work=$(mktemp -d /tmp/skiffd-regbench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-CGO_ENABLED=0 go build -o "$work/skiffd" .
+bench_init regbench
+build_skiffd
 mkdir -p "$work/rootfs/data"
-for i in $(seq 1 "$size_mb"); do head -c 1048576 /dev/urandom > "$work/rootfs/data/f$i"; done
+for i in $(seq 1 "$size_mb"); do head -c 1048576 /dev/urandom >"$work/rootfs/data/f$i"; done
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 bytes=$(stat -c %s "$work/rootfs.tar")
+export DOCKER_CONFIG=$work/cfg
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/reg.yml" <<YML
+rate() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
+reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
+hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# registry NAME starts an empty docker-registry on a free loopback port
+# and sets $port.
+registry() {
+  local pid
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat >"$work/$1-reg.yml" <<YML
 version: 0.1
 log:
   level: error
@@ -34,32 +38,45 @@ log:
     disabled: true
 storage:
   filesystem:
-    rootdirectory: $work/reg
+    rootdirectory: $work/$1-reg
 http:
   addr: 127.0.0.1:$port
 YML
-/usr/bin/docker-registry serve "$work/reg.yml" 2>"$work/reg.log" & pids+=($!)
+  /usr/bin/docker-registry serve "$work/$1-reg.yml" 2>"$work/$1-reg.log" &
+  pid=$!
+  on_exit "kill $pid; wait $pid"
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && return 0; sleep 0.1; done
+  echo "docker-registry did not start" >&2
+  return 1
+}
 
-now() { date +%s.%N; }
-rate() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
-reset_hwm() { echo 5 > "/proc/$1/clear_refs"; }
-hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+label push "\`docker push\` of a $size_mb MiB image, MB/s (s, daemon peak RSS MiB)"
+label pull "\`docker pull\` of it, MB/s (s, daemon peak RSS MiB)"
 
-mkdir -p "$work/d"
-"$work/skiffd" -H "unix://$work/s.sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/d/data" --exec-root "$work/d/exec" --pidfile "$work/d/pid" 2>"$work/skiffd.log" &
-spid=$!; pids+=($spid)
-wait_sock "unix://$work/s.sock"
-export DOCKER_HOST="unix://$work/s.sock" DOCKER_CONFIG="$work/cfg"
-ref=127.0.0.1:$port/bench/img:1
-docker import "$work/rootfs.tar" "$ref" >/dev/null
-sync
-reset_hwm "$spid"; t0=$(now)
-docker push "$ref" >/dev/null
-t1=$(now); push=$(echo "$t1 - $t0" | bc); push_rss=$(hwm "$spid")
-docker rmi "$ref" >/dev/null
-sync
-reset_hwm "$spid"; t0=$(now)
-docker pull "$ref" >/dev/null
-t1=$(now); pull=$(echo "$t1 - $t0" | bc); pull_rss=$(hwm "$spid")
-printf 'skiffd %d MiB image: push %s MB/s (%ss, peak RSS %s MiB)  pull %s MB/s (%ss, peak RSS %s MiB)\n' \
-  "$size_mb" "$(rate "$push")" "$push" "$push_rss" "$(rate "$pull")" "$pull" "$pull_rss"
+# phase DAEMON KEY ARGS... times one docker command, with the daemon's
+# peak RSS while it ran.
+phase() {
+  local d=$1 key=$2 pid h t0 t1 s
+  shift 2
+  pid=${d}_pid h=${d}_host
+  reset_hwm "${!pid}"
+  t0=$EPOCHREALTIME
+  DOCKER_HOST=${!h} docker "$@" >/dev/null
+  t1=$EPOCHREALTIME
+  s=$(secs "$t0" "$t1")
+  put "$key" "$d" "$(rate "$s") (${s} s, $(hwm "${!pid}") MiB)"
+}
+
+for d in $(daemons); do
+  registry "$d"
+  "start_$d" "$d"
+  h=${d}_host
+  ref=127.0.0.1:$port/bench/img:1
+  DOCKER_HOST=${!h} docker import "$work/rootfs.tar" "$ref" >/dev/null
+  sync
+  phase "$d" push push "$ref"
+  DOCKER_HOST=${!h} docker rmi "$ref" >/dev/null
+  sync
+  phase "$d" pull pull "$ref"
+done
+print_table

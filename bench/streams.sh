@@ -1,56 +1,72 @@
 #!/usr/bin/env bash
-# Memory per open stream: the daemon's VmRSS and Pss (smaps_rollup) idle,
-# with 120 streams open (40 each of logs follow=1, events, stats on one
-# running container, held by curl), and a minute after they close. Needs root.
+# Memory per open stream (issue 13, row 9) for skiffd and, when Debian's
+# docker.io is installed, dockerd (see lib.sh), both at once: the daemon
+# process's VmRSS (and Pss) idle, with 3*N streams open (N each of logs
+# follow=1, events and stats on one running container, held by curl), and
+# SETTLE seconds after they close. dockerd's figure is dockerd's alone (its
+# containerd serves no stream). Needs root.
 #
 #   bash bench/streams.sh [per-kind] [settle-seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
-export PATH="/usr/local/go/bin:$PATH"
 n=${1:-40}
 settle=${2:-60}
-work=$(mktemp -d /tmp/skiffd-sbench-XXXXXX)
-pids=()
+bench_init sbench
+build_skiffd
+build_rootfs "$work/rootfs"
 curls=()
-cleanup() {
-  for p in "${curls[@]}"; do kill "$p" 2>/dev/null || true; done
-  DOCKER_HOST=unix://$work/skiffd.sock docker rm -f bench-streams >/dev/null 2>&1 || true
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-CGO_ENABLED=0 go build -o "$work/skiffd" .
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/rootfs/bin/$a"; done
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
-mem() { printf 'VmRSS %6.1f MiB  Pss %6.1f MiB  threads %3d' "$(awk '/VmRSS/ {print $2/1024}' /proc/$1/status)" "$(awk '/^Pss:/ {print $2/1024}' /proc/$1/smaps_rollup)" "$(awk '/^Threads:/ {print $2}' /proc/$1/status)"; }
-
-sock=$work/skiffd.sock
-"$work/skiffd" -H "unix://$sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/root/data" --exec-root "$work/root/exec" \
-  --pidfile "$work/root/skiffd.pid" 2>"$work/skiffd.log" &
-pid=$!; pids+=($pid)
-wait_sock "unix://$sock"
-export DOCKER_HOST=unix://$sock
-tar -C "$work/rootfs" -c . | docker import - bench-busybox:1 >/dev/null
-docker run -d --name bench-streams --network none bench-busybox:1 sh -c 'while :; do echo tick; sleep 1; done' >/dev/null
-sleep 2
-idle_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-echo "idle:            $(mem $pid)"
-for _ in $(seq 1 "$n"); do
-  curl -sN --unix-socket "$sock" "http://x/containers/bench-streams/logs?stdout=1&follow=1&tail=0" >/dev/null & curls+=($!)
-  curl -sN --unix-socket "$sock" "http://x/events" >/dev/null & curls+=($!)
-  curl -sN --unix-socket "$sock" "http://x/containers/bench-streams/stats" >/dev/null & curls+=($!)
+on_exit 'for p in "${curls[@]}"; do kill "$p" 2>/dev/null; done'
+mapfile -t ds < <(daemons)
+for d in "${ds[@]}"; do
+  "start_$d" "$d"
+  h=${d}_host
+  import_image "${!h}" "$work/rootfs" bench-busybox:1
+  DOCKER_HOST=${!h} docker run -d --name bench-streams --network none bench-busybox:1 sh -c 'while :; do echo tick; sleep 1; done' >/dev/null
 done
-sleep 5
-open_kb=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-echo "$((3 * n)) streams open: $(mem $pid)   per stream $(( (open_kb - idle_kb) / (3 * n) )) KiB"
+sleep 2
+
+label idle "daemon RSS idle (one running container), MiB"
+label open "daemon RSS with $((3 * n)) streams open ($n each of logs -f, events, stats), MiB"
+label per "per open stream, KiB"
+label after "daemon RSS ${settle} s after they close, MiB"
+label back "after close minus idle, MiB"
+label pss "daemon PSS idle / open / after, MiB"
+
+vmrss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+for d in "${ds[@]}"; do
+  p=${d}_pid
+  eval "${d}_idle=$(vmrss "${!p}") ${d}_idlepss=$(pss_kib "${!p}")"
+done
+for _ in $(seq 1 "$n"); do
+  for d in "${ds[@]}"; do
+    sock=$work/$d.sock
+    curl -sN --unix-socket "$sock" "http://x/containers/bench-streams/logs?stdout=1&follow=1&tail=0" >/dev/null &
+    curls+=($!)
+    curl -sN --unix-socket "$sock" "http://x/events" >/dev/null &
+    curls+=($!)
+    curl -sN --unix-socket "$sock" "http://x/containers/bench-streams/stats" >/dev/null &
+    curls+=($!)
+  done
+done
+sleep 5 # every stream sent its first answer (stats: one a second)
+for p in "${curls[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a stream closed early" >&2; exit 1; }; done
+for d in "${ds[@]}"; do
+  p=${d}_pid
+  eval "${d}_open=$(vmrss "${!p}") ${d}_openpss=$(pss_kib "${!p}")"
+done
 for p in "${curls[@]}"; do kill "$p" 2>/dev/null || true; done
 for p in "${curls[@]}"; do wait "$p" 2>/dev/null || true; done
 curls=()
 sleep "$settle"
-echo "${settle}s after close: $(mem $pid)"
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+for d in "${ds[@]}"; do
+  p=${d}_pid idle=${d}_idle open=${d}_open ip=${d}_idlepss op=${d}_openpss
+  after=$(vmrss "${!p}")
+  put idle "$d" "$(mib "${!idle}")"
+  put open "$d" "$(mib "${!open}")"
+  put per "$d" "$(((${!open} - ${!idle}) / (3 * n)))"
+  put after "$d" "$(mib "$after")"
+  put back "$d" "$(mib $((after - ${!idle})))"
+  put pss "$d" "$(mib "${!ip}") / $(mib "${!op}") / $(mib "$(pss_kib "${!p}")")"
+done
+print_table
