@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -263,4 +264,58 @@ func writeCalls(t *testing.T) int {
 	}
 	t.Fatal("no syscw in /proc/self/io")
 	return 0
+}
+
+// TestRotationWithinChunk checks that a chunk of many lines, written as one
+// batch, still rotates at max-size entry by entry: every rotated file ends
+// with the first entry that took it to max-size, and no entry is lost.
+func TestRotationWithinChunk(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "l")
+	const maxSize = 1000
+	w, err := OpenWith(path, Options{MaxSize: maxSize, MaxFiles: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunk []byte
+	for i := range 200 {
+		chunk = fmt.Appendf(chunk, "line %03d\n", i)
+	}
+	s := w.Stream("stdout")
+	if _, err := s.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var got []string
+	for n := 99; n >= 0; n-- {
+		name := path
+		if n > 0 {
+			name = path + "." + strconv.Itoa(n)
+		}
+		st, err := os.Stat(name)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ents := readEntries(t, name)
+		if n > 0 {
+			last := len(`{"log":"line 000\n","stream":"stdout","time":""}`+"\n") + 40
+			if st.Size() < maxSize || st.Size() >= maxSize+int64(last) {
+				t.Errorf("%s is %d bytes, want max-size (%d) plus at most one entry", name, st.Size(), maxSize)
+			}
+		}
+		for _, e := range ents {
+			got = append(got, e["log"])
+		}
+	}
+	if len(got) != 200 {
+		t.Fatalf("%d entries in all, want 200", len(got))
+	}
+	for i, l := range got {
+		if want := fmt.Sprintf("line %03d\n", i); l != want {
+			t.Fatalf("entry %d = %q, want %q", i, l, want)
+		}
+	}
 }
