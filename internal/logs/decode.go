@@ -491,10 +491,13 @@ func parseWriter(b []byte, d *decoder) (Message, bool) {
 		return m, false
 	}
 	raw := rest[len(writerStdout) : len(rest)-1] // the quoted time, before '}'
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || plainPrefix(raw[1:]) != len(raw)-2 {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return m, false
 	}
-	if !d.parseTime(&m.Time, raw) {
+	if d != nil && d.lastLen == len(raw) && string(raw) == string(d.last[:d.lastLen]) {
+		// The time of the record before, checked then.
+		m.Time = d.lastT
+	} else if plainPrefix(raw[1:]) != len(raw)-2 || !d.parseTime(&m.Time, raw) {
 		return m, false
 	}
 	if len(line) > 0 {
