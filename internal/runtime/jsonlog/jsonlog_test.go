@@ -319,3 +319,28 @@ func TestRotationWithinChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestRelease checks that a burst's batch buffer is let go of once the
+// stream is quiet, and that a pending partial line survives it.
+func TestRelease(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := Open(path, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := w.Stream("stdout")
+	s.Write([]byte(strings.Repeat("the quick brown fox jumps over the lazy d\n", 5000) + "part"))
+	if cap(w.batch) <= idleBatch {
+		t.Fatalf("batch buffer after a burst holds %d bytes, want more than %d", cap(w.batch), idleBatch)
+	}
+	s.Release()
+	if cap(w.batch) != 0 {
+		t.Errorf("batch buffer after Release holds %d bytes, want none", cap(w.batch))
+	}
+	s.Write([]byte("ial\n"))
+	ents := readEntries(t, path)
+	if got := ents[len(ents)-1]["log"]; len(ents) != 5001 || got != "partial\n" {
+		t.Errorf("%d entries, last %q; want 5001, \"partial\\n\"", len(ents), got)
+	}
+}

@@ -190,8 +190,8 @@ func (p *proc) startCopiers() {
 // Read sizes of an output stream: a quiet stream reads into minRead bytes;
 // each read that fills the buffer doubles it, up to maxRead, so a busy
 // one takes its output in big chunks, logged with one write each (issue
-// 13). After quietAfter without output the big buffers go back to the
-// heap.
+// 13). After quietAfter without output the buffers a burst grew (this
+// one and the log's) go back to the heap.
 const (
 	minRead    = 16 << 10
 	maxRead    = 256 << 10
@@ -204,14 +204,13 @@ func (p *proc) copyOutput(o output) {
 	if p.log != nil {
 		ls = p.log.Stream(o.name)
 	}
-	var buf []byte
+	buf := make([]byte, minRead)
+	active := false // output came since the stream was last quiet
 	for {
-		if buf == nil {
-			buf = make([]byte, minRead)
-		}
-		if len(buf) > minRead {
+		if active {
 			// The deadline only ends the wait, losing nothing; a file
-			// the poller does not handle refuses it and keeps its buffer.
+			// the poller does not handle refuses it, and its stream
+			// keeps its buffers.
 			o.f.SetReadDeadline(time.Now().Add(quietAfter))
 		}
 		n, err := o.f.Read(buf)
@@ -224,13 +223,17 @@ func (p *proc) copyOutput(o output) {
 			if n == len(buf) && len(buf) < maxRead {
 				buf = make([]byte, 2*len(buf))
 			}
+			active = true
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			buf = nil
+			if len(buf) > minRead {
+				buf = make([]byte, minRead)
+			}
 			if ls != nil {
 				ls.Release()
 			}
 			o.f.SetReadDeadline(time.Time{})
+			active = false
 			continue
 		}
 		if err != nil {
