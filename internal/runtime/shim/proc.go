@@ -218,7 +218,11 @@ func (p *proc) copyOutput(o output) {
 			if ls != nil {
 				ls.Write(buf[:n])
 			}
-			p.broadcast(o.stream, buf[:n])
+			// Attached clients get minRead pieces, as before reads
+			// grew: the daemon's relay holds a buffer of the largest.
+			for b := buf[:n]; len(b) > 0; b = b[min(len(b), minRead):] {
+				p.broadcast(o.stream, b[:min(len(b), minRead)])
+			}
 			p.delivered.Store(time.Now().UnixNano())
 			if n == len(buf) && len(buf) < maxRead {
 				buf = make([]byte, 2*len(buf))
