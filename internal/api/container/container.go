@@ -317,6 +317,7 @@ func Wait(b Backend) wire.HandlerFunc {
 //
 // The backend calls a logWriter for each record on its own goroutine; the
 // frames are appended to a batch written and flushed at logBatch bytes
+// (bulkBatch without follow)
 // (issue 13: one write and flush per 44-byte line held the API to 19 MB/s,
 // and a channel hand-off per line to 36 MB/s). A batch also goes out
 // whenever the reader has caught up with the log, so a follower sees each
@@ -340,8 +341,11 @@ func Logs(b Backend) wire.HandlerFunc {
 		if opts.Since, opts.Until, err = timestamp.ParseSinceUntil(q.Get("since"), q.Get("until"), time.Now()); err != nil {
 			return err
 		}
-		lw := &logWriter{w: w, r: r, timestamps: opts.Timestamps, details: wire.BoolValue(r, "details"), frame: -1,
+		lw := &logWriter{w: w, r: r, timestamps: opts.Timestamps, details: wire.BoolValue(r, "details"), frame: -1, batch: logBatch,
 			merge: strings.HasPrefix(r.UserAgent(), "Docker-Client/")}
+		if !opts.Follow {
+			lw.batch = bulkBatch
+		}
 		err = b.ContainerLogs(r.Context(), r.PathValue("id"), opts, lw)
 		if !lw.begun {
 			return err
@@ -375,6 +379,7 @@ type logWriter struct {
 	tty, begun          bool
 	merge               bool
 	buf                 []byte
+	batch               int // the size at which buf is sent
 	// frame is where the open frame's header is in buf, or -1: the
 	// next record of the same stream may join it.
 	frame int
@@ -408,7 +413,7 @@ func (l *logWriter) Record(stream string, line []byte, t time.Time) error {
 	default:
 		l.buf = stdcopy.AppendFrame(l.buf, stdcopy.Stdout, line)
 	}
-	if len(l.buf) >= logBatch {
+	if len(l.buf) >= l.batch {
 		return l.send()
 	}
 	return nil
@@ -442,7 +447,7 @@ func (l *logWriter) record(stream string, line []byte, t time.Time) error {
 	if !l.tty {
 		binary.BigEndian.PutUint32(l.buf[hdr+4:], uint32(len(l.buf)-start))
 	}
-	if len(l.buf) >= logBatch {
+	if len(l.buf) >= l.batch {
 		return l.send()
 	}
 	return nil
@@ -496,6 +501,9 @@ func (l *logWriter) send() error {
 const (
 	logBatch  = 64 << 10
 	idleBatch = 4 << 10
+	// bulkBatch is the batch of a read without follow: it ends with the
+	// response, and each batch costs a chunk's writes and a flush.
+	bulkBatch = 256 << 10
 	// mergedFrame bounds a frame of merged records: the docker CLI's
 	// demultiplexer starts with a 32 KiB buffer and grows it for a frame
 	// that does not fit.
