@@ -50,10 +50,12 @@ type Writer struct {
 	batch    []byte // entries not yet written
 	err      error  // the first write error
 	now      func() time.Time
-	// stamp is the last time formatted and stampText its quoted text:
-	// the lines of one chunk share their time (see Stream.Write).
-	stamp     time.Time
-	stampText []byte
+	// tail is what follows the "log" value in an entry of tailStream
+	// stamped tailTime, from the stream to the final newline: the lines
+	// of one chunk share it (see Stream.Write), so it is built once.
+	tail       []byte
+	tailStream string
+	tailTime   time.Time
 }
 
 // batchSize is the size at which a batch is written even within a chunk.
@@ -258,13 +260,27 @@ func AppendEntryAttrs(buf *bytes.Buffer, stream string, line []byte, attrs []byt
 }
 
 // appendEntry is the writer's batch form of AppendEntry: a writer with
-// attributes adds them, and the time is formatted once for all the lines
-// stamped with it.
+// attributes adds them, and the part after the line is built once for all
+// the lines of a stream stamped with one time.
 func (w *Writer) appendEntry(dst []byte, stream string, line []byte, t time.Time) []byte {
-	if w.stampText == nil || !t.Equal(w.stamp) {
-		w.stamp, w.stampText = t, appendStamp(w.stampText[:0], t)
+	if len(line) == 0 || stream == "" {
+		return appendEntry(dst, stream, line, w.attrs, appendStamp(nil, t))
 	}
-	return appendEntry(dst, stream, line, w.attrs, w.stampText)
+	if w.tail == nil || stream != w.tailStream || !t.Equal(w.tailTime) {
+		w.tailStream, w.tailTime = stream, t
+		w.tail = append(w.tail[:0], `,"stream":`...)
+		w.tail = appendString(w.tail, []byte(stream))
+		if len(w.attrs) > 0 {
+			w.tail = append(w.tail, `,"attrs":`...)
+			w.tail = append(w.tail, w.attrs...)
+		}
+		w.tail = append(w.tail, `,"time":`...)
+		w.tail = appendStamp(w.tail, t)
+		w.tail = append(w.tail, "}\n"...)
+	}
+	dst = append(dst, `{"log":`...)
+	dst = appendString(dst, line)
+	return append(dst, w.tail...)
 }
 
 // appendStamp appends t as the quoted value of an entry's "time": UTC,

@@ -344,3 +344,36 @@ func TestRelease(t *testing.T) {
 		t.Errorf("%d entries, last %q; want 5001, \"partial\\n\"", len(ents), got)
 	}
 }
+
+// TestWriterMatchesAppendEntry checks that the writer's entries, built
+// with a shared tail per stream and time, are AppendEntryAttrs' bytes.
+func TestWriterMatchesAppendEntry(t *testing.T) {
+	for _, attrs := range []map[string]string{nil, {"tag": "web<1>"}} {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		w, err := OpenWith(path, Options{Attrs: attrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		for i, e := range []struct {
+			stream, line string
+			t            time.Time
+		}{
+			{"stdout", "a\n", ts}, {"stdout", "b\n", ts}, {"stderr", "c\n", ts}, {"stdout", "d", ts.Add(time.Second)},
+			{"stdout", "", ts}, {"", "e\n", ts}, {"stdout", "<\xff>\n", ts.Add(time.Second)},
+		} {
+			if err := w.WriteEntry(e.stream, []byte(e.line), e.t); err != nil {
+				t.Fatal(err)
+			}
+			AppendEntryAttrs(&want, e.stream, []byte(e.line), w.attrs, e.t)
+			if i == 0 && attrs != nil && !bytes.Contains(want.Bytes(), []byte(`"attrs":{"tag":"web\u003c1\u003e"}`)) {
+				t.Fatalf("attrs missing from %s", want.Bytes())
+			}
+		}
+		w.Close()
+		got, _ := os.ReadFile(path)
+		if string(got) != want.String() {
+			t.Errorf("attrs %v: writer wrote\n%s\nwant\n%s", attrs, got, want.Bytes())
+		}
+	}
+}
