@@ -134,8 +134,8 @@ func (p *proc) openStdio() (*childStdio, error) {
 // pipeSize is the capacity asked for an output pipe (the default is 64
 // KiB): a process writing fast goes on while the shim logs what it read,
 // and the shim takes its output in big reads. The kernel allocates a
-// pipe's pages only as they fill, so a quiet pipe costs no more than a
-// small one.
+// pipe's pages only as they fill; what a quiet big pipe costs is its ring
+// of 256 slots, about 10 KiB of kernel memory (16 slots by default).
 const pipeSize = 1 << 20
 
 // growPipe asks for a pipeSize pipe; where the kernel refuses (an
