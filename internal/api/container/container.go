@@ -316,9 +316,8 @@ func Wait(b Backend) wire.HandlerFunc {
 // container has a TTY (then the lines are written raw, as dockerd does).
 //
 // The backend calls a logWriter for each record on its own goroutine; the
-// frames are appended to a batch written and flushed at logBatch bytes
-// (bulkBatch without follow)
-// (issue 13: one write and flush per 44-byte line held the API to 19 MB/s,
+// frames are appended to a batch written and flushed at logBatch bytes,
+// bulkBatch without follow (issue 13: one write and flush per 44-byte line held the API to 19 MB/s,
 // and a channel hand-off per line to 36 MB/s). A batch also goes out
 // whenever the reader has caught up with the log, so a follower sees each
 // line as soon as the daemon has it.
