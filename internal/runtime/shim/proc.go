@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -230,11 +231,20 @@ func (p *proc) copyOutput(o output) {
 			active = true
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if len(buf) > minRead {
+			grown := len(buf) > minRead
+			if grown {
 				buf = make([]byte, minRead)
 			}
 			if ls != nil {
 				ls.Release()
+			}
+			if grown {
+				// After a burst, hand the heap it grew back to the
+				// system now: a shim that mostly sleeps would keep it
+				// for minutes (issue 13: 3.1 MiB private instead of 1.6
+				// MiB, 4 s after 20 MB of output; a quiet shim holds
+				// 1.45). One small collection per burst.
+				debug.FreeOSMemory()
 			}
 			o.f.SetReadDeadline(time.Time{})
 			active = false
