@@ -49,6 +49,13 @@ type decoder struct {
 	tkey  [19]byte
 	tbase time.Time
 	tok   bool
+	// last is the quoted time of the last record parsed, lastLen its
+	// length (0: none), and lastT its value: the shim stamps all the
+	// lines of one read from a container's pipe with one time, so most
+	// records repeat the time before them.
+	last    [40]byte
+	lastLen int
+	lastT   time.Time
 }
 
 // parseRecordSlab is parseRecord with a decoder's state (d may be nil).
@@ -409,6 +416,22 @@ func hex4(p []byte) rune {
 // time in the writer's form within the second of the last one parsed is
 // the second plus its fraction, without parsing the date again.
 func (d *decoder) parseTime(t *time.Time, raw []byte) bool {
+	if d != nil && d.lastLen == len(raw) && string(raw) == string(d.last[:d.lastLen]) {
+		*t = d.lastT
+		return true
+	}
+	if !d.parseTimeOnce(t, raw) {
+		return false
+	}
+	if d != nil && len(raw) <= len(d.last) {
+		d.lastLen = copy(d.last[:], raw)
+		d.lastT = *t
+	}
+	return true
+}
+
+// parseTimeOnce is parseTime for a time other than the last one.
+func (d *decoder) parseTimeOnce(t *time.Time, raw []byte) bool {
 	s := raw[1 : len(raw)-1]
 	writerForm := len(s) >= 22 && len(s) <= 30 && s[19] == '.' && s[len(s)-1] == 'Z'
 	var ns int64
@@ -468,10 +491,13 @@ func parseWriter(b []byte, d *decoder) (Message, bool) {
 		return m, false
 	}
 	raw := rest[len(writerStdout) : len(rest)-1] // the quoted time, before '}'
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || plainPrefix(raw[1:]) != len(raw)-2 {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return m, false
 	}
-	if !d.parseTime(&m.Time, raw) {
+	if d != nil && d.lastLen == len(raw) && string(raw) == string(d.last[:d.lastLen]) {
+		// The time of the record before, checked then.
+		m.Time = d.lastT
+	} else if plainPrefix(raw[1:]) != len(raw)-2 || !d.parseTime(&m.Time, raw) {
 		return m, false
 	}
 	if len(line) > 0 {

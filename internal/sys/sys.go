@@ -66,6 +66,8 @@ const (
 	MFD_ALLOW_SEALING       = 0x2
 	MFD_EXEC                = 0x10
 	F_ADD_SEALS             = 1033
+	F_SETPIPE_SZ            = 1031
+	F_GETPIPE_SZ            = 1032
 	F_SEAL_SEAL             = 0x1
 	F_SEAL_SHRINK           = 0x2
 	F_SEAL_GROW             = 0x4

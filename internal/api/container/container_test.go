@@ -2,7 +2,9 @@ package container
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -385,4 +387,72 @@ func TestLogsBatched(t *testing.T) {
 	if w.writes > 10 || w.flushes > 12 {
 		t.Errorf("logs of %d lines made %d writes and %d flushes, want at most 10 and 12", n, w.writes, w.flushes)
 	}
+}
+
+// TestLogsFramesMergedForCLI: for the docker CLI, consecutive records of
+// one stream share a frame (issue 13: the CLI's demultiplexer pays a write
+// per frame), with or without timestamps, and the streams demultiplex to
+// exactly what they were; any other client gets dockerd's frame per record.
+func TestLogsFramesMergedForCLI(t *testing.T) {
+	ts := time.Date(2026, 11, 26, 8, 44, 43, 500000000, time.UTC)
+	const n = 5000
+	f := &fake{}
+	var wantOut, wantErr strings.Builder
+	for i := range n {
+		line := fmt.Sprintf("line %d\n", i)
+		if i%100 < 10 {
+			f.logs = append(f.logs, types.LogMessage{Stream: "stderr", Line: []byte(line), Time: ts})
+			wantErr.WriteString(line)
+		} else {
+			f.logs = append(f.logs, types.LogMessage{Stream: "stdout", Line: []byte(line), Time: ts})
+			wantOut.WriteString(line)
+		}
+	}
+	for _, tc := range []struct {
+		agent, query string
+		maxFrames    int
+	}{
+		{"Docker-Client/28.3.3 (linux)", "", 200},
+		{"Docker-Client/28.3.3 (linux)", "&timestamps=1", 200},
+		{"docker-sdk-python/7.1.0", "", n},
+		{"", "", n},
+	} {
+		r := httptest.NewRequest("GET", "/containers/web/logs?stdout=1&stderr=1"+tc.query, nil)
+		r.Header.Set("User-Agent", tc.agent)
+		r.SetPathValue("id", "web")
+		w := httptest.NewRecorder()
+		if err := Logs(f)(w, r); err != nil {
+			t.Fatalf("Logs: %v", err)
+		}
+		body := w.Body.Bytes()
+		frames := 0
+		for b := body; len(b) >= 8; b = b[8+int(binary.BigEndian.Uint32(b[4:8])):] {
+			frames++
+		}
+		var out, errb strings.Builder
+		if _, err := stdcopy.Copy(&out, &errb, bytes.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+		gotOut, gotErr := out.String(), errb.String()
+		if tc.query != "" {
+			gotOut, gotErr = stripStamps(gotOut), stripStamps(gotErr)
+		}
+		if gotOut != wantOut.String() || gotErr != wantErr.String() {
+			t.Errorf("%q%s: demultiplexed %d/%d bytes, want %d/%d", tc.agent, tc.query, len(gotOut), len(gotErr), wantOut.Len(), wantErr.Len())
+		}
+		if frames > tc.maxFrames || (tc.maxFrames == n && frames != n) {
+			t.Errorf("%q%s: %d frames for %d records, want %s %d", tc.agent, tc.query, frames, n, map[bool]string{true: "exactly", false: "at most"}[tc.maxFrames == n], tc.maxFrames)
+		}
+	}
+}
+
+// stripStamps removes the "<time> " that timestamps=1 puts before each line.
+func stripStamps(s string) string {
+	var b strings.Builder
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if _, rest, ok := strings.Cut(l, " "); ok {
+			b.WriteString(rest)
+		}
+	}
+	return b.String()
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,5 +181,199 @@ func TestAttrs(t *testing.T) {
 	want := `{"log":"hi\n","stream":"stdout","attrs":{"com.example":"x","tag":"web\u003c1\u003e"},"time":"2026-11-26T08:58:20.531376562Z"}` + "\n"
 	if string(b) != want {
 		t.Errorf("entry = %s, want %s", b, want)
+	}
+}
+
+// FuzzAppendStringExact checks the escaping byte for byte against
+// encoding/json's, which escapes the same bytes the same way (HTML
+// characters, U+2028/U+2029, invalid UTF-8 as \ufffd) except that moby's
+// json-file writer gives only \n and \r (besides \\ and \") a short form:
+// a tab, backspace or form feed is \u00XX.
+func FuzzAppendStringExact(f *testing.F) {
+	for _, s := range []string{"", "hello\n", "\t<>&\"\\\b\f", "\\t\\n", "\xff\xfe", "\xe2\x80", "\u2028\u2029", "a\x00b\x1f\x7f", "héllo wörld €𝄞"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		want, err := json.Marshal(string(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ref []byte
+		for i := 0; i < len(want); i++ {
+			if want[i] != '\\' {
+				ref = append(ref, want[i])
+				continue
+			}
+			i++
+			switch want[i] {
+			case 't':
+				ref = append(ref, `\u0009`...)
+			case 'b':
+				ref = append(ref, `\u0008`...)
+			case 'f':
+				ref = append(ref, `\u000c`...)
+			default:
+				ref = append(ref, '\\', want[i])
+			}
+		}
+		if got := appendString([]byte("x"), s); string(got) != "x"+string(ref) {
+			t.Fatalf("appendString(%q) = %s, want %s", s, got[1:], ref)
+		}
+	})
+}
+
+// TestStreamWriteBatches checks that the entries of one chunk of output go
+// to the file together: one write, not one per line (issue 13: a write per
+// line held the writer to ~30 MB/s). It counts this process's write calls
+// in /proc/self/io.
+func TestStreamWriteBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := Open(path, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := w.Stream("stdout")
+	chunk := []byte(strings.Repeat("the quick brown fox jumps over the lazy d\n", 1000))
+	before := writeCalls(t)
+	if _, err := s.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	if n := writeCalls(t) - before; n > 10 {
+		t.Errorf("logging 1000 lines took %d write calls, want a few", n)
+	}
+	if got := len(readEntries(t, path)); got != 1000 {
+		t.Errorf("logged %d entries, want 1000", got)
+	}
+}
+
+// writeCalls returns syscw from /proc/self/io.
+func writeCalls(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no syscw in /proc/self/io")
+	return 0
+}
+
+// TestRotationWithinChunk checks that a chunk of many lines, written as one
+// batch, still rotates at max-size entry by entry: every rotated file ends
+// with the first entry that took it to max-size, and no entry is lost.
+func TestRotationWithinChunk(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "l")
+	const maxSize = 1000
+	w, err := OpenWith(path, Options{MaxSize: maxSize, MaxFiles: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunk []byte
+	for i := range 200 {
+		chunk = fmt.Appendf(chunk, "line %03d\n", i)
+	}
+	s := w.Stream("stdout")
+	if _, err := s.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var got []string
+	for n := 99; n >= 0; n-- {
+		name := path
+		if n > 0 {
+			name = path + "." + strconv.Itoa(n)
+		}
+		st, err := os.Stat(name)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ents := readEntries(t, name)
+		if n > 0 {
+			last := len(`{"log":"line 000\n","stream":"stdout","time":""}`+"\n") + 40
+			if st.Size() < maxSize || st.Size() >= maxSize+int64(last) {
+				t.Errorf("%s is %d bytes, want max-size (%d) plus at most one entry", name, st.Size(), maxSize)
+			}
+		}
+		for _, e := range ents {
+			got = append(got, e["log"])
+		}
+	}
+	if len(got) != 200 {
+		t.Fatalf("%d entries in all, want 200", len(got))
+	}
+	for i, l := range got {
+		if want := fmt.Sprintf("line %03d\n", i); l != want {
+			t.Fatalf("entry %d = %q, want %q", i, l, want)
+		}
+	}
+}
+
+// TestRelease checks that a burst's batch buffer is let go of once the
+// stream is quiet, and that a pending partial line survives it.
+func TestRelease(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := Open(path, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := w.Stream("stdout")
+	s.Write([]byte(strings.Repeat("the quick brown fox jumps over the lazy d\n", 5000) + "part"))
+	if cap(w.batch) <= idleBatch {
+		t.Fatalf("batch buffer after a burst holds %d bytes, want more than %d", cap(w.batch), idleBatch)
+	}
+	s.Release()
+	if cap(w.batch) != 0 {
+		t.Errorf("batch buffer after Release holds %d bytes, want none", cap(w.batch))
+	}
+	s.Write([]byte("ial\n"))
+	ents := readEntries(t, path)
+	if got := ents[len(ents)-1]["log"]; len(ents) != 5001 || got != "partial\n" {
+		t.Errorf("%d entries, last %q; want 5001, \"partial\\n\"", len(ents), got)
+	}
+}
+
+// TestWriterMatchesAppendEntry checks that the writer's entries, built
+// with a shared tail per stream and time, are AppendEntryAttrs' bytes.
+func TestWriterMatchesAppendEntry(t *testing.T) {
+	for _, attrs := range []map[string]string{nil, {"tag": "web<1>"}} {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		w, err := OpenWith(path, Options{Attrs: attrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want bytes.Buffer
+		for i, e := range []struct {
+			stream, line string
+			t            time.Time
+		}{
+			{"stdout", "a\n", ts}, {"stdout", "b\n", ts}, {"stderr", "c\n", ts}, {"stdout", "d", ts.Add(time.Second)},
+			{"stdout", "", ts}, {"", "e\n", ts}, {"stdout", "<\xff>\n", ts.Add(time.Second)},
+		} {
+			if err := w.WriteEntry(e.stream, []byte(e.line), e.t); err != nil {
+				t.Fatal(err)
+			}
+			AppendEntryAttrs(&want, e.stream, []byte(e.line), w.attrs, e.t)
+			if i == 0 && attrs != nil && !bytes.Contains(want.Bytes(), []byte(`"attrs":{"tag":"web\u003c1\u003e"}`)) {
+				t.Fatalf("attrs missing from %s", want.Bytes())
+			}
+		}
+		w.Close()
+		got, _ := os.ReadFile(path)
+		if string(got) != want.String() {
+			t.Errorf("attrs %v: writer wrote\n%s\nwant\n%s", attrs, got, want.Bytes())
+		}
 	}
 }
