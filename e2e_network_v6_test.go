@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,9 @@ import (
 // (fd7e:18:7::1 on the daemon's side, fd7e:18:7::2 outside), with an HTTP
 // server on [fd7e:18:7::2]:8081 that answers with the client's address.
 // The outside has no route back to any container subnet: only IPv6
-// masquerade lets a container's connection be answered.
-func outside6(t *testing.T, d *skifftest.Daemon) string {
+// masquerade lets a container's connection be answered. It returns the
+// server's URL and the outside namespace.
+func outside6(t *testing.T, d *skifftest.Daemon) (string, *os.File) {
 	t.Helper()
 	out, err := netlink.NewNetns()
 	if err != nil {
@@ -78,7 +80,7 @@ func outside6(t *testing.T, d *skifftest.Daemon) string {
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return "http://[fd7e:18:7::2]:8081/"
+	return "http://[fd7e:18:7::2]:8081/", out
 }
 
 // retryOK runs docker args until it succeeds or 10 s have passed (a
@@ -292,4 +294,106 @@ func lineWith(s, sub string) string {
 		}
 	}
 	return ""
+}
+
+// TestE2ENetworkIPv6NAT covers the ip6 nf_tables table: masquerade of an
+// IPv6 network's traffic to the outside, isolation between IPv6
+// networks, internal IPv6 networks, ports published on [::1] and on
+// every address of both families (reached from the outside), the rules
+// surviving a kill -9, and the table gone with the last IPv6 network.
+func TestE2ENetworkIPv6NAT(t *testing.T) {
+	d := startNetDaemon(t)
+	url, out := outside6(t, d)
+	dockerOK(t, d, "network", "create", "--ipv6", "net6")
+	if got := dockerOK(t, d, "run", "--rm", "--network", "net6", "busybox", "wget", "-qO-", url); got != "from fd7e:18:7::1\n" {
+		t.Errorf("outbound over IPv6 from net6: %q, want the daemon's address (masquerade)", got)
+	}
+
+	// Isolation: another IPv6 network cannot reach net6's containers.
+	dockerOK(t, d, "network", "create", "--ipv6", "other6")
+	dockerOK(t, d, "run", "-d", "--network", "net6", "--name", "web", "-p", "[::1]:8080:80", "-p", "8081:80",
+		"busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	web6 := inspectField(t, d, "web", "{{.NetworkSettings.Networks.net6.GlobalIPv6Address}}")
+	host := inspectField(t, d, "web", "{{.Config.Hostname}}")
+	// (busybox 1.35's wget crashes with -T and an IPv6 address: ping.)
+	dockerOK(t, d, "run", "--rm", "--network", "net6", "busybox", "ping", "-6", "-c1", "-W2", web6)
+	if res := d.Docker(t, "run", "--rm", "--network", "other6", "busybox", "ping", "-6", "-c1", "-W2", web6); res.ExitCode == 0 {
+		t.Errorf("a container on other6 reached one on net6 over IPv6: %v", res)
+	}
+	// Internal: no way out over IPv6 either.
+	dockerOK(t, d, "network", "create", "--ipv6", "--internal", "priv6")
+	if res := d.Docker(t, "run", "--rm", "--network", "priv6", "busybox", "ping", "-6", "-c1", "-W2", "fd7e:18:7::2"); res.ExitCode == 0 {
+		t.Errorf("a container on an internal IPv6 network reached the outside: %v", res)
+	}
+
+	if got := dockerOK(t, d, "port", "web", "80"); !strings.Contains(got, "[::1]:8080") || !strings.Contains(got, "0.0.0.0:8081") || !strings.Contains(got, "[::]:8081") {
+		t.Errorf("docker port web 80 = %q, want [::1]:8080, 0.0.0.0:8081 and [::]:8081", got)
+	}
+	check := func(what string, ns *os.File, addr string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			body, err := getIn(t, ns, addr, "/hostname")
+			if err == nil && strings.TrimSpace(body) == host {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: GET %s = %q, %v; want %q", what, addr, body, err, host)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	check("IPv6 loopback", d.Netns, "[::1]:8080")
+	check("IPv6 host address from the outside", out, "[fd7e:18:7::1]:8081")
+	check("IPv4 loopback, same port", d.Netns, "127.0.0.1:8081")
+
+	d.Kill()
+	d.Relaunch(t)
+	check("IPv6 loopback after kill -9", d.Netns, "[::1]:8080")
+	check("IPv6 host address after kill -9", out, "[fd7e:18:7::1]:8081")
+	if res := d.Docker(t, "run", "-d", "--network", "net6", "-p", "[::1]:8080:80", "busybox", "sleep", "1d"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "already allocated") {
+		t.Errorf("after the restart, web's IPv6 port was given again: %v", res)
+	}
+	if got := dockerOK(t, d, "run", "--rm", "--network", "net6", "busybox", "wget", "-qO-", url); got != "from fd7e:18:7::1\n" {
+		t.Errorf("outbound over IPv6 after kill -9: %q", got)
+	}
+	dockerOK(t, d, "rm", "-f", "web")
+	if _, err := getIn(t, d.Netns, "[::1]:8080", "/hostname"); err == nil {
+		t.Errorf("web's IPv6 port still answers after its removal")
+	}
+
+	// The last IPv6 network takes the ip6 table with it.
+	if !hasTable(t, d, netlink.FamilyIP6) {
+		t.Fatalf("no ip6 table %s with IPv6 networks", d.NFTable)
+	}
+	removeAllContainers(t, d)
+	dockerOK(t, d, "network", "rm", "net6", "other6", "priv6")
+	if hasTable(t, d, netlink.FamilyIP6) {
+		t.Errorf("the ip6 table %s outlives the IPv6 networks", d.NFTable)
+	}
+}
+
+// hasTable reports whether the daemon's nf_tables table of family f
+// exists.
+func hasTable(t *testing.T, d *skifftest.Daemon, f netlink.Family) bool {
+	t.Helper()
+	nft, err := netlink.OpenNFT(int(d.Netns.Fd()), d.NFTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nft.Close()
+	tables, err := nft.Tables(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(tables, f.String()+" "+d.NFTable)
+}
+
+// removeAllContainers force-removes every container of d.
+func removeAllContainers(t *testing.T, d *skifftest.Daemon) {
+	t.Helper()
+	for _, id := range strings.Fields(dockerOK(t, d, "ps", "-aq")) {
+		dockerOK(t, d, "rm", "-f", id)
+	}
 }

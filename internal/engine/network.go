@@ -489,13 +489,14 @@ func (n *networking) rebuildRules() error {
 	defer n.mu.Unlock()
 	nft := n.nft
 	b := nft.Batch()
-	tables, err := nft.Tables(netlink.FamilyIP)
+	tables, err := nft.Tables(0) // both families: ip and ip6
 	if err != nil {
 		return err
 	}
 	if slices.Contains(tables, netlink.FamilyIP.String()+" "+n.opts.NFTable) {
 		b.DelTable(netlink.FamilyIP)
 	}
+	n.rules6(b, slices.Contains(tables, netlink.FamilyIP6.String()+" "+n.opts.NFTable))
 	b.AddTable(netlink.FamilyIP)
 	b.AddChain(netlink.FamilyIP, "postrouting", &netlink.Hook{
 		Num: netlink.HookPostrouting, Priority: netlink.PrioritySrcNAT, Type: "nat", Policy: netlink.PolicyAccept})
@@ -538,6 +539,11 @@ func (n *networking) rebuildRules() error {
 // for the running containers and the next daemon.
 func (e *Engine) closeNetworking() {
 	if n := e.nets; n != nil {
+		n.mu.Lock()
+		for _, pubs := range n.published {
+			stopProxies(pubs)
+		}
+		n.mu.Unlock()
 		n.host.Close()
 		if n.nft != nil {
 			n.nft.Close()
