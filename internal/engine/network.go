@@ -78,6 +78,14 @@ type networking struct {
 	// forward6 is set once IPv6 forwarding was checked (mu guards it).
 	forward6 bool
 	logger   *slog.Logger
+
+	// rulesMu serialises the changes of the nf_tables table (rules.go)
+	// and guards handles, the rules in the table by owner tag. Lock
+	// order: rulesMu, then mu.
+	rulesMu sync.Mutex
+	handles map[string][]netlink.Rule
+	// families are those of skiffd's table (one table per family).
+	families []netlink.Family
 }
 
 // openNetworking sets up the default bridge network: its record and
@@ -123,7 +131,8 @@ func (e *Engine) openNetworking() error {
 	if err != nil {
 		return fmt.Errorf("open rtnetlink: %w", err)
 	}
-	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, pools: pools, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}, published: map[string][]published{}, logger: e.logger}
+	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, pools: pools, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}, published: map[string][]published{},
+		handles: map[string][]netlink.Rule{}, families: []netlink.Family{netlink.FamilyIP}, logger: e.logger}
 	if n.ports, err = portalloc.New(portalloc.Config{Probe: portalloc.CheckFree}); err != nil {
 		host.Close()
 		return err
@@ -474,65 +483,10 @@ func (n *networking) setupRules() error {
 		return err
 	}
 	n.nft = nft
+	if n.need6() {
+		n.families = append(n.families, netlink.FamilyIP6)
+	}
 	return n.rebuildRules()
-}
-
-// rebuildRules replaces skiffd's whole table in one atomic batch built
-// from the bridges: outbound masquerade per non-internal subnet,
-// isolation between networks, no way out of an internal network.
-// Deleting the table first makes it idempotent, after a kill -9 too.
-func (n *networking) rebuildRules() error {
-	if n.nft == nil {
-		return nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	nft := n.nft
-	b := nft.Batch()
-	tables, err := nft.Tables(0) // both families: ip and ip6
-	if err != nil {
-		return err
-	}
-	if slices.Contains(tables, netlink.FamilyIP.String()+" "+n.opts.NFTable) {
-		b.DelTable(netlink.FamilyIP)
-	}
-	n.rules6(b, slices.Contains(tables, netlink.FamilyIP6.String()+" "+n.opts.NFTable))
-	b.AddTable(netlink.FamilyIP)
-	b.AddChain(netlink.FamilyIP, "postrouting", &netlink.Hook{
-		Num: netlink.HookPostrouting, Priority: netlink.PrioritySrcNAT, Type: "nat", Policy: netlink.PolicyAccept})
-	b.AddChain(netlink.FamilyIP, "prerouting", &netlink.Hook{
-		Num: netlink.HookPrerouting, Priority: netlink.PriorityDstNAT, Type: "nat", Policy: netlink.PolicyAccept})
-	b.AddChain(netlink.FamilyIP, "output", &netlink.Hook{
-		Num: netlink.HookOutput, Priority: netlink.PriorityDstNAT, Type: "nat", Policy: netlink.PolicyAccept})
-	b.AddChain(netlink.FamilyIP, "forward", &netlink.Hook{
-		Num: netlink.HookForward, Priority: netlink.PriorityFilter, Type: "filter", Policy: netlink.PolicyAccept})
-	ids := make([]string, 0, len(n.bridges))
-	for id := range n.bridges {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		bn := n.bridges[id]
-		if bn.internal {
-			b.AddRule(netlink.FamilyIP, "forward", []byte("net:"+id), netlink.R(
-				netlink.Iifname(bn.name, netlink.CmpEq), netlink.Oifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Drop()})...)
-			b.AddRule(netlink.FamilyIP, "forward", []byte("net:"+id), netlink.R(
-				netlink.Oifname(bn.name, netlink.CmpEq), netlink.Iifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Drop()})...)
-			continue
-		}
-		b.AddRule(netlink.FamilyIP, "postrouting", []byte("net:"+id), netlink.R(
-			netlink.SrcNet(bn.subnet, netlink.CmpEq),
-			netlink.Oifname(bn.name, netlink.CmpNeq),
-			[]netlink.Expr{netlink.Masquerade()})...)
-		for _, other := range ids {
-			if o := n.bridges[other]; other != id && !o.internal {
-				b.AddRule(netlink.FamilyIP, "forward", []byte("net:"+id), netlink.R(
-					netlink.Iifname(bn.name, netlink.CmpEq), netlink.Oifname(o.name, netlink.CmpEq), []netlink.Expr{netlink.Drop()})...)
-			}
-		}
-	}
-	n.portRules(b)
-	return nft.Commit(b)
 }
 
 // closeNetworking releases the netlink sockets; the bridge and rules stay

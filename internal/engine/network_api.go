@@ -242,7 +242,13 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 		e.destroyNetwork(nw)
 		return nil, errdefs.System(fmt.Errorf("create the bridge of network %s: %w", nw.Name, err))
 	}
-	if err := n.rebuildRules(); err != nil {
+	// The first IPv6 network brings the ip6 table, built whole with this
+	// network's rules in it.
+	rebuilt, err := n.syncFamilies()
+	if err == nil && !rebuilt {
+		err = n.addNetworkRules(nw.ID)
+	}
+	if err != nil {
 		e.destroyNetwork(nw)
 		return nil, errdefs.System(fmt.Errorf("nf_tables rules of network %s: %w", nw.Name, err))
 	}
@@ -267,8 +273,11 @@ func (e *Engine) destroyNetwork(nw network.Network) error {
 			e.logger.Warn("deleting a network's bridge", "network", nw.Name, "error", err)
 		}
 	}
-	if err := n.rebuildRules(); err != nil {
-		e.logger.Warn("rebuilding nf_tables rules", "error", err)
+	if err := n.removeNetworkRules(nw.ID); err != nil {
+		e.logger.Warn("removing a network's nf_tables rules", "network", nw.Name, "error", err)
+	}
+	if _, err := n.syncFamilies(); err != nil {
+		e.logger.Warn("removing the ip6 nf_tables table", "error", err)
 	}
 	return nil
 }

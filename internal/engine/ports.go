@@ -3,9 +3,9 @@ package engine
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"syscall"
+	"time"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
@@ -33,7 +33,7 @@ type published struct {
 
 // publishPorts allocates the host ports of c's published ports (its
 // first network must be a bridge network with an address), records them
-// in NetworkSettings.Ports and installs the DNAT rules. A port that is
+// in NetworkSettings.Ports and adds its DNAT rules to the table. A port that is
 // taken fails the start with dockerd's error, before any process exists.
 func (e *Engine) publishPorts(c *container.Container, refs []epRef) error {
 	n := e.nets
@@ -105,11 +105,16 @@ func (e *Engine) publishPorts(c *container.Container, refs []epRef) error {
 	n.mu.Lock()
 	n.published[c.ID] = pubs
 	n.mu.Unlock()
-	if err := n.rebuildRules(); err != nil {
+	t0 := time.Now()
+	defer e.span("ports.rules", t0)
+	if err := n.setContainerRules(c.ID, pubs); err != nil {
 		n.mu.Lock()
 		delete(n.published, c.ID)
 		n.mu.Unlock()
 		stopProxies(pubs)
+		if err := n.setContainerRules(c.ID, nil); err != nil {
+			e.logger.Warn("removing a container's port rules", "container", c.ID, "error", err)
+		}
 		return fail(err)
 	}
 	return nil
@@ -153,7 +158,8 @@ func ipsOf(a netip.Addr) []netip.Addr {
 	return []netip.Addr{netip.IPv4Unspecified()}
 }
 
-// unpublishPorts releases c's host ports and removes its rules.
+// unpublishPorts releases c's host ports and removes its rules, leaving
+// those of the other containers as they are.
 func (e *Engine) unpublishPorts(c *container.Container) {
 	n := e.nets
 	n.mu.Lock()
@@ -167,7 +173,7 @@ func (e *Engine) unpublishPorts(c *container.Container) {
 	for _, p := range pubs {
 		n.ports.Release(ipsOf(p.hostIP), p.proto, p.hostPort)
 	}
-	if err := n.rebuildRules(); err != nil {
+	if err := n.setContainerRules(c.ID, nil); err != nil {
 		e.logger.Warn("removing a container's port rules", "container", c.ID, "error", err)
 	}
 }
@@ -224,46 +230,6 @@ func (e *Engine) restorePorts(c *container.Container, refs []epRef) {
 		n.mu.Lock()
 		n.published[c.ID] = pubs
 		n.mu.Unlock()
-	}
-}
-
-// portRules adds the DNAT rules of every published port to b (n.mu held).
-func (n *networking) portRules(b *netlink.Batch) {
-	ids := make([]string, 0, len(n.published))
-	for id := range n.published {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	localnet := map[string]bool{}
-	for _, id := range ids {
-		for _, p := range n.published[id] {
-			if p.ctr.Addr().Is6() {
-				continue // portRules6
-			}
-			proto := uint8(netlink.ProtoTCP)
-			if p.proto == "udp" {
-				proto = netlink.ProtoUDP
-			}
-			dst := netlink.DstLocal()
-			if p.hostIP.IsValid() {
-				dst = netlink.DstNet(netip.PrefixFrom(p.hostIP, p.hostIP.BitLen()), netlink.CmpEq)
-			}
-			for _, chain := range []string{"prerouting", "output"} {
-				b.AddRule(netlink.FamilyIP, chain, []byte("ctr:"+id), netlink.R(
-					dst, netlink.DstPort(proto, p.hostPort), netlink.DNAT(p.ctr))...)
-			}
-			// Hairpin: the container reaching itself through its published port.
-			b.AddRule(netlink.FamilyIP, "postrouting", []byte("ctr:"+id), netlink.R(
-				netlink.SrcNet(netip.PrefixFrom(p.ctr.Addr(), 32), netlink.CmpEq),
-				netlink.DstNet(netip.PrefixFrom(p.ctr.Addr(), 32), netlink.CmpEq),
-				netlink.DstPort(proto, p.ctr.Port()), []netlink.Expr{netlink.Masquerade()})...)
-			if (!p.hostIP.IsValid() || p.hostIP.IsLoopback()) && !localnet[p.bridge] {
-				localnet[p.bridge] = true
-				b.AddRule(netlink.FamilyIP, "postrouting", []byte("localnet:"+p.bridge), netlink.R(
-					netlink.SrcNet(netip.MustParsePrefix("127.0.0.0/8"), netlink.CmpEq),
-					netlink.Oifname(p.bridge, netlink.CmpEq), []netlink.Expr{netlink.Masquerade()})...)
-			}
-		}
 	}
 }
 

@@ -122,6 +122,11 @@ type Rule struct {
 	Chain    string
 	Handle   uint64
 	UserData []byte
+	// Exprs is the rule's NFTA_RULE_EXPRS attribute as the kernel lists
+	// it (not decoded): two rules with equal Exprs do the same thing,
+	// which lets a test compare tables built in different ways. A rule
+	// returned by AddRule leaves it nil.
+	Exprs []byte
 }
 
 // NFT is an nf_tables (NETLINK_NETFILTER) socket in one network namespace
@@ -421,11 +426,14 @@ func parseChain(b []byte) (Chain, error) {
 	return ch, nil
 }
 
-// Rules lists the rules of chain in n's table, family f, in order.
+// Rules lists the rules of chain in n's table, family f, in order; chain
+// "" lists those of every chain of the table, chain by chain.
 func (n *NFT) Rules(f Family, chain string) ([]Rule, error) {
 	var e encoder
 	e.str(nftaRuleTable, n.Table)
-	e.str(nftaRuleChain, chain)
+	if chain != "" {
+		e.str(nftaRuleChain, chain)
+	}
 	ms, err := n.dump("list rules "+chain, nftMsgGetRule, f, &e)
 	if err != nil {
 		return nil, err
@@ -439,7 +447,7 @@ func (n *NFT) Rules(f Family, chain string) ([]Rule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nftables list rules: %w", err)
 		}
-		if r.Table == n.Table && r.Chain == chain {
+		if r.Table == n.Table && (r.Chain == chain || chain == "") {
 			out = append(out, r)
 		}
 	}
@@ -464,6 +472,9 @@ func parseRule(b []byte) (Rule, error) {
 	}
 	if u, ok := as[nftaRuleUserdata]; ok {
 		r.UserData = append([]byte(nil), u...)
+	}
+	if x, ok := as[nftaRuleExprs]; ok {
+		r.Exprs = append([]byte(nil), x...)
 	}
 	return r, nil
 }

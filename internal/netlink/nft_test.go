@@ -411,3 +411,52 @@ func TestNFTInetIPv6(t *testing.T) {
 		t.Fatalf("IPv4 masqueraded by an IPv6 rule (%q)", got)
 	}
 }
+
+// TestNFTRulesWholeTable lists the rules of every chain of the table at
+// once, each with its expressions as the kernel keeps them: equal for
+// rules built alike (in any chain, by any batch), different otherwise.
+func TestNFTRulesWholeTable(t *testing.T) {
+	ns, _ := testNetns(t)
+	nft, err := OpenNFT(ns, "skiff-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nft.Close()
+	masq := func() []Expr {
+		return R(SrcNet(mustPrefix("10.1.0.0/24"), CmpEq), Oifname("br0", CmpNeq), []Expr{Masquerade()})
+	}
+	b := nft.Batch()
+	b.AddTable(FamilyIP)
+	b.AddChain(FamilyIP, "a", &Hook{Num: HookPostrouting, Priority: PrioritySrcNAT, Type: "nat", Policy: PolicyAccept})
+	b.AddChain(FamilyIP, "b", nil)
+	b.AddRule(FamilyIP, "a", []byte("one"), masq()...)
+	b.AddRule(FamilyIP, "a", []byte("two"), R(SrcNet(mustPrefix("10.2.0.0/24"), CmpEq), []Expr{Masquerade()})...)
+	if err := nft.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	b = nft.Batch()
+	b.AddRule(FamilyIP, "b", []byte("three"), masq()...)
+	if err := nft.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := nft.Rules(FamilyIP, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rules {
+		got = append(got, r.Chain+"/"+string(r.UserData))
+		if len(r.Exprs) == 0 {
+			t.Errorf("rule %s/%s listed without expressions", r.Chain, r.UserData)
+		}
+	}
+	if want := []string{"a/one", "a/two", "b/three"}; !slices.Equal(got, want) {
+		t.Fatalf("Rules(ip, \"\") = %v, want %v", got, want)
+	}
+	if !slices.Equal(rules[0].Exprs, rules[2].Exprs) {
+		t.Errorf("rules built alike list different expressions:\n%x\n%x", rules[0].Exprs, rules[2].Exprs)
+	}
+	if slices.Equal(rules[0].Exprs, rules[1].Exprs) {
+		t.Errorf("rules built differently list the same expressions %x", rules[0].Exprs)
+	}
+}
