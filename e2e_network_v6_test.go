@@ -397,3 +397,71 @@ func removeAllContainers(t *testing.T, d *skifftest.Daemon) {
 		dockerOK(t, d, "rm", "-f", id)
 	}
 }
+
+// nftRules6 lists every rule of the daemon's ip6 table.
+func nftRules6(t *testing.T, d *skifftest.Daemon) []netlink.Rule {
+	t.Helper()
+	nft, err := netlink.OpenNFT(int(d.Netns.Fd()), d.NFTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nft.Close()
+	rules, err := nft.Rules(netlink.FamilyIP6, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
+}
+
+// TestE2ENetworkIPv6RulesIncremental: the ip6 table changes by owner like
+// the ip table (a dual-stack container's port rules come and go without
+// touching the others'), and after a churn of IPv6 networks and
+// containers it does what the table rebuilt at the daemon's start does.
+func TestE2ENetworkIPv6RulesIncremental(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "--ipv6", "app6")
+	dockerOK(t, d, "run", "-d", "--name", "keep", "--network", "app6", "-p", "9101:80", "-p", "[::1]:9102:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	id := func(kind, name string) string {
+		return strings.TrimSpace(dockerOK(t, d, kind, "inspect", "--format", "{{.Id}}", name))
+	}
+	keep, app6 := id("container", "keep"), id("network", "app6")
+	before := ruleHandles(nftRules6(t, d))
+	// keep: DNAT in prerouting and output and the hairpin masquerade for
+	// [::]:9101 ([::1]:9102 has its proxy and no rule); app6: masquerade.
+	for tag, n := range map[string]int{"ctr:" + keep: 3, "net:" + app6: 1} {
+		if len(before[tag]) != n {
+			t.Errorf("ip6 rules tagged %s: %v, want %d", tag, before[tag], n)
+		}
+	}
+	dockerOK(t, d, "run", "-d", "--name", "churn", "--network", "app6", "-p", "9103:80", "busybox", "sleep", "1d")
+	dockerOK(t, d, "network", "create", "--ipv6", "other6")
+	dockerOK(t, d, "rm", "-f", "churn")
+	dockerOK(t, d, "network", "rm", "other6")
+	after := ruleHandles(nftRules6(t, d))
+	for tag, hs := range before {
+		if !slices.Equal(after[tag], hs) {
+			t.Errorf("ip6 rules tagged %s were %v, are %v after other owners came and went", tag, hs, after[tag])
+		}
+	}
+
+	dockerOK(t, d, "network", "create", "--ipv6", "--internal", "priv6")
+	for i := range 3 {
+		dockerOK(t, d, "network", "create", "--ipv6", fmt.Sprintf("n%d", i))
+		dockerOK(t, d, "run", "-d", "--name", fmt.Sprintf("c%d", i), "--network", fmt.Sprintf("n%d", i), "-p", "80", "busybox", "sleep", "1d")
+	}
+	dockerOK(t, d, "rm", "-f", "c1")
+	dockerOK(t, d, "network", "rm", "n1")
+	churned := ruleSet(nftRules6(t, d))
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d.Relaunch(t)
+	rebuilt := ruleSet(nftRules6(t, d))
+	if onlyChurn, onlyRebuilt := diffSets(churned, rebuilt); len(onlyChurn) > 0 || len(onlyRebuilt) > 0 || len(churned) != len(rebuilt) {
+		t.Errorf("ip6 table after churn (%d rules) differs from the rebuilt one (%d):\nonly after churn: %q\nonly rebuilt: %q",
+			len(churned), len(rebuilt), onlyChurn, onlyRebuilt)
+	}
+	if got, err := getIn(t, d.Netns, "[::1]:9102", "/hostname"); err != nil || strings.TrimSpace(got) != keep[:12] {
+		t.Errorf("keep's [::1] port after the restart: %q, %v", got, err)
+	}
+}
