@@ -193,6 +193,15 @@ func TestE2ENetworkIPv6(t *testing.T) {
 	if res := d.Docker(t, "run", "-d", "--network", "net6b", "--ip6", "fd00:99:1::42", "busybox", "sleep", "1d"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Address already in use") {
 		t.Errorf("the same --ip6 twice: %v", res)
 	}
+	// As dockerd, at create: an --ip6 outside the subnets, or on a
+	// network without IPv6.
+	if res := d.Docker(t, "create", "--network", "net6b", "--ip6", "fd00:98::1", "busybox"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "invalid endpoint settings:\nno configured subnet contains IP address fd00:98::1") {
+		t.Errorf("--ip6 outside the subnet: %v", res)
+	}
+	dockerOK(t, d, "network", "create", "--subnet", "10.98.0.0/24", "only4")
+	if res := d.Docker(t, "create", "--network", "only4", "--ip6", "fd00:99:1::7", "busybox"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "no configured subnet contains IP address fd00:99:1::7") {
+		t.Errorf("--ip6 on an IPv4-only network: %v", res)
+	}
 	dockerOK(t, d, "rm", "-f", "st")
 	dockerOK(t, d, "run", "-d", "--network", "net6b", "--ip6", "fd00:99:1::42", "--name", "st2", "busybox", "sleep", "1d")
 

@@ -123,6 +123,11 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 				return errdefs.InvalidParameter(fmt.Errorf("invalid MAC address: %s", ep.MacAddress))
 			}
 		}
+		if nw.Driver == network.DriverBridge {
+			if _, _, err := e.staticAddrs(nw.ID, ep.IPAMConfig); err != nil {
+				return err
+			}
+		}
 		if nw.Driver != network.DriverBridge {
 			ep = &types.EndpointSettings{}
 		}
@@ -209,13 +214,9 @@ func (e *Engine) rewriteHosts(c *container.Container) error {
 // allocateEndpoint gives endpoint r of c its address, MAC and IDs.
 func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 	n, ep := e.nets, r.ep
-	var want netip.Addr
-	if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address != "" {
-		a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address)
-		if err != nil {
-			return errdefs.InvalidParameter(fmt.Errorf("invalid IPv4 address: %s", ep.IPAMConfig.IPv4Address))
-		}
-		want = a
+	want, want6, err := e.staticAddrs(r.nw.ID, ep.IPAMConfig)
+	if err != nil {
+		return err
 	}
 	p, err := n.ipam.Request(r.nw.ID, c.ID, 4, want)
 	if err != nil {
@@ -223,19 +224,9 @@ func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 	}
 	var p6 netip.Prefix
 	if r.br.subnet6.IsValid() {
-		var want6 netip.Addr
-		if ep.IPAMConfig != nil && ep.IPAMConfig.IPv6Address != "" {
-			a, err := netip.ParseAddr(ep.IPAMConfig.IPv6Address)
-			if err != nil || !a.Is6() || a.Is4In6() {
-				return errdefs.InvalidParameter(fmt.Errorf("invalid IPv6 address: %s", ep.IPAMConfig.IPv6Address))
-			}
-			want6 = a
-		}
 		if p6, err = n.ipam.Request(r.nw.ID, c.ID, 6, want6); err != nil {
 			return err
 		}
-	} else if ep.IPAMConfig != nil && ep.IPAMConfig.IPv6Address != "" {
-		return errdefs.InvalidParameter(fmt.Errorf("invalid endpoint settings:\nno configured subnet contains IP address %s", ep.IPAMConfig.IPv6Address))
 	}
 	if ep.MacAddress == "" {
 		ep.MacAddress = ipam.MACFromIP(p.Addr()).String()
@@ -273,6 +264,27 @@ func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 		ns.IPv6Gateway, ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen = ep.IPv6Gateway, ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen
 	}
 	return nil
+}
+
+// staticAddrs returns the addresses an endpoint's IPAMConfig asks for on
+// network id (--ip, --ip6), checked as dockerd checks them at create and
+// connect: of their family, and inside one of the network's subnets (an
+// --ip6 on a network without IPv6 is in none).
+func (e *Engine) staticAddrs(id string, cfg *types.EndpointIPAMConfig) (v4, v6 netip.Addr, err error) {
+	if cfg == nil || (cfg.IPv4Address == "" && cfg.IPv6Address == "") {
+		return v4, v6, nil
+	}
+	if cfg.IPv4Address != "" {
+		if v4, err = netip.ParseAddr(cfg.IPv4Address); err != nil {
+			return v4, v6, errdefs.InvalidParameter(fmt.Errorf("invalid IPv4 address: %s", cfg.IPv4Address))
+		}
+	}
+	if cfg.IPv6Address != "" {
+		if v6, err = netip.ParseAddr(cfg.IPv6Address); err != nil {
+			return v4, v6, errdefs.InvalidParameter(fmt.Errorf("invalid IPv6 address: %s", cfg.IPv6Address))
+		}
+	}
+	return v4.Unmap(), v6, ipam.ValidateStatic(e.nets.ipam.Ranges(id), v4, v6)
 }
 
 // endpointAddrs are the addresses of endpoint ep: IPv4, then IPv6 if it

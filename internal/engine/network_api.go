@@ -392,6 +392,9 @@ func (e *Engine) NetworkConnect(ctx context.Context, term, name string, req *typ
 	if nw.ID == n.bridgeID && len(ep.Aliases) > 0 {
 		return errdefs.InvalidParameter(errors.New("network-scoped alias is supported only for containers in user defined networks"))
 	}
+	if _, _, err := e.staticAddrs(nw.ID, ep.IPAMConfig); err != nil {
+		return err
+	}
 	ep.NetworkID = nw.ID
 	c.NetworkSettings.Networks[nw.Name] = ep
 	if c.State.Running && c.State.Pid > 0 {
