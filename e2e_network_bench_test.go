@@ -95,6 +95,64 @@ func BenchmarkNetworkContainerToContainer(b *testing.B) {
 	}
 }
 
+// BenchmarkNetworkRunPublished is `docker run -d -p 80` and `docker rm -f`
+// of a container with 50 containers publishing ports already running: the
+// nf_tables table changes by the one container's rules (issue 14), so the
+// others should not slow it. rules-µs/op is the daemon's own time for the
+// rule change at the start (its ports.rules span).
+func BenchmarkNetworkRunPublished(b *testing.B) {
+	d := startNetDaemonB(b)
+	for range 50 {
+		dockerB(b, d, "run", "-d", "-p", "80", "-p", "53/udp", "busybox", "sleep", "1d")
+	}
+	for _, step := range []string{"run", "rm"} {
+		b.Run(step, func(b *testing.B) {
+			from := len(d.Log())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if step == "rm" {
+					b.StopTimer()
+				}
+				id := strings.TrimSpace(dockerB(b, d, "run", "-d", "-p", "80", "-p", "53/udp", "busybox", "sleep", "1d"))
+				if step == "rm" {
+					b.StartTimer()
+				} else {
+					b.StopTimer()
+				}
+				dockerB(b, d, "rm", "-f", id)
+				if step == "run" {
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			if step == "run" {
+				b.ReportMetric(spanMean(d.Log()[from:], "ports.rules")/1e3, "rules-µs/op")
+			}
+		})
+	}
+}
+
+// spanMean is the mean duration in ns of the daemon's debug spans called
+// name in log.
+func spanMean(log, name string) float64 {
+	var sum time.Duration
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "msg=span name="+name+" ") {
+			continue
+		}
+		_, v, _ := strings.Cut(line, " dur=")
+		if d, err := time.ParseDuration(strings.TrimSpace(v)); err == nil {
+			sum += d
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(sum) / float64(n)
+}
+
 func dockerB(b *testing.B, d *skifftest.Daemon, args ...string) string {
 	b.Helper()
 	res := d.Docker(b, args...)

@@ -262,3 +262,68 @@ func TestE2ENetworkDaemonPortReserved(t *testing.T) {
 	}
 	dockerOK(t, d, "run", "-d", "--name", "other", "-p", fmt.Sprintf("127.0.0.1:%d:80", port+1), "busybox", "sleep", "1d")
 }
+
+// TestE2ENetworkLinksRename covers legacy links across renames, as
+// dockerd's link graph keeps them: renaming the child keeps the parent's
+// alias working (hosts entry, environment at its next start) and inspect
+// names the child anew; renaming the parent moves its links' names
+// ("/db2:/web2/alias") and what `docker rm --link` takes; both survive a
+// daemon restart, and removing the renamed child forgets the link.
+func TestE2ENetworkLinksRename(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "run", "-d", "--name", "db", "--expose", "5432", "busybox", "httpd", "-f", "-p", "5432", "-h", "/etc")
+	dbHost := inspectField(t, d, "db", "{{.Config.Hostname}}")
+	dockerOK(t, d, "run", "-d", "--name", "web", "--link", "db:alias", "busybox", "sleep", "1d")
+
+	dockerOK(t, d, "rename", "db", "db2")
+	if got := inspectField(t, d, "web", "{{json .HostConfig.Links}}"); got != `["/db2:/web/alias"]` {
+		t.Errorf("inspect HostConfig.Links after renaming the child = %s, want [\"/db2:/web/alias\"]", got)
+	}
+	if got := strings.TrimSpace(dockerOK(t, d, "exec", "web", "wget", "-qO-", "http://alias:5432/hostname")); got != dbHost {
+		t.Errorf("web asking alias after the rename got %q, want db's hostname %q", got, dbHost)
+	}
+	if res := d.Docker(t, "restart", "-t", "0", "web"); res.ExitCode != 0 {
+		t.Fatalf("restarting the parent after renaming the child: %v", res)
+	}
+	ip := inspectField(t, d, "db2", "{{.NetworkSettings.IPAddress}}")
+	if hosts := dockerOK(t, d, "exec", "web", "cat", "/etc/hosts"); !strings.Contains(hosts, ip+"\talias "+dbHost+" db2\n") {
+		t.Errorf("/etc/hosts of the restarted parent lacks %q:\n%s", ip+"\talias "+dbHost+" db2", hosts)
+	}
+	env := dockerOK(t, d, "exec", "web", "env")
+	for _, w := range []string{"ALIAS_NAME=/web/alias", "ALIAS_PORT=tcp://" + ip + ":5432"} {
+		if !strings.Contains(env, w+"\n") {
+			t.Errorf("environment of the restarted parent lacks %s:\n%s", w, env)
+		}
+	}
+
+	dockerOK(t, d, "rename", "web", "web2")
+	if got := inspectField(t, d, "web2", "{{json .HostConfig.Links}}"); got != `["/db2:/web2/alias"]` {
+		t.Errorf("inspect HostConfig.Links after renaming the parent = %s, want [\"/db2:/web2/alias\"]", got)
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d.Relaunch(t)
+	if got := inspectField(t, d, "web2", "{{json .HostConfig.Links}}"); got != `["/db2:/web2/alias"]` {
+		t.Errorf("inspect HostConfig.Links after a daemon restart = %s, want [\"/db2:/web2/alias\"]", got)
+	}
+	dockerOK(t, d, "restart", "-t", "0", "web2")
+	if env := dockerOK(t, d, "exec", "web2", "env"); !strings.Contains(env, "ALIAS_NAME=/web2/alias\n") {
+		t.Errorf("environment of the renamed parent lacks ALIAS_NAME=/web2/alias:\n%s", env)
+	}
+
+	if res := d.Docker(t, "rm", "--link", "web/alias"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "No such container") {
+		t.Errorf("rm --link with the parent's old name: %v", res)
+	}
+	dockerOK(t, d, "run", "-d", "--name", "web3", "--link", "db2:other", "busybox", "sleep", "1d")
+	dockerOK(t, d, "rm", "--link", "web2/alias")
+	if got := inspectField(t, d, "web2", "{{json .HostConfig.Links}}"); got != "null" && got != "[]" {
+		t.Errorf("inspect HostConfig.Links after rm --link web2/alias = %s, want none", got)
+	}
+	dockerOK(t, d, "rename", "db2", "db3")
+	dockerOK(t, d, "rm", "-f", "db3")
+	if got := inspectField(t, d, "web3", "{{json .HostConfig.Links}}"); got != "null" && got != "[]" {
+		t.Errorf("inspect HostConfig.Links of web3 after removing the renamed child = %s, want none", got)
+	}
+	dockerOK(t, d, "restart", "-t", "0", "web3")
+}

@@ -142,6 +142,36 @@ func TestE2ENetworkRulesIncremental(t *testing.T) {
 	if got, err := getIn(t, d.Netns, "127.0.0.1:9100", "/hostname"); err != nil || strings.TrimSpace(got) != keep[:12] {
 		t.Errorf("published port of keep after the churn: %q, %v; want %s", got, err, keep[:12])
 	}
+
+	// A rule deleted behind the daemon's back makes the deletion by
+	// handle fail: the table is rebuilt instead, without c1's rules.
+	c1 := id("container", "c1")
+	nft, err := netlink.OpenNFT(int(d.Netns.Fd()), d.NFTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nft.Close()
+	b := nft.Batch()
+	for _, r := range nftRules(t, d) {
+		if string(r.UserData) == "ctr:"+c1 {
+			b.DelRule(r.Family, r.Chain, r.Handle)
+			break
+		}
+	}
+	if err := nft.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	dockerOK(t, d, "rm", "-f", "c1")
+	var wantLeft []string
+	for _, r := range rebuilt {
+		if !strings.Contains(r, " ctr:"+c1+" ") {
+			wantLeft = append(wantLeft, r)
+		}
+	}
+	if left := ruleSet(nftRules(t, d)); !slices.Equal(left, wantLeft) {
+		onlyLeft, onlyWant := diffSets(left, wantLeft)
+		t.Errorf("table after removing c1, one of whose rules was gone: extra %q, missing %q", onlyLeft, onlyWant)
+	}
 }
 
 // TestE2ENetworkRulesCrash kills the daemon with SIGKILL while clients

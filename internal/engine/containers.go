@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -362,13 +363,23 @@ func (e *Engine) ContainerRename(ctx context.Context, name, newName string) erro
 	if err != nil {
 		return err
 	}
+	// The container's own links are named after it ("/db:/web/alias"):
+	// they change with the record that renames it; then its parents'
+	// links name it anew (links.go).
 	c.Lock()
 	old := c.Name
+	links := slices.Clone(c.HostConfig.Links)
+	relink(c, "/"+strings.TrimPrefix(newName, "/"), c.ID, old, "/"+strings.TrimPrefix(newName, "/"))
 	err = e.containers.Rename(c, newName)
+	if err != nil {
+		c.HostConfig.Links = links
+	}
+	renamed := c.Name
 	c.Unlock()
 	if err != nil {
 		return err
 	}
+	e.renameLinks(c, old, renamed)
 	e.logEvent(c, "rename", map[string]string{"oldName": old})
 	return nil
 }

@@ -63,7 +63,6 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	if err := e.containers.Add(c); err != nil {
 		return nil, err
 	}
-	hc.Links = storedLinks(c.Name, links)
 	dir := e.containerDir(id)
 	c.LogPath = filepath.Join(dir, id+"-json.log")
 	c.HostnamePath = filepath.Join(dir, "hostname")
@@ -75,7 +74,10 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	// after a crash, so everything it points to (network files, the
 	// mounted root file system) must be in place first. A crash before it
 	// leaves a directory without a record, which the next daemon removes.
-	err = os.MkdirAll(dir, 0o700)
+	err = storeLinks(c, links)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
+	}
 	if err == nil {
 		err = e.prepareMounts(ctx, c, plan.mounts, plan.tmpfs)
 	}

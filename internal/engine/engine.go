@@ -161,6 +161,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.openContainers(); err != nil {
 		return nil, err
 	}
+	e.repairLinks()
 	if err := e.openNetworking(); err != nil {
 		e.Close()
 		return nil, err

@@ -22,7 +22,13 @@ import (
 // keeps them: the parent's HostConfig.Links holds "/child:/parent/alias"
 // (what inspect shows), its /etc/hosts names the child by alias, hostname
 // and name, and its process gets the child's ports, name and environment
-// as ALIAS_* variables. Links are resolved by name at each start.
+// as ALIAS_* variables. Links are resolved at each start: by the child's
+// ID, kept with the parent's engine data (runtimeData.LinkIDs), so that
+// a link follows a renamed child as dockerd's link graph does, and by name
+// for records written before the IDs were kept. A rename rewrites the
+// names in HostConfig.Links (the child's in its parents, the parent's in
+// its own), and the daemon's start repairs those a kill -9 in the middle
+// of a rename left behind (repairLinks).
 
 // dockerd's texts for links with a network mode that cannot have them.
 const (
@@ -74,10 +80,13 @@ func (e *Engine) linkChild(name string) (*container.Container, error) {
 	return child, nil
 }
 
-// checkLinks validates the links of a create request and returns them as
-// (child name, alias) pairs; links on a user-defined network are not
-// kept, as dockerd keeps only those of the default bridge.
-func (e *Engine) checkLinks(hc *types.HostConfig) ([][2]string, error) {
+// link is a link of a create request: the child's name and ID, the alias.
+type link struct{ name, id, alias string }
+
+// checkLinks validates the links of a create request; links on a
+// user-defined network are not kept, as dockerd keeps only those of the
+// default bridge.
+func (e *Engine) checkLinks(hc *types.HostConfig) ([]link, error) {
 	if len(hc.Links) == 0 {
 		return nil, nil
 	}
@@ -90,7 +99,7 @@ func (e *Engine) checkLinks(hc *types.HostConfig) ([][2]string, error) {
 	case networkName(mode) != network.NameBridge:
 		return nil, nil
 	}
-	var out [][2]string
+	var out []link
 	for _, l := range hc.Links {
 		name, alias, err := parseLink(l)
 		if err != nil {
@@ -100,25 +109,139 @@ func (e *Engine) checkLinks(hc *types.HostConfig) ([][2]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, [2]string{child.Name, alias})
+		out = append(out, link{name: child.Name, id: child.ID, alias: alias})
 	}
 	return out, nil
 }
 
-// storedLinks is the HostConfig.Links of parent for links: one
-// "/child:/parent/alias" each, the first of equal aliases kept.
-func storedLinks(parent string, links [][2]string) []string {
-	var out []string
-	seen := map[string]bool{}
+// storeLinks sets the links of a new container c: HostConfig.Links, one
+// "/child:/parent/alias" each, the first of equal aliases kept, and the
+// children's IDs by alias.
+func storeLinks(c *container.Container, links []link) error {
+	c.HostConfig.Links = nil
+	if len(links) == 0 {
+		return nil
+	}
+	ids := map[string]string{}
 	for _, l := range links {
-		full := path.Join(parent, l[1])
-		if seen[full] {
+		if _, seen := ids[l.alias]; seen {
 			continue
 		}
-		seen[full] = true
-		out = append(out, l[0]+":"+full)
+		ids[l.alias] = l.id
+		c.HostConfig.Links = append(c.HostConfig.Links, l.name+":"+path.Join(c.Name, l.alias))
 	}
-	return out
+	rd := loadRuntimeData(c)
+	rd.LinkIDs = ids
+	return saveRuntimeData(c, rd)
+}
+
+// linkNamed finds the child of parent's link: by the ID kept for alias,
+// else by the name the link gives.
+func (e *Engine) linkNamed(ids map[string]string, name, alias string) (*container.Container, error) {
+	if id := ids[alias]; id != "" {
+		if child, err := e.linkChild(id); err == nil {
+			return child, nil
+		}
+	}
+	return e.linkChild(name)
+}
+
+// relink rewrites the links of c (locked) as "/child:/parent/alias" with
+// parent as c's name and new as the name of the child named old or with
+// ID id. It reports whether a link changed.
+func relink(c *container.Container, parent, id, old, new string) bool {
+	ids := loadRuntimeData(c).LinkIDs
+	changed := false
+	for i, l := range c.HostConfig.Links {
+		name, alias, err := parseLink(l)
+		if err != nil {
+			continue
+		}
+		name = "/" + strings.TrimPrefix(name, "/")
+		if old != "" && (name == old || (id != "" && ids[alias] == id)) {
+			name = new
+		}
+		if v := name + ":" + path.Join(parent, alias); v != l {
+			c.HostConfig.Links[i] = v
+			changed = true
+		}
+	}
+	return changed
+}
+
+// renameLinks makes the links to child (renamed from old; its lock not
+// held) name it by its new name in every parent. Only the containers
+// whose saved record has a link to it are locked.
+func (e *Engine) renameLinks(child *container.Container, old, new string) {
+	for _, v := range e.containers.Snapshots() {
+		if v.ID == child.ID || v.HostConfig == nil || !linksTo(v, child.ID, old) {
+			continue
+		}
+		p, err := e.containers.Get(v.ID)
+		if err != nil {
+			continue
+		}
+		p.Lock()
+		if relink(p, p.Name, child.ID, old, new) {
+			if err := e.containers.Save(p); err != nil {
+				e.logger.Warn("renaming the links to a renamed container", "container", p.ID, "error", err)
+			}
+		}
+		p.Unlock()
+	}
+}
+
+// linksTo reports whether container v (a snapshot) has a link to the
+// container with ID id or name name.
+func linksTo(v *container.Container, id, name string) bool {
+	if len(v.HostConfig.Links) == 0 {
+		return false
+	}
+	ids := loadRuntimeData(v).LinkIDs
+	for _, l := range v.HostConfig.Links {
+		if child, alias, err := parseLink(l); err == nil && ("/"+strings.TrimPrefix(child, "/") == name || (id != "" && ids[alias] == id)) {
+			return true
+		}
+	}
+	return false
+}
+
+// repairLinks runs at the daemon's start, before any request: a daemon
+// killed in the middle of a rename may have left a parent's links with
+// the child's old name (the child's record was saved first); the IDs say
+// which container each link is to.
+func (e *Engine) repairLinks() {
+	for _, v := range e.containers.Snapshots() {
+		if v.HostConfig == nil || len(v.HostConfig.Links) == 0 || len(loadRuntimeData(v).LinkIDs) == 0 {
+			continue
+		}
+		p, err := e.containers.Get(v.ID)
+		if err != nil {
+			continue
+		}
+		p.Lock()
+		changed := false
+		for alias, id := range loadRuntimeData(p).LinkIDs {
+			child, err := e.containers.Get(id)
+			if err != nil {
+				continue
+			}
+			child.Lock()
+			name := child.Name
+			child.Unlock()
+			for _, l := range p.HostConfig.Links {
+				if n, a, err := parseLink(l); err == nil && a == alias && "/"+strings.TrimPrefix(n, "/") != name {
+					changed = relink(p, p.Name, id, "/"+strings.TrimPrefix(n, "/"), name) || changed
+				}
+			}
+		}
+		if changed {
+			if err := e.containers.Save(p); err != nil {
+				e.logger.Warn("repairing the links of a container", "container", p.ID, "error", err)
+			}
+		}
+		p.Unlock()
+	}
 }
 
 // legacyLink is one resolved link of a container being started.
@@ -140,13 +263,14 @@ func (e *Engine) legacyLinks(c *container.Container) ([]legacyLink, error) {
 		return nil, nil
 	}
 	var out []legacyLink
+	ids := loadRuntimeData(c).LinkIDs
 	for _, l := range c.HostConfig.Links {
 		name, alias, err := parseLink(l)
 		if err != nil {
 			continue
 		}
 		full := path.Join(c.Name, alias)
-		child, err := e.linkChild(name)
+		child, err := e.linkNamed(ids, name, alias)
 		if err != nil {
 			return nil, fmt.Errorf("Cannot link to a non running container: /%s AS %s", strings.TrimPrefix(name, "/"), full)
 		}
@@ -304,8 +428,17 @@ func (e *Engine) ContainerRemoveLink(_ context.Context, name string) error {
 	if !found {
 		return errdefs.NotFound(fmt.Errorf("No such container: %s", strings.TrimPrefix(full, "/")))
 	}
+	old, oldRuntime := parent.HostConfig.Links, parent.Runtime
 	parent.HostConfig.Links = kept
+	if rd := loadRuntimeData(parent); rd.LinkIDs[alias] != "" {
+		delete(rd.LinkIDs, alias)
+		if err := saveRuntimeData(parent, rd); err != nil {
+			parent.HostConfig.Links = old
+			return err
+		}
+	}
 	if err := e.containers.Save(parent); err != nil {
+		parent.HostConfig.Links, parent.Runtime = old, oldRuntime
 		return err
 	}
 	if parent.State.Running {
@@ -316,21 +449,13 @@ func (e *Engine) ContainerRemoveLink(_ context.Context, name string) error {
 	return nil
 }
 
-// dropLinksTo removes the links to a removed container from the
-// containers that had them, as dockerd forgets them with the container.
-// Only containers whose saved record has such a link are locked: a
-// removal must not wait for the lock of every other container.
-func (e *Engine) dropLinksTo(name string) {
-	linksTo := func(links []string) bool {
-		for _, l := range links {
-			if child, _, err := parseLink(l); err == nil && "/"+child == name {
-				return true
-			}
-		}
-		return false
-	}
+// dropLinksTo removes the links to a removed container (ID id, name
+// name) from the containers that had them, as dockerd forgets them with
+// the container. Only containers whose saved record has such a link are
+// locked: a removal must not wait for the lock of every other container.
+func (e *Engine) dropLinksTo(id, name string) {
 	for _, v := range e.containers.Snapshots() {
-		if v.HostConfig == nil || !linksTo(v.HostConfig.Links) {
+		if v.HostConfig == nil || !linksTo(v, id, name) {
 			continue
 		}
 		p, err := e.containers.Get(v.ID)
@@ -338,15 +463,23 @@ func (e *Engine) dropLinksTo(name string) {
 			continue
 		}
 		p.Lock()
+		rd := loadRuntimeData(p)
 		var kept []string
 		for _, l := range p.HostConfig.Links {
-			if child, _, err := parseLink(l); err != nil || "/"+child != name {
-				kept = append(kept, l)
+			child, alias, err := parseLink(l)
+			if err == nil && ("/"+strings.TrimPrefix(child, "/") == name || rd.LinkIDs[alias] == id) {
+				delete(rd.LinkIDs, alias)
+				continue
 			}
+			kept = append(kept, l)
 		}
 		if len(kept) != len(p.HostConfig.Links) {
 			p.HostConfig.Links = kept
-			if err := e.containers.Save(p); err != nil {
+			err := saveRuntimeData(p, rd)
+			if err == nil {
+				err = e.containers.Save(p)
+			}
+			if err != nil {
 				e.logger.Warn("forgetting the links to a removed container", "container", p.ID, "error", err)
 			}
 		}

@@ -27,6 +27,9 @@ import (
 // copy-up).
 type runtimeData struct {
 	Mounts []volume.MountPoint `json:"Mounts,omitempty"`
+	// LinkIDs are the IDs of the children of the container's legacy
+	// links by alias (links.go).
+	LinkIDs map[string]string `json:"LinkIDs,omitempty"`
 }
 
 func loadRuntimeData(c *container.Container) runtimeData {
@@ -57,7 +60,9 @@ func (e *Engine) prepareMounts(ctx context.Context, c *container.Container, moun
 	for _, m := range mounts {
 		c.MountPoints = append(c.MountPoints, m.API())
 	}
-	return saveRuntimeData(c, runtimeData{Mounts: all})
+	rd := loadRuntimeData(c)
+	rd.Mounts = all
+	return saveRuntimeData(c, rd)
 }
 
 // startMounts is the start-time part: bind sources are checked (or

@@ -131,7 +131,7 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	e.failPending(cs, errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID)))
 	e.forgetState(c.ID)
 	e.releaseMountVolumes(c.ID, c.MountPoints, removeVolumes)
-	e.dropLinksTo(c.Name)
+	e.dropLinksTo(c.ID, c.Name)
 	e.logEvent(c, "destroy", nil)
 	e.span("remove.events", t)
 	return nil
