@@ -175,7 +175,12 @@ func TestE2ENetworkIPv6(t *testing.T) {
 
 	// --ip6 on a network with a given subnet and range; the address is
 	// free again once its container is gone.
-	dockerOK(t, d, "network", "create", "--ipv6", "--subnet", "fd00:99:1::/64", "--gateway", "fd00:99:1::fe", "--ip-range", "fd00:99:1::100/120", "net6b")
+	// Given IPv6 first, listed after IPv4 as dockerd lists them.
+	dockerOK(t, d, "network", "create", "--ipv6", "--subnet", "fd00:99:1::/64", "--gateway", "fd00:99:1::fe", "--ip-range", "fd00:99:1::100/120",
+		"--subnet", "10.97.0.0/24", "net6b")
+	if got := inspectField(t, d, "net6b", "{{(index .IPAM.Config 0).Subnet}}"); got != "10.97.0.0/24" {
+		t.Errorf("net6b's first IPAM config: %q, want the IPv4 one", got)
+	}
 	if got := inspectField(t, d, "net6b", "{{(index .IPAM.Config 1).Subnet}} {{(index .IPAM.Config 1).Gateway}} {{(index .IPAM.Config 1).IPRange}}"); got != "fd00:99:1::/64 fd00:99:1::fe fd00:99:1::100/120" {
 		t.Errorf("net6b's IPv6 IPAM config: %q", got)
 	}

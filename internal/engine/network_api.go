@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -225,6 +226,10 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 		}
 		ranges = append(ranges, ipam.Range{Subnet: p})
 	}
+	// Inspect lists the IPv4 configs, then the IPv6 ones, as dockerd.
+	slices.SortStableFunc(ranges, func(a, b ipam.Range) int {
+		return cmp.Compare(a.Subnet.Addr().BitLen(), b.Subnet.Addr().BitLen())
+	})
 	var b [32]byte
 	rand.Read(b[:])
 	nw.ID = hex.EncodeToString(b[:])
