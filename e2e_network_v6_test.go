@@ -479,3 +479,23 @@ func TestE2ENetworkIPv6RulesIncremental(t *testing.T) {
 		t.Errorf("keep's [::1] port after the restart: %q, %v", got, err)
 	}
 }
+
+// TestE2ENetworkIPv6DefaultBridgeULA: --ipv6 without --fixed-cidr-v6
+// gives the default network a /64 of the engine ID's unique local /48, as
+// dockerd 27+ does, and keeps it across a restart.
+func TestE2ENetworkIPv6DefaultBridgeULA(t *testing.T) {
+	d := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"--ipv6"}})
+	ula := ipam.ULAPool(strings.TrimSpace(dockerOK(t, d, "info", "--format", "{{.ID}}")))
+	sub := inspectField(t, d, "bridge", "{{.EnableIPv6}} {{(index .IPAM.Config 1).Subnet}}")
+	p, err := netip.ParsePrefix(strings.TrimPrefix(sub, "true "))
+	if err != nil || !strings.HasPrefix(sub, "true ") || p.Bits() != 64 || !ula.Base.Contains(p.Addr()) {
+		t.Fatalf("network inspect bridge: %q, want IPv6 with a /64 of %s", sub, ula.Base)
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d.Relaunch(t)
+	if got := inspectField(t, d, "bridge", "{{(index .IPAM.Config 1).Subnet}}"); got != p.String() {
+		t.Errorf("after a restart the default network's IPv6 subnet is %q, want %s", got, p)
+	}
+}
