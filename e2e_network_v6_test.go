@@ -361,11 +361,13 @@ func TestE2ENetworkIPv6NAT(t *testing.T) {
 	check("IPv6 loopback", d.Netns, "[::1]:8080")
 	check("IPv6 host address from the outside", out, "[fd7e:18:7::1]:8081")
 	check("IPv4 loopback, same port", d.Netns, "127.0.0.1:8081")
+	check("IPv6 loopback of a port on ::", d.Netns, "[::1]:8081")
 
 	d.Kill()
 	d.Relaunch(t)
 	check("IPv6 loopback after kill -9", d.Netns, "[::1]:8080")
 	check("IPv6 host address after kill -9", out, "[fd7e:18:7::1]:8081")
+	check("IPv6 loopback of a port on :: after kill -9", d.Netns, "[::1]:8081")
 	if res := d.Docker(t, "run", "-d", "--network", "net6", "-p", "[::1]:8080:80", "busybox", "sleep", "1d"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "already allocated") {
 		t.Errorf("after the restart, web's IPv6 port was given again: %v", res)
 	}
