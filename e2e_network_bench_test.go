@@ -13,13 +13,16 @@ import (
 )
 
 // BenchmarkNetworkRunRm is `docker run --rm busybox true` with no network,
-// on the default bridge and on a user-defined network (embedded DNS too):
-// the difference is what networking adds to a run.
+// on the default bridge, on a user-defined network (embedded DNS too) and
+// on an IPv6 one: the difference is what networking adds to a run.
 func BenchmarkNetworkRunRm(b *testing.B) {
 	d := startNetDaemonB(b)
 	dockerB(b, d, "network", "create", "app")
-	for _, mode := range []string{"none", "bridge", "app"} {
+	for _, mode := range []string{"none", "bridge", "app", "app6"} {
 		b.Run(mode, func(b *testing.B) {
+			if mode == "app6" {
+				dockerB(b, d, "network", "create", "--ipv6", "app6")
+			}
 			for i := 0; i < b.N; i++ {
 				dockerB(b, d, "run", "--rm", "--network", mode, "busybox", "true")
 			}

@@ -263,19 +263,6 @@ func TestE2ENetworkDaemonPortReserved(t *testing.T) {
 	dockerOK(t, d, "run", "-d", "--name", "other", "-p", fmt.Sprintf("127.0.0.1:%d:80", port+1), "busybox", "sleep", "1d")
 }
 
-// TestE2ENetworkIPv6Refused: endpoints get IPv4 only, so a network that
-// asks for IPv6 is refused with a clear error, not created without it.
-func TestE2ENetworkIPv6Refused(t *testing.T) {
-	d := startNetDaemon(t)
-	res := d.Docker(t, "network", "create", "--ipv6", "v6net")
-	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "skiffd does not support IPv6 networks yet") {
-		t.Fatalf("network create --ipv6 = %v, want a refusal naming IPv6", res)
-	}
-	if res := d.Docker(t, "network", "inspect", "v6net"); res.ExitCode == 0 {
-		t.Errorf("the refused network exists: %v", res)
-	}
-}
-
 // TestE2ENetworkLinksRename covers legacy links across renames, as
 // dockerd's link graph keeps them: renaming the child keeps the parent's
 // alias working (hosts entry, environment at its next start) and inspect

@@ -110,13 +110,17 @@ type Config struct {
 	// MTU the containers' MTU (--mtu), IPTables whether skiffd keeps NAT
 	// and filter rules in its own nf_tables table NFTable (--iptables,
 	// --nft-table), IPForward whether it turns on net.ipv4.ip_forward.
-	Bridge    string
-	BIP       string
-	FixedCIDR string
-	MTU       int
-	IPTables  bool
-	IPForward bool
-	NFTable   string
+	// IPv6 gives the default network IPv6 too (--ipv6), with the subnet
+	// FixedCIDRv6 (--fixed-cidr-v6) or one of the ULA pool.
+	Bridge      string
+	BIP         string
+	FixedCIDR   string
+	IPv6        bool
+	FixedCIDRv6 string
+	MTU         int
+	IPTables    bool
+	IPForward   bool
+	NFTable     string
 	// DefaultAddressPools (--default-address-pools, daemon.json's
 	// "default-address-pools") are where networks without a subnet get
 	// one, each "base=CIDR,size=N"; empty means dockerd's defaults.
@@ -228,8 +232,9 @@ type flagValues struct {
 	liveRestore                      bool
 	shutdownTimeout                  int
 	bridge, bip, fixedCIDR, nftTable string
+	fixedCIDRv6                      string
 	mtu                              int
-	iptables, ipForward              bool
+	iptables, ipForward, ipv6        bool
 	insecureRegistries, mirrors      stringList
 	addressPools                     stringList
 	maxDownloads, maxUploads         int
@@ -286,6 +291,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.experimental) }},
 	{long: "fixed-cidr", key: "fixed-cidr", arg: "string", usage: "IPv4 subnet for the default bridge network",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.fixedCIDR) }},
+	{long: "fixed-cidr-v6", key: "fixed-cidr-v6", arg: "string", usage: "IPv6 subnet for the default bridge network",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.fixedCIDRv6) }},
 	{short: "G", long: "group", key: "group", arg: "string", usage: "Group for the unix socket (default \"" + DefaultSocketGroup + "\" when it exists)",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
 	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
@@ -296,6 +303,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipForward) }},
 	{long: "iptables", key: "iptables", usage: "Enable addition of nf_tables rules (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.iptables) }},
+	{long: "ipv6", key: "ipv6", usage: "Enable IPv6 networking on the default bridge network",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipv6) }},
 	{long: "label", key: "labels", arg: "list", usage: "Set key=value labels to the daemon",
 		value: func(v *flagValues) flag.Value { return &v.labels }},
 	{long: "live-restore", key: "live-restore", usage: "Keep containers running while the daemon is stopped (default true)",
@@ -419,6 +428,12 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	cfg.Bridge = pickString(changed["bridge"], fv.bridge, file.Bridge, DefaultBridge)
 	cfg.BIP = pickString(changed["bip"], fv.bip, file.BIP, "")
 	cfg.FixedCIDR = pickString(changed["fixed-cidr"], fv.fixedCIDR, file.FixedCIDR, "")
+	cfg.FixedCIDRv6 = pickString(changed["fixed-cidr-v6"], fv.fixedCIDRv6, file.FixedCIDRv6, "")
+	if changed["ipv6"] {
+		cfg.IPv6 = fv.ipv6
+	} else if file.IPv6 != nil {
+		cfg.IPv6 = *file.IPv6
+	}
 	cfg.NFTable = pickString(changed["nft-table"], fv.nftTable, file.NFTable, DefaultNFTable)
 	cfg.MTU = DefaultMTU
 	if changed["mtu"] {

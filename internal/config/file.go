@@ -38,6 +38,8 @@ type fileConfig struct {
 	Bridge                 *string  `json:"bridge"`
 	BIP                    *string  `json:"bip"`
 	FixedCIDR              *string  `json:"fixed-cidr"`
+	IPv6                   *bool    `json:"ipv6"`
+	FixedCIDRv6            *string  `json:"fixed-cidr-v6"`
 	MTU                    *int     `json:"mtu"`
 	IPTables               *bool    `json:"iptables"`
 	IPForward              *bool    `json:"ip-forward"`
@@ -82,6 +84,8 @@ func (f *fileConfig) fields() map[string]any {
 		"bridge":           &f.Bridge,
 		"bip":              &f.BIP,
 		"fixed-cidr":       &f.FixedCIDR,
+		"ipv6":             &f.IPv6,
+		"fixed-cidr-v6":    &f.FixedCIDRv6,
 		"mtu":              &f.MTU,
 		"iptables":         &f.IPTables,
 		"ip-forward":       &f.IPForward,

@@ -44,6 +44,7 @@ func TestFileMerge(t *testing.T) {
 		"authorization-plugins": ["opa", "audit"],
 		"max-concurrent-streams": 7,
 		"bridge": "br9", "bip": "10.9.0.1/24", "fixed-cidr": "10.9.0.128/25", "mtu": 1400,
+		"ipv6": true, "fixed-cidr-v6": "fd00:9::/64",
 		"iptables": false, "ip-forward": false, "nft-table": "t9"
 	}`))
 	// Flags the file does not set still apply alongside it.
@@ -74,6 +75,8 @@ func TestFileMerge(t *testing.T) {
 		Bridge:                 "br9",
 		BIP:                    "10.9.0.1/24",
 		FixedCIDR:              "10.9.0.128/25",
+		IPv6:                   true,
+		FixedCIDRv6:            "fd00:9::/64",
 		MTU:                    1400,
 		NFTable:                "t9",
 		InsecureRegistries:     []string{"reg.local:5000"},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -78,18 +79,7 @@ func listenDNS() (*ctrDNS, error) {
 // serveDNS serves c's DNS sockets d (c locked), replacing its previous
 // server; d is closed on error.
 func (e *Engine) serveDNS(c *container.Container, refs []epRef, d *ctrDNS) error {
-	cfg := dns.Config{Logger: e.logger}
-	for _, r := range refs {
-		if r.br == nil || r.nw.ID == e.nets.bridgeID {
-			continue
-		}
-		id := r.nw.ID
-		cfg.Networks = append(cfg.Networks, dns.Network{
-			Name:       r.nw.Name,
-			LookupName: func(name string) ([]netip.Addr, bool) { return e.lookupName(id, name) },
-			LookupAddr: func(a netip.Addr) string { return e.lookupAddr(id, a) },
-		})
-	}
+	cfg := dns.Config{Logger: e.logger, Networks: e.dnsNetworks(refs)}
 	host, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		d.close()
@@ -121,6 +111,36 @@ func (e *Engine) serveDNS(c *container.Container, refs []epRef, d *ctrDNS) error
 	return nil
 }
 
+// dnsNetworks are the user-defined networks of endpoints refs, as the
+// embedded DNS server looks names up in them.
+func (e *Engine) dnsNetworks(refs []epRef) []dns.Network {
+	var out []dns.Network
+	for _, r := range refs {
+		if r.br == nil || r.nw.ID == e.nets.bridgeID {
+			continue
+		}
+		id := r.nw.ID
+		out = append(out, dns.Network{
+			Name:       r.nw.Name,
+			LookupName: func(name string) ([]netip.Addr, bool) { return e.lookupName(id, name) },
+			LookupAddr: func(a netip.Addr) string { return e.lookupAddr(id, a) },
+		})
+	}
+	return out
+}
+
+// updateDNS gives c's DNS server, if it has one, the networks of its
+// endpoints now (after a connect or disconnect). c is locked.
+func (e *Engine) updateDNS(c *container.Container) {
+	n := e.nets
+	n.mu.Lock()
+	d := n.dns[c.ID]
+	n.mu.Unlock()
+	if d != nil {
+		d.srv.SetNetworks(e.dnsNetworks(e.endpoints(c)))
+	}
+}
+
 // stopDNS closes c's DNS server, if it has one.
 func (e *Engine) stopDNS(id string) {
 	n := e.nets
@@ -150,36 +170,39 @@ func (e *Engine) restoreDNS() {
 	}
 }
 
-// dnsNames are the names an endpoint answers to: its DNSNames and the
-// compose service name.
-func dnsNames(c *container.Container, netID string) (names []string, addr netip.Addr) {
+// dnsNames are the names c's endpoint on network netID answers to (its
+// DNSNames and the compose service name) and its addresses, IPv4 then
+// IPv6 (AAAA answers, on an IPv6 network).
+func dnsNames(c *container.Container, netID string) (names []string, addrs []netip.Addr) {
 	for _, ep := range c.NetworkSettings.Networks {
 		if ep == nil || ep.NetworkID != netID || ep.IPAddress == "" {
 			continue
 		}
-		a, err := netip.ParseAddr(ep.IPAddress)
-		if err != nil {
+		addrs = endpointAddrs(ep)
+		if len(addrs) == 0 {
 			continue
 		}
 		names = append(names, ep.DNSNames...)
 		if s := c.Config.Labels["com.docker.compose.service"]; s != "" {
 			names = append(names, s)
 		}
-		return names, a
+		return names, addrs
 	}
-	return nil, netip.Addr{}
+	return nil, nil
 }
 
-// lookupName answers the embedded DNS for name on network netID.
+// lookupName answers the embedded DNS for name on network netID: every
+// address of every running container with that name, both families (the
+// server picks the asked one).
 func (e *Engine) lookupName(netID, name string) ([]netip.Addr, bool) {
 	var out []netip.Addr
 	for _, c := range e.containers.List() {
 		c.Lock()
 		if c.State.Running && c.NetworkSettings != nil {
-			names, a := dnsNames(c, netID)
+			names, addrs := dnsNames(c, netID)
 			for _, n := range names {
 				if strings.EqualFold(n, name) {
-					out = append(out, a)
+					out = append(out, addrs...)
 					break
 				}
 			}
@@ -189,13 +212,14 @@ func (e *Engine) lookupName(netID, name string) ([]netip.Addr, bool) {
 	return out, len(out) > 0
 }
 
-// lookupAddr answers PTR queries: the container name holding a.
+// lookupAddr answers PTR queries: the container name holding a (IPv4 or
+// IPv6).
 func (e *Engine) lookupAddr(netID string, a netip.Addr) string {
 	for _, c := range e.containers.List() {
 		c.Lock()
 		var name string
 		if c.State.Running && c.NetworkSettings != nil {
-			if _, got := dnsNames(c, netID); got == a {
+			if _, got := dnsNames(c, netID); slices.Contains(got, a) {
 				name = strings.TrimPrefix(c.Name, "/")
 			}
 		}

@@ -109,6 +109,7 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 			ep = &cp
 		}
 		ep.NetworkID, ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen = "", "", "", "", 0
+		ep.IPv6Gateway, ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen = "", "", 0
 		if nw.Driver == network.DriverBridge && nw.ID == e.nets.bridgeID {
 			if len(ep.Aliases) > 0 {
 				return errdefs.InvalidParameter(errors.New("network-scoped alias is supported only for containers in user defined networks"))
@@ -120,6 +121,11 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 		if ep.MacAddress != "" {
 			if _, err := net.ParseMAC(ep.MacAddress); err != nil {
 				return errdefs.InvalidParameter(fmt.Errorf("invalid MAC address: %s", ep.MacAddress))
+			}
+		}
+		if nw.Driver == network.DriverBridge {
+			if _, _, err := e.staticAddrs(nw.ID, ep.IPAMConfig); err != nil {
+				return err
 			}
 		}
 		if nw.Driver != network.DriverBridge {
@@ -172,7 +178,7 @@ func (e *Engine) prepareNetwork(c *container.Container) error {
 			return err
 		}
 		if i == 0 {
-			addrs = append(addrs, netip.MustParseAddr(r.ep.IPAddress))
+			addrs = endpointAddrs(r.ep)
 			internalDNS = r.nw.ID != e.nets.bridgeID && e.dnsEnabled()
 		}
 	}
@@ -193,9 +199,7 @@ func (e *Engine) prepareNetwork(c *container.Container) error {
 func (e *Engine) rewriteHosts(c *container.Container) error {
 	var addrs []netip.Addr
 	if refs := e.endpoints(c); len(refs) > 0 && refs[0].br != nil {
-		if a, err := netip.ParseAddr(refs[0].ep.IPAddress); err == nil {
-			addrs = append(addrs, a)
-		}
+		addrs = endpointAddrs(refs[0].ep)
 	}
 	links, _ := e.legacyLinks(c)
 	b, err := etcHosts(c, addrs, linkHosts(links))
@@ -210,17 +214,19 @@ func (e *Engine) rewriteHosts(c *container.Container) error {
 // allocateEndpoint gives endpoint r of c its address, MAC and IDs.
 func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 	n, ep := e.nets, r.ep
-	var want netip.Addr
-	if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address != "" {
-		a, err := netip.ParseAddr(ep.IPAMConfig.IPv4Address)
-		if err != nil {
-			return errdefs.InvalidParameter(fmt.Errorf("invalid IPv4 address: %s", ep.IPAMConfig.IPv4Address))
-		}
-		want = a
+	want, want6, err := e.staticAddrs(r.nw.ID, ep.IPAMConfig)
+	if err != nil {
+		return err
 	}
 	p, err := n.ipam.Request(r.nw.ID, c.ID, 4, want)
 	if err != nil {
 		return err
+	}
+	var p6 netip.Prefix
+	if r.br.subnet6.IsValid() {
+		if p6, err = n.ipam.Request(r.nw.ID, c.ID, 6, want6); err != nil {
+			return err
+		}
 	}
 	if ep.MacAddress == "" {
 		ep.MacAddress = ipam.MACFromIP(p.Addr()).String()
@@ -234,6 +240,12 @@ func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 	ep.Gateway = r.br.gateway.String()
 	ep.IPAddress = p.Addr().String()
 	ep.IPPrefixLen = p.Bits()
+	ep.IPv6Gateway, ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen = "", "", 0
+	if p6.IsValid() {
+		ep.IPv6Gateway = r.br.gateway6.String()
+		ep.GlobalIPv6Address = p6.Addr().String()
+		ep.GlobalIPv6PrefixLen = p6.Bits()
+	}
 	if r.nw.ID != n.bridgeID {
 		names := []string{strings.TrimPrefix(c.Name, "/")}
 		for _, a := range ep.Aliases {
@@ -249,8 +261,42 @@ func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 	if r.nw.ID == n.bridgeID {
 		ns := c.NetworkSettings
 		ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen, ep.MacAddress
+		ns.IPv6Gateway, ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen = ep.IPv6Gateway, ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen
 	}
 	return nil
+}
+
+// staticAddrs returns the addresses an endpoint's IPAMConfig asks for on
+// network id (--ip, --ip6), checked as dockerd checks them at create and
+// connect: of their family, and inside one of the network's subnets (an
+// --ip6 on a network without IPv6 is in none).
+func (e *Engine) staticAddrs(id string, cfg *types.EndpointIPAMConfig) (v4, v6 netip.Addr, err error) {
+	if cfg == nil || (cfg.IPv4Address == "" && cfg.IPv6Address == "") {
+		return v4, v6, nil
+	}
+	if cfg.IPv4Address != "" {
+		if v4, err = netip.ParseAddr(cfg.IPv4Address); err != nil {
+			return v4, v6, errdefs.InvalidParameter(fmt.Errorf("invalid IPv4 address: %s", cfg.IPv4Address))
+		}
+	}
+	if cfg.IPv6Address != "" {
+		if v6, err = netip.ParseAddr(cfg.IPv6Address); err != nil {
+			return v4, v6, errdefs.InvalidParameter(fmt.Errorf("invalid IPv6 address: %s", cfg.IPv6Address))
+		}
+	}
+	return v4.Unmap(), v6, ipam.ValidateStatic(e.nets.ipam.Ranges(id), v4, v6)
+}
+
+// endpointAddrs are the addresses of endpoint ep: IPv4, then IPv6 if it
+// has one.
+func endpointAddrs(ep *types.EndpointSettings) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range []string{ep.IPAddress, ep.GlobalIPv6Address} {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // wireNetwork runs between the container's init being ready and its go:
@@ -269,67 +315,73 @@ func (e *Engine) wireNetwork(c *container.Container, pid int) error {
 		return fmt.Errorf("open the container's network namespace: %w", err)
 	}
 	defer syscall.Close(nsfd)
-	// One thread joins the namespace for both the netlink socket and the
-	// DNS server's sockets.
-	var ctr *netlink.Handle
+	// One thread joins the namespace for the netlink socket, the DNS
+	// server's sockets and the interfaces' IPv6 sysctls.
 	var dnsSocks *ctrDNS
-	if err := netlink.Do(nsfd, func() (err error) {
-		if ctr, err = netlink.Open(netlink.Self); err != nil {
+	if err := netlink.Do(nsfd, func() error {
+		ctr, err := netlink.Open(netlink.Self)
+		if err != nil {
 			return err
 		}
+		defer ctr.Close()
 		// Loopback first: 127.0.0.11 is bound on it.
 		lo, err := ctr.LinkByName("lo")
 		if err == nil {
 			err = ctr.SetUp(lo.Index)
 		}
 		if err != nil {
-			ctr.Close()
 			return err
 		}
 		if e.usesDNS(refs) {
 			if dnsSocks, err = listenDNS(); err != nil {
-				ctr.Close()
 				return err
 			}
+		}
+		routed, routed6 := false, false
+		i := 0
+		for _, r := range refs {
+			if r.br == nil {
+				continue
+			}
+			route := !routed && !r.br.internal
+			route6 := !routed6 && !r.br.internal && r.ep.GlobalIPv6Address != ""
+			if err := e.attachEndpoint(nsfd, ctr, fmt.Sprintf("eth%d", i), r, route, route6); err != nil {
+				if dnsSocks != nil {
+					dnsSocks.close()
+				}
+				return err
+			}
+			routed, routed6 = routed || route, routed6 || route6
+			i++
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	defer ctr.Close()
-	served := false
-	defer func() {
-		if dnsSocks != nil && !served {
-			dnsSocks.close()
-		}
-	}()
-	routed := false
-	i := 0
-	for _, r := range refs {
-		if r.br == nil {
-			continue
-		}
-		route := !routed && !r.br.internal
-		if err := e.attachEndpoint(nsfd, ctr, fmt.Sprintf("eth%d", i), r, route); err != nil {
-			return err
-		}
-		routed = routed || route
-		i++
-	}
 	if dnsSocks == nil {
 		return nil
 	}
-	served = true // serveDNS closes them on error
-	return e.serveDNS(c, refs, dnsSocks)
+	return e.serveDNS(c, refs, dnsSocks) // it closes them on error
 }
 
 // attachEndpoint creates the veth pair of endpoint r with the peer named
-// ifname in the container's namespace nsfd, and configures it.
-func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r epRef, route bool) error {
+// ifname in the container's namespace nsfd, and configures it: its
+// addresses, IPv6 on or off as the endpoint has an IPv6 address or not
+// (as dockerd: an interface on an IPv4-only network joins no IPv6
+// multicast group and gets no link-local address), and the default routes
+// asked for. It runs on a thread that joined the namespace (netlink.Do),
+// where the interface's sysctls are.
+func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r epRef, route, route6 bool) error {
 	n, ep := e.nets, r.ep
 	addr, err := netip.ParseAddr(ep.IPAddress)
 	if err != nil {
 		return fmt.Errorf("endpoint on %s has no address", r.nw.Name)
+	}
+	var addr6 netip.Addr
+	if ep.GlobalIPv6Address != "" {
+		if addr6, err = netip.ParseAddr(ep.GlobalIPv6Address); err != nil {
+			return fmt.Errorf("endpoint on %s: %w", r.nw.Name, err)
+		}
 	}
 	mac, err := net.ParseMAC(ep.MacAddress)
 	if err != nil {
@@ -347,14 +399,27 @@ func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r 
 		if err != nil {
 			return err
 		}
+		if err := e.setIfaceIPv6(ifname, addr6.IsValid()); err != nil {
+			return err
+		}
 		if err := ctr.AddAddr(l.Index, netip.PrefixFrom(addr, ep.IPPrefixLen)); err != nil {
 			return err
+		}
+		if addr6.IsValid() {
+			if err := ctr.AddAddr(l.Index, netip.PrefixFrom(addr6, ep.GlobalIPv6PrefixLen)); err != nil {
+				return err
+			}
 		}
 		if err := ctr.SetUp(l.Index); err != nil {
 			return err
 		}
 		if route {
-			return ctr.AddDefaultRoute(r.br.gateway, l.Index)
+			if err := ctr.AddDefaultRoute(r.br.gateway, l.Index); err != nil {
+				return err
+			}
+		}
+		if route6 && r.br.gateway6.IsValid() {
+			return ctr.AddDefaultRoute(r.br.gateway6, l.Index)
 		}
 		return nil
 	}()
@@ -364,10 +429,30 @@ func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r 
 	return nil
 }
 
+// setIfaceIPv6 turns IPv6 on or off on interface ifname of the calling
+// thread's network namespace. A kernel without IPv6 has no such sysctl:
+// then turning it off is moot and turning it on is logged, as dockerd
+// does.
+func (e *Engine) setIfaceIPv6(ifname string, on bool) error {
+	v := "1"
+	if on {
+		v = "0"
+	}
+	err := netlink.WriteSysctl("net/ipv6/conf/"+ifname+"/disable_ipv6", v)
+	if errors.Is(err, os.ErrNotExist) {
+		if on {
+			e.logger.Warn("cannot enable IPv6 on a container interface: is IPv6 disabled in the kernel?", "interface", ifname)
+		}
+		return nil
+	}
+	return err
+}
+
 // clearEndpoint forgets an endpoint's run-time addresses, as dockerd shows
 // a stopped container.
 func clearEndpoint(ep *types.EndpointSettings, requestedMAC bool) {
 	ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen, ep.DNSNames = "", "", "", 0, nil
+	ep.IPv6Gateway, ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen = "", "", 0
 	if !requestedMAC {
 		ep.MacAddress = ""
 	}
@@ -390,6 +475,12 @@ func (e *Engine) releaseNetwork(c *container.Container) {
 		}
 		clearEndpoint(ep, ep.MacAddress != "" && ep.IPAddress == "")
 	}
-	ns := c.NetworkSettings
+	clearDefaultEndpoint(c.NetworkSettings)
+}
+
+// clearDefaultEndpoint clears the top-level NetworkSettings fields, which
+// describe the endpoint on the default bridge.
+func clearDefaultEndpoint(ns *types.NetworkSettings) {
 	ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = "", "", "", 0, ""
+	ns.IPv6Gateway, ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen = "", "", 0
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -29,12 +30,17 @@ type NetworkOptions struct {
 	BIP string
 	// FixedCIDR is where containers' addresses come from (--fixed-cidr).
 	FixedCIDR string
-	MTU       int
+	// IPv6 gives the default network IPv6 too (--ipv6): the subnet
+	// FixedCIDRv6 (--fixed-cidr-v6), or else one from the IPv6 pools.
+	IPv6        bool
+	FixedCIDRv6 string
+	MTU         int
 	// IPTables keeps NAT rules in skiffd's own nf_tables table NFTable;
 	// no other table is ever changed.
 	IPTables bool
 	NFTable  string
-	// IPForward turns on net.ipv4.ip_forward when it is off.
+	// IPForward turns on net.ipv4.ip_forward when it is off, and IPv6
+	// forwarding once an IPv6 network exists.
 	IPForward bool
 	// ReservedTCP are the daemon's own TCP API addresses, which no
 	// container may publish on.
@@ -69,6 +75,9 @@ type networking struct {
 	pools []ipam.Pool
 	// warnings are shown by /info (a firewall dropping forwarded traffic).
 	warnings []string
+	// forward6 is set once IPv6 forwarding was checked (mu guards it).
+	forward6 bool
+	logger   *slog.Logger
 
 	// rulesMu serialises the changes of the nf_tables table (rules.go)
 	// and guards handles, the rules in the table by owner tag. Lock
@@ -104,6 +113,11 @@ func (e *Engine) openNetworking() error {
 			pools = append(pools, p)
 		}
 	}
+	// As dockerd: without a configured IPv6 pool, IPv6 subnets come from
+	// a /48 unique local prefix derived from the engine ID.
+	if !slices.ContainsFunc(pools, func(p ipam.Pool) bool { return p.Base.Addr().Is6() && !p.Base.Addr().Is4In6() }) {
+		pools = append(pools, ipam.ULAPool(e.id))
+	}
 	root := filepath.Join(e.opts.DataRoot, "network")
 	store, err := network.Open(filepath.Join(root, "networks"))
 	if err != nil {
@@ -118,7 +132,7 @@ func (e *Engine) openNetworking() error {
 		return fmt.Errorf("open rtnetlink: %w", err)
 	}
 	n := &networking{opts: o, store: store, ipam: ipams, host: host, mtu: o.MTU, pools: pools, bridges: map[string]*bridgeNet{}, dns: map[string]*ctrDNS{}, published: map[string][]published{},
-		handles: map[string][]netlink.Rule{}, families: []netlink.Family{netlink.FamilyIP}}
+		handles: map[string][]netlink.Rule{}, families: []netlink.Family{netlink.FamilyIP}, logger: e.logger}
 	if n.ports, err = portalloc.New(portalloc.Config{Probe: portalloc.CheckFree}); err != nil {
 		host.Close()
 		return err
@@ -205,22 +219,7 @@ func (n *networking) setupBridge() error {
 		}
 	}
 	if !subnet.IsValid() {
-		var used []netip.Prefix
-		for _, nw := range n.store.List() {
-			if nw.Name == network.NameBridge {
-				continue
-			}
-			for _, c := range nw.IPAM.Config {
-				if p, err := netip.ParsePrefix(c.Subnet); err == nil {
-					used = append(used, p)
-				}
-			}
-		}
-		reserved, err := n.hostPrefixes()
-		if err != nil {
-			return err
-		}
-		if subnet, err = ipam.PickSubnet(n.pools, 4, used, reserved); err != nil {
+		if subnet, err = n.pickSubnet(4, network.NameBridge); err != nil {
 			return err
 		}
 	}
@@ -235,8 +234,17 @@ func (n *networking) setupBridge() error {
 		}
 		r.IPRange = p.Masked()
 	}
+	ranges := []ipam.Range{r}
+	if o.IPv6 {
+		r6, err := n.defaultBridgeIPv6()
+		if err != nil {
+			return err
+		}
+		ranges = append(ranges, r6)
+	}
 	rec := network.Network{
 		EnableIPv4: true,
+		EnableIPv6: o.IPv6,
 		Options: map[string]string{
 			network.OptDefaultBridge:   "true",
 			network.OptEnableICC:       "true",
@@ -246,23 +254,26 @@ func (n *networking) setupBridge() error {
 			network.OptMTU:             strconv.Itoa(o.MTU),
 		},
 	}
-	rec.IPAM.SetRanges([]ipam.Range{r})
+	rec.IPAM.SetRanges(ranges)
 	nets, err := n.store.EnsurePredefined(rec)
 	if err != nil {
 		return err
 	}
 	n.bridgeID = nets[network.NameBridge].ID
-	got, err := n.ipam.Create(n.bridgeID, network.NameBridge, []ipam.Range{r})
+	got, err := n.ipam.Create(n.bridgeID, network.NameBridge, ranges)
 	if err != nil {
 		return err
 	}
-	if len(got) != 1 || got[0].Subnet != r.Subnet || got[0].Gateway != r.Gateway || got[0].IPRange != r.IPRange {
-		// --bip or --fixed-cidr changed: the old allocations are void
-		// (the containers that held them get new ones at their start).
+	if !slices.EqualFunc(got, ranges, func(a, b ipam.Range) bool {
+		return a.Subnet == b.Subnet && a.Gateway == b.Gateway && a.IPRange == b.IPRange
+	}) {
+		// --bip, --fixed-cidr, --ipv6 or --fixed-cidr-v6 changed: the
+		// old allocations are void (the containers that held them get
+		// new ones at their start).
 		if err := n.ipam.Delete(n.bridgeID); err != nil {
 			return err
 		}
-		if _, err := n.ipam.Create(n.bridgeID, network.NameBridge, []ipam.Range{r}); err != nil {
+		if _, err := n.ipam.Create(n.bridgeID, network.NameBridge, ranges); err != nil {
 			return err
 		}
 	}
@@ -270,12 +281,67 @@ func (n *networking) setupBridge() error {
 	return err
 }
 
-// bridgeNet is the host side of a bridge network.
+// defaultBridgeIPv6 is the IPv6 range of the default network with
+// --ipv6: --fixed-cidr-v6, else the subnet it had, else a free one of the
+// IPv6 pools (dockerd 27+ no longer requires --fixed-cidr-v6). The
+// gateway is the subnet's first address.
+func (n *networking) defaultBridgeIPv6() (ipam.Range, error) {
+	if v := n.opts.FixedCIDRv6; v != "" {
+		p, err := netip.ParsePrefix(v)
+		if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() {
+			return ipam.Range{}, errdefs.InvalidParameter(fmt.Errorf("invalid fixed-cidr-v6 %q", v))
+		}
+		p = p.Masked()
+		return ipam.Range{Subnet: p, Gateway: p.Addr().Next()}, nil
+	}
+	if cur, err := n.store.Find(network.NameBridge); err == nil {
+		for _, c := range cur.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is6() {
+				gw, err := netip.ParseAddr(c.Gateway)
+				if err != nil {
+					gw = p.Addr().Next()
+				}
+				return ipam.Range{Subnet: p, Gateway: gw}, nil
+			}
+		}
+	}
+	p, err := n.pickSubnet(6, network.NameBridge)
+	if err != nil {
+		return ipam.Range{}, err
+	}
+	return ipam.Range{Subnet: p, Gateway: p.Addr().Next()}, nil
+}
+
+// pickSubnet picks a free subnet of family (4 or 6) from the pools: one
+// that no network but skip (a name) uses and no host route covers.
+func (n *networking) pickSubnet(family int, skip string) (netip.Prefix, error) {
+	var used []netip.Prefix
+	for _, nw := range n.store.List() {
+		if nw.Name == skip {
+			continue
+		}
+		for _, c := range nw.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				used = append(used, p)
+			}
+		}
+	}
+	reserved, err := n.hostPrefixes(family)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return ipam.PickSubnet(n.pools, family, used, reserved)
+}
+
+// bridgeNet is the host side of a bridge network: its IPv4 subnet and
+// gateway, and for an IPv6 network its IPv6 ones.
 type bridgeNet struct {
 	id, name string // network ID, host bridge interface
 	index    int
 	subnet   netip.Prefix
 	gateway  netip.Addr
+	subnet6  netip.Prefix
+	gateway6 netip.Addr
 	internal bool
 	mtu      int
 }
@@ -309,16 +375,27 @@ func (n *networking) ensureBridge(nw network.Network) (*bridgeNet, error) {
 		}
 	}
 	bn := &bridgeNet{id: nw.ID, name: name, index: link.Index, internal: nw.Internal, mtu: mtu}
-	addrs, err := n.host.Addrs(link.Index, syscall.AF_INET)
+	for _, r := range ranges {
+		switch {
+		case !r.Gateway.IsValid():
+		case r.Subnet.Addr().Is4() && !bn.subnet.IsValid():
+			bn.subnet, bn.gateway = r.Subnet, r.Gateway
+		case r.Subnet.Addr().Is6() && nw.EnableIPv6 && !bn.subnet6.IsValid():
+			bn.subnet6, bn.gateway6 = r.Subnet, r.Gateway
+		}
+	}
+	if bn.subnet6.IsValid() {
+		if err := n.enableIPv6(name); err != nil {
+			return nil, err
+		}
+	}
+	addrs, err := n.host.Addrs(link.Index, 0)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range ranges {
-		if !r.Subnet.Addr().Is4() || !r.Gateway.IsValid() {
+		if !r.Gateway.IsValid() || (r.Subnet.Addr().Is6() && !nw.EnableIPv6) {
 			continue
-		}
-		if !bn.subnet.IsValid() {
-			bn.subnet, bn.gateway = r.Subnet, r.Gateway
 		}
 		want := netip.PrefixFrom(r.Gateway, r.Subnet.Bits())
 		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool { return a.Prefix == want }) {
@@ -336,6 +413,38 @@ func (n *networking) ensureBridge(nw network.Network) (*bridgeNet, error) {
 	return bn, nil
 }
 
+// enableIPv6 turns IPv6 on for bridge name (the host may default to it
+// off), and, with IPForward, IPv6 forwarding for the whole host once: as
+// dockerd, only when an IPv6 network exists, since forwarding also makes
+// the host ignore router advertisements.
+func (n *networking) enableIPv6(name string) error {
+	key := "net/ipv6/conf/" + name + "/disable_ipv6"
+	if v, err := netlink.Sysctl(netlink.Self, key); err != nil {
+		return fmt.Errorf("IPv6 on bridge %s: %w", name, err)
+	} else if v != "0" {
+		if err := netlink.SetSysctl(netlink.Self, key, "0"); err != nil {
+			return fmt.Errorf("enable IPv6 on bridge %s: %w", name, err)
+		}
+	}
+	n.mu.Lock()
+	done := n.forward6
+	n.forward6 = true
+	n.mu.Unlock()
+	if done || !n.opts.IPForward {
+		return nil
+	}
+	for _, key := range []string{"net/ipv6/conf/default/forwarding", "net/ipv6/conf/all/forwarding"} {
+		if v, err := netlink.Sysctl(netlink.Self, key); err == nil && v != "1" {
+			if err := netlink.SetSysctl(netlink.Self, key, "1"); err != nil {
+				n.logger.Warn("enabling IPv6 forwarding", "sysctl", key, "error", err)
+				continue
+			}
+			n.logger.Info("enabled IPv6 forwarding for IPv6 networks", "sysctl", key)
+		}
+	}
+	return nil
+}
+
 // bridge returns the host side of network id, nil if it has none.
 func (n *networking) bridge(id string) *bridgeNet {
 	n.mu.Lock()
@@ -343,16 +452,21 @@ func (n *networking) bridge(id string) *bridgeNet {
 	return n.bridges[id]
 }
 
-// hostPrefixes are the host's routes (other than default routes), which
-// a picked subnet must not overlap, as dockerd's reserved networks.
-func (n *networking) hostPrefixes() ([]netip.Prefix, error) {
-	routes, err := n.host.Routes(syscall.AF_INET)
+// hostPrefixes are the host's routes of family 4 or 6 (other than
+// default, link-local and multicast routes), which a picked subnet must
+// not overlap, as dockerd's reserved networks.
+func (n *networking) hostPrefixes(family int) ([]netip.Prefix, error) {
+	fam := syscall.AF_INET
+	if family == 6 {
+		fam = syscall.AF_INET6
+	}
+	routes, err := n.host.Routes(fam)
 	if err != nil {
 		return nil, err
 	}
 	var out []netip.Prefix
 	for _, r := range routes {
-		if r.Dst.IsValid() && !r.IsDefault() && !r.Dst.Addr().IsLoopback() && r.Dst.Addr().Is4() && !r.Dst.Addr().IsMulticast() {
+		if r.Dst.IsValid() && !r.IsDefault() && !r.Dst.Addr().IsLoopback() && !r.Dst.Addr().IsMulticast() && !r.Dst.Addr().IsLinkLocalUnicast() {
 			if r.Type != 1 { // RTN_UNICAST only: local and broadcast entries repeat the subnets
 				continue
 			}
@@ -369,6 +483,9 @@ func (n *networking) setupRules() error {
 		return err
 	}
 	n.nft = nft
+	if n.need6() {
+		n.families = append(n.families, netlink.FamilyIP6)
+	}
 	return n.rebuildRules()
 }
 
@@ -376,6 +493,11 @@ func (n *networking) setupRules() error {
 // for the running containers and the next daemon.
 func (e *Engine) closeNetworking() {
 	if n := e.nets; n != nil {
+		n.mu.Lock()
+		for _, pubs := range n.published {
+			stopProxies(pubs)
+		}
+		n.mu.Unlock()
 		n.host.Close()
 		if n.nft != nil {
 			n.nft.Close()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -58,6 +59,9 @@ func (e *Engine) resource(nw network.Network, withContainers bool) types.Network
 						nc := types.NetworkContainer{Name: strings.TrimPrefix(c.Name, "/"), EndpointID: ep.EndpointID, MacAddress: ep.MacAddress}
 						if ep.IPAddress != "" {
 							nc.IPv4Address = fmt.Sprintf("%s/%d", ep.IPAddress, ep.IPPrefixLen)
+						}
+						if ep.GlobalIPv6Address != "" {
+							nc.IPv6Address = fmt.Sprintf("%s/%d", ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen)
 						}
 						r.Containers[c.ID] = nc
 					}
@@ -176,11 +180,7 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 	}
 	nw := network.Network{Name: req.Name, Driver: req.Driver, Scope: network.ScopeLocal, EnableIPv4: true,
 		Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
-	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		// Endpoints get IPv4 addresses only: a network that asked for
-		// IPv6 is refused rather than created without it.
-		return nil, errdefs.NotImplemented(errors.New("skiffd does not support IPv6 networks yet (EnableIPv6)"))
-	}
+	nw.EnableIPv6 = req.EnableIPv6 != nil && *req.EnableIPv6
 	if req.IPAM != nil {
 		nw.IPAM.Driver, nw.IPAM.Options = req.IPAM.Driver, req.IPAM.Options
 		for _, c := range req.IPAM.Config {
@@ -204,22 +204,32 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 	}
 	ranges = slices.DeleteFunc(ranges, func(r ipam.Range) bool { return r.Subnet.Addr().Is6() && !nw.EnableIPv6 })
 	has4 := slices.ContainsFunc(ranges, func(r ipam.Range) bool { return r.Subnet.Addr().Is4() })
+	has6 := slices.ContainsFunc(ranges, func(r ipam.Range) bool { return r.Subnet.Addr().Is6() })
 	for _, r := range ranges {
 		if err := ipam.CheckOverlap(r.Subnet, used); err != nil {
 			return nil, err
 		}
 	}
 	if !has4 {
-		reserved, err := n.hostPrefixes()
-		if err != nil {
-			return nil, err
-		}
-		p, err := ipam.PickSubnet(n.pools, 4, used, reserved)
+		p, err := n.pickSubnet(4, "")
 		if err != nil {
 			return nil, err
 		}
 		ranges = append([]ipam.Range{{Subnet: p}}, ranges...)
 	}
+	if nw.EnableIPv6 && !has6 {
+		// As dockerd 27+: an IPv6 network without an IPv6 subnet gets
+		// one from the pools (the ULA pool unless one is configured).
+		p, err := n.pickSubnet(6, "")
+		if err != nil {
+			return nil, err
+		}
+		ranges = append(ranges, ipam.Range{Subnet: p})
+	}
+	// Inspect lists the IPv4 configs, then the IPv6 ones, as dockerd.
+	slices.SortStableFunc(ranges, func(a, b ipam.Range) int {
+		return cmp.Compare(a.Subnet.Addr().BitLen(), b.Subnet.Addr().BitLen())
+	})
 	var b [32]byte
 	rand.Read(b[:])
 	nw.ID = hex.EncodeToString(b[:])
@@ -237,7 +247,13 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 		e.destroyNetwork(nw)
 		return nil, errdefs.System(fmt.Errorf("create the bridge of network %s: %w", nw.Name, err))
 	}
-	if err := n.addNetworkRules(nw.ID); err != nil {
+	// The first IPv6 network brings the ip6 table, built whole with this
+	// network's rules in it.
+	rebuilt, err := n.syncFamilies()
+	if err == nil && !rebuilt {
+		err = n.addNetworkRules(nw.ID)
+	}
+	if err != nil {
 		e.destroyNetwork(nw)
 		return nil, errdefs.System(fmt.Errorf("nf_tables rules of network %s: %w", nw.Name, err))
 	}
@@ -264,6 +280,9 @@ func (e *Engine) destroyNetwork(nw network.Network) error {
 	}
 	if err := n.removeNetworkRules(nw.ID); err != nil {
 		e.logger.Warn("removing a network's nf_tables rules", "network", nw.Name, "error", err)
+	}
+	if _, err := n.syncFamilies(); err != nil {
+		e.logger.Warn("removing the ip6 nf_tables table", "error", err)
 	}
 	return nil
 }
@@ -374,8 +393,12 @@ func (e *Engine) NetworkConnect(ctx context.Context, term, name string, req *typ
 		ep = &cp
 	}
 	ep.EndpointID, ep.Gateway, ep.IPAddress, ep.IPPrefixLen = "", "", "", 0
+	ep.IPv6Gateway, ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen = "", "", 0
 	if nw.ID == n.bridgeID && len(ep.Aliases) > 0 {
 		return errdefs.InvalidParameter(errors.New("network-scoped alias is supported only for containers in user defined networks"))
+	}
+	if _, _, err := e.staticAddrs(nw.ID, ep.IPAMConfig); err != nil {
+		return err
 	}
 	ep.NetworkID = nw.ID
 	c.NetworkSettings.Networks[nw.Name] = ep
@@ -389,6 +412,7 @@ func (e *Engine) NetworkConnect(ctx context.Context, term, name string, req *typ
 	if err := e.containers.Save(c); err != nil {
 		return err
 	}
+	e.updateDNS(c)
 	e.networkLog(nw, "connect", map[string]string{"container": c.ID})
 	return nil
 }
@@ -407,23 +431,30 @@ func (e *Engine) connectRunning(c *container.Container, r epRef) error {
 		return err
 	}
 	defer syscall.Close(nsfd)
-	ctr, err := netlink.Open(nsfd)
-	if err != nil {
-		return err
-	}
-	defer ctr.Close()
-	ifname := ""
-	for i := 0; ; i++ {
-		ifname = fmt.Sprintf("eth%d", i)
-		if _, err := ctr.LinkByName(ifname); netlink.IsNotFound(err) {
-			break
+	return netlink.Do(nsfd, func() error {
+		ctr, err := netlink.Open(netlink.Self)
+		if err != nil {
+			return err
 		}
-	}
-	route := false
-	if routes, err := ctr.Routes(syscall.AF_INET); err == nil && !r.br.internal {
-		route = !slices.ContainsFunc(routes, func(rt netlink.Route) bool { return rt.IsDefault() })
-	}
-	return e.attachEndpoint(nsfd, ctr, ifname, r, route)
+		defer ctr.Close()
+		ifname := ""
+		for i := 0; ; i++ {
+			ifname = fmt.Sprintf("eth%d", i)
+			if _, err := ctr.LinkByName(ifname); netlink.IsNotFound(err) {
+				break
+			}
+		}
+		// The first network that can route gets the default route of
+		// each family the container lacks one of.
+		route, route6 := false, false
+		if routes, err := ctr.Routes(syscall.AF_INET); err == nil && !r.br.internal {
+			route = !slices.ContainsFunc(routes, func(rt netlink.Route) bool { return rt.IsDefault() })
+		}
+		if routes, err := ctr.Routes(syscall.AF_INET6); err == nil && !r.br.internal && r.ep.GlobalIPv6Address != "" {
+			route6 = !slices.ContainsFunc(routes, func(rt netlink.Route) bool { return rt.IsDefault() })
+		}
+		return e.attachEndpoint(nsfd, ctr, ifname, r, route, route6)
+	})
 }
 
 // NetworkDisconnect answers POST /networks/{id}/disconnect.
@@ -450,12 +481,12 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, term, name string, force
 	n.ipam.Release(nw.ID, c.ID)
 	delete(c.NetworkSettings.Networks, nw.Name)
 	if nw.ID == n.bridgeID {
-		ns := c.NetworkSettings
-		ns.EndpointID, ns.Gateway, ns.IPAddress, ns.IPPrefixLen, ns.MacAddress = "", "", "", 0, ""
+		clearDefaultEndpoint(c.NetworkSettings)
 	}
 	if err := e.containers.Save(c); err != nil {
 		return err
 	}
+	e.updateDNS(c)
 	e.networkLog(nw, "disconnect", map[string]string{"container": c.ID})
 	return nil
 }

@@ -12,16 +12,23 @@ import (
 	"skiffd/internal/errdefs"
 	"skiffd/internal/netlink"
 	"skiffd/internal/network/portalloc"
+	"skiffd/internal/network/portproxy"
 )
 
 // published is one published port of a running container: host address
 // and port DNATed to the container's address and port.
 type published struct {
-	hostIP   netip.Addr // invalid: every local address
+	// hostIP is the host address published on: invalid for every local
+	// IPv4 address, :: for every local IPv6 one. The container's
+	// address ctr is of the same family.
+	hostIP   netip.Addr
 	hostPort uint16
 	proto    string
 	ctr      netip.AddrPort
 	bridge   string
+	// proxy serves [::1] for a TCP port published on ::1 or :: (see
+	// startProxies); nil otherwise.
+	proxy *portproxy.TCP
 }
 
 // publishPorts allocates the host ports of c's published ports (its
@@ -47,6 +54,11 @@ func (e *Engine) publishPorts(c *container.Container, refs []epRef) error {
 		return nil
 	}
 	ctrIP := netip.MustParseAddr(refs[0].ep.IPAddress)
+	// With an IPv6 address, a port published without a host address is
+	// published on :: too, as dockerd 28 does; without one the IPv6 side
+	// is left out: dockerd's userland proxy would forward IPv6 to the
+	// container's IPv4 address, and nf_tables NAT cannot change families.
+	ctrIP6, _ := netip.ParseAddr(refs[0].ep.GlobalIPv6Address)
 	var pubs []published
 	fail := func(err error) error {
 		for _, p := range pubs {
@@ -56,25 +68,39 @@ func (e *Engine) publishPorts(c *container.Container, refs []epRef) error {
 		return errdefs.System(fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name[1:], refs[0].ep.EndpointID, err))
 	}
 	for _, b := range bs {
-		port, err := n.ports.Request(b.HostIPs(false), b.Proto, b.HostPortStart, b.HostPortEnd)
+		if b.HostIP.Is6() && !ctrIP6.IsValid() {
+			return fail(fmt.Errorf("cannot publish on IPv6 host address %s: the container has no IPv6 address on network %s", b.HostIP, refs[0].nw.Name))
+		}
+		if b.HostIP.Is6() && b.HostIP.IsLoopback() && b.Proto != "tcp" {
+			return fail(fmt.Errorf("skiffd publishes only TCP ports on the IPv6 loopback address, not %s", b.Proto))
+		}
+		ips := b.HostIPs(ctrIP6.IsValid())
+		port, err := n.ports.Request(ips, b.Proto, b.HostPortStart, b.HostPortEnd)
 		if err != nil {
 			return fail(err)
 		}
-		pubs = append(pubs, published{hostIP: b.HostIP, hostPort: port, proto: b.Proto,
-			ctr: netip.AddrPortFrom(ctrIP, b.ContainerPort), bridge: refs[0].br.name})
 		key := fmt.Sprintf("%d/%s", b.ContainerPort, b.Proto)
-		hip := "0.0.0.0"
-		if b.HostIP.IsValid() {
-			hip = b.HostIP.String()
+		for _, ip := range ips {
+			p := published{hostIP: ip, hostPort: port, proto: b.Proto,
+				ctr: netip.AddrPortFrom(ctrIP, b.ContainerPort), bridge: refs[0].br.name}
+			if ip.Is6() {
+				p.ctr = netip.AddrPortFrom(ctrIP6, b.ContainerPort)
+			} else if ip.IsUnspecified() {
+				p.hostIP = netip.Addr{}
+			}
+			pubs = append(pubs, p)
+			ns.Ports[key] = append(ns.Ports[key], types.PortBinding{HostIP: ip.String(), HostPort: strconv.Itoa(int(port))})
 		}
-		ns.Ports[key] = append(ns.Ports[key], types.PortBinding{HostIP: hip, HostPort: strconv.Itoa(int(port))})
 	}
 	for _, p := range pubs {
-		if !p.hostIP.IsValid() || p.hostIP.IsLoopback() {
+		if (!p.hostIP.IsValid() || p.hostIP.IsLoopback()) && !p.hostIP.Is6() {
 			if err := netlink.SetSysctl(netlink.Self, "net/ipv4/conf/"+p.bridge+"/route_localnet", "1"); err != nil {
 				e.logger.Warn("route_localnet on the bridge", "bridge", p.bridge, "error", err)
 			}
 		}
+	}
+	if err := startProxies(pubs); err != nil {
+		return fail(err)
 	}
 	n.mu.Lock()
 	n.published[c.ID] = pubs
@@ -85,12 +111,44 @@ func (e *Engine) publishPorts(c *container.Container, refs []epRef) error {
 		n.mu.Lock()
 		delete(n.published, c.ID)
 		n.mu.Unlock()
+		stopProxies(pubs)
 		if err := n.setContainerRules(c.ID, nil); err != nil {
 			e.logger.Warn("removing a container's port rules", "container", c.ID, "error", err)
 		}
 		return fail(err)
 	}
 	return nil
+}
+
+// startProxies starts the user-space proxy of each TCP port of pubs
+// published on the IPv6 loopback address or on every IPv6 address: ::1
+// is not routable, so nf_tables cannot DNAT a connection from it to a
+// container (dockerd leaves these to docker-proxy too). On error the
+// proxies started are closed.
+func startProxies(pubs []published) error {
+	for i := range pubs {
+		p := &pubs[i]
+		if p.proxy != nil || p.proto != "tcp" || !p.hostIP.Is6() || !(p.hostIP.IsLoopback() || p.hostIP.IsUnspecified()) {
+			continue
+		}
+		px, err := portproxy.ListenTCP(netip.AddrPortFrom(netip.IPv6Loopback(), p.hostPort), p.ctr)
+		if err != nil {
+			stopProxies(pubs)
+			return err
+		}
+		p.proxy = px
+	}
+	return nil
+}
+
+// stopProxies closes the proxies of pubs.
+func stopProxies(pubs []published) {
+	for i := range pubs {
+		if pubs[i].proxy != nil {
+			pubs[i].proxy.Close()
+			pubs[i].proxy = nil
+		}
+	}
 }
 
 func ipsOf(a netip.Addr) []netip.Addr {
@@ -111,6 +169,7 @@ func (e *Engine) unpublishPorts(c *container.Container) {
 	if !ok {
 		return
 	}
+	stopProxies(pubs)
 	for _, p := range pubs {
 		n.ports.Release(ipsOf(p.hostIP), p.proto, p.hostPort)
 	}
@@ -131,6 +190,13 @@ func (e *Engine) restorePorts(c *container.Container, refs []epRef) {
 	if err != nil {
 		return
 	}
+	n.mu.Lock()
+	_, done := n.published[c.ID]
+	n.mu.Unlock()
+	if done {
+		return // restored already (start-up replays, then the restore does)
+	}
+	ctrIP6, _ := netip.ParseAddr(refs[0].ep.GlobalIPv6Address)
 	var pubs []published
 	for key, bs := range c.NetworkSettings.Ports {
 		cport, proto, err := portalloc.ParsePort(key)
@@ -143,14 +209,24 @@ func (e *Engine) restorePorts(c *container.Container, refs []epRef) {
 				continue
 			}
 			var hip netip.Addr
-			if a, err := netip.ParseAddr(b.HostIP); err == nil && !a.IsUnspecified() {
+			if a, err := netip.ParseAddr(b.HostIP); err == nil && (a.Is6() || !a.IsUnspecified()) {
 				hip = a
 			}
+			ctr := netip.AddrPortFrom(ctrIP, cport)
+			if hip.Is6() {
+				if !ctrIP6.IsValid() {
+					continue
+				}
+				ctr = netip.AddrPortFrom(ctrIP6, cport)
+			}
 			n.ports.Reserve(ipsOf(hip)[0], proto, uint16(hp))
-			pubs = append(pubs, published{hostIP: hip, hostPort: uint16(hp), proto: proto, ctr: netip.AddrPortFrom(ctrIP, cport), bridge: refs[0].br.name})
+			pubs = append(pubs, published{hostIP: hip, hostPort: uint16(hp), proto: proto, ctr: ctr, bridge: refs[0].br.name})
 		}
 	}
 	if len(pubs) > 0 {
+		if err := startProxies(pubs); err != nil {
+			e.logger.Warn("restoring a container's IPv6 loopback port", "container", c.ID, "error", err)
+		}
 		n.mu.Lock()
 		n.published[c.ID] = pubs
 		n.mu.Unlock()

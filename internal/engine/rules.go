@@ -26,7 +26,11 @@ import (
 //
 // The two builders, netRules and ctrRules, serve the rebuild and the
 // changes alike, and take the nf_tables family: the table exists once per
-// family in n.families.
+// family in n.families. The ip table always; the ip6 table while an IPv6
+// network exists (syncFamilies), so that a daemon without IPv6 networks
+// adds nothing to the host's IPv6 firewall. An ip table sees IPv4 only:
+// masquerade, isolation and the walls of internal networks are needed
+// again in the ip6 table for IPv6 traffic.
 
 // tableChains adds skiffd's table in family f with its base chains.
 func tableChains(b *netlink.Batch, f netlink.Family) {
@@ -88,8 +92,8 @@ func netRules(b *netlink.Batch, f netlink.Family, bn *bridgeNet, others []*bridg
 	if bn.internal {
 		add("forward", tag, netlink.Iifname(bn.name, netlink.CmpEq), netlink.Oifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Drop()})
 		add("forward", tag, netlink.Oifname(bn.name, netlink.CmpEq), netlink.Iifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Drop()})
-	} else if inFamily(f, bn.subnet.Addr()) {
-		add("postrouting", tag, netlink.SrcNet(bn.subnet, netlink.CmpEq), netlink.Oifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Masquerade()})
+	} else if subnet := bn.subnetOf(f); subnet.IsValid() {
+		add("postrouting", tag, netlink.SrcNet(subnet, netlink.CmpEq), netlink.Oifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Masquerade()})
 	}
 	if f == netlink.FamilyIP {
 		add("postrouting", tag, netlink.SrcNet(netip.MustParsePrefix("127.0.0.0/8"), netlink.CmpEq),
@@ -114,6 +118,11 @@ func netRules(b *netlink.Batch, f netlink.Family, bn *bridgeNet, others []*bridg
 // outside, output for the host's own) and the hairpin masquerade of the
 // container reaching itself through its published port. Ports of another
 // family than f are left out. It returns the rules added.
+//
+// IPv6 has no route_localnet: ::1 is not routable, a connection from it
+// cannot be DNATed to a container. Ports published on [::1] have no rule
+// (a proxy serves them, startProxies), and the host's own connections to
+// [::1] are not DNATed for ports published on ::.
 func ctrRules(b *netlink.Batch, f netlink.Family, id string, pubs []published) []*netlink.Rule {
 	var out []*netlink.Rule
 	tag := []byte(ctrTag(id))
@@ -121,17 +130,23 @@ func ctrRules(b *netlink.Batch, f netlink.Family, id string, pubs []published) [
 		if !inFamily(f, p.ctr.Addr()) || (p.hostIP.IsValid() && !inFamily(f, p.hostIP)) {
 			continue
 		}
+		if p.hostIP.Is6() && p.hostIP.IsLoopback() {
+			continue
+		}
 		proto := uint8(netlink.ProtoTCP)
 		if p.proto == "udp" {
 			proto = netlink.ProtoUDP
 		}
 		dst := netlink.DstLocal()
-		if p.hostIP.IsValid() {
+		if p.hostIP.IsValid() && !p.hostIP.IsUnspecified() {
 			dst = netlink.DstNet(netip.PrefixFrom(p.hostIP, p.hostIP.BitLen()), netlink.CmpEq)
 		}
-		for _, chain := range []string{"prerouting", "output"} {
-			out = append(out, b.AddRule(f, chain, tag, netlink.R(dst, netlink.DstPort(proto, p.hostPort), netlink.DNAT(p.ctr))...))
+		out = append(out, b.AddRule(f, "prerouting", tag, netlink.R(dst, netlink.DstPort(proto, p.hostPort), netlink.DNAT(p.ctr))...))
+		var notLoopback []netlink.Expr
+		if f == netlink.FamilyIP6 {
+			notLoopback = netlink.DstNet(netip.PrefixFrom(netip.IPv6Loopback(), 128), netlink.CmpNeq)
 		}
+		out = append(out, b.AddRule(f, "output", tag, netlink.R(notLoopback, dst, netlink.DstPort(proto, p.hostPort), netlink.DNAT(p.ctr))...))
 		host := netip.PrefixFrom(p.ctr.Addr(), p.ctr.Addr().BitLen())
 		out = append(out, b.AddRule(f, "postrouting", tag, netlink.R(
 			netlink.SrcNet(host, netlink.CmpEq), netlink.DstNet(host, netlink.CmpEq),
@@ -175,6 +190,13 @@ func (n *networking) rebuildLocked() error {
 		return err
 	}
 	b := n.nft.Batch()
+	// A table of a family skiffd no longer uses goes (the ip6 table once
+	// the last IPv6 network is gone, before or during a restart).
+	for _, f := range []netlink.Family{netlink.FamilyIP6} {
+		if !slices.Contains(n.families, f) && slices.Contains(tables, f.String()+" "+n.opts.NFTable) {
+			b.DelTable(f)
+		}
+	}
 	var added []*netlink.Rule
 	for _, f := range n.families {
 		if slices.Contains(tables, f.String()+" "+n.opts.NFTable) {
@@ -286,4 +308,47 @@ func (n *networking) setContainerRules(id string, pubs []published) error {
 		add = func(b *netlink.Batch, f netlink.Family) []*netlink.Rule { return ctrRules(b, f, id, pubs) }
 	}
 	return n.replaceRules(func(t string) bool { return t == tag }, add)
+}
+
+// subnetOf is bn's subnet in family f: IPv4 or IPv6 (invalid on a network
+// without IPv6).
+func (bn *bridgeNet) subnetOf(f netlink.Family) netip.Prefix {
+	if f == netlink.FamilyIP6 {
+		return bn.subnet6
+	}
+	return bn.subnet
+}
+
+// need6 reports whether an IPv6 network exists, which needs the ip6
+// table.
+func (n *networking) need6() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, bn := range n.bridges {
+		if bn.subnet6.IsValid() {
+			return true
+		}
+	}
+	return false
+}
+
+// syncFamilies adds the ip6 table when the first IPv6 network appears and
+// removes it with the last one, rebuilding the tables (rebuilt reports
+// it); otherwise it does nothing.
+func (n *networking) syncFamilies() (rebuilt bool, err error) {
+	if n.nft == nil {
+		return false, nil
+	}
+	need6 := n.need6()
+	n.rulesMu.Lock()
+	defer n.rulesMu.Unlock()
+	if need6 == slices.Contains(n.families, netlink.FamilyIP6) {
+		return false, nil
+	}
+	if need6 {
+		n.families = append(n.families, netlink.FamilyIP6)
+	} else {
+		n.families = slices.DeleteFunc(n.families, func(f netlink.Family) bool { return f == netlink.FamilyIP6 })
+	}
+	return true, n.rebuildLocked()
 }

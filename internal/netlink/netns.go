@@ -100,3 +100,19 @@ func SetSysctl(nsfd int, name, value string) error {
 		return errors.Join(err, f.Close())
 	})
 }
+
+// WriteSysctl writes a per-namespace sysctl under /proc/sys/net in the
+// network namespace of the calling thread, for use inside Do; outside it
+// the goroutine may run on any thread of the daemon's namespace.
+func WriteSysctl(name, value string) error {
+	p, err := sysctlPath(name)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	return errors.Join(err, f.Close())
+}

@@ -339,11 +339,14 @@ func (d *Daemon) removeNetworking(t testing.TB) {
 		h.Close()
 	}
 	if nft, err := netlink.OpenNFT(ns, d.NFTable); err == nil {
-		if tables, err := nft.Tables(netlink.FamilyIP); err == nil && slices.Contains(tables, netlink.FamilyIP.String()+" "+d.NFTable) {
-			b := nft.Batch()
-			b.DelTable(netlink.FamilyIP)
-			if err := nft.Commit(b); err != nil {
-				t.Errorf("cleanup: deleting nf_tables table %s: %v", d.NFTable, err)
+		// The ip table, and the ip6 one of IPv6 networks.
+		for _, fam := range []netlink.Family{netlink.FamilyIP, netlink.FamilyIP6} {
+			if tables, err := nft.Tables(fam); err == nil && slices.Contains(tables, fam.String()+" "+d.NFTable) {
+				b := nft.Batch()
+				b.DelTable(fam)
+				if err := nft.Commit(b); err != nil {
+					t.Errorf("cleanup: deleting nf_tables table %s %s: %v", fam, d.NFTable, err)
+				}
 			}
 		}
 		nft.Close()

@@ -263,3 +263,71 @@ func BenchmarkRequestRelease(b *testing.B) {
 		}
 	}
 }
+
+// TestStoreIPv6 covers an IPv6 network as docker network create --ipv6
+// gives it (an IPv4 subnet and an IPv6 one): each owner gets one address
+// of each family, a replay gets the same ones, an --ip-range of IPv6 is
+// used up and then refused, --ip6 static addresses, release of both
+// families at once, and all of it after a reopen (kill -9).
+func TestStoreIPv6(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	rs, err := s.Create("n", "net6", []Range{{Subnet: pfx("10.5.0.0/24")}, {Subnet: pfx("fd00:5::/64"), IPRange: pfx("fd00:5::100/126")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[1].Gateway != addr("fd00:5::100") {
+		t.Errorf("IPv6 gateway %v, want the first address of the range", rs[1].Gateway)
+	}
+	a4, _ := s.Request("n", "a", 4, netip.Addr{})
+	a6, err := s.Request("n", "a", 6, netip.Addr{})
+	if err != nil || a4.String() != "10.5.0.2/24" || a6.String() != "fd00:5::101/64" {
+		t.Fatalf("a: %v %v (%v)", a4, a6, err)
+	}
+	if again, _ := s.Request("n", "a", 6, netip.Addr{}); again != a6 {
+		t.Errorf("a replayed IPv6 request gave %v, want %v", again, a6)
+	}
+	if p, err := s.Request("n", "st", 6, addr("fd00:5::42")); err != nil || p.String() != "fd00:5::42/64" {
+		t.Errorf("--ip6 outside the range but in the subnet: %v, %v", p, err)
+	}
+	if _, err := s.Request("n", "other", 6, addr("fd00:5::42")); !errors.Is(err, ErrAddressInUse) {
+		t.Errorf("the same --ip6 twice: %v", err)
+	}
+	if _, err := s.Request("n", "bad", 6, addr("fd00:6::1")); err == nil {
+		t.Errorf("--ip6 outside every subnet was accepted")
+	}
+	b6, _ := s.Request("n", "b", 6, netip.Addr{})
+	c6, _ := s.Request("n", "c", 6, netip.Addr{})
+	if b6.String() != "fd00:5::102/64" || c6.String() != "fd00:5::103/64" {
+		t.Errorf("b, c: %v %v", b6, c6)
+	}
+	if _, err := s.Request("n", "d", 6, netip.Addr{}); err == nil {
+		t.Errorf("an address beyond the exhausted IPv6 range was handed out")
+	}
+
+	// Reopened, as after kill -9: the same owners, nothing given twice.
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := s2.Owners("n")
+	for a, want := range map[string]string{"fd00:5::100": "gateway", "fd00:5::101": "a", "10.5.0.2": "a", "fd00:5::42": "st", "fd00:5::103": "c"} {
+		if owners[addr(a)] != want {
+			t.Errorf("after reopen %s is owned by %q, want %q", a, owners[addr(a)], want)
+		}
+	}
+	if err := s2.Release("n", "a"); err != nil {
+		t.Fatal(err)
+	}
+	owners = s2.Owners("n")
+	if _, ok := owners[addr("fd00:5::101")]; ok {
+		t.Errorf("a's IPv6 address survived its release")
+	}
+	if _, ok := owners[addr("10.5.0.2")]; ok {
+		t.Errorf("a's IPv4 address survived its release")
+	}
+	// The range wraps around to the freed address.
+	if p, err := s2.Request("n", "d", 6, netip.Addr{}); err != nil || p.String() != "fd00:5::101/64" {
+		t.Errorf("after a release in a full range: %v, %v", p, err)
+	}
+}
