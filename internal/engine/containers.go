@@ -318,10 +318,19 @@ func (e *Engine) Containers(ctx context.Context, opts types.ContainerListOptions
 	}
 	now := time.Now()
 	out := make([]*types.ContainerSummary, 0, len(list))
+	// Containers mostly share a few images: resolve each reference once.
+	current := map[[2]string]bool{}
 	for _, c := range list {
-		s := c.Summary(now)
+		s := c.ListSummary(now)
 		if s.Image != "" && !strings.HasPrefix(s.Image, "sha256:") {
-			if img, err := e.images.Get(s.Image); err != nil || img.ID != c.ImageID {
+			key := [2]string{s.Image, c.ImageID}
+			ok, seen := current[key]
+			if !seen {
+				img, err := e.images.Get(s.Image)
+				ok = err == nil && img.ID == c.ImageID
+				current[key] = ok
+			}
+			if !ok {
 				s.Image = c.ImageID
 			}
 		}
