@@ -68,7 +68,7 @@ func TestAppendSummariesMatchesEncodingJSON(t *testing.T) {
 		Created: 1700000000, Ports: []types.Port{{PrivatePort: 80, Type: "tcp"}, {IP: "0.0.0.0", PrivatePort: 80, PublicPort: 8080, Type: "tcp"}},
 		Labels: map[string]string{}, State: "running", Status: "Up 2 minutes", HostConfig: types.SummaryHostConfig{NetworkMode: "bridge"},
 		NetworkSettings: &types.SummaryNetworkSettings{Networks: map[string]*types.EndpointSettings{"bridge": {IPAddress: "172.17.0.2", IPPrefixLen: 16}, "none": nil}},
-		Mounts: []types.MountPoint{}}
+		Mounts:          []types.MountPoint{}}
 	for _, tc := range []struct {
 		name string
 		list []*types.ContainerSummary
