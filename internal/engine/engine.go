@@ -90,11 +90,13 @@ type Engine struct {
 	opts Options
 	// streams gives memory back after a burst of streams (streams.go).
 	streams streamTracker
-	logger  *slog.Logger
-	id      string
-	events  *events.Bus
-	layers  *layer.Store
-	images  *image.Store
+	// stats samples the containers that have stats streams (statscollector.go).
+	stats  statsCollector
+	logger *slog.Logger
+	id     string
+	events *events.Bus
+	layers *layer.Store
+	images *image.Store
 	// reg is the registry client and the pull/push concurrency state.
 	reg *registryState
 
