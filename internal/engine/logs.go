@@ -37,7 +37,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 	}
 	defer e.streams.begin()()
 	out.Begin(tty)
-	ro := logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow, Idle: out.Idle, Borrow: true}
+	ro := logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow, Idle: out.Idle, Borrow: true, Watchers: &e.logWatch}
 	err = logs.Read(ctx, path, ro, stop, func(m logs.Message) error {
 		if (m.Stream == "stdout" && !opts.Stdout) || (m.Stream == "stderr" && !opts.Stderr) {
 			return nil
