@@ -318,19 +318,20 @@ func (e *Engine) Containers(ctx context.Context, opts types.ContainerListOptions
 	}
 	now := time.Now()
 	out := make([]*types.ContainerSummary, 0, len(list))
-	// Containers mostly share a few images: resolve each reference once.
-	current := map[[2]string]bool{}
+	// Containers mostly share a few images: resolve each reference once
+	// (to "" when it names no image).
+	resolved := map[string]string{}
 	for _, c := range list {
 		s := c.ListSummary(now)
 		if s.Image != "" && !strings.HasPrefix(s.Image, "sha256:") {
-			key := [2]string{s.Image, c.ImageID}
-			ok, seen := current[key]
+			id, seen := resolved[s.Image]
 			if !seen {
-				img, err := e.images.Get(s.Image)
-				ok = err == nil && img.ID == c.ImageID
-				current[key] = ok
+				if img, err := e.images.Get(s.Image); err == nil {
+					id = img.ID
+				}
+				resolved[s.Image] = id
 			}
-			if !ok {
+			if id != c.ImageID {
 				s.Image = c.ImageID
 			}
 		}

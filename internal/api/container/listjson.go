@@ -273,6 +273,10 @@ func appendStrings(b []byte, l []string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// htmlSafe[c] is '1' for the ASCII bytes encoding/json writes as they are
+// with HTML escaping on: printable, and not a quote, a backslash, <, > or &.
+const htmlSafe = "00000000000000000000000000000000110111011111111111111111111101011111111111111111111111111111011111111111111111111111111111111111"
+
 // appendString quotes s as encoding/json does with HTML escaping on (the
 // json.Encoder default): <, > and & as \u003c, \u003e and \u0026, control
 // characters escaped, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
@@ -282,7 +286,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if htmlSafe[c] == '1' {
 				i++
 				continue
 			}
