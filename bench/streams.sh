@@ -3,13 +3,14 @@
 # with 120 streams open (40 each of logs follow=1, events, stats on one
 # running container, held by curl), and a minute after they close. Needs root.
 #
-#   bash bench/streams.sh [per-kind] [settle-seconds]
+#   bash bench/streams.sh [per-kind] [settle-seconds] [skiffd binary]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 export PATH="/usr/local/go/bin:$PATH"
 n=${1:-40}
 settle=${2:-60}
+bin=${3:-}
 work=$(mktemp -d /tmp/skiffd-sbench-XXXXXX)
 pids=()
 curls=()
@@ -22,7 +23,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-CGO_ENABLED=0 go build -o "$work/skiffd" .
+if [ -z "$bin" ]; then
+  CGO_ENABLED=0 go build -o "$work/skiffd" .
+  bin=$work/skiffd
+fi
 mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
 cp /bin/busybox "$work/rootfs/bin/"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/rootfs/bin/$a"; done
@@ -30,7 +34,7 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
 mem() { printf 'VmRSS %6.1f MiB  Pss %6.1f MiB  threads %3d' "$(awk '/VmRSS/ {print $2/1024}' /proc/$1/status)" "$(awk '/^Pss:/ {print $2/1024}' /proc/$1/smaps_rollup)" "$(awk '/^Threads:/ {print $2}' /proc/$1/status)"; }
 
 sock=$work/skiffd.sock
-"$work/skiffd" -H "unix://$sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/root/data" --exec-root "$work/root/exec" \
+"$bin" -H "unix://$sock" "${BENCH_SKIFFD_FLAGS[@]}" --data-root "$work/root/data" --exec-root "$work/root/exec" \
   --pidfile "$work/root/skiffd.pid" 2>"$work/skiffd.log" &
 pid=$!; pids+=($pid)
 wait_sock "unix://$sock"
