@@ -37,6 +37,7 @@ import (
 	"skiffd/internal/config"
 	"skiffd/internal/distribution"
 	"skiffd/internal/engine"
+	"skiffd/internal/memtrim"
 	"skiffd/internal/metrics"
 	"skiffd/internal/pidfile"
 	"skiffd/internal/runtime/roles"
@@ -180,6 +181,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		System: infoBackend{Backend: eng, o: obs}, Events: eng, Image: eng, Commit: eng, Volume: eng, Registry: eng, Network: eng,
 		Container: eng, Archive: eng, Exec: eng,
 	}, logger)
+	// Memory goes back to the system once a burst of requests is over
+	// (issue 13: the idle figure is what a long-running host sees).
+	trim := &memtrim.Trimmer{Trimmed: func(n uint64) {
+		logger.Debug("memory given back after a burst of requests", "bytes", n)
+	}}
+	defer trim.Stop()
 	srv := &apiServer{
 		handler: newHandler(mux, handlerOptions{
 			Logger:       logger,
@@ -187,6 +194,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			Experimental: cfg.Experimental,
 			CORS:         cors,
 			Observe:      obs.middlewareIfUsed(),
+			Trim:         trim,
 		}),
 		logger:      logger,
 		grace:       shutdownGrace,

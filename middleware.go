@@ -18,6 +18,7 @@ import (
 	"skiffd/internal/audit"
 	"skiffd/internal/authz"
 	"skiffd/internal/config"
+	"skiffd/internal/memtrim"
 	"skiffd/internal/metrics"
 	"skiffd/internal/policy"
 )
@@ -206,11 +207,15 @@ func corsMiddleware(origin string) middleware {
 // DESIGN.md gives: recover, log, version, experimental, CORS, then any
 // authorization middlewares (the hook point for authz plugins).
 func newHandler(mux http.Handler, opts handlerOptions) http.Handler {
-	mws := []middleware{
+	var mws []middleware
+	if opts.Trim != nil {
+		mws = append(mws, trimMiddleware(opts.Trim))
+	}
+	mws = append(mws,
 		recoverMiddleware(opts.Logger),
 		logMiddleware(opts.Logger),
 		versionMiddleware(opts.ServerHeader),
-	}
+	)
 	if opts.Observe != nil {
 		// Inside version (stripped path, API version known), outside
 		// authorization (refusals are audited too).
@@ -240,6 +245,20 @@ type handlerOptions struct {
 	// Observe is the audit and metrics middleware (issue 12).
 	Observe middleware
 	Authz   []middleware
+	// Trim, when set, is touched at the end of every request, so that
+	// memory goes back to the system once a burst of work is over.
+	Trim *memtrim.Trimmer
+}
+
+// trimMiddleware touches t when a request ends (a hijacked stream: when it
+// closes).
+func trimMiddleware(t *memtrim.Trimmer) middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer t.Touch()
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // reloadableCORS is corsMiddleware with the origin read per request.

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -79,6 +80,16 @@ type Container struct {
 	// legacy is set while the record on disk is in the older two-file
 	// layout, which the next Save replaces.
 	legacy bool
+	// listing is set on snapshots only (see ListSummary).
+	listing *listing
+}
+
+// listing is what GET /containers/json needs of a snapshot, computed once:
+// a snapshot never changes, so only the status text, which depends on the
+// time, is left to each request (issue 13, list rate).
+type listing struct {
+	once    sync.Once
+	summary types.ContainerSummary // Status left out
 }
 
 // New returns a container record with the given ID, created now, in the
@@ -167,6 +178,23 @@ func (c *Container) Summary(now time.Time) types.ContainerSummary {
 			}
 		}
 	}
+	return s
+}
+
+// ListSummary is Summary for a snapshot (Store.Snapshots): all but the
+// status text is computed once per snapshot, and the slices and maps of the
+// result are shared with every other caller, who must not modify them. On
+// a container that is not a snapshot it is Summary.
+func (c *Container) ListSummary(now time.Time) types.ContainerSummary {
+	if c.listing == nil {
+		return c.Summary(now)
+	}
+	c.listing.once.Do(func() {
+		c.listing.summary = c.Summary(now)
+		c.listing.summary.Status = ""
+	})
+	s := c.listing.summary
+	s.Status = c.State.StringAt(now)
 	return s
 }
 

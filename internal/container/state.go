@@ -86,6 +86,9 @@ type State struct {
 	// removeWaiters only by removal.
 	stopWaiters   []chan<- StateStatus
 	removeWaiters []chan<- StateStatus
+	// stopped, made on demand by Stopped, is closed when the stop
+	// waiters are woken.
+	stopped chan struct{}
 }
 
 // Lock takes the container's lock.
@@ -235,7 +238,7 @@ func (s *State) SetStoppedLater(exit ExitStatus) (wake func()) {
 	s.Restarting = false
 	s.Pid = 0
 	s.setFinished(exit)
-	return func() { s.notify(&s.stopWaiters) }
+	return s.wakeStopWaiters
 }
 
 // SetRestarting records an exit after which the restart policy will start
@@ -251,7 +254,7 @@ func (s *State) SetRestartingLater(exit ExitStatus) (wake func()) {
 	s.Paused = false
 	s.Pid = 0
 	s.setFinished(exit)
-	return func() { s.notify(&s.stopWaiters) }
+	return s.wakeStopWaiters
 }
 
 func (s *State) setFinished(exit ExitStatus) {
@@ -312,11 +315,42 @@ func (s *State) SetDead() { s.Dead = true }
 func (s *State) SetRemoved() {
 	s.removed = true
 	s.notify(&s.removeWaiters)
-	s.notify(&s.stopWaiters)
+	s.wakeStopWaiters()
 }
 
 // IsRemoved reports whether SetRemoved was called.
 func (s *State) IsRemoved() bool { return s.removed }
+
+// wakeStopWaiters wakes the not-running and next-exit waiters and closes
+// the channel Stopped handed out.
+func (s *State) wakeStopWaiters() {
+	s.notify(&s.stopWaiters)
+	if s.stopped != nil {
+		close(s.stopped)
+		s.stopped = nil
+	}
+}
+
+// Stopped returns a channel closed at the container's next exit (a restart's
+// included) or at its removal, or already closed when it is not running.
+// It is Wait's not-running condition for callers that need no exit status
+// and may stop listening at any time: every caller shares one channel, and
+// nothing is registered per caller that would need a goroutine to drop it
+// (a logs follower paid two goroutines for Wait, issue 13). Stopped must be
+// called without the lock.
+func (s *State) Stopped() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.Running || s.removed {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if s.stopped == nil {
+		s.stopped = make(chan struct{})
+	}
+	return s.stopped
+}
 
 func (s *State) notify(waiters *[]chan<- StateStatus) {
 	st := StateStatus{ExitCode: s.ExitCode, Err: s.Err()}

@@ -260,6 +260,7 @@ func snapshot(c *Container, rec []byte) (*Container, error) {
 	}
 	v.State.RemovalInProgress = c.State.RemovalInProgress
 	v.State.removed = c.State.removed
+	v.listing = &listing{}
 	return v, nil
 }
 
@@ -295,6 +296,7 @@ func (s *Store) decodePending() {
 			continue // cannot happen: the same bytes decoded at Open
 		}
 		v.Name = p.name
+		v.listing = &listing{}
 		s.views[id] = v
 		delete(s.pending, id)
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -302,6 +303,41 @@ func TestSnapshotsAreCopies(t *testing.T) {
 	}
 	if v := s.Snapshots()[0]; v.Config == c.Config || v.HostConfig == c.HostConfig {
 		t.Errorf("snapshot shares Config or HostConfig with the live container")
+	}
+}
+
+// TestListSummaryFollowsSaves: a snapshot's list summary, computed once,
+// is Summary's: the status text follows the time asked for, and a Save's
+// new snapshot shows what changed.
+func TestListSummaryFollowsSaves(t *testing.T) {
+	s, _ := openStore(t)
+	c := addContainer(t, s, testID("7"), "lister")
+	c.Lock()
+	c.Config.Labels = map[string]string{"a": "1"}
+	c.State.SetRunning(1, true)
+	err := s.Save(c)
+	c.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.Snapshots()[0]
+	for _, at := range []time.Duration{time.Minute, time.Hour} {
+		when := v.State.StartedAt.Add(at)
+		if got, want := v.ListSummary(when), v.Summary(when); !reflect.DeepEqual(got, want) {
+			t.Errorf("ListSummary(start+%v) = %+v, want %+v", at, got, want)
+		}
+	}
+	c.Lock()
+	c.Config.Labels = map[string]string{"a": "2"}
+	c.State.SetStopped(ExitStatus{ExitCode: 3})
+	err = s.Save(c)
+	c.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Snapshots()[0].ListSummary(time.Now())
+	if got.Labels["a"] != "2" || got.State != StatusExited || !strings.HasPrefix(got.Status, "Exited (3)") {
+		t.Errorf("after Save: labels %v, state %q, status %q; want a=2, exited, Exited (3) ...", got.Labels, got.State, got.Status)
 	}
 }
 

@@ -319,10 +319,20 @@ func (e *Engine) Containers(ctx context.Context, opts types.ContainerListOptions
 	}
 	now := time.Now()
 	out := make([]*types.ContainerSummary, 0, len(list))
+	// Containers mostly share a few images: resolve each reference once
+	// (to "" when it names no image).
+	resolved := map[string]string{}
 	for _, c := range list {
-		s := c.Summary(now)
+		s := c.ListSummary(now)
 		if s.Image != "" && !strings.HasPrefix(s.Image, "sha256:") {
-			if img, err := e.images.Get(s.Image); err != nil || img.ID != c.ImageID {
+			id, seen := resolved[s.Image]
+			if !seen {
+				if img, err := e.images.Get(s.Image); err == nil {
+					id = img.ID
+				}
+				resolved[s.Image] = id
+			}
+			if id != c.ImageID {
 				s.Image = c.ImageID
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"skiffd/internal/events"
 	"skiffd/internal/image"
 	"skiffd/internal/layer"
+	"skiffd/internal/logs"
 	"skiffd/internal/runtime/features"
 	"skiffd/internal/runtime/shimclient"
 	"skiffd/internal/volume"
@@ -90,11 +91,15 @@ type Engine struct {
 	opts Options
 	// streams gives memory back after a burst of streams (streams.go).
 	streams streamTracker
-	logger  *slog.Logger
-	id      string
-	events  *events.Bus
-	layers  *layer.Store
-	images  *image.Store
+	// stats samples the containers that have stats streams (statscollector.go).
+	stats statsCollector
+	// logWatch is the inotify instance every logs follower shares.
+	logWatch logs.Watchers
+	logger   *slog.Logger
+	id       string
+	events   *events.Bus
+	layers   *layer.Store
+	images   *image.Store
 	// reg is the registry client and the pull/push concurrency state.
 	reg *registryState
 
@@ -191,6 +196,7 @@ func (e *Engine) Close() error {
 	e.events.Close()
 	e.closeNetworking()
 	e.stopMonitor()
+	e.logWatch.Close()
 	return e.rt.Close()
 }
 

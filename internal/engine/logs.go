@@ -25,28 +25,19 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 	tty := c.Config.Tty
 	path := c.LogPath
 	noLog := c.HostConfig.LogConfig.Type == "none"
-	running := c.State.Running
 	c.Unlock()
 	if noLog {
 		return errdefs.InvalidParameter(errors.New(`configured logging driver does not support reading`))
 	}
-	var stop chan struct{}
+	var stop <-chan struct{}
 	if opts.Follow {
-		stop = make(chan struct{})
-		if running {
-			// Stop following at the container's next exit (or removal).
-			exited := c.State.Wait(ctx, "not-running")
-			go func() {
-				<-exited
-				close(stop)
-			}()
-		} else {
-			close(stop)
-		}
+		// Stop following at the container's next exit (or removal), or
+		// at once when it does not run.
+		stop = c.State.Stopped()
 	}
 	defer e.streams.begin()()
 	out.Begin(tty)
-	ro := logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow, Idle: out.Idle, Borrow: true}
+	ro := logs.ReadOptions{Since: opts.Since, Until: opts.Until, Tail: opts.Tail, Follow: opts.Follow, Idle: out.Idle, Borrow: true, Watchers: &e.logWatch}
 	err = logs.Read(ctx, path, ro, stop, func(m logs.Message) error {
 		if (m.Stream == "stdout" && !opts.Stdout) || (m.Stream == "stderr" && !opts.Stderr) {
 			return nil

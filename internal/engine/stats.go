@@ -51,28 +51,78 @@ func (e *Engine) ContainerStats(ctx context.Context, name string, stream, oneSho
 		return emit(sample())
 	}
 	defer e.streams.begin()()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	// The first sample now; the next ones from the collector, which
+	// samples every container with streams once a second.
+	c.Lock()
+	removed := c.State.IsRemoved()
+	c.Unlock()
+	if removed {
+		return nil
+	}
+	if err := emit(sample()); err != nil {
+		return nil
+	}
+	sub, cancel := e.stats.subscribe(c, e.statsSamples)
+	defer cancel()
 	for {
-		c.Lock()
-		removed := c.State.IsRemoved()
-		c.Unlock()
-		if removed {
-			return nil // the container is gone: so is its stream
-		}
-		if err := emit(sample()); err != nil {
-			return nil
-		}
 		select {
-		case <-tick.C:
+		case s := <-sub.ch:
+			c.Lock()
+			removed := c.State.IsRemoved()
+			c.Unlock()
+			if removed {
+				return nil // the container is gone: so is its stream
+			}
+			// The sample is shared with the container's other streams:
+			// fill in this stream's previous sample on a copy.
+			own := *s
+			own.PreCPUStats, own.PreRead = prev.CPUStats, prev.Read
+			prev = &own
+			if err := emit(&own); err != nil {
+				return nil
+			}
 		case <-ctx.Done():
 			return nil
 		}
 	}
 }
 
+// statsSamples reads one sample of each container in cs, the host's
+// counters once for all of them.
+func (e *Engine) statsSamples(cs map[*container.Container]bool) map[*container.Container]*types.StatsJSON {
+	h := &hostStats{}
+	out := make(map[*container.Container]*types.StatsJSON, len(cs))
+	for c := range cs {
+		out[c] = e.statsSampleWith(c, h)
+	}
+	return out
+}
+
+// hostStats are the host's counters a sample carries, read lazily: a
+// sample of a container that does not run has none.
+type hostStats struct {
+	read     bool
+	usage    uint64
+	cpus     uint32
+	memTotal int64
+}
+
+func (h *hostStats) get() *hostStats {
+	if !h.read {
+		h.read = true
+		h.usage, h.cpus = procStat()
+		h.memTotal = hostMemTotal()
+	}
+	return h
+}
+
 // statsSample reads one sample.
 func (e *Engine) statsSample(cc *container.Container) *types.StatsJSON {
+	return e.statsSampleWith(cc, &hostStats{})
+}
+
+// statsSampleWith reads one sample, with the host's counters from h.
+func (e *Engine) statsSampleWith(cc *container.Container, h *hostStats) *types.StatsJSON {
 	out := &types.StatsJSON{}
 	out.Read = time.Now().UTC()
 	cc.Lock()
@@ -95,7 +145,7 @@ func (e *Engine) statsSample(cc *container.Container) *types.StatsJSON {
 	if err != nil {
 		return out
 	}
-	fillStats(out, st, hostMemTotal())
+	fillStats(out, st, h.get().memTotal)
 	cc.Lock()
 	pid := cc.State.Pid
 	noNet := cc.HostConfig != nil && cc.HostConfig.NetworkMode == "none"
@@ -106,7 +156,8 @@ func (e *Engine) statsSample(cc *container.Container) *types.StatsJSON {
 		// sample.
 		out.Networks = e.networkStats(pid)
 	}
-	out.CPUStats.SystemUsage, out.CPUStats.OnlineCPUs = procStat()
+	host := h.get()
+	out.CPUStats.SystemUsage, out.CPUStats.OnlineCPUs = host.usage, host.cpus
 	return out
 }
 

@@ -25,24 +25,35 @@ type follower struct {
 	cancel    context.CancelFunc
 }
 
-// modes runs f with inotify and with polling.
-func modes(t *testing.T, f func(t *testing.T, poll bool)) {
-	for _, poll := range []bool{false, true} {
-		name := "inotify"
-		if poll {
-			name = "poll"
-		}
-		t.Run(name, func(t *testing.T) { f(t, poll) })
+// followMode is how a follower learns of changes.
+type followMode int
+
+const (
+	inotifyMode followMode = iota // an inotify instance of its own
+	sharedMode                    // a Watchers shared with other followers
+	pollMode                      // a ticker
+)
+
+// modes runs f with inotify (own and shared) and with polling.
+func modes(t *testing.T, f func(t *testing.T, poll followMode)) {
+	for _, m := range []followMode{inotifyMode, sharedMode, pollMode} {
+		name := [...]string{"inotify", "shared", "poll"}[m]
+		t.Run(name, func(t *testing.T) { f(t, m) })
 	}
 }
 
-func startFollow(t *testing.T, path string, opts ReadOptions, poll bool) *follower {
+func startFollow(t *testing.T, path string, opts ReadOptions, mode followMode) *follower {
 	t.Helper()
 	opts.Follow = true
+	if mode == sharedMode {
+		ws := &Watchers{}
+		t.Cleanup(func() { ws.Close() })
+		opts.Watchers = ws
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fl := &follower{got: make(chan entry, 1000), done: make(chan error, 1), following: make(chan struct{}),
 		stop: make(chan struct{}), cancel: cancel}
-	r := &reader{path: path, opts: opts, noInotify: poll, pollInterval: time.Millisecond, fn: func(m Message) error {
+	r := &reader{path: path, opts: opts, noInotify: mode == pollMode, pollInterval: time.Millisecond, fn: func(m Message) error {
 		fl.got <- fromMessage(m)
 		return nil
 	}}
@@ -106,7 +117,7 @@ func (fl *follower) finish(t *testing.T) ([]entry, error) {
 }
 
 func TestFollowAppendAndRotate(t *testing.T) {
-	modes(t, func(t *testing.T, poll bool) {
+	modes(t, func(t *testing.T, poll followMode) {
 		path := filepath.Join(t.TempDir(), "c-json.log")
 		size := int64(len(record(numbered(0))))
 		// Three entries a file, five files: a burst of five entries
@@ -129,7 +140,7 @@ func TestFollowAppendAndRotate(t *testing.T) {
 func TestFollowOneAtATimeRotations(t *testing.T) {
 	// Every entry rotates the file (max-size 1) and only two files are
 	// kept, so the follower must move on at each one without waiting.
-	modes(t, func(t *testing.T, poll bool) {
+	modes(t, func(t *testing.T, poll followMode) {
 		path := filepath.Join(t.TempDir(), "c-json.log")
 		w := openWriter(t, path, 1, 2)
 		write(t, w, numbered(0))
@@ -146,7 +157,7 @@ func TestFollowOneAtATimeRotations(t *testing.T) {
 }
 
 func TestFollowStopDrains(t *testing.T) {
-	modes(t, func(t *testing.T, poll bool) {
+	modes(t, func(t *testing.T, poll followMode) {
 		path := filepath.Join(t.TempDir(), "c-json.log")
 		size := int64(len(record(numbered(0))))
 		w := openWriter(t, path, 4*size, 10)
@@ -165,7 +176,7 @@ func TestFollowStopDrains(t *testing.T) {
 }
 
 func TestFollowCancel(t *testing.T) {
-	modes(t, func(t *testing.T, poll bool) {
+	modes(t, func(t *testing.T, poll followMode) {
 		path := filepath.Join(t.TempDir(), "c-json.log")
 		write(t, openWriter(t, path, 0, 1), numbered(0))
 		fl := startFollow(t, path, ReadOptions{Tail: -1}, poll)
@@ -184,7 +195,7 @@ func TestFollowCancel(t *testing.T) {
 }
 
 func TestFollowTornLine(t *testing.T) {
-	modes(t, func(t *testing.T, poll bool) {
+	modes(t, func(t *testing.T, poll followMode) {
 		path := filepath.Join(t.TempDir(), "c-json.log")
 		b, c := record(numbered(1)), record(numbered(2))
 		// The shim was mid-write when Read started.
@@ -206,7 +217,7 @@ func TestFollowTornLineAtTail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c-json.log")
 	b := record(numbered(2))
 	appendRaw(t, path, record(numbered(0))+record(numbered(1))+b[:5])
-	fl := startFollow(t, path, ReadOptions{Tail: 1}, false)
+	fl := startFollow(t, path, ReadOptions{Tail: 1}, inotifyMode)
 	fl.expect(t, numbered(1))
 	appendRaw(t, path, b[5:])
 	fl.expect(t, numbered(2))
@@ -219,7 +230,7 @@ func TestFollowTail0(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c-json.log")
 	w := openWriter(t, path, 0, 1)
 	write(t, w, numberedRange(0, 3)...)
-	fl := startFollow(t, path, ReadOptions{Tail: 0}, false)
+	fl := startFollow(t, path, ReadOptions{Tail: 0}, inotifyMode)
 	select {
 	case <-fl.following:
 	case <-time.After(guard):
@@ -234,7 +245,7 @@ func TestFollowTail0(t *testing.T) {
 
 func TestFollowTruncated(t *testing.T) {
 	// With max-file 1 the writer truncates the file in place.
-	modes(t, func(t *testing.T, poll bool) {
+	modes(t, func(t *testing.T, poll followMode) {
 		path := filepath.Join(t.TempDir(), "c-json.log")
 		size := int64(len(record(numbered(0))))
 		w := openWriter(t, path, 3*size, 1)
@@ -256,7 +267,7 @@ func TestFollowUntil(t *testing.T) {
 		write(t, w, numbered(0))
 		// Until is far ahead on the clock; the record's time passes it.
 		until := time.Now().Add(time.Hour)
-		fl := startFollow(t, path, ReadOptions{Tail: -1, Until: until}, false)
+		fl := startFollow(t, path, ReadOptions{Tail: -1, Until: until}, inotifyMode)
 		fl.expect(t, numbered(0))
 		write(t, w, entry{"stdout", "in time\n", until, false}, entry{"stdout", "late\n", until.Add(1), false})
 		fl.expect(t, entry{"stdout", "in time\n", until, false})
@@ -275,7 +286,7 @@ func TestFollowUntil(t *testing.T) {
 	t.Run("until already passed", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "c-json.log")
 		write(t, openWriter(t, path, 0, 1), numberedRange(0, 2)...)
-		fl := startFollow(t, path, ReadOptions{Tail: -1, Until: time.Now().Add(-time.Second)}, false)
+		fl := startFollow(t, path, ReadOptions{Tail: -1, Until: time.Now().Add(-time.Second)}, inotifyMode)
 		fl.expect(t, numberedRange(0, 2)...)
 		select {
 		case err := <-fl.done:
@@ -362,9 +373,79 @@ func TestFollowAlreadyStopped(t *testing.T) {
 
 func TestWatcherUsesInotify(t *testing.T) {
 	// The inotify runs of the follow tests must not be polling in disguise.
-	w := newWatcher(filepath.Join(t.TempDir(), "c-json.log"), false, time.Hour)
+	w := newWatcher(filepath.Join(t.TempDir(), "c-json.log"), nil, false, time.Hour)
 	defer w.close()
 	if notify, tick := w.changed(); w.f == nil || notify == nil || tick != nil {
 		t.Fatal("newWatcher fell back to polling")
+	}
+	ws := &Watchers{}
+	defer ws.Close()
+	w = newWatcher(filepath.Join(t.TempDir(), "c-json.log"), ws, false, time.Hour)
+	defer w.close()
+	if notify, tick := w.changed(); w.sub == nil || notify == nil || tick != nil {
+		t.Fatal("newWatcher with Watchers fell back to polling")
+	}
+}
+
+// TestWatchersShared: followers of logs in one directory and in another
+// share one inotify instance and one goroutine; each is woken by a write
+// to its own log (or one of its rotated files) only, and a directory's
+// watch goes with its last follower.
+func TestWatchersShared(t *testing.T) {
+	ws := &Watchers{}
+	defer ws.Close()
+	dir1, dir2 := t.TempDir(), t.TempDir()
+	a := newWatcher(filepath.Join(dir1, "a-json.log"), ws, false, time.Hour)
+	a2 := newWatcher(filepath.Join(dir1, "a-json.log"), ws, false, time.Hour)
+	b := newWatcher(filepath.Join(dir1, "b-json.log"), ws, false, time.Hour)
+	c := newWatcher(filepath.Join(dir2, "c-json.log"), ws, false, time.Hour)
+	if a.sub == nil || a2.sub == nil || b.sub == nil || c.sub == nil {
+		t.Fatal("a follower fell back to polling")
+	}
+	if a.sub.wd != b.sub.wd || a.sub.wd == c.sub.wd {
+		t.Errorf("watch descriptors a %d, b %d, c %d: want a and b's directory watched once, c's apart", a.sub.wd, b.sub.wd, c.sub.wd)
+	}
+	woken := func(w *watcher) bool {
+		select {
+		case <-w.notify:
+			return true
+		case <-time.After(guard):
+			return false
+		}
+	}
+	quiet := func(w *watcher) bool {
+		select {
+		case <-w.notify:
+			return false
+		default:
+			return true
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir1, "a-json.log.1"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !woken(a) || !woken(a2) {
+		t.Fatal("a write to a rotated a-json.log.1 did not wake a's followers")
+	}
+	// c's directory saw nothing and b's log did not change. The write to
+	// c below comes after the one to a: once c is woken, every event of
+	// the first write has been dispatched.
+	if err := os.WriteFile(filepath.Join(dir2, "c-json.log"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !woken(c) {
+		t.Fatal("a write to c-json.log did not wake c's follower")
+	}
+	if !quiet(b) {
+		t.Error("a write to a's log woke b's follower")
+	}
+	for _, w := range []*watcher{a, a2, b, c} {
+		w.close()
+	}
+	ws.mu.Lock()
+	n := len(ws.dirs)
+	ws.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d directories still watched after every follower closed", n)
 	}
 }

@@ -58,6 +58,10 @@ type ReadOptions struct {
 	// Borrow lets Message.Line point into Read's buffers: fn must not
 	// keep it after it returns. It saves a copy of every line.
 	Borrow bool
+	// Watchers, if set, is the inotify instance a follower watches the
+	// log through, shared with other followers; without it each follower
+	// makes its own.
+	Watchers *Watchers
 }
 
 // Read sends the log at path (with its rotated files, oldest first) to fn,
@@ -120,7 +124,7 @@ func (r *reader) run(ctx context.Context, stop <-chan struct{}) error {
 	var w *watcher
 	if r.opts.Follow {
 		// Watch before opening, so no write after the open goes unnoticed.
-		w = newWatcher(r.path, r.noInotify, r.pollInterval)
+		w = newWatcher(r.path, r.opts.Watchers, r.noInotify, r.pollInterval)
 		defer w.close()
 	}
 	set, err := openSet(r.path)

@@ -20,7 +20,9 @@ import (
 // It only wakes the follower up; the follower then looks at the files
 // itself, so a spurious or coalesced wake-up is harmless.
 type watcher struct {
-	notify  chan struct{}    // inotify: a change, coalesced
+	notify  chan struct{} // inotify: a change, coalesced
+	shared  *Watchers     // set when sub is on a shared instance
+	sub     *subscription
 	tick    <-chan time.Time // polling
 	ticker  *time.Ticker
 	f       *os.File // the inotify instance
@@ -32,7 +34,12 @@ type watcher struct {
 const inotifyMask = syscall.IN_MODIFY | syscall.IN_CLOSE_WRITE | syscall.IN_CREATE |
 	syscall.IN_MOVED_FROM | syscall.IN_MOVED_TO | syscall.IN_DELETE
 
-func newWatcher(path string, noInotify bool, poll time.Duration) *watcher {
+func newWatcher(path string, shared *Watchers, noInotify bool, poll time.Duration) *watcher {
+	if shared != nil && !noInotify {
+		if sub, err := shared.subscribe(path); err == nil {
+			return &watcher{notify: sub.notify, shared: shared, sub: sub}
+		}
+	}
 	w := &watcher{notify: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
 	if !noInotify {
 		if err := w.startInotify(path, poll); err == nil {
@@ -115,16 +122,21 @@ func relevant(b []byte, base string) bool {
 		if n > len(b)-header {
 			return true
 		}
-		name := b[header : header+n]
-		if i := bytes.IndexByte(name, 0); i >= 0 {
-			name = name[:i]
-		}
-		if string(name) == base || (len(name) > len(base) && string(name[:len(base)]) == base && name[len(base)] == '.') {
+		if namesLog(b[header:header+n], base) {
 			return true
 		}
 		b = b[header+n:]
 	}
 	return false
+}
+
+// namesLog reports whether an event's name (NUL-padded) is the log, base,
+// or one of its rotated files, base.N.
+func namesLog(name []byte, base string) bool {
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	return string(name) == base || (len(name) > len(base) && string(name[:len(base)]) == base && name[len(base)] == '.')
 }
 
 // changed returns the channels that signal a possible change; one is nil.
@@ -133,6 +145,10 @@ func (w *watcher) changed() (<-chan struct{}, <-chan time.Time) {
 }
 
 func (w *watcher) close() {
+	if w.shared != nil {
+		w.shared.unsubscribe(w.sub)
+		return
+	}
 	if w.ticker != nil {
 		w.ticker.Stop()
 	}

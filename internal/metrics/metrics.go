@@ -136,13 +136,22 @@ func (r *Registry) Expose() []byte {
 	return w.buf.Bytes()
 }
 
-// goRuntime adds goroutines and memory from runtime/metrics.
+// goRuntime adds goroutines, threads and memory from runtime/metrics: the
+// classes that say where an idle daemon's or an open stream's memory goes
+// (issue 13): heap objects, goroutine stacks, heap pages held but unused,
+// pages given back to the system, and the heap goal of the next collection.
 func goRuntime(w *Writer) {
 	w.Gauge("go_goroutines", "Number of goroutines that currently exist.", nil, float64(runtime.NumGoroutine()))
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/total:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/gc/heap/goal:bytes"},
+		{Name: "/sched/threads/total:threads"},
 	}
 	metrics.Read(samples)
 	val := func(s metrics.Sample) float64 {
@@ -154,6 +163,12 @@ func goRuntime(w *Writer) {
 	w.Gauge("go_memory_total_bytes", "All memory mapped by the Go runtime.", nil, val(samples[0]))
 	w.Gauge("go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", nil, val(samples[1]))
 	w.Counter("go_gc_cycles_total", "Completed GC cycles.", nil, val(samples[2]))
+	w.Gauge("go_memstats_stack_inuse_bytes", "Bytes of goroutine stacks.", nil, val(samples[3]))
+	w.Gauge("go_memstats_heap_unused_bytes", "Bytes of heap spans in use but not holding objects.", nil, val(samples[4]))
+	w.Gauge("go_memstats_heap_free_bytes", "Bytes of free heap pages not yet returned to the system.", nil, val(samples[5]))
+	w.Gauge("go_memstats_heap_released_bytes", "Bytes of free heap pages returned to the system.", nil, val(samples[6]))
+	w.Gauge("go_memstats_next_gc_bytes", "Heap size at which the next collection starts.", nil, val(samples[7]))
+	w.Gauge("go_threads", "Number of OS threads the runtime created.", nil, val(samples[8]))
 }
 
 // Labels is a flat list of name, value pairs.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"skiffd/internal/skifftest"
+)
+
+// BenchmarkContainerListAPI is GET /containers/json?all=1 from one
+// keep-alive client against a real daemon holding 100 created containers
+// (issue 13: the list rate). The daemon runs without --debug, which would
+// log every request. Each response is read whole; the first is checked.
+func BenchmarkContainerListAPI(b *testing.B) {
+	d := skifftest.StartWith(b, skifftest.Options{Args: []string{"--debug=false"}})
+	if res := d.DockerIn(b, bytes.NewReader(skifftest.BusyboxTar(b)), "import", "-", "busybox"); res.ExitCode != 0 {
+		b.Fatalf("docker import: %v", res)
+	}
+	const n = 100
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	for i := range n {
+		body := `{"Image":"busybox","Cmd":["true"],"Labels":{"i":"` + strconv.Itoa(i) + `"},"HostConfig":{"NetworkMode":"none"}}`
+		if r := d.Do(b, "POST", "/v1.50/containers/create?name=c"+strconv.Itoa(i), strings.NewReader(body), hdr); r.Status != 201 {
+			b.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+	}
+	b.Cleanup(func() {
+		for i := range n {
+			d.Do(b, "DELETE", "/v1.50/containers/c"+strconv.Itoa(i), nil, nil)
+		}
+	})
+	tr := &http.Transport{DialContext: d.Client().Transport.(*http.Transport).DialContext, MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	get := func() []byte {
+		resp, err := client.Get("http://skiffd/v1.50/containers/json?all=1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("list: %d %v", resp.StatusCode, err)
+		}
+		return body
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(get(), &list); err != nil || len(list) != n {
+		b.Fatalf("list: %d containers, %v; want %d", len(list), err, n)
+	}
+	b.ReportAllocs()
+	cpu0 := processCPU(b, d.Pid())
+	b.ResetTimer()
+	var bytes int
+	for b.Loop() {
+		bytes = len(get())
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	// The daemon's CPU time per request is steadier than req/s on a
+	// machine shared with other work.
+	b.ReportMetric(float64((processCPU(b, d.Pid())-cpu0).Microseconds())/float64(b.N), "daemon-cpu-µs/req")
+	b.SetBytes(int64(bytes))
+}
+
+// processCPU is the user and system CPU time process pid has used, from
+// /proc/pid/stat (in clock ticks of 10 ms: USER_HZ is 100 on Linux).
+func processCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command name (which may hold spaces) start
+	// at the state, field 3; utime and stime are fields 14 and 15.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, raw)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}

@@ -1,0 +1,111 @@
+package container
+
+import (
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"testing"
+
+	"skiffd/internal/api/types"
+)
+
+// fill sets every field reachable from v (a pointer) to a non-zero value
+// derived from seed, with one- and two-entry maps and slices; so a field
+// added to the summary types shows up in encoding/json's output and must
+// show up in appendSummaries' too.
+func fill(v reflect.Value, seed string) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		fill(v.Elem(), seed)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(v.Field(i), seed+strconv.Itoa(i))
+		}
+	case reflect.String:
+		v.SetString(seed)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		v.SetInt(int64(len(seed)) * -7)
+	case reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(len(seed)) * 11)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		fill(s.Index(0).Addr(), seed+"a")
+		fill(s.Index(1).Addr(), seed+"b")
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for _, k := range []string{seed + "z", seed + "<a>"} {
+			e := reflect.New(v.Type().Elem())
+			fill(e, seed+k)
+			m.SetMapIndex(reflect.ValueOf(k), e.Elem())
+		}
+		v.Set(m)
+	default:
+		panic("fill: unhandled kind " + v.Kind().String())
+	}
+}
+
+func encodingJSON(t testing.TB, list []*types.ContainerSummary) string {
+	b, err := json.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}
+
+// TestAppendSummariesMatchesEncodingJSON: the list's hand-written encoder
+// writes what json.Encoder writes, for full and empty summaries, nil and
+// empty slices and maps, and strings that need escaping.
+func TestAppendSummariesMatchesEncodingJSON(t *testing.T) {
+	full := new(types.ContainerSummary)
+	fill(reflect.ValueOf(full), "s\"\\<>&\u2028\u2029\x01\b\f\n\r\t\xffé€😀")
+	plain := &types.ContainerSummary{ID: "abc", Names: []string{"/web"}, Image: "busybox", ImageID: "sha256:1", Command: "sh -c 'a && b'",
+		Created: 1700000000, Ports: []types.Port{{PrivatePort: 80, Type: "tcp"}, {IP: "0.0.0.0", PrivatePort: 80, PublicPort: 8080, Type: "tcp"}},
+		Labels: map[string]string{}, State: "running", Status: "Up 2 minutes", HostConfig: types.SummaryHostConfig{NetworkMode: "bridge"},
+		NetworkSettings: &types.SummaryNetworkSettings{Networks: map[string]*types.EndpointSettings{"bridge": {IPAddress: "172.17.0.2", IPPrefixLen: 16}, "none": nil}},
+		Mounts:          []types.MountPoint{}}
+	for _, tc := range []struct {
+		name string
+		list []*types.ContainerSummary
+	}{
+		{"nil list", nil},
+		{"empty list", []*types.ContainerSummary{}},
+		{"zero summary", []*types.ContainerSummary{{}}},
+		{"nil summary", []*types.ContainerSummary{nil}},
+		{"full", []*types.ContainerSummary{full}},
+		{"plain", []*types.ContainerSummary{plain, plain}},
+		{"empty IPAM config and annotations", []*types.ContainerSummary{{HostConfig: types.SummaryHostConfig{Annotations: map[string]string{}},
+			NetworkSettings: &types.SummaryNetworkSettings{Networks: map[string]*types.EndpointSettings{"n": {IPAMConfig: &types.EndpointIPAMConfig{}}}}}}},
+		{"IPAM config without IPv4", []*types.ContainerSummary{{NetworkSettings: &types.SummaryNetworkSettings{Networks: map[string]*types.EndpointSettings{"n": {IPAMConfig: &types.EndpointIPAMConfig{IPv6Address: "::1", LinkLocalIPs: []string{"fe80::1"}}}}}}}},
+		{"annotations without network mode", []*types.ContainerSummary{{HostConfig: types.SummaryHostConfig{Annotations: map[string]string{"a": "b"}}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, want := string(appendSummaries(nil, tc.list)), encodingJSON(t, tc.list)
+			if got != want {
+				t.Errorf("appendSummaries =\n%s\nwant (encoding/json)\n%s", got, want)
+			}
+		})
+	}
+}
+
+// FuzzAppendString holds the string quoting to encoding/json's on any
+// bytes, valid UTF-8 or not.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "<script>&amp;</script>", "\u2028\u2029", "\x00\x1f\x7f", "\xff\xfe", "é€😀", "\xed\xa0\x80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
