@@ -238,29 +238,24 @@ func (s *shim) startInit(t0 *time.Time) error {
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, s.cgfd
 	}
 	s.init = p
-	if err := s.forkInit(p, attr); err != nil {
+	// init is born in its cgroups when nothing there could stop init
+	// itself: the v2 one through CgroupFD, the v1 ones because the thread
+	// that forks it has entered them (a thread moving itself costs no RCU
+	// grace period, where migrating init afterwards cost one per
+	// hierarchy and stalled init's own thread starts meanwhile: several
+	// milliseconds of every start on a v1 host). A container with a pids
+	// or memory limit joins only once init is ready, as before: init's own
+	// threads and memory must not count against limits meant for the
+	// container (--pids-limit 5 would leave init's Go runtime no thread to
+	// start). Its cgroup namespace is made only after go (nsinit), rooted
+	// at the cgroup.
+	early := s.cg != nil && joinEarly(s.spec)
+	if err := s.forkInit(p, attr, early); err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
 	s.pidfd = pidfd
 	s.span("shim.fork-init", t0)
-	// Moving init into its cgroups (on v1 one migration per hierarchy,
-	// each waiting for an RCU grace period: milliseconds in all) runs
-	// while init sets up its namespaces and root file system, and is done
-	// before init is let go; its cgroup namespace is made only after go
-	// (nsinit), rooted at the cgroup. A container with a pids or memory
-	// limit joins only once init is ready, as before: init's own threads
-	// and memory must not count against limits meant for the container
-	// (--pids-limit 5 would leave init's Go runtime no thread to start).
-	applied := make(chan error, 1)
-	var late bool
-	switch {
-	case s.cg == nil:
-		applied <- nil
-	case joinEarly(s.spec):
-		go func() { applied <- s.cg.Apply(p.pid) }()
-	default:
-		late = true
-	}
+	late := s.cg != nil && !early
 	child.close()
 	syncChild.Close()
 	initStart, _ := sys.StartTime(p.pid)
@@ -297,12 +292,11 @@ func (s *shim) startInit(t0 *time.Time) error {
 				s.spans[name] = d
 			}
 			if late {
-				applied <- s.cg.Apply(p.pid)
+				if err := s.cg.Apply(p.pid); err != nil {
+					return err
+				}
+				s.span("shim.cgroup-apply", t0)
 			}
-			if err := <-applied; err != nil {
-				return err
-			}
-			s.span("shim.cgroup-apply", t0)
 			p.startCopiers()
 			return nil
 		default:
@@ -322,10 +316,11 @@ func joinEarly(sp *spec.Spec) bool {
 }
 
 // forkInit starts init. Namespaces the container joins (a Path in the
-// spec: --network container:x and the like) are entered first by a
-// locked thread, which then forks init into them; that thread is never
-// unlocked, so the runtime retires it instead of reusing it elsewhere.
-func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr) error {
+// spec: --network container:x and the like) and, with enterCgroups, the
+// container's v1 cgroups are entered first by a locked thread, which then
+// forks init into them; that thread is never unlocked, so the runtime
+// retires it instead of reusing it elsewhere.
+func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr, enterCgroups bool) error {
 	var joins []*os.File
 	defer func() {
 		for _, f := range joins {
@@ -342,23 +337,37 @@ func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr) error {
 		}
 		joins = append(joins, f)
 	}
-	if len(joins) == 0 {
+	if len(joins) == 0 && !enterCgroups {
 		_, err := s.fork(p, "init", attr)
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		for _, f := range joins {
-			if err := sys.Setns(int(f.Fd()), 0); err != nil {
-				errc <- fmt.Errorf("join namespace %s: %w", f.Name(), err)
-				return
-			}
-		}
-		_, err := s.fork(p, "init", attr)
-		errc <- err
+		errc <- s.forkInitLocked(p, attr, joins, enterCgroups)
 	}()
 	return <-errc
+}
+
+// forkInitLocked is forkInit's work on its locked thread.
+func (s *shim) forkInitLocked(p *proc, attr *syscall.ProcAttr, joins []*os.File, enterCgroups bool) error {
+	if enterCgroups {
+		leave, err := s.cg.EnterThread()
+		if err != nil {
+			return err
+		}
+		// Back out before init's start is reported: the runtime cannot
+		// retire the main thread, and a shim thread left in the
+		// container's v1 cgroups would list the shim among its processes.
+		defer leave()
+	}
+	for _, f := range joins {
+		if err := sys.Setns(int(f.Fd()), 0); err != nil {
+			return fmt.Errorf("join namespace %s: %w", f.Name(), err)
+		}
+	}
+	_, err := s.fork(p, "init", attr)
+	return err
 }
 
 // fork starts the sealed binary (our own /proc/self/exe) in role and
