@@ -16,10 +16,21 @@
 // executable it was started from (closed at once: its own /proc/self/exe
 // is that seal, and children are exec'd through it), 4 the ready pipe, on
 // which it writes one JSON line when the container is created or failed.
+//
+// A pre-started shim (`skiffd shim -`, see Pooled) is started before its
+// container exists, so that a start pays only the hand-over, not the exec
+// and the Go runtime's start-up: fd 2 is /dev/null and fd 4 a socket on
+// which the daemon sends the container's directory as one line. Until
+// then it holds nothing of any container, and it exits when the socket
+// ends (the daemon closed its pool, stopped or died). Once handed dir, it
+// opens dir/shim.log as its stderr, names dir in its command line, as if
+// started with it, and goes on as above, writing its ready line on the
+// same socket.
 package shim
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,8 +95,12 @@ type shim struct {
 	conns sync.WaitGroup
 }
 
+// Pooled is the argument that starts a pre-started shim: `skiffd shim -`.
+const Pooled = "-"
+
 // Main runs the shim for the container in dir (args[0]) and returns when
-// the container is gone.
+// the container is gone. A pre-started shim (args[0] == Pooled) first
+// waits for its container and returns nil if none comes.
 func Main(args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: skiffd shim <dir>")
@@ -115,6 +130,18 @@ func Main(args []string) error {
 	}
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
 	go s.reap()
+	if s.dir == Pooled {
+		// Warm up what does not depend on the container.
+		s.cgMode = CgroupMode()
+		json.Unmarshal([]byte(`{"process":{}}`), new(spec.Spec))
+		dir, err := awaitContainer(ready)
+		if err != nil {
+			return nil // no container: the daemon closed its pool or is gone
+		}
+		s.dir = dir
+	} else {
+		s.cgMode = CgroupMode()
+	}
 	ln, err := s.create()
 	msg := ReadyMessage{Spans: s.spans}
 	if err == nil {
@@ -132,6 +159,47 @@ func Main(args []string) error {
 		return err
 	}
 	return s.serve(ln)
+}
+
+// awaitContainer reads the container's directory from the daemon's socket
+// (one line) and takes on the container: dir/shim.log becomes stderr and
+// the command line names dir. It returns an error when the socket ends
+// first.
+func awaitContainer(conn *os.File) (string, error) {
+	var buf [4096]byte
+	n := 0
+	for {
+		m, err := conn.Read(buf[n:])
+		n += m
+		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
+			if i != n-1 {
+				return "", errors.New("extra data after the container's directory")
+			}
+			n = i
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		if n == len(buf) {
+			return "", errors.New("container directory too long")
+		}
+	}
+	dir := string(buf[:n])
+	if !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("container directory %q is not absolute", dir)
+	}
+	if logf, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o600); err == nil {
+		syscall.Dup3(int(logf.Fd()), 2, 0)
+		logf.Close()
+	}
+	// The daemon after a restart finds a shim still creating its container
+	// by this command line (a restart between the hand-over and this
+	// line takes the container for one whose shim died).
+	if err := sys.SetCmdline([]string{"skiffd-shim", "shim", dir}); err != nil {
+		fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
+	}
+	return dir, nil
 }
 
 // abort cleans up after a failed create: kill init if it is still there,
@@ -176,7 +244,6 @@ func (s *shim) create() (*net.UnixListener, error) {
 			return nil, err
 		}
 	}
-	s.cgMode = CgroupMode()
 	if s.cg = OpenCgroup(sp); s.cg != nil {
 		if s.cgfd, err = s.cg.CgroupFD(); err != nil {
 			return nil, err
