@@ -63,6 +63,8 @@ type Runtime struct {
 	root  string
 	seal  *exeseal.Exe
 	trace func(name string, d time.Duration)
+	// pool holds pre-started shims; nil starts each shim when needed.
+	pool *pool
 }
 
 // New seals the executable and returns a Runtime. One seal serves every
@@ -88,14 +90,23 @@ func New(opts Options) (*Runtime, error) {
 	if trace == nil {
 		trace = func(string, time.Duration) {}
 	}
-	return &Runtime{root: opts.Root, seal: seal, trace: trace}, nil
+	r := &Runtime{root: opts.Root, seal: seal, trace: trace}
+	r.pool = &pool{start: r.startShim}
+	r.pool.refill()
+	return r, nil
 }
 
 // SealKind reports how the executable was sealed (for /info).
 func (r *Runtime) SealKind() string { return r.seal.Kind() }
 
-// Close releases the seal. Running shims are not affected.
-func (r *Runtime) Close() error { return r.seal.Close() }
+// Close ends the pre-started shims that have no container yet, waiting for
+// them to exit, and releases the seal. Running shims are not affected.
+func (r *Runtime) Close() error {
+	if r.pool != nil {
+		r.pool.close()
+	}
+	return r.seal.Close()
+}
 
 func (r *Runtime) dir(id string) string { return filepath.Join(r.root, id) }
 
@@ -193,36 +204,38 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 // exec helper get an empty environment of their own.
 var shimEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
 
-// spawn starts `skiffd shim <dir>` from the seal, detached, waits for
-// its ready line and returns init's pid.
+// spawn hands the container in dir to a pre-started shim (one started now
+// when none waits), waits for its ready line and returns init's pid.
 func (r *Runtime) spawn(ctx context.Context, dir string) (int, error) {
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return 0, err
+	if r.pool != nil {
+		// Refilled once this start is done, not competing with it.
+		defer r.pool.refill()
 	}
-	defer null.Close()
-	logf, err := os.OpenFile(filepath.Join(dir, shim.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return 0, err
+	var w *warmShim
+	for attempt := 0; ; attempt++ {
+		var err error
+		if r.pool != nil && attempt == 0 {
+			w, err = r.pool.get()
+		} else {
+			w, err = r.startShim()
+		}
+		if err != nil {
+			return 0, err
+		}
+		_, err = w.conn.Write([]byte(dir + "\n"))
+		if err == nil {
+			break
+		}
+		// A pre-started shim that died waiting (someone killed it):
+		// start one now.
+		w.conn.Close()
+		w.p.Kill()
+		if attempt > 0 {
+			return 0, fmt.Errorf("start shim: hand over %s: %w", dir, err)
+		}
 	}
-	defer logf.Close()
-	rd, wr, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	defer rd.Close()
-	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd-shim", "shim", dir}, &os.ProcAttr{
-		Dir:   "/",
-		Env:   shimEnv,
-		Files: []*os.File{null, null, logf, r.seal.File(), wr},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
-	wr.Close()
-	if err != nil {
-		return 0, fmt.Errorf("start shim: %w", err)
-	}
-	// The shim outlives us; reap it if it exits while we are around.
-	go p.Wait()
+	defer w.conn.Close()
+	p, rd := w.p, w.conn
 	type result struct {
 		msg shim.ReadyMessage
 		err error

@@ -1,0 +1,157 @@
+package shimclient
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"skiffd/internal/runtime/shim"
+)
+
+// poolSize is how many pre-started shims wait for a container. One covers
+// `docker run` after `docker run`; a burst of concurrent starts finds the
+// pool empty and starts shims as before.
+const poolSize = 1
+
+// pool keeps pre-started shims (`skiffd shim -`): the sealed binary
+// already exec'd and its Go runtime up, each waiting on a socket for the
+// directory of the container it is to run. A start then pays only the
+// hand-over. A waiting shim holds no container state; it exits when its
+// socket ends, that is when the pool is closed or the daemon stops or
+// dies (the kernel closes the daemon's end), so none is left behind.
+//
+// Lock order: pool.mu is a leaf.
+type pool struct {
+	start func() (*warmShim, error)
+
+	mu      sync.Mutex
+	idle    []*warmShim
+	closed  bool
+	filling bool
+	fills   sync.WaitGroup
+}
+
+// warmShim is a started shim waiting for its container.
+type warmShim struct {
+	p *os.Process
+	// conn is the daemon's end of the shim's socket (fd 4 in the shim):
+	// the directory goes out on it, the ready line comes back.
+	conn   *os.File
+	exited chan struct{}
+}
+
+// discard ends a shim that got no container and waits for it to go.
+func (w *warmShim) discard(timeout time.Duration) {
+	w.conn.Close()
+	select {
+	case <-w.exited:
+	case <-time.After(timeout):
+		w.p.Kill()
+	}
+}
+
+// get returns a waiting shim, or starts one when none waits, and has the
+// pool refilled by the caller's refill once its start is done.
+func (p *pool) get() (*warmShim, error) {
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		w := p.idle[0]
+		p.idle = p.idle[1:]
+		select {
+		case <-w.exited:
+			// Died waiting (killed by someone): take the next.
+			w.conn.Close()
+			continue
+		default:
+		}
+		p.mu.Unlock()
+		return w, nil
+	}
+	p.mu.Unlock()
+	return p.start()
+}
+
+// refill starts shims in the background until the pool is full again.
+func (p *pool) refill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.filling || len(p.idle) >= poolSize {
+		return
+	}
+	p.filling = true
+	p.fills.Add(1)
+	go func() {
+		defer p.fills.Done()
+		for {
+			w, err := p.start()
+			p.mu.Lock()
+			if err != nil || p.closed {
+				p.filling = false
+				p.mu.Unlock()
+				if w != nil {
+					w.discard(5 * time.Second)
+				}
+				return
+			}
+			p.idle = append(p.idle, w)
+			if len(p.idle) >= poolSize {
+				p.filling = false
+				p.mu.Unlock()
+				return
+			}
+			p.mu.Unlock()
+		}
+	}()
+}
+
+// close ends the waiting shims and waits for them to exit.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	p.fills.Wait()
+	for _, w := range idle {
+		w.discard(5 * time.Second)
+	}
+}
+
+// startShim starts `skiffd shim -` from the seal, detached, with the
+// shim's environment; it waits on fd 4 for its container.
+func (r *Runtime) startShim() (*warmShim, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("start shim: %w", err)
+	}
+	// Our end is non-blocking, so that the poller serves it and closing
+	// it ends a read in progress.
+	syscall.SetNonblock(fds[0], true)
+	conn, child := os.NewFile(uintptr(fds[0]), "shim"), os.NewFile(uintptr(fds[1]), "shim")
+	defer child.Close()
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	defer null.Close()
+	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd-shim", "shim", shim.Pooled}, &os.ProcAttr{
+		Dir:   "/",
+		Env:   shimEnv,
+		Files: []*os.File{null, null, null, r.seal.File(), child},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("start shim: %w", err)
+	}
+	w := &warmShim{p: p, conn: conn, exited: make(chan struct{})}
+	// The shim outlives us; reap it if it exits while we are around.
+	go func() {
+		p.Wait()
+		close(w.exited)
+	}()
+	return w, nil
+}
