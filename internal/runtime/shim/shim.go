@@ -426,7 +426,11 @@ func (s *shim) forkInitLocked(p *proc, attr *syscall.ProcAttr, joins []*os.File,
 		// Back out before init's start is reported: the runtime cannot
 		// retire the main thread, and a shim thread left in the
 		// container's v1 cgroups would list the shim among its processes.
-		defer leave()
+		defer func() {
+			if err := leave(); err != nil {
+				fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
+			}
+		}()
 	}
 	for _, f := range joins {
 		if err := sys.Setns(int(f.Fd()), 0); err != nil {
@@ -435,6 +439,35 @@ func (s *shim) forkInitLocked(p *proc, attr *syscall.ProcAttr, joins []*os.File,
 	}
 	_, err := s.fork(p, "init", attr)
 	return err
+}
+
+// forkExecHelper starts the exec helper in the container's cgroups, which
+// the target it forks inherits: v2 through CgroupFD, v1 because the
+// forking thread enters them for the fork (see forkInit).
+func (s *shim) forkExecHelper(attr *syscall.ProcAttr) (int, error) {
+	if s.cg == nil {
+		return s.fork(nil, "exec-helper", attr)
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		leave, err := s.cg.EnterThread()
+		if err != nil {
+			ch <- result{0, err}
+			return
+		}
+		pid, err := s.fork(nil, "exec-helper", attr)
+		if lerr := leave(); lerr != nil {
+			fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", lerr)
+		}
+		ch <- result{pid, err}
+	}()
+	r := <-ch
+	return r.pid, r.err
 }
 
 // fork starts the sealed binary (our own /proc/self/exe) in role and
@@ -993,7 +1026,7 @@ func (s *shim) startExec(id string) (int, error) {
 	if s.cgfd >= 0 {
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, s.cgfd
 	}
-	helper, err := s.fork(nil, "exec-helper", attr)
+	_, err = s.forkExecHelper(attr)
 	syncChild.Close()
 	child.close()
 	if err != nil {
@@ -1003,14 +1036,6 @@ func (s *shim) startExec(id string) (int, error) {
 	var nss []string
 	for _, n := range s.spec.Namespaces {
 		nss = append(nss, n.Type)
-	}
-	if s.cg != nil {
-		// On v1 the helper joins the container's cgroups now, before it
-		// forks the target; it is blocked reading its config.
-		if err := s.cg.Apply(helper); err != nil {
-			p.fail(err)
-			return 0, err
-		}
 	}
 	if err := conn.Send(nsinit.ExecConfig{Process: p.spec, Namespaces: nss, Seccomp: s.spec.Seccomp}, nil); err != nil {
 		p.fail(err)
