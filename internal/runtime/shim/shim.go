@@ -40,6 +40,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -97,6 +98,10 @@ type shim struct {
 
 // Pooled is the argument that starts a pre-started shim: `skiffd shim -`.
 const Pooled = "-"
+
+// PooledNice is the nice value of a pre-started shim until it has a
+// container: it then takes its parent's, the daemon's.
+const PooledNice = 10
 
 // Main runs the shim for the container in dir (args[0]) and returns when
 // the container is gone. A pre-started shim (args[0] == Pooled) first
@@ -189,6 +194,7 @@ func awaitContainer(conn *os.File) (string, error) {
 	if !filepath.IsAbs(dir) {
 		return "", fmt.Errorf("container directory %q is not absolute", dir)
 	}
+	restorePriority()
 	if logf, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o600); err == nil {
 		syscall.Dup3(int(logf.Fd()), 2, 0)
 		logf.Close()
@@ -200,6 +206,26 @@ func awaitContainer(conn *os.File) (string, error) {
 		fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
 	}
 	return dir, nil
+}
+
+// restorePriority gives every thread the daemon's nice value in place of
+// PooledNice (the value is per thread; threads started later inherit the
+// starting thread's).
+func restorePriority() {
+	// getpriority(2) returns 20 - nice.
+	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, os.Getppid())
+	if err != nil {
+		return
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			syscall.Setpriority(syscall.PRIO_PROCESS, tid, 20-prio)
+		}
+	}
 }
 
 // abort cleans up after a failed create: kill init if it is still there,

@@ -3,6 +3,7 @@ package shimclient
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -24,7 +25,8 @@ const poolSize = 1
 //
 // Lock order: pool.mu is a leaf.
 type pool struct {
-	start func() (*warmShim, error)
+	// start starts a shim; background ones start at a low priority.
+	start func(background bool) (*warmShim, error)
 
 	mu      sync.Mutex
 	idle    []*warmShim
@@ -70,7 +72,7 @@ func (p *pool) get() (*warmShim, error) {
 		return w, nil
 	}
 	p.mu.Unlock()
-	return p.start()
+	return p.start(false)
 }
 
 // refill starts shims in the background until the pool is full again.
@@ -85,7 +87,7 @@ func (p *pool) refill() {
 	go func() {
 		defer p.fills.Done()
 		for {
-			w, err := p.start()
+			w, err := p.start(true)
 			p.mu.Lock()
 			if err != nil || p.closed {
 				p.filling = false
@@ -120,8 +122,9 @@ func (p *pool) close() {
 }
 
 // startShim starts `skiffd shim -` from the seal, detached, with the
-// shim's environment; it waits on fd 4 for its container.
-func (r *Runtime) startShim() (*warmShim, error) {
+// shim's environment; it waits on fd 4 for its container. A background
+// one, for the pool, starts at a low priority (see startLowPriority).
+func (r *Runtime) startShim(background bool) (*warmShim, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("start shim: %w", err)
@@ -137,12 +140,19 @@ func (r *Runtime) startShim() (*warmShim, error) {
 		return nil, err
 	}
 	defer null.Close()
-	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd-shim", "shim", shim.Pooled}, &os.ProcAttr{
+	attr := &os.ProcAttr{
 		Dir:   "/",
 		Env:   shimEnv,
 		Files: []*os.File{null, null, null, r.seal.File(), child},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
+	}
+	path, argv := "/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd-shim", "shim", shim.Pooled}
+	var p *os.Process
+	if background {
+		p, err = startLowPriority(path, argv, attr)
+	} else {
+		p, err = os.StartProcess(path, argv, attr)
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("start shim: %w", err)
@@ -154,4 +164,40 @@ func (r *Runtime) startShim() (*warmShim, error) {
 		close(w.exited)
 	}()
 	return w, nil
+}
+
+// startLowPriority starts a process with nice value shim.PooledNice (or
+// ours, if that is lower still): a shim starting up for the pool must not
+// compete with the start it follows, nor on a small machine with the exit
+// that comes next. Nice values belong to threads and a child inherits its
+// forking thread's, so a locked thread lowers its own for the fork, and
+// all the child's threads have it from the start; the shim takes the
+// daemon's back once handed its container.
+func startLowPriority(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+	type result struct {
+		p   *os.Process
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// getpriority(2) returns 20 - nice.
+		prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+		if err != nil || 20-prio >= shim.PooledNice {
+			runtime.UnlockOSThread()
+			p, err := os.StartProcess(path, argv, attr)
+			ch <- result{p, err}
+			return
+		}
+		syscall.Setpriority(syscall.PRIO_PROCESS, 0, shim.PooledNice)
+		p, err := os.StartProcess(path, argv, attr)
+		// A thread that cannot get its priority back is not returned to
+		// the runtime: it ends with this goroutine.
+		if syscall.Setpriority(syscall.PRIO_PROCESS, 0, 20-prio) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{p, err}
+	}()
+	r := <-ch
+	return r.p, r.err
 }

@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"skiffd/internal/runtime/shim"
 )
 
 // waitingShims lists the pre-started shims (command line "skiffd-shim
@@ -35,6 +38,36 @@ func waitingShims(ppid int) []int {
 		}
 		if cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); string(cmd) == "skiffd-shim\x00shim\x00-\x00" {
 			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// threadNices returns the nice value of each of pid's threads (field 19
+// of their stat), the main thread's first.
+func threadNices(t *testing.T, pid int) []int {
+	t.Helper()
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		i := bytes.LastIndexByte(stat, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:])) // f[0] is field 3
+		n, err := strconv.Atoi(f[19-3])
+		if err != nil {
+			t.Fatalf("%s/%s/stat: %v", dir, task.Name(), err)
+		}
+		if task.Name() == strconv.Itoa(pid) {
+			out = append([]int{n}, out...)
+		} else {
+			out = append(out, n)
 		}
 	}
 	return out
@@ -95,8 +128,16 @@ func TestPoolShimWaitsWithoutState(t *testing.T) {
 		}
 	}
 
+	if got := threadNices(t, w); len(got) == 0 || slices.ContainsFunc(got, func(n int) bool { return n != shim.PooledNice }) {
+		t.Errorf("waiting shim's threads have nice %v, want %d", got, shim.PooledNice)
+	}
+
 	s := newSpec(t, "true")
 	c := create(t, rt, s)
+	own := threadNices(t, os.Getpid())[0]
+	if got := threadNices(t, w); slices.ContainsFunc(got, func(n int) bool { return n != own }) {
+		t.Errorf("container's shim's threads have nice %v, want ours, %d", got, own)
+	}
 	st, err := c.State(context.Background())
 	if err != nil {
 		t.Fatal(err)

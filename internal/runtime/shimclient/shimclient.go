@@ -217,7 +217,7 @@ func (r *Runtime) spawn(ctx context.Context, dir string) (int, error) {
 		if r.pool != nil && attempt == 0 {
 			w, err = r.pool.get()
 		} else {
-			w, err = r.startShim()
+			w, err = r.startShim(false)
 		}
 		if err != nil {
 			return 0, err
