@@ -40,7 +40,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -99,10 +98,6 @@ type shim struct {
 // Pooled is the argument that starts a pre-started shim: `skiffd shim -`.
 const Pooled = "-"
 
-// PooledNice is the nice value of a pre-started shim until it has a
-// container: it then takes its parent's, the daemon's.
-const PooledNice = 10
-
 // Main runs the shim for the container in dir (args[0]) and returns when
 // the container is gone. A pre-started shim (args[0] == Pooled) first
 // waits for its container and returns nil if none comes.
@@ -139,7 +134,8 @@ func Main(args []string) error {
 		// Warm up what does not depend on the container.
 		s.cgMode = CgroupMode()
 		json.Unmarshal([]byte(`{"process":{}}`), new(spec.Spec))
-		dir, err := awaitContainer(ready)
+		pol, _ := sys.SchedGetscheduler(0)
+		dir, err := awaitContainer(ready, pol == sys.SCHED_IDLE)
 		if err != nil {
 			return nil // no container: the daemon closed its pool or is gone
 		}
@@ -167,10 +163,11 @@ func Main(args []string) error {
 }
 
 // awaitContainer reads the container's directory from the daemon's socket
-// (one line) and takes on the container: dir/shim.log becomes stderr and
-// the command line names dir. It returns an error when the socket ends
+// (one line) and takes on the container: its threads leave SCHED_IDLE
+// (idle: it was started so), dir/shim.log becomes stderr and the command
+// line names dir. It returns an error when the socket ends
 // first.
-func awaitContainer(conn *os.File) (string, error) {
+func awaitContainer(conn *os.File, idle bool) (string, error) {
 	var buf [4096]byte
 	n := 0
 	for {
@@ -194,7 +191,9 @@ func awaitContainer(conn *os.File) (string, error) {
 	if !filepath.IsAbs(dir) {
 		return "", fmt.Errorf("container directory %q is not absolute", dir)
 	}
-	restorePriority()
+	if idle {
+		restorePriority()
+	}
 	if logf, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o600); err == nil {
 		syscall.Dup3(int(logf.Fd()), 2, 0)
 		logf.Close()
@@ -208,23 +207,13 @@ func awaitContainer(conn *os.File) (string, error) {
 	return dir, nil
 }
 
-// restorePriority gives every thread the daemon's nice value in place of
-// PooledNice (the value is per thread; threads started later inherit the
-// starting thread's).
+// restorePriority gives every thread the normal scheduling policy back,
+// for a shim started under SCHED_IDLE for the pool. The daemon did so
+// before the hand-over; this catches threads started since, twice over
+// for threads started by one still idle during the first pass.
 func restorePriority() {
-	// getpriority(2) returns 20 - nice.
-	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, os.Getppid())
-	if err != nil {
-		return
-	}
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return
-	}
-	for _, t := range tasks {
-		if tid, err := strconv.Atoi(t.Name()); err == nil {
-			syscall.Setpriority(syscall.PRIO_PROCESS, tid, 20-prio)
-		}
+	for range 2 {
+		sys.SchedSetschedulerAll(0, sys.SCHED_OTHER)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"skiffd/internal/runtime/shim"
+	"skiffd/internal/sys"
 )
 
 // poolSize is how many pre-started shims wait for a container. One covers
@@ -42,6 +43,8 @@ type warmShim struct {
 	// the directory goes out on it, the ready line comes back.
 	conn   *os.File
 	exited chan struct{}
+	// idle: started under SCHED_IDLE (startIdle).
+	idle bool
 }
 
 // discard ends a shim that got no container and waits for it to go.
@@ -149,7 +152,7 @@ func (r *Runtime) startShim(background bool) (*warmShim, error) {
 	path, argv := "/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd-shim", "shim", shim.Pooled}
 	var p *os.Process
 	if background {
-		p, err = startLowPriority(path, argv, attr)
+		p, err = startIdle(path, argv, attr)
 	} else {
 		p, err = os.StartProcess(path, argv, attr)
 	}
@@ -157,7 +160,7 @@ func (r *Runtime) startShim(background bool) (*warmShim, error) {
 		conn.Close()
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
-	w := &warmShim{p: p, conn: conn, exited: make(chan struct{})}
+	w := &warmShim{p: p, conn: conn, exited: make(chan struct{}), idle: background}
 	// The shim outlives us; reap it if it exits while we are around.
 	go func() {
 		p.Wait()
@@ -166,14 +169,15 @@ func (r *Runtime) startShim(background bool) (*warmShim, error) {
 	return w, nil
 }
 
-// startLowPriority starts a process with nice value shim.PooledNice (or
-// ours, if that is lower still): a shim starting up for the pool must not
-// compete with the start it follows, nor on a small machine with the exit
-// that comes next. Nice values belong to threads and a child inherits its
-// forking thread's, so a locked thread lowers its own for the fork, and
-// all the child's threads have it from the start; the shim takes the
-// daemon's back once handed its container.
-func startLowPriority(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
+// startIdle starts a process under SCHED_IDLE: a shim starting up for the
+// pool must not compete with the start it follows, nor on a small machine
+// with the exit that comes next; it uses only time nobody else wants. A
+// scheduling policy belongs to a thread and a child inherits its forking
+// thread's, so a locked thread takes SCHED_IDLE for the fork, and all the
+// child's threads have it from the start. The hand-over takes it away
+// again (boost). A daemon that does not run under SCHED_OTHER starts its
+// shims as it runs.
+func startIdle(path string, argv []string, attr *os.ProcAttr) (*os.Process, error) {
 	type result struct {
 		p   *os.Process
 		err error
@@ -181,23 +185,29 @@ func startLowPriority(path string, argv []string, attr *os.ProcAttr) (*os.Proces
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		// getpriority(2) returns 20 - nice.
-		prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
-		if err != nil || 20-prio >= shim.PooledNice {
+		if pol, err := sys.SchedGetscheduler(0); err != nil || pol != sys.SCHED_OTHER || sys.SchedSetscheduler(0, sys.SCHED_IDLE) != nil {
 			runtime.UnlockOSThread()
 			p, err := os.StartProcess(path, argv, attr)
 			ch <- result{p, err}
 			return
 		}
-		syscall.Setpriority(syscall.PRIO_PROCESS, 0, shim.PooledNice)
 		p, err := os.StartProcess(path, argv, attr)
-		// A thread that cannot get its priority back is not returned to
-		// the runtime: it ends with this goroutine.
-		if syscall.Setpriority(syscall.PRIO_PROCESS, 0, 20-prio) == nil {
+		// A thread that cannot get its policy back is not returned to the
+		// runtime: it ends with this goroutine.
+		if sys.SchedSetscheduler(0, sys.SCHED_OTHER) == nil {
 			runtime.UnlockOSThread()
 		}
 		ch <- result{p, err}
 	}()
 	r := <-ch
 	return r.p, r.err
+}
+
+// boost gives a shim started by startIdle the normal policy back before
+// it is handed its container, so that the start does not wait for idle
+// time; the shim does the same for threads this misses.
+func (w *warmShim) boost() {
+	if w.idle {
+		sys.SchedSetschedulerAll(w.p.Pid, sys.SCHED_OTHER)
+	}
 }

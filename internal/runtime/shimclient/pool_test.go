@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"skiffd/internal/runtime/shim"
+	"skiffd/internal/sys"
 )
 
 // waitingShims lists the pre-started shims (command line "skiffd-shim
@@ -43,9 +43,9 @@ func waitingShims(ppid int) []int {
 	return out
 }
 
-// threadNices returns the nice value of each of pid's threads (field 19
-// of their stat), the main thread's first.
-func threadNices(t *testing.T, pid int) []int {
+// threadPolicies returns the scheduling policy of each of pid's threads
+// (field 41 of their stat).
+func threadPolicies(t *testing.T, pid int) []int {
 	t.Helper()
 	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
 	tasks, err := os.ReadDir(dir)
@@ -60,15 +60,11 @@ func threadNices(t *testing.T, pid int) []int {
 			continue
 		}
 		f := strings.Fields(string(stat[i+1:])) // f[0] is field 3
-		n, err := strconv.Atoi(f[19-3])
+		n, err := strconv.Atoi(f[41-3])
 		if err != nil {
 			t.Fatalf("%s/%s/stat: %v", dir, task.Name(), err)
 		}
-		if task.Name() == strconv.Itoa(pid) {
-			out = append([]int{n}, out...)
-		} else {
-			out = append(out, n)
-		}
+		out = append(out, n)
 	}
 	return out
 }
@@ -128,15 +124,14 @@ func TestPoolShimWaitsWithoutState(t *testing.T) {
 		}
 	}
 
-	if got := threadNices(t, w); len(got) == 0 || slices.ContainsFunc(got, func(n int) bool { return n != shim.PooledNice }) {
-		t.Errorf("waiting shim's threads have nice %v, want %d", got, shim.PooledNice)
+	if got := threadPolicies(t, w); len(got) == 0 || slices.ContainsFunc(got, func(n int) bool { return n != sys.SCHED_IDLE }) {
+		t.Errorf("waiting shim's threads have scheduling policies %v, want all SCHED_IDLE (%d)", got, sys.SCHED_IDLE)
 	}
 
 	s := newSpec(t, "true")
 	c := create(t, rt, s)
-	own := threadNices(t, os.Getpid())[0]
-	if got := threadNices(t, w); slices.ContainsFunc(got, func(n int) bool { return n != own }) {
-		t.Errorf("container's shim's threads have nice %v, want ours, %d", got, own)
+	if got := threadPolicies(t, w); slices.ContainsFunc(got, func(n int) bool { return n != sys.SCHED_OTHER }) {
+		t.Errorf("container's shim's threads have scheduling policies %v, want all SCHED_OTHER", got)
 	}
 	st, err := c.State(context.Background())
 	if err != nil {

@@ -222,6 +222,7 @@ func (r *Runtime) spawn(ctx context.Context, dir string) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		w.boost()
 		_, err = w.conn.Write([]byte(dir + "\n"))
 		if err == nil {
 			break
