@@ -25,12 +25,12 @@
 // ends (the daemon closed its pool, stopped or died). Once handed dir, it
 // opens dir/shim.log as its stderr, names dir in its command line, as if
 // started with it, and goes on as above, writing its ready line on the
-// same socket.
+// same socket; it reads the spec while the daemon makes the container's
+// cgroups, and waits for the line CgroupsReady before it uses them.
 package shim
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +40,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -79,6 +80,11 @@ type shim struct {
 	cgfd    int
 	sigchld chan os.Signal
 	spans   map[string]int64 // create's phases (ReadyMessage.Spans)
+	// handover is the daemon's socket of a pre-started shim, on which
+	// the line CgroupsReady follows the container's directory once the
+	// daemon has made the container's cgroups (which it does while the
+	// shim reads the spec); nil for a shim started with its directory.
+	handover *bufio.Reader
 
 	mu    sync.Mutex
 	state State
@@ -97,6 +103,10 @@ type shim struct {
 
 // Pooled is the argument that starts a pre-started shim: `skiffd shim -`.
 const Pooled = "-"
+
+// CgroupsReady is the line with which the daemon tells a pre-started shim
+// that the container's cgroups exist.
+const CgroupsReady = "cgroups"
 
 // Main runs the shim for the container in dir (args[0]) and returns when
 // the container is gone. A pre-started shim (args[0] == Pooled) first
@@ -135,11 +145,11 @@ func Main(args []string) error {
 		s.cgMode = CgroupMode()
 		json.Unmarshal([]byte(`{"process":{}}`), new(spec.Spec))
 		pol, _ := sys.SchedGetscheduler(0)
-		dir, err := awaitContainer(ready, pol == sys.SCHED_IDLE)
+		dir, r, err := awaitContainer(ready, pol == sys.SCHED_IDLE)
 		if err != nil {
 			return nil // no container: the daemon closed its pool or is gone
 		}
-		s.dir = dir
+		s.dir, s.handover = dir, r
 	} else {
 		s.cgMode = CgroupMode()
 	}
@@ -167,29 +177,15 @@ func Main(args []string) error {
 // (idle: it was started so), dir/shim.log becomes stderr and the command
 // line names dir. It returns an error when the socket ends
 // first.
-func awaitContainer(conn *os.File, idle bool) (string, error) {
-	var buf [4096]byte
-	n := 0
-	for {
-		m, err := conn.Read(buf[n:])
-		n += m
-		if i := bytes.IndexByte(buf[:n], '\n'); i >= 0 {
-			if i != n-1 {
-				return "", errors.New("extra data after the container's directory")
-			}
-			n = i
-			break
-		}
-		if err != nil {
-			return "", err
-		}
-		if n == len(buf) {
-			return "", errors.New("container directory too long")
-		}
+func awaitContainer(conn *os.File, idle bool) (string, *bufio.Reader, error) {
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", nil, err
 	}
-	dir := string(buf[:n])
+	dir := strings.TrimSuffix(line, "\n")
 	if !filepath.IsAbs(dir) {
-		return "", fmt.Errorf("container directory %q is not absolute", dir)
+		return "", nil, fmt.Errorf("container directory %q is not absolute", dir)
 	}
 	if idle {
 		restorePriority()
@@ -204,7 +200,7 @@ func awaitContainer(conn *os.File, idle bool) (string, error) {
 	if err := sys.SetCmdline([]string{"skiffd-shim", "shim", dir}); err != nil {
 		fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
 	}
-	return dir, nil
+	return dir, r, nil
 }
 
 // restorePriority gives every thread the normal scheduling policy back,
@@ -257,6 +253,12 @@ func (s *shim) create() (*net.UnixListener, error) {
 	if sp.Log.Path != "" {
 		if s.log, err = jsonlog.OpenWith(sp.Log.Path, jsonlog.Options{MaxSize: sp.Log.MaxSize, MaxFiles: sp.Log.MaxFiles, Compress: sp.Log.Compress, Attrs: sp.Log.Attrs}); err != nil {
 			return nil, err
+		}
+	}
+	if s.handover != nil {
+		line, err := s.handover.ReadString('\n')
+		if err != nil || line != CgroupsReady+"\n" {
+			return nil, fmt.Errorf("waiting for the container's cgroups: %q, %v", line, err)
 		}
 	}
 	if s.cg = OpenCgroup(sp); s.cg != nil {
