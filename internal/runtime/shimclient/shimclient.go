@@ -177,14 +177,27 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	}
 	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
 	span("runtime.spec")
+	// The shim reads the spec and opens the log while the cgroups are
+	// made; it places nothing in them before it hears they exist.
+	w, err := r.handOver(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	defer w.conn.Close()
+	span("runtime.handover")
 	if cg := c.cgroup(); cg != nil {
 		if err := cg.Create(Resources(s.Cgroup.Resources)); err != nil {
+			w.p.Kill()
+			<-w.exited
 			os.RemoveAll(dir)
 			return nil, err
 		}
 	}
 	span("runtime.cgroup")
-	pid, err := r.spawn(ctx, dir)
+	// A write that fails means the shim is gone, which awaitReady reports.
+	w.conn.Write([]byte(shim.CgroupsReady + "\n"))
+	pid, err := r.awaitReady(ctx, w, dir)
 	if err != nil {
 		if cg := c.cgroup(); cg != nil {
 			cg.Kill()
@@ -204,15 +217,16 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 // exec helper get an empty environment of their own.
 var shimEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
 
-// spawn hands the container in dir to a pre-started shim (one started now
-// when none waits), waits for its ready line and returns init's pid.
-func (r *Runtime) spawn(ctx context.Context, dir string) (int, error) {
+// handOver hands the container in dir to a pre-started shim (one started
+// now when none waits).
+func (r *Runtime) handOver(dir string) (*warmShim, error) {
 	if r.pool != nil {
-		// Refilled once this start is done, not competing with it.
+		// Refilled in the background, under SCHED_IDLE: the new shim
+		// takes no time this start wants.
 		defer r.pool.refill()
 	}
-	var w *warmShim
 	for attempt := 0; ; attempt++ {
+		var w *warmShim
 		var err error
 		if r.pool != nil && attempt == 0 {
 			w, err = r.pool.get()
@@ -220,22 +234,26 @@ func (r *Runtime) spawn(ctx context.Context, dir string) (int, error) {
 			w, err = r.startShim(false)
 		}
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		w.boost()
 		_, err = w.conn.Write([]byte(dir + "\n"))
 		if err == nil {
-			break
+			return w, nil
 		}
 		// A pre-started shim that died waiting (someone killed it):
 		// start one now.
 		w.conn.Close()
 		w.p.Kill()
 		if attempt > 0 {
-			return 0, fmt.Errorf("start shim: hand over %s: %w", dir, err)
+			return nil, fmt.Errorf("start shim: hand over %s: %w", dir, err)
 		}
 	}
-	defer w.conn.Close()
+}
+
+// awaitReady waits for the ready line of the shim handed dir and returns
+// init's pid.
+func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string) (int, error) {
 	p, rd := w.p, w.conn
 	type result struct {
 		msg shim.ReadyMessage
