@@ -113,14 +113,24 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				break
 			}
 			if st.Status == shim.StatusCreated {
-				// The daemon died during a start: this run never began.
-				rc.Delete(ctx)
-				if c.State.Running {
-					c.State.SetStopped(container.ExitStatus{ExitCode: 128})
+				// The daemon died during a start. Its start request may
+				// still reach the shim: then the delete finds the run
+				// begun (a conflict), and it is restored as running below,
+				// not recorded as stopped while it runs on.
+				derr := rc.Delete(ctx)
+				if !errors.Is(derr, errdefs.ErrConflict) {
+					// This run never began.
+					if c.State.Running {
+						c.State.SetStopped(container.ExitStatus{ExitCode: 128})
+					}
+					c.State.SetError(errors.New("the daemon stopped while the container was starting"))
+					e.saveOrRetry(c)
+					break
 				}
-				c.State.SetError(errors.New("the daemon stopped while the container was starting"))
-				e.saveOrRetry(c)
-				break
+				if st, err = rc.State(ctx); err != nil || st.Status == shim.StatusCreated {
+					e.logger.Warn("restoring a container started as the daemon stopped", "container", c.ID, "error", err)
+					break
+				}
 			}
 			if st.Status == shim.StatusStopped && !c.State.Running {
 				// The exit was recorded; the daemon died before it

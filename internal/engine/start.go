@@ -152,41 +152,58 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		p.ready <- attachResult{st: st, err: err}
 	}
 	t = e.span("start.attach", t)
-	if err := rc.Start(ctx); err != nil {
+	// init execs the entrypoint at go (same pid), and its record is saved
+	// meanwhile: the fsync overlaps init's last steps instead of following
+	// them. The start is acknowledged only once both are done. A daemon
+	// that dies in between finds either the record running and the shim
+	// still created (restore stops the run that never began) or the
+	// record stopped and the shim running (the shim is the truth).
+	pid := rc.InitPid()
+	st := c.State
+	startedBefore := c.HasBeenStartedBefore
+	prevErr, prevRunning, prevPaused, prevRestarting := st.Error, st.Running, st.Paused, st.Restarting
+	prevCode, prevOOM, prevPid, prevStartedAt := st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt
+	st.SetRunning(pid, true)
+	c.HasBeenStartedBefore = true
+	undo := func() {
+		c.HasBeenStartedBefore = startedBefore
+		st.Error, st.Running, st.Paused, st.Restarting = prevErr, prevRunning, prevPaused, prevRestarting
+		st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt = prevCode, prevOOM, prevPid, prevStartedAt
 		cs.mu.Lock()
 		cs.rc = nil
 		cs.unmountVolumes = nil
 		cs.mu.Unlock()
+	}
+	saved := make(chan error, 1)
+	if byClient {
+		go func() { saved <- e.containers.Save(c) }()
+	}
+	err = rc.Start(ctx)
+	var saveErr error
+	if byClient {
+		saveErr = <-saved
+	}
+	t = e.span("start.go+save", t)
+	if err != nil {
+		undo()
 		rc.Delete(ctx)
 		unmountVolumes()
 		return startError(err)
 	}
-	t = e.span("start.go", t)
-	// init exec'd the entrypoint: same pid, no need to ask the shim.
-	pid := rc.InitPid()
-	startedBefore, startedAt := c.HasBeenStartedBefore, c.State.StartedAt
-	c.State.SetRunning(pid, true)
-	c.HasBeenStartedBefore = true
-	if byClient {
-		if err := e.containers.Save(c); err != nil {
-			// As if the start had failed: the deferred failure handling
-			// records the error, the record keeps the previous run.
-			c.HasBeenStartedBefore, c.State.StartedAt, c.State.Pid = startedBefore, startedAt, 0
-			cs.mu.Lock()
-			cs.rc = nil
-			cs.unmountVolumes = nil
-			cs.mu.Unlock()
-			if _, kerr := rc.Kill(ctx); kerr != nil {
-				e.logger.Warn("killing a container whose start could not be saved", "container", c.ID, "error", kerr)
-			}
-			rc.Delete(ctx)
-			unmountVolumes()
-			return err
+	if saveErr != nil {
+		// As if the start had failed: the deferred failure handling
+		// records the error, the record keeps the previous run.
+		undo()
+		if _, kerr := rc.Kill(ctx); kerr != nil {
+			e.logger.Warn("killing a container whose start could not be saved", "container", c.ID, "error", kerr)
 		}
-	} else {
+		rc.Delete(ctx)
+		unmountVolumes()
+		return saveErr
+	}
+	if !byClient {
 		e.saveOrRetry(c)
 	}
-	e.span("start.save", t)
 	done := make(chan struct{})
 	cs.mu.Lock()
 	cs.monitorDone = done

@@ -2,6 +2,8 @@ package sys
 
 import (
 	"os"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +52,32 @@ func TestMakedev(t *testing.T) {
 		if ma, mi := Major(tc.want), Minor(tc.want); ma != tc.major || mi != tc.minor {
 			t.Errorf("Major, Minor(%#x) = %d, %d, want %d, %d", tc.want, ma, mi, tc.major, tc.minor)
 		}
+	}
+}
+
+// TestSetCmdline: /proc/self/cmdline reads the new arguments, longer or
+// shorter than the originals, and os.Args is unchanged.
+func TestSetCmdline(t *testing.T) {
+	args := append([]string(nil), os.Args...)
+	for _, want := range [][]string{
+		{"skiffd-shim", "shim", "/run/skiffd/containers/" + strings.Repeat("0123456789abcdef", 4)},
+		{"x"},
+	} {
+		if err := SetCmdline(want); err != nil {
+			t.Fatalf("SetCmdline(%q) = %v", want, err)
+		}
+		b, err := os.ReadFile("/proc/self/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"); !slices.Equal(got, want) {
+			t.Errorf("after SetCmdline(%q), /proc/self/cmdline = %q", want, got)
+		}
+	}
+	if !slices.Equal(os.Args, args) {
+		t.Errorf("os.Args = %q, was %q", os.Args, args)
+	}
+	if err := SetCmdline([]string{"a\x00b"}); err == nil {
+		t.Error("SetCmdline with a NUL byte in an argument = nil, want an error")
 	}
 }

@@ -166,6 +166,19 @@ type Manager interface {
 	// to the v2 cgroup.procs of a cgroup the process is already in, because
 	// CgroupFD placed it, is a no-op for the kernel.
 	Apply(pid int) error
+	// EnterThread moves the calling OS thread alone into the container's
+	// v1 hierarchies, so that a process it then forks starts in them, and
+	// returns leave, which moves the thread back to where it was. The
+	// caller has locked its goroutine to the thread until leave returns,
+	// places the child in the v2 cgroup with CgroupFD, and calls leave
+	// even when the fork fails: a thread left behind (the runtime cannot
+	// retire the main thread, say) would put its whole process in the
+	// container's cgroup.procs. Unlike Apply, it costs no RCU grace
+	// period: a thread that moves itself (it writes "0" to tasks) takes no
+	// thread-group lock, whereas each of Apply's writes waits for one and
+	// stalls the mover's forks and execs meanwhile. On a host without v1
+	// hierarchies it moves nothing.
+	EnterThread() (leave func() error, err error)
 	// Update changes the limits of a running container; zero fields are left
 	// alone and Devices is ignored.
 	Update(res Resources) error

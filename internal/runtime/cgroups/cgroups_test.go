@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -174,6 +175,38 @@ func TestCgroupFDPlacesAtClone(t *testing.T) {
 	c := startChild(t, m, placeFD, "wait")
 	if got, want := procCgroups(t, c.pid())[""], "/"+filepath.Join(m.parent, "c"); got != want {
 		t.Errorf("v2 cgroup of child = %q, want %q", got, want)
+	}
+}
+
+// TestEnterThreadPlacesAtFork shows that a child forked by a thread that
+// called EnterThread is in every hierarchy of the container from its first
+// instruction, without Apply, while the rest of the forking process stays
+// where it was, and that leave takes the thread out again.
+func TestEnterThreadPlacesAtFork(t *testing.T) {
+	self := procCgroups(t, os.Getpid())
+	for _, mode := range hostModes(t) {
+		t.Run(mode.String(), func(t *testing.T) {
+			m := newTestManager(t, mode)
+			if err := m.Create(Resources{}); err != nil {
+				t.Fatalf("Create() = %v", err)
+			}
+			c := startChild(t, m, placeThread, "wait")
+			got := procCgroups(t, c.pid())
+			want := "/" + filepath.Join(m.parent, "c")
+			for ctl := range m.Paths() {
+				if got[ctl] != want {
+					t.Errorf("/proc/%d/cgroup %q = %q, want %q", c.pid(), ctl, got[ctl], want)
+				}
+			}
+			if now := procCgroups(t, os.Getpid()); !maps.Equal(now, self) {
+				t.Errorf("the test process's cgroups moved: %v, were %v", now, self)
+			}
+			for _, dir := range m.Paths() {
+				if pids, err := pidsUnder(dir); err != nil || !slices.Equal(pids, []int{c.pid()}) {
+					t.Errorf("processes in %s = %v, %v; want only the child %d", dir, pids, err, c.pid())
+				}
+			}
+		})
 	}
 }
 

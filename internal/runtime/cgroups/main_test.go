@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -217,6 +218,7 @@ const (
 	placeFD                       // CgroupFD only
 	placeApply                    // Apply only
 	placeNowhere                  // stays in the test's cgroups
+	placeThread                   // CgroupFD, forked by a thread that did EnterThread
 )
 
 // startChild starts the test binary in role, places it and lets it go.
@@ -233,7 +235,7 @@ func startChild(t *testing.T, m Manager, how placement, role string, args ...str
 	if err != nil {
 		t.Fatal(err)
 	}
-	if how == placeBoth || how == placeFD {
+	if how == placeBoth || how == placeFD || how == placeThread {
 		fd, err := m.CgroupFD()
 		if err != nil {
 			t.Fatalf("CgroupFD() = %v", err)
@@ -245,7 +247,27 @@ func startChild(t *testing.T, m Manager, how placement, role string, args ...str
 			t.Fatal("CgroupFD() = -1, want a v2 cgroup")
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	if how == placeThread {
+		// The thread moves, forks and moves back, as the shim's does.
+		errc := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			leave, err := m.EnterThread()
+			if err != nil {
+				errc <- fmt.Errorf("EnterThread() = %w", err)
+				return
+			}
+			err = cmd.Start()
+			if lerr := leave(); lerr != nil && err == nil {
+				err = fmt.Errorf("leave() = %w", lerr)
+			}
+			errc <- err
+		}()
+		if err := <-errc; err != nil {
+			t.Fatalf("start child %s: %v", role, err)
+		}
+	} else if err := cmd.Start(); err != nil {
 		t.Fatalf("start child %s: %v", role, err)
 	}
 	c := &child{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(out)}

@@ -349,6 +349,58 @@ func (m *manager) Apply(pid int) error {
 	return nil
 }
 
+// EnterThread implements Manager.
+func (m *manager) EnterThread() (leave func() error, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.resolve(); err != nil {
+		return nil, err
+	}
+	hs := m.hierarchies()
+	if len(hs) == 0 {
+		return func() error { return nil }, nil
+	}
+	b, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("move thread into cgroup: %w", err)
+	}
+	// The thread's cgroup in each hierarchy, by controller.
+	cur := map[string]string{}
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || f[1] == "" {
+			continue
+		}
+		for c := range strings.SplitSeq(f[1], ",") {
+			cur[c] = f[2]
+		}
+	}
+	back := make([]string, 0, len(hs))
+	for _, h := range hs {
+		p, ok := cur[h.controllers[0]]
+		if !ok {
+			return nil, fmt.Errorf("move thread into cgroup: no %s line in /proc/thread-self/cgroup", h.controllers[0])
+		}
+		back = append(back, filepath.Join(h.mountpoint, p))
+	}
+	leave = func() error {
+		var first error
+		for _, d := range back {
+			if err := writeFile(d, "tasks", "0"); err != nil && first == nil {
+				first = fmt.Errorf("move thread out of the container's cgroup: %w", err)
+			}
+		}
+		return first
+	}
+	for _, d := range m.v1Dirs {
+		if err := writeFile(d, "tasks", "0"); err != nil {
+			leave()
+			return nil, fmt.Errorf("move thread into cgroup: %w", err)
+		}
+	}
+	return leave, nil
+}
+
 // procsDir is the directory whose cgroup.procs lists the container's
 // processes: the v2 cgroup, which every placement joins, or else a v1
 // hierarchy.

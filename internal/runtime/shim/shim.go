@@ -16,6 +16,17 @@
 // executable it was started from (closed at once: its own /proc/self/exe
 // is that seal, and children are exec'd through it), 4 the ready pipe, on
 // which it writes one JSON line when the container is created or failed.
+//
+// A pre-started shim (`skiffd shim -`, see Pooled) is started before its
+// container exists, so that a start pays only the hand-over, not the exec
+// and the Go runtime's start-up: fd 2 is /dev/null and fd 4 a socket on
+// which the daemon sends the container's directory as one line. Until
+// then it holds nothing of any container, and it exits when the socket
+// ends (the daemon closed its pool, stopped or died). Once handed dir, it
+// opens dir/shim.log as its stderr, names dir in its command line, as if
+// started with it, and goes on as above, writing its ready line on the
+// same socket; it reads the spec while the daemon makes the container's
+// cgroups, and waits for the line CgroupsReady before it uses them.
 package shim
 
 import (
@@ -29,6 +40,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -68,6 +80,11 @@ type shim struct {
 	cgfd    int
 	sigchld chan os.Signal
 	spans   map[string]int64 // create's phases (ReadyMessage.Spans)
+	// handover is the daemon's socket of a pre-started shim, on which
+	// the line CgroupsReady follows the container's directory once the
+	// daemon has made the container's cgroups (which it does while the
+	// shim reads the spec); nil for a shim started with its directory.
+	handover *bufio.Reader
 
 	mu    sync.Mutex
 	state State
@@ -84,8 +101,16 @@ type shim struct {
 	conns sync.WaitGroup
 }
 
+// Pooled is the argument that starts a pre-started shim: `skiffd shim -`.
+const Pooled = "-"
+
+// CgroupsReady is the line with which the daemon tells a pre-started shim
+// that the container's cgroups exist.
+const CgroupsReady = "cgroups"
+
 // Main runs the shim for the container in dir (args[0]) and returns when
-// the container is gone.
+// the container is gone. A pre-started shim (args[0] == Pooled) first
+// waits for its container and returns nil if none comes.
 func Main(args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: skiffd shim <dir>")
@@ -115,6 +140,19 @@ func Main(args []string) error {
 	}
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
 	go s.reap()
+	if s.dir == Pooled {
+		// Warm up what does not depend on the container.
+		s.cgMode = CgroupMode()
+		json.Unmarshal([]byte(`{"process":{}}`), new(spec.Spec))
+		pol, _ := sys.SchedGetscheduler(0)
+		dir, r, err := awaitContainer(ready, pol == sys.SCHED_IDLE)
+		if err != nil {
+			return nil // no container: the daemon closed its pool or is gone
+		}
+		s.dir, s.handover = dir, r
+	} else {
+		s.cgMode = CgroupMode()
+	}
 	ln, err := s.create()
 	msg := ReadyMessage{Spans: s.spans}
 	if err == nil {
@@ -132,6 +170,47 @@ func Main(args []string) error {
 		return err
 	}
 	return s.serve(ln)
+}
+
+// awaitContainer reads the container's directory from the daemon's socket
+// (one line) and takes on the container: its threads leave SCHED_IDLE
+// (idle: it was started so), dir/shim.log becomes stderr and the command
+// line names dir. It returns an error when the socket ends
+// first.
+func awaitContainer(conn *os.File, idle bool) (string, *bufio.Reader, error) {
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", nil, err
+	}
+	dir := strings.TrimSuffix(line, "\n")
+	if !filepath.IsAbs(dir) {
+		return "", nil, fmt.Errorf("container directory %q is not absolute", dir)
+	}
+	if idle {
+		restorePriority()
+	}
+	if logf, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o600); err == nil {
+		syscall.Dup3(int(logf.Fd()), 2, 0)
+		logf.Close()
+	}
+	// The daemon after a restart finds a shim still creating its container
+	// by this command line (a restart between the hand-over and this
+	// line takes the container for one whose shim died).
+	if err := sys.SetCmdline([]string{"skiffd-shim", "shim", dir}); err != nil {
+		fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
+	}
+	return dir, r, nil
+}
+
+// restorePriority gives every thread the normal scheduling policy back,
+// for a shim started under SCHED_IDLE for the pool. The daemon did so
+// before the hand-over; this catches threads started since, twice over
+// for threads started by one still idle during the first pass.
+func restorePriority() {
+	for range 2 {
+		sys.SchedSetschedulerAll(0, sys.SCHED_OTHER)
+	}
 }
 
 // abort cleans up after a failed create: kill init if it is still there,
@@ -176,7 +255,12 @@ func (s *shim) create() (*net.UnixListener, error) {
 			return nil, err
 		}
 	}
-	s.cgMode = CgroupMode()
+	if s.handover != nil {
+		line, err := s.handover.ReadString('\n')
+		if err != nil || line != CgroupsReady+"\n" {
+			return nil, fmt.Errorf("waiting for the container's cgroups: %q, %v", line, err)
+		}
+	}
 	if s.cg = OpenCgroup(sp); s.cg != nil {
 		if s.cgfd, err = s.cg.CgroupFD(); err != nil {
 			return nil, err
@@ -238,29 +322,24 @@ func (s *shim) startInit(t0 *time.Time) error {
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, s.cgfd
 	}
 	s.init = p
-	if err := s.forkInit(p, attr); err != nil {
+	// init is born in its cgroups when nothing there could stop init
+	// itself: the v2 one through CgroupFD, the v1 ones because the thread
+	// that forks it has entered them (a thread moving itself costs no RCU
+	// grace period, where migrating init afterwards cost one per
+	// hierarchy and stalled init's own thread starts meanwhile: several
+	// milliseconds of every start on a v1 host). A container with a pids
+	// or memory limit joins only once init is ready, as before: init's own
+	// threads and memory must not count against limits meant for the
+	// container (--pids-limit 5 would leave init's Go runtime no thread to
+	// start). Its cgroup namespace is made only after go (nsinit), rooted
+	// at the cgroup.
+	early := s.cg != nil && joinEarly(s.spec)
+	if err := s.forkInit(p, attr, early); err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
 	s.pidfd = pidfd
 	s.span("shim.fork-init", t0)
-	// Moving init into its cgroups (on v1 one migration per hierarchy,
-	// each waiting for an RCU grace period: milliseconds in all) runs
-	// while init sets up its namespaces and root file system, and is done
-	// before init is let go; its cgroup namespace is made only after go
-	// (nsinit), rooted at the cgroup. A container with a pids or memory
-	// limit joins only once init is ready, as before: init's own threads
-	// and memory must not count against limits meant for the container
-	// (--pids-limit 5 would leave init's Go runtime no thread to start).
-	applied := make(chan error, 1)
-	var late bool
-	switch {
-	case s.cg == nil:
-		applied <- nil
-	case joinEarly(s.spec):
-		go func() { applied <- s.cg.Apply(p.pid) }()
-	default:
-		late = true
-	}
+	late := s.cg != nil && !early
 	child.close()
 	syncChild.Close()
 	initStart, _ := sys.StartTime(p.pid)
@@ -297,12 +376,11 @@ func (s *shim) startInit(t0 *time.Time) error {
 				s.spans[name] = d
 			}
 			if late {
-				applied <- s.cg.Apply(p.pid)
+				if err := s.cg.Apply(p.pid); err != nil {
+					return err
+				}
+				s.span("shim.cgroup-apply", t0)
 			}
-			if err := <-applied; err != nil {
-				return err
-			}
-			s.span("shim.cgroup-apply", t0)
 			p.startCopiers()
 			return nil
 		default:
@@ -322,10 +400,11 @@ func joinEarly(sp *spec.Spec) bool {
 }
 
 // forkInit starts init. Namespaces the container joins (a Path in the
-// spec: --network container:x and the like) are entered first by a
-// locked thread, which then forks init into them; that thread is never
-// unlocked, so the runtime retires it instead of reusing it elsewhere.
-func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr) error {
+// spec: --network container:x and the like) and, with enterCgroups, the
+// container's v1 cgroups are entered first by a locked thread, which then
+// forks init into them; that thread is never unlocked, so the runtime
+// retires it instead of reusing it elsewhere.
+func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr, enterCgroups bool) error {
 	var joins []*os.File
 	defer func() {
 		for _, f := range joins {
@@ -342,23 +421,70 @@ func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr) error {
 		}
 		joins = append(joins, f)
 	}
-	if len(joins) == 0 {
+	if len(joins) == 0 && !enterCgroups {
 		_, err := s.fork(p, "init", attr)
 		return err
 	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		for _, f := range joins {
-			if err := sys.Setns(int(f.Fd()), 0); err != nil {
-				errc <- fmt.Errorf("join namespace %s: %w", f.Name(), err)
-				return
-			}
-		}
-		_, err := s.fork(p, "init", attr)
-		errc <- err
+		errc <- s.forkInitLocked(p, attr, joins, enterCgroups)
 	}()
 	return <-errc
+}
+
+// forkInitLocked is forkInit's work on its locked thread.
+func (s *shim) forkInitLocked(p *proc, attr *syscall.ProcAttr, joins []*os.File, enterCgroups bool) error {
+	if enterCgroups {
+		leave, err := s.cg.EnterThread()
+		if err != nil {
+			return err
+		}
+		// Back out before init's start is reported: the runtime cannot
+		// retire the main thread, and a shim thread left in the
+		// container's v1 cgroups would list the shim among its processes.
+		defer func() {
+			if err := leave(); err != nil {
+				fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
+			}
+		}()
+	}
+	for _, f := range joins {
+		if err := sys.Setns(int(f.Fd()), 0); err != nil {
+			return fmt.Errorf("join namespace %s: %w", f.Name(), err)
+		}
+	}
+	_, err := s.fork(p, "init", attr)
+	return err
+}
+
+// forkExecHelper starts the exec helper in the container's cgroups, which
+// the target it forks inherits: v2 through CgroupFD, v1 because the
+// forking thread enters them for the fork (see forkInit).
+func (s *shim) forkExecHelper(attr *syscall.ProcAttr) (int, error) {
+	if s.cg == nil {
+		return s.fork(nil, "exec-helper", attr)
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		leave, err := s.cg.EnterThread()
+		if err != nil {
+			ch <- result{0, err}
+			return
+		}
+		pid, err := s.fork(nil, "exec-helper", attr)
+		if lerr := leave(); lerr != nil {
+			fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", lerr)
+		}
+		ch <- result{pid, err}
+	}()
+	r := <-ch
+	return r.pid, r.err
 }
 
 // fork starts the sealed binary (our own /proc/self/exe) in role and
@@ -917,7 +1043,7 @@ func (s *shim) startExec(id string) (int, error) {
 	if s.cgfd >= 0 {
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, s.cgfd
 	}
-	helper, err := s.fork(nil, "exec-helper", attr)
+	_, err = s.forkExecHelper(attr)
 	syncChild.Close()
 	child.close()
 	if err != nil {
@@ -927,14 +1053,6 @@ func (s *shim) startExec(id string) (int, error) {
 	var nss []string
 	for _, n := range s.spec.Namespaces {
 		nss = append(nss, n.Type)
-	}
-	if s.cg != nil {
-		// On v1 the helper joins the container's cgroups now, before it
-		// forks the target; it is blocked reading its config.
-		if err := s.cg.Apply(helper); err != nil {
-			p.fail(err)
-			return 0, err
-		}
 	}
 	if err := conn.Send(nsinit.ExecConfig{Process: p.spec, Namespaces: nss, Seccomp: s.spec.Seccomp}, nil); err != nil {
 		p.fail(err)

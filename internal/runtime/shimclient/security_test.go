@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,6 +232,29 @@ func TestCgroupLimits(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCgroupPlacementAtCreate checks that a created container's init is in
+// every one of its cgroups and alone there: the shim thread that forked
+// it into its v1 cgroups has left them again.
+func TestCgroupPlacementAtCreate(t *testing.T) {
+	rt := newRuntime(t)
+	parent := cgroupParent(t)
+	for range 3 {
+		s := newSpec(t, "true")
+		s.Cgroup = &spec.Cgroup{Parent: parent}
+		c := create(t, rt, s)
+		paths := cgroups.New(s.ID, cgroups.WithParent(parent)).Paths()
+		if len(paths) == 0 {
+			t.Fatal("no cgroup paths")
+		}
+		for ctl, dir := range paths {
+			b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			if got, want := strings.TrimSpace(string(b)), strconv.Itoa(c.InitPid()); err != nil || got != want {
+				t.Errorf("%q cgroup.procs = %q, %v; want init %s alone", ctl, got, err, want)
+			}
+		}
+	}
 }
 
 // TestCgroupFS checks the container's /sys/fs/cgroup: read-only, and on

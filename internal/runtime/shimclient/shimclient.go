@@ -63,6 +63,8 @@ type Runtime struct {
 	root  string
 	seal  *exeseal.Exe
 	trace func(name string, d time.Duration)
+	// pool holds pre-started shims; nil starts each shim when needed.
+	pool *pool
 }
 
 // New seals the executable and returns a Runtime. One seal serves every
@@ -88,14 +90,23 @@ func New(opts Options) (*Runtime, error) {
 	if trace == nil {
 		trace = func(string, time.Duration) {}
 	}
-	return &Runtime{root: opts.Root, seal: seal, trace: trace}, nil
+	r := &Runtime{root: opts.Root, seal: seal, trace: trace}
+	r.pool = &pool{start: r.startShim}
+	r.pool.refill()
+	return r, nil
 }
 
 // SealKind reports how the executable was sealed (for /info).
 func (r *Runtime) SealKind() string { return r.seal.Kind() }
 
-// Close releases the seal. Running shims are not affected.
-func (r *Runtime) Close() error { return r.seal.Close() }
+// Close ends the pre-started shims that have no container yet, waiting for
+// them to exit, and releases the seal. Running shims are not affected.
+func (r *Runtime) Close() error {
+	if r.pool != nil {
+		r.pool.close()
+	}
+	return r.seal.Close()
+}
 
 func (r *Runtime) dir(id string) string { return filepath.Join(r.root, id) }
 
@@ -166,14 +177,27 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	}
 	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
 	span("runtime.spec")
+	// The shim reads the spec and opens the log while the cgroups are
+	// made; it places nothing in them before it hears they exist.
+	w, err := r.handOver(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	defer w.conn.Close()
+	span("runtime.handover")
 	if cg := c.cgroup(); cg != nil {
 		if err := cg.Create(Resources(s.Cgroup.Resources)); err != nil {
+			w.p.Kill()
+			<-w.exited
 			os.RemoveAll(dir)
 			return nil, err
 		}
 	}
 	span("runtime.cgroup")
-	pid, err := r.spawn(ctx, dir)
+	// A write that fails means the shim is gone, which awaitReady reports.
+	w.conn.Write([]byte(shim.CgroupsReady + "\n"))
+	pid, err := r.awaitReady(ctx, w, dir)
 	if err != nil {
 		if cg := c.cgroup(); cg != nil {
 			cg.Kill()
@@ -193,36 +217,44 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 // exec helper get an empty environment of their own.
 var shimEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
 
-// spawn starts `skiffd shim <dir>` from the seal, detached, waits for
-// its ready line and returns init's pid.
-func (r *Runtime) spawn(ctx context.Context, dir string) (int, error) {
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return 0, err
+// handOver hands the container in dir to a pre-started shim (one started
+// now when none waits).
+func (r *Runtime) handOver(dir string) (*warmShim, error) {
+	if r.pool != nil {
+		// Refilled in the background, under SCHED_IDLE: the new shim
+		// takes no time this start wants.
+		defer r.pool.refill()
 	}
-	defer null.Close()
-	logf, err := os.OpenFile(filepath.Join(dir, shim.LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return 0, err
+	for attempt := 0; ; attempt++ {
+		var w *warmShim
+		var err error
+		if r.pool != nil && attempt == 0 {
+			w, err = r.pool.get()
+		} else {
+			w, err = r.startShim(false)
+		}
+		if err != nil {
+			return nil, err
+		}
+		w.boost()
+		_, err = w.conn.Write([]byte(dir + "\n"))
+		if err == nil {
+			return w, nil
+		}
+		// A pre-started shim that died waiting (someone killed it):
+		// start one now.
+		w.conn.Close()
+		w.p.Kill()
+		if attempt > 0 {
+			return nil, fmt.Errorf("start shim: hand over %s: %w", dir, err)
+		}
 	}
-	defer logf.Close()
-	rd, wr, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	defer rd.Close()
-	p, err := os.StartProcess("/proc/self/fd/"+fmt.Sprint(shim.SealFD), []string{"skiffd-shim", "shim", dir}, &os.ProcAttr{
-		Dir:   "/",
-		Env:   shimEnv,
-		Files: []*os.File{null, null, logf, r.seal.File(), wr},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
-	wr.Close()
-	if err != nil {
-		return 0, fmt.Errorf("start shim: %w", err)
-	}
-	// The shim outlives us; reap it if it exits while we are around.
-	go p.Wait()
+}
+
+// awaitReady waits for the ready line of the shim handed dir and returns
+// init's pid.
+func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string) (int, error) {
+	p, rd := w.p, w.conn
 	type result struct {
 		msg shim.ReadyMessage
 		err error

@@ -63,3 +63,40 @@ func TestRoundTrip(t *testing.T) {
 		t.Error("SeccompFilter(nil) is not nil (unconfined)")
 	}
 }
+
+// TestSeccompJSON: the program travels as base64 of its 8-byte
+// instructions (a dozen bytes of JSON an instruction, not thirty, and one
+// string to decode instead of an object per instruction), and the older
+// form, an array of objects, still reads.
+func TestSeccompJSON(t *testing.T) {
+	prog := make([]syscall.SockFilter, 1000)
+	for i := range prog {
+		prog[i] = syscall.SockFilter{Code: uint16(i), Jt: uint8(i), Jf: uint8(i >> 8), K: uint32(i) * 0x01010101}
+	}
+	s := SeccompFilter(prog)
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 12*len(prog) {
+		t.Errorf("a %d-instruction program is %d bytes of JSON, want at most %d", len(prog), len(b), 12*len(prog))
+	}
+	var back Seccomp
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&back, s) {
+		t.Error("round trip changed the program")
+	}
+	old := `{"filter":[{"c":32,"t":0,"f":0,"k":4},{"c":6,"t":1,"f":2,"k":2147418112}]}`
+	var o Seccomp
+	if err := json.Unmarshal([]byte(old), &o); err != nil {
+		t.Fatalf("Unmarshal(%s) = %v", old, err)
+	}
+	if want := []SockFilter{{Code: 32, K: 4}, {Code: 6, Jt: 1, Jf: 2, K: 0x7fff0000}}; !reflect.DeepEqual(o.Filter, want) {
+		t.Errorf("Unmarshal(%s) = %+v, want %+v", old, o.Filter, want)
+	}
+	if err := json.Unmarshal([]byte(`{"bpf":"AAAA"}`), &o); err == nil {
+		t.Error("Unmarshal of a 3-byte program = nil, want an error")
+	}
+}

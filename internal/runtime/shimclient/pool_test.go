@@ -1,0 +1,192 @@
+package shimclient
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"skiffd/internal/sys"
+)
+
+// waitingShims lists the pre-started shims (command line "skiffd-shim
+// shim -") whose parent is ppid.
+func waitingShims(ppid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		i := bytes.LastIndexByte(stat, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 2 || f[0] == "Z" || f[1] != strconv.Itoa(ppid) {
+			continue
+		}
+		if cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); string(cmd) == "skiffd-shim\x00shim\x00-\x00" {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// threadPolicies returns the scheduling policy of each of pid's threads
+// (field 41 of their stat).
+func threadPolicies(t *testing.T, pid int) []int {
+	t.Helper()
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		i := bytes.LastIndexByte(stat, ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:])) // f[0] is field 3
+		n, err := strconv.Atoi(f[41-3])
+		if err != nil {
+			t.Fatalf("%s/%s/stat: %v", dir, task.Name(), err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// gone reports whether pid has exited (a zombie has).
+func gone(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
+}
+
+// poll waits until cond holds, failing the test after the deadline.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestPoolShimWaitsWithoutState: a Runtime keeps one shim started ahead
+// of its container, which holds nothing of any container (no file under
+// the exec root, cwd /), takes the next container, and is replaced; Close
+// ends the waiting one before it returns.
+func TestPoolShimWaitsWithoutState(t *testing.T) {
+	needRoot(t)
+	root := filepath.Join(t.TempDir(), "exec")
+	rt, err := New(Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			rt.Close()
+		}
+	})
+	var pids []int
+	poll(t, "a pre-started shim", func() bool { pids = waitingShims(os.Getpid()); return len(pids) == 1 })
+	w := pids[0]
+	if cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(w), "cwd")); err != nil || cwd != "/" {
+		t.Errorf("waiting shim's cwd = %q, %v; want /", cwd, err)
+	}
+	fds, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(w), "fd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if l, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(w), "fd", fd.Name())); strings.HasPrefix(l, root) {
+			t.Errorf("waiting shim holds fd %s -> %s", fd.Name(), l)
+		}
+	}
+
+	if got := threadPolicies(t, w); len(got) == 0 || slices.ContainsFunc(got, func(n int) bool { return n != sys.SCHED_IDLE }) {
+		t.Errorf("waiting shim's threads have scheduling policies %v, want all SCHED_IDLE (%d)", got, sys.SCHED_IDLE)
+	}
+
+	s := newSpec(t, "true")
+	c := create(t, rt, s)
+	if got := threadPolicies(t, w); slices.ContainsFunc(got, func(n int) bool { return n != sys.SCHED_OTHER }) {
+		t.Errorf("container's shim's threads have scheduling policies %v, want all SCHED_OTHER", got)
+	}
+	st, err := c.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ShimPid != w {
+		t.Errorf("container's shim = %d, want the pre-started %d", st.ShimPid, w)
+	}
+	cmd, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(w), "cmdline"))
+	if got, want := string(cmd), "skiffd-shim\x00shim\x00"+filepath.Join(root, s.ID)+"\x00"; got != want {
+		t.Errorf("shim's command line after the hand-over = %q, want %q", got, want)
+	}
+	poll(t, "the pool's refill", func() bool { pids = waitingShims(os.Getpid()); return len(pids) == 1 && pids[0] != w })
+	next := pids[0]
+
+	closed = true
+	if err := rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(next) {
+		t.Errorf("waiting shim %d still runs after Close", next)
+	}
+	if gone(w) {
+		t.Errorf("the container's shim %d ended with Close", w)
+	}
+}
+
+// TestPoolShimEndsWithKilledDaemon: a daemon killed with SIGKILL leaves
+// no pre-started shim behind.
+func TestPoolShimEndsWithKilledDaemon(t *testing.T) {
+	needRoot(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), fakeDaemonEnv+"=1")
+	cmd.Stdin = strings.NewReader(`{"Root":"` + filepath.Join(t.TempDir(), "exec") + `"}`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "started\n" {
+		t.Fatalf("fake daemon: %q", line)
+	}
+	var pids []int
+	poll(t, "the fake daemon's pre-started shim", func() bool { pids = waitingShims(cmd.Process.Pid); return len(pids) == 1 })
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	poll(t, "the pre-started shim to exit after its daemon's SIGKILL", func() bool {
+		_, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pids[0]), "stat"))
+		return err != nil || gone(pids[0])
+	})
+}
