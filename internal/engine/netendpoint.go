@@ -453,6 +453,35 @@ func (e *Engine) setIfaceIPv6(ifname string, on bool) error {
 	return err
 }
 
+// recoverNetwork fills in the endpoints of c (locked), which the restore
+// found running although its record says it is not: the daemon died after
+// the start wired its network and began its process, before it recorded
+// the run. Its interfaces are in its namespace already, with the
+// addresses the allocation files hold for it, which allocateEndpoint
+// finds again (an owner that asks again gets its own). Its ports are
+// published by reconcileNetworks, after the recorded ones are restored.
+// The caller saves the record.
+func (e *Engine) recoverNetwork(c *container.Container) {
+	n := e.nets
+	if n == nil || c.NetworkSettings == nil {
+		return
+	}
+	for _, r := range e.endpoints(c) {
+		if r.br == nil {
+			continue
+		}
+		if err := e.allocateEndpoint(c, r); err != nil {
+			e.logger.Warn("recovering the endpoint of a container whose start was not recorded", "container", c.ID, "network", r.nw.Name, "error", err)
+		}
+	}
+	n.mu.Lock()
+	if n.unrecorded == nil {
+		n.unrecorded = map[string]bool{}
+	}
+	n.unrecorded[c.ID] = true
+	n.mu.Unlock()
+}
+
 // clearEndpoint forgets an endpoint's run-time addresses, as dockerd shows
 // a stopped container.
 func clearEndpoint(ep *types.EndpointSettings, requestedMAC bool) {
