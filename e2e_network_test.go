@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -573,4 +574,72 @@ func TestE2ENetworkCrashChurn(t *testing.T) {
 	if got := dockerOK(t, d, "exec", ids[0], "nslookup", strings.TrimPrefix(inspectField(t, d, ids[1], "{{.Name}}"), "/")); !strings.Contains(got, inspectField(t, d, ids[1], "{{.NetworkSettings.Networks.churn.IPAddress}}")) {
 		t.Errorf("DNS from a restored container:\n%s", got)
 	}
+}
+
+// TestE2ENetworkCrashBeforeStartRecorded: a daemon killed after a start
+// wired the container's network and began its process, but before it
+// recorded the run, comes back with the record of the create (the start's
+// save never happened: simulated by putting the create's record back). The
+// restore finds the process running and takes it as the truth; its
+// endpoint must be recovered too: the address its interface has and the
+// allocation file gives it shows in inspect, its name resolves, and its
+// published port answers. (TestE2ENetworkCrashChurn hit this window at
+// random: a running container without an address.)
+func TestE2ENetworkCrashBeforeStartRecorded(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "--subnet", "10.97.0.0/24", "rec")
+	id := strings.TrimSpace(dockerOK(t, d, "create", "--name", "web", "--network", "rec", "-p", "127.0.0.1:9123:80",
+		"busybox", "httpd", "-f", "-p", "80", "-h", "/etc"))
+	record := filepath.Join(d.DataRoot, "containers", id, "config.v2.json")
+	created, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerOK(t, d, "start", "web")
+	ip := inspectField(t, d, "web", "{{.NetworkSettings.Networks.rec.IPAddress}}")
+	if ip == "" {
+		t.Fatal("no address on rec")
+	}
+	d.Kill()
+	if err := os.WriteFile(record, created, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Relaunch(t)
+
+	if got := inspectField(t, d, "web", "{{.State.Running}} {{.NetworkSettings.Networks.rec.IPAddress}}"); got != "true "+ip {
+		t.Errorf("after the restart: running and address %q, want %q", got, "true "+ip)
+	}
+	netID := strings.TrimSpace(dockerOK(t, d, "network", "inspect", "--format", "{{.Id}}", "rec"))
+	b, err := os.ReadFile(filepath.Join(d.DataRoot, "network", "ipam", netID+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Addrs map[string]string }
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Addrs[ip] != id {
+		t.Errorf("allocation file gives %s to %q, want %s", ip, st.Addrs[ip], id)
+	}
+	if out := dockerOK(t, d, "run", "--rm", "--network", "rec", "busybox", "nslookup", "web"); !strings.Contains(out, ip) {
+		t.Errorf("nslookup web after the restart:\n%s", out)
+	}
+	if got := dockerOK(t, d, "port", "web", "80"); strings.TrimSpace(got) != "127.0.0.1:9123" {
+		t.Errorf("docker port web 80 = %q, want 127.0.0.1:9123", got)
+	}
+	var body string
+	waitFor(t, "the published port to answer", func() bool {
+		err := netlink.Do(int(d.Netns.Fd()), func() error {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:9123", 2*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			fmt.Fprintf(c, "GET /hostname HTTP/1.0\r\n\r\n")
+			b, err := io.ReadAll(c)
+			body = string(b)
+			return err
+		})
+		return err == nil && strings.Contains(body, "200 OK")
+	})
 }

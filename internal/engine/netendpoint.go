@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
@@ -168,6 +169,7 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 // again for an owner that holds one) and writes its /etc/hosts and
 // resolv.conf.
 func (e *Engine) prepareNetwork(c *container.Container) error {
+	t := time.Now()
 	var addrs []netip.Addr
 	internalDNS := false
 	for i, r := range e.endpoints(c) {
@@ -182,15 +184,18 @@ func (e *Engine) prepareNetwork(c *container.Container) error {
 			internalDNS = r.nw.ID != e.nets.bridgeID && e.dnsEnabled()
 		}
 	}
+	t = e.span("net.allocate", t)
 	if e.nets != nil {
 		if err := e.publishPorts(c, e.endpoints(c)); err != nil {
 			return err
 		}
 	}
+	t = e.span("net.ports", t)
 	links, err := e.legacyLinks(c)
 	if err != nil {
 		return err
 	}
+	defer e.span("net.etc-files", t)
 	return writeEtcFiles(c, addrs, internalDNS, linkHosts(links)...)
 }
 
@@ -310,6 +315,7 @@ func (e *Engine) wireNetwork(c *container.Container, pid int) error {
 			return loopbackUp(pid)
 		}
 	}
+	t := time.Now()
 	nsfd, err := syscall.Open(fmt.Sprintf("/proc/%d/ns/net", pid), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open the container's network namespace: %w", err)
@@ -319,24 +325,23 @@ func (e *Engine) wireNetwork(c *container.Container, pid int) error {
 	// server's sockets and the interfaces' IPv6 sysctls.
 	var dnsSocks *ctrDNS
 	if err := netlink.Do(nsfd, func() error {
+		t = e.span("net.setns", t)
 		ctr, err := netlink.Open(netlink.Self)
 		if err != nil {
 			return err
 		}
 		defer ctr.Close()
 		// Loopback first: 127.0.0.11 is bound on it.
-		lo, err := ctr.LinkByName("lo")
-		if err == nil {
-			err = ctr.SetUp(lo.Index)
-		}
-		if err != nil {
+		if err := ctr.SetUp(netlink.LoopbackIndex); err != nil {
 			return err
 		}
+		t = e.span("net.lo", t)
 		if e.usesDNS(refs) {
 			if dnsSocks, err = listenDNS(); err != nil {
 				return err
 			}
 		}
+		t = e.span("net.dns-listen", t)
 		routed, routed6 := false, false
 		i := 0
 		for _, r := range refs {
@@ -354,6 +359,7 @@ func (e *Engine) wireNetwork(c *container.Container, pid int) error {
 			routed, routed6 = routed || route, routed6 || route6
 			i++
 		}
+		t = e.span("net.endpoints", t)
 		return nil
 	}); err != nil {
 		return err
@@ -361,6 +367,7 @@ func (e *Engine) wireNetwork(c *container.Container, pid int) error {
 	if dnsSocks == nil {
 		return nil
 	}
+	defer e.span("net.dns-serve", t)
 	return e.serveDNS(c, refs, dnsSocks) // it closes them on error
 }
 
@@ -390,10 +397,13 @@ func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r 
 	var b [6]byte
 	rand.Read(b[:])
 	name := "skv" + hex.EncodeToString(b[:])
-	if _, err := n.host.AddVeth(netlink.Veth{Name: name, PeerName: ifname, PeerNS: nsfd, MTU: r.br.mtu,
+	t := time.Now()
+	if err := n.host.CreateVeth(netlink.Veth{Name: name, PeerName: ifname, PeerNS: nsfd, MTU: r.br.mtu,
 		MasterIndex: r.br.index, Up: true, PeerHardwareAddr: mac}); err != nil {
 		return fmt.Errorf("create the container's veth pair: %w", err)
 	}
+	t = e.span("net.veth", t)
+	defer e.span("net.configure", t)
 	err = func() error {
 		l, err := ctr.LinkByName(ifname)
 		if err != nil {
@@ -402,26 +412,21 @@ func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r 
 		if err := e.setIfaceIPv6(ifname, addr6.IsValid()); err != nil {
 			return err
 		}
-		if err := ctr.AddAddr(l.Index, netip.PrefixFrom(addr, ep.IPPrefixLen)); err != nil {
-			return err
-		}
+		// One round trip for the rest; the kernel applies them in this
+		// order (the routes need the address and the link up).
+		b := ctr.RouteBatch()
+		b.AddAddr(l.Index, netip.PrefixFrom(addr, ep.IPPrefixLen))
 		if addr6.IsValid() {
-			if err := ctr.AddAddr(l.Index, netip.PrefixFrom(addr6, ep.GlobalIPv6PrefixLen)); err != nil {
-				return err
-			}
+			b.AddAddr(l.Index, netip.PrefixFrom(addr6, ep.GlobalIPv6PrefixLen))
 		}
-		if err := ctr.SetUp(l.Index); err != nil {
-			return err
-		}
+		b.SetUp(l.Index)
 		if route {
-			if err := ctr.AddDefaultRoute(r.br.gateway, l.Index); err != nil {
-				return err
-			}
+			b.AddDefaultRoute(r.br.gateway, l.Index)
 		}
 		if route6 && r.br.gateway6.IsValid() {
-			return ctr.AddDefaultRoute(r.br.gateway6, l.Index)
+			b.AddDefaultRoute(r.br.gateway6, l.Index)
 		}
-		return nil
+		return b.Send()
 	}()
 	if err != nil {
 		return fmt.Errorf("configure the container's %s: %w", ifname, err)
@@ -448,6 +453,35 @@ func (e *Engine) setIfaceIPv6(ifname string, on bool) error {
 	return err
 }
 
+// recoverNetwork fills in the endpoints of c (locked), which the restore
+// found running although its record says it is not: the daemon died after
+// the start wired its network and began its process, before it recorded
+// the run. Its interfaces are in its namespace already, with the
+// addresses the allocation files hold for it, which allocateEndpoint
+// finds again (an owner that asks again gets its own). Its ports are
+// published by reconcileNetworks, after the recorded ones are restored.
+// The caller saves the record.
+func (e *Engine) recoverNetwork(c *container.Container) {
+	n := e.nets
+	if n == nil || c.NetworkSettings == nil {
+		return
+	}
+	for _, r := range e.endpoints(c) {
+		if r.br == nil {
+			continue
+		}
+		if err := e.allocateEndpoint(c, r); err != nil {
+			e.logger.Warn("recovering the endpoint of a container whose start was not recorded", "container", c.ID, "network", r.nw.Name, "error", err)
+		}
+	}
+	n.mu.Lock()
+	if n.unrecorded == nil {
+		n.unrecorded = map[string]bool{}
+	}
+	n.unrecorded[c.ID] = true
+	n.mu.Unlock()
+}
+
 // clearEndpoint forgets an endpoint's run-time addresses, as dockerd shows
 // a stopped container.
 func clearEndpoint(ep *types.EndpointSettings, requestedMAC bool) {
@@ -464,8 +498,12 @@ func (e *Engine) releaseNetwork(c *container.Container) {
 	if e.nets == nil || c.NetworkSettings == nil {
 		return
 	}
+	t := time.Now()
 	e.stopDNS(c.ID)
+	t = e.span("net.dns-stop", t)
 	e.unpublishPorts(c)
+	t = e.span("net.unpublish", t)
+	defer e.span("net.release", t)
 	for _, ep := range c.NetworkSettings.Networks {
 		if ep == nil || ep.NetworkID == "" {
 			continue

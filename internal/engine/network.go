@@ -70,7 +70,11 @@ type networking struct {
 	// of each running container, from which the DNAT rules are built.
 	ports     *portalloc.Allocator
 	published map[string][]published
-	mtu       int
+	// unrecorded holds, from the restore to reconcileNetworks, the
+	// running containers whose start was not recorded (recoverNetwork):
+	// their ports are published anew, not replayed from the record.
+	unrecorded map[string]bool
+	mtu        int
 	// pools are where networks without a subnet get one.
 	pools []ipam.Pool
 	// warnings are shown by /info (a firewall dropping forwarded traffic).
@@ -531,10 +535,27 @@ func (e *Engine) reconcileNetworks() {
 			}
 		}
 	}
+	n.mu.Lock()
+	unrecorded := n.unrecorded
+	n.unrecorded = nil
+	n.mu.Unlock()
 	for _, c := range e.containers.List() {
 		c.Lock()
-		if c.State.Running {
+		if c.State.Running && !unrecorded[c.ID] {
 			e.restorePorts(c, e.endpoints(c))
+		}
+		c.Unlock()
+	}
+	// Those of the starts that were not recorded after the recorded ones
+	// (openNetworking reserved them already), so that their random ports
+	// do not take them.
+	for _, c := range e.containers.List() {
+		c.Lock()
+		if c.State.Running && unrecorded[c.ID] {
+			if err := e.publishPorts(c, e.endpoints(c)); err != nil {
+				e.logger.Warn("publishing the ports of a container whose start was not recorded", "container", c.ID, "error", err)
+			}
+			e.saveOrRetry(c)
 		}
 		c.Unlock()
 	}

@@ -147,6 +147,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 					c.State.StartedAt = st.StartedAt.UTC()
 				}
 				c.HasBeenStartedBefore = true
+				e.recoverNetwork(c)
 				e.saveOrRetry(c)
 			}
 			// The kernel's freezer state is the truth about pausing (a

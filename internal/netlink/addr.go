@@ -34,8 +34,19 @@ func family(a netip.Addr) uint8 {
 }
 
 func (h *Handle) addrRequest(op string, typ, flags uint16, index int, p netip.Prefix) error {
+	b, err := addrMsg(op, typ, index, p)
+	if err != nil {
+		return err
+	}
+	_, err = h.c.request(op, typ, flags, b)
+	return err
+}
+
+// addrMsg is the body of an RTM_NEWADDR or RTM_DELADDR request for address
+// p on interface index.
+func addrMsg(op string, typ uint16, index int, p netip.Prefix) ([]byte, error) {
 	if !p.IsValid() {
-		return fmt.Errorf("netlink %s: invalid prefix", op)
+		return nil, fmt.Errorf("netlink %s: invalid prefix", op)
 	}
 	a := p.Addr().Unmap()
 	p = netip.PrefixFrom(a, p.Bits())
@@ -57,8 +68,7 @@ func (h *Handle) addrRequest(op string, typ, flags uint16, index int, p netip.Pr
 		e.b[2] = ifaFNodad
 		e.u32(ifaFlags, ifaFNodad)
 	}
-	_, err := h.c.request(op, typ, flags, e.b)
-	return err
+	return e.b, nil
 }
 
 // broadcast returns the last address of an IPv4 prefix.

@@ -247,3 +247,61 @@ func (c *conn) request(op string, typ, flags uint16, body []byte) ([]message, er
 		}
 	}
 }
+
+// req is one request of a batch (requestAll).
+type req struct {
+	op         string
+	typ, flags uint16
+	body       []byte
+}
+
+// requestAll sends reqs in one datagram, each with NLM_F_ACK, and waits
+// for every one's answer: one system call each way instead of one pair
+// per request. The kernel handles the messages in order and goes on after
+// a failure, so every request gets an answer; the first failure in order
+// is returned. It is for requests that answer with an ACK alone (changes,
+// not dumps).
+func (c *conn) requestAll(reqs []req) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b []byte
+	idx := make(map[uint32]int, len(reqs))
+	for i, r := range reqs {
+		seq := c.nextSeq()
+		idx[seq] = i
+		b = appendMsg(b, r.typ, r.flags|syscall.NLM_F_REQUEST|syscall.NLM_F_ACK, seq, r.body)
+	}
+	if err := c.send(b); err != nil {
+		return fmt.Errorf("netlink %s: send: %w", reqs[0].op, err)
+	}
+	errs := make([]error, len(reqs))
+	for len(idx) > 0 {
+		ms, err := c.recv()
+		if err != nil {
+			return fmt.Errorf("netlink %s: %w", reqs[0].op, err)
+		}
+		for _, m := range ms {
+			i, ok := idx[m.Seq]
+			if !ok || m.Type != syscall.NLMSG_ERROR {
+				continue // a late reply to an earlier, abandoned request
+			}
+			delete(idx, m.Seq)
+			errno, text, err := parseError(m)
+			switch {
+			case err != nil:
+				errs[i] = fmt.Errorf("netlink %s: %w", reqs[i].op, err)
+			case errno != 0:
+				errs[i] = &Error{Op: reqs[i].op, Errno: errno, Msg: text}
+			}
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

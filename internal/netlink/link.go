@@ -28,6 +28,12 @@ const (
 	ifnamsiz     = 16
 )
 
+// LoopbackIndex is the index of the loopback interface "lo" in every
+// network namespace (LOOPBACK_IFINDEX in include/net/net_namespace.h): the
+// kernel registers it first, with that index, when it creates the
+// namespace, so no lookup is needed to bring it up.
+const LoopbackIndex = 1
+
 // Handle is an rtnetlink (NETLINK_ROUTE) socket bound to one network
 // namespace for its whole life. It is safe for concurrent use; requests
 // are serialised on the socket.
@@ -258,8 +264,18 @@ type Veth struct {
 // AddVeth creates the veth pair v in one RTM_NEWLINK request and returns
 // the host end. Deleting either end deletes both.
 func (h *Handle) AddVeth(v Veth) (*Link, error) {
+	if err := h.CreateVeth(v); err != nil {
+		return nil, err
+	}
+	return h.LinkByName(v.Name)
+}
+
+// CreateVeth is AddVeth without looking the host end up afterwards: one
+// request, for a caller that needs nothing of the new interface but its
+// existence (a container's endpoint, configured from the peer's side).
+func (h *Handle) CreateVeth(v Veth) error {
 	if v.Name == "" || v.PeerName == "" || len(v.Name) >= ifnamsiz || len(v.PeerName) >= ifnamsiz {
-		return nil, fmt.Errorf("netlink: invalid veth names %q, %q", v.Name, v.PeerName)
+		return fmt.Errorf("netlink: invalid veth names %q, %q", v.Name, v.PeerName)
 	}
 	var up uint32
 	if v.Up {
@@ -291,10 +307,8 @@ func (h *Handle) AddVeth(v Veth) (*Link, error) {
 	e.end()
 	e.end()
 	e.end()
-	if _, err := h.c.request("add veth "+v.Name, syscall.RTM_NEWLINK, syscall.NLM_F_CREATE|syscall.NLM_F_EXCL, e.b); err != nil {
-		return nil, err
-	}
-	return h.LinkByName(v.Name)
+	_, err := h.c.request("add veth "+v.Name, syscall.RTM_NEWLINK, syscall.NLM_F_CREATE|syscall.NLM_F_EXCL, e.b)
+	return err
 }
 
 // setLink sends RTM_NEWLINK for an existing interface.
@@ -310,6 +324,11 @@ func (h *Handle) setLink(op string, index int, flags, change uint32, attrs func(
 // SetUp brings interface index up.
 func (h *Handle) SetUp(index int) error {
 	return h.setLink("set up", index, syscall.IFF_UP, syscall.IFF_UP, nil)
+}
+
+// upMsg is the body of the RTM_NEWLINK request that brings index up.
+func upMsg(index int) []byte {
+	return ifinfomsg(syscall.AF_UNSPEC, int32(index), syscall.IFF_UP, syscall.IFF_UP)
 }
 
 // SetDown brings interface index down.

@@ -47,8 +47,18 @@ type Route struct {
 func (r Route) IsDefault() bool { return r.Dst.IsValid() && r.Dst.Bits() == 0 }
 
 func (h *Handle) routeRequest(op string, typ, flags uint16, r Route) error {
+	b, err := routeMsg(op, typ, r)
+	if err != nil {
+		return err
+	}
+	_, err = h.c.request(op, typ, flags, b)
+	return err
+}
+
+// routeMsg is the body of an RTM_NEWROUTE or RTM_DELROUTE request for r.
+func routeMsg(op string, typ uint16, r Route) ([]byte, error) {
 	if !r.Dst.IsValid() {
-		return fmt.Errorf("netlink %s: invalid destination", op)
+		return nil, fmt.Errorf("netlink %s: invalid destination", op)
 	}
 	dst := r.Dst.Masked()
 	fam := family(dst.Addr())
@@ -86,7 +96,7 @@ func (h *Handle) routeRequest(op string, typ, flags uint16, r Route) error {
 	}
 	if r.Gateway.IsValid() {
 		if family(r.Gateway.Unmap()) != fam {
-			return fmt.Errorf("netlink %s: gateway %v of another family", op, r.Gateway)
+			return nil, fmt.Errorf("netlink %s: gateway %v of another family", op, r.Gateway)
 		}
 		e.attr(rtaGateway, r.Gateway.Unmap().AsSlice())
 	}
@@ -102,8 +112,7 @@ func (h *Handle) routeRequest(op string, typ, flags uint16, r Route) error {
 	if table >= 256 {
 		e.u32(rtaTable, uint32(table))
 	}
-	_, err := h.c.request(op, typ, flags, e.b)
-	return err
+	return e.b, nil
 }
 
 // AddRoute adds r (EEXIST if an identical route exists).
@@ -120,12 +129,17 @@ func (h *Handle) DelRoute(r Route) error {
 // AddDefaultRoute adds a default route via gw out of interface index, the
 // route a container gets towards its network's gateway.
 func (h *Handle) AddDefaultRoute(gw netip.Addr, index int) error {
+	return h.AddRoute(defaultRoute(gw, index))
+}
+
+// defaultRoute is the default route via gw out of interface index.
+func defaultRoute(gw netip.Addr, index int) Route {
 	gw = gw.Unmap()
 	any := netip.IPv4Unspecified()
 	if gw.Is6() {
 		any = netip.IPv6Unspecified()
 	}
-	return h.AddRoute(Route{Dst: netip.PrefixFrom(any, 0), Gateway: gw, LinkIndex: index})
+	return Route{Dst: netip.PrefixFrom(any, 0), Gateway: gw, LinkIndex: index}
 }
 
 // Routes lists the routes of every table for family (syscall.AF_INET,

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
 )
 
@@ -241,6 +242,82 @@ func TestStoreCrashSafety(t *testing.T) {
 	s3, _ := Open(dir)
 	if s3.Ranges("n") != nil {
 		t.Errorf("deleted network back after reopen")
+	}
+}
+
+// TestStoreSaveExchange: allocations are saved by swapping a new file
+// with the old one (exchange); nothing is left behind, and a daemon killed
+// between the swap and the removal of the old content (left under a
+// temporary name) comes back with the new content.
+func TestStoreSaveExchange(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	if _, err := s.Create("n", "app", []Range{{Subnet: pfx("10.2.0.0/24")}}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "n.json")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []string{"a", "b", "c"} {
+		if _, err := s.Request("n", o, 4, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Release("n", "b"); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("files after the saves: %v, want n.json alone", entries)
+	}
+	// The crash: the old content under a temporary name.
+	if err := os.WriteFile(filepath.Join(dir, ".tmp-n.json-77"), old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s2.Owners("n")
+	want := map[netip.Addr]string{addr("10.2.0.1"): "gateway", addr("10.2.0.2"): "a", addr("10.2.0.4"): "c"}
+	if len(got) != len(want) {
+		t.Fatalf("owners after reopen = %v, want %v", got, want)
+	}
+	for a, o := range want {
+		if got[a] != o {
+			t.Errorf("%v: owner %q after reopen, want %q", a, got[a], o)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".tmp-n.json-77")); !os.IsNotExist(err) {
+		t.Errorf("old content left behind: %v", err)
+	}
+}
+
+// BenchmarkSave compares the two ways of saving an allocation file:
+// renaming a new file over it (atomicfile.Replace) and swapping one with
+// it (exchange), which the store uses.
+func BenchmarkSave(b *testing.B) {
+	data := make([]byte, 400)
+	for _, v := range []struct {
+		name string
+		save func(string, []byte) error
+	}{
+		{"replace", func(p string, b []byte) error { return atomicfile.Replace(p, b, 0o600) }},
+		{"exchange", exchange},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			p := filepath.Join(b.TempDir(), "n.json")
+			if err := os.WriteFile(p, data, 0o600); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if err := v.save(p, data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

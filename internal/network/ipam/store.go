@@ -14,6 +14,7 @@ import (
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/sys"
 )
 
 // Range is one subnet of a network with what dockerd's IPAMConfig says
@@ -100,7 +101,38 @@ func (s *Store) save(st *netState, durable bool) error {
 	if durable {
 		return atomicfile.WriteFile(path, b, 0o600)
 	}
-	return atomicfile.Replace(path, b, 0o600)
+	return exchange(path, b)
+}
+
+// exchange replaces the file at path with b as atomicfile.Replace does (a
+// kill -9 leaves the old content or the new), but by swapping a new file
+// with it (sys.ExchangeFiles) and removing the swapped-out old one, instead
+// of renaming the new file over it: ext4 flushes the data of a file
+// renamed over another (auto_da_alloc), which cost ~0.25 ms of each
+// allocation and release, twice per networked `docker run` (issue 14). A
+// daemon killed before the removal leaves the old content under a
+// temporary name, which Open removes. Where path does not exist yet or the
+// file system cannot swap, it is atomicfile.Replace.
+func exchange(path string, b []byte) error {
+	dir, base := filepath.Split(path)
+	f, err := os.CreateTemp(dir, atomicfile.TempPrefix+base+"-")
+	if err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b) // CreateTemp made it 0600 already
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = sys.ExchangeFiles(tmp, path)
+	}
+	// The old content, or the new one if it was not swapped in.
+	os.Remove(tmp)
+	if err != nil {
+		return atomicfile.Replace(path, b, 0o600)
+	}
+	return nil
 }
 
 // Create registers network id (name is for error messages) with its
