@@ -161,6 +161,15 @@ start_skiffd() {
   wait_sock "unix://$work/$name.sock"
 }
 
+# start_before NAME [NETNS] [flags...]: start_skiffd with $SKIFFD_BEFORE_BIN.
+start_before() {
+  local keep=${skiffd_bin:-}
+  [ -n "$keep" ] || { build_skiffd; keep=$skiffd_bin; }
+  skiffd_bin=$SKIFFD_BEFORE_BIN
+  start_skiffd "$@"
+  skiffd_bin=$keep
+}
+
 # start_dockerd NAME [NETNS] [flags...]: dockerd with a containerd of its
 # own, as described at the top. The private /run hides a system
 # containerd's socket (dockerd would use it instead of starting its own)
@@ -187,7 +196,7 @@ start_dockerd() {
 containerd_pid() {
   local d
   for d in /proc/[0-9]*; do
-    if [ "$(cat "$d/comm" 2>/dev/null)" = containerd ] && tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -q "$work/$1/"; then
+    if [ "$(cat "$d/comm" 2>/dev/null)" = containerd ] && [[ $(tr '\0' ' ' 2>/dev/null <"$d/cmdline") == *"$work/$1/"* ]]; then
       echo "${d#/proc/}"
       return
     fi
@@ -198,10 +207,20 @@ containerd_pid() {
 # daemon NAME: the daemon, containerd and the shims, each of whose command
 # line names the daemon's directory (containers' processes do not).
 daemon_procs() {
-  local d
+  local d ps=() p c
   for d in /proc/[0-9]*; do
-    if tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -q "$work/$1[/.]"; then echo "${d#/proc/}"; fi
+    # Read whole, not piped into grep -q: under pipefail a grep that stops
+    # early fails the pipe (tr's SIGPIPE) and drops the process.
+    c=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
+    if [[ $c == *"$work/$1/"* || $c == *"$work/$1."* ]]; then ps+=("${d#/proc/}"); fi
   done
+  # Helpers whose command line names no path of the run: skiffd's
+  # pre-started shim and dockerd's docker-proxy (children of the daemon;
+  # the containers' own processes are not counted).
+  for p in "${ps[@]}"; do
+    ps+=($( (ps -o pid=,comm= --ppid "$p" 2>/dev/null || true) | awk '$2 == "skiffd-shim" || $2 == "docker-proxy" { print $1 }'))
+  done
+  [ ${#ps[@]} -eq 0 ] || printf '%s\n' "${ps[@]}" | sort -un
 }
 
 # stop_daemon NAME PID removes the daemon's containers (skiffd keeps them
@@ -239,6 +258,9 @@ _rm_cgroups() {
 # daemons prints the daemons to measure: skiffd, and dockerd when installed.
 daemons() {
   echo skiffd
+  # SKIFFD_BEFORE_BIN adds a column for another skiffd build (an earlier
+  # commit), measured in the same sitting as the others.
+  if [ -n "${SKIFFD_BEFORE_BIN:-}" ]; then echo before; fi
   if have_dockerd; then echo dockerd; else echo "dockerd not installed (apt-get install docker.io): skiffd only" >&2; fi
 }
 
