@@ -348,6 +348,30 @@ func getIn(t *testing.T, ns *os.File, addr, path string) (string, error) {
 // address reached from the outside, -P with random ports, docker port,
 // the ps Ports column, a port already taken, and the rules surviving a
 // kill -9 of the daemon.
+// TestE2ENetworkRenameDNS: a running container renamed on a user-defined
+// network answers to its new name in the embedded DNS and no longer to the
+// old one (dockerd renames the sandbox's names), and inspect's DNSNames
+// says so.
+func TestE2ENetworkRenameDNS(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "--subnet", "10.98.0.0/24", "ren")
+	dockerOK(t, d, "run", "-d", "--network", "ren", "--name", "db", "--network-alias", "database", "busybox", "sleep", "1d")
+	ip := inspectField(t, d, "db", "{{.NetworkSettings.Networks.ren.IPAddress}}")
+	dockerOK(t, d, "rename", "db", "db2")
+	if got := inspectField(t, d, "db2", "{{.NetworkSettings.Networks.ren.DNSNames}}"); !strings.HasPrefix(got, "[db2 database ") || strings.Contains(got, "db ") {
+		t.Errorf("DNSNames after the rename: %s", got)
+	}
+	for _, name := range []string{"db2", "database"} {
+		out := dockerOK(t, d, "run", "--rm", "--network", "ren", "busybox", "nslookup", name)
+		if !strings.Contains(out, "Address: "+ip) && !strings.Contains(out, "Address 1: "+ip) {
+			t.Errorf("nslookup %s after the rename:\n%s", name, out)
+		}
+	}
+	if res := d.Docker(t, "run", "--rm", "--network", "ren", "busybox", "nslookup", "db"); strings.Contains(res.Stdout, ip) {
+		t.Errorf("the old name still resolves after the rename:\n%s", res.Stdout)
+	}
+}
+
 func TestE2ENetworkPublishedPorts(t *testing.T) {
 	d := startNetDaemon(t)
 	outside(t, d)

@@ -380,9 +380,13 @@ func (e *Engine) ContainerRename(ctx context.Context, name, newName string) erro
 	old := c.Name
 	links := slices.Clone(c.HostConfig.Links)
 	relink(c, "/"+strings.TrimPrefix(newName, "/"), c.ID, old, "/"+strings.TrimPrefix(newName, "/"))
+	// The embedded DNS answers to the new name from now on, as dockerd's
+	// sandbox rename makes it; the old name stops resolving.
+	undoDNS := renameDNSNames(c, strings.TrimPrefix(old, "/"), strings.TrimPrefix(newName, "/"))
 	err = e.containers.Rename(c, newName)
 	if err != nil {
 		c.HostConfig.Links = links
+		undoDNS()
 	}
 	renamed := c.Name
 	c.Unlock()
@@ -392,6 +396,28 @@ func (e *Engine) ContainerRename(ctx context.Context, name, newName string) erro
 	e.renameLinks(c, old, renamed)
 	e.logEvent(c, "rename", map[string]string{"oldName": old})
 	return nil
+}
+
+// renameDNSNames replaces the name from among the DNS names of each of c's
+// endpoints (c locked) and returns what undoes it.
+func renameDNSNames(c *container.Container, from, to string) (undo func()) {
+	was := map[*types.EndpointSettings][]string{}
+	for _, ep := range c.NetworkSettings.Networks {
+		if ep == nil {
+			continue
+		}
+		if i := slices.Index(ep.DNSNames, from); i >= 0 {
+			was[ep] = ep.DNSNames
+			names := slices.Clone(ep.DNSNames)
+			names[i] = to
+			ep.DNSNames = names
+		}
+	}
+	return func() {
+		for ep, names := range was {
+			ep.DNSNames = names
+		}
+	}
 }
 
 // notRunning is dockerd's 409 for an operation that needs a running
