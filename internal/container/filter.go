@@ -55,7 +55,7 @@ type FilterOptions struct {
 // limited to IDs a unique prefix names), label is key or key=value, status
 // and exited imply nothing about running state except as dockerd does,
 // before and since name a container by ID, name or prefix. list should be
-// Store.Snapshots(); Filter neither locks nor modifies its containers.
+// Store.SortedSnapshots(); Filter neither locks nor modifies its containers.
 //
 // Errors are 400s: an unknown key ("invalid filter 'x'"), a bad status
 // ("invalid filter 'status=x'"), exit code, health or port value; and 404
@@ -117,8 +117,12 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		return nil, err
 	}
 
-	sorted := slices.Clone(list)
-	sortNewestFirst(sorted)
+	// Store.SortedSnapshots is sorted already: no copy then.
+	sorted := list
+	if !slices.IsSortedFunc(list, newestFirst) {
+		sorted = slices.Clone(list)
+		sortNewestFirst(sorted)
+	}
 
 	var before, since *Container
 	for _, ref := range append(args.Get("before"), nonEmpty(opts.Before)...) {
@@ -155,7 +159,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		}
 	}
 
-	out := []*Container{}
+	out := make([]*Container, 0, len(sorted))
 	for _, c := range sorted {
 		// Containers up to and including `before` are left out; the
 		// list stops at `since`.
