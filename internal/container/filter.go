@@ -159,6 +159,8 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		}
 	}
 
+	// Without filters (the usual poll) every container passes them.
+	filtered := args.Len() > 0
 	out := make([]*Container, 0, len(sorted))
 	for _, c := range sorted {
 		// Containers up to and including `before` are left out; the
@@ -175,52 +177,70 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		if !c.State.Running && !all && opts.Limit <= 0 {
 			continue
 		}
-		if !args.Match("name", c.Name) && !args.Match("name", strings.TrimPrefix(c.Name, "/")) {
-			continue
-		}
-		if idMatches != nil && !idMatches[c.ID] || !args.Match("id", c.ID) {
-			continue
-		}
-		if taskFilter && isTask {
-			continue // no container is a swarm task
-		}
-		var labels map[string]string
-		if c.Config != nil {
-			labels = c.Config.Labels
-		}
-		if !args.MatchKVList("label", labels) {
-			continue
-		}
-		if !args.Match("isolation", isolation(c)) {
+		if filtered && !matchBeforeLimit(c, args, idMatches, taskFilter && isTask) {
 			continue
 		}
 		if opts.Limit > 0 && len(out) == opts.Limit {
 			break
 		}
-		if len(exited) > 0 && !(slices.Contains(exited, c.State.ExitCode) && !c.State.Running && !c.State.StartedAt.IsZero()) {
-			continue
-		}
-		if !args.Match("status", c.State.Status()) {
-			continue
-		}
-		if !args.ExactMatch("health", c.State.HealthStatus()) {
-			continue
-		}
-		if args.Contains("volume") && !hasVolume(c, args.Get("volume")) {
-			continue
-		}
-		if images != nil && !images[c.ImageID] {
-			continue
-		}
-		if args.Contains("network") && !onNetwork(c, args.Get("network")) {
-			continue
-		}
-		if (len(publish) > 0 || len(expose) > 0) && !matchPorts(c, publish, expose) {
+		if filtered && !matchAfterLimit(c, args, exited, images, publish, expose) {
 			continue
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// matchBeforeLimit reports whether c passes the filters that count
+// towards limit (as in dockerd, which applies the others after it).
+func matchBeforeLimit(c *Container, args filters.Args, idMatches map[string]bool, task bool) bool {
+	if !args.Match("name", c.Name) && !args.Match("name", strings.TrimPrefix(c.Name, "/")) {
+		return false
+	}
+	if idMatches != nil && !idMatches[c.ID] || !args.Match("id", c.ID) {
+		return false
+	}
+	if task {
+		return false // no container is a swarm task
+	}
+	var labels map[string]string
+	if c.Config != nil {
+		labels = c.Config.Labels
+	}
+	if !args.MatchKVList("label", labels) {
+		return false
+	}
+	if !args.Match("isolation", isolation(c)) {
+		return false
+	}
+	return true
+}
+
+// matchAfterLimit reports whether c passes the filters applied after
+// limit.
+func matchAfterLimit(c *Container, args filters.Args, exited []int, images map[string]bool, publish, expose map[string]bool) bool {
+	if len(exited) > 0 && !(slices.Contains(exited, c.State.ExitCode) && !c.State.Running && !c.State.StartedAt.IsZero()) {
+		return false
+	}
+	if !args.Match("status", c.State.Status()) {
+		return false
+	}
+	if !args.ExactMatch("health", c.State.HealthStatus()) {
+		return false
+	}
+	if args.Contains("volume") && !hasVolume(c, args.Get("volume")) {
+		return false
+	}
+	if images != nil && !images[c.ImageID] {
+		return false
+	}
+	if args.Contains("network") && !onNetwork(c, args.Get("network")) {
+		return false
+	}
+	if (len(publish) > 0 || len(expose) > 0) && !matchPorts(c, publish, expose) {
+		return false
+	}
+	return true
 }
 
 func nonEmpty(s string) []string {
