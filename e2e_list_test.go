@@ -191,24 +191,28 @@ func TestE2EContainerListMatchesBaseline(t *testing.T) {
 	if r := d.Do(t, "POST", "/v1.50/containers/plain/rename?name=renamed", nil, nil); r.Status != 204 {
 		t.Fatalf("rename: %d %s", r.Status, r.Body)
 	}
-	create("sleeper", `{"Image":"busybox","Cmd":["sleep","1000"],"HostConfig":{"NetworkMode":"none"}}`)
-	if r := d.Do(t, "POST", "/v1.50/containers/sleeper/start", nil, nil); r.Status != 204 {
-		t.Fatalf("start: %d %s", r.Status, r.Body)
-	}
-	t.Cleanup(func() { d.Do(t, "POST", "/v1.50/containers/sleeper/kill", nil, nil) })
-	if r := d.Do(t, "POST", "/v1.50/commit?container=renamed&repo=busybox&tag=latest", strings.NewReader("{}"), hdr); r.Status != 201 {
-		t.Fatalf("commit: %d %s", r.Status, r.Body)
-	}
 	after := summaries()
 	if _, ok := after["/plain"]; ok || after["/renamed"].ID != before["/plain"].ID {
 		t.Errorf("after rename: /plain %v, /renamed %q; want /renamed %q", ok, after["/renamed"].ID, before["/plain"].ID)
 	}
+	create("sleeper", `{"Image":"busybox","Cmd":["sleep","1000"],"HostConfig":{"NetworkMode":"none"}}`)
+	if s := summaries()["/sleeper"]; s.State != "created" {
+		t.Errorf("after create: sleeper %q, want created", s.State)
+	}
+	if r := d.Do(t, "POST", "/v1.50/containers/sleeper/start", nil, nil); r.Status != 204 {
+		t.Fatalf("start: %d %s", r.Status, r.Body)
+	}
+	t.Cleanup(func() { d.Do(t, "POST", "/v1.50/containers/sleeper/kill", nil, nil) })
+	after = summaries()
 	if s := after["/sleeper"]; s.State != "running" || !strings.HasPrefix(s.Status, "Up ") {
 		t.Errorf("after start: sleeper %q %q, want running, Up ...", s.State, s.Status)
 	}
+	if r := d.Do(t, "POST", "/v1.50/commit?container=renamed&repo=busybox&tag=latest", strings.NewReader("{}"), hdr); r.Status != 201 {
+		t.Fatalf("commit: %d %s", r.Status, r.Body)
+	}
 	// busybox now names the committed image: the containers made from
 	// the one before list its ID.
-	if s := after["/labelled"]; before["/labelled"].Image != "busybox" || s.Image != s.ImageID {
+	if s := summaries()["/labelled"]; before["/labelled"].Image != "busybox" || s.Image != s.ImageID {
 		t.Errorf("after commit over busybox: labelled lists image %q (before %q), want its ID %q", s.Image, before["/labelled"].Image, s.ImageID)
 	}
 	deadline := time.Now().Add(10 * time.Second)
