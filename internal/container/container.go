@@ -87,17 +87,23 @@ type Container struct {
 
 // listing is what GET /containers/json needs of a snapshot, computed once:
 // a snapshot never changes, so only the status text, which depends on the
-// time, is left to each request (issue 13, list rate).
+// time, is left to each request (issue 13, list rate). A list reads the
+// fields before summary for every container: they come first, together,
+// so that a list touches few cache lines of each container's.
 type listing struct {
-	once    sync.Once
-	summary types.ContainerSummary // Status left out
-	// cache is the list handler's (its encoding of summary).
-	cache types.ListCache
+	once sync.Once
+	// timed is set when the status text moves with the clock (a running
+	// or exited container); started and finished are then the state's.
+	timed             bool
+	started, finished time.Time
 	// status is the last status text made, with the whole seconds since
 	// the start and the finish it was made for: the text depends on
 	// nothing else of a snapshot, so lists within the same second reuse
 	// it instead of formatting it again.
 	status atomic.Pointer[listStatus]
+	// cache is the list handler's (its encoding of summary).
+	cache   types.ListCache
+	summary types.ContainerSummary // Status left out
 }
 
 // listStatus is a status text and the times it holds for.
@@ -222,16 +228,22 @@ func (c *Container) ListEntry(now time.Time) (*types.ContainerSummary, string, *
 	l.once.Do(func() {
 		l.summary = c.Summary(now)
 		l.summary.Status = ""
+		st := c.State
+		l.timed = st.Running || !(st.RemovalInProgress || st.Dead || st.StartedAt.IsZero() || st.FinishedAt.IsZero())
+		l.started, l.finished = st.StartedAt, st.FinishedAt
+		l.status.Store(&listStatus{sinceStart: now.Sub(l.started) / time.Second, sinceFinish: now.Sub(l.finished) / time.Second, text: st.StringAt(now)})
 	})
-	// The status text reads the time only as whole seconds since the
-	// start or the finish (humanDuration), truncated as int(d.Seconds())
-	// truncates.
-	sinceStart := now.Sub(c.State.StartedAt) / time.Second
-	sinceFinish := now.Sub(c.State.FinishedAt) / time.Second
 	st := l.status.Load()
-	if st == nil || st.sinceStart != sinceStart || st.sinceFinish != sinceFinish {
-		st = &listStatus{sinceStart: sinceStart, sinceFinish: sinceFinish, text: c.State.StringAt(now)}
-		l.status.Store(st)
+	if l.timed {
+		// The status text reads the time only as whole seconds since
+		// the start or the finish (humanDuration), truncated as
+		// int(d.Seconds()) truncates.
+		sinceStart := now.Sub(l.started) / time.Second
+		sinceFinish := now.Sub(l.finished) / time.Second
+		if st.sinceStart != sinceStart || st.sinceFinish != sinceFinish {
+			st = &listStatus{sinceStart: sinceStart, sinceFinish: sinceFinish, text: c.State.StringAt(now)}
+			l.status.Store(st)
+		}
 	}
 	return &l.summary, st.text, &l.cache
 }

@@ -47,6 +47,9 @@ type FilterOptions struct {
 	// the image and the images built on it. Nil or an empty result means
 	// no container matches the value, as when dockerd cannot find the image.
 	Ancestor func(ref string) []string
+	// Sorted tells that the list is newest first already
+	// (Store.SortedSnapshots): Filter neither copies nor sorts it.
+	Sorted bool
 }
 
 // Filter returns the containers of list that GET /containers/json shows for
@@ -117,9 +120,8 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		return nil, err
 	}
 
-	// Store.SortedSnapshots is sorted already: no copy then.
 	sorted := list
-	if !slices.IsSortedFunc(list, newestFirst) {
+	if !opts.Sorted {
 		sorted = slices.Clone(list)
 		sortNewestFirst(sorted)
 	}
@@ -174,7 +176,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		if since != nil && c.ID == since.ID {
 			break
 		}
-		if !c.State.Running && !all && opts.Limit <= 0 {
+		if !all && opts.Limit <= 0 && !c.State.Running {
 			continue
 		}
 		if filtered && !matchBeforeLimit(c, args, idMatches, taskFilter && isTask) {

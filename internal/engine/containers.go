@@ -333,6 +333,7 @@ func (e *Engine) ContainerList(ctx context.Context, opts types.ContainerListOpti
 		All:      opts.All,
 		Limit:    opts.Limit,
 		Ancestor: e.ancestors,
+		Sorted:   true,
 	})
 	if err != nil {
 		return dst, err
@@ -345,7 +346,7 @@ func (e *Engine) ContainerList(ctx context.Context, opts types.ContainerListOpti
 		s, status, cache := c.ListEntry(now)
 		en := types.ContainerListEntry{Summary: s, Status: status, Cache: cache}
 		if s.Image != "" && !strings.HasPrefix(s.Image, "sha256:") {
-			en.ImageIsID = resolved.resolve(e, s.Image) != c.ImageID
+			en.ImageIsID = resolved.resolve(e, s.Image) != s.ImageID
 		}
 		if opts.Size {
 			en.SizeRw, en.SizeRootFs = e.containerSizes(c)
