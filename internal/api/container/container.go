@@ -192,12 +192,12 @@ func List(b Backend) wire.HandlerFunc {
 	// an idle daemon keeps none.
 	var bufs sync.Pool
 	return func(w http.ResponseWriter, r *http.Request) error {
-		q := r.URL.Query()
+		q := r.URL.Query() // once: each parse allocates
 		ef, err := filters.FromParam(q.Get("filters"))
 		if err != nil {
 			return err
 		}
-		limit, err := wire.Int64ValueOrDefault(r, "limit", 0)
+		limit, err := wire.QueryInt64OrDefault(q, "limit", 0)
 		if err != nil {
 			return err
 		}
@@ -206,7 +206,7 @@ func List(b Backend) wire.HandlerFunc {
 			buf = new(listBuffers)
 		}
 		defer bufs.Put(buf)
-		buf.entries, err = b.ContainerList(r.Context(), types.ContainerListOptions{All: wire.BoolValue(r, "all"), Limit: int(limit), Size: wire.BoolValue(r, "size"), Filters: ef}, buf.entries[:0])
+		buf.entries, err = b.ContainerList(r.Context(), types.ContainerListOptions{All: wire.QueryBool(q, "all"), Limit: int(limit), Size: wire.QueryBool(q, "size"), Filters: ef}, buf.entries[:0])
 		if err != nil {
 			return err
 		}
