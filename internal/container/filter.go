@@ -64,8 +64,20 @@ type FilterOptions struct {
 // ("invalid filter 'status=x'"), exit code, health or port value; and 404
 // when before or since name no container.
 func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Container, error) {
-	if err := args.Validate(ListFilters); err != nil {
+	out := []*Container{}
+	err := Walk(list, args, opts, func(c *Container) { out = append(out, c) })
+	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// Walk is Filter calling yield with each container listed, in order,
+// instead of returning them: a list need not allocate a slice of them. On
+// error yield is not called.
+func Walk(list []*Container, args filters.Args, opts FilterOptions, yield func(*Container)) error {
+	if err := args.Validate(ListFilters); err != nil {
+		return err
 	}
 	var exited []int
 	err := args.WalkValues("exited", func(v string) error {
@@ -77,7 +89,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	all := opts.All
 	err = args.WalkValues("status", func(v string) error {
@@ -88,7 +100,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	taskFilter, isTask := false, false
 	if args.Contains("is-task") {
@@ -98,7 +110,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		case args.ExactMatch("is-task", "false"):
 			taskFilter = true
 		default:
-			return nil, errdefs.InvalidParameter(fmt.Errorf("invalid filter 'is-task=%s'", args.Get("is-task")))
+			return errdefs.InvalidParameter(fmt.Errorf("invalid filter 'is-task=%s'", args.Get("is-task")))
 		}
 	}
 	err = args.WalkValues("health", func(v string) error {
@@ -109,15 +121,15 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		return errdefs.InvalidParameter(fmt.Errorf("Unrecognised filter value for health: %s", v))
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	publish, err := portFilter(args, "publish")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	expose, err := portFilter(args, "expose")
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	sorted := list
@@ -129,12 +141,12 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 	var before, since *Container
 	for _, ref := range append(args.Get("before"), nonEmpty(opts.Before)...) {
 		if before, err = findIn(sorted, ref); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, ref := range append(args.Get("since"), nonEmpty(opts.Since)...) {
 		if since, err = findIn(sorted, ref); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
@@ -163,7 +175,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 
 	// Without filters (the usual poll) every container passes them.
 	filtered := args.Len() > 0
-	out := make([]*Container, 0, len(sorted))
+	n := 0 // listed so far
 	for _, c := range sorted {
 		// Containers up to and including `before` are left out; the
 		// list stops at `since`.
@@ -182,15 +194,16 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		if filtered && !matchBeforeLimit(c, args, idMatches, taskFilter && isTask) {
 			continue
 		}
-		if opts.Limit > 0 && len(out) == opts.Limit {
+		if opts.Limit > 0 && n == opts.Limit {
 			break
 		}
 		if filtered && !matchAfterLimit(c, args, exited, images, publish, expose) {
 			continue
 		}
-		out = append(out, c)
+		yield(c)
+		n++
 	}
-	return out, nil
+	return nil
 }
 
 // matchBeforeLimit reports whether c passes the filters that count

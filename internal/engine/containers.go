@@ -329,20 +329,16 @@ func (e *Engine) Containers(ctx context.Context, opts types.ContainerListOptions
 // what it lists with every list of the same snapshots.
 func (e *Engine) ContainerList(ctx context.Context, opts types.ContainerListOptions, dst []types.ContainerListEntry) ([]types.ContainerListEntry, error) {
 	e.waitRestored()
-	list, err := container.Filter(e.containers.SortedSnapshots(), opts.Filters, container.FilterOptions{
-		All:      opts.All,
-		Limit:    opts.Limit,
-		Ancestor: e.ancestors,
-		Sorted:   true,
-	})
-	if err != nil {
-		return dst, err
-	}
 	now := time.Now()
 	// Containers mostly share a few images: resolve each reference once
 	// (to "" when it names no image).
 	var resolved imageRefs
-	for _, c := range list {
+	err := container.Walk(e.containers.SortedSnapshots(), opts.Filters, container.FilterOptions{
+		All:      opts.All,
+		Limit:    opts.Limit,
+		Ancestor: e.ancestors,
+		Sorted:   true,
+	}, func(c *container.Container) {
 		s, status, cache := c.ListEntry(now)
 		en := types.ContainerListEntry{Summary: s, Status: status, Cache: cache}
 		if s.Image != "" && !strings.HasPrefix(s.Image, "sha256:") {
@@ -352,6 +348,9 @@ func (e *Engine) ContainerList(ctx context.Context, opts types.ContainerListOpti
 			en.SizeRw, en.SizeRootFs = e.containerSizes(c)
 		}
 		dst = append(dst, en)
+	})
+	if err != nil {
+		return dst, err
 	}
 	return dst, nil
 }
