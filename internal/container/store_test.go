@@ -17,6 +17,7 @@ import (
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/filters"
 )
 
 // testID returns a valid 64-hex ID starting with prefix.
@@ -748,5 +749,45 @@ func TestListEntryStatusFollowsTheClock(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestListAllocatesNothingPerContainer: once a store's snapshots were
+// listed, listing them again (sorted snapshots, the walk without filters,
+// each list entry, running containers' status texts within the same
+// second) allocates as much for 60 containers as for 6 (issue 13, list
+// rate).
+func TestListAllocatesNothingPerContainer(t *testing.T) {
+	allocs := func(n int) float64 {
+		s, _ := openStore(t)
+		for i := range n {
+			c := addContainer(t, s, testID(fmt.Sprintf("a%02d", i)), fmt.Sprintf("c%d", i))
+			if i%2 == 0 {
+				c.Lock()
+				c.State.SetRunning(1, true)
+				err := s.Save(c)
+				c.Unlock()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		now := time.Now()
+		list := func() {
+			listed := 0
+			err := Walk(s.SortedSnapshots(), filters.NewArgs(), FilterOptions{All: true, Sorted: true}, func(c *Container) {
+				if _, status, _ := c.ListEntry(now); status != "" {
+					listed++
+				}
+			})
+			if err != nil || listed != n {
+				t.Fatalf("listed %d of %d: %v", listed, n, err)
+			}
+		}
+		list()
+		return testing.AllocsPerRun(20, list)
+	}
+	if few, many := allocs(6), allocs(60); many > few {
+		t.Errorf("a list allocates %v times for 60 containers, %v for 6", many, few)
 	}
 }
