@@ -161,3 +161,18 @@ func TestAppendEntriesMatchesEncodingJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendEntriesAllocatesNothing: with the encodings cached and the
+// buffer grown, a list's encoding allocates nothing (issue 13, list rate).
+func TestAppendEntriesAllocatesNothing(t *testing.T) {
+	entries := make([]types.ContainerListEntry, 50)
+	for i := range entries {
+		s := &types.ContainerSummary{ID: strconv.Itoa(i), Names: []string{"/c" + strconv.Itoa(i)}, Image: "busybox", ImageID: "sha256:1",
+			Labels: map[string]string{"a": "b"}, NetworkSettings: &types.SummaryNetworkSettings{Networks: map[string]*types.EndpointSettings{"none": {}}}}
+		entries[i] = types.ContainerListEntry{Summary: s, Status: "Up 2 seconds", ImageIsID: i%2 == 0, Cache: new(types.ListCache)}
+	}
+	buf := appendEntries(nil, entries)
+	if n := testing.AllocsPerRun(20, func() { buf = appendEntries(buf[:0], entries) }); n != 0 {
+		t.Errorf("appendEntries allocates %v times a list", n)
+	}
+}
