@@ -15,6 +15,10 @@ import (
 // (issue 13, list rate). TestAppendSummariesMatchesEncodingJSON and its fuzz
 // target hold it to encoding/json; a field added to one of the types below
 // must be added here too, which the test's field count check catches.
+//
+// The handler encodes with appendEntries, which splices the pieces
+// appendSummary is made of (each summary's own cached once); appendSummaries
+// is their whole composition, the one the tests compare to encoding/json.
 func appendSummaries(b []byte, list []*types.ContainerSummary) []byte {
 	if list == nil {
 		return append(b, "null\n"...)
