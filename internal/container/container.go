@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -86,10 +87,29 @@ type Container struct {
 
 // listing is what GET /containers/json needs of a snapshot, computed once:
 // a snapshot never changes, so only the status text, which depends on the
-// time, is left to each request (issue 13, list rate).
+// time, is left to each request (issue 13, list rate). A list reads the
+// fields before summary for every container: they come first, together,
+// so that a list touches few cache lines of each container's.
 type listing struct {
-	once    sync.Once
+	once sync.Once
+	// timed is set when the status text moves with the clock (a running
+	// or exited container); started and finished are then the state's.
+	timed             bool
+	started, finished time.Time
+	// status is the last status text made, with the whole seconds since
+	// the start and the finish it was made for: the text depends on
+	// nothing else of a snapshot, so lists within the same second reuse
+	// it instead of formatting it again.
+	status atomic.Pointer[listStatus]
+	// cache is the list handler's (its encoding of summary).
+	cache   types.ListCache
 	summary types.ContainerSummary // Status left out
+}
+
+// listStatus is a status text and the times it holds for.
+type listStatus struct {
+	sinceStart, sinceFinish time.Duration // whole seconds
+	text                    string
 }
 
 // New returns a container record with the given ID, created now, in the
@@ -186,16 +206,46 @@ func (c *Container) Summary(now time.Time) types.ContainerSummary {
 // result are shared with every other caller, who must not modify them. On
 // a container that is not a snapshot it is Summary.
 func (c *Container) ListSummary(now time.Time) types.ContainerSummary {
-	if c.listing == nil {
-		return c.Summary(now)
-	}
-	c.listing.once.Do(func() {
-		c.listing.summary = c.Summary(now)
-		c.listing.summary.Status = ""
-	})
-	s := c.listing.summary
-	s.Status = c.State.StringAt(now)
+	sum, status, _ := c.ListEntry(now)
+	s := *sum
+	s.Status = status
 	return s
+}
+
+// ListEntry is what GET /containers/json shows of a snapshot as of now: its
+// summary with the status left out, made once per snapshot and shared with
+// every caller (who must not modify it), the status text, and the
+// snapshot's cache slot, for the list handler's encoding of the summary. On
+// a container that is not a snapshot the summary and the slot are new.
+func (c *Container) ListEntry(now time.Time) (*types.ContainerSummary, string, *types.ListCache) {
+	if c.listing == nil {
+		s := c.Summary(now)
+		status := s.Status
+		s.Status = ""
+		return &s, status, new(types.ListCache)
+	}
+	l := c.listing
+	l.once.Do(func() {
+		l.summary = c.Summary(now)
+		l.summary.Status = ""
+		st := c.State
+		l.timed = st.Running || !(st.RemovalInProgress || st.Dead || st.StartedAt.IsZero() || st.FinishedAt.IsZero())
+		l.started, l.finished = st.StartedAt, st.FinishedAt
+		l.status.Store(&listStatus{sinceStart: now.Sub(l.started) / time.Second, sinceFinish: now.Sub(l.finished) / time.Second, text: st.StringAt(now)})
+	})
+	st := l.status.Load()
+	if l.timed {
+		// The status text reads the time only as whole seconds since
+		// the start or the finish (humanDuration), truncated as
+		// int(d.Seconds()) truncates.
+		sinceStart := now.Sub(l.started) / time.Second
+		sinceFinish := now.Sub(l.finished) / time.Second
+		if st.sinceStart != sinceStart || st.sinceFinish != sinceFinish {
+			st = &listStatus{sinceStart: sinceStart, sinceFinish: sinceFinish, text: c.State.StringAt(now)}
+			l.status.Store(st)
+		}
+	}
+	return &l.summary, st.text, &l.cache
 }
 
 // ports flattens NetworkSettings.Ports into ps's Ports, sorted by private

@@ -47,6 +47,9 @@ type FilterOptions struct {
 	// the image and the images built on it. Nil or an empty result means
 	// no container matches the value, as when dockerd cannot find the image.
 	Ancestor func(ref string) []string
+	// Sorted tells that the list is newest first already
+	// (Store.SortedSnapshots): Filter neither copies nor sorts it.
+	Sorted bool
 }
 
 // Filter returns the containers of list that GET /containers/json shows for
@@ -55,14 +58,26 @@ type FilterOptions struct {
 // limited to IDs a unique prefix names), label is key or key=value, status
 // and exited imply nothing about running state except as dockerd does,
 // before and since name a container by ID, name or prefix. list should be
-// Store.Snapshots(); Filter neither locks nor modifies its containers.
+// Store.SortedSnapshots(); Filter neither locks nor modifies its containers.
 //
 // Errors are 400s: an unknown key ("invalid filter 'x'"), a bad status
 // ("invalid filter 'status=x'"), exit code, health or port value; and 404
 // when before or since name no container.
 func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Container, error) {
-	if err := args.Validate(ListFilters); err != nil {
+	out := []*Container{}
+	err := Walk(list, args, opts, func(c *Container) { out = append(out, c) })
+	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// Walk is Filter calling yield with each container listed, in order,
+// instead of returning them: a list need not allocate a slice of them. On
+// error yield is not called.
+func Walk(list []*Container, args filters.Args, opts FilterOptions, yield func(*Container)) error {
+	if err := args.Validate(ListFilters); err != nil {
+		return err
 	}
 	var exited []int
 	err := args.WalkValues("exited", func(v string) error {
@@ -74,7 +89,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	all := opts.All
 	err = args.WalkValues("status", func(v string) error {
@@ -85,7 +100,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	taskFilter, isTask := false, false
 	if args.Contains("is-task") {
@@ -95,7 +110,7 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		case args.ExactMatch("is-task", "false"):
 			taskFilter = true
 		default:
-			return nil, errdefs.InvalidParameter(fmt.Errorf("invalid filter 'is-task=%s'", args.Get("is-task")))
+			return errdefs.InvalidParameter(fmt.Errorf("invalid filter 'is-task=%s'", args.Get("is-task")))
 		}
 	}
 	err = args.WalkValues("health", func(v string) error {
@@ -106,29 +121,32 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		return errdefs.InvalidParameter(fmt.Errorf("Unrecognised filter value for health: %s", v))
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	publish, err := portFilter(args, "publish")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	expose, err := portFilter(args, "expose")
 	if err != nil {
-		return nil, err
+		return err
 	}
 
-	sorted := slices.Clone(list)
-	sortNewestFirst(sorted)
+	sorted := list
+	if !opts.Sorted {
+		sorted = slices.Clone(list)
+		sortNewestFirst(sorted)
+	}
 
 	var before, since *Container
 	for _, ref := range append(args.Get("before"), nonEmpty(opts.Before)...) {
 		if before, err = findIn(sorted, ref); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, ref := range append(args.Get("since"), nonEmpty(opts.Since)...) {
 		if since, err = findIn(sorted, ref); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
@@ -155,7 +173,9 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		}
 	}
 
-	out := []*Container{}
+	// Without filters (the usual poll) every container passes them.
+	filtered := args.Len() > 0
+	n := 0 // listed so far
 	for _, c := range sorted {
 		// Containers up to and including `before` are left out; the
 		// list stops at `since`.
@@ -168,55 +188,74 @@ func Filter(list []*Container, args filters.Args, opts FilterOptions) ([]*Contai
 		if since != nil && c.ID == since.ID {
 			break
 		}
-		if !c.State.Running && !all && opts.Limit <= 0 {
+		if !all && opts.Limit <= 0 && !c.State.Running {
 			continue
 		}
-		if !args.Match("name", c.Name) && !args.Match("name", strings.TrimPrefix(c.Name, "/")) {
+		if filtered && !matchBeforeLimit(c, args, idMatches, taskFilter && isTask) {
 			continue
 		}
-		if idMatches != nil && !idMatches[c.ID] || !args.Match("id", c.ID) {
-			continue
-		}
-		if taskFilter && isTask {
-			continue // no container is a swarm task
-		}
-		var labels map[string]string
-		if c.Config != nil {
-			labels = c.Config.Labels
-		}
-		if !args.MatchKVList("label", labels) {
-			continue
-		}
-		if !args.Match("isolation", isolation(c)) {
-			continue
-		}
-		if opts.Limit > 0 && len(out) == opts.Limit {
+		if opts.Limit > 0 && n == opts.Limit {
 			break
 		}
-		if len(exited) > 0 && !(slices.Contains(exited, c.State.ExitCode) && !c.State.Running && !c.State.StartedAt.IsZero()) {
+		if filtered && !matchAfterLimit(c, args, exited, images, publish, expose) {
 			continue
 		}
-		if !args.Match("status", c.State.Status()) {
-			continue
-		}
-		if !args.ExactMatch("health", c.State.HealthStatus()) {
-			continue
-		}
-		if args.Contains("volume") && !hasVolume(c, args.Get("volume")) {
-			continue
-		}
-		if images != nil && !images[c.ImageID] {
-			continue
-		}
-		if args.Contains("network") && !onNetwork(c, args.Get("network")) {
-			continue
-		}
-		if (len(publish) > 0 || len(expose) > 0) && !matchPorts(c, publish, expose) {
-			continue
-		}
-		out = append(out, c)
+		yield(c)
+		n++
 	}
-	return out, nil
+	return nil
+}
+
+// matchBeforeLimit reports whether c passes the filters that count
+// towards limit (as in dockerd, which applies the others after it).
+func matchBeforeLimit(c *Container, args filters.Args, idMatches map[string]bool, task bool) bool {
+	if !args.Match("name", c.Name) && !args.Match("name", strings.TrimPrefix(c.Name, "/")) {
+		return false
+	}
+	if idMatches != nil && !idMatches[c.ID] || !args.Match("id", c.ID) {
+		return false
+	}
+	if task {
+		return false // no container is a swarm task
+	}
+	var labels map[string]string
+	if c.Config != nil {
+		labels = c.Config.Labels
+	}
+	if !args.MatchKVList("label", labels) {
+		return false
+	}
+	if !args.Match("isolation", isolation(c)) {
+		return false
+	}
+	return true
+}
+
+// matchAfterLimit reports whether c passes the filters applied after
+// limit.
+func matchAfterLimit(c *Container, args filters.Args, exited []int, images map[string]bool, publish, expose map[string]bool) bool {
+	if len(exited) > 0 && !(slices.Contains(exited, c.State.ExitCode) && !c.State.Running && !c.State.StartedAt.IsZero()) {
+		return false
+	}
+	if !args.Match("status", c.State.Status()) {
+		return false
+	}
+	if !args.ExactMatch("health", c.State.HealthStatus()) {
+		return false
+	}
+	if args.Contains("volume") && !hasVolume(c, args.Get("volume")) {
+		return false
+	}
+	if images != nil && !images[c.ImageID] {
+		return false
+	}
+	if args.Contains("network") && !onNetwork(c, args.Get("network")) {
+		return false
+	}
+	if (len(publish) > 0 || len(expose) > 0) && !matchPorts(c, publish, expose) {
+		return false
+	}
+	return true
 }
 
 func nonEmpty(s string) []string {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
@@ -52,6 +53,11 @@ type Store struct {
 	// views are read-only copies of each container as of its last Save
 	// (or Add), for listing without container locks.
 	views map[string]*Container
+	// sorted is views newest first, made by the first list after a
+	// change (with mu read-locked, so that no change can slip between
+	// reading views and storing it) and dropped by every change (with mu
+	// locked); nil when dropped.
+	sorted atomic.Pointer[[]*Container]
 	// pending holds the records Open read whose views are not decoded
 	// yet: decoding twice would double the daemon's cold start, and most
 	// starts list containers much later, if at all.
@@ -283,6 +289,7 @@ func (s *Store) register(c *Container, view *Container) {
 	s.ids.Add(c.ID) // cannot fail: callers checked isID
 	if view != nil {
 		s.views[c.ID] = view
+		s.sorted.Store(nil)
 	}
 }
 
@@ -298,6 +305,7 @@ func (s *Store) decodePending() {
 		v.Name = p.name
 		v.listing = &listing{}
 		s.views[id] = v
+		s.sorted.Store(nil)
 		delete(s.pending, id)
 	}
 }
@@ -433,6 +441,34 @@ func (s *Store) Snapshots() []*Container {
 	return list
 }
 
+// SortedSnapshots is Snapshots without a copy: the slice is shared with
+// every caller until the next change, which makes a new one; callers must
+// modify neither it nor its containers. Listing, the request clients poll
+// most, sorts the containers once per change instead of once per request
+// (issue 13, list rate).
+func (s *Store) SortedSnapshots() []*Container {
+	if p := s.sorted.Load(); p != nil {
+		return *p
+	}
+	s.mu.RLock()
+	if len(s.pending) > 0 {
+		s.mu.RUnlock()
+		s.decodePending()
+		s.mu.RLock()
+	}
+	defer s.mu.RUnlock()
+	if p := s.sorted.Load(); p != nil {
+		return *p
+	}
+	list := make([]*Container, 0, len(s.views))
+	for _, v := range s.views {
+		list = append(list, v)
+	}
+	sortNewestFirst(list)
+	s.sorted.Store(&list)
+	return list
+}
+
 // Len returns the number of containers.
 func (s *Store) Len() int {
 	s.mu.RLock()
@@ -440,13 +476,14 @@ func (s *Store) Len() int {
 	return len(s.byID)
 }
 
-func sortNewestFirst(list []*Container) {
-	slices.SortFunc(list, func(a, b *Container) int {
-		if c := b.Created.Compare(a.Created); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+func sortNewestFirst(list []*Container) { slices.SortFunc(list, newestFirst) }
+
+// newestFirst orders containers newest first, then by ID.
+func newestFirst(a, b *Container) int {
+	if c := b.Created.Compare(a.Created); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 func (s *Store) live(c *Container) bool {
@@ -503,6 +540,7 @@ func (s *Store) Save(c *Container) error {
 	s.mu.Lock()
 	if s.byID[c.ID] == c {
 		s.views[c.ID] = view
+		s.sorted.Store(nil)
 		delete(s.pending, c.ID)
 	}
 	s.mu.Unlock()
@@ -541,6 +579,7 @@ func (s *Store) Delete(c *Container) error {
 	s.mu.Lock()
 	delete(s.byID, c.ID)
 	delete(s.views, c.ID)
+	s.sorted.Store(nil)
 	delete(s.pending, c.ID)
 	if s.names[c.Name] == c.ID {
 		delete(s.names, c.Name)

@@ -17,6 +17,7 @@ import (
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/filters"
 )
 
 // testID returns a valid 64-hex ID starting with prefix.
@@ -690,4 +691,103 @@ func FuzzOpenRecord(f *testing.F) {
 			t.Fatalf("Save of a loaded container: %v", err)
 		}
 	})
+}
+
+// TestListEntryStatusFollowsTheClock: the status text a snapshot's list
+// entry reuses within a second is StringAt's for every state and any time
+// asked for, forwards and backwards, across each threshold of the text;
+// and SortedSnapshots shows each Save's new snapshot.
+func TestListEntryStatusFollowsTheClock(t *testing.T) {
+	s, _ := openStore(t)
+	c := addContainer(t, s, testID("8"), "clock")
+	base := time.Date(2026, 1, 2, 3, 4, 5, 600_000_000, time.UTC)
+	offsets := []time.Duration{0, 300 * time.Millisecond, 999 * time.Millisecond, time.Second, 1500 * time.Millisecond,
+		59*time.Second + 999*time.Millisecond, time.Minute, 90 * time.Second, 5 * time.Second, 89*time.Minute + 59*time.Second,
+		90 * time.Minute, 47 * time.Hour, 15 * 24 * time.Hour, 3 * time.Second, 800 * 24 * time.Hour, -2 * time.Second}
+	for _, tc := range []struct {
+		name string
+		set  func(st *State)
+	}{
+		{"created", func(st *State) {}},
+		{"running", func(st *State) { st.Running, st.StartedAt = true, base }},
+		{"paused", func(st *State) { st.Running, st.Paused, st.StartedAt = true, true, base }},
+		{"restarting", func(st *State) {
+			st.Running, st.Restarting, st.ExitCode, st.StartedAt, st.FinishedAt = true, true, 1, base.Add(-time.Hour), base
+		}},
+		{"healthy", func(st *State) {
+			st.Running, st.StartedAt, st.Health = true, base, &types.Health{Status: types.HealthHealthy}
+		}},
+		{"exited", func(st *State) { st.ExitCode, st.StartedAt, st.FinishedAt = 3, base.Add(-time.Minute), base }},
+		{"dead", func(st *State) { st.Dead, st.StartedAt, st.FinishedAt = true, base.Add(-time.Minute), base }},
+		{"started, not finished", func(st *State) { st.StartedAt = base }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.SortedSnapshots()
+			c.Lock()
+			st := c.State
+			st.Running, st.Paused, st.Restarting, st.Dead, st.RemovalInProgress = false, false, false, false, false
+			st.ExitCode, st.StartedAt, st.FinishedAt, st.Health = 0, time.Time{}, time.Time{}, nil
+			tc.set(st)
+			c.Config.Labels = map[string]string{"case": tc.name} // so that the record changes
+			err := s.Save(c)
+			c.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := s.SortedSnapshots()[0]
+			if v == before[0] {
+				t.Fatal("SortedSnapshots still shows the snapshot before Save")
+			}
+			for _, off := range offsets {
+				now := base.Add(off)
+				sum, status, cache := v.ListEntry(now)
+				if want := v.State.StringAt(now); status != want {
+					t.Errorf("ListEntry(base%+v) status = %q, want %q", off, status, want)
+				}
+				if sum.Status != "" || sum.Labels["case"] != tc.name || cache == nil {
+					t.Errorf("ListEntry(base%+v) = summary status %q, labels %v, cache %p", off, sum.Status, sum.Labels, cache)
+				}
+			}
+		})
+	}
+}
+
+// TestListAllocatesNothingPerContainer: once a store's snapshots were
+// listed, listing them again (sorted snapshots, the walk without filters,
+// each list entry, running containers' status texts within the same
+// second) allocates as much for 60 containers as for 6 (issue 13, list
+// rate).
+func TestListAllocatesNothingPerContainer(t *testing.T) {
+	allocs := func(n int) float64 {
+		s, _ := openStore(t)
+		for i := range n {
+			c := addContainer(t, s, testID(fmt.Sprintf("a%02d", i)), fmt.Sprintf("c%d", i))
+			if i%2 == 0 {
+				c.Lock()
+				c.State.SetRunning(1, true)
+				err := s.Save(c)
+				c.Unlock()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		now := time.Now()
+		list := func() {
+			listed := 0
+			err := Walk(s.SortedSnapshots(), filters.NewArgs(), FilterOptions{All: true, Sorted: true}, func(c *Container) {
+				if _, status, _ := c.ListEntry(now); status != "" {
+					listed++
+				}
+			})
+			if err != nil || listed != n {
+				t.Fatalf("listed %d of %d: %v", listed, n, err)
+			}
+		}
+		list()
+		return testing.AllocsPerRun(20, list)
+	}
+	if few, many := allocs(6), allocs(60); many > few {
+		t.Errorf("a list allocates %v times for 60 containers, %v for 6", many, few)
+	}
 }

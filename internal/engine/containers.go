@@ -304,44 +304,94 @@ func (e *Engine) containerSizes(c *container.Container) (rw, rootfs int64) {
 	return rw, rootfs
 }
 
-// Containers answers GET /containers/json from the store's snapshots, so
-// listing takes no container lock and reads nothing from disk (unless
-// sizes are asked for).
+// Containers answers GET /containers/json from the store's snapshots, as
+// whole summaries (see ContainerList).
 func (e *Engine) Containers(ctx context.Context, opts types.ContainerListOptions) ([]*types.ContainerSummary, error) {
-	e.waitRestored()
-	list, err := container.Filter(e.containers.Snapshots(), opts.Filters, container.FilterOptions{
-		All:      opts.All,
-		Limit:    opts.Limit,
-		Ancestor: e.ancestors,
-	})
+	entries, err := e.ContainerList(ctx, opts, nil)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	out := make([]*types.ContainerSummary, 0, len(list))
-	// Containers mostly share a few images: resolve each reference once
-	// (to "" when it names no image).
-	resolved := map[string]string{}
-	for _, c := range list {
-		s := c.ListSummary(now)
-		if s.Image != "" && !strings.HasPrefix(s.Image, "sha256:") {
-			id, seen := resolved[s.Image]
-			if !seen {
-				if img, err := e.images.Get(s.Image); err == nil {
-					id = img.ID
-				}
-				resolved[s.Image] = id
-			}
-			if id != c.ImageID {
-				s.Image = c.ImageID
-			}
-		}
-		if opts.Size {
-			s.SizeRw, s.SizeRootFs = e.containerSizes(c)
+	out := make([]*types.ContainerSummary, 0, len(entries))
+	for _, en := range entries {
+		s := *en.Summary
+		s.Status, s.SizeRw, s.SizeRootFs = en.Status, en.SizeRw, en.SizeRootFs
+		if en.ImageIsID {
+			s.Image = s.ImageID
 		}
 		out = append(out, &s)
 	}
 	return out, nil
+}
+
+// ContainerList answers GET /containers/json from the store's snapshots,
+// appending to dst: listing takes no container lock, reads nothing from
+// disk (unless sizes are asked for) and, but for the status text, shares
+// what it lists with every list of the same snapshots.
+func (e *Engine) ContainerList(ctx context.Context, opts types.ContainerListOptions, dst []types.ContainerListEntry) ([]types.ContainerListEntry, error) {
+	e.waitRestored()
+	now := time.Now()
+	// Containers mostly share a few images: resolve each reference once
+	// (to "" when it names no image).
+	var resolved imageRefs
+	err := container.Walk(e.containers.SortedSnapshots(), opts.Filters, container.FilterOptions{
+		All:      opts.All,
+		Limit:    opts.Limit,
+		Ancestor: e.ancestors,
+		Sorted:   true,
+	}, func(c *container.Container) {
+		s, status, cache := c.ListEntry(now)
+		en := types.ContainerListEntry{Summary: s, Status: status, Cache: cache}
+		if s.Image != "" && !strings.HasPrefix(s.Image, "sha256:") {
+			en.ImageIsID = resolved.resolve(e, s.Image) != s.ImageID
+		}
+		if opts.Size {
+			en.SizeRw, en.SizeRootFs = e.containerSizes(c)
+		}
+		dst = append(dst, en)
+	})
+	if err != nil {
+		return dst, err
+	}
+	return dst, nil
+}
+
+// imageRefs is the image IDs a list resolved references to, "" for a
+// reference that names no image. A list names few distinct references: a
+// short slice, searched in order, costs less than a map, which takes over
+// past a few.
+type imageRefs struct {
+	refs []struct{ ref, id string }
+	m    map[string]string
+}
+
+func (r *imageRefs) resolve(e *Engine, ref string) string {
+	if r.m != nil {
+		if id, ok := r.m[ref]; ok {
+			return id
+		}
+	} else {
+		for _, p := range r.refs {
+			if p.ref == ref {
+				return p.id
+			}
+		}
+	}
+	var id string
+	if img, err := e.images.Get(ref); err == nil {
+		id = img.ID
+	}
+	switch {
+	case r.m != nil:
+		r.m[ref] = id
+	case len(r.refs) < 8:
+		r.refs = append(r.refs, struct{ ref, id string }{ref, id})
+	default:
+		r.m = map[string]string{ref: id}
+		for _, p := range r.refs {
+			r.m[p.ref] = p.id
+		}
+	}
+	return id
 }
 
 // ancestors resolves an ancestor filter value to the image and the images

@@ -152,6 +152,9 @@ type Options struct {
 	// inside that namespace (Netns). Without it the daemon runs in the
 	// test's namespace with IP forwarding left alone (--ip-forward=false).
 	OwnNetns bool
+	// Binary, when set, is the skiffd binary to run instead of the one
+	// built from the module: an older build to compare against.
+	Binary string
 }
 
 // Start starts a daemon with default options and waits until it answers
@@ -179,7 +182,10 @@ func StartWith(t testing.TB, opts Options) *Daemon {
 func Launch(t testing.TB, opts Options) (*Daemon, error) {
 	t.Helper()
 	RequireRoot(t)
-	bin := Binary(t)
+	bin := opts.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
 	// A short path: unix socket paths are limited to 108 bytes.
 	dir, err := os.MkdirTemp("", "skd-")
 	if err != nil {
@@ -276,13 +282,20 @@ func (d *Daemon) start(bin string) error {
 // Daemon then stands for the new process; its log goes on in Log.
 func (d *Daemon) Relaunch(t testing.TB) {
 	t.Helper()
+	d.RelaunchWith(t, d.cmd.Path)
+}
+
+// RelaunchWith is Relaunch running the skiffd binary bin (Binary, or
+// another build), e.g. to compare two builds on the same roots.
+func (d *Daemon) RelaunchWith(t testing.TB, bin string) {
+	t.Helper()
 	select {
 	case <-d.exited:
 	default:
 		t.Fatal("Relaunch: the daemon still runs")
 	}
 	os.Remove(d.Socket)
-	if err := d.start(d.cmd.Path); err != nil {
+	if err := d.start(bin); err != nil {
 		t.Fatalf("relaunching the daemon: %v", err)
 	}
 	if err := d.WaitReady(30 * time.Second); err != nil {

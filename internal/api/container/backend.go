@@ -37,7 +37,9 @@ type Backend interface {
 	ContainerUnpause(ctx context.Context, name string) error
 	ContainerRename(ctx context.Context, name, newName string) error
 	ContainerInspect(ctx context.Context, name string, size bool) (*types.ContainerJSON, error)
-	Containers(ctx context.Context, opts types.ContainerListOptions) ([]*types.ContainerSummary, error)
+	// ContainerList appends the containers GET /containers/json lists to
+	// dst (see types.ContainerListEntry).
+	ContainerList(ctx context.Context, opts types.ContainerListOptions, dst []types.ContainerListEntry) ([]types.ContainerListEntry, error)
 	ContainerTop(ctx context.Context, name, psArgs string) (*types.ContainerTopResponse, error)
 	// ContainerStats validates the container, then calls emit with one
 	// sample (stream false) or one per second until ctx ends (stream

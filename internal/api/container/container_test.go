@@ -83,9 +83,9 @@ func (f *fake) ContainerRename(ctx context.Context, name, newName string) error 
 func (f *fake) ContainerInspect(ctx context.Context, name string, size bool) (*types.ContainerJSON, error) {
 	return &types.ContainerJSON{}, nil
 }
-func (f *fake) Containers(ctx context.Context, opts types.ContainerListOptions) ([]*types.ContainerSummary, error) {
+func (f *fake) ContainerList(ctx context.Context, opts types.ContainerListOptions, dst []types.ContainerListEntry) ([]types.ContainerListEntry, error) {
 	f.rec("list all=%v limit=%d filters=%v", opts.All, opts.Limit, opts.Filters.Get("status"))
-	return nil, nil
+	return dst, nil
 }
 func (f *fake) ContainerTop(ctx context.Context, name, psArgs string) (*types.ContainerTopResponse, error) {
 	return &types.ContainerTopResponse{}, nil

@@ -15,6 +15,10 @@ import (
 // (issue 13, list rate). TestAppendSummariesMatchesEncodingJSON and its fuzz
 // target hold it to encoding/json; a field added to one of the types below
 // must be added here too, which the test's field count check catches.
+//
+// The handler encodes with appendEntries, which splices the pieces
+// appendSummary is made of (each summary's own cached once); appendSummaries
+// is their whole composition, the one the tests compare to encoding/json.
 func appendSummaries(b []byte, list []*types.ContainerSummary) []byte {
 	if list == nil {
 		return append(b, "null\n"...)
@@ -33,12 +37,84 @@ func appendSummary(b []byte, s *types.ContainerSummary) []byte {
 	if s == nil {
 		return append(b, "null"...)
 	}
+	b = appendSummaryHead(b, s)
+	b = appendString(b, s.Image)
+	b = appendSummaryMid(b, s)
+	b = appendSizes(b, s.SizeRw, s.SizeRootFs)
+	b = appendSummaryLabels(b, s)
+	b = appendString(b, s.Status)
+	return appendSummaryTail(b, s)
+}
+
+// appendEntries is appendSummaries for the engine's list entries, each
+// spliced from its summary's cached encoding (encodedSummary): the bytes
+// are appendSummaries', and a list allocates nothing per container.
+func appendEntries(b []byte, list []types.ContainerListEntry) []byte {
+	b = append(b, '[')
+	for i := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		en := &list[i]
+		enc := en.Cache.Get(func() any { return encodeSummary(en.Summary) }).(*encodedSummary)
+		b = enc.append(b, en)
+	}
+	return append(b, "]\n"...)
+}
+
+// encodedSummary is a summary's JSON cut where a list splices in what is
+// not the summary's own: the image (the reference, or the image ID when
+// the reference names another image now), the sizes and the status.
+type encodedSummary struct {
+	// b is the head, Image, ImageID, the middle, the labels and the tail,
+	// each starting at the offset below; Image and ImageID are quoted.
+	b                                 []byte
+	image, imageID, mid, labels, tail int
+}
+
+func encodeSummary(s *types.ContainerSummary) *encodedSummary {
+	e := &encodedSummary{}
+	b := appendSummaryHead(make([]byte, 0, 1024), s)
+	e.image = len(b)
+	b = appendString(b, s.Image)
+	e.imageID = len(b)
+	b = appendString(b, s.ImageID)
+	e.mid = len(b)
+	b = appendSummaryMid(b, s)
+	e.labels = len(b)
+	b = appendSummaryLabels(b, s)
+	e.tail = len(b)
+	b = appendSummaryTail(b, s)
+	e.b = slices.Clip(b)
+	return e
+}
+
+// append appends en's JSON; en.Summary is the summary e encodes.
+func (e *encodedSummary) append(b []byte, en *types.ContainerListEntry) []byte {
+	b = append(b, e.b[:e.image]...)
+	if en.ImageIsID {
+		b = append(b, e.b[e.imageID:e.mid]...)
+	} else {
+		b = append(b, e.b[e.image:e.imageID]...)
+	}
+	b = append(b, e.b[e.mid:e.labels]...)
+	b = appendSizes(b, en.SizeRw, en.SizeRootFs)
+	b = append(b, e.b[e.labels:e.tail]...)
+	b = appendString(b, en.Status)
+	return append(b, e.b[e.tail:]...)
+}
+
+// appendSummaryHead appends the summary up to the value of Image.
+func appendSummaryHead(b []byte, s *types.ContainerSummary) []byte {
 	b = append(b, `{"Id":`...)
 	b = appendString(b, s.ID)
 	b = append(b, `,"Names":`...)
 	b = appendStrings(b, s.Names)
-	b = append(b, `,"Image":`...)
-	b = appendString(b, s.Image)
+	return append(b, `,"Image":`...)
+}
+
+// appendSummaryMid appends the summary from ImageID to Ports.
+func appendSummaryMid(b []byte, s *types.ContainerSummary) []byte {
 	b = append(b, `,"ImageID":`...)
 	b = appendString(b, s.ImageID)
 	b = append(b, `,"Command":`...)
@@ -47,45 +123,57 @@ func appendSummary(b []byte, s *types.ContainerSummary) []byte {
 	b = strconv.AppendInt(b, s.Created, 10)
 	b = append(b, `,"Ports":`...)
 	if s.Ports == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, p := range s.Ports {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '{')
-			if p.IP != "" {
-				b = append(b, `"IP":`...)
-				b = appendString(b, p.IP)
-				b = append(b, ',')
-			}
-			b = append(b, `"PrivatePort":`...)
-			b = strconv.AppendUint(b, uint64(p.PrivatePort), 10)
-			if p.PublicPort != 0 {
-				b = append(b, `,"PublicPort":`...)
-				b = strconv.AppendUint(b, uint64(p.PublicPort), 10)
-			}
-			b = append(b, `,"Type":`...)
-			b = appendString(b, p.Type)
-			b = append(b, '}')
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, p := range s.Ports {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		b = append(b, ']')
+		b = append(b, '{')
+		if p.IP != "" {
+			b = append(b, `"IP":`...)
+			b = appendString(b, p.IP)
+			b = append(b, ',')
+		}
+		b = append(b, `"PrivatePort":`...)
+		b = strconv.AppendUint(b, uint64(p.PrivatePort), 10)
+		if p.PublicPort != 0 {
+			b = append(b, `,"PublicPort":`...)
+			b = strconv.AppendUint(b, uint64(p.PublicPort), 10)
+		}
+		b = append(b, `,"Type":`...)
+		b = appendString(b, p.Type)
+		b = append(b, '}')
 	}
-	if s.SizeRw != 0 {
+	return append(b, ']')
+}
+
+// appendSizes appends SizeRw and SizeRootFs, each left out when zero.
+func appendSizes(b []byte, rw, rootfs int64) []byte {
+	if rw != 0 {
 		b = append(b, `,"SizeRw":`...)
-		b = strconv.AppendInt(b, s.SizeRw, 10)
+		b = strconv.AppendInt(b, rw, 10)
 	}
-	if s.SizeRootFs != 0 {
+	if rootfs != 0 {
 		b = append(b, `,"SizeRootFs":`...)
-		b = strconv.AppendInt(b, s.SizeRootFs, 10)
+		b = strconv.AppendInt(b, rootfs, 10)
 	}
+	return b
+}
+
+// appendSummaryLabels appends the summary from Labels up to the value of
+// Status.
+func appendSummaryLabels(b []byte, s *types.ContainerSummary) []byte {
 	b = append(b, `,"Labels":`...)
 	b = appendStringMap(b, s.Labels)
 	b = append(b, `,"State":`...)
 	b = appendString(b, s.State)
-	b = append(b, `,"Status":`...)
-	b = appendString(b, s.Status)
+	return append(b, `,"Status":`...)
+}
+
+// appendSummaryTail appends the summary after the value of Status.
+func appendSummaryTail(b []byte, s *types.ContainerSummary) []byte {
 	b = append(b, `,"HostConfig":{`...)
 	comma := false
 	if s.HostConfig.NetworkMode != "" {

@@ -109,3 +109,70 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendEntriesMatchesEncodingJSON: a list spliced from cached
+// encodings writes what encoding/json writes for the same summaries with
+// the entries' image, sizes and status in, whether the cache is new or was
+// filled by an earlier list with other statuses and sizes.
+func TestAppendEntriesMatchesEncodingJSON(t *testing.T) {
+	full := new(types.ContainerSummary)
+	fill(reflect.ValueOf(full), "s\"\\<>&\u2028\u2029\x01\b\f\n\r\t\xffé€😀")
+	full.Status, full.SizeRw, full.SizeRootFs = "", 0, 0
+	plain := &types.ContainerSummary{ID: "abc", Names: []string{"/web"}, Image: "busybox", ImageID: "sha256:1", Command: "sh",
+		Labels: map[string]string{"a": "<b>"}, State: "exited", HostConfig: types.SummaryHostConfig{NetworkMode: "none"},
+		NetworkSettings: &types.SummaryNetworkSettings{Networks: map[string]*types.EndpointSettings{}}, Mounts: []types.MountPoint{}}
+	zero := new(types.ContainerSummary)
+	caches := map[*types.ContainerSummary]*types.ListCache{full: {}, plain: {}, zero: {}}
+	for _, tc := range []struct {
+		name    string
+		entries []types.ContainerListEntry
+	}{
+		{"empty", []types.ContainerListEntry{}},
+		{"nil", nil},
+		{"one", []types.ContainerListEntry{{Summary: plain, Status: "Exited (0) 2 minutes ago"}}},
+		{"same cache, other status", []types.ContainerListEntry{{Summary: plain, Status: "Exited (0) <3 minutes> ago"}}},
+		{"image ID", []types.ContainerListEntry{{Summary: plain, Status: "Created", ImageIsID: true}}},
+		{"sizes", []types.ContainerListEntry{{Summary: plain, Status: "Created", SizeRw: 12, SizeRootFs: 4096}}},
+		{"root fs size only", []types.ContainerListEntry{{Summary: plain, SizeRootFs: 4096}}},
+		{"full", []types.ContainerListEntry{{Summary: full, Status: "Up 1 second (health: starting)", SizeRw: -3}, {Summary: zero}}},
+		{"full again, image ID", []types.ContainerListEntry{{Summary: zero, ImageIsID: true}, {Summary: full, ImageIsID: true, Status: "x"}, {Summary: plain}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want []*types.ContainerSummary
+			if tc.entries != nil {
+				want = []*types.ContainerSummary{}
+			}
+			for i := range tc.entries {
+				en := &tc.entries[i]
+				en.Cache = caches[en.Summary]
+				s := *en.Summary
+				s.Status, s.SizeRw, s.SizeRootFs = en.Status, en.SizeRw, en.SizeRootFs
+				if en.ImageIsID {
+					s.Image = s.ImageID
+				}
+				want = append(want, &s)
+			}
+			if tc.entries == nil {
+				want = []*types.ContainerSummary{} // the handler answers [] for none
+			}
+			if got, want := string(appendEntries(nil, tc.entries)), encodingJSON(t, want); got != want {
+				t.Errorf("appendEntries =\n%s\nwant (encoding/json)\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestAppendEntriesAllocatesNothing: with the encodings cached and the
+// buffer grown, a list's encoding allocates nothing (issue 13, list rate).
+func TestAppendEntriesAllocatesNothing(t *testing.T) {
+	entries := make([]types.ContainerListEntry, 50)
+	for i := range entries {
+		s := &types.ContainerSummary{ID: strconv.Itoa(i), Names: []string{"/c" + strconv.Itoa(i)}, Image: "busybox", ImageID: "sha256:1",
+			Labels: map[string]string{"a": "b"}, NetworkSettings: &types.SummaryNetworkSettings{Networks: map[string]*types.EndpointSettings{"none": {}}}}
+		entries[i] = types.ContainerListEntry{Summary: s, Status: "Up 2 seconds", ImageIsID: i%2 == 0, Cache: new(types.ListCache)}
+	}
+	buf := appendEntries(nil, entries)
+	if n := testing.AllocsPerRun(20, func() { buf = appendEntries(buf[:0], entries) }); n != 0 {
+		t.Errorf("appendEntries allocates %v times a list", n)
+	}
+}

@@ -2,6 +2,7 @@ package types
 
 import (
 	"io"
+	"sync"
 	"time"
 
 	"skiffd/internal/filters"
@@ -18,6 +19,43 @@ type ContainerListOptions struct {
 	Limit   int
 	Size    bool
 	Filters filters.Args
+}
+
+// ContainerListEntry is one container of GET /containers/json as the
+// engine lists it for the list handler, which keeps what it derives from a
+// summary (its JSON) in Cache: listing is the request clients poll most,
+// and between two changes of a container only its status text moves
+// (issue 13, list rate).
+type ContainerListEntry struct {
+	// Summary is shared by every list of the container's same saved
+	// state, so its pointer changes exactly when its content does; it
+	// must not be modified. Its Status is empty and its sizes are zero:
+	// the fields below hold them.
+	Summary *ContainerSummary
+	// Status is the status text as of the request ("Up 2 minutes").
+	Status string
+	// ImageIsID reports that Image shows Summary.ImageID, not
+	// Summary.Image: the reference the container was created from no
+	// longer names its image, as dockerd answers.
+	ImageIsID bool
+	// SizeRw and SizeRootFs are set with size=1 only.
+	SizeRw, SizeRootFs int64
+	// Cache lives as long as Summary: one per saved state of the
+	// container. The engine only hands it over.
+	Cache *ListCache
+}
+
+// ListCache holds one value that a consumer derives from a
+// ContainerListEntry's Summary, made once.
+type ListCache struct {
+	once sync.Once
+	v    any
+}
+
+// Get returns the cached value, calling make to make it the first time.
+func (c *ListCache) Get(make func() any) any {
+	c.once.Do(func() { c.v = make() })
+	return c.v
 }
 
 // ContainerLogsOptions are the parameters of GET /containers/{id}/logs.

@@ -16,6 +16,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -114,7 +115,12 @@ func PageNotFound(w http.ResponseWriter) {
 // "false" and "none" (any case) are false, anything else is true. docker-py
 // sends True/False, the CLI sends 1 and omits false.
 func BoolValue(r *http.Request, key string) bool {
-	return parseBool(r.URL.Query().Get(key))
+	return QueryBool(r.URL.Query(), key)
+}
+
+// QueryBool is BoolValue on a query parsed once for several parameters.
+func QueryBool(q url.Values, key string) bool {
+	return parseBool(q.Get(key))
 }
 
 func parseBool(s string) bool {
@@ -137,7 +143,13 @@ func BoolValueOrDefault(r *http.Request, key string, def bool) bool {
 // Int64ValueOrDefault reads an integer query parameter; def when absent or
 // empty, an invalid-parameter error when it is not a number.
 func Int64ValueOrDefault(r *http.Request, key string, def int64) (int64, error) {
-	s := r.URL.Query().Get(key)
+	return QueryInt64OrDefault(r.URL.Query(), key, def)
+}
+
+// QueryInt64OrDefault is Int64ValueOrDefault on a query parsed once for
+// several parameters.
+func QueryInt64OrDefault(q url.Values, key string, def int64) (int64, error) {
+	s := q.Get(key)
 	if s == "" {
 		return def, nil
 	}
