@@ -246,8 +246,8 @@ func (f *fakeBackend) VolumesPrune(ctx context.Context, ef filters.Args) (*types
 // not override panic (the embedded interface is nil): tests call only these.
 type fakeContainers struct{ container.Backend }
 
-func (fakeContainers) Containers(ctx context.Context, opts types.ContainerListOptions) ([]*types.ContainerSummary, error) {
-	return nil, nil
+func (fakeContainers) ContainerList(ctx context.Context, opts types.ContainerListOptions, dst []types.ContainerListEntry) ([]types.ContainerListEntry, error) {
+	return dst, nil
 }
 
 func (fakeContainers) ContainerInspect(ctx context.Context, name string, size bool) (*types.ContainerJSON, error) {
