@@ -6,7 +6,8 @@
 //
 //	rt, err := shimclient.New(shimclient.Options{Root: "/run/skiffd/containers"})
 //	c, err := rt.Create(ctx, s)  // shim + init up to "ready": namespaces exist,
-//	                             // the entrypoint has not run (set up networking now)
+//	                             // the entrypoint has not run (set up networking now,
+//	                             // or in CreateOptions.Wire, while init sets up)
 //	st, err := c.Attach(ctx, shimclient.AttachOptions{Stdout: true, Stderr: true})
 //	go st.Copy(stdout, stderr)   // frames demultiplexed; nil at the end
 //	err = c.Start(ctx)           // errors keep runc's wording (exit 126/127)
@@ -132,10 +133,26 @@ func (c *Container) Spec() *spec.Spec { return c.spec }
 // Load, whose State has it.
 func (c *Container) InitPid() int { return c.initPid }
 
+// CreateOptions are the optional parts of a create.
+type CreateOptions struct {
+	// Wire, if set, is called with init's pid as soon as init exists in
+	// its namespaces, and runs while init sets up its root file system
+	// and process (the daemon wires the container's network then).
+	// Create returns only once Wire has returned, even when init fails.
+	// If Wire fails, Create deletes the container and returns Wire's
+	// error as it is. Wire is not called if init cannot be started.
+	Wire func(pid int) error
+}
+
 // Create writes the spec, creates the cgroups and starts the container's
 // shim, which starts init and returns once init is ready to exec the
 // entrypoint. Errors from init carry runc's wording.
 func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) {
+	return r.CreateWith(ctx, s, CreateOptions{})
+}
+
+// CreateWith is Create with options.
+func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptions) (*Container, error) {
 	if err := s.Validate(); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
@@ -197,7 +214,7 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	span("runtime.cgroup")
 	// A write that fails means the shim is gone, which awaitReady reports.
 	w.conn.Write([]byte(shim.CgroupsReady + "\n"))
-	pid, err := r.awaitReady(ctx, w, dir)
+	pid, wireErr, err := r.awaitReady(ctx, w, dir, opts.Wire)
 	if err != nil {
 		if cg := c.cgroup(); cg != nil {
 			cg.Kill()
@@ -208,6 +225,10 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	}
 	span("runtime.spawn")
 	c.initPid = pid
+	if wireErr != nil {
+		c.Delete(ctx)
+		return nil, wireErr
+	}
 	return c, nil
 }
 
@@ -252,39 +273,66 @@ func (r *Runtime) handOver(dir string) (*warmShim, error) {
 }
 
 // awaitReady waits for the ready line of the shim handed dir and returns
-// init's pid.
-func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string) (int, error) {
+// init's pid. The shim's Forked line comes first: wire, if not nil, runs
+// from then on, concurrently with init's set-up, and its error is
+// returned apart (wireErr) once it is done; awaitReady never returns
+// before it.
+func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string, wire func(pid int) error) (pid int, wireErr, err error) {
 	p, rd := w.p, w.conn
 	type result struct {
 		msg shim.ReadyMessage
 		err error
 	}
-	ch := make(chan result, 1)
+	ch := make(chan result, 2)
 	go func() {
-		line, err := bufio.NewReader(rd).ReadBytes('\n')
-		var res result
-		if err != nil {
-			res.err = fmt.Errorf("shim exited before it was ready (see %s)", filepath.Join(dir, shim.LogFile))
-		} else if err := json.Unmarshal(line, &res.msg); err != nil {
-			res.err = err
+		br := bufio.NewReader(rd)
+		for {
+			line, err := br.ReadBytes('\n')
+			var res result
+			if err != nil {
+				res.err = fmt.Errorf("shim exited before it was ready (see %s)", filepath.Join(dir, shim.LogFile))
+			} else if err := json.Unmarshal(line, &res.msg); err != nil {
+				res.err = err
+			}
+			ch <- res
+			if res.err != nil || !res.msg.Forked {
+				return
+			}
 		}
-		ch <- res
 	}()
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			return 0, res.err
+	var wired chan error
+	waitWire := func() error {
+		if wired == nil {
+			return nil
 		}
-		if res.msg.Error != "" {
-			return 0, startError(res.msg.Error)
+		return <-wired
+	}
+	for {
+		select {
+		case res := <-ch:
+			if res.err == nil && res.msg.Forked {
+				if wire != nil && wired == nil && res.msg.Pid > 0 {
+					wired = make(chan error, 1)
+					go func(pid int) { wired <- wire(pid) }(res.msg.Pid)
+				}
+				continue
+			}
+			werr := waitWire()
+			if res.err != nil {
+				return 0, nil, res.err
+			}
+			if res.msg.Error != "" {
+				return 0, nil, startError(res.msg.Error)
+			}
+			for name, d := range res.msg.Spans {
+				r.trace(name, time.Duration(d))
+			}
+			return res.msg.Pid, werr, nil
+		case <-ctx.Done():
+			p.Kill()
+			waitWire()
+			return 0, nil, ctx.Err()
 		}
-		for name, d := range res.msg.Spans {
-			r.trace(name, time.Duration(d))
-		}
-		return res.msg.Pid, nil
-	case <-ctx.Done():
-		p.Kill()
-		return 0, ctx.Err()
 	}
 }
 
