@@ -88,6 +88,23 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	// waiters learn of the exit only once the record (and so the list's
 	// view) has it.
 	t = e.span("exit.prepare", t)
+	// A run that is over unmounts its root file system and volumes while
+	// its exit is saved and its runtime state deleted: neither needs
+	// them, and a daemon killed meanwhile finds a stopped container
+	// unmounted, as it would after the whole exit.
+	var unmounted chan struct{}
+	if !restart {
+		unmounted = make(chan struct{})
+		go func() {
+			defer close(unmounted)
+			if unmountVolumes != nil {
+				unmountVolumes()
+			}
+			if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
+				e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
+			}
+		}()
+	}
 	saved := e.saveOrRetry(c)
 	wake()
 	t = e.span("exit.save", t)
@@ -103,13 +120,10 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		cs.mu.Unlock()
 	})
 	t = e.span("exit.runtime-delete", t)
-	if unmountVolumes != nil {
+	if unmounted != nil {
+		<-unmounted
+	} else if unmountVolumes != nil {
 		unmountVolumes()
-	}
-	if !restart {
-		if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
-			e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
-		}
 	}
 	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	c.Unlock()

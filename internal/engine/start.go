@@ -121,10 +121,10 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	// The network is wired while init sets up its root file system and
 	// process, as soon as its namespaces exist (the shim says so before
 	// init is ready). Not when the container sets net.* sysctls: init
-	// writes them during its set-up, and dockerd's containers have their
-	// interfaces before (net.ipv6.conf.eth0.*, the defaults that apply to
-	// the interfaces made afterwards); then the wiring follows init's
-	// ready, as it does on a runtime that cannot overlap.
+	// writes them during its set-up, and the wiring's own writes
+	// (disable_ipv6 of each interface) and the interfaces it makes
+	// (which net.ipv6.conf.default.* apply to) would race with them;
+	// then the wiring follows init's ready, as it always did.
 	var opts shimclient.CreateOptions
 	var wireErr error
 	ownNet := false
