@@ -105,12 +105,25 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 			}
 		}()
 	}
+	// The shim goes and the cgroups are removed meanwhile too; only the
+	// shim's state file, which holds the exit, must outlive the save.
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		shut <- rc.Shutdown(ctx)
+	}()
 	saved := e.saveOrRetry(c)
 	wake()
 	t = e.span("exit.save", t)
+	shutErr := <-shut
+	t = e.span("exit.runtime-shutdown", t)
 	e.afterSaved(c, saved, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
+		if shutErr != nil {
+			e.logger.Warn("shutting down the runtime of an exited container", "container", c.ID, "error", shutErr)
+		}
 		if err := rc.Delete(ctx); err != nil {
 			e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
 			return

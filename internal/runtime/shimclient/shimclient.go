@@ -120,6 +120,9 @@ type Container struct {
 	// initPid is init's pid as the shim reported it when ready (Create),
 	// 0 for a container found by Load.
 	initPid int
+	// shutDown is set once Shutdown has succeeded: its shim is gone and
+	// its cgroups removed, only its directory is left.
+	shutDown bool
 }
 
 // ID returns the container's id.
@@ -620,6 +623,23 @@ func (c *Container) Wait(ctx context.Context) (shim.ExitStatus, error) {
 // directory and cgroups. A running container must be stopped first (a
 // conflict error otherwise); Kill then Delete removes one in any state.
 func (c *Container) Delete(ctx context.Context) error {
+	if !c.shutDown {
+		if err := c.Shutdown(ctx); err != nil {
+			return err
+		}
+	}
+	t0 := time.Now()
+	err := os.RemoveAll(c.dir)
+	c.r.trace("runtime.rmdir", time.Since(t0))
+	return err
+}
+
+// Shutdown is Delete but for the directory: the shim is gone and the
+// cgroups removed, and the state file, with the exit, is kept for a
+// daemon that restarts before it records the exit itself. Delete then
+// removes the directory only. The daemon shuts a container down while it
+// saves its exit, which must be durable before the state file goes.
+func (c *Container) Shutdown(ctx context.Context) error {
 	t0 := time.Now()
 	span := func(name string) {
 		now := time.Now()
@@ -654,9 +674,8 @@ func (c *Container) Delete(ctx context.Context) error {
 		}
 	}
 	span("runtime.cgroup-destroy")
-	err = os.RemoveAll(c.dir)
-	span("runtime.rmdir")
-	return err
+	c.shutDown = true
+	return nil
 }
 
 // waitShimGone waits for the shim process to exit, through a pidfd.
