@@ -186,33 +186,47 @@ func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptio
 			return nil, fmt.Errorf("create container %s: %w", s.ID, err)
 		}
 	}
+	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
+	// The cgroups are made while the spec is written and the shim
+	// handed the container, and while the shim reads the spec and opens
+	// the log; it places nothing in them before it hears they exist. (Not
+	// before the directory exists: the clearing of a previous run above
+	// removes that run's cgroups, which have the same paths.)
+	cg := c.cgroup()
+	cgMade := make(chan error, 1)
+	if cg != nil {
+		go func() { cgMade <- cg.Create(Resources(s.Cgroup.Resources)) }()
+	} else {
+		cgMade <- nil
+	}
+	fail := func(err error) (*Container, error) {
+		if <-cgMade == nil && cg != nil {
+			cg.Destroy()
+		}
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	// Like the shim's state file, the spec lives as long as the shim and
 	// is written without fsync (see shim's writeStateLocked).
 	if err := atomicfile.Replace(filepath.Join(dir, shim.SpecFile), b, 0o600); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
 	span("runtime.spec")
-	// The shim reads the spec and opens the log while the cgroups are
-	// made; it places nothing in them before it hears they exist.
 	w, err := r.handOver(dir)
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return fail(err)
 	}
 	defer w.conn.Close()
 	span("runtime.handover")
-	if cg := c.cgroup(); cg != nil {
-		if err := cg.Create(Resources(s.Cgroup.Resources)); err != nil {
-			w.p.Kill()
-			<-w.exited
-			os.RemoveAll(dir)
-			return nil, err
-		}
+	if err := <-cgMade; err != nil {
+		w.p.Kill()
+		<-w.exited
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	span("runtime.cgroup")
 	// A write that fails means the shim is gone, which awaitReady reports.
