@@ -88,12 +88,42 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	// waiters learn of the exit only once the record (and so the list's
 	// view) has it.
 	t = e.span("exit.prepare", t)
+	// A run that is over unmounts its root file system and volumes while
+	// its exit is saved and its runtime state deleted: neither needs
+	// them, and a daemon killed meanwhile finds a stopped container
+	// unmounted, as it would after the whole exit.
+	var unmounted chan struct{}
+	if !restart {
+		unmounted = make(chan struct{})
+		go func() {
+			defer close(unmounted)
+			if unmountVolumes != nil {
+				unmountVolumes()
+			}
+			if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
+				e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
+			}
+		}()
+	}
+	// The shim goes and the cgroups are removed meanwhile too; only the
+	// shim's state file, which holds the exit, must outlive the save.
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		shut <- rc.Shutdown(ctx)
+	}()
 	saved := e.saveOrRetry(c)
 	wake()
 	t = e.span("exit.save", t)
+	shutErr := <-shut
+	t = e.span("exit.runtime-shutdown", t)
 	e.afterSaved(c, saved, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
+		if shutErr != nil {
+			e.logger.Warn("shutting down the runtime of an exited container", "container", c.ID, "error", shutErr)
+		}
 		if err := rc.Delete(ctx); err != nil {
 			e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
 			return
@@ -103,13 +133,10 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		cs.mu.Unlock()
 	})
 	t = e.span("exit.runtime-delete", t)
-	if unmountVolumes != nil {
+	if unmounted != nil {
+		<-unmounted
+	} else if unmountVolumes != nil {
 		unmountVolumes()
-	}
-	if !restart {
-		if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
-			e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
-		}
 	}
 	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	c.Unlock()

@@ -9,6 +9,7 @@ import (
 
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/runtime/shimclient"
 	"skiffd/internal/runtime/spec"
 )
 
@@ -117,15 +118,38 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	}
 	s.Mounts = mergeMounts(s.Mounts, userMounts)
 	t = e.span("start.spec", t)
-	rc, err := e.rt.Create(ctx, s)
+	// The network is wired while init sets up its root file system and
+	// process, as soon as its namespaces exist (the shim says so before
+	// init is ready). Not when the container sets net.* sysctls: init
+	// writes them during its set-up, and the wiring's own writes
+	// (disable_ipv6 of each interface) and the interfaces it makes
+	// (which net.ipv6.conf.default.* apply to) would race with them;
+	// then the wiring follows init's ready, as it always did.
+	var opts shimclient.CreateOptions
+	var wireErr error
+	ownNet := false
+	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
+		ownNet = true
+		if !hasNetSysctl(s.Sysctl) {
+			opts.Wire = func(pid int) error {
+				defer e.span("net.wire", time.Now())
+				wireErr = e.wireNetwork(c, pid)
+				return wireErr
+			}
+		}
+	}
+	rc, err := e.rt.CreateWith(ctx, s, opts)
 	// The container's mount namespace has its own binds now.
 	e.detachSubpaths(c.ID)
 	if err != nil {
 		unmountVolumes()
+		if wireErr != nil && err == wireErr {
+			return err
+		}
 		return startError(err)
 	}
 	t = e.span("start.create", t)
-	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
+	if ownNet && opts.Wire == nil {
 		err := errors.New("the container's init has no pid")
 		if pid := rc.InitPid(); pid > 0 {
 			err = e.wireNetwork(c, pid)
@@ -249,4 +273,15 @@ func (e *Engine) failPending(cs *ctrState, err error) {
 	for _, p := range pending {
 		p.ready <- attachResult{err: err}
 	}
+}
+
+// hasNetSysctl reports whether sysctls set any net.* key, which init
+// writes in the container's network namespace.
+func hasNetSysctl(sysctls map[string]string) bool {
+	for k := range sysctls {
+		if strings.HasPrefix(strings.ReplaceAll(k, "/", "."), "net.") {
+			return true
+		}
+	}
+	return false
 }

@@ -68,6 +68,11 @@ type ReadyMessage struct {
 	// Spans are how long the phases of the create took in the shim, in
 	// nanoseconds by name, for the daemon's debug trace.
 	Spans map[string]int64 `json:"spans,omitempty"`
+	// Forked marks the line the shim writes before the ready one, as
+	// soon as init exists in its namespaces (Pid is init's): the daemon
+	// wires the container's network meanwhile, while init sets up its
+	// root file system. The ready line (or the error) follows.
+	Forked bool `json:"forked,omitempty"`
 }
 
 // shim is one running shim.
@@ -80,6 +85,7 @@ type shim struct {
 	cgfd    int
 	sigchld chan os.Signal
 	spans   map[string]int64 // create's phases (ReadyMessage.Spans)
+	ready   *os.File         // fd 4: the ready lines (ReadyMessage) go there
 	// handover is the daemon's socket of a pre-started shim, on which
 	// the line CgroupsReady follows the container's directory once the
 	// daemon has made the container's cgroups (which it does while the
@@ -137,6 +143,7 @@ func Main(args []string) error {
 		cgfd:    -1,
 		sigchld: make(chan os.Signal, 1),
 		spans:   map[string]int64{},
+		ready:   ready,
 	}
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
 	go s.reap()
@@ -270,6 +277,22 @@ func (s *shim) create() (*net.UnixListener, error) {
 	if err := s.startInit(&t0); err != nil {
 		return nil, err
 	}
+	// The socket and the state file are made while init sets up: a
+	// client that connects meanwhile waits in the backlog until serve.
+	ln, err := s.listen()
+	if err != nil {
+		return nil, err
+	}
+	s.span("shim.listen+state", &t0)
+	if err := s.awaitInit(&t0); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// listen binds the control socket and writes the state file.
+func (s *shim) listen() (*net.UnixListener, error) {
 	addr, release, err := SocketAddr(s.dir)
 	if err != nil {
 		return nil, err
@@ -290,11 +313,11 @@ func (s *shim) create() (*net.UnixListener, error) {
 		ln.Close()
 		return nil, err
 	}
-	s.span("shim.listen+state", &t0)
 	return ln, nil
 }
 
-// startInit forks `skiffd init` into the new namespaces and runs the
+// startInit forks `skiffd init` into the new namespaces, tells the daemon
+// (the Forked line) and sends init its config; awaitInit then runs the
 // handshake up to init's ready.
 func (s *shim) startInit(t0 *time.Time) error {
 	p, child, err := newProc("", &s.spec.Process, s.log)
@@ -339,7 +362,6 @@ func (s *shim) startInit(t0 *time.Time) error {
 	}
 	s.pidfd = pidfd
 	s.span("shim.fork-init", t0)
-	late := s.cg != nil && !early
 	child.close()
 	syncChild.Close()
 	initStart, _ := sys.StartTime(p.pid)
@@ -353,6 +375,17 @@ func (s *shim) startInit(t0 *time.Time) error {
 	if err := s.syncc.Send(cfg, nil); err != nil {
 		return err
 	}
+	// A write that fails means the daemon is gone; the ready line will
+	// fail the same way.
+	b, _ := json.Marshal(ReadyMessage{Pid: p.pid, Forked: true})
+	s.ready.Write(append(b, '\n'))
+	return nil
+}
+
+// awaitInit runs init's handshake up to its ready.
+func (s *shim) awaitInit(t0 *time.Time) error {
+	p := s.init
+	late := s.cg != nil && !joinEarly(s.spec)
 	for {
 		var m nsinit.Message
 		fd, err := s.syncc.Recv(&m)

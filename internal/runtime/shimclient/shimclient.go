@@ -6,7 +6,8 @@
 //
 //	rt, err := shimclient.New(shimclient.Options{Root: "/run/skiffd/containers"})
 //	c, err := rt.Create(ctx, s)  // shim + init up to "ready": namespaces exist,
-//	                             // the entrypoint has not run (set up networking now)
+//	                             // the entrypoint has not run (set up networking now,
+//	                             // or in CreateOptions.Wire, while init sets up)
 //	st, err := c.Attach(ctx, shimclient.AttachOptions{Stdout: true, Stderr: true})
 //	go st.Copy(stdout, stderr)   // frames demultiplexed; nil at the end
 //	err = c.Start(ctx)           // errors keep runc's wording (exit 126/127)
@@ -119,6 +120,9 @@ type Container struct {
 	// initPid is init's pid as the shim reported it when ready (Create),
 	// 0 for a container found by Load.
 	initPid int
+	// shutDown is set once Shutdown has succeeded: its shim is gone and
+	// its cgroups removed, only its directory is left.
+	shutDown bool
 }
 
 // ID returns the container's id.
@@ -132,10 +136,26 @@ func (c *Container) Spec() *spec.Spec { return c.spec }
 // Load, whose State has it.
 func (c *Container) InitPid() int { return c.initPid }
 
+// CreateOptions are the optional parts of a create.
+type CreateOptions struct {
+	// Wire, if set, is called with init's pid as soon as init exists in
+	// its namespaces, and runs while init sets up its root file system
+	// and process (the daemon wires the container's network then).
+	// Create returns only once Wire has returned, even when init fails.
+	// If Wire fails, Create deletes the container and returns Wire's
+	// error as it is. Wire is not called if init cannot be started.
+	Wire func(pid int) error
+}
+
 // Create writes the spec, creates the cgroups and starts the container's
 // shim, which starts init and returns once init is ready to exec the
 // entrypoint. Errors from init carry runc's wording.
 func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) {
+	return r.CreateWith(ctx, s, CreateOptions{})
+}
+
+// CreateWith is Create with options.
+func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptions) (*Container, error) {
 	if err := s.Validate(); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
@@ -166,38 +186,52 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 			return nil, fmt.Errorf("create container %s: %w", s.ID, err)
 		}
 	}
+	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
+	// The cgroups are made while the spec is written and the shim
+	// handed the container, and while the shim reads the spec and opens
+	// the log; it places nothing in them before it hears they exist. (Not
+	// before the directory exists: the clearing of a previous run above
+	// removes that run's cgroups, which have the same paths.)
+	cg := c.cgroup()
+	cgMade := make(chan error, 1)
+	if cg != nil {
+		go func() { cgMade <- cg.Create(Resources(s.Cgroup.Resources)) }()
+	} else {
+		cgMade <- nil
+	}
+	fail := func(err error) (*Container, error) {
+		if <-cgMade == nil && cg != nil {
+			cg.Destroy()
+		}
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	// Like the shim's state file, the spec lives as long as the shim and
 	// is written without fsync (see shim's writeStateLocked).
 	if err := atomicfile.Replace(filepath.Join(dir, shim.SpecFile), b, 0o600); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	c := &Container{r: r, id: s.ID, dir: dir, spec: s}
 	span("runtime.spec")
-	// The shim reads the spec and opens the log while the cgroups are
-	// made; it places nothing in them before it hears they exist.
 	w, err := r.handOver(dir)
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return fail(err)
 	}
 	defer w.conn.Close()
 	span("runtime.handover")
-	if cg := c.cgroup(); cg != nil {
-		if err := cg.Create(Resources(s.Cgroup.Resources)); err != nil {
-			w.p.Kill()
-			<-w.exited
-			os.RemoveAll(dir)
-			return nil, err
-		}
+	if err := <-cgMade; err != nil {
+		w.p.Kill()
+		<-w.exited
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	span("runtime.cgroup")
 	// A write that fails means the shim is gone, which awaitReady reports.
 	w.conn.Write([]byte(shim.CgroupsReady + "\n"))
-	pid, err := r.awaitReady(ctx, w, dir)
+	pid, wireErr, err := r.awaitReady(ctx, w, dir, opts.Wire)
 	if err != nil {
 		if cg := c.cgroup(); cg != nil {
 			cg.Kill()
@@ -208,6 +242,10 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 	}
 	span("runtime.spawn")
 	c.initPid = pid
+	if wireErr != nil {
+		c.Delete(ctx)
+		return nil, wireErr
+	}
 	return c, nil
 }
 
@@ -252,39 +290,66 @@ func (r *Runtime) handOver(dir string) (*warmShim, error) {
 }
 
 // awaitReady waits for the ready line of the shim handed dir and returns
-// init's pid.
-func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string) (int, error) {
+// init's pid. The shim's Forked line comes first: wire, if not nil, runs
+// from then on, concurrently with init's set-up, and its error is
+// returned apart (wireErr) once it is done; awaitReady never returns
+// before it.
+func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string, wire func(pid int) error) (pid int, wireErr, err error) {
 	p, rd := w.p, w.conn
 	type result struct {
 		msg shim.ReadyMessage
 		err error
 	}
-	ch := make(chan result, 1)
+	ch := make(chan result, 2)
 	go func() {
-		line, err := bufio.NewReader(rd).ReadBytes('\n')
-		var res result
-		if err != nil {
-			res.err = fmt.Errorf("shim exited before it was ready (see %s)", filepath.Join(dir, shim.LogFile))
-		} else if err := json.Unmarshal(line, &res.msg); err != nil {
-			res.err = err
+		br := bufio.NewReader(rd)
+		for {
+			line, err := br.ReadBytes('\n')
+			var res result
+			if err != nil {
+				res.err = fmt.Errorf("shim exited before it was ready (see %s)", filepath.Join(dir, shim.LogFile))
+			} else if err := json.Unmarshal(line, &res.msg); err != nil {
+				res.err = err
+			}
+			ch <- res
+			if res.err != nil || !res.msg.Forked {
+				return
+			}
 		}
-		ch <- res
 	}()
-	select {
-	case res := <-ch:
-		if res.err != nil {
-			return 0, res.err
+	var wired chan error
+	waitWire := func() error {
+		if wired == nil {
+			return nil
 		}
-		if res.msg.Error != "" {
-			return 0, startError(res.msg.Error)
+		return <-wired
+	}
+	for {
+		select {
+		case res := <-ch:
+			if res.err == nil && res.msg.Forked {
+				if wire != nil && wired == nil && res.msg.Pid > 0 {
+					wired = make(chan error, 1)
+					go func(pid int) { wired <- wire(pid) }(res.msg.Pid)
+				}
+				continue
+			}
+			werr := waitWire()
+			if res.err != nil {
+				return 0, nil, res.err
+			}
+			if res.msg.Error != "" {
+				return 0, nil, startError(res.msg.Error)
+			}
+			for name, d := range res.msg.Spans {
+				r.trace(name, time.Duration(d))
+			}
+			return res.msg.Pid, werr, nil
+		case <-ctx.Done():
+			p.Kill()
+			waitWire()
+			return 0, nil, ctx.Err()
 		}
-		for name, d := range res.msg.Spans {
-			r.trace(name, time.Duration(d))
-		}
-		return res.msg.Pid, nil
-	case <-ctx.Done():
-		p.Kill()
-		return 0, ctx.Err()
 	}
 }
 
@@ -572,6 +637,23 @@ func (c *Container) Wait(ctx context.Context) (shim.ExitStatus, error) {
 // directory and cgroups. A running container must be stopped first (a
 // conflict error otherwise); Kill then Delete removes one in any state.
 func (c *Container) Delete(ctx context.Context) error {
+	if !c.shutDown {
+		if err := c.Shutdown(ctx); err != nil {
+			return err
+		}
+	}
+	t0 := time.Now()
+	err := os.RemoveAll(c.dir)
+	c.r.trace("runtime.rmdir", time.Since(t0))
+	return err
+}
+
+// Shutdown is Delete but for the directory: the shim is gone and the
+// cgroups removed, and the state file, with the exit, is kept for a
+// daemon that restarts before it records the exit itself. Delete then
+// removes the directory only. The daemon shuts a container down while it
+// saves its exit, which must be durable before the state file goes.
+func (c *Container) Shutdown(ctx context.Context) error {
 	t0 := time.Now()
 	span := func(name string) {
 		now := time.Now()
@@ -606,9 +688,8 @@ func (c *Container) Delete(ctx context.Context) error {
 		}
 	}
 	span("runtime.cgroup-destroy")
-	err = os.RemoveAll(c.dir)
-	span("runtime.rmdir")
-	return err
+	c.shutDown = true
+	return nil
 }
 
 // waitShimGone waits for the shim process to exit, through a pidfd.
