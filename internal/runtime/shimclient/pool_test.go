@@ -109,7 +109,11 @@ func TestPoolShimWaitsWithoutState(t *testing.T) {
 		}
 	})
 	var pids []int
-	poll(t, "a pre-started shim", func() bool { pids = waitingShims(os.Getpid()); return len(pids) == 1 })
+	// Exec'd (seen in /proc) comes a moment before the pool holds it.
+	poll(t, "a pre-started shim", func() bool {
+		pids = waitingShims(os.Getpid())
+		return len(pids) == 1 && rt.pool.waiting() == 1
+	})
 	w := pids[0]
 	if cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(w), "cwd")); err != nil || cwd != "/" {
 		t.Errorf("waiting shim's cwd = %q, %v; want /", cwd, err)
@@ -189,4 +193,11 @@ func TestPoolShimEndsWithKilledDaemon(t *testing.T) {
 		_, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pids[0]), "stat"))
 		return err != nil || gone(pids[0])
 	})
+}
+
+// waiting is how many shims the pool holds ready.
+func (p *pool) waiting() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
 }
