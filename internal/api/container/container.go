@@ -537,6 +537,9 @@ func Stats(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		stream := wire.BoolValueOrDefault(r, "stream", true)
 		oneShot := !stream && wire.BoolValue(r, "one-shot")
+		if stream && r.ProtoMajor == 1 {
+			return detachStats(w, r, b)
+		}
 		started := false
 		enc := json.NewEncoder(w)
 		err := b.ContainerStats(r.Context(), r.PathValue("id"), stream, oneShot, func(s *types.StatsJSON) error {
@@ -556,6 +559,56 @@ func Stats(b Backend) wire.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// detachStats serves a stats stream with no goroutine of its own (issue
+// 13, memory per stream): the first sample now, then the collector's, one
+// a second, each sent by the collector (with this stream's previous sample
+// as its precpu_stats) as the handler would, as one chunk. A client that
+// has not taken the previous sample yet misses this one (the latest
+// sample wins, as before); the stream ends when the container is removed
+// or the client goes away.
+func detachStats(w http.ResponseWriter, r *http.Request, b Backend) error {
+	first, follow, err := b.ContainerStatsFollow(r.Context(), r.PathValue("id"))
+	if err != nil || first == nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	ds, err := wire.Detach(w, r)
+	if err != nil {
+		return nil // nothing more can be sent
+	}
+	// Each sample is encoded into a buffer of its own: an idle stream
+	// keeps none. json.Marshal plus a newline is what Encode writes.
+	send := func(s *types.StatsJSON) error {
+		p, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		return ds.Send(append(p, '\n'))
+	}
+	if send(first) != nil {
+		return nil
+	}
+	prev := first
+	stop := follow(func(s *types.StatsJSON) bool {
+		if s == nil {
+			ds.End()
+			return false
+		}
+		if ds.Backlog() > 0 {
+			return true // the client is behind: it gets a later one
+		}
+		// The sample is shared with the container's other streams:
+		// fill in this stream's previous sample on a copy.
+		own := *s
+		own.PreCPUStats, own.PreRead = prev.CPUStats, prev.Read
+		prev = &own
+		return send(&own) == nil
+	})
+	ds.OnClose(stop)
+	return nil
 }
 
 // Attach answers POST /containers/{id}/attach by taking over the connection

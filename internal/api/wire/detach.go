@@ -1,0 +1,275 @@
+package wire
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"skiffd/internal/sys"
+)
+
+// ErrStreamClosed is what Send returns once a detached stream has ended.
+var ErrStreamClosed = errors.New("stream closed")
+
+// StreamDetacher is implemented by a ResponseWriter in the middleware chain
+// that accounts for a response when its handler returns (the audit log and
+// the metrics): a detached stream outlives its handler, so Detach tells it
+// and calls the returned func when the stream has ended, with the body
+// bytes sent after the detach.
+type StreamDetacher interface {
+	DetachStream() (end func(written int64))
+}
+
+// DetachedStream is a chunked HTTP response that no goroutine serves while
+// it is idle (issue 13, memory per stream: the connection goroutine of an
+// open events, stats or logs stream held 16 KiB+ of stack, and net/http
+// its 4 KiB buffers). After Detach, the handler returns; whoever produces
+// the stream's data (the event bus, the stats collector) calls Send, which
+// writes at once without blocking when the socket takes it, and otherwise
+// queues the rest for a goroutine that lives only while there is such a
+// backlog: a slow or stuck client never holds up the producer. The client
+// going away (closing, or half-closing, as for any response net/http
+// serves) ends the stream, noticed by one epoll shared by all of them.
+//
+// What the client sees is what net/http sends: the headers net/http wrote,
+// then each Send's bytes as one chunk, then, on End, the last chunk.
+type DetachedStream struct {
+	conn net.Conn
+	raw  syscall.RawConn // nil: every write goes through the writer goroutine
+
+	mu       sync.Mutex
+	pending  []byte // framed bytes not written yet
+	writing  bool   // the writer goroutine runs
+	ending   bool   // End was called: the last chunk is in pending or sent
+	closed   bool
+	written  int64 // body bytes accepted (the audit log's count)
+	onClose  []func(written int64)
+	onIdle   func()
+	stopWait func()
+}
+
+// Detach takes the connection of a streaming GET response over from
+// net/http once the handler has set its headers and called WriteHeader
+// (200): the headers are sent as they are, announcing a chunked body. The
+// handler must not write to w afterwards, and returns. It fails, with
+// nothing sent, when the connection cannot be taken over (HTTP/2), and the
+// handler then serves the stream itself.
+func Detach(w http.ResponseWriter, r *http.Request) (*DetachedStream, error) {
+	var ends []func(int64)
+	for rw := w; rw != nil; {
+		if d, ok := rw.(StreamDetacher); ok {
+			ends = append(ends, d.DetachStream())
+		}
+		u, ok := rw.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		rw = u.Unwrap()
+	}
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		for _, end := range ends {
+			end(0)
+		}
+		return nil, err
+	}
+	s := &DetachedStream{conn: conn, onClose: ends}
+	nc := conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	} else if sc, ok := nc.(syscall.Conn); ok {
+		s.raw, _ = sc.SyscallConn()
+	}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				s.stopWait, _ = sys.OnPeerGone(int(fd), s.Abort)
+			})
+		}
+	}
+	if t, ok := r.Context().Value(hijackKey{}).(HijackTracker); ok && t != nil {
+		untrack := t(s.End) // daemon shutdown: the stream ends as a whole
+		s.onClose = append(s.onClose, func(int64) { untrack() })
+	}
+	return s, nil
+}
+
+// OnClose registers fn to run once the stream has ended (the client went
+// away, Abort, or End's last chunk was sent); at once if it already has.
+func (s *DetachedStream) OnClose(fn func()) {
+	s.mu.Lock()
+	if !s.closed {
+		s.onClose = append(s.onClose, func(int64) { fn() })
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	fn()
+}
+
+// OnIdle registers fn to run, on the writer goroutine, each time a backlog
+// has been written out: a producer that held back while the client was
+// slow (Backlog) can send again.
+func (s *DetachedStream) OnIdle(fn func()) {
+	s.mu.Lock()
+	s.onIdle = fn
+	s.mu.Unlock()
+}
+
+// Backlog is how many bytes wait for a slow client.
+func (s *DetachedStream) Backlog() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+// Send sends p as one chunk; it never blocks on the client. p may be
+// reused once Send returns. An empty p sends nothing (an empty chunk would
+// end the body).
+func (s *DetachedStream) Send(p []byte) error {
+	s.mu.Lock()
+	if s.closed || s.ending {
+		s.mu.Unlock()
+		return ErrStreamClosed
+	}
+	if len(p) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.written += int64(len(p))
+	s.pending = strconv.AppendInt(s.pending, int64(len(p)), 16)
+	s.pending = append(s.pending, "\r\n"...)
+	s.pending = append(s.pending, p...)
+	s.pending = append(s.pending, "\r\n"...)
+	s.flushLocked() // unlocks
+	return nil
+}
+
+// End sends the last chunk after what is pending and then closes the
+// connection (net/http would keep it for the next request; a stream ends
+// seldom, and a client opens a new connection then). Later calls, and
+// calls after the client went away, do nothing.
+func (s *DetachedStream) End() {
+	s.mu.Lock()
+	if s.closed || s.ending {
+		s.mu.Unlock()
+		return
+	}
+	s.ending = true
+	s.pending = append(s.pending, "0\r\n\r\n"...)
+	s.flushLocked()
+}
+
+// Abort closes the connection now, dropping what is pending: the client
+// has gone, or a producer gives up on it.
+func (s *DetachedStream) Abort() {
+	s.mu.Lock()
+	s.closeLocked()
+}
+
+// flushLocked writes pending if it can without blocking, hands what is
+// left to the writer goroutine, and closes the stream once the last chunk
+// is out. s.mu is held; flushLocked unlocks it.
+func (s *DetachedStream) flushLocked() {
+	if s.writing {
+		s.mu.Unlock()
+		return
+	}
+	if s.raw != nil {
+		var n int
+		var werr error
+		if err := s.raw.Write(func(fd uintptr) bool {
+			for n < len(s.pending) {
+				m, err := syscall.Write(int(fd), s.pending[n:])
+				if err == syscall.EINTR {
+					continue
+				}
+				if err != nil {
+					if err != syscall.EAGAIN {
+						werr = err
+					}
+					break
+				}
+				n += m
+			}
+			return true // one attempt: never wait for the client here
+		}); err != nil {
+			werr = err
+		}
+		if werr != nil {
+			s.closeLocked()
+			return
+		}
+		if n == len(s.pending) {
+			s.pending = nil // an idle stream keeps no buffer
+			if s.ending {
+				s.closeLocked()
+				return
+			}
+			s.mu.Unlock()
+			return
+		}
+		s.pending = append([]byte(nil), s.pending[n:]...)
+	}
+	s.writing = true
+	s.mu.Unlock()
+	go s.writeBacklog()
+}
+
+// writeBacklog writes pending out while there is any, blocking on the
+// client; Abort (the client went away, or shutdown) unblocks it.
+func (s *DetachedStream) writeBacklog() {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		buf := s.pending
+		s.pending = nil
+		if len(buf) == 0 {
+			s.writing = false
+			if s.ending {
+				s.closeLocked()
+				return
+			}
+			idle := s.onIdle
+			s.mu.Unlock()
+			if idle != nil {
+				idle()
+			}
+			return
+		}
+		s.mu.Unlock()
+		if _, err := s.conn.Write(buf); err != nil {
+			s.Abort()
+			return
+		}
+	}
+}
+
+// closeLocked closes the connection and runs the OnClose funcs, once. s.mu
+// is held; closeLocked unlocks it.
+func (s *DetachedStream) closeLocked() {
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.pending = nil
+	fns, written, stop := s.onClose, s.written, s.stopWait
+	s.onClose, s.onIdle = nil, nil
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	s.conn.Close()
+	for _, fn := range fns {
+		fn(written)
+	}
+}
