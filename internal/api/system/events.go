@@ -41,7 +41,6 @@ func Events(b EventsBackend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		defer cancel()
 
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
