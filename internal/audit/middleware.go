@@ -108,8 +108,15 @@ func Middleware(l func() *Logger, observe Observer) func(http.Handler) http.Hand
 			}
 			rw := &responseRecorder{ResponseWriter: w, rec: rec, lg: lg, start: start, r: r, observe: observe}
 			next.ServeHTTP(rw, r.WithContext(wire.WithAnnotator(context.WithValue(r.Context(), recordKey{}, rec), rec)))
-			if rw.detach != nil && !rw.detach.handoff(-1) {
-				return // the detached stream accounts for itself when it ends
+			if rw.detach != nil {
+				rw.detach.mu.Lock()
+				// The stream outlives net/http's response: keep none
+				// of it (its connection's buffers) until it ends.
+				rw.ResponseWriter = nil
+				rw.detach.mu.Unlock()
+				if !rw.detach.handoff(-1) {
+					return // the detached stream accounts for itself when it ends
+				}
 			}
 			rw.done(observe)
 		})

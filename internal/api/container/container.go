@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -561,6 +562,9 @@ func Stats(b Backend) wire.HandlerFunc {
 	}
 }
 
+// statsBufs holds the buffers stats samples are encoded in.
+var statsBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // detachStats serves a stats stream with no goroutine of its own (issue
 // 13, memory per stream): the first sample now, then the collector's, one
 // a second, each sent by the collector (with this stream's previous sample
@@ -579,14 +583,16 @@ func detachStats(w http.ResponseWriter, r *http.Request, b Backend) error {
 	if err != nil {
 		return nil // nothing more can be sent
 	}
-	// Each sample is encoded into a buffer of its own: an idle stream
-	// keeps none. json.Marshal plus a newline is what Encode writes.
+	// Each sample is encoded into a pooled buffer: an idle stream keeps
+	// none, and forty streams make no garbage of their encodings.
 	send := func(s *types.StatsJSON) error {
-		p, err := json.Marshal(s)
-		if err != nil {
+		buf := statsBufs.Get().(*bytes.Buffer)
+		defer statsBufs.Put(buf)
+		buf.Reset()
+		if err := json.NewEncoder(buf).Encode(s); err != nil {
 			return err
 		}
-		return ds.Send(append(p, '\n'))
+		return ds.Send(buf.Bytes())
 	}
 	if send(first) != nil {
 		return nil

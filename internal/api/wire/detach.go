@@ -141,12 +141,68 @@ func (s *DetachedStream) Send(p []byte) error {
 		return nil
 	}
 	s.written += int64(len(p))
-	s.pending = strconv.AppendInt(s.pending, int64(len(p)), 16)
-	s.pending = append(s.pending, "\r\n"...)
-	s.pending = append(s.pending, p...)
-	s.pending = append(s.pending, "\r\n"...)
-	s.flushLocked() // unlocks
+	if s.writing || len(s.pending) > 0 || s.raw == nil {
+		s.pending = appendChunk(s.pending, p)
+		s.flushLocked() // unlocks
+		return nil
+	}
+	// The usual case: the socket takes the chunk at once, framed in a
+	// pooled buffer, and the stream keeps no buffer of its own.
+	bp := frameBufs.Get().(*[]byte)
+	buf := appendChunk((*bp)[:0], p)
+	n, err := s.writeNow(buf)
+	if err == nil && n < len(buf) {
+		s.pending = append([]byte(nil), buf[n:]...)
+	}
+	if cap(buf) <= maxPooledFrame {
+		*bp = buf
+		frameBufs.Put(bp)
+	}
+	if err != nil {
+		s.closeLocked()
+		return nil
+	}
+	s.flushLocked()
 	return nil
+}
+
+// frameBufs holds the buffers Send frames chunks in.
+var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledFrame is the largest frame buffer kept for reuse.
+const maxPooledFrame = 64 << 10
+
+// appendChunk appends p framed as one HTTP/1.1 chunk.
+func appendChunk(dst, p []byte) []byte {
+	dst = strconv.AppendInt(dst, int64(len(p)), 16)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, p...)
+	return append(dst, "\r\n"...)
+}
+
+// writeNow writes as much of b as the socket takes without waiting.
+func (s *DetachedStream) writeNow(b []byte) (int, error) {
+	var n int
+	var werr error
+	if err := s.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := syscall.Write(int(fd), b[n:])
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				if err != syscall.EAGAIN {
+					werr = err
+				}
+				break
+			}
+			n += m
+		}
+		return true // one attempt: never wait for the client here
+	}); err != nil {
+		werr = err
+	}
+	return n, werr
 }
 
 // End sends the last chunk after what is pending and then closes the
@@ -179,27 +235,12 @@ func (s *DetachedStream) flushLocked() {
 		s.mu.Unlock()
 		return
 	}
+	if len(s.pending) == 0 {
+		s.mu.Unlock()
+		return
+	}
 	if s.raw != nil {
-		var n int
-		var werr error
-		if err := s.raw.Write(func(fd uintptr) bool {
-			for n < len(s.pending) {
-				m, err := syscall.Write(int(fd), s.pending[n:])
-				if err == syscall.EINTR {
-					continue
-				}
-				if err != nil {
-					if err != syscall.EAGAIN {
-						werr = err
-					}
-					break
-				}
-				n += m
-			}
-			return true // one attempt: never wait for the client here
-		}); err != nil {
-			werr = err
-		}
+		n, werr := s.writeNow(s.pending)
 		if werr != nil {
 			s.closeLocked()
 			return
