@@ -2,6 +2,7 @@ package container
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -363,21 +364,57 @@ func Logs(b Backend) wire.HandlerFunc {
 		if !opts.Follow {
 			lw.batch = bulkBatch
 		}
+		if opts.Follow && r.ProtoMajor == 1 {
+			return followDetached(r, b, opts, lw)
+		}
 		err = b.ContainerLogs(r.Context(), r.PathValue("id"), opts, lw)
 		if !lw.begun {
 			return err
 		}
-		if err != nil && lw.werr == nil {
-			msg := fmt.Appendf(nil, "Error grabbing logs: %v\n", err)
-			if lw.tty {
-				lw.buf = append(lw.buf, msg...)
-			} else {
-				lw.buf = stdcopy.AppendFrame(lw.buf, stdcopy.Systemerr, msg)
-			}
-		}
-		lw.send()
+		lw.finish(err)
 		return nil
 	}
+}
+
+// followDetached serves logs -f from a goroutine of its own, started for
+// it, once the headers are sent: the connection's goroutine returns, with
+// the stack the middleware chain grew and net/http's buffers and
+// background read, and the follower keeps only the stack it needs (issue
+// 13, memory per stream). An error found before the headers is an
+// ordinary HTTP answer, as without follow. The follower stops when the
+// client goes away (the shared epoll closes the stream, which cancels its
+// context), when the container stops, or at daemon shutdown.
+func followDetached(r *http.Request, b Backend, opts types.ContainerLogsOptions, lw *logWriter) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	lw.detach, lw.cancel = make(chan error, 1), cancel
+	id := r.PathValue("id")
+	go func() {
+		defer cancel()
+		err := b.ContainerLogs(ctx, id, opts, lw)
+		if !lw.begun {
+			lw.detach <- err // an ordinary HTTP answer
+			return
+		}
+		if lw.ds == nil {
+			return
+		}
+		lw.finish(err)
+		lw.ds.End()
+	}()
+	return <-lw.detach
+}
+
+// finish reports err in band after what was sent, and sends the rest.
+func (l *logWriter) finish(err error) {
+	if err != nil && l.werr == nil {
+		msg := fmt.Appendf(nil, "Error grabbing logs: %v\n", err)
+		if l.tty {
+			l.buf = append(l.buf, msg...)
+		} else {
+			l.buf = stdcopy.AppendFrame(l.buf, stdcopy.Systemerr, msg)
+		}
+	}
+	l.send()
 }
 
 // logWriter frames log records into batches for one logs response.
@@ -402,6 +439,11 @@ type logWriter struct {
 	frame int
 	// werr is the first failed write: the client is gone.
 	werr error
+	// detach, for a follower on its own goroutine (followDetached), is
+	// where Begin tells the handler that the stream is detached, as ds.
+	detach chan error
+	cancel context.CancelFunc
+	ds     *wire.DetachedStream
 }
 
 func (l *logWriter) Begin(tty bool) {
@@ -410,7 +452,21 @@ func (l *logWriter) Begin(tty bool) {
 		l.w.Header().Set("Content-Type", wire.StreamMediaType(l.r.Context(), tty))
 	}
 	l.w.WriteHeader(http.StatusOK)
-	wire.Flush(l.w)
+	if l.detach == nil {
+		wire.Flush(l.w)
+		return
+	}
+	// On the follower's goroutine, while the handler waits: the last
+	// use of the request and its ResponseWriter.
+	ds, err := wire.Detach(l.w, l.r)
+	if err != nil {
+		l.werr = err
+	} else {
+		l.ds = ds
+		ds.OnClose(l.cancel) // the client went away: stop following
+	}
+	l.w, l.r = nil, nil
+	l.detach <- nil
 }
 
 func (l *logWriter) Record(stream string, line []byte, t time.Time) error {
@@ -504,9 +560,15 @@ func (l *logWriter) send() error {
 	if len(l.buf) == 0 {
 		return nil
 	}
-	_, err := l.w.Write(l.buf)
-	l.buf, l.frame = l.buf[:0], -1
-	wire.Flush(l.w)
+	var err error
+	if l.ds != nil {
+		_, err = l.ds.Write(l.buf)
+		l.buf, l.frame = l.buf[:0], -1
+	} else {
+		_, err = l.w.Write(l.buf)
+		l.buf, l.frame = l.buf[:0], -1
+		wire.Flush(l.w)
+	}
 	if err != nil {
 		l.werr = err
 	}

@@ -205,6 +205,48 @@ func (s *DetachedStream) writeNow(b []byte) (int, error) {
 	return n, werr
 }
 
+// Write sends p as one chunk, waiting for the client to take it: for a
+// producer with a goroutine of its own per stream (a logs follower), which
+// is held back by a slow client rather than queueing for it. It fails once
+// the stream has ended. Write is not for concurrent use with itself or
+// Send.
+func (s *DetachedStream) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	if s.closed || s.ending {
+		s.mu.Unlock()
+		return 0, ErrStreamClosed
+	}
+	if len(p) == 0 {
+		s.mu.Unlock()
+		return 0, nil
+	}
+	s.written += int64(len(p))
+	if s.writing || len(s.pending) > 0 {
+		s.pending = appendChunk(s.pending, p)
+		s.flushLocked()
+		return len(p), nil
+	}
+	// Writing marks the connection busy: an End meanwhile queues the
+	// last chunk behind this one.
+	s.writing = true
+	s.mu.Unlock()
+	bp := frameBufs.Get().(*[]byte)
+	buf := appendChunk((*bp)[:0], p)
+	_, err := s.conn.Write(buf)
+	if cap(buf) <= maxPooledFrame {
+		*bp = buf
+		frameBufs.Put(bp)
+	}
+	s.mu.Lock()
+	s.writing = false
+	if err != nil {
+		s.closeLocked()
+		return 0, err
+	}
+	s.flushLocked()
+	return len(p), nil
+}
+
 // End sends the last chunk after what is pending and then closes the
 // connection (net/http would keep it for the next request; a stream ends
 // seldom, and a client opens a new connection then). Later calls, and
