@@ -114,7 +114,7 @@ func Middleware(l func() *Logger, observe Observer) func(http.Handler) http.Hand
 				// of it (its connection's buffers) until it ends.
 				rw.ResponseWriter = nil
 				rw.detach.mu.Unlock()
-				if !rw.detach.handoff(-1) {
+				if !rw.detach.handoff() {
 					return // the detached stream accounts for itself when it ends
 				}
 			}
@@ -150,9 +150,9 @@ type detachState struct {
 	pending int // of the two
 }
 
-// handoff records that one side has ended (written: the stream's body
-// bytes, or -1 for the handler) and reports whether it was the last.
-func (d *detachState) handoff(written int64) bool {
+// handoff records that one side has ended and reports whether it was the
+// last.
+func (d *detachState) handoff() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.pending--
@@ -168,7 +168,7 @@ func (rw *responseRecorder) DetachStream() func(written int64) {
 		rw.detach.mu.Lock()
 		rw.bytes += written
 		rw.detach.mu.Unlock()
-		if rw.detach.handoff(written) {
+		if rw.detach.handoff() {
 			rw.done(rw.observe)
 		}
 	}
