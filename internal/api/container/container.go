@@ -364,7 +364,7 @@ func Logs(b Backend) wire.HandlerFunc {
 		if !opts.Follow {
 			lw.batch = bulkBatch
 		}
-		if opts.Follow && r.ProtoMajor == 1 {
+		if opts.Follow && wire.CanDetach(r) {
 			return followDetached(r, b, opts, lw)
 		}
 		err = b.ContainerLogs(r.Context(), r.PathValue("id"), opts, lw)
@@ -600,7 +600,7 @@ func Stats(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		stream := wire.BoolValueOrDefault(r, "stream", true)
 		oneShot := !stream && wire.BoolValue(r, "one-shot")
-		if stream && r.ProtoMajor == 1 {
+		if stream && wire.CanDetach(r) {
 			return detachStats(w, r, b)
 		}
 		started := false

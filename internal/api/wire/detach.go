@@ -59,6 +59,9 @@ type DetachedStream struct {
 // nothing sent, when the connection cannot be taken over (HTTP/2), and the
 // handler then serves the stream itself.
 func Detach(w http.ResponseWriter, r *http.Request) (*DetachedStream, error) {
+	if !CanDetach(r) {
+		return nil, errNoDetach
+	}
 	var ends []func(int64)
 	for rw := w; rw != nil; {
 		if d, ok := rw.(StreamDetacher); ok {
@@ -96,6 +99,15 @@ func Detach(w http.ResponseWriter, r *http.Request) (*DetachedStream, error) {
 		s.onClose = append(s.onClose, func(int64) { untrack() })
 	}
 	return s, nil
+}
+
+var errNoDetach = errors.New("response cannot be detached")
+
+// CanDetach reports whether r's response can be detached: an HTTP/1.1 GET,
+// whose body net/http would send chunked. HTTP/1.0 bodies are not chunked,
+// HEAD answers have none, and HTTP/2 connections cannot be taken over.
+func CanDetach(r *http.Request) bool {
+	return r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Method == http.MethodGet
 }
 
 // OnClose registers fn to run once the stream has ended (the client went

@@ -124,3 +124,29 @@ func TestDetach(t *testing.T) {
 		}
 	})
 }
+
+// TestDetachRefused: HTTP/1.0 (no chunked bodies) and HEAD (no body)
+// responses are not detached; the handler serves them itself.
+func TestDetachRefused(t *testing.T) {
+	errs := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		ds, err := Detach(w, r)
+		if err == nil {
+			ds.Abort()
+		}
+		errs <- err
+	}))
+	defer srv.Close()
+	for _, req := range []string{"GET / HTTP/1.0\r\n\r\n", "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, req)
+		if err := <-errs; err == nil {
+			t.Errorf("%q: detached", req)
+		}
+		conn.Close()
+	}
+}
