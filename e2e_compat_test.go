@@ -394,3 +394,75 @@ func TestCompatVolumeSubpath(t *testing.T) {
 		t.Errorf("the volume after the subpath containers: %q, want its file intact", got)
 	}
 }
+
+// TestCompatStreams: the events, stats and logs -f streams, which the
+// daemon serves without a goroutine while they wait (issue 13, memory per
+// stream), work for docker-py and for the docker CLI: an event published
+// after the stream opened, two stats samples in a row (the second's
+// precpu_stats is the first's cpu_stats), and a log line written after
+// logs -f began.
+func TestCompatStreams(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "run", "-d", "--name", "talker", "--network", "none", "busybox", "sh", "-c", "while :; do echo tick; sleep 1; done")
+
+	out := dockerPy(t, d, `
+ev = c.events(decode=True)
+c.create_volume('pyvol')
+for e in ev:
+    if e.get('Type') == 'volume' and e.get('Action') == 'create':
+        print('event', e['Actor']['ID'])
+        break
+ev.close()
+st = c.stats('talker', decode=True, stream=True)
+a = next(st)
+b = next(st)
+print('stats', b['precpu_stats']['cpu_usage']['total_usage'] == a['cpu_stats']['cpu_usage']['total_usage'], b['name'])
+lg = c.logs('talker', stream=True, follow=True, tail=0)
+print('logs', next(lg).decode().strip())
+`)
+	if want := "event pyvol\nstats True /talker\nlogs tick"; out != want {
+		t.Errorf("docker-py streams:\n%s\nwant:\n%s", out, want)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		then func()
+		want string
+	}{
+		{[]string{"events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"}, func() { dockerOK(t, d, "volume", "create", "clivol") }, "create clivol\n"},
+		{[]string{"stats", "--format", "{{.Name}} {{.PIDs}}", "talker"}, nil, "talker 2"},
+		{[]string{"logs", "-f", "--tail", "0", "talker"}, nil, "tick\ntick\n"},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			cmd := exec.Command("docker", tc.args...)
+			cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Wait()
+			defer cmd.Process.Kill()
+			if tc.then != nil {
+				// The stream is open once the daemon counts its
+				// subscriber.
+				waitFor(t, "the events subscriber", func() bool {
+					return strings.Contains(dockerOK(t, d, "info", "--format", "{{.NEventsListener}}"), "1")
+				})
+				tc.then()
+			}
+			got := make(chan error, 1)
+			go func() { got <- readUntil(stdout, tc.want) }()
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Errorf("docker %s: %v before %q", strings.Join(tc.args, " "), err, tc.want)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("docker %s: no %q within 30 s", strings.Join(tc.args, " "), tc.want)
+			}
+		})
+	}
+}

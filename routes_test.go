@@ -51,7 +51,12 @@ func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.T
 			for m := range f.live {
 				feed.mu.Lock()
 				feed.queue = append(feed.queue, m)
+				notify := feed.notify
 				feed.mu.Unlock()
+				if notify != nil {
+					notify()
+					continue
+				}
 				select {
 				case feed.ready <- struct{}{}:
 				default:
@@ -64,12 +69,23 @@ func (f *fakeBackend) SubscribeToEvents(ctx context.Context, since, until time.T
 
 // chanFeed is a types.EventFeed of the events a test sends on a channel.
 type chanFeed struct {
-	mu    sync.Mutex
-	queue []types.EventMessage
-	ready chan struct{}
+	mu     sync.Mutex
+	queue  []types.EventMessage
+	ready  chan struct{}
+	notify func()
 }
 
 func (c *chanFeed) Ready() <-chan struct{} { return c.ready }
+func (c *chanFeed) OnReady(fn func()) {
+	c.mu.Lock()
+	c.notify = fn
+	c.mu.Unlock()
+	select {
+	case <-c.ready:
+		fn()
+	default:
+	}
+}
 func (c *chanFeed) Take(dst []types.EventMessage) ([]types.EventMessage, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

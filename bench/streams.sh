@@ -2,8 +2,8 @@
 # Memory per open stream (issue 13, row 9) for skiffd and, when Debian's
 # docker.io is installed, dockerd (see lib.sh), both at once: the daemon
 # process's VmRSS (and Pss) idle, with 3*N streams open (N each of logs
-# follow=1, events and stats on one running container, held by curl), and
-# SETTLE seconds after they close. dockerd's figure is dockerd's alone (its
+# follow=1, events and stats on one running container, held by curl) 5 s
+# and again 11 s after they opened, and SETTLE seconds after they close. dockerd's figure is dockerd's alone (its
 # containerd serves no stream). Needs root.
 #
 #   bash bench/streams.sh [per-kind] [settle-seconds]
@@ -29,6 +29,7 @@ sleep 2
 label idle "daemon RSS idle (one running container), MiB"
 label open "daemon RSS with $((3 * n)) streams open ($n each of logs -f, events, stats), MiB"
 label per "per open stream, KiB"
+label held "per open stream 11 s after they opened (after the idle trim), KiB"
 label after "daemon RSS ${settle} s after they close, MiB"
 label back "after close minus idle, MiB"
 label pss "daemon PSS idle / open / after, MiB"
@@ -55,6 +56,15 @@ for d in "${ds[@]}"; do
   p=${d}_pid
   eval "${d}_open=$(vmrss "${!p}") ${d}_openpss=$(pss_kib "${!p}")"
 done
+# The same streams, still open, once the API has been quiet for longer than
+# the daemon's idle trim waits (5 s): what a host with long-lived streams
+# sees, without the garbage of the burst that opened them (issue 13).
+sleep 6
+for p in "${curls[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a stream closed early" >&2; exit 1; }; done
+for d in "${ds[@]}"; do
+  p=${d}_pid
+  eval "${d}_held=$(vmrss "${!p}")"
+done
 for p in "${curls[@]}"; do kill "$p" 2>/dev/null || true; done
 for p in "${curls[@]}"; do wait "$p" 2>/dev/null || true; done
 curls=()
@@ -65,6 +75,8 @@ for d in "${ds[@]}"; do
   put idle "$d" "$(mib "${!idle}")"
   put open "$d" "$(mib "${!open}")"
   put per "$d" "$(((${!open} - ${!idle}) / (3 * n)))"
+  held=${d}_held
+  put held "$d" "$(((${!held} - ${!idle}) / (3 * n)))"
   put after "$d" "$(mib "$after")"
   put back "$d" "$(mib $((after - ${!idle})))"
   put pss "$d" "$(mib "${!ip}") / $(mib "${!op}") / $(mib "$(pss_kib "${!p}")")"

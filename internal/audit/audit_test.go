@@ -344,3 +344,70 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestDetachedStream: a stream detached from its handler (wire.Detach:
+// events, stats, logs -f) is audited and observed once, when it ends, with
+// status 200, the route pattern, its body bytes and its whole duration, as
+// when the handler served it to the end.
+func TestDetachedStream(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "audit.log")
+	lg, err := Open(Options{Path: logPath, Reads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := make(chan *wire.DetachedStream, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		ds, err := wire.Detach(w, r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		streams <- ds
+	})
+	type observed struct {
+		pattern string
+		status  int
+		d       time.Duration
+	}
+	obs := make(chan observed, 2)
+	h := Middleware(func() *Logger { return lg }, func(pattern string, status int, d time.Duration) {
+		obs <- observed{pattern, status, d}
+	})(PatternRecorder(mux))
+	c := unixClient(serveUnix(t, h))
+	resp, err := c.Get("http://x/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ds := <-streams
+	ds.Send([]byte("0123456789\n"))
+	const held = 50 * time.Millisecond
+	time.Sleep(held) // the stream's duration, not a synchronisation
+	select {
+	case o := <-obs:
+		t.Fatalf("observed %v while the stream is open", o)
+	default:
+	}
+	ds.Send([]byte("abc\n"))
+	ds.End()
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	o := <-obs
+	if o.pattern != "GET /events" || o.status != 200 || o.d < held {
+		t.Errorf("observed %+v, want GET /events, 200, at least %v", o, held)
+	}
+	lg.Close()
+	es := readEntries(t, logPath)
+	if len(es) != 1 || es[0].Status != 200 || es[0].Bytes != 15 || es[0].DurationMS < float64(held.Milliseconds()) {
+		t.Errorf("entries %+v, want one of status 200, 15 bytes, at least %v", es, held)
+	}
+	select {
+	case o := <-obs:
+		t.Errorf("observed twice: %+v", o)
+	default:
+	}
+}

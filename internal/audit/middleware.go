@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"skiffd/internal/api/wire"
@@ -105,23 +106,71 @@ func Middleware(l func() *Logger, observe Observer) func(http.Handler) http.Hand
 			if rec.log {
 				rec.resolve = lg.opts.Resolve
 			}
-			rw := &responseRecorder{ResponseWriter: w, rec: rec, lg: lg, start: start, r: r}
+			rw := &responseRecorder{ResponseWriter: w, rec: rec, lg: lg, start: start, r: r, observe: observe}
 			next.ServeHTTP(rw, r.WithContext(wire.WithAnnotator(context.WithValue(r.Context(), recordKey{}, rec), rec)))
-			status := rw.status
-			if status == 0 {
-				status = http.StatusOK
-				if rw.hijacked {
-					status = http.StatusSwitchingProtocols
+			if rw.detach != nil {
+				rw.detach.mu.Lock()
+				// The stream outlives net/http's response: keep none
+				// of it (its connection's buffers) until it ends.
+				rw.ResponseWriter = nil
+				rw.detach.mu.Unlock()
+				if !rw.detach.handoff() {
+					return // the detached stream accounts for itself when it ends
 				}
 			}
-			d := time.Since(start)
-			if observe != nil {
-				observe(rec.pattern, status, d)
-			}
-			if rec.log && !rec.logged {
-				rw.finish(status, d)
-			}
+			rw.done(observe)
 		})
+	}
+}
+
+// done reports the request to observe and to the audit log.
+func (rw *responseRecorder) done(observe Observer) {
+	rec := rw.rec
+	status := rw.status
+	if status == 0 {
+		status = http.StatusOK
+		if rw.hijacked {
+			status = http.StatusSwitchingProtocols
+		}
+	}
+	d := time.Since(rw.start)
+	if observe != nil {
+		observe(rec.pattern, status, d)
+	}
+	if rec.log && !rec.logged {
+		rw.finish(status, d)
+	}
+}
+
+// detachState hands the accounting of a detached stream (wire.Detach) to
+// whichever ends last: the handler, which records the route pattern when
+// it returns, or the stream.
+type detachState struct {
+	mu      sync.Mutex
+	pending int // of the two
+}
+
+// handoff records that one side has ended and reports whether it was the
+// last.
+func (d *detachState) handoff() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pending--
+	return d.pending == 0
+}
+
+// DetachStream implements wire.StreamDetacher: the request is accounted
+// for when its stream ends, with its whole duration and body, as when the
+// handler served the stream itself.
+func (rw *responseRecorder) DetachStream() func(written int64) {
+	rw.detach = &detachState{pending: 2}
+	return func(written int64) {
+		rw.detach.mu.Lock()
+		rw.bytes += written
+		rw.detach.mu.Unlock()
+		if rw.detach.handoff() {
+			rw.done(rw.observe)
+		}
 	}
 }
 
@@ -137,6 +186,10 @@ type responseRecorder struct {
 	status   int
 	bytes    int64
 	hijacked bool
+	// detach is set once the handler detached its stream; observe is the
+	// middleware's, for a detached stream's end.
+	detach  *detachState
+	observe Observer
 }
 
 func (rw *responseRecorder) WriteHeader(code int) {
@@ -163,7 +216,7 @@ func (rw *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(rw.ResponseWriter).Hijack()
 	if err == nil {
 		rw.hijacked = true
-		if rw.rec.log && !rw.rec.logged {
+		if rw.rec.log && !rw.rec.logged && rw.detach == nil {
 			rw.finish(http.StatusSwitchingProtocols, time.Since(rw.start))
 		}
 	}

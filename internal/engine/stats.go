@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,6 +86,58 @@ func (e *Engine) ContainerStats(ctx context.Context, name string, stream, oneSho
 			return nil
 		}
 	}
+}
+
+// ContainerStatsFollow answers a stats stream that has no goroutine of its
+// own (issue 13, memory per stream): it returns the container's first
+// sample now and follow, which subscribes emit to the samples the
+// collector takes every second, given on its goroutine and shared with
+// the container's other streams (emit must not block nor change them).
+// emit is given nil once the container has been removed: the stream ends
+// then. follow's stop (also called when emit reports false) ends the
+// subscription. A container removed already has no first sample (nil) and
+// no stream, as ContainerStats.
+func (e *Engine) ContainerStatsFollow(ctx context.Context, name string) (*types.StatsJSON, func(emit func(*types.StatsJSON) bool) (stop func()), error) {
+	c, err := e.get(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.Lock()
+	removed := c.State.IsRemoved()
+	c.Unlock()
+	if removed {
+		return nil, nil, nil
+	}
+	first := e.statsSample(c)
+	follow := func(emit func(*types.StatsJSON) bool) func() {
+		end := e.streams.begin()
+		var once sync.Once
+		var cancel func()
+		stopped := make(chan struct{})
+		stop := func() {
+			once.Do(func() {
+				<-stopped // cancel is set
+				cancel()
+				end()
+			})
+		}
+		cancel = e.stats.subscribeFunc(c, e.statsSamples, func(s *types.StatsJSON) {
+			c.Lock()
+			removed := c.State.IsRemoved()
+			c.Unlock()
+			if removed {
+				emit(nil) // the container is gone: so is its stream
+				stop()
+				return
+			}
+			if !emit(s) {
+				stop()
+			}
+		})
+		close(stopped)
+		return stop
+	}
+	return first, follow, nil
 }
 
 // statsSamples reads one sample of each container in cs, the host's

@@ -30,13 +30,28 @@ type statsCollector struct {
 // container, replaced if the stream has not taken the previous one yet.
 type statsSub struct {
 	c  *container.Container
-	ch chan *types.StatsJSON // capacity 1
+	ch chan *types.StatsJSON // capacity 1; nil when fn is set
+	// fn, when set, is given each sample on the collector's goroutine,
+	// instead of ch: a detached stream sends it without a goroutine of
+	// its own. It must not block.
+	fn func(*types.StatsJSON)
 }
 
 // subscribe registers a stream of c's samples; the caller calls cancel
 // (once) when it stops reading.
 func (sc *statsCollector) subscribe(c *container.Container, sample func(cs map[*container.Container]bool) map[*container.Container]*types.StatsJSON) (*statsSub, func()) {
-	sub := &statsSub{c: c, ch: make(chan *types.StatsJSON, 1)}
+	return sc.add(&statsSub{c: c, ch: make(chan *types.StatsJSON, 1)}, sample)
+}
+
+// subscribeFunc registers fn to be given each sample of c, on the
+// collector's goroutine; the caller calls cancel (once) to stop, which fn
+// may do itself.
+func (sc *statsCollector) subscribeFunc(c *container.Container, sample func(cs map[*container.Container]bool) map[*container.Container]*types.StatsJSON, fn func(*types.StatsJSON)) (cancel func()) {
+	_, cancel = sc.add(&statsSub{c: c, fn: fn}, sample)
+	return cancel
+}
+
+func (sc *statsCollector) add(sub *statsSub, sample func(cs map[*container.Container]bool) map[*container.Container]*types.StatsJSON) (*statsSub, func()) {
 	sc.mu.Lock()
 	if sc.subs == nil {
 		sc.subs = map[*statsSub]struct{}{}
@@ -73,11 +88,16 @@ func (sc *statsCollector) run(sample func(cs map[*container.Container]bool) map[
 
 		samples := sample(want)
 
+		var calls []*statsSub
 		sc.mu.Lock()
 		for sub := range sc.subs {
 			s := samples[sub.c]
 			if s == nil {
 				continue // subscribed after the containers were chosen
+			}
+			if sub.fn != nil {
+				calls = append(calls, sub)
+				continue
 			}
 			// The latest sample wins: drop one the stream has not
 			// taken yet.
@@ -88,5 +108,9 @@ func (sc *statsCollector) run(sample func(cs map[*container.Container]bool) map[
 			sub.ch <- s
 		}
 		sc.mu.Unlock()
+		// Outside the lock: fn may cancel its subscription.
+		for _, sub := range calls {
+			sub.fn(samples[sub.c])
+		}
 	}
 }

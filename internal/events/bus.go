@@ -73,6 +73,23 @@ type Subscription struct {
 	// b.mu.
 	queue []types.EventMessage
 	ended bool
+	// notify, when set, is called (under b.mu) each time Ready would
+	// fire (guarded by b.mu).
+	notify func()
+}
+
+// OnReady makes the subscription call fn, instead of waiting readers being
+// woken, each time events are queued or it ends, and once now if any
+// wait already. fn is called with the bus locked: it must only schedule
+// the reading (Take locks the bus), never read itself.
+func (s *Subscription) OnReady(fn func()) {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	s.notify = fn
+	if len(s.ready) > 0 {
+		<-s.ready
+		fn()
+	}
 }
 
 // Ready fires when events are waiting or the subscription has ended: the
@@ -98,6 +115,10 @@ func (s *Subscription) Take(dst []types.EventMessage) (events []types.EventMessa
 
 // signal makes Ready fire.
 func (s *Subscription) signal() {
+	if s.notify != nil {
+		s.notify()
+		return
+	}
 	select {
 	case s.ready <- struct{}{}:
 	default:

@@ -27,14 +27,27 @@ type hangupWatcher struct {
 type hangupKey struct{ fd, gen int32 }
 
 type hangupWaiter struct {
-	c     chan struct{}
+	c     chan struct{} // closed on a hang-up, or nil when fn is set
+	fn    func()        // called once on a hang-up, from its own goroutine
 	fired bool
 }
 
-var hangups struct {
+var hangups hangupsOnce
+
+type hangupsOnce struct {
 	once sync.Once
 	w    *hangupWatcher
 	err  error
+}
+
+func (h *hangupsOnce) start() {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		h.err = err
+		return
+	}
+	h.w = &hangupWatcher{epfd: epfd, waiters: map[hangupKey]*hangupWaiter{}}
+	go h.w.loop()
 }
 
 // WatchHangup returns a channel that is closed when the peer of socket fd
@@ -49,40 +62,51 @@ var hangups struct {
 // something is written to it: a TCP peer that closed is not noticed until
 // then.
 func WatchHangup(fd int) (hup <-chan struct{}, stop func(), err error) {
-	hangups.once.Do(func() {
-		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-		if err != nil {
-			hangups.err = err
-			return
-		}
-		hangups.w = &hangupWatcher{epfd: epfd, waiters: map[hangupKey]*hangupWaiter{}}
-		go hangups.w.loop()
-	})
+	hangups.once.Do(hangups.start)
 	if hangups.err != nil {
 		return nil, nil, hangups.err
 	}
-	return hangups.w.watch(fd)
+	wt := &hangupWaiter{c: make(chan struct{})}
+	stop, err = hangups.w.watch(fd, wt, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return wt.c, stop, nil
 }
 
-func (w *hangupWatcher) watch(fd int) (<-chan struct{}, func(), error) {
+// OnPeerGone calls fn, once and on a goroutine of its own, when the peer
+// of socket fd has gone: a hang-up as WatchHangup defines it, or also a
+// half-close (the peer shut down its writing side, or sent anything more).
+// It is for streams that expect nothing more from their client once the
+// request is read, as net/http's background read does for an ordinary
+// response, but without a goroutine per socket. stop ends the watch; the
+// caller calls it once, when it is done with the socket.
+func OnPeerGone(fd int, fn func()) (stop func(), err error) {
+	hangups.once.Do(hangups.start)
+	if hangups.err != nil {
+		return nil, hangups.err
+	}
+	return hangups.w.watch(fd, &hangupWaiter{fn: fn}, syscall.EPOLLIN|syscall.EPOLLRDHUP)
+}
+
+func (w *hangupWatcher) watch(fd int, wt *hangupWaiter, events uint32) (func(), error) {
 	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
 	if e != 0 {
-		return nil, nil, e
+		return nil, e
 	}
 	dup := int(r)
-	wt := &hangupWaiter{c: make(chan struct{})}
 	w.mu.Lock()
 	w.gen++
 	key := hangupKey{int32(dup), w.gen}
 	w.waiters[key] = wt
 	w.mu.Unlock()
-	ev := syscall.EpollEvent{Events: epollET, Fd: key.fd, Pad: key.gen}
+	ev := syscall.EpollEvent{Events: epollET | events, Fd: key.fd, Pad: key.gen}
 	if err := syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, dup, &ev); err != nil {
 		w.mu.Lock()
 		delete(w.waiters, key)
 		w.mu.Unlock()
 		syscall.Close(dup)
-		return nil, nil, err
+		return nil, err
 	}
 	var once sync.Once
 	stop := func() {
@@ -94,7 +118,7 @@ func (w *hangupWatcher) watch(fd int) (<-chan struct{}, func(), error) {
 			syscall.Close(dup)
 		})
 	}
-	return wt.c, stop, nil
+	return stop, nil
 }
 
 // loop waits for hang-ups for the life of the process, on one thread.
@@ -110,11 +134,19 @@ func (w *hangupWatcher) loop() {
 		}
 		w.mu.Lock()
 		for _, ev := range events[:n] {
-			if ev.Events&(syscall.EPOLLHUP|syscall.EPOLLERR) == 0 {
+			wt := w.waiters[hangupKey{ev.Fd, ev.Pad}]
+			if wt == nil || wt.fired {
 				continue
 			}
-			if wt := w.waiters[hangupKey{ev.Fd, ev.Pad}]; wt != nil && !wt.fired {
-				wt.fired = true
+			if wt.fn == nil && ev.Events&(syscall.EPOLLHUP|syscall.EPOLLERR) == 0 {
+				continue // a half-close is not a hang-up
+			}
+			wt.fired = true
+			if wt.fn != nil {
+				// Its own goroutine: fn may stop its watch, which
+				// takes w.mu, and must never hold up this loop.
+				go wt.fn()
+			} else {
 				close(wt.c)
 			}
 		}

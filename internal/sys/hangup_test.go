@@ -72,3 +72,38 @@ func TestWatchHangupStop(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestOnPeerGone: for a stream that expects nothing more from its peer, a
+// half-close is the peer going away too, and fn runs once; a watch
+// stopped before runs nothing.
+func TestOnPeerGone(t *testing.T) {
+	for _, how := range []string{"half-close", "close"} {
+		t.Run(how, func(t *testing.T) {
+			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ours, peer := fds[0], fds[1]
+			defer syscall.Close(ours)
+			gone := make(chan struct{}, 2)
+			stop, err := OnPeerGone(ours, func() { gone <- struct{}{} })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			if how == "close" {
+				syscall.Close(peer)
+			} else {
+				defer syscall.Close(peer)
+				if err := syscall.Shutdown(peer, syscall.SHUT_WR); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case <-gone:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the peer's %s was not reported", how)
+			}
+		})
+	}
+}

@@ -45,6 +45,12 @@ type Backend interface {
 	// sample (stream false) or one per second until ctx ends (stream
 	// true). oneShot skips the priming sample, so PreCPUStats stay zero.
 	ContainerStats(ctx context.Context, name string, stream, oneShot bool, emit func(*types.StatsJSON) error) error
+	// ContainerStatsFollow is the stream of ContainerStats for a stream
+	// with no goroutine of its own: the first sample (nil: none, the
+	// container is gone), and follow, which subscribes emit to the later
+	// ones, given on the collector's goroutine (emit must neither block
+	// nor change them; nil means the stream ends; false unsubscribes).
+	ContainerStatsFollow(ctx context.Context, name string) (first *types.StatsJSON, follow func(emit func(*types.StatsJSON) bool) (stop func()), err error)
 	ContainerResize(ctx context.Context, name string, height, width int) error
 	ContainerUpdate(ctx context.Context, name string, cfg *types.UpdateConfig) (*types.ContainerUpdateResponse, error)
 	ContainersPrune(ctx context.Context, ef filters.Args) (*types.ContainersPruneReport, error)

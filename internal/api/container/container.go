@@ -1,6 +1,8 @@
 package container
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -369,21 +371,57 @@ func Logs(b Backend) wire.HandlerFunc {
 		if !opts.Follow {
 			lw.batch = bulkBatch
 		}
+		if opts.Follow && wire.CanDetach(r) {
+			return followDetached(r, b, opts, lw)
+		}
 		err = b.ContainerLogs(r.Context(), r.PathValue("id"), opts, lw)
 		if !lw.begun {
 			return err
 		}
-		if err != nil && lw.werr == nil {
-			msg := fmt.Appendf(nil, "Error grabbing logs: %v\n", err)
-			if lw.tty {
-				lw.buf = append(lw.buf, msg...)
-			} else {
-				lw.buf = stdcopy.AppendFrame(lw.buf, stdcopy.Systemerr, msg)
-			}
-		}
-		lw.send()
+		lw.finish(err)
 		return nil
 	}
+}
+
+// followDetached serves logs -f from a goroutine of its own, started for
+// it, once the headers are sent: the connection's goroutine returns, with
+// the stack the middleware chain grew and net/http's buffers and
+// background read, and the follower keeps only the stack it needs (issue
+// 13, memory per stream). An error found before the headers is an
+// ordinary HTTP answer, as without follow. The follower stops when the
+// client goes away (the shared epoll closes the stream, which cancels its
+// context), when the container stops, or at daemon shutdown.
+func followDetached(r *http.Request, b Backend, opts types.ContainerLogsOptions, lw *logWriter) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	lw.detach, lw.cancel = make(chan error, 1), cancel
+	id := r.PathValue("id")
+	go func() {
+		defer cancel()
+		err := b.ContainerLogs(ctx, id, opts, lw)
+		if !lw.begun {
+			lw.detach <- err // an ordinary HTTP answer
+			return
+		}
+		if lw.ds == nil {
+			return
+		}
+		lw.finish(err)
+		lw.ds.End()
+	}()
+	return <-lw.detach
+}
+
+// finish reports err in band after what was sent, and sends the rest.
+func (l *logWriter) finish(err error) {
+	if err != nil && l.werr == nil {
+		msg := fmt.Appendf(nil, "Error grabbing logs: %v\n", err)
+		if l.tty {
+			l.buf = append(l.buf, msg...)
+		} else {
+			l.buf = stdcopy.AppendFrame(l.buf, stdcopy.Systemerr, msg)
+		}
+	}
+	l.send()
 }
 
 // logWriter frames log records into batches for one logs response.
@@ -408,6 +446,11 @@ type logWriter struct {
 	frame int
 	// werr is the first failed write: the client is gone.
 	werr error
+	// detach, for a follower on its own goroutine (followDetached), is
+	// where Begin tells the handler that the stream is detached, as ds.
+	detach chan error
+	cancel context.CancelFunc
+	ds     *wire.DetachedStream
 }
 
 func (l *logWriter) Begin(tty bool) {
@@ -416,7 +459,21 @@ func (l *logWriter) Begin(tty bool) {
 		l.w.Header().Set("Content-Type", wire.StreamMediaType(l.r.Context(), tty))
 	}
 	l.w.WriteHeader(http.StatusOK)
-	wire.Flush(l.w)
+	if l.detach == nil {
+		wire.Flush(l.w)
+		return
+	}
+	// On the follower's goroutine, while the handler waits: the last
+	// use of the request and its ResponseWriter.
+	ds, err := wire.Detach(l.w, l.r)
+	if err != nil {
+		l.werr = err
+	} else {
+		l.ds = ds
+		ds.OnClose(l.cancel) // the client went away: stop following
+	}
+	l.w, l.r = nil, nil
+	l.detach <- nil
 }
 
 func (l *logWriter) Record(stream string, line []byte, t time.Time) error {
@@ -510,9 +567,15 @@ func (l *logWriter) send() error {
 	if len(l.buf) == 0 {
 		return nil
 	}
-	_, err := l.w.Write(l.buf)
-	l.buf, l.frame = l.buf[:0], -1
-	wire.Flush(l.w)
+	var err error
+	if l.ds != nil {
+		_, err = l.ds.Write(l.buf)
+		l.buf, l.frame = l.buf[:0], -1
+	} else {
+		_, err = l.w.Write(l.buf)
+		l.buf, l.frame = l.buf[:0], -1
+		wire.Flush(l.w)
+	}
 	if err != nil {
 		l.werr = err
 	}
@@ -544,6 +607,9 @@ func Stats(b Backend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		stream := wire.BoolValueOrDefault(r, "stream", true)
 		oneShot := !stream && wire.BoolValue(r, "one-shot")
+		if stream && wire.CanDetach(r) {
+			return detachStats(w, r, b)
+		}
 		started := false
 		enc := json.NewEncoder(w)
 		err := b.ContainerStats(r.Context(), r.PathValue("id"), stream, oneShot, func(s *types.StatsJSON) error {
@@ -563,6 +629,61 @@ func Stats(b Backend) wire.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// statsBufs holds the buffers stats samples are encoded in.
+var statsBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// detachStats serves a stats stream with no goroutine of its own (issue
+// 13, memory per stream): the first sample now, then the collector's, one
+// a second, each sent by the collector (with this stream's previous sample
+// as its precpu_stats) as the handler would, as one chunk. A client that
+// has not taken the previous sample yet misses this one (the latest
+// sample wins, as before); the stream ends when the container is removed
+// or the client goes away.
+func detachStats(w http.ResponseWriter, r *http.Request, b Backend) error {
+	first, follow, err := b.ContainerStatsFollow(r.Context(), r.PathValue("id"))
+	if err != nil || first == nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	ds, err := wire.Detach(w, r)
+	if err != nil {
+		return nil // nothing more can be sent
+	}
+	// Each sample is encoded into a pooled buffer: an idle stream keeps
+	// none, and forty streams make no garbage of their encodings.
+	send := func(s *types.StatsJSON) error {
+		buf := statsBufs.Get().(*bytes.Buffer)
+		defer statsBufs.Put(buf)
+		buf.Reset()
+		if err := json.NewEncoder(buf).Encode(s); err != nil {
+			return err
+		}
+		return ds.Send(buf.Bytes())
+	}
+	if send(first) != nil {
+		return nil
+	}
+	prev := first
+	stop := follow(func(s *types.StatsJSON) bool {
+		if s == nil {
+			ds.End()
+			return false
+		}
+		if ds.Backlog() > 0 {
+			return true // the client is behind: it gets a later one
+		}
+		// The sample is shared with the container's other streams:
+		// fill in this stream's previous sample on a copy.
+		own := *s
+		own.PreCPUStats, own.PreRead = prev.CPUStats, prev.Read
+		prev = &own
+		return send(&own) == nil
+	})
+	ds.OnClose(stop)
+	return nil
 }
 
 // Attach answers POST /containers/{id}/attach by taking over the connection

@@ -90,6 +90,14 @@ func (f *fake) ContainerList(ctx context.Context, opts types.ContainerListOption
 func (f *fake) ContainerTop(ctx context.Context, name, psArgs string) (*types.ContainerTopResponse, error) {
 	return &types.ContainerTopResponse{}, nil
 }
+func (f *fake) ContainerStatsFollow(ctx context.Context, name string) (*types.StatsJSON, func(func(*types.StatsJSON) bool) func(), error) {
+	f.rec("stats follow")
+	if name == "missing" {
+		return nil, nil, errdefs.NotFound(errors.New("No such container: missing"))
+	}
+	return &types.StatsJSON{Name: "/" + name}, func(func(*types.StatsJSON) bool) func() { return func() {} }, nil
+}
+
 func (f *fake) ContainerStats(ctx context.Context, name string, stream, oneShot bool, emit func(*types.StatsJSON) error) error {
 	f.rec("stats %v %v", stream, oneShot)
 	if name == "missing" {

@@ -84,6 +84,9 @@ type EventFeed interface {
 	// false once the feed has ended (the events returned then are the
 	// last).
 	Take(dst []EventMessage) (events []EventMessage, open bool)
+	// OnReady replaces Ready with a call of fn, made with the feed's
+	// publisher locked: fn only schedules the Take.
+	OnReady(fn func())
 }
 
 // LogSink receives a container's log from the backend, on the backend's

@@ -1,0 +1,152 @@
+package wire
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDetach: after Detach the handler returns; the stream's chunks and
+// its end reach the client as net/http's own chunked body would, with the
+// headers the handler set; a client that goes away ends the stream (its
+// OnClose funcs run) with no goroutine waiting on it; a client that does
+// not read holds back nobody: Send returns at once and queues.
+func TestDetach(t *testing.T) {
+	streams := make(chan *DetachedStream, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		ds, err := Detach(w, r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		streams <- ds
+	}))
+	defer srv.Close()
+
+	t.Run("chunks and end", func(t *testing.T) {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		ds := <-streams
+		ds.Send([]byte(`{"a":1}` + "\n"))
+		ds.Send(nil) // nothing: an empty chunk would end the body
+		ds.Send([]byte(`{"b":2}` + "\n"))
+		ds.End()
+		if err := ds.Send([]byte("late")); err != ErrStreamClosed {
+			t.Errorf("Send after End = %v, want ErrStreamClosed", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(body) != "{\"a\":1}\n{\"b\":2}\n" || resp.Header.Get("Content-Type") != "application/json" || len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+			t.Errorf("body %q, Content-Type %q, Transfer-Encoding %q", body, resp.Header.Get("Content-Type"), resp.TransferEncoding)
+		}
+	})
+
+	t.Run("raw framing", func(t *testing.T) {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		ds := <-streams
+		ds.Send([]byte("0123456789abcdefg"))
+		ds.End()
+		raw, _ := io.ReadAll(conn) // End closes the connection
+		_, body, _ := strings.Cut(string(raw), "\r\n\r\n")
+		if want := "11\r\n0123456789abcdefg\r\n0\r\n\r\n"; body != want {
+			t.Errorf("raw body %q, want %q", body, want)
+		}
+	})
+
+	t.Run("client gone", func(t *testing.T) {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		ds := <-streams
+		closed := make(chan struct{})
+		ds.OnClose(func() { close(closed) })
+		if _, err := bufio.NewReader(conn).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		select {
+		case <-closed:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the stream did not end when its client went away")
+		}
+		if err := ds.Send([]byte("x")); err != ErrStreamClosed {
+			t.Errorf("Send after the client went = %v, want ErrStreamClosed", err)
+		}
+	})
+
+	t.Run("stuck client", func(t *testing.T) {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		ds := <-streams
+		defer ds.Abort()
+		// The client reads nothing: the socket's buffers fill, and the
+		// rest waits in the stream's backlog; no Send blocks.
+		chunk := make([]byte, 64<<10)
+		for ds.Backlog() == 0 {
+			if err := ds.Send(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		idle := make(chan struct{}, 1)
+		ds.OnIdle(func() { idle <- struct{}{} })
+		go io.Copy(io.Discard, conn)
+		select {
+		case <-idle:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the backlog was not written once the client read")
+		}
+		if n := ds.Backlog(); n != 0 {
+			t.Errorf("backlog %d after OnIdle", n)
+		}
+	})
+}
+
+// TestDetachRefused: HTTP/1.0 (no chunked bodies) and HEAD (no body)
+// responses are not detached; the handler serves them itself.
+func TestDetachRefused(t *testing.T) {
+	errs := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		ds, err := Detach(w, r)
+		if err == nil {
+			ds.Abort()
+		}
+		errs <- err
+	}))
+	defer srv.Close()
+	for _, req := range []string{"GET / HTTP/1.0\r\n\r\n", "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, req)
+		if err := <-errs; err == nil {
+			t.Errorf("%q: detached", req)
+		}
+		conn.Close()
+	}
+}
