@@ -37,6 +37,15 @@ func startNetDaemon(t *testing.T) *skifftest.Daemon {
 // has no route back to any container subnet: only masquerade lets a
 // container's connection be answered.
 func outside(t *testing.T, d *skifftest.Daemon) string {
+	url, _ := outsideAt(t, d, "skto0", netip.MustParsePrefix("198.18.7.1/24"), netip.MustParsePrefix("198.18.7.2/24"))
+	return url
+}
+
+// outsideAt makes an outside namespace joined to the daemon's by a veth
+// named link on the daemon's side, addressed mine there and theirs
+// outside, with the HTTP server on theirs, port 8081, answering with the
+// client's address. It returns the server's URL and the namespace.
+func outsideAt(t *testing.T, d *skifftest.Daemon, link string, mine, theirs netip.Prefix) (string, *os.File) {
 	t.Helper()
 	out, err := netlink.NewNetns()
 	if err != nil {
@@ -48,7 +57,7 @@ func outside(t *testing.T, d *skifftest.Daemon) string {
 		t.Fatal(err)
 	}
 	defer dh.Close()
-	v, err := dh.AddVeth(netlink.Veth{Name: "skto0", PeerName: "eth0", PeerNS: int(out.Fd()), Up: true})
+	v, err := dh.AddVeth(netlink.Veth{Name: link, PeerName: "eth0", PeerNS: int(out.Fd()), Up: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +67,7 @@ func outside(t *testing.T, d *skifftest.Daemon) string {
 			h.Close()
 		}
 	})
-	if err := dh.AddAddr(v.Index, netip.MustParsePrefix("198.18.7.1/24")); err != nil {
+	if err := dh.AddAddr(v.Index, mine); err != nil {
 		t.Fatal(err)
 	}
 	oh, err := netlink.Open(int(out.Fd()))
@@ -72,7 +81,7 @@ func outside(t *testing.T, d *skifftest.Daemon) string {
 			t.Fatal(err)
 		}
 		if name == "eth0" {
-			if err := oh.AddAddr(l.Index, netip.MustParsePrefix("198.18.7.2/24")); err != nil {
+			if err := oh.AddAddr(l.Index, theirs); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -80,9 +89,10 @@ func outside(t *testing.T, d *skifftest.Daemon) string {
 			t.Fatal(err)
 		}
 	}
+	addr := net.JoinHostPort(theirs.Addr().String(), "8081")
 	var ln net.Listener
 	if err := netlink.Do(int(out.Fd()), func() (err error) {
-		ln, err = net.Listen("tcp", "198.18.7.2:8081")
+		ln, err = net.Listen("tcp", addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -93,7 +103,7 @@ func outside(t *testing.T, d *skifftest.Daemon) string {
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return "http://198.18.7.2:8081/"
+	return "http://" + addr + "/", out
 }
 
 // bridgeMembers lists the interfaces enslaved to the daemon's bridge.

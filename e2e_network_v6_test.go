@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -24,63 +22,7 @@ import (
 // masquerade lets a container's connection be answered. It returns the
 // server's URL and the outside namespace.
 func outside6(t *testing.T, d *skifftest.Daemon) (string, *os.File) {
-	t.Helper()
-	out, err := netlink.NewNetns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	dh, err := netlink.Open(int(d.Netns.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dh.Close()
-	v, err := dh.AddVeth(netlink.Veth{Name: "skto6", PeerName: "eth0", PeerNS: int(out.Fd()), Up: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if h, err := netlink.Open(int(d.Netns.Fd())); err == nil {
-			h.DeleteLink(v.Index)
-			h.Close()
-		}
-	})
-	if err := dh.AddAddr(v.Index, netip.MustParsePrefix("fd7e:18:7::1/64")); err != nil {
-		t.Fatal(err)
-	}
-	oh, err := netlink.Open(int(out.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer oh.Close()
-	for _, name := range []string{"lo", "eth0"} {
-		l, err := oh.LinkByName(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if name == "eth0" {
-			if err := oh.AddAddr(l.Index, netip.MustParsePrefix("fd7e:18:7::2/64")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := oh.SetUp(l.Index); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var ln net.Listener
-	if err := netlink.Do(int(out.Fd()), func() (err error) {
-		ln, err = net.Listen("tcp6", "[fd7e:18:7::2]:8081")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		fmt.Fprintf(w, "from %s\n", host)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://[fd7e:18:7::2]:8081/", out
+	return outsideAt(t, d, "skto6", netip.MustParsePrefix("fd7e:18:7::1/64"), netip.MustParsePrefix("fd7e:18:7::2/64"))
 }
 
 // retryOK runs docker args until it succeeds or 10 s have passed (a
