@@ -20,28 +20,9 @@ bytes=$(stat -c %s "$work/rootfs.tar")
 sync
 echo "image of $((bytes / 1000000)) MB ($bytes bytes)"
 
-rate() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
-reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
-hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-
 label import "\`docker import\` MB/s (s, daemon peak RSS MiB)"
 label save "\`docker save\` MB/s (s, daemon peak RSS MiB)"
 label load "\`docker load\` MB/s (s, daemon peak RSS MiB)"
-
-# phase DAEMON KEY ARGS... times one docker command, with the daemon's
-# peak RSS while it ran.
-phase() {
-  local d=$1 key=$2 pid h t0 t1 s
-  shift 2
-  pid=${d}_pid h=${d}_host
-  reset_hwm "${!pid}"
-  t0=$EPOCHREALTIME
-  DOCKER_HOST=${!h} docker "$@" >/dev/null
-  t1=$EPOCHREALTIME
-  s=$(secs "$t0" "$t1")
-  put "$key" "$d" "$(rate "$s") (${s} s, $(hwm "${!pid}") MiB)"
-}
 
 for d in $(daemons); do
   "start_$d" "$d"

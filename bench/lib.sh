@@ -319,3 +319,25 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # import_image HOST DIR REF imports DIR as image REF.
 import_image() { tar -C "$2" -c . | DOCKER_HOST=$1 docker import - "$3" >/dev/null; }
+
+# Transfer phases (images.sh, registry.sh): rate SECONDS is $bytes over
+# SECONDS in MB/s; reset_hwm PID restarts PID's peak RSS, hwm PID prints it
+# in MiB; secs T0 T1 is T1 - T0.
+rate() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
+reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
+hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# phase DAEMON KEY ARGS... times one docker command, with the daemon's
+# peak RSS while it ran.
+phase() {
+  local d=$1 key=$2 pid h t0 t1 s
+  shift 2
+  pid=${d}_pid h=${d}_host
+  reset_hwm "${!pid}"
+  t0=$EPOCHREALTIME
+  DOCKER_HOST=${!h} docker "$@" >/dev/null
+  t1=$EPOCHREALTIME
+  s=$(secs "$t0" "$t1")
+  put "$key" "$d" "$(rate "$s") (${s} s, $(hwm "${!pid}") MiB)"
+}

@@ -20,11 +20,6 @@ tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 bytes=$(stat -c %s "$work/rootfs.tar")
 export DOCKER_CONFIG=$work/cfg
 
-rate() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
-reset_hwm() { echo 5 >"/proc/$1/clear_refs"; }
-hwm() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-
 # registry NAME starts an empty docker-registry on a free loopback port
 # and sets $port.
 registry() {
@@ -52,20 +47,6 @@ YML
 
 label push "\`docker push\` of a $size_mb MiB image, MB/s (s, daemon peak RSS MiB)"
 label pull "\`docker pull\` of it, MB/s (s, daemon peak RSS MiB)"
-
-# phase DAEMON KEY ARGS... times one docker command, with the daemon's
-# peak RSS while it ran.
-phase() {
-  local d=$1 key=$2 pid h t0 t1 s
-  shift 2
-  pid=${d}_pid h=${d}_host
-  reset_hwm "${!pid}"
-  t0=$EPOCHREALTIME
-  DOCKER_HOST=${!h} docker "$@" >/dev/null
-  t1=$EPOCHREALTIME
-  s=$(secs "$t0" "$t1")
-  put "$key" "$d" "$(rate "$s") (${s} s, $(hwm "${!pid}") MiB)"
-}
 
 for d in $(daemons); do
   registry "$d"
