@@ -19,13 +19,9 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 runs=${1:-20}
 bench_init cbench
-build_skiffd
-build_rootfs "$work/rootfs"
-mapfile -t ds < <(daemons)
+start_daemons
 for d in "${ds[@]}"; do
-  "start_$d" "$d"
   h=${d}_host
-  import_image "${!h}" "$work/rootfs" bench-busybox:1
   DOCKER_HOST=${!h} docker run --rm --network none bench-busybox:1 true # warm caches
 done
 

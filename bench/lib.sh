@@ -317,6 +317,20 @@ pss_kib() {
 }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
+# start_daemons builds skiffd and the busybox rootfs, sets ds to the
+# daemons to measure and starts each with bench-busybox:1 imported.
+start_daemons() {
+  local d h
+  build_skiffd
+  build_rootfs "$work/rootfs"
+  mapfile -t ds < <(daemons)
+  for d in "${ds[@]}"; do
+    "start_$d" "$d"
+    h=${d}_host
+    import_image "${!h}" "$work/rootfs" bench-busybox:1
+  done
+}
+
 # import_image HOST DIR REF imports DIR as image REF.
 import_image() { tar -C "$2" -c . | DOCKER_HOST=$1 docker import - "$3" >/dev/null; }
 

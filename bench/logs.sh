@@ -19,14 +19,7 @@ source bench/lib.sh
 mb=${1:-210}
 runs=${2:-3}
 bench_init lbench
-build_skiffd
-build_rootfs "$work/rootfs"
-mapfile -t ds < <(daemons)
-for d in "${ds[@]}"; do
-  "start_$d" "$d"
-  h=${d}_host
-  import_image "${!h}" "$work/rootfs" bench-busybox:1
-done
+start_daemons
 
 # cpu PID: the process's user+system time in clock ticks.
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

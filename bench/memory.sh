@@ -16,13 +16,9 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 n=${1:-50}
 bench_init mbench
-build_skiffd
-build_rootfs "$work/rootfs"
-mapfile -t ds < <(daemons)
+start_daemons
 for d in "${ds[@]}"; do
-  "start_$d" "$d"
   h=${d}_host
-  import_image "${!h}" "$work/rootfs" bench-busybox:1
   DOCKER_HOST=${!h} docker run --rm --network none bench-busybox:1 true
 done
 sleep 2 # let the daemons settle after the first container's exit
