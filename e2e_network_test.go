@@ -382,6 +382,24 @@ func TestE2ENetworkRenameDNS(t *testing.T) {
 	}
 }
 
+// servesHostname polls GET addr/hostname from inside ns until it answers
+// host (httpd may not listen yet right after docker run -d), for 10 s.
+func servesHostname(t *testing.T, what string, ns *os.File, addr, host string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body, err := getIn(t, ns, addr, "/hostname")
+		if err == nil && strings.TrimSpace(body) == host {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: GET %s = %q, %v; want %q", what, addr, body, err, host)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func TestE2ENetworkPublishedPorts(t *testing.T) {
 	d := startNetDaemon(t)
 	outside(t, d)
@@ -389,19 +407,7 @@ func TestE2ENetworkPublishedPorts(t *testing.T) {
 	host := inspectField(t, d, "web", "{{.Config.Hostname}}")
 	check := func(what string, ns *os.File, addr string) {
 		t.Helper()
-		// httpd may not listen yet right after docker run -d.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			body, err := getIn(t, ns, addr, "/hostname")
-			if err == nil && strings.TrimSpace(body) == host {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s: GET %s = %q, %v; want %q", what, addr, body, err, host)
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		servesHostname(t, what, ns, addr, host)
 	}
 	check("loopback", d.Netns, "127.0.0.1:8080")
 	check("host address", d.Netns, "198.18.7.1:8081")

@@ -287,18 +287,7 @@ func TestE2ENetworkIPv6NAT(t *testing.T) {
 	}
 	check := func(what string, ns *os.File, addr string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			body, err := getIn(t, ns, addr, "/hostname")
-			if err == nil && strings.TrimSpace(body) == host {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s: GET %s = %q, %v; want %q", what, addr, body, err, host)
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		servesHostname(t, what, ns, addr, host)
 	}
 	check("IPv6 loopback", d.Netns, "[::1]:8080")
 	check("IPv6 host address from the outside", out, "[fd7e:18:7::1]:8081")
