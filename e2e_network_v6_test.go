@@ -56,6 +56,14 @@ func TestE2ENetworkIPv6(t *testing.T) {
 	if got := ipv6Forwarding(t, d.Netns); got != "0" {
 		t.Errorf("IPv6 forwarding before any IPv6 network = %s, want 0", got)
 	}
+	// IPv6-only networks are refused with a clear error, not created with
+	// IPv4 anyway.
+	if res := d.Docker(t, "network", "create", "--ipv4=false", "--ipv6", "only6"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "does not support IPv6-only networks") {
+		t.Errorf("network create --ipv4=false: %v", res)
+	}
+	if res := d.Docker(t, "network", "inspect", "only6"); res.ExitCode == 0 {
+		t.Errorf("a refused IPv6-only network exists: %s", res.Stdout)
+	}
 	dockerOK(t, d, "network", "create", "--ipv6", "net6")
 	if got := ipv6Forwarding(t, d.Netns); got != "1" {
 		t.Errorf("IPv6 forwarding with an IPv6 network = %s, want 1", got)

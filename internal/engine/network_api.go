@@ -178,6 +178,11 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 	if _, err := n.store.Find(req.Name); err == nil {
 		return nil, errdefs.Conflict(fmt.Errorf("network with name %s already exists", req.Name))
 	}
+	if req.EnableIPv4 != nil && !*req.EnableIPv4 {
+		// Every endpoint gets an IPv4 address; an IPv6-only network is
+		// refused rather than created with IPv4 anyway.
+		return nil, errdefs.NotImplemented(errors.New("skiffd does not support IPv6-only networks yet (EnableIPv4=false)"))
+	}
 	nw := network.Network{Name: req.Name, Driver: req.Driver, Scope: network.ScopeLocal, EnableIPv4: true,
 		Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
 	nw.EnableIPv6 = req.EnableIPv6 != nil && *req.EnableIPv6
