@@ -91,6 +91,9 @@ type shim struct {
 	// daemon has made the container's cgroups (which it does while the
 	// shim reads the spec); nil for a shim started with its directory.
 	handover *bufio.Reader
+	// nst is a pre-started shim's thread in prepared namespaces, until
+	// init is forked from it; nil without one.
+	nst *nsThread
 
 	mu    sync.Mutex
 	state State
@@ -152,6 +155,8 @@ func Main(args []string) error {
 		s.cgMode = CgroupMode()
 		json.Unmarshal([]byte(`{"process":{}}`), new(spec.Spec))
 		pol, _ := sys.SchedGetscheduler(0)
+		// Where the kernel refuses, init gets them at the fork.
+		s.nst, _ = prepareNamespaces()
 		dir, r, err := awaitContainer(ready, pol == sys.SCHED_IDLE)
 		if err != nil {
 			return nil // no container: the daemon closed its pool or is gone
@@ -161,6 +166,12 @@ func Main(args []string) error {
 		s.cgMode = CgroupMode()
 	}
 	ln, err := s.create()
+	if s.nst != nil {
+		// Unused (the create failed before the fork): end the thread,
+		// and its namespaces with it.
+		s.nst.close()
+		s.nst = nil
+	}
 	msg := ReadyMessage{Spans: s.spans}
 	if err == nil {
 		msg.Pid = s.init.pid
@@ -357,7 +368,11 @@ func (s *shim) startInit(t0 *time.Time) error {
 	// start). Its cgroup namespace is made only after go (nsinit), rooted
 	// at the cgroup.
 	early := s.cg != nil && joinEarly(s.spec)
-	if err := s.forkInit(p, attr, early); err != nil {
+	left, err := s.forkInit(p, attr, early)
+	if err != nil {
+		if left != nil {
+			<-left
+		}
 		return fmt.Errorf("start init: %w", err)
 	}
 	s.pidfd = pidfd
@@ -372,7 +387,9 @@ func (s *shim) startInit(t0 *time.Time) error {
 	if s.cg != nil && s.cgMode != nsinit.CgroupV2 {
 		cfg.CgroupMounts, cfg.CgroupLinks = cgroupMounts(s.cg)
 	}
-	if err := s.syncc.Send(cfg, nil); err != nil {
+	err = s.syncc.Send(cfg, nil)
+	<-left
+	if err != nil {
 		return err
 	}
 	// A write that fails means the daemon is gone; the ready line will
@@ -436,8 +453,14 @@ func joinEarly(sp *spec.Spec) bool {
 // spec: --network container:x and the like) and, with enterCgroups, the
 // container's v1 cgroups are entered first by a locked thread, which then
 // forks init into them; that thread is never unlocked, so the runtime
-// retires it instead of reusing it elsewhere.
-func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr, enterCgroups bool) error {
+// retires it instead of reusing it elsewhere. A pre-started shim forks
+// from its prepared thread (nsThread), whose namespaces init inherits.
+//
+// The thread leaves the cgroups again after the fork, while init starts
+// and is sent its config: left is closed once it has, and init's start is
+// reported only then.
+func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr, enterCgroups bool) (left <-chan struct{}, err error) {
+	leftc := make(chan struct{})
 	var joins []*os.File
 	defer func() {
 		for _, f := range joins {
@@ -450,45 +473,67 @@ func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr, enterCgroups bool) erro
 		}
 		f, err := os.Open(n.Path)
 		if err != nil {
-			return fmt.Errorf("open %s namespace: %w", n.Type, err)
+			return nil, fmt.Errorf("open %s namespace: %w", n.Type, err)
 		}
 		joins = append(joins, f)
 	}
-	if len(joins) == 0 && !enterCgroups {
+	nst := s.nst
+	s.nst = nil
+	if nst == nil && len(joins) == 0 && !enterCgroups {
+		close(leftc)
 		_, err := s.fork(p, "init", attr)
-		return err
+		return leftc, err
 	}
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		errc <- s.forkInitLocked(p, attr, joins, enterCgroups)
-	}()
-	return <-errc
-}
-
-// forkInitLocked is forkInit's work on its locked thread.
-func (s *shim) forkInitLocked(p *proc, attr *syscall.ProcAttr, joins []*os.File, enterCgroups bool) error {
-	if enterCgroups {
-		leave, err := s.cg.EnterThread()
-		if err != nil {
-			return err
-		}
-		// Back out before init's start is reported: the runtime cannot
-		// retire the main thread, and a shim thread left in the
-		// container's v1 cgroups would list the shim among its processes.
-		defer func() {
+	work := func() {
+		defer close(leftc)
+		leave, err := s.forkInitLocked(p, attr, nst, joins, enterCgroups)
+		errc <- err
+		if leave != nil {
+			// A shim thread left in the container's v1 cgroups would
+			// list the shim among its processes (and the main thread,
+			// which this may be, is never retired).
 			if err := leave(); err != nil {
 				fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
 			}
+		}
+	}
+	if nst != nil {
+		nst.run(work)
+	} else {
+		go func() {
+			runtime.LockOSThread()
+			work()
 		}()
+	}
+	return leftc, <-errc
+}
+
+// forkInitLocked is forkInit's work on its locked thread. It returns how
+// to leave the cgroups it entered.
+func (s *shim) forkInitLocked(p *proc, attr *syscall.ProcAttr, nst *nsThread, joins []*os.File, enterCgroups bool) (leave func() error, err error) {
+	t0 := time.Now()
+	if nst != nil {
+		kept, err := nst.fit(s.spec)
+		if err != nil {
+			return nil, err
+		}
+		attr.Sys.Cloneflags &^= kept
+	}
+	if enterCgroups {
+		if leave, err = s.cg.EnterThread(); err != nil {
+			return nil, err
+		}
+		s.span("shim.enter-cgroups", &t0)
 	}
 	for _, f := range joins {
 		if err := sys.Setns(int(f.Fd()), 0); err != nil {
-			return fmt.Errorf("join namespace %s: %w", f.Name(), err)
+			return leave, fmt.Errorf("join namespace %s: %w", f.Name(), err)
 		}
 	}
-	_, err := s.fork(p, "init", attr)
-	return err
+	_, err = s.fork(p, "init", attr)
+	s.span("shim.clone", &t0)
+	return leave, err
 }
 
 // forkExecHelper starts the exec helper in the container's cgroups, which
