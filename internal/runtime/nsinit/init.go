@@ -266,25 +266,19 @@ func adjustMount(m spec.Mount, cgroupMode string) spec.Mount {
 // into the tmpfs at /sys/fs/cgroup, adds the links of co-mounted
 // controllers, and remounts the tmpfs read-only.
 func mountCgroupDirs(rootfd int, tmpfs spec.Mount, cfg *InitConfig) error {
-	for name, dir := range cfg.CgroupMounts {
+	dir, err := sys.Openat2(rootfd, "sys/fs/cgroup", &sys.OpenHow{Flags: syscall.O_DIRECTORY | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return fmt.Errorf("open /sys/fs/cgroup in the container root: %w", err)
+	}
+	defer syscall.Close(dir)
+	for name, src := range cfg.CgroupMounts {
 		if strings.Contains(name, "/") || name == "" || name == "." || name == ".." {
 			return fmt.Errorf("bad cgroup mount name %q", name)
 		}
-		m := spec.Mount{Destination: "/sys/fs/cgroup/" + name, Type: "bind", Source: dir, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
-		if err := mountInRoot(rootfd, m); err != nil {
+		if err := bindCgroupDir(rootfd, dir, name, src); err != nil {
 			return err
 		}
 	}
-	fd, err := openInRoot(rootfd, "/sys/fs/cgroup", false)
-	if err != nil {
-		return err
-	}
-	defer syscall.Close(fd)
-	dir, err := sys.Openat2(rootfd, "sys/fs/cgroup", &sys.OpenHow{Flags: syscall.O_DIRECTORY | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS})
-	if err != nil {
-		return err
-	}
-	defer syscall.Close(dir)
 	for link, target := range cfg.CgroupLinks {
 		if strings.Contains(link, "/") || strings.Contains(target, "/") {
 			return fmt.Errorf("bad cgroup link %q -> %q", link, target)
@@ -294,8 +288,43 @@ func mountCgroupDirs(rootfd int, tmpfs spec.Mount, cfg *InitConfig) error {
 		}
 	}
 	flags := parseOptions(tmpfs.Options).flags | syscall.MS_RDONLY | syscall.MS_REMOUNT
-	if err := syscall.Mount("", fdPath(fd), "", flags, "mode=755"); err != nil {
+	if err := syscall.Mount("", fdPath(dir), "", flags, "mode=755"); err != nil {
 		return fmt.Errorf("remount /sys/fs/cgroup read-only: %w", err)
+	}
+	return nil
+}
+
+// cgroupDirAttrs are the flags of a container's cgroup directory mount.
+const cgroupDirAttrs = sys.MOUNT_ATTR_RDONLY | sys.MOUNT_ATTR_NOSUID | sys.MOUNT_ATTR_NODEV | sys.MOUNT_ATTR_NOEXEC
+
+// bindCgroupDir binds the host's cgroup directory src, read-only, nosuid,
+// nodev and noexec, on name in dir (the container's fresh /sys/fs/cgroup
+// tmpfs, which nothing else can reach yet): a detached copy of src made
+// by open_tree(2), its flags set by mount_setattr(2) and attached by
+// move_mount(2), five calls. A bind and a remount through mountInRoot
+// took about seventeen, resolving the target in the root twice, for each
+// of the ten hierarchies of a v1 host (issue 13: 0.6 ms of every start).
+// The mount is the same: a non-recursive bind, whose propagation follows
+// src, with the same flags. Kernels without mount_setattr (before 5.12)
+// take the mount(2) way.
+func bindCgroupDir(rootfd, dir int, name, src string) error {
+	if err := syscall.Mkdirat(dir, name, 0o755); err != nil && err != syscall.EEXIST {
+		return fmt.Errorf("create /sys/fs/cgroup/%s in the container root: %w", name, err)
+	}
+	tree, err := sys.OpenTree(src, sys.OPEN_TREE_CLONE|sys.OPEN_TREE_CLOEXEC)
+	if err == nil {
+		defer syscall.Close(tree)
+		err = sys.MountSetattr(tree, 0, &sys.MountAttr{AttrSet: cgroupDirAttrs})
+	}
+	if err == syscall.ENOSYS {
+		m := spec.Mount{Destination: "/sys/fs/cgroup/" + name, Type: "bind", Source: src, Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}
+		return mountInRoot(rootfd, m)
+	}
+	if err == nil {
+		err = sys.MoveMountTo(tree, dir, name)
+	}
+	if err != nil {
+		return fmt.Errorf("mount %s (bind) on /sys/fs/cgroup/%s: %w", src, name, err)
 	}
 	return nil
 }
