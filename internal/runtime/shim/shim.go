@@ -153,7 +153,7 @@ func Main(args []string) error {
 	if s.dir == Pooled {
 		// Warm up what does not depend on the container.
 		s.cgMode = CgroupMode()
-		json.Unmarshal([]byte(`{"process":{}}`), new(spec.Spec))
+		warmJSON()
 		pol, _ := sys.SchedGetscheduler(0)
 		// Where the kernel refuses, init gets them at the fork.
 		s.nst, _ = prepareNamespaces()
@@ -273,18 +273,21 @@ func (s *shim) create() (*net.UnixListener, error) {
 			return nil, err
 		}
 	}
+	s.span("shim.prepare", &t0)
 	if s.handover != nil {
+		// The shim's work so far is off a start's critical path when
+		// this wait is not nil.
 		line, err := s.handover.ReadString('\n')
 		if err != nil || line != CgroupsReady+"\n" {
 			return nil, fmt.Errorf("waiting for the container's cgroups: %q, %v", line, err)
 		}
+		s.span("shim.wait-cgroups", &t0)
 	}
 	if s.cg = OpenCgroup(sp); s.cg != nil {
 		if s.cgfd, err = s.cg.CgroupFD(); err != nil {
 			return nil, err
 		}
 	}
-	s.span("shim.prepare", &t0)
 	if err := s.startInit(&t0); err != nil {
 		return nil, err
 	}
