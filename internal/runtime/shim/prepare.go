@@ -57,26 +57,38 @@ type nsThread struct {
 func prepareNamespaces() (*nsThread, error) {
 	t := &nsThread{jobs: make(chan func()), own: map[string]*os.File{}}
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Back in the shim's own namespaces before the thread ends: the
-		// runtime cannot end the main thread (it parks it for good), and
-		// the thread may be the main one.
-		defer t.closeOwn()
-		defer t.restore()
-		if err := t.unshare(); err != nil {
-			errc <- err
-			return
-		}
-		errc <- nil
-		for job := range t.jobs {
-			job()
-		}
-	}()
+	go t.serve(errc)
 	if err := <-errc; err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// serve is the thread's goroutine: it locks its thread, makes the
+// namespaces, reports on errc and runs the job. The thread is never the
+// process's main thread, which the runtime cannot end (it would park it
+// for good, in the namespaces and the container's cgroups): a goroutine
+// that finds itself there holds it while another one takes a thread of
+// its own.
+func (t *nsThread) serve(errc chan<- error) {
+	runtime.LockOSThread()
+	if syscall.Gettid() == syscall.Getpid() {
+		inner := make(chan error, 1)
+		go t.serve(inner)
+		err := <-inner
+		runtime.UnlockOSThread()
+		errc <- err
+		return
+	}
+	defer t.closeOwn()
+	if err := t.unshare(); err != nil {
+		errc <- err
+		return
+	}
+	errc <- nil
+	for job := range t.jobs {
+		job()
+	}
 }
 
 // unshare opens the thread's current namespaces and leaves them for fresh
@@ -95,16 +107,6 @@ func (t *nsThread) unshare() error {
 		return fmt.Errorf("unshare: %w", err)
 	}
 	return nil
-}
-
-// restore takes the thread back to the shim's own namespaces. It runs on
-// the locked thread.
-func (t *nsThread) restore() {
-	for _, k := range preparedKinds {
-		if f := t.own[k.typ]; f != nil {
-			sys.Setns(int(f.Fd()), k.flag)
-		}
-	}
 }
 
 func (t *nsThread) closeOwn() {

@@ -459,9 +459,13 @@ func joinEarly(sp *spec.Spec) bool {
 // retires it instead of reusing it elsewhere. A pre-started shim forks
 // from its prepared thread (nsThread), whose namespaces init inherits.
 //
-// The thread leaves the cgroups again after the fork, while init starts
-// and is sent its config: left is closed once it has, and init's start is
-// reported only then.
+// A shim thread left in the container's v1 cgroups would list the shim
+// among its processes. The prepared thread ends right after the fork,
+// which takes it out of them (within microseconds of left being closed,
+// long before init is ready); another thread, which may be the main one
+// (the runtime cannot end that), moves back out after the fork, while
+// init starts and is sent its config, and left is closed once it has.
+// init's start is reported only after left.
 func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr, enterCgroups bool) (left <-chan struct{}, err error) {
 	leftc := make(chan struct{})
 	var joins []*os.File
@@ -492,10 +496,7 @@ func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr, enterCgroups bool) (lef
 		defer close(leftc)
 		leave, err := s.forkInitLocked(p, attr, nst, joins, enterCgroups)
 		errc <- err
-		if leave != nil {
-			// A shim thread left in the container's v1 cgroups would
-			// list the shim among its processes (and the main thread,
-			// which this may be, is never retired).
+		if leave != nil && nst == nil {
 			if err := leave(); err != nil {
 				fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
 			}

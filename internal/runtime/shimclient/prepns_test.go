@@ -82,6 +82,13 @@ func TestPoolShimPreparesNamespaces(t *testing.T) {
 				}
 				return true
 			})
+			// Not on the main thread, which the runtime cannot end: it
+			// would hold them, and the container's cgroups, for good.
+			for _, k := range kinds {
+				if got := nsLink(t, filepath.Join(strconv.Itoa(w), "task", strconv.Itoa(w)), k); got != own[k] {
+					t.Errorf("waiting shim's main thread is in %s namespace %s, want its own %s", k, got, own[k])
+				}
+			}
 			s := newSpec(t, "sleep", "100")
 			if !fresh {
 				s.Namespaces = slices.DeleteFunc(s.Namespaces, func(n spec.Namespace) bool {
