@@ -26,7 +26,10 @@
 // opens dir/shim.log as its stderr, names dir in its command line, as if
 // started with it, and goes on as above, writing its ready line on the
 // same socket; it reads the spec while the daemon makes the container's
-// cgroups, and waits for the line CgroupsReady before it uses them.
+// cgroups, and waits for the line CgroupsReady before it uses them. While
+// it waits for its container it makes the container's network, IPC and
+// UTS namespaces ahead on a thread of its own, which init is forked from
+// (nsThread).
 package shim
 
 import (
