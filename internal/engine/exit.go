@@ -82,11 +82,15 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 			c.State.SetError(errors.New(exit.Error))
 		}
 	}
-	// The exit happened: a record that cannot be saved now is saved
-	// later, and until then the shim's state file, which a restarted
-	// daemon reads, keeps the exit: its Delete waits for the save. The
-	// waiters learn of the exit only once the record (and so the list's
-	// view) has it.
+	// An AutoRemove container's removal, whose persisted step (the
+	// record's unlink) follows at once, stands for the exit's save: a
+	// daemon killed before that step finds the record running and the
+	// exit in the shim's state file, or no runtime state (the removal
+	// deletes it first), and removes the container at its start either
+	// way (restoreOne), as dockerd removes AutoRemove containers on
+	// restart. Its waiters are woken by the removal (SetRemoved), with
+	// the exit code; a removal that fails saves the exit and wakes them.
+	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	t = e.span("exit.prepare", t)
 	// A run that is over unmounts its root file system and volumes while
 	// its exit is saved and its runtime state deleted: neither needs
@@ -113,6 +117,37 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		defer cancel()
 		shut <- rc.Shutdown(ctx)
 	}()
+	if autoRemove {
+		shutErr := <-shut
+		if shutErr != nil {
+			e.logger.Warn("shutting down the runtime of an exited container", "container", c.ID, "error", shutErr)
+		}
+		<-unmounted
+		c.Unlock()
+		t = e.span("exit.runtime-shutdown", t)
+		e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
+		err := e.removeExited(c, true, true, rc)
+		e.span("exit.auto-remove", t)
+		if err == nil {
+			return
+		}
+		e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
+		// The container stays: its exit is saved (the failed removal
+		// saved its record; again here, in case the removal stopped
+		// before), then the waiters hear of it.
+		c.Lock()
+		if !c.State.IsRemoved() {
+			e.saveOrRetry(c)
+		}
+		wake()
+		c.Unlock()
+		return
+	}
+	// The exit happened: a record that cannot be saved now is saved
+	// later, and until then the shim's state file, which a restarted
+	// daemon reads, keeps the exit: its Delete waits for the save. The
+	// waiters learn of the exit only once the record (and so the list's
+	// view) has it.
 	saved := e.saveOrRetry(c)
 	wake()
 	t = e.span("exit.save", t)
@@ -138,16 +173,10 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	} else if unmountVolumes != nil {
 		unmountVolumes()
 	}
-	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	c.Unlock()
 	t = e.span("exit.unmount", t)
 	e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
 	if restart {
 		e.scheduleRestart(c, cs, delay)
-	} else if autoRemove {
-		if err := e.removeContainer(c, true, true); err != nil {
-			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
-		}
-		e.span("exit.auto-remove", t)
 	}
 }

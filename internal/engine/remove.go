@@ -13,6 +13,7 @@ import (
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
 	"skiffd/internal/layer"
+	"skiffd/internal/runtime/shimclient"
 	"skiffd/internal/timestamp"
 )
 
@@ -40,6 +41,15 @@ func (e *Engine) ContainerRemove(ctx context.Context, name string, force, remove
 // removeContainer kills the container if it runs (force), then deletes its
 // runtime state, root file system and record.
 func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bool) error {
+	return e.removeExited(c, force, removeVolumes, nil)
+}
+
+// removeExited is removeContainer for the exit handler of an AutoRemove
+// container, which hands over the runtime of the run that exited (shut
+// down, its directory kept: its state file holds the exit, which is not
+// saved in the record when the removal stands for that save). exited is
+// nil for other removals.
+func (e *Engine) removeExited(c *container.Container, force, removeVolumes bool, exited *shimclient.Container) error {
 	tr := time.Now()
 	defer e.span("remove.total", tr)
 	c.Lock()
@@ -92,6 +102,9 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 	cs.rc = nil
 	runtimeDeleted := cs.runtimeDeleted
 	cs.mu.Unlock()
+	if rc == nil && !runtimeDeleted {
+		rc = exited
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	t := e.span("remove.stop", tr)
