@@ -82,14 +82,16 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 			c.State.SetError(errors.New(exit.Error))
 		}
 	}
-	// An AutoRemove container's removal, whose persisted step (the
-	// record's unlink) follows at once, stands for the exit's save: a
-	// daemon killed before that step finds the record running and the
-	// exit in the shim's state file, or no runtime state (the removal
-	// deletes it first), and removes the container at its start either
-	// way (restoreOne), as dockerd removes AutoRemove containers on
-	// restart. Its waiters are woken by the removal (SetRemoved), with
-	// the exit code; a removal that fails saves the exit and wakes them.
+	// An AutoRemove container's removal stands for the exit's save: the
+	// record's removal is the one persisted step, and it runs while the
+	// shim goes. A daemon killed before it is durable finds the record
+	// running and the exit in the shim's state file, and removes the
+	// container at its start (restoreOne: its exit handler does, as
+	// dockerd removes AutoRemove containers on restart); one killed after
+	// finds no record, and clears the directories it left (the root file
+	// system is unmounted first). The waiters are woken by the removal
+	// (SetRemoved), with the exit code; if the record cannot be removed,
+	// the exit is saved as for any container, and the container stays.
 	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	t = e.span("exit.prepare", t)
 	// A run that is over unmounts its root file system and volumes while
@@ -118,30 +120,30 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		shut <- rc.Shutdown(ctx)
 	}()
 	if autoRemove {
-		shutErr := <-shut
-		if shutErr != nil {
-			e.logger.Warn("shutting down the runtime of an exited container", "container", c.ID, "error", shutErr)
-		}
+		// Marked as being removed: no start and no other removal
+		// meanwhile.
+		c.State.RemovalInProgress = true
+		cs.mu.Lock()
+		cs.stopping = true
+		cs.mu.Unlock()
 		<-unmounted
-		c.Unlock()
-		t = e.span("exit.runtime-shutdown", t)
-		e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
-		err := e.removeExited(c, true, true, rc)
-		e.span("exit.auto-remove", t)
+		t = e.span("exit.unmount", t)
+		err := e.containers.RemoveRecord(c)
+		t = e.span("exit.remove-record", t)
 		if err == nil {
+			shutErr := <-shut
+			t = e.span("exit.runtime-shutdown", t)
+			e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
+			e.finishAutoRemove(c, cs, rc, shutErr, wake)
+			c.Unlock()
+			e.span("exit.auto-remove", t)
 			return
 		}
 		e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
-		// The container stays: its exit is saved (the failed removal
-		// saved its record; again here, in case the removal stopped
-		// before), then the waiters hear of it.
-		c.Lock()
-		if !c.State.IsRemoved() {
-			e.saveOrRetry(c)
-		}
-		wake()
-		c.Unlock()
-		return
+		c.State.ResetRemovalInProgress()
+		cs.mu.Lock()
+		cs.stopping = stopping
+		cs.mu.Unlock()
 	}
 	// The exit happened: a record that cannot be saved now is saved
 	// later, and until then the shim's state file, which a restarted
@@ -179,4 +181,33 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	if restart {
 		e.scheduleRestart(c, cs, delay)
 	}
+}
+
+// finishAutoRemove removes an AutoRemove container whose run has exited
+// and whose record is removed (Store.RemoveRecord): its runtime state
+// (rc, shut down meanwhile, shutErr if that failed), its directory and
+// what the engine holds for it. c's lock is held. Nothing here can bring
+// the container back: what fails is logged and left to the next daemon,
+// which clears the directories of containers without a record. If the
+// directory cannot be removed, the container stays, dead (only a remove
+// applies to it), and its waiters are woken with wake.
+func (e *Engine) finishAutoRemove(c *container.Container, cs *ctrState, rc *shimclient.Container, shutErr error, wake func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if shutErr != nil {
+		e.logger.Warn("shutting down the runtime of an exited container", "container", c.ID, "error", shutErr)
+	}
+	if err := rc.Delete(ctx); err != nil {
+		e.logger.Warn("deleting the runtime state of an auto-removed container", "container", c.ID, "error", err)
+	}
+	e.detachSubpaths(c.ID)
+	if err := e.containers.Delete(c); err != nil {
+		e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
+		c.State.ResetRemovalInProgress()
+		c.State.SetDead()
+		c.State.SetError(err)
+		wake()
+		return
+	}
+	e.forgetRemoved(c, cs, true)
 }

@@ -13,7 +13,6 @@ import (
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
 	"skiffd/internal/layer"
-	"skiffd/internal/runtime/shimclient"
 	"skiffd/internal/timestamp"
 )
 
@@ -41,15 +40,6 @@ func (e *Engine) ContainerRemove(ctx context.Context, name string, force, remove
 // removeContainer kills the container if it runs (force), then deletes its
 // runtime state, root file system and record.
 func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bool) error {
-	return e.removeExited(c, force, removeVolumes, nil)
-}
-
-// removeExited is removeContainer for the exit handler of an AutoRemove
-// container, which hands over the runtime of the run that exited (shut
-// down, its directory kept: its state file holds the exit, which is not
-// saved in the record when the removal stands for that save). exited is
-// nil for other removals.
-func (e *Engine) removeExited(c *container.Container, force, removeVolumes bool, exited *shimclient.Container) error {
 	tr := time.Now()
 	defer e.span("remove.total", tr)
 	c.Lock()
@@ -102,9 +92,6 @@ func (e *Engine) removeExited(c *container.Container, force, removeVolumes bool,
 	cs.rc = nil
 	runtimeDeleted := cs.runtimeDeleted
 	cs.mu.Unlock()
-	if rc == nil && !runtimeDeleted {
-		rc = exited
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	t := e.span("remove.stop", tr)
@@ -141,13 +128,21 @@ func (e *Engine) removeExited(c *container.Container, force, removeVolumes bool,
 		return fail(err)
 	}
 	t = e.span("remove.record", t)
+	e.forgetRemoved(c, cs, removeVolumes)
+	e.span("remove.events", t)
+	return nil
+}
+
+// forgetRemoved lets go of what the engine holds for c, whose record and
+// directory are deleted (Store.Delete): pending attaches, its state, its
+// volumes' references (and its anonymous volumes with removeVolumes), the
+// links to it; then logs its destroy event. c's lock is held.
+func (e *Engine) forgetRemoved(c *container.Container, cs *ctrState, removeVolumes bool) {
 	e.failPending(cs, errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID)))
 	e.forgetState(c.ID)
 	e.releaseMountVolumes(c.ID, c.MountPoints, removeVolumes)
 	e.dropLinksTo(c.ID, c.Name)
 	e.logEvent(c, "destroy", nil)
-	e.span("remove.events", t)
-	return nil
 }
 
 // ContainersPrune answers POST /containers/prune: it removes the stopped
