@@ -111,16 +111,21 @@ func TestEngineAutoRemoveExitNotSaved(t *testing.T) {
 // exit in the shim's state file (the exit's save is left to the removal),
 // the record running with no runtime state (the removal deleted it before
 // the record), and the record stopped with the runtime state kept (an exit
-// saved by a removal that failed, or by an older daemon).
+// saved by a removal that failed, or by an older daemon). A fourth state,
+// the record removed while the root file system is still mounted and the
+// runtime state kept (the exit handler removes the record while it
+// unmounts), leaves nothing behind either.
 func TestEngineRestoreRemovesStoppedAutoRemove(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		deleteRuntime bool
 		saveStopped   bool
+		removeRecord  bool
 	}{
-		{"record running, exit in the shim's state", false, false},
-		{"record running, no runtime state", true, false},
-		{"record stopped, runtime state kept", false, true},
+		{"record running, exit in the shim's state", false, false, false},
+		{"record running, no runtime state", true, false, false},
+		{"record stopped, runtime state kept", false, true, false},
+		{"record removed, root file system mounted", false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e1, data, exec := runEngine(t)
@@ -142,6 +147,11 @@ func TestEngineRestoreRemovesStoppedAutoRemove(t *testing.T) {
 			}
 			if tc.saveStopped {
 				saveStoppedRecord(t, filepath.Join(data, "containers", id, container.ConfigFile))
+			}
+			if tc.removeRecord {
+				if err := os.Remove(filepath.Join(data, "containers", id, container.ConfigFile)); err != nil {
+					t.Fatal(err)
+				}
 			}
 
 			e2 := openEngine(t, data, exec)
@@ -170,6 +180,9 @@ func TestEngineRestoreRemovesStoppedAutoRemove(t *testing.T) {
 					}
 					time.Sleep(10 * time.Millisecond)
 				}
+			}
+			if b, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(b, []byte(filepath.Join(data, "containers", id))) {
+				t.Errorf("a mount of the container is left after the removal")
 			}
 		})
 	}

@@ -88,8 +88,8 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	// running and the exit in the shim's state file, and removes the
 	// container at its start (restoreOne: its exit handler does, as
 	// dockerd removes AutoRemove containers on restart); one killed after
-	// finds no record, and clears the directories it left (the root file
-	// system is unmounted first). The waiters are woken by the removal
+	// finds no record, and clears the directories it left (unmounting the
+	// root file system, see containers.go). The waiters are woken by the removal
 	// (SetRemoved), with the exit code; if the record cannot be removed,
 	// the exit is saved as for any container, and the container stays.
 	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
@@ -98,14 +98,15 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	// its exit is saved and its runtime state deleted: neither needs
 	// them, and a daemon killed meanwhile finds a stopped container
 	// unmounted, as it would after the whole exit.
-	var unmounted chan struct{}
+	var unmounted, volumesUnmounted chan struct{}
 	if !restart {
-		unmounted = make(chan struct{})
+		unmounted, volumesUnmounted = make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(unmounted)
 			if unmountVolumes != nil {
 				unmountVolumes()
 			}
+			close(volumesUnmounted)
 			if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 				e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
 			}
@@ -126,10 +127,16 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		cs.mu.Lock()
 		cs.stopping = true
 		cs.mu.Unlock()
-		<-unmounted
-		t = e.span("exit.unmount", t)
+		// The record goes while the root file system is unmounted (an
+		// overlay's unmount syncs its upper file system, as long as the
+		// record's fsync) and the shim goes. Not before the volumes are
+		// unmounted: a daemon that finds no record clears the container's
+		// directory and root file system, not its volumes.
+		<-volumesUnmounted
 		err := e.containers.RemoveRecord(c)
 		t = e.span("exit.remove-record", t)
+		<-unmounted
+		t = e.span("exit.unmount", t)
 		if err == nil {
 			shutErr := <-shut
 			t = e.span("exit.runtime-shutdown", t)
