@@ -128,21 +128,13 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 		return fail(err)
 	}
 	t = e.span("remove.record", t)
-	e.forgetRemoved(c, cs, removeVolumes)
-	e.span("remove.events", t)
-	return nil
-}
-
-// forgetRemoved lets go of what the engine holds for c, whose record and
-// directory are deleted (Store.Delete): pending attaches, its state, its
-// volumes' references (and its anonymous volumes with removeVolumes), the
-// links to it; then logs its destroy event. c's lock is held.
-func (e *Engine) forgetRemoved(c *container.Container, cs *ctrState, removeVolumes bool) {
 	e.failPending(cs, errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID)))
 	e.forgetState(c.ID)
 	e.releaseMountVolumes(c.ID, c.MountPoints, removeVolumes)
 	e.dropLinksTo(c.ID, c.Name)
 	e.logEvent(c, "destroy", nil)
+	e.span("remove.events", t)
+	return nil
 }
 
 // ContainersPrune answers POST /containers/prune: it removes the stopped

@@ -597,12 +597,8 @@ func (c *Container) Start(ctx context.Context) error {
 	return c.notRunning(err)
 }
 
-// Signal sends sig to the container's init. A container whose shim was
-// shut down is not running: that needs no round trip.
+// Signal sends sig to the container's init.
 func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
-	if c.shutDown {
-		return errNotRunning(c.id)
-	}
 	_, err := c.call(ctx, shim.Request{Op: shim.OpKill, Signal: int(sig)})
 	return c.notRunning(err)
 }
