@@ -138,55 +138,10 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 			}
 		}
 	}
-	// The run is recorded as soon as init's pid is known (the shim's
-	// Forked line), and its record saved while init sets up its root file
-	// system and process: the fsync overlaps that set-up instead of
-	// following it. The start is acknowledged only once both are done; a
-	// start that fails after that saves the undone record again (the
-	// deferred failure handling). A daemon that dies in between finds
-	// either the record running and the shim creating or created (restore
-	// stops the run that never began) or no runtime state at all (a
-	// failed create removed it: the record is set stopped), or the record
-	// stopped and the shim running (the shim is the truth).
-	st := c.State
-	startedBefore := c.HasBeenStartedBefore
-	prevErr, prevRunning, prevPaused, prevRestarting := st.Error, st.Running, st.Paused, st.Restarting
-	prevCode, prevOOM, prevPid, prevStartedAt := st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt
-	var saved chan error
-	recorded := false
-	opts.Forked = func(pid int) {
-		recorded = true
-		st.SetRunning(pid, true)
-		c.HasBeenStartedBefore = true
-		saved = make(chan error, 1)
-		// The save only reads c, as the wiring does meanwhile; this
-		// goroutine, which holds c's lock, waits for it (waitSaved)
-		// before it touches c again.
-		go func() { saved <- e.containers.Save(c) }()
-	}
-	var saveErr error
-	waitSaved := func() error {
-		if saved != nil {
-			saveErr = <-saved
-			saved = nil
-		}
-		return saveErr
-	}
-	undo := func() {
-		waitSaved()
-		c.HasBeenStartedBefore = startedBefore
-		st.Error, st.Running, st.Paused, st.Restarting = prevErr, prevRunning, prevPaused, prevRestarting
-		st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt = prevCode, prevOOM, prevPid, prevStartedAt
-		cs.mu.Lock()
-		cs.rc = nil
-		cs.unmountVolumes = nil
-		cs.mu.Unlock()
-	}
 	rc, err := e.rt.CreateWith(ctx, s, opts)
 	// The container's mount namespace has its own binds now.
 	e.detachSubpaths(c.ID)
 	if err != nil {
-		undo()
 		unmountVolumes()
 		if wireErr != nil && err == wireErr {
 			return err
@@ -200,7 +155,6 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 			err = e.wireNetwork(c, pid)
 		}
 		if err != nil {
-			undo()
 			rc.Delete(ctx)
 			unmountVolumes()
 			return err
@@ -222,22 +176,45 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		p.ready <- attachResult{st: st, err: err}
 	}
 	t = e.span("start.attach", t)
-	if !recorded {
-		// No Forked line came before the ready one: record the run
-		// now and save it while init execs the entrypoint.
-		opts.Forked(rc.InitPid())
+	// init execs the entrypoint at go (same pid), and its record is saved
+	// meanwhile: the fsync overlaps init's last steps instead of following
+	// them. The start is acknowledged only once both are done. A daemon
+	// that dies in between finds either the record running and the shim
+	// still created (restore stops the run that never began) or the
+	// record stopped and the shim running (the shim is the truth).
+	pid := rc.InitPid()
+	st := c.State
+	startedBefore := c.HasBeenStartedBefore
+	prevErr, prevRunning, prevPaused, prevRestarting := st.Error, st.Running, st.Paused, st.Restarting
+	prevCode, prevOOM, prevPid, prevStartedAt := st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt
+	st.SetRunning(pid, true)
+	c.HasBeenStartedBefore = true
+	undo := func() {
+		c.HasBeenStartedBefore = startedBefore
+		st.Error, st.Running, st.Paused, st.Restarting = prevErr, prevRunning, prevPaused, prevRestarting
+		st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt = prevCode, prevOOM, prevPid, prevStartedAt
+		cs.mu.Lock()
+		cs.rc = nil
+		cs.unmountVolumes = nil
+		cs.mu.Unlock()
+	}
+	saved := make(chan error, 1)
+	if byClient {
+		go func() { saved <- e.containers.Save(c) }()
 	}
 	err = rc.Start(ctx)
-	t = e.span("start.go", t)
-	waitSaved()
-	t = e.span("start.save-wait", t)
+	var saveErr error
+	if byClient {
+		saveErr = <-saved
+	}
+	t = e.span("start.go+save", t)
 	if err != nil {
 		undo()
 		rc.Delete(ctx)
 		unmountVolumes()
 		return startError(err)
 	}
-	if saveErr != nil && byClient {
+	if saveErr != nil {
 		// As if the start had failed: the deferred failure handling
 		// records the error, the record keeps the previous run.
 		undo()
@@ -248,9 +225,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		unmountVolumes()
 		return saveErr
 	}
-	if saveErr != nil {
-		// A start the restart policy or the daemon's start-up made goes
-		// on; its record is saved again until that succeeds.
+	if !byClient {
 		e.saveOrRetry(c)
 	}
 	done := make(chan struct{})

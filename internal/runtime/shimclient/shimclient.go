@@ -145,13 +145,6 @@ type CreateOptions struct {
 	// If Wire fails, Create deletes the container and returns Wire's
 	// error as it is. Wire is not called if init cannot be started.
 	Wire func(pid int) error
-	// Forked, if set, is called with init's pid as soon as init exists,
-	// before Wire, on the goroutine that called CreateWith, which waits
-	// for it to return: it must not block (the daemon starts saving the
-	// container's record then, while init sets up). It is called at most
-	// once, and not at all if init cannot be started; the create may
-	// still fail after it.
-	Forked func(pid int)
 }
 
 // Create writes the spec, creates the cgroups and starts the container's
@@ -238,7 +231,7 @@ func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptio
 	span("runtime.cgroup")
 	// A write that fails means the shim is gone, which awaitReady reports.
 	w.conn.Write([]byte(shim.CgroupsReady + "\n"))
-	pid, wireErr, err := r.awaitReady(ctx, w, dir, opts)
+	pid, wireErr, err := r.awaitReady(ctx, w, dir, opts.Wire)
 	if err != nil {
 		if cg := c.cgroup(); cg != nil {
 			cg.Kill()
@@ -297,13 +290,11 @@ func (r *Runtime) handOver(dir string) (*warmShim, error) {
 }
 
 // awaitReady waits for the ready line of the shim handed dir and returns
-// init's pid. The shim's Forked line comes first: opts.Forked is called
-// then, and opts.Wire, if not nil, runs from then on, concurrently with
-// init's set-up, and its error is returned apart (wireErr) once it is
-// done; awaitReady never returns before it.
-func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string, opts CreateOptions) (pid int, wireErr, err error) {
-	wire := opts.Wire
-	forked := false
+// init's pid. The shim's Forked line comes first: wire, if not nil, runs
+// from then on, concurrently with init's set-up, and its error is
+// returned apart (wireErr) once it is done; awaitReady never returns
+// before it.
+func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string, wire func(pid int) error) (pid int, wireErr, err error) {
 	p, rd := w.p, w.conn
 	type result struct {
 		msg shim.ReadyMessage
@@ -337,10 +328,6 @@ func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string, opts 
 		select {
 		case res := <-ch:
 			if res.err == nil && res.msg.Forked {
-				if opts.Forked != nil && !forked && res.msg.Pid > 0 {
-					forked = true
-					opts.Forked(res.msg.Pid)
-				}
 				if wire != nil && wired == nil && res.msg.Pid > 0 {
 					wired = make(chan error, 1)
 					go func(pid int) { wired <- wire(pid) }(res.msg.Pid)
