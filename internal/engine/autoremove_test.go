@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +14,9 @@ import (
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/runtime/shim"
+	"skiffd/internal/runtime/shimclient"
+	"skiffd/internal/sys"
 )
 
 // TestEngineRestoreRemovesStoppedAutoRemove: an AutoRemove container
@@ -113,5 +117,97 @@ func saveStoppedRecord(t *testing.T, path string) {
 	}
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEngineAutoRemoveDoesNotWaitForShim: the removal of an AutoRemove
+// container that exited does not wait for its shim to be gone (a shim's
+// exit can take a kernel grace period); its runtime state is deleted once
+// the shim has left. Here a client connection that never sends a request
+// keeps the shim for its drain time (2 s) after the exit: the container
+// is removed, and its waiters told, while the shim is still there; once
+// the connection closes, the shim, its runtime directory and its cgroups
+// go.
+func TestEngineAutoRemoveDoesNotWaitForShim(t *testing.T) {
+	e, _, exec := runEngine(t)
+	ctx := context.Background()
+	id := create(t, e, "rm", types.Config{Cmd: []string{"sh", "-c", "read x; exit 3"}, OpenStdin: true}, &types.HostConfig{AutoRemove: true})
+	if err := e.ContainerStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(exec, "containers", id)
+	st, err := shim.ReadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, shimStart, err := sys.ProcStat(st.ShimPid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shimAlive := func() bool {
+		state, start, err := sys.ProcStat(st.ShimPid)
+		return err == nil && start == shimStart && state != 'Z' && state != 'X'
+	}
+	addr, release, err := shim.SocketAddr(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle, err := net.Dial("unix", addr)
+	release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	var cgPaths []string
+	if cg := shim.OpenCgroup(e.state(id).rc.Spec()); cg != nil {
+		for _, p := range cg.Paths() {
+			cgPaths = append(cgPaths, p)
+		}
+	}
+	if len(cgPaths) == 0 {
+		t.Fatal("the container has no cgroup")
+	}
+
+	removed, err := e.ContainerWait(ctx, id, types.WaitConditionRemoved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := e.state(id).rc.Attach(ctx, shimclient.AttachOptions{Stdin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Write([]byte("go\n"))
+	in.Close()
+	select {
+	case r := <-removed:
+		if r.StatusCode != 3 || r.Error != nil {
+			t.Errorf("removed wait = %d %v, want 3", r.StatusCode, r.Error)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("not removed after 20 s")
+	}
+	if !shimAlive() {
+		t.Errorf("the removal waited for the shim to exit")
+	}
+	if _, err := e.ContainerInspect(ctx, id, false); errdefs.KindOf(err) != errdefs.ErrNotFound {
+		t.Errorf("inspect after the removal: %v", err)
+	}
+	idle.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, derr := os.Stat(dir)
+		left := shimAlive() || derr == nil
+		for _, p := range cgPaths {
+			if _, err := os.Stat(p); err == nil {
+				left = true
+			}
+		}
+		if !left {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the shim's drain: shim alive %v, runtime directory %v, cgroups %v", shimAlive(), derr, cgPaths)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

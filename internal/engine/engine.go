@@ -129,6 +129,9 @@ type Engine struct {
 	shuttingDown atomic.Bool
 	// nets is the networking state, nil when bridge networking is off.
 	nets *networking
+	// runtimeDeletes counts the deletions of an exited run's runtime state
+	// that an AutoRemove exit left running (exit.go); Close waits for them.
+	runtimeDeletes sync.WaitGroup
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -196,6 +199,7 @@ func (e *Engine) Close() error {
 	e.events.Close()
 	e.closeNetworking()
 	e.stopMonitor()
+	e.runtimeDeletes.Wait()
 	e.logWatch.Close()
 	return e.rt.Close()
 }

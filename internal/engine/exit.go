@@ -116,34 +116,67 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	saved := e.saveOrRetry(c)
 	wake()
 	t = e.span("exit.save", t)
-	shutErr := <-shut
-	t = e.span("exit.runtime-shutdown", t)
-	e.afterSaved(c, saved, func() {
+	deleteRuntime := func(shutErr error) {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		if shutErr != nil {
 			e.logger.Warn("shutting down the runtime of an exited container", "container", c.ID, "error", shutErr)
 		}
-		if err := rc.Delete(ctx); err != nil {
+		err := rc.Delete(ctx)
+		if err != nil {
 			e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
-			return
 		}
 		cs.mu.Lock()
-		cs.runtimeDeleted = cs.rc == nil
+		cs.runtimeDeleted = err == nil && cs.rc == nil
 		cs.mu.Unlock()
-	})
+	}
+	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
+	if autoRemove && saved {
+		// The removal does not wait for the shim to be gone: a shim's
+		// exit can take a kernel grace period (its inotify instance's
+		// marks are destroyed under SRCU: 10-25 ms on a busy host), which
+		// `docker run --rm` would wait for. The runtime state (the shim's
+		// state file, its directory, the cgroups) is deleted once the
+		// shim is gone, in the background; the record, which has the
+		// exit, goes meanwhile. A daemon killed before the runtime state
+		// is deleted finds it with no record and ends it (finishRestore),
+		// or with the record of the exit and removes the container
+		// (restoreOne). The container is marked as being removed first,
+		// so no new run starts in that directory; should the removal
+		// fail, a start waits for the deletion (runtimeDeleting).
+		c.State.RemovalInProgress = true
+		deleting := make(chan struct{})
+		cs.mu.Lock()
+		cs.runtimeDeleted = true
+		cs.runtimeDeleting = deleting
+		cs.mu.Unlock()
+		e.runtimeDeletes.Add(1)
+		go func() {
+			defer e.runtimeDeletes.Done()
+			defer close(deleting)
+			deleteRuntime(<-shut)
+		}()
+	} else {
+		shutErr := <-shut
+		t = e.span("exit.runtime-shutdown", t)
+		e.afterSaved(c, saved, func() { deleteRuntime(shutErr) })
+	}
 	t = e.span("exit.runtime-delete", t)
 	if unmounted != nil {
 		<-unmounted
 	} else if unmountVolumes != nil {
 		unmountVolumes()
 	}
-	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	c.Unlock()
 	t = e.span("exit.unmount", t)
 	e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
 	if restart {
 		e.scheduleRestart(c, cs, delay)
+	} else if autoRemove && saved {
+		if err := e.removeMarked(c, true, true); err != nil {
+			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
+		}
+		e.span("exit.auto-remove", t)
 	} else if autoRemove {
 		if err := e.removeContainer(c, true, true); err != nil {
 			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)

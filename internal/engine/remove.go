@@ -40,13 +40,22 @@ func (e *Engine) ContainerRemove(ctx context.Context, name string, force, remove
 // removeContainer kills the container if it runs (force), then deletes its
 // runtime state, root file system and record.
 func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bool) error {
-	tr := time.Now()
-	defer e.span("remove.total", tr)
 	c.Lock()
 	if err := c.State.SetRemovalInProgress(c.Name[1:]); err != nil {
 		c.Unlock()
 		return err
 	}
+	c.Unlock()
+	return e.removeMarked(c, force, removeVolumes)
+}
+
+// removeMarked is removeContainer for a container already marked as being
+// removed (SetRemovalInProgress), as the exit handler of an AutoRemove
+// container marks it before it lets go of its lock.
+func (e *Engine) removeMarked(c *container.Container, force, removeVolumes bool) error {
+	tr := time.Now()
+	defer e.span("remove.total", tr)
+	c.Lock()
 	cs := e.state(c.ID)
 	e.stopRestarting(c, cs)
 	cs.mu.Lock()
