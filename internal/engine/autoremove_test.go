@@ -8,8 +8,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
@@ -19,6 +22,91 @@ import (
 	"skiffd/internal/sys"
 )
 
+// watchRecordWrites watches dir for files written into it (created, or
+// renamed in) and returns a function that reports their names so far.
+func watchRecordWrites(t *testing.T, dir string) func() []string {
+	t.Helper()
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if _, err := syscall.InotifyAddWatch(fd, dir, syscall.IN_CREATE|syscall.IN_MOVED_TO); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	return func() []string {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := syscall.Read(fd, buf)
+			if n <= 0 || err != nil {
+				return names
+			}
+			for off := 0; off+syscall.SizeofInotifyEvent <= n; {
+				ev := (*syscall.InotifyEvent)(unsafe.Pointer(&buf[off]))
+				name := buf[off+syscall.SizeofInotifyEvent : off+syscall.SizeofInotifyEvent+int(ev.Len)]
+				names = append(names, string(bytes.TrimRight(name, "\x00")))
+				off += syscall.SizeofInotifyEvent + int(ev.Len)
+			}
+		}
+	}
+}
+
+// TestEngineAutoRemoveExitNotSaved: the removal of an AutoRemove container
+// stands for the save of its exit (issue 13: one fsync less per `docker
+// run --rm`). After its start its record is never written again, only
+// removed; a waiter for its exit still gets the exit code, and one for
+// its removal finds it gone.
+func TestEngineAutoRemoveExitNotSaved(t *testing.T) {
+	e, _, _ := runEngine(t)
+	ctx := context.Background()
+	id := create(t, e, "rm", types.Config{Cmd: []string{"sh", "-c", "read x; exit 3"}, OpenStdin: true}, &types.HostConfig{AutoRemove: true})
+	if err := e.ContainerStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	writes := watchRecordWrites(t, e.containerDir(id))
+	exited, err := e.ContainerWait(ctx, id, types.WaitConditionNotRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := e.ContainerWait(ctx, id, types.WaitConditionRemoved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process ends by itself (a kill would save the record: the
+	// container was stopped by hand).
+	st, err := e.state(id).rc.Attach(ctx, shimclient.AttachOptions{Stdin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("go\n"))
+	st.Close()
+	select {
+	case r := <-exited:
+		if r.StatusCode != 3 || r.Error != nil {
+			t.Errorf("not-running wait = %d %v, want 3", r.StatusCode, r.Error)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit after 20 s")
+	}
+	select {
+	case r := <-removed:
+		if r.StatusCode != 3 || r.Error != nil {
+			t.Errorf("removed wait = %d %v, want 3", r.StatusCode, r.Error)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("not removed after 20 s")
+	}
+	if _, err := e.ContainerInspect(ctx, id, false); errdefs.KindOf(err) != errdefs.ErrNotFound {
+		t.Errorf("inspect after the auto-removal: %v", err)
+	}
+	for _, name := range writes() {
+		if strings.Contains(name, container.ConfigFile) {
+			t.Errorf("record written after the start of an AutoRemove container (%s)", name)
+		}
+	}
+}
+
 // TestEngineRestoreRemovesStoppedAutoRemove: an AutoRemove container
 // whose run ended while no daemon watched, or whose daemon died between
 // its exit and its removal, is removed by the next daemon, as dockerd
@@ -27,16 +115,21 @@ import (
 // before the exit's save), the record running with no runtime state (the
 // exec root wiped, as by a reboot), and the record stopped with the
 // runtime state kept (killed after the exit's save, before the runtime
-// state's deletion: this one stayed, exited, for good).
+// state's deletion: this one stayed, exited, for good). A fourth state,
+// the record removed while the root file system is still mounted and the
+// runtime state kept (the exit handler removes the record while it
+// unmounts and the shim goes), leaves nothing behind either.
 func TestEngineRestoreRemovesStoppedAutoRemove(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		deleteRuntime bool
 		saveStopped   bool
+		removeRecord  bool
 	}{
-		{"record running, exit in the shim's state", false, false},
-		{"record running, no runtime state", true, false},
-		{"record stopped, runtime state kept", false, true},
+		{"record running, exit in the shim's state", false, false, false},
+		{"record running, no runtime state", true, false, false},
+		{"record stopped, runtime state kept", false, true, false},
+		{"record removed, root file system mounted", false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e1, data, exec := runEngine(t)
@@ -58,6 +151,11 @@ func TestEngineRestoreRemovesStoppedAutoRemove(t *testing.T) {
 			}
 			if tc.saveStopped {
 				saveStoppedRecord(t, filepath.Join(data, "containers", id, container.ConfigFile))
+			}
+			if tc.removeRecord {
+				if err := os.Remove(filepath.Join(data, "containers", id, container.ConfigFile)); err != nil {
+					t.Fatal(err)
+				}
 			}
 
 			e2 := openEngine(t, data, exec)
