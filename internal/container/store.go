@@ -592,11 +592,41 @@ func (s *Store) Delete(c *Container) error {
 	if !s.live(c) {
 		return errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
 	}
-	dir := s.Dir(c.ID)
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("unable to remove filesystem for %s: %w", c.ID, err)
+	if err := s.removeDir(c.ID); err != nil {
+		return err
 	}
+	s.forget(c)
+	return nil
+}
 
+// DeleteKeepingDir is Delete but for the removal of c's directory, which
+// it returns for the caller to run later (once a client has its answer):
+// c is gone from the store and its waiters are woken as soon as its
+// record's removal is durable. A directory without a record that a crash
+// leaves is removed by the next daemon.
+func (s *Store) DeleteKeepingDir(c *Container) (removeDir func() error, err error) {
+	if !c.recordRemoved {
+		if err := s.RemoveRecord(c); err != nil {
+			return nil, err
+		}
+	}
+	if !s.live(c) {
+		return nil, errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
+	}
+	s.forget(c)
+	id := c.ID
+	return func() error { return s.removeDir(id) }, nil
+}
+
+func (s *Store) removeDir(id string) error {
+	if err := os.RemoveAll(s.Dir(id)); err != nil {
+		return fmt.Errorf("unable to remove filesystem for %s: %w", id, err)
+	}
+	return nil
+}
+
+// forget drops c from the store and wakes its waiters.
+func (s *Store) forget(c *Container) {
 	s.mu.Lock()
 	delete(s.byID, c.ID)
 	delete(s.views, c.ID)
@@ -608,7 +638,6 @@ func (s *Store) Delete(c *Container) error {
 	s.ids.Delete(c.ID)
 	s.mu.Unlock()
 	c.State.SetRemoved()
-	return nil
 }
 
 // Rename gives c a new name, with dockerd's checks and wording: an empty

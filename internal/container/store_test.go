@@ -461,6 +461,42 @@ func TestRemoveRecord(t *testing.T) {
 	}
 }
 
+// TestDeleteKeepingDir: the container is gone from the store, and from a
+// store opened on the same root, and its waiters are woken, before its
+// directory is removed by the function returned.
+func TestDeleteKeepingDir(t *testing.T) {
+	s, root := openStore(t)
+	c := addContainer(t, s, testID("a"), "later")
+	save(t, s, c)
+	removed := c.State.Wait(context.Background(), types.WaitConditionRemoved)
+	c.Lock()
+	removeDir, err := s.DeleteKeepingDir(c)
+	c.Unlock()
+	if err != nil {
+		t.Fatalf("DeleteKeepingDir: %v", err)
+	}
+	select {
+	case <-removed:
+	case <-time.After(10 * time.Second): // a deadline for failing, not a synchronisation
+		t.Errorf("removed waiter not woken by DeleteKeepingDir")
+	}
+	if _, err := s.Get("later"); errdefs.Status(err) != 404 {
+		t.Errorf("Get after DeleteKeepingDir = %v, want 404", err)
+	}
+	if s2, err := Open(root); err != nil || s2.Len() != 0 {
+		t.Errorf("store reopened after DeleteKeepingDir: %v, %d containers, want 0", err, s2.Len())
+	}
+	if _, err := os.Stat(s.Dir(c.ID)); err != nil {
+		t.Errorf("directory before removeDir: %v", err)
+	}
+	if err := removeDir(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.Dir(c.ID)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("directory after removeDir: %v, want it gone", err)
+	}
+}
+
 // TestOpenCrashLeftovers simulates what a crash leaves: temp files of
 // interrupted atomic writes next to good records, a half-created container
 // (its directory with only a temp file), a corrupt record, and two records

@@ -129,8 +129,9 @@ type Engine struct {
 	shuttingDown atomic.Bool
 	// nets is the networking state, nil when bridge networking is off.
 	nets *networking
-	// runtimeDeletes counts the deletions of an exited run's runtime state
-	// that an AutoRemove exit left running (exit.go); Close waits for them.
+	// runtimeDeletes counts what the removal of an AutoRemove container
+	// left to the background: its last run's runtime state, deleted once
+	// its shim is gone, and its directory (exit.go); Close waits for them.
 	runtimeDeletes sync.WaitGroup
 }
 

@@ -201,7 +201,7 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	if restart {
 		e.scheduleRestart(c, cs, delay)
 	} else if autoRemove && saved {
-		if err := e.removeMarked(c, true, true); err != nil {
+		if err := e.removeMarked(c, true, true, true); err != nil {
 			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
 			if recordRemoved {
 				// The failed removal saved the record again, with the
