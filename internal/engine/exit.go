@@ -178,12 +178,10 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		cs.runtimeDeleted = true
 		cs.runtimeDeleting = deleting
 		cs.mu.Unlock()
-		e.runtimeDeletes.Add(1)
-		go func() {
-			defer e.runtimeDeletes.Done()
+		e.background(func() {
 			defer close(deleting)
 			deleteRuntime(<-shut)
-		}()
+		})
 	} else {
 		shutErr := <-shut
 		t = e.span("exit.runtime-shutdown", t)

@@ -140,13 +140,11 @@ func (e *Engine) removeMarked(c *container.Container, force, removeVolumes, dirL
 		if err != nil {
 			return fail(err)
 		}
-		e.runtimeDeletes.Add(1)
-		go func() {
-			defer e.runtimeDeletes.Done()
+		e.background(func() {
 			if err := removeDir(); err != nil {
 				e.logger.Warn("removing the directory of a removed container", "container", c.ID, "error", err)
 			}
-		}()
+		})
 	} else if err := e.containers.Delete(c); err != nil {
 		return fail(err)
 	}
