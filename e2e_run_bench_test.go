@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,6 +48,7 @@ func BenchmarkCLIRunRm(b *testing.B) {
 	for _, mode := range []string{"none", "default"} {
 		b.Run(mode, func(b *testing.B) {
 			var samples []time.Duration
+			from := len(d.Log())
 			for b.Loop() {
 				t0 := time.Now()
 				if res := d.Docker(b, "run", "--rm", "--network", mode, "busybox", "true"); res.ExitCode != 0 {
@@ -55,6 +57,7 @@ func BenchmarkCLIRunRm(b *testing.B) {
 				samples = append(samples, time.Since(t0))
 			}
 			b.ReportMetric(medianMS(samples), "median-ms")
+			reportSpans(b, d.Log()[from:])
 		})
 	}
 }
@@ -102,6 +105,52 @@ func BenchmarkContainerLifecycleAPI(b *testing.B) {
 			reportSpans(b, d.Log()[from:])
 		})
 	}
+}
+
+// BenchmarkContainerRunRmAPI is the daemon's side of `docker run --rm`
+// without the CLI: create with AutoRemove, the wait for condition=removed
+// sent (and its headers received) before the start, as the CLI does, then
+// the start, then the end of that wait. It reports each phase's median;
+// removed-ms runs from the start's answer to the wait's, so it holds the
+// run itself, the exit's delivery and the removal.
+func BenchmarkContainerRunRmAPI(b *testing.B) {
+	d := startRunBench(b)
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	client := d.Client()
+	body := `{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"none","AutoRemove":true}}`
+	var create, start, removed []time.Duration
+	from := len(d.Log())
+	for b.Loop() {
+		t0 := time.Now()
+		r := d.Do(b, "POST", "/v1.50/containers/create", strings.NewReader(body), hdr)
+		var resp struct {
+			ID string `json:"Id"`
+		}
+		if r.Status != 201 || json.Unmarshal([]byte(r.Body), &resp) != nil {
+			b.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+		t1 := time.Now()
+		wait, err := client.Post("http://skiffd/v1.50/containers/"+resp.ID+"/wait?condition=removed", "", nil)
+		if err != nil || wait.StatusCode != 200 {
+			b.Fatalf("wait: %v %v", wait, err)
+		}
+		t2 := time.Now()
+		if r := d.Do(b, "POST", "/v1.50/containers/"+resp.ID+"/start", nil, nil); r.Status != 204 {
+			b.Fatalf("start: %d %s", r.Status, r.Body)
+		}
+		t3 := time.Now()
+		out, err := io.ReadAll(wait.Body)
+		wait.Body.Close()
+		if err != nil || !strings.Contains(string(out), `"StatusCode":0`) {
+			b.Fatalf("wait: %s %v", out, err)
+		}
+		t4 := time.Now()
+		create, start, removed = append(create, t1.Sub(t0)), append(start, t3.Sub(t2)), append(removed, t4.Sub(t3))
+	}
+	b.ReportMetric(medianMS(create), "create-ms")
+	b.ReportMetric(medianMS(start), "start-ms")
+	b.ReportMetric(medianMS(removed), "removed-ms")
+	reportSpans(b, d.Log()[from:])
 }
 
 // spanLine matches the daemon's debug span records (logged with

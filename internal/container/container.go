@@ -81,6 +81,9 @@ type Container struct {
 	// legacy is set while the record on disk is in the older two-file
 	// layout, which the next Save replaces.
 	legacy bool
+	// recordRemoved is set once Store.RemoveRecord has removed the
+	// record file, and cleared when Save writes it again.
+	recordRemoved bool
 	// listing is set on snapshots only (see ListSummary).
 	listing *listing
 }

@@ -532,6 +532,7 @@ func (s *Store) Save(c *Container) error {
 			c.saved = old
 			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
+		c.recordRemoved = false
 	}
 	view, err := snapshot(c, rec)
 	if err != nil {
@@ -547,18 +548,13 @@ func (s *Store) Save(c *Container) error {
 	return nil
 }
 
-// Delete removes c's record and directory from disk, then from the store,
-// and wakes its waiters (State.SetRemoved). The record file goes first, so
-// a crash half way leaves a directory Open reports instead of a container
-// that comes back. On error the container stays registered. The caller
-// must hold c's lock and must have unmounted everything under Dir(c.ID):
-// the directory is removed recursively.
-//
-// The removal is durable once the record's unlink is (the fsync of the
-// container's directory): the rest of the directory is removed but its
-// removal not fsync'ed, since a directory a power loss brings back has no
-// record, and the next daemon removes such directories at start.
-func (s *Store) Delete(c *Container) error {
+// RemoveRecord is Delete's durable step alone: c's record file is removed
+// and its removal fsynced, so the container does not come back after a
+// crash; c stays in the store, its directory on disk, until Delete. Save
+// writes the record again until then. The caller must hold c's lock, and
+// may do what Delete needs done first (unmounting under Dir(c.ID)) while
+// the fsync runs, as long as it does not touch c.
+func (s *Store) RemoveRecord(c *Container) error {
 	if !s.live(c) {
 		return errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
 	}
@@ -572,10 +568,65 @@ func (s *Store) Delete(c *Container) error {
 			return fmt.Errorf("remove container %s: %w", c.ID, err)
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("unable to remove filesystem for %s: %w", c.ID, err)
-	}
+	c.recordRemoved = true
+	return nil
+}
 
+// Delete removes c's record and directory from disk, then from the store,
+// and wakes its waiters (State.SetRemoved). The record file goes first, so
+// a crash half way leaves a directory Open reports instead of a container
+// that comes back. On error the container stays registered. The caller
+// must hold c's lock and must have unmounted everything under Dir(c.ID):
+// the directory is removed recursively.
+//
+// The removal is durable once the record's unlink is (the fsync of the
+// container's directory): the rest of the directory is removed but its
+// removal not fsync'ed, since a directory a power loss brings back has no
+// record, and the next daemon removes such directories at start.
+func (s *Store) Delete(c *Container) error {
+	if !c.recordRemoved {
+		if err := s.RemoveRecord(c); err != nil {
+			return err
+		}
+	}
+	if !s.live(c) {
+		return errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
+	}
+	if err := s.removeDir(c.ID); err != nil {
+		return err
+	}
+	s.forget(c)
+	return nil
+}
+
+// DeleteKeepingDir is Delete but for the removal of c's directory, which
+// it returns for the caller to run later (once a client has its answer):
+// c is gone from the store and its waiters are woken as soon as its
+// record's removal is durable. A directory without a record that a crash
+// leaves is removed by the next daemon.
+func (s *Store) DeleteKeepingDir(c *Container) (removeDir func() error, err error) {
+	if !c.recordRemoved {
+		if err := s.RemoveRecord(c); err != nil {
+			return nil, err
+		}
+	}
+	if !s.live(c) {
+		return nil, errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
+	}
+	s.forget(c)
+	id := c.ID
+	return func() error { return s.removeDir(id) }, nil
+}
+
+func (s *Store) removeDir(id string) error {
+	if err := os.RemoveAll(s.Dir(id)); err != nil {
+		return fmt.Errorf("unable to remove filesystem for %s: %w", id, err)
+	}
+	return nil
+}
+
+// forget drops c from the store and wakes its waiters.
+func (s *Store) forget(c *Container) {
 	s.mu.Lock()
 	delete(s.byID, c.ID)
 	delete(s.views, c.ID)
@@ -587,7 +638,6 @@ func (s *Store) Delete(c *Container) error {
 	s.ids.Delete(c.ID)
 	s.mu.Unlock()
 	c.State.SetRemoved()
-	return nil
 }
 
 // Rename gives c a new name, with dockerd's checks and wording: an empty

@@ -417,6 +417,86 @@ func TestDelete(t *testing.T) {
 	}
 }
 
+// TestRemoveRecord: Delete's durable step alone. After it the container is
+// gone for a store opened on the same root (the crash case) but stays in
+// this one, its directory on disk; a Save writes the record back, and a
+// Delete finishes the removal.
+func TestRemoveRecord(t *testing.T) {
+	s, root := openStore(t)
+	c := addContainer(t, s, testID("9"), "rr")
+	save(t, s, c)
+	c.Lock()
+	err := s.RemoveRecord(c)
+	c.Unlock()
+	if err != nil {
+		t.Fatalf("RemoveRecord: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir(c.ID), ConfigFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("record after RemoveRecord: %v, want it gone", err)
+	}
+	if _, err := s.Get("rr"); err != nil {
+		t.Errorf("Get after RemoveRecord: %v", err)
+	}
+	if s2, err := Open(root); err != nil || s2.Len() != 0 {
+		t.Errorf("store reopened after RemoveRecord: %v, %d containers, want 0", err, s2.Len())
+	}
+	save(t, s, c)
+	if s2, err := Open(root); err != nil || s2.Len() != 1 {
+		t.Errorf("store reopened after a Save that followed RemoveRecord: %v, %d containers, want 1", err, s2.Len())
+	}
+	c.Lock()
+	if err := s.RemoveRecord(c); err != nil {
+		t.Fatalf("RemoveRecord: %v", err)
+	}
+	err = s.Delete(c)
+	c.Unlock()
+	if err != nil {
+		t.Fatalf("Delete after RemoveRecord: %v", err)
+	}
+	if _, err := os.Stat(s.Dir(c.ID)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("directory after Delete: %v, want it gone", err)
+	}
+	if _, err := s.Get("rr"); errdefs.Status(err) != 404 {
+		t.Errorf("Get after Delete = %v, want 404", err)
+	}
+}
+
+// TestDeleteKeepingDir: the container is gone from the store, and from a
+// store opened on the same root, and its waiters are woken, before its
+// directory is removed by the function returned.
+func TestDeleteKeepingDir(t *testing.T) {
+	s, root := openStore(t)
+	c := addContainer(t, s, testID("a"), "later")
+	save(t, s, c)
+	removed := c.State.Wait(context.Background(), types.WaitConditionRemoved)
+	c.Lock()
+	removeDir, err := s.DeleteKeepingDir(c)
+	c.Unlock()
+	if err != nil {
+		t.Fatalf("DeleteKeepingDir: %v", err)
+	}
+	select {
+	case <-removed:
+	case <-time.After(10 * time.Second): // a deadline for failing, not a synchronisation
+		t.Errorf("removed waiter not woken by DeleteKeepingDir")
+	}
+	if _, err := s.Get("later"); errdefs.Status(err) != 404 {
+		t.Errorf("Get after DeleteKeepingDir = %v, want 404", err)
+	}
+	if s2, err := Open(root); err != nil || s2.Len() != 0 {
+		t.Errorf("store reopened after DeleteKeepingDir: %v, %d containers, want 0", err, s2.Len())
+	}
+	if _, err := os.Stat(s.Dir(c.ID)); err != nil {
+		t.Errorf("directory before removeDir: %v", err)
+	}
+	if err := removeDir(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.Dir(c.ID)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("directory after removeDir: %v, want it gone", err)
+	}
+}
+
 // TestOpenCrashLeftovers simulates what a crash leaves: temp files of
 // interrupted atomic writes next to good records, a half-created container
 // (its directory with only a temp file), a corrupt record, and two records

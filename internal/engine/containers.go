@@ -55,6 +55,10 @@ type ctrState struct {
 	// runtime state (shim, directory, cgroups) and no run began since:
 	// removal has nothing left to look for there.
 	runtimeDeleted bool
+	// runtimeDeleting, while not nil, is closed once the exit handler of an
+	// AutoRemove container has deleted the last run's runtime state, which
+	// it does in the background; a new run waits for it (startLocked).
+	runtimeDeleting chan struct{}
 	// afterSave runs once the retried save succeeds (or the container is
 	// removed): work that must wait until the record is durable, such as
 	// deleting the shim's state file that holds an exit the record lacks.

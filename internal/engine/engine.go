@@ -129,6 +129,30 @@ type Engine struct {
 	shuttingDown atomic.Bool
 	// nets is the networking state, nil when bridge networking is off.
 	nets *networking
+	// bg counts what the removal of an AutoRemove container left to the
+	// background (background): its last run's runtime state, deleted once
+	// its shim is gone, and its directory (exit.go). Close waits for it;
+	// bgClosed, set by Close under bgMu, makes later work run at once.
+	bgMu     sync.Mutex
+	bgClosed bool
+	bg       sync.WaitGroup
+}
+
+// background runs f in a goroutine that Close waits for, or at once if
+// Close has begun.
+func (e *Engine) background(f func()) {
+	e.bgMu.Lock()
+	if e.bgClosed {
+		e.bgMu.Unlock()
+		f()
+		return
+	}
+	e.bg.Add(1)
+	e.bgMu.Unlock()
+	go func() {
+		defer e.bg.Done()
+		f()
+	}()
 }
 
 // New opens (creating as needed) the data and exec roots and the stores in
@@ -196,6 +220,10 @@ func (e *Engine) Close() error {
 	e.events.Close()
 	e.closeNetworking()
 	e.stopMonitor()
+	e.bgMu.Lock()
+	e.bgClosed = true
+	e.bgMu.Unlock()
+	e.bg.Wait()
 	e.logWatch.Close()
 	return e.rt.Close()
 }

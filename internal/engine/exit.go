@@ -82,24 +82,20 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 			c.State.SetError(errors.New(exit.Error))
 		}
 	}
-	// The exit happened: a record that cannot be saved now is saved
-	// later, and until then the shim's state file, which a restarted
-	// daemon reads, keeps the exit: its Delete waits for the save. The
-	// waiters learn of the exit only once the record (and so the list's
-	// view) has it.
 	t = e.span("exit.prepare", t)
 	// A run that is over unmounts its root file system and volumes while
 	// its exit is saved and its runtime state deleted: neither needs
 	// them, and a daemon killed meanwhile finds a stopped container
 	// unmounted, as it would after the whole exit.
-	var unmounted chan struct{}
+	var unmounted, volumesUnmounted chan struct{}
 	if !restart {
-		unmounted = make(chan struct{})
+		unmounted, volumesUnmounted = make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(unmounted)
 			if unmountVolumes != nil {
 				unmountVolumes()
 			}
+			close(volumesUnmounted)
 			if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
 				e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
 			}
@@ -113,37 +109,107 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		defer cancel()
 		shut <- rc.Shutdown(ctx)
 	}()
-	saved := e.saveOrRetry(c)
-	wake()
-	t = e.span("exit.save", t)
-	shutErr := <-shut
-	t = e.span("exit.runtime-shutdown", t)
-	e.afterSaved(c, saved, func() {
+	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
+	// An AutoRemove container's removal stands for the exit's save: its
+	// record is removed (the removal's one durable step) while its root
+	// file system is unmounted and its shim goes, and the rest of the
+	// removal follows. A daemon killed before that step is durable finds
+	// the record running and the exit in the shim's state file, and
+	// removes the container at its start (restoreOne, then the exit
+	// handler); one killed after finds no record, and clears what is
+	// left (the container's directory, unmounting its root file system:
+	// containers.go; the runtime state: finishRestore). Not before the
+	// volumes are unmounted: nothing clears those. The waiters learn of
+	// the exit from the removal (SetRemoved). If the record cannot be
+	// removed, the exit is saved as for any container.
+	recordRemoved := false
+	if autoRemove {
+		c.State.RemovalInProgress = true
+		<-volumesUnmounted
+		if err := e.containers.RemoveRecord(c); err != nil {
+			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
+			c.State.ResetRemovalInProgress()
+		} else {
+			recordRemoved = true
+		}
+		t = e.span("exit.remove-record", t)
+	}
+	saved := true
+	if !recordRemoved {
+		// The exit happened: a record that cannot be saved now is saved
+		// later, and until then the shim's state file, which a restarted
+		// daemon reads, keeps the exit: its Delete waits for the save.
+		// The waiters learn of the exit only once the record (and so the
+		// list's view) has it.
+		saved = e.saveOrRetry(c)
+		wake()
+		t = e.span("exit.save", t)
+	}
+	deleteRuntime := func(shutErr error) {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		defer cancel()
 		if shutErr != nil {
 			e.logger.Warn("shutting down the runtime of an exited container", "container", c.ID, "error", shutErr)
 		}
-		if err := rc.Delete(ctx); err != nil {
+		err := rc.Delete(ctx)
+		if err != nil {
 			e.logger.Warn("deleting the runtime state of an exited container", "container", c.ID, "error", err)
-			return
 		}
 		cs.mu.Lock()
-		cs.runtimeDeleted = cs.rc == nil
+		cs.runtimeDeleted = err == nil && cs.rc == nil
 		cs.mu.Unlock()
-	})
+	}
+	if autoRemove && saved {
+		// The removal does not wait for the shim to be gone: a shim's
+		// exit can take a kernel grace period (its inotify instance's
+		// marks are destroyed under SRCU: 10-25 ms on a busy host), which
+		// `docker run --rm` would wait for. The runtime state (the shim's
+		// state file, its directory, the cgroups) is deleted once the
+		// shim is gone, in the background; the record goes meanwhile. A
+		// daemon killed before the runtime state is deleted finds it
+		// with no record and ends it (finishRestore), or with the record
+		// and removes the container (restoreOne). The container is
+		// marked as being removed first, so no new run starts in that
+		// directory; should the removal fail, a start waits for the
+		// deletion (runtimeDeleting).
+		c.State.RemovalInProgress = true
+		deleting := make(chan struct{})
+		cs.mu.Lock()
+		cs.runtimeDeleted = true
+		cs.runtimeDeleting = deleting
+		cs.mu.Unlock()
+		e.background(func() {
+			defer close(deleting)
+			deleteRuntime(<-shut)
+		})
+	} else {
+		shutErr := <-shut
+		t = e.span("exit.runtime-shutdown", t)
+		e.afterSaved(c, saved, func() { deleteRuntime(shutErr) })
+	}
 	t = e.span("exit.runtime-delete", t)
 	if unmounted != nil {
 		<-unmounted
 	} else if unmountVolumes != nil {
 		unmountVolumes()
 	}
-	autoRemove := !restart && c.HostConfig.AutoRemove && !c.State.RemovalInProgress
 	c.Unlock()
 	t = e.span("exit.unmount", t)
 	e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
 	if restart {
 		e.scheduleRestart(c, cs, delay)
+	} else if autoRemove && saved {
+		if err := e.removeMarked(c, true, true, true); err != nil {
+			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)
+			if recordRemoved {
+				// The failed removal saved the record again, with the
+				// exit; the waiters hear of it now.
+				c.Lock()
+				wake()
+				c.Unlock()
+			}
+		}
+		e.span("exit.auto-remove", t)
 	} else if autoRemove {
 		if err := e.removeContainer(c, true, true); err != nil {
 			e.logger.Warn("auto-removing container", "container", c.ID, "error", err)

@@ -40,13 +40,24 @@ func (e *Engine) ContainerRemove(ctx context.Context, name string, force, remove
 // removeContainer kills the container if it runs (force), then deletes its
 // runtime state, root file system and record.
 func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bool) error {
-	tr := time.Now()
-	defer e.span("remove.total", tr)
 	c.Lock()
 	if err := c.State.SetRemovalInProgress(c.Name[1:]); err != nil {
 		c.Unlock()
 		return err
 	}
+	c.Unlock()
+	return e.removeMarked(c, force, removeVolumes, false)
+}
+
+// removeMarked is removeContainer for a container already marked as being
+// removed (SetRemovalInProgress), as the exit handler of an AutoRemove
+// container marks it before it lets go of its lock. With dirLater the
+// container's directory is removed in the background once the container
+// is gone (its record's removal durable, its waiters told).
+func (e *Engine) removeMarked(c *container.Container, force, removeVolumes, dirLater bool) error {
+	tr := time.Now()
+	defer e.span("remove.total", tr)
+	c.Lock()
 	cs := e.state(c.ID)
 	e.stopRestarting(c, cs)
 	cs.mu.Lock()
@@ -124,7 +135,17 @@ func (e *Engine) removeContainer(c *container.Container, force, removeVolumes bo
 		return fail(err)
 	}
 	t = e.span("remove.unmount", t)
-	if err := e.containers.Delete(c); err != nil {
+	if dirLater {
+		removeDir, err := e.containers.DeleteKeepingDir(c)
+		if err != nil {
+			return fail(err)
+		}
+		e.background(func() {
+			if err := removeDir(); err != nil {
+				e.logger.Warn("removing the directory of a removed container", "container", c.ID, "error", err)
+			}
+		})
+	} else if err := e.containers.Delete(c); err != nil {
 		return fail(err)
 	}
 	t = e.span("remove.record", t)

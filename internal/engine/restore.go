@@ -195,6 +195,14 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				e.saveOrRetry(c)
 			}
 		}
+		// An AutoRemove container found stopped is removed, as dockerd
+		// does at its start, whichever way the previous daemon left it:
+		// its exit saved but its runtime state not yet deleted, a start
+		// cut short, or no runtime state at all. (One found running has
+		// a monitor again, whose exit handler removes it.)
+		if c.HostConfig.AutoRemove && !c.State.Running && !c.State.IsRemoved() {
+			remove, start = true, false
+		}
 		c.Unlock()
 	}
 	return start, remove, stop

@@ -83,9 +83,16 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	cs.mu.Lock()
 	after := cs.afterSave
 	cs.afterSave = nil
+	deleting := cs.runtimeDeleting
 	cs.mu.Unlock()
 	for _, f := range after {
 		f()
+	}
+	if deleting != nil {
+		// The runtime directory of the previous run is being deleted
+		// (an AutoRemove exit whose removal failed); the new run needs
+		// its path.
+		<-deleting
 	}
 	defer func() {
 		if retErr != nil {
