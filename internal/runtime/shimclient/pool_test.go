@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,4 +201,53 @@ func (p *pool) waiting() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.idle)
+}
+
+// TestRunningShimsHoldNoThreads checks that the daemon holds no OS thread
+// per running container (issue 13: each shim's reaper blocked one in
+// waitid for the container's lifetime, 50 threads for 50 containers),
+// and that a shim is still reaped when it exits.
+func TestRunningShimsHoldNoThreads(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := context.Background()
+	threads := func() int {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	start := func() *Container {
+		c := create(t, rt, newSpec(t, "sleep", "1000"))
+		if err := c.Start(ctx); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		return c
+	}
+	refilled := func() bool { return rt.pool.waiting() == 1 }
+	start() // threads the runtime makes once
+	poll(t, "the pool's refill", refilled)
+	before := threads()
+	const n = 8
+	for range n {
+		start()
+	}
+	poll(t, "the pool's refill", refilled)
+	if grown := threads() - before; grown >= n/2 {
+		t.Errorf("%d running containers added %d threads to the daemon, want fewer than %d", n, grown, n/2)
+	}
+	// A container of its own, removed here rather than at the end.
+	c, err := rt.Create(ctx, newSpec(t, "sleep", "1000"))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup(t, c)
+	poll(t, "the shim's exit to be reaped", func() bool {
+		_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(st.ShimPid)))
+		return errors.Is(err, os.ErrNotExist)
+	})
 }
