@@ -84,8 +84,11 @@ type shim struct {
 	cgMode  string
 	cgfd    int
 	sigchld chan os.Signal
-	spans   map[string]int64 // create's phases (ReadyMessage.Spans)
-	ready   *os.File         // fd 4: the ready lines (ReadyMessage) go there
+	// perChild: children are reaped one by one through pidfds, not
+	// by the SIGCHLD loop (see startReaper).
+	perChild bool
+	spans    map[string]int64 // create's phases (ReadyMessage.Spans)
+	ready    *os.File         // fd 4: the ready lines (ReadyMessage) go there
 	// handover is the daemon's socket of a pre-started shim, on which
 	// the line CgroupsReady follows the container's directory once the
 	// daemon has made the container's cgroups (which it does while the
@@ -145,8 +148,6 @@ func Main(args []string) error {
 		spans:   map[string]int64{},
 		ready:   ready,
 	}
-	signal.Notify(s.sigchld, syscall.SIGCHLD)
-	go s.reap()
 	if s.dir == Pooled {
 		// Warm up what does not depend on the container.
 		s.cgMode = CgroupMode()
@@ -255,6 +256,7 @@ func (s *shim) create() (*net.UnixListener, error) {
 		return nil, err
 	}
 	s.spec = sp
+	s.startReaper()
 	start, _ := sys.StartTime(os.Getpid())
 	s.state = State{Version: ProtocolVersion, ID: sp.ID, ShimPid: os.Getpid(), ShimStart: start, Status: StatusCreated}
 	if sp.Log.Path != "" {
@@ -575,34 +577,8 @@ func (s *shim) register(pid int, p *proc) {
 	if early && p != nil {
 		s.exited(p, ws)
 	}
-}
-
-// reap is the one place that waits for children: on every SIGCHLD it
-// collects all exited children, including orphans re-parented to the
-// subreaper, which must be reaped or pid namespace teardown blocks.
-func (s *shim) reap() {
-	for range s.sigchld {
-		for {
-			var ws syscall.WaitStatus
-			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil || pid <= 0 {
-				break
-			}
-			s.mu.Lock()
-			p, known := s.pids[pid]
-			if known {
-				delete(s.pids, pid)
-			} else if s.inflight > 0 {
-				s.early[pid] = ws
-			}
-			s.mu.Unlock()
-			if p != nil {
-				s.exited(p, ws)
-			}
-		}
+	if !early && s.perChild {
+		s.watchChild(pid)
 	}
 }
 

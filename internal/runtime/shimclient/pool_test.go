@@ -251,3 +251,55 @@ func TestRunningShimsHoldNoThreads(t *testing.T) {
 		return errors.Is(err, os.ErrNotExist)
 	})
 }
+
+// TestShimWithoutSignalThread checks that the shim of a container with a
+// pid namespace of its own reaps its children without os/signal, whose
+// Notify keeps a thread with all signals blocked (and the runtime's
+// template thread) for the shim's lifetime (issue 13), and that the exits
+// of init and of an exec'd process are still collected.
+func TestShimWithoutSignalThread(t *testing.T) {
+	rt := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := create(t, rt, newSpec(t, "sleep", "1000"))
+	if err := c.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := filepath.Join("/proc", strconv.Itoa(st.ShimPid), "task")
+	ents, err := os.ReadDir(tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(tasks, e.Name(), "status"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigBlk:"); ok && strings.Trim(strings.TrimSpace(v), "0") != "" {
+				t.Errorf("shim thread %s blocks signals %s: os/signal's thread", e.Name(), strings.TrimSpace(v))
+			}
+		}
+	}
+	ps := newSpec(t, "sh", "-c", "exit 3").Process
+	e, err := c.Exec(ctx, "x1", &ps)
+	if err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	if _, err := e.Start(ctx); err != nil {
+		t.Fatalf("exec Start: %v", err)
+	}
+	if exit, err := e.Wait(ctx); err != nil || exit.Code != 3 {
+		t.Fatalf("exec Wait = %+v, %v; want code 3", exit, err)
+	}
+	if _, err := c.Kill(ctx); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if exit, err := c.Wait(ctx); err != nil || exit.Code != 137 {
+		t.Fatalf("Wait = %+v, %v; want code 137", exit, err)
+	}
+}
