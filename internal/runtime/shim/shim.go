@@ -762,8 +762,10 @@ func (s *shim) watchDir() {
 	}
 	if _, err := syscall.InotifyAddWatch(fd, parent, mask); err == nil {
 		// Every event (another container's directory going, ours, the
-		// parent's own end) is followed by a look at ours.
-		buf := make([]byte, 16*(syscall.SizeofInotifyEvent+syscall.NAME_MAX+1))
+		// parent's own end) is followed by a look at ours, so one event
+		// a read is enough: the buffer, held for the container's
+		// lifetime, fits the largest (issue 13).
+		buf := make([]byte, syscall.SizeofInotifyEvent+syscall.NAME_MAX+1)
 		for !gone() {
 			if _, err := f.Read(buf); err != nil {
 				return
