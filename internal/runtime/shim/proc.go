@@ -167,13 +167,14 @@ func (p *proc) setMaster(f *os.File) {
 // the attached clients are disconnected.
 func (p *proc) startCopiers() {
 	close(p.running)
-	var wg sync.WaitGroup
+	// The last copier to finish ends the output; no goroutine waits for
+	// them (one stack less for the process's lifetime, issue 13).
+	var left atomic.Int32
+	left.Store(int32(len(p.outputs)))
 	for i := range p.outputs {
 		o := &p.outputs[i]
 		o.buf, o.mapped = readBuffer()
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			p.copyOutput(o)
 			if o.f != p.master {
 				o.f.Close()
@@ -181,19 +182,27 @@ func (p *proc) startCopiers() {
 			if o.mapped {
 				sys.UnmapBuffer(o.buf)
 			}
+			if left.Add(-1) == 0 {
+				p.outputDone()
+			}
 		}()
 	}
-	go func() {
-		wg.Wait()
-		p.amu.Lock()
-		p.isDrained = true
-		for a := range p.attachers {
-			a.close()
-			delete(p.attachers, a)
-		}
-		p.amu.Unlock()
-		close(p.drained)
-	}()
+	if len(p.outputs) == 0 {
+		p.outputDone()
+	}
+}
+
+// outputDone disconnects the attached clients once every output stream
+// has ended.
+func (p *proc) outputDone() {
+	p.amu.Lock()
+	p.isDrained = true
+	for a := range p.attachers {
+		a.close()
+		delete(p.attachers, a)
+	}
+	p.amu.Unlock()
+	close(p.drained)
 }
 
 // An output stream is read maxRead bytes at a time, so a busy one takes
