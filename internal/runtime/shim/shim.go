@@ -87,6 +87,8 @@ type shim struct {
 	// perChild: children are reaped one by one through pidfds, not
 	// by the SIGCHLD loop (see startReaper).
 	perChild bool
+	// specJSON is spec.json as read, sent on to init (InitConfig.RawSpec).
+	specJSON []byte
 	spans    map[string]int64 // create's phases (ReadyMessage.Spans)
 	ready    *os.File         // fd 4: the ready lines (ReadyMessage) go there
 	// handover is the daemon's socket of a pre-started shim, on which
@@ -255,7 +257,7 @@ func (s *shim) create() (*net.UnixListener, error) {
 	if err := sp.Validate(); err != nil {
 		return nil, err
 	}
-	s.spec = sp
+	s.spec, s.specJSON = sp, b
 	s.startReaper()
 	start, _ := sys.StartTime(os.Getpid())
 	s.state = State{Version: ProtocolVersion, ID: sp.ID, ShimPid: os.Getpid(), ShimStart: start, Status: StatusCreated}
@@ -370,7 +372,7 @@ func (s *shim) startInit(t0 *time.Time) error {
 	s.mu.Lock()
 	s.state.InitPid, s.state.InitStart = p.pid, initStart
 	s.mu.Unlock()
-	cfg := nsinit.InitConfig{Spec: s.spec, CgroupMode: s.cgMode}
+	cfg := nsinit.InitConfig{Spec: s.spec, RawSpec: s.specJSON, CgroupMode: s.cgMode}
 	if s.cg != nil && s.cgMode != nsinit.CgroupV2 {
 		cfg.CgroupMounts, cfg.CgroupLinks = cgroupMounts(s.cg)
 	}
