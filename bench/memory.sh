@@ -6,7 +6,10 @@
 #   - daemon-side memory per running container: PSS of the daemon and
 #     everything it runs for its containers (skiffd: its shims; dockerd:
 #     containerd and the containerd-shim-runc-v2 processes) with N
-#     sleeping containers, minus the idle PSS, divided by N.
+#     sleeping containers, minus the idle PSS, divided by N;
+#   - the same for N more containers that each wrote ~1 MB of output
+#     (seq 1 150000, logged) before they went to sleep: what a shim keeps
+#     after a burst of output.
 # It also prints one skiffd shim's smaps_rollup and the names ps shows for
 # it. Needs root.
 #
@@ -26,6 +29,7 @@ sleep 2 # let the daemons settle after the first container's exit
 label idle_rss "idle daemon RSS, MiB"
 label idle_pss "idle daemon PSS, MiB"
 label per "daemon-side memory per running container (PSS over $n sleeping containers, minus idle, / $n), MiB"
+label per_out "the same per container that wrote ~1 MB of output first, MiB"
 label procs "daemon-side processes with $n containers"
 
 for d in "${ds[@]}"; do
@@ -53,8 +57,23 @@ for d in "${ds[@]}"; do
   mapfile -t ps < <(daemon_procs "$d")
   total=$(pss_kib "${ps[@]}")
   idle=${d}_idle
+  eval "${d}_quiet=$total"
   put per "$d" "$(awk -v t="$total" -v i="${!idle}" -v n="$n" 'BEGIN { printf "%.2f", (t - i) / n / 1024 }')"
   put procs "$d" "${#ps[@]}"
+done
+
+for _ in $(seq 1 "$n"); do
+  for d in "${ds[@]}"; do
+    h=${d}_host
+    DOCKER_HOST=${!h} docker run -d --network none bench-busybox:1 sh -c 'seq 1 150000; exec sleep 100000' >/dev/null
+  done
+done
+sleep 3 # past the shims' second of quiet after the output
+for d in "${ds[@]}"; do
+  mapfile -t ps < <(daemon_procs "$d")
+  total=$(pss_kib "${ps[@]}")
+  quiet=${d}_quiet
+  put per_out "$d" "$(awk -v t="$total" -v q="${!quiet}" -v n="$n" 'BEGIN { printf "%.2f", (t - q) / n / 1024 }')"
 done
 
 shim=$(daemon_procs skiffd | grep -vx "$skiffd_pid" | sed -n 1p)

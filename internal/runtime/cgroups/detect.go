@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -71,13 +72,19 @@ func parseMountinfo(r io.Reader, root string) ([]hierarchy, error) {
 	var out []hierarchy
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	sc.Buffer(make([]byte, 0, 4096), 1024*1024)
 	for sc.Scan() {
-		line := sc.Text()
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
+		// Only cgroup mounts are looked at more closely: the others (a
+		// host's overlays, one or more per running container) cost no
+		// allocation. A shim resolves its container's cgroups with
+		// this, and what it allocates stays for its lifetime (issue 13).
+		b := sc.Bytes()
+		i := bytes.Index(b, []byte(" - "))
+		if i < 0 || !bytes.HasPrefix(b[i+3:], []byte("cgroup")) {
 			continue
 		}
+		line := string(b)
+		pre, post := line[:i], line[i+3:]
 		fields := strings.Fields(pre)
 		tail := strings.Fields(post)
 		if len(fields) < 5 || len(tail) < 3 || tail[0] != "cgroup" {

@@ -479,3 +479,29 @@ func FuzzParseCgroupFiles(f *testing.F) {
 		_, _ = isFrozenEvents(s)
 	})
 }
+
+// TestParseMountinfoAllocations checks that the mounts other than cgroup
+// ones (a host's overlays, one or more per running container) cost the
+// parser no allocation: a shim resolves its cgroups with it, and with no
+// garbage collection in a sleeping shim what it allocates stays (issue
+// 13).
+func TestParseMountinfoAllocations(t *testing.T) {
+	const cg = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n" +
+		"35 31 0:32 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n"
+	allocs := func(others int) float64 {
+		var b strings.Builder
+		b.WriteString(cg)
+		for i := range others {
+			fmt.Fprintf(&b, "%d 23 0:%d / /var/lib/skiffd/overlay2/%064d/merged rw,relatime shared:1 - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w\n", 100+i, 100+i, i)
+		}
+		s := b.String()
+		return testing.AllocsPerRun(10, func() {
+			if hs, err := parseMountinfo(strings.NewReader(s), "/sys/fs/cgroup"); err != nil || len(hs) != 1 {
+				t.Fatalf("parseMountinfo = %+v, %v", hs, err)
+			}
+		})
+	}
+	if few, many := allocs(2), allocs(200); many != few {
+		t.Errorf("parseMountinfo allocates %v times with 2 other mounts, %v with 200; want the same", few, many)
+	}
+}

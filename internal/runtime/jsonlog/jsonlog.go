@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"skiffd/internal/sys"
 )
 
 // MaxLine is the longest piece of a line written as one entry (moby's
@@ -47,8 +49,10 @@ type Writer struct {
 	maxFiles int
 	compress bool
 	attrs    []byte // JSON object, or nil
-	batch    []byte // entries not yet written
-	err      error  // the first write error
+	batch    []byte // entries not yet written; see newBatch
+	mapped   bool   // batch is a sys.MapBuffer buffer
+	closed   bool
+	err      error // the first write error
 	now      func() time.Time
 	// tail is what follows the "log" value in an entry of tailStream
 	// stamped tailTime, from the stream to the final newline: the lines
@@ -61,8 +65,15 @@ type Writer struct {
 // batchSize is the size at which a batch is written even within a chunk.
 const batchSize = 256 << 10
 
-// idleBatch is the largest batch buffer Release keeps.
-const idleBatch = 16 << 10
+// batchCap is the capacity of the batch buffer: a batch reaches
+// batchSize plus at most one entry (a MaxLine piece escaped whole is under
+// 100 KiB) before it is written. The buffer is outside the Go heap (see
+// newBatch), so only what a burst writes into it is ever resident.
+const batchCap = 512 << 10
+
+// heapBatch is the batch buffer's capacity on the Go heap, when the system
+// refuses a mapping.
+const heapBatch = 16 << 10
 
 // Options are the json-file log options (--log-opt).
 type Options struct {
@@ -112,11 +123,36 @@ func OpenWith(path string, opts Options) (*Writer, error) {
 	return w, nil
 }
 
-// Close closes the log file.
+// Close closes the log file and frees the batch buffer.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.mapped {
+		sys.UnmapBuffer(w.batch)
+	}
+	w.batch, w.mapped, w.closed = nil, false, true
 	return w.f.Close()
+}
+
+// newBatch makes the batch buffer. It is mapped outside the Go heap
+// (issue 13): a shim's log writer then produces no garbage, however much
+// its container writes, and after a burst Release hands the pages back
+// to the system at once. On the Go heap a burst's buffers stay resident
+// until a garbage collection, and the first collections of a shim cost
+// it more runtime metadata (some 600 KiB of span sets) than they free.
+func (w *Writer) newBatch() {
+	if b, err := sys.MapBuffer(batchCap); err == nil {
+		w.batch, w.mapped = b[:0], true
+		return
+	}
+	w.batch = make([]byte, 0, heapBatch)
+}
+
+// entryBound is the most bytes appendEntry adds for an entry of line:
+// each byte of line and stream escaped to at most 6 (\u00XX), the
+// attributes, a time stamp and the fixed parts.
+func (w *Writer) entryBound(stream string, line []byte) int {
+	return 128 + 6*(len(line)+len(stream)) + len(w.attrs)
 }
 
 // WriteEntry writes one entry. line is written as given (with its newline,
@@ -139,9 +175,26 @@ func (w *Writer) appendLocked(stream string, line []byte, t time.Time) {
 			w.fail(err)
 		}
 	}
-	if len(w.batch) >= batchSize {
+	if w.closed {
+		w.fail(os.ErrClosed)
+		return
+	}
+	if w.batch == nil {
+		w.newBatch()
+	}
+	need := w.entryBound(stream, line)
+	if len(w.batch) >= batchSize || len(w.batch)+need > cap(w.batch) {
 		w.fail(w.flushLocked())
 	}
+	if need > cap(w.batch) {
+		// Only attributes of hundreds of KiB get here: the entry is
+		// built on the heap and written on its own.
+		n, err := w.f.Write(w.appendEntry(nil, stream, line, t))
+		w.size += int64(n)
+		w.fail(err)
+		return
+	}
+	// Within the capacity, append never moves the batch to the heap.
 	w.batch = w.appendEntry(w.batch, stream, line, t)
 }
 
@@ -167,14 +220,15 @@ func (w *Writer) fail(err error) {
 	}
 }
 
-// Release lets go of a batch buffer grown by a burst of output; the shim's
-// copier calls it when its stream has gone quiet, so that a container
-// that once wrote a lot does not keep the buffer for ever.
+// Release hands the pages a burst of output wrote into the batch buffer
+// back to the system; the shim's copier calls it when its stream has gone
+// quiet, so that a container that once wrote a lot does not keep them for
+// ever. The buffer stays, for the next burst.
 func (w *Writer) Release() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.batch) == 0 && cap(w.batch) > idleBatch {
-		w.batch = nil
+	if len(w.batch) == 0 && w.mapped {
+		sys.DropPages(w.batch)
 	}
 }
 

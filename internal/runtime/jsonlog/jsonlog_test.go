@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"skiffd/internal/sys"
 )
 
 var ts = time.Date(2026, 11, 26, 8, 58, 20, 531376562, time.UTC)
@@ -320,8 +322,9 @@ func TestRotationWithinChunk(t *testing.T) {
 	}
 }
 
-// TestRelease checks that a burst's batch buffer is let go of once the
-// stream is quiet, and that a pending partial line survives it.
+// TestRelease checks that the pages a burst wrote into the batch buffer
+// go back to the system once the stream is quiet, and that a pending
+// partial line survives it.
 func TestRelease(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c-json.log")
 	w, err := Open(path, 0, 1)
@@ -331,17 +334,78 @@ func TestRelease(t *testing.T) {
 	defer w.Close()
 	s := w.Stream("stdout")
 	s.Write([]byte(strings.Repeat("the quick brown fox jumps over the lazy d\n", 5000) + "part"))
-	if cap(w.batch) <= idleBatch {
-		t.Fatalf("batch buffer after a burst holds %d bytes, want more than %d", cap(w.batch), idleBatch)
+	if n, err := sys.ResidentPages(w.batch[:cap(w.batch)]); err != nil || n == 0 {
+		t.Fatalf("resident pages of the batch buffer after a burst = %d, %v; want some", n, err)
 	}
 	s.Release()
-	if cap(w.batch) != 0 {
-		t.Errorf("batch buffer after Release holds %d bytes, want none", cap(w.batch))
+	if n, err := sys.ResidentPages(w.batch[:cap(w.batch)]); err != nil || n != 0 {
+		t.Errorf("resident pages of the batch buffer after Release = %d, %v; want none", n, err)
 	}
 	s.Write([]byte("ial\n"))
 	ents := readEntries(t, path)
 	if got := ents[len(ents)-1]["log"]; len(ents) != 5001 || got != "partial\n" {
 		t.Errorf("%d entries, last %q; want 5001, \"partial\\n\"", len(ents), got)
+	}
+}
+
+// TestWriteAllocatesNothing checks that logging makes no garbage: bursts
+// larger than a batch, and the quiet after them, allocate nothing on the
+// Go heap once a stream has logged its first lines (issue 13). A shim
+// whose heap does not grow never runs a garbage collection, whose
+// runtime metadata would cost it more than a sleeping shim holds.
+func TestWriteAllocatesNothing(t *testing.T) {
+	w, err := OpenWith(filepath.Join(t.TempDir(), "c-json.log"), Options{Attrs: map[string]string{"tag": "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := w.Stream("stdout")
+	burst := []byte(strings.Repeat("the quick brown fox jumps over the lazy d\n", 10000))
+	long := []byte(strings.Repeat("\x01", 3*MaxLine) + "\n")
+	s.Write(burst)
+	s.Release()
+	if n := testing.AllocsPerRun(5, func() {
+		s.Write(burst)
+		s.Write(long)
+		s.Write([]byte("one line\n"))
+		s.Release()
+	}); n != 0 {
+		t.Errorf("a burst and the quiet after it allocate %v times, want 0", n)
+	}
+}
+
+// TestHugeAttrs checks that an entry larger than the batch buffer (huge
+// attributes) is still logged whole.
+func TestHugeAttrs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	big := strings.Repeat("v", batchCap)
+	w, err := OpenWith(path, Options{Attrs: map[string]string{"big": big}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := w.Stream("stdout")
+	s.Write([]byte("a\nb\n"))
+	w.Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []string
+	for _, l := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var e struct {
+			Log   string
+			Attrs map[string]string
+		}
+		if err := json.Unmarshal(l, &e); err != nil || e.Attrs["big"] != big {
+			t.Fatalf("entry of %d bytes: %v, attrs of %d bytes", len(l), err, len(e.Attrs["big"]))
+		}
+		logs = append(logs, e.Log)
+	}
+	if strings.Join(logs, "") != "a\nb\n" {
+		t.Errorf("logged %q, want a, b", logs)
 	}
 }
 

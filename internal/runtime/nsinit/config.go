@@ -10,7 +10,11 @@
 // credential and seccomp state is per thread.
 package nsinit
 
-import "skiffd/internal/runtime/spec"
+import (
+	"encoding/json"
+
+	"skiffd/internal/runtime/spec"
+)
 
 // Message types on the sync channel.
 const (
@@ -52,6 +56,25 @@ type InitConfig struct {
 	// symlinks for co-mounted controllers (cpu -> cpu,cpuacct).
 	CgroupMounts map[string]string `json:"cgroupMounts,omitempty"`
 	CgroupLinks  map[string]string `json:"cgroupLinks,omitempty"`
+	// RawSpec, when set, is sent in place of Spec: the JSON of the
+	// same spec, as the shim read it from spec.json (see MarshalJSON).
+	RawSpec json.RawMessage `json:"-"`
+}
+
+// MarshalJSON encodes the config, with RawSpec, when set, as the spec.
+// The shim sends the spec it read as it is: encoding it again would build
+// encoding/json's encoders for every spec type, some 50 KiB that a shim
+// keeps for its lifetime (issue 13). init decodes either the same way.
+func (c InitConfig) MarshalJSON() ([]byte, error) {
+	type plain InitConfig // without this method
+	if c.RawSpec == nil {
+		return json.Marshal(plain(c))
+	}
+	// The outer Spec, less deeply nested, hides plain's.
+	return json.Marshal(struct {
+		plain
+		Spec json.RawMessage `json:"spec"`
+	}{plain(c), c.RawSpec})
 }
 
 // ExecConfig is the first message the shim sends to the exec helper. The

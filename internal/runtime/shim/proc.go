@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -59,6 +58,10 @@ type output struct {
 	f      *os.File
 	stream byte
 	name   string
+	// buf is the copier's read buffer, made by startCopiers (see
+	// readBuffer).
+	buf    []byte
+	mapped bool // buf is a sys.MapBuffer buffer
 }
 
 // childStdio are the child's ends of a process's stdio; the shim closes
@@ -164,48 +167,76 @@ func (p *proc) setMaster(f *os.File) {
 // the attached clients are disconnected.
 func (p *proc) startCopiers() {
 	close(p.running)
-	var wg sync.WaitGroup
-	for _, o := range p.outputs {
-		wg.Add(1)
-		go func(o output) {
-			defer wg.Done()
+	// The last copier to finish ends the output; no goroutine waits for
+	// them (one stack less for the process's lifetime, issue 13).
+	var left atomic.Int32
+	left.Store(int32(len(p.outputs)))
+	for i := range p.outputs {
+		o := &p.outputs[i]
+		o.buf, o.mapped = readBuffer()
+		go func() {
 			p.copyOutput(o)
 			if o.f != p.master {
 				o.f.Close()
 			}
-		}(o)
+			if o.mapped {
+				sys.UnmapBuffer(o.buf)
+			}
+			if left.Add(-1) == 0 {
+				p.outputDone()
+			}
+		}()
 	}
-	go func() {
-		wg.Wait()
-		p.amu.Lock()
-		p.isDrained = true
-		for a := range p.attachers {
-			a.close()
-			delete(p.attachers, a)
-		}
-		p.amu.Unlock()
-		close(p.drained)
-	}()
+	if len(p.outputs) == 0 {
+		p.outputDone()
+	}
 }
 
-// Read sizes of an output stream: a quiet stream reads into minRead bytes;
-// each read that fills the buffer doubles it, up to maxRead, so a busy
-// one takes its output in big chunks, logged with one write each (issue
-// 13). After quietAfter without output the buffers a burst grew (this
-// one and the log's) go back to the heap.
+// outputDone disconnects the attached clients once every output stream
+// has ended.
+func (p *proc) outputDone() {
+	p.amu.Lock()
+	p.isDrained = true
+	for a := range p.attachers {
+		a.close()
+		delete(p.attachers, a)
+	}
+	p.amu.Unlock()
+	close(p.drained)
+}
+
+// An output stream is read maxRead bytes at a time, so a busy one takes
+// its output in big chunks, logged with one write each (issue 13);
+// attached clients get it in minRead pieces. After quietAfter without
+// output the pages a burst wrote into the read buffer and the log's
+// batch go back to the system.
 const (
 	minRead    = 16 << 10
 	maxRead    = 256 << 10
 	quietAfter = time.Second
 )
 
+// readBuffer makes a copier's read buffer: maxRead bytes outside the Go
+// heap, of which only what reads write is ever resident, and which
+// sys.DropPages empties when the stream goes quiet; no garbage collection
+// is involved (issue 13: a shim's first collections cost it some 600 KiB
+// of runtime metadata, more than a burst's buffers, and a quiet stream
+// used to hold 16 KiB of heap). Where the system refuses the mapping it
+// is minRead bytes of heap, kept.
+func readBuffer() ([]byte, bool) {
+	if b, err := sys.MapBuffer(maxRead); err == nil {
+		return b, true
+	}
+	return make([]byte, minRead), false
+}
+
 // copyOutput copies one output stream until it ends.
-func (p *proc) copyOutput(o output) {
+func (p *proc) copyOutput(o *output) {
 	var ls *jsonlog.Stream
 	if p.log != nil {
 		ls = p.log.Stream(o.name)
 	}
-	buf := make([]byte, minRead)
+	buf := o.buf
 	active := false // output came since the stream was last quiet
 	for {
 		if active {
@@ -225,26 +256,14 @@ func (p *proc) copyOutput(o output) {
 				p.broadcast(o.stream, b[:min(len(b), minRead)])
 			}
 			p.delivered.Store(time.Now().UnixNano())
-			if n == len(buf) && len(buf) < maxRead {
-				buf = make([]byte, 2*len(buf))
-			}
 			active = true
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			grown := len(buf) > minRead
-			if grown {
-				buf = make([]byte, minRead)
+			if o.mapped {
+				sys.DropPages(buf)
 			}
 			if ls != nil {
 				ls.Release()
-			}
-			if grown {
-				// After a burst, hand the heap it grew back to the
-				// system now: a shim that mostly sleeps would keep it
-				// for minutes (issue 13: 3.1 MiB private instead of 1.6
-				// MiB, 4 s after 20 MB of output; a quiet shim holds
-				// 1.45). One small collection per burst.
-				debug.FreeOSMemory()
 			}
 			o.f.SetReadDeadline(time.Time{})
 			active = false

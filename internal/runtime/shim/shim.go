@@ -87,8 +87,13 @@ type shim struct {
 	cgMode  string
 	cgfd    int
 	sigchld chan os.Signal
-	spans   map[string]int64 // create's phases (ReadyMessage.Spans)
-	ready   *os.File         // fd 4: the ready lines (ReadyMessage) go there
+	// perChild: children are reaped one by one through pidfds, not
+	// by the SIGCHLD loop (see startReaper).
+	perChild bool
+	// specJSON is spec.json as read, sent on to init (InitConfig.RawSpec).
+	specJSON []byte
+	spans    map[string]int64 // create's phases (ReadyMessage.Spans)
+	ready    *os.File         // fd 4: the ready lines (ReadyMessage) go there
 	// handover is the daemon's socket of a pre-started shim, on which
 	// the line CgroupsReady follows the container's directory once the
 	// daemon has made the container's cgroups (which it does while the
@@ -151,8 +156,6 @@ func Main(args []string) error {
 		spans:   map[string]int64{},
 		ready:   ready,
 	}
-	signal.Notify(s.sigchld, syscall.SIGCHLD)
-	go s.reap()
 	if s.dir == Pooled {
 		// Warm up what does not depend on the container.
 		s.cgMode = CgroupMode()
@@ -268,7 +271,8 @@ func (s *shim) create() (*net.UnixListener, error) {
 	if err := sp.Validate(); err != nil {
 		return nil, err
 	}
-	s.spec = sp
+	s.spec, s.specJSON = sp, b
+	s.startReaper()
 	start, _ := sys.StartTime(os.Getpid())
 	s.state = State{Version: ProtocolVersion, ID: sp.ID, ShimPid: os.Getpid(), ShimStart: start, Status: StatusCreated}
 	if sp.Log.Path != "" {
@@ -389,7 +393,7 @@ func (s *shim) startInit(t0 *time.Time) error {
 	s.mu.Lock()
 	s.state.InitPid, s.state.InitStart = p.pid, initStart
 	s.mu.Unlock()
-	cfg := nsinit.InitConfig{Spec: s.spec, CgroupMode: s.cgMode}
+	cfg := nsinit.InitConfig{Spec: s.spec, RawSpec: s.specJSON, CgroupMode: s.cgMode}
 	if s.cg != nil && s.cgMode != nsinit.CgroupV2 {
 		cfg.CgroupMounts, cfg.CgroupLinks = cgroupMounts(s.cg)
 	}
@@ -627,34 +631,8 @@ func (s *shim) register(pid int, p *proc) {
 	if early && p != nil {
 		s.exited(p, ws)
 	}
-}
-
-// reap is the one place that waits for children: on every SIGCHLD it
-// collects all exited children, including orphans re-parented to the
-// subreaper, which must be reaped or pid namespace teardown blocks.
-func (s *shim) reap() {
-	for range s.sigchld {
-		for {
-			var ws syscall.WaitStatus
-			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil || pid <= 0 {
-				break
-			}
-			s.mu.Lock()
-			p, known := s.pids[pid]
-			if known {
-				delete(s.pids, pid)
-			} else if s.inflight > 0 {
-				s.early[pid] = ws
-			}
-			s.mu.Unlock()
-			if p != nil {
-				s.exited(p, ws)
-			}
-		}
+	if !early && s.perChild {
+		s.watchChild(pid)
 	}
 }
 
@@ -838,8 +816,10 @@ func (s *shim) watchDir() {
 	}
 	if _, err := syscall.InotifyAddWatch(fd, parent, mask); err == nil {
 		// Every event (another container's directory going, ours, the
-		// parent's own end) is followed by a look at ours.
-		buf := make([]byte, 16*(syscall.SizeofInotifyEvent+syscall.NAME_MAX+1))
+		// parent's own end) is followed by a look at ours, so one event
+		// a read is enough: the buffer, held for the container's
+		// lifetime, fits the largest (issue 13).
+		buf := make([]byte, syscall.SizeofInotifyEvent+syscall.NAME_MAX+1)
 		for !gone() {
 			if _, err := f.Read(buf); err != nil {
 				return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,4 +201,105 @@ func (p *pool) waiting() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.idle)
+}
+
+// TestRunningShimsHoldNoThreads checks that the daemon holds no OS thread
+// per running container (issue 13: each shim's reaper blocked one in
+// waitid for the container's lifetime, 50 threads for 50 containers),
+// and that a shim is still reaped when it exits.
+func TestRunningShimsHoldNoThreads(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := context.Background()
+	threads := func() int {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	start := func() *Container {
+		c := create(t, rt, newSpec(t, "sleep", "1000"))
+		if err := c.Start(ctx); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		return c
+	}
+	refilled := func() bool { return rt.pool.waiting() == 1 }
+	start() // threads the runtime makes once
+	poll(t, "the pool's refill", refilled)
+	before := threads()
+	const n = 8
+	for range n {
+		start()
+	}
+	poll(t, "the pool's refill", refilled)
+	if grown := threads() - before; grown >= n/2 {
+		t.Errorf("%d running containers added %d threads to the daemon, want fewer than %d", n, grown, n/2)
+	}
+	// A container of its own, removed here rather than at the end.
+	c, err := rt.Create(ctx, newSpec(t, "sleep", "1000"))
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanup(t, c)
+	poll(t, "the shim's exit to be reaped", func() bool {
+		_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(st.ShimPid)))
+		return errors.Is(err, os.ErrNotExist)
+	})
+}
+
+// TestShimWithoutSignalThread checks that the shim of a container with a
+// pid namespace of its own reaps its children without os/signal, whose
+// Notify keeps a thread with all signals blocked (and the runtime's
+// template thread) for the shim's lifetime (issue 13), and that the exits
+// of init and of an exec'd process are still collected.
+func TestShimWithoutSignalThread(t *testing.T) {
+	rt := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := create(t, rt, newSpec(t, "sleep", "1000"))
+	if err := c.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	st, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := filepath.Join("/proc", strconv.Itoa(st.ShimPid), "task")
+	ents, err := os.ReadDir(tasks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(tasks, e.Name(), "status"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "SigBlk:"); ok && strings.Trim(strings.TrimSpace(v), "0") != "" {
+				t.Errorf("shim thread %s blocks signals %s: os/signal's thread", e.Name(), strings.TrimSpace(v))
+			}
+		}
+	}
+	ps := newSpec(t, "sh", "-c", "exit 3").Process
+	e, err := c.Exec(ctx, "x1", &ps)
+	if err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	if _, err := e.Start(ctx); err != nil {
+		t.Fatalf("exec Start: %v", err)
+	}
+	if exit, err := e.Wait(ctx); err != nil || exit.Code != 3 {
+		t.Fatalf("exec Wait = %+v, %v; want code 3", exit, err)
+	}
+	if _, err := c.Kill(ctx); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	if exit, err := c.Wait(ctx); err != nil || exit.Code != 137 {
+		t.Fatalf("Wait = %+v, %v; want code 137", exit, err)
+	}
 }

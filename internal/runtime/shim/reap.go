@@ -1,0 +1,140 @@
+package shim
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"skiffd/internal/sys"
+)
+
+// A shim reaps its children in one of two ways, chosen once it has read
+// the spec, before init is forked (startReaper):
+//
+//   - A container with a pid namespace of its own: every child of ours is
+//     one the shim started or was told of (init, the exec helpers, the
+//     exec'd processes), and each is watched through a pidfd in the
+//     runtime's poller and reaped by pid (watchChild). Nothing else can
+//     become our child: a process orphaned in the container's namespace
+//     goes to the container's init, not to a subreaper outside it.
+//   - A container sharing a pid namespace (--pid host, --pid container:x):
+//     orphans of its processes are re-parented to us, the subreaper, and
+//     must be reaped too; one wait4(-1) loop on SIGCHLD (reap) collects
+//     every child.
+//
+// The first needs no os/signal: signal.Notify costs a process, for its
+// lifetime, a goroutine locked to an OS thread of its own (to keep the
+// signal mask) and the runtime's template thread, which the lock starts
+// (issue 13: each thread holds a 16 KiB g0 and a 32 KiB signal stack of
+// the shim, and kernel memory).
+func (s *shim) startReaper() {
+	if s.ownPidNamespace() && pidfdsWork() {
+		s.perChild = true
+		return
+	}
+	signal.Notify(s.sigchld, syscall.SIGCHLD)
+	go s.reap()
+}
+
+// pidfdsWork reports whether the kernel has pidfd_open (Linux 5.3).
+func pidfdsWork() bool {
+	fd, err := sys.PidfdOpen(os.Getpid())
+	if err != nil {
+		return false
+	}
+	syscall.Close(fd)
+	return true
+}
+
+// reap is the one place that waits for children when the container shares
+// a pid namespace: on every SIGCHLD it collects all exited children,
+// including orphans re-parented to the subreaper, which must be reaped or
+// pid namespace teardown blocks.
+func (s *shim) reap() {
+	for range s.sigchld {
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil || pid <= 0 {
+				break
+			}
+			s.reaped(pid, ws)
+		}
+	}
+}
+
+// watchChild reaps pid, a child of ours already registered, once it exits
+// (perChild). The pidfd is readable from the exit on, and until we reap
+// it the pid cannot be reused, even if the child exited before this call.
+func (s *shim) watchChild(pid int) {
+	var f *os.File
+	fd, err := sys.PidfdOpen(pid)
+	if err == nil {
+		if err = syscall.SetNonblock(fd, true); err != nil {
+			syscall.Close(fd)
+		} else {
+			f = os.NewFile(uintptr(fd), "pidfd")
+		}
+	}
+	var rc syscall.RawConn
+	if f != nil {
+		if rc, err = f.SyscallConn(); err != nil {
+			f.Close()
+		}
+	}
+	wait := func(flags int) (bool, syscall.WaitStatus, error) {
+		var ws syscall.WaitStatus
+		for {
+			wpid, err := syscall.Wait4(pid, &ws, flags, nil)
+			if err == syscall.EINTR {
+				continue
+			}
+			return wpid == pid, ws, err
+		}
+	}
+	if err != nil {
+		// Not for a child of ours on a kernel with pidfds (startReaper
+		// checked): a blocking wait, which holds an OS thread.
+		go func() {
+			if done, ws, _ := wait(0); done {
+				s.reaped(pid, ws)
+			}
+		}()
+		return
+	}
+	go func() {
+		defer f.Close()
+		var done bool
+		var ws syscall.WaitStatus
+		err := rc.Read(func(uintptr) bool {
+			var err error
+			done, ws, err = wait(syscall.WNOHANG)
+			return done || err != nil
+		})
+		if err != nil && !done {
+			done, ws, _ = wait(0)
+		}
+		if done {
+			s.reaped(pid, ws)
+		}
+	}()
+}
+
+// reaped hands a collected exit to its process; an unknown pid's is kept
+// while a start is under way (see beginStart), else dropped.
+func (s *shim) reaped(pid int, ws syscall.WaitStatus) {
+	s.mu.Lock()
+	p, known := s.pids[pid]
+	if known {
+		delete(s.pids, pid)
+	} else if s.inflight > 0 {
+		s.early[pid] = ws
+	}
+	s.mu.Unlock()
+	if p != nil {
+		s.exited(p, ws)
+	}
+}
