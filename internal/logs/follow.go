@@ -162,4 +162,3 @@ func successor(path string, cur *logFile) (*logFile, error) {
 	}
 	return next, nil
 }
-

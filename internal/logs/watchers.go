@@ -201,4 +201,3 @@ func (ws *Watchers) dispatch(b []byte) {
 		}
 	}
 }
-
