@@ -587,7 +587,11 @@ func (l *logWriter) send() error {
 	if l.ds != nil && l.following {
 		err = l.ds.Send(l.buf)
 		l.buf, l.frame = l.buf[:0], -1
-		if err == nil && l.ds.Backlog() > logBacklog {
+		if err == nil && l.ds.Backlog() > 0 {
+			// The client is behind: the follower reads no more until
+			// the backlog (at most this batch) has been sent. Reading
+			// on would only move the log into memory, and copying a
+			// growing backlog cost more than it saved (issue 13).
 			return types.ErrSinkFull
 		}
 	} else if l.ds != nil {
@@ -609,9 +613,6 @@ func (l *logWriter) send() error {
 const (
 	logBatch  = 64 << 10
 	idleBatch = 4 << 10
-	// logBacklog is how much of a follower's output may wait for a slow
-	// client before the follower stops reading the log (ErrSinkFull).
-	logBacklog = 128 << 10
 	// bulkBatch is the batch of a read without follow: it ends with the
 	// response, and each batch costs a chunk's writes and a flush.
 	bulkBatch = 256 << 10
