@@ -420,8 +420,14 @@ func (l *logWriter) Following(resume func()) {
 	}
 }
 
-// End ends a detached stream after the last record, reporting err in band.
+// End ends a detached stream after the last record, reporting err in band;
+// later calls do nothing (a follower that ended before following began
+// ends the stream from inside ContainerLogs).
 func (l *logWriter) End(err error) {
+	if l.ended {
+		return
+	}
+	l.ended = true
 	l.finish(err)
 	if l.ds != nil {
 		l.ds.End()
@@ -466,9 +472,9 @@ type logWriter struct {
 	werr error
 	// detaching: Begin detaches the stream (followDetached) as ds;
 	// following: the follower sends without blocking (Following).
-	detaching, following bool
-	cancel               context.CancelFunc
-	ds                   *wire.DetachedStream
+	detaching, following, ended bool
+	cancel                      context.CancelFunc
+	ds                          *wire.DetachedStream
 }
 
 func (l *logWriter) Begin(tty bool) {
