@@ -256,14 +256,17 @@ func TestE2EIdleTrim(t *testing.T) {
 // reader wakes a follower when its log changes and the follower's read
 // runs only until it has caught up. Every stream then still gets every
 // record, in order, one stdcopy frame each (not the docker CLI), and ends
-// after the last one when the container exits.
+// when the container exits. The streams are read one after the other, so
+// all but one have a client that is behind by more than the socket holds:
+// their followers pause until the backlog is sent, and lose nothing.
 func TestE2ELogsFollowNoGoroutines(t *testing.T) {
+	const lines = 100000 // ~1.3 MB framed a stream
 	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--metrics-addr", "127.0.0.1:0"}})
 	removeAllAtEnd(t, d)
 	importBusybox(t, d)
 	metricsAddr := logAddr(t, d, "metrics listen", "")
 	dockerOK(t, d, "run", "-d", "--name", "gated", "--network", "none", "busybox", "sh", "-c",
-		"echo ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; seq 1 3000")
+		"echo ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; seq 1 "+strconv.Itoa(lines)+"; while [ ! -e /tmp/end ]; do sleep 0.05; done")
 	waitFor(t, "the container's first line", func() bool {
 		return strings.Contains(dockerOK(t, d, "logs", "gated"), "ready")
 	})
@@ -315,18 +318,15 @@ func TestE2ELogsFollowNoGoroutines(t *testing.T) {
 
 	dockerOK(t, d, "exec", "gated", "touch", "/tmp/go")
 	var want strings.Builder
-	for i := 1; i <= 3000; i++ {
+	for i := 1; i <= lines; i++ {
 		fmt.Fprintf(&want, "%d\n", i)
 	}
+	hdr := make([]byte, 8)
 	for i, b := range bodies {
-		// Each frame is one record; the stream ends at the exit.
-		var rest strings.Builder
-		frames := 0
-		hdr := make([]byte, 8)
-		for {
-			if _, err := io.ReadFull(b, hdr); err == io.EOF {
-				break
-			} else if err != nil {
+		// Each frame is one record.
+		var got strings.Builder
+		for frames := 0; frames < lines; frames++ {
+			if _, err := io.ReadFull(b, hdr); err != nil {
 				t.Fatalf("stream %d: %v after %d frames", i, err, frames)
 			}
 			p := make([]byte, binary.BigEndian.Uint32(hdr[4:]))
@@ -336,11 +336,17 @@ func TestE2ELogsFollowNoGoroutines(t *testing.T) {
 			if hdr[0] != 1 || bytes.Count(p, []byte("\n")) != 1 || p[len(p)-1] != '\n' {
 				t.Fatalf("stream %d: frame %d = %d %q, want one stdout record", i, frames, hdr[0], p)
 			}
-			frames++
-			rest.Write(p)
+			got.Write(p)
 		}
-		if rest.String() != want.String() {
-			t.Fatalf("stream %d: %d frames, %d bytes after the gate; want 1..3000, %d bytes", i, frames, rest.Len(), want.Len())
+		if got.String() != want.String() {
+			t.Fatalf("stream %d: %d bytes after the gate, want 1..%d, %d bytes", i, got.Len(), lines, want.Len())
+		}
+	}
+	// The streams end at the container's exit, with nothing more.
+	dockerOK(t, d, "exec", "gated", "touch", "/tmp/end")
+	for i, b := range bodies {
+		if n, err := io.ReadFull(b, hdr); err != io.EOF {
+			t.Fatalf("stream %d after the last record: %d bytes, %v; want the end", i, n, err)
 		}
 	}
 	waitFor(t, "followers' goroutines to end", func() bool {
