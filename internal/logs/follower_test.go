@@ -105,9 +105,12 @@ func TestFollowerBackpressure(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	checkEntries(t, "slow follower", got, numberedRange(0, total))
+	// A Resume that comes while the follower runs lets it take one more
+	// record: it cannot tell it from one answering the pause that
+	// follows, and waiting for a Resume already come would hang.
 	mu.Lock()
-	if most > limit {
-		t.Errorf("slow follower's backlog reached %d, want at most %d", most, limit)
+	if most > limit+1 {
+		t.Errorf("slow follower's backlog reached %d, want at most %d", most, limit+1)
 	}
 	mu.Unlock()
 
