@@ -53,6 +53,9 @@ type Follower struct {
 	until      *time.Timer
 	stopCtx    func() bool
 	unregister func()
+	// runs, if set, runs the reads (Follow with a shared Watchers);
+	// otherwise each gets a goroutine (Read).
+	runs *runQueue
 }
 
 type followState int
@@ -74,16 +77,26 @@ const (
 // otherwise done is called exactly once, possibly before Follow returns.
 // opts.Following, if set, is called with the Follower before it first
 // waits.
+//
+// With opts.Watchers, the reads of all its followers run on a few shared
+// goroutines, so fn and Idle must not block (they return ErrPause
+// instead): every follower of a log is woken by the same write, and a
+// goroutine each, each growing its stack, cost the daemon a stack a
+// follower at every write.
 func Follow(ctx context.Context, path string, opts ReadOptions, fn func(Message) error, done func(error)) error {
 	opts.Follow = true
 	r := newReader(path, opts, fn)
-	_, err := r.start(ctx, done)
+	var runs *runQueue
+	if opts.Watchers != nil {
+		runs = &opts.Watchers.runs
+	}
+	_, err := r.start(ctx, runs, done)
 	return err
 }
 
 // start sends the history and starts following.
-func (r *reader) start(ctx context.Context, done func(error)) (*Follower, error) {
-	f := &Follower{r: r, ctx: ctx, done: done, state: running}
+func (r *reader) start(ctx context.Context, runs *runQueue, done func(error)) (*Follower, error) {
+	f := &Follower{r: r, ctx: ctx, done: done, state: running, runs: runs}
 	// Watch before opening, so no write after the open goes unnoticed:
 	// a wake-up meanwhile only sets again.
 	f.w = newWatcher(r.path, r.opts.Watchers, r.noInotify, r.pollInterval, f.wake)
@@ -148,10 +161,10 @@ func (f *Follower) Stop() {
 	case f.state == scheduled:
 		f.coalesce.Stop()
 		f.state = running
-		go f.run()
+		f.spawn()
 	case !f.paused:
 		f.state = running
-		go f.run()
+		f.spawn()
 	}
 	f.mu.Unlock()
 }
@@ -170,7 +183,7 @@ func (f *Follower) Resume() {
 	if f.paused {
 		f.paused = false
 		f.state = running
-		go f.run()
+		f.spawn()
 	}
 }
 
@@ -190,8 +203,18 @@ func (f *Follower) wake() {
 			return
 		}
 		f.state = running
-		go f.run()
+		f.spawn()
 	}
+}
+
+// spawn starts a run of the follower: on the shared run queue, or on a
+// goroutine of its own.
+func (f *Follower) spawn() {
+	if f.runs != nil {
+		f.runs.submit(f)
+		return
+	}
+	go f.run()
 }
 
 // schedule runs the follower after coalesceDelay; f.mu is held.
@@ -212,7 +235,7 @@ func (f *Follower) fire() {
 	}
 	f.state = running
 	f.mu.Unlock()
-	f.run()
+	f.spawn()
 }
 
 // cancel is called when ctx ends.
@@ -348,5 +371,48 @@ func (f *Follower) step() (busy bool, err error) {
 		}
 		c.f.close()
 		*c = cursor{r: r, f: next, buf: c.buf[:0]}
+	}
+}
+
+// runQueue runs followers' reads on at most maxRunners goroutines, each
+// started when there is work and ending when there is none: no goroutine
+// waits while every follower is idle.
+type runQueue struct {
+	mu      sync.Mutex
+	queue   []*Follower
+	workers int
+}
+
+// maxRunners bounds the goroutines reading for the followers of one
+// Watchers. A read never waits for a client (ErrPause), so a few are
+// enough to keep the disk and the CPUs busy.
+const maxRunners = 4
+
+func (q *runQueue) submit(f *Follower) {
+	q.mu.Lock()
+	q.queue = append(q.queue, f)
+	if q.workers < maxRunners {
+		q.workers++
+		q.mu.Unlock()
+		go q.work()
+		return
+	}
+	q.mu.Unlock()
+}
+
+func (q *runQueue) work() {
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.workers--
+			q.queue = nil // let go of a burst's array
+			q.mu.Unlock()
+			return
+		}
+		f := q.queue[0]
+		q.queue[0] = nil
+		q.queue = q.queue[1:]
+		q.mu.Unlock()
+		f.run()
 	}
 }

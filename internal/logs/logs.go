@@ -135,7 +135,7 @@ type reader struct {
 func (r *reader) run(ctx context.Context, stop <-chan struct{}) error {
 	if r.opts.Follow {
 		done := make(chan error, 1)
-		f, err := r.start(ctx, func(err error) { done <- err })
+		f, err := r.start(ctx, nil, func(err error) { done <- err })
 		if err != nil || f == nil {
 			return err
 		}

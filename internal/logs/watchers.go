@@ -32,6 +32,8 @@ type Watchers struct {
 	// dirs are the watched directories by watch descriptor; each is
 	// removed with its last subscriber.
 	dirs map[int32]*watchedDir
+	// runs runs the reads of the followers started by Follow.
+	runs runQueue
 }
 
 type watchedDir struct {
