@@ -169,22 +169,29 @@ func (f *Follower) Stop() {
 	f.mu.Unlock()
 }
 
-// Resume reads on after the message func or Idle returned ErrPause.
+// Resume reads on after the message func or Idle returned ErrPause, on
+// the calling goroutine: the caller is the one that sent the backlog, about
+// to end, and a hand-over to another goroutine each time the client caught
+// up cost a follower that is behind a tenth of its rate.
 func (f *Follower) Resume() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.ended {
+		f.mu.Unlock()
 		return
 	}
 	if f.state == running {
 		f.resumed = true
+		f.mu.Unlock()
 		return
 	}
-	if f.paused {
-		f.paused = false
-		f.state = running
-		f.spawn()
+	if !f.paused {
+		f.mu.Unlock()
+		return
 	}
+	f.paused = false
+	f.state = running
+	f.mu.Unlock()
+	f.run()
 }
 
 // wake is the watcher's: the log may have changed.
