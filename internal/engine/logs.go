@@ -10,9 +10,14 @@ import (
 )
 
 // ContainerLogs answers GET /containers/{id}/logs from the json-file log
-// the shim writes, calling out for each record on this goroutine. Following
-// ends when the container stops (after what it wrote has been sent) or when
-// ctx ends.
+// the shim writes, calling out for each record. Following ends when the
+// container stops (after what it wrote has been sent) or when ctx ends.
+//
+// A plain LogSink is called on this goroutine, and ContainerLogs returns
+// when the read ends. A LogFollowSink that follows is sent the history on
+// this goroutine; then ContainerLogs returns, the follower's reads run on
+// the shared log watcher's goroutines when the log changes, and out.End
+// reports the end (issue 13: no goroutine per open `logs -f`).
 func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.ContainerLogsOptions, out types.LogSink) error {
 	c, err := e.get(name)
 	if err != nil {
