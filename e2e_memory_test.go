@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,15 +41,13 @@ func daemonGauge(t *testing.T, metricsAddr, name string) float64 {
 
 // TestE2EStreamGoroutines: an open stream costs the daemon a fixed, small
 // number of goroutines, each with a stack it keeps for as long as the
-// stream is open (issue 13, memory per stream). A logs follower has one,
-// started for it once the headers are sent (not net/http's two, the
-// connection's, with the stack the middleware chain grew, and its
-// background read): followers share one inotify reader and wait for the
-// container's exit on a channel. An events or stats stream has none at all while it
-// waits: its connection is taken from net/http once the headers are sent,
-// the event bus and the shared stats collector write to it, and one epoll
-// for all of them notices a client that goes away. Each stream still
-// delivers what it waited for afterwards.
+// stream is open (issue 13, memory per stream): none at all while it
+// waits. Its connection is taken from net/http once the headers are sent;
+// the event bus, the shared stats collector and the log followers (woken
+// by the one inotify reader they share, and stopped by the container's
+// exit through a callback) write to it, and one epoll for all of them
+// notices a client that goes away. Each stream still delivers what it
+// waited for afterwards.
 func TestE2EStreamGoroutines(t *testing.T) {
 	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--metrics-addr", "127.0.0.1:0"}})
 	removeAllAtEnd(t, d)
@@ -69,7 +69,7 @@ func TestE2EStreamGoroutines(t *testing.T) {
 		then func()
 		want string
 	}{
-		{"logs follow", "/v1.50/containers/talker/logs?stdout=1&follow=1&tail=0", 1, 2, nil, "tick"},
+		{"logs follow", "/v1.50/containers/talker/logs?stdout=1&follow=1&tail=0", 0, 2, nil, "tick"},
 		{"events", "/v1.50/events", 0, 1, func() { dockerOK(t, d, "volume", "create", "evvol") }, `"Action":"create"`},
 		{"stats", "/v1.50/containers/talker/stats", 0, 2, nil, `"precpu_stats":{"cpu_usage":{"total_usage":`},
 	} {
@@ -249,4 +249,107 @@ func TestE2EIdleTrim(t *testing.T) {
 	if free := daemonGauge(t, metricsAddr, "go_memstats_heap_free_bytes"); free > 256<<10 {
 		t.Errorf("free heap pages after the trim: %.0f bytes, want them released", free)
 	}
+}
+
+// TestE2ELogsFollowNoGoroutines: open `logs -f` streams hold no goroutine
+// while they wait (issue 13, memory per stream): the shared inotify
+// reader wakes a follower when its log changes and the follower's read
+// runs only until it has caught up. Every stream then still gets every
+// record, in order, one stdcopy frame each (not the docker CLI), and ends
+// when the container exits. The streams are read one after the other, so
+// all but one have a client that is behind by more than the socket holds:
+// their followers pause until the backlog is sent, and lose nothing.
+func TestE2ELogsFollowNoGoroutines(t *testing.T) {
+	const lines = 100000 // ~1.3 MB framed a stream
+	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--metrics-addr", "127.0.0.1:0"}})
+	removeAllAtEnd(t, d)
+	importBusybox(t, d)
+	metricsAddr := logAddr(t, d, "metrics listen", "")
+	dockerOK(t, d, "run", "-d", "--name", "gated", "--network", "none", "busybox", "sh", "-c",
+		"echo ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; seq 1 "+strconv.Itoa(lines)+"; while [ ! -e /tmp/end ]; do sleep 0.05; done")
+	waitFor(t, "the container's first line", func() bool {
+		return strings.Contains(dockerOK(t, d, "logs", "gated"), "ready")
+	})
+
+	// shared is what all followers may add: the inotify reader, and the
+	// epoll that notices detached clients going away.
+	const n, shared = 20, 2
+	base := daemonGauge(t, metricsAddr, "go_goroutines")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{DialContext: d.Client().Transport.(*http.Transport).DialContext}}
+	var bodies []io.ReadCloser
+	defer func() {
+		for _, b := range bodies {
+			b.Close()
+		}
+	}()
+	for range n {
+		req, err := http.NewRequestWithContext(ctx, "GET", "http://skiffd/v1.50/containers/gated/logs?stdout=1&follow=1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET logs: status %d", resp.StatusCode)
+		}
+	}
+	// The history reached each client: its follower has started.
+	for i, b := range bodies {
+		if err := readUntil(b, "ready\n"); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	var got float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got = daemonGauge(t, metricsAddr, "go_goroutines") - base
+		if got <= shared {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle logs -f streams: %.0f more goroutines, want at most %d for all", n, got, shared)
+		}
+	}
+	t.Logf("%d idle logs -f streams: %.0f more goroutines", n, got)
+
+	dockerOK(t, d, "exec", "gated", "touch", "/tmp/go")
+	var want strings.Builder
+	for i := 1; i <= lines; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	hdr := make([]byte, 8)
+	for i, b := range bodies {
+		// Each frame is one record.
+		var got strings.Builder
+		for frames := 0; frames < lines; frames++ {
+			if _, err := io.ReadFull(b, hdr); err != nil {
+				t.Fatalf("stream %d: %v after %d frames", i, err, frames)
+			}
+			p := make([]byte, binary.BigEndian.Uint32(hdr[4:]))
+			if _, err := io.ReadFull(b, p); err != nil {
+				t.Fatalf("stream %d: %v in frame %d", i, err, frames)
+			}
+			if hdr[0] != 1 || bytes.Count(p, []byte("\n")) != 1 || p[len(p)-1] != '\n' {
+				t.Fatalf("stream %d: frame %d = %d %q, want one stdout record", i, frames, hdr[0], p)
+			}
+			got.Write(p)
+		}
+		if got.String() != want.String() {
+			t.Fatalf("stream %d: %d bytes after the gate, want 1..%d, %d bytes", i, got.Len(), lines, want.Len())
+		}
+	}
+	// The streams end at the container's exit, with nothing more.
+	dockerOK(t, d, "exec", "gated", "touch", "/tmp/end")
+	for i, b := range bodies {
+		if n, err := io.ReadFull(b, hdr); err != io.EOF {
+			t.Fatalf("stream %d after the last record: %d bytes, %v; want the end", i, n, err)
+		}
+	}
+	waitFor(t, "followers' goroutines to end", func() bool {
+		return daemonGauge(t, metricsAddr, "go_goroutines") <= base+shared
+	})
 }

@@ -30,14 +30,18 @@ label idle "daemon RSS idle (one running container), MiB"
 label open "daemon RSS with $((3 * n)) streams open ($n each of logs -f, events, stats), MiB"
 label per "per open stream, KiB"
 label held "per open stream 11 s after they opened (after the idle trim), KiB"
+label anon "per open stream, private (RssAnon) at 11 s, KiB"
 label after "daemon RSS ${settle} s after they close, MiB"
 label back "after close minus idle, MiB"
 label pss "daemon PSS idle / open / after, MiB"
 
 vmrss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+# RssAnon leaves out the binary's pages, which the first streams fault in
+# once and which are shared with every other skiffd process.
+rssanon() { awk '/RssAnon/ { print $2 }' "/proc/$1/status"; }
 for d in "${ds[@]}"; do
   p=${d}_pid
-  eval "${d}_idle=$(vmrss "${!p}") ${d}_idlepss=$(pss_kib "${!p}")"
+  eval "${d}_idle=$(vmrss "${!p}") ${d}_idlepss=$(pss_kib "${!p}") ${d}_idleanon=$(rssanon "${!p}")"
 done
 for _ in $(seq 1 "$n"); do
   for d in "${ds[@]}"; do
@@ -63,7 +67,7 @@ sleep 6
 for p in "${curls[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a stream closed early" >&2; exit 1; }; done
 for d in "${ds[@]}"; do
   p=${d}_pid
-  eval "${d}_held=$(vmrss "${!p}")"
+  eval "${d}_held=$(vmrss "${!p}") ${d}_heldanon=$(rssanon "${!p}")"
 done
 for p in "${curls[@]}"; do kill "$p" 2>/dev/null || true; done
 for p in "${curls[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -77,6 +81,8 @@ for d in "${ds[@]}"; do
   put per "$d" "$(((${!open} - ${!idle}) / (3 * n)))"
   held=${d}_held
   put held "$d" "$(((${!held} - ${!idle}) / (3 * n)))"
+  ia=${d}_idleanon ha=${d}_heldanon
+  put anon "$d" "$(((${!ha} - ${!ia}) / (3 * n)))"
   put after "$d" "$(mib "$after")"
   put back "$d" "$(mib $((after - ${!idle})))"
   put pss "$d" "$(mib "${!ip}") / $(mib "${!op}") / $(mib "$(pss_kib "${!p}")")"

@@ -89,6 +89,8 @@ type State struct {
 	// stopped, made on demand by Stopped, is closed when the stop
 	// waiters are woken.
 	stopped chan struct{}
+	// afterStopped are AfterStopped's funcs, run when stopped is closed.
+	afterStopped map[*func()]struct{}
 }
 
 // Lock takes the container's lock.
@@ -328,6 +330,42 @@ func (s *State) wakeStopWaiters() {
 	if s.stopped != nil {
 		close(s.stopped)
 		s.stopped = nil
+	}
+	fns := s.afterStopped
+	s.afterStopped = nil
+	for fn := range fns {
+		(*fn)()
+	}
+}
+
+// AfterStopped arranges for fn to run when stopped, a channel Stopped
+// returned, is closed: at once, on this goroutine, if it is already;
+// otherwise at the exit or removal that closes it, with the container's
+// lock held, so fn must be quick and must not take the lock. It is Stopped
+// for a waiter without a goroutine (a logs follower, issue 13). cancel
+// forgets fn if it has not run. AfterStopped must be called without the
+// lock.
+func (s *State) AfterStopped(stopped <-chan struct{}, fn func()) (cancel func()) {
+	s.mu.Lock()
+	select {
+	case <-stopped:
+		s.mu.Unlock()
+		fn()
+		return func() {}
+	default:
+	}
+	// Not closed: stopped is the current s.stopped, which is closed only
+	// with the lock held.
+	key := &fn
+	if s.afterStopped == nil {
+		s.afterStopped = map[*func()]struct{}{}
+	}
+	s.afterStopped[key] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.afterStopped, key)
+		s.mu.Unlock()
 	}
 }
 

@@ -341,3 +341,52 @@ func TestWaitManyConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterStopped: the func runs at once for a stopped container, at the
+// next exit or removal for a running one, once, and never after cancel.
+func TestAfterStopped(t *testing.T) {
+	s := &State{}
+	ran := 0
+	s.AfterStopped(s.Stopped(), func() { ran++ })
+	if ran != 1 {
+		t.Fatalf("not running: ran %d times, want 1 at once", ran)
+	}
+
+	s.Lock()
+	s.SetRunning(1, true)
+	s.Unlock()
+	ran = 0
+	stopped := s.Stopped()
+	s.AfterStopped(stopped, func() { ran++ })
+	canceled := s.AfterStopped(stopped, func() { t.Error("cancelled func ran") })
+	canceled()
+	if ran != 0 {
+		t.Fatalf("running: ran %d times before the exit, want 0", ran)
+	}
+	s.Lock()
+	s.SetStopped(ExitStatus{ExitCode: 3})
+	s.Unlock()
+	if ran != 1 {
+		t.Fatalf("after the exit: ran %d times, want 1", ran)
+	}
+	// A channel of an earlier run that has ended counts as stopped.
+	s.Lock()
+	s.SetRunning(2, false)
+	s.Unlock()
+	ran = 0
+	s.AfterStopped(stopped, func() { ran++ })
+	next := s.Stopped()
+	s.AfterStopped(next, func() { ran++ })
+	if ran != 1 {
+		t.Fatalf("earlier channel: ran %d times, want 1", ran)
+	}
+	s.Lock()
+	s.SetRemoved()
+	s.Unlock()
+	if ran != 2 {
+		t.Fatalf("after removal: ran %d times, want 2", ran)
+	}
+	if len(s.afterStopped) != 0 {
+		t.Errorf("%d funcs kept after they ran", len(s.afterStopped))
+	}
+}

@@ -1,7 +1,6 @@
 package logs
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -162,97 +161,4 @@ func successor(path string, cur *logFile) (*logFile, error) {
 		}
 	}
 	return next, nil
-}
-
-// follow sends records as they are appended to the live file, moving on to
-// the next file at each rotation. It returns when stopped, after sending
-// what was written; c is the cursor after the history.
-func (r *reader) follow(ctx context.Context, c *cursor, w *watcher, stop <-chan struct{}) error {
-	var untilC <-chan time.Time
-	if !r.opts.Until.IsZero() {
-		t := time.NewTimer(time.Until(r.opts.Until))
-		defer t.Stop()
-		untilC = t.C
-	}
-	notify, tick := w.changed()
-	stopping := false
-	// busy is set when the last drain found records: the writer is
-	// writing, and the next wake-up waits coalesceDelay so that one drain
-	// takes many records rather than one each (issue 13: a wake-up, read
-	// and flush per record held a follower to a fifth of the writer's
-	// rate).
-	busy := false
-	var coalesce *time.Timer
-	defer func() {
-		if coalesce != nil {
-			coalesce.Stop()
-		}
-	}()
-	for {
-		off := c.off
-		if err := c.drain(ctx, -1); err != nil {
-			return err
-		}
-		busy = c.off != off
-		st, err := c.f.f.Stat()
-		if err != nil {
-			return fmt.Errorf("follow log: %w", err)
-		}
-		if st.Size() < c.off {
-			// Truncated in place (max-file 1): start over.
-			c.reset()
-			continue
-		}
-		if statIno(r.path) != c.f.ino {
-			// Rotated: the shim closed the file before renaming it, so
-			// one more drain gets all of it. An incomplete record left
-			// then is a torn write and is dropped.
-			if err := c.drain(ctx, -1); err != nil {
-				return err
-			}
-			next, err := successor(r.path, c.f)
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				// No live file yet; wait for its creation.
-			case err != nil:
-				return fmt.Errorf("follow log after rotation: %w", err)
-			case next != nil:
-				c.f.close()
-				*c = cursor{r: r, f: next, buf: c.buf[:0]}
-				continue
-			}
-		}
-		if stopping {
-			return nil
-		}
-		if r.opts.Idle != nil {
-			if err := r.opts.Idle(); err != nil {
-				return err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-stop:
-			stopping, stop = true, nil
-		case <-untilC:
-			stopping, untilC = true, nil
-		case <-notify:
-			if busy && r.coalesceDelay > 0 {
-				if coalesce == nil {
-					coalesce = time.NewTimer(r.coalesceDelay)
-				} else {
-					coalesce.Reset(r.coalesceDelay)
-				}
-				select {
-				case <-coalesce.C:
-				case <-stop:
-					stopping, stop = true, nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-		case <-tick:
-		}
-	}
 }

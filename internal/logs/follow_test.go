@@ -373,18 +373,36 @@ func TestFollowAlreadyStopped(t *testing.T) {
 
 func TestWatcherUsesInotify(t *testing.T) {
 	// The inotify runs of the follow tests must not be polling in disguise.
-	w := newWatcher(filepath.Join(t.TempDir(), "c-json.log"), nil, false, time.Hour)
+	nop := func() {}
+	w := newWatcher(filepath.Join(t.TempDir(), "c-json.log"), nil, false, time.Hour, nop)
 	defer w.close()
-	if notify, tick := w.changed(); w.f == nil || notify == nil || tick != nil {
+	if w.sub == nil || !w.own || w.timer != nil {
 		t.Fatal("newWatcher fell back to polling")
 	}
 	ws := &Watchers{}
 	defer ws.Close()
-	w = newWatcher(filepath.Join(t.TempDir(), "c-json.log"), ws, false, time.Hour)
+	w = newWatcher(filepath.Join(t.TempDir(), "c-json.log"), ws, false, time.Hour, nop)
 	defer w.close()
-	if notify, tick := w.changed(); w.sub == nil || notify == nil || tick != nil {
+	if w.sub == nil || w.own || w.timer != nil {
 		t.Fatal("newWatcher with Watchers fell back to polling")
 	}
+}
+
+// testWatcher is a watcher whose wake-ups go to a channel.
+type testWatcher struct {
+	*watcher
+	notify chan struct{}
+}
+
+func newTestWatcher(path string, ws *Watchers) testWatcher {
+	notify := make(chan struct{}, 1)
+	w := newWatcher(path, ws, false, time.Hour, func() {
+		select {
+		case notify <- struct{}{}:
+		default:
+		}
+	})
+	return testWatcher{w, notify}
 }
 
 // TestWatchersShared: followers of logs in one directory and in another
@@ -395,17 +413,17 @@ func TestWatchersShared(t *testing.T) {
 	ws := &Watchers{}
 	defer ws.Close()
 	dir1, dir2 := t.TempDir(), t.TempDir()
-	a := newWatcher(filepath.Join(dir1, "a-json.log"), ws, false, time.Hour)
-	a2 := newWatcher(filepath.Join(dir1, "a-json.log"), ws, false, time.Hour)
-	b := newWatcher(filepath.Join(dir1, "b-json.log"), ws, false, time.Hour)
-	c := newWatcher(filepath.Join(dir2, "c-json.log"), ws, false, time.Hour)
+	a := newTestWatcher(filepath.Join(dir1, "a-json.log"), ws)
+	a2 := newTestWatcher(filepath.Join(dir1, "a-json.log"), ws)
+	b := newTestWatcher(filepath.Join(dir1, "b-json.log"), ws)
+	c := newTestWatcher(filepath.Join(dir2, "c-json.log"), ws)
 	if a.sub == nil || a2.sub == nil || b.sub == nil || c.sub == nil {
 		t.Fatal("a follower fell back to polling")
 	}
 	if a.sub.wd != b.sub.wd || a.sub.wd == c.sub.wd {
 		t.Errorf("watch descriptors a %d, b %d, c %d: want a and b's directory watched once, c's apart", a.sub.wd, b.sub.wd, c.sub.wd)
 	}
-	woken := func(w *watcher) bool {
+	woken := func(w testWatcher) bool {
 		select {
 		case <-w.notify:
 			return true
@@ -413,7 +431,7 @@ func TestWatchersShared(t *testing.T) {
 			return false
 		}
 	}
-	quiet := func(w *watcher) bool {
+	quiet := func(w testWatcher) bool {
 		select {
 		case <-w.notify:
 			return false
@@ -439,7 +457,7 @@ func TestWatchersShared(t *testing.T) {
 	if !quiet(b) {
 		t.Error("a write to a's log woke b's follower")
 	}
-	for _, w := range []*watcher{a, a2, b, c} {
+	for _, w := range []testWatcher{a, a2, b, c} {
 		w.close()
 	}
 	ws.mu.Lock()

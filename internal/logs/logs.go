@@ -62,6 +62,10 @@ type ReadOptions struct {
 	// log through, shared with other followers; without it each follower
 	// makes its own.
 	Watchers *Watchers
+	// Following, if set, is called with the Follower once the history
+	// has been sent, before it first waits for the log: the caller can
+	// arrange for Stop and Resume then.
+	Following func(*Follower)
 }
 
 // Read sends the log at path (with its rotated files, oldest first) to fn,
@@ -77,10 +81,18 @@ type ReadOptions struct {
 // was written before has been sent. stop may be nil.
 //
 // A missing log file is an error that matches fs.ErrNotExist.
+//
+// While following, fn and Idle are called on the goroutines the Follower
+// runs on (one at a time), not on the caller's; Follow does the same
+// without blocking.
 func Read(ctx context.Context, path string, opts ReadOptions, stop <-chan struct{}, fn func(Message) error) error {
+	return newReader(path, opts, fn).run(ctx, stop)
+}
+
+func newReader(path string, opts ReadOptions, fn func(Message) error) *reader {
 	r := &reader{path: path, opts: opts, fn: fn, pollInterval: defaultPollInterval, coalesceDelay: defaultCoalesceDelay}
 	r.dec.borrow = opts.Borrow
-	return r.run(ctx, stop)
+	return r
 }
 
 // defaultPollInterval is how often a follower without inotify looks at the
@@ -121,32 +133,30 @@ type reader struct {
 }
 
 func (r *reader) run(ctx context.Context, stop <-chan struct{}) error {
-	var w *watcher
 	if r.opts.Follow {
-		// Watch before opening, so no write after the open goes unnoticed.
-		w = newWatcher(r.path, r.opts.Watchers, r.noInotify, r.pollInterval)
-		defer w.close()
+		done := make(chan error, 1)
+		f, err := r.start(ctx, nil, func(err error) { done <- err })
+		if err != nil || f == nil {
+			return err
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-stop:
+			f.Stop()
+		}
+		return <-done
 	}
 	set, err := openSet(r.path)
 	if err != nil {
 		return err
 	}
 	cur, err := r.history(ctx, set)
-	for _, f := range set[:len(set)-1] {
+	for _, f := range set {
 		f.close()
 	}
-	if err != nil {
-		set[len(set)-1].close()
-	} else {
-		// The cursor holds the live file, and whichever file the
-		// follower moves on to.
-		defer func() { cur.f.close() }()
-		if r.opts.Follow {
-			if r.followed != nil {
-				r.followed()
-			}
-			err = r.follow(ctx, cur, w, stop)
-		}
+	if err == nil {
+		cur.buf = nil
 	}
 	if errors.Is(err, errUntil) {
 		return nil

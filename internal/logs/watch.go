@@ -3,110 +3,64 @@ package logs
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// watcher tells a follower when the log may have changed: through inotify
-// on the log's directory (which sees writes, truncations and the renames
-// and creation of a rotation), or, where inotify is unavailable (for
-// example when fs.inotify.max_user_instances is used up), by ticking.
+// watcher calls a follower's wake func when the log may have changed:
+// through inotify on the log's directory (which sees writes, truncations
+// and the renames and creation of a rotation), or, where inotify is
+// unavailable (for example when fs.inotify.max_user_instances is used
+// up), on a timer.
 //
 // It only wakes the follower up; the follower then looks at the files
-// itself, so a spurious or coalesced wake-up is harmless.
+// itself, so a spurious or coalesced wake-up is harmless. wake is called
+// with the Watchers' lock held, so it must be quick and must not close a
+// watcher. No goroutine waits for a watcher: the shared instance's reader
+// calls wake, and a polling watcher's timer does.
 type watcher struct {
-	notify  chan struct{} // inotify: a change, coalesced
-	shared  *Watchers     // set when sub is on a shared instance
-	sub     *subscription
-	tick    <-chan time.Time // polling
-	ticker  *time.Ticker
-	f       *os.File // the inotify instance
-	closing chan struct{}
-	done    chan struct{}
+	shared *Watchers     // set when sub is on an inotify instance
+	sub    *subscription // nil when polling
+	own    bool          // shared is this watcher's own instance
+
+	mu     sync.Mutex
+	timer  *time.Timer // polling
+	closed bool
 }
 
 // inotifyMask selects the events that can matter to a follower.
 const inotifyMask = syscall.IN_MODIFY | syscall.IN_CLOSE_WRITE | syscall.IN_CREATE |
 	syscall.IN_MOVED_FROM | syscall.IN_MOVED_TO | syscall.IN_DELETE
 
-func newWatcher(path string, shared *Watchers, noInotify bool, poll time.Duration) *watcher {
-	if shared != nil && !noInotify {
-		if sub, err := shared.subscribe(path); err == nil {
-			return &watcher{notify: sub.notify, shared: shared, sub: sub}
-		}
-	}
-	w := &watcher{notify: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{})}
+// newWatcher watches path through shared, or through an inotify instance
+// of its own when shared is nil, or polls every poll when neither works
+// (or noInotify).
+func newWatcher(path string, shared *Watchers, noInotify bool, poll time.Duration, wake func()) *watcher {
 	if !noInotify {
-		if err := w.startInotify(path, poll); err == nil {
-			return w
+		own := shared == nil
+		if own {
+			shared = &Watchers{}
+		}
+		if sub, err := shared.subscribe(path, wake); err == nil {
+			return &watcher{shared: shared, sub: sub, own: own}
+		}
+		if own {
+			shared.Close()
 		}
 	}
-	close(w.done)
-	w.ticker = time.NewTicker(poll)
-	w.tick = w.ticker.C
+	w := &watcher{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = time.AfterFunc(poll, func() {
+		wake()
+		w.mu.Lock()
+		if !w.closed {
+			w.timer.Reset(poll)
+		}
+		w.mu.Unlock()
+	})
 	return w
-}
-
-func (w *watcher) startInotify(path string, poll time.Duration) error {
-	fd, err := syscall.InotifyInit1(syscall.IN_NONBLOCK | syscall.IN_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("inotify_init1: %w", err)
-	}
-	if _, err := syscall.InotifyAddWatch(fd, filepath.Dir(path), inotifyMask); err != nil {
-		syscall.Close(fd)
-		return fmt.Errorf("inotify_add_watch: %w", err)
-	}
-	// Non-blocking, so the runtime poller handles it and Close ends a
-	// pending Read.
-	w.f = os.NewFile(uintptr(fd), "inotify")
-	go w.readEvents(filepath.Base(path), poll)
-	return nil
-}
-
-// readEvents turns inotify events about the log's files into wake-ups. If
-// reading fails for any reason but close, it keeps waking the follower up
-// every poll interval instead.
-func (w *watcher) readEvents(base string, poll time.Duration) {
-	defer close(w.done)
-	// An event is 16 bytes and a name of at most NAME_MAX+1; a 4 KiB read
-	// holds at least 15 of them, and coalescing means only the first
-	// matters. A larger buffer (it was 64 KiB) is memory every idle
-	// follower pays (issue 13).
-	buf := make([]byte, 4096)
-	for {
-		n, err := w.f.Read(buf)
-		if n > 0 && relevant(buf[:n], base) {
-			w.wake()
-		}
-		if errors.Is(err, fs.ErrClosed) {
-			return
-		}
-		if err != nil {
-			break
-		}
-	}
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		w.wake()
-		select {
-		case <-w.closing:
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (w *watcher) wake() {
-	select {
-	case w.notify <- struct{}{}:
-	default:
-	}
 }
 
 // relevant reports whether a batch of inotify events concerns the log
@@ -139,22 +93,19 @@ func namesLog(name []byte, base string) bool {
 	return string(name) == base || (len(name) > len(base) && string(name[:len(base)]) == base && name[len(base)] == '.')
 }
 
-// changed returns the channels that signal a possible change; one is nil.
-func (w *watcher) changed() (<-chan struct{}, <-chan time.Time) {
-	return w.notify, w.tick
-}
-
+// close stops the wake-ups; wake is not called once close has returned,
+// except by a polling timer already firing. It must not be called from
+// wake.
 func (w *watcher) close() {
-	if w.shared != nil {
+	if w.sub != nil {
 		w.shared.unsubscribe(w.sub)
+		if w.own {
+			w.shared.Close()
+		}
 		return
 	}
-	if w.ticker != nil {
-		w.ticker.Stop()
-	}
-	close(w.closing)
-	if w.f != nil {
-		w.f.Close()
-	}
-	<-w.done
+	w.mu.Lock()
+	w.closed = true
+	w.timer.Stop()
+	w.mu.Unlock()
 }

@@ -14,7 +14,9 @@ import (
 
 // Watchers is one inotify instance shared by every follower that names it
 // in ReadOptions: one fd, one goroutine and one read buffer for the whole
-// daemon instead of one of each per follower. Closing an inotify instance
+// daemon instead of one of each per follower. It calls each follower's
+// wake func for the events that concern its log; an idle follower has no
+// goroutine of its own (issue 13, memory per stream). Closing an inotify instance
 // waits for an RCU grace period, so a burst of followers ending at once
 // each held an OS thread in close(2); the runtime keeps those threads for
 // good (issue 13: 120 streams closed left the daemon 19 threads more).
@@ -30,6 +32,8 @@ type Watchers struct {
 	// dirs are the watched directories by watch descriptor; each is
 	// removed with its last subscriber.
 	dirs map[int32]*watchedDir
+	// runs runs the reads of the followers started by Follow.
+	runs runQueue
 }
 
 type watchedDir struct {
@@ -39,9 +43,11 @@ type watchedDir struct {
 // subscription is one follower's interest in one log (base and its
 // rotated files base.N) in a watched directory.
 type subscription struct {
-	wd     int32
-	base   string
-	notify chan struct{} // capacity 1: wake-ups coalesce
+	wd   int32
+	base string
+	// wake is the follower's: called with ws.mu held, it must be quick
+	// (it schedules the follower's read, never does it).
+	wake func()
 }
 
 // watchPoll is how often every follower is woken once reading the shared
@@ -49,8 +55,8 @@ type subscription struct {
 const watchPoll = time.Second
 
 // subscribe watches path's directory for changes to path and its rotated
-// files.
-func (ws *Watchers) subscribe(path string) (*subscription, error) {
+// files, calling wake for each batch of events that concerns them.
+func (ws *Watchers) subscribe(path string, wake func()) (*subscription, error) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if ws.closed {
@@ -88,7 +94,7 @@ func (ws *Watchers) subscribe(path string) (*subscription, error) {
 		d = &watchedDir{subs: map[*subscription]struct{}{}}
 		ws.dirs[int32(wd)] = d
 	}
-	sub := &subscription{wd: int32(wd), base: filepath.Base(path), notify: make(chan struct{}, 1)}
+	sub := &subscription{wd: int32(wd), base: filepath.Base(path), wake: wake}
 	d.subs[sub] = struct{}{}
 	return sub, nil
 }
@@ -195,12 +201,5 @@ func (ws *Watchers) dispatch(b []byte) {
 				sub.wake()
 			}
 		}
-	}
-}
-
-func (s *subscription) wake() {
-	select {
-	case s.notify <- struct{}{}:
-	default:
 	}
 }

@@ -383,32 +383,56 @@ func Logs(b Backend) wire.HandlerFunc {
 	}
 }
 
-// followDetached serves logs -f from a goroutine of its own, started for
-// it, once the headers are sent: the connection's goroutine returns, with
-// the stack the middleware chain grew and net/http's buffers and
-// background read, and the follower keeps only the stack it needs (issue
-// 13, memory per stream). An error found before the headers is an
-// ordinary HTTP answer, as without follow. The follower stops when the
-// client goes away (the shared epoll closes the stream, which cancels its
-// context), when the container stops, or at daemon shutdown.
+// followDetached serves logs -f with no goroutine of its own once the
+// headers are sent (issue 13, memory per stream): the stream is detached
+// from net/http in Begin, the backend sends the history on this goroutine
+// and hands the follower to the log's watcher (Following), and this
+// handler returns; the follower's wake-ups send what is new, without
+// blocking on the client (Send, with a bounded backlog that holds the
+// follower back), and End ends the stream. An error found before the
+// headers is an ordinary HTTP answer, as without follow. The follower
+// stops when the client goes away (the shared epoll closes the stream,
+// which cancels its context), when the container stops, or at daemon
+// shutdown.
 func followDetached(r *http.Request, b Backend, opts types.ContainerLogsOptions, lw *logWriter) error {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	lw.detach, lw.cancel = make(chan error, 1), cancel
-	id := r.PathValue("id")
-	go func() {
-		defer cancel()
-		err := b.ContainerLogs(ctx, id, opts, lw)
-		if !lw.begun {
-			lw.detach <- err // an ordinary HTTP answer
-			return
-		}
-		if lw.ds == nil {
-			return
-		}
-		lw.finish(err)
-		lw.ds.End()
-	}()
-	return <-lw.detach
+	lw.detaching, lw.cancel = true, cancel
+	err := b.ContainerLogs(ctx, r.PathValue("id"), opts, lw)
+	if !lw.begun {
+		cancel()
+		return err // an ordinary HTTP answer
+	}
+	if !lw.following {
+		// The backend did not follow (an error, or it sent everything
+		// itself): End will not come.
+		lw.End(err)
+	}
+	return nil
+}
+
+// Following switches the writer to sending without blocking: the follower
+// no longer runs on a goroutine of the request's, and a slow client holds
+// it back through ErrSinkFull instead.
+func (l *logWriter) Following(resume func()) {
+	l.following = true
+	if l.ds != nil {
+		l.ds.OnIdle(resume)
+	}
+}
+
+// End ends a detached stream after the last record, reporting err in band;
+// later calls do nothing (a follower that ended before following began
+// ends the stream from inside ContainerLogs).
+func (l *logWriter) End(err error) {
+	if l.ended {
+		return
+	}
+	l.ended = true
+	l.finish(err)
+	if l.ds != nil {
+		l.ds.End()
+	}
+	l.cancel()
 }
 
 // finish reports err in band after what was sent, and sends the rest.
@@ -446,11 +470,11 @@ type logWriter struct {
 	frame int
 	// werr is the first failed write: the client is gone.
 	werr error
-	// detach, for a follower on its own goroutine (followDetached), is
-	// where Begin tells the handler that the stream is detached, as ds.
-	detach chan error
-	cancel context.CancelFunc
-	ds     *wire.DetachedStream
+	// detaching: Begin detaches the stream (followDetached) as ds;
+	// following: the follower sends without blocking (Following).
+	detaching, following, ended bool
+	cancel                      context.CancelFunc
+	ds                          *wire.DetachedStream
 }
 
 func (l *logWriter) Begin(tty bool) {
@@ -459,12 +483,11 @@ func (l *logWriter) Begin(tty bool) {
 		l.w.Header().Set("Content-Type", wire.StreamMediaType(l.r.Context(), tty))
 	}
 	l.w.WriteHeader(http.StatusOK)
-	if l.detach == nil {
+	if !l.detaching {
 		wire.Flush(l.w)
 		return
 	}
-	// On the follower's goroutine, while the handler waits: the last
-	// use of the request and its ResponseWriter.
+	// The last use of the request and its ResponseWriter.
 	ds, err := wire.Detach(l.w, l.r)
 	if err != nil {
 		l.werr = err
@@ -473,7 +496,6 @@ func (l *logWriter) Begin(tty bool) {
 		ds.OnClose(l.cancel) // the client went away: stop following
 	}
 	l.w, l.r = nil, nil
-	l.detach <- nil
 }
 
 func (l *logWriter) Record(stream string, line []byte, t time.Time) error {
@@ -568,7 +590,17 @@ func (l *logWriter) send() error {
 		return nil
 	}
 	var err error
-	if l.ds != nil {
+	if l.ds != nil && l.following {
+		err = l.ds.Send(l.buf)
+		l.buf, l.frame = l.buf[:0], -1
+		if err == nil && l.ds.Backlog() > 0 {
+			// The client is behind: the follower reads no more until
+			// the backlog (at most this batch) has been sent. Reading
+			// on would only move the log into memory, and copying a
+			// growing backlog cost more than it saved (issue 13).
+			return types.ErrSinkFull
+		}
+	} else if l.ds != nil {
 		_, err = l.ds.Write(l.buf)
 		l.buf, l.frame = l.buf[:0], -1
 	} else {

@@ -1,6 +1,7 @@
 package types
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"time"
@@ -104,6 +105,29 @@ type LogSink interface {
 	// and the reader is about to wait for more (following only).
 	Idle() error
 }
+
+// LogFollowSink is a LogSink that follows without a goroutine (issue 13,
+// memory per stream): with Follow, the backend's ContainerLogs sends the
+// history, calls Following, and returns nil, leaving the follower to the
+// log's watcher; Record and Idle are then called from whatever goroutine
+// the follower runs on, one at a time, and End once, when following has
+// ended. An error ContainerLogs returns means End is not called.
+type LogFollowSink interface {
+	LogSink
+	// Following is called when the history has been sent. From then on
+	// Record and Idle must not block on a slow client: once its backlog
+	// is full they return ErrSinkFull (the record was taken) and the
+	// sink calls resume when the backlog has been sent, and perhaps at
+	// other times.
+	Following(resume func())
+	// End is called once following has ended, with the error that ended
+	// it (nil at the container's stop or Until).
+	End(err error)
+}
+
+// ErrSinkFull is what a LogFollowSink's Record or Idle returns to hold the
+// follower back until it calls resume: nothing is lost, reading stops.
+var ErrSinkFull = errors.New("log sink full")
 
 // AttachConfig describes an attach request.
 type AttachConfig struct {

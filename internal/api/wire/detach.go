@@ -164,9 +164,12 @@ func (s *DetachedStream) Send(p []byte) error {
 	buf := appendChunk((*bp)[:0], p)
 	n, err := s.writeNow(buf)
 	if err == nil && n < len(buf) {
-		s.pending = append([]byte(nil), buf[n:]...)
-	}
-	if cap(buf) <= maxPooledFrame {
+		// The rest waits in the pooled buffer itself, which the writer
+		// goroutine puts back: a follower the client is behind on
+		// (logs -f) meets this once a batch, and a copy into a new
+		// buffer each time held it to two thirds of its rate.
+		s.pending = buf[n:]
+	} else if cap(buf) <= maxPooledFrame {
 		*bp = buf
 		frameBufs.Put(bp)
 	}
@@ -308,7 +311,7 @@ func (s *DetachedStream) flushLocked() {
 			s.mu.Unlock()
 			return
 		}
-		s.pending = append([]byte(nil), s.pending[n:]...)
+		s.pending = s.pending[n:] // its own buffer: nothing else refers to it
 	}
 	s.writing = true
 	s.mu.Unlock()
@@ -344,6 +347,10 @@ func (s *DetachedStream) writeBacklog() {
 		if _, err := s.conn.Write(buf); err != nil {
 			s.Abort()
 			return
+		}
+		if cap(buf) <= maxPooledFrame {
+			b := buf[:0]
+			frameBufs.Put(&b)
 		}
 	}
 }

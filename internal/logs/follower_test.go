@@ -1,0 +1,129 @@
+package logs
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestFollowerBackpressure: a follower whose consumer is behind (its fn
+// answers ErrPause) stops reading its log until Resume, however much is
+// written and rotated meanwhile, and then delivers every record in order;
+// while it waits, the shared watcher still wakes another follower, which
+// gets its records at once. No goroutine is held by the paused follower
+// (it is a struct until Resume).
+func TestFollowerBackpressure(t *testing.T) {
+	ws := &Watchers{}
+	defer ws.Close()
+	dir := t.TempDir()
+	slowPath, fastPath := filepath.Join(dir, "slow-json.log"), filepath.Join(dir, "fast-json.log")
+	size := int64(len(record(numbered(0))))
+	slowW := openWriter(t, slowPath, 40*size, 10) // room for 400 records
+	fastW := openWriter(t, fastPath, 0, 1)
+
+	const limit, total = 10, 200
+	var (
+		mu      sync.Mutex
+		backlog []entry // taken by the follower, not yet by the consumer
+		most    int
+	)
+	slowDone := make(chan error, 1)
+	var slow *Follower
+	opts := ReadOptions{Tail: -1, Watchers: ws, Following: func(f *Follower) { slow = f }}
+	err := Follow(context.Background(), slowPath, opts, func(m Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		backlog = append(backlog, fromMessage(m))
+		most = max(most, len(backlog))
+		if len(backlog) >= limit {
+			return ErrPause
+		}
+		return nil
+	}, func(err error) { slowDone <- err })
+	if err != nil || slow == nil {
+		t.Fatalf("Follow = %v, follower %v", err, slow)
+	}
+	fastGot := make(chan entry, total)
+	fastDone := make(chan error, 1)
+	var fast *Follower
+	opts.Following = func(f *Follower) { fast = f }
+	if err := Follow(context.Background(), fastPath, opts, func(m Message) error {
+		fastGot <- fromMessage(m)
+		return nil
+	}, func(err error) { fastDone <- err }); err != nil {
+		t.Fatalf("Follow = %v", err)
+	}
+	taken := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(backlog)
+	}
+
+	write(t, slowW, numberedRange(0, total/2)...)
+	for deadline := time.Now().Add(guard); taken() < limit; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("slow follower took %d records, want %d", taken(), limit)
+		}
+	}
+	// Paused: more writes and rotations to its log change nothing, and
+	// the other follower is served meanwhile.
+	write(t, slowW, numberedRange(total/2, total)...)
+	for i := range 5 {
+		write(t, fastW, numbered(i))
+		select {
+		case e := <-fastGot:
+			if w := numbered(i); e != w {
+				t.Fatalf("fast follower got %v, want %v", e, w)
+			}
+		case <-time.After(guard):
+			t.Fatalf("fast follower got nothing while the slow one was paused")
+		}
+	}
+	slow.mu.Lock()
+	paused, state := slow.paused, slow.state
+	slow.mu.Unlock()
+	if !paused || state != idle {
+		t.Errorf("slow follower: paused %v, state %d; want paused and idle (no goroutine)", paused, state)
+	}
+	if n := taken(); n != limit {
+		t.Fatalf("slow follower took %d records while paused, want %d", n, limit)
+	}
+
+	// The consumer catches up, a batch at a time.
+	var got []entry
+	for deadline := time.Now().Add(guard); len(got) < total; {
+		mu.Lock()
+		got = append(got, backlog...)
+		backlog = backlog[:0]
+		mu.Unlock()
+		slow.Resume()
+		if time.Now().After(deadline) {
+			t.Fatalf("slow follower delivered %d records, want %d", len(got), total)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	checkEntries(t, "slow follower", got, numberedRange(0, total))
+	// A Resume that comes while the follower runs lets it take one more
+	// record: it cannot tell it from one answering the pause that
+	// follows, and waiting for a Resume already come would hang.
+	mu.Lock()
+	if most > limit+1 {
+		t.Errorf("slow follower's backlog reached %d, want at most %d", most, limit+1)
+	}
+	mu.Unlock()
+
+	slow.Stop()
+	fast.Stop()
+	for _, done := range []chan error{slowDone, fastDone} {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("follower ended with %v, want nil", err)
+			}
+		case <-time.After(guard):
+			t.Fatal("follower did not end after Stop")
+		}
+	}
+}
