@@ -346,6 +346,17 @@ func (p *proc) waitDrained(idle, max time.Duration) {
 	}
 }
 
+// awaitOutput waits until the process's output has been delivered, at
+// most max; unlike waitDrained it abandons nothing.
+func (p *proc) awaitOutput(max time.Duration) {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case <-p.drained:
+	case <-t.C:
+	}
+}
+
 // attacher is one attached client connection.
 type attacher struct {
 	c              *net.UnixConn

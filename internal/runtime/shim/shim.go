@@ -881,6 +881,13 @@ func (s *shim) handle(c *net.UnixConn) {
 			return
 		}
 		<-p.exited
+		// The exit is answered once the output is in the log and sent to
+		// the attached clients, as dockerd reports an exit once its
+		// copiers are done (waiting as long as it does, two seconds, for
+		// output a leftover process keeps open): a logs -f follower
+		// ends at the exit, and a docker logs after docker wait reads
+		// the log.
+		p.awaitOutput(drainIdle)
 		st := p.exitStatus()
 		writeResponse(c, &Response{Exit: &st})
 	case OpResize:
