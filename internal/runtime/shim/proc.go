@@ -193,16 +193,21 @@ func (p *proc) startCopiers() {
 }
 
 // outputDone disconnects the attached clients once every output stream
-// has ended.
+// has ended (or, for an exec that never ran, at once); a second call does
+// nothing.
 func (p *proc) outputDone() {
 	p.amu.Lock()
+	defer p.amu.Unlock()
 	p.isDrained = true
 	for a := range p.attachers {
 		a.close()
 		delete(p.attachers, a)
 	}
-	p.amu.Unlock()
-	close(p.drained)
+	select {
+	case <-p.drained:
+	default:
+		close(p.drained)
+	}
 }
 
 // An output stream is read maxRead bytes at a time, so a busy one takes
@@ -463,18 +468,7 @@ func (p *proc) fail(err error) {
 	default:
 		close(p.running)
 	}
-	p.amu.Lock()
-	p.isDrained = true
-	for a := range p.attachers {
-		a.close()
-		delete(p.attachers, a)
-	}
-	p.amu.Unlock()
-	select {
-	case <-p.drained:
-	default:
-		close(p.drained)
-	}
+	p.outputDone()
 }
 
 func (p *proc) hasExited() bool {

@@ -67,57 +67,10 @@ func (s *shim) reap() {
 }
 
 // watchChild reaps pid, a child of ours already registered, once it exits
-// (perChild). The pidfd is readable from the exit on, and until we reap
-// it the pid cannot be reused, even if the child exited before this call.
+// (perChild), through its pidfd (sys.WaitChild).
 func (s *shim) watchChild(pid int) {
-	var f *os.File
-	fd, err := sys.PidfdOpen(pid)
-	if err == nil {
-		if err = syscall.SetNonblock(fd, true); err != nil {
-			syscall.Close(fd)
-		} else {
-			f = os.NewFile(uintptr(fd), "pidfd")
-		}
-	}
-	var rc syscall.RawConn
-	if f != nil {
-		if rc, err = f.SyscallConn(); err != nil {
-			f.Close()
-		}
-	}
-	wait := func(flags int) (bool, syscall.WaitStatus, error) {
-		var ws syscall.WaitStatus
-		for {
-			wpid, err := syscall.Wait4(pid, &ws, flags, nil)
-			if err == syscall.EINTR {
-				continue
-			}
-			return wpid == pid, ws, err
-		}
-	}
-	if err != nil {
-		// Not for a child of ours on a kernel with pidfds (startReaper
-		// checked): a blocking wait, which holds an OS thread.
-		go func() {
-			if done, ws, _ := wait(0); done {
-				s.reaped(pid, ws)
-			}
-		}()
-		return
-	}
 	go func() {
-		defer f.Close()
-		var done bool
-		var ws syscall.WaitStatus
-		err := rc.Read(func(uintptr) bool {
-			var err error
-			done, ws, err = wait(syscall.WNOHANG)
-			return done || err != nil
-		})
-		if err != nil && !done {
-			done, ws, _ = wait(0)
-		}
-		if done {
+		if ws, err := sys.WaitChild(pid); err == nil {
 			s.reaped(pid, ws)
 		}
 	}()

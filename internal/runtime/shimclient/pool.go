@@ -171,45 +171,10 @@ func (r *Runtime) startShim(background bool) (*warmShim, error) {
 // that runs for weeks holds no OS thread of the daemon: os.Process.Wait
 // blocks a thread in waitid for as long (issue 13: 50 running
 // containers kept 50 daemon threads, some 125 KiB of the daemon's memory
-// each with their stacks). Where pidfds are missing, Wait it is.
+// each with their stacks). Where pidfds are missing, a blocking wait.
 func reapWhenExited(p *os.Process, exited chan struct{}) {
-	// p is our child and nobody else reaps it, so its pid cannot be
-	// reused before the Wait4 below.
-	fd, err := sys.PidfdOpen(p.Pid)
-	var f *os.File
-	if err == nil {
-		if err = syscall.SetNonblock(fd, true); err != nil {
-			syscall.Close(fd)
-		} else {
-			f = os.NewFile(uintptr(fd), "pidfd")
-		}
-	}
-	var rc syscall.RawConn
-	if f != nil {
-		if rc, err = f.SyscallConn(); err != nil {
-			f.Close()
-		}
-	}
-	if err != nil {
-		go func() {
-			p.Wait()
-			close(exited)
-		}()
-		return
-	}
 	go func() {
-		defer f.Close()
-		// A pidfd is readable once its process has exited; the poller
-		// calls again until then.
-		err := rc.Read(func(uintptr) bool {
-			var ws syscall.WaitStatus
-			pid, err := syscall.Wait4(p.Pid, &ws, syscall.WNOHANG, nil)
-			return pid == p.Pid || err != nil && err != syscall.EINTR
-		})
-		if err != nil {
-			// Not pollable after all: wait the old way.
-			p.Wait()
-		}
+		sys.WaitChild(p.Pid)
 		close(exited)
 	}()
 }
