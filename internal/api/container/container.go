@@ -636,11 +636,12 @@ const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
 // Stats answers GET /containers/{id}/stats?stream=&one-shot=: one JSON
 // object per sample, each flushed; a single one with stream=0.
 func Stats(b Backend) wire.HandlerFunc {
+	shared := &statsEncoder{}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		stream := wire.BoolValueOrDefault(r, "stream", true)
 		oneShot := !stream && wire.BoolValue(r, "one-shot")
 		if stream && wire.CanDetach(r) {
-			return detachStats(w, r, b)
+			return detachStats(w, r, b, shared)
 		}
 		started := false
 		enc := json.NewEncoder(w)
@@ -669,11 +670,12 @@ var statsBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // detachStats serves a stats stream with no goroutine of its own (issue
 // 13, memory per stream): the first sample now, then the collector's, one
 // a second, each sent by the collector (with this stream's previous sample
-// as its precpu_stats) as the handler would, as one chunk. A client that
-// has not taken the previous sample yet misses this one (the latest
-// sample wins, as before); the stream ends when the container is removed
-// or the client goes away.
-func detachStats(w http.ResponseWriter, r *http.Request, b Backend) error {
+// as its precpu_stats) as the handler would, as one chunk; the streams of
+// a container that are in step share one encoding of each sample
+// (statsEncoder). A client that has not taken the previous sample yet
+// misses this one (the latest sample wins, as before); the stream ends
+// when the container is removed or the client goes away.
+func detachStats(w http.ResponseWriter, r *http.Request, b Backend, shared *statsEncoder) error {
 	first, follow, err := b.ContainerStatsFollow(r.Context(), r.PathValue("id"))
 	if err != nil || first == nil {
 		return err
@@ -684,20 +686,21 @@ func detachStats(w http.ResponseWriter, r *http.Request, b Backend) error {
 	if err != nil {
 		return nil // nothing more can be sent
 	}
-	// Each sample is encoded into a pooled buffer: an idle stream keeps
-	// none, and forty streams make no garbage of their encodings.
-	send := func(s *types.StatsJSON) error {
-		buf := statsBufs.Get().(*bytes.Buffer)
-		defer statsBufs.Put(buf)
-		buf.Reset()
-		if err := json.NewEncoder(buf).Encode(s); err != nil {
-			return err
-		}
-		return ds.Send(buf.Bytes())
+	// The first sample is this stream's own, encoded into a pooled buffer.
+	buf := statsBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	err = json.NewEncoder(buf).Encode(first)
+	if err == nil {
+		err = ds.Send(buf.Bytes())
 	}
-	if send(first) != nil {
+	statsBufs.Put(buf)
+	if err != nil {
 		return nil
 	}
+	id := first.ID
+	shared.open(id)
+	// prev is the sample this stream sent last: after the first, one the
+	// collector shares, never changed.
 	prev := first
 	stop := follow(func(s *types.StatsJSON) bool {
 		if s == nil {
@@ -707,14 +710,17 @@ func detachStats(w http.ResponseWriter, r *http.Request, b Backend) error {
 		if ds.Backlog() > 0 {
 			return true // the client is behind: it gets a later one
 		}
-		// The sample is shared with the container's other streams:
-		// fill in this stream's previous sample on a copy.
-		own := *s
-		own.PreCPUStats, own.PreRead = prev.CPUStats, prev.Read
-		prev = &own
-		return send(&own) == nil
+		line, err := shared.encode(s, prev)
+		if err != nil {
+			return false
+		}
+		prev = s
+		return ds.Send(line) == nil
 	})
-	ds.OnClose(stop)
+	ds.OnClose(func() {
+		stop()
+		shared.close(id)
+	})
 	return nil
 }
 
