@@ -3,6 +3,7 @@ package logs
 import (
 	"context"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -126,4 +127,48 @@ func TestFollowerBackpressure(t *testing.T) {
 			t.Fatal("follower did not end after Stop")
 		}
 	}
+}
+
+// TestFollowerWakeAllocatesLittle: a follower woken up by one short line (a
+// container that ticks) allocates about that line's worth, not a bulk
+// read's buffers: every idle follower of a chatty container starts from
+// nothing at each wake-up, and a hundred of them made the daemon a
+// megabyte and a half of garbage a second, which it keeps until the next
+// collection (issue 13, memory per stream).
+func TestFollowerWakeAllocatesLittle(t *testing.T) {
+	ws := &Watchers{}
+	defer ws.Close()
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w := openWriter(t, path, 0, 1)
+	got := make(chan Message, 1)
+	done := make(chan error, 1)
+	var f *Follower
+	opts := ReadOptions{Tail: 0, Borrow: true, Watchers: ws, Following: func(fl *Follower) { f = fl }}
+	if err := Follow(context.Background(), path, opts, func(m Message) error {
+		got <- m
+		return nil
+	}, func(err error) { done <- err }); err != nil || f == nil {
+		t.Fatalf("Follow = %v, follower %v", err, f)
+	}
+	wake := func() {
+		write(t, w, numbered(1))
+		select {
+		case <-got:
+		case <-time.After(guard):
+			t.Fatal("the follower did not deliver the line")
+		}
+	}
+	wake() // the first wake-up sets up what every later one reuses
+	const wakes = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range wakes {
+		wake()
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / wakes; per > 4<<10 {
+		t.Errorf("a wake-up for one line allocated %d bytes, want at most 4 KiB", per)
+	}
+	f.Stop()
+	<-done
 }
