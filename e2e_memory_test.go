@@ -91,18 +91,7 @@ func TestE2EStreamGoroutines(t *testing.T) {
 				})
 			}()
 			for range n {
-				req, err := http.NewRequestWithContext(ctx, "GET", "http://skiffd"+tc.path, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				bodies = append(bodies, resp.Body)
-				if resp.StatusCode != 200 {
-					t.Fatalf("GET %s: status %d", tc.path, resp.StatusCode)
-				}
+				bodies = append(bodies, openStream(t, ctx, client, tc.path))
 			}
 			// Each stream answered its headers: what it waits on was set
 			// up before (a follower's wait for the container's exit
@@ -285,18 +274,7 @@ func TestE2ELogsFollowNoGoroutines(t *testing.T) {
 		}
 	}()
 	for range n {
-		req, err := http.NewRequestWithContext(ctx, "GET", "http://skiffd/v1.50/containers/gated/logs?stdout=1&follow=1", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bodies = append(bodies, resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("GET logs: status %d", resp.StatusCode)
-		}
+		bodies = append(bodies, openStream(t, ctx, client, "/v1.50/containers/gated/logs?stdout=1&follow=1"))
 	}
 	// The history reached each client: its follower has started.
 	for i, b := range bodies {
@@ -354,4 +332,23 @@ func TestE2ELogsFollowNoGoroutines(t *testing.T) {
 	waitFor(t, "followers' goroutines to end", func() bool {
 		return daemonGauge(t, metricsAddr, "go_goroutines") <= base+shared
 	})
+}
+
+// openStream opens a streaming GET of path and returns its body; a status
+// other than 200 fails the test.
+func openStream(t *testing.T, ctx context.Context, client *http.Client, path string) io.ReadCloser {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://skiffd"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		t.Fatalf("GET %s: status %d", path, resp.StatusCode)
+	}
+	return resp.Body
 }

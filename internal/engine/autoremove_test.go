@@ -75,12 +75,7 @@ func TestEngineAutoRemoveExitNotSaved(t *testing.T) {
 	}
 	// The process ends by itself (a kill would save the record: the
 	// container was stopped by hand).
-	st, err := e.state(id).rc.Attach(ctx, shimclient.AttachOptions{Stdin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Write([]byte("go\n"))
-	st.Close()
+	sendGo(t, ctx, e, id)
 	select {
 	case r := <-exited:
 		if r.StatusCode != 3 || r.Error != nil {
@@ -270,12 +265,7 @@ func TestEngineAutoRemoveDoesNotWaitForShim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := e.state(id).rc.Attach(ctx, shimclient.AttachOptions{Stdin: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in.Write([]byte("go\n"))
-	in.Close()
+	sendGo(t, ctx, e, id)
 	select {
 	case r := <-removed:
 		if r.StatusCode != 3 || r.Error != nil {
@@ -308,4 +298,16 @@ func TestEngineAutoRemoveDoesNotWaitForShim(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// sendGo lets the test container id go on past its `read` (its process
+// then ends by itself): it writes a line to its stdin.
+func sendGo(t *testing.T, ctx context.Context, e *Engine, id string) {
+	t.Helper()
+	in, err := e.state(id).rc.Attach(ctx, shimclient.AttachOptions{Stdin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Write([]byte("go\n"))
+	in.Close()
 }
