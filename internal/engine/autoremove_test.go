@@ -60,10 +60,7 @@ func watchRecordWrites(t *testing.T, dir string) func() []string {
 func TestEngineAutoRemoveExitNotSaved(t *testing.T) {
 	e, _, _ := runEngine(t)
 	ctx := context.Background()
-	id := create(t, e, "rm", types.Config{Cmd: []string{"sh", "-c", "read x; exit 3"}, OpenStdin: true}, &types.HostConfig{AutoRemove: true})
-	if err := e.ContainerStart(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	id := startAutoRemoveWaiting(t, ctx, e)
 	writes := watchRecordWrites(t, e.containerDir(id))
 	exited, err := e.ContainerWait(ctx, id, types.WaitConditionNotRunning)
 	if err != nil {
@@ -76,22 +73,8 @@ func TestEngineAutoRemoveExitNotSaved(t *testing.T) {
 	// The process ends by itself (a kill would save the record: the
 	// container was stopped by hand).
 	sendGo(t, ctx, e, id)
-	select {
-	case r := <-exited:
-		if r.StatusCode != 3 || r.Error != nil {
-			t.Errorf("not-running wait = %d %v, want 3", r.StatusCode, r.Error)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no exit after 20 s")
-	}
-	select {
-	case r := <-removed:
-		if r.StatusCode != 3 || r.Error != nil {
-			t.Errorf("removed wait = %d %v, want 3", r.StatusCode, r.Error)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("not removed after 20 s")
-	}
+	wantExit3(t, exited, "not-running")
+	wantExit3(t, removed, "removed")
 	if _, err := e.ContainerInspect(ctx, id, false); errdefs.KindOf(err) != errdefs.ErrNotFound {
 		t.Errorf("inspect after the auto-removal: %v", err)
 	}
@@ -224,10 +207,7 @@ func saveStoppedRecord(t *testing.T, path string) {
 func TestEngineAutoRemoveDoesNotWaitForShim(t *testing.T) {
 	e, _, exec := runEngine(t)
 	ctx := context.Background()
-	id := create(t, e, "rm", types.Config{Cmd: []string{"sh", "-c", "read x; exit 3"}, OpenStdin: true}, &types.HostConfig{AutoRemove: true})
-	if err := e.ContainerStart(ctx, id); err != nil {
-		t.Fatal(err)
-	}
+	id := startAutoRemoveWaiting(t, ctx, e)
 	dir := filepath.Join(exec, "containers", id)
 	st, err := shim.ReadState(dir)
 	if err != nil {
@@ -266,14 +246,7 @@ func TestEngineAutoRemoveDoesNotWaitForShim(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendGo(t, ctx, e, id)
-	select {
-	case r := <-removed:
-		if r.StatusCode != 3 || r.Error != nil {
-			t.Errorf("removed wait = %d %v, want 3", r.StatusCode, r.Error)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("not removed after 20 s")
-	}
+	wantExit3(t, removed, "removed")
 	if !shimAlive() {
 		t.Errorf("the removal waited for the shim to exit")
 	}
@@ -310,4 +283,28 @@ func sendGo(t *testing.T, ctx context.Context, e *Engine, id string) {
 	}
 	in.Write([]byte("go\n"))
 	in.Close()
+}
+
+// startAutoRemoveWaiting creates and starts an AutoRemove container that
+// waits for a line on its stdin (sendGo), then exits 3.
+func startAutoRemoveWaiting(t *testing.T, ctx context.Context, e *Engine) string {
+	t.Helper()
+	id := create(t, e, "rm", types.Config{Cmd: []string{"sh", "-c", "read x; exit 3"}, OpenStdin: true}, &types.HostConfig{AutoRemove: true})
+	if err := e.ContainerStart(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// wantExit3 waits for the wait named cond to answer the exit code 3.
+func wantExit3(t *testing.T, ch <-chan types.WaitResponse, cond string) {
+	t.Helper()
+	select {
+	case r := <-ch:
+		if r.StatusCode != 3 || r.Error != nil {
+			t.Errorf("%s wait = %d %v, want 3", cond, r.StatusCode, r.Error)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no %s wait answer after 20 s", cond)
+	}
 }
