@@ -68,7 +68,6 @@ func BenchmarkCLIRunRm(b *testing.B) {
 // returned, so it measures the run itself plus exit delivery.
 func BenchmarkContainerLifecycleAPI(b *testing.B) {
 	d := startRunBench(b)
-	hdr := http.Header{"Content-Type": {"application/json"}}
 	for _, mode := range []string{"none", "default"} {
 		b.Run(mode, func(b *testing.B) {
 			body := `{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"` + mode + `"}}`
@@ -76,23 +75,17 @@ func BenchmarkContainerLifecycleAPI(b *testing.B) {
 			from := len(d.Log())
 			for b.Loop() {
 				t0 := time.Now()
-				r := d.Do(b, "POST", "/v1.50/containers/create", strings.NewReader(body), hdr)
-				var resp struct {
-					ID string `json:"Id"`
-				}
-				if r.Status != 201 || json.Unmarshal([]byte(r.Body), &resp) != nil {
-					b.Fatalf("create: %d %s", r.Status, r.Body)
-				}
+				id := benchCreate(b, d, body)
 				t1 := time.Now()
-				if r := d.Do(b, "POST", "/v1.50/containers/"+resp.ID+"/start", nil, nil); r.Status != 204 {
+				if r := d.Do(b, "POST", "/v1.50/containers/"+id+"/start", nil, nil); r.Status != 204 {
 					b.Fatalf("start: %d %s", r.Status, r.Body)
 				}
 				t2 := time.Now()
-				if r := d.Do(b, "POST", "/v1.50/containers/"+resp.ID+"/wait", nil, nil); r.Status != 200 || !strings.Contains(r.Body, `"StatusCode":0`) {
+				if r := d.Do(b, "POST", "/v1.50/containers/"+id+"/wait", nil, nil); r.Status != 200 || !strings.Contains(r.Body, `"StatusCode":0`) {
 					b.Fatalf("wait: %d %s", r.Status, r.Body)
 				}
 				t3 := time.Now()
-				if r := d.Do(b, "DELETE", "/v1.50/containers/"+resp.ID, nil, nil); r.Status != 204 {
+				if r := d.Do(b, "DELETE", "/v1.50/containers/"+id, nil, nil); r.Status != 204 {
 					b.Fatalf("delete: %d %s", r.Status, r.Body)
 				}
 				t4 := time.Now()
@@ -115,27 +108,20 @@ func BenchmarkContainerLifecycleAPI(b *testing.B) {
 // run itself, the exit's delivery and the removal.
 func BenchmarkContainerRunRmAPI(b *testing.B) {
 	d := startRunBench(b)
-	hdr := http.Header{"Content-Type": {"application/json"}}
 	client := d.Client()
 	body := `{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"none","AutoRemove":true}}`
 	var create, start, removed []time.Duration
 	from := len(d.Log())
 	for b.Loop() {
 		t0 := time.Now()
-		r := d.Do(b, "POST", "/v1.50/containers/create", strings.NewReader(body), hdr)
-		var resp struct {
-			ID string `json:"Id"`
-		}
-		if r.Status != 201 || json.Unmarshal([]byte(r.Body), &resp) != nil {
-			b.Fatalf("create: %d %s", r.Status, r.Body)
-		}
+		id := benchCreate(b, d, body)
 		t1 := time.Now()
-		wait, err := client.Post("http://skiffd/v1.50/containers/"+resp.ID+"/wait?condition=removed", "", nil)
+		wait, err := client.Post("http://skiffd/v1.50/containers/"+id+"/wait?condition=removed", "", nil)
 		if err != nil || wait.StatusCode != 200 {
 			b.Fatalf("wait: %v %v", wait, err)
 		}
 		t2 := time.Now()
-		if r := d.Do(b, "POST", "/v1.50/containers/"+resp.ID+"/start", nil, nil); r.Status != 204 {
+		if r := d.Do(b, "POST", "/v1.50/containers/"+id+"/start", nil, nil); r.Status != 204 {
 			b.Fatalf("start: %d %s", r.Status, r.Body)
 		}
 		t3 := time.Now()
@@ -208,4 +194,17 @@ func TestCLIContainerStartRebuildsNetworkFiles(t *testing.T) {
 	if want := "h1\nhosts\nresolv\n"; res.ExitCode != 0 || res.Stdout != want {
 		t.Fatalf("docker start -a = %v, want stdout %q", res, want)
 	}
+}
+
+// benchCreate creates a container from the JSON body and returns its ID.
+func benchCreate(b *testing.B, d *skifftest.Daemon, body string) string {
+	b.Helper()
+	r := d.Do(b, "POST", "/v1.50/containers/create", strings.NewReader(body), http.Header{"Content-Type": {"application/json"}})
+	var resp struct {
+		ID string `json:"Id"`
+	}
+	if r.Status != 201 || json.Unmarshal([]byte(r.Body), &resp) != nil {
+		b.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	return resp.ID
 }
