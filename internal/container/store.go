@@ -394,18 +394,24 @@ func (s *Store) Get(ref string) (*Container, error) {
 	return nil, errdefs.NotFound(fmt.Errorf("No such container: %s", ref))
 }
 
-// View returns the read-only copy of container id as of its last Save (or
-// Add), or nil when there is none. Like Snapshots' copies it is shared:
-// callers must not modify or lock it. It lets a goroutine holding one
-// container's lock read another container (or the same one) without
-// taking that container's lock.
-func (s *Store) View(id string) *Container {
+// rlockDecoded read-locks the store once the records loaded at start that
+// are still undecoded (pending) have been decoded.
+func (s *Store) rlockDecoded() {
 	s.mu.RLock()
 	if len(s.pending) > 0 {
 		s.mu.RUnlock()
 		s.decodePending()
 		s.mu.RLock()
 	}
+}
+
+// View returns the read-only copy of container id as of its last Save (or
+// Add), or nil when there is none. Like Snapshots' copies it is shared:
+// callers must not modify or lock it. It lets a goroutine holding one
+// container's lock read another container (or the same one) without
+// taking that container's lock.
+func (s *Store) View(id string) *Container {
+	s.rlockDecoded()
 	defer s.mu.RUnlock()
 	return s.views[id]
 }
@@ -426,12 +432,7 @@ func (s *Store) List() []*Container {
 // (or Add), newest first. They are shared: callers must not modify them,
 // and must not lock them (their locks guard nothing).
 func (s *Store) Snapshots() []*Container {
-	s.mu.RLock()
-	if len(s.pending) > 0 {
-		s.mu.RUnlock()
-		s.decodePending()
-		s.mu.RLock()
-	}
+	s.rlockDecoded()
 	list := make([]*Container, 0, len(s.views))
 	for _, v := range s.views {
 		list = append(list, v)
@@ -450,12 +451,7 @@ func (s *Store) SortedSnapshots() []*Container {
 	if p := s.sorted.Load(); p != nil {
 		return *p
 	}
-	s.mu.RLock()
-	if len(s.pending) > 0 {
-		s.mu.RUnlock()
-		s.decodePending()
-		s.mu.RLock()
-	}
+	s.rlockDecoded()
 	defer s.mu.RUnlock()
 	if p := s.sorted.Load(); p != nil {
 		return *p
