@@ -37,6 +37,20 @@ type prctlMmMap struct {
 // The caller must not run it concurrently with brk(2), which Go never
 // calls.
 func SetCmdline(args []string) error {
+	return new(ArgArea).Set(args)
+}
+
+// ArgArea is a process's own argument area, for a process that changes
+// its command line more than once (a shim naming the containers it
+// serves): Set reuses its mapping while the arguments fit, so that the
+// changes do not each leave a page behind. The zero value has no mapping
+// yet. Calls must not be concurrent.
+type ArgArea struct {
+	b []byte
+}
+
+// Set is SetCmdline in a.
+func (a *ArgArea) Set(args []string) error {
 	s := strings.Join(args, "\x00") + "\x00"
 	if strings.Count(s, "\x00") != len(args) {
 		return errors.New("set command line: an argument contains a NUL byte")
@@ -45,20 +59,28 @@ func SetCmdline(args []string) error {
 	if err != nil {
 		return fmt.Errorf("set command line: %w", err)
 	}
-	page := syscall.Getpagesize()
-	b, err := syscall.Mmap(-1, 0, (len(s)+page-1)/page*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
-	if err != nil {
-		return fmt.Errorf("set command line: %w", err)
+	b := a.b
+	if len(s) > len(b) {
+		page := syscall.Getpagesize()
+		if b, err = syscall.Mmap(-1, 0, (len(s)+page-1)/page*page, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS); err != nil {
+			return fmt.Errorf("set command line: %w", err)
+		}
 	}
+	// While the kernel's area is b itself, a reader may see the new
+	// bytes under the old length for a moment: cosmetic.
 	copy(b, s)
 	m.ArgStart = uint64(uintptr(unsafe.Pointer(&b[0])))
 	m.ArgEnd = m.ArgStart + uint64(len(s))
 	if err := Prctl(PR_SET_MM, PR_SET_MM_MAP, uintptr(unsafe.Pointer(&m)), unsafe.Sizeof(m), 0); err != nil {
-		syscall.Munmap(b)
+		if len(a.b) == 0 || &b[0] != &a.b[0] {
+			syscall.Munmap(b)
+		}
 		return fmt.Errorf("set command line: %w", err)
 	}
 	// From here on the mapping is the process's argument area: it is
-	// never unmapped.
+	// never unmapped (an older, smaller one is left as it was: the
+	// kernel may still be reading it).
+	a.b = b
 	return nil
 }
 

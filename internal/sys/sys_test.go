@@ -81,3 +81,36 @@ func TestSetCmdline(t *testing.T) {
 		t.Error("SetCmdline with a NUL byte in an argument = nil, want an error")
 	}
 }
+
+// TestArgAreaReuses: an ArgArea keeps its mapping while the arguments fit
+// (a shim renames itself at every container it takes and lets go), and
+// grows it when they do not; /proc/self/cmdline follows every change.
+func TestArgAreaReuses(t *testing.T) {
+	var a ArgArea
+	long := []string{"skiffd-shim", "shim", strings.Repeat("d", 5000)}
+	var first *byte
+	for i, want := range [][]string{{"skiffd-shim", "shim", "/a/one", "/a/two"}, {"skiffd-shim", "shim", "/a/two"}, long, {"x"}} {
+		if err := a.Set(want); err != nil {
+			t.Fatalf("Set(%q) = %v", want, err)
+		}
+		b, err := os.ReadFile("/proc/self/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"); !slices.Equal(got, want) {
+			t.Errorf("after Set(%.40q), /proc/self/cmdline = %.40q", want, got)
+		}
+		switch i {
+		case 0:
+			first = &a.b[0]
+		case 1:
+			if &a.b[0] != first {
+				t.Error("shorter arguments got a new mapping")
+			}
+		case 2:
+			if &a.b[0] == first || len(a.b) < 5000 {
+				t.Errorf("arguments larger than the mapping did not get a larger one (%d bytes)", len(a.b))
+			}
+		}
+	}
+}

@@ -471,6 +471,21 @@ func (p *proc) fail(err error) {
 	p.outputDone()
 }
 
+// closeFiles closes what is left of the shim's ends of the process's
+// stdio once the container is gone (the copiers close the output ends
+// they read to EOF).
+func (p *proc) closeFiles() {
+	if p.stdinW != nil {
+		p.stdinW.Close()
+	}
+	if p.master != nil {
+		p.master.Close()
+	}
+	for _, o := range p.outputs {
+		o.f.Close()
+	}
+}
+
 func (p *proc) hasExited() bool {
 	select {
 	case <-p.exited:

@@ -97,6 +97,11 @@ type State struct {
 	FinishedAt time.Time `json:"finishedAt,omitzero"`
 	// Error is why the container failed to start, in runc's wording.
 	Error string `json:"error,omitempty"`
+	// DirLock: the shim holds an exclusive flock on the container's
+	// directory for as long as it serves the container, so the lock, not
+	// ShimPid, tells whether it still does (a shim serves several
+	// containers). Shims of older skiffd versions do not set it.
+	DirLock bool `json:"dirLock,omitempty"`
 }
 
 // ExitStatus is how a process ended: the exit code, 128+n after signal

@@ -27,13 +27,21 @@ import (
 // signal mask) and the runtime's template thread, which the lock starts
 // (issue 13: each thread holds a 16 KiB g0 and a 32 KiB signal stack of
 // the shim, and kernel memory).
-func (s *shim) startReaper() {
-	if s.ownPidNamespace() && pidfdsWork() {
+//
+// A supervisor with other containers cannot take one of the second kind
+// (see supervisor.admit); the daemon never asks it to.
+func (s *shim) startReaper() error {
+	perChild := s.ownPidNamespace() && pidfdsWork()
+	if err := s.sup.admit(perChild); err != nil {
+		return err
+	}
+	if perChild {
 		s.perChild = true
-		return
+		return nil
 	}
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
 	go s.reap()
+	return nil
 }
 
 // pidfdsWork reports whether the kernel has pidfd_open (Linux 5.3).

@@ -43,7 +43,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -93,12 +92,19 @@ type shim struct {
 	// specJSON is spec.json as read, sent on to init (InitConfig.RawSpec).
 	specJSON []byte
 	spans    map[string]int64 // create's phases (ReadyMessage.Spans)
-	ready    *os.File         // fd 4: the ready lines (ReadyMessage) go there
-	// handover is the daemon's socket of a pre-started shim, on which
-	// the line CgroupsReady follows the container's directory once the
-	// daemon has made the container's cgroups (which it does while the
-	// shim reads the spec); nil for a shim started with its directory.
+	sup      *supervisor      // the process's supervisor
+	// ready is the container's socket to the daemon: the ready lines
+	// (ReadyMessage) go out on it; handover reads it for the line
+	// CgroupsReady, which the daemon sends once it has made the
+	// container's cgroups (while the shim reads the spec), and then for
+	// an abort of the create.
+	ready    net.Conn
 	handover *bufio.Reader
+	// dirLock is the container's directory, exclusively flocked for as
+	// long as the shim serves it (State.DirLock).
+	dirLock *os.File
+	// stderr is the container's shim.log.
+	stderr *os.File
 	// nst is a pre-started shim's thread in prepared namespaces, until
 	// init is forked from it; nil without one.
 	nst *nsThread
@@ -114,6 +120,10 @@ type shim struct {
 	inflight int
 	pidfd    int
 	syncc    *nsinit.Conn // init's sync channel until it execs
+	// readySent: the create is over (its ready line is written); an
+	// abort from the daemon comes too late. cancelled: an abort came
+	// before.
+	readySent, cancelled bool
 
 	conns sync.WaitGroup
 }
@@ -125,52 +135,57 @@ const Pooled = "-"
 // that the container's cgroups exist.
 const CgroupsReady = "cgroups"
 
-// Main runs the shim for the container in dir (args[0]) and returns when
-// the container is gone. A pre-started shim (args[0] == Pooled) first
-// waits for its container and returns nil if none comes.
+// Main runs a pre-started shim (args[0] == Pooled, the only form): it
+// waits for containers on its control socket and returns once that has
+// ended and the containers it took are gone (see supervisor).
 func Main(args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: skiffd shim <dir>")
+	if len(args) != 1 || args[0] != Pooled {
+		return errors.New("usage: skiffd shim -")
 	}
 	// Whatever else the daemon leaked to us (an fd it inherited without
 	// close-on-exec, say a pipe of the shell that started it) would stay
-	// open for the container's lifetime; close it.
+	// open for the containers' lifetime; close it.
 	if err := sys.CloseFrom(ReadyFD + 1); err != nil {
 		return err
 	}
-	ready := os.NewFile(ReadyFD, "ready")
 	syscall.CloseOnExec(ReadyFD)
 	syscall.Close(SealFD)
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
 	if err := sys.Prctl(sys.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("become subreaper: %w", err)
 	}
+	return supervise()
+}
+
+// newShim makes the shim of the container in dir, handed over with its
+// socket to the daemon (ready lines out, CgroupsReady in) and the
+// directory's locked fd.
+func newShim(dir string, conn net.Conn, lock *os.File, sup *supervisor) *shim {
 	s := &shim{
-		dir:     args[0],
-		execs:   map[string]*proc{},
-		pids:    map[int]*proc{},
-		early:   map[int]syscall.WaitStatus{},
-		pidfd:   -1,
-		cgfd:    -1,
-		sigchld: make(chan os.Signal, 1),
-		spans:   map[string]int64{},
-		ready:   ready,
+		dir:      dir,
+		sup:      sup,
+		cgMode:   sup.cgMode,
+		execs:    map[string]*proc{},
+		pids:     map[int]*proc{},
+		early:    map[int]syscall.WaitStatus{},
+		pidfd:    -1,
+		cgfd:     -1,
+		sigchld:  make(chan os.Signal, 1),
+		spans:    map[string]int64{},
+		ready:    conn,
+		handover: bufio.NewReader(conn),
+		dirLock:  lock,
 	}
-	if s.dir == Pooled {
-		// Warm up what does not depend on the container.
-		s.cgMode = CgroupMode()
-		warmJSON()
-		pol, _ := sys.SchedGetscheduler(0)
-		// Where the kernel refuses, init gets them at the fork.
-		s.nst, _ = prepareNamespaces()
-		dir, r, err := awaitContainer(ready, pol == sys.SCHED_IDLE)
-		if err != nil {
-			return nil // no container: the daemon closed its pool or is gone
-		}
-		s.dir, s.handover = dir, r
-	} else {
-		s.cgMode = CgroupMode()
+	if f, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o600); err == nil {
+		s.stderr = f
 	}
+	return s
+}
+
+// run takes the container from its create to its end: it creates it,
+// reports on the ready connection and serves it until it is gone.
+func (s *shim) run() {
+	defer s.release()
 	ln, err := s.create()
 	if s.nst != nil {
 		// Unused (the create failed before the fork): end the thread,
@@ -187,44 +202,64 @@ func Main(args []string) error {
 		s.abort(err)
 		msg.Error = err.Error()
 	}
+	s.mu.Lock()
+	s.readySent = true
+	s.mu.Unlock()
 	b, _ := json.Marshal(msg)
-	ready.Write(append(b, '\n'))
-	ready.Close()
+	// A write that fails means the daemon died during the create: the
+	// container is served all the same, and found by the next one.
+	s.ready.Write(append(b, '\n'))
+	s.ready.Close()
 	if err != nil {
-		return err
+		s.logf("%v", err)
+		return
 	}
-	return s.serve(ln)
+	s.serve(ln)
 }
 
-// awaitContainer reads the container's directory from the daemon's socket
-// (one line) and takes on the container: its threads leave SCHED_IDLE
-// (idle: it was started so), dir/shim.log becomes stderr and the command
-// line names dir. It returns an error when the socket ends
-// first.
-func awaitContainer(conn *os.File, idle bool) (string, *bufio.Reader, error) {
-	r := bufio.NewReader(conn)
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return "", nil, err
+// release lets go of what the container held in the shim, the directory's
+// lock last: a daemon waiting for it (Shutdown) then removes the
+// directory and the cgroups.
+func (s *shim) release() {
+	s.mu.Lock()
+	procs := make([]*proc, 0, 1+len(s.execs))
+	if s.init != nil {
+		procs = append(procs, s.init)
 	}
-	dir := strings.TrimSuffix(line, "\n")
-	if !filepath.IsAbs(dir) {
-		return "", nil, fmt.Errorf("container directory %q is not absolute", dir)
+	for _, p := range s.execs {
+		procs = append(procs, p)
 	}
-	if idle {
-		restorePriority()
+	s.execs = nil
+	if s.syncc != nil {
+		s.syncc.Close()
+		s.syncc = nil
 	}
-	if logf, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o600); err == nil {
-		syscall.Dup3(int(logf.Fd()), 2, 0)
-		logf.Close()
+	if s.pidfd >= 0 {
+		syscall.Close(s.pidfd)
+		s.pidfd = -1
 	}
-	// The daemon after a restart finds a shim still creating its container
-	// by this command line (a restart between the hand-over and this
-	// line takes the container for one whose shim died).
-	if err := sys.SetCmdline([]string{"skiffd-shim", "shim", dir}); err != nil {
-		fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
+	s.mu.Unlock()
+	for _, p := range procs {
+		p.closeFiles()
 	}
-	return dir, r, nil
+	if s.cgfd >= 0 {
+		syscall.Close(s.cgfd)
+		s.cgfd = -1
+	}
+	if s.log != nil {
+		s.log.Close() // a second close after serve's does nothing
+	}
+	if s.stderr != nil {
+		s.stderr.Close()
+	}
+	s.dirLock.Close()
+}
+
+// logf writes a line to the container's shim.log.
+func (s *shim) logf(format string, args ...any) {
+	if s.stderr != nil {
+		fmt.Fprintf(s.stderr, "skiffd shim: "+format+"\n", args...)
+	}
 }
 
 // restorePriority gives every thread the normal scheduling policy back,
@@ -272,24 +307,25 @@ func (s *shim) create() (*net.UnixListener, error) {
 		return nil, err
 	}
 	s.spec, s.specJSON = sp, b
-	s.startReaper()
+	if err := s.startReaper(); err != nil {
+		return nil, err
+	}
 	start, _ := sys.StartTime(os.Getpid())
-	s.state = State{Version: ProtocolVersion, ID: sp.ID, ShimPid: os.Getpid(), ShimStart: start, Status: StatusCreated}
+	s.state = State{Version: ProtocolVersion, ID: sp.ID, ShimPid: os.Getpid(), ShimStart: start, Status: StatusCreated, DirLock: true}
 	if sp.Log.Path != "" {
 		if s.log, err = jsonlog.OpenWith(sp.Log.Path, jsonlog.Options{MaxSize: sp.Log.MaxSize, MaxFiles: sp.Log.MaxFiles, Compress: sp.Log.Compress, Attrs: sp.Log.Attrs}); err != nil {
 			return nil, err
 		}
 	}
 	s.span("shim.prepare", &t0)
-	if s.handover != nil {
-		// The shim's work so far is off a start's critical path when
-		// this wait is not nil.
-		line, err := s.handover.ReadString('\n')
-		if err != nil || line != CgroupsReady+"\n" {
-			return nil, fmt.Errorf("waiting for the container's cgroups: %q, %v", line, err)
-		}
-		s.span("shim.wait-cgroups", &t0)
+	// The shim's work so far is off a start's critical path when this
+	// wait is not nil.
+	line, err := s.handover.ReadString('\n')
+	if err != nil || line != CgroupsReady+"\n" {
+		return nil, fmt.Errorf("waiting for the container's cgroups: %q, %v", line, err)
 	}
+	go s.watchAbort()
+	s.span("shim.wait-cgroups", &t0)
 	if s.cg = OpenCgroup(sp); s.cg != nil {
 		if s.cgfd, err = s.cg.CgroupFD(); err != nil {
 			return nil, err
@@ -310,6 +346,32 @@ func (s *shim) create() (*net.UnixListener, error) {
 		return nil, err
 	}
 	return ln, nil
+}
+
+// Abort is the line with which the daemon gives up a create it handed
+// over (its request was cancelled, or it could not make the cgroups):
+// the shim kills init, and the create fails.
+const Abort = "abort"
+
+// watchAbort waits for Abort until the create is over. The daemon's end
+// closing is no abort: a daemon that dies during a create leaves the
+// container to be found by the next one.
+func (s *shim) watchAbort() {
+	line, err := s.handover.ReadString('\n')
+	if err != nil || line != Abort+"\n" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readySent {
+		return
+	}
+	s.cancelled = true
+	if s.pidfd >= 0 {
+		sys.PidfdSendSignal(s.pidfd, syscall.SIGKILL)
+	} else if s.state.InitPid > 0 {
+		syscall.Kill(s.state.InitPid, syscall.SIGKILL)
+	}
 }
 
 // listen binds the control socket and writes the state file.
@@ -385,7 +447,14 @@ func (s *shim) startInit(t0 *time.Time) error {
 		}
 		return fmt.Errorf("start init: %w", err)
 	}
+	s.mu.Lock()
 	s.pidfd = pidfd
+	cancelled := s.cancelled
+	s.mu.Unlock()
+	if cancelled {
+		// The abort came before init's pid was known.
+		syscall.Kill(p.pid, syscall.SIGKILL)
+	}
 	s.span("shim.fork-init", t0)
 	child.close()
 	syncChild.Close()
@@ -398,6 +467,8 @@ func (s *shim) startInit(t0 *time.Time) error {
 		cfg.CgroupMounts, cfg.CgroupLinks = cgroupMounts(s.cg)
 	}
 	err = s.syncc.Send(cfg, nil)
+	// init has the spec; the shim keeps the decoded one only.
+	s.specJSON = nil
 	<-left
 	if err != nil {
 		return err
@@ -505,7 +576,7 @@ func (s *shim) forkInit(p *proc, attr *syscall.ProcAttr, enterCgroups bool) (lef
 		errc <- err
 		if leave != nil && nst == nil {
 			if err := leave(); err != nil {
-				fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", err)
+				s.logf("%v", err)
 			}
 		}
 	}
@@ -568,7 +639,7 @@ func (s *shim) forkExecHelper(attr *syscall.ProcAttr) (int, error) {
 		}
 		pid, err := s.fork(nil, "exec-helper", attr)
 		if lerr := leave(); lerr != nil {
-			fmt.Fprintf(os.Stderr, "skiffd shim: %v\n", lerr)
+			s.logf("%v", lerr)
 		}
 		ch <- result{pid, err}
 	}()
@@ -659,7 +730,7 @@ func (s *shim) exited(p *proc, ws syscall.WaitStatus) {
 			s.pidfd = -1
 		}
 		if err := s.writeStateLocked(); err != nil {
-			fmt.Fprintf(os.Stderr, "skiffd shim: record exit: %v\n", err)
+			s.logf("record exit: %v", err)
 		}
 		// Execs never started now never will (startExec needs the pidfd
 		// closed above): fail them, which releases their waiters and
@@ -725,7 +796,15 @@ func (s *shim) serve(ln *net.UnixListener) error {
 			}()
 		}
 	}()
-	go s.watchDir()
+	watch := s.watchDir()
+	defer func() {
+		// In the background: closing an inotify instance waits for the
+		// kernel to destroy its marks, a grace period that no one waiting
+		// for the container's release should wait for.
+		if watch != nil {
+			go watch.Close()
+		}
+	}()
 	<-s.init.exited
 	if s.cg != nil && !s.ownPidNamespace() {
 		// In a pid namespace of its own, the container's processes die
@@ -733,7 +812,7 @@ func (s *shim) serve(ln *net.UnixListener) error {
 		// they would live on and hold the output pipes: kill them, as
 		// containerd does.
 		if err := s.cg.Kill(); err != nil {
-			fmt.Fprintf(os.Stderr, "skiffd shim: kill the processes left after init: %v\n", err)
+			s.logf("kill the processes left after init: %v", err)
 		}
 	}
 	s.init.waitDrained(drainIdle, drainMax)
@@ -801,13 +880,20 @@ func (s *shim) ownPidNamespace() bool {
 // The parent directory is watched for the removal: the directory's own
 // IN_DELETE_SELF comes only once nothing pins it, and our open shim.log
 // (stderr) does until the shim exits.
-func (s *shim) watchDir() {
+//
+// It returns the inotify instance, which the caller closes once the
+// container is gone, or nil.
+func (s *shim) watchDir() *os.File {
 	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC | syscall.IN_NONBLOCK)
 	if err != nil {
-		return
+		return nil
 	}
 	f := os.NewFile(uintptr(fd), "inotify")
-	defer f.Close()
+	go s.awaitDirGone(f, fd)
+	return f
+}
+
+func (s *shim) awaitDirGone(f *os.File, fd int) {
 	parent := filepath.Dir(filepath.Clean(s.dir))
 	const mask = syscall.IN_DELETE | syscall.IN_MOVED_FROM | syscall.IN_DELETE_SELF | syscall.IN_MOVE_SELF | syscall.IN_ONLYDIR
 	gone := func() bool {
@@ -828,7 +914,7 @@ func (s *shim) watchDir() {
 	} else if !gone() {
 		return
 	}
-	fmt.Fprintf(os.Stderr, "skiffd shim: %s was removed: killing the container\n", s.dir)
+	s.logf("%s was removed: killing the container", s.dir)
 	s.mu.Lock()
 	if s.pidfd >= 0 {
 		sys.PidfdSendSignal(s.pidfd, syscall.SIGKILL)

@@ -27,7 +27,7 @@ func waitCreating(ctx context.Context, dir string) (*shim.State, error) {
 		if !errors.Is(err, os.ErrNotExist) {
 			return st, err
 		}
-		if !shimRunsFor(dir) {
+		if !dirLocked(dir) && !shimRunsFor(dir) {
 			// The shim may have written its state just before leaving.
 			return shim.ReadState(dir)
 		}
@@ -40,19 +40,22 @@ func waitCreating(ctx context.Context, dir string) (*shim.State, error) {
 }
 
 // shimRunsFor reports whether a process runs as the shim of dir (its
-// command line is "skiffd shim <dir>").
+// command line is "skiffd shim <dir>...", a shim of an older skiffd
+// naming one): a shim that has taken the container's directory but not
+// yet written its state holds the directory's lock (dirLocked), one of an
+// older skiffd only names it.
 func shimRunsFor(dir string) bool {
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
 		return false
 	}
-	want := "\x00shim\x00" + filepath.Clean(dir) + "\x00"
+	want := "\x00" + filepath.Clean(dir) + "\x00"
 	for _, p := range procs {
 		if _, err := strconv.Atoi(p.Name()); err != nil {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		if err == nil && strings.HasPrefix(string(b), "skiffd") && strings.Contains(string(b), want) {
+		if err == nil && strings.HasPrefix(string(b), "skiffd") && strings.Contains(string(b), "\x00shim\x00") && strings.Contains(string(b), want) {
 			return true
 		}
 	}

@@ -2,6 +2,7 @@ package shimclient
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -12,17 +13,30 @@ import (
 	"skiffd/internal/sys"
 )
 
-// poolSize is how many pre-started shims wait for a container. One covers
-// `docker run` after `docker run`; a burst of concurrent starts finds the
-// pool empty and starts shims as before.
+// poolSize is how many fresh pre-started shims wait for a container. One
+// covers `docker run` after `docker run`; a burst of concurrent starts
+// finds the pool empty and starts shims as before.
 const poolSize = 1
 
+// shareMax is how many containers one shim process takes in its life. A
+// shim serves many containers in one process (see shim's supervisor):
+// one more container costs its state, a process of its own some 0.9 MiB
+// more. The cap bounds what one shim's crash takes down (the containers
+// it serves lose their log capture and exit reporting: the daemon finds
+// them orphaned and kills them) and how long one process lives under a
+// churn of short containers; after it, the shim takes no more and exits
+// with its last container.
+const shareMax = 16
+
 // pool keeps pre-started shims (`skiffd shim -`): the sealed binary
-// already exec'd and its Go runtime up, each waiting on a socket for the
-// directory of the container it is to run. A start then pays only the
-// hand-over. A waiting shim holds no container state; it exits when its
-// socket ends, that is when the pool is closed or the daemon stops or
-// dies (the kernel closes the daemon's end), so none is left behind.
+// already exec'd and its Go runtime up, each waiting on its control
+// socket for the containers it is to run. A start then pays only the
+// hand-over. Containers that may share a shim go to the shared one while
+// it has room; the others, and the shareable one after the shared shim
+// is full, take a fresh one. A waiting shim holds no container state; a
+// shim exits once its control socket has ended (when it is full, the
+// pool is closed or the daemon stops or dies: the kernel closes the
+// daemon's end) and its containers are gone, so none is left behind.
 //
 // Lock order: pool.mu is a leaf.
 type pool struct {
@@ -31,25 +45,41 @@ type pool struct {
 
 	mu      sync.Mutex
 	idle    []*warmShim
+	shared  *warmShim // takes shareable containers; nil: the next one starts it
 	closed  bool
 	filling bool
 	fills   sync.WaitGroup
 }
 
-// warmShim is a started shim waiting for its container.
+// warmShim is a started shim.
 type warmShim struct {
 	p *os.Process
-	// conn is the daemon's end of the shim's socket (fd 4 in the shim):
-	// the directory goes out on it, the ready line comes back.
-	conn   *os.File
+	// ctl is the daemon's end of the shim's control socket (fd 4 in the
+	// shim, SOCK_SEQPACKET): each container goes out as one message.
+	ctl    *net.UnixConn
 	exited chan struct{}
 	// idle: started under SCHED_IDLE (startIdle).
 	idle bool
+
+	// Under pool.mu: taken counts the containers handed to it, users
+	// the hand-overs under way; once retired, it takes no more, and ctl
+	// is closed when the last hand-over is done.
+	taken, users int
+	retired      bool
+}
+
+func (w *warmShim) hasExited() bool {
+	select {
+	case <-w.exited:
+		return true
+	default:
+		return false
+	}
 }
 
 // discard ends a shim that got no container and waits for it to go.
 func (w *warmShim) discard(timeout time.Duration) {
-	w.conn.Close()
+	w.ctl.Close()
 	select {
 	case <-w.exited:
 	case <-time.After(timeout):
@@ -57,25 +87,95 @@ func (w *warmShim) discard(timeout time.Duration) {
 	}
 }
 
-// get returns a waiting shim, or starts one when none waits, and has the
-// pool refilled by the caller's refill once its start is done.
-func (p *pool) get() (*warmShim, error) {
+// get returns the shim to hand a container to: the shared one for a
+// shareable container while it has room, else a waiting one, or one
+// started now when none waits (which, for a shareable container, becomes
+// the shared one). The caller hands the container over and then calls
+// put, or drop if the shim turned out dead.
+func (p *pool) get(shareable bool) (*warmShim, error) {
 	p.mu.Lock()
-	for len(p.idle) > 0 {
-		w := p.idle[0]
-		p.idle = p.idle[1:]
-		select {
-		case <-w.exited:
-			// Died waiting (killed by someone): take the next.
-			w.conn.Close()
-			continue
-		default:
+	if w := p.shared; shareable && w != nil {
+		if !w.hasExited() {
+			p.takeLocked(w, true)
+			p.mu.Unlock()
+			return w, nil
 		}
-		p.mu.Unlock()
-		return w, nil
+		p.shared = nil
+		p.retireLocked(w)
+	}
+	var w *warmShim
+	for len(p.idle) > 0 && w == nil {
+		w = p.idle[0]
+		p.idle = p.idle[1:]
+		if w.hasExited() {
+			// Died waiting (killed by someone): take the next.
+			w.ctl.Close()
+			w = nil
+		}
 	}
 	p.mu.Unlock()
-	return p.start(false)
+	if w == nil {
+		var err error
+		if w, err = p.start(false); err != nil {
+			return nil, err
+		}
+	}
+	p.mu.Lock()
+	p.takeLocked(w, shareable)
+	p.mu.Unlock()
+	return w, nil
+}
+
+// takeLocked counts a hand-over to w, making it the shared shim (or
+// keeping it so) when shareable and it has room, and retiring it when it
+// is not to take more.
+func (p *pool) takeLocked(w *warmShim, shareable bool) {
+	w.users++
+	w.taken++
+	if !shareable || p.closed || w.taken >= shareMax {
+		if p.shared == w {
+			p.shared = nil
+		}
+		w.retired = true
+		return
+	}
+	if p.shared != w {
+		if old := p.shared; old != nil {
+			p.retireLocked(old)
+		}
+		p.shared = w
+	}
+}
+
+// retireLocked has w take no more containers: its control socket is
+// closed now, or by the last hand-over under way (put).
+func (p *pool) retireLocked(w *warmShim) {
+	w.retired = true
+	if w.users == 0 {
+		w.ctl.Close()
+	}
+}
+
+// put ends a hand-over to w.
+func (p *pool) put(w *warmShim) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w.users--
+	if w.retired && w.users == 0 {
+		w.ctl.Close()
+	}
+}
+
+// drop ends a hand-over to a shim that did not take it: it is dead, or
+// dying; it takes no more.
+func (p *pool) drop(w *warmShim) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shared == w {
+		p.shared = nil
+	}
+	w.users--
+	p.retireLocked(w)
 }
 
 // refill starts shims in the background until the pool is full again.
@@ -111,12 +211,17 @@ func (p *pool) refill() {
 	}()
 }
 
-// close ends the waiting shims and waits for them to exit.
+// close ends the waiting shims and waits for them to exit; the shared
+// one takes no more containers and goes on serving those it has.
 func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
 	idle := p.idle
 	p.idle = nil
+	if w := p.shared; w != nil {
+		p.shared = nil
+		p.retireLocked(w)
+	}
 	p.mu.Unlock()
 	p.fills.Wait()
 	for _, w := range idle {
@@ -128,15 +233,19 @@ func (p *pool) close() {
 // shim's environment; it waits on fd 4 for its container. A background
 // one, for the pool, starts at a low priority (see startLowPriority).
 func (r *Runtime) startShim(background bool) (*warmShim, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
-	// Our end is non-blocking, so that the poller serves it and closing
-	// it ends a read in progress.
-	syscall.SetNonblock(fds[0], true)
-	conn, child := os.NewFile(uintptr(fds[0]), "shim"), os.NewFile(uintptr(fds[1]), "shim")
+	child := os.NewFile(uintptr(fds[1]), "shim")
 	defer child.Close()
+	cf := os.NewFile(uintptr(fds[0]), "shim")
+	c, err := net.FileConn(cf)
+	cf.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start shim: %w", err)
+	}
+	conn := c.(*net.UnixConn)
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		conn.Close()
@@ -160,7 +269,7 @@ func (r *Runtime) startShim(background bool) (*warmShim, error) {
 		conn.Close()
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
-	w := &warmShim{p: p, conn: conn, exited: make(chan struct{}), idle: background}
+	w := &warmShim{p: p, ctl: conn, exited: make(chan struct{}), idle: background}
 	// The shim outlives us; reap it if it exits while we are around.
 	reapWhenExited(p, w.exited)
 	return w, nil

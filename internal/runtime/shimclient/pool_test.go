@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"skiffd/internal/runtime/spec"
 	"skiffd/internal/sys"
 )
 
@@ -236,8 +237,11 @@ func TestRunningShimsHoldNoThreads(t *testing.T) {
 	if grown := threads() - before; grown >= n/2 {
 		t.Errorf("%d running containers added %d threads to the daemon, want fewer than %d", n, grown, n/2)
 	}
-	// A container of its own, removed here rather than at the end.
-	c, err := rt.Create(ctx, newSpec(t, "sleep", "1000"))
+	// A container with a shim of its own (it shares the host's pid
+	// namespace: see shareable), removed here rather than at the end.
+	alone := newSpec(t, "sleep", "1000")
+	alone.Namespaces = slices.DeleteFunc(alone.Namespaces, func(n spec.Namespace) bool { return n.Type == spec.PIDNamespace })
+	c, err := rt.Create(ctx, alone)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}

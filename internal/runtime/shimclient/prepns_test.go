@@ -106,9 +106,13 @@ func TestPoolShimPreparesNamespaces(t *testing.T) {
 					t.Errorf("init's %s namespace = %s, want %s (own %s, prepared %s)", k, got, want, own[k], prepared[k])
 				}
 			}
-			poll(t, "the shim's threads back in its own namespaces", func() bool {
+			// The thread init was forked from has ended; the shim,
+			// which takes more containers, has one in fresh
+			// namespaces ready for the next.
+			poll(t, "the used thread gone and a new one prepared", func() bool {
 				for _, k := range kinds {
-					if len(foreignThreads(t, w, k, own[k])) > 0 {
+					got := foreignThreads(t, w, k, own[k])
+					if len(got) != 1 || got[0] == prepared[k] {
 						return false
 					}
 				}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,8 +93,10 @@ func TestRestore(t *testing.T) {
 	// exits: exits 5 while no daemon is around, once the test allows it.
 	exits := newSpec(t, "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.01; done; seq 3; exit 5")
 	exits.Log.Path = filepath.Join(t.TempDir(), "exits-json.log")
-	// orphan: its shim is killed.
+	// orphan: its shim is killed. It shares the host's pid namespace,
+	// which gives it a shim of its own; running and exits share one.
 	orphan := newSpec(t, "sh", "-c", "exec sleep 100000")
+	orphan.Namespaces = slices.DeleteFunc(orphan.Namespaces, func(n spec.Namespace) bool { return n.Type == spec.PIDNamespace })
 	specs := []*spec.Spec{running, exits, orphan}
 
 	startAndKillDaemon(t, rt.root, specs)

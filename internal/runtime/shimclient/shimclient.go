@@ -216,23 +216,25 @@ func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptio
 		return fail(err)
 	}
 	span("runtime.spec")
-	w, err := r.handOver(dir)
+	conn, err := r.handOver(dir, shareable(s))
 	if err != nil {
 		return fail(err)
 	}
-	defer w.conn.Close()
+	defer conn.Close()
 	span("runtime.handover")
 	if err := <-cgMade; err != nil {
-		w.p.Kill()
-		<-w.exited
+		abortCreate(conn, dir)
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	span("runtime.cgroup")
 	// A write that fails means the shim is gone, which awaitReady reports.
-	w.conn.Write([]byte(shim.CgroupsReady + "\n"))
-	pid, wireErr, err := r.awaitReady(ctx, w, dir, opts.Wire)
+	conn.Write([]byte(shim.CgroupsReady + "\n"))
+	pid, wireErr, err := r.awaitReady(ctx, conn, dir, opts.Wire)
 	if err != nil {
+		if ctx.Err() != nil {
+			abortCreate(conn, dir)
+		}
 		if cg := c.cgroup(); cg != nil {
 			cg.Kill()
 			cg.Destroy()
@@ -255,9 +257,34 @@ func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptio
 // exec helper get an empty environment of their own.
 var shimEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
 
+// shareable reports whether a container may share its shim with others:
+// when nothing but its own processes can become the shim's children (a pid
+// namespace of its own, whose orphans go to its init) and the kernel has
+// pidfds to reap them one by one (see shim's startReaper).
+func shareable(s *spec.Spec) bool {
+	p, ok := s.HasNamespace(spec.PIDNamespace)
+	return ok && p == "" && pidfdsWork()
+}
+
+// pidfdsWork reports whether the kernel has pidfd_open (Linux 5.3).
+func pidfdsWork() bool {
+	fd, err := sys.PidfdOpen(os.Getpid())
+	if err != nil {
+		return false
+	}
+	syscall.Close(fd)
+	return true
+}
+
 // handOver hands the container in dir to a pre-started shim (one started
-// now when none waits).
-func (r *Runtime) handOver(dir string) (*warmShim, error) {
+// now when none waits; see pool) and returns the container's socket to it:
+// the ready lines come on it, CgroupsReady goes out on it.
+func (r *Runtime) handOver(dir string, shareable bool) (*os.File, error) {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("start shim: %w", err)
+	}
+	defer lock.Close() // the shim has its own copy once it is sent
 	if r.pool != nil {
 		// Refilled in the background, under SCHED_IDLE: the new shim
 		// takes no time this start wants.
@@ -265,9 +292,8 @@ func (r *Runtime) handOver(dir string) (*warmShim, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		var w *warmShim
-		var err error
-		if r.pool != nil && attempt == 0 {
-			w, err = r.pool.get()
+		if r.pool != nil {
+			w, err = r.pool.get(shareable)
 		} else {
 			w, err = r.startShim(false)
 		}
@@ -275,13 +301,21 @@ func (r *Runtime) handOver(dir string) (*warmShim, error) {
 			return nil, err
 		}
 		w.boost()
-		_, err = w.conn.Write([]byte(dir + "\n"))
+		conn, err := w.send(dir, lock)
 		if err == nil {
-			return w, nil
+			if r.pool != nil {
+				r.pool.put(w)
+			} else {
+				w.ctl.Close()
+			}
+			return conn, nil
 		}
-		// A pre-started shim that died waiting (someone killed it):
-		// start one now.
-		w.conn.Close()
+		// A shim that died (someone killed it): take another.
+		if r.pool != nil {
+			r.pool.drop(w)
+		} else {
+			w.ctl.Close()
+		}
 		w.p.Kill()
 		if attempt > 0 {
 			return nil, fmt.Errorf("start shim: hand over %s: %w", dir, err)
@@ -289,13 +323,42 @@ func (r *Runtime) handOver(dir string) (*warmShim, error) {
 	}
 }
 
+// send hands the container in dir to w: one message on w's control socket,
+// the directory with, as rights, the shim's end of a new socket for the
+// container and the locked directory. It returns the daemon's end of the
+// container's socket, non-blocking, so that the poller serves it and
+// closing it ends a read in progress.
+func (w *warmShim) send(dir string, lock *os.File) (*os.File, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fds[1])
+	syscall.SetNonblock(fds[0], true)
+	conn := os.NewFile(uintptr(fds[0]), "shim")
+	if _, _, err := w.ctl.WriteMsgUnix([]byte(dir), syscall.UnixRights(fds[1], int(lock.Fd())), nil); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// abortCreate gives up a create handed to a shim: the shim kills init and
+// fails the create; this waits (a while at most) until it has let go of
+// the directory, which the caller then removes.
+func abortCreate(conn *os.File, dir string) {
+	conn.Write([]byte(shim.Abort + "\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitDirUnlocked(ctx, dir)
+}
+
 // awaitReady waits for the ready line of the shim handed dir and returns
 // init's pid. The shim's Forked line comes first: wire, if not nil, runs
 // from then on, concurrently with init's set-up, and its error is
 // returned apart (wireErr) once it is done; awaitReady never returns
 // before it.
-func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string, wire func(pid int) error) (pid int, wireErr, err error) {
-	p, rd := w.p, w.conn
+func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, wire func(pid int) error) (pid int, wireErr, err error) {
 	type result struct {
 		msg shim.ReadyMessage
 		err error
@@ -346,7 +409,6 @@ func (r *Runtime) awaitReady(ctx context.Context, w *warmShim, dir string, wire 
 			}
 			return res.msg.Pid, werr, nil
 		case <-ctx.Done():
-			p.Kill()
 			waitWire()
 			return 0, nil, ctx.Err()
 		}
@@ -469,9 +531,9 @@ func (c *Container) stateFromFile() (*shim.State, error) {
 	if st.Status == shim.StatusStopped {
 		return st, nil
 	}
-	if shimAlive(st) {
-		// The socket failed but the shim lives: it is shutting down after
-		// the exit it is recording; read again.
+	if shimServes(c.dir, st) {
+		// The socket failed but the shim still serves the container: it
+		// is shutting down after the exit it is recording; read again.
 		if st2, err := shim.ReadState(c.dir); err == nil {
 			st = st2
 		}
@@ -490,6 +552,16 @@ func (c *Container) stateFromFile() (*shim.State, error) {
 	b, _ := json.Marshal(st)
 	atomicfile.Replace(filepath.Join(c.dir, shim.StateFile), b, 0o600)
 	return st, nil
+}
+
+// shimServes reports whether a shim still serves the container in dir:
+// its lock on the directory, or for a shim of an older skiffd, which
+// served one container, its process.
+func shimServes(dir string, st *shim.State) bool {
+	if st.DirLock {
+		return dirLocked(dir)
+	}
+	return shimAlive(st)
 }
 
 // shimAlive checks the shim's pid and start time; a zombie (a killed shim
@@ -692,10 +764,19 @@ func (c *Container) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// waitShimGone waits for the shim process to exit, through a pidfd.
+// waitShimGone waits until the shim no longer serves the container: it
+// has let go of the directory (DirLock), or, a shim of an older skiffd,
+// its process has exited (through a pidfd).
 func (c *Container) waitShimGone(ctx context.Context) {
 	st, err := shim.ReadState(c.dir)
-	if err != nil || !shimAlive(st) {
+	if err != nil {
+		return
+	}
+	if st.DirLock {
+		waitDirUnlocked(ctx, c.dir)
+		return
+	}
+	if !shimAlive(st) {
 		return
 	}
 	fd, err := sys.PidfdOpen(st.ShimPid)
