@@ -19,7 +19,6 @@ import (
 	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/shim"
 	"skiffd/internal/runtime/shimclient"
-	"skiffd/internal/sys"
 )
 
 // watchRecordWrites watches dir for files written into it (created, or
@@ -197,9 +196,9 @@ func saveStoppedRecord(t *testing.T, path string) {
 }
 
 // TestEngineAutoRemoveDoesNotWaitForShim: the removal of an AutoRemove
-// container that exited does not wait for its shim to be gone (a shim's
-// exit can take a kernel grace period); its runtime state is deleted once
-// the shim has left. Here a client connection that never sends a request
+// container that exited does not wait for its shim to be done with it (a
+// shim's release of a container can take a kernel grace period); its
+// runtime state is deleted once the shim has let go. Here a client connection that never sends a request
 // keeps the shim for its drain time (2 s) after the exit: the container
 // is removed, and its waiters told, while the shim is still there; once
 // the connection closes, the shim, its runtime directory and its cgroups
@@ -213,13 +212,22 @@ func TestEngineAutoRemoveDoesNotWaitForShim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, shimStart, err := sys.ProcStat(st.ShimPid)
+	if !st.DirLock {
+		t.Fatal("the shim does not hold the container directory's lock")
+	}
+	// The shim serves the container while it holds the directory's lock
+	// (it may serve others, and live on, after).
+	dirf, err := os.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer dirf.Close()
 	shimAlive := func() bool {
-		state, start, err := sys.ProcStat(st.ShimPid)
-		return err == nil && start == shimStart && state != 'Z' && state != 'X'
+		err := syscall.Flock(int(dirf.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+		if err == nil {
+			syscall.Flock(int(dirf.Fd()), syscall.LOCK_UN)
+		}
+		return errors.Is(err, syscall.EWOULDBLOCK)
 	}
 	addr, release, err := shim.SocketAddr(dir)
 	if err != nil {
@@ -248,7 +256,7 @@ func TestEngineAutoRemoveDoesNotWaitForShim(t *testing.T) {
 	sendGo(t, ctx, e, id)
 	wantExit3(t, removed, "removed")
 	if !shimAlive() {
-		t.Errorf("the removal waited for the shim to exit")
+		t.Errorf("the removal waited for the shim to let go of the container")
 	}
 	if _, err := e.ContainerInspect(ctx, id, false); errdefs.KindOf(err) != errdefs.ErrNotFound {
 		t.Errorf("inspect after the removal: %v", err)

@@ -120,10 +120,8 @@ type shim struct {
 	inflight int
 	pidfd    int
 	syncc    *nsinit.Conn // init's sync channel until it execs
-	// readySent: the create is over (its ready line is written); an
-	// abort from the daemon comes too late. cancelled: an abort came
-	// before.
-	readySent, cancelled bool
+	// cancelled: the daemon gave the create up (Abort).
+	cancelled bool
 
 	conns sync.WaitGroup
 }
@@ -202,9 +200,6 @@ func (s *shim) run() {
 		s.abort(err)
 		msg.Error = err.Error()
 	}
-	s.mu.Lock()
-	s.readySent = true
-	s.mu.Unlock()
 	b, _ := json.Marshal(msg)
 	// A write that fails means the daemon died during the create: the
 	// container is served all the same, and found by the next one.
@@ -353,9 +348,12 @@ func (s *shim) create() (*net.UnixListener, error) {
 // the shim kills init, and the create fails.
 const Abort = "abort"
 
-// watchAbort waits for Abort until the create is over. The daemon's end
-// closing is no abort: a daemon that dies during a create leaves the
-// container to be found by the next one.
+// watchAbort waits for Abort on the container's socket, which the daemon
+// closes once the create is over for it. An abort that comes after the
+// ready line still kills init: the daemon has given the container up and
+// removes what is left of it. The daemon's end closing is no abort: a
+// daemon that dies during a create leaves the container to be found by
+// the next one.
 func (s *shim) watchAbort() {
 	line, err := s.handover.ReadString('\n')
 	if err != nil || line != Abort+"\n" {
@@ -363,13 +361,11 @@ func (s *shim) watchAbort() {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.readySent {
-		return
-	}
 	s.cancelled = true
 	if s.pidfd >= 0 {
 		sys.PidfdSendSignal(s.pidfd, syscall.SIGKILL)
-	} else if s.state.InitPid > 0 {
+	} else if s.state.InitPid > 0 && s.state.Status != StatusStopped {
+		// No pidfd (an old kernel): by pid, while it is not reaped.
 		syscall.Kill(s.state.InitPid, syscall.SIGKILL)
 	}
 }
