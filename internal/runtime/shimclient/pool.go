@@ -13,9 +13,12 @@ import (
 	"skiffd/internal/sys"
 )
 
-// poolSize is how many fresh pre-started shims wait for a container. One
-// covers `docker run` after `docker run`; a burst of concurrent starts
-// finds the pool empty and starts shims as before.
+// poolSize is how many fresh pre-started shims wait for a container when
+// the shared shim has no room left to spare. One covers `docker run` after
+// `docker run`; a burst of concurrent starts finds the pool empty and
+// starts shims as before. While the shared shim can take two more, none
+// waits: the next container goes there, and a shim started for nothing
+// would cost its memory (a container that cannot share starts one then).
 const poolSize = 1
 
 // shareMax is how many containers one shim process takes in its life. A
@@ -178,11 +181,18 @@ func (p *pool) drop(w *warmShim) {
 	p.retireLocked(w)
 }
 
+// roomyLocked reports whether the shared shim can take two more
+// containers: the next one, and the one after, while a fresh shim starts.
+func (p *pool) roomyLocked() bool {
+	w := p.shared
+	return w != nil && !w.hasExited() && shareMax-w.taken >= 2
+}
+
 // refill starts shims in the background until the pool is full again.
 func (p *pool) refill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.filling || len(p.idle) >= poolSize {
+	if p.closed || p.filling || len(p.idle) >= poolSize || p.roomyLocked() {
 		return
 	}
 	p.filling = true

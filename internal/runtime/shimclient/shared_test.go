@@ -212,17 +212,30 @@ func TestSharedShimLetsGo(t *testing.T) {
 }
 
 // TestSharedShimCap: a shim takes at most shareMax containers in its life;
-// the next shareable one starts the next shared shim.
+// the next shareable one goes to the next shared shim. A fresh shim is started ahead only once the shared one has one place
+// left, and takes the container after.
 func TestSharedShimCap(t *testing.T) {
 	rt := newRuntime(t)
+	poll(t, "the first pre-started shim", func() bool { return rt.pool.waiting() == 1 })
 	first := shimOf(t, startSleeping(t, rt, false))
 	for i := 1; i < shareMax; i++ {
+		if i < shareMax-1 {
+			rt.pool.fills.Wait()
+			if w := waitingShims(os.Getpid()); len(w) != 0 {
+				t.Fatalf("with %d places left in the shared shim, shims %v wait", shareMax-i, w)
+			}
+		}
 		if p := shimOf(t, startSleeping(t, rt, false)); p != first {
 			t.Fatalf("container %d of %d went to shim %d, want the shared %d", i+1, shareMax, p, first)
 		}
 	}
-	if p := shimOf(t, startSleeping(t, rt, false)); p == first {
-		t.Errorf("container %d went to the full shim %d", shareMax+1, p)
+	var next []int
+	poll(t, "a shim started ahead", func() bool {
+		next = waitingShims(os.Getpid())
+		return len(next) == 1 && rt.pool.waiting() == 1
+	})
+	if p := shimOf(t, startSleeping(t, rt, false)); p == first || p != next[0] {
+		t.Errorf("container %d went to shim %d, want the one started ahead %d (the full one is %d)", shareMax+1, p, next[0], first)
 	}
 }
 

@@ -404,6 +404,10 @@ func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, wire 
 			if res.msg.Error != "" {
 				return 0, nil, startError(res.msg.Error)
 			}
+			if err := ctx.Err(); err != nil {
+				// Given up while wire ran: undone as if before.
+				return 0, nil, err
+			}
 			for name, d := range res.msg.Spans {
 				r.trace(name, time.Duration(d))
 			}
