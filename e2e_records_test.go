@@ -618,8 +618,8 @@ func TestCLIContainerRecordsKillTorture(t *testing.T) {
 	t.Logf("%d containers in all", len(seen))
 }
 
-// shimsUnder lists the shim processes whose container directory is under
-// execRoot (a shim runs as "skiffd shim <dir>").
+// shimsUnder lists, as "pid dir", the containers under execRoot that shim
+// processes serve (a shim runs as "skiffd-shim shim <dir>...").
 func shimsUnder(execRoot string) []string {
 	var out []string
 	procs, _ := os.ReadDir("/proc")
@@ -631,9 +631,15 @@ func shimsUnder(execRoot string) []string {
 		if err != nil {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) >= 3 && args[1] == "shim" && strings.HasPrefix(args[2], execRoot+"/") {
-			out = append(out, p.Name()+" "+args[2])
+		args := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+		if len(args) < 3 || args[1] != "shim" {
+			continue
+		}
+		// A shim names every container it serves.
+		for _, dir := range args[2:] {
+			if strings.HasPrefix(dir, execRoot+"/") {
+				out = append(out, p.Name()+" "+dir)
+			}
 		}
 	}
 	return out

@@ -1,35 +1,36 @@
-// Package shim is the per-container supervisor, the `skiffd shim <dir>`
-// role. It starts the container's init in new namespaces, owns its stdio
-// (pipes or the pty master) and the json-file log, reaps every child with
-// one wait4(-1) loop, records exits atomically in dir/state.json before
-// reporting them, and serves a versioned control protocol on
+// Package shim is the containers' supervisor, the `skiffd shim -` role.
+// For each container it is handed, it starts the container's init in new
+// namespaces, owns its stdio (pipes or the pty master) and the json-file
+// log, reaps its children, records exits atomically in dir/state.json
+// before reporting them, and serves a versioned control protocol on
 // dir/shim.sock. It is detached from the daemon (own session, child
 // subreaper, no parent-death signal), so containers and their logs live on
-// while the daemon restarts.
+// while the daemon restarts. One process serves several containers, each
+// as a *shim of its own (see supervisor).
 //
 // The shim never uses os/exec or os.Process.Wait: either would reap
 // statuses the reaper must see. Children are started with syscall.ForkExec
 // and registered under a lock; an exit that arrives before its pid is
 // registered waits in a small map.
 //
-// Its fds on entry: 0 and 1 /dev/null, 2 dir/shim.log, 3 the sealed
-// executable it was started from (closed at once: its own /proc/self/exe
-// is that seal, and children are exec'd through it), 4 the ready pipe, on
-// which it writes one JSON line when the container is created or failed.
+// Its fds on entry: 0, 1 and 2 /dev/null, 3 the sealed executable it was
+// started from (closed at once: its own /proc/self/exe is that seal, and
+// children are exec'd through it), 4 its control socket, on which
+// containers come (supervisor). Each container comes with its own socket
+// to the daemon, on which the shim writes one JSON line when the container
+// is created or failed (ReadyMessage), and its directory, locked.
 //
-// A pre-started shim (`skiffd shim -`, see Pooled) is started before its
-// container exists, so that a start pays only the hand-over, not the exec
-// and the Go runtime's start-up: fd 2 is /dev/null and fd 4 a socket on
-// which the daemon sends the container's directory as one line. Until
-// then it holds nothing of any container, and it exits when the socket
-// ends (the daemon closed its pool, stopped or died). Once handed dir, it
-// opens dir/shim.log as its stderr, names dir in its command line, as if
-// started with it, and goes on as above, writing its ready line on the
-// same socket; it reads the spec while the daemon makes the container's
-// cgroups, and waits for the line CgroupsReady before it uses them. While
-// it waits for its container it makes the container's network, IPC and
-// UTS namespaces ahead on a thread of its own, which init is forked from
-// (nsThread).
+// A shim is started before its containers exist, so that a start pays
+// only the hand-over, not the exec and the Go runtime's start-up. Until
+// the first comes it holds nothing of any container, and it exits when
+// the socket ends (the daemon closed its pool, stopped or died) with no
+// container left. Once handed a container's dir, it opens dir/shim.log
+// (the first container's is also its stderr), names dir in its command
+// line, and goes on as above; it reads the spec while the daemon makes
+// the container's cgroups, and waits for the line CgroupsReady before it
+// uses them. While it waits for its next container it makes the
+// container's network, IPC and UTS namespaces ahead on a thread of its
+// own, which init is forked from (nsThread).
 package shim
 
 import (

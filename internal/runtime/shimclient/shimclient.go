@@ -1,6 +1,6 @@
 // Package shimclient is the daemon's side of the container runtime: it
-// seals the skiffd binary once, spawns one shim per container from the
-// seal, talks to shims over their control sockets, and finds them again
+// seals the skiffd binary once, spawns shims from the seal (one serves
+// several containers, see pool), talks to shims over their control sockets, and finds them again
 // after a daemon restart (proving each init's identity by pid, start time
 // and pidfd).
 //
