@@ -221,21 +221,25 @@ func TestSharedShimCap(t *testing.T) {
 	for i := 1; i < shareMax; i++ {
 		if i < shareMax-1 {
 			rt.pool.fills.Wait()
-			if w := waitingShims(os.Getpid()); len(w) != 0 {
-				t.Fatalf("with %d places left in the shared shim, shims %v wait", shareMax-i, w)
+			if w := rt.pool.waiting(); w != 0 {
+				t.Fatalf("with %d places left in the shared shim, %d shims wait", shareMax-i, w)
 			}
 		}
 		if p := shimOf(t, startSleeping(t, rt, false)); p != first {
 			t.Fatalf("container %d of %d went to shim %d, want the shared %d", i+1, shareMax, p, first)
 		}
 	}
-	var next []int
+	var next int
 	poll(t, "a shim started ahead", func() bool {
-		next = waitingShims(os.Getpid())
-		return len(next) == 1 && rt.pool.waiting() == 1
+		rt.pool.mu.Lock()
+		defer rt.pool.mu.Unlock()
+		if len(rt.pool.idle) == 1 {
+			next = rt.pool.idle[0].p.Pid
+		}
+		return next != 0
 	})
-	if p := shimOf(t, startSleeping(t, rt, false)); p == first || p != next[0] {
-		t.Errorf("container %d went to shim %d, want the one started ahead %d (the full one is %d)", shareMax+1, p, next[0], first)
+	if p := shimOf(t, startSleeping(t, rt, false)); p == first || p != next {
+		t.Errorf("container %d went to shim %d, want the one started ahead %d (the full one is %d)", shareMax+1, p, next, first)
 	}
 }
 
@@ -270,5 +274,62 @@ func TestCreateCancelledInSharedShim(t *testing.T) {
 	}
 	if st, err := keeper.State(context.Background()); err != nil || st.Status != shim.StatusRunning {
 		t.Errorf("keeper = %+v, %v; want running", st, err)
+	}
+}
+
+// TestSharedShimConcurrentCreates: containers handed to one shim at the
+// same moment are created side by side (each its own init, namespaces and
+// state) and each runs and exits as its own.
+func TestSharedShimConcurrentCreates(t *testing.T) {
+	rt := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	keeper := startSleeping(t, rt, false)
+	pid := shimOf(t, keeper)
+	const n = 6
+	specs := make([]*spec.Spec, n)
+	for i := range specs {
+		specs[i] = newSpec(t, "sh", "-c", "exit "+strconv.Itoa(10+i))
+	}
+	type made struct {
+		c   *Container
+		err error
+	}
+	ch := make(chan made, n)
+	for _, s := range specs {
+		go func() {
+			c, err := rt.Create(ctx, s)
+			ch <- made{c, err}
+		}()
+	}
+	cs := map[string]*Container{}
+	for range n {
+		m := <-ch
+		if m.err != nil {
+			t.Fatalf("Create: %v", m.err)
+		}
+		t.Cleanup(func() { cleanup(t, m.c) })
+		cs[m.c.ID()] = m.c
+	}
+	inits := map[int]bool{}
+	shared := 0
+	for i, s := range specs {
+		c := cs[s.ID]
+		if shimOf(t, c) == pid {
+			shared++
+		}
+		if inits[c.InitPid()] {
+			t.Errorf("two containers with init %d", c.InitPid())
+		}
+		inits[c.InitPid()] = true
+		if err := c.Start(ctx); err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		if exit, err := c.Wait(ctx); err != nil || exit.Code != 10+i {
+			t.Errorf("Wait of container %d = %+v, %v; want %d", i, exit, err, 10+i)
+		}
+	}
+	if shared < n-1 {
+		t.Errorf("%d of %d concurrent containers went to the shared shim", shared, n)
 	}
 }
