@@ -123,6 +123,9 @@ type shim struct {
 	syncc    *nsinit.Conn // init's sync channel until it execs
 	// cancelled: the daemon gave the create up (Abort).
 	cancelled bool
+	// watching: watchAbort reads ready, and closes it when the daemon
+	// does.
+	watching bool
 
 	conns sync.WaitGroup
 }
@@ -205,7 +208,9 @@ func (s *shim) run() {
 	// A write that fails means the daemon died during the create: the
 	// container is served all the same, and found by the next one.
 	s.ready.Write(append(b, '\n'))
-	s.ready.Close()
+	if !s.watching {
+		s.ready.Close() // else watchAbort closes it
+	}
 	if err != nil {
 		s.logf("%v", err)
 		return
@@ -320,6 +325,7 @@ func (s *shim) create() (*net.UnixListener, error) {
 	if err != nil || line != CgroupsReady+"\n" {
 		return nil, fmt.Errorf("waiting for the container's cgroups: %q, %v", line, err)
 	}
+	s.watching = true
 	go s.watchAbort()
 	s.span("shim.wait-cgroups", &t0)
 	if s.cg = OpenCgroup(sp); s.cg != nil {
@@ -356,6 +362,7 @@ const Abort = "abort"
 // daemon that dies during a create leaves the container to be found by
 // the next one.
 func (s *shim) watchAbort() {
+	defer s.ready.Close()
 	line, err := s.handover.ReadString('\n')
 	if err != nil || line != Abort+"\n" {
 		return
