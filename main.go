@@ -4,7 +4,7 @@
 //	skiffd                                   # unix:///var/run/skiffd.sock
 //	skiffd -H unix:///tmp/s.sock -H tcp://127.0.0.1:2375 --data-root /srv/skiffd
 //
-// The same binary has hidden roles (the per-container shim, the container
+// The same binary has hidden roles (the containers' shim, the container
 // init, the exec helper); main dispatches those before any daemon set-up.
 package main
 
@@ -462,8 +462,9 @@ func (o *observer) registerCollectors(eng *engine.Engine) {
 				metrics.L("state", "running"), float64(info.ContainersRunning),
 				metrics.L("state", "paused"), float64(info.ContainersPaused),
 				metrics.L("state", "stopped"), float64(info.ContainersStopped))
-			// One shim per running or paused container.
-			w.Gauge("skiffd_shims", "Container shims (one per running or paused container).", nil,
+			// Every running or paused container is served by a shim (one
+			// shim process serves several).
+			w.Gauge("skiffd_shims", "Containers served by shims (running or paused).", nil,
 				float64(info.ContainersRunning+info.ContainersPaused))
 			w.Gauge("engine_daemon_events_subscribers_total", "The number of current subscribers to events.", nil, float64(info.NEventsListener))
 		}
