@@ -37,8 +37,10 @@ func fakeCreatingShim(t *testing.T, dir string) (end func()) {
 		})
 	}
 	t.Cleanup(end)
-	if !shimRunsFor(dir) {
-		t.Fatalf("shimRunsFor(%s) = false with the fake shim running", dir)
+	for deadline := time.Now().Add(10 * time.Second); !shimRunsFor(dir); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("shimRunsFor(%s) = false with the fake shim running", dir)
+		}
 	}
 	return end
 }

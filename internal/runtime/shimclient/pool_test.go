@@ -110,13 +110,8 @@ func TestPoolShimWaitsWithoutState(t *testing.T) {
 			rt.Close()
 		}
 	})
-	var pids []int
 	// Exec'd (seen in /proc) comes a moment before the pool holds it.
-	poll(t, "a pre-started shim", func() bool {
-		pids = waitingShims(os.Getpid())
-		return len(pids) == 1 && rt.pool.waiting() == 1
-	})
-	w := pids[0]
+	w := pollIdleShim(t, rt)
 	if cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(w), "cwd")); err != nil || cwd != "/" {
 		t.Errorf("waiting shim's cwd = %q, %v; want /", cwd, err)
 	}
@@ -153,8 +148,8 @@ func TestPoolShimWaitsWithoutState(t *testing.T) {
 	// The shim takes more containers: no other is started meanwhile.
 	rt.pool.refill()
 	rt.pool.fills.Wait()
-	if pids = waitingShims(os.Getpid()); len(pids) != 0 {
-		t.Errorf("shims %v started while the shared one has room", pids)
+	if n := rt.pool.waiting(); n != 0 {
+		t.Errorf("%d shims started while the shared one has room", n)
 	}
 
 	closed = true
@@ -196,6 +191,25 @@ func TestPoolShimEndsWithKilledDaemon(t *testing.T) {
 		_, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pids[0]), "stat"))
 		return err != nil || gone(pids[0])
 	})
+}
+
+// pollIdleShim waits until the pool holds one shim ready, exec'd as
+// `skiffd-shim shim -`, and returns its pid. (The pool, not a look through
+// /proc, says which: a shim of an earlier test that served containers
+// reads the same while it exits.)
+func pollIdleShim(t *testing.T, rt *Runtime) int {
+	t.Helper()
+	var w int
+	poll(t, "a pre-started shim", func() bool {
+		rt.pool.mu.Lock()
+		w = 0
+		if len(rt.pool.idle) == 1 {
+			w = rt.pool.idle[0].p.Pid
+		}
+		rt.pool.mu.Unlock()
+		return w != 0 && slices.Contains(waitingShims(os.Getpid()), w)
+	})
+	return w
 }
 
 // waiting is how many shims the pool holds ready.

@@ -60,15 +60,7 @@ func TestPoolShimPreparesNamespaces(t *testing.T) {
 		name := map[bool]string{true: "fresh", false: "host"}[fresh]
 		t.Run(name, func(t *testing.T) {
 			rt := newRuntime(t)
-			var w int
-			poll(t, "a pre-started shim", func() bool {
-				pids := waitingShims(os.Getpid())
-				if len(pids) == 1 && rt.pool.waiting() == 1 {
-					w = pids[0]
-					return true
-				}
-				return false
-			})
+			w := pollIdleShim(t, rt)
 			// The shim makes them once it runs, a moment after the
 			// pool holds it.
 			prepared := map[string]string{}
