@@ -34,6 +34,26 @@ func writeFile(dir, name, value string) error {
 	return nil
 }
 
+// writeLines writes each value to dir/name with a write of its own, through
+// one open: a file such as devices.allow takes one rule a write.
+func writeLines(dir, name string, values []string) error {
+	if len(values) == 0 {
+		return nil
+	}
+	path := filepath.Join(dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, v := range values {
+		if _, err := f.Write([]byte(v)); err != nil {
+			return fmt.Errorf("write %q: %w", v, err)
+		}
+	}
+	return nil
+}
+
 // readFile returns the content of a cgroup file.
 func readFile(dir, name string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, name))

@@ -220,7 +220,26 @@ func (m *manager) hierarchies() []hierarchy {
 // mkdirV1 creates mount/rel level by level. In a cpuset hierarchy each new
 // level gets its parent's cpus and mems, because a v1 cpuset cgroup starts
 // with none and refuses tasks until both are set.
+//
+// Where the levels above exist (every container after the first) the
+// container's own directory is the one made: a new cgroup has no cpus or
+// mems to keep, so those are copied from the parent without a look.
 func mkdirV1(mount, rel string, cpuset bool) error {
+	leaf := filepath.Join(mount, rel)
+	if err := os.Mkdir(leaf, 0o755); err == nil {
+		if cpuset {
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				val, err := readFile(filepath.Dir(leaf), f)
+				if err == nil {
+					err = writeFile(leaf, f, strings.TrimSpace(val))
+				}
+				if err != nil {
+					return fmt.Errorf("create cgroup: copy %s from parent: %w", f, err)
+				}
+			}
+		}
+		return nil
+	}
 	dir := mount
 	for elem := range strings.SplitSeq(rel, "/") {
 		parent := dir
@@ -289,10 +308,8 @@ func (m *manager) setDevices(p devicePolicy) error {
 		if err := writeFile(v1dir, defFile, "a"); err != nil {
 			return fmt.Errorf("set device policy: %w", err)
 		}
-		for _, e := range exceptions {
-			if err := writeFile(v1dir, excFile, e); err != nil {
-				return fmt.Errorf("set device policy: %w", err)
-			}
+		if err := writeLines(v1dir, excFile, exceptions); err != nil {
+			return fmt.Errorf("set device policy: %w", err)
 		}
 	}
 	if m.v2 == "" {
