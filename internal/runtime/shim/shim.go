@@ -456,8 +456,13 @@ func (s *shim) startInit(t0 *time.Time) error {
 	cancelled := s.cancelled
 	s.mu.Unlock()
 	if cancelled {
-		// The abort came before init's pid was known.
-		syscall.Kill(p.pid, syscall.SIGKILL)
+		// The abort came before init's pid was known. (init cannot be
+		// reaped yet: its exit is handed out only after register.)
+		if pidfd >= 0 {
+			sys.PidfdSendSignal(pidfd, syscall.SIGKILL)
+		} else {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
 	}
 	s.span("shim.fork-init", t0)
 	child.close()
