@@ -456,8 +456,8 @@ func (s *shim) startInit(t0 *time.Time) error {
 	cancelled := s.cancelled
 	s.mu.Unlock()
 	if cancelled {
-		// The abort came before init's pid was known. (init cannot be
-		// reaped yet: its exit is handed out only after register.)
+		// The abort came before init's pid was known: through the
+		// pidfd, which names init even if it has died and been reaped.
 		if pidfd >= 0 {
 			sys.PidfdSendSignal(pidfd, syscall.SIGKILL)
 		} else {
