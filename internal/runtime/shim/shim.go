@@ -211,6 +211,7 @@ func (s *shim) run() {
 	if !s.watching {
 		s.ready.Close() // else watchAbort closes it
 	}
+	go s.sup.prepareNext()
 	if err != nil {
 		s.logf("%v", err)
 		return
