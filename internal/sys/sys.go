@@ -121,6 +121,16 @@ func PidfdOpen(pid int) (int, error) {
 	return int(fd), nil
 }
 
+// PidfdsWork reports whether the kernel has pidfd_open (Linux 5.3).
+func PidfdsWork() bool {
+	fd, err := PidfdOpen(os.Getpid())
+	if err != nil {
+		return false
+	}
+	syscall.Close(fd)
+	return true
+}
+
 // PidfdSendSignal sends sig to the process pidfd refers to; unlike kill(2)
 // it cannot hit a recycled pid.
 func PidfdSendSignal(pidfd int, sig syscall.Signal) error {

@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"os"
 	"os/signal"
 	"syscall"
 
@@ -31,7 +30,7 @@ import (
 // A supervisor with other containers cannot take one of the second kind
 // (see supervisor.admit); the daemon never asks it to.
 func (s *shim) startReaper() error {
-	perChild := s.ownPidNamespace() && pidfdsWork()
+	perChild := s.ownPidNamespace() && sys.PidfdsWork()
 	if err := s.sup.admit(perChild); err != nil {
 		return err
 	}
@@ -42,16 +41,6 @@ func (s *shim) startReaper() error {
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
 	go s.reap()
 	return nil
-}
-
-// pidfdsWork reports whether the kernel has pidfd_open (Linux 5.3).
-func pidfdsWork() bool {
-	fd, err := sys.PidfdOpen(os.Getpid())
-	if err != nil {
-		return false
-	}
-	syscall.Close(fd)
-	return true
 }
 
 // reap is the one place that waits for children when the container shares

@@ -308,17 +308,7 @@ func TestShimWithoutSignalThread(t *testing.T) {
 			}
 		}
 	}
-	ps := newSpec(t, "sh", "-c", "exit 3").Process
-	e, err := c.Exec(ctx, "x1", &ps)
-	if err != nil {
-		t.Fatalf("Exec: %v", err)
-	}
-	if _, err := e.Start(ctx); err != nil {
-		t.Fatalf("exec Start: %v", err)
-	}
-	if exit, err := e.Wait(ctx); err != nil || exit.Code != 3 {
-		t.Fatalf("exec Wait = %+v, %v; want code 3", exit, err)
-	}
+	runExit(t, ctx, c, "x1", 3)
 	if _, err := c.Kill(ctx); err != nil {
 		t.Fatalf("Kill: %v", err)
 	}

@@ -64,6 +64,22 @@ func fdCount(t *testing.T, pid int) int {
 	return len(ents)
 }
 
+// runExit execs `exit code` in c as exec id and checks that it exits so.
+func runExit(t *testing.T, ctx context.Context, c *Container, id string, code int) {
+	t.Helper()
+	ps := newSpec(t, "sh", "-c", "exit "+strconv.Itoa(code)).Process
+	e, err := c.Exec(ctx, id, &ps)
+	if err != nil {
+		t.Fatalf("Exec: %v", err)
+	}
+	if _, err := e.Start(ctx); err != nil {
+		t.Fatalf("exec Start: %v", err)
+	}
+	if exit, err := e.Wait(ctx); err != nil || exit.Code != code {
+		t.Fatalf("exec Wait = %+v, %v; want code %d", exit, err, code)
+	}
+}
+
 // TestSharedShim: containers with a pid namespace of their own share one
 // shim process, which names them all in its command line; one that shares
 // the host's gets a shim of its own. Removing one container releases its
@@ -108,17 +124,7 @@ func TestSharedShim(t *testing.T) {
 		if err != nil || st.Status != shim.StatusRunning {
 			t.Fatalf("State of %s after b's removal = %+v, %v; want running", x.ID(), st, err)
 		}
-		ps := newSpec(t, "sh", "-c", "exit 4").Process
-		e, err := x.Exec(ctx, "e1", &ps)
-		if err != nil {
-			t.Fatalf("Exec: %v", err)
-		}
-		if _, err := e.Start(ctx); err != nil {
-			t.Fatalf("exec Start: %v", err)
-		}
-		if exit, err := e.Wait(ctx); err != nil || exit.Code != 4 {
-			t.Errorf("exec Wait = %+v, %v; want 4", exit, err)
-		}
+		runExit(t, ctx, x, "e1", 4)
 	}
 	// a's exit ends a's service in the shim without a Delete; c lives.
 	if err := a.Signal(ctx, syscall.SIGKILL); err != nil {
@@ -171,15 +177,23 @@ func TestSharedShimCrash(t *testing.T) {
 	}
 }
 
+// withKeeper returns a runtime with one running container, the keeper,
+// and the shim that serves it, which the next containers share, and a
+// context for the test.
+func withKeeper(t *testing.T) (*Runtime, context.Context, *Container, int) {
+	t.Helper()
+	rt := newRuntime(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	keeper := startSleeping(t, rt, false)
+	return rt, ctx, keeper, shimOf(t, keeper)
+}
+
 // TestSharedShimLetsGo: a shim that has served containers holds no more
 // file descriptors once they are gone than before (it lives on with
 // others: what a container leaves behind would add up).
 func TestSharedShimLetsGo(t *testing.T) {
-	rt := newRuntime(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	keeper := startSleeping(t, rt, false)
-	pid := shimOf(t, keeper)
+	rt, ctx, keeper, pid := withKeeper(t)
 	base := fdCount(t, pid)
 	for i := range 4 {
 		s := newSpec(t, "sh", "-c", "echo out; echo err >&2; exit 2")
@@ -281,11 +295,7 @@ func TestCreateCancelledInSharedShim(t *testing.T) {
 // same moment are created side by side (each its own init, namespaces and
 // state) and each runs and exits as its own.
 func TestSharedShimConcurrentCreates(t *testing.T) {
-	rt := newRuntime(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	keeper := startSleeping(t, rt, false)
-	pid := shimOf(t, keeper)
+	rt, ctx, _, pid := withKeeper(t)
 	const n = 6
 	specs := make([]*spec.Spec, n)
 	for i := range specs {

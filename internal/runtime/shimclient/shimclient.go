@@ -263,17 +263,7 @@ var shimEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 // pidfds to reap them one by one (see shim's startReaper).
 func shareable(s *spec.Spec) bool {
 	p, ok := s.HasNamespace(spec.PIDNamespace)
-	return ok && p == "" && pidfdsWork()
-}
-
-// pidfdsWork reports whether the kernel has pidfd_open (Linux 5.3).
-func pidfdsWork() bool {
-	fd, err := sys.PidfdOpen(os.Getpid())
-	if err != nil {
-		return false
-	}
-	syscall.Close(fd)
-	return true
+	return ok && p == "" && sys.PidfdsWork()
 }
 
 // handOver hands the container in dir to a pre-started shim (one started
