@@ -219,6 +219,12 @@ func WithParent(parent string) Option {
 	return func(m *manager) { m.parent = parent }
 }
 
+// WithPrograms has the manager take device programs from progs (see
+// Programs) instead of loading its own.
+func WithPrograms(progs *Programs) Option {
+	return func(m *manager) { m.progs = progs }
+}
+
 // New returns the manager of container id on this host, with the layout
 // from DetectMode and the cgroup filesystems under DefaultRoot. Nothing is
 // touched until a method is called.

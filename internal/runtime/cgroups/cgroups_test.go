@@ -613,6 +613,30 @@ func TestDevicePolicyEnforced(t *testing.T) {
 			return m, placeBoth
 		}})
 	}
+	if mode := DetectMode(); mode != Legacy {
+		// The program another container loaded, kept in Programs: the
+		// second cgroup attaches it, loads none, and is as closed.
+		variants = append(variants, variant{name: "bpf-shared", mode: mode, setup: func(t *testing.T) (Manager, placement) {
+			progs := NewPrograms()
+			t.Cleanup(progs.Close)
+			var m *manager
+			for range 2 {
+				m = newTestManager(t, mode)
+				m.progs = progs
+				if err := m.Create(Resources{}); err != nil {
+					t.Fatalf("Create() = %v", err)
+				}
+			}
+			if n := len(progs.fds); n != 1 {
+				t.Errorf("Programs keeps %d programs after two containers with the same rules, want 1", n)
+			}
+			if mode == Hybrid {
+				// In the v2 cgroup only: the program alone decides.
+				return m, placeFD
+			}
+			return m, placeBoth
+		}})
+	}
 	if DetectMode() == Hybrid {
 		// Only the eBPF program: a v2 cgroup made by hand, with the process
 		// left in the root of every v1 hierarchy, where devices are allowed.
@@ -628,7 +652,7 @@ func TestDevicePolicyEnforced(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := installDeviceProgram(m.v2, p); err != nil {
+			if err := installDeviceProgram(m.v2, p, nil); err != nil {
 				t.Fatalf("installDeviceProgram() = %v", err)
 			}
 			return m, placeFD

@@ -28,8 +28,11 @@ func BenchmarkCreate(b *testing.B) {
 			}
 		}
 	})
+	// As the daemon does: one loaded device program for all.
+	progs := NewPrograms()
+	defer progs.Close()
 	for i := 0; b.Loop(); i++ {
-		m := New(fmt.Sprintf("c%d", i), WithParent(parent))
+		m := New(fmt.Sprintf("c%d", i), WithParent(parent), WithPrograms(progs))
 		last = m.(*manager)
 		t0 := time.Now()
 		if err := m.Create(Resources{}); err != nil {

@@ -18,6 +18,7 @@ import (
 type manager struct {
 	root, parent, id string
 	mode             Mode
+	progs            *Programs // device programs shared with other managers; nil: none
 
 	mu       sync.Mutex
 	resolved bool
@@ -318,7 +319,7 @@ func (m *manager) setDevices(p devicePolicy) error {
 		}
 		return nil
 	}
-	err := installDeviceProgram(m.v2, p)
+	err := installDeviceProgram(m.v2, p, m.progs)
 	if err != nil && hasV1 && errors.Is(err, errBPFUnsupported) {
 		// Hybrid host on a kernel without cgroup BPF: the v1 controller
 		// enforces the same policy for every access.

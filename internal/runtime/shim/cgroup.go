@@ -9,13 +9,12 @@ import (
 )
 
 // OpenCgroup returns the manager of the container's cgroups, or nil when
-// the spec asks for none. The daemon created them; the shim places
-// processes and reads the OOM flag.
-func OpenCgroup(s *spec.Spec) cgroups.Manager {
+// the spec asks for none. The daemon created them (with its opts); the
+// shim places processes and reads the OOM flag.
+func OpenCgroup(s *spec.Spec, opts ...cgroups.Option) cgroups.Manager {
 	if s.Cgroup == nil {
 		return nil
 	}
-	var opts []cgroups.Option
 	if s.Cgroup.Parent != "" {
 		opts = append(opts, cgroups.WithParent(s.Cgroup.Parent))
 	}

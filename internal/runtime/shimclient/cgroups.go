@@ -48,7 +48,9 @@ func Resources(r spec.Resources) cgroups.Resources {
 }
 
 // cgroup returns the manager of the container's cgroups, nil without.
-func (c *Container) cgroup() cgroups.Manager { return shim.OpenCgroup(c.spec) }
+func (c *Container) cgroup() cgroups.Manager {
+	return shim.OpenCgroup(c.spec, cgroups.WithPrograms(c.r.progs))
+}
 
 var errNoCgroup = errdefs.NotImplemented(errors.New("the container has no cgroup"))
 

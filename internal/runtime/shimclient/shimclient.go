@@ -40,6 +40,7 @@ import (
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/errdefs"
+	"skiffd/internal/runtime/cgroups"
 	"skiffd/internal/runtime/exeseal"
 	"skiffd/internal/runtime/shim"
 	"skiffd/internal/runtime/spec"
@@ -66,6 +67,8 @@ type Runtime struct {
 	trace func(name string, d time.Duration)
 	// pool holds pre-started shims; nil starts each shim when needed.
 	pool *pool
+	// progs are the containers' device programs, loaded once each.
+	progs *cgroups.Programs
 }
 
 // New seals the executable and returns a Runtime. One seal serves every
@@ -91,7 +94,7 @@ func New(opts Options) (*Runtime, error) {
 	if trace == nil {
 		trace = func(string, time.Duration) {}
 	}
-	r := &Runtime{root: opts.Root, seal: seal, trace: trace}
+	r := &Runtime{root: opts.Root, seal: seal, trace: trace, progs: cgroups.NewPrograms()}
 	r.pool = &pool{start: r.startShim}
 	r.pool.refill()
 	return r, nil
@@ -106,6 +109,7 @@ func (r *Runtime) Close() error {
 	if r.pool != nil {
 		r.pool.close()
 	}
+	r.progs.Close()
 	return r.seal.Close()
 }
 
