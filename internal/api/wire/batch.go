@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,25 +13,25 @@ import (
 // whole response in one write (issue 13, list rate): net/http writes a
 // response of more than its 4 KiB buffer in two writes (the buffer, with
 // the headers, then the rest of the body), and each write wakes the client
-// and, when the client has read it, the daemon's network poller. Between
-// Batch and the func it returns, writes of up to batchSize bytes are
-// copied and held, and the next larger write goes out together with them
-// in one writev; whatever is still held is sent when the func is called,
-// and in any case before the connection's read deadline changes (which
-// net/http does when a response is finished) or it closes. Outside a batch
-// it is the connection itself.
+// and, when the client has read it, the daemon's network poller. In a batch
+// (WriteWhole), writes of up to batchSize bytes are copied and held, and
+// the next larger write goes out together with them in one writev;
+// whatever is still held is sent when the batch ends, and in any case
+// before the connection's read deadline changes (which net/http does when
+// a response is finished) or its writing side is shut. Outside a batch it
+// is the connection itself.
 //
-// It embeds *net.UnixConn, so that its methods (CloseWrite, SyscallConn)
-// stay available to hijacked streams; NetConn returns the connection.
+// Only the goroutine serving the connection batches, and no lock is held
+// while writing: a Close from another goroutine (shutdown) never waits for
+// a stuck client. It embeds *net.UnixConn, so that its methods (CloseWrite,
+// SyscallConn) stay available to hijacked streams; NetConn returns the
+// connection.
 type BatchConn struct {
 	*net.UnixConn
 
+	batching atomic.Bool
 	mu       sync.Mutex
-	batching bool
-	held     []byte
-	// err is the first error of a write made for held bytes after their
-	// Write returned: the next Write returns it.
-	err error
+	held     []byte // nil while a write of it is under way
 }
 
 // batchSize bounds the writes a batch holds: net/http's buffer flushes
@@ -46,79 +47,90 @@ func (c *BatchConn) NetConn() net.Conn { return c.UnixConn }
 
 // Write writes p, or holds a copy of it in a batch.
 func (c *BatchConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.err; err != nil {
-		c.err = nil
-		return 0, err
-	}
-	if !c.batching {
+	if !c.batching.Load() {
 		return c.UnixConn.Write(p)
 	}
+	c.mu.Lock()
 	if len(c.held)+len(p) <= batchSize {
 		c.held = append(c.held, p...)
+		c.mu.Unlock()
 		return len(p), nil
 	}
-	if len(c.held) == 0 {
+	held := c.take()
+	if len(held) == 0 {
+		c.give(held)
 		return c.UnixConn.Write(p)
 	}
-	bufs := net.Buffers{c.held, p}
+	bufs := net.Buffers{held, p}
 	n, err := bufs.WriteTo(c.UnixConn)
-	held := len(c.held)
-	c.held = c.held[:0]
-	if n < int64(held) {
-		return 0, err
+	c.give(held)
+	if n -= int64(len(held)); n < 0 {
+		n = 0
 	}
-	return int(n) - held, err
+	return int(n), err
 }
 
-// flushLocked sends what a batch holds.
-func (c *BatchConn) flushLocked() {
-	if len(c.held) == 0 {
+// take takes the held bytes out, with c.mu locked, and unlocks it.
+func (c *BatchConn) take() []byte {
+	held := c.held
+	c.held = nil
+	c.mu.Unlock()
+	return held
+}
+
+// give hands the buffer of held bytes back, emptied, for the next batch.
+func (c *BatchConn) give(b []byte) {
+	if cap(b) > batchSize {
 		return
 	}
-	if _, err := c.UnixConn.Write(c.held); err != nil && c.err == nil {
-		c.err = err
+	c.mu.Lock()
+	if c.held == nil {
+		c.held = b[:0]
 	}
-	c.held = c.held[:0]
+	c.mu.Unlock()
+}
+
+// flush sends what a batch holds. An error is left to the next read or
+// write on the connection, which fails the same way.
+func (c *BatchConn) flush() {
+	c.mu.Lock()
+	held := c.take()
+	if len(held) > 0 {
+		c.UnixConn.Write(held)
+	}
+	c.give(held)
 }
 
 // end ends a batch, sending what it holds.
 func (c *BatchConn) end() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.flushLocked()
-	c.batching = false
-	if cap(c.held) > batchSize {
-		c.held = nil
-	}
+	c.flush()
+	c.batching.Store(false)
 }
 
 // SetReadDeadline sends what a batch holds first: net/http changes the
 // read deadline when it has finished a response, before it waits for the
 // next request.
 func (c *BatchConn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.flushLocked()
-	c.mu.Unlock()
+	if c.batching.Load() {
+		c.flush()
+	}
 	return c.UnixConn.SetReadDeadline(t)
 }
 
-// SetDeadline is SetReadDeadline's counterpart for both directions.
+// SetDeadline is SetReadDeadline for both directions.
 func (c *BatchConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.flushLocked()
-	c.mu.Unlock()
+	if c.batching.Load() {
+		c.flush()
+	}
 	return c.UnixConn.SetDeadline(t)
 }
 
-// Close sends what a batch holds, then closes the connection.
-func (c *BatchConn) Close() error {
-	c.mu.Lock()
-	c.flushLocked()
-	c.batching = false
-	c.mu.Unlock()
-	return c.UnixConn.Close()
+// CloseWrite sends what a batch holds, then shuts the writing side.
+func (c *BatchConn) CloseWrite() error {
+	if c.batching.Load() {
+		c.flush()
+	}
+	return c.UnixConn.CloseWrite()
 }
 
 // BatchListener wraps the unix socket connections l accepts in BatchConns.
@@ -152,9 +164,7 @@ func WithBatchConn(ctx context.Context, c net.Conn) context.Context {
 func WriteWhole(w http.ResponseWriter, r *http.Request, length []string, body []byte) error {
 	w.Header()["Content-Length"] = length
 	if bc, ok := r.Context().Value(batchKey{}).(*BatchConn); ok && len(body) > batchSize {
-		bc.mu.Lock()
-		bc.batching = true
-		bc.mu.Unlock()
+		bc.batching.Store(true)
 		defer bc.end()
 	}
 	w.WriteHeader(http.StatusOK)

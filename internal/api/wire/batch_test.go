@@ -63,16 +63,15 @@ func pending(t *testing.T, c net.Conn) []byte {
 // TestBatchConnHoldsUntilTheBody: in a batch the small writes (net/http's
 // buffer with the headers) reach the peer only together with the next
 // large one (the body past the buffer), and what is still held goes out
-// when the batch ends or the read deadline changes; outside a batch every
+// when the batch ends, the read deadline changes or the writing side is
+// shut; outside a batch every
 // write goes out at once.
 func TestBatchConnHoldsUntilTheBody(t *testing.T) {
 	bc, peer := unixPair(t)
 	head := bytes.Repeat([]byte("h"), batchSize)
 	body := bytes.Repeat([]byte("b"), 60000)
 
-	bc.mu.Lock()
-	bc.batching = true
-	bc.mu.Unlock()
+	bc.batching.Store(true)
 	if n, err := bc.Write(head); n != len(head) || err != nil {
 		t.Fatalf("Write(head) = %d, %v", n, err)
 	}
@@ -100,19 +99,17 @@ func TestBatchConnHoldsUntilTheBody(t *testing.T) {
 		t.Fatalf("outside a batch the peer got %q, want now", got)
 	}
 
-	bc.mu.Lock()
-	bc.batching = true
-	bc.mu.Unlock()
+	bc.batching.Store(true)
 	bc.Write([]byte("held"))
 	bc.SetReadDeadline(time.Time{})
 	if got := string(pending(t, peer)); got != "held" {
 		t.Fatalf("after SetReadDeadline the peer got %q, want held", got)
 	}
-	bc.Write([]byte("closing"))
-	bc.Close()
+	bc.Write([]byte("last"))
+	bc.CloseWrite()
 	peer.SetReadDeadline(time.Time{})
-	if got, err := io.ReadAll(peer); string(got) != "closing" || err != nil {
-		t.Fatalf("after Close the peer read %q, %v; want closing", got, err)
+	if got, err := io.ReadAll(peer); string(got) != "last" || err != nil {
+		t.Fatalf("after CloseWrite the peer read %q, %v; want last", got, err)
 	}
 }
 
@@ -157,6 +154,34 @@ func TestWriteWholeServes(t *testing.T) {
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != 200 || resp.ContentLength != int64(n) || len(body) != n || resp.Header.Get("Content-Type") != "application/json" {
 			t.Fatalf("n=%d: %d, length %d, %d bytes (%v), type %q", n, resp.StatusCode, resp.ContentLength, len(body), err, resp.Header.Get("Content-Type"))
+		}
+	}
+}
+
+// TestBatchConnCloseDoesNotWaitForAStuckWrite: a batch's write to a client
+// that reads nothing blocks, and a Close from another goroutine (the
+// server's shutdown) still returns, and ends that write.
+func TestBatchConnCloseDoesNotWaitForAStuckWrite(t *testing.T) {
+	bc, _ := unixPair(t)
+	bc.batching.Store(true)
+	bc.Write([]byte("head"))
+	written := make(chan error, 1)
+	go func() {
+		_, err := bc.Write(make([]byte, 64<<20)) // far beyond the socket's buffers
+		written <- err
+	}()
+	select {
+	case err := <-written:
+		t.Fatalf("a write of 64 MiB that nobody reads returned %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- bc.Close() }()
+	for _, ch := range []chan error{closed, written} {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close did not return, or did not end the stuck write, within 10s")
 		}
 	}
 }
