@@ -226,20 +226,23 @@ func List(b Backend) wire.HandlerFunc {
 
 var jsonContentType = []string{"application/json"}
 
-// listCache is the last answer List made, kept while it is in use and
-// until the next collection (a weak pointer): clients poll the list, and
+// listCache holds the last answers List made, each kept while it is in use
+// and until the next collection (weak pointers): clients poll the list, and
 // between two changes the answer is the same, byte for byte (issue 13,
-// list rate). An answer is a function of its entries alone (appendEntries):
-// each Summary is shared by every list of a container's same saved state
-// and its pointer changes exactly when its content does, and the entry's
-// other fields are compared, so any change a list can show — a new saved
-// state (rename, start, stop, update, ...), a container added or removed,
-// the status text moving with the clock, an image reference naming another
-// image, the sizes — makes the next list encode anew. Holding the entries
-// holds their snapshots, so no pointer compared can be reused by another.
+// list rate); a few are kept for clients that poll with different queries
+// (docker ps, docker ps -a). An answer is a function of its entries alone
+// (appendEntries): each Summary is shared by every list of a container's
+// same saved state and its pointer changes exactly when its content does,
+// and the entry's other fields are compared, so any change a list can show
+// — a new saved state (rename, start, stop, update, ...), a container added
+// or removed, the status text moving with the clock, an image reference
+// naming another image, the sizes — makes the next list encode anew.
+// Holding the entries holds their snapshots, so no pointer compared can be
+// reused by another.
 type listCache struct {
 	mu   sync.Mutex
-	last weak.Pointer[listAnswer]
+	last [4]weak.Pointer[listAnswer]
+	next int // the slot the next new answer takes
 }
 
 // listAnswer is the JSON of a list and the entries it encodes.
@@ -249,24 +252,29 @@ type listAnswer struct {
 	length  []string // Content-Length
 }
 
-// answer returns the answer for entries: the last one when it encodes the
-// same entries, else a new one, which becomes the last.
+// answer returns the answer for entries: a kept one when it encodes the
+// same entries, else a new one, which is kept in place of the oldest.
 func (c *listCache) answer(entries []types.ContainerListEntry) *listAnswer {
 	c.mu.Lock()
-	a := c.last.Value()
-	c.mu.Unlock()
-	if a != nil && sameEntries(a.entries, entries) {
-		return a
+	for i := range len(c.last) {
+		// The newest first.
+		slot := (c.next - 1 - i + 2*len(c.last)) % len(c.last)
+		if a := c.last[slot].Value(); a != nil && sameEntries(a.entries, entries) {
+			c.mu.Unlock()
+			return a
+		}
 	}
+	c.mu.Unlock()
 	// About 700 bytes a container; appendEntries is WriteJSON's
 	// encoding without reflection, and mostly copies.
 	body := appendEntries(make([]byte, 0, 1024+768*len(entries)), entries)
-	a = &listAnswer{entries: slices.Clone(entries), body: body, length: []string{strconv.Itoa(len(body))}}
+	a := &listAnswer{entries: slices.Clone(entries), body: body, length: []string{strconv.Itoa(len(body))}}
 	for i := range a.entries {
 		a.entries[i].Cache = nil // only the encoding needs it
 	}
 	c.mu.Lock()
-	c.last = weak.Make(a)
+	c.last[c.next] = weak.Make(a)
+	c.next = (c.next + 1) % len(c.last)
 	c.mu.Unlock()
 	return a
 }

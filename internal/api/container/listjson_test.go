@@ -179,7 +179,7 @@ func TestAppendEntriesAllocatesNothing(t *testing.T) {
 	}
 }
 
-// TestListCacheAnswersSameEntriesOnly: List's last answer is reused for
+// TestListCacheAnswersSameEntriesOnly: List's kept answers are reused for
 // the same entries only; any change of an entry's summary (a new saved
 // state, even with the same content), status text, image shown or sizes,
 // or of the entries listed, gives a new answer with the JSON of the new
@@ -201,6 +201,11 @@ func TestListCacheAnswersSameEntriesOnly(t *testing.T) {
 	first := c.answer(entries)
 	if got := c.answer(slices.Clone(entries)); got != first {
 		t.Fatal("the same entries again: a new answer, want the last one")
+	}
+	// Two queries polled in turn (docker ps, docker ps -a) keep theirs.
+	second := c.answer(entries[:1])
+	if c.answer(slices.Clone(entries)) != first || c.answer(slices.Clone(entries[:1])) != second {
+		t.Fatal("two lists in turn: new answers, want the ones kept")
 	}
 	for _, tc := range []struct {
 		name   string
