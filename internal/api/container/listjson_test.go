@@ -196,6 +196,14 @@ func TestListCacheAnswersSameEntriesOnly(t *testing.T) {
 		}
 		return l
 	}
+	// sameEntries compares every field an answer depends on: a field
+	// added to the entries must be compared there, or be the cache.
+	compared := map[string]bool{"Summary": true, "Status": true, "ImageIsID": true, "SizeRw": true, "SizeRootFs": true, "Cache": true}
+	for f := range reflect.TypeFor[types.ContainerListEntry]().Fields() {
+		if !compared[f.Name] {
+			t.Errorf("ContainerListEntry.%s is not compared by sameEntries", f.Name)
+		}
+	}
 	entries := base()
 	var c listCache
 	first := c.answer(entries)
