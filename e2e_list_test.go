@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +227,93 @@ func TestE2EContainerListMatchesBaseline(t *testing.T) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestE2EContainerListCacheFollowsChanges: the list handler reuses its last
+// answer while nothing listed changed (issue 13, list rate). After each kind
+// of change, the answer to a repeated query (which the last answer would
+// serve if it were not invalidated) must equal the same query answered
+// after another one has replaced the last answer (encoded anew).
+func TestE2EContainerListCacheFollowsChanges(t *testing.T) {
+	d := skifftest.Start(t)
+	if res := d.DockerIn(t, bytes.NewReader(skifftest.BusyboxTar(t)), "import", "-", "busybox"); res.ExitCode != 0 {
+		t.Fatalf("docker import: %v", res)
+	}
+	if res := d.Docker(t, "tag", "busybox", "bb:1"); res.ExitCode != 0 {
+		t.Fatalf("docker tag: %v", res)
+	}
+	hdr := http.Header{"Content-Type": {"application/json"}}
+	do := func(method, path, body string, want int) {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		if r := d.Do(t, method, path, rd, hdr); r.Status != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, r.Status, r.Body, want)
+		}
+	}
+	create := func(name, image string) {
+		t.Helper()
+		do("POST", "/v1.50/containers/create?name="+name, `{"Image":"`+image+`","Cmd":["sleep","1000"],"Labels":{"k":"v"},"HostConfig":{"NetworkMode":"none"}}`, 201)
+	}
+	create("ca", "busybox")
+	create("cb", "bb:1")
+	t.Cleanup(func() {
+		for _, n := range []string{"ca", "cb", "cc", "cd"} {
+			d.Do(t, "DELETE", "/v1.50/containers/"+n+"?force=1", nil, nil)
+		}
+	})
+	const (
+		query = "/v1.50/containers/json?all=1"
+		other = "/v1.50/containers/json?all=1&filters=%7B%22name%22%3A%5B%22%5E%2Fnone%24%22%5D%7D" // name=^/none$: []
+	)
+	list := func(q string) string {
+		t.Helper()
+		r := d.Do(t, "GET", q, nil, nil)
+		if r.Status != 200 {
+			t.Fatalf("GET %s: %d %s", q, r.Status, r.Body)
+		}
+		if n := r.Header.Get("Content-Length"); n != strconv.Itoa(len(r.Body)) {
+			t.Errorf("GET %s: Content-Length %q for %d bytes", q, n, len(r.Body))
+		}
+		return r.Body
+	}
+	for _, tc := range []struct {
+		name   string
+		change func()
+	}{
+		{"create", func() { create("cc", "busybox") }},
+		{"start", func() { do("POST", "/v1.50/containers/ca/start", "", 204) }},
+		{"rename", func() { do("POST", "/v1.50/containers/cb/rename?name=cd", "", 204) }},
+		{"update without labels", func() {
+			do("POST", "/v1.50/containers/ca/update", `{"RestartPolicy":{"Name":"unless-stopped"}}`, 200)
+		}},
+		{"pause", func() { do("POST", "/v1.50/containers/ca/pause", "", 204) }},
+		{"unpause", func() { do("POST", "/v1.50/containers/ca/unpause", "", 204) }},
+		{"image tag moved", func() {
+			if res := d.Docker(t, "commit", "ca", "bb:1"); res.ExitCode != 0 {
+				t.Fatalf("docker commit: %v", res)
+			}
+		}},
+		{"stop", func() { do("POST", "/v1.50/containers/ca/stop?t=0", "", 204) }},
+		{"remove", func() { do("DELETE", "/v1.50/containers/cc", "", 204) }},
+	} {
+		list(query)
+		list(query) // the last answer now
+		before := list(query)
+		tc.change()
+		cached := list(query)
+		list(other)
+		fresh := list(query)
+		// Both are read within a second or so: a status text may
+		// move on between them.
+		if c, f := durations.ReplaceAllString(cached, "T"), durations.ReplaceAllString(fresh, "T"); c != f {
+			t.Errorf("after %s: GET %s =\n%s\nwant (encoded anew)\n%s", tc.name, query, cached, fresh)
+		}
+		if tc.name != "update without labels" && cached == before {
+			t.Errorf("after %s: the list did not change:\n%s", tc.name, cached)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"skiffd/internal/api/wire"
 	"skiffd/internal/config"
 	"skiffd/internal/policy"
 )
@@ -389,7 +390,8 @@ func listenUnix(path string, cfg *config.Config, logger *slog.Logger) (net.Liste
 	// leaves nothing behind.
 	l.(*net.UnixListener).SetUnlinkOnClose(true)
 	ready = true
-	return l, nil
+	// Local clients (the docker CLI) get each list in one write.
+	return wire.BatchListener{Listener: l}, nil
 }
 
 // listenBacklog is the accept queue length net.Listen would ask for: the

@@ -124,9 +124,7 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 			ErrorLog:          errLog,
 			BaseContext:       func(net.Listener) context.Context { return lctx },
 		}
-		if s.connContext != nil {
-			srv.ConnContext = s.connContext(l.Addr.String())
-		}
+		srv.ConnContext = withConn(s.connContext, l.Addr.String())
 		servers[i] = srv
 		s.logger.Info("API listen", "addr", l.Addr.String())
 		go func() {
@@ -177,6 +175,23 @@ func (s *apiServer) serve(ctx context.Context, listeners []apiListener) error {
 		}
 	}
 	return firstErr
+}
+
+// withConn is the ConnContext of the listener named listener: it lends the
+// handlers the connection when they can batch its writes (wire.WriteWhole),
+// then applies connContext's, when there is one.
+func withConn(connContext func(listener string) func(context.Context, net.Conn) context.Context, listener string) func(context.Context, net.Conn) context.Context {
+	var next func(context.Context, net.Conn) context.Context
+	if connContext != nil {
+		next = connContext(listener)
+	}
+	return func(ctx context.Context, c net.Conn) context.Context {
+		ctx = wire.WithBatchConn(ctx, c)
+		if next != nil {
+			ctx = next(ctx, c)
+		}
+		return ctx
+	}
 }
 
 // serveMetrics serves /metrics on addr until ctx ends; errors after start

@@ -48,9 +48,15 @@ type connInfo struct {
 func ConnContext(listener string) func(ctx context.Context, c net.Conn) context.Context {
 	return func(ctx context.Context, c net.Conn) context.Context {
 		ci := &connInfo{listener: listener}
+		// The connection itself, under TLS or the server's wrapper
+		// (wire.BatchConn).
 		nc := c
-		if tc, ok := c.(*tls.Conn); ok {
-			nc = tc.NetConn()
+		for {
+			u, ok := nc.(interface{ NetConn() net.Conn })
+			if !ok {
+				break
+			}
+			nc = u.NetConn()
 		}
 		switch conn := nc.(type) {
 		case *net.UnixConn:

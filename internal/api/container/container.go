@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/api/wire"
@@ -188,11 +189,10 @@ func Inspect(b Backend) wire.HandlerFunc {
 
 // List answers GET /containers/json.
 func List(b Backend) wire.HandlerFunc {
-	// bufs recycles the entries and the response (about 70 KiB for 100
-	// containers), all that a list would allocate in proportion to the
-	// containers; a pool drops what it holds at the next collections, so
-	// an idle daemon keeps none.
-	var bufs sync.Pool
+	// entries recycles the engine's list entries; a pool drops what it
+	// holds at the next collections, so an idle daemon keeps none.
+	var entries sync.Pool
+	var last listCache
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query() // once: each parse allocates
 		ef, err := filters.FromParam(q.Get("filters"))
@@ -203,31 +203,96 @@ func List(b Backend) wire.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		buf, _ := bufs.Get().(*listBuffers)
+		buf, _ := entries.Get().(*[]types.ContainerListEntry)
 		if buf == nil {
-			buf = new(listBuffers)
+			buf = new([]types.ContainerListEntry)
 		}
-		defer bufs.Put(buf)
-		buf.entries, err = b.ContainerList(r.Context(), types.ContainerListOptions{All: wire.QueryBool(q, "all"), Limit: int(limit), Size: wire.QueryBool(q, "size"), Filters: ef}, buf.entries[:0])
+		defer entries.Put(buf)
+		list, err := b.ContainerList(r.Context(), types.ContainerListOptions{All: wire.QueryBool(q, "all"), Limit: int(limit), Size: wire.QueryBool(q, "size"), Filters: ef}, (*buf)[:0])
+		*buf = list
 		if err != nil {
+			clear(list)
 			return err
 		}
-		// About 700 bytes a container; appendEntries is WriteJSON's
-		// encoding without reflection, and mostly copies.
-		buf.body = appendEntries(slices.Grow(buf.body[:0], 1024+768*len(buf.entries)), buf.entries)
+		ans := last.answer(list)
 		// The entries point into the engine's snapshots: let them go.
-		clear(buf.entries)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, err = w.Write(buf.body)
-		return err
+		clear(list)
+		w.Header()["Content-Type"] = jsonContentType
+		// A length instead of a chunked body, in one write: the client
+		// is woken once and knows where the answer ends.
+		return wire.WriteWhole(w, r, ans.length, ans.body)
 	}
 }
 
-// listBuffers are what List reuses from one request to the next.
-type listBuffers struct {
+var jsonContentType = []string{"application/json"}
+
+// listCache holds the last answers List made, each kept while it is in use
+// and until the next collection (weak pointers): clients poll the list, and
+// between two changes the answer is the same, byte for byte (issue 13,
+// list rate); a few are kept for clients that poll with different queries
+// (docker ps, docker ps -a). An answer is a function of its entries alone
+// (appendEntries): each Summary is shared by every list of a container's
+// same saved state and its pointer changes exactly when its content does,
+// and the entry's other fields are compared, so any change a list can show
+// — a new saved state (rename, start, stop, update, ...), a container added
+// or removed, the status text moving with the clock, an image reference
+// naming another image, the sizes — makes the next list encode anew.
+// Holding the entries holds their snapshots, so no pointer compared can be
+// reused by another.
+type listCache struct {
+	mu   sync.Mutex
+	last [4]weak.Pointer[listAnswer]
+	next int // the slot the next new answer takes
+}
+
+// listAnswer is the JSON of a list and the entries it encodes.
+type listAnswer struct {
 	entries []types.ContainerListEntry
 	body    []byte
+	length  []string // Content-Length
+}
+
+// answer returns the answer for entries: a kept one when it encodes the
+// same entries, else a new one, which is kept in place of the oldest.
+func (c *listCache) answer(entries []types.ContainerListEntry) *listAnswer {
+	c.mu.Lock()
+	for i := range len(c.last) {
+		// The newest first.
+		slot := (c.next - 1 - i + 2*len(c.last)) % len(c.last)
+		if a := c.last[slot].Value(); a != nil && sameEntries(a.entries, entries) {
+			c.mu.Unlock()
+			return a
+		}
+	}
+	c.mu.Unlock()
+	// About 700 bytes a container; appendEntries is WriteJSON's
+	// encoding without reflection, and mostly copies.
+	body := appendEntries(make([]byte, 0, 1024+768*len(entries)), entries)
+	a := &listAnswer{entries: slices.Clone(entries), body: body, length: []string{strconv.Itoa(len(body))}}
+	for i := range a.entries {
+		a.entries[i].Cache = nil // only the encoding needs it
+	}
+	c.mu.Lock()
+	c.last[c.next] = weak.Make(a)
+	c.next = (c.next + 1) % len(c.last)
+	c.mu.Unlock()
+	return a
+}
+
+// sameEntries reports whether a and b encode to the same JSON: the same
+// summaries (by pointer, see types.ContainerListEntry) with the same status
+// texts, images shown and sizes.
+func sameEntries(a, b []types.ContainerListEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Summary != y.Summary || x.Status != y.Status || x.ImageIsID != y.ImageIsID || x.SizeRw != y.SizeRw || x.SizeRootFs != y.SizeRootFs {
+			return false
+		}
+	}
+	return true
 }
 
 // Top answers GET /containers/{id}/top?ps_args=.

@@ -1,8 +1,10 @@
 package container
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -174,5 +176,87 @@ func TestAppendEntriesAllocatesNothing(t *testing.T) {
 	buf := appendEntries(nil, entries)
 	if n := testing.AllocsPerRun(20, func() { buf = appendEntries(buf[:0], entries) }); n != 0 {
 		t.Errorf("appendEntries allocates %v times a list", n)
+	}
+}
+
+// TestListCacheAnswersSameEntriesOnly: List's kept answers are reused for
+// the same entries only; any change of an entry's summary (a new saved
+// state, even with the same content), status text, image shown or sizes,
+// or of the entries listed, gives a new answer with the JSON of the new
+// entries.
+func TestListCacheAnswersSameEntriesOnly(t *testing.T) {
+	summary := func(i int) *types.ContainerSummary {
+		return &types.ContainerSummary{ID: strconv.Itoa(i), Names: []string{"/c" + strconv.Itoa(i)}, Image: "busybox", ImageID: "sha256:1",
+			Labels: map[string]string{}, State: "running", NetworkSettings: &types.SummaryNetworkSettings{}}
+	}
+	base := func() []types.ContainerListEntry {
+		var l []types.ContainerListEntry
+		for i := range 3 {
+			l = append(l, types.ContainerListEntry{Summary: summary(i), Status: "Up 2 seconds", Cache: new(types.ListCache)})
+		}
+		return l
+	}
+	// sameEntries compares every field an answer depends on: a field
+	// added to the entries must be compared there, or be the cache.
+	compared := map[string]bool{"Summary": true, "Status": true, "ImageIsID": true, "SizeRw": true, "SizeRootFs": true, "Cache": true}
+	for f := range reflect.TypeFor[types.ContainerListEntry]().Fields() {
+		if !compared[f.Name] {
+			t.Errorf("ContainerListEntry.%s is not compared by sameEntries", f.Name)
+		}
+	}
+	entries := base()
+	var c listCache
+	first := c.answer(entries)
+	if got := c.answer(slices.Clone(entries)); got != first {
+		t.Fatal("the same entries again: a new answer, want the last one")
+	}
+	// Two queries polled in turn (docker ps, docker ps -a) keep theirs.
+	second := c.answer(entries[:1])
+	if c.answer(slices.Clone(entries)) != first || c.answer(slices.Clone(entries[:1])) != second {
+		t.Fatal("two lists in turn: new answers, want the ones kept")
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(l []types.ContainerListEntry) []types.ContainerListEntry
+	}{
+		{"new saved state, same content", func(l []types.ContainerListEntry) []types.ContainerListEntry {
+			s := *l[1].Summary
+			l[1].Summary, l[1].Cache = &s, new(types.ListCache)
+			return l
+		}},
+		{"renamed", func(l []types.ContainerListEntry) []types.ContainerListEntry {
+			s := *l[1].Summary
+			s.Names = []string{"/renamed"}
+			l[1].Summary, l[1].Cache = &s, new(types.ListCache)
+			return l
+		}},
+		{"status text", func(l []types.ContainerListEntry) []types.ContainerListEntry { l[2].Status = "Up 3 seconds"; return l }},
+		{"image shown", func(l []types.ContainerListEntry) []types.ContainerListEntry { l[0].ImageIsID = true; return l }},
+		{"size rw", func(l []types.ContainerListEntry) []types.ContainerListEntry { l[0].SizeRw = 1; return l }},
+		{"size root fs", func(l []types.ContainerListEntry) []types.ContainerListEntry { l[0].SizeRootFs = 1; return l }},
+		{"removed", func(l []types.ContainerListEntry) []types.ContainerListEntry { return l[1:] }},
+		{"added", func(l []types.ContainerListEntry) []types.ContainerListEntry {
+			return append(l, types.ContainerListEntry{Summary: summary(9), Status: "Created", Cache: new(types.ListCache)})
+		}},
+		{"reordered", func(l []types.ContainerListEntry) []types.ContainerListEntry { l[0], l[1] = l[1], l[0]; return l }},
+		{"none", func(l []types.ContainerListEntry) []types.ContainerListEntry { return l[:0] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prev := c.answer(entries) // the last answer, held
+			changed := tc.change(slices.Clone(entries))
+			got := c.answer(changed)
+			if got == prev {
+				t.Fatal("answer after the change is the one before it")
+			}
+			if want := appendEntries(nil, changed); !bytes.Equal(got.body, want) {
+				t.Errorf("answer =\n%s\nwant (encoded anew)\n%s", got.body, want)
+			}
+			if n, err := strconv.Atoi(got.length[0]); err != nil || n != len(got.body) {
+				t.Errorf("Content-Length %q for %d bytes", got.length, len(got.body))
+			}
+			if again := c.answer(slices.Clone(changed)); again != got {
+				t.Error("the changed entries again: a new answer, want the last one")
+			}
+		})
 	}
 }
