@@ -27,6 +27,25 @@ func (u daemonUsage) String() string {
 	return fmt.Sprintf("%d goroutines, %d fds, RSS %d KiB", u.goroutines, u.fds, u.rssKiB)
 }
 
+// fdKinds counts pid's open files by what they are (socket, pipe,
+// anon_inode:..., or the path), for a failure message.
+func fdKinds(pid int) map[string]int {
+	kinds := map[string]int{}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		l, err := os.Readlink(dir + "/" + e.Name())
+		if err != nil {
+			continue
+		}
+		if k, _, ok := strings.Cut(l, ":["); ok {
+			l = k
+		}
+		kinds[l]++
+	}
+	return kinds
+}
+
 func usage(t *testing.T, d *skifftest.Daemon) daemonUsage {
 	t.Helper()
 	r := d.Do(t, "GET", "/v1.50/info", nil, nil)
@@ -142,7 +161,7 @@ func TestSoakDroppedStreams(t *testing.T) {
 				return u
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: the daemon holds %v, baseline %v", what, u, base)
+				t.Fatalf("%s: the daemon holds %v, baseline %v; its fds: %v", what, u, base, fdKinds(d.Pid()))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
