@@ -92,7 +92,7 @@ func Read(ctx context.Context, path string, opts ReadOptions, stop <-chan struct
 
 func newReader(path string, opts ReadOptions, fn func(Message) error) *reader {
 	r := &reader{path: path, opts: opts, fn: fn, pollInterval: defaultPollInterval, coalesceDelay: defaultCoalesceDelay}
-	r.dec.borrow = opts.Borrow
+	r.dec.borrow, r.dec.inPlace = opts.Borrow, true
 	return r
 }
 
