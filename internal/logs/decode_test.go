@@ -146,6 +146,28 @@ func FuzzParseRecord(f *testing.F) {
 	})
 }
 
+// FuzzDecodeInPlace checks the reader's decoder, which works in place and
+// knows the record before (plainLine), against parseRecord, after a record
+// of the writer's that ends as most seeds do.
+func FuzzDecodeInPlace(f *testing.F) {
+	seedRecords(f)
+	var prime bytes.Buffer
+	jsonlog.AppendEntry(&prime, "stdout", []byte("first\n"), recordTime)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, wantErr := parseRecord(bytes.Clone(b))
+		for _, borrow := range []bool{false, true} {
+			d := &decoder{inPlace: true, borrow: borrow}
+			if _, err := d.decode(bytes.TrimSuffix(bytes.Clone(prime.Bytes()), []byte("\n"))); err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.decode(bytes.Clone(b))
+			if (err != nil) != (wantErr != nil) || (err == nil && !sameMessage(got, want)) {
+				t.Fatalf("decode(%q) in place (borrow %v) = %+v, %v; want %+v, %v", b, borrow, got, err, want, wantErr)
+			}
+		}
+	})
+}
+
 // FuzzRoundTrip writes a line with the writer's encoder and reads it back.
 func FuzzRoundTrip(f *testing.F) {
 	f.Add([]byte("hello\n"), false, int64(0))

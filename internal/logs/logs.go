@@ -433,20 +433,12 @@ func (c *cursor) reset() {
 
 // send decodes one record and hands it to fn, applying Since and Until.
 func (r *reader) send(rec []byte) error {
-	// The writer's own records first, without the general parser's
-	// layers (issue 13).
-	if r.dec.borrow {
-		r.dec.slab = r.dec.slab[:0]
-	}
-	m, ok := parseWriter(rec, &r.dec)
-	if !ok || rec[len(rec)-1] != '}' {
-		var err error
-		if m, err = parseRecordSlab(rec, &r.dec); err != nil {
-			if !errors.Is(err, errEmptyRecord) {
-				r.corrupt++
-			}
-			return nil
+	m, err := r.dec.decode(rec)
+	if err != nil {
+		if !errors.Is(err, errEmptyRecord) {
+			r.corrupt++
 		}
+		return nil
 	}
 	if !r.opts.Since.IsZero() && m.Time.Before(r.opts.Since) {
 		return nil
