@@ -72,7 +72,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 
 // pausing turns a sink's ErrSinkFull into the follower's ErrPause.
 func pausing(err error) error {
-	if errors.Is(err, types.ErrSinkFull) {
+	if err != nil && errors.Is(err, types.ErrSinkFull) {
 		return logs.ErrPause
 	}
 	return err
