@@ -26,16 +26,23 @@ func BenchmarkRead(b *testing.B) {
 	if err := os.WriteFile(path, buf.Bytes(), 0o640); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(buf.Len()))
-	// The machine may be shared: MB per CPU second of this process says
-	// more than MB/s of wall time.
-	cpu0 := processCPU()
-	for b.Loop() {
-		if err := Read(context.Background(), path, ReadOptions{Tail: -1}, nil, func(Message) error { return nil }); err != nil {
-			b.Fatal(err)
-		}
+	// copy: each line its own; borrow: lines point into the reader's
+	// buffer, as the API reads them.
+	for _, borrow := range []bool{false, true} {
+		b.Run(map[bool]string{false: "copy", true: "borrow"}[borrow], func(b *testing.B) {
+			b.SetBytes(int64(buf.Len()))
+			// The machine may be shared: MB per CPU second of this
+			// process says more than MB/s of wall time.
+			cpu0 := processCPU()
+			for b.Loop() {
+				opts := ReadOptions{Tail: -1, Borrow: borrow}
+				if err := Read(context.Background(), path, opts, nil, func(Message) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*float64(buf.Len())/(processCPU()-cpu0).Seconds()/1e6, "MB/cpu-s")
+		})
 	}
-	b.ReportMetric(float64(b.N)*float64(buf.Len())/(processCPU()-cpu0).Seconds()/1e6, "MB/cpu-s")
 }
 
 // processCPU is the user and system time of this process so far.

@@ -99,6 +99,8 @@ func seedRecords(f *testing.F) {
 		`{"log":"x","attrs":{"a":"b"},"stream":"stdout","time":"2026-11-26T08:58:20Z"}`,
 		`{"time":"2026-11-26T08:58:20.1+02:00","log":"\u0041"}`,
 		`{"log":"x","log":"y"}`, `{"log":null}`, `{}`, `[]`, `{"log":"\`, `{"lo\"g":"x"}`,
+		`{"log":0","stream":"stdout","time":"2026-11-26T08:58:20Z"}`,
+		`{"log":"x\n","stream":"stdout","time":}`, `{"log":"x\n","stream":"stdout","time":"2026-11-26T08:58:20Z"`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -116,6 +118,10 @@ func FuzzParseRecord(f *testing.F) {
 		// decode the same as fresh copies.
 		fast, ok := parseFast(trimmed, d)
 		if !ok {
+			in := bytes.Clone(trimmed)
+			if _, ok := parseFast(in, &decoder{inPlace: true}); ok || !bytes.Equal(in, trimmed) {
+				t.Fatalf("parseFast(%q) in place = %v, record now %q; want false, unchanged", trimmed, ok, in)
+			}
 			return
 		}
 		slow, slowErr := parseSlow(trimmed)
@@ -127,6 +133,37 @@ func FuzzParseRecord(f *testing.F) {
 		}
 		if err != nil || !sameMessage(got, fast) {
 			t.Fatalf("parseRecord(%q) = %+v, %v; want %+v", b, got, err, fast)
+		}
+		// The reader's decoders work in place, in the record itself;
+		// a record they reject is left as it was.
+		for _, borrow := range []bool{false, true} {
+			in := bytes.Clone(trimmed)
+			m, ok := parseFast(in, &decoder{inPlace: true, borrow: borrow})
+			if !ok || !sameMessage(m, slow) {
+				t.Fatalf("parseFast(%q) in place (borrow %v) = %+v, %v; want %+v", trimmed, borrow, m, ok, slow)
+			}
+		}
+	})
+}
+
+// FuzzDecodeInPlace checks the reader's decoder, which works in place and
+// knows the record before (plainLine), against parseRecord, after a record
+// of the writer's that ends as most seeds do.
+func FuzzDecodeInPlace(f *testing.F) {
+	seedRecords(f)
+	var prime bytes.Buffer
+	jsonlog.AppendEntry(&prime, "stdout", []byte("first\n"), recordTime)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, wantErr := parseRecord(bytes.Clone(b))
+		for _, borrow := range []bool{false, true} {
+			d := &decoder{inPlace: true, borrow: borrow}
+			if _, err := d.decode(bytes.TrimSuffix(bytes.Clone(prime.Bytes()), []byte("\n"))); err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.decode(bytes.Clone(b))
+			if (err != nil) != (wantErr != nil) || (err == nil && !sameMessage(got, want)) {
+				t.Fatalf("decode(%q) in place (borrow %v) = %+v, %v; want %+v, %v", b, borrow, got, err, want, wantErr)
+			}
 		}
 	})
 }

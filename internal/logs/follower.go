@@ -330,6 +330,7 @@ func (f *Follower) endLocked(err error) {
 	}
 	f.w.close()
 	f.c.f.close()
+	f.r.giveBuf(f.c.buf)
 	f.c.buf, f.r.dec.slab = nil, nil
 	if errors.Is(err, errUntil) {
 		err = nil

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -91,7 +92,7 @@ func Read(ctx context.Context, path string, opts ReadOptions, stop <-chan struct
 
 func newReader(path string, opts ReadOptions, fn func(Message) error) *reader {
 	r := &reader{path: path, opts: opts, fn: fn, pollInterval: defaultPollInterval, coalesceDelay: defaultCoalesceDelay}
-	r.dec.borrow = opts.Borrow
+	r.dec.borrow, r.dec.inPlace = opts.Borrow, true
 	return r
 }
 
@@ -106,6 +107,36 @@ const defaultCoalesceDelay = 2 * time.Millisecond
 
 // blockSize is how much is read at a time, forwards or backwards.
 const blockSize = 32 * 1024
+
+// readBufs holds read buffers of blockSize bytes, as *[]byte, for readers
+// to take when they start reading a run of records and give back when
+// they have caught up or ended.
+var readBufs sync.Pool
+
+// takeBuf returns an empty buffer of capacity blockSize.
+func (r *reader) takeBuf() []byte {
+	if bp, ok := readBufs.Get().(*[]byte); ok {
+		b := *bp
+		*bp, r.box = nil, bp
+		return b[:0]
+	}
+	return make([]byte, 0, blockSize)
+}
+
+// giveBuf gives b back to readBufs if it is one of its size; nothing may
+// use b afterwards.
+func (r *reader) giveBuf(b []byte) {
+	if cap(b) != blockSize {
+		return
+	}
+	bp := r.box
+	if bp == nil {
+		bp = new([]byte)
+	}
+	r.box = nil
+	*bp = b[:0]
+	readBufs.Put(bp)
+}
 
 // errUntil ends a read at the first record past Until.
 var errUntil = errors.New("past until")
@@ -128,6 +159,9 @@ type reader struct {
 	corrupt int
 	// dec decodes the records.
 	dec decoder
+	// box is the readBufs entry the buffer being read into came in, kept
+	// to give it back in.
+	box *[]byte
 	// followed, if set, is called when following begins; tests use it.
 	followed func()
 }
@@ -156,6 +190,7 @@ func (r *reader) run(ctx context.Context, stop <-chan struct{}) error {
 		f.close()
 	}
 	if err == nil {
+		r.giveBuf(cur.buf)
 		cur.buf = nil
 	}
 	if errors.Is(err, errUntil) {
@@ -328,8 +363,13 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 					size = int(max(st.Size()-c.off, 0)) + 512
 				}
 			}
-			grown := make([]byte, len(c.buf), size)
-			copy(grown, c.buf)
+			var grown []byte
+			if size == blockSize {
+				grown = c.r.takeBuf()
+			} else {
+				grown = make([]byte, 0, size)
+			}
+			grown = append(grown, c.buf...)
 			c.buf = grown
 		}
 		room := c.buf[len(c.buf):cap(c.buf)]
@@ -351,7 +391,10 @@ func (c *cursor) drain(ctx context.Context, limit int64) error {
 				// Caught up with nothing held: a follower waits
 				// without a read buffer (issue 13: idle streams
 				// held 64 KiB and more each); the next read
-				// allocates one again.
+				// takes one again, from a pool shared by all
+				// readers (a new one each time made a busy
+				// follower the daemon's main allocator).
+				c.r.giveBuf(c.buf)
 				c.buf = nil
 				c.r.dec.slab = nil
 			}
@@ -390,20 +433,12 @@ func (c *cursor) reset() {
 
 // send decodes one record and hands it to fn, applying Since and Until.
 func (r *reader) send(rec []byte) error {
-	// The writer's own records first, without the general parser's
-	// layers (issue 13).
-	if r.dec.borrow {
-		r.dec.slab = r.dec.slab[:0]
-	}
-	m, ok := parseWriter(rec, &r.dec)
-	if !ok || rec[len(rec)-1] != '}' {
-		var err error
-		if m, err = parseRecordSlab(rec, &r.dec); err != nil {
-			if !errors.Is(err, errEmptyRecord) {
-				r.corrupt++
-			}
-			return nil
+	m, err := r.dec.decode(rec)
+	if err != nil {
+		if !errors.Is(err, errEmptyRecord) {
+			r.corrupt++
 		}
+		return nil
 	}
 	if !r.opts.Since.IsZero() && m.Time.Before(r.opts.Since) {
 		return nil

@@ -529,7 +529,8 @@ type logWriter struct {
 	tty, begun          bool
 	merge               bool
 	buf                 []byte
-	batch               int // the size at which buf is sent
+	box                 *[]byte // the batchBufs entry buf came in, or nil
+	batch               int     // the size at which buf is sent
 	// frame is where the open frame's header is in buf, or -1: the
 	// next record of the same stream may join it.
 	frame int
@@ -564,6 +565,9 @@ func (l *logWriter) Begin(tty bool) {
 }
 
 func (l *logWriter) Record(stream string, line []byte, t time.Time) error {
+	if l.buf == nil && l.following {
+		l.grow()
+	}
 	if l.timestamps || l.details {
 		return l.record(stream, line, t)
 	}
@@ -637,14 +641,42 @@ func (l *logWriter) openFrame(stream string, n int) int {
 }
 
 // Idle sends what is batched before the reader waits, and lets go of a
-// bulk buffer: an idle follower holds at most idleBatch.
+// bulk buffer: an idle follower holds at most idleBatch. A batch buffer
+// goes back to batchBufs, where the next run of a follower takes it (issue
+// 13: a new one each time the follower caught up, grown by append, made
+// its batches most of what the daemon allocated).
 func (l *logWriter) Idle() error {
 	err := l.send()
 	if cap(l.buf) > idleBatch {
-		l.buf = nil
+		if len(l.buf) == 0 && cap(l.buf) <= maxPooledBatch {
+			bp := l.box
+			if bp == nil {
+				bp = new([]byte)
+			}
+			*bp = l.buf
+			batchBufs.Put(bp)
+		}
+		l.buf, l.box = nil, nil
 	}
 	return err
 }
+
+// grow gives an empty buf a pooled batch buffer: the next batch is likely
+// a bulk one (a follower woken by a busy log).
+func (l *logWriter) grow() {
+	if bp, ok := batchBufs.Get().(*[]byte); ok {
+		l.buf, l.box = (*bp)[:0], bp
+		*bp = nil
+		return
+	}
+	l.buf = make([]byte, 0, l.batch+idleBatch)
+}
+
+// batchBufs holds batch buffers of followers that caught up, as *[]byte.
+var batchBufs sync.Pool
+
+// maxPooledBatch is the largest batch buffer kept in batchBufs.
+const maxPooledBatch = 2 * logBatch
 
 // send writes and flushes the batch.
 func (l *logWriter) send() error {

@@ -464,3 +464,39 @@ func stripStamps(s string) string {
 	}
 	return b.String()
 }
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Flush()                      {}
+
+// TestLogsFollowerBatchReused: a follower's batch buffer, let go of each
+// time the follower catches up (Idle) so that an idle stream holds none,
+// is taken back from a pool at its next run rather than grown anew by
+// append (issue 13: a dozen allocations a run of a busy follower).
+func TestLogsFollowerBatchReused(t *testing.T) {
+	l := &logWriter{w: &discardWriter{h: http.Header{}}, frame: -1, batch: logBatch, following: true}
+	line := []byte("the quick brown fox jumps over the lazy d\n")
+	ts := time.Date(2026, 12, 7, 13, 0, 0, 0, time.UTC)
+	run := func() {
+		for range 2000 { // ~100 KB of frames: a batch sent, and a part at Idle
+			if err := l.Record("stdout", line, ts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Idle(); err != nil {
+			t.Fatal(err)
+		}
+		if l.buf != nil {
+			t.Fatalf("after Idle the follower holds a buffer of %d bytes", cap(l.buf))
+		}
+	}
+	run()
+	// The race detector drops a quarter of what is put in a sync.Pool.
+	if allocs := testing.AllocsPerRun(20, run); allocs > 1 {
+		t.Errorf("a run of a follower made %.1f allocations, want at most 1", allocs)
+	}
+}

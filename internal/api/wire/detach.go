@@ -41,10 +41,20 @@ type DetachedStream struct {
 	conn net.Conn
 	raw  syscall.RawConn // nil: every write goes through the writer goroutine
 
-	mu       sync.Mutex
-	pending  []byte // framed bytes not written yet
-	writing  bool   // the writer goroutine runs
-	ending   bool   // End was called: the last chunk is in pending or sent
+	mu      sync.Mutex
+	pending []byte // framed bytes not written yet
+	// spare is the pooled frame buffer pending was cut from or appended
+	// to, put back once the writer goroutine has written pending (nil:
+	// none). Without it a client that is behind (logs -f) cost a new
+	// buffer a batch, the daemon's every allocation (issue 13).
+	spare   *[]byte
+	writing bool // the writer goroutine runs
+	// idling: the writer goroutine is in the onIdle func, where the
+	// producer may send again: a backlog then is left to it rather than
+	// to a new goroutine (issue 13: a goroutine a batch, each growing its
+	// stack for the follower's reads).
+	idling   bool
+	ending   bool // End was called: the last chunk is in pending or sent
 	closed   bool
 	written  int64 // body bytes accepted (the audit log's count)
 	onClose  []func(written int64)
@@ -154,7 +164,7 @@ func (s *DetachedStream) Send(p []byte) error {
 	}
 	s.written += int64(len(p))
 	if s.writing || len(s.pending) > 0 || s.raw == nil {
-		s.pending = appendChunk(s.pending, p)
+		s.queueLocked(p)
 		s.flushLocked() // unlocks
 		return nil
 	}
@@ -168,7 +178,8 @@ func (s *DetachedStream) Send(p []byte) error {
 		// goroutine puts back: a follower the client is behind on
 		// (logs -f) meets this once a batch, and a copy into a new
 		// buffer each time held it to two thirds of its rate.
-		s.pending = buf[n:]
+		*bp = buf
+		s.pending, s.spare = buf[n:], bp
 	} else if cap(buf) <= maxPooledFrame {
 		*bp = buf
 		frameBufs.Put(bp)
@@ -181,11 +192,26 @@ func (s *DetachedStream) Send(p []byte) error {
 	return nil
 }
 
+// queueLocked appends p, framed, to pending: into a pooled buffer when
+// nothing is pending, so that a stream the client is behind on allocates
+// nothing a batch. s.mu is held.
+func (s *DetachedStream) queueLocked(p []byte) {
+	if len(s.pending) == 0 && s.spare == nil {
+		bp := frameBufs.Get().(*[]byte)
+		*bp = appendChunk((*bp)[:0], p)
+		s.pending, s.spare = *bp, bp
+		return
+	}
+	s.pending = appendChunk(s.pending, p)
+}
+
 // frameBufs holds the buffers Send frames chunks in.
 var frameBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// maxPooledFrame is the largest frame buffer kept for reuse.
-const maxPooledFrame = 64 << 10
+// maxPooledFrame is the largest frame buffer kept for reuse: room for a
+// logs batch (64 KiB and the record that passed it) and its chunk framing;
+// at 64 KiB no batch's buffer was ever kept (issue 13).
+const maxPooledFrame = 128 << 10
 
 // appendChunk appends p framed as one HTTP/1.1 chunk.
 func appendChunk(dst, p []byte) []byte {
@@ -237,7 +263,7 @@ func (s *DetachedStream) Write(p []byte) (int, error) {
 	}
 	s.written += int64(len(p))
 	if s.writing || len(s.pending) > 0 {
-		s.pending = appendChunk(s.pending, p)
+		s.queueLocked(p)
 		s.flushLocked()
 		return len(p), nil
 	}
@@ -304,6 +330,7 @@ func (s *DetachedStream) flushLocked() {
 		}
 		if n == len(s.pending) {
 			s.pending = nil // an idle stream keeps no buffer
+			s.putSpare()
 			if s.ending {
 				s.closeLocked()
 				return
@@ -314,12 +341,33 @@ func (s *DetachedStream) flushLocked() {
 		s.pending = s.pending[n:] // its own buffer: nothing else refers to it
 	}
 	s.writing = true
+	if s.idling {
+		// Called from the onIdle func, on the writer goroutine or
+		// beside it: that goroutine writes the backlog once the func
+		// returns.
+		s.mu.Unlock()
+		return
+	}
 	s.mu.Unlock()
 	go s.writeBacklog()
 }
 
+// putSpare puts back the pooled buffer pending was in, once pending is
+// written or dropped. s.mu is held.
+func (s *DetachedStream) putSpare() {
+	if bp := s.spare; bp != nil {
+		s.spare = nil
+		if cap(*bp) <= maxPooledFrame {
+			*bp = (*bp)[:0]
+			frameBufs.Put(bp)
+		}
+	}
+}
+
 // writeBacklog writes pending out while there is any, blocking on the
-// client; Abort (the client went away, or shutdown) unblocks it.
+// client; Abort (the client went away, or shutdown) unblocks it. Once the
+// backlog is out it runs the onIdle func, and writes on if that sent more
+// than the socket took.
 func (s *DetachedStream) writeBacklog() {
 	for {
 		s.mu.Lock()
@@ -328,8 +376,8 @@ func (s *DetachedStream) writeBacklog() {
 			s.mu.Unlock()
 			return
 		}
-		buf := s.pending
-		s.pending = nil
+		buf, spare := s.pending, s.spare
+		s.pending, s.spare = nil, nil
 		if len(buf) == 0 {
 			s.writing = false
 			if s.ending {
@@ -337,20 +385,39 @@ func (s *DetachedStream) writeBacklog() {
 				return
 			}
 			idle := s.onIdle
-			s.mu.Unlock()
-			if idle != nil {
-				idle()
+			if idle == nil {
+				s.mu.Unlock()
+				return
 			}
+			s.idling = true
+			s.mu.Unlock()
+			idle()
+			s.mu.Lock()
+			s.idling = false
+			if s.writing && !s.closed {
+				// idle sent a backlog (flushLocked left it to
+				// this goroutine).
+				s.mu.Unlock()
+				continue
+			}
+			s.mu.Unlock()
 			return
 		}
 		s.mu.Unlock()
-		if _, err := s.conn.Write(buf); err != nil {
-			s.Abort()
-			return
-		}
-		if cap(buf) <= maxPooledFrame {
+		_, err := s.conn.Write(buf)
+		switch {
+		case spare != nil:
+			if cap(*spare) <= maxPooledFrame {
+				*spare = (*spare)[:0]
+				frameBufs.Put(spare)
+			}
+		case cap(buf) <= maxPooledFrame:
 			b := buf[:0]
 			frameBufs.Put(&b)
+		}
+		if err != nil {
+			s.Abort()
+			return
 		}
 	}
 }
@@ -364,6 +431,7 @@ func (s *DetachedStream) closeLocked() {
 	}
 	s.closed = true
 	s.pending = nil
+	s.putSpare()
 	fns, written, stop := s.onClose, s.written, s.stopWait
 	s.onClose, s.onIdle = nil, nil
 	s.mu.Unlock()

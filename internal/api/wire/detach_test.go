@@ -2,10 +2,14 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +152,94 @@ func TestDetachRefused(t *testing.T) {
 			t.Errorf("%q: detached", req)
 		}
 		conn.Close()
+	}
+}
+
+// TestDetachedStreamClientBehind: a producer that sends a batch each time
+// the client has taken the backlog (a logs -f follower whose client is
+// behind: it pauses at a backlog and goes on from OnIdle) is served by one
+// writer goroutine for the whole stream, and its batches travel in pooled
+// frame buffers. Issue 13: a goroutine a batch, and a new buffer a batch,
+// made such a stream the daemon's main allocator.
+func TestDetachedStreamClientBehind(t *testing.T) {
+	const batches = 200
+	batch := bytes.Repeat([]byte("0123456789abcde\n"), 70<<10/16) // a logs batch: just over 64 KiB
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		ds, err := Detach(w, r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		sent := 0
+		produce := func() {
+			for sent < batches {
+				if ds.Send(batch) != nil {
+					return
+				}
+				sent++
+				if ds.Backlog() > 0 {
+					return // OnIdle goes on
+				}
+			}
+			ds.End()
+		}
+		ds.OnIdle(produce)
+		produce()
+	})
+	sock := filepath.Join(t.TempDir(), "s")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Listener = l
+	// A small send buffer: every batch leaves a backlog.
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		c.(*net.UnixConn).SetWriteBuffer(16 << 10)
+		return ctx
+	}
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	buf := make([]byte, 16<<10)
+	samples := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(samples)
+	created0, allocs0 := samples[0].Value.Uint64(), samples[1].Value.Uint64()
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var body int
+	for {
+		n, err := conn.Read(buf)
+		body += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", body, err)
+		}
+	}
+	metrics.Read(samples)
+	created, allocs := samples[0].Value.Uint64()-created0, samples[1].Value.Uint64()-allocs0
+	if want := batches * len(batch); body < want {
+		t.Fatalf("the client got %d bytes, want more than %d", body, want)
+	}
+	// The connection's own goroutine, the first backlog's writer and
+	// a few of the runtime's or net/http's.
+	if created > 8 {
+		t.Errorf("%d goroutines were started for a stream of %d batches, want at most 8", created, batches)
+	}
+	limit := uint64(batches << 10)
+	if raceEnabled {
+		limit = uint64(batches * len(batch) / 2)
+	}
+	if allocs > limit {
+		t.Errorf("a stream of %d batches of %d bytes allocated %d bytes, want at most %d", batches, len(batch), allocs, limit)
 	}
 }
