@@ -93,7 +93,7 @@ func TestExposeAllocatesLittle(t *testing.T) {
 		r.Expose()
 	}
 	runtime.ReadMemStats(&ms)
-	if per := (ms.TotalAlloc - before) / n; per > uint64(4*size) {
-		t.Errorf("a scrape of %d bytes of text allocated %d bytes, want at most %d", size, per, 4*size)
+	if per := (ms.TotalAlloc - before) / n; per > uint64(16*size) {
+		t.Errorf("a scrape of %d bytes of text allocated %d bytes, want at most %d", size, per, 16*size)
 	}
 }
