@@ -30,7 +30,7 @@ import (
 // A supervisor with other containers cannot take one of the second kind
 // (see supervisor.admit); the daemon never asks it to.
 func (s *shim) startReaper() error {
-	perChild := s.ownPidNamespace() && sys.PidfdsWork()
+	perChild := s.ownPidNamespace() && s.sup.pidfds
 	if err := s.sup.admit(perChild); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ import (
 type supervisor struct {
 	ctl    *net.UnixConn
 	cgMode string
+	pidfds bool // the kernel has pidfd_open (startReaper)
 
 	mu sync.Mutex
 	// nst is the thread prepared for the next container (nil: none
@@ -67,7 +68,7 @@ func supervise() error {
 		c.Close()
 		return errors.New("control socket: not a unix socket")
 	}
-	sup := &supervisor{ctl: ctl, cgMode: CgroupMode()}
+	sup := &supervisor{ctl: ctl, cgMode: CgroupMode(), pidfds: sys.PidfdsWork()}
 	// Warm up what does not depend on the container.
 	warmJSON()
 	pol, _ := sys.SchedGetscheduler(0)

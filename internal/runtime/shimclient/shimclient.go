@@ -69,6 +69,8 @@ type Runtime struct {
 	pool *pool
 	// progs are the containers' device programs, loaded once each.
 	progs *cgroups.Programs
+	// pidfds: the kernel has pidfd_open, which shared shims need.
+	pidfds bool
 }
 
 // New seals the executable and returns a Runtime. One seal serves every
@@ -94,7 +96,7 @@ func New(opts Options) (*Runtime, error) {
 	if trace == nil {
 		trace = func(string, time.Duration) {}
 	}
-	r := &Runtime{root: opts.Root, seal: seal, trace: trace, progs: cgroups.NewPrograms()}
+	r := &Runtime{root: opts.Root, seal: seal, trace: trace, progs: cgroups.NewPrograms(), pidfds: sys.PidfdsWork()}
 	r.pool = &pool{start: r.startShim}
 	r.pool.refill()
 	return r, nil
@@ -220,7 +222,7 @@ func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptio
 		return fail(err)
 	}
 	span("runtime.spec")
-	conn, err := r.handOver(dir, shareable(s))
+	conn, err := r.handOver(dir, r.pidfds && ownPidNamespace(s))
 	if err != nil {
 		return fail(err)
 	}
@@ -261,13 +263,14 @@ func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptio
 // exec helper get an empty environment of their own.
 var shimEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
 
-// shareable reports whether a container may share its shim with others:
-// when nothing but its own processes can become the shim's children (a pid
-// namespace of its own, whose orphans go to its init) and the kernel has
-// pidfds to reap them one by one (see shim's startReaper).
-func shareable(s *spec.Spec) bool {
+// ownPidNamespace reports whether the container has a pid namespace of its
+// own. With pidfds (Runtime.pidfds), that lets it share its shim with others:
+// nothing but its own processes can become the shim's children (its orphans
+// go to its init), which the shim reaps one by one (see shim's
+// startReaper).
+func ownPidNamespace(s *spec.Spec) bool {
 	p, ok := s.HasNamespace(spec.PIDNamespace)
-	return ok && p == "" && sys.PidfdsWork()
+	return ok && p == ""
 }
 
 // handOver hands the container in dir to a pre-started shim (one started
