@@ -65,7 +65,7 @@ type Runtime struct {
 	root  string
 	seal  *exeseal.Exe
 	trace func(name string, d time.Duration)
-	// pool holds pre-started shims; nil starts each shim when needed.
+	// pool holds and starts the shims containers are handed to.
 	pool *pool
 	// progs are the containers' device programs, loaded once each.
 	progs *cgroups.Programs
@@ -282,37 +282,22 @@ func (r *Runtime) handOver(dir string, shareable bool) (*os.File, error) {
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
 	defer lock.Close() // the shim has its own copy once it is sent
-	if r.pool != nil {
-		// Refilled in the background, under SCHED_IDLE: the new shim
-		// takes no time this start wants.
-		defer r.pool.refill()
-	}
+	// Refilled in the background, under SCHED_IDLE: the new shim takes no
+	// time this start wants.
+	defer r.pool.refill()
 	for attempt := 0; ; attempt++ {
-		var w *warmShim
-		if r.pool != nil {
-			w, err = r.pool.get(shareable)
-		} else {
-			w, err = r.startShim(false)
-		}
+		w, err := r.pool.get(shareable)
 		if err != nil {
 			return nil, err
 		}
 		w.boost()
 		conn, err := w.send(dir, lock)
 		if err == nil {
-			if r.pool != nil {
-				r.pool.put(w)
-			} else {
-				w.ctl.Close()
-			}
+			r.pool.put(w)
 			return conn, nil
 		}
 		// A shim that died (someone killed it): take another.
-		if r.pool != nil {
-			r.pool.drop(w)
-		} else {
-			w.ctl.Close()
-		}
+		r.pool.drop(w)
 		w.p.Kill()
 		if attempt > 0 {
 			return nil, fmt.Errorf("start shim: hand over %s: %w", dir, err)
