@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -90,7 +91,7 @@ type State struct {
 	// waiters are woken.
 	stopped chan struct{}
 	// afterStopped are AfterStopped's funcs, run when stopped is closed.
-	afterStopped map[*func()]struct{}
+	afterStopped map[*afterStop]struct{}
 }
 
 // Lock takes the container's lock.
@@ -333,9 +334,17 @@ func (s *State) wakeStopWaiters() {
 	}
 	fns := s.afterStopped
 	s.afterStopped = nil
-	for fn := range fns {
-		(*fn)()
+	for a := range fns {
+		a.ran.Store(true)
+		a.fn()
 	}
+}
+
+// afterStop is one AfterStopped registration. ran is set before fn runs:
+// a cancel that comes after has nothing to do and needs no lock.
+type afterStop struct {
+	fn  func()
+	ran atomic.Bool
 }
 
 // AfterStopped arranges for fn to run when stopped, a channel Stopped
@@ -343,8 +352,8 @@ func (s *State) wakeStopWaiters() {
 // otherwise at the exit or removal that closes it, with the container's
 // lock held, so fn must be quick and must not take the lock. It is Stopped
 // for a waiter without a goroutine (a logs follower, issue 13). cancel
-// forgets fn if it has not run. AfterStopped must be called without the
-// lock.
+// forgets fn if it has not run; it takes the lock only then. AfterStopped
+// must be called without the lock.
 func (s *State) AfterStopped(stopped <-chan struct{}, fn func()) (cancel func()) {
 	s.mu.Lock()
 	select {
@@ -356,15 +365,22 @@ func (s *State) AfterStopped(stopped <-chan struct{}, fn func()) (cancel func())
 	}
 	// Not closed: stopped is the current s.stopped, which is closed only
 	// with the lock held.
-	key := &fn
+	a := &afterStop{fn: fn}
 	if s.afterStopped == nil {
-		s.afterStopped = map[*func()]struct{}{}
+		s.afterStopped = map[*afterStop]struct{}{}
 	}
-	s.afterStopped[key] = struct{}{}
+	s.afterStopped[a] = struct{}{}
 	s.mu.Unlock()
 	return func() {
+		// Once fn has run there is nothing to forget, and the exit
+		// handler that ran it may hold the lock for a while yet (it
+		// unmounts the container and ends its shim): a logs -f stream
+		// ended at the exit waited for that.
+		if a.ran.Load() {
+			return
+		}
 		s.mu.Lock()
-		delete(s.afterStopped, key)
+		delete(s.afterStopped, a)
 		s.mu.Unlock()
 	}
 }

@@ -390,3 +390,31 @@ func TestAfterStopped(t *testing.T) {
 		t.Errorf("%d funcs kept after they ran", len(s.afterStopped))
 	}
 }
+
+// TestAfterStoppedCancelAfterRunTakesNoLock: a cancel that comes after fn
+// ran returns at once, even while the exit handler that ran fn still holds
+// the container's lock (a logs -f stream ended at the exit waited for the
+// unmount and the shim's end before).
+func TestAfterStoppedCancelAfterRunTakesNoLock(t *testing.T) {
+	s := &State{}
+	s.Lock()
+	s.SetRunning(1, true)
+	s.Unlock()
+	ran := make(chan struct{})
+	cancel := s.AfterStopped(s.Stopped(), func() { close(ran) })
+	s.Lock()
+	s.SetStopped(ExitStatus{ExitCode: 0})
+	<-ran
+	// Still locked, as the exit handler is.
+	done := make(chan struct{})
+	go func() {
+		cancel()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancel after the func ran waited for the container's lock")
+	}
+	s.Unlock()
+}

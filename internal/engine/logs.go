@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
@@ -56,21 +55,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 		ro.Idle = func() error { return pausing(out.Idle()) }
 		ro.Following = func(f *logs.Follower) {
 			fs.Following(f.Resume)
-			// Once the stop has run, there is nothing to cancel, and
-			// cancelling takes the container's lock, which the exit
-			// handler that ran the stop holds until the container is
-			// unmounted and its shim gone: the stream's end waited
-			// for that (issue 13: 20-400 ms after the last record).
-			var stopped atomic.Bool
-			cancel := c.State.AfterStopped(stop, func() {
-				stopped.Store(true)
-				f.Stop()
-			})
-			f.OnEnd(func() {
-				if !stopped.Load() {
-					cancel()
-				}
-			})
+			f.OnEnd(c.State.AfterStopped(stop, f.Stop))
 		}
 		err = logs.Follow(ctx, path, ro, func(m logs.Message) error { return pausing(fn(m)) }, func(err error) {
 			endStream()
