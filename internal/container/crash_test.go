@@ -214,3 +214,67 @@ func TestMigrationFinishedBySave(t *testing.T) {
 		t.Errorf("after the migration by Save: %+v, %v; want CpuShares 5", c, err)
 	}
 }
+
+// TestSaveBeginShowsOnlyAfterWait: SaveBegin encodes the record at once
+// and writes it in the background; the listing shows the new state only
+// once Wait has seen the write land, never while it is under way or
+// after it failed; a failed write leaves Save to write the state again.
+func TestSaveBeginShowsOnlyAfterWait(t *testing.T) {
+	s, root := openStore(t)
+	c := addContainer(t, s, testID("5b"), "begun")
+	save(t, s, c)
+	release := make(chan error)
+	started := make(chan []byte, 1)
+	s.writeFile = func(path string, data []byte, perm os.FileMode) error {
+		started <- data
+		if err := <-release; err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(path, data, perm)
+	}
+	c.Lock()
+	c.HostConfig.CPUShares = 7
+	p := s.SaveBegin(c)
+	// What the record holds was fixed at SaveBegin.
+	c.HostConfig.CPUShares = 8
+	c.Unlock()
+	if rec := <-started; !bytes.Contains(rec, []byte(`"CpuShares":7`)) {
+		t.Errorf("record written: %s, want CpuShares 7", rec)
+	}
+	if v := s.Snapshots(); v[0].HostConfig.CPUShares != 0 {
+		t.Errorf("the listing shows a record still being written: %d", v[0].HostConfig.CPUShares)
+	}
+	release <- errors.New("no space left on device")
+	c.Lock()
+	err := p.Wait()
+	c.Unlock()
+	if err == nil {
+		t.Fatal("Wait after a failed write = nil")
+	}
+	if v := s.Snapshots(); v[0].HostConfig.CPUShares != 0 {
+		t.Errorf("the listing shows a record that was not written: %d", v[0].HostConfig.CPUShares)
+	}
+
+	c.Lock()
+	c.HostConfig.CPUShares = 7
+	p = s.SaveBegin(c)
+	c.Unlock()
+	<-started
+	release <- nil
+	c.Lock()
+	err = p.Wait()
+	c.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := s.Snapshots(); v[0].HostConfig.CPUShares != 7 {
+		t.Errorf("listing after the write: CpuShares %d, want 7", v[0].HostConfig.CPUShares)
+	}
+	s2, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s2.Get("begun"); err != nil || got.HostConfig.CPUShares != 7 {
+		t.Fatalf("record on disk = %+v, %v; want CpuShares 7", got, err)
+	}
+}
