@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +58,18 @@ var ErrNotFound = errors.New("plugin not found")
 // list "authz".
 var errNotImplements = errors.New("Plugin does not implement the requested driver")
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// validName reports whether name matches ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$
+// (written out: see container.validName).
+func validName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return name != ""
+}
 
 // Plugin is one authorization plugin, activated lazily on first use (as
 // dockerd does), so a plugin that starts after the daemon still works.
@@ -77,7 +87,7 @@ func (p *Plugin) Name() string { return p.name }
 
 // newPlugin checks the name; finding and activating happen on first use.
 func newPlugin(name string, dirs Dirs) (*Plugin, error) {
-	if !validName.MatchString(name) {
+	if !validName(name) {
 		return nil, fmt.Errorf("invalid authorization plugin name %q", name)
 	}
 	if dirs.Sockets == "" {

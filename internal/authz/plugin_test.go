@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 )
 
@@ -64,4 +65,18 @@ func TestLocate(t *testing.T) {
 	if _, err := newPlugin("../evil", Dirs{}); err == nil {
 		t.Errorf("a plugin name with a path was accepted")
 	}
+}
+
+// FuzzValidNameMatchesPattern: validName accepts exactly the names the
+// pattern ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ does.
+func FuzzValidNameMatchesPattern(f *testing.F) {
+	pattern := regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	for _, s := range []string{"", "a", "ab", "a/b", "_a", "a_", "a.b-c_d", "0", "ä", "a\n", "-a", ".a", "a b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if got, want := validName(name), pattern.MatchString(name); got != want {
+			t.Errorf("validName(%q) = %v, the pattern says %v", name, got, want)
+		}
+	})
 }

@@ -2,7 +2,7 @@ package zstd
 
 import (
 	"encoding/binary"
-	"fmt"
+	"sync"
 )
 
 // errSeqBits reports a sequences bitstream with bits left over (or read
@@ -10,7 +10,7 @@ import (
 // block; libzstd 1.5.4 (the zstd tool the tests compare with) checks this on
 // only some of its decoding paths and decodes some of these corrupted
 // blocks, which this decoder always refuses.
-var errSeqBits = fmt.Errorf("%w: sequences bitstream not consumed exactly", ErrCorrupt)
+var errSeqBits = errCorrupt("sequences bitstream not consumed exactly")
 
 // Code tables of RFC 8878 section 3.1.1.3.2.1: baseline and extra bits per
 // literals-length and match-length code.
@@ -50,7 +50,10 @@ var (
 	llDefault, mlDefault, ofDefault fseTable
 )
 
-func init() {
+// buildDefaults builds the predefined tables, on first use: every process
+// of the binary (init and the exec helper on every container start and
+// exec, issue 13) ran this at its start, and few ever read zstd.
+var buildDefaults = sync.OnceFunc(func() {
 	for _, d := range []struct {
 		t    *fseTable
 		norm []int16
@@ -60,7 +63,7 @@ func init() {
 			panic("zstd: bad predefined distribution: " + err.Error())
 		}
 	}
-}
+})
 
 const (
 	maxLLSym = 35
@@ -302,6 +305,7 @@ func (d *blockDecoder) sequences(in, lits, out []byte, op, blockMax, window int)
 	if modes&3 != 0 {
 		return 0, errCorrupt("reserved bits set in symbol compression modes")
 	}
+	buildDefaults()
 	var n int
 	var err error
 	if d.ll, n, err = d.table(modes>>6, in[pos:], d.ll, &d.llT, &llDefault, maxLLLog, maxLLSym); err != nil {

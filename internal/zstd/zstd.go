@@ -59,7 +59,15 @@ var (
 	errClosed         = errors.New("zstd: reader closed")
 )
 
-func errCorrupt(msg string) error { return fmt.Errorf("%w: %s", ErrCorrupt, msg) }
+// corruptError is ErrCorrupt with what is wrong. Not fmt.Errorf: one of
+// these is a package variable (errSeqBits), and formatting it at package
+// initialisation cost every process of the binary fmt's first use.
+type corruptError struct{ msg string }
+
+func (e *corruptError) Error() string { return ErrCorrupt.Error() + ": " + e.msg }
+func (e *corruptError) Unwrap() error { return ErrCorrupt }
+
+func errCorrupt(msg string) error { return &corruptError{msg} }
 
 // IsZstd reports whether header starts with a Zstandard frame's magic
 // number. It does not recognise a stream that starts with a skippable
