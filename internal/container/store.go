@@ -213,23 +213,27 @@ func (s *Store) load(id string) (*Container, error) {
 	if c.saved, err = encodeRecord(c); err != nil {
 		return nil, err
 	}
-	// On failure, the next Save tries again.
-	c.legacy = s.migrate(c, c.saved) != nil
+	c.legacy = true
+	s.migrate(c) // on failure, the next Save tries again
 	return c, nil
 }
 
 // migrate replaces c's two-file record with the one-file form: the new
-// record (rec) first, then the host config file goes. It does not touch
-// c, which it may run beside (SaveBegin): the caller clears c.legacy.
-func (s *Store) migrate(c *Container, rec []byte) error {
+// record first, then the host config file goes. It clears c.legacy once
+// done.
+func (s *Store) migrate(c *Container) error {
 	dir := s.Dir(c.ID)
-	if err := s.writeFile(filepath.Join(dir, ConfigFile), rec, 0o600); err != nil {
+	if err := s.writeFile(filepath.Join(dir, ConfigFile), c.saved, 0o600); err != nil {
 		return err
 	}
 	if err := os.Remove(filepath.Join(dir, HostConfigFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return atomicfile.SyncDir(dir)
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return err
+	}
+	c.legacy = false
+	return nil
 }
 
 // decodeRecord builds a Container from its record.
@@ -495,58 +499,16 @@ func (s *Store) live(c *Container) bool {
 // full disk, a read-only file system) is a system error (500) naming the
 // container and the cause; the record on disk is then the previous one,
 // whole, and c is left as the caller set it.
-func (s *Store) Save(c *Container) error { return s.SaveBegin(c).Wait() }
-
-// PendingSave is a Save begun by SaveBegin: its record is encoded, its
-// write may still be running.
-type PendingSave struct {
-	s      *Store
-	c      *Container
-	rec    []byte
-	old    []byte
-	wrote  bool // a write was started
-	legacy bool // it migrates a two-file record
-	done   chan error
-}
-
-// SaveBegin is Save in two halves, for a caller with other work to do
-// while the record's fsyncs run (a start: the record is written while
-// init sets up). It encodes c's record now, under c's lock, and writes it
-// in the background; Wait, with c's lock held again, waits for the write
-// and only then refreshes the copy that listing sees, as Save does. Until
-// Wait the new state is on disk (or on its way) but not shown. c's record
-// must not change in between (what the caller changes meanwhile is not in
-// the record written); a caller that needs another save calls Wait
-// first, so that the writes land in order.
-func (s *Store) SaveBegin(c *Container) *PendingSave {
-	p := &PendingSave{s: s, c: c, done: make(chan error, 1)}
+func (s *Store) Save(c *Container) error {
 	if !s.live(c) {
-		p.done <- errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
-		return p
+		return errdefs.NotFound(fmt.Errorf("No such container: %s", c.ID))
 	}
 	rec, err := encodeRecord(c)
 	if err != nil {
-		p.done <- err
-		return p
+		return err
 	}
-	p.rec, p.old = rec, c.saved
-	if !c.legacy && bytes.Equal(rec, c.saved) {
-		p.done <- nil
-		return p
-	}
-	// c.saved is the record on its way: a Save before Wait compares
-	// with it (and Wait puts the old one back if the write fails).
-	c.saved = rec
-	p.wrote, p.legacy = true, c.legacy
-	first := p.old == nil
-	go func() { p.done <- s.write(c, rec, first, p.legacy) }()
-	return p
-}
-
-// write puts rec on disk as c's record.
-func (s *Store) write(c *Container, rec []byte, first, legacy bool) error {
 	dir := s.Dir(c.ID)
-	if first {
+	if c.saved == nil {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
@@ -554,42 +516,24 @@ func (s *Store) write(c *Container, rec []byte, first, legacy bool) error {
 			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
 	}
-	var err error
-	if legacy {
-		err = s.migrate(c, rec)
-	} else {
-		err = s.writeFile(filepath.Join(dir, ConfigFile), rec, 0o600)
-	}
-	if err != nil {
-		return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
-	}
-	return nil
-}
-
-// Wait waits for the write SaveBegin started and returns its error; on
-// success the listing copy shows the record written. The caller must
-// hold c's lock.
-func (p *PendingSave) Wait() error {
-	err := <-p.done
-	p.done <- err // a second Wait returns the same
-	c := p.c
-	if err != nil {
-		if p.rec != nil && bytes.Equal(c.saved, p.rec) {
-			c.saved = p.old
+	if c.legacy || !bytes.Equal(rec, c.saved) {
+		old := c.saved
+		c.saved = rec
+		if c.legacy {
+			err = s.migrate(c)
+		} else {
+			err = s.writeFile(filepath.Join(dir, ConfigFile), rec, 0o600)
 		}
-		return err
-	}
-	if p.wrote {
-		if p.legacy {
-			c.legacy = false
+		if err != nil {
+			c.saved = old
+			return errdefs.System(fmt.Errorf("save container %s: %w", c.ID, err))
 		}
 		c.recordRemoved = false
 	}
-	view, err := snapshot(c, p.rec)
+	view, err := snapshot(c, rec)
 	if err != nil {
 		return err
 	}
-	s := p.s
 	s.mu.Lock()
 	if s.byID[c.ID] == c {
 		s.views[c.ID] = view

@@ -94,41 +94,8 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		// its path.
 		<-deleting
 	}
-	// The run's record is saved while init sets up: from init's pid on
-	// (opts.Forked) the state says running and the record is on its way
-	// to disk, its fsyncs overlapping init's start instead of following
-	// it; init is told to exec the entrypoint only once it is there. Until
-	// then the change is in c alone, under its lock, and listing does not
-	// see it. A daemon that dies in between finds the record running and
-	// the shim still created (restore stops the run that never began), or
-	// the record stopped and the shim created or gone. A start whose
-	// record cannot be saved never runs its process. Starts the daemon
-	// makes itself (restart policy, boot) save after the start, retrying.
-	st := c.State
-	startedBefore := c.HasBeenStartedBefore
-	prevErr, prevRunning, prevPaused, prevRestarting := st.Error, st.Running, st.Paused, st.Restarting
-	prevCode, prevOOM, prevPid, prevStartedAt := st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt
-	markRunning := func(pid int) {
-		st.SetRunning(pid, true)
-		c.HasBeenStartedBefore = true
-	}
-	undo := func() {
-		c.HasBeenStartedBefore = startedBefore
-		st.Error, st.Running, st.Paused, st.Restarting = prevErr, prevRunning, prevPaused, prevRestarting
-		st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt = prevCode, prevOOM, prevPid, prevStartedAt
-		cs.mu.Lock()
-		cs.rc = nil
-		cs.unmountVolumes = nil
-		cs.mu.Unlock()
-	}
-	var saving *container.PendingSave
 	defer func() {
 		if retErr != nil {
-			if saving != nil {
-				// The failure's save below must land after it.
-				saving.Wait()
-				undo()
-			}
 			e.releaseNetwork(c)
 			c.State.SetError(retErr)
 			if c.State.ExitCode == 0 {
@@ -166,12 +133,6 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	// (which net.ipv6.conf.default.* apply to) would race with them;
 	// then the wiring follows init's ready, as it always did.
 	var opts shimclient.CreateOptions
-	if byClient {
-		opts.Forked = func(pid int) {
-			markRunning(pid)
-			saving = e.containers.SaveBegin(c)
-		}
-	}
 	var wireErr error
 	ownNet := false
 	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
@@ -222,34 +183,54 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		p.ready <- attachResult{st: st, err: err}
 	}
 	t = e.span("start.attach", t)
-	if saving == nil {
-		// init execs the entrypoint at go, with the same pid.
-		markRunning(rc.InitPid())
-		if byClient {
-			saving = e.containers.SaveBegin(c)
-		}
+	// init execs the entrypoint at go (same pid), and its record is saved
+	// meanwhile: the fsync overlaps init's last steps instead of following
+	// them. The start is acknowledged only once both are done. A daemon
+	// that dies in between finds either the record running and the shim
+	// still created (restore stops the run that never began) or the
+	// record stopped and the shim running (the shim is the truth).
+	pid := rc.InitPid()
+	st := c.State
+	startedBefore := c.HasBeenStartedBefore
+	prevErr, prevRunning, prevPaused, prevRestarting := st.Error, st.Running, st.Paused, st.Restarting
+	prevCode, prevOOM, prevPid, prevStartedAt := st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt
+	st.SetRunning(pid, true)
+	c.HasBeenStartedBefore = true
+	undo := func() {
+		c.HasBeenStartedBefore = startedBefore
+		st.Error, st.Running, st.Paused, st.Restarting = prevErr, prevRunning, prevPaused, prevRestarting
+		st.ExitCode, st.OOMKilled, st.Pid, st.StartedAt = prevCode, prevOOM, prevPid, prevStartedAt
+		cs.mu.Lock()
+		cs.rc = nil
+		cs.unmountVolumes = nil
+		cs.mu.Unlock()
 	}
+	saved := make(chan error, 1)
 	if byClient {
-		// The process runs only once the record saying so is on disk;
-		// begun at init's fork, the save is mostly over by now.
-		if err := saving.Wait(); err != nil {
-			// As if the start had failed: the deferred failure
-			// handling records the error, the record keeps the
-			// previous run.
-			undo()
-			rc.Delete(ctx)
-			unmountVolumes()
-			return err
-		}
-		t = e.span("start.save-wait", t)
+		go func() { saved <- e.containers.Save(c) }()
 	}
 	err = rc.Start(ctx)
-	t = e.span("start.go", t)
+	var saveErr error
+	if byClient {
+		saveErr = <-saved
+	}
+	t = e.span("start.go+save", t)
 	if err != nil {
 		undo()
 		rc.Delete(ctx)
 		unmountVolumes()
 		return startError(err)
+	}
+	if saveErr != nil {
+		// As if the start had failed: the deferred failure handling
+		// records the error, the record keeps the previous run.
+		undo()
+		if _, kerr := rc.Kill(ctx); kerr != nil {
+			e.logger.Warn("killing a container whose start could not be saved", "container", c.ID, "error", kerr)
+		}
+		rc.Delete(ctx)
+		unmountVolumes()
+		return saveErr
 	}
 	if !byClient {
 		e.saveOrRetry(c)

@@ -151,12 +151,6 @@ type CreateOptions struct {
 	// If Wire fails, Create deletes the container and returns Wire's
 	// error as it is. Wire is not called if init cannot be started.
 	Wire func(pid int) error
-	// Forked, if set, is called with init's pid as soon as init exists,
-	// before Wire, on the goroutine that called CreateWith (it must not
-	// block): the daemon begins saving the container's record then, so
-	// that its fsyncs run while init sets up. It is not called if init
-	// cannot be started; the create may still fail after it.
-	Forked func(pid int)
 }
 
 // Create writes the spec, creates the cgroups and starts the container's
@@ -242,7 +236,7 @@ func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptio
 	span("runtime.cgroup")
 	// A write that fails means the shim is gone, which awaitReady reports.
 	conn.Write([]byte(shim.CgroupsReady + "\n"))
-	pid, wireErr, err := r.awaitReady(ctx, conn, dir, opts)
+	pid, wireErr, err := r.awaitReady(ctx, conn, dir, opts.Wire)
 	if err != nil {
 		if ctx.Err() != nil {
 			abortCreate(conn, dir)
@@ -342,12 +336,11 @@ func abortCreate(conn *os.File, dir string) {
 }
 
 // awaitReady waits for the ready line of the shim handed dir and returns
-// init's pid. The shim's Forked line comes first: opts.Forked is called
-// then, and opts.Wire, if not nil, runs
+// init's pid. The shim's Forked line comes first: wire, if not nil, runs
 // from then on, concurrently with init's set-up, and its error is
 // returned apart (wireErr) once it is done; awaitReady never returns
 // before it.
-func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, opts CreateOptions) (pid int, wireErr, err error) {
+func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, wire func(pid int) error) (pid int, wireErr, err error) {
 	type result struct {
 		msg shim.ReadyMessage
 		err error
@@ -370,7 +363,6 @@ func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, opts 
 		}
 	}()
 	var wired chan error
-	forked := false
 	waitWire := func() error {
 		if wired == nil {
 			return nil
@@ -381,15 +373,9 @@ func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, opts 
 		select {
 		case res := <-ch:
 			if res.err == nil && res.msg.Forked {
-				if !forked && res.msg.Pid > 0 {
-					forked = true
-					if opts.Forked != nil {
-						opts.Forked(res.msg.Pid)
-					}
-					if opts.Wire != nil {
-						wired = make(chan error, 1)
-						go func(pid int) { wired <- opts.Wire(pid) }(res.msg.Pid)
-					}
+				if wire != nil && wired == nil && res.msg.Pid > 0 {
+					wired = make(chan error, 1)
+					go func(pid int) { wired <- wire(pid) }(res.msg.Pid)
 				}
 				continue
 			}
