@@ -42,17 +42,32 @@ func readDirNames(t *testing.T, dir string) []string {
 
 func TestMountRootfs(t *testing.T) {
 	s := newStore(t)
-	l1 := register(t, s, buildTar(t, file("etc/hostname", "base"), file("etc/passwd", "root:x:0:0"),
-		file("data/a", "a"), file("data/b", "b"), file("keep", "k")), "")
-	l2 := register(t, s, buildTar(t, whiteout("etc/hostname")), l1.ChainID)
+	l1 := register(t, s, buildTar(t, file("etc/motd", "base"), file("etc/passwd", "root:x:0:0"),
+		file("etc/hosts", "127.0.0.1 image"), file("data/a", "a"), file("data/b", "b"), file("keep", "k")), "")
+	l2 := register(t, s, buildTar(t, whiteout("etc/motd")), l1.ChainID)
 	l3 := register(t, s, buildTar(t, dir("data"), opaque("data"), file("data/c", "c")), l2.ChainID)
 
 	containerDir, rootfs := mountRootfs(t, s, l3.ChainID)
 	if want := filepath.Join(containerDir, "rootfs"); rootfs != want {
 		t.Errorf("MountRootfs = %q, want %q", rootfs, want)
 	}
-	if _, err := os.Stat(filepath.Join(rootfs, "etc/hostname")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("whited-out etc/hostname: Stat = %v, want not exist", err)
+	if _, err := os.Stat(filepath.Join(rootfs, "etc/motd")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("whited-out etc/motd: Stat = %v, want not exist", err)
+	}
+	// The init layer's mount points are there, above the image, as in
+	// dockerd (its empty /etc/hosts hides the image's, which the runtime
+	// covers with the container's own anyway); the upper directory has
+	// none of them.
+	for _, p := range []string{"proc", "sys", "dev", "etc/hostname", "etc/hosts", "etc/resolv.conf"} {
+		st, err := os.Stat(filepath.Join(rootfs, p))
+		if err != nil {
+			t.Errorf("init layer path %s: %v", p, err)
+		} else if !st.IsDir() && st.Size() != 0 {
+			t.Errorf("init layer file %s has %d bytes, want empty", p, st.Size())
+		}
+	}
+	if got := readDirNames(t, filepath.Join(containerDir, "upper")); len(got) != 0 {
+		t.Errorf("upper directory of a fresh mount lists %q, want nothing", got)
 	}
 	if b, err := os.ReadFile(filepath.Join(rootfs, "etc/passwd")); err != nil || string(b) != "root:x:0:0" {
 		t.Errorf("etc/passwd = %q, %v, want the base layer's", b, err)
@@ -117,8 +132,8 @@ func TestMountRootfsManyLayers(t *testing.T) {
 	}
 
 	_, rootfs := mountRootfs(t, s, parent)
-	if got := readDirNames(t, rootfs); len(got) != n+1 {
-		t.Errorf("rootfs lists %d entries, want %d layer files and top", len(got), n)
+	if got := readDirNames(t, rootfs); len(got) != n+1+len(initLayerDirs) {
+		t.Errorf("rootfs lists %d entries, want %d layer files, top and the init layer's %d directories", len(got), n, len(initLayerDirs))
 	}
 	if b, err := os.ReadFile(filepath.Join(rootfs, "top")); err != nil || string(b) != fmt.Sprint(n-1) {
 		t.Errorf("top = %q, %v, want the top layer's %d", b, err, n-1)
