@@ -265,10 +265,8 @@ func TestLoadCrashLeavesNothing(t *testing.T) {
 		}
 		return nil
 	})
-	if layers, _ := os.ReadDir(filepath.Join(d.DataRoot, "layers")); len(layers) > 0 {
-		for _, l := range layers {
-			leftovers = append(leftovers, "layers/"+l.Name())
-		}
+	for _, l := range layerDirs(t, d) {
+		leftovers = append(leftovers, "layers/"+l)
 	}
 	if tmp, _ := os.ReadDir(filepath.Join(d.DataRoot, "image", "tmp")); len(tmp) > 0 {
 		for _, l := range tmp {

@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"skiffd/internal/layer"
 	"skiffd/internal/skifftest"
 )
 
@@ -229,7 +230,9 @@ func layerDirs(t *testing.T, d *skifftest.Daemon) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		out = append(out, e.Name())
+		if e.Name() != layer.InitDirName { // the store's own, made at its start
+			out = append(out, e.Name())
+		}
 	}
 	return out
 }

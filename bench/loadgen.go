@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -145,14 +146,47 @@ func list(args []string) error {
 // api creates, starts, waits for and removes n containers running `true`
 // through the API, one after another, and prints each step's median
 // latency. Wait is measured from the start answer to the wait answer: the
-// time the daemon takes to see and report the exit.
+// time the daemon takes to see and report the exit. With several sockets
+// (comma-separated) it measures each daemon in turn, container by
+// container in an order shuffled anew each round, so that load and drift
+// on the host hit every daemon alike, and prints one line per socket, in
+// the order given.
 func api(args []string) error {
 	fs := flag.NewFlagSet("api", flag.ExitOnError)
-	sock := fs.String("sock", "", "daemon unix socket")
+	socks := fs.String("sock", "", "daemon unix socket(s), comma-separated")
 	image := fs.String("image", "", "image with /bin/true")
 	n := fs.Int("n", 20, "containers")
 	fs.Parse(args)
-	c := unixClient(*sock)
+	var daemons []*apiRun
+	for _, sock := range strings.Split(*socks, ",") {
+		daemons = append(daemons, &apiRun{c: unixClient(sock), image: *image})
+	}
+	for i := range *n + 1 {
+		for _, j := range rand.Perm(len(daemons)) {
+			if err := daemons[j].once(i == 0); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range daemons {
+		total := median(d.create) + median(d.start) + median(d.wait) + median(d.rm)
+		fmt.Printf("api %.1f / %.1f / %.1f / %.1f (sum %.1f) ms, medians of %d\n",
+			median(d.create), median(d.start), median(d.wait), median(d.rm), total, *n)
+	}
+	return nil
+}
+
+// apiRun is one daemon's part of api.
+type apiRun struct {
+	c                       *http.Client
+	image                   string
+	create, start, wait, rm []float64
+}
+
+// once creates, starts, waits for and removes one container; warm runs
+// are not counted.
+func (a *apiRun) once(warm bool) error {
+	c := a.c
 	do := func(method, path string, body any, out any) error {
 		var r io.Reader
 		if body != nil {
@@ -187,13 +221,12 @@ func api(args []string) error {
 		return nil
 	}
 	cfg := map[string]any{
-		"Image":      *image,
+		"Image":      a.image,
 		"Cmd":        []string{"true"},
 		"HostConfig": map[string]any{"NetworkMode": "none"},
 	}
-	var create, start, wait, rm []float64
 	ms := func(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
-	for i := range *n + 1 {
+	{
 		var created struct{ Id string }
 		t := time.Now()
 		if err := do("POST", "/containers/create", cfg, &created); err != nil {
@@ -216,14 +249,11 @@ func api(args []string) error {
 			return err
 		}
 		tr := ms(t)
-		if i == 0 {
-			continue // the first run warms caches
+		if warm {
+			return nil // the first run warms caches
 		}
-		create, start, wait, rm = append(create, tc), append(start, ts), append(wait, tw), append(rm, tr)
+		a.create, a.start, a.wait, a.rm = append(a.create, tc), append(a.start, ts), append(a.wait, tw), append(a.rm, tr)
 	}
-	total := median(create) + median(start) + median(wait) + median(rm)
-	fmt.Printf("api %.1f / %.1f / %.1f / %.1f (sum %.1f) ms, medians of %d\n",
-		median(create), median(start), median(wait), median(rm), total, *n)
 	return nil
 }
 

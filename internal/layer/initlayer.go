@@ -22,9 +22,9 @@ import (
 // processes change. As in dockerd, the layer's /etc directory is the one
 // the container sees (its mode and times), merged with the image's.
 //
-// The name carries a version: a different set of paths is another
-// directory, made beside.
-const initDirName = "init-v1"
+// InitDirName, the init layer's directory in the store, carries a
+// version: a different set of paths is another directory, made beside.
+const InitDirName = "init-v1"
 
 var (
 	initLayerDirs  = []string{"dev", "etc", "proc", "sys"}
@@ -32,7 +32,7 @@ var (
 )
 
 // InitDir returns the init layer's directory.
-func (s *Store) InitDir() string { return filepath.Join(s.root, initDirName) }
+func (s *Store) InitDir() string { return filepath.Join(s.root, InitDirName) }
 
 // makeInitLayer makes the init layer if the store has none: in a
 // temporary directory (which Open removes if a crash leaves it), renamed
@@ -42,7 +42,7 @@ func (s *Store) makeInitLayer() error {
 	if _, err := os.Stat(dir); err == nil || !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	tmp, err := os.MkdirTemp(s.root, atomicfile.TempPrefix+initDirName+"-")
+	tmp, err := os.MkdirTemp(s.root, atomicfile.TempPrefix+InitDirName+"-")
 	if err != nil {
 		return fmt.Errorf("make the init layer: %w", err)
 	}

@@ -19,7 +19,7 @@ func TestInitLayer(t *testing.T) {
 	t.Cleanup(func() { syscall.Umask(old) })
 	root := t.TempDir()
 	// What a crash in the middle of making it leaves.
-	half := filepath.Join(root, atomicfile.TempPrefix+initDirName+"-123")
+	half := filepath.Join(root, atomicfile.TempPrefix+InitDirName+"-123")
 	if err := os.MkdirAll(filepath.Join(half, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
