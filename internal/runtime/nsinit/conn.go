@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"skiffd/internal/binwire"
 	"syscall"
 )
 
@@ -43,9 +44,16 @@ func (c *Conn) Close() error { return c.f.Close() }
 
 // Send writes v as one message, with fd attached when it is not nil.
 func (c *Conn) Send(v any, fd *os.File) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	var b []byte
+	if m, ok := v.(binaryMessage); ok {
+		var e binwire.Encoder
+		m.AppendBinary(&e)
+		b = e.B
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return err
+		}
 	}
 	msg := make([]byte, 4+len(b))
 	binary.BigEndian.PutUint32(msg, uint32(len(b)))
@@ -119,11 +127,25 @@ func (c *Conn) Recv(v any) (*os.File, error) {
 	if _, err := io.ReadFull(rawReader{sock}, body); err != nil {
 		return fd, fmt.Errorf("sync receive: %w", err)
 	}
+	if m, ok := v.(binaryDecoder); ok {
+		d := binwire.NewDecoder(body)
+		m.DecodeBinary(d)
+		if err := d.Err(); err != nil {
+			return fd, fmt.Errorf("sync receive: %w", err)
+		}
+		return fd, nil
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fd, fmt.Errorf("sync receive: %w", err)
 	}
 	return fd, nil
 }
+
+// binaryMessage and binaryDecoder are the messages with a binary form
+// (config.go); the rest go as JSON.
+type binaryMessage interface{ AppendBinary(*binwire.Encoder) }
+
+type binaryDecoder interface{ DecodeBinary(*binwire.Decoder) }
 
 // rawReader reads a socket with read(2), bypassing the runtime poller:
 // the sync sockets are blocking and are used from one locked thread.

@@ -204,3 +204,15 @@ func TestQuietOutputNeedsNoCollection(t *testing.T) {
 		t.Errorf("%d entries logged, want 20002", n)
 	}
 }
+
+// TestWarmSpecDecodes: the spec warmJSON decodes is valid, so the warm-up
+// reaches every type.
+func TestWarmSpecDecodes(t *testing.T) {
+	var sp spec.Spec
+	if err := json.Unmarshal([]byte(warmSpec), &sp); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Cgroup == nil || sp.Cgroup.Resources.MemorySwappiness == nil || sp.Process.OOMScoreAdj == nil || sp.Seccomp == nil || len(sp.Log.Attrs) == 0 {
+		t.Errorf("warm spec leaves types out: %+v", sp)
+	}
+}

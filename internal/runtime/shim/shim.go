@@ -90,8 +90,6 @@ type shim struct {
 	// perChild: children are reaped one by one through pidfds, not
 	// by the SIGCHLD loop (see startReaper).
 	perChild bool
-	// specJSON is spec.json as read, sent on to init (InitConfig.RawSpec).
-	specJSON []byte
 	spans    map[string]int64 // create's phases (ReadyMessage.Spans)
 	sup      *supervisor      // the process's supervisor
 	// ready is the container's socket to the daemon: the ready lines
@@ -308,7 +306,7 @@ func (s *shim) create() (*net.UnixListener, error) {
 	if err := sp.Validate(); err != nil {
 		return nil, err
 	}
-	s.spec, s.specJSON = sp, b
+	s.spec = sp
 	if err := s.startReaper(); err != nil {
 		return nil, err
 	}
@@ -480,13 +478,11 @@ func (s *shim) startInit(t0 *time.Time) error {
 	s.mu.Lock()
 	s.state.InitPid, s.state.InitStart = p.pid, initStart
 	s.mu.Unlock()
-	cfg := nsinit.InitConfig{Spec: s.spec, RawSpec: s.specJSON, CgroupMode: s.cgMode}
+	cfg := nsinit.InitConfig{Spec: s.spec, CgroupMode: s.cgMode}
 	if s.cg != nil && s.cgMode != nsinit.CgroupV2 {
 		cfg.CgroupMounts, cfg.CgroupLinks = cgroupMounts(s.cg)
 	}
 	err = s.syncc.Send(cfg, nil)
-	// init has the spec; the shim keeps the decoded one only.
-	s.specJSON = nil
 	<-left
 	if err != nil {
 		return err

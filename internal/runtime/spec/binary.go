@@ -1,0 +1,264 @@
+package spec
+
+import (
+	"encoding/binary"
+
+	"skiffd/internal/binwire"
+)
+
+// The binary form of a spec, for the shim's messages to init and the exec
+// helper (see package binwire): every field, in declaration order; slices
+// and pointers with a presence byte, so that nil stays nil. A field added
+// to a type must be added here too (TestBinaryRoundTrip fills every
+// field and fails otherwise).
+
+// AppendBinary appends s's binary form to e.
+func (s *Spec) AppendBinary(e *binwire.Encoder) {
+	e.Int(int64(s.Version))
+	e.String(s.ID)
+	e.String(s.Root)
+	e.Bool(s.ReadonlyRoot)
+	e.String(s.Hostname)
+	e.String(s.Domainname)
+	s.Process.AppendBinary(e)
+	e.Bool(s.Mounts != nil)
+	if s.Mounts != nil {
+		e.Uint(uint64(len(s.Mounts)))
+		for _, m := range s.Mounts {
+			e.String(m.Destination)
+			e.String(m.Type)
+			e.String(m.Source)
+			e.Strings(m.Options)
+		}
+	}
+	e.Strings(s.MaskedPaths)
+	e.Strings(s.ReadonlyPaths)
+	e.Bool(s.Devices != nil)
+	if s.Devices != nil {
+		e.Uint(uint64(len(s.Devices)))
+		for _, d := range s.Devices {
+			e.String(d.Path)
+			e.String(d.Type)
+			for _, v := range []uint32{d.Major, d.Minor, d.Mode, d.UID, d.GID} {
+				e.Uint(uint64(v))
+			}
+		}
+	}
+	e.Bool(s.Namespaces != nil)
+	if s.Namespaces != nil {
+		e.Uint(uint64(len(s.Namespaces)))
+		for _, n := range s.Namespaces {
+			e.String(n.Type)
+			e.String(n.Path)
+		}
+	}
+	e.StringMap(s.Sysctl)
+	e.Bool(s.Cgroup != nil)
+	if c := s.Cgroup; c != nil {
+		e.String(c.Parent)
+		r := &c.Resources
+		for _, v := range []int64{r.Memory, r.MemorySwap, r.MemoryReservation, r.NanoCPUs, r.CPUShares, r.CPUQuota, r.CPUPeriod} {
+			e.Int(v)
+		}
+		e.String(r.CpusetCpus)
+		e.String(r.CpusetMems)
+		for _, v := range []int64{r.CPURealtimePeriod, r.CPURealtimeRuntime, r.PidsLimit} {
+			e.Int(v)
+		}
+		e.Uint(uint64(r.BlkioWeight))
+		e.Bool(r.MemorySwappiness != nil)
+		if r.MemorySwappiness != nil {
+			e.Int(*r.MemorySwappiness)
+		}
+		e.Bool(r.OomKillDisable)
+		e.Bool(r.Devices != nil)
+		if r.Devices != nil {
+			e.Uint(uint64(len(r.Devices)))
+			for _, d := range r.Devices {
+				e.Bool(d.Allow)
+				e.String(d.Type)
+				e.Int(d.Major)
+				e.Int(d.Minor)
+				e.String(d.Access)
+			}
+		}
+	}
+	s.Seccomp.AppendBinary(e)
+	e.String(s.Log.Path)
+	e.Int(s.Log.MaxSize)
+	e.Int(int64(s.Log.MaxFiles))
+	e.Bool(s.Log.Compress)
+	e.StringMap(s.Log.Attrs)
+	e.StringMap(s.Annotations)
+}
+
+// DecodeBinary reads what AppendBinary wrote; d.Err says whether it could.
+func (s *Spec) DecodeBinary(d *binwire.Decoder) {
+	s.Version = int(d.Int())
+	s.ID = d.String()
+	s.Root = d.String()
+	s.ReadonlyRoot = d.Bool()
+	s.Hostname = d.String()
+	s.Domainname = d.String()
+	s.Process.DecodeBinary(d)
+	if d.Bool() {
+		n := d.Len()
+		s.Mounts = make([]Mount, 0, n)
+		for range n {
+			s.Mounts = append(s.Mounts, Mount{Destination: d.String(), Type: d.String(), Source: d.String(), Options: d.Strings()})
+		}
+	}
+	s.MaskedPaths = d.Strings()
+	s.ReadonlyPaths = d.Strings()
+	if d.Bool() {
+		n := d.Len()
+		s.Devices = make([]Device, 0, n)
+		for range n {
+			dev := Device{Path: d.String(), Type: d.String()}
+			for _, p := range []*uint32{&dev.Major, &dev.Minor, &dev.Mode, &dev.UID, &dev.GID} {
+				*p = uint32(d.Uint())
+			}
+			s.Devices = append(s.Devices, dev)
+		}
+	}
+	if d.Bool() {
+		n := d.Len()
+		s.Namespaces = make([]Namespace, 0, n)
+		for range n {
+			s.Namespaces = append(s.Namespaces, Namespace{Type: d.String(), Path: d.String()})
+		}
+	}
+	s.Sysctl = d.StringMap()
+	if d.Bool() {
+		c := &Cgroup{Parent: d.String()}
+		r := &c.Resources
+		for _, p := range []*int64{&r.Memory, &r.MemorySwap, &r.MemoryReservation, &r.NanoCPUs, &r.CPUShares, &r.CPUQuota, &r.CPUPeriod} {
+			*p = d.Int()
+		}
+		r.CpusetCpus = d.String()
+		r.CpusetMems = d.String()
+		for _, p := range []*int64{&r.CPURealtimePeriod, &r.CPURealtimeRuntime, &r.PidsLimit} {
+			*p = d.Int()
+		}
+		r.BlkioWeight = uint16(d.Uint())
+		if d.Bool() {
+			v := d.Int()
+			r.MemorySwappiness = &v
+		}
+		r.OomKillDisable = d.Bool()
+		if d.Bool() {
+			n := d.Len()
+			r.Devices = make([]DeviceRule, 0, n)
+			for range n {
+				r.Devices = append(r.Devices, DeviceRule{Allow: d.Bool(), Type: d.String(), Major: d.Int(), Minor: d.Int(), Access: d.String()})
+			}
+		}
+		s.Cgroup = c
+	}
+	s.Seccomp = DecodeSeccompBinary(d)
+	s.Log.Path = d.String()
+	s.Log.MaxSize = d.Int()
+	s.Log.MaxFiles = int(d.Int())
+	s.Log.Compress = d.Bool()
+	s.Log.Attrs = d.StringMap()
+	s.Annotations = d.StringMap()
+}
+
+// AppendBinary appends p's binary form to e.
+func (p *Process) AppendBinary(e *binwire.Encoder) {
+	e.Strings(p.Args)
+	e.Strings(p.Env)
+	e.String(p.Cwd)
+	e.Bool(p.Init)
+	e.Bool(p.CreateCwd)
+	e.String(p.User)
+	e.Strings(p.AdditionalGroups)
+	e.Bool(p.Terminal)
+	e.Uint(uint64(p.ConsoleHeight))
+	e.Uint(uint64(p.ConsoleWidth))
+	e.Bool(p.OpenStdin)
+	e.Bool(p.StdinOnce)
+	e.Strings(p.Capabilities)
+	e.Bool(p.NoNewPrivileges)
+	e.Bool(p.Rlimits != nil)
+	if p.Rlimits != nil {
+		e.Uint(uint64(len(p.Rlimits)))
+		for _, r := range p.Rlimits {
+			e.String(r.Type)
+			e.Uint(r.Hard)
+			e.Uint(r.Soft)
+		}
+	}
+	e.Bool(p.OOMScoreAdj != nil)
+	if p.OOMScoreAdj != nil {
+		e.Int(int64(*p.OOMScoreAdj))
+	}
+}
+
+// DecodeBinary reads what AppendBinary wrote.
+func (p *Process) DecodeBinary(d *binwire.Decoder) {
+	p.Args = d.Strings()
+	p.Env = d.Strings()
+	p.Cwd = d.String()
+	p.Init = d.Bool()
+	p.CreateCwd = d.Bool()
+	p.User = d.String()
+	p.AdditionalGroups = d.Strings()
+	p.Terminal = d.Bool()
+	p.ConsoleHeight = uint16(d.Uint())
+	p.ConsoleWidth = uint16(d.Uint())
+	p.OpenStdin = d.Bool()
+	p.StdinOnce = d.Bool()
+	p.Capabilities = d.Strings()
+	p.NoNewPrivileges = d.Bool()
+	if d.Bool() {
+		n := d.Len()
+		p.Rlimits = make([]Rlimit, 0, n)
+		for range n {
+			p.Rlimits = append(p.Rlimits, Rlimit{Type: d.String(), Hard: d.Uint(), Soft: d.Uint()})
+		}
+	}
+	if d.Bool() {
+		v := int(d.Int())
+		p.OOMScoreAdj = &v
+	}
+}
+
+// AppendBinary appends the filter (nil: none) to e, 8 bytes an
+// instruction as in its JSON form.
+func (s *Seccomp) AppendBinary(e *binwire.Encoder) {
+	e.Bool(s != nil)
+	if s == nil {
+		return
+	}
+	e.Bool(s.Filter != nil)
+	b := make([]byte, 8*len(s.Filter))
+	for i, in := range s.Filter {
+		binary.LittleEndian.PutUint16(b[8*i:], in.Code)
+		b[8*i+2], b[8*i+3] = in.Jt, in.Jf
+		binary.LittleEndian.PutUint32(b[8*i+4:], in.K)
+	}
+	e.Bytes(b)
+}
+
+// DecodeSeccompBinary reads what Seccomp.AppendBinary wrote.
+func DecodeSeccompBinary(d *binwire.Decoder) *Seccomp {
+	if !d.Bool() {
+		return nil
+	}
+	s := &Seccomp{}
+	hasFilter := d.Bool()
+	b := d.Bytes()
+	if len(b)%8 != 0 {
+		d.Fail() // not whole instructions: not from AppendBinary
+		return s
+	}
+	if hasFilter {
+		s.Filter = make([]SockFilter, len(b)/8)
+		for i := range s.Filter {
+			in := b[8*i:]
+			s.Filter[i] = SockFilter{Code: binary.LittleEndian.Uint16(in), Jt: in[2], Jf: in[3], K: binary.LittleEndian.Uint32(in[4:])}
+		}
+	}
+	return s
+}
