@@ -43,16 +43,33 @@ func (e *Encoder) String(v string) {
 	e.B = append(e.B, v...)
 }
 
-// Strings encodes a slice; a presence byte keeps nil apart from empty.
-func (e *Encoder) Strings(v []string) {
+// Strings encodes a slice of strings (see AppendSlice).
+func (e *Encoder) Strings(v []string) { AppendSlice(e, v, e.String) }
+
+// AppendSlice encodes a slice, each element with one; a presence byte
+// keeps nil apart from empty.
+func AppendSlice[T any](e *Encoder, v []T, one func(T)) {
 	e.Bool(v != nil)
 	if v == nil {
 		return
 	}
 	e.Uint(uint64(len(v)))
-	for _, s := range v {
-		e.String(s)
+	for _, x := range v {
+		one(x)
 	}
+}
+
+// DecodeSlice reads what AppendSlice wrote, each element with one.
+func DecodeSlice[T any](d *Decoder, one func() T) []T {
+	if !d.Bool() {
+		return nil
+	}
+	n := d.Len()
+	v := make([]T, 0, n)
+	for range n {
+		v = append(v, one())
+	}
+	return v
 }
 
 // StringMap encodes a map in key order (one map, one encoding); nil stays
@@ -108,16 +125,13 @@ func (d *Decoder) Uint() uint64 {
 	return v
 }
 
+// Int reads what Encoder.Int wrote: a zigzag-encoded Uint.
 func (d *Decoder) Int() int64 {
-	if d.err != nil {
-		return 0
+	u := d.Uint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.Fail()
-		return 0
-	}
-	d.b = d.b[n:]
 	return v
 }
 
@@ -166,17 +180,7 @@ func (d *Decoder) Bytes() []byte {
 
 func (d *Decoder) String() string { return string(d.raw()) }
 
-func (d *Decoder) Strings() []string {
-	if !d.Bool() {
-		return nil
-	}
-	n := d.Len()
-	v := make([]string, 0, n)
-	for range n {
-		v = append(v, d.String())
-	}
-	return v
-}
+func (d *Decoder) Strings() []string { return DecodeSlice(d, d.String) }
 
 func (d *Decoder) StringMap() map[string]string {
 	if !d.Bool() {

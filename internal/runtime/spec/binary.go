@@ -21,37 +21,25 @@ func (s *Spec) AppendBinary(e *binwire.Encoder) {
 	e.String(s.Hostname)
 	e.String(s.Domainname)
 	s.Process.AppendBinary(e)
-	e.Bool(s.Mounts != nil)
-	if s.Mounts != nil {
-		e.Uint(uint64(len(s.Mounts)))
-		for _, m := range s.Mounts {
-			e.String(m.Destination)
-			e.String(m.Type)
-			e.String(m.Source)
-			e.Strings(m.Options)
-		}
-	}
+	binwire.AppendSlice(e, s.Mounts, func(m Mount) {
+		e.String(m.Destination)
+		e.String(m.Type)
+		e.String(m.Source)
+		e.Strings(m.Options)
+	})
 	e.Strings(s.MaskedPaths)
 	e.Strings(s.ReadonlyPaths)
-	e.Bool(s.Devices != nil)
-	if s.Devices != nil {
-		e.Uint(uint64(len(s.Devices)))
-		for _, d := range s.Devices {
-			e.String(d.Path)
-			e.String(d.Type)
-			for _, v := range []uint32{d.Major, d.Minor, d.Mode, d.UID, d.GID} {
-				e.Uint(uint64(v))
-			}
+	binwire.AppendSlice(e, s.Devices, func(d Device) {
+		e.String(d.Path)
+		e.String(d.Type)
+		for _, v := range []uint32{d.Major, d.Minor, d.Mode, d.UID, d.GID} {
+			e.Uint(uint64(v))
 		}
-	}
-	e.Bool(s.Namespaces != nil)
-	if s.Namespaces != nil {
-		e.Uint(uint64(len(s.Namespaces)))
-		for _, n := range s.Namespaces {
-			e.String(n.Type)
-			e.String(n.Path)
-		}
-	}
+	})
+	binwire.AppendSlice(e, s.Namespaces, func(n Namespace) {
+		e.String(n.Type)
+		e.String(n.Path)
+	})
 	e.StringMap(s.Sysctl)
 	e.Bool(s.Cgroup != nil)
 	if c := s.Cgroup; c != nil {
@@ -71,17 +59,13 @@ func (s *Spec) AppendBinary(e *binwire.Encoder) {
 			e.Int(*r.MemorySwappiness)
 		}
 		e.Bool(r.OomKillDisable)
-		e.Bool(r.Devices != nil)
-		if r.Devices != nil {
-			e.Uint(uint64(len(r.Devices)))
-			for _, d := range r.Devices {
-				e.Bool(d.Allow)
-				e.String(d.Type)
-				e.Int(d.Major)
-				e.Int(d.Minor)
-				e.String(d.Access)
-			}
-		}
+		binwire.AppendSlice(e, r.Devices, func(d DeviceRule) {
+			e.Bool(d.Allow)
+			e.String(d.Type)
+			e.Int(d.Major)
+			e.Int(d.Minor)
+			e.String(d.Access)
+		})
 	}
 	s.Seccomp.AppendBinary(e)
 	e.String(s.Log.Path)
@@ -101,33 +85,19 @@ func (s *Spec) DecodeBinary(d *binwire.Decoder) {
 	s.Hostname = d.String()
 	s.Domainname = d.String()
 	s.Process.DecodeBinary(d)
-	if d.Bool() {
-		n := d.Len()
-		s.Mounts = make([]Mount, 0, n)
-		for range n {
-			s.Mounts = append(s.Mounts, Mount{Destination: d.String(), Type: d.String(), Source: d.String(), Options: d.Strings()})
-		}
-	}
+	s.Mounts = binwire.DecodeSlice(d, func() Mount {
+		return Mount{Destination: d.String(), Type: d.String(), Source: d.String(), Options: d.Strings()}
+	})
 	s.MaskedPaths = d.Strings()
 	s.ReadonlyPaths = d.Strings()
-	if d.Bool() {
-		n := d.Len()
-		s.Devices = make([]Device, 0, n)
-		for range n {
-			dev := Device{Path: d.String(), Type: d.String()}
-			for _, p := range []*uint32{&dev.Major, &dev.Minor, &dev.Mode, &dev.UID, &dev.GID} {
-				*p = uint32(d.Uint())
-			}
-			s.Devices = append(s.Devices, dev)
+	s.Devices = binwire.DecodeSlice(d, func() Device {
+		dev := Device{Path: d.String(), Type: d.String()}
+		for _, p := range []*uint32{&dev.Major, &dev.Minor, &dev.Mode, &dev.UID, &dev.GID} {
+			*p = uint32(d.Uint())
 		}
-	}
-	if d.Bool() {
-		n := d.Len()
-		s.Namespaces = make([]Namespace, 0, n)
-		for range n {
-			s.Namespaces = append(s.Namespaces, Namespace{Type: d.String(), Path: d.String()})
-		}
-	}
+		return dev
+	})
+	s.Namespaces = binwire.DecodeSlice(d, func() Namespace { return Namespace{Type: d.String(), Path: d.String()} })
 	s.Sysctl = d.StringMap()
 	if d.Bool() {
 		c := &Cgroup{Parent: d.String()}
@@ -146,13 +116,9 @@ func (s *Spec) DecodeBinary(d *binwire.Decoder) {
 			r.MemorySwappiness = &v
 		}
 		r.OomKillDisable = d.Bool()
-		if d.Bool() {
-			n := d.Len()
-			r.Devices = make([]DeviceRule, 0, n)
-			for range n {
-				r.Devices = append(r.Devices, DeviceRule{Allow: d.Bool(), Type: d.String(), Major: d.Int(), Minor: d.Int(), Access: d.String()})
-			}
-		}
+		r.Devices = binwire.DecodeSlice(d, func() DeviceRule {
+			return DeviceRule{Allow: d.Bool(), Type: d.String(), Major: d.Int(), Minor: d.Int(), Access: d.String()}
+		})
 		s.Cgroup = c
 	}
 	s.Seccomp = DecodeSeccompBinary(d)
@@ -180,15 +146,11 @@ func (p *Process) AppendBinary(e *binwire.Encoder) {
 	e.Bool(p.StdinOnce)
 	e.Strings(p.Capabilities)
 	e.Bool(p.NoNewPrivileges)
-	e.Bool(p.Rlimits != nil)
-	if p.Rlimits != nil {
-		e.Uint(uint64(len(p.Rlimits)))
-		for _, r := range p.Rlimits {
-			e.String(r.Type)
-			e.Uint(r.Hard)
-			e.Uint(r.Soft)
-		}
-	}
+	binwire.AppendSlice(e, p.Rlimits, func(r Rlimit) {
+		e.String(r.Type)
+		e.Uint(r.Hard)
+		e.Uint(r.Soft)
+	})
 	e.Bool(p.OOMScoreAdj != nil)
 	if p.OOMScoreAdj != nil {
 		e.Int(int64(*p.OOMScoreAdj))
@@ -211,13 +173,7 @@ func (p *Process) DecodeBinary(d *binwire.Decoder) {
 	p.StdinOnce = d.Bool()
 	p.Capabilities = d.Strings()
 	p.NoNewPrivileges = d.Bool()
-	if d.Bool() {
-		n := d.Len()
-		p.Rlimits = make([]Rlimit, 0, n)
-		for range n {
-			p.Rlimits = append(p.Rlimits, Rlimit{Type: d.String(), Hard: d.Uint(), Soft: d.Uint()})
-		}
-	}
+	p.Rlimits = binwire.DecodeSlice(d, func() Rlimit { return Rlimit{Type: d.String(), Hard: d.Uint(), Soft: d.Uint()} })
 	if d.Bool() {
 		v := int(d.Int())
 		p.OOMScoreAdj = &v
