@@ -28,7 +28,6 @@ import (
 	"testing"
 	"time"
 
-	"skiffd/internal/layer"
 	"skiffd/internal/skifftest"
 )
 
@@ -230,9 +229,7 @@ func layerDirs(t *testing.T, d *skifftest.Daemon) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		if e.Name() != layer.InitDirName { // the store's own, made at its start
-			out = append(out, e.Name())
-		}
+		out = append(out, e.Name())
 	}
 	return out
 }

@@ -4,79 +4,163 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"syscall"
 
 	"skiffd/internal/atomicfile"
+	"skiffd/internal/sys"
 )
 
-// The init layer is the topmost lower directory of every container's
-// overlay: the mount points the runtime puts file systems and files on
-// (/proc, /sys, /dev, and /etc/hosts, /etc/hostname, /etc/resolv.conf
-// with their parent), made once per store, as dockerd keeps them in its
-// init layer. Images seldom have them all, and init made the missing ones
-// in the container's upper directory at every start: each an overlay
-// create, with a copy-up of /etc, about 1.1 ms of every start of an image
-// without them (issue 13: API start 11.0-11.3 ms for an image with only
-// /bin, 9.9-10.1 ms for the same image with the mount points, same daemon,
-// interleaved). The container's upper directory now holds only what its
-// processes change. As in dockerd, the layer's /etc directory is the one
-// the container sees (its mode and times), merged with the image's.
+// The init layer of an image chain is the topmost lower directory of the
+// overlay of every container made from it: the mount points the runtime
+// puts file systems and files on (/proc, /sys, /dev, and /etc/hosts,
+// /etc/hostname, /etc/resolv.conf with their parent) that the image does
+// not have, as dockerd's init layer holds them. Images seldom have them
+// all, and init made the missing ones in the container's upper directory
+// at every start: each an overlay create, with a copy-up of /etc, about
+// 1.1 ms of every start of an image without them (issue 13: API start
+// 11.0-11.3 ms for an image with only /bin, 9.9-10.1 ms for the same image
+// with the mount points, same daemon, interleaved). The container's upper
+// directory now holds only what its processes change.
 //
-// InitDirName, the init layer's directory in the store, carries a
-// version: a different set of paths is another directory, made beside.
-const InitDirName = "init-v1"
+// As in dockerd, a file the image has stays the image's (the layer does
+// not hide it), an /etc the image has keeps its owner, mode and times (the
+// layer's copy has them: a directory's attributes come from the topmost
+// layer that has it), and an /etc that is not a directory in the image (a
+// symbolic link) becomes one. The layer is made once per chain, on the
+// first mount, in the chain's directory, and goes with it. A layer that a
+// power loss left incomplete only makes init create what it lacks, as it
+// did before there was one.
+const initDirName = "init"
 
 var (
-	initLayerDirs  = []string{"dev", "etc", "proc", "sys"}
+	initLayerDirs  = []string{"dev", "proc", "sys"}
 	initLayerFiles = []string{"etc/hostname", "etc/hosts", "etc/resolv.conf"}
 )
 
-// InitDir returns the init layer's directory.
-func (s *Store) InitDir() string { return filepath.Join(s.root, InitDirName) }
-
-// makeInitLayer makes the init layer if the store has none: in a
-// temporary directory (which Open removes if a crash leaves it), renamed
-// into place once whole.
-func (s *Store) makeInitLayer() error {
-	dir := s.InitDir()
+// initDir returns the init layer of chainID, whose diff directories are
+// lowers (top first), making it if it does not exist yet.
+func (s *Store) initDir(chainID string, lowers []string) (string, error) {
+	dir := filepath.Join(s.dir(chainID), initDirName)
 	if _, err := os.Stat(dir); err == nil || !errors.Is(err, os.ErrNotExist) {
-		return err
+		return dir, err
 	}
-	tmp, err := os.MkdirTemp(s.root, atomicfile.TempPrefix+InitDirName+"-")
+	defer s.locks.lock(chainID)()
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil // made meanwhile
+	}
+	// Made aside (Open removes what a crash leaves there) and renamed in.
+	tmp, err := os.MkdirTemp(s.root, atomicfile.TempPrefix+"init-")
 	if err != nil {
-		return fmt.Errorf("make the init layer: %w", err)
+		return "", fmt.Errorf("make the init layer: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fmt.Errorf("make the init layer: %w", err)
-	}
-	// Modes set outright: containers see them, whatever the daemon's
-	// umask.
-	for _, d := range initLayerDirs {
-		p := filepath.Join(tmp, d)
-		if err := os.Mkdir(p, 0o755); err != nil {
-			return fmt.Errorf("make the init layer: %w", err)
-		}
-		if err := os.Chmod(p, 0o755); err != nil {
-			return fmt.Errorf("make the init layer: %w", err)
-		}
-	}
-	for _, f := range initLayerFiles {
-		p := filepath.Join(tmp, f)
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			return fmt.Errorf("make the init layer: %w", err)
-		}
-		if err := os.Chmod(p, 0o644); err != nil {
-			return fmt.Errorf("make the init layer: %w", err)
-		}
-	}
-	for _, d := range []string{filepath.Join(tmp, "etc"), tmp} {
-		if err := atomicfile.SyncDir(d); err != nil {
-			return fmt.Errorf("make the init layer: %w", err)
-		}
+	if err := fillInitLayer(tmp, lowers); err != nil {
+		return "", fmt.Errorf("make the init layer: %w", err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("make the init layer: %w", err)
+		return "", fmt.Errorf("make the init layer: %w", err)
 	}
-	return atomicfile.SyncDir(s.root)
+	return dir, nil
+}
+
+// fillInitLayer makes in dir what the image in lowers lacks. Modes are
+// set outright: containers see them, whatever the daemon's umask.
+func fillInitLayer(dir string, lowers []string) error {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range initLayerDirs {
+		if err := mkdirMode(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	etc := filepath.Join(dir, "etc")
+	if st := imageEntry(lowers, "etc"); st != nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		// The image's /etc as it is, with its attributes (the times
+		// last, once its files are made).
+		if err := mkdirMode(etc, os.FileMode(st.Mode&0o7777)); err != nil {
+			return err
+		}
+		if err := os.Lchown(etc, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		if err := os.Chmod(etc, fileMode(st.Mode)); err != nil {
+			return err
+		}
+		defer func() {
+			ts := []syscall.Timespec{st.Atim, st.Mtim}
+			syscall.UtimesNano(etc, ts)
+		}()
+	} else if err := mkdirMode(etc, 0o755); err != nil {
+		return err
+	}
+	for _, f := range initLayerFiles {
+		if imageEntry(lowers, f) != nil {
+			continue
+		}
+		p := filepath.Join(dir, f)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			return err
+		}
+		if err := os.Chmod(p, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mkdirMode(p string, mode os.FileMode) error {
+	if err := os.Mkdir(p, mode); err != nil {
+		return err
+	}
+	return os.Chmod(p, mode)
+}
+
+// fileMode converts a stat mode's permission and special bits to an
+// os.FileMode.
+func fileMode(m uint32) os.FileMode {
+	mode := os.FileMode(m & 0o777)
+	if m&syscall.S_ISUID != 0 {
+		mode |= os.ModeSetuid
+	}
+	if m&syscall.S_ISGID != 0 {
+		mode |= os.ModeSetgid
+	}
+	if m&syscall.S_ISVTX != 0 {
+		mode |= os.ModeSticky
+	}
+	return mode
+}
+
+// imageEntry returns what the image's merged view has at rel (one or two
+// path components), resolved through its layers (top first) by overlay's
+// rules: the topmost layer with an entry decides, a whiteout (a 0:0
+// character device) means none, and a parent that is not a directory or
+// is opaque in a layer hides what the layers below have. nil: none.
+func imageEntry(lowers []string, rel string) *syscall.Stat_t {
+	parent := path.Dir(rel)
+	for _, l := range lowers {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(l, rel), &st); err == nil {
+			if st.Mode&syscall.S_IFMT == syscall.S_IFCHR && st.Rdev == 0 {
+				return nil
+			}
+			return &st
+		}
+		if parent == "." {
+			continue
+		}
+		var pst syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(l, parent), &pst); err == nil {
+			if pst.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+				return nil
+			}
+			if v, err := sys.Lgetxattr(filepath.Join(l, parent), "trusted.overlay.opaque"); err == nil && string(v) == "y" {
+				return nil
+			}
+		}
+	}
+	return nil
 }

@@ -1,74 +1,134 @@
 package layer
 
 import (
+	"archive/tar"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"testing"
+	"time"
 
 	"skiffd/internal/atomicfile"
 )
 
-// TestInitLayer: Open makes the init layer once, whole (root's, 0755
-// directories and empty 0644 files), removes a half-made one a crash left
-// behind, and keeps the one it finds.
+// statOf lstats p or fails the test.
+func statOf(t *testing.T, p string) *syscall.Stat_t {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return &st
+}
+
+// TestInitLayer: a container's root has the runtime's mount points over
+// any image, made once per chain in an init layer that holds only what the
+// image lacks, as dockerd's init layer: an image's own /etc keeps its
+// owner, mode and time, its /etc/hosts stays its own, a file whited out or
+// under an opaque /etc in a later layer is made anew, an /etc symbolic
+// link becomes a directory; modes do not depend on the daemon's umask; the
+// layer goes with its chain.
 func TestInitLayer(t *testing.T) {
-	// Not the daemon's umask: the container sees these modes.
 	old := syscall.Umask(0o077)
 	t.Cleanup(func() { syscall.Umask(old) })
-	root := t.TempDir()
-	// What a crash in the middle of making it leaves.
-	half := filepath.Join(root, atomicfile.TempPrefix+InitDirName+"-123")
+	s := newStore(t)
+
+	etcTime := time.Unix(1600000000, 0)
+	etc := tarEntry{hdr: tar.Header{Name: "etc", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 7, Gid: 8, ModTime: etcTime}}
+	base := register(t, s, buildTar(t, etc, file("etc/hosts", "127.0.0.1 image"), file("etc/hostname", "img"),
+		file("etc/resolv.conf", "nameserver 9.9.9.9"), file("bin/sh", "x")), "")
+	// A later layer deletes /etc/hostname and empties nothing else.
+	top := register(t, s, buildTar(t, whiteout("etc/hostname")), base.ChainID)
+	// Another chain: /etc opaque in the top layer, so the base's files
+	// are gone from it.
+	opq := register(t, s, buildTar(t, dir("etc"), opaque("etc"), file("etc/motd", "m")), base.ChainID)
+	// A third: /etc a symbolic link.
+	link := register(t, s, buildTar(t, symlink("etc", "usr/etc"), dir("usr"), dir("usr/etc"), file("usr/etc/x", "x")), "")
+
+	// The image's /etc as the base layer has it; a later layer that
+	// touches /etc (the whiteout's parent) sets the merged view's own, as
+	// overlay takes a directory's attributes from its topmost layer.
+	_, rootfs := mountRootfs(t, s, base.ChainID)
+	init := filepath.Join(s.dir(base.ChainID), initDirName)
+	if st := statOf(t, filepath.Join(init, "etc")); st.Mode != syscall.S_IFDIR|0o750 || st.Uid != 7 || st.Gid != 8 || st.Mtim.Sec != etcTime.Unix() {
+		t.Errorf("init layer etc: mode %o owner %d:%d mtime %d, want the image's 750 7:8 %d", st.Mode, st.Uid, st.Gid, st.Mtim.Sec, etcTime.Unix())
+	}
+	if st := statOf(t, filepath.Join(rootfs, "etc")); st.Mode != syscall.S_IFDIR|0o750 || st.Uid != 7 || st.Mtim.Sec != etcTime.Unix() {
+		t.Errorf("container's /etc: mode %o owner %d mtime %d, want the image's", st.Mode, st.Uid, st.Mtim.Sec)
+	}
+	for _, f := range initLayerFiles {
+		if _, err := os.Lstat(filepath.Join(init, f)); err == nil {
+			t.Errorf("init layer has %s, which the image has", f)
+		}
+	}
+
+	_, rootfs = mountRootfs(t, s, top.ChainID)
+	init = filepath.Join(s.dir(top.ChainID), initDirName)
+	for _, d := range initLayerDirs {
+		if st := statOf(t, filepath.Join(init, d)); st.Mode != syscall.S_IFDIR|0o755 {
+			t.Errorf("init layer %s: mode %o", d, st.Mode)
+		}
+	}
+	want := map[string]bool{"etc/hostname": true} // whited out above the base
+	for _, f := range initLayerFiles {
+		_, err := os.Lstat(filepath.Join(init, f))
+		if (err == nil) != want[f] {
+			t.Errorf("init layer has %s: %v, want %v", f, err == nil, want[f])
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(rootfs, "etc/hosts")); err != nil || string(b) != "127.0.0.1 image" {
+		t.Errorf("container's /etc/hosts = %q, %v, want the image's", b, err)
+	}
+	if st := statOf(t, filepath.Join(rootfs, "etc/hostname")); st.Size != 0 || st.Mode != syscall.S_IFREG|0o644 {
+		t.Errorf("container's /etc/hostname: size %d mode %o, want an empty 0644 mount point", st.Size, st.Mode)
+	}
+
+	_, rootfs = mountRootfs(t, s, opq.ChainID)
+	for _, f := range initLayerFiles {
+		if _, err := os.Lstat(filepath.Join(rootfs, f)); err != nil {
+			t.Errorf("under an opaque /etc: %s missing: %v", f, err)
+		}
+	}
+	_, rootfs = mountRootfs(t, s, link.ChainID)
+	if st := statOf(t, filepath.Join(rootfs, "etc")); st.Mode != syscall.S_IFDIR|0o755 {
+		t.Errorf("an /etc link becomes a 0755 directory, got mode %o", st.Mode)
+	}
+
+	// Made once: a second container of the chain gets the same one.
+	mark := filepath.Join(init, "proc", "kept")
+	if err := os.WriteFile(mark, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mountRootfs(t, s, top.ChainID)
+	if _, err := os.Stat(mark); err != nil {
+		t.Errorf("the init layer was made again: %v", err)
+	}
+}
+
+// TestInitLayerCrashLeftover: what a crash leaves of an init layer being
+// made is removed by Open, and a removed chain takes its layer along.
+func TestInitLayerCrashLeftover(t *testing.T) {
+	s := newStore(t)
+	half := filepath.Join(s.root, atomicfile.TempPrefix+"init-123")
 	if err := os.MkdirAll(filepath.Join(half, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(root)
+	s2, err := Open(s.root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(half); !os.IsNotExist(err) {
 		t.Errorf("half-made init layer after Open: %v", err)
 	}
-	dir := s.InitDir()
-	var got []string
-	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		want := os.FileMode(0o644)
-		if fi.IsDir() {
-			want = 0o755 | os.ModeDir
-		} else if fi.Size() != 0 {
-			t.Errorf("%s has %d bytes", rel, fi.Size())
-		}
-		if fi.Mode() != want {
-			t.Errorf("%s: mode %v, want %v", rel, fi.Mode(), want)
-		}
-		got = append(got, rel)
-		return nil
-	})
-	if err != nil {
+	l := register(t, s2, buildTar(t, file("a", "a")), "")
+	containerDir, _ := mountRootfs(t, s2, l.ChainID)
+	if err := UnmountRootfs(containerDir); err != nil {
 		t.Fatal(err)
 	}
-	want := append([]string{"."}, initLayerDirs...)
-	want = append(want, initLayerFiles...)
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("init layer holds %q, want %q", got, want)
-	}
-
-	// Kept as it is by the next Open.
-	mark := filepath.Join(dir, "etc", "kept")
-	if err := os.WriteFile(mark, nil, 0o644); err != nil {
+	if err := s2.Remove(l.ChainID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(root); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(mark); err != nil {
-		t.Errorf("the init layer was made again: %v", err)
+	if entries, err := os.ReadDir(s2.root); err != nil || len(entries) != 0 {
+		t.Errorf("store root after the chain's removal = %v, %v, want empty", entries, err)
 	}
 }

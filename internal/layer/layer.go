@@ -112,9 +112,6 @@ func Open(root string) (*Store, error) {
 		return nil, fmt.Errorf("open layer store: %w", err)
 	}
 	s := &Store{root: root, layers: make(map[string]Layer)}
-	if err := s.makeInitLayer(); err != nil {
-		return nil, fmt.Errorf("open layer store: %w", err)
-	}
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("open layer store: %w", err)

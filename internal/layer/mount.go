@@ -24,7 +24,7 @@ const indexOption = "off"
 
 // MountRootfs mounts the container root file system for the chain chainID
 // at containerDir/rootfs and returns that path: an overlay whose lower
-// directories are the init layer (see InitDir) and the chain's diff
+// directories are the chain's init layer (see initDir) and its diff
 // directories (top layer first) and whose
 // upper and work directories are containerDir/upper and containerDir/work,
 // created if needed. The mount is made in the caller's mount namespace (the
@@ -40,7 +40,11 @@ func (s *Store) MountRootfs(chainID, containerDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	lowers = append([]string{s.InitDir()}, lowers...)
+	initLayer, err := s.initDir(chainID, lowers)
+	if err != nil {
+		return "", err
+	}
+	lowers = append([]string{initLayer}, lowers...)
 	upper := filepath.Join(containerDir, upperDirName)
 	work := filepath.Join(containerDir, workDirName)
 	target := filepath.Join(containerDir, rootfsDirName)
