@@ -28,12 +28,12 @@ const (
 
 // Message is what init and the helper report to the shim.
 type Message struct {
-	Type  string `json:"type"`
-	Error string `json:"error,omitempty"`
-	Pid   int    `json:"pid,omitempty"`
+	Type  string
+	Error string
+	Pid   int
 	// Spans, on ready, are how long init's phases took, in nanoseconds
 	// by name (the daemon's debug trace).
-	Spans map[string]int64 `json:"spans,omitempty"`
+	Spans map[string]int64
 }
 
 // Cgroup modes, as the shim detected them.
@@ -45,28 +45,28 @@ const (
 
 // InitConfig is the first message the shim sends to init.
 type InitConfig struct {
-	Spec *spec.Spec `json:"spec"`
+	Spec *spec.Spec
 	// CgroupMode decides how the cgroup namespace is made: on v2 it came
 	// with the clone; on v1 and hybrid init unshares it after the shim
 	// placed it in its cgroups (between ready and go).
-	CgroupMode string `json:"cgroupMode"`
+	CgroupMode string
 	// CgroupMounts maps directories of /sys/fs/cgroup inside (memory,
 	// cpu,cpuacct, unified, ...) to the container's own cgroup directories
 	// on the host, bound read-only on v1 and hybrid hosts, where a cgroup2
 	// mount alone would not show the v1 controllers; CgroupLinks are
 	// symlinks for co-mounted controllers (cpu -> cpu,cpuacct).
-	CgroupMounts map[string]string `json:"cgroupMounts,omitempty"`
-	CgroupLinks  map[string]string `json:"cgroupLinks,omitempty"`
+	CgroupMounts map[string]string
+	CgroupLinks  map[string]string
 }
 
 // ExecConfig is the first message the shim sends to the exec helper. The
 // helper's fd 3 is the sync socket and fd 4 a pidfd of the container's
 // init, whose namespaces it joins.
 type ExecConfig struct {
-	Process spec.Process `json:"process"`
+	Process spec.Process
 	// Namespaces are the container's namespace types the helper joins.
-	Namespaces []string      `json:"namespaces"`
-	Seccomp    *spec.Seccomp `json:"seccomp,omitempty"`
+	Namespaces []string
+	Seccomp    *spec.Seccomp
 }
 
 // The sync channel's messages travel in binary form (see package

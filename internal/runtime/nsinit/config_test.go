@@ -25,8 +25,8 @@ func TestSyncMessagesBinary(t *testing.T) {
 	adj := -500
 	sp.Process.OOMScoreAdj = &adj
 	for _, c := range []struct {
-		send any
-		recv any
+		send Encodable
+		recv Decodable
 	}{
 		{InitConfig{Spec: sp, CgroupMode: CgroupHybrid, CgroupMounts: map[string]string{"memory": "/sys/fs/cgroup/memory/c1"},
 			CgroupLinks: map[string]string{"cpu": "cpu,cpuacct"}}, new(InitConfig)},

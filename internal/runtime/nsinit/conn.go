@@ -2,13 +2,13 @@ package nsinit
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"skiffd/internal/binwire"
 	"syscall"
+
+	"skiffd/internal/binwire"
 )
 
 // maxMessage bounds one sync message (a spec with a compiled seccomp
@@ -43,18 +43,10 @@ func (c *Conn) File() *os.File { return c.f }
 func (c *Conn) Close() error { return c.f.Close() }
 
 // Send writes v as one message, with fd attached when it is not nil.
-func (c *Conn) Send(v any, fd *os.File) error {
-	var b []byte
-	if m, ok := v.(binaryMessage); ok {
-		var e binwire.Encoder
-		m.AppendBinary(&e)
-		b = e.B
-	} else {
-		var err error
-		if b, err = json.Marshal(v); err != nil {
-			return err
-		}
-	}
+func (c *Conn) Send(v Encodable, fd *os.File) error {
+	var e binwire.Encoder
+	v.AppendBinary(&e)
+	b := e.B
 	msg := make([]byte, 4+len(b))
 	binary.BigEndian.PutUint32(msg, uint32(len(b)))
 	copy(msg[4:], b)
@@ -78,7 +70,7 @@ func (c *Conn) Send(v any, fd *os.File) error {
 
 // Recv reads one message into v and returns the fd attached to it, if
 // any. It returns io.EOF when the peer closed (or exec'd) before sending.
-func (c *Conn) Recv(v any) (*os.File, error) {
+func (c *Conn) Recv(v Decodable) (*os.File, error) {
 	var hdr [4]byte
 	oob := make([]byte, syscall.CmsgSpace(4))
 	sock := int(c.f.Fd())
@@ -127,25 +119,20 @@ func (c *Conn) Recv(v any) (*os.File, error) {
 	if _, err := io.ReadFull(rawReader{sock}, body); err != nil {
 		return fd, fmt.Errorf("sync receive: %w", err)
 	}
-	if m, ok := v.(binaryDecoder); ok {
-		d := binwire.NewDecoder(body)
-		m.DecodeBinary(d)
-		if err := d.Err(); err != nil {
-			return fd, fmt.Errorf("sync receive: %w", err)
-		}
-		return fd, nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
+	d := binwire.NewDecoder(body)
+	v.DecodeBinary(d)
+	if err := d.Err(); err != nil {
 		return fd, fmt.Errorf("sync receive: %w", err)
 	}
 	return fd, nil
 }
 
-// binaryMessage and binaryDecoder are the messages with a binary form
-// (config.go); the rest go as JSON.
-type binaryMessage interface{ AppendBinary(*binwire.Encoder) }
-
-type binaryDecoder interface{ DecodeBinary(*binwire.Decoder) }
+// Encodable and Decodable are the sync channel's messages (config.go):
+// they travel in binary form.
+type (
+	Encodable interface{ AppendBinary(*binwire.Encoder) }
+	Decodable interface{ DecodeBinary(*binwire.Decoder) }
+)
 
 // rawReader reads a socket with read(2), bypassing the runtime poller:
 // the sync sockets are blocking and are used from one locked thread.
