@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -171,8 +172,14 @@ func TestDetachedStreamClientBehind(t *testing.T) {
 			t.Error(err)
 			return
 		}
+		// OnIdle runs on the writer goroutine, which can drain the
+		// backlog and call it while the first call below still runs:
+		// a producer serialises itself, as the logs follower does.
+		var mu sync.Mutex
 		sent := 0
 		produce := func() {
+			mu.Lock()
+			defer mu.Unlock()
 			for sent < batches {
 				if ds.Send(batch) != nil {
 					return
