@@ -502,12 +502,19 @@ func (c *Container) State(ctx context.Context) (*shim.State, error) {
 	return resp.State, nil
 }
 
+// afterStateRead, when set (tests), runs right after stateFromFile's first
+// read of the state file: the moment a shim may record its exit and let go.
+var afterStateRead func()
+
 // stateFromFile reads the state file of a container whose shim is gone. A
 // shim that died without recording its init's exit leaves a container
 // that is either orphaned (init alive: it is killed) or lost; either way
 // the file is brought up to date.
 func (c *Container) stateFromFile() (*shim.State, error) {
 	st, err := shim.ReadState(c.dir)
+	if afterStateRead != nil {
+		afterStateRead()
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, errdefs.NotFound(fmt.Errorf("no such container: %s", c.id))
@@ -524,6 +531,16 @@ func (c *Container) stateFromFile() (*shim.State, error) {
 			st = st2
 		}
 		return st, nil
+	}
+	// No shim serves it now, but the state above may have been read
+	// before the shim's last word: a shim records the exit, then lets go
+	// of the directory, and both can fall between that read and the look
+	// at the lock. What the file says now is final.
+	if st2, err := shim.ReadState(c.dir); err == nil {
+		if st2.Status == shim.StatusStopped {
+			return st2, nil
+		}
+		st = st2
 	}
 	if fd, alive := initAlive(st); alive {
 		// Orphaned: nobody owns its stdio or its exit any more.
