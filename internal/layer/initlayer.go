@@ -80,13 +80,14 @@ func fillInitLayer(dir string, lowers []string) error {
 	if st := imageEntry(lowers, "etc"); st != nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		// The image's /etc as it is, with its attributes (the times
 		// last, once its files are made).
-		if err := mkdirMode(etc, os.FileMode(st.Mode&0o7777)); err != nil {
+		if err := os.Mkdir(etc, 0o700); err != nil {
 			return err
 		}
+		// The mode after the owner: a chown may clear setgid.
 		if err := os.Lchown(etc, int(st.Uid), int(st.Gid)); err != nil {
 			return err
 		}
-		if err := os.Chmod(etc, fileMode(st.Mode)); err != nil {
+		if err := os.Chmod(etc, sys.FileMode(st.Mode)); err != nil {
 			return err
 		}
 		defer func() {
@@ -116,22 +117,6 @@ func mkdirMode(p string, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(p, mode)
-}
-
-// fileMode converts a stat mode's permission and special bits to an
-// os.FileMode.
-func fileMode(m uint32) os.FileMode {
-	mode := os.FileMode(m & 0o777)
-	if m&syscall.S_ISUID != 0 {
-		mode |= os.ModeSetuid
-	}
-	if m&syscall.S_ISGID != 0 {
-		mode |= os.ModeSetgid
-	}
-	if m&syscall.S_ISVTX != 0 {
-		mode |= os.ModeSticky
-	}
-	return mode
 }
 
 // imageEntry returns what the image's merged view has at rel (one or two

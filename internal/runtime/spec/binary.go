@@ -1,8 +1,6 @@
 package spec
 
 import (
-	"encoding/binary"
-
 	"skiffd/internal/binwire"
 )
 
@@ -188,13 +186,8 @@ func (s *Seccomp) AppendBinary(e *binwire.Encoder) {
 		return
 	}
 	e.Bool(s.Filter != nil)
-	b := make([]byte, 8*len(s.Filter))
-	for i, in := range s.Filter {
-		binary.LittleEndian.PutUint16(b[8*i:], in.Code)
-		b[8*i+2], b[8*i+3] = in.Jt, in.Jf
-		binary.LittleEndian.PutUint32(b[8*i+4:], in.K)
-	}
-	e.Bytes(b)
+	e.Uint(uint64(8 * len(s.Filter)))
+	e.B = appendProgram(e.B, s.Filter)
 }
 
 // DecodeSeccompBinary reads what Seccomp.AppendBinary wrote.
@@ -204,17 +197,13 @@ func DecodeSeccompBinary(d *binwire.Decoder) *Seccomp {
 	}
 	s := &Seccomp{}
 	hasFilter := d.Bool()
-	b := d.Bytes()
-	if len(b)%8 != 0 {
+	prog, ok := decodeProgram(d.Bytes())
+	if !ok {
 		d.Fail() // not whole instructions: not from AppendBinary
 		return s
 	}
 	if hasFilter {
-		s.Filter = make([]SockFilter, len(b)/8)
-		for i := range s.Filter {
-			in := b[8*i:]
-			s.Filter[i] = SockFilter{Code: binary.LittleEndian.Uint16(in), Jt: in[2], Jf: in[3], K: binary.LittleEndian.Uint32(in[4:])}
-		}
+		s.Filter = prog
 	}
 	return s
 }

@@ -199,13 +199,33 @@ type seccompJSON struct {
 
 // MarshalJSON implements json.Marshaler.
 func (s Seccomp) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 8*len(s.Filter))
-	for i, in := range s.Filter {
-		binary.LittleEndian.PutUint16(b[8*i:], in.Code)
-		b[8*i+2], b[8*i+3] = in.Jt, in.Jf
-		binary.LittleEndian.PutUint32(b[8*i+4:], in.K)
+	return json.Marshal(seccompJSON{BPF: appendProgram(make([]byte, 0, 8*len(s.Filter)), s.Filter)})
+}
+
+// appendProgram appends the program's instructions to b, 8 bytes each
+// (code, jt, jf, k; little-endian): its form in JSON (base64) and in the
+// binary form alike.
+func appendProgram(b []byte, prog []SockFilter) []byte {
+	for _, in := range prog {
+		b = binary.LittleEndian.AppendUint16(b, in.Code)
+		b = append(b, in.Jt, in.Jf)
+		b = binary.LittleEndian.AppendUint32(b, in.K)
 	}
-	return json.Marshal(seccompJSON{BPF: b})
+	return b
+}
+
+// decodeProgram reads what appendProgram wrote; false when bpf is not
+// whole instructions.
+func decodeProgram(bpf []byte) ([]SockFilter, bool) {
+	if len(bpf)%8 != 0 {
+		return nil, false
+	}
+	prog := make([]SockFilter, len(bpf)/8)
+	for i := range prog {
+		b := bpf[8*i:]
+		prog[i] = SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])}
+	}
+	return prog, true
 }
 
 // UnmarshalJSON implements json.Unmarshaler. The form MarshalJSON writes,
@@ -227,14 +247,11 @@ func (s *Seccomp) UnmarshalJSON(data []byte) error {
 		}
 		bpf = j.BPF
 	}
-	if len(bpf)%8 != 0 {
+	prog, ok := decodeProgram(bpf)
+	if !ok {
 		return fmt.Errorf("seccomp program of %d bytes is not whole instructions", len(bpf))
 	}
-	s.Filter = make([]SockFilter, len(bpf)/8)
-	for i := range s.Filter {
-		b := bpf[8*i:]
-		s.Filter[i] = SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])}
-	}
+	s.Filter = prog
 	return nil
 }
 
