@@ -108,6 +108,12 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "cpus range", args: []string{"run", "--rm", "--cpus", "9999", "busybox", "true"}, wantCode: 125, wantErr: "Range of CPUs is from 0.01 to"},
 		{name: "memory minimum", args: []string{"run", "--rm", "--memory", "1m", "busybox", "true"}, wantCode: 125, wantErr: "Minimum memory limit allowed is 6MB"},
 		{name: "privileged", args: []string{"run", "--rm", "--privileged", "busybox", "sh", "-c", "grep CapEff /proc/self/status; test -c /dev/kmsg && echo kmsg; grep -c ' /sys sysfs rw' /proc/mounts"}, wantOut: "CapEff:\t" + ownCapBnd(t) + "\nkmsg\n1\n"},
+		// The shim ignores SIGHUP and SIGPIPE; dockerd's containers start
+		// with no signal ignored, and a SIGHUP ends a process that does
+		// not handle it.
+		{name: "no signal ignored", args: []string{"run", "--rm", "busybox", "grep", "SigIgn", "/proc/self/status"}, wantOut: "SigIgn:\t0000000000000000\n"},
+		{name: "no signal ignored under --init", args: []string{"run", "--rm", "--init", "busybox", "grep", "SigIgn", "/proc/self/status"}, wantOut: "SigIgn:\t0000000000000000\n"},
+		{name: "SIGHUP ends a process", args: []string{"run", "--rm", "busybox", "sh", "-c", "sleep 10 & kill -HUP $!; wait $!; echo $?"}, wantOut: "129\n"},
 		{name: "device", args: []string{"run", "--rm", "--device", "/dev/kmsg:/dev/k2", "busybox", "sh", "-c", "test -c /dev/k2 && echo ok; test -e /dev/kmsg || echo alone"}, wantOut: "ok\nalone\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

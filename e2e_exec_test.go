@@ -76,6 +76,7 @@ func TestCLIExec(t *testing.T) {
 			`for n in cgroup ipc mnt net pid uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] || echo "not in $n"; done; [ "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)" ] || echo "not in the cgroup"`}},
 		{name: "security", args: []string{"web", "sh", "-c", `grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\t'`},
 			wantOut: "CapEff:00000000a80425fb\nNoNewPrivs:1\nSeccomp:2\n"},
+		{name: "no signal ignored", args: []string{"web", "grep", "SigIgn", "/proc/self/status"}, wantOut: "SigIgn:\t0000000000000000\n"},
 		{name: "user loses capabilities", args: []string{"-u", "1000", "web", "grep", "CapEff", "/proc/self/status"}, wantOut: "CapEff:\t0000000000000000\n"},
 		{name: "missing command", args: []string{"web", "nope"}, wantCode: 126,
 			wantOut: "OCI runtime exec failed: exec failed: unable to start container process: exec: \"nope\": executable file not found in $PATH: unknown\r\n"},

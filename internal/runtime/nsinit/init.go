@@ -117,6 +117,11 @@ func runInit(conn *Conn, cfg *InitConfig, spans map[string]int64) error {
 			}
 		}
 	}
+	// The shim's ignored signals (and any the daemon inherited) would
+	// stay ignored in the container's process; dockerd's start with none.
+	if err := sys.DefaultIgnoredSignals(); err != nil {
+		return fmt.Errorf("reset ignored signals: %w", err)
+	}
 	if err := finalize(p, u, s.Seccomp, cwdOf(p)); err != nil {
 		return err
 	}
@@ -485,6 +490,10 @@ func runExec(conn *Conn, cfg *ExecConfig) (int, error) {
 		return 0, err
 	}
 	cwd := cwdOf(p)
+	// The target inherits this process's ignored signals (see Init).
+	if err := sys.DefaultIgnoredSignals(); err != nil {
+		return 0, fmt.Errorf("reset ignored signals: %w", err)
+	}
 	if err := finalize(p, u, cfg.Seccomp, cwd); err != nil {
 		return 0, err
 	}
