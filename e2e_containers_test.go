@@ -153,6 +153,53 @@ func TestCLIContainerRun(t *testing.T) {
 	}
 }
 
+// TestCLINetworkDefaultSysctls: as in dockerd, a container with a network
+// namespace of its own may bind any port as any user and ping without
+// CAP_NET_RAW (net.ipv4.ip_unprivileged_port_start=0,
+// net.ipv4.ping_group_range=0 2147483647), unless it sets them itself; one
+// in the host's network namespace sees the host's values, untouched.
+func TestCLINetworkDefaultSysctls(t *testing.T) {
+	d := startWithBusybox(t)
+	type sysctl struct{ path, dockerd string }
+	var present []sysctl
+	for _, s := range []sysctl{
+		{"/proc/sys/net/ipv4/ip_unprivileged_port_start", "0"},
+		{"/proc/sys/net/ipv4/ping_group_range", "0\t2147483647"},
+	} {
+		if _, err := os.Stat(s.path); err == nil {
+			present = append(present, s)
+		}
+	}
+	if len(present) == 0 {
+		t.Log("this kernel has neither sysctl: only the host network's values are checked")
+	}
+	host, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	for _, s := range present {
+		out := dockerOK(t, d, "run", "--rm", "--network", "none", "busybox", "cat", s.path)
+		if strings.TrimSpace(out) != s.dockerd {
+			t.Errorf("%s in a container of its own network = %q, want dockerd's %q", s.path, out, s.dockerd)
+		}
+	}
+	if err == nil {
+		out := dockerOK(t, d, "run", "--rm", "--network", "host", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+		if out != string(host) {
+			t.Errorf("ip_unprivileged_port_start in the host's network = %q, want the host's %q", out, host)
+		}
+		if now, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); string(now) != string(host) {
+			t.Errorf("the host's ip_unprivileged_port_start changed: %q, was %q", now, host)
+		}
+		out = dockerOK(t, d, "run", "--rm", "--network", "none", "--sysctl", "net.ipv4.ip_unprivileged_port_start=500", "busybox", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start")
+		if out != "500\n" {
+			t.Errorf("ip_unprivileged_port_start set by the container = %q, want 500", out)
+		}
+		// What the default is for: a server on port 80 as a user.
+		out = dockerOK(t, d, "run", "--rm", "--network", "none", "-u", "1000", "busybox", "sh", "-c", "httpd -p 80 && echo bound")
+		if out != "bound\n" {
+			t.Errorf("httpd on port 80 as uid 1000 printed %q, want bound", out)
+		}
+	}
+}
+
 // TestCLIContainerStdinBinary sends 1 MiB of random bytes through cat and
 // expects them back byte for byte.
 func TestCLIContainerStdinBinary(t *testing.T) {

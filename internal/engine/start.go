@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -283,10 +284,12 @@ func (e *Engine) failPending(cs *ctrState, err error) {
 }
 
 // hasNetSysctl reports whether sysctls set any net.* key, which init
-// writes in the container's network namespace.
+// writes in the container's network namespace, other than the keys of
+// dockerd's defaults (defaultNetSysctls): those are not an interface's.
 func hasNetSysctl(sysctls map[string]string) bool {
 	for k := range sysctls {
-		if strings.HasPrefix(strings.ReplaceAll(k, "/", "."), "net.") {
+		k = strings.ReplaceAll(k, "/", ".")
+		if strings.HasPrefix(k, "net.") && !slices.ContainsFunc(defaultNetSysctls(), func(d netSysctl) bool { return d.key == k }) {
 			return true
 		}
 	}
