@@ -16,7 +16,9 @@ import (
 // overlay of every container made from it: the mount points the runtime
 // puts file systems and files on (/proc, /sys, /dev, and /etc/hosts,
 // /etc/hostname, /etc/resolv.conf with their parent) that the image does
-// not have, as dockerd's init layer holds them. Images seldom have them
+// not have, as dockerd's init layer holds them, and what else dockerd's
+// holds: /.dockerenv, by which programs tell they run in a container, and
+// /etc/mtab, a link to /proc/mounts that tools older than /proc read. Images seldom have them
 // all, and init made the missing ones in the container's upper directory
 // at every start: each an overlay create, with a copy-up of /etc, about
 // 1.1 ms of every start of an image without them (issue 13: API start
@@ -32,12 +34,27 @@ import (
 // first mount, in the chain's directory, and goes with it. A layer that a
 // power loss left incomplete only makes init create what it lacks, as it
 // did before there was one.
-const initDirName = "init"
+//
+// The name carries the layer's form: a chain whose layer has an older one
+// (init, without /.dockerenv and /etc/mtab) gets one of this form beside
+// it on its next mount; the old one goes with the chain (a container
+// mounted before may still have it as a lower directory).
+const initDirName = "init2"
 
 var (
-	initLayerDirs  = []string{"dev", "proc", "sys"}
-	initLayerFiles = []string{"etc/hostname", "etc/hosts", "etc/resolv.conf"}
+	initLayerDirs = []string{"dev", "proc", "sys"}
+	// initLayerFiles are made empty, with their modes (dockerd's).
+	initLayerFiles = []initFile{{name: ".dockerenv", mode: 0o755}, {name: "etc/hostname", mode: 0o644}, {name: "etc/hosts", mode: 0o644}, {name: "etc/resolv.conf", mode: 0o644}}
+	// initLayerLinks are symbolic links and their targets.
+	initLayerLinks = []initFile{{name: "etc/mtab", target: "/proc/mounts"}}
 )
+
+// initFile is a file or link of the init layer.
+type initFile struct {
+	name   string
+	mode   os.FileMode
+	target string
+}
 
 // initDir returns the init layer of chainID, whose diff directories are
 // lowers (top first), making it if it does not exist yet.
@@ -98,14 +115,22 @@ func fillInitLayer(dir string, lowers []string) error {
 		return err
 	}
 	for _, f := range initLayerFiles {
-		if imageEntry(lowers, f) != nil {
+		if imageEntry(lowers, f.name) != nil {
 			continue
 		}
-		p := filepath.Join(dir, f)
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
+		p := filepath.Join(dir, f.name)
+		if err := os.WriteFile(p, nil, f.mode); err != nil {
 			return err
 		}
-		if err := os.Chmod(p, 0o644); err != nil {
+		if err := os.Chmod(p, f.mode); err != nil {
+			return err
+		}
+	}
+	for _, l := range initLayerLinks {
+		if imageEntry(lowers, l.name) != nil {
+			continue
+		}
+		if err := os.Symlink(l.target, filepath.Join(dir, l.name)); err != nil {
 			return err
 		}
 	}

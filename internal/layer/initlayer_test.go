@@ -56,10 +56,16 @@ func TestInitLayer(t *testing.T) {
 	if st := statOf(t, filepath.Join(rootfs, "etc")); st.Mode != syscall.S_IFDIR|0o750 || st.Uid != 7 || st.Mtim.Sec != etcTime.Unix() {
 		t.Errorf("container's /etc: mode %o owner %d mtime %d, want the image's", st.Mode, st.Uid, st.Mtim.Sec)
 	}
-	for _, f := range initLayerFiles {
+	for _, f := range []string{"etc/hostname", "etc/hosts", "etc/resolv.conf"} {
 		if _, err := os.Lstat(filepath.Join(init, f)); err == nil {
 			t.Errorf("init layer has %s, which the image has", f)
 		}
+	}
+	if st := statOf(t, filepath.Join(rootfs, ".dockerenv")); st.Size != 0 || st.Mode != syscall.S_IFREG|0o755 {
+		t.Errorf("container's /.dockerenv: size %d mode %o, want dockerd's empty 0755 file", st.Size, st.Mode)
+	}
+	if target, err := os.Readlink(filepath.Join(rootfs, "etc/mtab")); err != nil || target != "/proc/mounts" {
+		t.Errorf("container's /etc/mtab links to %q (%v), want /proc/mounts", target, err)
 	}
 
 	_, rootfs = mountRootfs(t, s, top.ChainID)
@@ -69,11 +75,11 @@ func TestInitLayer(t *testing.T) {
 			t.Errorf("init layer %s: mode %o", d, st.Mode)
 		}
 	}
-	want := map[string]bool{"etc/hostname": true} // whited out above the base
+	want := map[string]bool{"etc/hostname": true, ".dockerenv": true} // whited out above the base; not in the image
 	for _, f := range initLayerFiles {
-		_, err := os.Lstat(filepath.Join(init, f))
-		if (err == nil) != want[f] {
-			t.Errorf("init layer has %s: %v, want %v", f, err == nil, want[f])
+		_, err := os.Lstat(filepath.Join(init, f.name))
+		if (err == nil) != want[f.name] {
+			t.Errorf("init layer has %s: %v, want %v", f.name, err == nil, want[f.name])
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(rootfs, "etc/hosts")); err != nil || string(b) != "127.0.0.1 image" {
@@ -84,9 +90,9 @@ func TestInitLayer(t *testing.T) {
 	}
 
 	_, rootfs = mountRootfs(t, s, opq.ChainID)
-	for _, f := range initLayerFiles {
-		if _, err := os.Lstat(filepath.Join(rootfs, f)); err != nil {
-			t.Errorf("under an opaque /etc: %s missing: %v", f, err)
+	for _, f := range append(initLayerFiles, initLayerLinks...) {
+		if _, err := os.Lstat(filepath.Join(rootfs, f.name)); err != nil {
+			t.Errorf("under an opaque /etc: %s missing: %v", f.name, err)
 		}
 	}
 	_, rootfs = mountRootfs(t, s, link.ChainID)

@@ -131,8 +131,8 @@ func TestMountRootfsManyLayers(t *testing.T) {
 	}
 
 	_, rootfs := mountRootfs(t, s, parent)
-	if got := readDirNames(t, rootfs); len(got) != n+1+len(initLayerDirs)+1 {
-		t.Errorf("rootfs lists %d entries, want %d layer files, top and the init layer's %d directories and etc", len(got), n, len(initLayerDirs))
+	if got := readDirNames(t, rootfs); len(got) != n+1+len(initLayerDirs)+2 {
+		t.Errorf("rootfs lists %d entries, want %d layer files, top and the init layer's %d directories, etc and .dockerenv", len(got), n, len(initLayerDirs))
 	}
 	if b, err := os.ReadFile(filepath.Join(rootfs, "top")); err != nil || string(b) != fmt.Sprint(n-1) {
 		t.Errorf("top = %q, %v, want the top layer's %d", b, err, n-1)
