@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"skiffd/internal/container"
@@ -21,25 +20,14 @@ import (
 // client sets one (dockerd's oci.DefaultPathEnv).
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// netSysctl is one sysctl and its value.
-type netSysctl struct{ key, value string }
-
-// defaultNetSysctls are dockerd's defaults for a container with a network
-// namespace of its own, those this kernel has (dockerd asks the same).
-// They set per-namespace knobs of IPv4 as a whole, none of an interface,
-// so they do not hold the network's wiring back (hasNetSysctl).
-var defaultNetSysctls = sync.OnceValue(func() []netSysctl {
-	var have []netSysctl
-	for _, d := range []netSysctl{
-		{"net.ipv4.ping_group_range", "0 2147483647"},
-		{"net.ipv4.ip_unprivileged_port_start", "0"},
-	} {
-		if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(d.key, ".", "/")); err == nil {
-			have = append(have, d)
-		}
-	}
-	return have
-})
+// dockerdNetSysctls are the sysctls dockerd sets in a network namespace
+// of the container's own, and their values. They set per-namespace knobs
+// of IPv4 as a whole, none of an interface's, so they do not hold the
+// network's wiring back (hasNetSysctl).
+var dockerdNetSysctls = map[string]string{
+	"net.ipv4.ping_group_range":           "0 2147483647",
+	"net.ipv4.ip_unprivileged_port_start": "0",
+}
 
 func defaultMaskedPaths() []string   { return spec.DefaultMaskedPaths() }
 func defaultReadonlyPaths() []string { return spec.DefaultReadonlyPaths() }
@@ -201,14 +189,14 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	// CAP_NET_RAW, and any port for any user. The container's own
 	// settings win.
 	if path, own := s.HasNamespace(spec.NetworkNamespace); own && path == "" {
-		for _, d := range defaultNetSysctls() {
-			if _, set := s.Sysctl[d.key]; set {
+		for _, k := range e.features.NetSysctls {
+			if _, set := s.Sysctl[k]; set {
 				continue
 			}
 			if s.Sysctl == nil {
 				s.Sysctl = map[string]string{}
 			}
-			s.Sysctl[d.key] = d.value
+			s.Sysctl[k] = dockerdNetSysctls[k]
 		}
 	}
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -285,11 +284,11 @@ func (e *Engine) failPending(cs *ctrState, err error) {
 
 // hasNetSysctl reports whether sysctls set any net.* key, which init
 // writes in the container's network namespace, other than the keys of
-// dockerd's defaults (defaultNetSysctls): those are not an interface's.
+// dockerd's defaults (dockerdNetSysctls): those are not an interface's.
 func hasNetSysctl(sysctls map[string]string) bool {
 	for k := range sysctls {
 		k = strings.ReplaceAll(k, "/", ".")
-		if strings.HasPrefix(k, "net.") && !slices.ContainsFunc(defaultNetSysctls(), func(d netSysctl) bool { return d.key == k }) {
+		if _, dflt := dockerdNetSysctls[k]; strings.HasPrefix(k, "net.") && !dflt {
 			return true
 		}
 	}

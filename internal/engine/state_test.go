@@ -25,6 +25,7 @@ func TestNoPackageState(t *testing.T) {
 		"errPushDone":          "sentinel error",
 		"psColumns":            "lookup table",
 		"notYetWarnings":       "lookup table",
+		"dockerdNetSysctls":    "lookup table",
 	}
 	files, err := filepath.Glob("*.go")
 	if err != nil {

@@ -40,6 +40,10 @@ type Features struct {
 	// Cgroup tells which resource limits the host can enforce; create and
 	// update discard the others with dockerd's warnings.
 	Cgroup cgroups.Support `json:"cgroup"`
+	// NetSysctls are the network sysctls this kernel has among those
+	// dockerd sets by default in a container's own network namespace
+	// (net.ipv4.ping_group_range, 2.6.39; ip_unprivileged_port_start, 4.11).
+	NetSysctls []string `json:"netSysctls"`
 }
 
 // Probe checks the running kernel. It changes nothing.
@@ -75,6 +79,11 @@ func Probe() Features {
 	// An invalid bpf command gives EINVAL where bpf(2) exists.
 	if _, err := sys.Bpf(-1, nil); err != syscall.ENOSYS {
 		f.BPF = true
+	}
+	for _, k := range []string{"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"} {
+		if _, err := os.Stat("/proc/sys/" + strings.ReplaceAll(k, ".", "/")); err == nil {
+			f.NetSysctls = append(f.NetSysctls, k)
+		}
 	}
 	return f
 }
