@@ -84,6 +84,7 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "add-host and dns", args: []string{"run", "--rm", "--add-host", "db:10.1.2.3", "--dns", "9.9.9.9", "--dns-search", "example.org", "busybox", "sh", "-c", "grep -w db /etc/hosts; grep -v '^#' /etc/resolv.conf | grep ."},
 			wantOut: "10.1.2.3\tdb\nnameserver 9.9.9.9\nsearch example.org\n"},
 		{name: "pid 1", args: []string{"run", "--rm", "busybox", "sh", "-c", "echo $$; cat /proc/1/cmdline; true"}, wantOut: "1\nsh\x00-c\x00"},
+		{name: "ports with the host network", args: []string{"run", "--rm", "-p", "18081:80", "--network", "host", "busybox", "true"}, wantErr: "WARNING: Published ports are discarded when using host network mode"},
 		{name: "dockerd's init layer", args: []string{"run", "--rm", "busybox", "sh", "-c", "test -f /.dockerenv && echo dockerenv; readlink /etc/mtab"}, wantOut: "dockerenv\n/proc/mounts\n"},
 		{name: "image filesystem", args: []string{"run", "--rm", "busybox", "ls", "/"}, wantOut: "bin\ndev\netc\nproc\nroot\nsys\ntmp\n"},
 		{name: "read-only rootfs", args: []string{"run", "--rm", "--read-only", "busybox", "touch", "/x"}, wantCode: 1, wantErr: "Read-only file system"},

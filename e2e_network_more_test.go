@@ -327,3 +327,23 @@ func TestE2ENetworkLinksRename(t *testing.T) {
 	}
 	dockerOK(t, d, "restart", "-t", "0", "web3")
 }
+
+// TestCLIPortsWithoutBridge: with bridge networking off, published ports
+// are ignored on the host's network and none, as dockerd ignores them
+// there, and refused with a reason where they would need the bridge.
+func TestCLIPortsWithoutBridge(t *testing.T) {
+	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--bridge=none"}})
+	importBusybox(t, d)
+	removeAllAtEnd(t, d)
+	if res := d.Docker(t, "run", "--rm", "-p", "18082:80", "--network", "none", "busybox", "true"); res.ExitCode != 0 {
+		t.Errorf("-p with --network none: %v, want it accepted and the ports ignored", res)
+	}
+	res := d.Docker(t, "run", "--rm", "-p", "18082:80", "--network", "host", "busybox", "true")
+	if res.ExitCode != 0 || !strings.Contains(res.Stderr, "Published ports are discarded when using host network mode") {
+		t.Errorf("-p with --network host: %v, want dockerd's warning", res)
+	}
+	res = d.Docker(t, "run", "--rm", "-p", "18082:80", "busybox", "true")
+	if res.ExitCode != 125 || !strings.Contains(res.Stderr, "need bridge networking, which is off (--bridge=none)") {
+		t.Errorf("-p on the default network with the bridge off: %v, want it refused with the reason", res)
+	}
+}

@@ -91,6 +91,9 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 	if p.warnings, err = validateHostConfig(hc, host.cgroup, host.ncpu, false); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
+	if hc.NetworkMode == "host" && len(hc.PortBindings) > 0 {
+		p.warnings = append(p.warnings, "Published ports are discarded when using host network mode")
+	}
 	if err := checkUnsupported(cfg, hc); err != nil {
 		if errdefs.KindOf(err) == errdefs.ErrNotFound {
 			return nil, err

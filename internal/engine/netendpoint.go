@@ -88,8 +88,9 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 		if !predefined {
 			return nil, network.NotFoundError(mode)
 		}
-		if hasPortBindings(hc.PortBindings) {
-			return nil, errdefs.InvalidParameter(errors.New("skiffd does not support published ports (HostConfig.PortBindings) yet: bridge networking is off"))
+		// As in dockerd, the host's network and none ignore them.
+		if hasPortBindings(hc.PortBindings) && mode != network.NameHost && mode != network.NameNone {
+			return nil, errdefs.InvalidParameter(errors.New("published ports (HostConfig.PortBindings) need bridge networking, which is off (--bridge=none)"))
 		}
 		return ns, nil
 	}
