@@ -105,6 +105,8 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "default network loopback", args: []string{"run", "--rm", "busybox", "sh", "-c", "nc -l -p 99 -e echo pong & sleep 0.2; echo ping | nc 127.0.0.1 99"}, wantOut: "pong\n"},
 		{name: "missing executable", args: []string{"run", "--rm", "busybox", "nope"}, wantCode: 127, wantErr: `exec: "nope": executable file not found in $PATH`},
 		{name: "missing path", args: []string{"run", "--rm", "busybox", "/no/such/binary"}, wantCode: 127, wantErr: "no such file or directory"},
+		{name: "relative command from the working directory", args: []string{"run", "--rm", "-w", "/bin", "busybox", "./echo", "rel"}, wantOut: "rel\n"},
+		{name: "a directory is not executable", args: []string{"run", "--rm", "busybox", "/etc"}, wantCode: 126, wantErr: `exec: "/etc": permission denied`},
 		{name: "not executable", args: []string{"run", "--rm", "busybox", "/etc/passwd"}, wantCode: 126, wantErr: "permission denied"},
 		{name: "unknown user", args: []string{"run", "--rm", "-u", "nobody2", "busybox", "true"}, wantCode: 125, wantErr: "unable to find user nobody2: no matching entries in passwd file"},
 		{name: "cpus range", args: []string{"run", "--rm", "--cpus", "9999", "busybox", "true"}, wantCode: 125, wantErr: "Range of CPUs is from 0.01 to"},

@@ -81,10 +81,6 @@ func runInit(conn *Conn, cfg *InitConfig, spans map[string]int64) error {
 		return err
 	}
 	env := withHome(p.Env, u.Home)
-	exe, err := lookPath(p.Args[0], env)
-	if err != nil {
-		return err
-	}
 	if p.CreateCwd && p.Cwd != "" {
 		if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
 			return fmt.Errorf("create working directory %s: %w", p.Cwd, err)
@@ -123,6 +119,15 @@ func runInit(conn *Conn, cfg *InitConfig, spans map[string]int64) error {
 		return fmt.Errorf("reset ignored signals: %w", err)
 	}
 	if err := finalize(p, u, s.Seccomp, cwdOf(p)); err != nil {
+		return err
+	}
+	// From the working directory, as the user: a relative command
+	// (./run.sh under a WORKDIR) is the working directory's.
+	exe, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return err
+	}
+	if err := finalizeSeccomp(p, s.Seccomp); err != nil {
 		return err
 	}
 	if p.Init {
@@ -485,16 +490,20 @@ func runExec(conn *Conn, cfg *ExecConfig) (int, error) {
 		return 0, err
 	}
 	env := withHome(p.Env, u.Home)
-	exe, err := lookPath(p.Args[0], env)
-	if err != nil {
-		return 0, err
-	}
 	cwd := cwdOf(p)
 	// The target inherits this process's ignored signals (see Init).
 	if err := sys.DefaultIgnoredSignals(); err != nil {
 		return 0, fmt.Errorf("reset ignored signals: %w", err)
 	}
 	if err := finalize(p, u, cfg.Seccomp, cwd); err != nil {
+		return 0, err
+	}
+	// As init does: from the working directory, as the user.
+	exe, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return 0, err
+	}
+	if err := finalizeSeccomp(p, cfg.Seccomp); err != nil {
 		return 0, err
 	}
 	if err := sys.CloseExecFrom(3); err != nil {

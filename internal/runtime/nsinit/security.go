@@ -15,8 +15,9 @@ import (
 // NNP (loading then needs CAP_SYS_ADMIN, which is still there); the
 // bounding set; the user and groups (per-thread syscalls, keeping
 // capabilities across the uid change); the working directory, as the user;
-// the final capability sets; seccomp last when NNP allows it. After this
-// only the syscalls the filter allows may run before execve.
+// the final capability sets. The executable is looked up after this (as
+// the user, from the working directory: runc's order), and seccomp loaded
+// last, when NNP allows it, by finalizeSeccomp.
 func finalize(p *spec.Process, u *execUser, filter *spec.Seccomp, cwd string) error {
 	mask, err := caps.Mask(p.Capabilities)
 	if err != nil {
@@ -55,13 +56,15 @@ func finalize(p *spec.Process, u *execUser, filter *spec.Seccomp, cwd string) er
 	if err := sys.Prctl(sys.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("drop keep-capabilities: %w", err)
 	}
-	if err := caps.Set(mask); err != nil {
-		return err
-	}
+	return caps.Set(mask)
+}
+
+// finalizeSeccomp loads the filter that finalize left for last (with
+// NNP), as close to execve as it can be: after it, only the syscalls the
+// filter allows may run.
+func finalizeSeccomp(p *spec.Process, filter *spec.Seccomp) error {
 	if filter != nil && p.NoNewPrivileges {
-		if err := loadSeccomp(filter); err != nil {
-			return err
-		}
+		return loadSeccomp(filter)
 	}
 	return nil
 }

@@ -80,10 +80,9 @@ func findExecutable(file string) error {
 	if err != nil {
 		return err
 	}
-	if st.IsDir() {
-		return fmt.Errorf("is a directory")
-	}
-	if st.Mode()&0o111 == 0 {
+	// A directory is not executable, whatever its mode: execve says
+	// EACCES, and so do Go's LookPath and runc.
+	if st.IsDir() || st.Mode()&0o111 == 0 {
 		return os.ErrPermission
 	}
 	return nil

@@ -18,6 +18,11 @@ func TestLookPath(t *testing.T) {
 	plain := filepath.Join(dir, "plain")
 	os.WriteFile(plain, nil, 0o644)
 	env := []string{"PATH=/nonexistent:" + dir}
+	wd, _ := os.Getwd()
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chdir(wd) })
 	for _, tc := range []struct {
 		name, want, err string
 	}{
@@ -27,7 +32,11 @@ func TestLookPath(t *testing.T) {
 		{"plain", "", `exec: "plain": executable file not found in $PATH`},
 		{plain, "", `exec: "` + plain + `": permission denied`},
 		{dir + "/missing", "", `exec: "` + dir + `/missing": stat ` + dir + `/missing: no such file or directory`},
-		{dir, "", `exec: "` + dir + `": is a directory`},
+		// As Go's LookPath and runc say (and execve: EACCES).
+		{dir, "", `exec: "` + dir + `": permission denied`},
+		// A relative path is the working directory's (init looks the
+		// command up once it is in the container's).
+		{"./tool", "./tool", ""},
 	} {
 		got, err := lookPath(tc.name, env)
 		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && err.Error() != tc.err) {
