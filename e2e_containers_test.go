@@ -108,7 +108,10 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "relative command from the working directory", args: []string{"run", "--rm", "-w", "/bin", "busybox", "./echo", "rel"}, wantOut: "rel\n"},
 		{name: "a directory is not executable", args: []string{"run", "--rm", "busybox", "/etc"}, wantCode: 126, wantErr: `exec: "/etc": permission denied`},
 		{name: "not executable", args: []string{"run", "--rm", "busybox", "/etc/passwd"}, wantCode: 126, wantErr: "permission denied"},
-		{name: "unknown user", args: []string{"run", "--rm", "-u", "nobody2", "busybox", "true"}, wantCode: 125, wantErr: "unable to find user nobody2: no matching entries in passwd file"},
+		// dockerd looks users and groups up itself: its plain error.
+		{name: "unknown user", args: []string{"run", "--rm", "-u", "nobody2", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: unable to find user nobody2: no matching entries in passwd file"},
+		{name: "unknown group", args: []string{"run", "--rm", "-u", "user:nosuchgroup", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: unable to find group nosuchgroup: no matching entries in group file"},
+		{name: "unknown added group", args: []string{"run", "--rm", "-u", "1000", "--group-add", "nosuchgroup", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: Unable to find group nosuchgroup: no matching entries in group file"},
 		{name: "cpus range", args: []string{"run", "--rm", "--cpus", "9999", "busybox", "true"}, wantCode: 125, wantErr: "Range of CPUs is from 0.01 to"},
 		{name: "memory minimum", args: []string{"run", "--rm", "--memory", "1m", "busybox", "true"}, wantCode: 125, wantErr: "Minimum memory limit allowed is 6MB"},
 		{name: "privileged", args: []string{"run", "--rm", "--privileged", "busybox", "sh", "-c", "grep CapEff /proc/self/status; test -c /dev/kmsg && echo kmsg; grep -c ' /sys sysfs rw' /proc/mounts"}, wantOut: "CapEff:\t" + ownCapBnd(t) + "\nkmsg\n1\n"},

@@ -470,7 +470,7 @@ func (e *Engine) watchExec(c *container.Container, x *execRecord, proc *shimclie
 // stands alone.
 func execStartError(err error) error {
 	msg := err.Error()
-	if strings.Contains(msg, "unable to find user") || strings.Contains(msg, "unable to find group") {
+	if l := strings.ToLower(msg); strings.Contains(l, "unable to find user") || strings.Contains(l, "unable to find group") {
 		return err
 	}
 	wrapped := errors.New("OCI runtime exec failed: exec failed: unable to start container process: " + msg + ": unknown")

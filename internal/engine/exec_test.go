@@ -117,8 +117,10 @@ func TestExecStartError(t *testing.T) {
 	}{
 		{errdefs.InvalidParameter(errors.New(`exec: "nope": executable file not found in $PATH`)),
 			`OCI runtime exec failed: exec failed: unable to start container process: exec: "nope": executable file not found in $PATH: unknown`, errdefs.ErrInvalidParameter},
-		{errdefs.InvalidParameter(errors.New("unable to find user bob: no matching entries in passwd file")),
-			"unable to find user bob: no matching entries in passwd file", errdefs.ErrInvalidParameter},
+		{errors.New("unable to find user bob: no matching entries in passwd file"),
+			"unable to find user bob: no matching entries in passwd file", errdefs.Kind(0)},
+		{errors.New("Unable to find group staff2: no matching entries in group file"),
+			"Unable to find group staff2: no matching entries in group file", errdefs.Kind(0)},
 		{errors.New("boom"), "OCI runtime exec failed: exec failed: unable to start container process: boom: unknown", errdefs.Kind(0)},
 	} {
 		got := execStartError(tc.in)

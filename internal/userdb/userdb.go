@@ -145,7 +145,8 @@ func Resolve(userSpec string, extra []string, passwd, group io.Reader) (*User, e
 	for _, g := range extra {
 		gid, err := lookupGroup(g, groups)
 		if err != nil {
-			return nil, err
+			// runc's and so dockerd's wording for an added group.
+			return nil, fmt.Errorf("Unable to find group %s: no matching entries in group file", g)
 		}
 		// A group both in /etc/group and in --group-add is listed once.
 		if !slices.Contains(u.Groups, gid) {

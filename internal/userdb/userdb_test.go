@@ -27,7 +27,7 @@ func TestResolve(t *testing.T) {
 		{user: "user", extra: []string{"staff"}, want: User{UID: 1000, GID: 1000, Groups: []uint32{50, 29, 1000}, Home: "/home/user"}},
 		{user: "nope", err: "unable to find user nope: no matching entries in passwd file"},
 		{user: "user:nope", err: "unable to find group nope: no matching entries in group file"},
-		{user: "root", extra: []string{"nope"}, err: "unable to find group nope: no matching entries in group file"},
+		{user: "root", extra: []string{"nope"}, err: "Unable to find group nope: no matching entries in group file"},
 	} {
 		t.Run(tc.user, func(t *testing.T) {
 			got, err := Resolve(tc.user, tc.extra, strings.NewReader(passwd), strings.NewReader(group))

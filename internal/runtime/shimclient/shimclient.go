@@ -403,13 +403,17 @@ func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, wire 
 
 // startError classifies an error from init the way dockerd does, keeping
 // its text: a missing executable or a permission problem is the caller's
-// mistake, not the system's.
+// mistake, not the system's (runc's error, a 400 from dockerd). A user or
+// group that is not in the container's files is not: dockerd looks them
+// up itself and answers its plain error, a 500.
 func startError(msg string) error {
 	err := errors.New(msg)
 	l := strings.ToLower(msg)
+	if strings.Contains(l, "unable to find user") || strings.Contains(l, "unable to find group") {
+		return err
+	}
 	if strings.Contains(l, "executable file not found") || strings.Contains(l, "no such file or directory") ||
-		strings.Contains(l, "permission denied") || strings.Contains(l, "not a directory") ||
-		strings.Contains(l, "unable to find user") || strings.Contains(l, "unable to find group") {
+		strings.Contains(l, "permission denied") || strings.Contains(l, "not a directory") {
 		return errdefs.InvalidParameter(err)
 	}
 	return err
