@@ -112,6 +112,8 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "unknown user", args: []string{"run", "--rm", "-u", "nobody2", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: unable to find user nobody2: no matching entries in passwd file"},
 		{name: "unknown group", args: []string{"run", "--rm", "-u", "user:nosuchgroup", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: unable to find group nosuchgroup: no matching entries in group file"},
 		{name: "unknown added group", args: []string{"run", "--rm", "-u", "1000", "--group-add", "nosuchgroup", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: Unable to find group nosuchgroup: no matching entries in group file"},
+		{name: "unknown capability", args: []string{"create", "--cap-add", "BOGUS", "busybox", "true"}, wantCode: 1, wantErr: `invalid CapAdd: unknown capability: "CAP_BOGUS"`},
+		{name: "unknown capability dropped", args: []string{"create", "--cap-drop", "NOPE", "busybox", "true"}, wantCode: 1, wantErr: `invalid CapDrop: unknown capability: "CAP_NOPE"`},
 		{name: "cpus range", args: []string{"run", "--rm", "--cpus", "9999", "busybox", "true"}, wantCode: 125, wantErr: "Range of CPUs is from 0.01 to"},
 		{name: "memory minimum", args: []string{"run", "--rm", "--memory", "1m", "busybox", "true"}, wantCode: 125, wantErr: "Minimum memory limit allowed is 6MB"},
 		{name: "privileged", args: []string{"run", "--rm", "--privileged", "busybox", "sh", "-c", "grep CapEff /proc/self/status; test -c /dev/kmsg && echo kmsg; grep -c ' /sys sysfs rw' /proc/mounts"}, wantOut: "CapEff:\t" + ownCapBnd(t) + "\nkmsg\n1\n"},
@@ -315,6 +317,10 @@ func TestCLIContainerLifecycle(t *testing.T) {
 		t.Errorf("second unpause: %v", res)
 	}
 
+	// A signal number the platform lacks is dockerd's kill error.
+	if res := d.Docker(t, "kill", "-s", "99", "web"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "Cannot kill container: web: the linux daemon does not support signal 99") {
+		t.Errorf("kill -s 99: %v", res)
+	}
 	// kill with a signal the shell ignores does not stop it.
 	dockerOK(t, d, "kill", "-s", "USR1", "web")
 	if got := inspectField(t, d, "web", "{{.State.Running}}"); got != "true" {

@@ -91,6 +91,10 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 	if p.warnings, err = validateHostConfig(hc, host.cgroup, host.ncpu, false); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
+	// As dockerd, at create: a start would refuse them.
+	if _, err := capabilities(hc.CapAdd, hc.CapDrop); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
 	if hc.NetworkMode == "host" && len(hc.PortBindings) > 0 {
 		p.warnings = append(p.warnings, "Published ports are discarded when using host network mode")
 	}

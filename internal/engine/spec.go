@@ -265,13 +265,14 @@ func capabilities(add, drop []string) ([]string, error) {
 		}
 		return out, all, nil
 	}
+	// dockerd's wording: the list, then the capability.
 	adds, addAll, err := norm(add)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid CapAdd: %w", err)
 	}
 	drops, dropAll, err := norm(drop)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("invalid CapDrop: %w", err)
 	}
 	var base []string
 	switch {

@@ -117,6 +117,11 @@ func (e *Engine) ContainerKill(ctx context.Context, name string, sigName string)
 	sig := syscall.SIGKILL
 	if sigName != "" {
 		if sig, err = signal.Parse(sigName); err != nil {
+			// A number the platform has no signal for is dockerd's
+			// kill error, not the parser's.
+			if n, nerr := strconv.Atoi(sigName); nerr == nil && n > 0 {
+				return errdefs.InvalidParameter(fmt.Errorf("Cannot kill container: %s: the linux daemon does not support signal %d", name, n))
+			}
 			return errdefs.InvalidParameter(err)
 		}
 	}
