@@ -112,6 +112,7 @@ func TestCLIContainerRun(t *testing.T) {
 		{name: "unknown user", args: []string{"run", "--rm", "-u", "nobody2", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: unable to find user nobody2: no matching entries in passwd file"},
 		{name: "unknown group", args: []string{"run", "--rm", "-u", "user:nosuchgroup", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: unable to find group nosuchgroup: no matching entries in group file"},
 		{name: "unknown added group", args: []string{"run", "--rm", "-u", "1000", "--group-add", "nosuchgroup", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: Unable to find group nosuchgroup: no matching entries in group file"},
+		{name: "working directory a file", args: []string{"run", "--rm", "-w", "/etc/passwd", "busybox", "true"}, wantCode: 125, wantErr: "Error response from daemon: Cannot mkdir: /etc/passwd is not a directory"},
 		{name: "unknown capability", args: []string{"create", "--cap-add", "BOGUS", "busybox", "true"}, wantCode: 1, wantErr: `invalid CapAdd: unknown capability: "CAP_BOGUS"`},
 		{name: "unknown capability dropped", args: []string{"create", "--cap-drop", "NOPE", "busybox", "true"}, wantCode: 1, wantErr: `invalid CapDrop: unknown capability: "CAP_NOPE"`},
 		{name: "cpus range", args: []string{"run", "--rm", "--cpus", "9999", "busybox", "true"}, wantCode: 125, wantErr: "Range of CPUs is from 0.01 to"},

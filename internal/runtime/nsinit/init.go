@@ -83,6 +83,10 @@ func runInit(conn *Conn, cfg *InitConfig, spans map[string]int64) error {
 	env := withHome(p.Env, u.Home)
 	if p.CreateCwd && p.Cwd != "" {
 		if err := os.MkdirAll(p.Cwd, 0o755); err != nil {
+			// dockerd's own error (it makes the directory itself).
+			if st, serr := os.Stat(p.Cwd); serr == nil && !st.IsDir() {
+				return fmt.Errorf("Cannot mkdir: %s is not a directory", p.Cwd)
+			}
 			return fmt.Errorf("create working directory %s: %w", p.Cwd, err)
 		}
 	}

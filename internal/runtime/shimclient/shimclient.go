@@ -404,12 +404,13 @@ func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, wire 
 // startError classifies an error from init the way dockerd does, keeping
 // its text: a missing executable or a permission problem is the caller's
 // mistake, not the system's (runc's error, a 400 from dockerd). A user or
-// group that is not in the container's files is not: dockerd looks them
-// up itself and answers its plain error, a 500.
+// group that is not in the container's files, or a working directory that
+// is a file, is not: dockerd looks them up (makes it) itself and answers
+// its plain error, a 500.
 func startError(msg string) error {
 	err := errors.New(msg)
 	l := strings.ToLower(msg)
-	if strings.Contains(l, "unable to find user") || strings.Contains(l, "unable to find group") {
+	if strings.Contains(l, "unable to find user") || strings.Contains(l, "unable to find group") || strings.HasPrefix(l, "cannot mkdir:") {
 		return err
 	}
 	if strings.Contains(l, "executable file not found") || strings.Contains(l, "no such file or directory") ||
