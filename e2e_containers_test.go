@@ -210,6 +210,49 @@ func TestCLINetworkDefaultSysctls(t *testing.T) {
 	}
 }
 
+// TestCLIStartErrorsAsDockerd: a start that the runtime refuses answers
+// as dockerd 20.10 (the API traces' daemon) does, side by side: runc's
+// text inside containerd's, a 400 for the caller's mistakes and a 500 for
+// the rest, the exit code dockerd records (127 for a path of the wrong
+// type, with its hint, 128 otherwise), and dockerd's own plain errors for
+// what it checks itself.
+func TestCLIStartErrorsAsDockerd(t *testing.T) {
+	d := startWithBusybox(t)
+	const runc = "failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: "
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		status   int
+		message  string // the start's whole message
+		exitCode string
+	}{
+		{"file bound onto a directory", []string{"-v", "/etc/passwd:/bin"}, 400,
+			runc + "mount /etc/passwd (bind) on /bin: not a directory: unknown: Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type", "127"},
+		{"bad tmpfs option", []string{"--tmpfs", "/x:size=bogus"}, 500,
+			runc + "mount tmpfs (tmpfs) on /x: invalid argument: unknown", "128"},
+		{"missing executable", []string{"--entrypoint", "/nope"}, 400,
+			runc + `exec: "/nope": stat /nope: no such file or directory: unknown`, "127"},
+		{"unknown user", []string{"-u", "nobody2"}, 500,
+			"unable to find user nobody2: no matching entries in passwd file", "128"},
+		{"working directory a file", []string{"-w", "/etc/passwd"}, 500,
+			"Cannot mkdir: /etc/passwd is not a directory", "128"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := strings.TrimSpace(dockerOK(t, d, append(append([]string{"create"}, tc.args...), "busybox", "true")...))
+			r := d.Do(t, "POST", "/v1.41/containers/"+id+"/start", nil, nil)
+			var body struct{ Message string }
+			json.Unmarshal([]byte(r.Body), &body)
+			if r.Status != tc.status || body.Message != tc.message {
+				t.Errorf("start: %d %q\nwant %d %q", r.Status, body.Message, tc.status, tc.message)
+			}
+			if got := inspectField(t, d, id, "{{.State.ExitCode}}"); got != tc.exitCode {
+				t.Errorf("exit code after the failed start = %s, want %s", got, tc.exitCode)
+			}
+			dockerOK(t, d, "rm", id)
+		})
+	}
+}
+
 // TestCLIContainerStdinBinary sends 1 MiB of random bytes through cat and
 // expects them back byte for byte.
 func TestCLIContainerStdinBinary(t *testing.T) {

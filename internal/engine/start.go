@@ -245,25 +245,38 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	return nil
 }
 
-// startError gives an error from the runtime's init dockerd's wording
-// (the CLI turns "executable file not found" and "no such file or
-// directory" into exit code 127 and "permission denied" into 126).
+// startError gives an error from the runtime's init dockerd's wording,
+// runc's text inside containerd's, with dockerd's hint for a mount of a
+// file onto a directory or back (the CLI turns "executable file not
+// found" and "no such file or directory" into exit code 127 and
+// "permission denied" into 126). What dockerd finds itself (a user
+// missing from the container's passwd file) keeps its own text.
 func startError(err error) error {
-	msg := err.Error()
-	if errdefs.KindOf(err) == errdefs.ErrInvalidParameter || errdefs.KindOf(err) == errdefs.ErrNotFound {
-		wrapped := errors.New("failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: " + msg + ": unknown")
-		if errdefs.KindOf(err) == errdefs.ErrNotFound {
-			return errdefs.NotFound(wrapped)
-		}
-		return errdefs.InvalidParameter(wrapped)
+	var ie *shimclient.InitError
+	if !errors.As(err, &ie) {
+		return err
 	}
-	return err
+	msg := "failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: " + err.Error() + ": unknown"
+	if strings.Contains(msg, "not a directory") {
+		msg += ": Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type"
+	}
+	switch errdefs.KindOf(err) {
+	case errdefs.ErrNotFound:
+		return errdefs.NotFound(errors.New(msg))
+	case errdefs.ErrInvalidParameter:
+		return errdefs.InvalidParameter(errors.New(msg))
+	}
+	return errors.New(msg)
 }
 
 // startExitCode is the exit code dockerd records for a failed start.
 func startExitCode(msg string) int {
 	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+	case !strings.Contains(msg, "OCI runtime create failed"):
+		// dockerd's own errors (a user missing from passwd, a working
+		// directory that is a file) leave its default.
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"),
+		strings.Contains(msg, "not a directory"):
 		return 127
 	case strings.Contains(msg, "permission denied"):
 		return 126

@@ -163,7 +163,7 @@ func (r *Runtime) Create(ctx context.Context, s *spec.Spec) (*Container, error) 
 // CreateWith is Create with options.
 func (r *Runtime) CreateWith(ctx context.Context, s *spec.Spec, opts CreateOptions) (*Container, error) {
 	if err := s.Validate(); err != nil {
-		return nil, errdefs.InvalidParameter(err)
+		return nil, errdefs.InvalidParameter(&InitError{Msg: err.Error()})
 	}
 	t0 := time.Now()
 	span := func(name string) {
@@ -408,17 +408,24 @@ func (r *Runtime) awaitReady(ctx context.Context, rd *os.File, dir string, wire 
 // is a file, is not: dockerd looks them up (makes it) itself and answers
 // its plain error, a 500.
 func startError(msg string) error {
-	err := errors.New(msg)
 	l := strings.ToLower(msg)
 	if strings.Contains(l, "unable to find user") || strings.Contains(l, "unable to find group") || strings.HasPrefix(l, "cannot mkdir:") {
-		return err
+		return errors.New(msg)
 	}
+	err := &InitError{Msg: msg}
 	if strings.Contains(l, "executable file not found") || strings.Contains(l, "no such file or directory") ||
 		strings.Contains(l, "permission denied") || strings.Contains(l, "not a directory") {
 		return errdefs.InvalidParameter(err)
 	}
 	return err
 }
+
+// InitError is what the runtime found wrong with the container as it set
+// it up: the part of dockerd's start error that runc words (the engine
+// puts containerd's around it).
+type InitError struct{ Msg string }
+
+func (e *InitError) Error() string { return e.Msg }
 
 // request sends one request on a new connection and reads the response.
 // It returns the connection too (for attach); the caller closes it.
