@@ -683,3 +683,41 @@ func TestE2ENetworkCrashBeforeStartRecorded(t *testing.T) {
 		return err == nil && strings.Contains(body, "200 OK")
 	})
 }
+
+// TestCLINetworkEventsAtStartAndStop: as dockerd, every start of a
+// container logs a network connect event for each of its networks (none
+// included) before its start event, and every stop a disconnect after
+// its die and before its destroy.
+func TestCLINetworkEventsAtStartAndStop(t *testing.T) {
+	d := startWithBusybox(t)
+	dockerOK(t, d, "network", "create", "evnet")
+	t.Cleanup(func() { d.Docker(t, "network", "rm", "evnet") })
+	since := time.Now().Unix() - 1
+	for _, nw := range []string{"evnet", "none"} {
+		// Attached with --rm, the CLI returns once the container is gone.
+		cidfile := filepath.Join(t.TempDir(), "cid")
+		dockerOK(t, d, "run", "--rm", "--cidfile", cidfile, "--network", nw, "busybox", "true")
+		b, err := os.ReadFile(cidfile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := strings.TrimSpace(string(b))
+		ev := dockerOK(t, d, "events", "--since", fmt.Sprint(since), "--until", fmt.Sprint(time.Now().Unix()+1),
+			"--filter", "type=container", "--filter", "type=network",
+			"--format", "{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"container\"}} {{index .Actor.Attributes \"name\"}}")
+		var seq []string
+		for _, l := range strings.Split(strings.TrimSpace(ev), "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) >= 3 && f[0] == "container" && f[2] == id:
+				seq = append(seq, "container "+f[1])
+			case len(f) >= 5 && f[0] == "network" && f[3] == id:
+				seq = append(seq, "network "+f[1]+" "+f[4])
+			}
+		}
+		want := []string{"container create", "container attach", "network connect " + nw, "container start", "container die", "network disconnect " + nw, "container destroy"}
+		if got := strings.Join(seq, ", "); got != strings.Join(want, ", ") {
+			t.Errorf("events of a run on %s:\n%s\nwant:\n%s", nw, got, strings.Join(want, ", "))
+		}
+	}
+}

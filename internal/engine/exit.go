@@ -72,6 +72,9 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 		e.logEvent(c, "oom", nil)
 	}
 	var wake func()
+	// The networks the container leaves (as a run; a restart rejoins
+	// them): dockerd logs their disconnect events after its die.
+	disconnected := e.endpoints(c)
 	if restart {
 		wake = c.State.SetRestartingLater(es)
 		c.RestartCount++
@@ -196,6 +199,7 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 	c.Unlock()
 	t = e.span("exit.unmount", t)
 	e.logEvent(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.Code), "execDuration": strconv.Itoa(int(ran.Seconds()))})
+	e.logNetworkEvents(c, disconnected, "disconnect")
 	if restart {
 		e.scheduleRestart(c, cs, delay)
 	} else if autoRemove && saved {

@@ -495,6 +495,15 @@ func clearEndpoint(ep *types.EndpointSettings, requestedMAC bool) {
 
 // releaseNetwork gives back the container's addresses when it stops (its
 // veths went with its network namespace) and clears what inspect shows.
+// logNetworkEvents logs action ("connect", "disconnect") for each network
+// of eps, as dockerd does for every container it starts or stops on a
+// network (none and host included), not only for docker network connect.
+func (e *Engine) logNetworkEvents(c *container.Container, eps []epRef, action string) {
+	for _, r := range eps {
+		e.networkLog(r.nw, action, map[string]string{"container": c.ID})
+	}
+}
+
 func (e *Engine) releaseNetwork(c *container.Container) {
 	if e.nets == nil || c.NetworkSettings == nil {
 		return

@@ -94,9 +94,11 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 		// its path.
 		<-deleting
 	}
+	var connected []epRef
 	defer func() {
 		if retErr != nil {
 			e.releaseNetwork(c)
+			e.logNetworkEvents(c, connected, "disconnect")
 			c.State.SetError(retErr)
 			if c.State.ExitCode == 0 {
 				c.State.ExitCode = startExitCode(retErr.Error())
@@ -109,6 +111,8 @@ func (e *Engine) startLocked(ctx context.Context, c *container.Container, cs *ct
 	if err := e.prepareNetwork(c); err != nil {
 		return err
 	}
+	connected = e.endpoints(c)
+	e.logNetworkEvents(c, connected, "connect")
 	t := e.span("start.network", ts)
 	dir := e.containerDir(c.ID)
 	rootfs, err := e.layers.MountRootfs(img.ChainIDs[len(img.ChainIDs)-1], dir)
