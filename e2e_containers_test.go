@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"skiffd/internal/runtime/cgroups"
 	"skiffd/internal/skifftest"
 )
 
@@ -250,6 +251,33 @@ func TestCLIStartErrorsAsDockerd(t *testing.T) {
 			}
 			dockerOK(t, d, "rm", id)
 		})
+	}
+}
+
+// TestCLICgroupNamespaceDefault: as in dockerd, a container gets a cgroup
+// namespace of its own by default on a cgroup v2 host only; on a v1 or
+// hybrid one it sees its cgroups by the host's paths, its ID in them
+// (programs inside find their container's ID there). --cgroupns private
+// roots every hierarchy at the container's cgroup.
+func TestCLICgroupNamespaceDefault(t *testing.T) {
+	d := startWithBusybox(t)
+	mode := "host"
+	if cgroups.DetectMode() == cgroups.Unified {
+		mode = "private"
+	}
+	id := strings.TrimSpace(dockerOK(t, d, "create", "busybox", "cat", "/proc/self/cgroup"))
+	if got := inspectField(t, d, id, "{{.HostConfig.CgroupnsMode}}"); got != mode {
+		t.Errorf("default CgroupnsMode on a %v host = %q, want dockerd's %q", cgroups.DetectMode(), got, mode)
+	}
+	out := dockerOK(t, d, "start", "-a", id)
+	if mode == "host" && !strings.Contains(out, id) {
+		t.Errorf("/proc/self/cgroup in the host's cgroup namespace lacks the container's ID:\n%s", out)
+	}
+	out = dockerOK(t, d, "run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup")
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasSuffix(l, ":/") {
+			t.Errorf("with --cgroupns private, /proc/self/cgroup has %q, want every line rooted at /", l)
+		}
 	}
 }
 

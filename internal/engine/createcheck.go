@@ -47,9 +47,11 @@ type createPlan struct {
 }
 
 // createHost is what checking a create request consults about the host:
-// what its cgroups can enforce, its CPUs and its name.
+// what its cgroups can enforce, whether they are cgroup v2 alone, its CPUs
+// and its name.
 type createHost struct {
 	cgroup   cgroups.Support
+	unified  bool
 	ncpu     int
 	hostname string
 }
@@ -133,7 +135,7 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 	if _, _, err := logRotation(hc.LogConfig); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
-	fillHostConfigDefaults(hc)
+	fillHostConfigDefaults(hc, host.unified)
 	if cfg.Hostname == "" && hc.NetworkMode == "host" {
 		cfg.Hostname = host.hostname
 	}
@@ -154,8 +156,12 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 }
 
 // fillHostConfigDefaults sets what a client may leave out of a host config
-// to dockerd's defaults (its adaptContainerSettings and the API's).
-func fillHostConfigDefaults(hc *types.HostConfig) {
+// to dockerd's defaults (its adaptContainerSettings and the API's). The
+// cgroup namespace is private by default on a cgroup v2 host only, as in
+// dockerd: on a v1 or hybrid one a container sees its cgroup paths as the
+// host names them (/docker/<id>), by which programs inside find their
+// container's ID.
+func fillHostConfigDefaults(hc *types.HostConfig, unified bool) {
 	if hc.ShmSize == 0 {
 		hc.ShmSize = defaultShmSize
 	}
@@ -166,7 +172,10 @@ func fillHostConfigDefaults(hc *types.HostConfig) {
 		hc.IpcMode = "private"
 	}
 	if hc.CgroupnsMode == "" {
-		hc.CgroupnsMode = "private"
+		hc.CgroupnsMode = "host"
+		if unified {
+			hc.CgroupnsMode = "private"
+		}
 	}
 	if hc.Runtime == "" {
 		hc.Runtime = defaultRuntime
