@@ -440,8 +440,11 @@ func (p *proc) stdinTarget(want bool) io.Writer {
 
 // resize sets the terminal size.
 func (p *proc) resize(h, w uint16) error {
+	// A process without a terminal has no size to set: nothing to do, as
+	// containerd has it (dockerd answers 200; this answered 409 "is not
+	// running" for a running container).
 	if p.master == nil {
-		return &kindError{KindConflict, "the process has no terminal"}
+		return nil
 	}
 	return pty.Resize(p.master, h, w)
 }
