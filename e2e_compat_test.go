@@ -204,6 +204,12 @@ func TestCompatCpusets(t *testing.T) {
 	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "Invalid value x for cpuset cpus") {
 		t.Errorf("docker update --cpuset-cpus x = %v, want dockerd's refusal", r)
 	}
+	// A value refused on its own is dockerd's bare check, not the update's
+	// "Cannot update container" error.
+	r = d.Docker(t, "update", "--memory", "1m", id)
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "Error response from daemon: Minimum memory limit allowed is 6MB") {
+		t.Errorf("docker update --memory 1m = %v, want dockerd's bare refusal", r)
+	}
 	// The container prints its own cpus, read back from its log: docker-py's
 	// exec_start reads the hijacked stream from the raw socket, so output
 	// that arrives together with the 101 headers is left in http.client's

@@ -79,6 +79,13 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 		}
 		hc.RestartPolicy = u.RestartPolicy
 	}
+	// As dockerd: the values asked for are checked alone first, and refused
+	// with the check's bare text; what is wrong only with the container's
+	// current settings is the update's error ("Cannot update container").
+	asked := types.HostConfig{Resources: in, RestartPolicy: u.RestartPolicy}
+	if _, err := validateHostConfig(&asked, e.features.Cgroup, cpuCount(), true); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
 	warnings, err := validateHostConfig(&hc, e.features.Cgroup, cpuCount(), true)
 	if err != nil {
 		return nil, errdefs.InvalidParameter(fmt.Errorf("Cannot update container %s: %w", c.ID, err))
