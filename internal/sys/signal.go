@@ -30,11 +30,11 @@ func DefaultIgnoredSignals() error {
 		if sig == int(syscall.SIGKILL) || sig == int(syscall.SIGSTOP) {
 			continue
 		}
-		var old kernelSigaction
-		if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
-			return e
+		ignored, err := SignalIgnored(syscall.Signal(sig))
+		if err != nil {
+			return err
 		}
-		if old[0] != sigIgn {
+		if !ignored {
 			continue
 		}
 		if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0); e != 0 {
