@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -346,4 +348,88 @@ func TestCLIPortsWithoutBridge(t *testing.T) {
 	if res.ExitCode != 125 || !strings.Contains(res.Stderr, "need bridge networking, which is off (--bridge=none)") {
 		t.Errorf("-p on the default network with the bridge off: %v, want it refused with the reason", res)
 	}
+}
+
+// TestCLIHostGateway runs containers with --add-host name:host-gateway,
+// as compose files do for host.docker.internal: the name stands for the
+// default bridge's gateway, from the default network and from a
+// user-defined one, and reaches a server the host runs there; on the
+// host's network the entry joins the host's hosts file. With the
+// default bridge on IPv6 too, both gateways are entries, as in dockerd.
+func TestCLIHostGateway(t *testing.T) {
+	d := startNetDaemon(t)
+	gw := inspectNetworkGateway(t, d, "bridge")
+	var ln net.Listener
+	if err := netlink.Do(int(d.Netns.Fd()), func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(gw, "18095"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "the host answers")
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	dockerOK(t, d, "network", "create", "hgnet")
+	for _, nw := range []string{"bridge", "hgnet"} {
+		res := d.Docker(t, "run", "--rm", "--network", nw, "--add-host", "host.docker.internal:host-gateway", "busybox",
+			"sh", "-c", "grep host.docker.internal /etc/hosts; wget -qO- http://host.docker.internal:18095/")
+		if want := gw + "\thost.docker.internal\nthe host answers\n"; res.ExitCode != 0 || res.Stdout != want {
+			t.Errorf("on %s: %v, want %q", nw, res, want)
+		}
+	}
+	res := d.Docker(t, "run", "--rm", "--network", "host", "--add-host", "gw.test=host-gateway", "busybox", "grep", "gw.test", "/etc/hosts")
+	if want := gw + "\tgw.test\n"; res.ExitCode != 0 || res.Stdout != want {
+		t.Errorf("on the host's network: %v, want %q", res, want)
+	}
+	// The setting is kept as given, not as resolved.
+	id := strings.TrimSpace(dockerOK(t, d, "create", "--add-host", "host.docker.internal:host-gateway", "busybox", "true"))
+	if got := inspectField(t, d, id, "{{json .HostConfig.ExtraHosts}}"); got != `["host.docker.internal:host-gateway"]` {
+		t.Errorf("HostConfig.ExtraHosts = %s", got)
+	}
+
+	d6 := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"--ipv6", "--fixed-cidr-v6", "fd00:5c1f:7::/64"}})
+	importBusybox(t, d6)
+	removeAllAtEnd(t, d6)
+	gw4 := inspectNetworkGateway(t, d6, "bridge")
+	res = d6.Docker(t, "run", "--rm", "--add-host", "host.docker.internal:host-gateway", "busybox", "grep", "host.docker.internal", "/etc/hosts")
+	if want := gw4 + "\thost.docker.internal\nfd00:5c1f:7::1\thost.docker.internal\n"; res.ExitCode != 0 || res.Stdout != want {
+		t.Errorf("with --ipv6: %v, want %q", res, want)
+	}
+}
+
+// TestCLIHostGatewayWithoutBridge: with bridge networking off and no
+// --host-gateway-ip, "host-gateway" has nothing to stand for: the
+// create succeeds and the start fails with dockerd's error; with
+// --host-gateway-ip it stands for that address.
+func TestCLIHostGatewayWithoutBridge(t *testing.T) {
+	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--bridge=none"}})
+	importBusybox(t, d)
+	removeAllAtEnd(t, d)
+	id := strings.TrimSpace(dockerOK(t, d, "create", "--network", "none", "--add-host", "gw:host-gateway", "busybox", "true"))
+	res := d.Docker(t, "start", id)
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "unable to derive the IP value for host-gateway") {
+		t.Errorf("start: %v, want dockerd's error", res)
+	}
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--bridge=none", "--host-gateway-ip", "192.0.2.10", "--host-gateway-ip", "2001:db8::10"}})
+	importBusybox(t, d2)
+	removeAllAtEnd(t, d2)
+	res = d2.Docker(t, "run", "--rm", "--network", "none", "--add-host", "gw:host-gateway", "busybox", "grep", "-w", "gw", "/etc/hosts")
+	if want := "192.0.2.10\tgw\n2001:db8::10\tgw\n"; res.ExitCode != 0 || res.Stdout != want {
+		t.Errorf("with --host-gateway-ip: %v, want %q", res, want)
+	}
+}
+
+// inspectNetworkGateway is the first IPAM gateway of a network.
+func inspectNetworkGateway(t *testing.T, d *skifftest.Daemon, name string) string {
+	t.Helper()
+	res := d.Docker(t, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", name)
+	gw := strings.TrimSpace(res.Stdout)
+	if res.ExitCode != 0 || gw == "" {
+		t.Fatalf("network inspect %s: %v", name, res)
+	}
+	return gw
 }

@@ -131,6 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			IPTables: cfg.IPTables, NFTable: cfg.NFTable, IPForward: cfg.IPForward,
 			ReservedTCP:         daemonTCPPorts(cfg.Hosts),
 			DefaultAddressPools: cfg.DefaultAddressPools,
+			HostGatewayIPs:      cfg.HostGatewayIPs,
 		},
 		Registry: distribution.Config{
 			Mirrors:            cfg.RegistryMirrors,

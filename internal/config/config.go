@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os/user"
 	"path/filepath"
@@ -125,6 +126,11 @@ type Config struct {
 	// "default-address-pools") are where networks without a subnet get
 	// one, each "base=CIDR,size=N"; empty means dockerd's defaults.
 	DefaultAddressPools []string
+	// HostGatewayIPs are what "host-gateway" in --add-host stands for
+	// (--host-gateway-ip, daemon.json's "host-gateway-ips" or the older
+	// "host-gateway-ip"): at most one IPv4 and one IPv6 address; empty
+	// means the default bridge's gateways, as in dockerd.
+	HostGatewayIPs []netip.Addr
 	// Registry settings, dockerd's names (issue 11): InsecureRegistries
 	// (--insecure-registry, "insecure-registries"), RegistryMirrors
 	// (--registry-mirror, "registry-mirrors"), and how many layers a pull
@@ -237,6 +243,7 @@ type flagValues struct {
 	iptables, ipForward, ipv6        bool
 	insecureRegistries, mirrors      stringList
 	addressPools                     stringList
+	hostGatewayIPs                   stringList
 	maxDownloads, maxUploads         int
 	labels                           stringList
 	metricsAddr, auditLog            string
@@ -297,6 +304,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.group) }},
 	{short: "H", long: "host", key: "hosts", arg: "list", usage: "Daemon socket(s) to connect to",
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
+	{long: "host-gateway-ip", key: "host-gateway-ips", arg: "list", usage: "IP addresses that the special 'host-gateway' string in --add-host resolves to. Defaults to the IP addresses of the default bridge",
+		value: func(v *flagValues) flag.Value { return &v.hostGatewayIPs }},
 	{long: "insecure-registry", key: "insecure-registries", arg: "list", usage: "Enable insecure registry communication",
 		value: func(v *flagValues) flag.Value { return &v.insecureRegistries }},
 	{long: "ip-forward", key: "ip-forward", usage: "Enable IP forwarding in system configuration (default true)",
@@ -459,6 +468,9 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 			cfg.DefaultAddressPools = append(cfg.DefaultAddressPools, fmt.Sprintf("base=%s,size=%d", p.Base, p.Size))
 		}
 	}
+	if cfg.HostGatewayIPs, err = hostGatewayIPs(changed["host-gateway-ip"], fv.hostGatewayIPs, file); err != nil {
+		return nil, err
+	}
 	cfg.InsecureRegistries = pickList(changed["insecure-registry"], fv.insecureRegistries, file.InsecureRegistries)
 	cfg.RegistryMirrors = pickList(changed["registry-mirror"], fv.mirrors, file.RegistryMirrors)
 	cfg.MaxConcurrentDownloads = DefaultMaxConcurrentDownloads
@@ -612,6 +624,38 @@ func pickList(fromFlag bool, flagValue []string, fileValue []string) []string {
 		return append([]string(nil), flagValue...)
 	}
 	return append([]string(nil), fileValue...)
+}
+
+// hostGatewayIPs reads the addresses "host-gateway" stands for: the
+// flag's, else the file's list, else its older single address; each an
+// IP, at most one of each family (dockerd's rule).
+func hostGatewayIPs(fromFlag bool, flagValue []string, file *fileConfig) ([]netip.Addr, error) {
+	list := pickList(fromFlag, flagValue, file.HostGatewayIPs)
+	if len(list) == 0 && file.HostGatewayIP != nil && *file.HostGatewayIP != "" {
+		list = []string{*file.HostGatewayIP}
+	}
+	var out []netip.Addr
+	var have4, have6 bool
+	for _, v := range list {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid argument %q for \"--host-gateway-ip\" flag: %w", v, err)
+		}
+		a = a.Unmap()
+		if a.Is4() {
+			if have4 {
+				return nil, errors.New("only one IPv4 host gateway IP address can be specified")
+			}
+			have4 = true
+		} else {
+			if have6 {
+				return nil, errors.New("only one IPv6 host gateway IP address can be specified")
+			}
+			have6 = true
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // printUsage writes a dockerd-style help text.

@@ -60,6 +60,11 @@ type fileConfig struct {
 
 	// DefaultAddressPools is dockerd's list of {"base": CIDR, "size": n}.
 	DefaultAddressPools []AddressPool `json:"default-address-pools"`
+
+	// HostGatewayIPs is dockerd's list; HostGatewayIP the single
+	// address older daemon.json files give.
+	HostGatewayIPs []string `json:"host-gateway-ips"`
+	HostGatewayIP  *string  `json:"host-gateway-ip"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -107,6 +112,8 @@ func (f *fileConfig) fields() map[string]any {
 		"max-concurrent-streams": &f.MaxStreams,
 
 		"default-address-pools": &f.DefaultAddressPools,
+		"host-gateway-ips":      &f.HostGatewayIPs,
+		"host-gateway-ip":       &f.HostGatewayIP,
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -290,5 +291,57 @@ func TestDefaultAddressPools(t *testing.T) {
 	}
 	if want := []string{"base=10.30.0.0/16,size=24", "base=10.40.0.0/16,size=24"}; !reflect.DeepEqual(cfg.DefaultAddressPools, want) {
 		t.Errorf("flags: DefaultAddressPools = %q, want %q", cfg.DefaultAddressPools, want)
+	}
+}
+
+// TestHostGatewayIPs reads dockerd's list, its older single address and
+// the repeatable flag (the flag winning), and refuses what dockerd
+// refuses: a value that is no IP, two of one family, the flag and the
+// file's key at once.
+func TestHostGatewayIPs(t *testing.T) {
+	ips := func(ss ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, s := range ss {
+			out = append(out, netip.MustParseAddr(s))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		file string
+		args []string
+		want []netip.Addr
+		err  string
+	}{
+		{name: "none", want: nil},
+		{name: "list", file: `{"host-gateway-ips": ["192.0.2.1", "2001:db8::1"]}`, want: ips("192.0.2.1", "2001:db8::1")},
+		{name: "older single", file: `{"host-gateway-ip": "192.0.2.7"}`, want: ips("192.0.2.7")},
+		{name: "list over single", file: `{"host-gateway-ip": "192.0.2.7", "host-gateway-ips": ["192.0.2.8"]}`, want: ips("192.0.2.8")},
+		{name: "flags", args: []string{"--host-gateway-ip", "192.0.2.2", "--host-gateway-ip=2001:db8::2"}, want: ips("192.0.2.2", "2001:db8::2")},
+		{name: "mapped", args: []string{"--host-gateway-ip", "::ffff:192.0.2.3"}, want: ips("192.0.2.3")},
+		{name: "flag over older single", file: `{"host-gateway-ip": "192.0.2.7"}`, args: []string{"--host-gateway-ip", "192.0.2.9"}, want: ips("192.0.2.9")},
+		{name: "not an IP", args: []string{"--host-gateway-ip", "gw.example"}, err: `invalid argument "gw.example" for "--host-gateway-ip" flag`},
+		{name: "two IPv4", args: []string{"--host-gateway-ip", "192.0.2.1", "--host-gateway-ip", "192.0.2.2"}, err: "only one IPv4 host gateway IP address can be specified"},
+		{name: "two IPv6", file: `{"host-gateway-ips": ["2001:db8::1", "2001:db8::2"]}`, err: "only one IPv6 host gateway IP address can be specified"},
+		{name: "flag and file", file: `{"host-gateway-ips": ["192.0.2.1"]}`, args: []string{"--host-gateway-ip", "192.0.2.2"}, err: "host-gateway-ips"},
+	} {
+		args := c.args
+		if c.file != "" {
+			args = append([]string{"--config-file=" + writeFile(t, []byte(c.file))}, args...)
+		}
+		cfg, err := parse(args, env(nil), io.Discard, testHost(t, false))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: err %v, want one with %q", c.name, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(cfg.HostGatewayIPs, c.want) {
+			t.Errorf("%s: HostGatewayIPs = %v, want %v", c.name, cfg.HostGatewayIPs, c.want)
+		}
 	}
 }

@@ -154,6 +154,9 @@ func TestCheckUnsupported(t *testing.T) {
 		{"bad security opt", types.Config{}, types.HostConfig{SecurityOpt: []string{"bogus"}}, `Invalid --security-opt: "bogus"`},
 		{"extra host", types.Config{}, types.HostConfig{ExtraHosts: []string{"db:10.0.0.1", "v6=[::1]"}}, ""},
 		{"bad extra host", types.Config{}, types.HostConfig{ExtraHosts: []string{"db:notanip"}}, "invalid IP address in add-host"},
+		{"extra host without IP", types.Config{}, types.HostConfig{ExtraHosts: []string{"db"}}, `bad format for add-host: "db"`},
+		// What it stands for is found at start (none: the start fails).
+		{"host-gateway", types.Config{}, types.HostConfig{ExtraHosts: []string{"host.docker.internal:host-gateway"}}, ""},
 		{"healthcheck", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"CMD", "true"}}}, types.HostConfig{}, ""},
 		{"healthcheck type", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"BOGUS", "true"}}}, types.HostConfig{}, `unknown health check type "BOGUS"`},
 		{"healthcheck none", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"NONE"}}}, types.HostConfig{}, ""},

@@ -82,7 +82,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		err = e.prepareMounts(ctx, c, plan.mounts, plan.tmpfs)
 	}
 	if err == nil {
-		if err = writeNetworkFiles(c); err != nil {
+		if err = e.writeNetworkFiles(c); err != nil {
 			err = errdefs.System(fmt.Errorf("create container %s: %w", id, err))
 		}
 	}

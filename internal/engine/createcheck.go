@@ -308,7 +308,7 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		}
 	}
 	for _, h := range hc.ExtraHosts {
-		if _, _, err := parseExtraHost(h); err != nil {
+		if err := checkExtraHost(h); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strings"
 
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
@@ -14,41 +13,42 @@ import (
 	"skiffd/internal/network/etcfiles"
 )
 
-// parseExtraHost splits an ExtraHosts entry, "name:ip" or "name=ip".
-func parseExtraHost(s string) (string, string, error) {
-	name, ip, ok := strings.Cut(s, "=")
-	if !ok {
-		name, ip, ok = strings.Cut(s, ":")
+// checkExtraHost validates an ExtraHosts entry at create. What
+// "host-gateway" stands for is found at start, as in dockerd.
+func checkExtraHost(s string) error {
+	_, err := etcfiles.ParseExtraHost(s, nil)
+	if errors.Is(err, etcfiles.ErrNoHostGateway) {
+		return nil
 	}
-	if !ok || name == "" {
-		return "", "", fmt.Errorf("invalid extra host: %s", s)
-	}
-	if ip == "host-gateway" {
-		return "", "", fmt.Errorf("skiffd does not support host-gateway in extra hosts yet (HostConfig.ExtraHosts %q)", s)
-	}
-	ip = strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]")
-	if _, err := netip.ParseAddr(ip); err != nil {
-		return "", "", fmt.Errorf("invalid IP address in add-host: %q", ip)
-	}
-	return name, ip, nil
+	return err
 }
 
 // writeNetworkFiles writes the container's hostname, hosts and
-// resolv.conf, which start binds over the image's (and rewrites first).
-func writeNetworkFiles(c *container.Container) error {
-	return writeEtcFiles(c, nil, false)
+// resolv.conf at its create, which start binds over the image's (and
+// rewrites first). A "host-gateway" with no address to stand for is
+// left out: as in dockerd, it fails the start, not the create.
+func (e *Engine) writeNetworkFiles(c *container.Container) error {
+	return writeEtcFiles(c, nil, false, hostGateway{ips: e.hostGatewayIPs()})
+}
+
+// hostGateway is what "host-gateway" in ExtraHosts stands for. With no
+// address, such an entry fails the file when strict (at start) and is
+// left out otherwise.
+type hostGateway struct {
+	ips    []netip.Addr
+	strict bool
 }
 
 // writeEtcFiles writes the container's /etc/hosts and /etc/resolv.conf
 // through etcfiles, as dockerd generates them, with the entries of its
 // legacy links.
-func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool, links ...etcfiles.Host) error {
+func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool, gw hostGateway, links ...etcfiles.Host) error {
 	// The hostname too: written without fsync, it must be rebuilt by
 	// every start like the others.
 	if err := writeIfChanged(c.HostnamePath, []byte(c.Config.Hostname+"\n")); err != nil {
 		return err
 	}
-	hosts, err := etcHosts(c, addrs, links)
+	hosts, err := etcHosts(c, addrs, gw, links)
 	if err != nil {
 		return err
 	}
@@ -59,12 +59,18 @@ func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool,
 }
 
 // etcHosts is the content of c's /etc/hosts.
-func etcHosts(c *container.Container, addrs []netip.Addr, links []etcfiles.Host) ([]byte, error) {
+func etcHosts(c *container.Container, addrs []netip.Addr, gw hostGateway, links []etcfiles.Host) ([]byte, error) {
 	cfg, hc := c.Config, c.HostConfig
 	var hosts []byte
 	var extra []etcfiles.Host
 	for _, h := range hc.ExtraHosts {
-		hs, err := etcfiles.ParseExtraHost(h, nil)
+		hs, err := etcfiles.ParseExtraHost(h, gw.ips)
+		if errors.Is(err, etcfiles.ErrNoHostGateway) {
+			if gw.strict {
+				return nil, errdefs.System(err)
+			}
+			continue
+		}
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}

@@ -197,7 +197,7 @@ func (e *Engine) prepareNetwork(c *container.Container) error {
 		return err
 	}
 	defer e.span("net.etc-files", t)
-	return writeEtcFiles(c, addrs, internalDNS, linkHosts(links)...)
+	return writeEtcFiles(c, addrs, internalDNS, hostGateway{ips: e.hostGatewayIPs(), strict: true}, linkHosts(links)...)
 }
 
 // rewriteHosts regenerates the /etc/hosts of c (locked, running) after
@@ -208,7 +208,7 @@ func (e *Engine) rewriteHosts(c *container.Container) error {
 		addrs = endpointAddrs(refs[0].ep)
 	}
 	links, _ := e.legacyLinks(c)
-	b, err := etcHosts(c, addrs, linkHosts(links))
+	b, err := etcHosts(c, addrs, hostGateway{ips: e.hostGatewayIPs()}, linkHosts(links))
 	if err != nil {
 		return err
 	}

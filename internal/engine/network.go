@@ -48,6 +48,9 @@ type NetworkOptions struct {
 	// DefaultAddressPools (--default-address-pools, "base=CIDR,size=N"
 	// each) replace dockerd's default pools for networks without a subnet.
 	DefaultAddressPools []string
+	// HostGatewayIPs are what "host-gateway" in ExtraHosts stands for
+	// (--host-gateway-ip); empty means the default bridge's gateways.
+	HostGatewayIPs []netip.Addr
 }
 
 // networking is the engine's network state: the stores and the host's
@@ -77,6 +80,8 @@ type networking struct {
 	mtu        int
 	// pools are where networks without a subnet get one.
 	pools []ipam.Pool
+	// gateways are the default bridge's gateway addresses, IPv4 first.
+	gateways []netip.Addr
 	// warnings are shown by /info (a firewall dropping forwarded traffic).
 	warnings []string
 	// forward6 is set once IPv6 forwarding was checked (mu guards it).
@@ -192,6 +197,20 @@ func (e *Engine) openNetworking() error {
 	return nil
 }
 
+// hostGatewayIPs are what "host-gateway" in a container's ExtraHosts
+// stands for: the configured addresses, else the default bridge's
+// gateways, as in dockerd; none with bridge networking off and nothing
+// configured.
+func (e *Engine) hostGatewayIPs() []netip.Addr {
+	if gw := e.opts.Network.HostGatewayIPs; len(gw) > 0 {
+		return gw
+	}
+	if e.nets == nil {
+		return nil
+	}
+	return e.nets.gateways
+}
+
 // setupBridge records the default network and creates or adopts the host
 // bridge with its gateway address.
 func (n *networking) setupBridge() error {
@@ -239,12 +258,14 @@ func (n *networking) setupBridge() error {
 		r.IPRange = p.Masked()
 	}
 	ranges := []ipam.Range{r}
+	n.gateways = []netip.Addr{gw}
 	if o.IPv6 {
 		r6, err := n.defaultBridgeIPv6()
 		if err != nil {
 			return err
 		}
 		ranges = append(ranges, r6)
+		n.gateways = append(n.gateways, r6.Gateway)
 	}
 	rec := network.Network{
 		EnableIPv4: true,

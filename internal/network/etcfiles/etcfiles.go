@@ -17,6 +17,7 @@ package etcfiles
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -305,10 +306,14 @@ func Hosts(o HostsOptions) []byte {
 	return b.Bytes()
 }
 
+// ErrNoHostGateway is dockerd's error for a "host-gateway" entry when the
+// daemon has no address for it (no default bridge, none configured).
+var ErrNoHostGateway = errors.New("unable to derive the IP value for host-gateway")
+
 // ParseExtraHost reads one HostConfig.ExtraHosts entry, "name:ip" or
 // "name=ip" (the IP may be bracketed), as dockerd does. "host-gateway"
 // stands for the daemon's host-gateway addresses, one entry each; with
-// none configured it is an error.
+// none it is ErrNoHostGateway.
 func ParseExtraHost(s string, hostGateway []netip.Addr) ([]Host, error) {
 	name, ip, ok := strings.Cut(s, "=")
 	if !ok {
@@ -319,7 +324,7 @@ func ParseExtraHost(s string, hostGateway []netip.Addr) ([]Host, error) {
 	}
 	if ip == "host-gateway" {
 		if len(hostGateway) == 0 {
-			return nil, fmt.Errorf("unable to derive the IP value for host-gateway")
+			return nil, ErrNoHostGateway
 		}
 		out := make([]Host, len(hostGateway))
 		for i, a := range hostGateway {
