@@ -444,7 +444,9 @@ func manifestOf(t *testing.T, reg, repo, tag string) (raw []byte, digest, mediaT
 }
 
 // TestE2ERegistryPlatformIndex builds a manifest list with an amd64 and an
-// arm64 entry and pulls it with and without --platform.
+// arm64 entry and pulls it with and without --platform; then inspects the
+// list and one of its manifests in the registry (GET /distribution/{name}/json),
+// over raw HTTP and through docker-py.
 func TestE2ERegistryPlatformIndex(t *testing.T) {
 	reg := skifftest.StartRegistry(t, skifftest.RegistryOptions{})
 	src := skifftest.Start(t)
@@ -494,6 +496,30 @@ func TestE2ERegistryPlatformIndex(t *testing.T) {
 	}
 	if res := other.Docker(t, "pull", "--platform", "linux/s390x", ref); res.ExitCode == 0 || !strings.Contains(res.Stderr, "no matching manifest for linux/s390x") {
 		t.Errorf("pull for a platform the list lacks: %v", res)
+	}
+
+	// The registry's view, without pulling: the list's descriptor and
+	// its entries' platforms; a manifest's descriptor and its config's
+	// platform, by tag and by digest.
+	amdRaw, amdDigest, amdType := manifestOf(t, reg, "team/app", "amd")
+	for _, c := range []struct{ name, want string }{
+		{ref, fmt.Sprintf(`{"Descriptor":{"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","digest":%q,"size":%d},"Platforms":[{"architecture":"amd64","os":"linux"},{"architecture":"arm64","os":"linux","variant":"v8"}]}`, listDigest, len(list))},
+		{reg + "/team/app:amd", fmt.Sprintf(`{"Descriptor":{"mediaType":%q,"digest":%q,"size":%d},"Platforms":[{"architecture":"amd64","os":"linux"}]}`, amdType, amdDigest, len(amdRaw))},
+		{reg + "/team/app@" + amdDigest, fmt.Sprintf(`{"Descriptor":{"mediaType":%q,"digest":%q,"size":%d},"Platforms":[{"architecture":"amd64","os":"linux"}]}`, amdType, amdDigest, len(amdRaw))},
+	} {
+		res := dst.Do(t, "GET", "/distribution/"+c.name+"/json", nil, nil)
+		if res.Status != http.StatusOK || strings.TrimSpace(res.Body) != c.want {
+			t.Errorf("distribution inspect of %s: %d %s, want 200 %s", c.name, res.Status, res.Body, c.want)
+		}
+	}
+	if got := dockerPy(t, dst, "d = c.inspect_distribution('"+ref+"')\nprint(d['Descriptor']['digest'], [p['architecture'] for p in d['Platforms']])"); got != listDigest+" ['amd64', 'arm64']" {
+		t.Errorf("docker-py inspect_distribution = %q", got)
+	}
+	if res := dst.Do(t, "GET", "/distribution/"+reg+"/team/app:missing/json", nil, nil); res.Status != http.StatusNotFound || !strings.Contains(res.Body, "manifest unknown") {
+		t.Errorf("distribution inspect of a missing tag: %d %s, want 404", res.Status, res.Body)
+	}
+	if res := dst.Do(t, "GET", "/distribution/"+amdID+"/json", nil, nil); res.Status != http.StatusInternalServerError || !strings.Contains(res.Body, "no manifest found for full image ID") {
+		t.Errorf("distribution inspect of an image ID: %d %s, want dockerd's 500", res.Status, res.Body)
 	}
 }
 

@@ -106,7 +106,9 @@ func newRoutes(b backends, logger *slog.Logger) *routeTable {
 		"push": image.Push(b.Registry), // POST /images/{name}/push
 	}))
 	rt.handle("DELETE /images/{name...}", policy.ImagesWrite, image.Delete(b.Image))
-	rt.handle("GET /distribution/{name...}", policy.ImagesRead, unsupported.NotYet("registry access"))
+	rt.handle("GET /distribution/{name...}", policy.ImagesRead, image.ByName(map[string]wire.HandlerFunc{
+		"json": image.DistributionInspect(b.Registry), // GET /distribution/{name}/json
+	}))
 
 	// volumes
 	rt.handle("GET /volumes", policy.VolumesRead, volume.List(b.Volume))

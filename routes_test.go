@@ -388,3 +388,7 @@ func (fakeRegistry) Login(ctx context.Context, ac types.AuthConfig) (*types.Auth
 func (fakeRegistry) SearchImages(ctx context.Context, term string, limit int, authHeader string) ([]types.SearchResult, error) {
 	return nil, errdefs.System(errors.New("Unexpected status code 404"))
 }
+
+func (fakeRegistry) DistributionInspect(ctx context.Context, name, authHeader string) (*types.DistributionInspect, error) {
+	return nil, errdefs.NotFound(errors.New("manifest unknown"))
+}

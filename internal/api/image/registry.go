@@ -12,8 +12,9 @@ import (
 )
 
 // RegistryBackend is what the registry endpoints need from the engine:
-// pull, push, login and search (issue 11).
+// pull, push, login, search and distribution inspect (issue 11).
 type RegistryBackend interface {
+	DistributionInspect(ctx context.Context, name, authHeader string) (*types.DistributionInspect, error)
 	PullImage(ctx context.Context, opts types.ImagePullOptions, progress func(types.ProgressMessage)) error
 	PushImage(ctx context.Context, opts types.ImagePushOptions, progress func(types.ProgressMessage)) error
 	Login(ctx context.Context, ac types.AuthConfig) (*types.AuthResponse, error)
@@ -80,6 +81,17 @@ func Search(b RegistryBackend) wire.HandlerFunc {
 			limit = n
 		}
 		res, err := b.SearchImages(r.Context(), q.Get("term"), limit, r.Header.Get(registryAuthHeader))
+		if err != nil {
+			return err
+		}
+		return wire.WriteJSON(w, http.StatusOK, res)
+	}
+}
+
+// DistributionInspect answers GET /distribution/{name}/json.
+func DistributionInspect(b RegistryBackend) wire.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		res, err := b.DistributionInspect(r.Context(), r.PathValue("name"), r.Header.Get(registryAuthHeader))
 		if err != nil {
 			return err
 		}

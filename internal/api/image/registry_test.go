@@ -44,6 +44,10 @@ func (f *fakeRegistry) SearchImages(ctx context.Context, term string, limit int,
 	return []types.SearchResult{}, f.err
 }
 
+func (f *fakeRegistry) DistributionInspect(ctx context.Context, name, authHeader string) (*types.DistributionInspect, error) {
+	return nil, f.err
+}
+
 func serve(t *testing.T, h wire.HandlerFunc, method, target, body string, header http.Header) (int, string) {
 	t.Helper()
 	r := httptest.NewRequest(method, target, strings.NewReader(body))

@@ -69,3 +69,26 @@ type SearchResult struct {
 	IsAutomated bool   `json:"is_automated"`
 	Description string `json:"description"`
 }
+
+// DistributionInspect is GET /distribution/{name}/json: the descriptor of
+// what the reference names in its registry, and the platforms it is for.
+type DistributionInspect struct {
+	Descriptor DistributionDescriptor `json:"Descriptor"`
+	Platforms  []Platform             `json:"Platforms"`
+}
+
+// DistributionDescriptor is the OCI descriptor of a manifest or index.
+type DistributionDescriptor struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+}
+
+// Platform is an OCI platform, as in image indexes and image configs.
+type Platform struct {
+	Architecture string   `json:"architecture"`
+	OS           string   `json:"os"`
+	OSVersion    string   `json:"os.version,omitempty"`
+	OSFeatures   []string `json:"os.features,omitempty"`
+	Variant      string   `json:"variant,omitempty"`
+}

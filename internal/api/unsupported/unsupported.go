@@ -77,17 +77,3 @@ func Build() wire.HandlerFunc {
 		return errdefs.NotImplemented(errors.New("skiffd does not build images: build elsewhere and use docker load or docker import"))
 	}
 }
-
-// NotYet answers an endpoint whose feature this build does not have yet,
-// with a 501 that names the feature, instead of pretending to do the work.
-func NotYet(feature string) wire.HandlerFunc {
-	err := errdefs.NotImplemented(fmt.Errorf("skiffd does not support %s yet", feature))
-	return func(w http.ResponseWriter, r *http.Request) error { return err }
-}
-
-// NoSuchNetwork answers GET /networks/{id} while this build has no networks.
-func NoSuchNetwork() wire.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		return errdefs.NotFound(fmt.Errorf("network %s not found", r.PathValue("id")))
-	}
-}
