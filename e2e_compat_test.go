@@ -476,3 +476,79 @@ print('logs', next(lg).decode().strip())
 		})
 	}
 }
+
+// TestCompatUpdateMemorySwap follows dockerd's memory+swap bookkeeping: a
+// memory limit alone is stored with twice as much memory+swap (-1 on a
+// host without swap accounting, with dockerd's warning), and docker
+// update refuses a memory limit above the memory+swap in force (none,
+// unlimited or the default) unless a new one comes with it, with
+// dockerd's 409. A restart policy for an AutoRemove container is a 409
+// too.
+func TestCompatUpdateMemorySwap(t *testing.T) {
+	d := startWithBusybox(t)
+	sup := cgroups.Probe()
+	if !sup.MemoryLimit {
+		r := d.Docker(t, "run", "-d", "-m", "100m", "busybox", "sleep", "600")
+		if r.ExitCode != 0 || !strings.Contains(r.Stderr, "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.") {
+			t.Errorf("docker run -m 100m on a host without memory limits = %v, want dockerd's warning", r)
+		}
+		return
+	}
+	t.Logf("host: cgroup v%s, swap accounting %v", sup.Version, sup.SwapLimit)
+	swapOf := func(mem string) string {
+		if !sup.SwapLimit {
+			return "-1"
+		}
+		return mem
+	}
+	field := func(id string) string {
+		return inspectField(t, d, id, "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}")
+	}
+	run := func(args ...string) string {
+		return strings.TrimSpace(dockerOK(t, d, append(append([]string{"run", "-d"}, args...), "busybox", "sleep", "600")...))
+	}
+	refused := "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time"
+
+	limited := run("-m", "100m")
+	if got, want := field(limited), "104857600 "+swapOf("209715200"); got != want {
+		t.Errorf("after -m 100m: Memory MemorySwap = %q, want %q", got, want)
+	}
+	if sup.SwapLimit {
+		dockerOK(t, d, "update", "-m", "150m", limited)
+		if got := field(limited); got != "157286400 209715200" {
+			t.Errorf("after update -m 150m: %q, want the memory+swap kept", got)
+		}
+	}
+	res := d.Docker(t, "update", "-m", "300m", limited)
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "Cannot update container "+limited+": "+refused) {
+		t.Errorf("update -m 300m over 200m of memory+swap: %v, want dockerd's refusal", res)
+	}
+	dockerOK(t, d, "update", "-m", "300m", "--memory-swap", "600m", limited)
+	if got, want := field(limited), "314572800 "+swapOf("629145600"); got != want {
+		t.Errorf("after update -m 300m --memory-swap 600m: %q, want %q", got, want)
+	}
+
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"no limit", nil},
+		{"unlimited swap", []string{"-m", "100m", "--memory-swap", "-1"}},
+	} {
+		id := run(c.args...)
+		before := field(id)
+		r := d.Do(t, "POST", "/containers/"+id+"/update", strings.NewReader(`{"Memory": 209715200}`), http.Header{"Content-Type": {"application/json"}})
+		if r.Status != http.StatusConflict || !strings.Contains(r.Body, refused) {
+			t.Errorf("%s: update of Memory alone = %d %s, want dockerd's 409", c.name, r.Status, r.Body)
+		}
+		if got := field(id); got != before {
+			t.Errorf("%s: the refused update changed the limits: %q, was %q", c.name, got, before)
+		}
+	}
+
+	id := strings.TrimSpace(dockerOK(t, d, "create", "--rm", "busybox", "true"))
+	r := d.Do(t, "POST", "/containers/"+id+"/update", strings.NewReader(`{"RestartPolicy": {"Name": "always"}}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != http.StatusConflict || !strings.Contains(r.Body, "Restart policy cannot be updated because AutoRemove is enabled for the container") {
+		t.Errorf("restart policy for an AutoRemove container = %d %s, want dockerd's 409", r.Status, r.Body)
+	}
+}

@@ -93,6 +93,12 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 	if p.warnings, err = validateHostConfig(hc, host.cgroup, host.ncpu, false); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
+	// As dockerd (adaptContainerSettings): a memory limit alone allows as
+	// much swap again, and the record says so; docker update's rules
+	// start from it.
+	if hc.Memory > 0 && hc.MemorySwap == 0 {
+		hc.MemorySwap = 2 * hc.Memory
+	}
 	// As dockerd, at create: a start would refuse them.
 	if _, err := capabilities(hc.CapAdd, hc.CapDrop); err != nil {
 		return nil, errdefs.InvalidParameter(err)

@@ -14,6 +14,13 @@ import (
 // ContainerUpdate answers POST /containers/{id}/update: resources (applied
 // to the running container's cgroups at once) and the restart policy.
 func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.UpdateConfig) (*types.ContainerUpdateResponse, error) {
+	// As dockerd: the values asked for are checked alone first, and refused
+	// with the check's bare text; what is wrong only with the container's
+	// current settings is the update's error ("Cannot update container").
+	asked := types.HostConfig{Resources: u.Resources, RestartPolicy: u.RestartPolicy}
+	if _, err := validateHostConfig(&asked, e.features.Cgroup, cpuCount(), true); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
 	c, err := e.get(name)
 	if err != nil {
 		return nil, err
@@ -54,10 +61,18 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 		r.CPURealtimeRuntime = in.CPURealtimeRuntime
 	}
 	if in.Memory != 0 {
-		r.Memory = in.Memory
-		if in.MemorySwap == 0 && r.MemorySwap > 0 && r.MemorySwap < r.Memory {
-			r.MemorySwap = 0
+		// dockerd's rule, whatever the host: a memory limit above the
+		// memory+swap limit in force (none, unlimited -1, or twice the
+		// memory given at create) needs a new swap limit with it.
+		// Records made before create stored that default hold 0.
+		cur := r.MemorySwap
+		if cur == 0 && r.Memory > 0 {
+			cur = 2 * r.Memory
 		}
+		if in.Memory > cur && in.MemorySwap == 0 {
+			return nil, errdefs.Conflict(fmt.Errorf("Cannot update container %s: Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time", c.ID))
+		}
+		r.Memory = in.Memory
 	}
 	if in.MemorySwap != 0 {
 		r.MemorySwap = in.MemorySwap
@@ -75,16 +90,9 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 	}
 	if u.RestartPolicy.Name != "" {
 		if hc.AutoRemove && u.RestartPolicy.Name != types.RestartPolicyDisabled {
-			return nil, errdefs.InvalidParameter(errors.New("Cannot update container " + c.ID + ": Restart policy cannot be updated because AutoRemove is enabled for the container"))
+			return nil, errdefs.Conflict(errors.New("Cannot update container " + c.ID + ": Restart policy cannot be updated because AutoRemove is enabled for the container"))
 		}
 		hc.RestartPolicy = u.RestartPolicy
-	}
-	// As dockerd: the values asked for are checked alone first, and refused
-	// with the check's bare text; what is wrong only with the container's
-	// current settings is the update's error ("Cannot update container").
-	asked := types.HostConfig{Resources: in, RestartPolicy: u.RestartPolicy}
-	if _, err := validateHostConfig(&asked, e.features.Cgroup, cpuCount(), true); err != nil {
-		return nil, errdefs.InvalidParameter(err)
 	}
 	warnings, err := validateHostConfig(&hc, e.features.Cgroup, cpuCount(), true)
 	if err != nil {
