@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
@@ -923,5 +924,57 @@ func TestCLIContainerHealthcheck(t *testing.T) {
 	waitFor(t, "unhealthy", func() bool { return inspectField(t, d, "hc", "{{.State.Health.Status}}") == "unhealthy" })
 	if got := inspectField(t, d, "hc", "{{.State.Health.FailingStreak}} {{(index .State.Health.Log 0).ExitCode}}"); !strings.HasSuffix(got, " 0") && !strings.HasSuffix(got, " 1") {
 		t.Errorf("health log = %q", got)
+	}
+}
+
+// TestCLIImageMountPointsReplaced runs an image that has its own files
+// where dockerd's init layer puts its mount points: a dangling /etc/hosts
+// link (which a bind mount must not follow), a stale /etc/mtab file, its
+// own /etc/hostname and /dev/console. As with dockerd, the container
+// starts with the generated files, /etc/mtab is the link to
+// /proc/mounts, and docker export shows the init layer's empty files and
+// mount points instead of the image's.
+func TestCLIImageMountPointsReplaced(t *testing.T) {
+	d := startWithBusybox(t)
+	top := skifftest.Tar(t, []skifftest.Entry{
+		{Name: "etc/hosts", Type: tar.TypeSymlink, Linkname: "/nowhere"},
+		{Name: "etc/mtab", Body: "/dev/sda1 / ext4 rw 0 0\n"},
+		{Name: "etc/hostname", Body: "imagehost\n"},
+		{Name: "dev/", Mode: 0o700},
+		{Name: "dev/console", Body: "c"},
+	})
+	archive, _ := skifftest.DockerArchive(t, []skifftest.ArchiveImage{{Layers: [][]byte{skifftest.BusyboxTar(t), top}, RepoTags: []string{"mounts:1"}}})
+	if res := d.DockerIn(t, bytes.NewReader(archive), "load"); res.ExitCode != 0 {
+		t.Fatalf("docker load: %v", res)
+	}
+	res := d.Docker(t, "run", "--rm", "--hostname", "web", "mounts:1", "sh", "-c", "grep -c localhost /etc/hosts; cat /etc/hostname; readlink /etc/mtab; stat -c %a /dev")
+	if want := "2\nweb\n/proc/mounts\n755\n"; res.ExitCode != 0 || res.Stdout != want {
+		t.Errorf("run: %v, want %q", res, want)
+	}
+	id := strings.TrimSpace(dockerOK(t, d, "create", "mounts:1", "true"))
+	out := dockerOK(t, d, "export", id)
+	got := map[string]string{}
+	tr := tar.NewReader(strings.NewReader(out))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(tr)
+		got[strings.TrimSuffix(h.Name, "/")] = fmt.Sprintf("%c %o %q %s", h.Typeflag, h.Mode&0o7777, b, h.Linkname)
+	}
+	for name, want := range map[string]string{
+		"etc/hosts":    "0 755 \"\" ",
+		"etc/hostname": "0 755 \"\" ",
+		"etc/mtab":     "2 777 \"\" /proc/mounts",
+		"dev":          "5 700 \"\" ",
+		"dev/console":  "0 755 \"\" ",
+		"dev/pts":      "5 755 \"\" ",
+		"dev/shm":      "5 755 \"\" ",
+		".dockerenv":   "0 755 \"\" ",
+	} {
+		if got[name] != want {
+			t.Errorf("export: %s is %q, want %q", name, got[name], want)
+		}
 	}
 }

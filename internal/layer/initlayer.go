@@ -13,39 +13,44 @@ import (
 )
 
 // The init layer of an image chain is the topmost lower directory of the
-// overlay of every container made from it: the mount points the runtime
-// puts file systems and files on (/proc, /sys, /dev, and /etc/hosts,
-// /etc/hostname, /etc/resolv.conf with their parent) that the image does
-// not have, as dockerd's init layer holds them, and what else dockerd's
-// holds: /.dockerenv, by which programs tell they run in a container, and
-// /etc/mtab, a link to /proc/mounts that tools older than /proc read.
-// Images seldom have the mount points all, and init made the missing ones
-// in the container's upper directory
-// at every start: each an overlay create, with a copy-up of /etc, about
-// 1.1 ms of every start of an image without them (issue 13: API start
-// 11.0-11.3 ms for an image with only /bin, 9.9-10.1 ms for the same image
-// with the mount points, same daemon, interleaved). The container's upper
-// directory now holds only what its processes change.
+// overlay of every container made from it, made as dockerd makes its
+// init layer (initlayer.Setup): the mount points the runtime puts file
+// systems and files on (/proc, /sys, /dev with /dev/pts, /dev/shm and
+// /dev/console, /etc/hosts, /etc/hostname, /etc/resolv.conf), /.dockerenv,
+// by which programs tell they run in a container, and /etc/mtab, a link
+// to /proc/mounts that tools older than /proc read. Images seldom have the
+// mount points all, and init made the missing ones in the container's
+// upper directory at every start: each an overlay create, with a copy-up
+// of /etc, about 1.1 ms of every start of an image without them (issue 13:
+// API start 11.0-11.3 ms for an image with only /bin, 9.9-10.1 ms for the
+// same image with the mount points, same daemon, interleaved). The
+// container's upper directory now holds only what its processes change.
 //
-// As in dockerd, a file the image has stays the image's (the layer does
-// not hide it), an /etc the image has keeps its owner, mode and times (the
-// layer's copy has them: a directory's attributes come from the topmost
-// layer that has it), and an /etc that is not a directory in the image (a
-// symbolic link) becomes one. The layer is made once per chain, on the
-// first mount, in the chain's directory, and goes with it. A layer that a
-// power loss left incomplete only makes init create what it lacks, as it
-// did before there was one.
+// As in dockerd, a directory the image has stays the image's (with its
+// owner, mode and times: the layer's copy of a parent has them, as a
+// directory's attributes come from the topmost layer that has it), and
+// anything else the image has at one of these paths is replaced: a file by
+// an empty one, a symbolic link (an /etc/hosts or /etc/resolv.conf
+// pointing elsewhere, which a bind mount must not follow) by the file, a
+// stale /etc/mtab by the link, an /etc that is a link by a directory. The
+// layer is made once per chain, on the first mount, in the chain's
+// directory, and goes with it. A layer that a power loss left incomplete
+// only makes init create what it lacks, as it did before there was one.
 //
 // The name carries the layer's form: a chain whose layer has an older one
-// (init, without /.dockerenv and /etc/mtab) gets one of this form beside
-// it on its next mount; the old one goes with the chain (a container
-// mounted before may still have it as a lower directory).
-const initDirName = "init2"
+// (init, init2) gets one of this form beside it on its next mount; the old
+// one goes with the chain (a container mounted before may still have it
+// as a lower directory).
+const initDirName = "init3"
 
 var (
-	initLayerDirs = []string{"dev", "proc", "sys"}
-	// initLayerFiles are made empty, with their modes (dockerd's).
-	initLayerFiles = []initFile{{name: ".dockerenv", mode: 0o755}, {name: "etc/hostname", mode: 0o644}, {name: "etc/hosts", mode: 0o644}, {name: "etc/resolv.conf", mode: 0o644}}
+	// initLayerDirs are the directories, parents first; initLayerParents
+	// those that hold entries of the layer.
+	initLayerDirs    = []string{"dev", "dev/pts", "dev/shm", "proc", "sys", "etc"}
+	initLayerParents = map[string]bool{"dev": true, "etc": true}
+	// initLayerFiles are made empty, mode 0755 (dockerd's).
+	initLayerFiles = []initFile{{name: ".dockerenv", mode: 0o755}, {name: "dev/console", mode: 0o755},
+		{name: "etc/hostname", mode: 0o755}, {name: "etc/hosts", mode: 0o755}, {name: "etc/resolv.conf", mode: 0o755}}
 	// initLayerLinks are symbolic links and their targets.
 	initLayerLinks = []initFile{{name: "etc/mtab", target: "/proc/mounts"}}
 )
@@ -83,40 +88,43 @@ func (s *Store) initDir(chainID string, lowers []string) (string, error) {
 	return dir, nil
 }
 
-// fillInitLayer makes in dir what the image in lowers lacks. Modes are
-// set outright: containers see them, whatever the daemon's umask.
+// fillInitLayer makes in dir what the image in lowers lacks or has in
+// another form. Modes are set outright: containers see them, whatever the
+// daemon's umask.
 func fillInitLayer(dir string, lowers []string) error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
+	isDir := func(st *syscall.Stat_t) bool { return st != nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
 	for _, d := range initLayerDirs {
-		if err := mkdirMode(filepath.Join(dir, d), 0o755); err != nil {
-			return err
+		p := filepath.Join(dir, d)
+		st := imageEntry(lowers, d)
+		switch {
+		case !isDir(st):
+			if err := mkdirMode(p, 0o755); err != nil {
+				return err
+			}
+		case initLayerParents[d]:
+			// The image's directory as it is, with its attributes (the
+			// times last, once its entries are made).
+			if err := os.Mkdir(p, 0o700); err != nil {
+				return err
+			}
+			// The mode after the owner: a chown may clear setgid.
+			if err := os.Lchown(p, int(st.Uid), int(st.Gid)); err != nil {
+				return err
+			}
+			if err := os.Chmod(p, sys.FileMode(st.Mode)); err != nil {
+				return err
+			}
+			defer func() {
+				ts := []syscall.Timespec{st.Atim, st.Mtim}
+				syscall.UtimesNano(p, ts)
+			}()
 		}
-	}
-	etc := filepath.Join(dir, "etc")
-	if st := imageEntry(lowers, "etc"); st != nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-		// The image's /etc as it is, with its attributes (the times
-		// last, once its files are made).
-		if err := os.Mkdir(etc, 0o700); err != nil {
-			return err
-		}
-		// The mode after the owner: a chown may clear setgid.
-		if err := os.Lchown(etc, int(st.Uid), int(st.Gid)); err != nil {
-			return err
-		}
-		if err := os.Chmod(etc, sys.FileMode(st.Mode)); err != nil {
-			return err
-		}
-		defer func() {
-			ts := []syscall.Timespec{st.Atim, st.Mtim}
-			syscall.UtimesNano(etc, ts)
-		}()
-	} else if err := mkdirMode(etc, 0o755); err != nil {
-		return err
 	}
 	for _, f := range initLayerFiles {
-		if imageEntry(lowers, f.name) != nil {
+		if isDir(imageEntry(lowers, f.name)) {
 			continue
 		}
 		p := filepath.Join(dir, f.name)
@@ -128,7 +136,7 @@ func fillInitLayer(dir string, lowers []string) error {
 		}
 	}
 	for _, l := range initLayerLinks {
-		if imageEntry(lowers, l.name) != nil {
+		if isDir(imageEntry(lowers, l.name)) {
 			continue
 		}
 		if err := os.Symlink(l.target, filepath.Join(dir, l.name)); err != nil {
