@@ -433,3 +433,87 @@ func inspectNetworkGateway(t *testing.T, d *skifftest.Daemon, name string) strin
 	}
 	return gw
 }
+
+// TestCLINetworkScopedLinks: --link on a user-defined network (and
+// docker network connect --link) is an alias the embedded DNS answers for
+// the linking container only, as libnetwork's endpoint aliases do; the
+// target may start after the link is made, and the alias hides a
+// container of that name.
+func TestCLINetworkScopedLinks(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "lnet")
+	dockerOK(t, d, "run", "-d", "--name", "client", "--network", "lnet", "--link", "upstream:db", "busybox", "sleep", "600")
+	dockerOK(t, d, "run", "-d", "--name", "upstream", "--network", "lnet", "busybox", "sleep", "600")
+	dockerOK(t, d, "run", "-d", "--name", "db", "--network", "lnet", "busybox", "sleep", "600")
+	upIP := inspectField(t, d, "upstream", "{{.NetworkSettings.Networks.lnet.IPAddress}}")
+	dbIP := inspectField(t, d, "db", "{{.NetworkSettings.Networks.lnet.IPAddress}}")
+	resolve := func(ctr, name string) string {
+		res := d.Docker(t, "exec", ctr, "nslookup", name)
+		for _, line := range strings.Split(res.Stdout, "\n") {
+			if a, ok := strings.CutPrefix(line, "Address: "); ok {
+				return strings.TrimSpace(a)
+			}
+		}
+		return "none: " + res.Stdout + res.Stderr
+	}
+	if got := resolve("client", "db"); got != upIP {
+		t.Errorf("db from the linking container = %s, want the link's target %s", got, upIP)
+	}
+	if got := resolve("upstream", "db"); got != dbIP {
+		t.Errorf("db from another container = %s, want the container named db %s", got, dbIP)
+	}
+	if got := inspectField(t, d, "client", "{{json .NetworkSettings.Networks.lnet.Links}} {{json .HostConfig.Links}}"); got != `["upstream:db"] null` {
+		t.Errorf("the link in inspect: %s", got)
+	}
+	dockerOK(t, d, "run", "-d", "--name", "late", "--network", "lnet", "busybox", "sleep", "600")
+	dockerOK(t, d, "network", "disconnect", "lnet", "late")
+	dockerOK(t, d, "network", "connect", "--link", "upstream:up", "lnet", "late")
+	if got := resolve("late", "up"); got != upIP {
+		t.Errorf("up after network connect --link = %s, want %s", got, upIP)
+	}
+}
+
+// TestCLINetworkConnectRules follows dockerd's rules for docker network
+// connect and disconnect with the host's network and none: a container on
+// none joins no other network until it leaves none, then gets its
+// interface (and keeps it across a restart); one on the host's network
+// cannot leave it nor join another; a container sharing another's
+// namespace joins none. Each refusal is dockerd's 400 and its text.
+func TestCLINetworkConnectRules(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "rnet")
+	dockerOK(t, d, "run", "-d", "--name", "quiet", "--network", "none", "busybox", "sleep", "600")
+	refused := func(want string, args ...string) {
+		t.Helper()
+		res := d.Docker(t, args...)
+		if res.ExitCode == 0 || !strings.Contains(res.Stderr, "Error response from daemon: "+want) {
+			t.Errorf("docker %s: %v, want %q", strings.Join(args, " "), res, want)
+		}
+	}
+	refused("container cannot be connected to multiple networks with one of the networks in private (none) mode", "network", "connect", "rnet", "quiet")
+	dockerOK(t, d, "network", "disconnect", "none", "quiet")
+	dockerOK(t, d, "network", "connect", "rnet", "quiet")
+	ip := inspectField(t, d, "quiet", "{{.NetworkSettings.Networks.rnet.IPAddress}}")
+	if out := dockerOK(t, d, "exec", "quiet", "ip", "-4", "addr", "show", "eth0"); ip == "" || !strings.Contains(out, "inet "+ip+"/") {
+		t.Errorf("after leaving none and joining rnet: eth0 %q, want %s", out, ip)
+	}
+	if got := inspectField(t, d, "quiet", "{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}"); got != "none 1" {
+		t.Errorf("NetworkMode and networks = %q, want none and rnet alone", got)
+	}
+	dockerOK(t, d, "restart", "-t", "0", "quiet")
+	ip = inspectField(t, d, "quiet", "{{.NetworkSettings.Networks.rnet.IPAddress}}")
+	if out := dockerOK(t, d, "exec", "quiet", "ip", "-4", "addr", "show", "eth0"); ip == "" || !strings.Contains(out, "inet "+ip+"/") {
+		t.Errorf("after a restart: eth0 %q, want %s", out, ip)
+	}
+
+	dockerOK(t, d, "run", "-d", "--name", "hosted", "--network", "host", "busybox", "sleep", "600")
+	refused("cannot disconnect container from host network - container was created in host network mode", "network", "disconnect", "host", "hosted")
+	refused("container sharing network namespace with another container or host cannot be connected to any other network", "network", "connect", "rnet", "hosted")
+	refused("container sharing network namespace with another container or host cannot be connected to any other network", "network", "connect", "host", "quiet")
+	dockerOK(t, d, "run", "-d", "--name", "sidecar", "--network", "container:quiet", "busybox", "sleep", "600")
+	refused("container sharing network namespace with another container or host cannot be connected to any other network", "network", "connect", "rnet", "sidecar")
+	r := d.Do(t, "POST", "/networks/rnet/connect", strings.NewReader(`{"Container":"hosted"}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != http.StatusBadRequest {
+		t.Errorf("connect of a host-network container: %d %s, want dockerd's 400", r.Status, r.Body)
+	}
+}

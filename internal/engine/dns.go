@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/netlink"
 	"skiffd/internal/network/dns"
@@ -120,13 +121,45 @@ func (e *Engine) dnsNetworks(refs []epRef) []dns.Network {
 			continue
 		}
 		id := r.nw.ID
+		aliases := linkAliases(r.ep)
 		out = append(out, dns.Network{
-			Name:       r.nw.Name,
-			LookupName: func(name string) ([]netip.Addr, bool) { return e.lookupName(id, name) },
+			Name: r.nw.Name,
+			LookupName: func(name string) ([]netip.Addr, bool) {
+				// A network-scoped link's alias stands for its target,
+				// for this container only, and hides a container of that
+				// name (libnetwork's endpoint aliases).
+				if target, ok := aliases[name]; ok {
+					name = target
+				}
+				return e.lookupName(id, name)
+			},
 			LookupAddr: func(a netip.Addr) string { return e.lookupAddr(id, a) },
 		})
 	}
 	return out
+}
+
+// linkAliases maps the aliases of an endpoint's network-scoped links
+// ("target:alias", or "target" for both; EndpointSettings.Links, which
+// --link on a user-defined network and docker-py's links give) to their
+// targets, lower case as the server asks.
+func linkAliases(ep *types.EndpointSettings) map[string]string {
+	if ep == nil || len(ep.Links) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, l := range ep.Links {
+		target, alias, ok := strings.Cut(l, ":")
+		if !ok {
+			alias = target
+		}
+		target = strings.TrimPrefix(target, "/")
+		alias = strings.TrimPrefix(alias, "/")
+		if target != "" && alias != "" {
+			m[strings.ToLower(alias)] = strings.ToLower(target)
+		}
+	}
+	return m
 }
 
 // updateDNS gives c's DNS server, if it has one, the networks of its

@@ -358,6 +358,11 @@ func (e *Engine) NetworksPrune(ctx context.Context, ef filters.Args) (*types.Net
 	return rep, nil
 }
 
+// sharedNetnsRefusal is dockerd's refusal to connect a container that
+// shares the host's or another container's network namespace, or to
+// connect one to the host's network.
+const sharedNetnsRefusal = "container sharing network namespace with another container or host cannot be connected to any other network"
+
 // networkAndContainer finds the network term and the container name of a
 // connect or disconnect.
 func (e *Engine) networkAndContainer(term, name string) (network.Network, *container.Container, error) {
@@ -383,14 +388,35 @@ func (e *Engine) NetworkConnect(ctx context.Context, term, name string, req *typ
 	c.Lock()
 	defer c.Unlock()
 	mode := c.HostConfig.NetworkMode
-	if mode == network.NameHost || mode == network.NameNone || strings.HasPrefix(mode, "container:") || nw.Driver != network.DriverBridge {
-		return errdefs.Forbidden(fmt.Errorf("container cannot be disconnected from host network or connected to host network"))
+	if strings.HasPrefix(mode, "container:") || nw.Driver == network.DriverHost {
+		return errdefs.InvalidParameter(errors.New(sharedNetnsRefusal))
 	}
 	if c.NetworkSettings == nil {
 		c.NetworkSettings = newNetworkSettings(mode)
 	}
 	if _, ok := c.NetworkSettings.Networks[nw.Name]; ok {
 		return errdefs.Forbidden(fmt.Errorf("endpoint with name %s already exists in network %s", strings.TrimPrefix(c.Name, "/"), nw.Name))
+	}
+	// dockerd's rules (updateNetworkConfig): the host's network shares
+	// a namespace, and none goes with no other network. A container that
+	// was disconnected from none may join others.
+	for _, r := range e.endpoints(c) {
+		if r.nw.Driver == network.DriverHost {
+			return errdefs.InvalidParameter(errors.New(sharedNetnsRefusal))
+		}
+		if r.nw.Name == network.NameNone || nw.Name == network.NameNone {
+			return errdefs.InvalidParameter(errors.New("container cannot be connected to multiple networks with one of the networks in private (none) mode"))
+		}
+	}
+	if nw.Driver != network.DriverBridge {
+		// none, alone: recorded, nothing to wire.
+		c.NetworkSettings.Networks[nw.Name] = &types.EndpointSettings{NetworkID: nw.ID}
+		if err := e.containers.Save(c); err != nil {
+			delete(c.NetworkSettings.Networks, nw.Name)
+			return err
+		}
+		e.networkLog(nw, "connect", map[string]string{"container": c.ID})
+		return nil
 	}
 	ep := &types.EndpointSettings{}
 	if req != nil {
@@ -477,6 +503,9 @@ func (e *Engine) NetworkDisconnect(ctx context.Context, term, name string, force
 	}
 	if ep == nil {
 		return errdefs.Forbidden(fmt.Errorf("container %s is not connected to network %s", c.ID, nw.Name))
+	}
+	if c.HostConfig.NetworkMode == network.NameHost && nw.Driver == network.DriverHost {
+		return errdefs.InvalidParameter(errors.New("cannot disconnect container from host network - container was created in host network mode"))
 	}
 	if c.State.Running && c.State.Pid > 0 && ep.IPAddress != "" {
 		if err := e.detachRunning(c.State.Pid, ep.IPAddress); err != nil {

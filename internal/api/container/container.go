@@ -37,11 +37,18 @@ func Create(b Backend) wire.HandlerFunc {
 		if req.HostConfig == nil {
 			req.HostConfig = &types.HostConfig{}
 		}
+		macWarning, err := migrateMACAddress(r.Context(), &req)
+		if err != nil {
+			return err
+		}
 		resp, err := b.ContainerCreate(r.Context(), r.URL.Query().Get("name"), &req)
 		if err != nil {
 			return err
 		}
 		wire.Annotate(r.Context(), "container", resp.ID, "")
+		if macWarning != "" {
+			resp.Warnings = append(resp.Warnings, macWarning)
+		}
 		if resp.Warnings == nil {
 			resp.Warnings = []string{}
 		}
