@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -976,5 +977,35 @@ func TestCLIImageMountPointsReplaced(t *testing.T) {
 		if got[name] != want {
 			t.Errorf("export: %s is %q, want %q", name, got[name], want)
 		}
+	}
+}
+
+// TestCLICreatePlatform: a create for a platform the local image cannot
+// run on is dockerd's 404 naming both platforms, which makes the CLI try
+// to pull the image for that platform; the image's own platform (and a
+// spelling of it) creates as without one.
+func TestCLICreatePlatform(t *testing.T) {
+	d := startWithBusybox(t)
+	own, other, otherName := "linux/amd64", "linux/arm64", "linux/arm64/v8"
+	if goruntime.GOARCH != "amd64" {
+		own, other, otherName = "linux/"+goruntime.GOARCH, "linux/amd64", "linux/amd64"
+	}
+	dockerOK(t, d, "run", "--rm", "--platform", own, "busybox", "true")
+	if goruntime.GOARCH == "amd64" {
+		dockerOK(t, d, "run", "--rm", "--platform", "linux/x86_64", "busybox", "true")
+	}
+	r := d.Do(t, "POST", "/containers/create?platform="+other, strings.NewReader(`{"Image":"busybox","Cmd":["true"]}`), http.Header{"Content-Type": {"application/json"}})
+	want := "image with reference busybox was found but its platform (" + own + ") does not match the specified platform (" + otherName + ")"
+	if r.Status != http.StatusNotFound || !strings.Contains(r.Body, want) {
+		t.Errorf("create for %s: %d %s, want 404 %q", other, r.Status, r.Body, want)
+	}
+	// The CLI takes the 404 for a missing image and pulls, which fails
+	// here (nothing serves docker.io): the container is not made.
+	res := d.Docker(t, "run", "--rm", "--platform", other, "--pull", "never", "busybox", "true")
+	if res.ExitCode == 0 {
+		t.Errorf("docker run --platform %s --pull never: %v, want a refusal", other, res)
+	}
+	if got := strings.TrimSpace(dockerOK(t, d, "ps", "-aq")); got != "" {
+		t.Errorf("containers after the refused creates: %q", got)
 	}
 }

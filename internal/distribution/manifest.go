@@ -320,6 +320,20 @@ func platformCandidates(want Platform) []Platform {
 	return out
 }
 
+// PlatformMatches reports whether an image of platform have can run where
+// want is asked for, as containerd's platforms.Only matches (arm64 also
+// takes arm v8..v5, amd64 takes 386; variants normalised, so an arm64
+// image without a variant is arm64/v8).
+func PlatformMatches(want, have Platform) bool {
+	have = NormalizePlatform(have)
+	for _, c := range platformCandidates(want) {
+		if have.OS == c.OS && have.Architecture == c.Architecture && have.Variant == c.Variant {
+			return true
+		}
+	}
+	return false
+}
+
 // SelectPlatform picks the entry of an index or manifest list for want, as
 // dockerd does: entries whose OS, architecture and variant (normalised, so
 // "linux/arm64" matches arm64 with or without "v8") match, preferring an

@@ -242,3 +242,27 @@ func TestRegistryHost(t *testing.T) {
 		}
 	}
 }
+
+// TestPlatformMatches: an image runs where its platform, or one that
+// platform can run, is asked for (containerd's platforms.Only).
+func TestPlatformMatches(t *testing.T) {
+	for _, c := range []struct {
+		want, have Platform
+		ok         bool
+	}{
+		{Platform{OS: "linux", Architecture: "amd64"}, Platform{OS: "linux", Architecture: "amd64"}, true},
+		{Platform{OS: "linux", Architecture: "x86_64"}, Platform{OS: "linux", Architecture: "amd64"}, true},
+		{Platform{OS: "linux", Architecture: "amd64"}, Platform{OS: "linux", Architecture: "386"}, true},
+		{Platform{OS: "linux", Architecture: "386"}, Platform{OS: "linux", Architecture: "amd64"}, false},
+		{Platform{OS: "linux", Architecture: "arm64"}, Platform{OS: "linux", Architecture: "amd64"}, false},
+		{Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, Platform{OS: "linux", Architecture: "arm64"}, true},
+		{Platform{OS: "linux", Architecture: "arm64"}, Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, true},
+		{Platform{OS: "linux", Architecture: "arm", Variant: "v6"}, Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, false},
+		{Platform{OS: "windows", Architecture: "amd64"}, Platform{OS: "linux", Architecture: "amd64"}, false},
+		{Platform{OS: "linux", Architecture: "amd64"}, Platform{}, false},
+	} {
+		if got := PlatformMatches(c.want, c.have); got != c.ok {
+			t.Errorf("PlatformMatches(%v, %v) = %v, want %v", c.want, c.have, got, c.ok)
+		}
+	}
+}

@@ -30,6 +30,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	if err != nil {
 		return nil, err
 	}
+	if err := checkImagePlatform(ref, img, req.Platform); err != nil {
+		return nil, err
+	}
 	host := sysinfo.Read()
 	plan, err := normalizeCreate(name, req, img.Config.Config, createHost{cgroup: e.features.Cgroup, unified: e.features.CgroupMode == "unified", ncpu: host.NCPU, hostname: host.Hostname})
 	if err != nil {

@@ -8,8 +8,10 @@ import (
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
+	"skiffd/internal/distribution"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/image"
+	"skiffd/internal/reference"
 	"skiffd/internal/runtime/cgroups"
 	"skiffd/internal/signal"
 	"skiffd/internal/volume"
@@ -67,6 +69,29 @@ func createImageRef(req *types.CreateRequest) (string, error) {
 		return "", errdefs.InvalidParameter(errors.New("No image was specified"))
 	}
 	return req.Config.Image, nil
+}
+
+// checkImagePlatform refuses, as dockerd does, an image whose platform
+// cannot run where the create's platform parameter asks: a 404, so that
+// the CLI pulls the image for that platform.
+func checkImagePlatform(ref string, img *image.Image, platform string) error {
+	if platform == "" {
+		return nil
+	}
+	want, err := parsePlatform(platform)
+	if err != nil {
+		return err
+	}
+	have := distribution.Platform{OS: img.Config.OS, Architecture: img.Config.Architecture, Variant: img.Config.Variant}
+	if distribution.PlatformMatches(want, have) {
+		return nil
+	}
+	name := ref
+	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
+		name = n.FamiliarString()
+	}
+	return errdefs.NotFound(fmt.Errorf("image with reference %s was found but its platform (%s) does not match the specified platform (%s)",
+		name, distribution.FormatPlatform(distribution.NormalizePlatform(have)), distribution.FormatPlatform(want)))
 }
 
 // normalizeCreate checks and normalises a create request in one pass, in

@@ -37,6 +37,7 @@ func Create(b Backend) wire.HandlerFunc {
 		if req.HostConfig == nil {
 			req.HostConfig = &types.HostConfig{}
 		}
+		req.Platform = r.URL.Query().Get("platform")
 		macWarning, err := migrateMACAddress(r.Context(), &req)
 		if err != nil {
 			return err

@@ -330,6 +330,9 @@ type CreateRequest struct {
 	*Config
 	HostConfig       *HostConfig       `json:"HostConfig,omitempty"`
 	NetworkingConfig *NetworkingConfig `json:"NetworkingConfig,omitempty"`
+	// Platform is the create's platform parameter ("os[/arch[/variant]]",
+	// empty when not given), which the image must match.
+	Platform string `json:"-"`
 }
 
 // CreateResponse is the body of a 201 from POST /containers/create.
