@@ -159,6 +159,18 @@ func TestCLIContainerRun(t *testing.T) {
 		t.Errorf("exit code after SIGTERM through init = %s, want 143", got)
 	}
 	dockerOK(t, d, "rm", "initsleep")
+	// Under --init the command is the reaper's to find, as docker-init
+	// does: a missing one is the container's exit 127 with the reaper's
+	// message, not a failed start; a detached run is made and started.
+	res := d.Docker(t, "run", "--rm", "--init", "busybox", "nosuchcmd")
+	if res.ExitCode != 127 || !strings.Contains(res.Stderr, `skiffd reaper: exec: "nosuchcmd": executable file not found in $PATH`) || strings.Contains(res.Stderr, "Error response from daemon") {
+		t.Errorf("docker run --init with a missing command: %v, want the reaper's exit 127", res)
+	}
+	dockerOK(t, d, "run", "-d", "--name", "initmissing", "--init", "busybox", "/etc/passwd")
+	if got := strings.TrimSpace(dockerOK(t, d, "wait", "initmissing")); got != "126" {
+		t.Errorf("exit of --init with a command that is not executable = %s, want 126", got)
+	}
+	dockerOK(t, d, "rm", "initmissing")
 
 	// --rm removed every container, failed starts included.
 	if out := dockerOK(t, d, "ps", "-aq"); out != "" {

@@ -126,10 +126,14 @@ func runInit(conn *Conn, cfg *InitConfig, spans map[string]int64) error {
 		return err
 	}
 	// From the working directory, as the user: a relative command
-	// (./run.sh under a WORKDIR) is the working directory's.
-	exe, err := lookPath(p.Args[0], env)
-	if err != nil {
-		return err
+	// (./run.sh under a WORKDIR) is the working directory's. Under
+	// --init the reaper looks it up, as docker-init does: a command that
+	// is not there is the container's exit (127), not a failed start.
+	exe := p.Args[0]
+	if !p.Init {
+		if exe, err = lookPath(p.Args[0], env); err != nil {
+			return err
+		}
 	}
 	if err := finalizeSeccomp(p, s.Seccomp); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package nsinit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,8 +14,10 @@ import (
 const ReaperRole = "reaper"
 
 // Reaper is the `reaper` role, docker-init's job: PID 1 of a container
-// started with --init. args are the resolved executable and the argv of the
-// real process. It runs inside the container with the container's
+// started with --init. args are the command and the argv of the real
+// process; the command is looked up here, from the working directory and
+// the PATH of the process's environment, and one that cannot run is the
+// reaper's exit with tini's status (127 missing, 126 not executable). It runs inside the container with the container's
 // credentials, capabilities and seccomp filter; it starts the process,
 // forwards every signal it can catch to it, reaps every child (orphans are
 // re-parented to PID 1), and exits with the process's status (128+n after
@@ -43,9 +46,20 @@ func Reaper(args []string) int {
 	}
 	// Not os.StartProcess: it asks for a pidfd through clone3, which
 	// Docker's seccomp profile answers with ENOSYS.
-	pid, err := syscall.ForkExec(args[0], args[1:], attr)
+	exe, err := lookPath(args[0], attr.Env)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "skiffd reaper: %v\n", err)
+		if errors.Is(err, os.ErrPermission) {
+			return 126
+		}
+		return 127
+	}
+	pid, err := syscall.ForkExec(exe, args[1:], attr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "skiffd reaper: %v\n", execError(args[1], err))
+		if errors.Is(err, syscall.EACCES) {
+			return 126
+		}
 		return 127
 	}
 	for {
