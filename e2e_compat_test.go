@@ -81,9 +81,9 @@ print(ok)
 func TestCompatJoinOwnNamespace(t *testing.T) {
 	d := startWithBusybox(t)
 	for _, tc := range []struct{ flag, want string }{
-		{"--ipc", "cannot join IPC of a non running container"},
-		{"--pid", "cannot join PID of a non running container"},
-		{"--network", "cannot join own network"},
+		{"--ipc", "failed to join IPC namespace: container selfipc is not running"},
+		{"--pid", "failed to join PID namespace: container selfpid is not running"},
+		{"--network", "cannot join own network namespace"},
 	} {
 		name := "self" + strings.TrimPrefix(tc.flag, "--")
 		dockerOK(t, d, "create", "--name", name, tc.flag, "container:"+name, "busybox", "true")

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -751,10 +752,14 @@ func ownCapBnd(t *testing.T) string {
 }
 
 // TestCLIContainerJoinNamespaces: --network, --pid and --ipc
-// container:<name> share the other container's namespaces.
+// container:<name> share the other container's namespaces, and with IPC
+// its /dev/shm, which a shareable container has on the host for that
+// (cri-dockerd's pod sandboxes); a private one cannot be joined; --ipc
+// host has the host's /dev/shm, --ipc none has none. Refusals are
+// dockerd's texts.
 func TestCLIContainerJoinNamespaces(t *testing.T) {
 	d := startWithBusybox(t)
-	dockerOK(t, d, "run", "-d", "--name", "srv", "busybox", "sh", "-c", "while true; do nc -l -p 8080 -e echo pong; done")
+	dockerOK(t, d, "run", "-d", "--name", "srv", "--ipc", "shareable", "busybox", "sh", "-c", "echo donor > /dev/shm/from-srv; while true; do nc -l -p 8080 -e echo pong; done")
 	waitFor(t, "the server to listen", func() bool {
 		return d.Docker(t, "run", "--rm", "--network", "container:srv", "busybox", "sh", "-c", "echo ping | nc 127.0.0.1 8080").Stdout == "pong\n"
 	})
@@ -762,10 +767,69 @@ func TestCLIContainerJoinNamespaces(t *testing.T) {
 	if out != "1\n" {
 		t.Errorf("processes of srv seen with --pid container:srv: %q", out)
 	}
-	dockerOK(t, d, "stop", "-t", "0", "srv")
-	if res := d.Docker(t, "run", "--rm", "--network", "container:srv", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "cannot join network of a non running container") {
-		t.Errorf("joining a stopped container: %v", res)
+	// /dev/shm is the donor's: both ways, and through a chain of joins.
+	dockerOK(t, d, "run", "-d", "--name", "pod1", "--ipc", "container:srv", "busybox", "sh", "-c", "echo joiner > /dev/shm/from-pod1; sleep 600")
+	waitFor(t, "the joiner's file in the donor's /dev/shm", func() bool {
+		return d.Docker(t, "exec", "srv", "cat", "/dev/shm/from-pod1").Stdout == "joiner\n"
+	})
+	if out := dockerOK(t, d, "run", "--rm", "--ipc", "container:pod1", "busybox", "cat", "/dev/shm/from-srv"); out != "donor\n" {
+		t.Errorf("/dev/shm through a chain of joins: %q, want the donor's file", out)
 	}
+	dockerOK(t, d, "run", "-d", "--name", "private1", "busybox", "sleep", "600")
+	if res := d.Docker(t, "run", "--rm", "--ipc", "container:private1", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "failed to join IPC namespace: container private1: non-shareable IPC (hint: use IpcMode:shareable for the donor container)") {
+		t.Errorf("joining a private IPC namespace: %v, want dockerd's refusal", res)
+	}
+	if out := dockerOK(t, d, "run", "--rm", "--ipc", "none", "busybox", "sh", "-c", "grep -c ' /dev/shm ' /proc/mounts; readlink /proc/self/ns/ipc"); !strings.HasPrefix(out, "0\nipc:[") || strings.Contains(out, hostNamespace(t, "ipc")) {
+		t.Errorf("--ipc none: %q, want no /dev/shm and an IPC namespace of its own", out)
+	}
+	marker := fmt.Sprintf("skiffd-test-%d", time.Now().UnixNano())
+	t.Cleanup(func() { os.Remove("/dev/shm/" + marker) })
+	dockerOK(t, d, "run", "--rm", "--ipc", "host", "busybox", "sh", "-c", "echo host > /dev/shm/"+marker)
+	if b, err := os.ReadFile("/dev/shm/" + marker); err != nil || string(b) != "host\n" {
+		t.Errorf("a file a --ipc host container wrote in /dev/shm: %q, %v, want it in the host's", b, err)
+	}
+
+	srvShm := filepath.Join(d.DataRoot, "containers", inspectField(t, d, "srv", "{{.Id}}"), "shm")
+	if mounted, err := isMountPoint(srvShm); !mounted {
+		t.Errorf("the running donor's shm %s is not a mount on the host: %v", srvShm, err)
+	}
+	dockerOK(t, d, "stop", "-t", "0", "srv")
+	if res := d.Docker(t, "run", "--rm", "--network", "container:srv", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "cannot join network namespace of a non running container: container srv is exited") {
+		t.Errorf("joining a stopped container's network: %v", res)
+	}
+	if res := d.Docker(t, "run", "--rm", "--ipc", "container:srv", "busybox", "true"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "failed to join IPC namespace: container srv is not running") {
+		t.Errorf("joining a stopped container's IPC: %v", res)
+	}
+	// Its shm went with the run; the joiner keeps its bind.
+	if out := dockerOK(t, d, "exec", "pod1", "cat", "/dev/shm/from-srv"); out != "donor\n" {
+		t.Errorf("the joiner's /dev/shm after the donor stopped: %q", out)
+	}
+	if mounted, _ := isMountPoint(srvShm); mounted {
+		t.Errorf("the stopped donor's shm is still mounted on the host")
+	}
+}
+
+// hostNamespace is the test process's namespace link of kind, e.g.
+// "ipc:[4026531839]".
+func hostNamespace(t *testing.T, kind string) string {
+	t.Helper()
+	l, err := os.Readlink("/proc/self/ns/" + kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// isMountPoint reports whether p is on another device than its parent.
+func isMountPoint(p string) (bool, error) {
+	var st, pst syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
+		return false, err
+	}
+	if err := syscall.Lstat(filepath.Dir(p), &pst); err != nil {
+		return false, err
+	}
+	return st.Dev != pst.Dev, nil
 }
 
 // TestCLIContainerLogsFollow: logs -f streams output as it comes and ends

@@ -15,7 +15,6 @@ import (
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
-	"skiffd/internal/layer"
 	"skiffd/internal/reference"
 	"skiffd/internal/runtime/features"
 	"skiffd/internal/runtime/shimclient"
@@ -87,7 +86,7 @@ func (e *Engine) openContainers() error {
 		if errors.Is(le.Err, fs.ErrNotExist) {
 			// A create or remove cut short by a crash: no record, so no
 			// container; its root file system may still be mounted.
-			if err := layer.UnmountRootfs(le.Dir); err == nil {
+			if err := unmountContainerFS(le.Dir); err == nil {
 				if err := os.RemoveAll(le.Dir); err == nil {
 					e.logger.Info("removed the directory of an unfinished container", "dir", le.Dir)
 					continue

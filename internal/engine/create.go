@@ -10,7 +10,6 @@ import (
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
-	"skiffd/internal/layer"
 	"skiffd/internal/sysinfo"
 )
 
@@ -99,7 +98,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	}
 	e.span("create.save", t)
 	if err != nil {
-		layer.UnmountRootfs(dir)
+		unmountContainerFS(dir)
 		if derr := e.containers.Delete(c); derr != nil {
 			e.logger.Warn("removing a container whose create failed", "container", c.ID, "error", derr)
 		}

@@ -111,6 +111,10 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 		p.hostConfig = &h
 	}
 	hc := p.hostConfig
+	// The client's own settings, before the image's are merged in.
+	if err := validateNetContainerMode(cfg, hc); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
 	if img != nil {
 		mergeImageConfig(cfg, img)
 	}
@@ -281,6 +285,34 @@ func validateHostConfig(hc *types.HostConfig, host cgroups.Support, ncpu int, up
 	return verifyResources(host, ncpu, &hc.Resources, update)
 }
 
+// validateNetContainerMode refuses, with dockerd's texts and in its
+// order (runconfig's validateNetContainerMode), what a container in
+// another's network namespace cannot have of its own: a hostname, links,
+// DNS servers, extra hosts, published or exposed ports.
+func validateNetContainerMode(cfg *types.Config, hc *types.HostConfig) error {
+	ref, ok := strings.CutPrefix(hc.NetworkMode, "container:")
+	if !ok && hc.NetworkMode != "container" {
+		return nil
+	}
+	switch {
+	case ref == "":
+		return errors.New("invalid network mode: invalid container format container:<name|id>")
+	case cfg.Hostname != "":
+		return errors.New("conflicting options: hostname and the network mode")
+	case len(hc.Links) > 0:
+		return errors.New(msgContainerNetworkAndLinks)
+	case len(hc.DNS) > 0:
+		return errors.New("conflicting options: dns and the network mode")
+	case len(hc.ExtraHosts) > 0:
+		return errors.New("conflicting options: custom host-to-IP mapping and the network mode")
+	case hasPortBindings(hc.PortBindings) || hc.PublishAllPorts:
+		return errors.New("conflicting options: port publishing and the container type network mode")
+	case len(cfg.ExposedPorts) > 0:
+		return errors.New("conflicting options: port exposing and the container type network mode")
+	}
+	return nil
+}
+
 // checkUnsupported refuses, naming the field, what skiffd cannot do yet
 // and would otherwise silently ignore although it changes the container's
 // security, resources or reachability.
@@ -294,7 +326,7 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return no("device requests (HostConfig.DeviceRequests)")
 	case hc.UsernsMode != "" && hc.UsernsMode != "host":
 		return no("user namespaces (HostConfig.UsernsMode)")
-	case hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable" && hc.IpcMode != "host" && !strings.HasPrefix(hc.IpcMode, "container:"):
+	case hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable" && hc.IpcMode != "host" && hc.IpcMode != "none" && !strings.HasPrefix(hc.IpcMode, "container:"):
 		return no("IPC mode " + hc.IpcMode + " (HostConfig.IpcMode)")
 	case hc.PidMode != "" && hc.PidMode != "host" && !strings.HasPrefix(hc.PidMode, "container:"):
 		return no("PID mode " + hc.PidMode + " (HostConfig.PidMode)")
@@ -314,16 +346,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return errors.New("Healthcheck values must not be negative")
 	case len(hc.StorageOpt) > 0:
 		return no("storage options (HostConfig.StorageOpt)")
-	}
-	switch hc.NetworkMode {
-	case "", "default", "bridge", "none", "host":
-	default:
-		if !strings.HasPrefix(hc.NetworkMode, "container:") {
-			break // a user-defined network: createNetworkSettings finds it
-		}
-		if hasPortBindings(hc.PortBindings) || len(cfg.ExposedPorts) > 0 && hc.PublishAllPorts {
-			return errors.New("conflicting options: port publishing and the container type network mode")
-		}
 	}
 	if err := validateSysctls(hc); err != nil {
 		return err

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"skiffd/internal/container"
-	"skiffd/internal/layer"
 	"skiffd/internal/runtime/shim"
 	"skiffd/internal/runtime/shimclient"
 )
@@ -99,7 +98,7 @@ func (e *Engine) handleExit(c *container.Container, cs *ctrState, rc *shimclient
 				unmountVolumes()
 			}
 			close(volumesUnmounted)
-			if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
+			if err := unmountContainerFS(e.containerDir(c.ID)); err != nil {
 				e.logger.Warn("unmounting the rootfs of an exited container", "container", c.ID, "error", err)
 			}
 		}()

@@ -52,28 +52,45 @@ func loopbackUp(pid int) error {
 }
 
 // joinNamespace returns the path of a running container's namespace for
-// a "container:<name>" mode of container self, with dockerd's errors. It
-// reads the joined container from the store's view, without its lock: the
-// caller holds self's lock, and the joined container may be self (lock
-// order, engine.go). A container naming itself is refused as dockerd
-// does: its own network is "cannot join own network"; for IPC and PID,
-// dockerd finds it not running, as it is only starting.
+// a "container:<name>" mode of container self, with dockerd's errors
+// (getNetworkedContainer, getIPCContainer, getPIDContainer): for the
+// network a 409 naming the other container's state, for IPC and PID one
+// naming the reference "not running", each with dockerd's prefix; a
+// container naming itself is refused as dockerd does: its own network is
+// "cannot join own network namespace", its IPC and PID are not running
+// yet. It reads the joined container from the store's view, without its
+// lock: the caller holds self's lock, and the joined container may be
+// self (lock order, engine.go).
 func (e *Engine) joinNamespace(self, mode, nsFile, what string) (string, error) {
 	ref := strings.TrimPrefix(mode, "container:")
 	other, err := e.get(ref)
 	if err != nil {
-		return "", err
+		if nsFile == "net" {
+			return "", errdefs.System(fmt.Errorf("joining network namespace of container: %w", err))
+		}
+		return "", errdefs.InvalidParameter(fmt.Errorf("failed to join %s namespace: %w", what, err))
 	}
 	id := other.ID // immutable: readable without the lock
-	if id == self {
-		if nsFile == "net" {
-			return "", errdefs.InvalidParameter(errors.New("cannot join own network"))
-		}
-		return "", conflictf("cannot join %s of a non running container: %s", what, id)
+	if id == self && nsFile == "net" {
+		return "", errdefs.InvalidParameter(errors.New("cannot join own network namespace"))
 	}
 	v := e.containers.View(id)
-	if v == nil || !v.State.Running || v.State.Restarting || v.State.Pid <= 0 {
-		return "", conflictf("cannot join %s of a non running container: %s", what, id)
+	switch {
+	case v != nil && v.State.Restarting:
+		msg := fmt.Sprintf("Container %s is restarting, wait until the container is running", ref)
+		if nsFile == "net" {
+			return "", conflictf("cannot join network namespace of container: %s", msg)
+		}
+		return "", conflictf("failed to join %s namespace: %s", what, msg)
+	case id == self || v == nil || !v.State.Running || v.State.Pid <= 0:
+		if nsFile == "net" {
+			name, state := ref, "exited"
+			if v != nil {
+				name, state = strings.TrimPrefix(v.Name, "/"), v.State.Status()
+			}
+			return "", conflictf("cannot join network namespace of a non running container: container %s is %s", name, state)
+		}
+		return "", conflictf("failed to join %s namespace: container %s is not running", what, ref)
 	}
 	return fmt.Sprintf("/proc/%d/ns/%s", v.State.Pid, nsFile), nil
 }

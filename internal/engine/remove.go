@@ -12,7 +12,6 @@ import (
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/filters"
-	"skiffd/internal/layer"
 	"skiffd/internal/timestamp"
 )
 
@@ -131,7 +130,7 @@ func (e *Engine) removeMarked(c *container.Container, force, removeVolumes, dirL
 	}
 	e.detachSubpaths(c.ID)
 	t = e.span("remove.runtime", t)
-	if err := layer.UnmountRootfs(e.containerDir(c.ID)); err != nil {
+	if err := unmountContainerFS(e.containerDir(c.ID)); err != nil {
 		return fail(err)
 	}
 	t = e.span("remove.unmount", t)

@@ -7,7 +7,6 @@ import (
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
-	"skiffd/internal/layer"
 )
 
 // Restart manager constants, dockerd's.
@@ -107,7 +106,7 @@ func (e *Engine) stopRestarting(c *container.Container, cs *ctrState) bool {
 	}
 	_ = cancelled
 	c.State.SetStopped(container.ExitStatus{ExitCode: c.State.ExitCode, ExitedAt: c.State.FinishedAt})
-	layer.UnmountRootfs(e.containerDir(c.ID))
+	unmountContainerFS(e.containerDir(c.ID))
 	e.saveOrRetry(c)
 	return true
 }

@@ -12,7 +12,6 @@ import (
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
-	"skiffd/internal/layer"
 	"skiffd/internal/runtime/shim"
 )
 
@@ -107,7 +106,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				if c.State.Running {
 					c.State.SetStopped(container.ExitStatus{ExitCode: 255})
 					c.State.SetError(fmt.Errorf("the container's runtime state was unusable after a daemon restart: %w", serr))
-					layer.UnmountRootfs(e.containerDir(c.ID))
+					unmountContainerFS(e.containerDir(c.ID))
 					e.saveOrRetry(c)
 				}
 				break
@@ -174,7 +173,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 				// a reboot): the process is gone.
 				c.State.SetStopped(container.ExitStatus{ExitCode: 255})
 				c.State.SetError(errors.New("the container's runtime state was lost while the daemon was stopped"))
-				layer.UnmountRootfs(e.containerDir(c.ID))
+				unmountContainerFS(e.containerDir(c.ID))
 				e.saveOrRetry(c)
 				e.logEvent(c, "die", map[string]string{"exitCode": "255"})
 			}
@@ -191,7 +190,7 @@ func (e *Engine) restoreOne(ctx context.Context, c *container.Container) (start,
 			if c.State.Running {
 				c.State.SetStopped(container.ExitStatus{ExitCode: 255})
 				c.State.SetError(fmt.Errorf("the container's runtime state was unusable after a daemon restart: %w", err))
-				layer.UnmountRootfs(e.containerDir(c.ID))
+				unmountContainerFS(e.containerDir(c.ID))
 				e.saveOrRetry(c)
 			}
 		}

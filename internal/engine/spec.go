@@ -128,12 +128,24 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		s.Hostname = ""
 	}
 
-	// /dev/shm's size, and the files the engine manages.
+	// /dev/shm as dockerd has it: a bind of the host directory a shared
+	// IPC namespace's shm is in (shmSource), none with IPC mode none,
+	// else a tmpfs of the container's size.
+	shm, err := e.shmSource(c)
+	if err != nil {
+		return nil, err
+	}
+	s.Mounts = slices.DeleteFunc(s.Mounts, func(m spec.Mount) bool { return m.Destination == "/dev/shm" && hc.IpcMode == "none" })
 	for i, m := range s.Mounts {
-		if m.Destination == "/dev/shm" {
-			opts := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return strings.HasPrefix(o, "size=") })
-			s.Mounts[i].Options = append(opts, fmt.Sprintf("size=%dk", hc.ShmSize/1024))
+		if m.Destination != "/dev/shm" {
+			continue
 		}
+		if shm != "" {
+			s.Mounts[i] = spec.Mount{Destination: "/dev/shm", Type: "bind", Source: shm, Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
+			continue
+		}
+		opts := slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return strings.HasPrefix(o, "size=") })
+		s.Mounts[i].Options = append(opts, fmt.Sprintf("size=%dk", hc.ShmSize/1024))
 	}
 	for _, f := range []struct{ src, dst string }{
 		{c.ResolvConfPath, "/etc/resolv.conf"},
