@@ -430,3 +430,30 @@ func TestMergeMounts(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateNetContainerMode: what a container in another's network
+// namespace cannot have of its own, with dockerd's texts and order; the
+// image's exposed ports do not count (the check sees the client's).
+func TestValidateNetContainerMode(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  types.Config
+		hc   types.HostConfig
+		err  string
+	}{
+		{"bridge", types.Config{Hostname: "h"}, types.HostConfig{NetworkMode: "bridge", DNS: []string{"1.1.1.1"}}, ""},
+		{"plain", types.Config{}, types.HostConfig{NetworkMode: "container:db"}, ""},
+		{"no name", types.Config{}, types.HostConfig{NetworkMode: "container:"}, "invalid network mode: invalid container format container:<name|id>"},
+		{"hostname", types.Config{Hostname: "h"}, types.HostConfig{NetworkMode: "container:db", DNS: []string{"1.1.1.1"}}, "conflicting options: hostname and the network mode"},
+		{"links", types.Config{}, types.HostConfig{NetworkMode: "container:db", Links: []string{"a:b"}}, "container type network can't be used with links"},
+		{"dns", types.Config{}, types.HostConfig{NetworkMode: "container:db", DNS: []string{"1.1.1.1"}}, "conflicting options: dns and the network mode"},
+		{"extra hosts", types.Config{}, types.HostConfig{NetworkMode: "container:db", ExtraHosts: []string{"a:1.2.3.4"}}, "conflicting options: custom host-to-IP mapping and the network mode"},
+		{"publish all", types.Config{}, types.HostConfig{NetworkMode: "container:db", PublishAllPorts: true}, "conflicting options: port publishing and the container type network mode"},
+		{"expose", types.Config{ExposedPorts: map[string]struct{}{"80/tcp": {}}}, types.HostConfig{NetworkMode: "container:db"}, "conflicting options: port exposing and the container type network mode"},
+	} {
+		err := validateNetContainerMode(&c.cfg, &c.hc)
+		if (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.err)
+		}
+	}
+}
