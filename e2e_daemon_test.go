@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"skiffd/internal/skifftest"
 )
@@ -152,5 +155,67 @@ func TestCLILiveRestoreDisabledAfterCrash(t *testing.T) {
 	})
 	if pid := inspectField(t, d2, "always", "{{.State.Pid}}"); pid == alwaysPid {
 		t.Errorf("always still runs its first process %s; want it stopped and started again", pid)
+	}
+}
+
+// TestCLIDaemonContainerDefaults: a dockerd daemon.json as operators
+// write it (default log rotation, storage and cgroup driver, shm size,
+// buildkit switched on) starts skiffd, and its defaults reach the
+// containers that set none, as in dockerd: the options of the default
+// driver merge under a container's own, another driver gets none, the
+// log is rotated by them, /dev/shm has the size. A driver or option no
+// container could have stops the daemon with the reason.
+func TestCLIDaemonContainerDefaults(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "daemon.json")
+	if err := os.WriteFile(cfgFile, []byte(`{"log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "2"},
+		"storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"], "default-shm-size": "16M",
+		"features": {"buildkit": true}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--config-file", cfgFile}})
+	importBusybox(t, d)
+	removeAllAtEnd(t, d)
+	if got := strings.TrimSpace(dockerOK(t, d, "info", "--format", "{{.LoggingDriver}}")); got != "json-file" {
+		t.Errorf("LoggingDriver = %q", got)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, `{"Type":"json-file","Config":{"max-file":"2","max-size":"1k"}}`},
+		{[]string{"--log-opt", "max-size=2k"}, `{"Type":"json-file","Config":{"max-file":"2","max-size":"2k"}}`},
+		{[]string{"--log-driver", "none"}, `{"Type":"none","Config":{}}`},
+	} {
+		id := strings.TrimSpace(dockerOK(t, d, append(append([]string{"create"}, c.args...), "busybox", "true")...))
+		if got := inspectField(t, d, id, "{{json .HostConfig.LogConfig}}"); got != c.want {
+			t.Errorf("create %q: LogConfig %s, want %s", c.args, got, c.want)
+		}
+	}
+	out := dockerOK(t, d, "run", "--name", "chatty", "busybox", "sh", "-c", "df -k /dev/shm | tail -1 | awk '{print $2}'; i=0; while [ $i -lt 200 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done")
+	if !strings.HasPrefix(out, "16384\n") {
+		t.Errorf("/dev/shm size with default-shm-size 16M: %q", strings.SplitN(out, "\n", 2)[0])
+	}
+	logs := dockerOK(t, d, "logs", "chatty")
+	if !strings.HasSuffix(logs, "line-199-xxxxxxxxxxxxxxxxxxxxxxxx\n") || len(logs) > 4096 || strings.Contains(logs, "line-0-") {
+		t.Errorf("logs of 200 lines under max-size 1k, max-file 2: %d bytes ending %q, want the last lines only", len(logs), logs[max(0, len(logs)-40):])
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-driver", "syslog"}, "skiffd does not support the syslog logging driver"},
+		{[]string{"--log-opt", "max-size=lots"}, "invalid max-size for log: lots"},
+		{[]string{"--storage-driver", "zfs"}, `storage driver "zfs" is not supported`},
+	} {
+		dir := t.TempDir()
+		args := append([]string{"-H", "unix://" + filepath.Join(dir, "s.sock"), "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+			"--pidfile", filepath.Join(dir, "pid"), "--bridge=none"}, c.args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, skifftest.Binary(t), args...).CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("skiffd %q: %v\n%s\nwant it to stop with %q", c.args, err, out, c.want)
+		}
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -116,6 +118,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	tlsReload, tlsConfig := newTLSReloader(tlsConfig)
+	// dockerd's feature switches (buildkit, containerd-snapshotter...)
+	// are accepted from its daemon.json; none changes what skiffd does.
+	for _, name := range slices.Sorted(maps.Keys(cfg.Features)) {
+		logger.Warn("daemon feature has no effect in skiffd", "feature", name, "enabled", cfg.Features[name])
+	}
 	eng, err := engine.New(ctx, engine.Options{
 		DataRoot:        cfg.DataRoot,
 		ExecRoot:        cfg.ExecRoot,
@@ -139,6 +146,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		},
 		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
 		MaxConcurrentUploads:   cfg.MaxConcurrentUploads,
+		LogDriver:              cfg.LogDriver,
+		LogOpts:                cfg.LogOpts,
+		DefaultShmSize:         cfg.DefaultShmSize,
 	})
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os/user"
@@ -139,6 +140,18 @@ type Config struct {
 	RegistryMirrors        []string
 	MaxConcurrentDownloads int
 	MaxConcurrentUploads   int
+	// Container defaults, dockerd's names: LogDriver and LogOpts
+	// (--log-driver, --log-opt; "log-driver", "log-opts") for containers
+	// that name no log driver, or name this one without these options;
+	// DefaultShmSize (--default-shm-size, "default-shm-size") for those
+	// without --shm-size, 0 meaning dockerd's 64 MiB.
+	LogDriver      string
+	LogOpts        map[string]string
+	DefaultShmSize int64
+	// Features are daemon.json's "features" (--feature): dockerd's
+	// feature switches, which skiffd records and names in a warning, as
+	// none of them changes what it does (it builds nothing).
+	Features map[string]bool
 
 	// AuthorizationPlugins are --authorization-plugin values (daemon.json
 	// "authorization-plugins"), in the order requests pass them.
@@ -244,6 +257,9 @@ type flagValues struct {
 	insecureRegistries, mirrors      stringList
 	addressPools                     stringList
 	hostGatewayIPs                   stringList
+	logDriver, defaultShmSize        string
+	storageDriver                    string
+	logOpts, execOpts, features      stringList
 	maxDownloads, maxUploads         int
 	labels                           stringList
 	metricsAddr, auditLog            string
@@ -292,10 +308,16 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.debug) }},
 	{long: "default-address-pools", key: "default-address-pools", arg: "list", usage: "Default address pools for node specific local networks",
 		value: func(v *flagValues) flag.Value { return &v.addressPools }},
+	{long: "default-shm-size", key: "default-shm-size", arg: "bytes", usage: "Default shm size for containers (default 64MiB)",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.defaultShmSize) }},
+	{long: "exec-opt", key: "exec-opts", arg: "list", usage: "Runtime execution options (native.cgroupdriver=cgroupfs)",
+		value: func(v *flagValues) flag.Value { return &v.execOpts }},
 	{long: "exec-root", key: "exec-root", arg: "string", usage: "Root directory for execution state files (default \"" + DefaultExecRoot + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.execRoot) }},
 	{long: "experimental", key: "experimental", usage: "Enable experimental features",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.experimental) }},
+	{long: "feature", key: "features", arg: "map", usage: "Enable feature in the daemon",
+		value: func(v *flagValues) flag.Value { return &v.features }},
 	{long: "fixed-cidr", key: "fixed-cidr", arg: "string", usage: "IPv4 subnet for the default bridge network",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.fixedCIDR) }},
 	{long: "fixed-cidr-v6", key: "fixed-cidr-v6", arg: "string", usage: "IPv6 subnet for the default bridge network",
@@ -318,8 +340,12 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return &v.labels }},
 	{long: "live-restore", key: "live-restore", usage: "Keep containers running while the daemon is stopped (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
+	{long: "log-driver", key: "log-driver", arg: "string", usage: "Default driver for container logs (default \"json-file\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logDriver) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
+	{long: "log-opt", key: "log-opts", arg: "map", usage: "Default log driver options for containers",
+		value: func(v *flagValues) flag.Value { return &v.logOpts }},
 	{long: "max-concurrent-downloads", key: "max-concurrent-downloads", arg: "int", usage: "Set the max concurrent downloads (default 3)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.maxDownloads) }},
 	{long: "max-concurrent-streams", key: "max-concurrent-streams", arg: "int", usage: "Cap on concurrent attach and exec streams, 0 for none (default 1024)",
@@ -338,6 +364,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return &v.mirrors }},
 	{long: "shutdown-timeout", key: "shutdown-timeout", arg: "int", usage: "Set the default shutdown timeout (default 15)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.shutdownTimeout) }},
+	{short: "s", long: "storage-driver", key: "storage-driver", arg: "string", usage: "Storage driver to use (overlay2, the only one)",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.storageDriver) }},
 	{long: "tls", key: "tls", usage: "Use TLS; implied by --tlsverify",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.tls) }},
 	{long: "tlscacert", key: "tlscacert", arg: "string", usage: "Trust certs signed only by this CA (default \"~/.docker/ca.pem\")",
@@ -469,6 +497,9 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		}
 	}
 	if cfg.HostGatewayIPs, err = hostGatewayIPs(changed["host-gateway-ip"], fv.hostGatewayIPs, file); err != nil {
+		return nil, err
+	}
+	if err := containerDefaults(cfg, changed, &fv, file); err != nil {
 		return nil, err
 	}
 	cfg.InsecureRegistries = pickList(changed["insecure-registry"], fv.insecureRegistries, file.InsecureRegistries)
@@ -624,6 +655,70 @@ func pickList(fromFlag bool, flagValue []string, fileValue []string) []string {
 		return append([]string(nil), flagValue...)
 	}
 	return append([]string(nil), fileValue...)
+}
+
+// containerDefaults reads the daemon-wide defaults and switches that
+// dockerd's daemon.json files commonly carry: the log driver and its
+// options, the shm size, the storage driver and cgroup driver (skiffd has
+// one of each: overlay2 and cgroupfs; asking for another is an error
+// naming it, not a setting ignored), and feature switches.
+func containerDefaults(cfg *Config, changed map[string]bool, fv *flagValues, file *fileConfig) error {
+	cfg.LogDriver = pickString(changed["log-driver"], fv.logDriver, file.LogDriver, "json-file")
+	if changed["log-opt"] {
+		cfg.LogOpts = map[string]string{}
+		for _, kv := range fv.logOpts {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("invalid argument %q for \"--log-opt\" flag: invalid key value pair format: %s", kv, kv)
+			}
+			cfg.LogOpts[k] = v
+		}
+	} else if len(file.LogOpts) > 0 {
+		cfg.LogOpts = maps.Clone(file.LogOpts)
+	}
+	switch sd := pickString(changed["storage-driver"], fv.storageDriver, file.StorageDriver, ""); sd {
+	case "", "overlay2", "overlay":
+	default:
+		return fmt.Errorf("storage driver %q is not supported: skiffd stores images and containers on overlayfs (overlay2)", sd)
+	}
+	if v := pickString(changed["default-shm-size"], fv.defaultShmSize, file.DefaultShmSize, ""); v != "" {
+		n, err := units.RAMInBytes(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("invalid default-shm-size %q", v)
+		}
+		cfg.DefaultShmSize = n
+	}
+	for _, o := range pickList(changed["exec-opt"], fv.execOpts, file.ExecOpts) {
+		k, v, _ := strings.Cut(o, "=")
+		if strings.TrimSpace(strings.ToLower(k)) != "native.cgroupdriver" {
+			continue // dockerd reads only the options it knows too
+		}
+		switch strings.TrimSpace(v) {
+		case "cgroupfs":
+		case "systemd":
+			return errors.New("native.cgroupdriver=systemd is not supported: skiffd manages container cgroups itself (the cgroupfs driver, as docker info says)")
+		default:
+			return fmt.Errorf("native.cgroupdriver option %s not supported", v)
+		}
+	}
+	if changed["feature"] {
+		cfg.Features = map[string]bool{}
+		for _, f := range fv.features {
+			name, v, ok := strings.Cut(f, "=")
+			on := true
+			if ok {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("invalid argument %q for \"--feature\" flag: %w", f, err)
+				}
+				on = b
+			}
+			cfg.Features[name] = on
+		}
+	} else if len(file.Features) > 0 {
+		cfg.Features = maps.Clone(file.Features)
+	}
+	return nil
 }
 
 // hostGatewayIPs reads the addresses "host-gateway" stands for: the

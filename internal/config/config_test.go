@@ -55,6 +55,7 @@ func defaults(h host) Config {
 		AuditLogMaxFiles: 5,
 
 		MaxStreams: 1024,
+		LogDriver:  "json-file",
 	}
 }
 

@@ -65,6 +65,13 @@ type fileConfig struct {
 	// address older daemon.json files give.
 	HostGatewayIPs []string `json:"host-gateway-ips"`
 	HostGatewayIP  *string  `json:"host-gateway-ip"`
+
+	LogDriver      *string           `json:"log-driver"`
+	LogOpts        map[string]string `json:"log-opts"`
+	StorageDriver  *string           `json:"storage-driver"`
+	DefaultShmSize *string           `json:"default-shm-size"`
+	ExecOpts       []string          `json:"exec-opts"`
+	Features       map[string]bool   `json:"features"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -114,6 +121,13 @@ func (f *fileConfig) fields() map[string]any {
 		"default-address-pools": &f.DefaultAddressPools,
 		"host-gateway-ips":      &f.HostGatewayIPs,
 		"host-gateway-ip":       &f.HostGatewayIP,
+
+		"log-driver":       &f.LogDriver,
+		"log-opts":         &f.LogOpts,
+		"storage-driver":   &f.StorageDriver,
+		"default-shm-size": &f.DefaultShmSize,
+		"exec-opts":        &f.ExecOpts,
+		"features":         &f.Features,
 	}
 }
 

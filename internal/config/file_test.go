@@ -46,7 +46,10 @@ func TestFileMerge(t *testing.T) {
 		"max-concurrent-streams": 7,
 		"bridge": "br9", "bip": "10.9.0.1/24", "fixed-cidr": "10.9.0.128/25", "mtu": 1400,
 		"ipv6": true, "fixed-cidr-v6": "fd00:9::/64",
-		"iptables": false, "ip-forward": false, "nft-table": "t9"
+		"iptables": false, "ip-forward": false, "nft-table": "t9",
+		"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"},
+		"storage-driver": "overlay2", "default-shm-size": "128M",
+		"exec-opts": ["native.cgroupdriver=cgroupfs"], "features": {"buildkit": true}
 	}`))
 	// Flags the file does not set still apply alongside it.
 	cfg, err := parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, true))
@@ -90,6 +93,11 @@ func TestFileMerge(t *testing.T) {
 
 		AuthorizationPlugins: []string{"opa", "audit"},
 		MaxStreams:           7,
+
+		LogDriver:      "json-file",
+		LogOpts:        map[string]string{"max-size": "10m", "max-file": "3"},
+		DefaultShmSize: 128 << 20,
+		Features:       map[string]bool{"buildkit": true},
 	}
 	if !reflect.DeepEqual(*cfg, want) {
 		t.Errorf("Parse with file =\n%+v\nwant\n%+v", *cfg, want)
@@ -137,8 +145,8 @@ func TestFileErrors(t *testing.T) {
 		{"live-restore conflict", `{"live-restore": true}`, []string{"--live-restore=false"},
 			"the following directives are specified both as a flag and in the configuration file: live-restore: (from flag: false, from file: true)"},
 		{"wrong shutdown-timeout type", `{"shutdown-timeout": "15s"}`, nil, "shutdown-timeout: json: cannot unmarshal string into Go value of type int"},
-		{"unknown keys", `{"storage-driver": "overlay2", "userland-proxy": false, "debug": true}`, nil,
-			"the following directives don't match any configuration option: storage-driver, userland-proxy"},
+		{"unknown keys", `{"storage-driver": "overlay2", "userland-proxy": false, "ip-masq": true, "debug": true}`, nil,
+			"the following directives don't match any configuration option: ip-masq, userland-proxy"},
 		{"unknown before conflicts", `{"bogus": 1, "debug": true}`, []string{"-D"},
 			"the following directives don't match any configuration option: bogus"},
 		{"malformed", `{"debug": true,}`, nil, "invalid character '}' looking for beginning of object key string"},
@@ -342,6 +350,42 @@ func TestHostGatewayIPs(t *testing.T) {
 		}
 		if !reflect.DeepEqual(cfg.HostGatewayIPs, c.want) {
 			t.Errorf("%s: HostGatewayIPs = %v, want %v", c.name, cfg.HostGatewayIPs, c.want)
+		}
+	}
+}
+
+// TestContainerDefaults reads the daemon-wide container defaults and
+// switches of dockerd's daemon.json and flags, and refuses a storage or
+// cgroup driver skiffd does not have, naming it.
+func TestContainerDefaults(t *testing.T) {
+	cfg, err := parse([]string{"--log-driver", "none", "--log-opt", "max-size=1m", "--log-opt=tag={{.Name}}", "--default-shm-size", "8M", "-s", "overlay2",
+		"--exec-opt", "native.cgroupdriver=cgroupfs", "--feature", "buildkit", "--feature", "containerd-snapshotter=false"}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LogDriver != "none" || !reflect.DeepEqual(cfg.LogOpts, map[string]string{"max-size": "1m", "tag": "{{.Name}}"}) || cfg.DefaultShmSize != 8<<20 ||
+		!reflect.DeepEqual(cfg.Features, map[string]bool{"buildkit": true, "containerd-snapshotter": false}) {
+		t.Errorf("flags: %q %v %d %v", cfg.LogDriver, cfg.LogOpts, cfg.DefaultShmSize, cfg.Features)
+	}
+	for _, c := range []struct {
+		args []string
+		file string
+		err  string
+	}{
+		{args: []string{"--storage-driver", "btrfs"}, err: `storage driver "btrfs" is not supported`},
+		{file: `{"storage-driver": "devicemapper"}`, err: `storage driver "devicemapper" is not supported`},
+		{file: `{"exec-opts": ["native.cgroupdriver=systemd"]}`, err: "native.cgroupdriver=systemd is not supported"},
+		{args: []string{"--exec-opt", "native.cgroupdriver=bogus"}, err: "native.cgroupdriver option bogus not supported"},
+		{args: []string{"--log-opt", "max-size"}, err: "invalid key value pair format"},
+		{args: []string{"--default-shm-size", "lots"}, err: `invalid default-shm-size "lots"`},
+		{file: `{"log-opts": {"max-size": "1m"}}`, args: []string{"--log-opt", "max-size=2m"}, err: "log-opts"},
+	} {
+		args := c.args
+		if c.file != "" {
+			args = append([]string{"--config-file=" + writeFile(t, []byte(c.file))}, args...)
+		}
+		if _, err := parse(args, env(nil), io.Discard, testHost(t, false)); err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%q %s: err %v, want %q", c.args, c.file, err, c.err)
 		}
 	}
 }

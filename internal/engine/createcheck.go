@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"strings"
 
@@ -56,6 +57,10 @@ type createHost struct {
 	unified  bool
 	ncpu     int
 	hostname string
+	// The daemon's container defaults (Options): "" and 0 are dockerd's.
+	logDriver string
+	logOpts   map[string]string
+	shmSize   int64
 }
 
 // createImageRef returns the image a create request names, after the
@@ -161,14 +166,31 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 	if hc.NetworkMode == "" {
 		hc.NetworkMode = "default"
 	}
+	// The daemon's default driver, and its options for a container of
+	// that driver that does not set them (dockerd's
+	// mergeAndVerifyLogConfig).
+	defaultDriver := host.logDriver
+	if defaultDriver == "" {
+		defaultDriver = "json-file"
+	}
 	if hc.LogConfig.Type == "" {
-		hc.LogConfig.Type = "json-file"
+		hc.LogConfig.Type = defaultDriver
 	}
-	if hc.LogConfig.Config == nil {
-		hc.LogConfig.Config = map[string]string{}
+	lc := make(map[string]string, len(hc.LogConfig.Config)+len(host.logOpts))
+	maps.Copy(lc, hc.LogConfig.Config)
+	if hc.LogConfig.Type == defaultDriver {
+		for k, v := range host.logOpts {
+			if _, ok := lc[k]; !ok {
+				lc[k] = v
+			}
+		}
 	}
+	hc.LogConfig.Config = lc
 	if _, _, err := logRotation(hc.LogConfig); err != nil {
 		return nil, errdefs.InvalidParameter(err)
+	}
+	if hc.ShmSize == 0 && host.shmSize > 0 {
+		hc.ShmSize = host.shmSize
 	}
 	fillHostConfigDefaults(hc, host.unified)
 	if cfg.Hostname == "" && hc.NetworkMode == "host" {

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"skiffd/internal/api/types"
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/container"
 	"skiffd/internal/distribution"
@@ -54,6 +55,15 @@ type Options struct {
 	Registry               distribution.Config
 	MaxConcurrentDownloads int
 	MaxConcurrentUploads   int
+
+	// Container defaults (--log-driver, --log-opt, --default-shm-size):
+	// the log driver of a container that names none, the options a
+	// container using that driver gets for those it does not set, and
+	// /dev/shm's size without --shm-size. Zero values are dockerd's
+	// defaults (json-file, no options, 64 MiB).
+	LogDriver      string
+	LogOpts        map[string]string
+	DefaultShmSize int64
 }
 
 // BuildInfo identifies the running binary in /version and /info.
@@ -160,6 +170,14 @@ func (e *Engine) background(f func()) {
 func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.LogDriver == "" {
+		opts.LogDriver = "json-file"
+	}
+	// The default log config is every container's that sets none: one
+	// that no container could have stops the daemon, as in dockerd.
+	if _, _, err := logRotation(types.LogConfig{Type: opts.LogDriver, Config: opts.LogOpts}); err != nil {
+		return nil, fmt.Errorf("default log config (--log-driver, --log-opt): %w", err)
 	}
 	// 0711 like dockerd: other users may traverse to bind-mounted paths but
 	// not list what is stored.

@@ -60,7 +60,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		NFd:                sysinfo.OpenFDs(),
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
-		LoggingDriver:      "json-file",
+		LoggingDriver:      e.opts.LogDriver,
 		CgroupDriver:       "cgroupfs",
 		CgroupVersion:      h.CgroupVersion,
 		NEventsListener:    e.eventListeners(),
