@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -169,7 +170,10 @@ func TestCLIDaemonContainerDefaults(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "daemon.json")
 	if err := os.WriteFile(cfgFile, []byte(`{"log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "2"},
 		"storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"], "default-shm-size": "16M",
-		"features": {"buildkit": true}}`), 0o600); err != nil {
+		"features": {"buildkit": true}, "userland-proxy": false,
+		"dns": ["192.0.2.53"], "dns-search": ["corp.example"], "dns-opts": ["ndots:2"],
+		"no-new-privileges": true, "init": true, "default-ipc-mode": "shareable",
+		"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--config-file", cfgFile}})
@@ -200,11 +204,33 @@ func TestCLIDaemonContainerDefaults(t *testing.T) {
 		t.Errorf("logs of 200 lines under max-size 1k, max-file 2: %d bytes ending %q, want the last lines only", len(logs), logs[max(0, len(logs)-40):])
 	}
 
+	// The rest of the defaults, and a container's own settings over them.
+	probe := "grep -E '^(nameserver|search|options)' /etc/resolv.conf; grep NoNewPrivs /proc/self/status; echo pid $$; ulimit -n; ulimit -Hn"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "nameserver 192.0.2.53\nsearch corp.example\noptions ndots:2\nNoNewPrivs:\t1\npid 7\n1024\n2048\n"},
+		{[]string{"--dns", "192.0.2.54", "--security-opt", "no-new-privileges=false", "--init=false", "--ulimit", "nofile=100:200"},
+			"nameserver 192.0.2.54\nsearch corp.example\noptions ndots:2\nNoNewPrivs:\t0\npid 1\n100\n200\n"},
+	} {
+		out := dockerOK(t, d, append(append([]string{"run", "--rm"}, c.args...), "busybox", "sh", "-c", probe)...)
+		out = regexp.MustCompile(`pid ([2-9]|[1-9][0-9]+)\n`).ReplaceAllString(out, "pid 7\n") // not 1: under the reaper
+		if out != c.want {
+			t.Errorf("run %q:\n%s\nwant\n%s", c.args, out, c.want)
+		}
+	}
+	id := strings.TrimSpace(dockerOK(t, d, "create", "busybox", "true"))
+	if got := inspectField(t, d, id, "{{.HostConfig.IpcMode}} {{json .HostConfig.Init}}"); got != "shareable null" {
+		t.Errorf("IpcMode and Init of a container that sets neither: %s, want the daemon's shareable and Init left null", got)
+	}
+
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--log-driver", "syslog"}, "skiffd does not support the syslog logging driver"},
+		{[]string{"--default-ulimit", "bogus=1"}, "bogus"},
 		{[]string{"--log-opt", "max-size=lots"}, "invalid max-size for log: lots"},
 		{[]string{"--storage-driver", "zfs"}, `storage driver "zfs" is not supported`},
 	} {

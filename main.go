@@ -149,6 +149,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		LogDriver:              cfg.LogDriver,
 		LogOpts:                cfg.LogOpts,
 		DefaultShmSize:         cfg.DefaultShmSize,
+		DNS:                    cfg.DNS,
+		DNSSearch:              cfg.DNSSearch,
+		DNSOptions:             cfg.DNSOptions,
+		NoNewPrivileges:        cfg.NoNewPrivileges,
+		DefaultUlimits:         defaultUlimits(cfg.DefaultUlimits),
+		Init:                   cfg.Init,
+		DefaultIpcMode:         cfg.DefaultIpcMode,
+		DefaultCgroupnsMode:    cfg.DefaultCgroupnsMode,
 	})
 	if err != nil {
 		return err
@@ -494,6 +502,15 @@ func (o *observer) registerCollectors(eng *engine.Engine) {
 		}
 		w.Counter("skiffd_audit_dropped_total", "Audit records dropped because the audit log could not keep up.", nil, float64(o.auditDropped()))
 	})
+}
+
+// defaultUlimits is the engine's form of --default-ulimit.
+func defaultUlimits(us []config.Ulimit) []types.Ulimit {
+	var out []types.Ulimit
+	for _, u := range us {
+		out = append(out, types.Ulimit{Name: u.Name, Hard: u.Hard, Soft: u.Soft})
+	}
+	return out
 }
 
 // daemonTCPPorts are the addresses of the daemon's own TCP listeners,

@@ -25,6 +25,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"skiffd/internal/units"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -148,6 +149,22 @@ type Config struct {
 	LogDriver      string
 	LogOpts        map[string]string
 	DefaultShmSize int64
+	// More container defaults, dockerd's names: DNS, DNSSearch and
+	// DNSOptions (--dns, --dns-search, --dns-opt) for containers that set
+	// none; NoNewPrivileges (--no-new-privileges) unless a container's
+	// security options say otherwise; DefaultUlimits (--default-ulimit
+	// name=soft[:hard], daemon.json "default-ulimits") for the limits a
+	// container does not set; Init (--init) for containers that do not
+	// say; DefaultIpcMode and DefaultCgroupnsMode (--default-ipc-mode,
+	// --default-cgroupns-mode) for those that set none.
+	DNS                 []string
+	DNSSearch           []string
+	DNSOptions          []string
+	NoNewPrivileges     bool
+	DefaultUlimits      []Ulimit
+	Init                bool
+	DefaultIpcMode      string
+	DefaultCgroupnsMode string
 	// Features are daemon.json's "features" (--feature): dockerd's
 	// feature switches, which skiffd records and names in a warning, as
 	// none of them changes what it does (it builds nothing).
@@ -260,6 +277,9 @@ type flagValues struct {
 	logDriver, defaultShmSize        string
 	storageDriver                    string
 	logOpts, execOpts, features      stringList
+	dns, dnsSearch, dnsOpts, ulimits stringList
+	noNewPrivileges, init, userland  bool
+	defaultIpcMode, defaultCgroupns  string
 	maxDownloads, maxUploads         int
 	labels                           stringList
 	metricsAddr, auditLog            string
@@ -308,8 +328,20 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.debug) }},
 	{long: "default-address-pools", key: "default-address-pools", arg: "list", usage: "Default address pools for node specific local networks",
 		value: func(v *flagValues) flag.Value { return &v.addressPools }},
+	{long: "default-cgroupns-mode", key: "default-cgroupns-mode", arg: "string", usage: "Default mode for containers cgroup namespace (\"host\" | \"private\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.defaultCgroupns) }},
+	{long: "default-ipc-mode", key: "default-ipc-mode", arg: "string", usage: "Default mode for containers ipc (\"shareable\" | \"private\") (default \"private\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.defaultIpcMode) }},
 	{long: "default-shm-size", key: "default-shm-size", arg: "bytes", usage: "Default shm size for containers (default 64MiB)",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.defaultShmSize) }},
+	{long: "default-ulimit", key: "default-ulimits", arg: "ulimit", usage: "Default ulimits for containers (name=soft[:hard])",
+		value: func(v *flagValues) flag.Value { return &v.ulimits }},
+	{long: "dns", key: "dns", arg: "list", usage: "DNS server to use",
+		value: func(v *flagValues) flag.Value { return &v.dns }},
+	{long: "dns-opt", key: "dns-opts", arg: "list", usage: "DNS options to use",
+		value: func(v *flagValues) flag.Value { return &v.dnsOpts }},
+	{long: "dns-search", key: "dns-search", arg: "list", usage: "DNS search domains to use",
+		value: func(v *flagValues) flag.Value { return &v.dnsSearch }},
 	{long: "exec-opt", key: "exec-opts", arg: "list", usage: "Runtime execution options (native.cgroupdriver=cgroupfs)",
 		value: func(v *flagValues) flag.Value { return &v.execOpts }},
 	{long: "exec-root", key: "exec-root", arg: "string", usage: "Root directory for execution state files (default \"" + DefaultExecRoot + "\")",
@@ -328,6 +360,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
 	{long: "host-gateway-ip", key: "host-gateway-ips", arg: "list", usage: "IP addresses that the special 'host-gateway' string in --add-host resolves to. Defaults to the IP addresses of the default bridge",
 		value: func(v *flagValues) flag.Value { return &v.hostGatewayIPs }},
+	{long: "init", key: "init", usage: "Run an init in the container to forward signals and reap processes",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.init) }},
 	{long: "insecure-registry", key: "insecure-registries", arg: "list", usage: "Enable insecure registry communication",
 		value: func(v *flagValues) flag.Value { return &v.insecureRegistries }},
 	{long: "ip-forward", key: "ip-forward", usage: "Enable IP forwarding in system configuration (default true)",
@@ -358,6 +392,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.mtu) }},
 	{long: "nft-table", key: "nft-table", arg: "string", usage: "nf_tables table holding skiffd's rules (default \"" + DefaultNFTable + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.nftTable) }},
+	{long: "no-new-privileges", key: "no-new-privileges", usage: "Set no-new-privileges by default for new containers",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.noNewPrivileges) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
 	{long: "registry-mirror", key: "registry-mirrors", arg: "list", usage: "Preferred registry mirror",
@@ -376,6 +412,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.tlsKey) }},
 	{long: "tlsverify", key: "tlsverify", usage: "Use TLS and verify the remote",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.tlsVerify) }},
+	{long: "userland-proxy", key: "userland-proxy", usage: "Use userland proxy for loopback traffic (skiffd publishes through nf_tables either way)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.userland) }},
 	{short: "v", long: "version", usage: "Print version information and quit",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.showVersion) }},
 }
@@ -701,6 +739,46 @@ func containerDefaults(cfg *Config, changed map[string]bool, fv *flagValues, fil
 			return fmt.Errorf("native.cgroupdriver option %s not supported", v)
 		}
 	}
+	cfg.DNS = pickList(changed["dns"], fv.dns, file.DNS)
+	for _, a := range cfg.DNS {
+		if _, err := netip.ParseAddr(a); err != nil {
+			return fmt.Errorf("%s is not an ip address", a)
+		}
+	}
+	cfg.DNSSearch = pickList(changed["dns-search"], fv.dnsSearch, file.DNSSearch)
+	cfg.DNSOptions = pickList(changed["dns-opt"], fv.dnsOpts, file.DNSOptions)
+	cfg.NoNewPrivileges = pickBool(changed["no-new-privileges"], fv.noNewPrivileges, file.NoNewPrivileges)
+	cfg.Init = pickBool(changed["init"], fv.init, file.Init)
+	if changed["default-ulimit"] {
+		for _, u := range fv.ulimits {
+			ul, err := parseUlimit(u)
+			if err != nil {
+				return err
+			}
+			cfg.DefaultUlimits = append(cfg.DefaultUlimits, ul)
+		}
+	} else {
+		for _, name := range slices.Sorted(maps.Keys(file.DefaultUlimits)) {
+			u := file.DefaultUlimits[name]
+			if u.Name == "" {
+				u.Name = name
+			}
+			if u.Soft > u.Hard {
+				return fmt.Errorf("default-ulimits %s: soft limit %d is more than the hard limit %d", name, u.Soft, u.Hard)
+			}
+			cfg.DefaultUlimits = append(cfg.DefaultUlimits, u)
+		}
+	}
+	switch cfg.DefaultIpcMode = pickString(changed["default-ipc-mode"], fv.defaultIpcMode, file.DefaultIpcMode, ""); cfg.DefaultIpcMode {
+	case "", "private", "shareable":
+	default:
+		return fmt.Errorf("invalid default IPC mode: %s", cfg.DefaultIpcMode)
+	}
+	switch cfg.DefaultCgroupnsMode = pickString(changed["default-cgroupns-mode"], fv.defaultCgroupns, file.DefaultCgroupnsMode, ""); cfg.DefaultCgroupnsMode {
+	case "", "private", "host":
+	default:
+		return fmt.Errorf("default cgroup namespace mode (%v) is invalid", cfg.DefaultCgroupnsMode)
+	}
 	if changed["feature"] {
 		cfg.Features = map[string]bool{}
 		for _, f := range fv.features {
@@ -719,6 +797,38 @@ func containerDefaults(cfg *Config, changed map[string]bool, fv *flagValues, fil
 		cfg.Features = maps.Clone(file.Features)
 	}
 	return nil
+}
+
+// Ulimit is a default ulimit, as daemon.json's "default-ulimits" values
+// spell it.
+type Ulimit struct {
+	Name string `json:"Name"`
+	Hard int64  `json:"Hard"`
+	Soft int64  `json:"Soft"`
+}
+
+// parseUlimit reads --default-ulimit's name=soft[:hard] (hard defaults to
+// soft), as dockerd's units.ParseUlimit.
+func parseUlimit(v string) (Ulimit, error) {
+	name, limits, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return Ulimit{}, fmt.Errorf("invalid ulimit argument: %s", v)
+	}
+	softStr, hardStr, hasHard := strings.Cut(limits, ":")
+	soft, err := strconv.ParseInt(softStr, 10, 64)
+	if err != nil {
+		return Ulimit{}, fmt.Errorf("invalid ulimit soft value %s: %w", softStr, err)
+	}
+	hard := soft
+	if hasHard {
+		if hard, err = strconv.ParseInt(hardStr, 10, 64); err != nil {
+			return Ulimit{}, fmt.Errorf("invalid ulimit hard value %s: %w", hardStr, err)
+		}
+	}
+	if soft > hard {
+		return Ulimit{}, fmt.Errorf("ulimit soft limit must be less than or equal to hard limit: %d > %d", soft, hard)
+	}
+	return Ulimit{Name: name, Soft: soft, Hard: hard}, nil
 }
 
 // hostGatewayIPs reads the addresses "host-gateway" stands for: the

@@ -72,6 +72,16 @@ type fileConfig struct {
 	DefaultShmSize *string           `json:"default-shm-size"`
 	ExecOpts       []string          `json:"exec-opts"`
 	Features       map[string]bool   `json:"features"`
+
+	DNS                 []string          `json:"dns"`
+	DNSSearch           []string          `json:"dns-search"`
+	DNSOptions          []string          `json:"dns-opts"`
+	NoNewPrivileges     *bool             `json:"no-new-privileges"`
+	Init                *bool             `json:"init"`
+	DefaultUlimits      map[string]Ulimit `json:"default-ulimits"`
+	DefaultIpcMode      *string           `json:"default-ipc-mode"`
+	DefaultCgroupnsMode *string           `json:"default-cgroupns-mode"`
+	UserlandProxy       *bool             `json:"userland-proxy"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -128,6 +138,16 @@ func (f *fileConfig) fields() map[string]any {
 		"default-shm-size": &f.DefaultShmSize,
 		"exec-opts":        &f.ExecOpts,
 		"features":         &f.Features,
+
+		"dns":                   &f.DNS,
+		"dns-search":            &f.DNSSearch,
+		"dns-opts":              &f.DNSOptions,
+		"no-new-privileges":     &f.NoNewPrivileges,
+		"init":                  &f.Init,
+		"default-ulimits":       &f.DefaultUlimits,
+		"default-ipc-mode":      &f.DefaultIpcMode,
+		"default-cgroupns-mode": &f.DefaultCgroupnsMode,
+		"userland-proxy":        &f.UserlandProxy,
 	}
 }
 

@@ -145,8 +145,8 @@ func TestFileErrors(t *testing.T) {
 		{"live-restore conflict", `{"live-restore": true}`, []string{"--live-restore=false"},
 			"the following directives are specified both as a flag and in the configuration file: live-restore: (from flag: false, from file: true)"},
 		{"wrong shutdown-timeout type", `{"shutdown-timeout": "15s"}`, nil, "shutdown-timeout: json: cannot unmarshal string into Go value of type int"},
-		{"unknown keys", `{"storage-driver": "overlay2", "userland-proxy": false, "ip-masq": true, "debug": true}`, nil,
-			"the following directives don't match any configuration option: ip-masq, userland-proxy"},
+		{"unknown keys", `{"storage-driver": "overlay2", "userns-remap": "default", "ip-masq": true, "debug": true}`, nil,
+			"the following directives don't match any configuration option: ip-masq, userns-remap"},
 		{"unknown before conflicts", `{"bogus": 1, "debug": true}`, []string{"-D"},
 			"the following directives don't match any configuration option: bogus"},
 		{"malformed", `{"debug": true,}`, nil, "invalid character '}' looking for beginning of object key string"},
@@ -367,11 +367,35 @@ func TestContainerDefaults(t *testing.T) {
 		!reflect.DeepEqual(cfg.Features, map[string]bool{"buildkit": true, "containerd-snapshotter": false}) {
 		t.Errorf("flags: %q %v %d %v", cfg.LogDriver, cfg.LogOpts, cfg.DefaultShmSize, cfg.Features)
 	}
+	path := writeFile(t, []byte(`{"dns": ["10.0.0.53"], "dns-search": ["corp.example"], "dns-opts": ["ndots:2"], "no-new-privileges": true,
+		"init": true, "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024}, "nproc": {"Hard": 99, "Soft": 99}},
+		"default-ipc-mode": "shareable", "default-cgroupns-mode": "private", "userland-proxy": false}`))
+	cfg, err = parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.DNS, []string{"10.0.0.53"}) || !reflect.DeepEqual(cfg.DNSSearch, []string{"corp.example"}) || !reflect.DeepEqual(cfg.DNSOptions, []string{"ndots:2"}) ||
+		!cfg.NoNewPrivileges || !cfg.Init || cfg.DefaultIpcMode != "shareable" || cfg.DefaultCgroupnsMode != "private" ||
+		!reflect.DeepEqual(cfg.DefaultUlimits, []Ulimit{{"nofile", 2048, 1024}, {"nproc", 99, 99}}) {
+		t.Errorf("file: %+v", cfg)
+	}
+	cfg, err = parse([]string{"--dns", "10.0.0.54", "--default-ulimit", "nofile=100:200", "--default-ulimit=core=0", "--init", "--no-new-privileges"}, env(nil), io.Discard, testHost(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg.DNS, []string{"10.0.0.54"}) || !reflect.DeepEqual(cfg.DefaultUlimits, []Ulimit{{"nofile", 200, 100}, {"core", 0, 0}}) || !cfg.Init || !cfg.NoNewPrivileges {
+		t.Errorf("flags: %+v", cfg)
+	}
 	for _, c := range []struct {
 		args []string
 		file string
 		err  string
 	}{
+		{args: []string{"--dns", "resolver.local"}, err: "resolver.local is not an ip address"},
+		{args: []string{"--default-ulimit", "nofile=200:100"}, err: "ulimit soft limit must be less than or equal to hard limit"},
+		{args: []string{"--default-ulimit", "nofile"}, err: "invalid ulimit argument: nofile"},
+		{args: []string{"--default-ipc-mode", "host"}, err: "invalid default IPC mode: host"},
+		{file: `{"default-cgroupns-mode": "shared"}`, err: "default cgroup namespace mode (shared) is invalid"},
 		{args: []string{"--storage-driver", "btrfs"}, err: `storage driver "btrfs" is not supported`},
 		{file: `{"storage-driver": "devicemapper"}`, err: `storage driver "devicemapper" is not supported`},
 		{file: `{"exec-opts": ["native.cgroupdriver=systemd"]}`, err: "native.cgroupdriver=systemd is not supported"},

@@ -58,9 +58,11 @@ type createHost struct {
 	ncpu     int
 	hostname string
 	// The daemon's container defaults (Options): "" and 0 are dockerd's.
-	logDriver string
-	logOpts   map[string]string
-	shmSize   int64
+	logDriver    string
+	logOpts      map[string]string
+	shmSize      int64
+	ipcMode      string
+	cgroupnsMode string
 }
 
 // createImageRef returns the image a create request names, after the
@@ -191,6 +193,12 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 	}
 	if hc.ShmSize == 0 && host.shmSize > 0 {
 		hc.ShmSize = host.shmSize
+	}
+	if hc.IpcMode == "" {
+		hc.IpcMode = host.ipcMode
+	}
+	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = host.cgroupnsMode
 	}
 	fillHostConfigDefaults(hc, host.unified)
 	if cfg.Hostname == "" && hc.NetworkMode == "host" {

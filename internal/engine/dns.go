@@ -86,8 +86,9 @@ func (e *Engine) serveDNS(c *container.Container, refs []epRef, d *ctrDNS) error
 		d.close()
 		return err
 	}
-	o := etcfiles.ResolvOptions{Host: host, HostPath: "/etc/resolv.conf", Mode: etcfiles.Internal, Options: c.HostConfig.DNSOptions}
-	for _, s := range c.HostConfig.DNS {
+	servers, _, options := e.resolvSettings(c.HostConfig)
+	o := etcfiles.ResolvOptions{Host: host, HostPath: "/etc/resolv.conf", Mode: etcfiles.Internal, Options: options}
+	for _, s := range servers {
 		if a, err := netip.ParseAddr(s); err == nil {
 			o.DNS = append(o.DNS, a)
 		}

@@ -64,6 +64,18 @@ type Options struct {
 	LogDriver      string
 	LogOpts        map[string]string
 	DefaultShmSize int64
+	// More container defaults (dockerd's --dns, --dns-search, --dns-opt,
+	// --no-new-privileges, --default-ulimit, --init, --default-ipc-mode,
+	// --default-cgroupns-mode): each applies to a container that does
+	// not set its own; empty values are dockerd's defaults.
+	DNS                 []string
+	DNSSearch           []string
+	DNSOptions          []string
+	NoNewPrivileges     bool
+	DefaultUlimits      []types.Ulimit
+	Init                bool
+	DefaultIpcMode      string
+	DefaultCgroupnsMode string
 }
 
 // BuildInfo identifies the running binary in /version and /info.
@@ -178,6 +190,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	// that no container could have stops the daemon, as in dockerd.
 	if _, _, err := logRotation(types.LogConfig{Type: opts.LogDriver, Config: opts.LogOpts}); err != nil {
 		return nil, fmt.Errorf("default log config (--log-driver, --log-opt): %w", err)
+	}
+	for _, u := range opts.DefaultUlimits {
+		if _, err := rlimitName(u.Name); err != nil {
+			return nil, fmt.Errorf("default ulimits: %w", err)
+		}
 	}
 	// 0711 like dockerd: other users may traverse to bind-mounted paths but
 	// not list what is stored.

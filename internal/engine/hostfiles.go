@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 
+	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/network"
@@ -28,7 +29,7 @@ func checkExtraHost(s string) error {
 // rewrites first). A "host-gateway" with no address to stand for is
 // left out: as in dockerd, it fails the start, not the create.
 func (e *Engine) writeNetworkFiles(c *container.Container) error {
-	return writeEtcFiles(c, nil, false, hostGateway{ips: e.hostGatewayIPs()})
+	return e.writeEtcFiles(c, nil, false, hostGateway{ips: e.hostGatewayIPs()})
 }
 
 // hostGateway is what "host-gateway" in ExtraHosts stands for. With no
@@ -42,7 +43,7 @@ type hostGateway struct {
 // writeEtcFiles writes the container's /etc/hosts and /etc/resolv.conf
 // through etcfiles, as dockerd generates them, with the entries of its
 // legacy links.
-func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool, gw hostGateway, links ...etcfiles.Host) error {
+func (e *Engine) writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool, gw hostGateway, links ...etcfiles.Host) error {
 	// The hostname too: written without fsync, it must be rebuilt by
 	// every start like the others.
 	if err := writeIfChanged(c.HostnamePath, []byte(c.Config.Hostname+"\n")); err != nil {
@@ -55,7 +56,7 @@ func writeEtcFiles(c *container.Container, addrs []netip.Addr, internalDNS bool,
 	if err := writeIfChanged(c.HostsPath, hosts); err != nil {
 		return err
 	}
-	return writeResolvConf(c, internalDNS)
+	return e.writeResolvConf(c, internalDNS)
 }
 
 // etcHosts is the content of c's /etc/hosts.
@@ -91,21 +92,35 @@ func etcHosts(c *container.Container, addrs []netip.Addr, gw hostGateway, links 
 	return hosts, nil
 }
 
+// resolvSettings are the DNS servers, search domains and options of c's
+// resolv.conf: each the container's own when it sets any, else the
+// daemon's (--dns, --dns-search, --dns-opt), as dockerd picks them.
+func (e *Engine) resolvSettings(hc *types.HostConfig) (servers, search, options []string) {
+	pick := func(own, daemon []string) []string {
+		if len(own) > 0 {
+			return own
+		}
+		return daemon
+	}
+	return pick(hc.DNS, e.opts.DNS), pick(hc.DNSSearch, e.opts.DNSSearch), pick(hc.DNSOptions, e.opts.DNSOptions)
+}
+
 // writeResolvConf writes c's /etc/resolv.conf.
-func writeResolvConf(c *container.Container, internalDNS bool) error {
+func (e *Engine) writeResolvConf(c *container.Container, internalDNS bool) error {
 	hc := c.HostConfig
 	host, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	o := etcfiles.ResolvOptions{Host: host, HostPath: "/etc/resolv.conf", Mode: etcfiles.Legacy, Search: hc.DNSSearch, Options: hc.DNSOptions}
+	servers, search, options := e.resolvSettings(hc)
+	o := etcfiles.ResolvOptions{Host: host, HostPath: "/etc/resolv.conf", Mode: etcfiles.Legacy, Search: search, Options: options}
 	switch {
 	case hc.NetworkMode == network.NameHost:
 		o.Mode = etcfiles.HostNetwork
 	case internalDNS:
 		o.Mode = etcfiles.Internal
 	}
-	for _, s := range hc.DNS {
+	for _, s := range servers {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return errdefs.InvalidParameter(fmt.Errorf("%s is not an ip address", s))

@@ -197,7 +197,7 @@ func (e *Engine) prepareNetwork(c *container.Container) error {
 		return err
 	}
 	defer e.span("net.etc-files", t)
-	return writeEtcFiles(c, addrs, internalDNS, hostGateway{ips: e.hostGatewayIPs(), strict: true}, linkHosts(links)...)
+	return e.writeEtcFiles(c, addrs, internalDNS, hostGateway{ips: e.hostGatewayIPs(), strict: true}, linkHosts(links)...)
 }
 
 // rewriteHosts regenerates the /etc/hosts of c (locked, running) after

@@ -13,6 +13,7 @@ import (
 // securityOpts is what HostConfig.SecurityOpt asks for.
 type securityOpts struct {
 	noNewPrivs        bool
+	noNewPrivsSet     bool // the option says true or false
 	seccompUnconfined bool
 	seccompProfile    string // JSON, "" for the default
 }
@@ -24,9 +25,10 @@ func parseSecurityOpt(opt string) (securityOpts, error) {
 	var so securityOpts
 	switch opt {
 	case "no-new-privileges", "no-new-privileges:true", "no-new-privileges=true":
-		so.noNewPrivs = true
+		so.noNewPrivs, so.noNewPrivsSet = true, true
 		return so, nil
 	case "no-new-privileges:false", "no-new-privileges=false":
+		so.noNewPrivsSet = true
 		return so, nil
 	case "label=disable", "label:disable", "apparmor=unconfined", "apparmor:unconfined":
 		return so, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"skiffd/internal/api/types"
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/caps"
@@ -53,8 +54,12 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	}
 	// dockerd creates a missing WorkingDir (docker run -w /new/dir works).
 	p.CreateCwd = cfg.WorkingDir != ""
-	// --init: a reaping, signal-forwarding PID 1 starts the process.
-	p.Init = hc.Init != nil && *hc.Init
+	// --init: a reaping, signal-forwarding PID 1 starts the process; a
+	// container that does not say gets the daemon's --init.
+	p.Init = e.opts.Init
+	if hc.Init != nil {
+		p.Init = *hc.Init
+	}
 	p.User = cfg.User
 	p.AdditionalGroups = slices.Clone(hc.GroupAdd)
 	p.Terminal = cfg.Tty
@@ -74,14 +79,27 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		name, _ := rlimitName(u.Name)
 		p.Rlimits = append(p.Rlimits, spec.Rlimit{Type: name, Hard: uint64(u.Hard), Soft: uint64(u.Soft)})
 	}
+	// The daemon's --default-ulimit for those the container does not set
+	// (dockerd's mergeUlimits).
+	for _, d := range e.opts.DefaultUlimits {
+		if slices.ContainsFunc(hc.Ulimits, func(u *types.Ulimit) bool { return u != nil && u.Name == d.Name }) {
+			continue
+		}
+		name, _ := rlimitName(d.Name)
+		p.Rlimits = append(p.Rlimits, spec.Rlimit{Type: name, Hard: uint64(d.Hard), Soft: uint64(d.Soft)})
+	}
 
-	var so securityOpts
+	// no-new-privileges: the daemon's default, unless the container's
+	// security options say (the last one that does wins, as in dockerd).
+	so := securityOpts{noNewPrivs: e.opts.NoNewPrivileges}
 	for _, opt := range hc.SecurityOpt {
 		o, err := parseSecurityOpt(opt)
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		so.noNewPrivs = so.noNewPrivs || o.noNewPrivs
+		if o.noNewPrivsSet {
+			so.noNewPrivs = o.noNewPrivs
+		}
 		so.seccompUnconfined = so.seccompUnconfined || o.seccompUnconfined
 		if o.seccompProfile != "" {
 			so.seccompProfile = o.seccompProfile
