@@ -517,3 +517,85 @@ func TestCLINetworkConnectRules(t *testing.T) {
 		t.Errorf("connect of a host-network container: %d %s, want dockerd's 400", r.Status, r.Body)
 	}
 }
+
+// TestCLINetworkICCAndMasquerade: dockerd's bridge driver options that
+// take something away are honoured, not ignored: with enable_icc=false
+// the network's containers cannot reach each other (isolated bridge
+// ports) yet reach the host and are reached through published ports;
+// with enable_ip_masquerade=false their outbound traffic leaves with
+// their own addresses. A value that is not a boolean is dockerd's 400.
+// The daemon's --icc=false does the same to the default network.
+func TestCLINetworkICCAndMasquerade(t *testing.T) {
+	d := startNetDaemon(t)
+	url, out := outsideAt(t, d, "skto1", netip.MustParsePrefix("198.18.9.1/24"), netip.MustParsePrefix("198.18.9.2/24"))
+	dockerOK(t, d, "network", "create", "--subnet", "10.99.0.0/24", "-o", "com.docker.network.bridge.enable_icc=false", "-o", "com.docker.network.bridge.enable_ip_masquerade=false", "walled")
+	dockerOK(t, d, "run", "-d", "--name", "srv", "--network", "walled", "-p", "127.0.0.1:18096:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	srvIP := inspectField(t, d, "srv", "{{.NetworkSettings.Networks.walled.IPAddress}}")
+	gw := inspectField(t, d, "srv", "{{.NetworkSettings.Networks.walled.Gateway}}")
+	var ln net.Listener
+	if err := netlink.Do(int(d.Netns.Fd()), func() (err error) {
+		ln, err = net.Listen("tcp", net.JoinHostPort(gw, "18097"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hostSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "host") })}
+	go hostSrv.Serve(ln)
+	t.Cleanup(func() { hostSrv.Close() })
+
+	res := d.Docker(t, "run", "--rm", "--network", "walled", "busybox", "sh", "-c",
+		"wget -qO- http://"+net.JoinHostPort(gw, "18097")+"/; if timeout 2 wget -qO- http://"+srvIP+"/hostname >/dev/null 2>&1; then echo reached; else echo walled; fi")
+	if res.ExitCode != 0 || res.Stdout != "host\nwalled\n" {
+		t.Errorf("from a container on an enable_icc=false network: %v, want the host reached and its neighbour not", res)
+	}
+	// Through the host, a published port still answers.
+	if err := netlink.Do(int(d.Netns.Fd()), func() error {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:18096", 5*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
+		t.Errorf("published port of a container on the walled network: %v", err)
+	}
+
+	// No masquerade: the outside answers only once it has a route back,
+	// and sees the container's own address.
+	oh, err := netlink.Open(int(out.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oh.Close()
+	eth0, err := oh.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oh.AddRoute(netlink.Route{Dst: netip.MustParsePrefix("10.99.0.0/24"), Gateway: netip.MustParseAddr("198.18.9.1"), LinkIndex: eth0.Index}); err != nil {
+		t.Fatal(err)
+	}
+	res = d.Docker(t, "run", "--rm", "--network", "walled", "--ip", "10.99.0.50", "busybox", "wget", "-qO-", url)
+	if res.ExitCode != 0 || res.Stdout != "from 10.99.0.50\n" {
+		t.Errorf("outbound from an enable_ip_masquerade=false network: %v, want the container's own address", res)
+	}
+
+	r := d.Do(t, "POST", "/networks/create", strings.NewReader(`{"Name":"bad","Options":{"com.docker.network.bridge.enable_icc":"maybe"}}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, "failed to parse com.docker.network.bridge.enable_icc value: maybe") {
+		t.Errorf("enable_icc=maybe: %d %s, want dockerd's 400", r.Status, r.Body)
+	}
+
+	d2 := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"--icc=false"}})
+	importBusybox(t, d2)
+	removeAllAtEnd(t, d2)
+	dockerOK(t, d2, "run", "-d", "--name", "srv", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	ip := inspectField(t, d2, "srv", "{{.NetworkSettings.IPAddress}}")
+	if got := inspectField(t, d2, "srv", `{{(index .NetworkSettings.Networks "bridge").NetworkID}}`); got == "" {
+		t.Fatal("no default network endpoint")
+	}
+	res = d2.Docker(t, "run", "--rm", "busybox", "sh", "-c", "if timeout 2 wget -qO- http://"+ip+"/hostname >/dev/null 2>&1; then echo reached; else echo walled; fi")
+	if res.Stdout != "walled\n" {
+		t.Errorf("default network with --icc=false: %v, want the neighbour unreachable", res)
+	}
+	if got := strings.TrimSpace(dockerOK(t, d2, "network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.enable_icc"}}`, "bridge")); got != "false" {
+		t.Errorf("the default network's enable_icc option = %q, want false", got)
+	}
+}

@@ -124,6 +124,9 @@ type Config struct {
 	IPTables    bool
 	IPForward   bool
 	NFTable     string
+	// ICC and IPMasq (--icc, --ip-masq) are the default network's
+	// inter-container communication and outbound NAT, both on by default.
+	ICC, IPMasq bool
 	// DefaultAddressPools (--default-address-pools, daemon.json's
 	// "default-address-pools") are where networks without a subnet get
 	// one, each "base=CIDR,size=N"; empty means dockerd's defaults.
@@ -279,6 +282,7 @@ type flagValues struct {
 	logOpts, execOpts, features      stringList
 	dns, dnsSearch, dnsOpts, ulimits stringList
 	noNewPrivileges, init, userland  bool
+	icc, ipMasq                      bool
 	defaultIpcMode, defaultCgroupns  string
 	maxDownloads, maxUploads         int
 	labels                           stringList
@@ -360,12 +364,16 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return &v.hosts }},
 	{long: "host-gateway-ip", key: "host-gateway-ips", arg: "list", usage: "IP addresses that the special 'host-gateway' string in --add-host resolves to. Defaults to the IP addresses of the default bridge",
 		value: func(v *flagValues) flag.Value { return &v.hostGatewayIPs }},
+	{long: "icc", key: "icc", usage: "Enable inter-container communication on the default network (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.icc) }},
 	{long: "init", key: "init", usage: "Run an init in the container to forward signals and reap processes",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.init) }},
 	{long: "insecure-registry", key: "insecure-registries", arg: "list", usage: "Enable insecure registry communication",
 		value: func(v *flagValues) flag.Value { return &v.insecureRegistries }},
 	{long: "ip-forward", key: "ip-forward", usage: "Enable IP forwarding in system configuration (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipForward) }},
+	{long: "ip-masq", key: "ip-masq", usage: "Enable IP masquerading for the default network (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipMasq) }},
 	{long: "iptables", key: "iptables", usage: "Enable addition of nf_tables rules (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.iptables) }},
 	{long: "ipv6", key: "ipv6", usage: "Enable IPv6 networking on the default bridge network",
@@ -515,6 +523,17 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		cfg.MTU = fv.mtu
 	} else if file.MTU != nil {
 		cfg.MTU = *file.MTU
+	}
+	cfg.ICC, cfg.IPMasq = true, true
+	if changed["icc"] {
+		cfg.ICC = fv.icc
+	} else if file.ICC != nil {
+		cfg.ICC = *file.ICC
+	}
+	if changed["ip-masq"] {
+		cfg.IPMasq = fv.ipMasq
+	} else if file.IPMasq != nil {
+		cfg.IPMasq = *file.IPMasq
 	}
 	cfg.IPTables, cfg.IPForward = true, true
 	if changed["iptables"] {

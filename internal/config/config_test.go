@@ -46,6 +46,8 @@ func defaults(h host) Config {
 		MTU:                    DefaultMTU,
 		IPTables:               true,
 		IPForward:              true,
+		ICC:                    true,
+		IPMasq:                 true,
 		LiveRestore:            true,
 		ShutdownTimeout:        15,
 		MaxConcurrentDownloads: 3,

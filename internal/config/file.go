@@ -82,6 +82,8 @@ type fileConfig struct {
 	DefaultIpcMode      *string           `json:"default-ipc-mode"`
 	DefaultCgroupnsMode *string           `json:"default-cgroupns-mode"`
 	UserlandProxy       *bool             `json:"userland-proxy"`
+	ICC                 *bool             `json:"icc"`
+	IPMasq              *bool             `json:"ip-masq"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -148,6 +150,8 @@ func (f *fileConfig) fields() map[string]any {
 		"default-ipc-mode":      &f.DefaultIpcMode,
 		"default-cgroupns-mode": &f.DefaultCgroupnsMode,
 		"userland-proxy":        &f.UserlandProxy,
+		"icc":                   &f.ICC,
+		"ip-masq":               &f.IPMasq,
 	}
 }
 

@@ -397,11 +397,20 @@ func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r 
 	}
 	var b [6]byte
 	rand.Read(b[:])
-	name := "skv" + hex.EncodeToString(b[:])
+	name := vethPrefix + hex.EncodeToString(b[:])
 	t := time.Now()
 	if err := n.host.CreateVeth(netlink.Veth{Name: name, PeerName: ifname, PeerNS: nsfd, MTU: r.br.mtu,
 		MasterIndex: r.br.index, Up: true, PeerHardwareAddr: mac}); err != nil {
 		return fmt.Errorf("create the container's veth pair: %w", err)
+	}
+	if r.br.isolate {
+		l, err := n.host.LinkByName(name)
+		if err == nil {
+			err = n.host.SetPortIsolated(l.Index, true)
+		}
+		if err != nil {
+			return fmt.Errorf("isolate the container's port on %s (enable_icc=false): %w", r.br.name, err)
+		}
 	}
 	t = e.span("net.veth", t)
 	defer e.span("net.configure", t)
@@ -434,6 +443,10 @@ func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r 
 	}
 	return nil
 }
+
+// vethPrefix starts the name of the host end of every container veth
+// skiffd makes.
+const vethPrefix = "skv"
 
 // setIfaceIPv6 turns IPv6 on or off on interface ifname of the calling
 // thread's network namespace. A kernel without IPv6 has no such sysctl:

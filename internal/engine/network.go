@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -42,6 +43,10 @@ type NetworkOptions struct {
 	// IPForward turns on net.ipv4.ip_forward when it is off, and IPv6
 	// forwarding once an IPv6 network exists.
 	IPForward bool
+	// NoICC and NoIPMasq are dockerd's --icc=false and --ip-masq=false
+	// for the default network: its containers cannot reach each other,
+	// its outbound traffic is not NATed.
+	NoICC, NoIPMasq bool
 	// ReservedTCP are the daemon's own TCP API addresses, which no
 	// container may publish on.
 	ReservedTCP []netip.AddrPort
@@ -272,8 +277,8 @@ func (n *networking) setupBridge() error {
 		EnableIPv6: o.IPv6,
 		Options: map[string]string{
 			network.OptDefaultBridge:   "true",
-			network.OptEnableICC:       "true",
-			network.OptEnableIPMasq:    "true",
+			network.OptEnableICC:       strconv.FormatBool(!o.NoICC),
+			network.OptEnableIPMasq:    strconv.FormatBool(!o.NoIPMasq),
 			network.OptHostBindingIPv4: "0.0.0.0",
 			network.OptBridgeName:      o.Bridge,
 			network.OptMTU:             strconv.Itoa(o.MTU),
@@ -369,6 +374,21 @@ type bridgeNet struct {
 	gateway6 netip.Addr
 	internal bool
 	mtu      int
+	// isolate keeps its containers from reaching each other
+	// (enable_icc=false: isolated bridge ports); noMasquerade leaves
+	// their outbound traffic un-NATed (enable_ip_masquerade=false).
+	isolate, noMasquerade bool
+}
+
+// optionFalse reports whether a network's boolean driver option is set
+// to false (unset means true, as dockerd's defaults are).
+func optionFalse(opts map[string]string, key string) bool {
+	v, ok := opts[key]
+	if !ok {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	return err == nil && !b
 }
 
 // ensureBridge creates (or adopts) the host bridge of network nw with its
@@ -399,7 +419,19 @@ func (n *networking) ensureBridge(nw network.Network) (*bridgeNet, error) {
 			}
 		}
 	}
-	bn := &bridgeNet{id: nw.ID, name: name, index: link.Index, internal: nw.Internal, mtu: mtu}
+	bn := &bridgeNet{id: nw.ID, name: name, index: link.Index, internal: nw.Internal, mtu: mtu,
+		isolate: optionFalse(nw.Options, network.OptEnableICC), noMasquerade: optionFalse(nw.Options, network.OptEnableIPMasq)}
+	// The ports already there (a daemon restarted with another --icc,
+	// containers that kept running) follow the network's setting.
+	if links, err := n.host.Links(); err == nil {
+		for _, l := range links {
+			if l.MasterIndex == link.Index && l.Kind == "veth" && strings.HasPrefix(l.Name, vethPrefix) {
+				if err := n.host.SetPortIsolated(l.Index, bn.isolate); err != nil {
+					return nil, fmt.Errorf("set the isolation of %s on bridge %s: %w", l.Name, name, err)
+				}
+			}
+		}
+	}
 	for _, r := range ranges {
 		switch {
 		case !r.Gateway.IsValid():

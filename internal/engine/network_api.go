@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -182,6 +183,13 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 		// Every endpoint gets an IPv4 address; an IPv6-only network is
 		// refused rather than created with IPv4 anyway.
 		return nil, errdefs.NotImplemented(errors.New("skiffd does not support IPv6-only networks yet (EnableIPv4=false)"))
+	}
+	for _, k := range []string{network.OptEnableICC, network.OptEnableIPMasq} {
+		if v, ok := req.Options[k]; ok {
+			if _, err := strconv.ParseBool(v); err != nil {
+				return nil, errdefs.InvalidParameter(fmt.Errorf("failed to parse %s value: %v (%v)", k, v, err))
+			}
+		}
 	}
 	nw := network.Network{Name: req.Name, Driver: req.Driver, Scope: network.ScopeLocal, EnableIPv4: true,
 		Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}

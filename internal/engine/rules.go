@@ -92,7 +92,7 @@ func netRules(b *netlink.Batch, f netlink.Family, bn *bridgeNet, others []*bridg
 	if bn.internal {
 		add("forward", tag, netlink.Iifname(bn.name, netlink.CmpEq), netlink.Oifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Drop()})
 		add("forward", tag, netlink.Oifname(bn.name, netlink.CmpEq), netlink.Iifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Drop()})
-	} else if subnet := bn.subnetOf(f); subnet.IsValid() {
+	} else if subnet := bn.subnetOf(f); subnet.IsValid() && !bn.noMasquerade {
 		add("postrouting", tag, netlink.SrcNet(subnet, netlink.CmpEq), netlink.Oifname(bn.name, netlink.CmpNeq), []netlink.Expr{netlink.Masquerade()})
 	}
 	if f == netlink.FamilyIP {

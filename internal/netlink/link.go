@@ -342,6 +342,33 @@ func (h *Handle) SetMaster(index, master int) error {
 	return h.setLink("set master", index, 0, 0, func(e *encoder) { e.u32(iflaMaster, uint32(master)) })
 }
 
+// Bridge port attributes (IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA,
+// IFLA_BRPORT_ISOLATED).
+const (
+	iflaInfoSlaveKind  = 4
+	iflaInfoSlaveData  = 5
+	iflaBrportIsolated = 33
+)
+
+// SetPortIsolated turns a bridge port's isolation on or off: an isolated
+// port forwards to no other isolated port of its bridge, only to the ones
+// that are not and to the bridge itself (the host; routed traffic leaves
+// through it). Interface index must be enslaved to a bridge.
+func (h *Handle) SetPortIsolated(index int, on bool) error {
+	var v uint8
+	if on {
+		v = 1
+	}
+	return h.setLink("set bridge port isolated", index, 0, 0, func(e *encoder) {
+		e.begin(iflaLinkinfo)
+		e.str(iflaInfoSlaveKind, "bridge")
+		e.begin(iflaInfoSlaveData)
+		e.u8(iflaBrportIsolated, v)
+		e.end()
+		e.end()
+	})
+}
+
 // SetMTU sets the MTU of interface index.
 func (h *Handle) SetMTU(index, mtu int) error {
 	return h.setLink("set mtu", index, 0, 0, func(e *encoder) { e.u32(iflaMTU, uint32(mtu)) })

@@ -250,3 +250,57 @@ func TestSysctlPerNamespace(t *testing.T) {
 		}
 	}
 }
+
+// TestPortIsolation: two isolated ports of a bridge (dockerd's
+// enable_icc=false) cannot reach each other, while each reaches the host
+// through the bridge; with isolation turned off again they can.
+func TestPortIsolation(t *testing.T) {
+	hostNS, h := testNetns(t)
+	br, err := h.AddBridge("tbr1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.AddAddr(br.Index, mustPrefix("10.78.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetUp(br.Index); err != nil {
+		t.Fatal(err)
+	}
+	var ports []int
+	var nss []int
+	for i, addr := range []string{"10.78.0.2/24", "10.78.0.3/24"} {
+		ns, c := testNetns(t)
+		port, err := h.AddVeth(Veth{Name: "tiso" + string(rune('0'+i)), PeerName: "eth0", PeerNS: ns, MasterIndex: br.Index, Up: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.SetPortIsolated(port.Index, true); err != nil {
+			t.Fatalf("SetPortIsolated: %v", err)
+		}
+		eth0, err := c.LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.AddAddr(eth0.Index, mustPrefix(addr)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetUp(eth0.Index); err != nil {
+			t.Fatal(err)
+		}
+		ports, nss = append(ports, port.Index), append(nss, ns)
+	}
+	listen(t, hostNS, "10.78.0.1:7100", "host")
+	listen(t, nss[1], "10.78.0.3:7101", "peer")
+	if got, err := dial(nss[0], "10.78.0.1:7100", 5*time.Second); err != nil || got != "host" {
+		t.Fatalf("isolated port -> host: %q, %v", got, err)
+	}
+	if got, err := dial(nss[0], "10.78.0.3:7101", time.Second); err == nil {
+		t.Fatalf("isolated port -> isolated port: %q, want no connection", got)
+	}
+	if err := h.SetPortIsolated(ports[1], false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dial(nss[0], "10.78.0.3:7101", 5*time.Second); err != nil || got != "peer" {
+		t.Fatalf("isolated port -> port without isolation: %q, %v", got, err)
+	}
+}
