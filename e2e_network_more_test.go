@@ -599,3 +599,44 @@ func TestCLINetworkICCAndMasquerade(t *testing.T) {
 		t.Errorf("the default network's enable_icc option = %q, want false", got)
 	}
 }
+
+// TestCLIPublishDefaultHostIP: a port published without a host address
+// goes where the network's host_binding_ipv4 (or the daemon's --ip) says,
+// as dockerd's bridge driver has it: 127.0.0.1 keeps it off every other
+// address of the host.
+func TestCLIPublishDefaultHostIP(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1", "local")
+	dockerOK(t, d, "run", "-d", "--name", "web", "--network", "local", "-p", "18098:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	if got := inspectField(t, d, "web", `{{json .NetworkSettings.Ports}}`); got != `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18098"}]}` {
+		t.Errorf("Ports = %s, want 127.0.0.1 only", got)
+	}
+	gw := inspectField(t, d, "web", "{{.NetworkSettings.Networks.local.Gateway}}")
+	dialIn := func(addr string) error {
+		return netlink.Do(int(d.Netns.Fd()), func() error {
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	}
+	if err := dialIn("127.0.0.1:18098"); err != nil {
+		t.Errorf("the port on 127.0.0.1: %v", err)
+	}
+	if err := dialIn(net.JoinHostPort(gw, "18098")); err == nil {
+		t.Errorf("the port answered on %s, another address of the host", gw)
+	}
+	r := d.Do(t, "POST", "/networks/create", strings.NewReader(`{"Name":"bad","Options":{"com.docker.network.bridge.host_binding_ipv4":"localhost"}}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != http.StatusBadRequest {
+		t.Errorf("host_binding_ipv4=localhost: %d %s, want 400", r.Status, r.Body)
+	}
+
+	d2 := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"--ip", "127.0.0.1"}})
+	importBusybox(t, d2)
+	removeAllAtEnd(t, d2)
+	dockerOK(t, d2, "run", "-d", "--name", "web", "-p", "18099:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	if got := inspectField(t, d2, "web", `{{json .NetworkSettings.Ports}}`); got != `{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18099"}]}` {
+		t.Errorf("with --ip 127.0.0.1: Ports = %s", got)
+	}
+}

@@ -136,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			Bridge: cfg.Bridge, BIP: cfg.BIP, FixedCIDR: cfg.FixedCIDR, MTU: cfg.MTU,
 			IPv6: cfg.IPv6, FixedCIDRv6: cfg.FixedCIDRv6,
 			IPTables: cfg.IPTables, NFTable: cfg.NFTable, IPForward: cfg.IPForward,
-			NoICC: !cfg.ICC, NoIPMasq: !cfg.IPMasq,
+			NoICC: !cfg.ICC, NoIPMasq: !cfg.IPMasq, DefaultBindingIP: cfg.DefaultBindingIP,
 			ReservedTCP:         daemonTCPPorts(cfg.Hosts),
 			DefaultAddressPools: cfg.DefaultAddressPools,
 			HostGatewayIPs:      cfg.HostGatewayIPs,

@@ -127,6 +127,9 @@ type Config struct {
 	// ICC and IPMasq (--icc, --ip-masq) are the default network's
 	// inter-container communication and outbound NAT, both on by default.
 	ICC, IPMasq bool
+	// DefaultBindingIP (--ip, "ip") is where ports published without a
+	// host address go; the zero Addr is every address (dockerd's 0.0.0.0).
+	DefaultBindingIP netip.Addr
 	// DefaultAddressPools (--default-address-pools, daemon.json's
 	// "default-address-pools") are where networks without a subnet get
 	// one, each "base=CIDR,size=N"; empty means dockerd's defaults.
@@ -283,6 +286,7 @@ type flagValues struct {
 	dns, dnsSearch, dnsOpts, ulimits stringList
 	noNewPrivileges, init, userland  bool
 	icc, ipMasq                      bool
+	bindingIP                        string
 	defaultIpcMode, defaultCgroupns  string
 	maxDownloads, maxUploads         int
 	labels                           stringList
@@ -370,6 +374,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.init) }},
 	{long: "insecure-registry", key: "insecure-registries", arg: "list", usage: "Enable insecure registry communication",
 		value: func(v *flagValues) flag.Value { return &v.insecureRegistries }},
+	{long: "ip", key: "ip", arg: "ip", usage: "Default IP when binding container ports (default 0.0.0.0)",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bindingIP) }},
 	{long: "ip-forward", key: "ip-forward", usage: "Enable IP forwarding in system configuration (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipForward) }},
 	{long: "ip-masq", key: "ip-masq", usage: "Enable IP masquerading for the default network (default true)",
@@ -523,6 +529,15 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 		cfg.MTU = fv.mtu
 	} else if file.MTU != nil {
 		cfg.MTU = *file.MTU
+	}
+	if v := pickString(changed["ip"], fv.bindingIP, file.IP, ""); v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid argument %q for \"--ip\" flag: %s is not an ip address", v, v)
+		}
+		if !a.IsUnspecified() {
+			cfg.DefaultBindingIP = a.Unmap()
+		}
 	}
 	cfg.ICC, cfg.IPMasq = true, true
 	if changed["icc"] {

@@ -84,6 +84,7 @@ type fileConfig struct {
 	UserlandProxy       *bool             `json:"userland-proxy"`
 	ICC                 *bool             `json:"icc"`
 	IPMasq              *bool             `json:"ip-masq"`
+	IP                  *string           `json:"ip"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -152,6 +153,7 @@ func (f *fileConfig) fields() map[string]any {
 		"userland-proxy":        &f.UserlandProxy,
 		"icc":                   &f.ICC,
 		"ip-masq":               &f.IPMasq,
+		"ip":                    &f.IP,
 	}
 }
 

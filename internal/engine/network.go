@@ -47,6 +47,10 @@ type NetworkOptions struct {
 	// for the default network: its containers cannot reach each other,
 	// its outbound traffic is not NATed.
 	NoICC, NoIPMasq bool
+	// DefaultBindingIP is dockerd's --ip: where ports published without
+	// a host address go on networks without host_binding_ipv4; invalid
+	// (the zero Addr) is every address.
+	DefaultBindingIP netip.Addr
 	// ReservedTCP are the daemon's own TCP API addresses, which no
 	// container may publish on.
 	ReservedTCP []netip.AddrPort
@@ -279,7 +283,7 @@ func (n *networking) setupBridge() error {
 			network.OptDefaultBridge:   "true",
 			network.OptEnableICC:       strconv.FormatBool(!o.NoICC),
 			network.OptEnableIPMasq:    strconv.FormatBool(!o.NoIPMasq),
-			network.OptHostBindingIPv4: "0.0.0.0",
+			network.OptHostBindingIPv4: defaultBinding(o.DefaultBindingIP),
 			network.OptBridgeName:      o.Bridge,
 			network.OptMTU:             strconv.Itoa(o.MTU),
 		},
@@ -378,6 +382,19 @@ type bridgeNet struct {
 	// (enable_icc=false: isolated bridge ports); noMasquerade leaves
 	// their outbound traffic un-NATed (enable_ip_masquerade=false).
 	isolate, noMasquerade bool
+	// hostBinding is where ports published without a host address go
+	// (host_binding_ipv4, else the daemon's --ip); unset or 0.0.0.0 is
+	// every address.
+	hostBinding netip.Addr
+}
+
+// defaultBinding is the default network's host_binding_ipv4: the
+// daemon's --ip, 0.0.0.0 without one.
+func defaultBinding(a netip.Addr) string {
+	if !a.IsValid() {
+		return "0.0.0.0"
+	}
+	return a.String()
 }
 
 // optionFalse reports whether a network's boolean driver option is set
@@ -420,7 +437,15 @@ func (n *networking) ensureBridge(nw network.Network) (*bridgeNet, error) {
 		}
 	}
 	bn := &bridgeNet{id: nw.ID, name: name, index: link.Index, internal: nw.Internal, mtu: mtu,
-		isolate: optionFalse(nw.Options, network.OptEnableICC), noMasquerade: optionFalse(nw.Options, network.OptEnableIPMasq)}
+		isolate: optionFalse(nw.Options, network.OptEnableICC), noMasquerade: optionFalse(nw.Options, network.OptEnableIPMasq),
+		hostBinding: n.opts.DefaultBindingIP}
+	if v := nw.Options[network.OptHostBindingIPv4]; v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("network %s: %s: %w", nw.Name, network.OptHostBindingIPv4, err)
+		}
+		bn.hostBinding = a
+	}
 	// The ports already there (a daemon restarted with another --icc,
 	// containers that kept running) follow the network's setting.
 	if links, err := n.host.Links(); err == nil {

@@ -191,6 +191,11 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 			}
 		}
 	}
+	if v, ok := req.Options[network.OptHostBindingIPv4]; ok {
+		if a, err := netip.ParseAddr(v); err != nil || !a.Is4() {
+			return nil, errdefs.InvalidParameter(fmt.Errorf("failed to parse %s value: %v (not an IPv4 address)", network.OptHostBindingIPv4, v))
+		}
+	}
 	nw := network.Network{Name: req.Name, Driver: req.Driver, Scope: network.ScopeLocal, EnableIPv4: true,
 		Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
 	nw.EnableIPv6 = req.EnableIPv6 != nil && *req.EnableIPv6

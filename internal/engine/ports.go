@@ -68,6 +68,12 @@ func (e *Engine) publishPorts(c *container.Container, refs []epRef) error {
 		return errdefs.System(fmt.Errorf("driver failed programming external connectivity on endpoint %s (%s): %w", c.Name[1:], refs[0].ep.EndpointID, err))
 	}
 	for _, b := range bs {
+		// A binding without a host address takes the network's
+		// (host_binding_ipv4, or the daemon's --ip), as dockerd's bridge
+		// driver does; a specific one publishes on that address alone.
+		if !b.HostIP.IsValid() && refs[0].br.hostBinding.IsValid() && !refs[0].br.hostBinding.IsUnspecified() {
+			b.HostIP = refs[0].br.hostBinding
+		}
 		if b.HostIP.Is6() && !ctrIP6.IsValid() {
 			return fail(fmt.Errorf("cannot publish on IPv6 host address %s: the container has no IPv6 address on network %s", b.HostIP, refs[0].nw.Name))
 		}
