@@ -631,6 +631,13 @@ func TestCLIPublishDefaultHostIP(t *testing.T) {
 	if r.Status != http.StatusBadRequest {
 		t.Errorf("host_binding_ipv4=localhost: %d %s, want 400", r.Status, r.Body)
 	}
+	// Options skiffd does not carry out are refused, naming them.
+	for _, o := range []string{"com.docker.network.bridge.gateway_mode_ipv4=routed", "com.docker.network.bridge.inhibit_ipv4=true"} {
+		res := d.Docker(t, "network", "create", "-o", o, "nope")
+		if res.ExitCode == 0 || !strings.Contains(res.Stderr, "skiffd does not support "+o) {
+			t.Errorf("network create -o %s: %v, want a refusal naming it", o, res)
+		}
+	}
 
 	d2 := skifftest.StartWith(t, skifftest.Options{OwnNetns: true, Args: []string{"--ip", "127.0.0.1"}})
 	importBusybox(t, d2)

@@ -191,6 +191,16 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 			}
 		}
 	}
+	// Bridge options skiffd does not carry out are refused, not stored
+	// and ignored: each would leave the network otherwise than asked.
+	for _, k := range []string{"com.docker.network.bridge.gateway_mode_ipv4", "com.docker.network.bridge.gateway_mode_ipv6"} {
+		if v, ok := req.Options[k]; ok && v != "nat" {
+			return nil, errdefs.NotImplemented(fmt.Errorf("skiffd does not support %s=%s yet (only nat)", k, v))
+		}
+	}
+	if v := req.Options["com.docker.network.bridge.inhibit_ipv4"]; v != "" && !optionFalse(req.Options, "com.docker.network.bridge.inhibit_ipv4") {
+		return nil, errdefs.NotImplemented(fmt.Errorf("skiffd does not support com.docker.network.bridge.inhibit_ipv4=%s yet", v))
+	}
 	if v, ok := req.Options[network.OptHostBindingIPv4]; ok {
 		if a, err := netip.ParseAddr(v); err != nil || !a.Is4() {
 			return nil, errdefs.InvalidParameter(fmt.Errorf("failed to parse %s value: %v (not an IPv4 address)", network.OptHostBindingIPv4, v))
