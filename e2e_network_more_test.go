@@ -647,3 +647,28 @@ func TestCLIPublishDefaultHostIP(t *testing.T) {
 		t.Errorf("with --ip 127.0.0.1: Ports = %s", got)
 	}
 }
+
+// TestCLINetworkDisabled: Config.NetworkDisabled (docker-py's
+// network_disabled) joins no network, as in dockerd: the container has a
+// network namespace of its own with its loopback interface alone, across
+// a restart too.
+func TestCLINetworkDisabled(t *testing.T) {
+	d := startNetDaemon(t)
+	r := d.Do(t, "POST", "/containers/create?name=offline", strings.NewReader(`{"Image":"busybox","Cmd":["sh","-c","ls /sys/class/net; sleep 600"],"NetworkDisabled":true}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	dockerOK(t, d, "start", "offline")
+	for i := 0; i < 2; i++ {
+		if out := dockerOK(t, d, "exec", "offline", "ls", "/sys/class/net"); out != "lo\n" {
+			t.Errorf("interfaces of a container with NetworkDisabled: %q, want lo alone", out)
+		}
+		if got := inspectField(t, d, "offline", "{{len .NetworkSettings.Networks}} {{.Config.NetworkDisabled}}"); got != "0 true" {
+			t.Errorf("networks, NetworkDisabled = %s", got)
+		}
+		dockerOK(t, d, "restart", "-t", "0", "offline")
+	}
+	if n := len(bridgeMembers(t, d)); n != 0 {
+		t.Errorf("%d ports on the default bridge, want none", n)
+	}
+}

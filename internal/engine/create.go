@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"skiffd/internal/api/types"
@@ -46,6 +47,11 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	netSettings, err := e.createNetworkSettings(hc, req.NetworkingConfig)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.NetworkDisabled && !strings.HasPrefix(hc.NetworkMode, "container:") && hc.NetworkMode != "host" {
+		// As dockerd: no network is joined; the container keeps a network
+		// namespace of its own with only its loopback interface.
+		clear(netSettings.Networks)
 	}
 	links, err := e.checkLinks(hc)
 	if err != nil {
