@@ -245,3 +245,47 @@ func TestCLIDaemonContainerDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIDaemonSeccompProfile: the daemon's --seccomp-profile is the
+// profile of every container that names none, as in dockerd: a JSON
+// profile (here one refusing mkdir), or unconfined; a container's own
+// --security-opt seccomp=... still wins, and docker info names the
+// profile. One that does not parse stops the daemon.
+func TestCLIDaemonSeccompProfile(t *testing.T) {
+	profile := filepath.Join(t.TempDir(), "no-mkdir.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--bridge=none", "--seccomp-profile", profile}})
+	importBusybox(t, d)
+	removeAllAtEnd(t, d)
+	res := d.Docker(t, "run", "--rm", "--network", "none", "busybox", "mkdir", "/made")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "Operation not permitted") {
+		t.Errorf("mkdir under the daemon's profile: %v, want it refused", res)
+	}
+	dockerOK(t, d, "run", "--rm", "--network", "none", "--security-opt", "seccomp=unconfined", "busybox", "mkdir", "/made")
+	if got := dockerOK(t, d, "info", "--format", "{{json .SecurityOptions}}"); !strings.Contains(got, `"name=seccomp,profile=`+profile+`"`) {
+		t.Errorf("SecurityOptions = %s, want the profile's path", got)
+	}
+
+	d2 := skifftest.StartWith(t, skifftest.Options{Args: []string{"--bridge=none", "--seccomp-profile", "unconfined"}})
+	importBusybox(t, d2)
+	removeAllAtEnd(t, d2)
+	if out := dockerOK(t, d2, "run", "--rm", "--network", "none", "busybox", "grep", "^Seccomp:", "/proc/self/status"); out != "Seccomp:\t0\n" {
+		t.Errorf("with --seccomp-profile unconfined: %q, want no filter", out)
+	}
+	if out := dockerOK(t, d2, "run", "--rm", "--network", "none", "--security-opt", "seccomp="+profile, "busybox", "grep", "^Seccomp:", "/proc/self/status"); out != "Seccomp:\t2\n" {
+		t.Errorf("a container's own profile under an unconfined daemon: %q, want a filter", out)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"defaultAction": "SCMP_ACT_BOGUS"}`), 0o600)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, skifftest.Binary(t), "-H", "unix://"+filepath.Join(dir, "s.sock"), "--data-root", filepath.Join(dir, "data"),
+		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"), "--bridge=none", "--seccomp-profile", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "seccomp profile "+bad) {
+		t.Errorf("a profile that does not parse: %v\n%s\nwant the daemon to stop naming it", err, out)
+	}
+}

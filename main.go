@@ -158,6 +158,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Init:                   cfg.Init,
 		DefaultIpcMode:         cfg.DefaultIpcMode,
 		DefaultCgroupnsMode:    cfg.DefaultCgroupnsMode,
+		SeccompProfile:         cfg.SeccompProfile,
+		SeccompProfileJSON:     cfg.SeccompProfileJSON,
 	})
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"maps"
 	"net/netip"
 	"net/url"
+	"os"
 	"os/user"
 	"path/filepath"
 	"skiffd/internal/units"
@@ -171,6 +172,12 @@ type Config struct {
 	Init                bool
 	DefaultIpcMode      string
 	DefaultCgroupnsMode string
+	// SeccompProfile (--seccomp-profile, "seccomp-profile") is the
+	// seccomp profile of containers that name none: "" or "builtin" for
+	// Docker's default, "unconfined" for none, else a JSON profile's
+	// path, whose content SeccompProfileJSON holds.
+	SeccompProfile     string
+	SeccompProfileJSON []byte
 	// Features are daemon.json's "features" (--feature): dockerd's
 	// feature switches, which skiffd records and names in a warning, as
 	// none of them changes what it does (it builds nothing).
@@ -287,6 +294,7 @@ type flagValues struct {
 	noNewPrivileges, init, userland  bool
 	icc, ipMasq                      bool
 	bindingIP                        string
+	seccompProfile                   string
 	defaultIpcMode, defaultCgroupns  string
 	maxDownloads, maxUploads         int
 	labels                           stringList
@@ -412,6 +420,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
 	{long: "registry-mirror", key: "registry-mirrors", arg: "list", usage: "Preferred registry mirror",
 		value: func(v *flagValues) flag.Value { return &v.mirrors }},
+	{long: "seccomp-profile", key: "seccomp-profile", arg: "string", usage: "Path to seccomp profile. Set to \"unconfined\" to disable the default seccomp profile (default \"builtin\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.seccompProfile) }},
 	{long: "shutdown-timeout", key: "shutdown-timeout", arg: "int", usage: "Set the default shutdown timeout (default 15)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.shutdownTimeout) }},
 	{short: "s", long: "storage-driver", key: "storage-driver", arg: "string", usage: "Storage driver to use (overlay2, the only one)",
@@ -812,6 +822,15 @@ func containerDefaults(cfg *Config, changed map[string]bool, fv *flagValues, fil
 	case "", "private", "host":
 	default:
 		return fmt.Errorf("default cgroup namespace mode (%v) is invalid", cfg.DefaultCgroupnsMode)
+	}
+	switch cfg.SeccompProfile = pickString(changed["seccomp-profile"], fv.seccompProfile, file.SeccompProfile, ""); cfg.SeccompProfile {
+	case "", "builtin", "unconfined":
+	default:
+		b, err := os.ReadFile(cfg.SeccompProfile)
+		if err != nil {
+			return fmt.Errorf("opening seccomp profile (%s) failed: %w", cfg.SeccompProfile, err)
+		}
+		cfg.SeccompProfileJSON = b
 	}
 	if changed["feature"] {
 		cfg.Features = map[string]bool{}

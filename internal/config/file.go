@@ -85,6 +85,7 @@ type fileConfig struct {
 	ICC                 *bool             `json:"icc"`
 	IPMasq              *bool             `json:"ip-masq"`
 	IP                  *string           `json:"ip"`
+	SeccompProfile      *string           `json:"seccomp-profile"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -154,6 +155,7 @@ func (f *fileConfig) fields() map[string]any {
 		"icc":                   &f.ICC,
 		"ip-masq":               &f.IPMasq,
 		"ip":                    &f.IP,
+		"seccomp-profile":       &f.SeccompProfile,
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"skiffd/internal/layer"
 	"skiffd/internal/logs"
 	"skiffd/internal/runtime/features"
+	"skiffd/internal/runtime/seccomp"
 	"skiffd/internal/runtime/shimclient"
 	"skiffd/internal/volume"
 )
@@ -76,6 +77,11 @@ type Options struct {
 	Init                bool
 	DefaultIpcMode      string
 	DefaultCgroupnsMode string
+	// SeccompProfile is the daemon's --seccomp-profile: "" or "builtin"
+	// (Docker's default profile), "unconfined", or the path of the JSON
+	// profile SeccompProfileJSON holds, for containers that name none.
+	SeccompProfile     string
+	SeccompProfileJSON []byte
 }
 
 // BuildInfo identifies the running binary in /version and /info.
@@ -190,6 +196,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	// that no container could have stops the daemon, as in dockerd.
 	if _, _, err := logRotation(types.LogConfig{Type: opts.LogDriver, Config: opts.LogOpts}); err != nil {
 		return nil, fmt.Errorf("default log config (--log-driver, --log-opt): %w", err)
+	}
+	if len(opts.SeccompProfileJSON) > 0 {
+		if _, err := seccomp.ParseProfile(opts.SeccompProfileJSON); err != nil {
+			return nil, fmt.Errorf("seccomp profile %s: %w", opts.SeccompProfile, err)
+		}
 	}
 	for _, u := range opts.DefaultUlimits {
 		if _, err := rlimitName(u.Name); err != nil {

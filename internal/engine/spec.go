@@ -89,9 +89,16 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		p.Rlimits = append(p.Rlimits, spec.Rlimit{Type: name, Hard: uint64(d.Hard), Soft: uint64(d.Soft)})
 	}
 
-	// no-new-privileges: the daemon's default, unless the container's
-	// security options say (the last one that does wins, as in dockerd).
+	// no-new-privileges and the seccomp profile: the daemon's defaults,
+	// unless the container's security options say (for no-new-privileges
+	// the last one that does wins, as in dockerd).
 	so := securityOpts{noNewPrivs: e.opts.NoNewPrivileges}
+	switch {
+	case e.opts.SeccompProfile == "unconfined":
+		so.seccompUnconfined = true
+	case len(e.opts.SeccompProfileJSON) > 0:
+		so.seccompProfile = string(e.opts.SeccompProfileJSON)
+	}
 	for _, opt := range hc.SecurityOpt {
 		o, err := parseSecurityOpt(opt)
 		if err != nil {
@@ -100,9 +107,11 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		if o.noNewPrivsSet {
 			so.noNewPrivs = o.noNewPrivs
 		}
-		so.seccompUnconfined = so.seccompUnconfined || o.seccompUnconfined
+		if o.seccompUnconfined {
+			so.seccompUnconfined, so.seccompProfile = true, ""
+		}
 		if o.seccompProfile != "" {
-			so.seccompProfile = o.seccompProfile
+			so.seccompUnconfined, so.seccompProfile = false, o.seccompProfile
 		}
 	}
 	p.NoNewPrivileges = so.noNewPrivs
@@ -348,7 +357,10 @@ func capabilities(add, drop []string) ([]string, error) {
 // kept by capability set in e.seccompFilters: compiling the default profile
 // is the most expensive part of building a spec.
 func (e *Engine) seccompFilter(profile string, capList []string) ([]syscall.SockFilter, error) {
-	if profile != "" {
+	// The daemon's profile (--seccomp-profile) is compiled once per
+	// capability set, as the built-in one is.
+	daemonProfile := profile != "" && profile == string(e.opts.SeccompProfileJSON)
+	if profile != "" && !daemonProfile {
 		p, err := seccomp.ParseProfile([]byte(profile))
 		if err != nil {
 			return nil, fmt.Errorf("Decoding seccomp profile failed: %w", err)
@@ -356,10 +368,20 @@ func (e *Engine) seccompFilter(profile string, capList []string) ([]syscall.Sock
 		return seccomp.Compile(p, capList)
 	}
 	key := strings.Join(capList, ",")
+	if daemonProfile {
+		key = "daemon:" + key
+	}
 	if f, ok := e.seccompFilters.Load(key); ok {
 		return f.([]syscall.SockFilter), nil
 	}
-	f, err := seccomp.Compile(seccomp.DefaultProfile(), capList)
+	p := seccomp.DefaultProfile()
+	if daemonProfile {
+		var err error
+		if p, err = seccomp.ParseProfile([]byte(profile)); err != nil {
+			return nil, fmt.Errorf("Decoding seccomp profile failed: %w", err)
+		}
+	}
+	f, err := seccomp.Compile(p, capList)
 	if err != nil {
 		return nil, err
 	}

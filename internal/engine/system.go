@@ -171,7 +171,11 @@ func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) 
 // "name=...,key=value" form, with what the start-up probe found.
 func (e *Engine) securityOptions() []string {
 	f := e.features
-	opts := []string{"name=seccomp,profile=builtin"}
+	profile := e.opts.SeccompProfile
+	if profile == "" {
+		profile = "builtin"
+	}
+	opts := []string{"name=seccomp,profile=" + profile}
 	if f.CgroupMode == "unified" {
 		opts = append(opts, "name=cgroupns")
 	}
