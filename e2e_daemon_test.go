@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,13 +169,26 @@ func TestCLILiveRestoreDisabledAfterCrash(t *testing.T) {
 // log is rotated by them, /dev/shm has the size. A driver or option no
 // container could have stops the daemon with the reason.
 func TestCLIDaemonContainerDefaults(t *testing.T) {
+	// The cgroup parent the daemon gives its containers; the containers'
+	// cgroups go with them, the parent (which skiffd, like dockerd,
+	// leaves) is removed last.
+	parent := fmt.Sprintf("skiffd-test-parent-%d", os.Getpid())
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + parent)
+		for _, dir := range append(dirs, "/sys/fs/cgroup/"+parent) {
+			if err := os.Remove(dir); err != nil && !os.IsNotExist(err) {
+				t.Errorf("removing the test's cgroup parent: %v", err)
+			}
+		}
+	})
 	cfgFile := filepath.Join(t.TempDir(), "daemon.json")
 	if err := os.WriteFile(cfgFile, []byte(`{"log-driver": "json-file", "log-opts": {"max-size": "1k", "max-file": "2"},
 		"storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"], "default-shm-size": "16M",
 		"features": {"buildkit": true}, "userland-proxy": false,
 		"dns": ["192.0.2.53"], "dns-search": ["corp.example"], "dns-opts": ["ndots:2"],
 		"no-new-privileges": true, "init": true, "default-ipc-mode": "shareable",
-		"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024}}}`), 0o600); err != nil {
+		"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024}},
+		"cgroup-parent": "/`+parent+`", "log-format": "json", "default-runtime": "runc"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d := skifftest.StartWith(t, skifftest.Options{Args: []string{"--config-file", cfgFile}})
@@ -221,8 +236,22 @@ func TestCLIDaemonContainerDefaults(t *testing.T) {
 		}
 	}
 	id := strings.TrimSpace(dockerOK(t, d, "create", "busybox", "true"))
-	if got := inspectField(t, d, id, "{{.HostConfig.IpcMode}} {{json .HostConfig.Init}}"); got != "shareable null" {
-		t.Errorf("IpcMode and Init of a container that sets neither: %s, want the daemon's shareable and Init left null", got)
+	if got := inspectField(t, d, id, "{{.HostConfig.IpcMode}} {{json .HostConfig.Init}} {{.HostConfig.CgroupParent}}"); got != "shareable null /"+parent {
+		t.Errorf("IpcMode, Init and CgroupParent of a container that sets none: %s, want the daemon's shareable, Init left null, its cgroup parent", got)
+	}
+	// The container's cgroups are under the parent (seen by the host's
+	// names where the container shares the host's cgroup namespace).
+	out = dockerOK(t, d, "run", "--rm", "--cgroupns", "host", "busybox", "cat", "/proc/self/cgroup")
+	if !strings.Contains(out, "/"+parent+"/") {
+		t.Errorf("/proc/self/cgroup of a container under the daemon's cgroup parent:\n%s", out)
+	}
+	// log-format json: every line of the daemon's log is a JSON object.
+	for _, line := range strings.Split(strings.TrimSpace(d.Log()), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil || v["msg"] == nil {
+			t.Errorf("daemon log line under log-format json: %q (%v)", line, err)
+			break
+		}
 	}
 
 	for _, c := range []struct {

@@ -96,7 +96,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	level := new(slog.LevelVar) // SIGHUP may change it
 	level.Set(cfg.SlogLevel())
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	if cfg.LogFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	}
+	logger := slog.New(handler)
 	notify := sdnotify.New(getenv)
 
 	if err := os.MkdirAll(cfg.DataRoot, 0o711); err != nil {
@@ -160,6 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		DefaultCgroupnsMode:    cfg.DefaultCgroupnsMode,
 		SeccompProfile:         cfg.SeccompProfile,
 		SeccompProfileJSON:     cfg.SeccompProfileJSON,
+		CgroupParent:           cfg.CgroupParent,
 	})
 	if err != nil {
 		return err

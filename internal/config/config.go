@@ -178,6 +178,12 @@ type Config struct {
 	// path, whose content SeccompProfileJSON holds.
 	SeccompProfile     string
 	SeccompProfileJSON []byte
+	// LogFormat (--log-format, "log-format") is the daemon's log format:
+	// "text" (the default) or "json".
+	LogFormat string
+	// CgroupParent (--cgroup-parent, "cgroup-parent") is the cgroup
+	// parent of containers that name none.
+	CgroupParent string
 	// Features are daemon.json's "features" (--feature): dockerd's
 	// feature switches, which skiffd records and names in a warning, as
 	// none of them changes what it does (it builds nothing).
@@ -295,6 +301,9 @@ type flagValues struct {
 	icc, ipMasq                      bool
 	bindingIP                        string
 	seccompProfile                   string
+	logFormat, defaultRuntime        string
+	cgroupParent                     string
+	rawLogs, selinux                 bool
 	defaultIpcMode, defaultCgroupns  string
 	maxDownloads, maxUploads         int
 	labels                           stringList
@@ -336,6 +345,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bip) }},
 	{short: "b", long: "bridge", key: "bridge", arg: "string", usage: "Attach containers to a network bridge (default \"" + DefaultBridge + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.bridge) }},
+	{long: "cgroup-parent", key: "cgroup-parent", arg: "string", usage: "Set parent cgroup for all containers",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.cgroupParent) }},
 	{long: "config-file", arg: "string", usage: "Daemon configuration file (default \"" + DefaultConfigFile + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.configFile) }},
 	{long: "data-root", key: "data-root", arg: "string", usage: "Root directory of persistent skiffd state (default \"" + DefaultDataRoot + "\")",
@@ -348,6 +359,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.defaultCgroupns) }},
 	{long: "default-ipc-mode", key: "default-ipc-mode", arg: "string", usage: "Default mode for containers ipc (\"shareable\" | \"private\") (default \"private\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.defaultIpcMode) }},
+	{long: "default-runtime", key: "default-runtime", arg: "string", usage: "Default OCI runtime for containers (default \"runc\", skiffd's own)",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.defaultRuntime) }},
 	{long: "default-shm-size", key: "default-shm-size", arg: "bytes", usage: "Default shm size for containers (default 64MiB)",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.defaultShmSize) }},
 	{long: "default-ulimit", key: "default-ulimits", arg: "ulimit", usage: "Default ulimits for containers (name=soft[:hard])",
@@ -398,6 +411,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.liveRestore) }},
 	{long: "log-driver", key: "log-driver", arg: "string", usage: "Default driver for container logs (default \"json-file\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logDriver) }},
+	{long: "log-format", key: "log-format", arg: "string", usage: "Set the logging format (\"text\"|\"json\") (default \"text\")",
+		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logFormat) }},
 	{short: "l", long: "log-level", key: "log-level", arg: "string", usage: "Set the logging level (\"debug\"|\"info\"|\"warn\"|\"error\"|\"fatal\") (default \"info\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.logLevel) }},
 	{long: "log-opt", key: "log-opts", arg: "map", usage: "Default log driver options for containers",
@@ -418,10 +433,14 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.noNewPrivileges) }},
 	{short: "p", long: "pidfile", key: "pidfile", arg: "string", usage: "Path to use for daemon PID file (default \"" + DefaultExecRoot + "/" + pidfileName + "\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.pidfile) }},
+	{long: "raw-logs", key: "raw-logs", usage: "Full timestamps without ANSI coloring (skiffd's logs are always so)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.rawLogs) }},
 	{long: "registry-mirror", key: "registry-mirrors", arg: "list", usage: "Preferred registry mirror",
 		value: func(v *flagValues) flag.Value { return &v.mirrors }},
 	{long: "seccomp-profile", key: "seccomp-profile", arg: "string", usage: "Path to seccomp profile. Set to \"unconfined\" to disable the default seccomp profile (default \"builtin\")",
 		value: func(v *flagValues) flag.Value { return (*stringValue)(&v.seccompProfile) }},
+	{long: "selinux-enabled", key: "selinux-enabled", usage: "Enable selinux support (not supported: false only)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.selinux) }},
 	{long: "shutdown-timeout", key: "shutdown-timeout", arg: "int", usage: "Set the default shutdown timeout (default 15)",
 		value: func(v *flagValues) flag.Value { return (*intValue)(&v.shutdownTimeout) }},
 	{short: "s", long: "storage-driver", key: "storage-driver", arg: "string", usage: "Storage driver to use (overlay2, the only one)",
@@ -832,6 +851,20 @@ func containerDefaults(cfg *Config, changed map[string]bool, fv *flagValues, fil
 		}
 		cfg.SeccompProfileJSON = b
 	}
+	switch cfg.LogFormat = pickString(changed["log-format"], fv.logFormat, file.LogFormat, "text"); cfg.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("unknown log format: %s", cfg.LogFormat)
+	}
+	switch rt := pickString(changed["default-runtime"], fv.defaultRuntime, file.DefaultRuntime, ""); rt {
+	case "", "runc", "skiffd":
+	default:
+		return fmt.Errorf("default runtime %q is not supported: skiffd runs containers itself (its runtime is named runc)", rt)
+	}
+	if pickBool(changed["selinux-enabled"], fv.selinux, file.SELinuxEnabled) {
+		return errors.New("selinux-enabled is not supported: skiffd has no SELinux support")
+	}
+	cfg.CgroupParent = pickString(changed["cgroup-parent"], fv.cgroupParent, file.CgroupParent, "")
 	if changed["feature"] {
 		cfg.Features = map[string]bool{}
 		for _, f := range fv.features {

@@ -58,6 +58,7 @@ func defaults(h host) Config {
 
 		MaxStreams: 1024,
 		LogDriver:  "json-file",
+		LogFormat:  "text",
 	}
 }
 

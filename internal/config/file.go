@@ -86,6 +86,11 @@ type fileConfig struct {
 	IPMasq              *bool             `json:"ip-masq"`
 	IP                  *string           `json:"ip"`
 	SeccompProfile      *string           `json:"seccomp-profile"`
+	LogFormat           *string           `json:"log-format"`
+	DefaultRuntime      *string           `json:"default-runtime"`
+	RawLogs             *bool             `json:"raw-logs"`
+	SELinuxEnabled      *bool             `json:"selinux-enabled"`
+	CgroupParent        *string           `json:"cgroup-parent"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -156,6 +161,11 @@ func (f *fileConfig) fields() map[string]any {
 		"ip-masq":               &f.IPMasq,
 		"ip":                    &f.IP,
 		"seccomp-profile":       &f.SeccompProfile,
+		"log-format":            &f.LogFormat,
+		"default-runtime":       &f.DefaultRuntime,
+		"raw-logs":              &f.RawLogs,
+		"selinux-enabled":       &f.SELinuxEnabled,
+		"cgroup-parent":         &f.CgroupParent,
 	}
 }
 

@@ -96,6 +96,7 @@ func TestFileMerge(t *testing.T) {
 		MaxStreams:           7,
 
 		LogDriver:      "json-file",
+		LogFormat:      "text",
 		LogOpts:        map[string]string{"max-size": "10m", "max-file": "3"},
 		DefaultShmSize: 128 << 20,
 		Features:       map[string]bool{"buildkit": true},
@@ -370,13 +371,15 @@ func TestContainerDefaults(t *testing.T) {
 	}
 	path := writeFile(t, []byte(`{"dns": ["10.0.0.53"], "dns-search": ["corp.example"], "dns-opts": ["ndots:2"], "no-new-privileges": true,
 		"init": true, "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024}, "nproc": {"Hard": 99, "Soft": 99}},
-		"default-ipc-mode": "shareable", "default-cgroupns-mode": "private", "userland-proxy": false}`))
+		"default-ipc-mode": "shareable", "default-cgroupns-mode": "private", "userland-proxy": false,
+		"log-format": "json", "default-runtime": "runc", "raw-logs": true, "selinux-enabled": false, "cgroup-parent": "/batch"}`))
 	cfg, err = parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(cfg.DNS, []string{"10.0.0.53"}) || !reflect.DeepEqual(cfg.DNSSearch, []string{"corp.example"}) || !reflect.DeepEqual(cfg.DNSOptions, []string{"ndots:2"}) ||
 		!cfg.NoNewPrivileges || !cfg.Init || cfg.DefaultIpcMode != "shareable" || cfg.DefaultCgroupnsMode != "private" ||
+		cfg.LogFormat != "json" || cfg.CgroupParent != "/batch" ||
 		!reflect.DeepEqual(cfg.DefaultUlimits, []Ulimit{{"nofile", 2048, 1024}, {"nproc", 99, 99}}) {
 		t.Errorf("file: %+v", cfg)
 	}
@@ -393,6 +396,9 @@ func TestContainerDefaults(t *testing.T) {
 		err  string
 	}{
 		{args: []string{"--dns", "resolver.local"}, err: "resolver.local is not an ip address"},
+		{args: []string{"--log-format", "xml"}, err: "unknown log format: xml"},
+		{file: `{"default-runtime": "nvidia"}`, err: `default runtime "nvidia" is not supported`},
+		{file: `{"selinux-enabled": true}`, err: "selinux-enabled is not supported"},
 		{args: []string{"--default-ulimit", "nofile=200:100"}, err: "ulimit soft limit must be less than or equal to hard limit"},
 		{args: []string{"--default-ulimit", "nofile"}, err: "invalid ulimit argument: nofile"},
 		{args: []string{"--default-ipc-mode", "host"}, err: "invalid default IPC mode: host"},

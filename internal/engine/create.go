@@ -36,7 +36,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	host := sysinfo.Read()
 	plan, err := normalizeCreate(name, req, img.Config.Config, createHost{cgroup: e.features.Cgroup, unified: e.features.CgroupMode == "unified", ncpu: host.NCPU, hostname: host.Hostname,
 		logDriver: e.opts.LogDriver, logOpts: e.opts.LogOpts, shmSize: e.opts.DefaultShmSize,
-		ipcMode: e.opts.DefaultIpcMode, cgroupnsMode: e.opts.DefaultCgroupnsMode})
+		ipcMode: e.opts.DefaultIpcMode, cgroupnsMode: e.opts.DefaultCgroupnsMode, cgroupParent: e.opts.CgroupParent})
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,7 @@ type createHost struct {
 	shmSize      int64
 	ipcMode      string
 	cgroupnsMode string
+	cgroupParent string
 }
 
 // createImageRef returns the image a create request names, after the
@@ -196,6 +197,9 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 	}
 	if hc.IpcMode == "" {
 		hc.IpcMode = host.ipcMode
+	}
+	if hc.CgroupParent == "" {
+		hc.CgroupParent = host.cgroupParent
 	}
 	if hc.CgroupnsMode == "" {
 		hc.CgroupnsMode = host.cgroupnsMode

@@ -82,6 +82,9 @@ type Options struct {
 	// profile SeccompProfileJSON holds, for containers that name none.
 	SeccompProfile     string
 	SeccompProfileJSON []byte
+	// CgroupParent is the daemon's --cgroup-parent, the cgroup parent of
+	// containers that name none.
+	CgroupParent string
 }
 
 // BuildInfo identifies the running binary in /version and /info.

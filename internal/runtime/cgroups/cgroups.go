@@ -26,6 +26,8 @@
 //	m.Kill(); m.Destroy()
 package cgroups
 
+import "strings"
+
 // Mode is the cgroup layout of a host.
 type Mode int
 
@@ -216,7 +218,9 @@ type Option func(*manager)
 // instead of DefaultParent. Tests use their own parent, e.g.
 // "skiffd-test-<random>".
 func WithParent(parent string) Option {
-	return func(m *manager) { m.parent = parent }
+	// dockerd's cgroupfs driver takes "/kubepods/pod1" and "kubepods/pod1"
+	// alike, relative to each hierarchy's root; "/" is the root itself.
+	return func(m *manager) { m.parent = strings.Trim(parent, "/"); m.rootParent = m.parent == "" }
 }
 
 // WithPrograms has the manager take device programs from progs (see

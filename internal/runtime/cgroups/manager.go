@@ -17,8 +17,10 @@ import (
 // controller, the v1 hierarchy that has it or else the v2 cgroup.
 type manager struct {
 	root, parent, id string
-	mode             Mode
-	progs            *Programs // device programs shared with other managers; nil: none
+	// rootParent: the parent is the hierarchies' root ("/").
+	rootParent bool
+	mode       Mode
+	progs      *Programs // device programs shared with other managers; nil: none
 
 	mu       sync.Mutex
 	resolved bool
@@ -64,8 +66,10 @@ func (m *manager) doResolve() error {
 	if err := validName(m.id, false); err != nil {
 		return fmt.Errorf("cgroup for container %q: %w", m.id, err)
 	}
-	if err := validName(m.parent, true); err != nil {
-		return fmt.Errorf("cgroup parent %q: %w", m.parent, err)
+	if !m.rootParent {
+		if err := validName(m.parent, true); err != nil {
+			return fmt.Errorf("cgroup parent %q: %w", m.parent, err)
+		}
 	}
 	rel := filepath.Join(m.parent, m.id)
 	if m.mode != Unified {

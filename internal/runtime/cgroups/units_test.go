@@ -505,3 +505,27 @@ func TestParseMountinfoAllocations(t *testing.T) {
 		t.Errorf("parseMountinfo allocates %v times with 2 other mounts, %v with 200; want the same", few, many)
 	}
 }
+
+// TestParentSpellings: a cgroup parent with or without its leading slash
+// names the same place, as dockerd's cgroupfs driver has it (kubelet
+// passes "/kubepods/..."); "/" is the hierarchies' root; what could leave
+// the hierarchy is refused.
+func TestParentSpellings(t *testing.T) {
+	v2 := func(parent string) string {
+		m := NewAt("/sys/fs/cgroup", Unified, "abc", WithParent(parent))
+		return m.Paths()[""]
+	}
+	for parent, want := range map[string]string{
+		"/kubepods/pod1":  "/sys/fs/cgroup/kubepods/pod1/abc",
+		"kubepods/pod1":   "/sys/fs/cgroup/kubepods/pod1/abc",
+		"kubepods/pod1/":  "/sys/fs/cgroup/kubepods/pod1/abc",
+		"/":               "/sys/fs/cgroup/abc",
+		"/../escape":      "",
+		"a//b":            "",
+		"/kubepods/../..": "",
+	} {
+		if got := v2(parent); got != want {
+			t.Errorf("parent %q: %q, want %q", parent, got, want)
+		}
+	}
+}
