@@ -359,18 +359,7 @@ func TestCLIPortsWithoutBridge(t *testing.T) {
 func TestCLIHostGateway(t *testing.T) {
 	d := startNetDaemon(t)
 	gw := inspectNetworkGateway(t, d, "bridge")
-	var ln net.Listener
-	if err := netlink.Do(int(d.Netns.Fd()), func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort(gw, "18095"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "the host answers")
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	serveOnHost(t, d, net.JoinHostPort(gw, "18095"), "the host answers")
 
 	dockerOK(t, d, "network", "create", "hgnet")
 	for _, nw := range []string{"bridge", "hgnet"} {
@@ -421,6 +410,22 @@ func TestCLIHostGatewayWithoutBridge(t *testing.T) {
 	if want := "192.0.2.10\tgw\n2001:db8::10\tgw\n"; res.ExitCode != 0 || res.Stdout != want {
 		t.Errorf("with --host-gateway-ip: %v, want %q", res, want)
 	}
+}
+
+// serveOnHost runs an HTTP server answering reply on addr in the
+// daemon's network namespace (its "host"), until the test ends.
+func serveOnHost(t *testing.T, d *skifftest.Daemon, addr, reply string) {
+	t.Helper()
+	var ln net.Listener
+	if err := netlink.Do(int(d.Netns.Fd()), func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, reply) })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
 }
 
 // inspectNetworkGateway is the first IPAM gateway of a network.
@@ -532,16 +537,7 @@ func TestCLINetworkICCAndMasquerade(t *testing.T) {
 	dockerOK(t, d, "run", "-d", "--name", "srv", "--network", "walled", "-p", "127.0.0.1:18096:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
 	srvIP := inspectField(t, d, "srv", "{{.NetworkSettings.Networks.walled.IPAddress}}")
 	gw := inspectField(t, d, "srv", "{{.NetworkSettings.Networks.walled.Gateway}}")
-	var ln net.Listener
-	if err := netlink.Do(int(d.Netns.Fd()), func() (err error) {
-		ln, err = net.Listen("tcp", net.JoinHostPort(gw, "18097"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	hostSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "host") })}
-	go hostSrv.Serve(ln)
-	t.Cleanup(func() { hostSrv.Close() })
+	serveOnHost(t, d, net.JoinHostPort(gw, "18097"), "host")
 
 	res := d.Docker(t, "run", "--rm", "--network", "walled", "busybox", "sh", "-c",
 		"wget -qO- http://"+net.JoinHostPort(gw, "18097")+"/; if timeout 2 wget -qO- http://"+srvIP+"/hostname >/dev/null 2>&1; then echo reached; else echo walled; fi")

@@ -522,12 +522,7 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	cfg.Experimental = pickBool(changed["experimental"], fv.experimental, file.Experimental)
 	cfg.Debug = pickBool(changed["debug"], fv.debug, file.Debug)
 	cfg.LogLevel = strings.ToLower(pickString(changed["log-level"], fv.logLevel, file.LogLevel, DefaultLogLevel))
-	cfg.LiveRestore = true
-	if changed["live-restore"] {
-		cfg.LiveRestore = fv.liveRestore
-	} else if file.LiveRestore != nil {
-		cfg.LiveRestore = *file.LiveRestore
-	}
+	cfg.LiveRestore = pickBoolOr(changed["live-restore"], fv.liveRestore, file.LiveRestore, true)
 	cfg.AuthorizationPlugins = pickList(changed["authorization-plugin"], fv.authzPlugins, file.AuthorizationPlugins)
 	cfg.PluginDir = getenv("SKIFFD_PLUGIN_DIR")
 	cfg.MaxStreams = DefaultMaxStreams
@@ -547,11 +542,7 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	cfg.BIP = pickString(changed["bip"], fv.bip, file.BIP, "")
 	cfg.FixedCIDR = pickString(changed["fixed-cidr"], fv.fixedCIDR, file.FixedCIDR, "")
 	cfg.FixedCIDRv6 = pickString(changed["fixed-cidr-v6"], fv.fixedCIDRv6, file.FixedCIDRv6, "")
-	if changed["ipv6"] {
-		cfg.IPv6 = fv.ipv6
-	} else if file.IPv6 != nil {
-		cfg.IPv6 = *file.IPv6
-	}
+	cfg.IPv6 = pickBool(changed["ipv6"], fv.ipv6, file.IPv6)
 	cfg.NFTable = pickString(changed["nft-table"], fv.nftTable, file.NFTable, DefaultNFTable)
 	cfg.MTU = DefaultMTU
 	if changed["mtu"] {
@@ -568,28 +559,10 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 			cfg.DefaultBindingIP = a.Unmap()
 		}
 	}
-	cfg.ICC, cfg.IPMasq = true, true
-	if changed["icc"] {
-		cfg.ICC = fv.icc
-	} else if file.ICC != nil {
-		cfg.ICC = *file.ICC
-	}
-	if changed["ip-masq"] {
-		cfg.IPMasq = fv.ipMasq
-	} else if file.IPMasq != nil {
-		cfg.IPMasq = *file.IPMasq
-	}
-	cfg.IPTables, cfg.IPForward = true, true
-	if changed["iptables"] {
-		cfg.IPTables = fv.iptables
-	} else if file.IPTables != nil {
-		cfg.IPTables = *file.IPTables
-	}
-	if changed["ip-forward"] {
-		cfg.IPForward = fv.ipForward
-	} else if file.IPForward != nil {
-		cfg.IPForward = *file.IPForward
-	}
+	cfg.ICC = pickBoolOr(changed["icc"], fv.icc, file.ICC, true)
+	cfg.IPMasq = pickBoolOr(changed["ip-masq"], fv.ipMasq, file.IPMasq, true)
+	cfg.IPTables = pickBoolOr(changed["iptables"], fv.iptables, file.IPTables, true)
+	cfg.IPForward = pickBoolOr(changed["ip-forward"], fv.ipForward, file.IPForward, true)
 	if changed["default-address-pools"] {
 		cfg.DefaultAddressPools = append([]string(nil), fv.addressPools...)
 	} else {
@@ -745,10 +718,18 @@ func pickString(fromFlag bool, flagValue string, fileValue *string, def string) 
 }
 
 func pickBool(fromFlag bool, flagValue bool, fileValue *bool) bool {
-	if fromFlag {
+	return pickBoolOr(fromFlag, flagValue, fileValue, false)
+}
+
+// pickBoolOr is pickBool for a setting whose default is def.
+func pickBoolOr(fromFlag bool, flagValue bool, fileValue *bool, def bool) bool {
+	switch {
+	case fromFlag:
 		return flagValue
+	case fileValue != nil:
+		return *fileValue
 	}
-	return fileValue != nil && *fileValue
+	return def
 }
 
 func pickList(fromFlag bool, flagValue []string, fileValue []string) []string {
