@@ -33,17 +33,53 @@ func fdKinds(pid int) map[string]int {
 	kinds := map[string]int{}
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	ents, _ := os.ReadDir(dir)
+	sockets := socketKinds(pid)
 	for _, e := range ents {
 		l, err := os.Readlink(dir + "/" + e.Name())
 		if err != nil {
 			continue
 		}
-		if k, _, ok := strings.Cut(l, ":["); ok {
+		if k, rest, ok := strings.Cut(l, ":["); ok {
 			l = k
+			if k == "socket" {
+				if kind, ok := sockets[strings.TrimSuffix(rest, "]")]; ok {
+					l = "socket " + kind
+				}
+			}
 		}
 		kinds[l]++
 	}
 	return kinds
+}
+
+// socketKinds names the sockets of pid's network namespace by inode, for
+// telling what a daemon's leftover sockets are: unix ones with their
+// state and bound path (a client end has none), netlink ones, TCP ones.
+func socketKinds(pid int) map[string]string {
+	out := map[string]string{}
+	read := func(table string, inodeCol int, name func(f []string) string) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			return
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if i == 0 || len(f) <= inodeCol {
+				continue
+			}
+			out[f[inodeCol]] = name(f)
+		}
+	}
+	read("unix", 6, func(f []string) string {
+		path := ""
+		if len(f) > 7 {
+			path = " " + f[7]
+		}
+		return "unix st=" + f[5] + path
+	})
+	read("netlink", 9, func(f []string) string { return "netlink proto=" + f[1] })
+	read("tcp", 9, func(f []string) string { return "tcp st=" + f[3] })
+	return out
 }
 
 func usage(t *testing.T, d *skifftest.Daemon) daemonUsage {
