@@ -303,7 +303,7 @@ type flagValues struct {
 	seccompProfile                   string
 	logFormat, defaultRuntime        string
 	cgroupParent                     string
-	rawLogs, selinux                 bool
+	rawLogs, selinux, ip6tables      bool
 	defaultIpcMode, defaultCgroupns  string
 	maxDownloads, maxUploads         int
 	labels                           stringList
@@ -401,6 +401,8 @@ var options = []option{
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipForward) }},
 	{long: "ip-masq", key: "ip-masq", usage: "Enable IP masquerading for the default network (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ipMasq) }},
+	{long: "ip6tables", key: "ip6tables", usage: "Enable addition of ip6tables rules (skiffd keeps IPv6 rules in its ip6 nf_tables table whenever an IPv6 network exists) (default true)",
+		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.ip6tables) }},
 	{long: "iptables", key: "iptables", usage: "Enable addition of nf_tables rules (default true)",
 		value: func(v *flagValues) flag.Value { return (*boolValue)(&v.iptables) }},
 	{long: "ipv6", key: "ipv6", usage: "Enable IPv6 networking on the default bridge network",
@@ -841,6 +843,9 @@ func containerDefaults(cfg *Config, changed map[string]bool, fv *flagValues, fil
 	case "", "runc", "skiffd":
 	default:
 		return fmt.Errorf("default runtime %q is not supported: skiffd runs containers itself (its runtime is named runc)", rt)
+	}
+	if !pickBoolOr(changed["ip6tables"], fv.ip6tables, file.IP6Tables, true) {
+		return errors.New("ip6tables=false is not supported: skiffd keeps NAT and isolation rules for IPv6 networks in its own ip6 nf_tables table")
 	}
 	if pickBool(changed["selinux-enabled"], fv.selinux, file.SELinuxEnabled) {
 		return errors.New("selinux-enabled is not supported: skiffd has no SELinux support")

@@ -91,6 +91,7 @@ type fileConfig struct {
 	RawLogs             *bool             `json:"raw-logs"`
 	SELinuxEnabled      *bool             `json:"selinux-enabled"`
 	CgroupParent        *string           `json:"cgroup-parent"`
+	IP6Tables           *bool             `json:"ip6tables"`
 }
 
 // fields maps each daemon.json key to the field that decodes it.
@@ -166,6 +167,7 @@ func (f *fileConfig) fields() map[string]any {
 		"raw-logs":              &f.RawLogs,
 		"selinux-enabled":       &f.SELinuxEnabled,
 		"cgroup-parent":         &f.CgroupParent,
+		"ip6tables":             &f.IP6Tables,
 	}
 }
 

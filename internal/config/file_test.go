@@ -372,7 +372,8 @@ func TestContainerDefaults(t *testing.T) {
 	path := writeFile(t, []byte(`{"dns": ["10.0.0.53"], "dns-search": ["corp.example"], "dns-opts": ["ndots:2"], "no-new-privileges": true,
 		"init": true, "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 2048, "Soft": 1024}, "nproc": {"Hard": 99, "Soft": 99}},
 		"default-ipc-mode": "shareable", "default-cgroupns-mode": "private", "userland-proxy": false,
-		"log-format": "json", "default-runtime": "runc", "raw-logs": true, "selinux-enabled": false, "cgroup-parent": "/batch"}`))
+		"log-format": "json", "default-runtime": "runc", "raw-logs": true, "selinux-enabled": false, "cgroup-parent": "/batch",
+		"ip6tables": true}`))
 	cfg, err = parse([]string{"--config-file", path}, env(nil), io.Discard, testHost(t, false))
 	if err != nil {
 		t.Fatal(err)
@@ -399,6 +400,7 @@ func TestContainerDefaults(t *testing.T) {
 		{args: []string{"--log-format", "xml"}, err: "unknown log format: xml"},
 		{file: `{"default-runtime": "nvidia"}`, err: `default runtime "nvidia" is not supported`},
 		{file: `{"selinux-enabled": true}`, err: "selinux-enabled is not supported"},
+		{args: []string{"--ip6tables=false"}, err: "ip6tables=false is not supported"},
 		{args: []string{"--default-ulimit", "nofile=200:100"}, err: "ulimit soft limit must be less than or equal to hard limit"},
 		{args: []string{"--default-ulimit", "nofile"}, err: "invalid ulimit argument: nofile"},
 		{args: []string{"--default-ipc-mode", "host"}, err: "invalid default IPC mode: host"},
