@@ -100,7 +100,9 @@ func Detach(w http.ResponseWriter, r *http.Request) (*DetachedStream, error) {
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			rc.Control(func(fd uintptr) {
-				s.stopWait, _ = sys.OnPeerGone(int(fd), s.Abort)
+				if stop, err := sys.OnPeerGone(int(fd), s.Abort); err == nil {
+					s.watching(stop)
+				}
 			})
 		}
 	}
@@ -118,6 +120,22 @@ var errNoDetach = errors.New("response cannot be detached")
 // HEAD answers have none, and HTTP/2 connections cannot be taken over.
 func CanDetach(r *http.Request) bool {
 	return r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.Method == http.MethodGet
+}
+
+// watching records how to end the watch on the client's socket (a
+// duplicate of its fd). The client may have gone already and Abort have
+// run, on the watcher's goroutine, before stop is known: the watch is then
+// ended here, or it would hold the socket open for good (the soak test
+// found such sockets once, on a loaded CI host).
+func (s *DetachedStream) watching(stop func()) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		stop()
+		return
+	}
+	s.stopWait = stop
+	s.mu.Unlock()
 }
 
 // OnClose registers fn to run once the stream has ended (the client went

@@ -250,3 +250,30 @@ func TestDetachedStreamClientBehind(t *testing.T) {
 		t.Errorf("a stream of %d batches of %d bytes allocated %d bytes, want at most %d", batches, len(batch), allocs, limit)
 	}
 }
+
+// TestDetachWatchEndedWhateverTheOrder: the watch on a stream's socket is
+// ended once whichever comes first: the stream ending after the watch is
+// in place, or the stream having ended (the client gone, Abort run on the
+// watcher's goroutine) before the watch's stop is known.
+func TestDetachWatchEndedWhateverTheOrder(t *testing.T) {
+	for _, abortFirst := range []bool{false, true} {
+		a, b := net.Pipe()
+		defer b.Close()
+		s := &DetachedStream{conn: a}
+		stops := 0
+		if abortFirst {
+			s.Abort()
+		}
+		s.watching(func() { stops++ })
+		if !abortFirst {
+			if stops != 0 {
+				t.Errorf("the watch ended while the stream runs")
+			}
+			s.Abort()
+		}
+		s.Abort() // a second end changes nothing
+		if stops != 1 {
+			t.Errorf("abort first %v: the watch was ended %d times, want once", abortFirst, stops)
+		}
+	}
+}
