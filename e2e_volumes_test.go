@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -336,4 +337,25 @@ func TestCLIVolumesOfContainers(t *testing.T) {
 			t.Errorf("volume events lack %q:\n%s", want, out)
 		}
 	}
+}
+
+// TestCLIVolumeDriverOption: --volume-driver is the driver of the volumes
+// a container's -v makes, as in dockerd: a container without volumes is
+// made with it recorded, one whose volume would need that plugin is
+// refused with dockerd's error and no volume made.
+func TestCLIVolumeDriverOption(t *testing.T) {
+	d := startWithBusybox(t)
+	id := strings.TrimSpace(dockerOK(t, d, "create", "--volume-driver", "foo", "busybox", "true"))
+	if got := inspectField(t, d, id, "{{.HostConfig.VolumeDriver}}"); got != "foo" {
+		t.Errorf("VolumeDriver = %q", got)
+	}
+	// Raw: the CLI takes this 404 for a missing image and tries a pull.
+	r := d.Do(t, "POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"VolumeDriver":"foo","Binds":["vdata:/data"]}}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != http.StatusNotFound || !strings.Contains(r.Body, `error looking up volume plugin foo: plugin \"foo\" not found`) {
+		t.Errorf("a volume with VolumeDriver foo: %d %s, want dockerd's refusal", r.Status, r.Body)
+	}
+	if out := dockerOK(t, d, "volume", "ls", "-q"); strings.Contains(out, "vdata") {
+		t.Errorf("volumes after the refusal: %q", out)
+	}
+	dockerOK(t, d, "create", "--volume-driver", "local", "-v", "vdata:/data", "busybox", "true")
 }

@@ -157,8 +157,6 @@ func TestCheckUnsupported(t *testing.T) {
 		{"extra host without IP", types.Config{}, types.HostConfig{ExtraHosts: []string{"db"}}, `bad format for add-host: "db"`},
 		// What it stands for is found at start (none: the start fails).
 		{"host-gateway", types.Config{}, types.HostConfig{ExtraHosts: []string{"host.docker.internal:host-gateway"}}, ""},
-		{"local volume driver", types.Config{}, types.HostConfig{VolumeDriver: "local"}, ""},
-		{"volume plugin", types.Config{}, types.HostConfig{VolumeDriver: "nfs"}, `error looking up volume plugin nfs: plugin "nfs" not found`},
 		{"healthcheck", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"CMD", "true"}}}, types.HostConfig{}, ""},
 		{"healthcheck type", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"BOGUS", "true"}}}, types.HostConfig{}, `unknown health check type "BOGUS"`},
 		{"healthcheck none", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"NONE"}}}, types.HostConfig{}, ""},

@@ -380,10 +380,6 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return errors.New("Healthcheck values must not be negative")
 	case len(hc.StorageOpt) > 0:
 		return no("storage options (HostConfig.StorageOpt)")
-	case hc.VolumeDriver != "" && hc.VolumeDriver != volume.DefaultDriver:
-		// The driver of the named volumes -v creates: only local exists,
-		// as in a dockerd without that plugin.
-		return errdefs.NotFound(fmt.Errorf("error looking up volume plugin %s: plugin %q not found", hc.VolumeDriver, hc.VolumeDriver))
 	}
 	if err := validateSysctls(hc); err != nil {
 		return err

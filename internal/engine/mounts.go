@@ -52,6 +52,16 @@ func saveRuntimeData(c *container.Container, rd runtimeData) error {
 // prepareMounts is the create-time part: it creates or finds the volumes
 // and holds them for the container, and records the mounts.
 func (e *Engine) prepareMounts(ctx context.Context, c *container.Container, mounts, tmpfs []volume.MountPoint) error {
+	// Volumes that name no driver are the container's --volume-driver's,
+	// as in dockerd: one other than local is a plugin skiffd does not
+	// have, refused when a volume would be made with it.
+	if d := c.HostConfig.VolumeDriver; d != "" {
+		for i := range mounts {
+			if mounts[i].Type == types.MountTypeVolume && mounts[i].Driver == "" {
+				mounts[i].Driver = d
+			}
+		}
+	}
 	if err := e.createMountVolumes(ctx, c.ID, mounts); err != nil {
 		return err
 	}
