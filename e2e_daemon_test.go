@@ -263,13 +263,8 @@ func TestCLIDaemonContainerDefaults(t *testing.T) {
 		{[]string{"--log-opt", "max-size=lots"}, "invalid max-size for log: lots"},
 		{[]string{"--storage-driver", "zfs"}, `storage driver "zfs" is not supported`},
 	} {
-		dir := t.TempDir()
-		args := append([]string{"-H", "unix://" + filepath.Join(dir, "s.sock"), "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-			"--pidfile", filepath.Join(dir, "pid"), "--bridge=none"}, c.args...)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, err := exec.CommandContext(ctx, skifftest.Binary(t), args...).CombinedOutput()
-		cancel()
-		if err == nil || !strings.Contains(string(out), c.want) {
+		out, err := startRefused(t, c.args...)
+		if err == nil || !strings.Contains(out, c.want) {
 			t.Errorf("skiffd %q: %v\n%s\nwant it to stop with %q", c.args, err, out, c.want)
 		}
 	}
@@ -309,12 +304,22 @@ func TestCLIDaemonSeccompProfile(t *testing.T) {
 
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"defaultAction": "SCMP_ACT_BOGUS"}`), 0o600)
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, skifftest.Binary(t), "-H", "unix://"+filepath.Join(dir, "s.sock"), "--data-root", filepath.Join(dir, "data"),
-		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"), "--bridge=none", "--seccomp-profile", bad).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "seccomp profile "+bad) {
+	out, err := startRefused(t, "--seccomp-profile", bad)
+	if err == nil || !strings.Contains(out, "seccomp profile "+bad) {
 		t.Errorf("a profile that does not parse: %v\n%s\nwant the daemon to stop naming it", err, out)
 	}
+}
+
+// startRefused runs the daemon with args on roots and a socket of its own
+// (bridge networking off), for a setting that should stop it at start: it
+// returns what the daemon printed and how it ended, bounded to 30 s.
+func startRefused(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	all := append([]string{"-H", "unix://" + filepath.Join(dir, "s.sock"), "--data-root", filepath.Join(dir, "data"),
+		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"), "--bridge=none"}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, skifftest.Binary(t), all...).CombinedOutput()
+	return string(out), err
 }

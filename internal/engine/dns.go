@@ -141,8 +141,8 @@ func (e *Engine) dnsNetworks(refs []epRef) []dns.Network {
 }
 
 // linkAliases maps the aliases of an endpoint's network-scoped links
-// ("target:alias", or "target" for both; EndpointSettings.Links, which
-// --link on a user-defined network and docker-py's links give) to their
+// (EndpointSettings.Links, which --link on a user-defined network and
+// docker-py's links give, read as --link values: parseLink) to their
 // targets, lower case as the server asks.
 func linkAliases(ep *types.EndpointSettings) map[string]string {
 	if ep == nil || len(ep.Links) == 0 {
@@ -150,9 +150,9 @@ func linkAliases(ep *types.EndpointSettings) map[string]string {
 	}
 	m := map[string]string{}
 	for _, l := range ep.Links {
-		target, alias, ok := strings.Cut(l, ":")
-		if !ok {
-			alias = target
+		target, alias, err := parseLink(l)
+		if err != nil {
+			continue
 		}
 		target = strings.TrimPrefix(target, "/")
 		alias = strings.TrimPrefix(alias, "/")

@@ -12,6 +12,7 @@ import (
 	"skiffd/internal/container"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/layer"
+	"skiffd/internal/sys"
 )
 
 // shmDirName is, in a container's directory, where the /dev/shm of a
@@ -44,14 +45,8 @@ func mountShm(dir string, size int64) (string, error) {
 // binds joined containers hold of it stay theirs.
 func unmountShm(dir string) error {
 	p := filepath.Join(dir, shmDirName)
-	for range 16 {
-		err := syscall.Unmount(p, syscall.MNT_DETACH)
-		if err == syscall.EINVAL || err == syscall.ENOENT {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("unmount %s: %w", p, err)
-		}
+	if err := sys.UnmountAll(p); err != nil {
+		return fmt.Errorf("unmount %s: %w", p, err)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unmount %s: %w", p, err)

@@ -79,19 +79,8 @@ func (s *Store) MountRootfs(chainID, containerDir string) (string, error) {
 // and commit. Unmounting what is not mounted is not an error.
 func UnmountRootfs(containerDir string) error {
 	target := filepath.Join(containerDir, rootfsDirName)
-	// A mount point may carry more than one mount if something mounted
-	// over it; take them all off.
-	for range 16 {
-		err := syscall.Unmount(target, 0)
-		if err == syscall.EBUSY {
-			err = syscall.Unmount(target, syscall.MNT_DETACH)
-		}
-		if err == syscall.EINVAL || err == syscall.ENOENT {
-			break // not (or no longer) a mount point
-		}
-		if err != nil {
-			return fmt.Errorf("unmount rootfs %s: %w", target, err)
-		}
+	if err := sys.UnmountAll(target); err != nil {
+		return fmt.Errorf("unmount rootfs %s: %w", target, err)
 	}
 	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("unmount rootfs %s: %w", target, err)

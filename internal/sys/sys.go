@@ -644,3 +644,23 @@ func Execveat(fd int, argv, envv []string) error {
 	_, _, e := syscall.RawSyscall6(sysExecveat, uintptr(fd), uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envvp[0])), AT_EMPTY_PATH, 0)
 	return e
 }
+
+// UnmountAll takes every mount off target: a mount point may carry more
+// than one if something mounted over it. Each goes normally, or lazily
+// (MNT_DETACH) when busy. A target that is not (or no longer) a mount
+// point, or does not exist, is not an error.
+func UnmountAll(target string) error {
+	for range 16 {
+		err := syscall.Unmount(target, 0)
+		if err == syscall.EBUSY {
+			err = syscall.Unmount(target, syscall.MNT_DETACH)
+		}
+		if err == syscall.EINVAL || err == syscall.ENOENT {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
