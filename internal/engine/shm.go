@@ -45,10 +45,7 @@ func mountShm(dir string, size int64) (string, error) {
 // binds joined containers hold of it stay theirs.
 func unmountShm(dir string) error {
 	p := filepath.Join(dir, shmDirName)
-	if err := sys.UnmountAll(p); err != nil {
-		return fmt.Errorf("unmount %s: %w", p, err)
-	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := sys.RemoveMountPoint(p); err != nil {
 		return fmt.Errorf("unmount %s: %w", p, err)
 	}
 	return nil

@@ -79,10 +79,7 @@ func (s *Store) MountRootfs(chainID, containerDir string) (string, error) {
 // and commit. Unmounting what is not mounted is not an error.
 func UnmountRootfs(containerDir string) error {
 	target := filepath.Join(containerDir, rootfsDirName)
-	if err := sys.UnmountAll(target); err != nil {
-		return fmt.Errorf("unmount rootfs %s: %w", target, err)
-	}
-	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := sys.RemoveMountPoint(target); err != nil {
 		return fmt.Errorf("unmount rootfs %s: %w", target, err)
 	}
 	return nil

@@ -645,22 +645,26 @@ func Execveat(fd int, argv, envv []string) error {
 	return e
 }
 
-// UnmountAll takes every mount off target: a mount point may carry more
-// than one if something mounted over it. Each goes normally, or lazily
-// (MNT_DETACH) when busy. A target that is not (or no longer) a mount
-// point, or does not exist, is not an error.
-func UnmountAll(target string) error {
+// RemoveMountPoint takes every mount off target (a mount point may carry
+// more than one if something mounted over it), each normally or lazily
+// (MNT_DETACH) when busy, then removes the empty directory, which also
+// drops copies of the mount in other mount namespaces. A target that is
+// not (or no longer) a mount point, or does not exist, is not an error.
+func RemoveMountPoint(target string) error {
 	for range 16 {
 		err := syscall.Unmount(target, 0)
 		if err == syscall.EBUSY {
 			err = syscall.Unmount(target, syscall.MNT_DETACH)
 		}
 		if err == syscall.EINVAL || err == syscall.ENOENT {
-			return nil
+			break
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	return nil
 }
