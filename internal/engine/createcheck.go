@@ -192,19 +192,7 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 	if _, _, err := logRotation(hc.LogConfig); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
-	if hc.ShmSize == 0 && host.shmSize > 0 {
-		hc.ShmSize = host.shmSize
-	}
-	if hc.IpcMode == "" {
-		hc.IpcMode = host.ipcMode
-	}
-	if hc.CgroupParent == "" {
-		hc.CgroupParent = host.cgroupParent
-	}
-	if hc.CgroupnsMode == "" {
-		hc.CgroupnsMode = host.cgroupnsMode
-	}
-	fillHostConfigDefaults(hc, host.unified)
+	fillHostConfigDefaults(hc, host)
 	if cfg.Hostname == "" && hc.NetworkMode == "host" {
 		cfg.Hostname = host.hostname
 	}
@@ -225,12 +213,16 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 }
 
 // fillHostConfigDefaults sets what a client may leave out of a host config
-// to dockerd's defaults (its adaptContainerSettings and the API's). The
-// cgroup namespace is private by default on a cgroup v2 host only, as in
-// dockerd: on a v1 or hybrid one a container sees its cgroup paths as the
-// host names them (/docker/<id>), by which programs inside find their
-// container's ID.
-func fillHostConfigDefaults(hc *types.HostConfig, unified bool) {
+// to the daemon's defaults (--default-shm-size, --default-ipc-mode,
+// --cgroup-parent, --default-cgroupns-mode), else dockerd's (its
+// adaptContainerSettings and the API's). The cgroup namespace is private
+// by default on a cgroup v2 host only, as in dockerd: on a v1 or hybrid
+// one a container sees its cgroup paths as the host names them
+// (/docker/<id>), by which programs inside find their container's ID.
+func fillHostConfigDefaults(hc *types.HostConfig, host createHost) {
+	if hc.ShmSize == 0 {
+		hc.ShmSize = host.shmSize
+	}
 	if hc.ShmSize == 0 {
 		hc.ShmSize = defaultShmSize
 	}
@@ -238,11 +230,20 @@ func fillHostConfigDefaults(hc *types.HostConfig, unified bool) {
 		hc.RestartPolicy.Name = types.RestartPolicyDisabled
 	}
 	if hc.IpcMode == "" {
+		hc.IpcMode = host.ipcMode
+	}
+	if hc.IpcMode == "" {
 		hc.IpcMode = "private"
+	}
+	if hc.CgroupParent == "" {
+		hc.CgroupParent = host.cgroupParent
+	}
+	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = host.cgroupnsMode
 	}
 	if hc.CgroupnsMode == "" {
 		hc.CgroupnsMode = "host"
-		if unified {
+		if host.unified {
 			hc.CgroupnsMode = "private"
 		}
 	}
