@@ -157,6 +157,8 @@ func TestCheckUnsupported(t *testing.T) {
 		{"extra host without IP", types.Config{}, types.HostConfig{ExtraHosts: []string{"db"}}, `bad format for add-host: "db"`},
 		// What it stands for is found at start (none: the start fails).
 		{"host-gateway", types.Config{}, types.HostConfig{ExtraHosts: []string{"host.docker.internal:host-gateway"}}, ""},
+		{"cgroup parent", types.Config{}, types.HostConfig{Resources: types.Resources{CgroupParent: "/kubepods/pod1"}}, ""},
+		{"cgroup parent escaping", types.Config{}, types.HostConfig{Resources: types.Resources{CgroupParent: "/../escape"}}, `invalid cgroup parent "/../escape": invalid name`},
 		{"healthcheck", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"CMD", "true"}}}, types.HostConfig{}, ""},
 		{"healthcheck type", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"BOGUS", "true"}}}, types.HostConfig{}, `unknown health check type "BOGUS"`},
 		{"healthcheck none", types.Config{Healthcheck: &types.HealthConfig{Test: []string{"NONE"}}}, types.HostConfig{}, ""},

@@ -381,6 +381,10 @@ func checkUnsupported(cfg *types.Config, hc *types.HostConfig) error {
 		return errors.New("Healthcheck values must not be negative")
 	case len(hc.StorageOpt) > 0:
 		return no("storage options (HostConfig.StorageOpt)")
+	case cgroups.ValidParent(hc.CgroupParent) != nil:
+		// Refused here rather than at start: a container that could not
+		// start there would not be removable either.
+		return fmt.Errorf("invalid cgroup parent %q: %w", hc.CgroupParent, cgroups.ValidParent(hc.CgroupParent))
 	}
 	if err := validateSysctls(hc); err != nil {
 		return err

@@ -217,6 +217,16 @@ type Option func(*manager)
 // WithParent puts the container under parent (one or more path elements)
 // instead of DefaultParent. Tests use their own parent, e.g.
 // "skiffd-test-<random>".
+// ValidParent checks a cgroup parent as a manager would take it: one or
+// more path elements below each hierarchy's root, with or without a
+// leading slash ("/" is the root itself), none of which can leave it.
+func ValidParent(parent string) error {
+	if p := strings.Trim(parent, "/"); p != "" {
+		return validName(p, true)
+	}
+	return nil
+}
+
 func WithParent(parent string) Option {
 	// dockerd's cgroupfs driver takes "/kubepods/pod1" and "kubepods/pod1"
 	// alike, relative to each hierarchy's root; "/" is the root itself.

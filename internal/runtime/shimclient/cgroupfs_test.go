@@ -59,3 +59,12 @@ func TestCgroupDirMounts(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscardCgroupsInvalidParent: a record whose cgroup parent could
+// never hold a cgroup (one made before create refused it) does not keep
+// its container from being removed.
+func TestDiscardCgroupsInvalidParent(t *testing.T) {
+	if err := (&Runtime{}).DiscardCgroups("abc", "/../escape"); err != nil {
+		t.Errorf("DiscardCgroups under an invalid parent = %v, want nothing to do", err)
+	}
+}

@@ -146,6 +146,9 @@ func (c *Container) mustRun(ctx context.Context) error {
 func (r *Runtime) DiscardCgroups(id, parent string) error {
 	var opts []cgroups.Option
 	if parent != "" {
+		if cgroups.ValidParent(parent) != nil {
+			return nil // no cgroup can have been made below it
+		}
 		opts = append(opts, cgroups.WithParent(parent))
 	}
 	cg := cgroups.New(id, opts...)
