@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -410,6 +411,67 @@ func TestCLIHostGatewayWithoutBridge(t *testing.T) {
 	if want := "192.0.2.10\tgw\n2001:db8::10\tgw\n"; res.ExitCode != 0 || res.Stdout != want {
 		t.Errorf("with --host-gateway-ip: %v, want %q", res, want)
 	}
+}
+
+// TestCLIUserNetworksWithoutBridge: a daemon started with --bridge=none
+// has no default network, as dockerd's (network ls shows host and none;
+// a daemon that had one drops its record and the containers made on it
+// get loopback only), and its user-defined networks work as ever: a
+// container that kept running over the restart still answers on its
+// published port, containers find each other by name. skiffd's nf_tables
+// table exists only while there is such a network.
+func TestCLIUserNetworksWithoutBridge(t *testing.T) {
+	d := startNetDaemon(t)
+	dockerOK(t, d, "create", "--name", "old", "busybox", "sleep", "1d")
+	dockerOK(t, d, "network", "create", "keep")
+	dockerOK(t, d, "run", "-d", "--name", "web", "--network", "keep", "-p", "127.0.0.1:18096:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	host := inspectField(t, d, "web", "{{.Config.Hostname}}")
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	d.RelaunchWithArgs(t, "--bridge=none")
+
+	if got := dockerOK(t, d, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); got != "host host\nkeep bridge\nnone null\n" {
+		t.Errorf("network ls = %q, want host, keep and none", got)
+	}
+	if res := d.Docker(t, "network", "inspect", "bridge"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "network bridge not found") {
+		t.Errorf("network inspect bridge: %v, want not found", res)
+	}
+	dockerOK(t, d, "start", "old")
+	if got := dockerOK(t, d, "exec", "old", "sh", "-c", "ls /sys/class/net"); got != "lo\n" {
+		t.Errorf("interfaces of a container of the default network = %q, want lo only", got)
+	}
+	servesHostname(t, "published port kept over the restart", d.Netns, "127.0.0.1:18096", host)
+	res := d.Docker(t, "run", "--rm", "--network", "keep", "busybox", "wget", "-qO-", "http://web/hostname")
+	if res.ExitCode != 0 || strings.TrimSpace(res.Stdout) != host {
+		t.Errorf("a container reaching web by name: %v, want %q", res, host)
+	}
+	tables := func() []string {
+		t.Helper()
+		nft, err := netlink.OpenNFT(int(d.Netns.Fd()), d.NFTable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nft.Close()
+		ts, err := nft.Tables(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.DeleteFunc(ts, func(s string) bool { return !strings.HasSuffix(s, " "+d.NFTable) })
+	}
+	if got := tables(); !slices.Equal(got, []string{"ip " + d.NFTable}) {
+		t.Errorf("nf_tables tables with a network = %q, want skiffd's", got)
+	}
+	dockerOK(t, d, "rm", "-f", "web")
+	dockerOK(t, d, "network", "rm", "keep")
+	if got := tables(); len(got) != 0 {
+		t.Errorf("nf_tables tables without networks = %q, want none", got)
+	}
+	dockerOK(t, d, "network", "create", "again")
+	if got := tables(); !slices.Equal(got, []string{"ip " + d.NFTable}) {
+		t.Errorf("nf_tables tables with a new network = %q, want skiffd's", got)
+	}
+	dockerOK(t, d, "network", "rm", "again")
 }
 
 // serveOnHost runs an HTTP server answering reply on addr in the

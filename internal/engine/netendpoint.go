@@ -84,7 +84,7 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 	if _, err := portalloc.ParseBindings(hc.PortBindings, nil, false); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
-	if e.nets == nil {
+	if e.nets == nil || (e.nets.bridgeID == "" && networkName(mode) == network.NameBridge) {
 		if !predefined {
 			return nil, network.NotFoundError(mode)
 		}
@@ -92,6 +92,9 @@ func (e *Engine) createNetworkSettings(hc *types.HostConfig, nc *types.Networkin
 		if hasPortBindings(hc.PortBindings) && mode != network.NameHost && mode != network.NameNone {
 			return nil, errdefs.InvalidParameter(errors.New("published ports (HostConfig.PortBindings) need bridge networking, which is off (--bridge=none)"))
 		}
+		// Without a default bridge, a container of the default network
+		// has loopback only, whatever endpoints it asks for, as
+		// dockerd's NetworkDisabled.
 		return ns, nil
 	}
 	var cfgs map[string]*types.EndpointSettings

@@ -19,12 +19,13 @@ import (
 )
 
 // NetworkOptions configures bridge networking (issue 14). The zero value
-// (no Bridge) turns it off: containers on the default network get a
-// loopback interface only, as before networking existed, which is what
+// (no Bridge) turns networking off: containers on the default network
+// get a loopback interface only and there are no networks, which is what
 // the engine's unit tests want.
 type NetworkOptions struct {
 	// Bridge is the host bridge of the default network, created if
-	// missing; "" or "none" turns bridge networking off.
+	// missing; NoBridge (dockerd's --bridge=none) is a daemon without the
+	// default network, whose user-defined networks work as ever.
 	Bridge string
 	// BIP is the bridge's address with its prefix length (--bip); empty
 	// keeps the recorded subnet or picks a free one.
@@ -93,25 +94,35 @@ type networking struct {
 	gateways []netip.Addr
 	// warnings are shown by /info (a firewall dropping forwarded traffic).
 	warnings []string
-	// forward6 is set once IPv6 forwarding was checked (mu guards it).
-	forward6 bool
-	logger   *slog.Logger
+	// forward4 and forward6 are set once IPv4 and IPv6 forwarding were
+	// checked (mu guards them).
+	forward4, forward6 bool
+	logger             *slog.Logger
 
 	// rulesMu serialises the changes of the nf_tables table (rules.go)
 	// and guards handles, the rules in the table by owner tag. Lock
 	// order: rulesMu, then mu.
 	rulesMu sync.Mutex
 	handles map[string][]netlink.Rule
+	// tableUp is whether the table exists (rulesMu guards it): not while
+	// there is nothing to hold, which only a daemon without a default
+	// bridge sees.
+	tableUp bool
 	// families are those of skiffd's table (one table per family).
 	families []netlink.Family
 }
 
+// NoBridge as NetworkOptions.Bridge leaves the daemon without a default
+// bridge network, as dockerd's --bridge=none.
+const NoBridge = "none"
+
 // openNetworking sets up the default bridge network: its record and
 // address allocations, the host bridge with the gateway address and, with
-// IPTables, skiffd's nf_tables table rebuilt from the records.
+// IPTables, skiffd's nf_tables table rebuilt from the records; and the
+// bridges of the user-defined networks.
 func (e *Engine) openNetworking() error {
 	o := e.opts.Network
-	if o.Bridge == "" || o.Bridge == "none" {
+	if o.Bridge == "" {
 		return nil
 	}
 	if o.NFTable == "" {
@@ -158,7 +169,12 @@ func (e *Engine) openNetworking() error {
 	for _, ap := range o.ReservedTCP {
 		n.ports.Reserve(ap.Addr(), "tcp", ap.Port())
 	}
-	if err := n.setupBridge(); err != nil {
+	if o.Bridge == NoBridge {
+		err = n.dropDefaultBridge()
+	} else {
+		err = n.setupBridge()
+	}
+	if err != nil {
 		host.Close()
 		return fmt.Errorf("default bridge network on %s: %w", o.Bridge, err)
 	}
@@ -168,13 +184,6 @@ func (e *Engine) openNetworking() error {
 		}
 		if _, err := n.ensureBridge(nw); err != nil {
 			e.logger.Warn("setting up a network's bridge", "network", nw.Name, "error", err)
-		}
-	}
-	if o.IPForward {
-		if v, err := netlink.Sysctl(netlink.Self, "net/ipv4/ip_forward"); err == nil && v != "1" {
-			if err := netlink.SetSysctl(netlink.Self, "net/ipv4/ip_forward", "1"); err != nil {
-				e.logger.Warn("enabling IP forwarding", "error", err)
-			}
 		}
 	}
 	// The port rules of the containers the records say are running go
@@ -195,8 +204,12 @@ func (e *Engine) openNetworking() error {
 			return fmt.Errorf("nf_tables table %s: %w", o.NFTable, err)
 		}
 		if drops, err := n.nft.ForwardDrops(); err == nil {
+			on, of := "bridge "+o.Bridge, o.Bridge
+			if o.Bridge == NoBridge {
+				on, of = "user-defined networks", "their bridges"
+			}
 			for _, c := range drops {
-				w := fmt.Sprintf("WARNING: the %s chain %q of nf_tables table %q drops forwarded packets by policy: containers on bridge %s cannot reach other networks. Accept traffic of %s in that chain, or set its policy to accept", c.Family, c.Name, c.Table, o.Bridge, o.Bridge)
+				w := fmt.Sprintf("WARNING: the %s chain %q of nf_tables table %q drops forwarded packets by policy: containers on %s cannot reach other networks. Accept traffic of %s in that chain, or set its policy to accept", c.Family, c.Name, c.Table, on, of)
 				n.warnings = append(n.warnings, w)
 				e.logger.Warn(w)
 			}
@@ -218,6 +231,23 @@ func (e *Engine) hostGatewayIPs() []netip.Addr {
 		return nil
 	}
 	return e.nets.gateways
+}
+
+// dropDefaultBridge records the networks host and none only, and removes
+// the record and addresses of a default network from a daemon started
+// with one before, as dockerd does: its containers get loopback only
+// (dockerd's NetworkDisabled). The host bridge stays, since skiffd may
+// have adopted it rather than made it.
+func (n *networking) dropDefaultBridge() error {
+	if _, err := n.store.EnsureHostAndNone(); err != nil {
+		return err
+	}
+	old, ok, err := n.store.DropDefaultBridge()
+	if err != nil || !ok {
+		return err
+	}
+	n.logger.Info("removed the default bridge network (--bridge=none)", "network", old.ID, "bridge", old.Options[network.OptBridgeName])
+	return n.ipam.Delete(old.ID)
 }
 
 // setupBridge records the default network and creates or adopts the host
@@ -491,7 +521,18 @@ func (n *networking) ensureBridge(nw network.Network) (*bridgeNet, error) {
 	}
 	n.mu.Lock()
 	n.bridges[nw.ID] = bn
+	forward := !n.forward4
+	n.forward4 = true
 	n.mu.Unlock()
+	if forward && n.opts.IPForward {
+		// With the first bridge: a daemon without one (--bridge=none,
+		// no networks) leaves the host's forwarding as it is.
+		if v, err := netlink.Sysctl(netlink.Self, "net/ipv4/ip_forward"); err == nil && v != "1" {
+			if err := netlink.SetSysctl(netlink.Self, "net/ipv4/ip_forward", "1"); err != nil {
+				n.logger.Warn("enabling IP forwarding", "error", err)
+			}
+		}
+	}
 	return bn, nil
 }
 
@@ -646,7 +687,7 @@ func (e *Engine) reconcileNetworks() {
 // networkWarnings are networking's /info warnings.
 func (e *Engine) networkWarnings() []string {
 	if e.nets == nil {
-		return []string{"WARNING: bridge networking is off (--bridge=none): containers of the default network get a namespace with loopback only, ports cannot be published and the network endpoints find no network"}
+		return []string{"WARNING: networking is off: containers get a namespace with loopback only, ports cannot be published and there are no networks"}
 	}
 	return e.nets.warnings
 }

@@ -30,7 +30,9 @@ import (
 // network exists (syncFamilies), so that a daemon without IPv6 networks
 // adds nothing to the host's IPv6 firewall. An ip table sees IPv4 only:
 // masquerade, isolation and the walls of internal networks are needed
-// again in the ip6 table for IPv6 traffic.
+// again in the ip6 table for IPv6 traffic. Without a default bridge
+// (--bridge=none) the table exists only while it has something to hold: a
+// daemon without bridge networks adds nothing to the host's firewall.
 
 // tableChains adds skiffd's table in family f with its base chains.
 func tableChains(b *netlink.Batch, f netlink.Family) {
@@ -184,6 +186,7 @@ func (n *networking) rebuildLocked() error {
 	n.mu.Unlock()
 	slices.SortFunc(bridges, func(a, b *bridgeNet) int { return strings.Compare(a.id, b.id) })
 	slices.Sort(ids)
+	empty := len(bridges) == 0 && len(ids) == 0
 
 	tables, err := n.nft.Tables(0)
 	if err != nil {
@@ -191,14 +194,18 @@ func (n *networking) rebuildLocked() error {
 	}
 	b := n.nft.Batch()
 	// A table of a family skiffd no longer uses goes (the ip6 table once
-	// the last IPv6 network is gone, before or during a restart).
-	for _, f := range []netlink.Family{netlink.FamilyIP6} {
-		if !slices.Contains(n.families, f) && slices.Contains(tables, f.String()+" "+n.opts.NFTable) {
+	// the last IPv6 network is gone, before or during a restart), and
+	// every table when there is nothing to hold.
+	for _, f := range []netlink.Family{netlink.FamilyIP, netlink.FamilyIP6} {
+		if (empty || !slices.Contains(n.families, f)) && slices.Contains(tables, f.String()+" "+n.opts.NFTable) {
 			b.DelTable(f)
 		}
 	}
 	var added []*netlink.Rule
 	for _, f := range n.families {
+		if empty {
+			break
+		}
 		if slices.Contains(tables, f.String()+" "+n.opts.NFTable) {
 			b.DelTable(f)
 		}
@@ -214,9 +221,18 @@ func (n *networking) rebuildLocked() error {
 	if err := n.nft.Commit(b); err != nil {
 		return err
 	}
+	n.tableUp = !empty
 	n.handles = map[string][]netlink.Rule{}
 	n.keep(added)
 	return nil
+}
+
+// holdsNothing reports whether the table would be empty: no bridge
+// network, no published port.
+func (n *networking) holdsNothing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.bridges) == 0 && len(n.published) == 0
 }
 
 // keep records the handles of committed rules by owner tag (n.rulesMu
@@ -241,6 +257,11 @@ func (n *networking) replaceRules(drop func(tag string) bool, add func(b *netlin
 	}
 	n.rulesMu.Lock()
 	defer n.rulesMu.Unlock()
+	if !n.tableUp || n.holdsNothing() {
+		// The first network makes the table, the last one's going
+		// removes it (without a default bridge).
+		return n.rebuildLocked()
+	}
 	b := n.nft.Batch()
 	var gone []string
 	for tag, rs := range n.handles {

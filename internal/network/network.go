@@ -11,6 +11,7 @@
 //
 //	s, err := network.Open(filepath.Join(dataRoot, "network", "networks"))
 //	err = s.EnsurePredefined(defaultBridge)   // bridge, host, none
+//	err = s.EnsureHostAndNone()               // without a default bridge
 //	n, err := s.Create(network.Network{Name: "app", Driver: "bridge", IPAM: ...})
 //	n, err = s.Find("app")                    // name, full ID or unique ID prefix
 //	err = s.Delete(n.ID)                      // refuses bridge/host/none
@@ -263,19 +264,9 @@ func (s *Store) create(n Network) (Network, error) {
 // --bip, --fixed-cidr, --mtu may have changed) keeping its ID and creation
 // time. It returns the three networks.
 func (s *Store) EnsurePredefined(bridge Network) (map[string]Network, error) {
-	out := map[string]Network{}
-	for _, want := range []Network{
-		{Name: NameHost, Driver: DriverHost, EnableIPv4: true},
-		{Name: NameNone, Driver: DriverNull, EnableIPv4: true},
-	} {
-		n, err := s.Find(want.Name)
-		if errors.Is(err, errdefs.ErrNotFound) {
-			n, err = s.create(want)
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[want.Name] = n
+	out, err := s.EnsureHostAndNone()
+	if err != nil {
+		return nil, err
 	}
 	bridge = clone(bridge)
 	bridge.Name, bridge.Driver = NameBridge, DriverBridge
@@ -294,6 +285,46 @@ func (s *Store) EnsurePredefined(bridge Network) (map[string]Network, error) {
 	}
 	out[NameBridge] = cur
 	return out, nil
+}
+
+// EnsureHostAndNone creates the networks host and none if they are
+// missing, and returns them: the predefined networks of a daemon without
+// a default bridge.
+func (s *Store) EnsureHostAndNone() (map[string]Network, error) {
+	out := map[string]Network{}
+	for _, want := range []Network{
+		{Name: NameHost, Driver: DriverHost, EnableIPv4: true},
+		{Name: NameNone, Driver: DriverNull, EnableIPv4: true},
+	} {
+		n, err := s.Find(want.Name)
+		if errors.Is(err, errdefs.ErrNotFound) {
+			n, err = s.create(want)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[want.Name] = n
+	}
+	return out, nil
+}
+
+// DropDefaultBridge removes the default bridge's record, which Delete
+// refuses: a daemon started with bridge networking off has none, as
+// dockerd's. It returns the record removed, ok false if there was none.
+func (s *Store) DropDefaultBridge() (n Network, ok bool, err error) {
+	cur, err := s.Find(NameBridge)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return Network{}, false, nil
+	}
+	if err != nil {
+		return Network{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.removeLocked(cur.ID); err != nil {
+		return Network{}, false, err
+	}
+	return cur, true, nil
 }
 
 // put replaces an existing record.
@@ -370,6 +401,12 @@ func (s *Store) Delete(id string) error {
 	if IsPredefined(n.Name) {
 		return errdefs.Forbidden(fmt.Errorf("%s is a pre-defined network and cannot be removed", n.Name))
 	}
+	return s.removeLocked(id)
+}
+
+// removeLocked removes network id's file, durably, and its record; s.mu
+// is held.
+func (s *Store) removeLocked(id string) error {
 	if err := os.Remove(filepath.Join(s.dir, id+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove network %s: %w", id, err)
 	}

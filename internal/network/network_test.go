@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"skiffd/internal/errdefs"
@@ -115,5 +116,43 @@ func TestIPAMRanges(t *testing.T) {
 	}
 	if _, err := (IPAM{Config: []IPAMConfig{{Subnet: "10.0.0.0"}}}).Ranges(); !errors.Is(err, errdefs.ErrInvalidParameter) {
 		t.Errorf("bad subnet: %v", err)
+	}
+}
+
+// TestStoreDropDefaultBridge: a daemon started without a default bridge
+// has host and none only; the record of the bridge it had before goes,
+// durably, while user networks stay.
+func TestStoreDropDefaultBridge(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	if _, ok, err := s.DropDefaultBridge(); ok || err != nil {
+		t.Fatalf("drop with no bridge = %v, %v; want nothing to drop", ok, err)
+	}
+	pre, err := s.EnsurePredefined(Network{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := s.Create(Network{Name: "app"})
+	got, ok, err := s.DropDefaultBridge()
+	if err != nil || !ok || got.ID != pre[NameBridge].ID {
+		t.Fatalf("drop = %+v, %v, %v; want the bridge %s", got, ok, err, pre[NameBridge].ID)
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets, err := s2.EnsureHostAndNone()
+	if err != nil || nets[NameHost].ID != pre[NameHost].ID || nets[NameNone].ID != pre[NameNone].ID || len(nets) != 2 {
+		t.Fatalf("EnsureHostAndNone after reopen = %+v, %v; want the same host and none", nets, err)
+	}
+	var names []string
+	for _, n := range s2.List() {
+		names = append(names, n.Name)
+	}
+	if want := []string{"app", "host", "none"}; !slices.Equal(names, want) {
+		t.Errorf("after reopen: %q, want %q", names, want)
+	}
+	if _, err := s2.Find(app.ID); err != nil {
+		t.Errorf("user network: %v", err)
 	}
 }

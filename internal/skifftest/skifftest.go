@@ -285,6 +285,15 @@ func (d *Daemon) Relaunch(t testing.TB) {
 	d.RelaunchWith(t, d.cmd.Path)
 }
 
+// RelaunchWithArgs is Relaunch with args added to the daemon's flags (a
+// flag given again overrides the earlier one), for this and later
+// relaunches.
+func (d *Daemon) RelaunchWithArgs(t testing.TB, args ...string) {
+	t.Helper()
+	d.args = append(d.args, args...)
+	d.Relaunch(t)
+}
+
 // RelaunchWith is Relaunch running the skiffd binary bin (Binary, or
 // another build), e.g. to compare two builds on the same roots.
 func (d *Daemon) RelaunchWith(t testing.TB, bin string) {
