@@ -541,6 +541,11 @@ func parse(args []string, getenv func(string) string, out io.Writer, h host) (*C
 	}
 
 	cfg.Bridge = pickString(changed["bridge"], fv.bridge, file.Bridge, DefaultBridge)
+	if cfg.Bridge == "" {
+		// As dockerd's: an empty bridge is the default one, not
+		// networking off (the engine's zero value).
+		cfg.Bridge = DefaultBridge
+	}
 	cfg.BIP = pickString(changed["bip"], fv.bip, file.BIP, "")
 	cfg.FixedCIDR = pickString(changed["fixed-cidr"], fv.fixedCIDR, file.FixedCIDR, "")
 	cfg.FixedCIDRv6 = pickString(changed["fixed-cidr-v6"], fv.fixedCIDRv6, file.FixedCIDRv6, "")

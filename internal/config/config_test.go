@@ -211,6 +211,25 @@ func TestParseDefaultGroup(t *testing.T) {
 	}
 }
 
+// TestParseBridge: an empty --bridge is the default bridge, as dockerd's;
+// none is kept for the engine (no default network).
+func TestParseBridge(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, DefaultBridge},
+		{[]string{"--bridge", ""}, DefaultBridge},
+		{[]string{"-b", "none"}, "none"},
+		{[]string{"--bridge=br7"}, "br7"},
+	} {
+		cfg, err := parse(tc.args, env(nil), io.Discard, testHost(t, false))
+		if err != nil || cfg.Bridge != tc.want {
+			t.Errorf("Parse(%q).Bridge = %q, %v; want %q", tc.args, cfg.Bridge, err, tc.want)
+		}
+	}
+}
+
 func TestParseRelativePathsMadeAbsolute(t *testing.T) {
 	cfg, err := parse([]string{"--data-root", "data", "--exec-root", "./exec"}, env(nil), io.Discard, testHost(t, false))
 	if err != nil {

@@ -24,9 +24,10 @@ import (
 	"skiffd/internal/timestamp"
 )
 
-// errNoNetworking answers a network change when bridge networking is off.
+// errNoNetworking answers a network change when networking is off (an
+// engine made without NetworkOptions.Bridge).
 func errNoNetworking() error {
-	return errdefs.NotImplemented(errors.New("bridge networking is disabled (--bridge=none)"))
+	return errdefs.NotImplemented(errors.New("networking is off"))
 }
 
 // networkLog records a network event.
