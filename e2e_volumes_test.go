@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -358,4 +360,90 @@ func TestCLIVolumeDriverOption(t *testing.T) {
 		t.Errorf("volumes after the refusal: %q", out)
 	}
 	dockerOK(t, d, "create", "--volume-driver", "local", "-v", "vdata:/data", "busybox", "true")
+}
+
+// TestCLIImageMount covers --mount type=image (API 1.48) as dockerd 28
+// does it: the image's files alone (not the init layer's), read-only,
+// a subpath resolved inside the image (a link out of it is clamped to
+// the image, so it finds nothing of the host), the image held against
+// removal while a container mounts it, the mount on the host only while
+// the container runs, after a kill -9 of the daemon too, and the
+// refusal of older API versions.
+func TestCLIImageMount(t *testing.T) {
+	d := startWithBusybox(t)
+	data := skifftest.Tar(t, []skifftest.Entry{
+		{Name: "data/"}, {Name: "data/sub/"}, {Name: "data/sub/f", Body: "hello\n"},
+		{Name: "data/esc", Type: tar.TypeSymlink, Linkname: "/etc/shadow"},
+		{Name: "etc/"}, {Name: "etc/hosts", Body: "image hosts\n"},
+	})
+	if res := d.DockerIn(t, bytes.NewReader(data), "import", "-", "data:1"); res.ExitCode != 0 {
+		t.Fatalf("import: %v", res)
+	}
+	img := "type=image,source=data:1,target=/img"
+	if out := dockerOK(t, d, "run", "--rm", "--mount", img, "busybox", "sh", "-c", "ls /img; cat /img/data/sub/f /img/etc/hosts"); out != "data\netc\nhello\nimage hosts\n" {
+		t.Errorf("image mount shows %q, want the image's files alone", out)
+	}
+	res := d.Docker(t, "run", "--rm", "--mount", img, "busybox", "touch", "/img/new")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "Read-only file system") {
+		t.Errorf("write into an image mount: %v, want it refused", res)
+	}
+	if out := dockerOK(t, d, "run", "--rm", "--mount", img+",image-subpath=data/sub", "busybox", "ls", "/img"); out != "f\n" {
+		t.Errorf("image subpath shows %q, want f", out)
+	}
+	res = d.Docker(t, "run", "--rm", "--mount", img+",image-subpath=data/esc", "busybox", "true")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "cannot access path") || !strings.Contains(res.Stderr, "data/esc: no such file or directory") {
+		t.Errorf("a subpath linking out of the image: %v, want it resolved inside the image, where it is missing", res)
+	}
+	r := d.Do(t, "POST", "/v1.47/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"image","Source":"data:1","Target":"/img"}]}}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != 400 || !strings.Contains(r.Body, `Mount type \"Image\" needs API v1.48 or newer`) {
+		t.Errorf("image mount with API 1.47: %d %s", r.Status, r.Body)
+	}
+
+	dockerOK(t, d, "run", "-d", "--name", "hold", "--mount", img, "busybox", "sleep", "1d")
+	var mounts []map[string]any
+	if err := json.Unmarshal([]byte(inspectField(t, d, "hold", "{{json .Mounts}}")), &mounts); err != nil || len(mounts) != 1 {
+		t.Fatalf("inspect Mounts: %v %v", mounts, err)
+	}
+	if m := mounts[0]; m["Type"] != "image" || m["Name"] != "data:1" || m["Destination"] != "/img" || m["RW"] != false || !strings.HasPrefix(m["Source"].(string), d.DataRoot) {
+		t.Errorf("inspect Mounts = %v", m)
+	}
+	res = d.Docker(t, "rmi", "data:1")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "is using its referenced image") {
+		t.Errorf("rmi of a mounted image: %v, want a conflict", res)
+	}
+	dockerOK(t, d, "image", "prune", "-af")
+	imageMounted := func() bool {
+		t.Helper()
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, " "+filepath.Join(d.DataRoot, "containers")+"/") && strings.Contains(l, "/image-mounts/0/rootfs ") {
+				return true
+			}
+		}
+		return false
+	}
+	if !imageMounted() {
+		t.Errorf("no image mount on the host while the container runs")
+	}
+	d.Kill()
+	d.Relaunch(t)
+	if out := dockerOK(t, d, "exec", "hold", "cat", "/img/data/sub/f"); out != "hello\n" {
+		t.Errorf("after the daemon's kill -9, the image mount shows %q", out)
+	}
+	dockerOK(t, d, "stop", "-t", "0", "hold")
+	if imageMounted() {
+		t.Errorf("the image mount stays on the host after the container stopped")
+	}
+	dockerOK(t, d, "start", "hold")
+	if out := dockerOK(t, d, "exec", "hold", "cat", "/img/data/sub/f"); out != "hello\n" {
+		t.Errorf("after a restart, the image mount shows %q", out)
+	}
+	dockerOK(t, d, "rm", "-f", "hold")
+	if imageMounted() {
+		t.Errorf("the image mount stays on the host after the container's removal")
+	}
+	dockerOK(t, d, "rmi", "data:1")
 }

@@ -83,6 +83,11 @@ func containerMounts(c *container.Container) []containerfs.Mount {
 		if mp.Source == "" {
 			continue
 		}
+		if mp.Type == types.MountTypeImage && imageSubpath(c, mp.Destination) {
+			// Its source is the whole image, of which the container
+			// sees a part (resolved inside the image at its start).
+			continue
+		}
 		st, err := os.Stat(mp.Source)
 		if err != nil {
 			continue
@@ -90,6 +95,17 @@ func containerMounts(c *container.Container) []containerfs.Mount {
 		ms = append(ms, containerfs.Mount{Destination: mp.Destination, Source: mp.Source, RW: mp.RW, File: !st.IsDir()})
 	}
 	return ms
+}
+
+// imageSubpath reports whether c's image mount on dest binds a subpath of
+// the image.
+func imageSubpath(c *container.Container, dest string) bool {
+	for _, m := range loadRuntimeData(c).Mounts {
+		if m.Type == types.MountTypeImage && m.Destination == dest {
+			return mountSubpath(m.Spec) != ""
+		}
+	}
+	return false
 }
 
 // isMountPoint reports whether dir exists and is on another device than

@@ -175,12 +175,14 @@ func (e *Engine) logEvent(c *container.Container, action string, extra map[strin
 	e.events.Log(action, types.ContainerEventType, types.EventActor{ID: c.ID, Attributes: attrs})
 }
 
-// imageUsers lists the containers using an image (by image ID).
-func (e *Engine) imageUsers(id string) []ImageUser {
+// imageUsers lists the containers using an image (by image ID): made
+// from it or, unless ownOnly (docker system df's count, dockerd's), with
+// an image mount of it.
+func (e *Engine) imageUsers(id string, ownOnly bool) []ImageUser {
 	e.waitRestored()
 	var out []ImageUser
 	for _, c := range e.containers.Snapshots() {
-		if c.ImageID == id {
+		if c.ImageID == id || !ownOnly && mountsImage(c, id) {
 			out = append(out, ImageUser{ID: c.ID, Running: c.State.Running})
 		}
 	}

@@ -44,7 +44,7 @@ func (e *Engine) ImageDelete(ctx context.Context, name string, force, prune bool
 	quiet := false
 	if !isImageIDPrefix(img.ID, name) {
 		if !force && singleReference(refs) {
-			if users := e.imageUsers(img.ID); len(users) > 0 {
+			if users := e.imageUsers(img.ID, false); len(users) > 0 {
 				return nil, errdefs.Conflict(fmt.Errorf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s",
 					name, reference.ShortID(users[0].ID), reference.ShortID(img.ID)))
 			}
@@ -156,7 +156,7 @@ func (e *Engine) imageDeleteConflict(id string, stopped, refs bool) *imageDelete
 	if len(e.images.Children(id)) > 0 {
 		return conflict("cannot be forced", "image has dependent child images", false)
 	}
-	users := e.imageUsers(id)
+	users := e.imageUsers(id, false)
 	for _, u := range users {
 		if u.Running {
 			return conflict("cannot be forced", "image is being used by running container "+reference.ShortID(u.ID), true)
@@ -193,7 +193,7 @@ func (e *Engine) deleteImage(img *image.Image, force, prune, quiet bool) ([]type
 		// Forced past a stopped container: the container's root file
 		// system is made of the image's layers, so the image stays,
 		// untagged (see ImageDelete).
-		if len(e.imageUsers(img.ID)) > 0 {
+		if len(e.imageUsers(img.ID, false)) > 0 {
 			for _, r := range e.images.References(img.ID) {
 				if _, err := e.images.Untag(r); err != nil {
 					return out, err
@@ -258,7 +258,7 @@ func (e *Engine) ImagesPrune(ctx context.Context, ef filters.Args) (*types.Image
 			if danglingOnly && slices.ContainsFunc(refs, func(r reference.Named) bool { return r.Digest() == "" }) {
 				continue
 			}
-			if len(e.imageUsers(img.ID)) > 0 || len(e.images.Children(img.ID)) > 0 {
+			if len(e.imageUsers(img.ID, false)) > 0 || len(e.images.Children(img.ID)) > 0 {
 				continue
 			}
 			// dockerd keeps what was created after until, and what has no

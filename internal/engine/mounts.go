@@ -65,6 +65,9 @@ func (e *Engine) prepareMounts(ctx context.Context, c *container.Container, moun
 	if err := e.createMountVolumes(ctx, c.ID, mounts); err != nil {
 		return err
 	}
+	if err := e.resolveImageMounts(e.containerDir(c.ID), mounts); err != nil {
+		return err
+	}
 	all := append(append([]volume.MountPoint{}, mounts...), tmpfs...)
 	c.MountPoints = c.MountPoints[:0]
 	for _, m := range mounts {
@@ -96,6 +99,13 @@ func (e *Engine) startMounts(ctx context.Context, c *container.Container, rootfs
 			}
 		}
 	}
+	for _, m := range mps {
+		if m.Type == types.MountTypeImage {
+			if err := e.mountImage(m); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
 	unmountVolumes, err := e.mountVolumes(ctx, c.ID, rootfs, mps)
 	if err != nil {
 		return nil, nil, err
@@ -117,7 +127,7 @@ func (e *Engine) startMounts(ctx context.Context, c *container.Container, rootfs
 		switch m.Type {
 		case types.MountTypeTmpfs:
 			out = append(out, spec.Mount{Destination: m.Destination, Type: "tmpfs", Source: "tmpfs", Options: splitOptions(m.TmpfsOptions)})
-		case types.MountTypeBind, types.MountTypeVolume:
+		case types.MountTypeBind, types.MountTypeVolume, types.MountTypeImage:
 			opts := []string{"rbind"}
 			if m.RW {
 				opts = append(opts, "rw")
@@ -183,16 +193,17 @@ func (e *Engine) subpathDir(id string) string {
 }
 
 // stageSubpath resolves the subpath of a volume mount (VolumeOptions.Subpath,
-// API 1.45) inside the mounted volume, never following a link out of it
-// (openat2 RESOLVE_IN_ROOT clamps them to the volume), binds what it found
+// API 1.45) or an image mount (ImageOptions.Subpath) inside the mounted
+// volume or image, never following a link out of it (openat2
+// RESOLVE_IN_ROOT clamps them to the volume), binds what it found
 // through its descriptor onto a private staging mount point under the
 // container's directory, and makes m's source that mount point. The
 // container binds it from there; detachSubpaths removes the staging
 // mounts once the container's mount namespace has its own copy. Mounts
 // without a subpath are left alone.
 func (e *Engine) stageSubpath(id string, i int, m *volume.MountPoint) error {
-	vo := m.Spec.VolumeOptions
-	if m.Type != types.MountTypeVolume || vo == nil || vo.Subpath == "" {
+	subpath := mountSubpath(m.Spec)
+	if subpath == "" {
 		return nil
 	}
 	root, err := syscall.Open(m.Source, sys.O_PATH|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
@@ -200,9 +211,9 @@ func (e *Engine) stageSubpath(id string, i int, m *volume.MountPoint) error {
 		return fmt.Errorf("open volume %s: %w", m.Name, err)
 	}
 	defer syscall.Close(root)
-	fd, err := sys.Openat2(root, vo.Subpath, &sys.OpenHow{Flags: sys.O_PATH | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS})
+	fd, err := sys.Openat2(root, subpath, &sys.OpenHow{Flags: sys.O_PATH | syscall.O_CLOEXEC, Resolve: sys.RESOLVE_IN_ROOT | sys.RESOLVE_NO_MAGICLINKS})
 	if err != nil {
-		return errdefs.InvalidParameter(fmt.Errorf("cannot access path %s: %w", filepath.Join(m.Source, vo.Subpath), err))
+		return errdefs.InvalidParameter(fmt.Errorf("cannot access path %s: %w", filepath.Join(m.Source, subpath), err))
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
@@ -223,16 +234,28 @@ func (e *Engine) stageSubpath(id string, i int, m *volume.MountPoint) error {
 		return err
 	}
 	if err := syscall.Mount(fmt.Sprintf("/proc/self/fd/%d", fd), target, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind volume subpath %s: %w", vo.Subpath, err)
+		return fmt.Errorf("bind volume subpath %s: %w", subpath, err)
 	}
 	// Private, so that detaching it here never reaches the container's
 	// copy.
 	if err := syscall.Mount("", target, "", syscall.MS_PRIVATE|syscall.MS_REC, ""); err != nil {
 		syscall.Unmount(target, syscall.MNT_DETACH)
-		return fmt.Errorf("bind volume subpath %s: %w", vo.Subpath, err)
+		return fmt.Errorf("bind volume subpath %s: %w", subpath, err)
 	}
 	m.Source = target
 	return nil
+}
+
+// mountSubpath is the subpath a volume or image mount asks for, "" for
+// the whole volume or image.
+func mountSubpath(m types.Mount) string {
+	switch {
+	case m.Type == types.MountTypeVolume && m.VolumeOptions != nil:
+		return m.VolumeOptions.Subpath
+	case m.Type == types.MountTypeImage && m.ImageOptions != nil:
+		return m.ImageOptions.Subpath
+	}
+	return ""
 }
 
 // detachSubpaths detaches the staging mounts of a container's volume

@@ -52,9 +52,10 @@ func unmountShm(dir string) error {
 }
 
 // unmountContainerFS unmounts what a run of the container in dir mounted
-// on the host: its root file system and a shareable IPC namespace's shm.
+// on the host: its root file system, its image mounts and a shareable IPC
+// namespace's shm.
 func unmountContainerFS(dir string) error {
-	return errors.Join(layer.UnmountRootfs(dir), unmountShm(dir))
+	return errors.Join(layer.UnmountRootfs(dir), unmountImageMounts(dir), unmountShm(dir))
 }
 
 // shmSource is the host directory bound as c's /dev/shm, as dockerd's

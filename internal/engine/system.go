@@ -140,7 +140,7 @@ func (e *Engine) SystemDiskUsage(ctx context.Context) (*types.DiskUsage, error) 
 	}
 	for _, img := range images {
 		img.SharedSize = 0
-		img.Containers = int64(len(e.imageUsers(img.ID)))
+		img.Containers = int64(len(e.imageUsers(img.ID, true)))
 	}
 	list, err := e.Containers(ctx, types.ContainerListOptions{All: true, Size: true})
 	if err != nil {

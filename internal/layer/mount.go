@@ -44,7 +44,27 @@ func (s *Store) MountRootfs(chainID, containerDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	lowers = append([]string{initLayer}, lowers...)
+	return mountChain(chainID, append([]string{initLayer}, lowers...), containerDir)
+}
+
+// MountImage mounts the image content of chain chainID at dir/rootfs and
+// returns that path, as MountRootfs does for a container but without the
+// init layer: what an image mount (--mount type=image) shows is the
+// image's files alone. The upper directory is dir/upper, as dockerd's
+// read-write layer for such a mount; the container binds it read-only.
+// UnmountRootfs(dir) unmounts it.
+func (s *Store) MountImage(chainID, dir string) (string, error) {
+	lowers, err := s.DiffDirs(chainID)
+	if err != nil {
+		return "", err
+	}
+	return mountChain(chainID, lowers, dir)
+}
+
+// mountChain mounts the overlay of lowers (top first) at
+// containerDir/rootfs with its upper and work directories beside it,
+// unless it is mounted already.
+func mountChain(chainID string, lowers []string, containerDir string) (string, error) {
 	upper := filepath.Join(containerDir, upperDirName)
 	work := filepath.Join(containerDir, workDirName)
 	target := filepath.Join(containerDir, rootfsDirName)

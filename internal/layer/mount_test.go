@@ -103,6 +103,40 @@ func TestMountRootfs(t *testing.T) {
 	}
 }
 
+// TestMountImage: an image mount shows the image's files alone (no init
+// layer's mount points or replaced /etc/hosts), one layer or several.
+func TestMountImage(t *testing.T) {
+	s := newStore(t)
+	l1 := register(t, s, buildTar(t, file("etc/hosts", "127.0.0.1 image"), file("data/a", "a")), "")
+	l2 := register(t, s, buildTar(t, whiteout("data/a"), file("data/b", "b")), l1.ChainID)
+	for _, tc := range []struct {
+		chain string
+		want  []string
+	}{{l1.ChainID, []string{"a"}}, {l2.ChainID, []string{"b"}}} {
+		dir := t.TempDir()
+		root, err := s.MountImage(tc.chain, dir)
+		if err != nil {
+			t.Fatalf("MountImage: %v", err)
+		}
+		t.Cleanup(func() { UnmountRootfs(dir) })
+		if got := readDirNames(t, root); !slices.Equal(got, []string{"data", "etc"}) {
+			t.Errorf("image mount lists %q, want the image's data and etc only", got)
+		}
+		if got := readDirNames(t, filepath.Join(root, "data")); !slices.Equal(got, tc.want) {
+			t.Errorf("data/ lists %q, want %q", got, tc.want)
+		}
+		if b, err := os.ReadFile(filepath.Join(root, "etc/hosts")); err != nil || string(b) != "127.0.0.1 image" {
+			t.Errorf("etc/hosts = %q, %v, want the image's", b, err)
+		}
+		if err := UnmountRootfs(dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(root); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("mount point after unmount: %v, want it removed", err)
+		}
+	}
+}
+
 func TestMountRootfsManyLayers(t *testing.T) {
 	const n = 130
 	s := newStore(t)

@@ -18,14 +18,16 @@ import (
 // HostConfig.Mounts or HostConfig.Tmpfs. The engine completes it (a volume's
 // Name and host Source) and reports it in inspect's Mounts through API.
 type MountPoint struct {
-	Type        string // types.MountTypeBind, MountTypeVolume or MountTypeTmpfs
-	Source      string // bind: the host path; volume: the volume's _data once resolved
+	Type        string // types.MountTypeBind, MountTypeVolume, MountTypeTmpfs or MountTypeImage
+	Source      string // bind: the host path; volume: the volume's _data once resolved; image: where the engine mounts it
 	Destination string // clean absolute path in the container
 	RW          bool
 	Mode        string // the mode field of a -v spec ("ro,z"), "" for --mount
 	Propagation string // bind only; rprivate unless asked otherwise
-	Name        string // volume name; "" for an anonymous volume until created
-	Driver      string // volume driver asked for ("" means local)
+	Name        string // volume name ("" for an anonymous volume until created); image: the name given
+	// Image is an image mount's image ID, resolved at create.
+	Image  string `json:",omitempty"`
+	Driver string // volume driver asked for ("" means local)
 	// CopyData asks for an empty volume to be filled from the image's
 	// content at Destination (false with nocopy / VolumeOptions.NoCopy).
 	CopyData bool
@@ -202,7 +204,7 @@ func parseBind(raw string) (MountPoint, error) {
 
 // ParseMount validates and converts a HostConfig.Mounts entry (--mount):
 // bind (the source must exist unless BindOptions.CreateMountpoint),
-// volume, and tmpfs. Errors are InvalidParameter worded as dockerd's
+// volume, tmpfs and image. Errors are InvalidParameter worded as dockerd's
 // `invalid mount config for type "bind": bind source path does not exist: /x`.
 func ParseMount(m types.Mount) (MountPoint, error) {
 	mp, err := parseMount(m, true)
@@ -246,6 +248,13 @@ func parseMount(m types.Mount, checkSource bool) (MountPoint, error) {
 			}
 			mp.CreateSource = m.BindOptions.CreateMountpoint
 		}
+	case types.MountTypeImage:
+		// The image's name as given; the engine resolves it at create
+		// (Image) and mounts it at each start (Source). Always
+		// read-only, as in dockerd.
+		mp.Name = m.Source
+		mp.RW = false
+		mp.Propagation = defaultPropagation
 	case types.MountTypeTmpfs:
 		opts, err := tmpfsOptions(m.TmpfsOptions, m.ReadOnly)
 		if err != nil {
@@ -351,7 +360,21 @@ func validateMount(m types.Mount, checkSource bool) error {
 			return fail(err)
 		}
 	case types.MountTypeImage:
-		return fail(errors.New("image mounts are not supported by skiffd"))
+		if m.Source == "" {
+			return fail(missingField("Source"))
+		}
+		if m.BindOptions != nil {
+			return fail(extraField("BindOptions"))
+		}
+		if m.VolumeOptions != nil {
+			return fail(extraField("VolumeOptions"))
+		}
+		if m.TmpfsOptions != nil {
+			return fail(extraField("TmpfsOptions"))
+		}
+		if o := m.ImageOptions; o != nil && o.Subpath != "" && !filepath.IsLocal(o.Subpath) {
+			return fail(errors.New("subpath must be a relative path within the volume"))
+		}
 	default:
 		return fail(errors.New("mount type unknown"))
 	}

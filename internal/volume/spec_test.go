@@ -158,8 +158,18 @@ func TestParseMount(t *testing.T) {
 			wantErr: `invalid mount config for type "tmpfs": invalid option array length`},
 		{name: "unknown type", in: types.Mount{Type: "invalid", Target: "/x"},
 			wantErr: `invalid mount config for type "invalid": mount type unknown`},
-		{name: "image type", in: types.Mount{Type: "image", Source: "busybox", Target: "/x"},
-			wantErr: `invalid mount config for type "image": image mounts are not supported by skiffd`},
+		{name: "image", in: types.Mount{Type: "image", Source: "busybox", Target: "/x/", ReadOnly: false, ImageOptions: &types.ImageMountOptions{Subpath: "etc"}},
+			want: MountPoint{Type: "image", Name: "busybox", Destination: "/x", Propagation: "rprivate"}},
+		{name: "image no source", in: types.Mount{Type: "image", Target: "/x"},
+			wantErr: `invalid mount config for type "image": field Source must not be empty`},
+		{name: "image subpath escapes", in: types.Mount{Type: "image", Source: "busybox", Target: "/x", ImageOptions: &types.ImageMountOptions{Subpath: "../etc"}},
+			wantErr: `invalid mount config for type "image": subpath must be a relative path within the volume`},
+		{name: "image absolute subpath", in: types.Mount{Type: "image", Source: "busybox", Target: "/x", ImageOptions: &types.ImageMountOptions{Subpath: "/etc"}},
+			wantErr: `invalid mount config for type "image": subpath must be a relative path within the volume`},
+		{name: "image with volume options", in: types.Mount{Type: "image", Source: "busybox", Target: "/x", VolumeOptions: &types.VolumeOptions{}},
+			wantErr: `invalid mount config for type "image": field VolumeOptions must not be specified`},
+		{name: "volume with image options", in: types.Mount{Type: "volume", Source: "v", Target: "/x", ImageOptions: &types.ImageMountOptions{}},
+			wantErr: `invalid mount config for type "volume": field ImageOptions must not be specified`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,6 +38,13 @@ func Create(b Backend) wire.HandlerFunc {
 			req.HostConfig = &types.HostConfig{}
 		}
 		req.Platform = r.URL.Query().Get("platform")
+		if wire.VersionLess(r.Context(), "1.48") {
+			for _, m := range req.HostConfig.Mounts {
+				if m.Type == types.MountTypeImage {
+					return errdefs.InvalidParameter(errors.New(`Mount type "Image" needs API v1.48 or newer`))
+				}
+			}
+		}
 		macWarning, err := migrateMACAddress(r.Context(), &req)
 		if err != nil {
 			return err
