@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -76,8 +77,10 @@ func TestCLIHostNetworkSysfs(t *testing.T) {
 
 // TestCLIReadonlyBindRecursive: a read-only bind (-v dir:/mnt:ro and
 // --mount ...,readonly) is read-only all the way down, a file system
-// mounted below the source included (issue 9, item 1). The only host file
-// system written is the test's own tmpfs.
+// mounted below the source included (issue 9, item 1); the CLI's
+// bind-recursive options (dockerd's BindOptions) are honoured, with
+// dockerd's version rule and conflict. The only host file system written
+// is the test's own tmpfs.
 func TestCLIReadonlyBindRecursive(t *testing.T) {
 	d := startWithBusybox(t)
 	dir := t.TempDir()
@@ -96,6 +99,7 @@ func TestCLIReadonlyBindRecursive(t *testing.T) {
 	for _, tc := range []struct{ name, flag, value string }{
 		{"volume ro", "-v", dir + ":/mnt:ro"},
 		{"mount readonly", "--mount", "type=bind,source=" + dir + ",target=/mnt,readonly"},
+		{"mount bind-recursive=readonly", "--mount", "type=bind,source=" + dir + ",target=/mnt,readonly,bind-recursive=readonly,bind-propagation=rprivate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := d.Docker(t, "run", "--rm", tc.flag, tc.value, "busybox", "sh", "-c",
@@ -110,6 +114,41 @@ func TestCLIReadonlyBindRecursive(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// bind-recursive=writable (ReadOnlyNonRecursive): the bound mount is
+	// read-only, its submount keeps its flags, as dockerd.
+	res := d.Docker(t, "run", "--rm", "--mount", "type=bind,source="+dir+",target=/mnt,readonly,bind-recursive=writable", "busybox", "sh", "-c",
+		"echo x > /mnt/sub/x && echo written; echo y > /mnt/y")
+	if res.Stdout != "written\n" || strings.Count(res.Stderr, "Read-only file system") != 1 {
+		t.Errorf("bind-recursive=writable: %v, want the submount written and the top refused", res)
+	}
+	if b, err := os.ReadFile(filepath.Join(sub, "x")); err != nil || string(b) != "x\n" {
+		t.Errorf("the submount's file: %q, %v", b, err)
+	}
+	os.Remove(filepath.Join(sub, "x"))
+	if _, err := os.Lstat(filepath.Join(dir, "y")); err == nil {
+		t.Errorf("the top of a bind-recursive=writable bind was written")
+	}
+
+	// bind-recursive=disabled (NonRecursive): the submount is not bound
+	// along; the container sees the directory under it.
+	if err := os.WriteFile(filepath.Join(sub, "on-tmpfs"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := dockerOK(t, d, "run", "--rm", "--mount", "type=bind,source="+dir+",target=/mnt,bind-recursive=disabled", "busybox", "sh", "-c",
+		"ls -A /mnt/sub; grep -c ' /mnt/sub ' /proc/self/mountinfo; true"); out != "0\n" {
+		t.Errorf("bind-recursive=disabled: %q, want an empty directory and no submount", out)
+	}
+	os.Remove(filepath.Join(sub, "on-tmpfs"))
+
+	r := d.Do(t, "POST", "/v1.43/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bind","Source":"`+dir+`","Target":"/mnt","ReadOnly":true,"BindOptions":{"ReadOnlyForceRecursive":true}}]}}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != 400 || !strings.Contains(r.Body, "BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer") {
+		t.Errorf("ReadOnlyForceRecursive with API 1.43: %d %s", r.Status, r.Body)
+	}
+	r = d.Do(t, "POST", "/containers/create", strings.NewReader(`{"Image":"busybox","HostConfig":{"Mounts":[{"Type":"bind","Source":"`+dir+`","Target":"/mnt","ReadOnly":true,"BindOptions":{"ReadOnlyForceRecursive":true,"ReadOnlyNonRecursive":true}}]}}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != 400 || !strings.Contains(r.Body, "mount options conflict: ReadOnlyNonRecursive") {
+		t.Errorf("both read-only bind options: %d %s", r.Status, r.Body)
 	}
 }
 

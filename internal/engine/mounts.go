@@ -128,12 +128,7 @@ func (e *Engine) startMounts(ctx context.Context, c *container.Container, rootfs
 		case types.MountTypeTmpfs:
 			out = append(out, spec.Mount{Destination: m.Destination, Type: "tmpfs", Source: "tmpfs", Options: splitOptions(m.TmpfsOptions)})
 		case types.MountTypeBind, types.MountTypeVolume, types.MountTypeImage:
-			opts := []string{"rbind"}
-			if m.RW {
-				opts = append(opts, "rw")
-			} else {
-				opts = append(opts, "ro")
-			}
+			opts := bindOptions(m)
 			prop, err := e.checkPropagation(m.Source, m.Propagation)
 			if err != nil {
 				unmount()
@@ -143,6 +138,28 @@ func (e *Engine) startMounts(ctx context.Context, c *container.Container, rootfs
 		}
 	}
 	return out, unmount, nil
+}
+
+// bindOptions are the spec options of a bind, volume or image mount
+// (propagation apart): recursive unless BindOptions.NonRecursive, and
+// read-only with every submount unless read-write or
+// BindOptions.ReadOnlyNonRecursive, as dockerd's WithMounts.
+func bindOptions(m volume.MountPoint) []string {
+	bo := m.Spec.BindOptions
+	if m.Type != types.MountTypeBind {
+		bo = nil
+	}
+	opts := []string{"rbind"}
+	if bo != nil && bo.NonRecursive {
+		opts[0] = "bind"
+	}
+	switch {
+	case m.RW:
+		return append(opts, "rw")
+	case bo != nil && bo.ReadOnlyNonRecursive:
+		return append(opts, spec.ReadOnlyTopOnly)
+	}
+	return append(opts, "ro")
 }
 
 // checkPropagation refuses, as dockerd's WithMounts does at start, a

@@ -270,21 +270,16 @@ func parseMount(m types.Mount, checkSource bool) (MountPoint, error) {
 }
 
 // checkSupported refuses a volume subpath that leaves the volume (as
-// dockerd does), and the valid options skiffd cannot honour yet, rather
-// than mount more than was asked for: a non-recursive bind would carry the
-// source's submounts along,
-// and a forced recursive read-only bind would leave submounts writable.
+// dockerd does), and read-only bind options that contradict each other
+// (dockerd's start-time error, found here at create). A forced recursive
+// read-only bind is what a read-only bind is anyway: skiffd makes every
+// submount read-only, with a remount of each on kernels before 5.12.
 func checkSupported(m types.Mount) error {
 	if o := m.VolumeOptions; o != nil && o.Subpath != "" && !filepath.IsLocal(o.Subpath) {
 		return errors.New("subpath must be a relative path within the volume")
 	}
-	if o := m.BindOptions; o != nil {
-		if o.NonRecursive {
-			return errors.New("skiffd does not support non-recursive bind mounts (BindOptions.NonRecursive) yet")
-		}
-		if o.ReadOnlyForceRecursive {
-			return errors.New("skiffd does not support recursively read-only bind mounts (BindOptions.ReadOnlyForceRecursive) yet")
-		}
+	if o := m.BindOptions; o != nil && m.ReadOnly && o.ReadOnlyNonRecursive && o.ReadOnlyForceRecursive {
+		return errors.New("mount options conflict: ReadOnlyNonRecursive && ReadOnlyForceRecursive")
 	}
 	return nil
 }

@@ -38,12 +38,8 @@ func Create(b Backend) wire.HandlerFunc {
 			req.HostConfig = &types.HostConfig{}
 		}
 		req.Platform = r.URL.Query().Get("platform")
-		if wire.VersionLess(r.Context(), "1.48") {
-			for _, m := range req.HostConfig.Mounts {
-				if m.Type == types.MountTypeImage {
-					return errdefs.InvalidParameter(errors.New(`Mount type "Image" needs API v1.48 or newer`))
-				}
-			}
+		if err := mountsForVersion(r.Context(), req.HostConfig.Mounts); err != nil {
+			return err
 		}
 		macWarning, err := migrateMACAddress(r.Context(), &req)
 		if err != nil {
@@ -62,6 +58,28 @@ func Create(b Backend) wire.HandlerFunc {
 		}
 		return wire.WriteJSON(w, http.StatusCreated, resp)
 	}
+}
+
+// mountsForVersion applies dockerd's API version rules to a create's
+// mounts: BindOptions.NonRecursive is ignored before 1.40, and
+// ReadOnlyForceRecursive (1.44) and image mounts (1.48) are refused
+// before they existed.
+func mountsForVersion(ctx context.Context, mounts []types.Mount) error {
+	for i := range mounts {
+		m := &mounts[i]
+		if bo := m.BindOptions; bo != nil {
+			if wire.VersionLess(ctx, "1.40") {
+				bo.NonRecursive = false
+			}
+			if bo.ReadOnlyForceRecursive && m.Type == types.MountTypeBind && wire.VersionLess(ctx, "1.44") {
+				return errdefs.InvalidParameter(errors.New("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer"))
+			}
+		}
+		if m.Type == types.MountTypeImage && wire.VersionLess(ctx, "1.48") {
+			return errdefs.InvalidParameter(errors.New(`Mount type "Image" needs API v1.48 or newer`))
+		}
+	}
+	return nil
 }
 
 // noContent answers 204, what dockerd sends for start, stop, kill and the like.

@@ -46,6 +46,9 @@ type parsedMount struct {
 	flags       uintptr
 	propagation []uintptr
 	data        string
+	// topOnly keeps a read-only bind's submounts as they are
+	// (spec.ReadOnlyTopOnly).
+	topOnly bool
 }
 
 // parseOptions splits mount options into flags, propagation changes and
@@ -54,6 +57,11 @@ func parseOptions(opts []string) parsedMount {
 	var p parsedMount
 	var data []string
 	for _, o := range opts {
+		if o == spec.ReadOnlyTopOnly {
+			p.flags |= syscall.MS_RDONLY
+			p.topOnly = true
+			continue
+		}
 		if f, ok := mountFlags[o]; ok {
 			if f.clear {
 				p.flags &^= f.flag
@@ -179,7 +187,7 @@ func mountInRoot(rootfd int, m spec.Mount) error {
 		}
 		// The remount changed the top mount only; a recursive bind
 		// brought the source's submounts along, writable.
-		if p.flags&syscall.MS_RDONLY != 0 {
+		if p.flags&syscall.MS_RDONLY != 0 && !p.topOnly {
 			if err := readonlyRecursive(fd2); err != nil {
 				return fmt.Errorf("make %s read-only: %w", m.Destination, err)
 			}

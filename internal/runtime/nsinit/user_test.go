@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"syscall"
 	"testing"
+
+	"skiffd/internal/runtime/spec"
 )
 
 const passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nuser:x:1000:1000:user:/home/user:/bin/sh\n# comment\nbroken:x:zz:1\n"
@@ -50,6 +52,13 @@ func TestParseOptions(t *testing.T) {
 	wantFlags := uintptr(syscall.MS_NOSUID | syscall.MS_NOEXEC | syscall.MS_BIND | syscall.MS_REC)
 	if p.flags != wantFlags || p.data != "mode=755,size=65536k" || len(p.propagation) != 1 {
 		t.Errorf("parseOptions = %+v, want flags %#x, data mode=755,size=65536k, one propagation", p, wantFlags)
+	}
+	if p.topOnly {
+		t.Errorf("parseOptions of plain options: topOnly set")
+	}
+	p = parseOptions([]string{"bind", spec.ReadOnlyTopOnly})
+	if p.flags != syscall.MS_BIND|syscall.MS_RDONLY || !p.topOnly || p.data != "" {
+		t.Errorf("parseOptions(bind, %s) = %+v, want a read-only bind of the top mount only", spec.ReadOnlyTopOnly, p)
 	}
 }
 

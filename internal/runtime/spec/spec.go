@@ -91,6 +91,13 @@ type Process struct {
 	OOMScoreAdj     *int     `json:"oomScoreAdj,omitempty"`
 }
 
+// ReadOnlyTopOnly is a bind mount option: read-only on the bound mount
+// alone, its submounts keeping their flags (dockerd's
+// BindOptions.ReadOnlyNonRecursive, runc's "ro"). Plain "ro" on a bind
+// makes every submount read-only too (runc's "rro", dockerd's default
+// since API 1.44).
+const ReadOnlyTopOnly = "ro-toponly"
+
 // Mount is one file system mounted into the container.
 type Mount struct {
 	Destination string   `json:"destination"`
