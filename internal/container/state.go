@@ -321,6 +321,16 @@ func (s *State) SetRemoved() {
 	s.wakeStopWaiters()
 }
 
+// SetRemovalFailed records err, the reason a removal failed, and wakes
+// the removed waiters with it, as dockerd's SetRemovalError: `docker run
+// --rm` waits for the removal, and would otherwise wait forever on a
+// container its start failed to create and its removal failed to clear.
+// The container stays; a later removal that succeeds wakes later waiters.
+func (s *State) SetRemovalFailed(err error) {
+	s.SetError(err)
+	s.notify(&s.removeWaiters)
+}
+
 // IsRemoved reports whether SetRemoved was called.
 func (s *State) IsRemoved() bool { return s.removed }
 

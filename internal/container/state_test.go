@@ -174,6 +174,27 @@ func TestWaitConditions(t *testing.T) {
 		s.Unlock()
 	}
 
+	t.Run("removed is told of a removal that failed", func(t *testing.T) {
+		var s State
+		ch := s.Wait(ctx, types.WaitConditionRemoved)
+		s.Lock()
+		s.SetRemovalFailed(errors.New("no cgroup v1 mount"))
+		s.Unlock()
+		st, ok := ready(ch)
+		if !ok || st.Err == nil || st.Err.Error() != "no cgroup v1 mount" {
+			t.Fatalf("got %+v (delivered %v), want the removal's error", st, ok)
+		}
+		// The container is still there: a later wait waits for a
+		// removal that succeeds.
+		ch = s.Wait(ctx, types.WaitConditionRemoved)
+		if _, ok := ready(ch); ok {
+			t.Fatal("a wait after the failed removal was answered at once")
+		}
+		remove(&s)
+		if _, ok := ready(ch); !ok {
+			t.Fatal("the removal did not answer the later wait")
+		}
+	})
 	t.Run("not-running before start returns at once", func(t *testing.T) {
 		var s State
 		st := <-s.Wait(ctx, types.WaitConditionNotRunning)

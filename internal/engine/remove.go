@@ -91,7 +91,7 @@ func (e *Engine) removeMarked(c *container.Container, force, removeVolumes, dirL
 	}
 	fail := func(err error) error {
 		c.State.ResetRemovalInProgress()
-		c.State.SetError(err)
+		c.State.SetRemovalFailed(err)
 		e.saveOrRetry(c)
 		return errdefs.System(fmt.Errorf("unable to remove container %s: %w", c.ID, err))
 	}
