@@ -730,3 +730,108 @@ func TestCLINetworkDisabled(t *testing.T) {
 		t.Errorf("%d ports on the default bridge, want none", n)
 	}
 }
+
+// TestCLINetworkMacvlan covers the macvlan driver as dockerd's: the
+// containers are on the parent's LAN themselves (the LAN sees their own
+// addresses, not the host's, and reaches them directly), find each other
+// by name, get a default route only through a gateway the user names,
+// keep working over a kill -9 of the daemon; a network without a parent
+// gets an interface of its own, gone with it; dockerd's refusals.
+func TestCLINetworkMacvlan(t *testing.T) {
+	d := startNetDaemon(t)
+	url, lan := outsideAt(t, d, "skmv0", netip.MustParsePrefix("198.18.9.1/24"), netip.MustParsePrefix("198.18.9.2/24"))
+	// The addresses of the containers from the upper half: the lower one
+	// has the LAN's hosts (the daemon's, 198.18.9.1, and the router).
+	dockerOK(t, d, "network", "create", "-d", "macvlan", "--subnet", "198.18.9.0/24", "--ip-range", "198.18.9.128/25", "--gateway", "198.18.9.2", "-o", "parent=skmv0", "lan")
+	if got := dockerOK(t, d, "network", "inspect", "-f", "{{.Driver}} {{.Options}} {{json .IPAM.Config}}", "lan"); got != `macvlan map[parent:skmv0] [{"Subnet":"198.18.9.0/24","IPRange":"198.18.9.128/25","Gateway":"198.18.9.2"}]`+"\n" {
+		t.Errorf("network inspect = %q", got)
+	}
+	dockerOK(t, d, "run", "-d", "--name", "web", "--network", "lan", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+	webIP := inspectField(t, d, "web", "{{.NetworkSettings.Networks.lan.IPAddress}}")
+	host := inspectField(t, d, "web", "{{.Config.Hostname}}")
+	servesHostname(t, "the LAN reaching a container", lan, webIP+":80", host)
+	res := d.Docker(t, "run", "--rm", "--network", "lan", "busybox", "sh", "-c", "wget -qO- "+url+"; wget -qO- http://web/hostname; ip -o -4 addr show eth0")
+	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+	if res.ExitCode != 0 || len(lines) != 3 || lines[1] != host || !strings.Contains(lines[2], "inet "+strings.TrimPrefix(lines[0], "from ")+"/24") || lines[0] == "from 198.18.9.1" {
+		t.Errorf("from a container on the LAN: %v; want the LAN to see its own address, and web by name", res)
+	}
+	if got := dockerOK(t, d, "run", "--rm", "--network", "lan", "busybox", "ip", "route"); !strings.Contains(got, "default via 198.18.9.2 dev eth0") {
+		t.Errorf("routes with a gateway: %q", got)
+	}
+
+	dockerOK(t, d, "network", "create", "-d", "macvlan", "--subnet", "198.18.10.0/24", "-o", "parent=skmv0", "nogw")
+	if got := dockerOK(t, d, "run", "--rm", "--network", "nogw", "busybox", "ip", "route"); strings.Contains(got, "default") {
+		t.Errorf("routes without a gateway: %q, want no default route", got)
+	}
+	if got := inspectField(t, d, "nogw", `{{json .IPAM.Config}}`); got != `[{"Subnet":"198.18.10.0/24"}]` {
+		t.Errorf("IPAM of a network without a gateway = %s", got)
+	}
+
+	// A parent that is missing when the daemon starts fails the starts
+	// of its network's containers with the reason, until it is back.
+	dh, err := netlink.Open(int(d.Netns.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dh.Close()
+	addParent := func() {
+		t.Helper()
+		if _, err := dh.AddVeth(netlink.Veth{Name: "skmv1", PeerName: "skmv1p", PeerNS: netlink.Self, Up: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addParent()
+	dockerOK(t, d, "network", "create", "-d", "macvlan", "-o", "parent=skmv1", "gone")
+	d.Kill()
+	l, err := dh.LinkByName("skmv1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dh.DeleteLink(l.Index); err != nil {
+		t.Fatal(err)
+	}
+	d.Relaunch(t)
+	servesHostname(t, "after the daemon's kill -9", lan, webIP+":80", host)
+	res = d.Docker(t, "run", "--rm", "--network", "gone", "busybox", "true")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "the requested parent interface skmv1 was not found") {
+		t.Errorf("a container on a network whose parent is missing: %v, want the start refused with the reason", res)
+	}
+	addParent() // in the daemon's namespace, which goes with the test
+	dockerOK(t, d, "run", "--rm", "--network", "gone", "busybox", "true")
+	dockerOK(t, d, "network", "rm", "gone")
+	if out := dockerOK(t, d, "run", "--rm", "--network", "lan", "busybox", "wget", "-qO-", "http://web/hostname"); strings.TrimSpace(out) != host {
+		t.Errorf("a new container after the restart reaching web: %q", out)
+	}
+
+	id := strings.TrimSpace(dockerOK(t, d, "network", "create", "-d", "macvlan", "solo"))
+	if _, err := dh.LinkByName("dm-" + id[:12]); err != nil {
+		t.Errorf("the parent of a network without one: %v", err)
+	}
+	if out := dockerOK(t, d, "run", "--rm", "--network", "solo", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"); !strings.Contains(out, "inet ") {
+		t.Errorf("a container on a network without a parent: %q", out)
+	}
+	dockerOK(t, d, "network", "rm", "solo")
+	if _, err := dh.LinkByName("dm-" + id[:12]); !netlink.IsNotFound(err) {
+		t.Errorf("the network's own parent after its removal: %v, want it gone", err)
+	}
+	if _, err := dh.LinkByName("skmv0"); err != nil {
+		t.Errorf("a parent of the host's after its networks' removal: %v, want it kept", err)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-o", "parent=lo"}, "loopback interface is not a valid macvlan parent link"},
+		{[]string{"-o", "parent=skmv0", "-o", "macvlan_mode=odd"}, "requested macvlan mode 'odd' is not valid"},
+		{[]string{"-o", "parent=skmv0", "-o", "macvlan_mode=passthru"}, "is already using parent interface skmv0"},
+		{[]string{"-o", "parent=nosuch"}, "invalid subinterface vlan name nosuch, example formatting is eth0.10"},
+	} {
+		res := d.Docker(t, append(append([]string{"network", "create", "-d", "macvlan"}, tc.args...), "bad")...)
+		if res.ExitCode == 0 || !strings.Contains(res.Stderr, tc.want) {
+			t.Errorf("network create %q: %v, want %q", tc.args, res, tc.want)
+		}
+	}
+	dockerOK(t, d, "rm", "-f", "web")
+	dockerOK(t, d, "network", "rm", "lan", "nogw")
+}

@@ -177,6 +177,17 @@ func (e *Engine) prepareNetwork(c *container.Container) error {
 	var addrs []netip.Addr
 	internalDNS := false
 	for i, r := range e.endpoints(c) {
+		if r.br == nil && (r.nw.Driver == network.DriverBridge || r.nw.Driver == network.DriverMacvlan) {
+			// Its host side could not be set up when the daemon
+			// started (a macvlan parent that was missing): again,
+			// and the start fails with the reason if it still
+			// cannot be, rather than run without the network.
+			br, err := e.nets.ensureBridge(r.nw)
+			if err != nil {
+				return err
+			}
+			r.br = br
+		}
 		if r.br == nil {
 			continue
 		}
@@ -246,12 +257,12 @@ func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 		ep.EndpointID = hex.EncodeToString(b[:])
 	}
 	ep.NetworkID = r.nw.ID
-	ep.Gateway = r.br.gateway.String()
+	ep.Gateway = addrString(r.br.gateway)
 	ep.IPAddress = p.Addr().String()
 	ep.IPPrefixLen = p.Bits()
 	ep.IPv6Gateway, ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen = "", "", 0
 	if p6.IsValid() {
-		ep.IPv6Gateway = r.br.gateway6.String()
+		ep.IPv6Gateway = addrString(r.br.gateway6)
 		ep.GlobalIPv6Address = p6.Addr().String()
 		ep.GlobalIPv6PrefixLen = p6.Bits()
 	}
@@ -273,6 +284,15 @@ func (e *Engine) allocateEndpoint(c *container.Container, r epRef) error {
 		ns.IPv6Gateway, ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen = ep.IPv6Gateway, ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen
 	}
 	return nil
+}
+
+// addrString is a as inspect shows it: "" when there is none (a macvlan
+// network without a gateway).
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // staticAddrs returns the addresses an endpoint's IPAMConfig asks for on
@@ -352,8 +372,8 @@ func (e *Engine) wireNetwork(c *container.Container, pid int) error {
 			if r.br == nil {
 				continue
 			}
-			route := !routed && !r.br.internal
-			route6 := !routed6 && !r.br.internal && r.ep.GlobalIPv6Address != ""
+			route := !routed && !r.br.internal && r.br.gateway.IsValid()
+			route6 := !routed6 && !r.br.internal && r.ep.GlobalIPv6Address != "" && r.br.gateway6.IsValid()
 			if err := e.attachEndpoint(nsfd, ctr, fmt.Sprintf("eth%d", i), r, route, route6); err != nil {
 				if dnsSocks != nil {
 					dnsSocks.close()
@@ -398,22 +418,14 @@ func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r 
 	if err != nil {
 		return errdefs.InvalidParameter(fmt.Errorf("invalid MAC address: %s", ep.MacAddress))
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := vethPrefix + hex.EncodeToString(b[:])
 	t := time.Now()
-	if err := n.host.CreateVeth(netlink.Veth{Name: name, PeerName: ifname, PeerNS: nsfd, MTU: r.br.mtu,
-		MasterIndex: r.br.index, Up: true, PeerHardwareAddr: mac}); err != nil {
-		return fmt.Errorf("create the container's veth pair: %w", err)
-	}
-	if r.br.isolate {
-		l, err := n.host.LinkByName(name)
-		if err == nil {
-			err = n.host.SetPortIsolated(l.Index, true)
+	if r.br.macvlan {
+		if err := n.host.CreateMacvlan(netlink.Macvlan{Name: ifname, ParentIndex: r.br.index, Mode: r.br.mode, NS: nsfd,
+			MTU: r.br.mtu, HardwareAddr: mac}); err != nil {
+			return fmt.Errorf("failed to create the macvlan port on %s: %w", r.br.name, err)
 		}
-		if err != nil {
-			return fmt.Errorf("isolate the container's port on %s (enable_icc=false): %w", r.br.name, err)
-		}
+	} else if err := e.createVeth(nsfd, ifname, r.br, mac); err != nil {
+		return err
 	}
 	t = e.span("net.veth", t)
 	defer e.span("net.configure", t)
@@ -443,6 +455,31 @@ func (e *Engine) attachEndpoint(nsfd int, ctr *netlink.Handle, ifname string, r 
 	}()
 	if err != nil {
 		return fmt.Errorf("configure the container's %s: %w", ifname, err)
+	}
+	return nil
+}
+
+// createVeth makes the veth pair of an endpoint on bridge br: the
+// container's end ifname, with its MAC address, in namespace nsfd; the
+// host's end, of a random name, up on the bridge (an isolated port on an
+// enable_icc=false network).
+func (e *Engine) createVeth(nsfd int, ifname string, br *bridgeNet, mac net.HardwareAddr) error {
+	n := e.nets
+	var b [6]byte
+	rand.Read(b[:])
+	name := vethPrefix + hex.EncodeToString(b[:])
+	if err := n.host.CreateVeth(netlink.Veth{Name: name, PeerName: ifname, PeerNS: nsfd, MTU: br.mtu,
+		MasterIndex: br.index, Up: true, PeerHardwareAddr: mac}); err != nil {
+		return fmt.Errorf("create the container's veth pair: %w", err)
+	}
+	if br.isolate {
+		l, err := n.host.LinkByName(name)
+		if err == nil {
+			err = n.host.SetPortIsolated(l.Index, true)
+		}
+		if err != nil {
+			return fmt.Errorf("isolate the container's port on %s (enable_icc=false): %w", br.name, err)
+		}
 	}
 	return nil
 }

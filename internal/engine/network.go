@@ -179,7 +179,7 @@ func (e *Engine) openNetworking() error {
 		return fmt.Errorf("default bridge network on %s: %w", o.Bridge, err)
 	}
 	for _, nw := range store.List() {
-		if nw.Driver != network.DriverBridge || nw.ID == n.bridgeID {
+		if nw.Driver != network.DriverBridge && nw.Driver != network.DriverMacvlan || nw.ID == n.bridgeID {
 			continue
 		}
 		if _, err := n.ensureBridge(nw); err != nil {
@@ -416,6 +416,11 @@ type bridgeNet struct {
 	// (host_binding_ipv4, else the daemon's --ip); unset or 0.0.0.0 is
 	// every address.
 	hostBinding netip.Addr
+	// macvlan marks a macvlan network (macvlan.go): name and index are
+	// then its parent interface's, mode its macvlan mode, and it has no
+	// bridge, rules or published ports.
+	macvlan bool
+	mode    uint32
 }
 
 // defaultBinding is the default network's host_binding_ipv4: the
@@ -441,6 +446,9 @@ func optionFalse(opts map[string]string, key string) bool {
 // ensureBridge creates (or adopts) the host bridge of network nw with its
 // gateway address, up, and records it.
 func (n *networking) ensureBridge(nw network.Network) (*bridgeNet, error) {
+	if nw.Driver == network.DriverMacvlan {
+		return n.ensureMacvlan(nw)
+	}
 	ranges := n.ipam.Ranges(nw.ID)
 	if len(ranges) == 0 {
 		return nil, fmt.Errorf("network %s has no address ranges", nw.Name)

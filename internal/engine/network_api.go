@@ -174,7 +174,7 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 	if req.Driver == "" {
 		req.Driver = network.DriverBridge
 	}
-	if req.Driver != network.DriverBridge {
+	if req.Driver != network.DriverBridge && req.Driver != network.DriverMacvlan {
 		return nil, errdefs.NotFound(fmt.Errorf("could not find plugin %s in v1 plugin registry: plugin not found", req.Driver))
 	}
 	if _, err := n.store.Find(req.Name); err == nil {
@@ -209,6 +209,12 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 	}
 	nw := network.Network{Name: req.Name, Driver: req.Driver, Scope: network.ScopeLocal, EnableIPv4: true,
 		Internal: req.Internal, Attachable: req.Attachable, Options: req.Options, Labels: req.Labels}
+	macvlan := nw.Driver == network.DriverMacvlan
+	if macvlan {
+		if err := n.checkMacvlan(nw); err != nil {
+			return nil, err
+		}
+	}
 	nw.EnableIPv6 = req.EnableIPv6 != nil && *req.EnableIPv6
 	if req.IPAM != nil {
 		nw.IPAM.Driver, nw.IPAM.Options = req.IPAM.Driver, req.IPAM.Options
@@ -262,16 +268,33 @@ func (e *Engine) NetworkCreate(ctx context.Context, req types.NetworkCreateReque
 	var b [32]byte
 	rand.Read(b[:])
 	nw.ID = hex.EncodeToString(b[:])
+	if macvlan {
+		// The gateway is the LAN's router, which only the user knows:
+		// without one, the containers get no default route.
+		for i := range ranges {
+			ranges[i].NoGateway = true
+		}
+		if nw.CreatedParent, err = n.makeMacvlanParent(nw); err != nil {
+			return nil, err
+		}
+	}
 	got, err := n.ipam.Create(nw.ID, nw.Name, ranges)
 	if err != nil {
+		if macvlan {
+			n.removeMacvlanParent(nw)
+		}
 		return nil, err
 	}
 	nw.IPAM.SetRanges(got)
-	nw, err = n.store.Create(nw)
+	created, err := n.store.Create(nw)
 	if err != nil {
 		n.ipam.Delete(nw.ID)
+		if macvlan {
+			n.removeMacvlanParent(nw)
+		}
 		return nil, err
 	}
+	nw = created
 	if _, err := n.ensureBridge(nw); err != nil {
 		e.destroyNetwork(nw)
 		return nil, errdefs.System(fmt.Errorf("create the bridge of network %s: %w", nw.Name, err))
@@ -302,7 +325,11 @@ func (e *Engine) destroyNetwork(nw network.Network) error {
 	bn := n.bridges[nw.ID]
 	delete(n.bridges, nw.ID)
 	n.mu.Unlock()
-	if bn != nil {
+	if nw.Driver == network.DriverMacvlan {
+		if err := n.removeMacvlanParent(nw); err != nil {
+			e.logger.Warn("deleting a macvlan network's parent interface", "network", nw.Name, "error", err)
+		}
+	} else if bn != nil {
 		if err := n.host.DeleteLink(bn.index); err != nil && !netlink.IsNotFound(err) {
 			e.logger.Warn("deleting a network's bridge", "network", nw.Name, "error", err)
 		}
@@ -502,10 +529,10 @@ func (e *Engine) connectRunning(c *container.Container, r epRef) error {
 		// The first network that can route gets the default route of
 		// each family the container lacks one of.
 		route, route6 := false, false
-		if routes, err := ctr.Routes(syscall.AF_INET); err == nil && !r.br.internal {
+		if routes, err := ctr.Routes(syscall.AF_INET); err == nil && !r.br.internal && r.br.gateway.IsValid() {
 			route = !slices.ContainsFunc(routes, func(rt netlink.Route) bool { return rt.IsDefault() })
 		}
-		if routes, err := ctr.Routes(syscall.AF_INET6); err == nil && !r.br.internal && r.ep.GlobalIPv6Address != "" {
+		if routes, err := ctr.Routes(syscall.AF_INET6); err == nil && !r.br.internal && r.ep.GlobalIPv6Address != "" && r.br.gateway6.IsValid() {
 			route6 = !slices.ContainsFunc(routes, func(rt netlink.Route) bool { return rt.IsDefault() })
 		}
 		return e.attachEndpoint(nsfd, ctr, ifname, r, route, route6)

@@ -50,7 +50,9 @@ func (e *Engine) publishPorts(c *container.Container, refs []epRef) error {
 	if len(bs) == 0 {
 		return nil
 	}
-	if len(refs) == 0 || refs[0].br == nil || refs[0].ep.IPAddress == "" {
+	if len(refs) == 0 || refs[0].br == nil || refs[0].br.macvlan || refs[0].ep.IPAddress == "" {
+		// Nothing to publish to (a macvlan network's containers are
+		// on the LAN themselves: dockerd ignores their ports too).
 		return nil
 	}
 	ctrIP := netip.MustParseAddr(refs[0].ep.IPAddress)
@@ -189,7 +191,7 @@ func (e *Engine) unpublishPorts(c *container.Container) {
 // record.
 func (e *Engine) restorePorts(c *container.Container, refs []epRef) {
 	n := e.nets
-	if c.NetworkSettings == nil || len(refs) == 0 || refs[0].br == nil || refs[0].ep.IPAddress == "" {
+	if c.NetworkSettings == nil || len(refs) == 0 || refs[0].br == nil || refs[0].br.macvlan || refs[0].ep.IPAddress == "" {
 		return
 	}
 	ctrIP, err := netip.ParseAddr(refs[0].ep.IPAddress)

@@ -175,7 +175,9 @@ func (n *networking) rebuildLocked() error {
 	n.mu.Lock()
 	bridges := make([]*bridgeNet, 0, len(n.bridges))
 	for _, bn := range n.bridges {
-		bridges = append(bridges, bn)
+		if !bn.macvlan {
+			bridges = append(bridges, bn)
+		}
 	}
 	ids := make([]string, 0, len(n.published))
 	pubs := make(map[string][]published, len(n.published))
@@ -232,7 +234,12 @@ func (n *networking) rebuildLocked() error {
 func (n *networking) holdsNothing() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return len(n.bridges) == 0 && len(n.published) == 0
+	for _, bn := range n.bridges {
+		if !bn.macvlan {
+			return false
+		}
+	}
+	return len(n.published) == 0
 }
 
 // keep records the handles of committed rules by owner tag (n.rulesMu
@@ -303,10 +310,12 @@ func (n *networking) addNetworkRules(id string) error {
 		bn := n.bridges[id]
 		others := make([]*bridgeNet, 0, len(n.bridges))
 		for _, o := range n.bridges {
-			others = append(others, o)
+			if !o.macvlan {
+				others = append(others, o)
+			}
 		}
 		n.mu.Unlock()
-		if bn == nil {
+		if bn == nil || bn.macvlan {
 			return nil
 		}
 		slices.SortFunc(others, func(a, b *bridgeNet) int { return strings.Compare(a.id, b.id) })
@@ -346,7 +355,7 @@ func (n *networking) need6() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, bn := range n.bridges {
-		if bn.subnet6.IsValid() {
+		if bn.subnet6.IsValid() && !bn.macvlan {
 			return true
 		}
 	}

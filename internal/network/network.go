@@ -40,9 +40,10 @@ import (
 
 // Drivers and names of the predefined networks.
 const (
-	DriverBridge = "bridge"
-	DriverHost   = "host"
-	DriverNull   = "null"
+	DriverBridge  = "bridge"
+	DriverHost    = "host"
+	DriverNull    = "null"
+	DriverMacvlan = "macvlan"
 
 	ScopeLocal = "local"
 
@@ -64,6 +65,12 @@ const (
 	OptContainerIfacePf = "com.docker.network.container_iface_prefix"
 )
 
+// Driver options of dockerd's macvlan driver.
+const (
+	OptMacvlanParent = "parent"       // the host interface; none: a dummy one
+	OptMacvlanMode   = "macvlan_mode" // bridge (the default), private, vepa, passthru
+)
+
 // Network is one network, with the fields of dockerd's network inspect
 // that are not run-time state (Containers are the engine's).
 type Network struct {
@@ -82,6 +89,10 @@ type Network struct {
 	ConfigOnly bool              `json:"ConfigOnly"`
 	Options    map[string]string `json:"Options"`
 	Labels     map[string]string `json:"Labels"`
+	// CreatedParent says skiffd made the parent interface of a macvlan
+	// network (an 802.1q link named by its parent option), which then
+	// goes with the network. Not part of inspect.
+	CreatedParent bool `json:"CreatedParent,omitempty"`
 }
 
 // IPAM is a network's address management configuration. For a subnet the

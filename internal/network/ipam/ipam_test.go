@@ -164,6 +164,34 @@ func TestStoreAllocate(t *testing.T) {
 	}
 }
 
+// TestStoreNoGateway: a range that asks for no gateway gets none, and its
+// first address goes to the first container, as on dockerd's macvlan
+// networks.
+func TestStoreNoGateway(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.Create("n1", "lan", []Range{{Subnet: pfx("10.99.0.0/29"), NoGateway: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Gateway.IsValid() {
+		t.Fatalf("gateway = %v, want none", rs[0].Gateway)
+	}
+	if p, err := s.Request("n1", "a", 4, netip.Addr{}); err != nil || p.String() != "10.99.0.1/29" {
+		t.Errorf("first address = %v, %v; want 10.99.0.1/29", p, err)
+	}
+	// A gateway given is reserved as ever.
+	rs, err = s.Create("n2", "lan2", []Range{{Subnet: pfx("10.99.1.0/29"), Gateway: addr("10.99.1.6"), NoGateway: true}})
+	if err != nil || rs[0].Gateway != addr("10.99.1.6") {
+		t.Fatalf("with a gateway: %+v, %v", rs, err)
+	}
+	if owners := s.Owners("n2"); owners[addr("10.99.1.6")] != "gateway" {
+		t.Errorf("owners = %v, want the gateway reserved", owners)
+	}
+}
+
 func TestStoreSerialAndRange(t *testing.T) {
 	s, _ := Open(t.TempDir())
 	rs, err := s.Create("n", "n", []Range{{Subnet: pfx("10.0.0.0/24"), IPRange: pfx("10.0.0.128/25")}, {Subnet: pfx("fd00:1::/64")}})

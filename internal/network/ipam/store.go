@@ -29,6 +29,10 @@ type Range struct {
 	Gateway netip.Addr `json:"Gateway,omitzero"`
 	// Aux are the --aux-address values: reserved, never handed out.
 	Aux map[string]netip.Addr `json:"AuxiliaryAddresses,omitempty"`
+	// NoGateway keeps Create from allocating a gateway when none is
+	// given: a macvlan network's gateway is a router outside skiffd,
+	// which only the user can name (dockerd's GetSkipGwAlloc).
+	NoGateway bool `json:"NoGateway,omitempty"`
 }
 
 // Errors of address allocation, with dockerd's texts and kinds.
@@ -161,7 +165,7 @@ func (s *Store) Create(id, name string, ranges []Range) ([]Range, error) {
 			if r.Subnet.Contains(r.Gateway) {
 				st.Addrs[r.Gateway] = gatewayOwner
 			}
-		} else {
+		} else if !r.NoGateway {
 			st.Ranges = append(st.Ranges, r)
 			gw, ok := st.pick(len(st.Ranges) - 1)
 			if !ok {
