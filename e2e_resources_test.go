@@ -1,12 +1,16 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"skiffd/internal/runtime/cgroups"
+	"skiffd/internal/sys"
 )
 
 // TestCLIBlkioWeightHostCapability asks the probe the daemon uses whether
@@ -85,6 +89,66 @@ func TestCLIBlkioWeightHostCapability(t *testing.T) {
 		return
 	}
 	t.Errorf("no blkio weight file in %s although the probe promises one", dir)
+}
+
+// TestCLIBlkioDeviceLimits: --device-read-bps and --device-write-iops of a
+// whole disk reach the container's cgroup (v1 blkio.throttle.*_device, v2
+// io.max) where the host has them and are discarded with dockerd's
+// warnings where not; a path that is not a block device fails the start
+// with the reason; docker update of them is refused rather than ignored.
+// The device is a whole disk of this host with a node in /dev (the CLI
+// takes /dev paths only).
+func TestCLIBlkioDeviceLimits(t *testing.T) {
+	d := startWithBusybox(t)
+	sup := cgroups.Probe()
+	var disk, node string
+	entries, _ := os.ReadDir("/sys/block")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/sys/block", e.Name(), "dev"))
+		var st syscall.Stat_t
+		if err != nil || syscall.Stat("/dev/"+e.Name(), &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFBLK {
+			continue
+		}
+		if fmt.Sprintf("%d:%d", sys.Major(st.Rdev), sys.Minor(st.Rdev)) == strings.TrimSpace(string(b)) {
+			disk, node = strings.TrimSpace(string(b)), "/dev/"+e.Name()
+			break
+		}
+	}
+	if node == "" {
+		t.Fatal("no whole disk of this host has a node in /dev")
+	}
+	run := d.Docker(t, "run", "-d", "--device-read-bps", node+":1mb", "--device-write-iops", node+":100", "busybox", "sleep", "600")
+	if run.ExitCode != 0 {
+		t.Fatalf("docker run: %v", run)
+	}
+	id := strings.TrimSpace(run.Stdout)
+	if !sup.BlkioReadBpsDevice || !sup.BlkioWriteIOpsDevice {
+		if !strings.Contains(run.Stderr, "Block I/O BPS read limit discarded") {
+			t.Errorf("docker run on a host without IO limits: %v, want dockerd's warning", run)
+		}
+		return
+	}
+	if got := inspectField(t, d, id, "{{json .HostConfig.BlkioDeviceReadBps}} {{json .HostConfig.BlkioDeviceWriteIOps}}"); got != `[{"Path":"`+node+`","Rate":1048576}] [{"Path":"`+node+`","Rate":100}]` {
+		t.Errorf("inspect = %s", got)
+	}
+	paths := cgroups.New(id).Paths()
+	if dir := paths["blkio"]; dir != "" {
+		for name, want := range map[string]string{"blkio.throttle.read_bps_device": disk + " 1048576", "blkio.throttle.write_iops_device": disk + " 100"} {
+			if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || strings.TrimSpace(string(b)) != want {
+				t.Errorf("%s = %q, %v; want %q", name, b, err, want)
+			}
+		}
+	} else if b, err := os.ReadFile(filepath.Join(paths[""], "io.max")); err != nil || !strings.Contains(string(b), disk+" rbps=1048576 wbps=max riops=max wiops=100") {
+		t.Errorf("io.max = %q, %v; want the disk's limits", b, err)
+	}
+	res := d.Docker(t, "run", "--rm", "--device-read-bps", "/dev/null:1mb", "busybox", "true")
+	if res.ExitCode == 0 || !strings.Contains(res.Stderr, "block IO device /dev/null: not a block device") {
+		t.Errorf("a character device as the limited disk: %v, want the start refused", res)
+	}
+	r := d.Do(t, "POST", "/containers/"+id+"/update", strings.NewReader(`{"BlkioDeviceReadBps":[{"Path":"`+node+`","Rate":2048}]}`), http.Header{"Content-Type": {"application/json"}})
+	if r.Status != 400 || !strings.Contains(r.Body, "does not support updating devices, per-device block IO limits or ulimits") {
+		t.Errorf("update of a device limit: %d %s", r.Status, r.Body)
+	}
 }
 
 // TestCLIMemorySwappinessOOMHostCapability: --memory-swappiness and

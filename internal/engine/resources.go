@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"skiffd/internal/api/types"
+	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/cgroups"
+	"skiffd/internal/runtime/spec"
+	"skiffd/internal/sys"
 )
 
 // verifyResources is the one place where a container's resource limits
@@ -16,9 +20,7 @@ import (
 // daemon/daemon_unix.go and validateResources in runconfig): what the
 // host's cgroups cannot enforce (host, probed once at start-up) is
 // discarded from r with dockerd's warning, values out of range are errors
-// with dockerd's text. Then come skiffd's own refusals of what the host
-// offers but skiffd does not apply yet, so that no limit is ever silently
-// dropped. ncpu bounds NanoCPUs. update relaxes the check that a swap
+// with dockerd's text. ncpu bounds NanoCPUs. update relaxes the check that a swap
 // limit needs a memory limit, because an update merges into a container's
 // existing limits.
 //
@@ -191,15 +193,6 @@ func verifyResources(host cgroups.Support, ncpu int, r *types.Resources, update 
 		warnings = append(warnings, "Your kernel does not support IOPS Block write limit or the cgroup is not mounted. Block I/O IOPS write limit discarded.")
 		r.BlkioDeviceWriteIOps = []*types.ThrottleDevice{}
 	}
-
-	// What the host offers but skiffd does not apply yet: refused, never
-	// dropped silently.
-	no := func(what string) error { return fmt.Errorf("skiffd does not support %s yet", what) }
-	switch {
-	case len(r.BlkioWeightDevice) > 0 || len(r.BlkioDeviceReadBps) > 0 || len(r.BlkioDeviceWriteBps) > 0 ||
-		len(r.BlkioDeviceReadIOps) > 0 || len(r.BlkioDeviceWriteIOps) > 0:
-		return warnings, no("per-device block I/O limits (HostConfig.BlkioDevice*)")
-	}
 	return warnings, nil
 }
 
@@ -294,4 +287,50 @@ func parseList(s string) (map[int]bool, error) {
 		}
 	}
 	return out, nil
+}
+
+// blkioDevices adds the per-device block IO limits and weights of r
+// (--device-read-bps, --blkio-weight-device...) to out by device number,
+// each path's found on the host as dockerd does at start; a path that
+// is not a block device is refused.
+func blkioDevices(out *spec.Resources, r types.Resources) error {
+	devno := func(p string) (int64, int64, error) {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err != nil {
+			return 0, 0, errdefs.InvalidParameter(fmt.Errorf("block IO device %s: %w", p, err))
+		}
+		if st.Mode&syscall.S_IFMT != syscall.S_IFBLK {
+			return 0, 0, errdefs.InvalidParameter(fmt.Errorf("block IO device %s: not a block device", p))
+		}
+		return int64(sys.Major(st.Rdev)), int64(sys.Minor(st.Rdev)), nil
+	}
+	for _, l := range []struct {
+		kind string
+		devs []*types.ThrottleDevice
+	}{
+		{cgroups.ReadBps, r.BlkioDeviceReadBps}, {cgroups.WriteBps, r.BlkioDeviceWriteBps},
+		{cgroups.ReadIOps, r.BlkioDeviceReadIOps}, {cgroups.WriteIOps, r.BlkioDeviceWriteIOps},
+	} {
+		for _, d := range l.devs {
+			if d == nil {
+				continue
+			}
+			maj, min, err := devno(d.Path)
+			if err != nil {
+				return err
+			}
+			out.BlkioThrottle = append(out.BlkioThrottle, spec.ThrottleDevice{Kind: l.kind, Major: maj, Minor: min, Rate: d.Rate})
+		}
+	}
+	for _, d := range r.BlkioWeightDevice {
+		if d == nil {
+			continue
+		}
+		maj, min, err := devno(d.Path)
+		if err != nil {
+			return err
+		}
+		out.BlkioWeightDevice = append(out.BlkioWeightDevice, spec.WeightDevice{Major: maj, Minor: min, Weight: d.Weight})
+	}
+	return nil
 }

@@ -77,7 +77,7 @@ func TestVerifyResources(t *testing.T) {
 		{name: "weight out of range but unsupported is only discarded", host: v1NoWeight, in: types.Resources{BlkioWeight: 5}, want: types.Resources{}, warn: []string{wWeight}},
 		{name: "weight device discarded without support", host: v1NoWeight, in: types.Resources{BlkioWeightDevice: []*types.WeightDevice{{Path: "/dev/vda", Weight: 100}}},
 			want: types.Resources{BlkioWeightDevice: []*types.WeightDevice{}}, warn: []string{wWeightDev}},
-		{name: "throttle device refused where the host could apply it", host: fullHost, in: types.Resources{BlkioDeviceReadBps: dev}, err: "skiffd does not support per-device block I/O limits"},
+		{name: "throttle device kept where the host applies it", host: fullHost, in: types.Resources{BlkioDeviceReadBps: dev}, want: types.Resources{BlkioDeviceReadBps: dev}},
 		{name: "throttle device discarded without support", host: bare, in: types.Resources{BlkioDeviceReadBps: dev},
 			want: types.Resources{BlkioDeviceReadBps: []*types.ThrottleDevice{}}, warn: []string{wReadBps}},
 		{name: "IO maximum is Windows", host: fullHost, in: types.Resources{IOMaximumIOps: 10}, err: "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps"},

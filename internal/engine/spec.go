@@ -219,6 +219,9 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 	if r.PidsLimit != nil && *r.PidsLimit > 0 {
 		s.Cgroup.Resources.PidsLimit = *r.PidsLimit
 	}
+	if err := blkioDevices(&s.Cgroup.Resources, r); err != nil {
+		return nil, err
+	}
 
 	if len(hc.Sysctls) > 0 {
 		s.Sysctl = maps.Clone(hc.Sysctls)

@@ -98,8 +98,9 @@ func (e *Engine) ContainerUpdate(ctx context.Context, name string, u *types.Upda
 	if err != nil {
 		return nil, errdefs.InvalidParameter(fmt.Errorf("Cannot update container %s: %w", c.ID, err))
 	}
-	if len(in.Devices) > 0 || len(in.Ulimits) > 0 || len(in.DeviceRequests) > 0 {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("Cannot update container %s: skiffd does not support updating devices or ulimits", c.ID))
+	if len(in.Devices) > 0 || len(in.Ulimits) > 0 || len(in.DeviceRequests) > 0 || len(in.BlkioWeightDevice) > 0 ||
+		len(in.BlkioDeviceReadBps) > 0 || len(in.BlkioDeviceWriteBps) > 0 || len(in.BlkioDeviceReadIOps) > 0 || len(in.BlkioDeviceWriteIOps) > 0 {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("Cannot update container %s: skiffd does not support updating devices, per-device block IO limits or ulimits", c.ID))
 	}
 	cs := e.state(c.ID)
 	rc := cs.run()

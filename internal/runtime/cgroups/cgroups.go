@@ -92,6 +92,11 @@ type Resources struct {
 	PidsLimit int64
 	// BlkioWeight is the relative block IO weight (10..1000).
 	BlkioWeight uint16
+	// BlkioThrottle are per-device rate limits and BlkioWeightDevice
+	// per-device weights (--device-read-bps..., --blkio-weight-device),
+	// by device number.
+	BlkioThrottle     []ThrottleDevice
+	BlkioWeightDevice []WeightDevice
 	// MemorySwappiness is memory.swappiness (0..100); nil leaves the
 	// kernel's. OomKillDisable turns the OOM killer off for the cgroup.
 	// Both exist on cgroup v1 only: Support says where.
@@ -102,6 +107,28 @@ type Resources struct {
 	// {Type: 'a', Allow: true} allows every device (privileged). Update does
 	// not change devices: Docker's update API has no device fields.
 	Devices []DeviceRule
+}
+
+// Throttle kinds of a ThrottleDevice: what its Rate limits.
+const (
+	ReadBps   = "read_bps"
+	WriteBps  = "write_bps"
+	ReadIOps  = "read_iops"
+	WriteIOps = "write_iops"
+)
+
+// ThrottleDevice is one per-device rate limit: Rate bytes (or operations)
+// per second of Kind on block device Major:Minor.
+type ThrottleDevice struct {
+	Kind         string
+	Major, Minor int64
+	Rate         uint64
+}
+
+// WeightDevice is one per-device block IO weight (10..1000).
+type WeightDevice struct {
+	Major, Minor int64
+	Weight       uint16
 }
 
 // DeviceRule is one device cgroup rule, as in `devices.allow`.

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -705,5 +706,68 @@ func TestDevicePolicyEnforced(t *testing.T) {
 			}
 			c.wait()
 		})
+	}
+}
+
+// wholeDisk is the device number of a whole disk of this host, the only
+// kind of block device the kernel takes IO limits for; false without one.
+func wholeDisk(t *testing.T) (maj, min int64, ok bool) {
+	t.Helper()
+	entries, _ := os.ReadDir("/sys/block")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/sys/block", e.Name(), "dev"))
+		if err != nil {
+			continue
+		}
+		if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d:%d", &maj, &min); err == nil {
+			return maj, min, true
+		}
+	}
+	return 0, 0, false
+}
+
+// TestBlkioThrottleFiles: per-device rate limits land in the kernel's
+// files (v1 blkio.throttle.*_device, v2 io.max) where the host has them,
+// and Create fails where it has not.
+func TestBlkioThrottleFiles(t *testing.T) {
+	maj, min, ok := wholeDisk(t)
+	if !ok {
+		t.Fatal("no whole disk under /sys/block on this host")
+	}
+	m := newTestManager(t, DetectMode())
+	sup := Probe()
+	res := Resources{BlkioThrottle: []ThrottleDevice{
+		{Kind: ReadBps, Major: maj, Minor: min, Rate: 1 << 20},
+		{Kind: WriteIOps, Major: maj, Minor: min, Rate: 100},
+	}}
+	err := m.Create(res)
+	if !sup.BlkioReadBpsDevice || !sup.BlkioWriteIOpsDevice {
+		if err == nil {
+			t.Fatalf("Create with IO limits on a host without them succeeded (Probe %+v)", sup)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Create(%+v) = %v", res, err)
+	}
+	dir, v2, ok := m.controller("blkio")
+	if !ok {
+		t.Fatal("no blkio controller")
+	}
+	dev := fmt.Sprintf("%d:%d", maj, min)
+	if v2 {
+		got := readTestFile(t, dir, "io.max")
+		if !strings.Contains(got, dev+" rbps=1048576 wbps=max riops=max wiops=100") {
+			t.Errorf("io.max = %q, want %s's read bytes and write operations limited", got, dev)
+		}
+		return
+	}
+	for name, want := range map[string]string{"blkio.throttle.read_bps_device": dev + " 1048576", "blkio.throttle.write_iops_device": dev + " 100"} {
+		if got := readTestFile(t, dir, name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if got := readTestFile(t, dir, "blkio.throttle.write_bps_device"); got != "" {
+		t.Errorf("blkio.throttle.write_bps_device = %q, want no limit", got)
 	}
 }

@@ -319,6 +319,90 @@ func ioWeight(w uint16) uint64 {
 }
 
 func (m *manager) setBlkio(res Resources) error {
+	if err := m.setBlkioWeight(res); err != nil {
+		return err
+	}
+	if err := m.setBlkioWeightDevices(res.BlkioWeightDevice); err != nil {
+		return err
+	}
+	return m.setBlkioThrottle(res.BlkioThrottle)
+}
+
+// setBlkioThrottle writes per-device rate limits: v1 one
+// blkio.throttle.<kind>_device file per kind, "MAJ:MIN RATE" a write; v2
+// io.max, "MAJ:MIN rbps=N wbps=N riops=N wiops=N" a device. The kernel
+// refuses a device that is not a whole disk (ENODEV), as with runc.
+func (m *manager) setBlkioThrottle(ts []ThrottleDevice) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	dir, v2, ok := m.controller("blkio")
+	if !ok {
+		return errNoController("blkio", "block IO limits")
+	}
+	for _, t := range ts {
+		var file, val string
+		dev := strconv.FormatInt(t.Major, 10) + ":" + strconv.FormatInt(t.Minor, 10)
+		rate := strconv.FormatUint(t.Rate, 10)
+		if v2 {
+			key, ok := map[string]string{ReadBps: "rbps", WriteBps: "wbps", ReadIOps: "riops", WriteIOps: "wiops"}[t.Kind]
+			if !ok {
+				return fmt.Errorf("unknown block IO limit %q", t.Kind)
+			}
+			file, val = "io.max", dev+" "+key+"="+rate
+		} else {
+			switch t.Kind {
+			case ReadBps, WriteBps, ReadIOps, WriteIOps:
+			default:
+				return fmt.Errorf("unknown block IO limit %q", t.Kind)
+			}
+			file, val = "blkio.throttle."+t.Kind+"_device", dev+" "+rate
+		}
+		if err := writeFile(dir, file, val); err != nil {
+			return fmt.Errorf("set the %s limit of device %s: %w", t.Kind, dev, err)
+		}
+	}
+	return nil
+}
+
+// setBlkioWeightDevices writes per-device weights where the IO scheduler
+// has them: v1 blkio.weight_device or blkio.bfq.weight_device, v2
+// io.bfq.weight (the v1 range) or io.weight (converted).
+func (m *manager) setBlkioWeightDevices(ws []WeightDevice) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	dir, v2, ok := m.controller("blkio")
+	if !ok {
+		return errNoController("blkio", "block IO weights")
+	}
+	for _, w := range ws {
+		if w.Weight < 10 || w.Weight > 1000 {
+			return fmt.Errorf("invalid blkio weight %d: range is 10 to 1000", w.Weight)
+		}
+		dev := strconv.FormatInt(w.Major, 10) + ":" + strconv.FormatInt(w.Minor, 10)
+		val := dev + " " + strconv.FormatUint(uint64(w.Weight), 10)
+		var file string
+		switch {
+		case !v2 && exists(dir, "blkio.weight_device"):
+			file = "blkio.weight_device"
+		case !v2 && exists(dir, "blkio.bfq.weight_device"):
+			file = "blkio.bfq.weight_device"
+		case v2 && exists(dir, "io.bfq.weight"):
+			file = "io.bfq.weight"
+		case v2 && exists(dir, "io.weight"):
+			file, val = "io.weight", dev+" "+strconv.FormatUint(ioWeight(w.Weight), 10)
+		default:
+			return errors.New("cannot set a device's blkio weight: no IO scheduler with weights (CFQ or BFQ) on this host")
+		}
+		if err := writeFile(dir, file, val); err != nil {
+			return fmt.Errorf("set the blkio weight of device %s: %w", dev, err)
+		}
+	}
+	return nil
+}
+
+func (m *manager) setBlkioWeight(res Resources) error {
 	if res.BlkioWeight == 0 {
 		return nil
 	}

@@ -33,6 +33,12 @@ func Resources(r spec.Resources) cgroups.Resources {
 		MemorySwappiness:   r.MemorySwappiness,
 		OomKillDisable:     r.OomKillDisable,
 	}
+	for _, t := range r.BlkioThrottle {
+		out.BlkioThrottle = append(out.BlkioThrottle, cgroups.ThrottleDevice{Kind: t.Kind, Major: t.Major, Minor: t.Minor, Rate: t.Rate})
+	}
+	for _, w := range r.BlkioWeightDevice {
+		out.BlkioWeightDevice = append(out.BlkioWeightDevice, cgroups.WeightDevice{Major: w.Major, Minor: w.Minor, Weight: w.Weight})
+	}
 	for _, d := range r.Devices {
 		t := byte('a')
 		if d.Type != "" {

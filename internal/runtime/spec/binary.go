@@ -64,6 +64,17 @@ func (s *Spec) AppendBinary(e *binwire.Encoder) {
 			e.Int(d.Minor)
 			e.String(d.Access)
 		})
+		binwire.AppendSlice(e, r.BlkioThrottle, func(t ThrottleDevice) {
+			e.String(t.Kind)
+			e.Int(t.Major)
+			e.Int(t.Minor)
+			e.Uint(t.Rate)
+		})
+		binwire.AppendSlice(e, r.BlkioWeightDevice, func(w WeightDevice) {
+			e.Int(w.Major)
+			e.Int(w.Minor)
+			e.Uint(uint64(w.Weight))
+		})
 	}
 	s.Seccomp.AppendBinary(e)
 	e.String(s.Log.Path)
@@ -116,6 +127,12 @@ func (s *Spec) DecodeBinary(d *binwire.Decoder) {
 		r.OomKillDisable = d.Bool()
 		r.Devices = binwire.DecodeSlice(d, func() DeviceRule {
 			return DeviceRule{Allow: d.Bool(), Type: d.String(), Major: d.Int(), Minor: d.Int(), Access: d.String()}
+		})
+		r.BlkioThrottle = binwire.DecodeSlice(d, func() ThrottleDevice {
+			return ThrottleDevice{Kind: d.String(), Major: d.Int(), Minor: d.Int(), Rate: d.Uint()}
+		})
+		r.BlkioWeightDevice = binwire.DecodeSlice(d, func() WeightDevice {
+			return WeightDevice{Major: d.Int(), Minor: d.Int(), Weight: uint16(d.Uint())}
 		})
 		s.Cgroup = c
 	}

@@ -172,6 +172,26 @@ type Resources struct {
 	// Devices is the device allow-list (cgroup device rules, in order);
 	// nil is dockerd's default policy.
 	Devices []DeviceRule `json:"devices,omitempty"`
+	// BlkioThrottle are per-device rate limits and BlkioWeightDevice
+	// per-device weights, by device number.
+	BlkioThrottle     []ThrottleDevice `json:"blkioThrottle,omitempty"`
+	BlkioWeightDevice []WeightDevice   `json:"blkioWeightDevice,omitempty"`
+}
+
+// ThrottleDevice is one per-device block IO rate limit: Kind is read_bps,
+// write_bps, read_iops or write_iops.
+type ThrottleDevice struct {
+	Kind  string `json:"kind"`
+	Major int64  `json:"major"`
+	Minor int64  `json:"minor"`
+	Rate  uint64 `json:"rate"`
+}
+
+// WeightDevice is one per-device block IO weight.
+type WeightDevice struct {
+	Major  int64  `json:"major"`
+	Minor  int64  `json:"minor"`
+	Weight uint16 `json:"weight"`
 }
 
 // DeviceRule is one device cgroup rule: Type 'a', 'b' or 'c'; Major and
