@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -156,6 +159,63 @@ c.remove_container(ctr)
 `)
 	if want := "logger: no log driver named 'asdf' is registered\n0"; out != want {
 		t.Errorf("docker-py log configs: %q, want %q", out, want)
+	}
+}
+
+// TestCompatLogCompressAndAttrs: json-file's compress, labels, env and
+// tag options, which were accepted and ignored: the older rotated files
+// are gzipped (the newest stays plain), docker logs reads the whole kept
+// window through them in order, and every entry carries the attrs log
+// shippers key on, as dockerd writes them.
+func TestCompatLogCompressAndAttrs(t *testing.T) {
+	d := startWithBusybox(t)
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--name", "lg", "--label", "app=web", "-e", "STAGE=prod",
+		"--log-opt", "max-size=2k", "--log-opt", "max-file=4", "--log-opt", "compress=true",
+		"--log-opt", "labels=app", "--log-opt", "env=STAGE", "--log-opt", "tag={{.Name}}/{{.ID}}",
+		"busybox", "sh", "-c", `i=0; while [ $i -lt 300 ]; do echo "line $i"; i=$((i+1)); done`))
+	dockerOK(t, d, "wait", id)
+	logPath := inspectField(t, d, id, "{{.LogPath}}")
+	for _, name := range []string{logPath, logPath + ".1", logPath + ".2.gz", logPath + ".3.gz"} {
+		if _, err := os.Stat(name); err != nil {
+			t.Errorf("rotated log files: %v", err)
+		}
+	}
+	if _, err := os.Stat(logPath + ".4.gz"); err == nil {
+		t.Errorf("more rotated files than max-file keeps")
+	}
+	lines := strings.Split(strings.TrimSpace(dockerOK(t, d, "logs", id)), "\n")
+	first := -1
+	if len(lines) > 0 {
+		fmt.Sscanf(lines[0], "line %d", &first)
+	}
+	if first <= 0 || len(lines) != 300-first {
+		t.Fatalf("docker logs gave %d lines from %q, want the kept window up to line 299", len(lines), lines[0])
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf("line %d", first+i); l != want {
+			t.Fatalf("docker logs line %d = %q, want %q", i, l, want)
+		}
+	}
+	if got := dockerOK(t, d, "logs", "--tail", "2", id); got != "line 298\nline 299\n" {
+		t.Errorf("docker logs --tail 2 = %q", got)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry struct {
+		Log   string            `json:"log"`
+		Attrs map[string]string `json:"attrs"`
+	}
+	if err := json.Unmarshal([]byte(strings.SplitN(string(b), "\n", 2)[0]), &entry); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"app": "web", "STAGE": "prod", "tag": "lg/" + id[:12]}; !maps.Equal(entry.Attrs, want) {
+		t.Errorf("attrs of an entry = %v, want %v", entry.Attrs, want)
+	}
+	r := d.Docker(t, "create", "--log-opt", "compress=true", "--log-opt", "max-file=3", "busybox", "true")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "compress cannot be true when max-file is less than 2 or max-size is not set") {
+		t.Errorf("compress without max-size: %v, want dockerd's refusal", r)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"skiffd/internal/api/types"
+	"skiffd/internal/container"
 	"skiffd/internal/image"
 	"skiffd/internal/runtime/spec"
 )
@@ -275,7 +277,8 @@ func TestLogRotationAndSize(t *testing.T) {
 		{typ: "json-file", cfg: map[string]string{"bogus": "1"}, wantErr: true},
 		{typ: "syslog", wantErr: true},
 	} {
-		size, files, err := logRotation(types.LogConfig{Type: tc.typ, Config: tc.cfg})
+		lf, err := logRotation(types.LogConfig{Type: tc.typ, Config: tc.cfg})
+		size, files := lf.MaxSize, lf.MaxFiles
 		if (err != nil) != tc.wantErr || (!tc.wantErr && (size != tc.size || files != tc.files)) {
 			t.Errorf("logRotation(%s %v) = %d, %d, %v; want %d, %d (error %v)", tc.typ, tc.cfg, size, files, err, tc.size, tc.files, tc.wantErr)
 		}
@@ -457,5 +460,53 @@ func TestValidateNetContainerMode(t *testing.T) {
 		if (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.err)
 		}
+	}
+}
+
+func TestLogCompressAndAttrs(t *testing.T) {
+	for _, tc := range []struct {
+		cfg      map[string]string
+		err      string
+		compress bool
+	}{
+		{cfg: map[string]string{"max-size": "1m", "max-file": "3", "compress": "false"}},
+		{cfg: map[string]string{"max-size": "1m", "max-file": "3", "compress": "true"}, compress: true},
+		{cfg: map[string]string{"max-size": "1m", "compress": "true"}, err: "compress cannot be true when max-file is less than 2 or max-size is not set"},
+		{cfg: map[string]string{"max-file": "3", "compress": "true"}, err: "compress cannot be true when max-file is less than 2 or max-size is not set"},
+		{cfg: map[string]string{"compress": "maybe"}, err: "invalid compress for log: maybe"},
+		{cfg: map[string]string{"labels-regex": "("}, err: "invalid labels-regex for log"},
+		{cfg: map[string]string{"tag": "{{.Name | upper}}"}, err: "skiffd does not support the log tag action"},
+		{cfg: map[string]string{"tag": "{{.Name"}, err: "unclosed action"},
+	} {
+		lf, err := logRotation(types.LogConfig{Type: "json-file", Config: tc.cfg})
+		if tc.err == "" {
+			if err != nil || lf.MaxFiles != 3 || lf.Compress != tc.compress {
+				t.Errorf("logRotation(%v) = %+v, %v; want rotation over 3 files, compress %v", tc.cfg, lf, err, tc.compress)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("logRotation(%v) error = %v, want %q", tc.cfg, err, tc.err)
+		}
+	}
+
+	c := container.New("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	c.Name = "/web"
+	c.ImageID = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+	c.Path, c.Args = "httpd", []string{"-f"}
+	c.Config = &types.Config{Image: "busybox:latest", Labels: map[string]string{"app": "web", "tier": "front", "com.x.a": "1"},
+		Env: []string{"PATH=/bin", "STAGE=prod", "LOG_A=1", "LOG_B=2"}}
+	c.HostConfig = &types.HostConfig{LogConfig: types.LogConfig{Type: "json-file", Config: map[string]string{
+		"labels": "app,missing", "labels-regex": "^com\\.x\\.", "env": "STAGE", "env-regex": "^LOG_",
+		"tag": "{{.ImageName}}/{{.Name}}/{{.ID}}/{{ .ImageID }}/{{.Command}}/{{.DaemonName}}"}}}
+	got, err := logAttrs(c)
+	want := map[string]string{"app": "web", "com.x.a": "1", "STAGE": "prod", "LOG_A": "1", "LOG_B": "2",
+		"tag": "busybox:latest/web/0123456789ab/fedcba987654/httpd -f/docker"}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("logAttrs = %v, %v; want %v", got, err, want)
+	}
+	c.HostConfig.LogConfig.Config = map[string]string{"max-size": "1m"}
+	if got, err := logAttrs(c); got != nil || err != nil {
+		t.Errorf("logAttrs without attribute options = %v, %v; want none", got, err)
 	}
 }

@@ -189,7 +189,7 @@ func normalizeCreate(name string, req *types.CreateRequest, img *image.Container
 		}
 	}
 	hc.LogConfig.Config = lc
-	if _, _, err := logRotation(hc.LogConfig); err != nil {
+	if _, err := logRotation(hc.LogConfig); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
 	fillHostConfigDefaults(hc, host)

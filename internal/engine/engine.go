@@ -197,7 +197,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	// The default log config is every container's that sets none: one
 	// that no container could have stops the daemon, as in dockerd.
-	if _, _, err := logRotation(types.LogConfig{Type: opts.LogDriver, Config: opts.LogOpts}); err != nil {
+	if _, err := logRotation(types.LogConfig{Type: opts.LogDriver, Config: opts.LogOpts}); err != nil {
 		return nil, fmt.Errorf("default log config (--log-driver, --log-opt): %w", err)
 	}
 	if len(opts.SeccompProfileJSON) > 0 {

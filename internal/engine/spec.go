@@ -261,11 +261,15 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 
 	// The log.
 	if hc.LogConfig.Type != "none" {
-		maxSize, maxFiles, err := logRotation(hc.LogConfig)
+		lf, err := logRotation(hc.LogConfig)
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		s.Log = spec.Log{Path: c.LogPath, MaxSize: maxSize, MaxFiles: maxFiles}
+		attrs, err := logAttrs(c)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		s.Log = spec.Log{Path: c.LogPath, MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs}
 	}
 	return s, nil
 }

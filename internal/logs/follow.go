@@ -1,24 +1,105 @@
 package logs
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
+
+	"skiffd/internal/runtime/jsonlog"
 )
 
-// logFile is one open file of a log's set.
+// logFile is one open file of a log's set. A compressed rotated file
+// (compress=true, <path>.N.gz) is known by its gzip header until load
+// decompresses it into an unlinked temporary file, which the reader then
+// seeks in as in any other: ino and mtime are then what the file had
+// before compression, and nameIno the inode of the .gz.
 type logFile struct {
-	f    *os.File
-	name string
-	ino  uint64
-	size int64 // when opened
+	f       *os.File
+	name    string
+	ino     uint64
+	nameIno uint64
+	size    int64 // when opened (gz: once loaded)
+	gz      bool
+	mtime   int64 // gz only: the original file's, from the header
 }
 
-func (f *logFile) close() { f.f.Close() }
+func (f *logFile) close() {
+	if f.f != nil {
+		f.f.Close()
+	}
+}
+
+// id is the identity of f's content: its inode and modification time,
+// which the shim no longer changes once the file is rotated, and which a
+// compressed file's header keeps. The inode alone would not do: the
+// kernel reuses a compressed file's for the next live file.
+func (f *logFile) id() [2]int64 {
+	if f.gz {
+		return [2]int64{int64(f.ino), f.mtime}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.f.Fd()), &st); err != nil {
+		return [2]int64{int64(f.ino), -1}
+	}
+	return [2]int64{int64(st.Ino), st.Mtim.Nano()}
+}
+
+// openGzip opens compressed rotated file name, reading its header only.
+func openGzip(name string) (*logFile, error) {
+	zf, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer zf.Close()
+	st, err := zf.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("open rotated log: %w", err)
+	}
+	zr, err := gzip.NewReader(zf)
+	if err != nil {
+		return nil, fmt.Errorf("open rotated log %s: %w", name, err)
+	}
+	lf := &logFile{name: name, ino: inode(st), nameIno: inode(st), gz: true, mtime: -1}
+	if ino, mtime, ok := jsonlog.ParseGzipIdentity(zr.Comment); ok {
+		lf.ino, lf.mtime = ino, mtime
+	}
+	return lf, nil
+}
+
+// load decompresses a compressed file; others are loaded already.
+func (f *logFile) load() error {
+	if f.f != nil {
+		return nil
+	}
+	zf, err := os.Open(f.name)
+	if err != nil {
+		return fmt.Errorf("open rotated log: %w", err)
+	}
+	defer zf.Close()
+	zr, err := gzip.NewReader(zf)
+	if err != nil {
+		return fmt.Errorf("open rotated log %s: %w", f.name, err)
+	}
+	tmp, err := os.CreateTemp("", "skiffd-log-*")
+	if err != nil {
+		return fmt.Errorf("decompress rotated log %s: %w", f.name, err)
+	}
+	os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, zr)
+	if err != nil {
+		tmp.Close()
+		return fmt.Errorf("decompress rotated log %s: %w", f.name, err)
+	}
+	f.f, f.size = tmp, n
+	return nil
+}
 
 // openFile opens name and records its identity and size.
 func openFile(name string) (*logFile, error) {
@@ -31,7 +112,7 @@ func openFile(name string) (*logFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	return &logFile{f: f, name: name, ino: inode(st), size: st.Size()}, nil
+	return &logFile{f: f, name: name, ino: inode(st), nameIno: inode(st), size: st.Size()}, nil
 }
 
 func inode(fi fs.FileInfo) uint64 {
@@ -68,6 +149,23 @@ func rotatedName(path string, n int) string {
 // probe stops only at two missing names in a row. A live file missing
 // while <path>.1 exists is the moment between the shim's rename and create.
 func openSet(path string) ([]*logFile, error) {
+	set, err := openSetLazily(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range set {
+		if err := f.load(); err != nil {
+			for _, f := range set {
+				f.close()
+			}
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// openSetLazily is openSet without decompressing the compressed files.
+func openSetLazily(path string) ([]*logFile, error) {
 	const attempts = 100
 	var lastErr error
 	for range attempts {
@@ -104,6 +202,9 @@ func tryOpenSet(path string) ([]*logFile, error) {
 	for n, missing := 1, 0; missing < 2; n++ {
 		f, err := openFile(rotatedName(path, n))
 		if errors.Is(err, fs.ErrNotExist) {
+			f, err = openGzip(rotatedName(path, n) + ".gz")
+		}
+		if errors.Is(err, fs.ErrNotExist) {
 			missing++
 			continue
 		}
@@ -115,19 +216,30 @@ func tryOpenSet(path string) ([]*logFile, error) {
 		set = append(set, f)
 	}
 	for _, f := range set {
-		if statIno(f.name) != f.ino {
+		if statIno(f.name) != f.nameIno {
 			closeAll()
 			return nil, errSetChanged
 		}
 	}
-	seen := make(map[uint64]bool, len(set))
+	seen := make(map[[2]int64]bool, len(set))
 	for _, f := range set {
-		if seen[f.ino] {
-			closeAll()
-			return nil, errSetChanged
+		if !f.gz {
+			if seen[f.id()] {
+				closeAll()
+				return nil, errSetChanged
+			}
+			seen[f.id()] = true
 		}
-		seen[f.ino] = true
 	}
+	// A compressed copy of a file still there under its plain name (a
+	// shim stopped between the two) is read once, as the plain file.
+	set = slices.DeleteFunc(set, func(f *logFile) bool {
+		if f.gz && seen[f.id()] {
+			f.close()
+			return true
+		}
+		return false
+	})
 	// Oldest first.
 	for i, j := 0, len(set)-1; i < j; i, j = i+1, j-1 {
 		set[i], set[j] = set[j], set[i]
@@ -140,13 +252,14 @@ func tryOpenSet(path string) ([]*logFile, error) {
 // set (rotated out), the oldest one, so as little as possible is lost. It
 // returns nil if cur is still the live file.
 func successor(path string, cur *logFile) (*logFile, error) {
-	set, err := openSet(path)
+	set, err := openSetLazily(path)
 	if err != nil {
 		return nil, err
 	}
 	next := set[0]
+	cid := cur.id()
 	for i, f := range set {
-		if f.ino == cur.ino {
+		if f.id() == cid {
 			if i == len(set)-1 {
 				next = nil
 			} else {
@@ -158,6 +271,11 @@ func successor(path string, cur *logFile) (*logFile, error) {
 	for _, f := range set {
 		if f != next {
 			f.close()
+		}
+	}
+	if next != nil {
+		if err := next.load(); err != nil {
+			return nil, err
 		}
 	}
 	return next, nil

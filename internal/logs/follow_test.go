@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"skiffd/internal/runtime/jsonlog"
 	"testing"
 	"time"
 )
@@ -466,4 +467,60 @@ func TestWatchersShared(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d directories still watched after every follower closed", n)
 	}
+}
+
+// TestCompressedRotated: with compress=true the rotated files from
+// <path>.2 on are gzipped; reading finds them oldest first with tail,
+// since and until as without compression, and a follower goes on from
+// the file it was reading however many rotations and compressions ran
+// meanwhile, losing and repeating nothing.
+func TestCompressedRotated(t *testing.T) {
+	size := int64(len(record(numbered(0))))
+	open := func(t *testing.T, path string, perFile int64, files int) *jsonlog.Writer {
+		t.Helper()
+		w, err := jsonlog.OpenWith(path, jsonlog.Options{MaxSize: perFile * size, MaxFiles: files, Compress: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		return w
+	}
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w := open(t, path, 2, 4)
+	write(t, w, numberedRange(0, 10)...)
+	for _, name := range []string{path, path + ".1", path + ".2.gz", path + ".3.gz"} {
+		if _, err := os.Stat(name); err != nil {
+			t.Fatalf("the writer did not rotate and compress as expected: %v", err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		opts ReadOptions
+		want []entry
+	}{
+		{"all", ReadOptions{Tail: -1}, numberedRange(2, 10)},
+		{"tail 5 across files", ReadOptions{Tail: 5}, numberedRange(5, 10)},
+		{"since in the oldest file", ReadOptions{Tail: -1, Since: at(3)}, numberedRange(3, 10)},
+		{"until in a compressed file", ReadOptions{Tail: -1, Until: at(4)}, numberedRange(2, 5)},
+	} {
+		got, _ := readAll(t, path, tc.opts)
+		checkEntries(t, tc.name, got, tc.want)
+	}
+
+	modes(t, func(t *testing.T, poll followMode) {
+		path := filepath.Join(t.TempDir(), "c-json.log")
+		w := open(t, path, 3, 6)
+		write(t, w, numberedRange(0, 2)...)
+		fl := startFollow(t, path, ReadOptions{Tail: -1}, poll)
+		fl.expect(t, numberedRange(0, 2)...)
+		// Bursts of ten entries rotate three or four times while the
+		// follower may be behind: it must find its file compressed.
+		for from := 2; from < 102; from += 10 {
+			write(t, w, numberedRange(from, from+10)...)
+			fl.expect(t, numberedRange(from, from+10)...)
+		}
+		if rest, err := fl.finish(t); err != nil || len(rest) != 0 {
+			t.Errorf("after stop: Read = %v, extra messages %v; want nil, none", err, rest)
+		}
+	})
 }

@@ -358,7 +358,10 @@ func (f *Follower) step() (busy bool, err error) {
 			c.reset()
 			continue
 		}
-		if statIno(r.path) == c.f.ino {
+		// A compressed file is never the live one, whatever inode the
+		// live one was given (the kernel reuses the number its original
+		// had).
+		if !c.f.gz && statIno(r.path) == c.f.ino {
 			return busy, nil
 		}
 		// Rotated: the shim closed the file before renaming it, so one

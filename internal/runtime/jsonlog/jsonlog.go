@@ -17,10 +17,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -234,9 +237,13 @@ func (w *Writer) Release() {
 
 // rotate shifts log.N to log.N+1, the live file to log.1, and starts a new
 // live file; with maxFiles 1 it truncates the live file, as moby does.
-// With compression the rotated files are log.N.gz; the new log.1 is
-// compressed here, before logging goes on, so that a reader never sees a
-// half-written .gz under its final name.
+// With compression the files from log.2 on are log.N.gz: log.1 stays as
+// it is until the next rotation compresses it into log.2.gz (written
+// under a temporary name first, so that a reader never sees a half-written
+// .gz), so that a reader following the live file finds it, by inode,
+// under log.1 after a rotation; the gzip header names the inode and
+// modification time the file had (GzipIdentity) for one that fell
+// further behind.
 func (w *Writer) rotate() error {
 	if w.maxFiles < 2 {
 		if err := w.f.Truncate(0); err != nil {
@@ -248,20 +255,22 @@ func (w *Writer) rotate() error {
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("rotate log: %w", err)
 	}
-	ext := ""
 	if w.compress {
-		ext = ".gz"
-	}
-	for i := w.maxFiles - 1; i > 1; i-- {
-		os.Rename(w.path+"."+strconv.Itoa(i-1)+ext, w.path+"."+strconv.Itoa(i)+ext)
+		for i := w.maxFiles - 1; i > 2; i-- {
+			os.Rename(w.path+"."+strconv.Itoa(i-1)+".gz", w.path+"."+strconv.Itoa(i)+".gz")
+		}
+		if w.maxFiles > 2 {
+			if err := gzipFile(w.path+".1", w.path+".2.gz"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("rotate log: %w", err)
+			}
+		}
+	} else {
+		for i := w.maxFiles - 1; i > 1; i-- {
+			os.Rename(w.path+"."+strconv.Itoa(i-1), w.path+"."+strconv.Itoa(i))
+		}
 	}
 	if err := os.Rename(w.path, w.path+".1"); err != nil {
 		return fmt.Errorf("rotate log: %w", err)
-	}
-	if w.compress {
-		if err := gzipFile(w.path + ".1"); err != nil {
-			return fmt.Errorf("rotate log: %w", err)
-		}
 	}
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o640)
 	if err != nil {
@@ -271,19 +280,45 @@ func (w *Writer) rotate() error {
 	return nil
 }
 
-// gzipFile replaces name with name.gz.
-func gzipFile(name string) error {
+// GzipIdentity formats the comment of a compressed rotated file's gzip
+// header: the inode number and modification time (ns) the file had
+// before compression, by which a reader following the log recognises the
+// file it was reading (ParseGzipIdentity).
+func GzipIdentity(ino uint64, mtime int64) string {
+	return "skiffd-id=" + strconv.FormatUint(ino, 10) + ":" + strconv.FormatInt(mtime, 10)
+}
+
+// ParseGzipIdentity reads what GzipIdentity wrote; ok is false for any
+// other comment.
+func ParseGzipIdentity(comment string) (ino uint64, mtime int64, ok bool) {
+	v, found := strings.CutPrefix(comment, "skiffd-id=")
+	if !found {
+		return 0, 0, false
+	}
+	i, m, found := strings.Cut(v, ":")
+	ino, err1 := strconv.ParseUint(i, 10, 64)
+	mtime, err2 := strconv.ParseInt(m, 10, 64)
+	return ino, mtime, found && err1 == nil && err2 == nil
+}
+
+// gzipFile replaces name with dst, its compressed copy.
+func gzipFile(name, dst string) error {
 	in, err := os.Open(name)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp := name + ".gz.tmp"
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(in.Fd()), &st); err != nil {
+		return err
+	}
+	tmp := dst + ".tmp"
 	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_CLOEXEC, 0o640)
 	if err != nil {
 		return err
 	}
 	zw := gzip.NewWriter(out)
+	zw.Comment = GzipIdentity(st.Ino, st.Mtim.Nano())
 	_, err = io.Copy(zw, in)
 	if cerr := zw.Close(); err == nil {
 		err = cerr
@@ -292,7 +327,7 @@ func gzipFile(name string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, name+".gz")
+		err = os.Rename(tmp, dst)
 	}
 	if err != nil {
 		os.Remove(tmp)

@@ -95,7 +95,10 @@ func TestRotation(t *testing.T) {
 	}{
 		{1, false, []string{"l"}},
 		{3, false, []string{"l", "l.1", "l.2"}},
-		{3, true, []string{"l", "l.1.gz", "l.2.gz"}},
+		// With compression log.1 stays as it is until the next rotation.
+		{3, true, []string{"l", "l.1", "l.2.gz"}},
+		{4, true, []string{"l", "l.1", "l.2.gz", "l.3.gz"}},
+		{2, true, []string{"l", "l.1"}},
 	} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "l")
@@ -120,8 +123,8 @@ func TestRotation(t *testing.T) {
 		if st, _ := os.Stat(path); st.Size() > 200 {
 			t.Errorf("maxFiles %d: live file is %d bytes, want at most about max-size", tc.maxFiles, st.Size())
 		}
-		if tc.compress {
-			f, err := os.Open(path + ".1.gz")
+		if tc.compress && tc.maxFiles > 2 {
+			f, err := os.Open(path + ".2.gz")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +135,10 @@ func TestRotation(t *testing.T) {
 			b, err := io.ReadAll(zr)
 			f.Close()
 			if err != nil || !strings.Contains(string(b), `"log":"0123456789\n"`) {
-				t.Errorf("l.1.gz holds %q, %v; want log lines", b, err)
+				t.Errorf("l.2.gz holds %q, %v; want log lines", b, err)
+			}
+			if _, _, ok := ParseGzipIdentity(zr.Comment); !ok {
+				t.Errorf("l.2.gz header comment %q, want the file's identity", zr.Comment)
 			}
 		}
 	}

@@ -1,0 +1,236 @@
+package engine
+
+// This file: a container's log configuration (HostConfig.LogConfig) as
+// dockerd's json-file driver reads it: rotation, compression, and the
+// extra attributes (labels, env, tag) every entry carries, which log
+// shippers reading the files (Filebeat, Fluent Bit, Promtail) key on.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"skiffd/internal/api/types"
+	"skiffd/internal/container"
+	"skiffd/internal/units"
+)
+
+// dockerdLogDriver tells whether name is one of the logging drivers
+// dockerd has built in besides json-file and none: asking for one is
+// refused as missing in skiffd rather than as a typo.
+func dockerdLogDriver(name string) bool {
+	switch name {
+	case "awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald", "local", "logentries", "splunk", "syslog":
+		return true
+	}
+	return false
+}
+
+// logFiles is how a json-file log is kept: rotated at MaxSize bytes (0:
+// never) into MaxFiles files, the older rotated ones gzipped with
+// Compress.
+type logFiles struct {
+	MaxSize  int64
+	MaxFiles int
+	Compress bool
+}
+
+// logRotation checks a log config as dockerd's ValidateLogOpts and the
+// json-file driver's New do, and returns how its files are kept. As in
+// dockerd, max-file without max-size is accepted and means no rotation
+// (one file that grows); a driver dockerd does not know either is
+// refused with dockerd's text; "none" takes any options.
+func logRotation(lc types.LogConfig) (logFiles, error) {
+	switch {
+	case lc.Type == "none":
+		return logFiles{MaxFiles: 1}, nil
+	case lc.Type == "json-file":
+	case dockerdLogDriver(lc.Type):
+		return logFiles{}, fmt.Errorf("skiffd does not support the %s logging driver yet (HostConfig.LogConfig)", lc.Type)
+	default:
+		return logFiles{}, fmt.Errorf("logger: no log driver named '%s' is registered", lc.Type)
+	}
+	lf := logFiles{MaxFiles: 1}
+	var err error
+	for k, v := range lc.Config {
+		switch k {
+		case "max-size":
+			if lf.MaxSize, err = units.RAMInBytes(v); err != nil || lf.MaxSize <= 0 {
+				return logFiles{}, fmt.Errorf("invalid max-size for log: %s", v)
+			}
+		case "max-file":
+			if lf.MaxFiles, err = strconv.Atoi(v); err != nil || lf.MaxFiles < 1 {
+				return logFiles{}, errors.New("max-file cannot be less than 1")
+			}
+		case "compress":
+			if lf.Compress, err = strconv.ParseBool(v); err != nil {
+				return logFiles{}, fmt.Errorf("invalid compress for log: %s", v)
+			}
+		case "labels-regex", "env-regex":
+			if _, err := regexp.Compile(v); err != nil {
+				return logFiles{}, fmt.Errorf("invalid %s for log: %w", k, err)
+			}
+		case "tag":
+			if _, err := expandLogTag(v, logTagFields{}); err != nil {
+				return logFiles{}, err
+			}
+		case "labels", "env":
+		default:
+			return logFiles{}, fmt.Errorf("unknown log opt '%s' for json-file log driver", k)
+		}
+	}
+	if lf.Compress && (lf.MaxFiles == 1 || lf.MaxSize == 0) {
+		return logFiles{}, errors.New("compress cannot be true when max-file is less than 2 or max-size is not set")
+	}
+	if lf.MaxSize == 0 {
+		// dockerd's json-file: without a size there is nothing to rotate.
+		lf.MaxFiles = 1
+	}
+	return lf, nil
+}
+
+// logAttrs are the extra attributes of c's log entries, as dockerd's
+// json-file driver writes them ("attrs"): the container labels the
+// labels option names or labels-regex matches, the environment variables
+// of env and env-regex, and the tag when one is asked for (no default).
+// nil when there are none.
+func logAttrs(c *container.Container) (map[string]string, error) {
+	cfg := c.HostConfig.LogConfig.Config
+	if cfg["labels"] == "" && cfg["labels-regex"] == "" && cfg["env"] == "" && cfg["env-regex"] == "" && cfg["tag"] == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	var labels map[string]string
+	var env []string
+	if c.Config != nil {
+		labels, env = c.Config.Labels, c.Config.Env
+	}
+	if v := cfg["labels"]; v != "" {
+		for _, l := range strings.Split(v, ",") {
+			if val, ok := labels[l]; ok {
+				out[l] = val
+			}
+		}
+	}
+	if v := cfg["labels-regex"]; v != "" {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return nil, err
+		}
+		for k, val := range labels {
+			if re.MatchString(k) {
+				out[k] = val
+			}
+		}
+	}
+	envs := map[string]string{}
+	for _, e := range env {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			envs[k] = v
+		}
+	}
+	if v := cfg["env"]; v != "" {
+		for _, k := range strings.Split(v, ",") {
+			if val, ok := envs[k]; ok {
+				out[k] = val
+			}
+		}
+	}
+	if v := cfg["env-regex"]; v != "" {
+		re, err := regexp.Compile(v)
+		if err != nil {
+			return nil, err
+		}
+		for k, val := range envs {
+			if re.MatchString(k) {
+				out[k] = val
+			}
+		}
+	}
+	if v := cfg["tag"]; v != "" {
+		f := logTagFields{id: c.ID, name: strings.TrimPrefix(c.Name, "/"), imageID: c.ImageID, hostname: hostName(),
+			command: strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " "))}
+		if c.Config != nil {
+			f.imageName = c.Config.Image
+		}
+		tag, err := expandLogTag(v, f)
+		if err != nil {
+			return nil, err
+		}
+		if tag != "" {
+			out["tag"] = tag
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// logTagFields are what a log tag's placeholders stand for.
+type logTagFields struct {
+	id, name, imageID, imageName, command, hostname string
+}
+
+// expandLogTag replaces the placeholders of dockerd's log tag templates
+// in tag: {{.ID}}, {{.FullID}}, {{.Name}}, {{.ImageID}},
+// {{.ImageFullID}}, {{.ImageName}}, {{.Command}}, {{.Hostname}} and
+// {{.DaemonName}}, anywhere in the text. Other template actions (pipes,
+// functions) are refused: skiffd has no template engine.
+func expandLogTag(tag string, f logTagFields) (string, error) {
+	short := func(id string) string {
+		id = strings.TrimPrefix(id, "sha256:")
+		if len(id) > 12 {
+			return id[:12]
+		}
+		return id
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(tag, "{{")
+		if i < 0 {
+			b.WriteString(tag)
+			return b.String(), nil
+		}
+		j := strings.Index(tag[i:], "}}")
+		if j < 0 {
+			return "", fmt.Errorf("invalid log tag %q: unclosed action", tag)
+		}
+		b.WriteString(tag[:i])
+		var v string
+		switch action := strings.TrimSpace(tag[i+2 : i+j]); action {
+		case ".ID":
+			v = short(f.id)
+		case ".FullID":
+			v = f.id
+		case ".Name":
+			v = f.name
+		case ".ImageID":
+			v = short(f.imageID)
+		case ".ImageFullID":
+			v = f.imageID
+		case ".ImageName":
+			v = f.imageName
+		case ".Command":
+			v = f.command
+		case ".Hostname":
+			v = f.hostname
+		case ".DaemonName":
+			v = "docker"
+		default:
+			return "", fmt.Errorf("skiffd does not support the log tag action {{%s}} (only {{.ID}}, {{.FullID}}, {{.Name}}, {{.ImageID}}, {{.ImageFullID}}, {{.ImageName}}, {{.Command}}, {{.Hostname}}, {{.DaemonName}})", action)
+		}
+		b.WriteString(v)
+		tag = tag[i+j+2:]
+	}
+}
+
+// hostName is the host's name for log tags ({{.Hostname}}), "" when the
+// kernel will not say.
+func hostName() string {
+	h, _ := os.Hostname()
+	return h
+}
