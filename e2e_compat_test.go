@@ -219,6 +219,57 @@ func TestCompatLogCompressAndAttrs(t *testing.T) {
 	}
 }
 
+// TestCompatLocalLogDriver: the local driver (daemon.json "log-driver":
+// "local", which dockerd's documentation recommends) works as dockerd's
+// does for a client: docker logs reads it, whole and with --tail, across
+// its rotations; inspect shows no LogPath. Its options are checked as
+// dockerd's, and every driver's mode and max-buffer-size are accepted.
+func TestCompatLocalLogDriver(t *testing.T) {
+	d := startWithBusybox(t)
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--log-driver", "local", "--log-opt", "max-size=1k", "--log-opt", "max-file=3",
+		"--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=4m",
+		"busybox", "sh", "-c", `i=0; while [ $i -lt 200 ]; do echo "line $i"; i=$((i+1)); done`))
+	dockerOK(t, d, "wait", id)
+	if got := inspectField(t, d, id, "{{.LogPath}}|{{.HostConfig.LogConfig.Type}}"); got != "|local" {
+		t.Errorf("inspect LogPath|driver = %q, want no path, local", got)
+	}
+	lines := strings.Split(strings.TrimSpace(dockerOK(t, d, "logs", id)), "\n")
+	if n := len(lines); n < 20 || lines[n-1] != "line 199" {
+		t.Errorf("docker logs of a local log: %d lines ending %q", n, lines[n-1])
+	}
+	for i := 1; i < len(lines); i++ {
+		var a, b int
+		fmt.Sscanf(lines[i-1], "line %d", &a)
+		fmt.Sscanf(lines[i], "line %d", &b)
+		if b != a+1 {
+			t.Fatalf("docker logs line %d = %q after %q", i, lines[i], lines[i-1])
+		}
+	}
+	if got := dockerOK(t, d, "logs", "--tail", "1", id); got != "line 199\n" {
+		t.Errorf("docker logs --tail 1 = %q", got)
+	}
+	dir := filepath.Join(d.DataRoot, "containers", id, "local-logs")
+	for _, name := range []string{"container.log", "container.log.1", "container.log.2.gz"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("local log files: %v", err)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--log-driver", "local", "--log-opt", "labels=a"}, "unknown log opt 'labels' for log driver local"},
+		{[]string{"--log-driver", "local", "--log-opt", "max-file=1"}, "compression cannot be enabled when max file count is 1"},
+		{[]string{"--log-opt", "mode=sometimes"}, "logger: logging mode not supported: sometimes"},
+		{[]string{"--log-opt", "max-buffer-size=4m"}, "logger: max-buffer-size option is only supported with 'mode=non-blocking'"},
+	} {
+		r := d.Docker(t, append(append([]string{"create"}, tc.args...), "busybox", "true")...)
+		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("create %q: %v, want %q", tc.args, r, tc.want)
+		}
+	}
+}
+
 // TestCompatCpusets: --cpuset-cpus/--cpuset-mems reach the container's
 // cgroup, are checked against the host's CPUs and memory nodes with
 // dockerd's messages, and docker update changes them (issue 15, item 3).

@@ -276,6 +276,11 @@ func TestLogRotationAndSize(t *testing.T) {
 		{typ: "json-file", cfg: map[string]string{"max-size": "x"}, wantErr: true},
 		{typ: "json-file", cfg: map[string]string{"bogus": "1"}, wantErr: true},
 		{typ: "syslog", wantErr: true},
+		{typ: "local", size: 20 << 20, files: 5},
+		{typ: "local", cfg: map[string]string{"max-size": "1m", "max-file": "2"}, size: 1 << 20, files: 2},
+		{typ: "local", cfg: map[string]string{"max-file": "1"}, wantErr: true},
+		{typ: "json-file", cfg: map[string]string{"mode": "non-blocking", "max-buffer-size": "1m"}, files: 1},
+		{typ: "json-file", cfg: map[string]string{"mode": "odd"}, wantErr: true},
 	} {
 		lf, err := logRotation(types.LogConfig{Type: tc.typ, Config: tc.cfg})
 		size, files := lf.MaxSize, lf.MaxFiles

@@ -74,7 +74,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		return nil, err
 	}
 	dir := e.containerDir(id)
-	c.LogPath = filepath.Join(dir, id+"-json.log")
+	if hc.LogConfig.Type != "local" {
+		c.LogPath = filepath.Join(dir, id+"-json.log")
+	}
 	c.HostnamePath = filepath.Join(dir, "hostname")
 	c.HostsPath = filepath.Join(dir, "hosts")
 	c.ResolvConfPath = filepath.Join(dir, "resolv.conf")
@@ -87,6 +89,9 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 	err = storeLinks(c, links)
 	if err == nil {
 		err = os.MkdirAll(dir, 0o700)
+	}
+	if err == nil && hc.LogConfig.Type == "local" {
+		err = os.Mkdir(filepath.Join(dir, localLogDir), 0o700)
 	}
 	if err == nil {
 		err = e.prepareMounts(ctx, c, plan.mounts, plan.tmpfs)

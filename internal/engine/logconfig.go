@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,11 +24,19 @@ import (
 // refused as missing in skiffd rather than as a typo.
 func dockerdLogDriver(name string) bool {
 	switch name {
-	case "awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald", "local", "logentries", "splunk", "syslog":
+	case "awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald", "logentries", "splunk", "syslog":
 		return true
 	}
 	return false
 }
+
+// localLogDir is, in a container's directory, where the log of a
+// container with the local driver is kept (as dockerd's "local-logs"),
+// in the json-file format: the local driver's format is dockerd's
+// private one (it hides the path from inspect for that reason), and
+// skiffd keeps its logs in the one format its readers know, with the
+// local driver's defaults: 20 MB files, five of them, compressed.
+const localLogDir = "local-logs"
 
 // logFiles is how a json-file log is kept: rotated at MaxSize bytes (0:
 // never) into MaxFiles files, the older rotated ones gzipped with
@@ -47,16 +56,34 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 	switch {
 	case lc.Type == "none":
 		return logFiles{MaxFiles: 1}, nil
-	case lc.Type == "json-file":
+	case lc.Type == "json-file", lc.Type == "local":
 	case dockerdLogDriver(lc.Type):
 		return logFiles{}, fmt.Errorf("skiffd does not support the %s logging driver yet (HostConfig.LogConfig)", lc.Type)
 	default:
 		return logFiles{}, fmt.Errorf("logger: no log driver named '%s' is registered", lc.Type)
 	}
+	// The options of every driver. The shim writes to a local file and
+	// never waits on a log reader, so non-blocking is what it does.
+	mode := lc.Config["mode"]
+	if mode != "" && mode != "blocking" && mode != "non-blocking" {
+		return logFiles{}, fmt.Errorf("logger: logging mode not supported: %s", mode)
+	}
+	if v, ok := lc.Config["max-buffer-size"]; ok {
+		if mode != "non-blocking" {
+			return logFiles{}, errors.New("logger: max-buffer-size option is only supported with 'mode=non-blocking'")
+		}
+		if _, err := units.RAMInBytes(v); err != nil {
+			return logFiles{}, fmt.Errorf("error parsing option max-buffer-size: %w", err)
+		}
+	}
+	if lc.Type == "local" {
+		return localRotation(lc.Config)
+	}
 	lf := logFiles{MaxFiles: 1}
 	var err error
 	for k, v := range lc.Config {
 		switch k {
+		case "mode", "max-buffer-size":
 		case "max-size":
 			if lf.MaxSize, err = units.RAMInBytes(v); err != nil || lf.MaxSize <= 0 {
 				return logFiles{}, fmt.Errorf("invalid max-size for log: %s", v)
@@ -88,6 +115,54 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 	if lf.MaxSize == 0 {
 		// dockerd's json-file: without a size there is nothing to rotate.
 		lf.MaxFiles = 1
+	}
+	return lf, nil
+}
+
+// logFile is where c's log is kept: its LogPath, or for the local driver
+// (whose path dockerd keeps out of inspect) its file under localLogDir.
+func (e *Engine) logFile(c *container.Container) string {
+	if c.HostConfig != nil && c.HostConfig.LogConfig.Type == "local" {
+		return filepath.Join(e.containerDir(c.ID), localLogDir, "container.log")
+	}
+	return c.LogPath
+}
+
+// localRotation checks the options of the local driver as dockerd's, and
+// returns its rotation: its defaults, max-size, max-file and compress.
+func localRotation(cfg map[string]string) (logFiles, error) {
+	lf := logFiles{MaxSize: 20 << 20, MaxFiles: 5, Compress: true}
+	var err error
+	for k, v := range cfg {
+		switch k {
+		case "mode", "max-buffer-size":
+		case "max-size":
+			if lf.MaxSize, err = units.RAMInBytes(v); err != nil {
+				return logFiles{}, fmt.Errorf("invalid value for max-size: %s: %w", v, err)
+			}
+		case "max-file":
+			if lf.MaxFiles, err = strconv.Atoi(v); err != nil {
+				return logFiles{}, fmt.Errorf("invalid value for max-file: %s: %w", v, err)
+			}
+		case "compress":
+			if lf.Compress, err = strconv.ParseBool(v); err != nil {
+				return logFiles{}, fmt.Errorf("invalid boolean value for compress: %w", err)
+			}
+		default:
+			return logFiles{}, fmt.Errorf("unknown log opt '%s' for log driver local", k)
+		}
+	}
+	switch {
+	case lf.MaxSize < 0:
+		return logFiles{}, errors.New("max-size must not be negative")
+	case lf.MaxFiles < 0:
+		return logFiles{}, errors.New("max-file must not be negative")
+	case lf.Compress && lf.MaxFiles <= 1:
+		return logFiles{}, errors.New("compression cannot be enabled when max file count is 1")
+	}
+	if lf.MaxSize == 0 || lf.MaxFiles == 0 {
+		// dockerd's local driver: no size (or no count) is no rotation.
+		lf.MaxSize, lf.MaxFiles, lf.Compress = 0, 1, false
 	}
 	return lf, nil
 }

@@ -28,7 +28,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 	}
 	c.Lock()
 	tty := c.Config.Tty
-	path := c.LogPath
+	path := e.logFile(c)
 	noLog := c.HostConfig.LogConfig.Type == "none"
 	c.Unlock()
 	if noLog {

@@ -269,7 +269,7 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		s.Log = spec.Log{Path: c.LogPath, MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs}
+		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs}
 	}
 	return s, nil
 }

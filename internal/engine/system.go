@@ -44,8 +44,8 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		},
 		Plugins: types.PluginsInfo{
 			Volume:  []string{"local"},
-			Network: []string{"bridge", "host", "null"},
-			Log:     []string{"json-file"},
+			Network: []string{"bridge", "host", "macvlan", "null"},
+			Log:     []string{"json-file", "local"},
 		},
 		MemoryLimit:        e.features.Cgroup.MemoryLimit,
 		SwapLimit:          e.features.Cgroup.SwapLimit,
