@@ -183,47 +183,17 @@ func logAttrs(c *container.Container) (map[string]string, error) {
 	if c.Config != nil {
 		labels, env = c.Config.Labels, c.Config.Env
 	}
-	if v := cfg["labels"]; v != "" {
-		for _, l := range strings.Split(v, ",") {
-			if val, ok := labels[l]; ok {
-				out[l] = val
-			}
-		}
-	}
-	if v := cfg["labels-regex"]; v != "" {
-		re, err := regexp.Compile(v)
-		if err != nil {
-			return nil, err
-		}
-		for k, val := range labels {
-			if re.MatchString(k) {
-				out[k] = val
-			}
-		}
-	}
 	envs := map[string]string{}
 	for _, e := range env {
 		if k, v, ok := strings.Cut(e, "="); ok {
 			envs[k] = v
 		}
 	}
-	if v := cfg["env"]; v != "" {
-		for _, k := range strings.Split(v, ",") {
-			if val, ok := envs[k]; ok {
-				out[k] = val
-			}
-		}
+	if err := pickAttrs(out, labels, cfg["labels"], cfg["labels-regex"]); err != nil {
+		return nil, err
 	}
-	if v := cfg["env-regex"]; v != "" {
-		re, err := regexp.Compile(v)
-		if err != nil {
-			return nil, err
-		}
-		for k, val := range envs {
-			if re.MatchString(k) {
-				out[k] = val
-			}
-		}
+	if err := pickAttrs(out, envs, cfg["env"], cfg["env-regex"]); err != nil {
+		return nil, err
 	}
 	if v := cfg["tag"]; v != "" {
 		f := logTagFields{id: c.ID, name: strings.TrimPrefix(c.Name, "/"), imageID: c.ImageID, hostname: hostName(),
@@ -243,6 +213,32 @@ func logAttrs(c *container.Container) (map[string]string, error) {
 		return nil, nil
 	}
 	return out, nil
+}
+
+// pickAttrs copies into out the entries of from that names (a comma
+// list) names or pattern (a regular expression) matches, as dockerd's
+// ExtraAttributes does for labels and environment variables.
+func pickAttrs(out, from map[string]string, names, pattern string) error {
+	if names != "" {
+		for _, k := range strings.Split(names, ",") {
+			if v, ok := from[k]; ok {
+				out[k] = v
+			}
+		}
+	}
+	if pattern == "" {
+		return nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return err
+	}
+	for k, v := range from {
+		if re.MatchString(k) {
+			out[k] = v
+		}
+	}
+	return nil
 }
 
 // logTagFields are what a log tag's placeholders stand for.
