@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -266,6 +268,73 @@ func TestCompatLocalLogDriver(t *testing.T) {
 		r := d.Docker(t, append(append([]string{"create"}, tc.args...), "busybox", "true")...)
 		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
 			t.Errorf("create %q: %v, want %q", tc.args, r, tc.want)
+		}
+	}
+}
+
+// TestCompatSyslogDriver: the syslog driver sends each line to a server
+// the test runs (unixgram, and udp on loopback), in dockerd's formats and
+// priorities, and keeps dockerd's local cache, which docker logs reads;
+// without the cache docker logs is refused as dockerd refuses it. Bad
+// options are refused at create with dockerd's texts.
+func TestCompatSyslogDriver(t *testing.T) {
+	d := startWithBusybox(t)
+	sock := filepath.Join(t.TempDir(), "log.sock")
+	pc, err := net.ListenPacket("unixgram", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--log-driver", "syslog", "--log-opt", "syslog-address=unixgram://"+sock,
+		"--log-opt", "tag={{.Name}}", "--name", "sl", "busybox", "sh", "-c", "echo out; echo err >&2"))
+	buf := make([]byte, 2048)
+	got := map[string]bool{}
+	for range 2 {
+		pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("syslog server: %v (got %v)", err, got)
+		}
+		got[regexp.MustCompile(`^(<\d+>)\w{3} [ \d]\d \d\d:\d\d:\d\d sl\[\d+\]: (\w+)\n$`).ReplaceAllString(string(buf[:n]), "$1$2")] = true
+	}
+	if !got["<30>out"] || !got["<27>err"] {
+		t.Errorf("syslog messages = %v, want out as daemon.info (<30>) and err as daemon.err (<27>)", got)
+	}
+	dockerOK(t, d, "wait", id)
+	if out := dockerOK(t, d, "logs", id); out != "out\n" {
+		t.Errorf("docker logs from the cache = %q", out)
+	}
+	if got := inspectField(t, d, id, "{{.LogPath}}"); got != "" {
+		t.Errorf("inspect LogPath = %q, want none", got)
+	}
+
+	up, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	id = strings.TrimSpace(dockerOK(t, d, "run", "-d", "--log-driver", "syslog", "--log-opt", "syslog-address=udp://"+up.LocalAddr().String(),
+		"--log-opt", "syslog-format=rfc5424", "--log-opt", "syslog-facility=local3", "--log-opt", "cache-disabled=true", "busybox", "echo", "hello"))
+	up.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _, err := up.ReadFrom(buf)
+	if want := `^<158>1 \S+ \S+ ` + id[:12] + ` \d+ ` + id[:12] + ` - hello\n$`; err != nil || !regexp.MustCompile(want).Match(buf[:n]) {
+		t.Errorf("rfc5424 over udp: %q, %v; want %s", buf[:n], err, want)
+	}
+	dockerOK(t, d, "wait", id)
+	if r := d.Docker(t, "logs", id); r.ExitCode == 0 || !strings.Contains(r.Stderr, "configured logging driver does not support reading") {
+		t.Errorf("docker logs without the cache: %v", r)
+	}
+
+	for _, tc := range []struct{ opt, want string }{
+		{"syslog-address=unix:///nonexistent/log.sock", "no such file or directory"},
+		{"syslog-address=http://x", "unsupported scheme: 'http'"},
+		{"syslog-facility=bogus", "invalid syslog facility"},
+		{"syslog-format=json", "Invalid syslog format"},
+		{"max-size=1m", "unknown log opt 'max-size' for syslog log driver"},
+	} {
+		r := d.Docker(t, "create", "--log-driver", "syslog", "--log-opt", tc.opt, "busybox", "true")
+		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("create with %s: %v, want %q", tc.opt, r, tc.want)
 		}
 	}
 }

@@ -44,7 +44,7 @@ func (e *Engine) ContainerAttach(ctx context.Context, name string, cfg *types.At
 	tty := c.Config.Tty
 	openStdin := c.Config.OpenStdin
 	logPath := e.logFile(c)
-	noLog := c.HostConfig.LogConfig.Type == "none"
+	noLog := c.HostConfig.LogConfig.Type == "none" || logPath == ""
 	opts := shimclient.AttachOptions{Stdin: cfg.Stdin && openStdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr}
 	// Register for the stream under the lock, so a start cannot slip in
 	// between looking at the state and waiting for it.

@@ -74,7 +74,7 @@ func (e *Engine) ContainerCreate(ctx context.Context, name string, req *types.Cr
 		return nil, err
 	}
 	dir := e.containerDir(id)
-	if hc.LogConfig.Type != "local" {
+	if hc.LogConfig.Type == "json-file" {
 		c.LogPath = filepath.Join(dir, id+"-json.log")
 	}
 	c.HostnamePath = filepath.Join(dir, "hostname")

@@ -8,6 +8,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +18,8 @@ import (
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
+	"skiffd/internal/runtime/spec"
+	"skiffd/internal/runtime/syslog"
 	"skiffd/internal/units"
 )
 
@@ -24,7 +28,7 @@ import (
 // refused as missing in skiffd rather than as a typo.
 func dockerdLogDriver(name string) bool {
 	switch name {
-	case "awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald", "logentries", "splunk", "syslog":
+	case "awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald", "logentries", "splunk":
 		return true
 	}
 	return false
@@ -56,7 +60,7 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 	switch {
 	case lc.Type == "none":
 		return logFiles{MaxFiles: 1}, nil
-	case lc.Type == "json-file", lc.Type == "local":
+	case lc.Type == "json-file", lc.Type == "local", lc.Type == "syslog":
 	case dockerdLogDriver(lc.Type):
 		return logFiles{}, fmt.Errorf("skiffd does not support the %s logging driver yet (HostConfig.LogConfig)", lc.Type)
 	default:
@@ -76,8 +80,11 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 			return logFiles{}, fmt.Errorf("error parsing option max-buffer-size: %w", err)
 		}
 	}
-	if lc.Type == "local" {
+	switch lc.Type {
+	case "local":
 		return localRotation(lc.Config)
+	case "syslog":
+		return syslogCache(lc.Config)
 	}
 	lf := logFiles{MaxFiles: 1}
 	var err error
@@ -122,10 +129,26 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 // logFile is where c's log is kept: its LogPath, or for the local driver
 // (whose path dockerd keeps out of inspect) its file under localLogDir.
 func (e *Engine) logFile(c *container.Container) string {
-	if c.HostConfig != nil && c.HostConfig.LogConfig.Type == "local" {
-		return filepath.Join(e.containerDir(c.ID), localLogDir, "container.log")
+	if c.HostConfig != nil {
+		switch c.HostConfig.LogConfig.Type {
+		case "local":
+			return filepath.Join(e.containerDir(c.ID), localLogDir, "container.log")
+		case "syslog":
+			if cacheDisabled(c.HostConfig.LogConfig) {
+				return ""
+			}
+			// dockerd's local cache of a driver that cannot read.
+			return filepath.Join(e.containerDir(c.ID), "container-cached.log")
+		}
 	}
 	return c.LogPath
+}
+
+// cacheDisabled reports whether a syslog log config turns the local cache
+// (and so docker logs) off.
+func cacheDisabled(lc types.LogConfig) bool {
+	b, _ := strconv.ParseBool(lc.Config["cache-disabled"])
+	return b
 }
 
 // localRotation checks the options of the local driver as dockerd's, and
@@ -165,6 +188,139 @@ func localRotation(cfg map[string]string) (logFiles, error) {
 		lf.MaxSize, lf.MaxFiles, lf.Compress = 0, 1, false
 	}
 	return lf, nil
+}
+
+// syslogCache checks the options of the syslog driver as dockerd's
+// ValidateLogOpt does, and returns the rotation of its local cache, which
+// docker logs reads (dockerd's "dual logging": 20 MB files, five of them,
+// compressed, unless cache-* options say otherwise).
+func syslogCache(cfg map[string]string) (logFiles, error) {
+	cache := map[string]string{}
+	for k, v := range cfg {
+		switch k {
+		case "mode", "max-buffer-size", "env", "env-regex", "labels", "labels-regex",
+			"syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key", "syslog-tls-skip-verify":
+		case "tag":
+			if _, err := expandLogTag(v, logTagFields{}); err != nil {
+				return logFiles{}, err
+			}
+		case "syslog-address":
+			if _, _, err := syslogTarget(v); err != nil {
+				return logFiles{}, err
+			}
+		case "syslog-facility":
+			if _, err := syslogFacility(v); err != nil {
+				return logFiles{}, err
+			}
+		case "syslog-format":
+			if !syslog.ValidFormat(v) {
+				return logFiles{}, errors.New("Invalid syslog format")
+			}
+		case "cache-disabled":
+			if _, err := strconv.ParseBool(v); err != nil {
+				return logFiles{}, fmt.Errorf("invalid value for cache-disabled: %s", v)
+			}
+		case "cache-max-size", "cache-max-file", "cache-compress":
+			cache[strings.TrimPrefix(k, "cache-")] = v
+		default:
+			return logFiles{}, fmt.Errorf("unknown log opt '%s' for syslog log driver", k)
+		}
+	}
+	for _, k := range []string{"labels-regex", "env-regex"} {
+		if v := cfg[k]; v != "" {
+			if _, err := regexp.Compile(v); err != nil {
+				return logFiles{}, fmt.Errorf("invalid %s for log: %w", k, err)
+			}
+		}
+	}
+	return localRotation(cache)
+}
+
+// syslogTarget is the protocol and address of a syslog-address, as
+// dockerd's parseAddress reads it: unix and unixgram paths must exist,
+// udp, tcp and tcp+tls take port 514 when none is given; "" is the local
+// syslog daemon.
+func syslogTarget(address string) (proto, addr string, err error) {
+	if address == "" {
+		return "", "", nil
+	}
+	u, err := url.Parse(address)
+	if err != nil {
+		return "", "", err
+	}
+	switch u.Scheme {
+	case "unix", "unixgram":
+		if _, err := os.Stat(u.Path); err != nil {
+			return "", "", err
+		}
+		return u.Scheme, u.Path, nil
+	case "udp", "tcp", "tcp+tls":
+	default:
+		return "", "", fmt.Errorf("unsupported scheme: '%s'", u.Scheme)
+	}
+	host := u.Host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		if !strings.Contains(err.Error(), "missing port in address") {
+			return "", "", err
+		}
+		host = net.JoinHostPort(host, "514")
+	}
+	return u.Scheme, host, nil
+}
+
+// syslogFacility is the facility number of a syslog-facility: a name, or
+// a number from 0 to 23; "" is daemon.
+func syslogFacility(f string) (int, error) {
+	names := []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp"}
+	switch {
+	case f == "":
+		return 3, nil
+	case strings.HasPrefix(f, "local") && len(f) == 6 && f[5] >= '0' && f[5] <= '7':
+		return 16 + int(f[5]-'0'), nil
+	}
+	for i, n := range names {
+		if f == n {
+			return i, nil
+		}
+	}
+	if n, err := strconv.Atoi(f); err == nil && n >= 0 && n <= 23 {
+		return n, nil
+	}
+	return 0, errors.New("invalid syslog facility")
+}
+
+// syslogSpec is where the shim sends c's lines with the syslog driver;
+// nil for other drivers. The tag defaults to the short container ID, as
+// dockerd's.
+func syslogSpec(c *container.Container) (*spec.Syslog, error) {
+	lc := c.HostConfig.LogConfig
+	if lc.Type != "syslog" {
+		return nil, nil
+	}
+	proto, addr, err := syslogTarget(lc.Config["syslog-address"])
+	if err != nil {
+		return nil, err
+	}
+	fac, err := syslogFacility(lc.Config["syslog-facility"])
+	if err != nil {
+		return nil, err
+	}
+	tmpl := lc.Config["tag"]
+	if tmpl == "" {
+		tmpl = "{{.ID}}"
+	}
+	f := logTagFields{id: c.ID, name: strings.TrimPrefix(c.Name, "/"), imageID: c.ImageID, hostname: hostName(),
+		command: strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " "))}
+	if c.Config != nil {
+		f.imageName = c.Config.Image
+	}
+	tag, err := expandLogTag(tmpl, f)
+	if err != nil {
+		return nil, err
+	}
+	_, skip := lc.Config["syslog-tls-skip-verify"]
+	return &spec.Syslog{Proto: proto, Address: addr, Facility: fac, Format: lc.Config["syslog-format"], Tag: tag, Hostname: hostName(),
+		TLSCA: lc.Config["syslog-tls-ca-cert"], TLSCert: lc.Config["syslog-tls-cert"], TLSKey: lc.Config["syslog-tls-key"], TLSSkipVerify: skip}, nil
 }
 
 // logAttrs are the extra attributes of c's log entries, as dockerd's

@@ -29,7 +29,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, name string, opts types.Cont
 	c.Lock()
 	tty := c.Config.Tty
 	path := e.logFile(c)
-	noLog := c.HostConfig.LogConfig.Type == "none"
+	noLog := c.HostConfig.LogConfig.Type == "none" || path == ""
 	c.Unlock()
 	if noLog {
 		return errdefs.InvalidParameter(errors.New(`configured logging driver does not support reading`))

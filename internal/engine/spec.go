@@ -265,11 +265,22 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		attrs, err := logAttrs(c)
+		var attrs map[string]string
+		if hc.LogConfig.Type == "json-file" {
+			if attrs, err = logAttrs(c); err != nil {
+				return nil, errdefs.InvalidParameter(err)
+			}
+		}
+		sl, err := syslogSpec(c)
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs}
+		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs, Syslog: sl}
+		if s.Log.Path == "" {
+			// The syslog driver without its cache: the lines go to the
+			// server only.
+			s.Log.Path, s.Log.MaxSize, s.Log.MaxFiles, s.Log.Compress = os.DevNull, 0, 1, false
+		}
 	}
 	return s, nil
 }

@@ -29,6 +29,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"skiffd/internal/runtime/syslog"
 	"skiffd/internal/sys"
 )
 
@@ -51,6 +52,7 @@ type Writer struct {
 	maxSize  int64 // 0: no rotation
 	maxFiles int
 	compress bool
+	syslog   *syslog.Writer
 	attrs    []byte // JSON object, or nil
 	batch    []byte // entries not yet written; see newBatch
 	mapped   bool   // batch is a sys.MapBuffer buffer
@@ -87,6 +89,10 @@ type Options struct {
 	MaxFiles int
 	// Compress gzips rotated files (<path>.1.gz, ...), as compress=true.
 	Compress bool
+	// Syslog, if set, is sent every entry's line too, as it is logged
+	// (the syslog driver), with the writer's lock held. A concrete type,
+	// not a func: the lines handed to the writer then do not escape.
+	Syslog *syslog.Writer
 	// Attrs are the extra attributes of every entry (the labels, env and
 	// tag log options), written as "attrs" the way dockerd does.
 	Attrs map[string]string
@@ -114,7 +120,8 @@ func OpenWith(path string, opts Options) (*Writer, error) {
 	if maxFiles < 1 {
 		maxFiles = 1
 	}
-	w := &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, compress: opts.Compress, now: time.Now}
+	w := &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, compress: opts.Compress, now: time.Now,
+		syslog: opts.Syslog}
 	if len(opts.Attrs) > 0 {
 		// encoding/json sorts the keys and escapes <, > and &, as
 		// dockerd's marshalling of the same map does.
@@ -172,6 +179,11 @@ func (w *Writer) WriteEntry(stream string, line []byte, t time.Time) error {
 // entry by entry, as when each entry was written on its own, so rotation
 // cuts the log at the same places.
 func (w *Writer) appendLocked(stream string, line []byte, t time.Time) {
+	if w.syslog != nil {
+		// dockerd logs a send that fails and goes on; so does the
+		// file here.
+		w.syslog.Send(stream, line)
+	}
 	if w.maxSize > 0 && w.size+int64(len(w.batch)) >= w.maxSize {
 		w.fail(w.flushLocked())
 		if err := w.rotate(); err != nil {

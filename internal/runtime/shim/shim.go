@@ -53,6 +53,7 @@ import (
 	"skiffd/internal/runtime/jsonlog"
 	"skiffd/internal/runtime/nsinit"
 	"skiffd/internal/runtime/spec"
+	"skiffd/internal/runtime/syslog"
 	"skiffd/internal/sys"
 )
 
@@ -80,9 +81,11 @@ type ReadyMessage struct {
 
 // shim is one running shim.
 type shim struct {
-	dir     string
-	spec    *spec.Spec
-	log     *jsonlog.Writer
+	dir  string
+	spec *spec.Spec
+	log  *jsonlog.Writer
+	// syslog is the syslog driver's connection, which log sends to.
+	syslog  *syslog.Writer
 	cg      cgroups.Manager
 	cgMode  string
 	cgfd    int
@@ -249,6 +252,9 @@ func (s *shim) release() {
 	if s.log != nil {
 		s.log.Close() // a second close after serve's does nothing
 	}
+	if s.syslog != nil {
+		s.syslog.Close()
+	}
 	if s.stderr != nil {
 		s.stderr.Close()
 	}
@@ -313,9 +319,19 @@ func (s *shim) create() (*net.UnixListener, error) {
 	start, _ := sys.StartTime(os.Getpid())
 	s.state = State{Version: ProtocolVersion, ID: sp.ID, ShimPid: os.Getpid(), ShimStart: start, Status: StatusCreated, DirLock: true}
 	if sp.Log.Path != "" {
-		if s.log, err = jsonlog.OpenWith(sp.Log.Path, jsonlog.Options{MaxSize: sp.Log.MaxSize, MaxFiles: sp.Log.MaxFiles, Compress: sp.Log.Compress, Attrs: sp.Log.Attrs}); err != nil {
+		opts := jsonlog.Options{MaxSize: sp.Log.MaxSize, MaxFiles: sp.Log.MaxFiles, Compress: sp.Log.Compress, Attrs: sp.Log.Attrs}
+		if sp.Log.Syslog != nil {
+			if opts.Syslog, err = dialSyslog(sp.Log.Syslog); err != nil {
+				return nil, fmt.Errorf("failed to initialize logging driver: %w", err)
+			}
+		}
+		if s.log, err = jsonlog.OpenWith(sp.Log.Path, opts); err != nil {
+			if opts.Syslog != nil {
+				opts.Syslog.Close()
+			}
 			return nil, err
 		}
+		s.syslog = opts.Syslog
 	}
 	s.span("shim.prepare", &t0)
 	// The shim's work so far is off a start's critical path when this

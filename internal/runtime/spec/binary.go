@@ -82,6 +82,14 @@ func (s *Spec) AppendBinary(e *binwire.Encoder) {
 	e.Int(int64(s.Log.MaxFiles))
 	e.Bool(s.Log.Compress)
 	e.StringMap(s.Log.Attrs)
+	e.Bool(s.Log.Syslog != nil)
+	if l := s.Log.Syslog; l != nil {
+		for _, v := range []string{l.Proto, l.Address, l.Format, l.Tag, l.Hostname, l.TLSCA, l.TLSCert, l.TLSKey} {
+			e.String(v)
+		}
+		e.Int(int64(l.Facility))
+		e.Bool(l.TLSSkipVerify)
+	}
 	e.StringMap(s.Annotations)
 }
 
@@ -142,6 +150,15 @@ func (s *Spec) DecodeBinary(d *binwire.Decoder) {
 	s.Log.MaxFiles = int(d.Int())
 	s.Log.Compress = d.Bool()
 	s.Log.Attrs = d.StringMap()
+	if d.Bool() {
+		l := &Syslog{}
+		for _, p := range []*string{&l.Proto, &l.Address, &l.Format, &l.Tag, &l.Hostname, &l.TLSCA, &l.TLSCert, &l.TLSKey} {
+			*p = d.String()
+		}
+		l.Facility = int(d.Int())
+		l.TLSSkipVerify = d.Bool()
+		s.Log.Syslog = l
+	}
 	s.Annotations = d.StringMap()
 }
 

@@ -319,6 +319,24 @@ type Log struct {
 	Compress bool   `json:"compress,omitempty"` // gzip rotated files
 	// Attrs go into every entry as "attrs" (log-opt labels, env, tag).
 	Attrs map[string]string `json:"attrs,omitempty"`
+	// Syslog, for the syslog driver, is where every line is sent too;
+	// the file is then dockerd's local cache of it, for docker logs.
+	Syslog *Syslog `json:"syslog,omitempty"`
+}
+
+// Syslog is the syslog driver's destination (internal/runtime/syslog).
+type Syslog struct {
+	Proto    string `json:"proto,omitempty"`
+	Address  string `json:"address,omitempty"`
+	Facility int    `json:"facility"`
+	Format   string `json:"format,omitempty"`
+	Tag      string `json:"tag,omitempty"`
+	Hostname string `json:"hostname,omitempty"`
+	// TLS of tcp+tls: files of the CA, certificate and key.
+	TLSCA         string `json:"tlsCA,omitempty"`
+	TLSCert       string `json:"tlsCert,omitempty"`
+	TLSKey        string `json:"tlsKey,omitempty"`
+	TLSSkipVerify bool   `json:"tlsSkipVerify,omitempty"`
 }
 
 // HasNamespace reports whether the container gets a namespace of type t,
