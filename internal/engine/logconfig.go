@@ -309,12 +309,7 @@ func syslogSpec(c *container.Container) (*spec.Syslog, error) {
 	if tmpl == "" {
 		tmpl = "{{.ID}}"
 	}
-	f := logTagFields{id: c.ID, name: strings.TrimPrefix(c.Name, "/"), imageID: c.ImageID, hostname: hostName(),
-		command: strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " "))}
-	if c.Config != nil {
-		f.imageName = c.Config.Image
-	}
-	tag, err := expandLogTag(tmpl, f)
+	tag, err := containerLogTag(c, tmpl)
 	if err != nil {
 		return nil, err
 	}
@@ -352,12 +347,7 @@ func logAttrs(c *container.Container) (map[string]string, error) {
 		return nil, err
 	}
 	if v := cfg["tag"]; v != "" {
-		f := logTagFields{id: c.ID, name: strings.TrimPrefix(c.Name, "/"), imageID: c.ImageID, hostname: hostName(),
-			command: strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " "))}
-		if c.Config != nil {
-			f.imageName = c.Config.Image
-		}
-		tag, err := expandLogTag(v, f)
+		tag, err := containerLogTag(c, v)
 		if err != nil {
 			return nil, err
 		}
@@ -395,6 +385,16 @@ func pickAttrs(out, from map[string]string, names, pattern string) error {
 		}
 	}
 	return nil
+}
+
+// containerLogTag is log tag template tmpl expanded for container c.
+func containerLogTag(c *container.Container, tmpl string) (string, error) {
+	f := logTagFields{id: c.ID, name: strings.TrimPrefix(c.Name, "/"), imageID: c.ImageID, hostname: hostName(),
+		command: strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " "))}
+	if c.Config != nil {
+		f.imageName = c.Config.Image
+	}
+	return expandLogTag(tmpl, f)
 }
 
 // logTagFields are what a log tag's placeholders stand for.
