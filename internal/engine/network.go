@@ -489,7 +489,9 @@ func (n *networking) ensureBridge(nw network.Network) (*bridgeNet, error) {
 	if links, err := n.host.Links(); err == nil {
 		for _, l := range links {
 			if l.MasterIndex == link.Index && l.Kind == "veth" && strings.HasPrefix(l.Name, vethPrefix) {
-				if err := n.host.SetPortIsolated(l.Index, bn.isolate); err != nil {
+				// A port gone since the listing (its container exited
+				// meanwhile) needs nothing.
+				if err := n.host.SetPortIsolated(l.Index, bn.isolate); err != nil && !netlink.IsNotFound(err) {
 					return nil, fmt.Errorf("set the isolation of %s on bridge %s: %w", l.Name, name, err)
 				}
 			}

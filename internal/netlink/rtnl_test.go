@@ -303,4 +303,13 @@ func TestPortIsolation(t *testing.T) {
 	if got, err := dial(nss[0], "10.78.0.3:7101", 5*time.Second); err != nil || got != "peer" {
 		t.Fatalf("isolated port -> port without isolation: %q, %v", got, err)
 	}
+	// A port that went away (its container exited) is not found: the
+	// daemon's start, which sets the isolation of the ports it finds,
+	// passes over it.
+	if err := h.DeleteLink(ports[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetPortIsolated(ports[0], true); !IsNotFound(err) {
+		t.Errorf("SetPortIsolated of a deleted port = %v, want not found", err)
+	}
 }
