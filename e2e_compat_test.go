@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -335,6 +337,74 @@ func TestCompatSyslogDriver(t *testing.T) {
 		r := d.Docker(t, "create", "--log-driver", "syslog", "--log-opt", tc.opt, "busybox", "true")
 		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
 			t.Errorf("create with %s: %v, want %q", tc.opt, r, tc.want)
+		}
+	}
+}
+
+// TestCompatGelfDriver: the gelf driver sends each line, gzipped over UDP
+// to an endpoint the test runs on loopback, as a GELF message with
+// dockerd's fields of the container and the attributes its options pick,
+// and keeps the local cache docker logs reads; bad options are refused
+// with dockerd's texts.
+func TestCompatGelfDriver(t *testing.T) {
+	d := startWithBusybox(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--name", "gl", "--label", "app=web", "--log-driver", "gelf",
+		"--log-opt", "gelf-address=udp://"+pc.LocalAddr().String(), "--log-opt", "labels=app", "busybox", "sh", "-c", "echo out; echo err >&2"))
+	buf := make([]byte, 65536)
+	got := map[string]map[string]any{}
+	for range 2 {
+		pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("gelf endpoint: %v", err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(buf[:n]))
+		if err != nil {
+			t.Fatalf("not gzip: %v", err)
+		}
+		var m map[string]any
+		if err := json.NewDecoder(zr).Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		got[fmt.Sprint(m["short_message"])] = m
+	}
+	out, errm := got["out"], got["err"]
+	if out == nil || errm == nil || out["level"] != float64(6) || errm["level"] != float64(3) {
+		t.Fatalf("messages = %v", got)
+	}
+	for k, want := range map[string]string{"version": "1.1", "_container_id": id, "_container_name": "gl", "_tag": id[:12],
+		"_image_name": "busybox", "_command": `sh -c echo out; echo err >&2`, "_app": "web"} {
+		if out[k] != want {
+			t.Errorf("field %s = %v, want %q", k, out[k], want)
+		}
+	}
+	dockerOK(t, d, "wait", id)
+	if got := dockerOK(t, d, "logs", id); got != "out\n" {
+		t.Errorf("docker logs from the cache = %q", got)
+	}
+	for _, tc := range []struct {
+		opts []string
+		want string
+	}{
+		{nil, "gelf-address is a required parameter"},
+		{[]string{"gelf-address=http://x:1"}, "gelf: endpoint needs to be TCP or UDP"},
+		{[]string{"gelf-address=udp://x"}, "gelf: please provide gelf-address as proto://host:port"},
+		{[]string{"gelf-address=tcp://127.0.0.1:1", "gelf-compression-type=gzip"}, "compression is only supported on UDP"},
+		{[]string{"gelf-address=udp://127.0.0.1:1", "gelf-compression-type=lz4"}, `unknown value "lz4" for log opt "gelf-compression-type" for gelf log driver`},
+		{[]string{"gelf-address=udp://127.0.0.1:1", "max-size=1m"}, `unknown log opt "max-size" for gelf log driver`},
+	} {
+		args := []string{"create", "--log-driver", "gelf"}
+		for _, o := range tc.opts {
+			args = append(args, "--log-opt", o)
+		}
+		r := d.Docker(t, append(args, "busybox", "true")...)
+		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("create with %q: %v, want %q", tc.opts, r, tc.want)
 		}
 	}
 }

@@ -276,7 +276,9 @@ func TestLogRotationAndSize(t *testing.T) {
 		{typ: "json-file", cfg: map[string]string{"max-size": "x"}, wantErr: true},
 		{typ: "json-file", cfg: map[string]string{"bogus": "1"}, wantErr: true},
 		{typ: "syslog", size: 20 << 20, files: 5}, // its local cache
-		{typ: "gelf", wantErr: true},
+		{typ: "gelf", cfg: map[string]string{"gelf-address": "udp://127.0.0.1:12201"}, size: 20 << 20, files: 5},
+		{typ: "gelf", wantErr: true}, // no gelf-address
+		{typ: "fluentd", wantErr: true},
 		{typ: "local", size: 20 << 20, files: 5},
 		{typ: "local", cfg: map[string]string{"max-size": "1m", "max-file": "2"}, size: 1 << 20, files: 2},
 		{typ: "local", cfg: map[string]string{"max-file": "1"}, wantErr: true},

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/container"
@@ -28,7 +29,7 @@ import (
 // refused as missing in skiffd rather than as a typo.
 func dockerdLogDriver(name string) bool {
 	switch name {
-	case "awslogs", "etwlogs", "fluentd", "gcplogs", "gelf", "journald", "logentries", "splunk":
+	case "awslogs", "etwlogs", "fluentd", "gcplogs", "journald", "logentries", "splunk":
 		return true
 	}
 	return false
@@ -60,7 +61,7 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 	switch {
 	case lc.Type == "none":
 		return logFiles{MaxFiles: 1}, nil
-	case lc.Type == "json-file", lc.Type == "local", lc.Type == "syslog":
+	case lc.Type == "json-file", lc.Type == "local", lc.Type == "syslog", lc.Type == "gelf":
 	case dockerdLogDriver(lc.Type):
 		return logFiles{}, fmt.Errorf("skiffd does not support the %s logging driver yet (HostConfig.LogConfig)", lc.Type)
 	default:
@@ -85,6 +86,8 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 		return localRotation(lc.Config)
 	case "syslog":
 		return syslogCache(lc.Config)
+	case "gelf":
+		return gelfCache(lc.Config)
 	}
 	lf := logFiles{MaxFiles: 1}
 	var err error
@@ -133,7 +136,7 @@ func (e *Engine) logFile(c *container.Container) string {
 		switch c.HostConfig.LogConfig.Type {
 		case "local":
 			return filepath.Join(e.containerDir(c.ID), localLogDir, "container.log")
-		case "syslog":
+		case "syslog", "gelf":
 			if cacheDisabled(c.HostConfig.LogConfig) {
 				return ""
 			}
@@ -216,16 +219,34 @@ func syslogCache(cfg map[string]string) (logFiles, error) {
 			if !syslog.ValidFormat(v) {
 				return logFiles{}, errors.New("Invalid syslog format")
 			}
-		case "cache-disabled":
-			if _, err := strconv.ParseBool(v); err != nil {
-				return logFiles{}, fmt.Errorf("invalid value for cache-disabled: %s", v)
+		case "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress":
+			if err := cacheOption(cache, k, v); err != nil {
+				return logFiles{}, err
 			}
-		case "cache-max-size", "cache-max-file", "cache-compress":
-			cache[strings.TrimPrefix(k, "cache-")] = v
 		default:
 			return logFiles{}, fmt.Errorf("unknown log opt '%s' for syslog log driver", k)
 		}
 	}
+	return attrsAndCache(cfg, cache)
+}
+
+// cacheOption checks one option of dockerd's local cache (dual logging)
+// and keeps those of its rotation in cache, as the local driver's.
+func cacheOption(cache map[string]string, k, v string) error {
+	if k == "cache-disabled" {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("invalid value for cache-disabled: %s", v)
+		}
+		return nil
+	}
+	cache[strings.TrimPrefix(k, "cache-")] = v
+	return nil
+}
+
+// attrsAndCache checks the regular expressions of the attributes a
+// driver that sends elsewhere may take, and returns the rotation of its
+// local cache.
+func attrsAndCache(cfg, cache map[string]string) (logFiles, error) {
 	for _, k := range []string{"labels-regex", "env-regex"} {
 		if v := cfg[k]; v != "" {
 			if _, err := regexp.Compile(v); err != nil {
@@ -234,6 +255,117 @@ func syslogCache(cfg map[string]string) (logFiles, error) {
 		}
 	}
 	return localRotation(cache)
+}
+
+// gelfCache checks the options of the gelf driver as dockerd's
+// ValidateLogOpt does, and returns the rotation of its local cache.
+func gelfCache(cfg map[string]string) (logFiles, error) {
+	proto, _, err := gelfTarget(cfg["gelf-address"])
+	if err != nil {
+		return logFiles{}, err
+	}
+	cache := map[string]string{}
+	for k, v := range cfg {
+		switch k {
+		case "mode", "max-buffer-size", "env", "env-regex", "labels", "labels-regex", "gelf-address":
+		case "tag":
+			if _, err := expandLogTag(v, logTagFields{}); err != nil {
+				return logFiles{}, err
+			}
+		case "gelf-compression-level":
+			if proto != "udp" {
+				return logFiles{}, errors.New("compression is only supported on UDP")
+			}
+			if i, err := strconv.Atoi(v); err != nil || i < -1 || i > 9 {
+				return logFiles{}, fmt.Errorf("unknown value %q for log opt %q for gelf log driver", v, k)
+			}
+		case "gelf-compression-type":
+			if proto != "udp" {
+				return logFiles{}, errors.New("compression is only supported on UDP")
+			}
+			if v != "gzip" && v != "zlib" && v != "none" {
+				return logFiles{}, fmt.Errorf("unknown value %q for log opt %q for gelf log driver", v, k)
+			}
+		case "gelf-tcp-max-reconnect", "gelf-tcp-reconnect-delay":
+			if proto != "tcp" {
+				return logFiles{}, fmt.Errorf("%q is only valid for TCP", k)
+			}
+			if i, err := strconv.Atoi(v); err != nil || i < 0 {
+				return logFiles{}, fmt.Errorf("%q must be a positive integer", k)
+			}
+		case "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress":
+			if err := cacheOption(cache, k, v); err != nil {
+				return logFiles{}, err
+			}
+		default:
+			return logFiles{}, fmt.Errorf("unknown log opt %q for gelf log driver", k)
+		}
+	}
+	return attrsAndCache(cfg, cache)
+}
+
+// gelfTarget is the protocol and host:port of a gelf-address, as dockerd
+// reads it.
+func gelfTarget(address string) (proto, addr string, err error) {
+	if address == "" {
+		return "", "", errors.New("gelf-address is a required parameter")
+	}
+	u, err := url.Parse(address)
+	if err != nil {
+		return "", "", err
+	}
+	if u.Scheme != "udp" && u.Scheme != "tcp" {
+		return "", "", errors.New("gelf: endpoint needs to be TCP or UDP")
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		return "", "", errors.New("gelf: please provide gelf-address as proto://host:port")
+	}
+	return u.Scheme, u.Host, nil
+}
+
+// gelfSpec is where the shim sends c's lines with the gelf driver, with
+// dockerd's fields of the container; nil for other drivers.
+func gelfSpec(c *container.Container) (*spec.Gelf, error) {
+	lc := c.HostConfig.LogConfig
+	if lc.Type != "gelf" {
+		return nil, nil
+	}
+	proto, addr, err := gelfTarget(lc.Config["gelf-address"])
+	if err != nil {
+		return nil, err
+	}
+	tmpl := lc.Config["tag"]
+	if tmpl == "" {
+		tmpl = "{{.ID}}"
+	}
+	tag, err := containerLogTag(c, tmpl)
+	if err != nil {
+		return nil, err
+	}
+	g := &spec.Gelf{Proto: proto, Address: addr, Compression: "gzip", Level: 1, Host: hostName(), Extra: map[string]string{
+		"_container_id": c.ID, "_container_name": strings.TrimPrefix(c.Name, "/"), "_image_id": c.ImageID,
+		"_command": strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " ")), "_tag": tag,
+		"_created": c.Created.Format(time.RFC3339Nano)}}
+	if c.Config != nil {
+		g.Extra["_image_name"] = c.Config.Image
+	}
+	if v := lc.Config["gelf-compression-type"]; v != "" {
+		g.Compression = v
+	}
+	if v := lc.Config["gelf-compression-level"]; v != "" {
+		g.Level, _ = strconv.Atoi(v)
+	}
+	attrs := map[string]string{}
+	if err := containerAttrs(attrs, c, lc.Config); err != nil {
+		return nil, err
+	}
+	for k, v := range attrs {
+		if !strings.HasPrefix(k, "_") {
+			k = "_" + k
+		}
+		g.Extra[k] = v
+	}
+	return g, nil
 }
 
 // syslogTarget is the protocol and address of a syslog-address, as
@@ -329,21 +461,7 @@ func logAttrs(c *container.Container) (map[string]string, error) {
 		return nil, nil
 	}
 	out := map[string]string{}
-	var labels map[string]string
-	var env []string
-	if c.Config != nil {
-		labels, env = c.Config.Labels, c.Config.Env
-	}
-	envs := map[string]string{}
-	for _, e := range env {
-		if k, v, ok := strings.Cut(e, "="); ok {
-			envs[k] = v
-		}
-	}
-	if err := pickAttrs(out, labels, cfg["labels"], cfg["labels-regex"]); err != nil {
-		return nil, err
-	}
-	if err := pickAttrs(out, envs, cfg["env"], cfg["env-regex"]); err != nil {
+	if err := containerAttrs(out, c, cfg); err != nil {
 		return nil, err
 	}
 	if v := cfg["tag"]; v != "" {
@@ -359,6 +477,27 @@ func logAttrs(c *container.Container) (map[string]string, error) {
 		return nil, nil
 	}
 	return out, nil
+}
+
+// containerAttrs adds to out the container labels and environment
+// variables the labels, labels-regex, env and env-regex options pick, as
+// dockerd's ExtraAttributes.
+func containerAttrs(out map[string]string, c *container.Container, cfg map[string]string) error {
+	var labels map[string]string
+	var env []string
+	if c.Config != nil {
+		labels, env = c.Config.Labels, c.Config.Env
+	}
+	envs := map[string]string{}
+	for _, e := range env {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			envs[k] = v
+		}
+	}
+	if err := pickAttrs(out, labels, cfg["labels"], cfg["labels-regex"]); err != nil {
+		return err
+	}
+	return pickAttrs(out, envs, cfg["env"], cfg["env-regex"])
 }
 
 // pickAttrs copies into out the entries of from that names (a comma

@@ -275,10 +275,14 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs, Syslog: sl}
+		gl, err := gelfSpec(c)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs, Syslog: sl, Gelf: gl}
 		if s.Log.Path == "" {
-			// The syslog driver without its cache: the lines go to the
-			// server only.
+			// A driver that sends elsewhere, without its cache: the
+			// lines go to the server only.
 			s.Log.Path, s.Log.MaxSize, s.Log.MaxFiles, s.Log.Compress = os.DevNull, 0, 1, false
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"skiffd/internal/runtime/gelf"
 	"skiffd/internal/runtime/syslog"
 	"skiffd/internal/sys"
 )
@@ -53,6 +54,7 @@ type Writer struct {
 	maxFiles int
 	compress bool
 	syslog   *syslog.Writer
+	gelf     *gelf.Writer
 	attrs    []byte // JSON object, or nil
 	batch    []byte // entries not yet written; see newBatch
 	mapped   bool   // batch is a sys.MapBuffer buffer
@@ -93,6 +95,9 @@ type Options struct {
 	// (the syslog driver), with the writer's lock held. A concrete type,
 	// not a func: the lines handed to the writer then do not escape.
 	Syslog *syslog.Writer
+	// Gelf, if set, is sent every entry's line too (the gelf driver),
+	// as Syslog is.
+	Gelf *gelf.Writer
 	// Attrs are the extra attributes of every entry (the labels, env and
 	// tag log options), written as "attrs" the way dockerd does.
 	Attrs map[string]string
@@ -121,7 +126,7 @@ func OpenWith(path string, opts Options) (*Writer, error) {
 		maxFiles = 1
 	}
 	w := &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, compress: opts.Compress, now: time.Now,
-		syslog: opts.Syslog}
+		syslog: opts.Syslog, gelf: opts.Gelf}
 	if len(opts.Attrs) > 0 {
 		// encoding/json sorts the keys and escapes <, > and &, as
 		// dockerd's marshalling of the same map does.
@@ -183,6 +188,9 @@ func (w *Writer) appendLocked(stream string, line []byte, t time.Time) {
 		// dockerd logs a send that fails and goes on; so does the
 		// file here.
 		w.syslog.Send(stream, line)
+	}
+	if w.gelf != nil {
+		w.gelf.Send(stream, line)
 	}
 	if w.maxSize > 0 && w.size+int64(len(w.batch)) >= w.maxSize {
 		w.fail(w.flushLocked())

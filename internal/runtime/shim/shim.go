@@ -50,6 +50,7 @@ import (
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/runtime/cgroups"
+	"skiffd/internal/runtime/gelf"
 	"skiffd/internal/runtime/jsonlog"
 	"skiffd/internal/runtime/nsinit"
 	"skiffd/internal/runtime/spec"
@@ -84,8 +85,10 @@ type shim struct {
 	dir  string
 	spec *spec.Spec
 	log  *jsonlog.Writer
-	// syslog is the syslog driver's connection, which log sends to.
+	// syslog and gelf are the connections of those log drivers, which
+	// log sends to.
 	syslog  *syslog.Writer
+	gelf    *gelf.Writer
 	cg      cgroups.Manager
 	cgMode  string
 	cgfd    int
@@ -255,6 +258,9 @@ func (s *shim) release() {
 	if s.syslog != nil {
 		s.syslog.Close()
 	}
+	if s.gelf != nil {
+		s.gelf.Close()
+	}
 	if s.stderr != nil {
 		s.stderr.Close()
 	}
@@ -325,13 +331,25 @@ func (s *shim) create() (*net.UnixListener, error) {
 				return nil, fmt.Errorf("failed to initialize logging driver: %w", err)
 			}
 		}
+		if g := sp.Log.Gelf; g != nil {
+			extra := make(map[string]any, len(g.Extra))
+			for k, v := range g.Extra {
+				extra[k] = v
+			}
+			if opts.Gelf, err = gelf.Dial(gelf.Config{Proto: g.Proto, Address: g.Address, Compression: g.Compression, Level: g.Level, Host: g.Host, Extra: extra}); err != nil {
+				return nil, fmt.Errorf("failed to initialize logging driver: %w", err)
+			}
+		}
 		if s.log, err = jsonlog.OpenWith(sp.Log.Path, opts); err != nil {
 			if opts.Syslog != nil {
 				opts.Syslog.Close()
 			}
+			if opts.Gelf != nil {
+				opts.Gelf.Close()
+			}
 			return nil, err
 		}
-		s.syslog = opts.Syslog
+		s.syslog, s.gelf = opts.Syslog, opts.Gelf
 	}
 	s.span("shim.prepare", &t0)
 	// The shim's work so far is off a start's critical path when this

@@ -90,6 +90,14 @@ func (s *Spec) AppendBinary(e *binwire.Encoder) {
 		e.Int(int64(l.Facility))
 		e.Bool(l.TLSSkipVerify)
 	}
+	e.Bool(s.Log.Gelf != nil)
+	if g := s.Log.Gelf; g != nil {
+		for _, v := range []string{g.Proto, g.Address, g.Compression, g.Host} {
+			e.String(v)
+		}
+		e.Int(int64(g.Level))
+		e.StringMap(g.Extra)
+	}
 	e.StringMap(s.Annotations)
 }
 
@@ -158,6 +166,15 @@ func (s *Spec) DecodeBinary(d *binwire.Decoder) {
 		l.Facility = int(d.Int())
 		l.TLSSkipVerify = d.Bool()
 		s.Log.Syslog = l
+	}
+	if d.Bool() {
+		g := &Gelf{}
+		for _, p := range []*string{&g.Proto, &g.Address, &g.Compression, &g.Host} {
+			*p = d.String()
+		}
+		g.Level = int(d.Int())
+		g.Extra = d.StringMap()
+		s.Log.Gelf = g
 	}
 	s.Annotations = d.StringMap()
 }

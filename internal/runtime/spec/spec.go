@@ -322,6 +322,19 @@ type Log struct {
 	// Syslog, for the syslog driver, is where every line is sent too;
 	// the file is then dockerd's local cache of it, for docker logs.
 	Syslog *Syslog `json:"syslog,omitempty"`
+	// Gelf, for the gelf driver, is where every line is sent too, as
+	// Syslog.
+	Gelf *Gelf `json:"gelf,omitempty"`
+}
+
+// Gelf is the gelf driver's destination (internal/runtime/gelf).
+type Gelf struct {
+	Proto       string            `json:"proto"`
+	Address     string            `json:"address"`
+	Compression string            `json:"compression,omitempty"`
+	Level       int               `json:"level"`
+	Host        string            `json:"host,omitempty"`
+	Extra       map[string]string `json:"extra,omitempty"`
 }
 
 // Syslog is the syslog driver's destination (internal/runtime/syslog).
