@@ -334,11 +334,7 @@ func gelfSpec(c *container.Container) (*spec.Gelf, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl := lc.Config["tag"]
-	if tmpl == "" {
-		tmpl = "{{.ID}}"
-	}
-	tag, err := containerLogTag(c, tmpl)
+	tag, err := driverTag(c)
 	if err != nil {
 		return nil, err
 	}
@@ -437,11 +433,7 @@ func syslogSpec(c *container.Container) (*spec.Syslog, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl := lc.Config["tag"]
-	if tmpl == "" {
-		tmpl = "{{.ID}}"
-	}
-	tag, err := containerLogTag(c, tmpl)
+	tag, err := driverTag(c)
 	if err != nil {
 		return nil, err
 	}
@@ -524,6 +516,17 @@ func pickAttrs(out, from map[string]string, names, pattern string) error {
 		}
 	}
 	return nil
+}
+
+// driverTag is the tag of c's messages for a driver that sends them
+// elsewhere (syslog, gelf): its tag option, by default the short
+// container ID, as dockerd's DefaultTemplate.
+func driverTag(c *container.Container) (string, error) {
+	tmpl := c.HostConfig.LogConfig.Config["tag"]
+	if tmpl == "" {
+		tmpl = "{{.ID}}"
+	}
+	return containerLogTag(c, tmpl)
 }
 
 // containerLogTag is log tag template tmpl expanded for container c.
