@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"skiffd/internal/api/types"
 	"skiffd/internal/errdefs"
 	"skiffd/internal/runtime/cgroups"
 	"skiffd/internal/runtime/spec"
-	"skiffd/internal/sys"
 )
 
 // verifyResources is the one place where a container's resource limits
@@ -295,14 +293,14 @@ func parseList(s string) (map[int]bool, error) {
 // is not a block device is refused.
 func blkioDevices(out *spec.Resources, r types.Resources) error {
 	devno := func(p string) (int64, int64, error) {
-		var st syscall.Stat_t
-		if err := syscall.Stat(p, &st); err != nil {
+		d, err := hostDevice(p, p)
+		if err == nil && d.Type != "b" {
+			err = errors.New("not a block device")
+		}
+		if err != nil {
 			return 0, 0, errdefs.InvalidParameter(fmt.Errorf("block IO device %s: %w", p, err))
 		}
-		if st.Mode&syscall.S_IFMT != syscall.S_IFBLK {
-			return 0, 0, errdefs.InvalidParameter(fmt.Errorf("block IO device %s: not a block device", p))
-		}
-		return int64(sys.Major(st.Rdev)), int64(sys.Minor(st.Rdev)), nil
+		return int64(d.Major), int64(d.Minor), nil
 	}
 	for _, l := range []struct {
 		kind string
