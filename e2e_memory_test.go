@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -375,4 +377,98 @@ func openStream(t *testing.T, ctx context.Context, client *http.Client, path str
 		t.Fatalf("GET %s: status %d", path, resp.StatusCode)
 	}
 	return resp.Body
+}
+
+// imageResident returns how many kilobytes of pid's executable's read-only
+// mappings (code and read-only data) are in its page tables, and their
+// size; the mappings are those named as /proc/<pid>/exe is (a shim's
+// binary is a sealed memfd).
+func imageResident(t *testing.T, pid int) (rss, size int64) {
+	t.Helper()
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			// A mapping's first line: range, perms, offset, dev, inode, path.
+			path := ""
+			if len(f) >= 6 {
+				path = strings.Join(f[5:], " ")
+			}
+			in = path == exe && len(f[1]) == 4 && f[1][1] != 'w'
+			continue
+		}
+		if !in || len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "Size:":
+			size += n
+		case "Rss:":
+			rss += n
+		}
+	}
+	if size == 0 {
+		t.Fatalf("no read-only mapping of %s in process %d", exe, pid)
+	}
+	return rss, size
+}
+
+// TestE2EQuietProcessesDropImagePages (issue 13, idle memory): once the
+// daemon and a container's shim have had nothing to do for a while, what
+// their start-up and their last work touched of the binary's code and
+// read-only data (most of it: the kernel maps 64 KiB around each fault)
+// is no longer mapped, only what they run since; both go on working,
+// faulting back in what they need.
+func TestE2EQuietProcessesDropImagePages(t *testing.T) {
+	d := startWithBusybox(t)
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--network", "none", "busybox", "sh", "-c", "echo hello; exec sleep 1000"))
+	dockerOK(t, d, "exec", id, "true")
+	var shim int
+	for _, s := range shimsUnder(d.ExecRoot) {
+		if p, dir, _ := strings.Cut(s, " "); filepath.Base(dir) == id {
+			shim, _ = strconv.Atoi(p)
+		}
+	}
+	if shim == 0 {
+		t.Fatalf("no shim serves %s", id)
+	}
+	for _, p := range []struct {
+		name string
+		pid  int
+	}{{"daemon", d.Pid()}, {"shim", shim}} {
+		first, size := imageResident(t, p.pid)
+		t.Logf("%s: %d of %d KiB of code and read-only data mapped after the work", p.name, first, size)
+		// No API request comes while this waits: reading /proc is all.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			rss, _ := imageResident(t, p.pid)
+			if rss <= size/4 {
+				t.Logf("%s: %d KiB mapped once quiet", p.name, rss)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d KiB of code and read-only data still mapped after 30 s without work", p.name, rss, size)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// Both work on.
+	if got := dockerOK(t, d, "exec", id, "echo", "again"); strings.TrimSpace(got) != "again" {
+		t.Errorf("exec after the drop: %q", got)
+	}
+	if got := dockerOK(t, d, "logs", id); strings.TrimSpace(got) != "hello" {
+		t.Errorf("logs after the drop: %q", got)
+	}
 }

@@ -226,9 +226,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		logger:      logger,
 		grace:       shutdownGrace,
 		connContext: obs.connContext,
-		onReady:     func() { notify.Send(sdnotify.Ready) },
-		onStop:      func() { notify.Send(sdnotify.Stopping) },
-		guards:      newGuards(logger, chain, cfg.MaxStreams, addrs),
+		// The first quiet period after start-up gives back what it
+		// touched only once (package initialisation, the restore).
+		onReady: func() { notify.Send(sdnotify.Ready); trim.Touch() },
+		onStop:  func() { notify.Send(sdnotify.Stopping) },
+		guards:  newGuards(logger, chain, cfg.MaxStreams, addrs),
 	}
 	rl := &reloader{args: args, getenv: getenv, logger: logger, level: level, tls: tlsReload,
 		cors: cors, obs: obs, eng: eng, notify: notify}

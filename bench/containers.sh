@@ -9,7 +9,10 @@
 #   - `docker exec` of `true` in a running container (median of RUNS);
 #   - API create / start / wait / rm of a `true` container, one client
 #     (bench/loadgen.go; medians of RUNS), the daemons' containers
-#     interleaved;
+#     interleaved; and the same after 7 s without requests each time
+#     (QUIET runs, 10 by default), what a host that runs a container now
+#     and then sees: skiffd has by then given back what its work touched
+#     (memtrim), which the next request faults back in;
 #   - GET /containers/json?all=1 with 100 (created) containers, one client
 #     on one kept-alive connection: requests a second (median of 5 runs).
 # Needs root.
@@ -29,6 +32,8 @@ done
 label run "\`docker run --rm --network none busybox true\` (CLI, median of $runs), ms"
 label exec "\`docker exec\` true (CLI, median of $runs), ms"
 label api "API create / start / wait / rm (medians of $runs), ms"
+quiet_runs=${QUIET:-10}
+label api_quiet "the same, each after 7 s without requests (medians of $quiet_runs), ms"
 label list "\`GET /containers/json?all=1\`, 100 containers, one client, req/s (median of 5)"
 
 # time_cli DAEMON ARGS... prints the milliseconds one docker command takes.
@@ -70,6 +75,12 @@ i=0
 for d in "${ds[@]}"; do
   i=$((i + 1))
   put api "$d" "$(sed -n "${i}p" "$work/api.out" | sed 's/^api //; s/ ms, medians.*//')"
+done
+"$loadgen" api -sock "${socks%,}" -image bench-busybox:1 -n "$quiet_runs" -pause 7s >"$work/api-quiet.out"
+i=0
+for d in "${ds[@]}"; do
+  i=$((i + 1))
+  put api_quiet "$d" "$(sed -n "${i}p" "$work/api-quiet.out" | sed 's/^api //; s/ ms, medians.*//')"
 done
 
 for d in "${ds[@]}"; do

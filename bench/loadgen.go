@@ -156,12 +156,14 @@ func api(args []string) error {
 	socks := fs.String("sock", "", "daemon unix socket(s), comma-separated")
 	image := fs.String("image", "", "image with /bin/true")
 	n := fs.Int("n", 20, "containers")
+	pause := fs.Duration("pause", 0, "idle time before each round (a start after the daemons went quiet and gave their memory back)")
 	fs.Parse(args)
 	var daemons []*apiRun
 	for _, sock := range strings.Split(*socks, ",") {
 		daemons = append(daemons, &apiRun{c: unixClient(sock), image: *image})
 	}
 	for i := range *n + 1 {
+		time.Sleep(*pause)
 		for _, j := range rand.Perm(len(daemons)) {
 			if err := daemons[j].once(i == 0); err != nil {
 				return err

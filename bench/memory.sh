@@ -24,7 +24,11 @@ for d in "${ds[@]}"; do
   h=${d}_host
   DOCKER_HOST=${!h} docker run --rm --network none bench-busybox:1 true
 done
-sleep 2 # let the daemons settle after the first container's exit
+# Idle is quiet: past skiffd's 5 s without requests, after which it gives
+# back what the work left (memtrim), as a host that is not being driven
+# sees it; its shims do so after 1 s.
+quiet=7
+sleep $quiet
 
 label idle_rss "idle daemon RSS, MiB"
 label idle_pss "idle daemon PSS, MiB"
@@ -52,7 +56,7 @@ for _ in $(seq 1 "$n"); do
     DOCKER_HOST=${!h} docker run -d --network none bench-busybox:1 sleep 100000 >/dev/null
   done
 done
-sleep 2
+sleep $quiet
 for d in "${ds[@]}"; do
   mapfile -t ps < <(daemon_procs "$d")
   total=$(pss_kib "${ps[@]}")
@@ -68,7 +72,7 @@ for _ in $(seq 1 "$n"); do
     DOCKER_HOST=${!h} docker run -d --network none bench-busybox:1 sh -c 'seq 1 150000; exec sleep 100000' >/dev/null
   done
 done
-sleep 3 # past the shims' second of quiet after the output
+sleep $quiet
 for d in "${ds[@]}"; do
   mapfile -t ps < <(daemon_procs "$d")
   total=$(pss_kib "${ps[@]}")

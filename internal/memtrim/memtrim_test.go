@@ -83,3 +83,25 @@ func heapFree() uint64 {
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
+
+// TestQuietDropsImage: every quiet period ends with the executable's pages
+// dropped, whether or not the heap had enough to give back.
+func TestQuietDropsImage(t *testing.T) {
+	drops := make(chan struct{}, 4)
+	var frees atomic.Int32
+	tr := &Trimmer{Quiet: 10 * time.Millisecond, MinReclaim: 1000,
+		Free: func() { frees.Add(1) }, Reclaimable: func() uint64 { return 0 },
+		DropImage: func() { drops <- struct{}{} }}
+	defer tr.Stop()
+	for i := range 2 {
+		tr.Touch()
+		select {
+		case <-drops:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("quiet period %d ended without the image's pages dropped", i+1)
+		}
+	}
+	if n := frees.Load(); n != 0 {
+		t.Errorf("heap trims with nothing to give back: %d", n)
+	}
+}

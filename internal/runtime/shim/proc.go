@@ -45,6 +45,9 @@ type proc struct {
 	// delivered is when output was last read and passed on (UnixNano):
 	// a drain after the exit goes on while output keeps flowing.
 	delivered atomic.Int64
+	// quiet, when set, is told that an output stream went quiet (the
+	// supervisor's trimmer).
+	quiet func()
 
 	running  chan struct{} // its stdio is final (the pty master, if any, is here)
 	drained  chan struct{} // the output reached EOF and was delivered
@@ -269,6 +272,9 @@ func (p *proc) copyOutput(o *output) {
 			}
 			if ls != nil {
 				ls.Release()
+			}
+			if p.quiet != nil {
+				p.quiet()
 			}
 			o.f.SetReadDeadline(time.Time{})
 			active = false

@@ -216,6 +216,7 @@ func (s *shim) run() {
 		s.ready.Close() // else watchAbort closes it
 	}
 	go s.sup.prepareNext()
+	s.sup.touch()
 	if err != nil {
 		s.logf("%v", err)
 		return
@@ -449,6 +450,9 @@ var childEnv = []string{"GOMAXPROCS=1"}
 // handshake up to init's ready.
 func (s *shim) startInit(t0 *time.Time) error {
 	p, child, err := newProc("", &s.spec.Process, s.log)
+	if p != nil {
+		p.quiet = s.sup.touch
+	}
 	if err != nil {
 		return err
 	}
@@ -974,6 +978,7 @@ func (s *shim) awaitDirGone(f *os.File, fd int) {
 // attach the streams.
 func (s *shim) handle(c *net.UnixConn) {
 	defer c.Close()
+	defer s.sup.touch()
 	r := bufio.NewReader(c)
 	line, err := r.ReadBytes('\n')
 	if err != nil {
@@ -1197,6 +1202,9 @@ func (s *shim) addExec(id string, ps *spec.Process) error {
 		return &kindError{KindConflict, fmt.Sprintf("exec %s already exists", id)}
 	}
 	p, child, err := newProc(id, ps, nil)
+	if p != nil {
+		p.quiet = s.sup.touch
+	}
 	if err != nil {
 		return err
 	}
