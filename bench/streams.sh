@@ -24,11 +24,14 @@ for d in "${ds[@]}"; do
   import_image "${!h}" "$work/rootfs" bench-busybox:1
   DOCKER_HOST=${!h} docker run -d --name bench-streams --network none bench-busybox:1 sh -c 'while :; do echo tick; sleep 1; done' >/dev/null
 done
-sleep 2
+# Idle is quiet: past the 5 s without requests after which skiffd gives
+# back what the work left, the binary's pages that the work touched too
+# (memtrim), as the held figure below is.
+sleep 7
 
 label idle "daemon RSS idle (one running container), MiB"
 label open "daemon RSS with $((3 * n)) streams open ($n each of logs -f, events, stats), MiB"
-label per "per open stream, KiB"
+label per "per open stream 5 s after they opened (with the code their opening faulted back in), KiB"
 label held "per open stream 11 s after they opened (after the idle trim), KiB"
 label anon "per open stream, private (RssAnon) at 11 s, KiB"
 label after "daemon RSS ${settle} s after they close, MiB"
@@ -37,7 +40,8 @@ label pss "daemon PSS idle / open / after, MiB"
 
 vmrss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 # RssAnon leaves out the binary's pages, which the first streams fault in
-# once and which are shared with every other skiffd process.
+# once (skiffd: again after each quiet period) and which are shared with
+# every other skiffd process.
 rssanon() { awk '/RssAnon/ { print $2 }' "/proc/$1/status"; }
 for d in "${ds[@]}"; do
   p=${d}_pid

@@ -1,10 +1,10 @@
 package engine
 
 import (
-	"runtime"
-	"runtime/debug"
 	"sync"
 	"time"
+
+	"skiffd/internal/memtrim"
 )
 
 // streamTracker gives memory back to the system after a burst of streams
@@ -12,11 +12,13 @@ import (
 // closed, the daemon's RSS stayed at its peak). The Go runtime returns freed
 // pages only slowly, against a heap goal set at the peak, and an idle daemon
 // seldom collects; so once trimAfter streams have closed since the last
-// trim and none has opened or closed for quietPeriod, it runs trimMemory
+// trim and none has opened or closed for quietPeriod, it runs memtrim.Trim
 // (two collections and a release of every free page: a few milliseconds
-// for a daemon's heap). A steady trickle of streams never
-// reaches trimAfter within a quiet period and costs nothing; nothing runs on
-// a timer while no stream closes.
+// for a daemon's heap; and the binary's pages the streams ran taken out of
+// the page tables: a detached stream's request ended when it opened, so
+// the API's trimmer does not see it close). A steady trickle of streams
+// never reaches trimAfter within a quiet period and costs nothing;
+// nothing runs on a timer while no stream closes.
 //
 // The zero value is ready; free and quiet are for tests.
 type streamTracker struct {
@@ -24,7 +26,7 @@ type streamTracker struct {
 	open   int
 	closed int // since the last trim
 	timer  *time.Timer
-	// free and quiet replace debug.FreeOSMemory and quietPeriod in tests.
+	// free and quiet replace memtrim.Trim and quietPeriod in tests.
 	free  func()
 	quiet time.Duration
 }
@@ -79,17 +81,10 @@ func (t *streamTracker) touchLocked() {
 		free := t.free
 		t.mu.Unlock()
 		if free == nil {
-			free = trimMemory
+			free = memtrim.Trim
 		}
 		free()
 	})
 	t.timer = timer
 }
 
-// trimMemory collects twice, so that what the burst left in sync.Pools
-// (HTTP buffers, encoders: kept one collection in the pools' victim cache)
-// is freed too, and gives every free page back to the system.
-func trimMemory() {
-	runtime.GC()
-	debug.FreeOSMemory()
-}
