@@ -87,4 +87,3 @@ func (t *streamTracker) touchLocked() {
 	})
 	t.timer = timer
 }
-
