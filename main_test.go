@@ -74,7 +74,7 @@ var leaves = map[string][]string{
 	"userdb":           {"errdefs"},
 	"atomicfile":       {"errdefs"},
 	"timestamp":        {"errdefs"},
-	"memtrim":          {},
+	"memtrim":          {"sys"},
 }
 
 // middlewareSide are the packages of the API server's middleware chain
