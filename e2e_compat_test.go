@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"skiffd/internal/runtime/cgroups"
+	"skiffd/internal/runtime/fluentd/fluentdtest"
 	"skiffd/internal/skifftest"
 )
 
@@ -399,6 +401,116 @@ func TestCompatGelfDriver(t *testing.T) {
 		{[]string{"gelf-address=udp://127.0.0.1:1", "max-size=1m"}, `unknown log opt "max-size" for gelf log driver`},
 	} {
 		args := []string{"create", "--log-driver", "gelf"}
+		for _, o := range tc.opts {
+			args = append(args, "--log-opt", o)
+		}
+		r := d.Docker(t, append(args, "busybox", "true")...)
+		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("create with %q: %v, want %q", tc.opts, r, tc.want)
+		}
+	}
+}
+
+// TestCompatFluentdDriver: with --log-driver fluentd each line goes to a
+// forward input (one the test runs, on loopback and on a unix socket) as
+// dockerd's driver sends it: [tag, time, record, option] with the record's
+// container_id, container_name (with its slash), source, log and the
+// picked labels; EventTime stamps and acknowledged chunks when asked.
+// docker logs reads the local cache; a start with no server fails with the
+// dial's error unless fluentd-async; bad options get dockerd's refusals.
+func TestCompatFluentdDriver(t *testing.T) {
+	d := startWithBusybox(t)
+	if got := dockerOK(t, d, "info", "--format", "{{.Plugins.Log}}"); !strings.Contains(got, "fluentd") {
+		t.Errorf("log drivers in docker info: %q, want fluentd among them", got)
+	}
+	s := fluentdtest.Serve(t, "tcp", "127.0.0.1:0")
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--name", "fl", "--label", "app=web", "--log-driver", "fluentd",
+		"--log-opt", "fluentd-address="+s.Ln.Addr().String(), "--log-opt", "labels=app", "--log-opt", "tag=docker.{{.Name}}",
+		"busybox", "sh", "-c", "echo out; echo err >&2"))
+	got := map[string][]any{}
+	for range 2 {
+		select {
+		case m := <-s.Msgs:
+			rec, _ := m[2].(map[string]any)
+			got[fmt.Sprint(rec["source"])] = m
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no message; got %v", got)
+		}
+	}
+	for source, want := range map[string]string{"stdout": "out", "stderr": "err"} {
+		m := got[source]
+		if m == nil {
+			t.Fatalf("no %s message in %v", source, got)
+		}
+		if m[0] != "docker.fl" {
+			t.Errorf("tag %v, want docker.fl", m[0])
+		}
+		if sec, ok := m[1].(int64); !ok || time.Since(time.Unix(sec, 0)).Abs() > time.Minute {
+			t.Errorf("time %v, want the seconds of now", m[1])
+		}
+		wantRec := map[string]any{"container_id": id, "container_name": "/fl", "source": source, "log": want, "app": "web"}
+		if !reflect.DeepEqual(m[2], wantRec) {
+			t.Errorf("record %v, want %v", m[2], wantRec)
+		}
+		if opt, ok := m[3].(map[string]any); !ok || len(opt) != 0 {
+			t.Errorf("option %v, want an empty map", m[3])
+		}
+	}
+	dockerOK(t, d, "wait", id)
+	if got := dockerOK(t, d, "logs", id); got != "out\n" {
+		t.Errorf("docker logs from the cache = %q", got)
+	}
+
+	// A unix socket, sub-second times and acknowledgements (which the
+	// server answers: the container's output goes on).
+	us := fluentdtest.Serve(t, "unix", filepath.Join(t.TempDir(), "fluent.sock"))
+	out := dockerOK(t, d, "run", "--rm", "--log-driver", "fluentd", "--log-opt", "fluentd-address=unix://"+us.Ln.Addr().String(),
+		"--log-opt", "fluentd-sub-second-precision=true", "--log-opt", "fluentd-request-ack=true", "busybox", "sh", "-c", "echo a; echo b")
+	if out != "a\nb\n" {
+		t.Errorf("attached output with the fluentd driver: %q", out)
+	}
+	for _, want := range []string{"a", "b"} {
+		m := <-us.Msgs
+		if rec := m[2].(map[string]any); rec["log"] != want {
+			t.Errorf("log %v, want %q", rec["log"], want)
+		}
+		if tm, ok := m[1].(time.Time); !ok || time.Since(tm).Abs() > time.Minute {
+			t.Errorf("time %v, want an EventTime of now", m[1])
+		}
+		if opt := m[3].(map[string]any); len(fmt.Sprint(opt["chunk"])) != 24 {
+			t.Errorf("option %v, want a chunk ID", opt)
+		}
+	}
+
+	// No server: the start fails, as dockerd's, unless fluentd-async.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	r := d.Docker(t, "run", "--rm", "--log-driver", "fluentd", "--log-opt", "fluentd-address="+dead, "busybox", "true")
+	if want := "failed to initialize logging driver: dial tcp " + dead + ": connect: connection refused"; r.ExitCode == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("run with no fluentd server = %v, want %q", r, want)
+	}
+	r = d.Docker(t, "run", "--rm", "--log-driver", "fluentd", "--log-opt", "fluentd-address="+dead, "--log-opt", "fluentd-async=true", "busybox", "echo", "lost")
+	if r.ExitCode != 0 || r.Stdout != "lost\n" {
+		t.Errorf("run with fluentd-async and no server = %v, want it to run", r)
+	}
+
+	for _, tc := range []struct {
+		opts []string
+		want string
+	}{
+		{[]string{"max-size=1m"}, "unknown log opt 'max-size' for fluentd log driver"},
+		{[]string{"fluentd-address=udp://127.0.0.1:1"}, "invalid fluentd-address (udp://127.0.0.1:1): unsupported scheme: 'udp'"},
+		{[]string{"fluentd-address=tcp://127.0.0.1:1/x"}, "invalid fluentd-address (tcp://127.0.0.1:1/x): should not contain a path element"},
+		{[]string{"fluentd-address=unix://"}, "invalid fluentd-address (unix://): path is empty"},
+		{[]string{"fluentd-async-reconnect-interval=50ms"}, `invalid value for fluentd-async-reconnect-interval: value ("50ms") must be between 100ms and 10s`},
+		{[]string{"fluentd-write-timeout=-1s"}, "invalid value for fluentd-write-timeout: value must be a duration that is non-negative"},
+		{[]string{"fluentd-max-retries=x"}, `strconv.ParseUint: parsing "x": invalid syntax`},
+	} {
+		args := []string{"create", "--log-driver", "fluentd"}
 		for _, o := range tc.opts {
 			args = append(args, "--log-opt", o)
 		}

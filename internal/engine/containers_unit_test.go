@@ -278,7 +278,10 @@ func TestLogRotationAndSize(t *testing.T) {
 		{typ: "syslog", size: 20 << 20, files: 5}, // its local cache
 		{typ: "gelf", cfg: map[string]string{"gelf-address": "udp://127.0.0.1:12201"}, size: 20 << 20, files: 5},
 		{typ: "gelf", wantErr: true}, // no gelf-address
-		{typ: "fluentd", wantErr: true},
+		{typ: "fluentd", size: 20 << 20, files: 5}, // tcp://127.0.0.1:24224, cached
+		{typ: "fluentd", cfg: map[string]string{"fluentd-address": "udp://x:1"}, wantErr: true},
+		{typ: "fluentd", cfg: map[string]string{"cache-max-file": "2"}, size: 20 << 20, files: 2},
+		{typ: "splunk", wantErr: true},
 		{typ: "local", size: 20 << 20, files: 5},
 		{typ: "local", cfg: map[string]string{"max-size": "1m", "max-file": "2"}, size: 1 << 20, files: 2},
 		{typ: "local", cfg: map[string]string{"max-file": "1"}, wantErr: true},
@@ -516,5 +519,26 @@ func TestLogCompressAndAttrs(t *testing.T) {
 	c.HostConfig.LogConfig.Config = map[string]string{"max-size": "1m"}
 	if got, err := logAttrs(c); got != nil || err != nil {
 		t.Errorf("logAttrs without attribute options = %v, %v; want none", got, err)
+	}
+}
+
+// TestFluentdTarget: fluentd-address as dockerd's parseAddress reads it.
+func TestFluentdTarget(t *testing.T) {
+	for _, tc := range []struct{ in, network, addr, err string }{
+		{"", "tcp", "127.0.0.1:24224", ""},
+		{"fluent:24225", "tcp", "fluent:24225", ""},
+		{"tcp://fluent", "tcp", "fluent:24224", ""},
+		{"tls://[::1]:9", "tls", "[::1]:9", ""},
+		{"tcp://:7", "tcp", "127.0.0.1:7", ""},
+		{"unix:///run/fluent.sock", "unix", "/run/fluent.sock", ""},
+		{"unix://", "", "", "path is empty"},
+		{"udp://x", "", "", "unsupported scheme: 'udp'"},
+		{"tcp://x:1/p", "", "", "should not contain a path element"},
+		{"tcp://x:70000", "", "", `invalid port: strconv.ParseUint: parsing "70000": value out of range`},
+	} {
+		n, a, err := fluentdTarget(tc.in)
+		if got := fmt.Sprint(err); n != tc.network || a != tc.addr || (tc.err == "") != (err == nil) || err != nil && got != tc.err {
+			t.Errorf("fluentdTarget(%q) = %q, %q, %v; want %q, %q, %q", tc.in, n, a, err, tc.network, tc.addr, tc.err)
+		}
 	}
 }

@@ -279,7 +279,11 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs, Syslog: sl, Gelf: gl}
+		fl, err := fluentdSpec(c)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs, Syslog: sl, Gelf: gl, Fluentd: fl}
 		if s.Log.Path == "" {
 			// A driver that sends elsewhere, without its cache: the
 			// lines go to the server only.

@@ -55,6 +55,14 @@ type Config struct {
 	// RetryWait is the pause between attempts to connect (Async); 0 is
 	// one second.
 	RetryWait time.Duration
+	// MaxRetries is how many attempts to connect may fail in a row
+	// before the writer gives up and drops what comes (Async); 0 is no
+	// limit.
+	MaxRetries int
+	// ReconnectInterval, if set, is how long a connection is used before
+	// a new one is made (Async: to follow a server name whose address
+	// changes).
+	ReconnectInterval time.Duration
 	// WriteTimeout and ReadTimeout bound a write and the wait for an
 	// acknowledgement; 0 is a few seconds.
 	WriteTimeout, ReadTimeout time.Duration
@@ -86,6 +94,9 @@ type Writer struct {
 	queued   int      // their bytes
 	dialing  bool
 	nextDial time.Time
+	failures int  // attempts to connect that failed in a row
+	gaveUp   bool // after MaxRetries of them
+	connAt   time.Time
 	closed   bool
 	// dial connects; a field for tests.
 	dial func() (net.Conn, error)
@@ -128,7 +139,7 @@ func Dial(cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.conn = c
+	w.conn, w.connAt = c, time.Now()
 	return w, nil
 }
 
@@ -197,6 +208,10 @@ func (w *Writer) Send(stream string, line []byte) error {
 		return errors.New("fluentd: writer closed")
 	}
 	w.buf = w.Message(w.buf[:0], stream, line, now, ack)
+	if w.cfg.Async && w.conn != nil && w.cfg.ReconnectInterval > 0 && now.Sub(w.connAt) > w.cfg.ReconnectInterval {
+		w.conn.Close()
+		w.conn = nil
+	}
 	if w.cfg.Async && w.conn == nil {
 		w.queueLocked(w.buf, ack)
 		return nil
@@ -247,6 +262,9 @@ func (w *Writer) sendLocked(msg []byte, ack string) error {
 // dropping it when the buffer is full, and starts a connection unless one
 // is on its way or the last failed less than RetryWait ago.
 func (w *Writer) queueLocked(msg []byte, ack string) {
+	if w.gaveUp {
+		return
+	}
 	if w.queued+len(msg) <= w.cfg.BufferLimit {
 		w.pending = append(w.pending, queued{msg: bytes.Clone(msg), ack: ack})
 		w.queued += len(msg)
@@ -264,14 +282,22 @@ func (w *Writer) redial() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.dialing = false
-	if err != nil || w.closed {
+	if w.closed {
 		if c != nil {
 			c.Close()
 		}
-		w.nextDial = time.Now().Add(w.cfg.RetryWait)
 		return
 	}
-	w.conn = c
+	if err != nil {
+		w.nextDial = time.Now().Add(w.cfg.RetryWait)
+		w.failures++
+		if w.cfg.MaxRetries > 0 && w.failures >= w.cfg.MaxRetries {
+			w.gaveUp = true
+			w.pending, w.queued = nil, 0
+		}
+		return
+	}
+	w.conn, w.connAt, w.failures = c, time.Now(), 0
 	for len(w.pending) > 0 {
 		q := w.pending[0]
 		if w.sendLocked(q.msg, q.ack) != nil {

@@ -2,10 +2,7 @@ package fluentd
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -13,110 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// decode reads one MessagePack value: the forms a forward message uses
-// (nil, bools, ints, strings, binaries, arrays, maps, fixext8 as
-// EventTime), decoded as a server would.
-func decode(r *bufio.Reader) (any, error) {
-	c, err := r.ReadByte()
-	if err != nil {
-		return nil, err
-	}
-	n := func(size int) (int, error) {
-		b := make([]byte, size)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return 0, err
-		}
-		var v uint64
-		for _, x := range b {
-			v = v<<8 | uint64(x)
-		}
-		return int(v), nil
-	}
-	str := func(size int, err error) (any, error) {
-		if err != nil {
-			return nil, err
-		}
-		b := make([]byte, size)
-		_, err = io.ReadFull(r, b)
-		return string(b), err
-	}
-	seq := func(size int, err error, isMap bool) (any, error) {
-		if err != nil {
-			return nil, err
-		}
-		if !isMap {
-			a := make([]any, size)
-			for i := range a {
-				if a[i], err = decode(r); err != nil {
-					return nil, err
-				}
-			}
-			return a, nil
-		}
-		m := map[string]any{}
-		for range size {
-			k, err := decode(r)
-			if err != nil {
-				return nil, err
-			}
-			ks, ok := k.(string)
-			if !ok {
-				return nil, fmt.Errorf("map key %v", k)
-			}
-			if m[ks], err = decode(r); err != nil {
-				return nil, err
-			}
-		}
-		return m, nil
-	}
-	switch {
-	case c < 0x80:
-		return int64(c), nil
-	case c&0xf0 == 0x80:
-		return seq(int(c&0x0f), nil, true)
-	case c&0xf0 == 0x90:
-		return seq(int(c&0x0f), nil, false)
-	case c&0xe0 == 0xa0:
-		return str(int(c&0x1f), nil)
-	}
-	switch c {
-	case 0xc0:
-		return nil, nil
-	case 0xc2, 0xc3:
-		return c == 0xc3, nil
-	case 0xd9:
-		return str(n(1))
-	case 0xda:
-		return str(n(2))
-	case 0xdb:
-		return str(n(4))
-	case 0xd0, 0xd1, 0xd2, 0xd3:
-		v, err := n(1 << (c - 0xd0))
-		return int64(v), err
-	case 0xcc, 0xcd, 0xce, 0xcf:
-		v, err := n(1 << (c - 0xcc))
-		return int64(v), err
-	case 0xdc:
-		l, err := n(2)
-		return seq(l, err, false)
-	case 0xde:
-		l, err := n(2)
-		return seq(l, err, true)
-	case 0xd7:
-		typ, err := r.ReadByte()
-		if err != nil || typ != 0 {
-			return nil, fmt.Errorf("ext type %d, %v", typ, err)
-		}
-		var b [8]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, err
-		}
-		return time.Unix(int64(binary.BigEndian.Uint32(b[:4])), int64(binary.BigEndian.Uint32(b[4:]))), nil
-	}
-	return nil, fmt.Errorf("type %#x", c)
-}
+	"skiffd/internal/runtime/fluentd/fluentdtest"
+)
 
 func TestMessage(t *testing.T) {
 	w, err := Dial(Config{Network: "tcp", Address: "127.0.0.1:1", Async: true, Tag: "web.abc",
@@ -129,7 +25,7 @@ func TestMessage(t *testing.T) {
 	long := strings.Repeat("x", 70000)
 	for _, tc := range []struct {
 		line, ack, want string
-		sub          bool
+		sub             bool
 	}{
 		{"hello\n", "", "hello", false},
 		{"no newline", "", "no newline", true},
@@ -137,7 +33,7 @@ func TestMessage(t *testing.T) {
 	} {
 		w.cfg.SubSecond = tc.sub
 		b := w.Message(nil, "stderr", []byte(tc.line), at, tc.ack)
-		v, err := decode(bufio.NewReader(strings.NewReader(string(b) + "trailer")))
+		v, err := fluentdtest.Decode(bufio.NewReader(strings.NewReader(string(b) + "trailer")))
 		if err != nil {
 			t.Fatalf("%q: %v", tc.line, err)
 		}
@@ -169,75 +65,6 @@ func TestMessage(t *testing.T) {
 	}
 }
 
-// server is a forward input on ln: it decodes each message, answers the
-// chunk IDs it is asked to (wrongly while mangle is set) and passes the
-// records' logs on.
-type server struct {
-	ln     net.Listener
-	logs   chan string
-	msgs   chan []any
-	mangle atomic.Bool
-	conns  atomic.Int32
-}
-
-func serve(t *testing.T, network, addr string) *server {
-	t.Helper()
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{ln: ln, logs: make(chan string, 100), msgs: make(chan []any, 100)}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.conns.Add(1)
-			go s.handle(c)
-		}
-	}()
-	return s
-}
-
-func (s *server) handle(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	for {
-		v, err := decode(r)
-		if err != nil {
-			return
-		}
-		a, _ := v.([]any)
-		if len(a) != 4 {
-			return
-		}
-		s.msgs <- a
-		if rec, ok := a[2].(map[string]any); ok {
-			s.logs <- fmt.Sprint(rec["log"])
-		}
-		if opt, ok := a[3].(map[string]any); ok && opt["chunk"] != nil {
-			ack := opt["chunk"].(string)
-			if s.mangle.Load() {
-				ack = "x" + ack
-			}
-			c.Write(appendStr(appendStr(appendMapHeader(nil, 1), "ack"), ack))
-		}
-	}
-}
-
-func (s *server) next(t *testing.T) string {
-	t.Helper()
-	select {
-	case l := <-s.logs:
-		return l
-	case <-time.After(10 * time.Second):
-		t.Fatal("no message came")
-		return ""
-	}
-}
-
 // TestSendTCPAndUnix: lines go one message each, over TCP and a unix
 // socket, acknowledged when asked; a wrong acknowledgement fails the send
 // and the next line goes on a new connection.
@@ -248,8 +75,8 @@ func TestSendTCPAndUnix(t *testing.T) {
 			if network == "unix" {
 				addr = filepath.Join(t.TempDir(), "fluent.sock")
 			}
-			s := serve(t, network, addr)
-			w, err := Dial(Config{Network: network, Address: s.ln.Addr().String(), Tag: "t", RequestAck: true,
+			s := fluentdtest.Serve(t, network, addr)
+			w, err := Dial(Config{Network: network, Address: s.Ln.Addr().String(), Tag: "t", RequestAck: true,
 				Record: map[string]string{"container_id": "id"}})
 			if err != nil {
 				t.Fatal(err)
@@ -261,28 +88,28 @@ func TestSendTCPAndUnix(t *testing.T) {
 				}
 			}
 			for _, want := range []string{"one", "two", "three"} {
-				if got := s.next(t); got != want {
+				if got := s.Next(t); got != want {
 					t.Errorf("got %q, want %q", got, want)
 				}
 			}
-			a := <-s.msgs
+			a := <-s.Msgs
 			if opt := a[3].(map[string]any); len(opt["chunk"].(string)) != 24 {
 				t.Errorf("chunk ID %q, want 16 bytes in base64", opt["chunk"])
 			}
-			s.mangle.Store(true)
+			s.Mangle.Store(true)
 			if err := w.Send("stdout", []byte("four\n")); err == nil || !strings.Contains(err.Error(), "acknowledgement") {
 				t.Errorf("send with a wrong acknowledgement: %v", err)
 			}
-			s.mangle.Store(false)
+			s.Mangle.Store(false)
 			if err := w.Send("stdout", []byte("five\n")); err != nil {
 				t.Errorf("send after a wrong acknowledgement: %v", err)
 			}
 			for _, want := range []string{"four", "four", "five"} {
-				if got := s.next(t); got != want {
+				if got := s.Next(t); got != want {
 					t.Errorf("got %q, want %q (the failed one is sent again once, on a new connection)", got, want)
 				}
 			}
-			if n := s.conns.Load(); n != 3 {
+			if n := s.Conns.Load(); n != 3 {
 				t.Errorf("%d connections, want 3 (a new one after each failure)", n)
 			}
 		})
@@ -293,14 +120,14 @@ func TestSendTCPAndUnix(t *testing.T) {
 // answers, with the dial's own words (as dockerd's); a server that goes
 // away costs lines, not a hang.
 func TestDialRefused(t *testing.T) {
-	s := serve(t, "tcp", "127.0.0.1:0")
-	addr := s.ln.Addr().String()
+	s := fluentdtest.Serve(t, "tcp", "127.0.0.1:0")
+	addr := s.Ln.Addr().String()
 	w, err := Dial(Config{Network: "tcp", Address: addr, Tag: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	s.ln.Close()
+	s.Ln.Close()
 	_, err = Dial(Config{Network: "tcp", Address: addr, Tag: "t"})
 	if want := "dial tcp " + addr + ": connect: connection refused"; err == nil || err.Error() != want {
 		t.Errorf("dial to a closed port: %v, want %q", err, want)
@@ -318,8 +145,8 @@ func TestDialRefused(t *testing.T) {
 // server, lines wait, and they all arrive in order once one answers.
 func TestAsyncWaitsForServer(t *testing.T) {
 	var up atomic.Bool
-	s := serve(t, "tcp", "127.0.0.1:0")
-	w, err := Dial(Config{Network: "tcp", Address: s.ln.Addr().String(), Tag: "t", Async: true, RetryWait: time.Nanosecond})
+	s := fluentdtest.Serve(t, "tcp", "127.0.0.1:0")
+	w, err := Dial(Config{Network: "tcp", Address: s.Ln.Addr().String(), Tag: "t", Async: true, RetryWait: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,14 +173,69 @@ func TestAsyncWaitsForServer(t *testing.T) {
 		if err := w.Send("stdout", []byte("d\n")); err != nil {
 			t.Fatal(err)
 		}
-		if s.conns.Load() > 0 || time.Now().After(deadline) {
+		if s.Conns.Load() > 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Millisecond)
 	}
 	for _, want := range []string{"a", "b", "c", "d"} {
-		if got := s.next(t); got != want {
+		if got := s.Next(t); got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
+	}
+}
+
+// TestAsyncGivesUpAndReconnects: after MaxRetries failed attempts in a row
+// an async writer drops what waits and what comes; with a reconnect
+// interval it uses a new connection once the last is that old.
+func TestAsyncGivesUpAndReconnects(t *testing.T) {
+	w, err := Dial(Config{Network: "tcp", Address: "127.0.0.1:1", Tag: "t", Async: true, RetryWait: time.Nanosecond, MaxRetries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var attempts atomic.Int32
+	w.mu.Lock()
+	w.dial = func() (net.Conn, error) { attempts.Add(1); return nil, errors.New("down") }
+	w.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.Send("stdout", []byte("x\n"))
+		w.mu.Lock()
+		gaveUp, queued, dialing := w.gaveUp, w.queued, w.dialing
+		w.mu.Unlock()
+		if gaveUp && !dialing {
+			if queued != 0 {
+				t.Errorf("%d bytes still wait after giving up", queued)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no giving up after %d attempts", attempts.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.Send("stdout", []byte("y\n"))
+	w.mu.Lock()
+	dialing, queued := w.dialing, w.queued
+	w.mu.Unlock()
+	if n := attempts.Load(); n != 2 || dialing || queued != 0 {
+		t.Errorf("after giving up: %d attempts (want 2), dialing %v, %d bytes queued", n, dialing, queued)
+	}
+
+	s := fluentdtest.Serve(t, "tcp", "127.0.0.1:0")
+	w2, err := Dial(Config{Network: "tcp", Address: s.Ln.Addr().String(), Tag: "t", Async: true, ReconnectInterval: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	for _, l := range []string{"1", "2", "3"} {
+		w2.Send("stdout", []byte(l))
+		if got := s.Next(t); got != l {
+			t.Fatalf("got %q, want %q", got, l)
+		}
+	}
+	if n := s.Conns.Load(); n != 3 {
+		t.Errorf("%d connections for 3 lines a reconnect interval apart, want 3", n)
 	}
 }

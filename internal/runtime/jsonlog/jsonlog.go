@@ -29,6 +29,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"skiffd/internal/runtime/fluentd"
 	"skiffd/internal/runtime/gelf"
 	"skiffd/internal/runtime/syslog"
 	"skiffd/internal/sys"
@@ -55,6 +56,7 @@ type Writer struct {
 	compress bool
 	syslog   *syslog.Writer
 	gelf     *gelf.Writer
+	fluentd  *fluentd.Writer
 	attrs    []byte // JSON object, or nil
 	batch    []byte // entries not yet written; see newBatch
 	mapped   bool   // batch is a sys.MapBuffer buffer
@@ -98,6 +100,9 @@ type Options struct {
 	// Gelf, if set, is sent every entry's line too (the gelf driver),
 	// as Syslog is.
 	Gelf *gelf.Writer
+	// Fluentd, if set, is sent every entry's line too (the fluentd
+	// driver), as Syslog is.
+	Fluentd *fluentd.Writer
 	// Attrs are the extra attributes of every entry (the labels, env and
 	// tag log options), written as "attrs" the way dockerd does.
 	Attrs map[string]string
@@ -126,7 +131,7 @@ func OpenWith(path string, opts Options) (*Writer, error) {
 		maxFiles = 1
 	}
 	w := &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, compress: opts.Compress, now: time.Now,
-		syslog: opts.Syslog, gelf: opts.Gelf}
+		syslog: opts.Syslog, gelf: opts.Gelf, fluentd: opts.Fluentd}
 	if len(opts.Attrs) > 0 {
 		// encoding/json sorts the keys and escapes <, > and &, as
 		// dockerd's marshalling of the same map does.
@@ -191,6 +196,9 @@ func (w *Writer) appendLocked(stream string, line []byte, t time.Time) {
 	}
 	if w.gelf != nil {
 		w.gelf.Send(stream, line)
+	}
+	if w.fluentd != nil {
+		w.fluentd.Send(stream, line)
 	}
 	if w.maxSize > 0 && w.size+int64(len(w.batch)) >= w.maxSize {
 		w.fail(w.flushLocked())

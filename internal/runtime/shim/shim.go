@@ -50,6 +50,7 @@ import (
 
 	"skiffd/internal/atomicfile"
 	"skiffd/internal/runtime/cgroups"
+	"skiffd/internal/runtime/fluentd"
 	"skiffd/internal/runtime/gelf"
 	"skiffd/internal/runtime/jsonlog"
 	"skiffd/internal/runtime/nsinit"
@@ -89,6 +90,7 @@ type shim struct {
 	// log sends to.
 	syslog  *syslog.Writer
 	gelf    *gelf.Writer
+	fluentd *fluentd.Writer
 	cg      cgroups.Manager
 	cgMode  string
 	cgfd    int
@@ -161,6 +163,20 @@ func Main(args []string) error {
 		return fmt.Errorf("become subreaper: %w", err)
 	}
 	return supervise()
+}
+
+// closeDrivers closes the log drivers' connections opts holds (a create
+// that failed after some were made).
+func closeDrivers(opts jsonlog.Options) {
+	if opts.Syslog != nil {
+		opts.Syslog.Close()
+	}
+	if opts.Gelf != nil {
+		opts.Gelf.Close()
+	}
+	if opts.Fluentd != nil {
+		opts.Fluentd.Close()
+	}
 }
 
 // newShim makes the shim of the container in dir, handed over with its
@@ -259,6 +275,9 @@ func (s *shim) release() {
 	if s.syslog != nil {
 		s.syslog.Close()
 	}
+	if s.fluentd != nil {
+		s.fluentd.Close()
+	}
 	if s.gelf != nil {
 		s.gelf.Close()
 	}
@@ -338,19 +357,24 @@ func (s *shim) create() (*net.UnixListener, error) {
 				extra[k] = v
 			}
 			if opts.Gelf, err = gelf.Dial(gelf.Config{Proto: g.Proto, Address: g.Address, Compression: g.Compression, Level: g.Level, Host: g.Host, Extra: extra}); err != nil {
+				closeDrivers(opts)
+				return nil, fmt.Errorf("failed to initialize logging driver: %w", err)
+			}
+		}
+		if f := sp.Log.Fluentd; f != nil {
+			if opts.Fluentd, err = fluentd.Dial(fluentd.Config{Network: f.Network, Address: f.Address, Tag: f.Tag, Record: f.Record,
+				SubSecond: f.SubSecond, RequestAck: f.RequestAck, Async: f.Async, BufferLimit: int(f.BufferLimit),
+				RetryWait: time.Duration(f.RetryWait), MaxRetries: f.MaxRetries, ReconnectInterval: time.Duration(f.ReconnectInterval),
+				WriteTimeout: time.Duration(f.WriteTimeout), ReadTimeout: time.Duration(f.ReadTimeout)}); err != nil {
+				closeDrivers(opts)
 				return nil, fmt.Errorf("failed to initialize logging driver: %w", err)
 			}
 		}
 		if s.log, err = jsonlog.OpenWith(sp.Log.Path, opts); err != nil {
-			if opts.Syslog != nil {
-				opts.Syslog.Close()
-			}
-			if opts.Gelf != nil {
-				opts.Gelf.Close()
-			}
+			closeDrivers(opts)
 			return nil, err
 		}
-		s.syslog, s.gelf = opts.Syslog, opts.Gelf
+		s.syslog, s.gelf, s.fluentd = opts.Syslog, opts.Gelf, opts.Fluentd
 	}
 	s.span("shim.prepare", &t0)
 	// The shim's work so far is off a start's critical path when this

@@ -98,6 +98,19 @@ func (s *Spec) AppendBinary(e *binwire.Encoder) {
 		e.Int(int64(g.Level))
 		e.StringMap(g.Extra)
 	}
+	e.Bool(s.Log.Fluentd != nil)
+	if f := s.Log.Fluentd; f != nil {
+		for _, v := range []string{f.Network, f.Address, f.Tag} {
+			e.String(v)
+		}
+		e.StringMap(f.Record)
+		for _, v := range []bool{f.SubSecond, f.RequestAck, f.Async} {
+			e.Bool(v)
+		}
+		for _, v := range []int64{f.BufferLimit, f.RetryWait, int64(f.MaxRetries), f.ReconnectInterval, f.WriteTimeout, f.ReadTimeout} {
+			e.Int(v)
+		}
+	}
 	e.StringMap(s.Annotations)
 }
 
@@ -175,6 +188,22 @@ func (s *Spec) DecodeBinary(d *binwire.Decoder) {
 		g.Level = int(d.Int())
 		g.Extra = d.StringMap()
 		s.Log.Gelf = g
+	}
+	if d.Bool() {
+		f := &Fluentd{}
+		for _, p := range []*string{&f.Network, &f.Address, &f.Tag} {
+			*p = d.String()
+		}
+		f.Record = d.StringMap()
+		for _, p := range []*bool{&f.SubSecond, &f.RequestAck, &f.Async} {
+			*p = d.Bool()
+		}
+		var maxRetries int64
+		for _, p := range []*int64{&f.BufferLimit, &f.RetryWait, &maxRetries, &f.ReconnectInterval, &f.WriteTimeout, &f.ReadTimeout} {
+			*p = d.Int()
+		}
+		f.MaxRetries = int(maxRetries)
+		s.Log.Fluentd = f
 	}
 	s.Annotations = d.StringMap()
 }

@@ -325,6 +325,27 @@ type Log struct {
 	// Gelf, for the gelf driver, is where every line is sent too, as
 	// Syslog.
 	Gelf *Gelf `json:"gelf,omitempty"`
+	// Fluentd, for the fluentd driver, is where every line is sent too,
+	// as Syslog.
+	Fluentd *Fluentd `json:"fluentd,omitempty"`
+}
+
+// Fluentd is the fluentd driver's destination and options
+// (internal/runtime/fluentd); durations in nanoseconds.
+type Fluentd struct {
+	Network           string            `json:"network"`
+	Address           string            `json:"address"`
+	Tag               string            `json:"tag"`
+	Record            map[string]string `json:"record,omitempty"`
+	SubSecond         bool              `json:"subSecond,omitempty"`
+	RequestAck        bool              `json:"requestAck,omitempty"`
+	Async             bool              `json:"async,omitempty"`
+	BufferLimit       int64             `json:"bufferLimit,omitempty"`
+	RetryWait         int64             `json:"retryWait,omitempty"`
+	MaxRetries        int               `json:"maxRetries,omitempty"`
+	ReconnectInterval int64             `json:"reconnectInterval,omitempty"`
+	WriteTimeout      int64             `json:"writeTimeout,omitempty"`
+	ReadTimeout       int64             `json:"readTimeout,omitempty"`
 }
 
 // Gelf is the gelf driver's destination (internal/runtime/gelf).
