@@ -277,7 +277,7 @@ func TestLogRotationAndSize(t *testing.T) {
 		{typ: "json-file", cfg: map[string]string{"bogus": "1"}, wantErr: true},
 		{typ: "syslog", size: 20 << 20, files: 5}, // its local cache
 		{typ: "gelf", cfg: map[string]string{"gelf-address": "udp://127.0.0.1:12201"}, size: 20 << 20, files: 5},
-		{typ: "gelf", wantErr: true}, // no gelf-address
+		{typ: "gelf", wantErr: true},               // no gelf-address
 		{typ: "fluentd", size: 20 << 20, files: 5}, // tcp://127.0.0.1:24224, cached
 		{typ: "fluentd", cfg: map[string]string{"fluentd-address": "udp://x:1"}, wantErr: true},
 		{typ: "fluentd", cfg: map[string]string{"cache-max-file": "2"}, size: 20 << 20, files: 2},

@@ -55,7 +55,6 @@ import (
 	"skiffd/internal/runtime/jsonlog"
 	"skiffd/internal/runtime/nsinit"
 	"skiffd/internal/runtime/spec"
-	"skiffd/internal/runtime/syslog"
 	"skiffd/internal/sys"
 )
 
@@ -86,11 +85,9 @@ type shim struct {
 	dir  string
 	spec *spec.Spec
 	log  *jsonlog.Writer
-	// syslog and gelf are the connections of those log drivers, which
-	// log sends to.
-	syslog  *syslog.Writer
-	gelf    *gelf.Writer
-	fluentd *fluentd.Writer
+	// logOpts are what log was opened with, the connections of the
+	// drivers that send elsewhere (syslog, gelf, fluentd) among them.
+	logOpts jsonlog.Options
 	cg      cgroups.Manager
 	cgMode  string
 	cgfd    int
@@ -165,8 +162,7 @@ func Main(args []string) error {
 	return supervise()
 }
 
-// closeDrivers closes the log drivers' connections opts holds (a create
-// that failed after some were made).
+// closeDrivers closes the log drivers' connections opts holds.
 func closeDrivers(opts jsonlog.Options) {
 	if opts.Syslog != nil {
 		opts.Syslog.Close()
@@ -272,15 +268,7 @@ func (s *shim) release() {
 	if s.log != nil {
 		s.log.Close() // a second close after serve's does nothing
 	}
-	if s.syslog != nil {
-		s.syslog.Close()
-	}
-	if s.fluentd != nil {
-		s.fluentd.Close()
-	}
-	if s.gelf != nil {
-		s.gelf.Close()
-	}
+	closeDrivers(s.logOpts)
 	if s.stderr != nil {
 		s.stderr.Close()
 	}
@@ -374,7 +362,7 @@ func (s *shim) create() (*net.UnixListener, error) {
 			closeDrivers(opts)
 			return nil, err
 		}
-		s.syslog, s.gelf, s.fluentd = opts.Syslog, opts.Gelf, opts.Fluentd
+		s.logOpts = opts
 	}
 	s.span("shim.prepare", &t0)
 	// The shim's work so far is off a start's critical path when this
