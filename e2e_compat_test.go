@@ -400,14 +400,21 @@ func TestCompatGelfDriver(t *testing.T) {
 		{[]string{"gelf-address=udp://127.0.0.1:1", "gelf-compression-type=lz4"}, `unknown value "lz4" for log opt "gelf-compression-type" for gelf log driver`},
 		{[]string{"gelf-address=udp://127.0.0.1:1", "max-size=1m"}, `unknown log opt "max-size" for gelf log driver`},
 	} {
-		args := []string{"create", "--log-driver", "gelf"}
-		for _, o := range tc.opts {
-			args = append(args, "--log-opt", o)
-		}
-		r := d.Docker(t, append(args, "busybox", "true")...)
-		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
-			t.Errorf("create with %q: %v, want %q", tc.opts, r, tc.want)
-		}
+		refusedLogOpts(t, d, "gelf", tc.opts, tc.want)
+	}
+}
+
+// refusedLogOpts checks that a create with the log driver and options is
+// refused with want in the error.
+func refusedLogOpts(t *testing.T, d *skifftest.Daemon, driver string, opts []string, want string) {
+	t.Helper()
+	args := []string{"create", "--log-driver", driver}
+	for _, o := range opts {
+		args = append(args, "--log-opt", o)
+	}
+	r := d.Docker(t, append(args, "busybox", "true")...)
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("create with %s %q: %v, want %q", driver, opts, r, want)
 	}
 }
 
@@ -510,14 +517,7 @@ func TestCompatFluentdDriver(t *testing.T) {
 		{[]string{"fluentd-write-timeout=-1s"}, "invalid value for fluentd-write-timeout: value must be a duration that is non-negative"},
 		{[]string{"fluentd-max-retries=x"}, `strconv.ParseUint: parsing "x": invalid syntax`},
 	} {
-		args := []string{"create", "--log-driver", "fluentd"}
-		for _, o := range tc.opts {
-			args = append(args, "--log-opt", o)
-		}
-		r := d.Docker(t, append(args, "busybox", "true")...)
-		if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.want) {
-			t.Errorf("create with %q: %v, want %q", tc.opts, r, tc.want)
-		}
+		refusedLogOpts(t, d, "fluentd", tc.opts, tc.want)
 	}
 }
 
