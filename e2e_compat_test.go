@@ -521,6 +521,73 @@ func TestCompatFluentdDriver(t *testing.T) {
 	}
 }
 
+// TestCompatJournaldDriver: with --log-driver journald each line goes to
+// the journal's socket in the native protocol with dockerd's fields
+// (MESSAGE, PRIORITY 6 or 3, CONTAINER_ID, CONTAINER_ID_FULL,
+// CONTAINER_NAME, CONTAINER_TAG, SYSLOG_IDENTIFIER, IMAGE_NAME, the picked
+// labels named as journal fields). The journal is a socket the test
+// listens on, named to the daemon by SKIFFD_JOURNAL_SOCKET: the host's own
+// journal is never written. docker logs reads the local cache; with no
+// journal the start fails with dockerd's words.
+func TestCompatJournaldDriver(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "journal.sock")
+	jc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jc.Close()
+	d := skifftest.StartWith(t, skifftest.Options{Env: []string{"SKIFFD_JOURNAL_SOCKET=" + sock}})
+	importBusybox(t, d)
+	removeAllAtEnd(t, d)
+	if got := dockerOK(t, d, "info", "--format", "{{.Plugins.Log}}"); !strings.Contains(got, "journald") {
+		t.Errorf("log drivers in docker info: %q, want journald among them", got)
+	}
+	id := strings.TrimSpace(dockerOK(t, d, "run", "-d", "--name", "jl", "--label", "com.example.app=web", "--log-driver", "journald",
+		"--log-opt", "labels=com.example.app", "busybox", "sh", "-c", "echo out; echo err >&2"))
+	got := map[string]map[string]string{}
+	buf := make([]byte, 65536)
+	for range 2 {
+		jc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := jc.Read(buf)
+		if err != nil {
+			t.Fatalf("journal socket: %v (got %v)", err, got)
+		}
+		m := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSuffix(string(buf[:n]), "\n"), "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				t.Fatalf("field %q is not KEY=value in %q", line, buf[:n])
+			}
+			m[k] = v
+		}
+		got[m["MESSAGE"]] = m
+	}
+	for msg, priority := range map[string]string{"out": "6", "err": "3"} {
+		m := got[msg]
+		for k, want := range map[string]string{"PRIORITY": priority, "CONTAINER_ID": id[:12], "CONTAINER_ID_FULL": id,
+			"CONTAINER_NAME": "jl", "CONTAINER_TAG": id[:12], "SYSLOG_IDENTIFIER": id[:12], "IMAGE_NAME": "busybox",
+			"COM_EXAMPLE_APP": "web"} {
+			if m[k] != want {
+				t.Errorf("message %q: %s = %q, want %q (fields %v)", msg, k, m[k], want, m)
+			}
+		}
+	}
+	dockerOK(t, d, "wait", id)
+	if got := dockerOK(t, d, "logs", id); got != "out\n" {
+		t.Errorf("docker logs from the cache = %q", got)
+	}
+	refusedLogOpts(t, d, "journald", []string{"max-size=1m"}, "unknown log opt 'max-size' for journald log driver")
+
+	// No journal where the daemon looks: dockerd's refusal at the start.
+	jc.Close()
+	os.Remove(sock)
+	r := d.Docker(t, "run", "--rm", "--log-driver", "journald", "busybox", "true")
+	if want := "failed to initialize logging driver: journald is not enabled on this host"; r.ExitCode == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("run with no journal = %v, want %q", r, want)
+	}
+}
+
 // TestCompatCpusets: --cpuset-cpus/--cpuset-mems reach the container's
 // cgroup, are checked against the host's CPUs and memory nodes with
 // dockerd's messages, and docker update changes them (issue 15, item 3).

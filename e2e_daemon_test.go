@@ -258,7 +258,7 @@ func TestCLIDaemonContainerDefaults(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--log-driver", "journald"}, "skiffd does not support the journald logging driver"},
+		{[]string{"--log-driver", "splunk"}, "skiffd does not support the splunk logging driver"},
 		{[]string{"--default-ulimit", "bogus=1"}, "bogus"},
 		{[]string{"--log-opt", "max-size=lots"}, "invalid max-size for log: lots"},
 		{[]string{"--storage-driver", "zfs"}, `storage driver "zfs" is not supported`},

@@ -153,18 +153,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		MaxConcurrentUploads:   cfg.MaxConcurrentUploads,
 		LogDriver:              cfg.LogDriver,
 		LogOpts:                cfg.LogOpts,
-		DefaultShmSize:         cfg.DefaultShmSize,
-		DNS:                    cfg.DNS,
-		DNSSearch:              cfg.DNSSearch,
-		DNSOptions:             cfg.DNSOptions,
-		NoNewPrivileges:        cfg.NoNewPrivileges,
-		DefaultUlimits:         defaultUlimits(cfg.DefaultUlimits),
-		Init:                   cfg.Init,
-		DefaultIpcMode:         cfg.DefaultIpcMode,
-		DefaultCgroupnsMode:    cfg.DefaultCgroupnsMode,
-		SeccompProfile:         cfg.SeccompProfile,
-		SeccompProfileJSON:     cfg.SeccompProfileJSON,
-		CgroupParent:           cfg.CgroupParent,
+		// Another journal's socket: for tests, or a journald that
+		// listens elsewhere (dockerd has no such setting).
+		JournalSocket:       getenv("SKIFFD_JOURNAL_SOCKET"),
+		DefaultShmSize:      cfg.DefaultShmSize,
+		DNS:                 cfg.DNS,
+		DNSSearch:           cfg.DNSSearch,
+		DNSOptions:          cfg.DNSOptions,
+		NoNewPrivileges:     cfg.NoNewPrivileges,
+		DefaultUlimits:      defaultUlimits(cfg.DefaultUlimits),
+		Init:                cfg.Init,
+		DefaultIpcMode:      cfg.DefaultIpcMode,
+		DefaultCgroupnsMode: cfg.DefaultCgroupnsMode,
+		SeccompProfile:      cfg.SeccompProfile,
+		SeccompProfileJSON:  cfg.SeccompProfileJSON,
+		CgroupParent:        cfg.CgroupParent,
 	})
 	if err != nil {
 		return err

@@ -282,6 +282,8 @@ func TestLogRotationAndSize(t *testing.T) {
 		{typ: "fluentd", cfg: map[string]string{"fluentd-address": "udp://x:1"}, wantErr: true},
 		{typ: "fluentd", cfg: map[string]string{"cache-max-file": "2"}, size: 20 << 20, files: 2},
 		{typ: "splunk", wantErr: true},
+		{typ: "journald", cfg: map[string]string{"labels": "a", "tag": "{{.Name}}"}, size: 20 << 20, files: 5},
+		{typ: "journald", cfg: map[string]string{"max-size": "1m"}, wantErr: true},
 		{typ: "local", size: 20 << 20, files: 5},
 		{typ: "local", cfg: map[string]string{"max-size": "1m", "max-file": "2"}, size: 1 << 20, files: 2},
 		{typ: "local", cfg: map[string]string{"max-file": "1"}, wantErr: true},

@@ -65,6 +65,9 @@ type Options struct {
 	LogDriver      string
 	LogOpts        map[string]string
 	DefaultShmSize int64
+	// JournalSocket is where the journald log driver sends; ""
+	// is journald's own socket.
+	JournalSocket string
 	// More container defaults (dockerd's --dns, --dns-search, --dns-opt,
 	// --no-new-privileges, --default-ulimit, --init, --default-ipc-mode,
 	// --default-cgroupns-mode): each applies to a container that does

@@ -29,7 +29,7 @@ import (
 // refused as missing in skiffd rather than as a typo.
 func dockerdLogDriver(name string) bool {
 	switch name {
-	case "awslogs", "etwlogs", "gcplogs", "journald", "logentries", "splunk":
+	case "awslogs", "etwlogs", "gcplogs", "logentries", "splunk":
 		return true
 	}
 	return false
@@ -61,7 +61,7 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 	switch {
 	case lc.Type == "none":
 		return logFiles{MaxFiles: 1}, nil
-	case lc.Type == "json-file", lc.Type == "local", lc.Type == "syslog", lc.Type == "gelf", lc.Type == "fluentd":
+	case lc.Type == "json-file", lc.Type == "local", lc.Type == "syslog", lc.Type == "gelf", lc.Type == "fluentd", lc.Type == "journald":
 	case dockerdLogDriver(lc.Type):
 		return logFiles{}, fmt.Errorf("skiffd does not support the %s logging driver yet (HostConfig.LogConfig)", lc.Type)
 	default:
@@ -90,6 +90,8 @@ func logRotation(lc types.LogConfig) (logFiles, error) {
 		return gelfCache(lc.Config)
 	case "fluentd":
 		return fluentdCache(lc.Config)
+	case "journald":
+		return journaldCache(lc.Config)
 	}
 	lf := logFiles{MaxFiles: 1}
 	var err error
@@ -138,7 +140,7 @@ func (e *Engine) logFile(c *container.Container) string {
 		switch c.HostConfig.LogConfig.Type {
 		case "local":
 			return filepath.Join(e.containerDir(c.ID), localLogDir, "container.log")
-		case "syslog", "gelf", "fluentd":
+		case "syslog", "gelf", "fluentd", "journald":
 			if cacheDisabled(c.HostConfig.LogConfig) {
 				return ""
 			}

@@ -283,7 +283,12 @@ func (e *Engine) buildSpec(c *container.Container, rootfs string) (*spec.Spec, e
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs, Syslog: sl, Gelf: gl, Fluentd: fl}
+		jl, err := e.journaldSpec(c)
+		if err != nil {
+			return nil, errdefs.InvalidParameter(err)
+		}
+		s.Log = spec.Log{Path: e.logFile(c), MaxSize: lf.MaxSize, MaxFiles: lf.MaxFiles, Compress: lf.Compress, Attrs: attrs,
+			Syslog: sl, Gelf: gl, Fluentd: fl, Journald: jl}
 		if s.Log.Path == "" {
 			// A driver that sends elsewhere, without its cache: the
 			// lines go to the server only.

@@ -45,7 +45,7 @@ func (e *Engine) SystemInfo(ctx context.Context) (*types.Info, error) {
 		Plugins: types.PluginsInfo{
 			Volume:  []string{"local"},
 			Network: []string{"bridge", "host", "macvlan", "null"},
-			Log:     []string{"fluentd", "gelf", "json-file", "local", "syslog"},
+			Log:     []string{"fluentd", "gelf", "journald", "json-file", "local", "syslog"},
 		},
 		MemoryLimit:        e.features.Cgroup.MemoryLimit,
 		SwapLimit:          e.features.Cgroup.SwapLimit,

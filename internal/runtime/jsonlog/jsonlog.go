@@ -31,6 +31,7 @@ import (
 
 	"skiffd/internal/runtime/fluentd"
 	"skiffd/internal/runtime/gelf"
+	"skiffd/internal/runtime/journald"
 	"skiffd/internal/runtime/syslog"
 	"skiffd/internal/sys"
 )
@@ -57,6 +58,7 @@ type Writer struct {
 	syslog   *syslog.Writer
 	gelf     *gelf.Writer
 	fluentd  *fluentd.Writer
+	journald *journald.Writer
 	attrs    []byte // JSON object, or nil
 	batch    []byte // entries not yet written; see newBatch
 	mapped   bool   // batch is a sys.MapBuffer buffer
@@ -103,6 +105,9 @@ type Options struct {
 	// Fluentd, if set, is sent every entry's line too (the fluentd
 	// driver), as Syslog is.
 	Fluentd *fluentd.Writer
+	// Journald, if set, is sent every entry's line too (the journald
+	// driver), as Syslog is.
+	Journald *journald.Writer
 	// Attrs are the extra attributes of every entry (the labels, env and
 	// tag log options), written as "attrs" the way dockerd does.
 	Attrs map[string]string
@@ -131,7 +136,7 @@ func OpenWith(path string, opts Options) (*Writer, error) {
 		maxFiles = 1
 	}
 	w := &Writer{path: path, f: f, size: st.Size(), maxSize: maxSize, maxFiles: maxFiles, compress: opts.Compress, now: time.Now,
-		syslog: opts.Syslog, gelf: opts.Gelf, fluentd: opts.Fluentd}
+		syslog: opts.Syslog, gelf: opts.Gelf, fluentd: opts.Fluentd, journald: opts.Journald}
 	if len(opts.Attrs) > 0 {
 		// encoding/json sorts the keys and escapes <, > and &, as
 		// dockerd's marshalling of the same map does.
@@ -199,6 +204,9 @@ func (w *Writer) appendLocked(stream string, line []byte, t time.Time) {
 	}
 	if w.fluentd != nil {
 		w.fluentd.Send(stream, line)
+	}
+	if w.journald != nil {
+		w.journald.Send(stream, line)
 	}
 	if w.maxSize > 0 && w.size+int64(len(w.batch)) >= w.maxSize {
 		w.fail(w.flushLocked())

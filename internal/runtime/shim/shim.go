@@ -52,6 +52,7 @@ import (
 	"skiffd/internal/runtime/cgroups"
 	"skiffd/internal/runtime/fluentd"
 	"skiffd/internal/runtime/gelf"
+	"skiffd/internal/runtime/journald"
 	"skiffd/internal/runtime/jsonlog"
 	"skiffd/internal/runtime/nsinit"
 	"skiffd/internal/runtime/spec"
@@ -86,7 +87,8 @@ type shim struct {
 	spec *spec.Spec
 	log  *jsonlog.Writer
 	// logOpts are what log was opened with, the connections of the
-	// drivers that send elsewhere (syslog, gelf, fluentd) among them.
+	// drivers that send elsewhere (syslog, gelf, fluentd, journald)
+	// among them.
 	logOpts jsonlog.Options
 	cg      cgroups.Manager
 	cgMode  string
@@ -172,6 +174,9 @@ func closeDrivers(opts jsonlog.Options) {
 	}
 	if opts.Fluentd != nil {
 		opts.Fluentd.Close()
+	}
+	if opts.Journald != nil {
+		opts.Journald.Close()
 	}
 }
 
@@ -354,6 +359,12 @@ func (s *shim) create() (*net.UnixListener, error) {
 				SubSecond: f.SubSecond, RequestAck: f.RequestAck, Async: f.Async, BufferLimit: int(f.BufferLimit),
 				RetryWait: time.Duration(f.RetryWait), MaxRetries: f.MaxRetries, ReconnectInterval: time.Duration(f.ReconnectInterval),
 				WriteTimeout: time.Duration(f.WriteTimeout), ReadTimeout: time.Duration(f.ReadTimeout)}); err != nil {
+				closeDrivers(opts)
+				return nil, fmt.Errorf("failed to initialize logging driver: %w", err)
+			}
+		}
+		if j := sp.Log.Journald; j != nil {
+			if opts.Journald, err = journald.Dial(j.Socket, j.Vars); err != nil {
 				closeDrivers(opts)
 				return nil, fmt.Errorf("failed to initialize logging driver: %w", err)
 			}

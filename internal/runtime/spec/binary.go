@@ -111,6 +111,11 @@ func (s *Spec) AppendBinary(e *binwire.Encoder) {
 			e.Int(v)
 		}
 	}
+	e.Bool(s.Log.Journald != nil)
+	if j := s.Log.Journald; j != nil {
+		e.String(j.Socket)
+		e.StringMap(j.Vars)
+	}
 	e.StringMap(s.Annotations)
 }
 
@@ -204,6 +209,9 @@ func (s *Spec) DecodeBinary(d *binwire.Decoder) {
 		}
 		f.MaxRetries = int(maxRetries)
 		s.Log.Fluentd = f
+	}
+	if d.Bool() {
+		s.Log.Journald = &Journald{Socket: d.String(), Vars: d.StringMap()}
 	}
 	s.Annotations = d.StringMap()
 }

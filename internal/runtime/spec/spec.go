@@ -328,6 +328,16 @@ type Log struct {
 	// Fluentd, for the fluentd driver, is where every line is sent too,
 	// as Syslog.
 	Fluentd *Fluentd `json:"fluentd,omitempty"`
+	// Journald, for the journald driver, is where every line is sent
+	// too, as Syslog.
+	Journald *Journald `json:"journald,omitempty"`
+}
+
+// Journald is the journal's socket and the container's fields of every
+// message (internal/runtime/journald).
+type Journald struct {
+	Socket string            `json:"socket"`
+	Vars   map[string]string `json:"vars,omitempty"`
 }
 
 // Fluentd is the fluentd driver's destination and options
