@@ -202,33 +202,55 @@ func localRotation(cfg map[string]string) (logFiles, error) {
 // docker logs reads (dockerd's "dual logging": 20 MB files, five of them,
 // compressed, unless cache-* options say otherwise).
 func syslogCache(cfg map[string]string) (logFiles, error) {
-	cache := map[string]string{}
-	for k, v := range cfg {
+	return senderCache(cfg, "unknown log opt '%s' for syslog log driver", func(k, v string) (bool, error) {
 		switch k {
-		case "mode", "max-buffer-size", "env", "env-regex", "labels", "labels-regex",
-			"syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key", "syslog-tls-skip-verify":
-		case "tag":
-			if _, err := expandLogTag(v, logTagFields{}); err != nil {
-				return logFiles{}, err
-			}
+		case "syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key", "syslog-tls-skip-verify":
 		case "syslog-address":
 			if _, _, err := syslogTarget(v); err != nil {
-				return logFiles{}, err
+				return true, err
 			}
 		case "syslog-facility":
 			if _, err := syslogFacility(v); err != nil {
-				return logFiles{}, err
+				return true, err
 			}
 		case "syslog-format":
 			if !syslog.ValidFormat(v) {
-				return logFiles{}, errors.New("Invalid syslog format")
+				return true, errors.New("Invalid syslog format")
+			}
+		default:
+			return false, nil
+		}
+		return true, nil
+	})
+}
+
+// senderCache checks the options of a driver that sends elsewhere: those
+// each such driver takes (mode, max-buffer-size, labels, env, their
+// regular expressions, tag, and dual logging's cache-*), and through own
+// the driver's own, own saying false for a key it does not know (refused
+// with unknown, the driver's text, which names the key). It returns the
+// rotation of the local cache.
+func senderCache(cfg map[string]string, unknown string, own func(k, v string) (known bool, err error)) (logFiles, error) {
+	cache := map[string]string{}
+	for k, v := range cfg {
+		switch k {
+		case "mode", "max-buffer-size", "env", "env-regex", "labels", "labels-regex":
+		case "tag":
+			if _, err := expandLogTag(v, logTagFields{}); err != nil {
+				return logFiles{}, err
 			}
 		case "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress":
 			if err := cacheOption(cache, k, v); err != nil {
 				return logFiles{}, err
 			}
 		default:
-			return logFiles{}, fmt.Errorf("unknown log opt '%s' for syslog log driver", k)
+			known, err := own(k, v)
+			if err != nil {
+				return logFiles{}, err
+			}
+			if !known {
+				return logFiles{}, fmt.Errorf(unknown, k)
+			}
 		}
 	}
 	return attrsAndCache(cfg, cache)
@@ -268,44 +290,35 @@ func gelfCache(cfg map[string]string) (logFiles, error) {
 	if err != nil {
 		return logFiles{}, err
 	}
-	cache := map[string]string{}
-	for k, v := range cfg {
+	return senderCache(cfg, "unknown log opt %q for gelf log driver", func(k, v string) (bool, error) {
 		switch k {
-		case "mode", "max-buffer-size", "env", "env-regex", "labels", "labels-regex", "gelf-address":
-		case "tag":
-			if _, err := expandLogTag(v, logTagFields{}); err != nil {
-				return logFiles{}, err
-			}
+		case "gelf-address":
 		case "gelf-compression-level":
 			if proto != "udp" {
-				return logFiles{}, errors.New("compression is only supported on UDP")
+				return true, errors.New("compression is only supported on UDP")
 			}
 			if i, err := strconv.Atoi(v); err != nil || i < -1 || i > 9 {
-				return logFiles{}, fmt.Errorf("unknown value %q for log opt %q for gelf log driver", v, k)
+				return true, fmt.Errorf("unknown value %q for log opt %q for gelf log driver", v, k)
 			}
 		case "gelf-compression-type":
 			if proto != "udp" {
-				return logFiles{}, errors.New("compression is only supported on UDP")
+				return true, errors.New("compression is only supported on UDP")
 			}
 			if v != "gzip" && v != "zlib" && v != "none" {
-				return logFiles{}, fmt.Errorf("unknown value %q for log opt %q for gelf log driver", v, k)
+				return true, fmt.Errorf("unknown value %q for log opt %q for gelf log driver", v, k)
 			}
 		case "gelf-tcp-max-reconnect", "gelf-tcp-reconnect-delay":
 			if proto != "tcp" {
-				return logFiles{}, fmt.Errorf("%q is only valid for TCP", k)
+				return true, fmt.Errorf("%q is only valid for TCP", k)
 			}
 			if i, err := strconv.Atoi(v); err != nil || i < 0 {
-				return logFiles{}, fmt.Errorf("%q must be a positive integer", k)
-			}
-		case "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress":
-			if err := cacheOption(cache, k, v); err != nil {
-				return logFiles{}, err
+				return true, fmt.Errorf("%q must be a positive integer", k)
 			}
 		default:
-			return logFiles{}, fmt.Errorf("unknown log opt %q for gelf log driver", k)
+			return false, nil
 		}
-	}
-	return attrsAndCache(cfg, cache)
+		return true, nil
+	})
 }
 
 // gelfTarget is the protocol and host:port of a gelf-address, as dockerd

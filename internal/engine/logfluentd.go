@@ -28,29 +28,23 @@ type fluentdOptions struct {
 // fluentdCache checks the options of the fluentd driver as dockerd's
 // ValidateLogOpt does, and returns the rotation of its local cache.
 func fluentdCache(cfg map[string]string) (logFiles, error) {
-	cache := map[string]string{}
-	for k, v := range cfg {
+	lf, err := senderCache(cfg, "unknown log opt '%s' for fluentd log driver", func(k, _ string) (bool, error) {
 		switch k {
-		case "mode", "max-buffer-size", "env", "env-regex", "labels", "labels-regex",
-			"fluentd-address", "fluentd-async", "fluentd-async-reconnect-interval", "fluentd-buffer-limit",
+		case "fluentd-address", "fluentd-async", "fluentd-async-reconnect-interval", "fluentd-buffer-limit",
 			"fluentd-max-retries", "fluentd-request-ack", "fluentd-retry-wait", "fluentd-sub-second-precision",
 			"fluentd-write-timeout", "fluentd-read-timeout":
-		case "tag":
-			if _, err := expandLogTag(v, logTagFields{}); err != nil {
-				return logFiles{}, err
-			}
-		case "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress":
-			if err := cacheOption(cache, k, v); err != nil {
-				return logFiles{}, err
-			}
-		default:
-			return logFiles{}, fmt.Errorf("unknown log opt '%s' for fluentd log driver", k)
+			return true, nil
 		}
+		return false, nil
+	})
+	if err != nil {
+		return logFiles{}, err
 	}
+	// The values, once every key is known (dockerd's order).
 	if _, err := parseFluentd(cfg); err != nil {
 		return logFiles{}, err
 	}
-	return attrsAndCache(cfg, cache)
+	return lf, nil
 }
 
 // parseFluentd reads the fluentd driver's options, with dockerd's

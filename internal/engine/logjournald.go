@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"strings"
 
 	"skiffd/internal/container"
@@ -14,23 +13,7 @@ import (
 // docker logs reads: dockerd reads the journal through libsystemd, which
 // skiffd, without cgo, does not link).
 func journaldCache(cfg map[string]string) (logFiles, error) {
-	cache := map[string]string{}
-	for k, v := range cfg {
-		switch k {
-		case "mode", "max-buffer-size", "env", "env-regex", "labels", "labels-regex":
-		case "tag":
-			if _, err := expandLogTag(v, logTagFields{}); err != nil {
-				return logFiles{}, err
-			}
-		case "cache-disabled", "cache-max-size", "cache-max-file", "cache-compress":
-			if err := cacheOption(cache, k, v); err != nil {
-				return logFiles{}, err
-			}
-		default:
-			return logFiles{}, fmt.Errorf("unknown log opt '%s' for journald log driver", k)
-		}
-	}
-	return attrsAndCache(cfg, cache)
+	return senderCache(cfg, "unknown log opt '%s' for journald log driver", func(string, string) (bool, error) { return false, nil })
 }
 
 // journaldSpec is the journal's socket and dockerd's fields of c for the
