@@ -8,7 +8,7 @@
 // upper case) and the writer's CONTAINER_LOG_EPOCH and
 // CONTAINER_LOG_ORDINAL. A message too big for a datagram goes in a
 // sealed memfd whose descriptor the datagram carries, as journald takes
-// it. A line the journal does not take is dropped.
+// it. A line the journal does not take within a few seconds is dropped.
 package journald
 
 import (
@@ -32,6 +32,9 @@ import (
 // DefaultSocket is where journald listens.
 const DefaultSocket = "/run/systemd/journal/socket"
 
+// sendTimeout is how long a line waits for room in the journal's queue.
+const sendTimeout = 3 * time.Second
+
 // Writer is a socket to the journal; safe for concurrent use.
 type Writer struct {
 	conn    *net.UnixConn
@@ -39,6 +42,7 @@ type Writer struct {
 	mu      sync.Mutex
 	ordinal uint64
 	buf     []byte
+	timeout time.Duration // sendTimeout; shorter in tests
 }
 
 // Dial makes a writer to the journal at socket, with vars (the
@@ -54,7 +58,7 @@ func Dial(socket string, vars map[string]string) (*Writer, error) {
 	}
 	var epoch [32]byte
 	rand.Read(epoch[:])
-	w := &Writer{conn: c}
+	w := &Writer{conn: c, timeout: sendTimeout}
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		w.fields = appendField(w.fields, k, vars[k])
 	}
@@ -86,7 +90,12 @@ func (w *Writer) Send(stream string, line []byte) error {
 		return errors.New("journald: writer closed")
 	}
 	w.ordinal++
-	w.buf = w.Message(w.buf[:0], stream, line, time.Now(), w.ordinal)
+	now := time.Now()
+	w.buf = w.Message(w.buf[:0], stream, line, now, w.ordinal)
+	// A journal that stops reading fills the socket's queue: a line
+	// then waits a while and is dropped, rather than holding up the
+	// container's output for as long as the journal is stuck.
+	w.conn.SetWriteDeadline(now.Add(w.timeout))
 	_, err := w.conn.Write(w.buf)
 	if errors.Is(err, syscall.EMSGSIZE) || errors.Is(err, syscall.ENOBUFS) {
 		err = w.sendMemfd(w.buf)

@@ -3,6 +3,7 @@ package journald
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -118,6 +119,35 @@ func TestSend(t *testing.T) {
 	}
 	if got := w.ordinal; got != 3 {
 		t.Errorf("ordinal %d after three lines", got)
+	}
+}
+
+// TestStuckJournal: a journal that stops reading costs lines, each after
+// the send's timeout, not the container's output for ever.
+func TestStuckJournal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "socket")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close() // never read
+	w, err := Dial(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.timeout = 50 * time.Millisecond
+	var failed int
+	for i := 0; i < 1000 && failed == 0; i++ {
+		if err := w.Send("stdout", []byte("line\n")); err != nil {
+			if !os.IsTimeout(errors.Unwrap(err)) {
+				t.Fatalf("send to a full queue: %v, want a timeout", err)
+			}
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Fatal("1000 lines went into a queue nobody reads")
 	}
 }
 
