@@ -489,6 +489,25 @@ func TestCompatFluentdDriver(t *testing.T) {
 		}
 	}
 
+	// A line longer than the log's 16 KiB goes in pieces, numbered as
+	// dockerd numbers them.
+	dockerOK(t, d, "run", "--rm", "--log-driver", "fluentd", "--log-opt", "fluentd-address="+s.Ln.Addr().String(),
+		"busybox", "sh", "-c", "head -c 20000 /dev/zero | tr '\\0' x; echo")
+	var pieces []map[string]any
+	for range 2 {
+		select {
+		case m := <-s.Msgs:
+			pieces = append(pieces, m[2].(map[string]any))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d pieces of the long line came, want 2", len(pieces))
+		}
+	}
+	if p0, p1 := pieces[0], pieces[1]; len(fmt.Sprint(p0["log"]))+len(fmt.Sprint(p1["log"])) != 20000 ||
+		p0["partial_ordinal"] != "1" || p0["partial_last"] != "false" || p1["partial_ordinal"] != "2" || p1["partial_last"] != "true" ||
+		p0["partial_id"] != p1["partial_id"] || p0["partial_message"] != "true" {
+		t.Errorf("pieces of a 20000-byte line: %.200v / %.200v", p0, p1)
+	}
+
 	// No server: the start fails, as dockerd's, unless fluentd-async.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -27,8 +27,11 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"skiffd/internal/runtime/partial"
 )
 
 // Config is where and how to send.
@@ -98,6 +101,7 @@ type Writer struct {
 	gaveUp   bool // after MaxRetries of them
 	connAt   time.Time
 	closed   bool
+	parts    partial.Tracker
 	// dial connects; a field for tests.
 	dial func() (net.Conn, error)
 }
@@ -153,8 +157,9 @@ func (w *Writer) connect() (net.Conn, error) {
 }
 
 // Message appends the forward message of one line at time t to b; ack is
-// its chunk ID ("" for none).
-func (w *Writer) Message(b []byte, stream string, line []byte, t time.Time, ack string) []byte {
+// its chunk ID ("" for none), part its place in a cut line (dockerd's
+// partial_* fields).
+func (w *Writer) Message(b []byte, stream string, line []byte, t time.Time, ack string, part partial.Meta) []byte {
 	if n := len(line); n > 0 && line[n-1] == '\n' {
 		line = line[:n-1]
 	}
@@ -168,7 +173,11 @@ func (w *Writer) Message(b []byte, stream string, line []byte, t time.Time, ack 
 	} else {
 		b = appendInt(b, t.Unix())
 	}
-	b = appendMapHeader(b, len(fixedKeys)+w.nextra)
+	n := len(fixedKeys) + w.nextra
+	if part.ID != "" {
+		n += 4
+	}
+	b = appendMapHeader(b, n)
 	for _, k := range fixedKeys {
 		b = appendStr(b, k)
 		v, ok := w.override[k]
@@ -184,6 +193,12 @@ func (w *Writer) Message(b []byte, stream string, line []byte, t time.Time, ack 
 		}
 	}
 	b = append(b, w.extra...)
+	if part.ID != "" {
+		b = appendStr(appendStr(b, "partial_message"), "true")
+		b = appendStr(appendStr(b, "partial_id"), part.ID)
+		b = appendStr(appendStr(b, "partial_ordinal"), strconv.Itoa(part.Ordinal))
+		b = appendStr(appendStr(b, "partial_last"), strconv.FormatBool(part.Last))
+	}
 	if ack == "" {
 		return append(b, 0x80) // an empty option map
 	}
@@ -192,22 +207,23 @@ func (w *Writer) Message(b []byte, stream string, line []byte, t time.Time, ack 
 }
 
 // Send sends one line of stream; an empty line sends nothing, as in
-// dockerd.
+// dockerd, unless it ends a cut line.
 func (w *Writer) Send(stream string, line []byte) error {
-	if len(line) == 0 || len(line) == 1 && line[0] == '\n' {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	part := w.parts.Next(stream, line)
+	if (len(line) == 0 || len(line) == 1 && line[0] == '\n') && !part.Last {
 		return nil
 	}
-	now := time.Now()
+	if w.closed {
+		return errors.New("fluentd: writer closed")
+	}
 	var ack string
 	if w.cfg.RequestAck {
 		ack = chunkID(now)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return errors.New("fluentd: writer closed")
-	}
-	w.buf = w.Message(w.buf[:0], stream, line, now, ack)
+	w.buf = w.Message(w.buf[:0], stream, line, now, ack, part)
 	if w.cfg.Async && w.conn != nil && w.cfg.ReconnectInterval > 0 && now.Sub(w.connAt) > w.cfg.ReconnectInterval {
 		w.conn.Close()
 		w.conn = nil

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"skiffd/internal/runtime/fluentd/fluentdtest"
+	"skiffd/internal/runtime/partial"
 )
 
 func TestMessage(t *testing.T) {
@@ -32,7 +33,7 @@ func TestMessage(t *testing.T) {
 		{long + "\n", "Zm9v", long, false},
 	} {
 		w.cfg.SubSecond = tc.sub
-		b := w.Message(nil, "stderr", []byte(tc.line), at, tc.ack)
+		b := w.Message(nil, "stderr", []byte(tc.line), at, tc.ack, partial.Meta{})
 		v, err := fluentdtest.Decode(bufio.NewReader(strings.NewReader(string(b) + "trailer")))
 		if err != nil {
 			t.Fatalf("%q: %v", tc.line, err)
@@ -237,5 +238,42 @@ func TestAsyncGivesUpAndReconnects(t *testing.T) {
 	}
 	if n := s.Conns.Load(); n != 3 {
 		t.Errorf("%d connections for 3 lines a reconnect interval apart, want 3", n)
+	}
+}
+
+// TestPartial: the pieces of a cut line carry dockerd's partial_* fields,
+// an empty last piece included; whole lines carry none.
+func TestPartial(t *testing.T) {
+	s := fluentdtest.Serve(t, "tcp", "127.0.0.1:0")
+	w, err := Dial(Config{Network: "tcp", Address: s.Ln.Addr().String(), Tag: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, l := range []string{"whole\n", "cut ", "here\n", "and", "\n"} {
+		if err := w.Send("stdout", []byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []map[string]any
+	for range 5 {
+		select {
+		case m := <-s.Msgs:
+			recs = append(recs, m[2].(map[string]any))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d messages came, want 5", len(recs))
+		}
+	}
+	if _, ok := recs[0]["partial_id"]; ok {
+		t.Errorf("a whole line with partial fields: %v", recs[0])
+	}
+	for i, want := range []struct{ log, ordinal, last string }{{"cut ", "1", "false"}, {"here", "2", "true"}, {"and", "1", "false"}, {"", "2", "true"}} {
+		r := recs[i+1]
+		if r["log"] != want.log || r["partial_message"] != "true" || r["partial_ordinal"] != want.ordinal || r["partial_last"] != want.last {
+			t.Errorf("piece %d: %v, want %+v", i, r, want)
+		}
+	}
+	if recs[1]["partial_id"] != recs[2]["partial_id"] || recs[3]["partial_id"] == recs[1]["partial_id"] || len(recs[1]["partial_id"].(string)) != 64 {
+		t.Errorf("partial IDs %v %v %v", recs[1]["partial_id"], recs[2]["partial_id"], recs[3]["partial_id"])
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"skiffd/internal/runtime/partial"
 	"skiffd/internal/sys"
 )
 
@@ -43,6 +44,7 @@ type Writer struct {
 	ordinal uint64
 	buf     []byte
 	timeout time.Duration // sendTimeout; shorter in tests
+	parts   partial.Tracker
 }
 
 // Dial makes a writer to the journal at socket, with vars (the
@@ -66,8 +68,9 @@ func Dial(socket string, vars map[string]string) (*Writer, error) {
 	return w, nil
 }
 
-// Message appends the fields of one line at time t to b.
-func (w *Writer) Message(b []byte, stream string, line []byte, t time.Time, ordinal uint64) []byte {
+// Message appends the fields of one line at time t to b; part is its
+// place in a cut line (dockerd's CONTAINER_PARTIAL_* fields).
+func (w *Writer) Message(b []byte, stream string, line []byte, t time.Time, ordinal uint64, part partial.Meta) []byte {
 	if n := len(line); n > 0 && line[n-1] == '\n' {
 		line = line[:n-1]
 	}
@@ -79,6 +82,14 @@ func (w *Writer) Message(b []byte, stream string, line []byte, t time.Time, ordi
 	b = appendField(b, "MESSAGE", line)
 	b = append(b, w.fields...)
 	b = appendField(b, "SYSLOG_TIMESTAMP", t.Format(time.RFC3339Nano))
+	if part.ID != "" {
+		b = appendField(b, "CONTAINER_PARTIAL_ID", part.ID)
+		b = appendField(b, "CONTAINER_PARTIAL_ORDINAL", strconv.Itoa(part.Ordinal))
+		b = appendField(b, "CONTAINER_PARTIAL_LAST", strconv.FormatBool(part.Last))
+		if !part.Last {
+			b = appendField(b, "CONTAINER_PARTIAL_MESSAGE", "true")
+		}
+	}
 	return appendField(b, "CONTAINER_LOG_ORDINAL", strconv.FormatUint(ordinal, 10))
 }
 
@@ -91,7 +102,7 @@ func (w *Writer) Send(stream string, line []byte) error {
 	}
 	w.ordinal++
 	now := time.Now()
-	w.buf = w.Message(w.buf[:0], stream, line, now, w.ordinal)
+	w.buf = w.Message(w.buf[:0], stream, line, now, w.ordinal, w.parts.Next(stream, line))
 	// A journal that stops reading fills the socket's queue: a line
 	// then waits a while and is dropped, rather than holding up the
 	// container's output for as long as the journal is stuck.

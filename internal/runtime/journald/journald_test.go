@@ -120,6 +120,15 @@ func TestSend(t *testing.T) {
 	if got := w.ordinal; got != 3 {
 		t.Errorf("ordinal %d after three lines", got)
 	}
+	// A cut line: dockerd's CONTAINER_PARTIAL_* fields.
+	w.Send("stdout", []byte("cut"))
+	w.Send("stdout", []byte("rest\n"))
+	a, b := next(), next()
+	if a["MESSAGE"] != "cut" || a["CONTAINER_PARTIAL_ORDINAL"] != "1" || a["CONTAINER_PARTIAL_LAST"] != "false" || a["CONTAINER_PARTIAL_MESSAGE"] != "true" ||
+		b["MESSAGE"] != "rest" || b["CONTAINER_PARTIAL_ORDINAL"] != "2" || b["CONTAINER_PARTIAL_LAST"] != "true" || b["CONTAINER_PARTIAL_MESSAGE"] != "" ||
+		len(a["CONTAINER_PARTIAL_ID"]) != 64 || a["CONTAINER_PARTIAL_ID"] != b["CONTAINER_PARTIAL_ID"] {
+		t.Errorf("pieces of a cut line: %v, %v", a, b)
+	}
 }
 
 // TestStuckJournal: a journal that stops reading costs lines, each after
