@@ -4,8 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -284,5 +290,63 @@ func TestLoadCrashLeavesNothing(t *testing.T) {
 	}
 	if got := dockerOK(t, d2, "image", "inspect", "--format", "{{.Id}}", "big:1"); got != ids[0]+"\n" {
 		t.Errorf("big:1 = %q, want %s", got, ids[0])
+	}
+}
+
+// TestCLIImportFromURL: docker import of a URL has the daemon download the
+// tarball (from a server the test runs on loopback), with dockerd's
+// "Downloading from" and "Importing" progress, the comment "Imported from
+// <url>", a tag, and a container that runs from it; a missing file is
+// dockerd's 404 with the server's words, and a server that is not there
+// an error, not a hang.
+func TestCLIImportFromURL(t *testing.T) {
+	d := skifftest.Start(t)
+	removeAllAtEnd(t, d)
+	tarball := skifftest.BusyboxTar(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/rootfs.tar" {
+			http.Error(w, "no such file here", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(tarball)))
+		w.Write(tarball)
+	}))
+	defer srv.Close()
+	out := dockerOK(t, d, "import", "--change", `CMD ["/bin/sh"]`, srv.URL+"/rootfs.tar", "fromurl:1")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || lines[0] != "Downloading from "+srv.URL+"/rootfs.tar" || !strings.HasPrefix(lines[1], "sha256:") {
+		t.Errorf("docker import of a URL printed %q, want where it downloads from and the image ID", out)
+	}
+	if got := inspectField(t, d, "fromurl:1", "{{.Comment}}"); got != "Imported from "+srv.URL+"/rootfs.tar" {
+		t.Errorf("comment %q", got)
+	}
+	if got := dockerOK(t, d, "run", "--rm", "--network", "none", "fromurl:1", "echo", "ran"); got != "ran\n" {
+		t.Errorf("run from the imported image: %q", got)
+	}
+	// The raw stream: dockerd's messages, in order.
+	resp, err := d.Client().Post("http://docker/v1.50/images/create?fromSrc="+url.QueryEscape(srv.URL+"/rootfs.tar")+"&repo=raw&tag=1", "application/x-tar", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if resp.StatusCode != 200 || len(lines) < 3 || lines[0] != `{"status":"Downloading from `+srv.URL+`/rootfs.tar"}`+"\r" ||
+		!strings.HasPrefix(lines[1], `{"status":"Importing","progressDetail":{"current":`) || !strings.Contains(lines[len(lines)-1], `{"status":"sha256:`) {
+		t.Errorf("import stream %d:\n%s", resp.StatusCode, body)
+	}
+
+	r := d.Docker(t, "import", srv.URL+"/missing.tar")
+	if want := "failed to GET " + srv.URL + "/missing.tar with status 404 Not Found: no such file here"; r.ExitCode == 0 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("import of a missing file = %v, want %q", r, want)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	r = d.Docker(t, "import", "http://"+dead+"/x.tar")
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, "connection refused") {
+		t.Errorf("import from a closed port = %v, want the dial's error", r)
 	}
 }

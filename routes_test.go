@@ -216,6 +216,9 @@ func TestMakeHTTPHandlerStatuses(t *testing.T) {
 func (f *fakeBackend) ImportImage(ctx context.Context, src io.Reader, repo, tag, message string, changes []string) (string, error) {
 	return "", errdefs.InvalidParameter(errors.New("fake: no import"))
 }
+func (f *fakeBackend) ImportImageURL(ctx context.Context, src, repo, tag, message string, changes []string, progress func(types.ProgressMessage)) (string, error) {
+	return "", errdefs.NotFound(errors.New("fake: no download"))
+}
 func (f *fakeBackend) LoadImage(ctx context.Context, src io.Reader, progress func(string)) error {
 	return errors.New("fake: no load")
 }

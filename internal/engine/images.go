@@ -1,10 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -25,7 +29,13 @@ type ImageUser struct {
 
 // ImportImage answers POST /images/create?fromSrc=-.
 func (e *Engine) ImportImage(ctx context.Context, src io.Reader, repo, tag, message string, changes []string) (string, error) {
-	opts := image.ImportOptions{Message: message, Changes: changes}
+	return e.importImage(ctx, src, repo, tag, message, changes, "-")
+}
+
+// importImage imports the tarball src, which came from source ("-", the
+// request body, or a URL).
+func (e *Engine) importImage(ctx context.Context, src io.Reader, repo, tag, message string, changes []string, source string) (string, error) {
+	opts := image.ImportOptions{Message: message, Changes: changes, Source: source}
 	if repo != "" {
 		ref, err := reference.ParseRepoTag(repo, tag)
 		if err != nil {
@@ -43,6 +53,71 @@ func (e *Engine) ImportImage(ctx context.Context, src io.Reader, repo, tag, mess
 	}
 	e.events.Log("import", types.ImageEventType, types.EventActor{ID: img.ID, Attributes: attrs})
 	return img.ID, nil
+}
+
+// ImportImageURL answers POST /images/create?fromSrc=<url>: the daemon
+// downloads the tarball, as dockerd does (an address without a scheme is
+// http), reporting "Downloading from <url>" and then the import's bytes.
+// A failed download is the HTTP error dockerd gives: 404 for a missing
+// file or host, the server's status and body in the message.
+func (e *Engine) ImportImageURL(ctx context.Context, src, repo, tag, message string, changes []string, progress func(types.ProgressMessage)) (string, error) {
+	if !strings.Contains(src, "://") {
+		src = "http://" + src
+	}
+	u, err := url.Parse(src)
+	if err != nil {
+		return "", errdefs.InvalidParameter(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", errdefs.InvalidParameter(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && !dnsErr.IsTimeout {
+			return "", errdefs.NotFound(err)
+		}
+		return "", errdefs.System(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= http.StatusBadRequest {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		err := fmt.Errorf("failed to GET %s with status %s: %s", u, resp.Status, bytes.TrimSpace(body))
+		switch resp.StatusCode {
+		case http.StatusNotFound:
+			return "", errdefs.NotFound(err)
+		case http.StatusBadRequest:
+			return "", errdefs.InvalidParameter(err)
+		case http.StatusUnauthorized:
+			return "", errdefs.Unauthorized(err)
+		case http.StatusForbidden:
+			return "", errdefs.Forbidden(err)
+		}
+		return "", err // 500, as dockerd's errdefs.Unknown
+	}
+	progress(types.ProgressMessage{Status: "Downloading from " + u.String()})
+	body := &importProgress{r: resp.Body, total: resp.ContentLength, report: progressFunc(progress)}
+	return e.importImage(ctx, body, repo, tag, message, changes, u.String())
+}
+
+// importProgress reports an import's bytes as dockerd's progress reader
+// does: "Importing" with the counts and bar, every 512 KiB and at the end.
+type importProgress struct {
+	r             io.Reader
+	current, last int64
+	total         int64 // -1: unknown
+	report        progressFunc
+}
+
+func (p *importProgress) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.current += int64(n)
+	if p.current-p.last >= 512<<10 || err != nil && p.current > p.last {
+		p.last = p.current
+		p.report.bytes("", "Importing", p.current, max(p.total, 0))
+	}
+	return n, err
 }
 
 // LoadImage answers POST /images/load.

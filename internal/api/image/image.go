@@ -18,6 +18,7 @@ import (
 // Backend is what the image endpoints need from the engine.
 type Backend interface {
 	ImportImage(ctx context.Context, src io.Reader, repo, tag, message string, changes []string) (id string, err error)
+	ImportImageURL(ctx context.Context, src, repo, tag, message string, changes []string, progress func(types.ProgressMessage)) (id string, err error)
 	LoadImage(ctx context.Context, src io.Reader, progress func(line string)) error
 	ExportImages(ctx context.Context, names []string, w io.Writer) error
 	Images(ctx context.Context, all, digests bool, ef filters.Args) ([]*types.ImageSummary, error)
@@ -51,7 +52,8 @@ func ByName(actions map[string]wire.HandlerFunc) wire.HandlerFunc {
 }
 
 // Create answers POST /images/create: a pull from a registry (fromImage),
-// or an import from the request body (fromSrc=-).
+// an import from the request body (fromSrc=-) or from a URL the daemon
+// downloads (fromSrc=http://...).
 func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
@@ -59,13 +61,21 @@ func Create(b Backend, rb RegistryBackend) wire.HandlerFunc {
 			return pull(rb, w, r)
 		}
 		src := q.Get("fromSrc")
-		if src != "-" {
-			if src == "" {
-				return errdefs.InvalidParameter(errors.New("fromImage or fromSrc is required"))
-			}
-			return errdefs.NotImplemented(errors.New("skiffd does not import from URLs: send the tarball in the request body (fromSrc=-)"))
+		if src == "" {
+			return errdefs.InvalidParameter(errors.New("fromImage or fromSrc is required"))
 		}
 		p := wire.NewProgress(w)
+		if src != "-" {
+			defer p.Finish(r)
+			id, err := b.ImportImageURL(r.Context(), src, q.Get("repo"), q.Get("tag"), q.Get("message"), q["changes"],
+				func(m types.ProgressMessage) { p.WriteValue(m) })
+			if err != nil {
+				return p.End(err)
+			}
+			wire.Annotate(r.Context(), "image", id, "")
+			p.Status(id)
+			return nil
+		}
 		defer p.Finish(r)
 		id, err := b.ImportImage(r.Context(), r.Body, q.Get("repo"), q.Get("tag"), q.Get("message"), q["changes"])
 		if err != nil {
