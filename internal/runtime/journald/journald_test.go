@@ -147,7 +147,7 @@ func TestStuckJournal(t *testing.T) {
 	defer w.Close()
 	w.timeout = 50 * time.Millisecond
 	var failed int
-	for i := 0; i < 1000 && failed == 0; i++ {
+	for i := 0; i < 100000 && failed == 0; i++ {
 		if err := w.Send("stdout", []byte("line\n")); err != nil {
 			if !os.IsTimeout(errors.Unwrap(err)) {
 				t.Fatalf("send to a full queue: %v, want a timeout", err)
@@ -156,7 +156,7 @@ func TestStuckJournal(t *testing.T) {
 		}
 	}
 	if failed == 0 {
-		t.Fatal("1000 lines went into a queue nobody reads")
+		t.Fatal("100000 lines went into a queue nobody reads")
 	}
 }
 
