@@ -13,7 +13,8 @@ import (
 func TestTrimAfterQuietBurst(t *testing.T) {
 	var frees atomic.Int32
 	var reclaim atomic.Uint64
-	tr := &Trimmer{Quiet: 20 * time.Millisecond, MinReclaim: 1000, Free: func() { frees.Add(1); reclaim.Store(0) }, Reclaimable: reclaim.Load}
+	tr := &Trimmer{Quiet: 20 * time.Millisecond, MinReclaim: 1000, Free: func() { frees.Add(1); reclaim.Store(0) }, Reclaimable: reclaim.Load,
+		DropImage: func() {}}
 	defer tr.Stop()
 	wait := func(want int32) {
 		t.Helper()

@@ -29,12 +29,16 @@ func DropImagePages() (int64, error) {
 	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
 		return 0, fmt.Errorf("stat the executable: %w", err)
 	}
-	data, err := os.ReadFile("/proc/self/maps")
+	// Read line by line: a whole read of a big mapping table (a race
+	// build's has thousands of lines) is garbage for the trim that calls
+	// this to leave behind.
+	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return 0, err
 	}
+	defer f.Close()
 	var dropped int64
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		m, ok := parseMapping(sc.Bytes())
 		if !ok || m.ino != st.Ino || m.dev != uint64(st.Dev) || m.writable {

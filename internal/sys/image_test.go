@@ -81,24 +81,34 @@ func TestDropImagePages(t *testing.T) {
 		return n
 	}
 	// Every page of the image mapped, as a long start-up leaves it
-	// (MADV_POPULATE_READ, Linux 5.14).
+	// (MADV_POPULATE_READ, Linux 5.14), then dropped. What else runs
+	// meanwhile (a collection reading the runtime's tables) faults pages
+	// back in: of three tries, one must find most of them gone; with
+	// nothing dropped every try finds them all.
 	const madvPopulateRead = 22
-	for _, m := range image {
-		if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, madvPopulateRead); e != 0 {
-			t.Fatalf("populate %#x-%#x: %v", m.start, m.end, e)
+	var before, after int
+	for try := 0; try < 3; try++ {
+		for _, m := range image {
+			if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, madvPopulateRead); e != 0 {
+				t.Fatalf("populate %#x-%#x: %v", m.start, m.end, e)
+			}
+		}
+		before = present()
+		n, err := DropImagePages()
+		after = present()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != size {
+			t.Fatalf("DropImagePages went over %d bytes, the read-only mappings are %d", n, size)
+		}
+		t.Logf("pages of the image mapped: %d of %d with all touched, %d after", before, size/int64(page), after)
+		if int64(before) != size/int64(page) {
+			t.Fatalf("only %d of the image's %d pages mapped after populating", before, size/int64(page))
+		}
+		if after <= before/2 {
+			return
 		}
 	}
-	before := present()
-	n, err := DropImagePages()
-	after := present()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != size {
-		t.Errorf("DropImagePages went over %d bytes, the read-only mappings are %d", n, size)
-	}
-	t.Logf("pages of the image mapped: %d of %d with all touched, %d after", before, size/int64(page), after)
-	if int64(before) != size/int64(page) || after > before/2 {
-		t.Errorf("pages of the image mapped: %d of %d with all touched, %d after; want it mostly dropped", before, size/int64(page), after)
-	}
+	t.Errorf("pages of the image mapped: %d of %d with all touched, %d after; want it mostly dropped", before, size/int64(page), after)
 }
