@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -150,15 +151,7 @@ func fluentdTarget(address string) (network, addr string, err error) {
 		}
 		port = p
 	}
-	return u.Scheme, joinHostPort(host, port), nil
-}
-
-// joinHostPort is host:port, bracketing an IPv6 host.
-func joinHostPort(host, port string) string {
-	if strings.Contains(host, ":") {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
+	return u.Scheme, net.JoinHostPort(host, port), nil
 }
 
 // fluentdSpec is where and how the shim sends c's lines with the fluentd
